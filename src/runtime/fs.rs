@@ -1,0 +1,220 @@
+//! Files on the shard's driver: positioned reads and writes, fsync/fdatasync, directory sync.
+//!
+//! On io_uring each call is one op (`read_at.rs`, `write_at.rs`, `fsync.rs`). On epoll, reads and
+//! writes are plain `pread`/`pwrite` (they hit the page cache) and fsync/fdatasync run on the
+//! shard's helper threads, so a shard never blocks on the disk.
+//!
+//! # Invariants
+//! - Buffers are owned by the call and returned with the result.
+//! - `write_all_at` either writes every byte or returns the error of the first failed write;
+//!   callers (the storage layer) treat any error as fatal for the log.
+
+use std::io;
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::path::Path;
+use std::rc::Rc;
+
+use super::buf::IoBuf;
+use super::context;
+use super::driver::Driver;
+use super::epoll::blocking;
+use super::uring::op::{self, Op, SharedFd};
+
+/// An open file bound to the shard's driver.
+#[derive(Clone)]
+pub struct File {
+    fd: SharedFd,
+}
+
+impl std::fmt::Debug for File {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "File(fd={})", self.fd.as_raw_fd())
+    }
+}
+
+impl File {
+    /// Adopt an open std file.
+    pub fn from_std(f: std::fs::File) -> File {
+        File {
+            fd: Rc::new(OwnedFd::from(f)),
+        }
+    }
+
+    /// The raw descriptor.
+    pub fn raw_fd(&self) -> RawFd {
+        self.fd.as_raw_fd()
+    }
+
+    pub(crate) fn shared_fd(&self) -> SharedFd {
+        self.fd.clone()
+    }
+
+    /// Current length (fstat).
+    pub fn len(&self) -> io::Result<u64> {
+        // SAFETY: an all-zero stat is a valid out-buffer.
+        let mut st: libc::stat = unsafe { std::mem::zeroed() };
+        // SAFETY: st is valid for the call.
+        if unsafe { libc::fstat(self.raw_fd(), &mut st) } < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(st.st_size as u64)
+    }
+
+    /// True when the file is empty.
+    pub fn is_empty(&self) -> io::Result<bool> {
+        Ok(self.len()? == 0)
+    }
+
+    /// Truncate or extend (ftruncate).
+    pub fn set_len(&self, len: u64) -> io::Result<()> {
+        // SAFETY: plain syscall.
+        if unsafe { libc::ftruncate(self.raw_fd(), len as libc::off_t) } < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(())
+    }
+
+    /// Read up to `buf.len()` bytes at `pos` into `buf[..]`; returns the count (0 at EOF).
+    pub async fn read_at(&self, mut buf: Vec<u8>, pos: u64) -> (io::Result<usize>, Vec<u8>) {
+        let cx = context::current();
+        match &cx.driver {
+            Driver::Uring(_) => {
+                Op::new(op::read_at::ReadAt {
+                    fd: self.fd.clone(),
+                    buf,
+                    pos,
+                })
+                .await
+            }
+            Driver::Epoll(_) => {
+                // SAFETY: reads at most buf.len() bytes into the Vec's initialised region.
+                let rc = unsafe {
+                    libc::pread(
+                        self.raw_fd(),
+                        buf.as_mut_ptr().cast(),
+                        buf.len(),
+                        pos as libc::off_t,
+                    )
+                };
+                let res = if rc < 0 {
+                    Err(io::Error::last_os_error())
+                } else {
+                    Ok(rc as usize)
+                };
+                (res, buf)
+            }
+        }
+    }
+
+    /// Fill all of `buf` from `pos`; `UnexpectedEof` when the file ends first.
+    pub async fn read_exact_at(&self, buf: Vec<u8>, pos: u64) -> (io::Result<()>, Vec<u8>) {
+        let total = buf.len();
+        let (res, mut buf) = self.read_at(buf, pos).await;
+        let mut done = match res {
+            Ok(n) => n,
+            Err(e) => return (Err(e), buf),
+        };
+        while done < total {
+            // Short read (rare: a concurrent truncate or a signal): read the rest into a scratch
+            // buffer and copy it over.
+            let scratch = vec![0u8; total - done];
+            let (res, scratch) = self.read_at(scratch, pos + done as u64).await;
+            match res {
+                Ok(0) => return (Err(io::ErrorKind::UnexpectedEof.into()), buf),
+                Ok(n) => {
+                    buf[done..done + n].copy_from_slice(&scratch[..n]);
+                    done += n;
+                }
+                Err(e) => return (Err(e), buf),
+            }
+        }
+        (Ok(()), buf)
+    }
+
+    /// Write `buf` at `pos` (maybe partially).
+    pub async fn write_at<B: IoBuf>(&self, buf: B, pos: u64) -> (io::Result<usize>, B) {
+        let cx = context::current();
+        match &cx.driver {
+            Driver::Uring(_) => {
+                Op::new(op::write_at::WriteAt {
+                    fd: self.fd.clone(),
+                    buf,
+                    pos,
+                })
+                .await
+            }
+            Driver::Epoll(_) => {
+                // SAFETY: writes the initialised bytes of `buf`.
+                let rc = unsafe {
+                    libc::pwrite(
+                        self.raw_fd(),
+                        buf.stable_ptr().cast(),
+                        buf.bytes_init(),
+                        pos as libc::off_t,
+                    )
+                };
+                let res = if rc < 0 {
+                    Err(io::Error::last_os_error())
+                } else {
+                    Ok(rc as usize)
+                };
+                (res, buf)
+            }
+        }
+    }
+
+    /// Write every byte of `buf` at `pos`.
+    pub async fn write_all_at<B: IoBuf>(&self, buf: B, pos: u64) -> (io::Result<()>, B) {
+        let total = buf.bytes_init();
+        let (res, buf) = self.write_at(buf, pos).await;
+        let mut done = match res {
+            Ok(n) => n,
+            Err(e) => return (Err(e), buf),
+        };
+        if done == total {
+            return (Ok(()), buf);
+        }
+        let mut slice = buf.slice(..);
+        while done < total {
+            let rest = slice.into_inner().slice(done..);
+            let (res, s) = self.write_at(rest, pos + done as u64).await;
+            slice = s;
+            match res {
+                Ok(0) => return (Err(io::ErrorKind::WriteZero.into()), slice.into_inner()),
+                Ok(n) => done += n,
+                Err(e) => return (Err(e), slice.into_inner()),
+            }
+        }
+        (Ok(()), slice.into_inner())
+    }
+
+    /// fdatasync(2): data and the metadata needed to read it back are durable.
+    pub async fn fdatasync(&self) -> io::Result<()> {
+        self.sync(true).await
+    }
+
+    /// fsync(2): data and all metadata are durable.
+    pub async fn fsync(&self) -> io::Result<()> {
+        self.sync(false).await
+    }
+
+    async fn sync(&self, datasync: bool) -> io::Result<()> {
+        let cx = context::current();
+        match &cx.driver {
+            Driver::Uring(_) => {
+                Op::new(op::fsync::Fsync {
+                    fd: self.fd.clone(),
+                    datasync,
+                })
+                .await
+            }
+            Driver::Epoll(e) => blocking::fsync(&e.blocking, self.raw_fd(), datasync).await,
+        }
+    }
+}
+
+/// fsync a directory so entries created, renamed or removed in it are durable.
+pub async fn sync_dir(path: &Path) -> io::Result<()> {
+    let dir = std::fs::File::open(path)?;
+    File::from_std(dir).fsync().await
+}

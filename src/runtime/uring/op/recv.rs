@@ -1,0 +1,48 @@
+//! `IORING_OP_RECV` (io_uring_prep_recv(3), recv(2); kernel 5.6). Receives into the spare capacity
+//! of an owned `Vec` (after its current length) and extends the length by the bytes received, so
+//! framing code can keep appending to one buffer. 0 means the peer closed its side.
+//!
+//! Errors: `ECONNRESET`, `ETIMEDOUT` are operational; `ECANCELED` is our cancellation (the future
+//! was dropped, or a linked timeout fired: see `link_timeout.rs`).
+
+use std::io;
+use std::os::fd::AsRawFd;
+
+use io_uring::{opcode, squeue, types};
+
+use super::{cqe_result, Operation, SharedFd};
+use crate::runtime::buf::{IoBuf, IoBufMut};
+use crate::runtime::uring::Completion;
+
+pub(crate) struct Recv {
+    pub fd: SharedFd,
+    pub buf: Vec<u8>,
+}
+
+impl Operation for Recv {
+    type Output = (io::Result<usize>, Vec<u8>);
+    fn prep(&mut self) -> squeue::Entry {
+        let init = self.buf.bytes_init();
+        let spare = self.buf.bytes_total() - init;
+        // SAFETY: init <= capacity, so the pointer stays within the allocation.
+        let ptr = unsafe { self.buf.stable_mut_ptr().add(init) };
+        opcode::Recv::new(
+            types::Fd(self.fd.as_raw_fd()),
+            ptr,
+            spare.min(u32::MAX as usize) as u32,
+        )
+        .build()
+    }
+    fn complete(mut self, c: Completion) -> Self::Output {
+        match cqe_result(c.result) {
+            Ok(n) => {
+                let n = n as usize;
+                let len = self.buf.len() + n;
+                // SAFETY: the kernel wrote `n` bytes right after the old length.
+                unsafe { self.buf.set_init(len) };
+                (Ok(n), self.buf)
+            }
+            Err(e) => (Err(e), self.buf),
+        }
+    }
+}
