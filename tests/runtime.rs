@@ -501,10 +501,16 @@ fn uring_shards_use_single_issuer_defer_taskrun() {
     let _g = serial();
     let report = runtime::probe();
     if !report.defer_taskrun {
-        eprintln!("SKIPPED: this kernel ({}) has no IORING_SETUP_DEFER_TASKRUN", report.kernel);
+        eprintln!(
+            "SKIPPED: this kernel ({}) has no IORING_SETUP_DEFER_TASKRUN",
+            report.kernel
+        );
         return;
     }
-    let setup = runtime::block_on(&RuntimeConfig::single(IoKind::Uring), async { runtime::ring_setup() }).unwrap();
+    let setup = runtime::block_on(&RuntimeConfig::single(IoKind::Uring), async {
+        runtime::ring_setup()
+    })
+    .unwrap();
     let setup = setup.expect("an io_uring shard");
     assert!(setup.defer_taskrun && !setup.sqpoll);
 }

@@ -250,7 +250,9 @@ impl Uring {
         }
         slot.lifecycle = Lifecycle::Ignored(data);
         drop(ops);
-        let mut cancel = op::cancel::Cancel { target: key.to_u64() };
+        let mut cancel = op::cancel::Cancel {
+            target: key.to_u64(),
+        };
         let cancel = op::Operation::prep(&mut cancel).user_data(KEY_IGNORE);
         // SAFETY: AsyncCancel carries no pointers.
         unsafe { self.push(&[cancel]) };

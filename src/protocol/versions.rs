@@ -1,0 +1,160 @@
+//! The Kafka APIs and version ranges ringlog advertises in its ApiVersions response.
+//!
+//! One row per API in [`SUPPORTED_APIS`]. To add an API (consumer groups, InitProducerId): add a
+//! row here, a variant to [`super::Request`] and its arm in `decode_request`, and a sample message to
+//! the round-trip tests, which then exercise every version in the new range.
+//!
+//! Why these ranges (client facts measured for ringlog, see design.md §5):
+//!
+//! | API          | key | range  | floor / ceiling                                                      |
+//! |--------------|-----|--------|----------------------------------------------------------------------|
+//! | Produce      | 0   | 3..=10 | v3 = first with RecordBatch v2 (kafka-protocol's floor); librdkafka 2.16 uses 10 |
+//! | Fetch        | 1   | 4..=16 | v4 = kafka-protocol's floor; librdkafka 2.16 uses 16; v13+ name topics by id |
+//! | ListOffsets  | 2   | 1..=8  | v1 = kafka-protocol's floor; v8 adds EARLIEST_LOCAL (-4), answered as earliest |
+//! | Metadata     | 3   | 1..=12 | v0 ("empty list = all topics") left out, as Kafka 4 does; librdkafka uses 12 |
+//! | ApiVersions  | 18  | 0..=4  | aiokafka sends v0, kafkajs v2, librdkafka/kafka-python v3/v4           |
+//! | CreateTopics | 19  | 2..=7  | kafka-protocol's whole range                                         |
+//! | DeleteTopics | 20  | 1..=6  | kafka-protocol's whole range; v6 deletes by name or topic id         |
+//!
+//! # Invariants
+//! - Every range lies inside the range kafka-protocol can decode and encode (tested).
+//! - Every advertised version is exercised by a byte-level round-trip test (`roundtrip_tests`).
+//! - Api keys are unique in the table (tested).
+
+use bytes::BytesMut;
+use kafka_protocol::messages::api_versions_response::{ApiVersion, ApiVersionsResponse};
+use kafka_protocol::messages::ApiKey;
+
+use super::error;
+
+/// One advertised API: its key and the inclusive version range we serve.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ApiRange {
+    pub api_key: ApiKey,
+    pub min_version: i16,
+    pub max_version: i16,
+}
+
+impl ApiRange {
+    pub fn contains(&self, api_version: i16) -> bool {
+        (self.min_version..=self.max_version).contains(&api_version)
+    }
+}
+
+/// The APIs ringlog serves, in api-key order. See the module doc for why each range.
+#[rustfmt::skip] // one row per API reads as a table
+pub const SUPPORTED_APIS: &[ApiRange] = &[
+    ApiRange { api_key: ApiKey::Produce, min_version: 3, max_version: 10 },
+    ApiRange { api_key: ApiKey::Fetch, min_version: 4, max_version: 16 },
+    ApiRange { api_key: ApiKey::ListOffsets, min_version: 1, max_version: 8 },
+    ApiRange { api_key: ApiKey::Metadata, min_version: 1, max_version: 12 },
+    ApiRange { api_key: ApiKey::ApiVersions, min_version: 0, max_version: 4 },
+    ApiRange { api_key: ApiKey::CreateTopics, min_version: 2, max_version: 7 },
+    ApiRange { api_key: ApiKey::DeleteTopics, min_version: 1, max_version: 6 },
+];
+
+/// The advertised range for a raw api key, or `None` if ringlog does not serve that API.
+pub fn supported_range(api_key: i16) -> Option<ApiRange> {
+    SUPPORTED_APIS
+        .iter()
+        .find(|r| r.api_key as i16 == api_key)
+        .copied()
+}
+
+/// The ApiVersions response body listing [`SUPPORTED_APIS`]. `error_code` is [`error::NONE`], or
+/// [`error::UNSUPPORTED_VERSION`] when answering a version we do not serve.
+///
+/// Feature fields (supported/finalized features, zk_migration_ready) keep their defaults, so
+/// kafka-protocol writes no tagged fields for them (librdkafka 2.0.2 mis-skips tagged fields).
+pub fn api_versions_response(error_code: i16) -> ApiVersionsResponse {
+    ApiVersionsResponse::default()
+        .with_error_code(error_code)
+        .with_api_keys(
+            SUPPORTED_APIS
+                .iter()
+                .map(|r| {
+                    ApiVersion::default()
+                        .with_api_key(r.api_key as i16)
+                        .with_min_version(r.min_version)
+                        .with_max_version(r.max_version)
+                })
+                .collect(),
+        )
+}
+
+/// Writes the whole frame (size prefix, v0 response header, v0 body) Kafka sends when a client
+/// asks for an ApiVersions version the broker does not serve: error 35 and our ranges, encoded at
+/// v0 so any client can read it and retry with a version we list.
+pub fn encode_api_versions_unsupported(correlation_id: i32, out: &mut BytesMut) {
+    let body = api_versions_response(error::UNSUPPORTED_VERSION);
+    // The v0 body is fixed-layout: error_code i16, array count i32, 6 bytes per entry.
+    let body_bytes = 2 + 4 + 6 * body.api_keys.len();
+    let size = super::header::RESPONSE_HEADER_V0_BYTES + body_bytes;
+    out.reserve(super::frame::SIZE_PREFIX_BYTES + size);
+    // Table-sized, far below i32::MAX.
+    out.extend_from_slice(&(size as i32).to_be_bytes());
+    out.extend_from_slice(&correlation_id.to_be_bytes());
+    out.extend_from_slice(&body.error_code.to_be_bytes());
+    out.extend_from_slice(&(body.api_keys.len() as i32).to_be_bytes());
+    for k in &body.api_keys {
+        out.extend_from_slice(&k.api_key.to_be_bytes());
+        out.extend_from_slice(&k.min_version.to_be_bytes());
+        out.extend_from_slice(&k.max_version.to_be_bytes());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kafka_protocol::messages::*;
+    use kafka_protocol::protocol::{Decodable, Message, VersionRange};
+
+    fn crate_range(key: ApiKey) -> VersionRange {
+        match key {
+            ApiKey::Produce => ProduceRequest::VERSIONS,
+            ApiKey::Fetch => FetchRequest::VERSIONS,
+            ApiKey::ListOffsets => ListOffsetsRequest::VERSIONS,
+            ApiKey::Metadata => MetadataRequest::VERSIONS,
+            ApiKey::ApiVersions => ApiVersionsRequest::VERSIONS,
+            ApiKey::CreateTopics => CreateTopicsRequest::VERSIONS,
+            ApiKey::DeleteTopics => DeleteTopicsRequest::VERSIONS,
+            other => panic!("add {other:?} here"),
+        }
+    }
+
+    #[test]
+    fn ranges_fit_inside_kafka_protocol() {
+        for r in SUPPORTED_APIS {
+            let c = crate_range(r.api_key);
+            assert!(r.min_version <= r.max_version, "{r:?}");
+            assert!(
+                c.min <= r.min_version && r.max_version <= c.max,
+                "{r:?} vs {c}"
+            );
+        }
+    }
+
+    #[test]
+    fn keys_are_unique_and_sorted() {
+        for w in SUPPORTED_APIS.windows(2) {
+            assert!((w[0].api_key as i16) < (w[1].api_key as i16), "{w:?}");
+        }
+    }
+
+    #[test]
+    fn unsupported_reply_is_a_v0_response_kafka_protocol_can_read() {
+        let mut out = BytesMut::new();
+        encode_api_versions_unsupported(77, &mut out);
+        let mut frame = out.freeze();
+        assert_eq!(
+            i32::from_be_bytes(frame[..4].try_into().unwrap()) as usize,
+            frame.len() - 4
+        );
+        let _ = frame.split_to(4);
+        let header = ResponseHeader::decode(&mut frame, 0).unwrap();
+        assert_eq!(header.correlation_id, 77);
+        let body = ApiVersionsResponse::decode(&mut frame, 0).unwrap();
+        assert!(frame.is_empty());
+        assert_eq!(body, api_versions_response(error::UNSUPPORTED_VERSION));
+    }
+}
