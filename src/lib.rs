@@ -5,6 +5,13 @@
 //!   core), ops that own their buffers, timers, the cross-shard mesh.
 //! - [`protocol`]: the Kafka wire: framing, headers, request decoding, response encoding, and
 //!   the hand-framed Fetch response whose record bytes go from the file to the socket.
+//! - [`bench`]: the benchmarks behind `ringlog bench`; each answers one question, with ratios
+//!   against a baseline measured in the same run.
+//! - [`storage`]: the segmented log engine (RecordBatch v2 segments, sparse indexes, recovery),
+//!   usable as an embedded library.
+//! - [`transfer`]: how Fetch record bytes go from segment files to sockets (copy, mmap,
+//!   sendfile, splice, io_uring splice, io_uring send_zc, auto).
+//! - [`broker`]: the Kafka-protocol broker: partitions sharded over cores, request handlers.
 //!
 //! # Invariants
 //! - `unsafe` lives only in `runtime/` (and, later, the transfer/mmap code); every block says why
@@ -13,8 +20,13 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(missing_docs)]
 
+pub mod bench;
+
 // Protocol items mirror names from the Kafka protocol spec (API keys, error codes, fields);
 // their documentation is the spec itself.
+pub mod broker;
 #[allow(missing_docs)]
 pub mod protocol;
 pub mod runtime;
+pub mod storage;
+pub mod transfer;

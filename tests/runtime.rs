@@ -513,4 +513,8 @@ fn uring_shards_use_single_issuer_defer_taskrun() {
     .unwrap();
     let setup = setup.expect("an io_uring shard");
     assert!(setup.defer_taskrun && !setup.sqpoll);
+    assert!(
+        setup.registered_ring,
+        "the ring fd is registered and every enter uses it"
+    );
 }

@@ -165,3 +165,30 @@ pub fn as_bytes<B: IoBuf>(b: &B) -> &[u8] {
     // lifetime of the borrow.
     unsafe { std::slice::from_raw_parts(b.stable_ptr(), b.bytes_init()) }
 }
+
+// SAFETY: a BytesMut's heap buffer does not move when the handle moves; `len` bytes are
+// initialised and `capacity` bytes are allocated and uniquely owned by this handle.
+unsafe impl IoBuf for bytes::BytesMut {
+    fn stable_ptr(&self) -> *const u8 {
+        self.as_ptr()
+    }
+    fn bytes_init(&self) -> usize {
+        self.len()
+    }
+}
+
+// SAFETY: as above; `set_init` only grows `len` within the capacity.
+unsafe impl IoBufMut for bytes::BytesMut {
+    fn stable_mut_ptr(&mut self) -> *mut u8 {
+        self.as_mut_ptr()
+    }
+    fn bytes_total(&self) -> usize {
+        self.capacity()
+    }
+    unsafe fn set_init(&mut self, n: usize) {
+        if self.len() < n {
+            // SAFETY: the caller promises the first `n` bytes were written, n <= capacity.
+            unsafe { self.set_len(n) };
+        }
+    }
+}

@@ -49,6 +49,18 @@ impl File {
         self.fd.clone()
     }
 
+    /// A duplicate descriptor (close-on-exec) that another shard can own: the file stays open
+    /// (and readable, even if unlinked) until every copy is closed.
+    pub fn dup_fd(&self) -> io::Result<OwnedFd> {
+        // SAFETY: F_DUPFD_CLOEXEC has no memory preconditions; the result is checked.
+        let new = unsafe { libc::fcntl(self.raw_fd(), libc::F_DUPFD_CLOEXEC, 0) };
+        if new < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: a fresh descriptor we own.
+        Ok(unsafe { std::os::fd::FromRawFd::from_raw_fd(new) })
+    }
+
     /// Current length (fstat).
     pub fn len(&self) -> io::Result<u64> {
         // SAFETY: an all-zero stat is a valid out-buffer.
@@ -133,6 +145,9 @@ impl File {
 
     /// Write `buf` at `pos` (maybe partially).
     pub async fn write_at<B: IoBuf>(&self, buf: B, pos: u64) -> (io::Result<usize>, B) {
+        if fault::take(&fault::FAIL_WRITES) {
+            return (Err(io::Error::from_raw_os_error(libc::EIO)), buf);
+        }
         let cx = context::current();
         match &cx.driver {
             Driver::Uring(_) => {
@@ -199,6 +214,13 @@ impl File {
     }
 
     async fn sync(&self, datasync: bool) -> io::Result<()> {
+        fault::SYNC_CALLS.with(|c| c.set(c.get() + 1));
+        if let Some(d) = fault::SYNC_DELAY.with(|c| c.take()) {
+            super::time::sleep(d).await;
+        }
+        if fault::take(&fault::FAIL_SYNCS) {
+            return Err(io::Error::from_raw_os_error(libc::EIO));
+        }
         let cx = context::current();
         match &cx.driver {
             Driver::Uring(_) => {
@@ -217,4 +239,50 @@ impl File {
 pub async fn sync_dir(path: &Path) -> io::Result<()> {
     let dir = std::fs::File::open(path)?;
     File::from_std(dir).fsync().await
+}
+
+/// Fault injection for storage tests: make the next writes or syncs on this thread fail with
+/// `EIO` (without touching the file), and count syncs. Zero cost when unused (a thread-local
+/// read per write).
+#[doc(hidden)]
+pub mod fault {
+    use std::cell::Cell;
+
+    thread_local! {
+        pub(super) static FAIL_WRITES: Cell<u32> = const { Cell::new(0) };
+        pub(super) static FAIL_SYNCS: Cell<u32> = const { Cell::new(0) };
+        pub(super) static SYNC_CALLS: Cell<u64> = const { Cell::new(0) };
+        pub(super) static SYNC_DELAY: Cell<Option<std::time::Duration>> = const { Cell::new(None) };
+    }
+
+    /// The next fdatasync/fsync on this thread starts only after `d` (to observe written but
+    /// not yet durable data deterministically).
+    pub fn delay_next_sync(d: std::time::Duration) {
+        SYNC_DELAY.with(|c| c.set(Some(d)));
+    }
+
+    /// The next `n` writes on this thread fail with EIO.
+    pub fn fail_next_writes(n: u32) {
+        FAIL_WRITES.with(|c| c.set(n));
+    }
+
+    /// The next `n` fdatasync/fsync calls on this thread fail with EIO.
+    pub fn fail_next_syncs(n: u32) {
+        FAIL_SYNCS.with(|c| c.set(n));
+    }
+
+    /// fdatasync/fsync calls made on this thread so far.
+    pub fn sync_calls() -> u64 {
+        SYNC_CALLS.with(|c| c.get())
+    }
+
+    pub(super) fn take(c: &'static std::thread::LocalKey<Cell<u32>>) -> bool {
+        c.with(|c| {
+            let n = c.get();
+            if n > 0 {
+                c.set(n - 1);
+            }
+            n > 0
+        })
+    }
 }

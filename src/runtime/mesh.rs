@@ -197,3 +197,86 @@ impl<T: Send> Mesh<T> {
         Mesh { senders, receivers }
     }
 }
+
+struct OneshotInner<T> {
+    value: Mutex<Option<T>>,
+    waker: AtomicWaker,
+    sender_gone: AtomicBool,
+}
+
+/// Sending half of a cross-shard one-shot reply.
+pub struct OneshotSender<T> {
+    inner: Option<Arc<OneshotInner<T>>>,
+}
+
+/// Receiving half of a cross-shard one-shot reply.
+pub struct OneshotReceiver<T> {
+    inner: Arc<OneshotInner<T>>,
+}
+
+/// A channel for exactly one value (a reply to a mesh request).
+pub fn oneshot<T: Send>() -> (OneshotSender<T>, OneshotReceiver<T>) {
+    let inner = Arc::new(OneshotInner {
+        value: Mutex::new(None),
+        waker: AtomicWaker::new(),
+        sender_gone: AtomicBool::new(false),
+    });
+    (
+        OneshotSender {
+            inner: Some(inner.clone()),
+        },
+        OneshotReceiver { inner },
+    )
+}
+
+impl<T> OneshotSender<T> {
+    /// Deliver the value (dropped silently if the receiver is gone).
+    pub fn send(mut self, value: T) {
+        if let Some(inner) = self.inner.take() {
+            *inner.value.lock().unwrap_or_else(|e| e.into_inner()) = Some(value);
+            inner.sender_gone.store(true, Ordering::Release);
+            inner.waker.wake();
+        }
+    }
+}
+
+impl<T> Drop for OneshotSender<T> {
+    fn drop(&mut self) {
+        if let Some(inner) = self.inner.take() {
+            inner.sender_gone.store(true, Ordering::Release);
+            inner.waker.wake();
+        }
+    }
+}
+
+impl<T> OneshotReceiver<T> {
+    /// Wait for the value; `None` if the sender was dropped without sending.
+    pub async fn recv(self) -> Option<T> {
+        poll_fn(|cx| {
+            if let Some(v) = self
+                .inner
+                .value
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .take()
+            {
+                return Poll::Ready(Some(v));
+            }
+            self.inner.waker.register(cx.waker());
+            if let Some(v) = self
+                .inner
+                .value
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .take()
+            {
+                return Poll::Ready(Some(v));
+            }
+            if self.inner.sender_gone.load(Ordering::Acquire) {
+                return Poll::Ready(None);
+            }
+            Poll::Pending
+        })
+        .await
+    }
+}

@@ -84,6 +84,15 @@ impl Socket {
         }
     }
 
+    /// Forget the epoll readiness for `dir` (no-op on io_uring).
+    fn clear(&self, dir: Direction) {
+        if let (Some(reg), Some(cx)) = (&self.registration, context::try_current()) {
+            if let Driver::Epoll(e) = &cx.driver {
+                e.clear_ready(reg.key, dir);
+            }
+        }
+    }
+
     /// Wait until the socket is ready for `dir` (after an `EAGAIN`).
     async fn wait(&self, dir: Direction) -> io::Result<()> {
         let cx = context::current();
@@ -199,6 +208,35 @@ impl TcpListener {
             socket: Socket::new(fd)?,
             local,
         })
+    }
+
+    /// Adopt a bound, listening std socket (made non-blocking); used to hand every shard a
+    /// SO_REUSEPORT listener bound before the shards start.
+    pub fn from_std(l: std::net::TcpListener) -> io::Result<TcpListener> {
+        l.set_nonblocking(true)?;
+        let local = l.local_addr()?;
+        Ok(TcpListener {
+            socket: Socket::new(OwnedFd::from(l))?,
+            local,
+        })
+    }
+
+    /// Bind a listening std socket with SO_REUSEADDR and SO_REUSEPORT (no runtime needed).
+    pub fn bind_std_reuseport(addr: SocketAddr) -> io::Result<std::net::TcpListener> {
+        let fd = new_socket(&addr)?;
+        set_int_opt(fd.as_raw_fd(), libc::SOL_SOCKET, libc::SO_REUSEADDR, 1)?;
+        set_int_opt(fd.as_raw_fd(), libc::SOL_SOCKET, libc::SO_REUSEPORT, 1)?;
+        let sa = SockAddrBuf::from_addr(&addr);
+        let (ptr, len) = sa.as_ptr_len();
+        // SAFETY: ptr/len describe a valid sockaddr owned by `sa`.
+        if unsafe { libc::bind(fd.as_raw_fd(), ptr, len) } < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: plain syscall.
+        if unsafe { libc::listen(fd.as_raw_fd(), LISTEN_BACKLOG) } < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(std::net::TcpListener::from(fd))
     }
 
     /// The bound address (with the real port when 0 was asked for).
@@ -363,8 +401,8 @@ impl TcpStream {
 
     /// Receive into the spare capacity of `buf` (after `buf.len()`), extending its length.
     /// `Ok(0)` means the peer closed (or the buffer has no spare capacity).
-    pub async fn recv(&self, mut buf: Vec<u8>) -> (io::Result<usize>, Vec<u8>) {
-        if buf.len() == buf.capacity() {
+    pub async fn recv<B: IoBufMut>(&self, mut buf: B) -> (io::Result<usize>, B) {
+        if buf.bytes_init() == buf.bytes_total() {
             return (Ok(0), buf);
         }
         let cx = context::current();
@@ -381,17 +419,25 @@ impl TcpStream {
                 let res = self
                     .socket
                     .retry(Direction::Read, || {
-                        let init = buf.len();
-                        let spare = buf.capacity() - init;
-                        // SAFETY: writes at most `spare` bytes into the Vec's spare capacity.
+                        let init = buf.bytes_init();
+                        let spare = buf.bytes_total() - init;
+                        // SAFETY: writes at most `spare` bytes into the buffer's spare capacity.
                         let n = cvt(unsafe {
-                            libc::recv(fd, buf.as_mut_ptr().add(init).cast(), spare, 0)
+                            libc::recv(fd, buf.stable_mut_ptr().add(init).cast(), spare, 0)
                         })?;
                         // SAFETY: the kernel initialised `n` bytes after `init`.
                         unsafe { buf.set_init(init + n) };
-                        Ok(n)
+                        Ok((n, n < spare))
                     })
                     .await;
+                // A short read drained the socket: the next recv waits for the next edge instead
+                // of making a syscall that would only return EAGAIN (as tokio does).
+                let res = res.map(|(n, short)| {
+                    if short && n > 0 {
+                        self.socket.clear(Direction::Read);
+                    }
+                    n
+                });
                 (res, buf)
             }
         }

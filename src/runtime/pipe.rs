@@ -96,8 +96,9 @@ fn splice_sys(
     }
 }
 
-/// Move `len` bytes of `file` from `pos` to `sock` through `pipe`. Returns the bytes sent (less
-/// than `len` only at end of file).
+/// Move `len` bytes of `file` from `pos` to `sock` through `pipe`, with io_uring ops on an
+/// io_uring shard and syscalls on an epoll shard. Returns the bytes sent (less than `len` only at
+/// end of file).
 pub async fn splice_to_socket(
     file: &File,
     pos: u64,
@@ -105,71 +106,103 @@ pub async fn splice_to_socket(
     pipe: &Pipe,
     sock: &TcpStream,
 ) -> io::Result<usize> {
+    match context::current().driver.kind() {
+        super::IoKind::Uring => splice_to_socket_uring(file, pos, len, pipe, sock).await,
+        super::IoKind::Epoll => splice_to_socket_sys(file, pos, len, pipe, sock).await,
+    }
+}
+
+/// [`splice_to_socket`] as linked `IORING_OP_SPLICE` pairs (io_uring shards only).
+pub async fn splice_to_socket_uring(
+    file: &File,
+    pos: u64,
+    len: usize,
+    pipe: &Pipe,
+    sock: &TcpStream,
+) -> io::Result<usize> {
     let cx = context::current();
+    if !matches!(cx.driver, Driver::Uring(_)) {
+        return Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            "io_uring splice needs an io_uring shard",
+        ));
+    }
     let mut sent = 0usize;
     while sent < len {
         let chunk = (len - sent).min(pipe.capacity);
         let at = pos + sent as u64;
-        let moved = match &cx.driver {
-            Driver::Uring(_) => {
-                let a = op::splice::Splice {
-                    fd_in: file.shared_fd(),
-                    off_in: at as i64,
-                    fd_out: pipe.write.clone(),
-                    off_out: -1,
-                    len: chunk as u32,
-                };
-                let b = op::splice::Splice {
-                    fd_in: pipe.read.clone(),
-                    off_in: -1,
-                    fd_out: sock.shared_fd(),
-                    off_out: -1,
-                    len: chunk as u32,
-                };
-                let (ra, rb) = op::linked_pair(a, b).await;
-                let filled = ra?;
-                let drained = match rb {
-                    Ok(n) => n,
-                    Err(e) if e.raw_os_error() == Some(libc::ECANCELED) => 0, // first was short
-                    Err(e) => return Err(e),
-                };
-                drain_uring(pipe, sock, filled - drained.min(filled)).await?;
-                filled
-            }
-            Driver::Epoll(_) => {
-                let mut off = at as i64;
-                let filled = splice_sys(
-                    file.raw_fd(),
-                    Some(&mut off),
-                    pipe.write.as_raw_fd(),
-                    chunk,
-                    libc::SPLICE_F_MOVE,
-                )?;
-                let mut left = filled;
-                while left > 0 {
-                    let n = sock
-                        .retry_write(|| {
-                            splice_sys(
-                                pipe.read.as_raw_fd(),
-                                None,
-                                sock.raw_fd(),
-                                left,
-                                libc::SPLICE_F_MOVE | libc::SPLICE_F_NONBLOCK,
-                            )
-                        })
-                        .await?;
-                    if n == 0 {
-                        return Err(io::ErrorKind::WriteZero.into());
-                    }
-                    left -= n;
-                }
-                filled
-            }
+        let a = op::splice::Splice {
+            fd_in: file.shared_fd(),
+            off_in: at as i64,
+            fd_out: pipe.write.clone(),
+            off_out: -1,
+            len: chunk as u32,
         };
-        if moved == 0 {
+        let b = op::splice::Splice {
+            fd_in: pipe.read.clone(),
+            off_in: -1,
+            fd_out: sock.shared_fd(),
+            off_out: -1,
+            len: chunk as u32,
+        };
+        let (ra, rb) = op::linked_pair(a, b).await;
+        let filled = ra?;
+        let drained = match rb {
+            Ok(n) => n,
+            Err(e) if e.raw_os_error() == Some(libc::ECANCELED) => 0, // the first was short
+            Err(e) => return Err(e),
+        };
+        drain_uring(pipe, sock, filled - drained.min(filled)).await?;
+        if filled == 0 {
             break; // end of file
         }
-        sent += moved;
+        sent += filled;
+    }
+    Ok(sent)
+}
+
+/// [`splice_to_socket`] as splice(2) syscalls (both drivers): file -> pipe, then pipe -> socket
+/// with `SPLICE_F_NONBLOCK` and a writability wait on `EAGAIN`.
+pub async fn splice_to_socket_sys(
+    file: &File,
+    pos: u64,
+    len: usize,
+    pipe: &Pipe,
+    sock: &TcpStream,
+) -> io::Result<usize> {
+    let mut sent = 0usize;
+    while sent < len {
+        let chunk = (len - sent).min(pipe.capacity);
+        let mut off = (pos + sent as u64) as i64;
+        let filled = splice_sys(
+            file.raw_fd(),
+            Some(&mut off),
+            pipe.write.as_raw_fd(),
+            chunk,
+            libc::SPLICE_F_MOVE,
+        )?;
+        if filled == 0 {
+            break; // end of file
+        }
+        let mut left = filled;
+        while left > 0 {
+            let n = sock
+                .retry_write(|| {
+                    splice_sys(
+                        pipe.read.as_raw_fd(),
+                        None,
+                        sock.raw_fd(),
+                        left,
+                        libc::SPLICE_F_MOVE | libc::SPLICE_F_NONBLOCK,
+                    )
+                })
+                .await?;
+            if n == 0 {
+                return Err(io::ErrorKind::WriteZero.into());
+            }
+            left -= n;
+        }
+        sent += filled;
     }
     Ok(sent)
 }

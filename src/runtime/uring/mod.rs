@@ -28,6 +28,7 @@ pub mod probe;
 use std::any::Any;
 use std::cell::{Cell, RefCell};
 use std::io;
+use std::os::fd::AsRawFd;
 use std::sync::Arc;
 use std::task::Waker;
 
@@ -119,13 +120,19 @@ pub(crate) struct Uring {
     remote: Arc<Remote>,
     setup: RingSetup,
     stale_completions: Cell<u64>,
+    /// Index of the registered ring fd (`IORING_REGISTER_RING_FDS`), used with
+    /// `IORING_ENTER_REGISTERED_RING` to skip the fd lookup on every enter.
+    ring_index: Option<u32>,
 }
 
 impl Uring {
     /// Create the ring on the calling thread (SINGLE_ISSUER binds it to this thread).
     pub(crate) fn new(opts: &UringOptions, remote: Arc<Remote>) -> io::Result<Uring> {
         let (ring, mut setup) = build_ring(opts)?;
-        setup.registered_ring = ring.submitter().register_ring_fd().is_ok();
+        // io-uring 0.7's `Submitter::register_ring_fd` keeps the index in the temporary
+        // `Submitter`, so it would be lost at once; we register and enter ourselves.
+        let ring_index = register_ring_fd(ring.as_raw_fd());
+        setup.registered_ring = ring_index.is_some();
         let driver = Uring {
             ring: RefCell::new(ring),
             ops: RefCell::new(Slab::with_capacity(opts.ops_in_flight_max)),
@@ -135,6 +142,7 @@ impl Uring {
             remote,
             setup,
             stale_completions: Cell::new(0),
+            ring_index,
         };
         driver.arm_eventfd();
         Ok(driver)
@@ -278,22 +286,15 @@ impl Uring {
                 (sq.len(), sq.taskrun(), sq.cq_overflow())
             };
             if block {
-                ring.submit_and_wait(1)
+                self.enter(&ring, to_submit as u32, 1)
             } else if to_submit == 0 && !taskrun && !overflow {
                 // Nothing to hand over and no deferred completions pending (TASKRUN_FLAG tells
                 // us): skip the syscall and just reap what is already in the CQ.
                 Ok(0)
             } else {
-                // SAFETY: no pointer argument; GETEVENTS with min_complete 0 never blocks and runs
-                // deferred task work so completions become visible.
-                unsafe {
-                    ring.submitter().enter::<libc::sigset_t>(
-                        to_submit as u32,
-                        0,
-                        io_uring::EnterFlags::GETEVENTS.bits(),
-                        None,
-                    )
-                }
+                // GETEVENTS with min_complete 0 never blocks and runs deferred task work so
+                // completions become visible.
+                self.enter(&ring, to_submit as u32, 0)
             }
         };
         match res {
@@ -309,6 +310,37 @@ impl Uring {
         }
         self.reap();
         Ok(())
+    }
+
+    /// `io_uring_enter(to_submit, min_complete, GETEVENTS)`, through the registered ring fd when
+    /// there is one.
+    fn enter(&self, ring: &IoUring, to_submit: u32, min_complete: u32) -> io::Result<usize> {
+        const IORING_ENTER_GETEVENTS: u32 = 1;
+        const IORING_ENTER_REGISTERED_RING: u32 = 1 << 4;
+        let (fd, flags) = match self.ring_index {
+            Some(i) => (
+                i as i32,
+                IORING_ENTER_GETEVENTS | IORING_ENTER_REGISTERED_RING,
+            ),
+            None => (ring.as_raw_fd(), IORING_ENTER_GETEVENTS),
+        };
+        // SAFETY: io_uring_enter with no signal mask / ext arg (null, 0); the ring outlives
+        // the call and the SQ tail was synced by the caller.
+        let rc = unsafe {
+            libc::syscall(
+                libc::SYS_io_uring_enter,
+                fd,
+                to_submit,
+                min_complete,
+                flags,
+                std::ptr::null::<libc::c_void>(),
+                0usize,
+            )
+        };
+        if rc < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(rc as usize)
     }
 
     /// Submit and wait for a completion at most `d` (shutdown drain).
@@ -403,6 +435,34 @@ impl Uring {
         }
         out
     }
+}
+
+/// Register the ring's own fd (`IORING_REGISTER_RING_FDS`, 5.18); `None` when unsupported.
+fn register_ring_fd(ring_fd: i32) -> Option<u32> {
+    #[repr(C)]
+    struct RsrcUpdate {
+        offset: u32,
+        resv: u32,
+        data: u64,
+    }
+    const IORING_REGISTER_RING_FDS: u32 = 20;
+    // offset u32::MAX asks the kernel to pick a free slot.
+    let mut update = RsrcUpdate {
+        offset: u32::MAX,
+        resv: 0,
+        data: ring_fd as u64,
+    };
+    // SAFETY: one valid io_uring_rsrc_update for the duration of the call.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_io_uring_register,
+            ring_fd,
+            IORING_REGISTER_RING_FDS,
+            &mut update as *mut RsrcUpdate,
+            1u32,
+        )
+    };
+    (rc == 1).then_some(update.offset)
 }
 
 fn build_ring(opts: &UringOptions) -> io::Result<(IoUring, RingSetup)> {

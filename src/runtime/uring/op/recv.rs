@@ -11,16 +11,19 @@ use std::os::fd::AsRawFd;
 use io_uring::{opcode, squeue, types};
 
 use super::{cqe_result, Operation, SharedFd};
-use crate::runtime::buf::{IoBuf, IoBufMut};
+use crate::runtime::buf::IoBufMut;
 use crate::runtime::uring::Completion;
 
-pub(crate) struct Recv {
+/// `IORING_RECVSEND_POLL_FIRST` (include/uapi/linux/io_uring.h).
+const RECVSEND_POLL_FIRST: u16 = 1;
+
+pub(crate) struct Recv<B: IoBufMut> {
     pub fd: SharedFd,
-    pub buf: Vec<u8>,
+    pub buf: B,
 }
 
-impl Operation for Recv {
-    type Output = (io::Result<usize>, Vec<u8>);
+impl<B: IoBufMut> Operation for Recv<B> {
+    type Output = (io::Result<usize>, B);
     fn prep(&mut self) -> squeue::Entry {
         let init = self.buf.bytes_init();
         let spare = self.buf.bytes_total() - init;
@@ -37,7 +40,7 @@ impl Operation for Recv {
         match cqe_result(c.result) {
             Ok(n) => {
                 let n = n as usize;
-                let len = self.buf.len() + n;
+                let len = self.buf.bytes_init() + n;
                 // SAFETY: the kernel wrote `n` bytes right after the old length.
                 unsafe { self.buf.set_init(len) };
                 (Ok(n), self.buf)

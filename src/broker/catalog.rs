@@ -1,0 +1,151 @@
+//! The topic catalog: which topics exist, their partition counts and topic ids.
+//!
+//! The controller shard (shard 0) is the only writer; it persists the catalog and then tells every
+//! shard, which keeps its own copy (no shared map on the data path).
+//!
+//! On-disk format, `{data_dir}/topics.catalog`, one line per topic, UTF-8 text:
+//! ```text
+//! +--------------------------------------+---+------------+---+-------+----+
+//! | topic id (UUID, 36 chars, hyphenated) | ' ' | partitions (decimal) | ' ' | name | '\n' |
+//! +--------------------------------------+---+------------+---+-------+----+
+//! ```
+//! It is replaced atomically: written to `topics.catalog.tmp`, fsynced, renamed over the old
+//! file, then the directory is fsynced.
+//!
+//! # Invariants
+//! - Every name in the catalog passed `storage::names::validate_topic`.
+//! - Topic ids are random v4 UUIDs, never reused, never the nil UUID.
+
+use std::collections::BTreeMap;
+use std::io;
+use std::path::{Path, PathBuf};
+
+use uuid::Uuid;
+
+/// File name of the catalog inside the data directory.
+pub const CATALOG_FILE: &str = "topics.catalog";
+
+/// What the broker knows about one topic.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TopicMeta {
+    /// Partition count.
+    pub partitions: i32,
+    /// Topic id (Kafka 2.8+ clients fetch by id).
+    pub id: Uuid,
+}
+
+/// All topics, by name.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Catalog {
+    topics: BTreeMap<String, TopicMeta>,
+}
+
+impl Catalog {
+    /// Topic by name.
+    pub fn get(&self, name: &str) -> Option<&TopicMeta> {
+        self.topics.get(name)
+    }
+
+    /// Topic name by id.
+    pub fn name_of(&self, id: Uuid) -> Option<&str> {
+        self.topics
+            .iter()
+            .find(|(_, m)| m.id == id)
+            .map(|(n, _)| n.as_str())
+    }
+
+    /// All topics in name order.
+    pub fn iter(&self) -> impl Iterator<Item = (&String, &TopicMeta)> {
+        self.topics.iter()
+    }
+
+    /// Number of topics.
+    pub fn len(&self) -> usize {
+        self.topics.len()
+    }
+
+    /// True when there are no topics.
+    pub fn is_empty(&self) -> bool {
+        self.topics.is_empty()
+    }
+
+    /// Add or replace a topic.
+    pub fn insert(&mut self, name: String, meta: TopicMeta) {
+        self.topics.insert(name, meta);
+    }
+
+    /// Remove a topic.
+    pub fn remove(&mut self, name: &str) -> Option<TopicMeta> {
+        self.topics.remove(name)
+    }
+
+    fn path(dir: &Path) -> PathBuf {
+        dir.join(CATALOG_FILE)
+    }
+
+    /// Load the catalog from `dir` (empty when the file does not exist).
+    pub fn load(dir: &Path) -> io::Result<Catalog> {
+        let path = Self::path(dir);
+        let text = match std::fs::read_to_string(&path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Catalog::default()),
+            Err(e) => return Err(e),
+        };
+        let mut catalog = Catalog::default();
+        for (n, line) in text.lines().enumerate() {
+            let bad = |why: &str| {
+                io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!("{}:{}: {why}", path.display(), n + 1),
+                )
+            };
+            let mut fields = line.splitn(3, ' ');
+            let (Some(id), Some(parts), Some(name)) = (fields.next(), fields.next(), fields.next())
+            else {
+                return Err(bad("expected 'id partitions name'"));
+            };
+            let id = Uuid::parse_str(id).map_err(|_| bad("bad topic id"))?;
+            let partitions: i32 = parts.parse().map_err(|_| bad("bad partition count"))?;
+            if partitions < 1 || crate::storage::names::validate_topic(name).is_err() {
+                return Err(bad("invalid topic entry"));
+            }
+            catalog.insert(name.to_string(), TopicMeta { partitions, id });
+        }
+        Ok(catalog)
+    }
+
+    /// Write the catalog atomically and durably (tmp + fsync + rename + fsync dir).
+    pub async fn store(&self, dir: &Path) -> io::Result<()> {
+        let mut text = String::new();
+        for (name, m) in &self.topics {
+            text.push_str(&format!(
+                "{} {} {}\n",
+                m.id.hyphenated(),
+                m.partitions,
+                name
+            ));
+        }
+        let tmp = dir.join(format!("{CATALOG_FILE}.tmp"));
+        let f = std::fs::OpenOptions::new()
+            .create(true)
+            .write(true)
+            .truncate(true)
+            .open(&tmp)?;
+        let f = crate::runtime::fs::File::from_std(f);
+        let (res, _) = f.write_all_at(text.into_bytes(), 0).await;
+        res?;
+        f.fdatasync().await?;
+        std::fs::rename(&tmp, Self::path(dir))?;
+        crate::runtime::fs::sync_dir(dir).await
+    }
+}
+
+/// A fresh topic id.
+pub fn new_topic_id() -> Uuid {
+    loop {
+        let id = Uuid::new_v4();
+        if !id.is_nil() {
+            return id;
+        }
+    }
+}

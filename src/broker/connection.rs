@@ -1,0 +1,211 @@
+//! One client connection: read whole frames, handle requests one at a time, write responses in
+//! request order.
+//!
+//! Like Kafka, a connection has at most one request in progress: the next frame is read only
+//! after the previous response was written. That keeps responses in request order by
+//! construction, and bounds a connection's memory to one frame (`request_bytes_max`) plus the
+//! response being written.
+//!
+//! # Invariants
+//! - The read buffer never holds more than one frame plus [`READ_CHUNK_BYTES`]; a frame whose
+//!   size prefix exceeds `request_bytes_max` (or is negative) closes the connection before
+//!   anything is allocated for it.
+//! - A request that cannot be decoded gets the answer Kafka gives (ApiVersions: the v0
+//!   UNSUPPORTED_VERSION reply) or closes the connection with one log line; other connections
+//!   are unaffected.
+
+use std::net::SocketAddr;
+use std::rc::Rc;
+
+use bytes::BytesMut;
+use kafka_protocol::messages::ResponseKind;
+
+use super::handlers;
+use super::shard::ShardState;
+use crate::protocol::frame::{check_frame, split_frame, FrameLimits, FrameStatus};
+use crate::protocol::{
+    decode_request, encode_response, versions, DecodeError, Request, RequestHeader,
+};
+use crate::runtime::future::{select, Either};
+use crate::runtime::net::TcpStream;
+use crate::transfer::{Piece, Transfer};
+
+/// Read granularity: each recv asks for at least this much room (or the rest of the frame, up to
+/// [`READ_GROW_BYTES_MAX`] at a time, so a client that announces a large frame and sends it
+/// slowly does not make us allocate it all up front).
+pub const READ_CHUNK_BYTES: usize = 64 * 1024;
+/// Largest single growth of the read buffer.
+pub const READ_GROW_BYTES_MAX: usize = 4 << 20;
+
+enum Outcome {
+    Respond(ResponseKind),
+    Pieces(Vec<Piece>),
+    NoResponse,
+    Close(String),
+}
+
+/// Serve one connection until the peer closes, an error occurs, or the broker shuts down.
+pub async fn serve(shard: Rc<ShardState>, stream: TcpStream, peer: Option<SocketAddr>) {
+    let _ = stream.set_nodelay(true);
+    let limits = FrameLimits {
+        request_bytes_max: shard.config.request_bytes_max,
+    };
+    let mut buf = BytesMut::with_capacity(READ_CHUNK_BYTES);
+    let mut out = BytesMut::with_capacity(4096);
+    let mut transfer = Transfer::new(shard.config.transfer, peer);
+    loop {
+        let frame = loop {
+            match split_frame(&mut buf, limits) {
+                Ok(Some(frame)) => break frame,
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::warn!(?peer, "closing connection: {e}");
+                    return;
+                }
+            }
+            let want = match check_frame(&buf, limits) {
+                Ok(FrameStatus::Incomplete {
+                    frame_bytes: Some(n),
+                }) => n.saturating_sub(buf.len()),
+                _ => READ_CHUNK_BYTES,
+            };
+            let room = buf.capacity() - buf.len();
+            if room < READ_CHUNK_BYTES.min(want) || room == 0 {
+                buf.reserve(want.clamp(READ_CHUNK_BYTES, READ_GROW_BYTES_MAX));
+            }
+            let idle = buf.is_empty();
+            if idle && shard.shutting_down.get() {
+                return;
+            }
+            let recv = stream.recv(buf);
+            // Shutdown interrupts only a connection that is between requests.
+            let res = if idle {
+                match select(recv, shard.shutdown.notified()).await {
+                    Either::Left(r) => r,
+                    Either::Right(()) => return,
+                }
+            } else {
+                recv.await
+            };
+            let (res, b) = res;
+            buf = b;
+            match res {
+                Ok(0) => return, // peer closed
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::debug!(?peer, "recv failed: {e}");
+                    return;
+                }
+            }
+        };
+        let outcome = match decode_request(frame) {
+            Ok((header, request)) => handle(&shard, &header, request).await.map(|o| (header, o)),
+            Err(e) => Err(e),
+        };
+        let (header, outcome) = match outcome {
+            Ok(x) => x,
+            Err(DecodeError::UnsupportedVersion {
+                api_key,
+                api_version,
+                correlation_id,
+            }) if api_key == kafka_protocol::messages::ApiKey::ApiVersions => {
+                tracing::debug!(
+                    ?peer,
+                    api_version,
+                    "ApiVersions version unsupported: answering with v0"
+                );
+                versions::encode_api_versions_unsupported(correlation_id, &mut out);
+                if !send_out(&stream, &mut out).await {
+                    return;
+                }
+                continue;
+            }
+            Err(e) => {
+                tracing::warn!(?peer, "closing connection: {e}");
+                return;
+            }
+        };
+        match outcome {
+            Outcome::Respond(resp) => {
+                if let Err(e) = encode_response(&header, &resp, &mut out) {
+                    tracing::error!(?peer, "closing connection: {e}");
+                    return;
+                }
+                if !send_out(&stream, &mut out).await {
+                    return;
+                }
+            }
+            Outcome::Pieces(pieces) => {
+                if let Err(e) = transfer.send(&stream, pieces).await {
+                    tracing::debug!(?peer, "fetch transfer failed: {e}");
+                    return;
+                }
+            }
+            Outcome::NoResponse => {}
+            Outcome::Close(why) => {
+                tracing::warn!(?peer, "closing connection: {why}");
+                return;
+            }
+        }
+    }
+}
+
+async fn send_out(stream: &TcpStream, out: &mut BytesMut) -> bool {
+    let bytes = out.split().freeze();
+    let (res, _) = stream.send_all(bytes).await;
+    res.is_ok()
+}
+
+async fn handle(
+    shard: &Rc<ShardState>,
+    header: &RequestHeader,
+    request: Request,
+) -> Result<Outcome, DecodeError> {
+    let v = header.api_version;
+    Ok(match request {
+        Request::ApiVersions(r) => Outcome::Respond(ResponseKind::ApiVersions(
+            handlers::api_versions::handle(&r),
+        )),
+        Request::Metadata(r) => Outcome::Respond(ResponseKind::Metadata(
+            handlers::metadata::handle(shard, v, r).await,
+        )),
+        Request::Produce(r) => {
+            let acks = r.acks;
+            let resp = handlers::produce::handle(shard, v, r).await;
+            if shard.config.fault_drop_after_append {
+                return Ok(Outcome::Close(
+                    "test fault: dropping the connection after the append".into(),
+                ));
+            }
+            if acks == 0 {
+                // Kafka answers nothing for acks=0, and closes the connection on an error so the
+                // client notices.
+                let failed = resp
+                    .responses
+                    .iter()
+                    .flat_map(|t| &t.partition_responses)
+                    .any(|p| p.error_code != 0);
+                if failed {
+                    Outcome::Close("acks=0 produce failed".into())
+                } else {
+                    Outcome::NoResponse
+                }
+            } else {
+                Outcome::Respond(ResponseKind::Produce(resp))
+            }
+        }
+        Request::Fetch(r) => match handlers::fetch::handle(shard, header, r).await {
+            Ok(pieces) => Outcome::Pieces(pieces),
+            Err(e) => Outcome::Close(format!("cannot frame fetch response: {e}")),
+        },
+        Request::ListOffsets(r) => Outcome::Respond(ResponseKind::ListOffsets(
+            handlers::list_offsets::handle(shard, v, r).await,
+        )),
+        Request::CreateTopics(r) => Outcome::Respond(ResponseKind::CreateTopics(
+            handlers::create_topics::handle(shard, v, r).await,
+        )),
+        Request::DeleteTopics(r) => Outcome::Respond(ResponseKind::DeleteTopics(
+            handlers::delete_topics::handle(shard, v, r).await,
+        )),
+    })
+}

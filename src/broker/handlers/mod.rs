@@ -1,0 +1,24 @@
+//! One file per Kafka API: decode has happened already; each handler applies the request to the
+//! shard (and, through the mesh, to other shards) and builds the response.
+//!
+//! # Invariants
+//! - Handlers never panic on request content: every field is checked and answered with the Kafka
+//!   error code the real broker would use.
+//! - Version-dependent response fields are set only for versions that carry them (kafka-protocol
+//!   refuses to encode a non-default value the version lacks).
+
+pub mod api_versions;
+pub mod create_topics;
+pub mod delete_topics;
+pub mod fetch;
+pub mod list_offsets;
+pub mod metadata;
+pub mod produce;
+
+use kafka_protocol::messages::TopicName;
+use kafka_protocol::protocol::StrBytes;
+
+/// A topic name for a response.
+pub(crate) fn topic_name(s: &str) -> TopicName {
+    TopicName(StrBytes::from_string(s.to_string()))
+}

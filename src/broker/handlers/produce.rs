@@ -1,0 +1,69 @@
+//! Produce (key 0): validate acks, route each partition's record batches to the owning shard,
+//! answer with base offsets. `acks = 0` gets no response (the connection layer skips it).
+
+use std::rc::Rc;
+use std::sync::Arc;
+
+use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
+use kafka_protocol::messages::{ProduceRequest, ProduceResponse};
+
+use super::topic_name;
+use crate::broker::shard::ShardState;
+use crate::protocol::error as code;
+use crate::runtime::future::join_all;
+
+/// Answer a Produce request.
+pub async fn handle(shard: &Rc<ShardState>, version: i16, req: ProduceRequest) -> ProduceResponse {
+    let acks_ok = matches!(req.acks, 0 | 1 | -1);
+    let mut plan: Vec<(Arc<str>, Vec<(i32, i16)>)> = Vec::with_capacity(req.topic_data.len());
+    let mut work = Vec::new();
+    for topic in req.topic_data {
+        let name: Arc<str> = Arc::from(topic.name.0.as_str());
+        let known = shard.catalog.borrow().get(&name).map(|m| m.partitions);
+        let mut partitions = Vec::with_capacity(topic.partition_data.len());
+        for p in topic.partition_data {
+            let error = if !acks_ok {
+                code::INVALID_REQUIRED_ACKS
+            } else if crate::storage::names::validate_topic(&name).is_err() {
+                code::INVALID_TOPIC_EXCEPTION
+            } else if !known.is_some_and(|n| p.index >= 0 && p.index < n) {
+                code::UNKNOWN_TOPIC_OR_PARTITION
+            } else if p.records.as_ref().is_none_or(|r| r.is_empty()) {
+                code::CORRUPT_MESSAGE
+            } else {
+                code::NONE
+            };
+            partitions.push((p.index, error));
+            if error == code::NONE {
+                let records = p.records.expect("checked above");
+                let (shard, name) = (shard.clone(), name.clone());
+                work.push(async move { shard.append(name, p.index, records).await });
+            }
+        }
+        plan.push((name, partitions));
+    }
+    let mut results = join_all(work).await.into_iter();
+    let mut out = ProduceResponse::default();
+    for (name, partitions) in plan {
+        let mut t = TopicProduceResponse::default();
+        t.name = topic_name(&name);
+        for (index, error) in partitions {
+            let mut pr = PartitionProduceResponse::default();
+            pr.index = index;
+            pr.base_offset = -1;
+            if error == code::NONE {
+                let r = results.next().expect("one result per appended partition");
+                pr.error_code = r.error;
+                pr.base_offset = r.base_offset;
+                if version >= 5 {
+                    pr.log_start_offset = r.log_start_offset;
+                }
+            } else {
+                pr.error_code = error;
+            }
+            t.partition_responses.push(pr);
+        }
+        out.responses.push(t);
+    }
+    out
+}

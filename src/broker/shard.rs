@@ -1,0 +1,703 @@
+//! One shard's broker state and its inbox: what other shards may ask it to do.
+//!
+//! # Invariants
+//! - A shard touches only the partitions `routing::owner` gives it; everything else is a message
+//!   to the owner through the mesh, answered through a one-shot reply.
+//! - Record bytes never cross shards by copy: a Produce forwards the request's `Bytes` (a
+//!   reference-counted slice), a Fetch gets back file descriptors and ranges (`dup`ed, so the
+//!   owner may delete the segment meanwhile) and sends them itself.
+//! - The catalog copy changes only on messages from the controller shard, applied in order.
+
+use std::cell::{Cell, RefCell};
+use std::os::fd::OwnedFd;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+
+use super::catalog::{Catalog, TopicMeta};
+use super::config::BrokerConfig;
+use super::routing;
+use crate::protocol::error as code;
+use crate::runtime::fs::File;
+use crate::runtime::mesh::{self, OneshotSender};
+use crate::runtime::sync::Notify;
+use crate::storage::{Engine, Error as StorageError};
+use crate::transfer::FileRange;
+
+/// Messages between shards (field names say it all; every request carries its reply channel).
+#[allow(missing_docs)]
+pub enum ShardMsg {
+    /// Append to a partition this shard owns.
+    Append {
+        topic: Arc<str>,
+        partition: i32,
+        records: Bytes,
+        reply: OneshotSender<AppendResult>,
+    },
+    /// Read from partitions this shard owns.
+    Read {
+        reads: Vec<ReadReq>,
+        reply: OneshotSender<Vec<ReadResultMsg>>,
+    },
+    /// Resolve when any of these partitions' high watermark passes the offset (or the deadline).
+    Wait {
+        parts: Vec<(Arc<str>, i32, i64)>,
+        wait: Duration,
+        reply: OneshotSender<()>,
+    },
+    /// ListOffsets for partitions this shard owns.
+    Offsets {
+        reqs: Vec<OffsetReq>,
+        reply: OneshotSender<Vec<OffsetResult>>,
+    },
+    /// To the controller: create a topic.
+    CreateTopic {
+        name: String,
+        partitions: i32,
+        validate_only: bool,
+        reply: OneshotSender<i16>,
+    },
+    /// To the controller: delete a topic.
+    DeleteTopic {
+        name: String,
+        reply: OneshotSender<i16>,
+    },
+    /// From the controller: a topic now exists (open owned partitions).
+    TopicCreated {
+        name: String,
+        meta: TopicMeta,
+        reply: OneshotSender<()>,
+    },
+    /// From the controller: a topic is gone (delete owned partitions).
+    TopicDeleted {
+        name: String,
+        reply: OneshotSender<()>,
+    },
+}
+
+/// Outcome of an append.
+#[derive(Clone, Copy, Debug)]
+pub struct AppendResult {
+    /// Kafka error code.
+    pub error: i16,
+    /// Base offset of the first appended batch.
+    pub base_offset: i64,
+    /// Log start offset after the append.
+    pub log_start_offset: i64,
+}
+
+/// A read of one partition.
+#[derive(Clone, Debug)]
+pub struct ReadReq {
+    /// Topic.
+    pub topic: Arc<str>,
+    /// Partition.
+    pub partition: i32,
+    /// First offset wanted.
+    pub offset: i64,
+    /// Most bytes wanted (at least one batch is returned anyway).
+    pub max_bytes: u64,
+}
+
+/// File ranges that can cross to another shard (descriptors are `dup`s).
+pub struct SendRange {
+    fd: OwnedFd,
+    position: u64,
+    len: u64,
+}
+
+/// Result of one partition read, as sent across shards.
+pub struct ReadResultMsg {
+    /// Kafka error code.
+    pub error: i16,
+    /// High watermark.
+    pub high_watermark: i64,
+    /// Log start offset.
+    pub log_start_offset: i64,
+    /// The record bytes.
+    pub ranges: Vec<SendRange>,
+}
+
+/// Result of one partition read on the connection's shard.
+#[derive(Clone, Debug, Default)]
+pub struct PartitionRead {
+    /// Kafka error code.
+    pub error: i16,
+    /// High watermark.
+    pub high_watermark: i64,
+    /// Log start offset.
+    pub log_start_offset: i64,
+    /// The record bytes.
+    pub ranges: Vec<FileRange>,
+}
+
+impl PartitionRead {
+    /// Total record bytes.
+    pub fn bytes(&self) -> u64 {
+        self.ranges.iter().map(|r| r.len).sum()
+    }
+}
+
+impl ReadResultMsg {
+    fn into_local(self) -> PartitionRead {
+        PartitionRead {
+            error: self.error,
+            high_watermark: self.high_watermark,
+            log_start_offset: self.log_start_offset,
+            ranges: self
+                .ranges
+                .into_iter()
+                .map(|r| FileRange {
+                    file: File::from_std(std::fs::File::from(r.fd)),
+                    position: r.position,
+                    len: r.len,
+                })
+                .collect(),
+        }
+    }
+}
+
+/// A ListOffsets lookup.
+#[derive(Clone, Debug)]
+pub struct OffsetReq {
+    /// Topic.
+    pub topic: Arc<str>,
+    /// Partition.
+    pub partition: i32,
+    /// -1 latest, -2 earliest, -3 max timestamp, -4 earliest local, or a timestamp in ms.
+    pub timestamp: i64,
+}
+
+/// A ListOffsets answer.
+#[derive(Clone, Copy, Debug)]
+pub struct OffsetResult {
+    /// Kafka error code.
+    pub error: i16,
+    /// The offset (-1 when none).
+    pub offset: i64,
+    /// The timestamp of that offset (-1 when unknown).
+    pub timestamp: i64,
+}
+
+/// The state of one broker shard.
+pub struct ShardState {
+    /// This shard's id.
+    pub id: usize,
+    /// Number of shards.
+    pub count: usize,
+    /// Broker configuration.
+    pub config: Arc<BrokerConfig>,
+    /// Storage for the partitions this shard owns.
+    pub engine: Engine,
+    /// This shard's copy of the topic catalog.
+    pub catalog: RefCell<Catalog>,
+    /// Senders to every shard's inbox (including our own).
+    pub peers: Vec<mesh::Sender<ShardMsg>>,
+    /// Fires when the broker shuts down.
+    pub shutdown: Notify,
+    /// Set once shutdown began.
+    pub shutting_down: Cell<bool>,
+}
+
+fn storage_code(e: &StorageError) -> i16 {
+    e.kafka_error_code()
+}
+
+impl ShardState {
+    /// Owner shard of a partition.
+    pub fn owner(&self, topic: &str, partition: i32) -> usize {
+        routing::owner(topic, partition, self.count)
+    }
+
+    /// Send a message to `shard` (waits while its inbox is full).
+    pub async fn send(&self, shard: usize, msg: ShardMsg) -> bool {
+        self.peers[shard].send(msg).await.is_ok()
+    }
+
+    /// Append on the owning shard.
+    pub async fn append(
+        self: &Rc<Self>,
+        topic: Arc<str>,
+        partition: i32,
+        records: Bytes,
+    ) -> AppendResult {
+        let owner = self.owner(&topic, partition);
+        if owner == self.id {
+            return self.append_local(&topic, partition, records).await;
+        }
+        let (tx, rx) = mesh::oneshot();
+        if !self
+            .send(
+                owner,
+                ShardMsg::Append {
+                    topic,
+                    partition,
+                    records,
+                    reply: tx,
+                },
+            )
+            .await
+        {
+            return AppendResult {
+                error: code::UNKNOWN_SERVER_ERROR,
+                base_offset: -1,
+                log_start_offset: -1,
+            };
+        }
+        rx.recv().await.unwrap_or(AppendResult {
+            error: code::REQUEST_TIMED_OUT,
+            base_offset: -1,
+            log_start_offset: -1,
+        })
+    }
+
+    async fn append_local(&self, topic: &str, partition: i32, records: Bytes) -> AppendResult {
+        // The log stamps offsets into the bytes it writes, so it needs its own mutable copy.
+        match self.engine.append(topic, partition, records.to_vec()).await {
+            Ok(base_offset) => AppendResult {
+                error: code::NONE,
+                base_offset,
+                log_start_offset: self.engine.earliest_offset(topic, partition).unwrap_or(-1),
+            },
+            Err(e) => {
+                if e.kafka_error_code() == code::KAFKA_STORAGE_ERROR {
+                    tracing::error!("append to {topic}-{partition} failed: {e}");
+                } else {
+                    tracing::debug!("append to {topic}-{partition} rejected: {e}");
+                }
+                AppendResult {
+                    error: storage_code(&e),
+                    base_offset: -1,
+                    log_start_offset: -1,
+                }
+            }
+        }
+    }
+
+    /// Read partitions, each on its owner; results in request order.
+    pub async fn read(self: &Rc<Self>, reads: Vec<ReadReq>) -> Vec<PartitionRead> {
+        let mut by_shard: Vec<Vec<(usize, ReadReq)>> =
+            (0..self.count).map(|_| Vec::new()).collect();
+        for (i, r) in reads.into_iter().enumerate() {
+            by_shard[self.owner(&r.topic, r.partition)].push((i, r));
+        }
+        let total: usize = by_shard.iter().map(Vec::len).sum();
+        let mut out: Vec<PartitionRead> = vec![PartitionRead::default(); total];
+        let mut remote = Vec::new();
+        for (shard, reqs) in by_shard.into_iter().enumerate() {
+            if reqs.is_empty() {
+                continue;
+            }
+            if shard == self.id {
+                for (i, r) in reqs {
+                    out[i] = self.read_one(&r).await;
+                }
+            } else {
+                let (idx, reqs): (Vec<usize>, Vec<ReadReq>) = reqs.into_iter().unzip();
+                let (tx, rx) = mesh::oneshot();
+                let sent = self
+                    .send(
+                        shard,
+                        ShardMsg::Read {
+                            reads: reqs,
+                            reply: tx,
+                        },
+                    )
+                    .await;
+                remote.push((idx, sent.then_some(rx)));
+            }
+        }
+        for (idx, rx) in remote {
+            let results = match rx {
+                Some(rx) => rx.recv().await.unwrap_or_default(),
+                None => Vec::new(),
+            };
+            let mut results = results.into_iter();
+            for i in idx {
+                out[i] = match results.next() {
+                    Some(r) => r.into_local(),
+                    None => PartitionRead {
+                        error: code::UNKNOWN_SERVER_ERROR,
+                        high_watermark: -1,
+                        log_start_offset: -1,
+                        ranges: Vec::new(),
+                    },
+                };
+            }
+        }
+        out
+    }
+
+    async fn read_one(&self, r: &ReadReq) -> PartitionRead {
+        let log = match self.engine.log(&r.topic, r.partition) {
+            Ok(log) => log,
+            Err(e) => {
+                return PartitionRead {
+                    error: storage_code(&e),
+                    high_watermark: -1,
+                    log_start_offset: -1,
+                    ranges: Vec::new(),
+                }
+            }
+        };
+        match log.read(r.offset, r.max_bytes).await {
+            Ok(res) => PartitionRead {
+                error: code::NONE,
+                high_watermark: res.high_watermark,
+                log_start_offset: res.log_start_offset,
+                ranges: res
+                    .slices
+                    .into_iter()
+                    .map(|s| FileRange {
+                        file: (*s.file).clone(),
+                        position: s.position,
+                        len: s.length,
+                    })
+                    .collect(),
+            },
+            Err(e) => PartitionRead {
+                error: storage_code(&e),
+                high_watermark: log.high_watermark(),
+                log_start_offset: log.log_start_offset(),
+                ranges: Vec::new(),
+            },
+        }
+    }
+
+    /// Wait until any partition's high watermark passes its offset, or `wait` elapses.
+    pub async fn wait_for_data(self: &Rc<Self>, parts: Vec<(Arc<str>, i32, i64)>, wait: Duration) {
+        let mut by_shard: Vec<Vec<(Arc<str>, i32, i64)>> =
+            (0..self.count).map(|_| Vec::new()).collect();
+        for p in parts {
+            let owner = self.owner(&p.0, p.1);
+            by_shard[owner].push(p);
+        }
+        let mut futures: Vec<std::pin::Pin<Box<dyn std::future::Future<Output = ()>>>> = Vec::new();
+        for (shard, parts) in by_shard.into_iter().enumerate() {
+            if parts.is_empty() {
+                continue;
+            }
+            if shard == self.id {
+                let me = self.clone();
+                futures.push(Box::pin(async move { me.wait_local(parts, wait).await }));
+            } else {
+                let (tx, rx) = mesh::oneshot();
+                if self
+                    .send(
+                        shard,
+                        ShardMsg::Wait {
+                            parts,
+                            wait,
+                            reply: tx,
+                        },
+                    )
+                    .await
+                {
+                    futures.push(Box::pin(async move {
+                        rx.recv().await;
+                    }));
+                }
+            }
+        }
+        if futures.is_empty() {
+            crate::runtime::time::sleep(wait).await;
+            return;
+        }
+        let any = crate::runtime::future::select_any(futures);
+        let _ = crate::runtime::time::timeout(wait, any).await;
+    }
+
+    async fn wait_local(&self, parts: Vec<(Arc<str>, i32, i64)>, wait: Duration) {
+        let mut futures: Vec<std::pin::Pin<Box<dyn std::future::Future<Output = ()> + '_>>> =
+            Vec::new();
+        for (topic, partition, offset) in parts {
+            futures.push(Box::pin(async move {
+                match self.engine.wait_for_append(&topic, partition, offset).await {
+                    Ok(_) => {}
+                    // A deleted or broken partition: answer now, the fetch reports the error.
+                    Err(_) => {}
+                }
+            }));
+        }
+        let any = crate::runtime::future::select_any(futures);
+        let shutdown = self.shutdown.notified();
+        let _ = crate::runtime::time::timeout(wait, crate::runtime::future::select(any, shutdown))
+            .await;
+    }
+
+    /// ListOffsets lookups, each on its owner.
+    pub async fn offsets(self: &Rc<Self>, reqs: Vec<OffsetReq>) -> Vec<OffsetResult> {
+        let mut by_shard: Vec<Vec<(usize, OffsetReq)>> =
+            (0..self.count).map(|_| Vec::new()).collect();
+        for (i, r) in reqs.into_iter().enumerate() {
+            by_shard[self.owner(&r.topic, r.partition)].push((i, r));
+        }
+        let total: usize = by_shard.iter().map(Vec::len).sum();
+        let none = OffsetResult {
+            error: code::UNKNOWN_SERVER_ERROR,
+            offset: -1,
+            timestamp: -1,
+        };
+        let mut out = vec![none; total];
+        for (shard, reqs) in by_shard.into_iter().enumerate() {
+            if reqs.is_empty() {
+                continue;
+            }
+            let (idx, reqs): (Vec<usize>, Vec<OffsetReq>) = reqs.into_iter().unzip();
+            let results = if shard == self.id {
+                self.offsets_local(reqs).await
+            } else {
+                let (tx, rx) = mesh::oneshot();
+                if self
+                    .send(shard, ShardMsg::Offsets { reqs, reply: tx })
+                    .await
+                {
+                    rx.recv().await.unwrap_or_default()
+                } else {
+                    Vec::new()
+                }
+            };
+            for (i, r) in idx.into_iter().zip(results) {
+                out[i] = r;
+            }
+        }
+        out
+    }
+
+    async fn offsets_local(&self, reqs: Vec<OffsetReq>) -> Vec<OffsetResult> {
+        let mut out = Vec::with_capacity(reqs.len());
+        for r in reqs {
+            let res = match r.timestamp {
+                -1 | -3 => self
+                    .engine
+                    .latest_offset(&r.topic, r.partition)
+                    .map(|o| (o, -1)),
+                -2 | -4 => self
+                    .engine
+                    .earliest_offset(&r.topic, r.partition)
+                    .map(|o| (o, -1)),
+                t if t >= 0 => self
+                    .engine
+                    .offset_for_timestamp(&r.topic, r.partition, t)
+                    .await
+                    .map(|o| match o {
+                        Some(o) => (o, t),
+                        None => (-1, -1),
+                    }),
+                _ => {
+                    out.push(OffsetResult {
+                        error: code::INVALID_REQUEST,
+                        offset: -1,
+                        timestamp: -1,
+                    });
+                    continue;
+                }
+            };
+            out.push(match res {
+                Ok((offset, timestamp)) => OffsetResult {
+                    error: code::NONE,
+                    offset,
+                    timestamp,
+                },
+                Err(e) => OffsetResult {
+                    error: storage_code(&e),
+                    offset: -1,
+                    timestamp: -1,
+                },
+            });
+        }
+        out
+    }
+
+    /// Create a topic through the controller.
+    pub async fn create_topic(
+        self: &Rc<Self>,
+        name: String,
+        partitions: i32,
+        validate_only: bool,
+    ) -> i16 {
+        let (tx, rx) = mesh::oneshot();
+        if !self
+            .send(
+                routing::CONTROLLER_SHARD,
+                ShardMsg::CreateTopic {
+                    name,
+                    partitions,
+                    validate_only,
+                    reply: tx,
+                },
+            )
+            .await
+        {
+            return code::UNKNOWN_SERVER_ERROR;
+        }
+        rx.recv().await.unwrap_or(code::UNKNOWN_SERVER_ERROR)
+    }
+
+    /// Delete a topic through the controller.
+    pub async fn delete_topic(self: &Rc<Self>, name: String) -> i16 {
+        let (tx, rx) = mesh::oneshot();
+        if !self
+            .send(
+                routing::CONTROLLER_SHARD,
+                ShardMsg::DeleteTopic { name, reply: tx },
+            )
+            .await
+        {
+            return code::UNKNOWN_SERVER_ERROR;
+        }
+        rx.recv().await.unwrap_or(code::UNKNOWN_SERVER_ERROR)
+    }
+
+    /// Handle one inbox message (spawned as its own task, so a slow append does not hold up
+    /// reads).
+    pub async fn handle(self: Rc<Self>, msg: ShardMsg) {
+        match msg {
+            ShardMsg::Append {
+                topic,
+                partition,
+                records,
+                reply,
+            } => {
+                reply.send(self.append_local(&topic, partition, records).await);
+            }
+            ShardMsg::Read { reads, reply } => {
+                let mut out = Vec::with_capacity(reads.len());
+                for r in &reads {
+                    let local = self.read_one(r).await;
+                    let mut ranges = Vec::with_capacity(local.ranges.len());
+                    let mut error = local.error;
+                    for range in local.ranges {
+                        match range.file.dup_fd() {
+                            Ok(fd) => ranges.push(SendRange {
+                                fd,
+                                position: range.position,
+                                len: range.len,
+                            }),
+                            Err(e) => {
+                                tracing::error!("dup of a segment fd failed: {e}");
+                                error = code::KAFKA_STORAGE_ERROR;
+                                ranges.clear();
+                                break;
+                            }
+                        }
+                    }
+                    out.push(ReadResultMsg {
+                        error,
+                        high_watermark: local.high_watermark,
+                        log_start_offset: local.log_start_offset,
+                        ranges,
+                    });
+                }
+                reply.send(out);
+            }
+            ShardMsg::Wait { parts, wait, reply } => {
+                self.wait_local(parts, wait).await;
+                reply.send(());
+            }
+            ShardMsg::Offsets { reqs, reply } => reply.send(self.offsets_local(reqs).await),
+            ShardMsg::CreateTopic {
+                name,
+                partitions,
+                validate_only,
+                reply,
+            } => reply.send(
+                self.controller_create(name, partitions, validate_only)
+                    .await,
+            ),
+            ShardMsg::DeleteTopic { name, reply } => reply.send(self.controller_delete(name).await),
+            ShardMsg::TopicCreated { name, meta, reply } => {
+                self.catalog.borrow_mut().insert(name, meta);
+                if let Err(e) = self.engine.refresh().await {
+                    tracing::error!("shard {}: opening new partitions failed: {e}", self.id);
+                }
+                reply.send(());
+            }
+            ShardMsg::TopicDeleted { name, reply } => {
+                self.catalog.borrow_mut().remove(&name);
+                if let Err(e) = self.engine.delete_topic(&name).await {
+                    if !matches!(e, StorageError::UnknownTopicOrPartition { .. }) {
+                        tracing::error!("shard {}: deleting {name} failed: {e}", self.id);
+                    }
+                }
+                reply.send(());
+            }
+        }
+    }
+
+    async fn broadcast(&self, make: impl Fn(OneshotSender<()>) -> ShardMsg) {
+        let mut acks = Vec::new();
+        for shard in 0..self.count {
+            let (tx, rx) = mesh::oneshot();
+            if self.send(shard, make(tx)).await {
+                acks.push(rx);
+            }
+        }
+        for rx in acks {
+            rx.recv().await;
+        }
+    }
+
+    async fn controller_create(&self, name: String, partitions: i32, validate_only: bool) -> i16 {
+        if let Err(e) = crate::storage::names::validate_topic(&name) {
+            return e.kafka_error_code();
+        }
+        if !(1..=crate::storage::names::PARTITIONS_PER_TOPIC_MAX).contains(&partitions) {
+            return code::INVALID_PARTITIONS;
+        }
+        if self.catalog.borrow().get(&name).is_some() {
+            return code::TOPIC_ALREADY_EXISTS;
+        }
+        if validate_only {
+            return code::NONE;
+        }
+        let meta = TopicMeta {
+            partitions,
+            id: super::catalog::new_topic_id(),
+        };
+        if let Err(e) = self.engine.create_topic(&name, partitions).await {
+            if !matches!(e, StorageError::TopicAlreadyExists { .. }) {
+                tracing::error!("creating topic {name}: {e}");
+                return e.kafka_error_code();
+            }
+        }
+        let mut next = self.catalog.borrow().clone();
+        next.insert(name.clone(), meta.clone());
+        if let Err(e) = next.store(&self.config.data_dir).await {
+            tracing::error!("persisting the topic catalog failed: {e}");
+            return code::KAFKA_STORAGE_ERROR;
+        }
+        self.broadcast(|tx| ShardMsg::TopicCreated {
+            name: name.clone(),
+            meta: meta.clone(),
+            reply: tx,
+        })
+        .await;
+        tracing::info!(topic = %name, partitions, "topic created");
+        code::NONE
+    }
+
+    async fn controller_delete(&self, name: String) -> i16 {
+        if crate::storage::names::validate_topic(&name).is_err() {
+            return code::INVALID_TOPIC_EXCEPTION;
+        }
+        if self.catalog.borrow().get(&name).is_none() {
+            return code::UNKNOWN_TOPIC_OR_PARTITION;
+        }
+        let mut next = self.catalog.borrow().clone();
+        next.remove(&name);
+        if let Err(e) = next.store(&self.config.data_dir).await {
+            tracing::error!("persisting the topic catalog failed: {e}");
+            return code::KAFKA_STORAGE_ERROR;
+        }
+        self.broadcast(|tx| ShardMsg::TopicDeleted {
+            name: name.clone(),
+            reply: tx,
+        })
+        .await;
+        tracing::info!(topic = %name, "topic deleted");
+        code::NONE
+    }
+}

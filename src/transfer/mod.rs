@@ -1,0 +1,336 @@
+//! Transfer paths: how a Fetch response's record bytes go from segment files to the socket.
+//!
+//! | path | mechanism | copies to socket | CPU copy on a NIC |
+//! |---|---|---|---|
+//! | `copy` | pread into a buffer + send | 2 | yes |
+//! | `mmap` | map the range + send from the mapping (RocketMQ) | 1 | yes |
+//! | `sendfile` | sendfile(2) (Kafka) | 0 | no |
+//! | `splice` | splice(2) file -> pipe -> socket | 0 | no |
+//! | `uring-splice` | `IORING_OP_SPLICE` linked pair through a pipe | 0 | no |
+//! | `uring-send-zc` | `IORING_OP_SEND_ZC` from the mapping, held until the notification | 0 | no |
+//! | `auto` | per connection and slice size, from the measured table | | |
+//!
+//! The response header bytes always go out *with* the first slice: as one vectored send with
+//! the slice bytes (copy, mmap), or with `MSG_MORE` so the kernel holds them for the zero-copy
+//! transfer that follows (sendfile, splice, send_zc); never as a separate tiny packet.
+//!
+//! `auto` (kernel-notes.md has the numbers): on loopback the receiver copies anyway and the
+//! zero-copy paths pay for page references, pipe hops or io-wq punts, so `mmap` wins; slices
+//! under [`AUTO_COPY_BELOW_BYTES`] are copied (a mapping costs more than a small memcpy). To a
+//! remote peer through a NIC with scatter-gather, `sendfile` avoids the CPU copy entirely, so
+//! `auto` picks it there (not measurable on this machine; stated as such in kernel-notes.md).
+//!
+//! # Invariants
+//! - Every path sends exactly the requested bytes of every slice, in order, or returns an error
+//!   (the connection is then closed: a half-sent frame cannot be repaired).
+//! - Nothing outlives the call: pipes, mappings and buffers are released on every return path,
+//!   also when the peer disconnects mid-transfer.
+
+pub mod mmap;
+
+use std::fmt;
+use std::io;
+use std::net::SocketAddr;
+use std::str::FromStr;
+
+use bytes::Bytes;
+
+use crate::runtime::fs::File;
+use crate::runtime::net::TcpStream;
+use crate::runtime::pipe::{self, Pipe};
+use crate::runtime::{IoBuf, IoKind};
+
+/// Slices smaller than this are copied by `auto` even on paths that would map or splice them.
+pub const AUTO_COPY_BELOW_BYTES: u64 = 16 * 1024;
+
+/// How record bytes reach the socket.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum TransferPath {
+    /// pread + send.
+    Copy,
+    /// mmap + send.
+    Mmap,
+    /// sendfile(2).
+    Sendfile,
+    /// splice(2) through a pipe.
+    Splice,
+    /// io_uring splice, linked file->pipe->socket.
+    UringSplice,
+    /// io_uring SEND_ZC from a mapping.
+    UringSendZc,
+    /// Chosen per connection and slice size.
+    Auto,
+}
+
+impl TransferPath {
+    /// Every concrete path (not `Auto`).
+    pub const ALL: [TransferPath; 6] = [
+        TransferPath::Copy,
+        TransferPath::Mmap,
+        TransferPath::Sendfile,
+        TransferPath::Splice,
+        TransferPath::UringSplice,
+        TransferPath::UringSendZc,
+    ];
+
+    /// Can a shard with this driver run the path?
+    pub fn runs_on(self, io: IoKind) -> bool {
+        !matches!(self, TransferPath::UringSplice | TransferPath::UringSendZc)
+            || io == IoKind::Uring
+    }
+
+    /// The path `auto` uses for a peer and a slice size.
+    pub fn auto_for(peer: Option<SocketAddr>, slice_bytes: u64) -> TransferPath {
+        if slice_bytes < AUTO_COPY_BELOW_BYTES {
+            return TransferPath::Copy;
+        }
+        match peer {
+            Some(addr) if !addr.ip().is_loopback() => TransferPath::Sendfile,
+            _ => TransferPath::Mmap,
+        }
+    }
+}
+
+impl fmt::Display for TransferPath {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            TransferPath::Copy => "copy",
+            TransferPath::Mmap => "mmap",
+            TransferPath::Sendfile => "sendfile",
+            TransferPath::Splice => "splice",
+            TransferPath::UringSplice => "uring-splice",
+            TransferPath::UringSendZc => "uring-send-zc",
+            TransferPath::Auto => "auto",
+        })
+    }
+}
+
+impl FromStr for TransferPath {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(match s {
+            "copy" => TransferPath::Copy,
+            "mmap" => TransferPath::Mmap,
+            "sendfile" => TransferPath::Sendfile,
+            "splice" => TransferPath::Splice,
+            "uring-splice" => TransferPath::UringSplice,
+            "uring-send-zc" => TransferPath::UringSendZc,
+            "auto" => TransferPath::Auto,
+            other => {
+                return Err(format!(
+                    "unknown transfer path {other:?}: expected copy, mmap, sendfile, splice, uring-splice, uring-send-zc or auto"
+                ))
+            }
+        })
+    }
+}
+
+/// A run of bytes of an open file.
+#[derive(Clone, Debug)]
+pub struct FileRange {
+    /// The file.
+    pub file: File,
+    /// First byte.
+    pub position: u64,
+    /// Byte count.
+    pub len: u64,
+}
+
+/// One piece of an outgoing frame.
+#[derive(Clone, Debug)]
+pub enum Piece {
+    /// Bytes in memory (response header parts).
+    Bytes(Bytes),
+    /// Bytes of a file.
+    File(FileRange),
+}
+
+/// Per-connection transfer state (the pipe of the splice paths, created on first use).
+pub struct Transfer {
+    path: TransferPath,
+    peer: Option<SocketAddr>,
+    pipe: Option<Pipe>,
+}
+
+impl Transfer {
+    /// State for one connection.
+    pub fn new(path: TransferPath, peer: Option<SocketAddr>) -> Transfer {
+        Transfer {
+            path,
+            peer,
+            pipe: None,
+        }
+    }
+
+    fn pipe(&mut self) -> io::Result<&Pipe> {
+        if self.pipe.is_none() {
+            self.pipe = Some(Pipe::new(pipe::PIPE_CAPACITY_BYTES_DEFAULT)?);
+        }
+        Ok(self.pipe.as_ref().expect("pipe"))
+    }
+
+    /// Send `pieces` in order.
+    pub async fn send(&mut self, stream: &TcpStream, pieces: Vec<Piece>) -> io::Result<()> {
+        let mut pending: Option<Bytes> = None; // header bytes not yet sent
+        let count = pieces.len();
+        for (i, piece) in pieces.into_iter().enumerate() {
+            let last = i + 1 == count;
+            match piece {
+                Piece::Bytes(b) => {
+                    pending = Some(match pending.take() {
+                        None => b,
+                        Some(p) => [p, b].concat().into(),
+                    });
+                }
+                Piece::File(range) => {
+                    let head = pending.take().unwrap_or_default();
+                    let path = match self.path {
+                        TransferPath::Auto => TransferPath::auto_for(self.peer, range.len),
+                        p => p,
+                    };
+                    let result = self.send_range(stream, head, &range, path, last).await;
+                    if let Err(e) = result {
+                        // The pipe's content is unknown after an error: never reuse it.
+                        self.pipe = None;
+                        return Err(e);
+                    }
+                }
+            }
+        }
+        if let Some(head) = pending {
+            let (res, _) = stream.send_all(head).await;
+            res?;
+        }
+        Ok(())
+    }
+
+    async fn send_range(
+        &mut self,
+        stream: &TcpStream,
+        head: Bytes,
+        range: &FileRange,
+        path: TransferPath,
+        last: bool,
+    ) -> io::Result<()> {
+        let len = usize::try_from(range.len).map_err(|_| io::Error::other("slice too large"))?;
+        let more = if last { 0 } else { libc::MSG_MORE };
+        match path {
+            TransferPath::Copy | TransferPath::Auto => {
+                let (res, data) = range
+                    .file
+                    .read_exact_at(vec![0u8; len], range.position)
+                    .await;
+                res?;
+                send_two(stream, head, data, more).await
+            }
+            TransferPath::Mmap => {
+                let map = mmap::MappedRange::map(range.file.raw_fd(), range.position, len)?;
+                send_two(stream, head, map, more).await
+            }
+            TransferPath::UringSendZc => {
+                send_head(stream, head).await?;
+                let map = mmap::MappedRange::map(range.file.raw_fd(), range.position, len)?;
+                let mut sent = 0usize;
+                let mut map = map.slice(..);
+                while sent < len {
+                    let (res, m, _report) = stream.send_zc(map, more).await;
+                    let n = res?;
+                    if n == 0 {
+                        return Err(io::ErrorKind::WriteZero.into());
+                    }
+                    sent += n;
+                    map = m.into_inner().slice(sent..);
+                }
+                Ok(())
+            }
+            TransferPath::Sendfile => {
+                send_head(stream, head).await?;
+                let n = pipe::sendfile(&range.file, range.position, len, stream).await?;
+                short(n, len)
+            }
+            TransferPath::Splice | TransferPath::UringSplice => {
+                send_head(stream, head).await?;
+                let pipe = self.pipe()?;
+                let n = if path == TransferPath::UringSplice {
+                    pipe::splice_to_socket_uring(&range.file, range.position, len, pipe, stream)
+                        .await?
+                } else {
+                    pipe::splice_to_socket_sys(&range.file, range.position, len, pipe, stream)
+                        .await?
+                };
+                short(n, len)
+            }
+        }
+    }
+}
+
+fn short(n: usize, want: usize) -> io::Result<()> {
+    if n < want {
+        // The file ended before the slice did: the frame promised more bytes than exist.
+        return Err(io::Error::new(
+            io::ErrorKind::UnexpectedEof,
+            format!("slice ended after {n} of {want} bytes"),
+        ));
+    }
+    Ok(())
+}
+
+/// Send header bytes with MSG_MORE so they leave with what follows.
+async fn send_head(stream: &TcpStream, head: Bytes) -> io::Result<()> {
+    if head.is_empty() {
+        return Ok(());
+    }
+    let (res, _) = stream.send_all_with_flags(head, libc::MSG_MORE).await;
+    res
+}
+
+/// Send `head` then `body` as one vectored send, finishing with plain sends if it was short.
+async fn send_two<B: IoBuf>(stream: &TcpStream, head: Bytes, body: B, more: i32) -> io::Result<()> {
+    let head_len = head.len();
+    let total = head_len + body.bytes_init();
+    let (res, mut bufs) = stream
+        .sendv(vec![Either2::A(head), Either2::B(body)], more)
+        .await;
+    let sent = res?;
+    if sent == total {
+        return Ok(());
+    }
+    let (Some(Either2::B(body)), Some(Either2::A(head))) = (bufs.pop(), bufs.pop()) else {
+        unreachable!("sendv gives back the buffers in order");
+    };
+    if sent < head_len {
+        let (res, _) = stream
+            .send_all_with_flags(head.slice(sent..), libc::MSG_MORE)
+            .await;
+        res?;
+        let (res, _) = stream.send_all_with_flags(body, more).await;
+        res
+    } else {
+        let (res, _) = stream
+            .send_all_with_flags(body.slice(sent - head_len..), more)
+            .await;
+        res
+    }
+}
+
+/// Two buffer types in one vectored send.
+enum Either2<A, B> {
+    A(A),
+    B(B),
+}
+
+// SAFETY: delegates to the wrapped buffer, which upholds the IoBuf contract.
+unsafe impl<A: IoBuf, B: IoBuf> IoBuf for Either2<A, B> {
+    fn stable_ptr(&self) -> *const u8 {
+        match self {
+            Either2::A(a) => a.stable_ptr(),
+            Either2::B(b) => b.stable_ptr(),
+        }
+    }
+    fn bytes_init(&self) -> usize {
+        match self {
+            Either2::A(a) => a.bytes_init(),
+            Either2::B(b) => b.bytes_init(),
+        }
+    }
+}
