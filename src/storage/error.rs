@@ -1,0 +1,334 @@
+//! Storage errors. Each keeps its context (partition, segment path, operation, position) and maps
+//! to one Kafka protocol error code via [`Error::kafka_error_code`].
+
+use std::fmt;
+use std::io;
+use std::path::PathBuf;
+
+/// Kafka protocol error codes used by the storage layer (subset of the Kafka `Errors` enum).
+pub mod kafka_code {
+    /// Fetch/ListOffsets offset outside `[log_start_offset, high_watermark]`.
+    pub const OFFSET_OUT_OF_RANGE: i16 = 1;
+    /// Batch fails its CRC or is truncated / has an impossible length.
+    pub const CORRUPT_MESSAGE: i16 = 2;
+    /// Topic or partition does not exist on this broker (or was deleted).
+    pub const UNKNOWN_TOPIC_OR_PARTITION: i16 = 3;
+    /// One batch is larger than `batch_bytes_max` (Kafka `message.max.bytes`).
+    pub const MESSAGE_TOO_LARGE: i16 = 10;
+    /// Topic name breaks Kafka's naming rules.
+    pub const INVALID_TOPIC_EXCEPTION: i16 = 17;
+    /// A Produce request's whole record set is larger than a segment can hold.
+    pub const RECORD_LIST_TOO_LARGE: i16 = 18;
+    /// CreateTopics for a name that already exists.
+    pub const TOPIC_ALREADY_EXISTS: i16 = 36;
+    /// Partition number or partition count out of range.
+    pub const INVALID_PARTITIONS: i16 = 37;
+    /// Request argument or configuration is invalid.
+    pub const INVALID_REQUEST: i16 = 42;
+    /// Disk I/O failed or the log is poisoned; the client should retry elsewhere or later.
+    pub const KAFKA_STORAGE_ERROR: i16 = 56;
+    /// Batch is structurally invalid (wrong magic, bad record count, empty record set).
+    pub const INVALID_RECORD: i16 = 87;
+}
+
+/// Why one RecordBatch v2 was rejected. Positions are byte offsets within the batch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BatchError {
+    /// Fewer bytes than the header or than `batch_length` announces (a truncated batch).
+    Truncated {
+        /// Bytes the header or `batch_length` requires.
+        needed_bytes: u64,
+        /// Bytes actually present from the batch start.
+        available_bytes: u64,
+    },
+    /// `batch_length` is negative or smaller than the fixed v2 header.
+    BadLength {
+        /// The `batch_length` field as stored.
+        batch_length: i32,
+    },
+    /// The batch exceeds `batch_bytes_max`.
+    TooLarge {
+        /// Whole batch size in bytes (`12 + batch_length`).
+        size_bytes: u64,
+        /// The configured `batch_bytes_max` in bytes.
+        max_bytes: u64,
+    },
+    /// Magic byte is not 2 (RecordBatch v2).
+    BadMagic {
+        /// The magic byte as stored.
+        magic: i8,
+    },
+    /// CRC32C over attributes..end does not match the stored CRC.
+    CrcMismatch {
+        /// CRC field of the header.
+        stored: u32,
+        /// CRC32C computed over the covered bytes.
+        computed: u32,
+    },
+    /// `records_count` is not positive or disagrees with `last_offset_delta + 1`.
+    BadRecordCount {
+        /// The `records_count` field as stored.
+        records_count: i32,
+        /// The `last_offset_delta` field as stored.
+        last_offset_delta: i32,
+    },
+    /// The append buffer holds no batch at all.
+    Empty,
+}
+
+impl BatchError {
+    /// The Kafka error code a Produce response carries for this rejection.
+    pub fn kafka_error_code(&self) -> i16 {
+        use kafka_code::*;
+        match self {
+            BatchError::Truncated { .. } | BatchError::BadLength { .. } => CORRUPT_MESSAGE,
+            BatchError::CrcMismatch { .. } => CORRUPT_MESSAGE,
+            BatchError::TooLarge { .. } => MESSAGE_TOO_LARGE,
+            // Kafka's ProduceRequest.validateRecords rejects non-v2 batches as INVALID_RECORD.
+            BatchError::BadMagic { .. } => INVALID_RECORD,
+            BatchError::BadRecordCount { .. } => INVALID_RECORD,
+            BatchError::Empty => INVALID_RECORD,
+        }
+    }
+}
+
+impl fmt::Display for BatchError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            BatchError::Truncated { needed_bytes, available_bytes } => {
+                write!(f, "truncated batch: need {needed_bytes} bytes, have {available_bytes}")
+            }
+            BatchError::BadLength { batch_length } => write!(f, "invalid batch_length {batch_length}"),
+            BatchError::TooLarge { size_bytes, max_bytes } => {
+                write!(f, "batch of {size_bytes} bytes exceeds batch_bytes_max {max_bytes}")
+            }
+            BatchError::BadMagic { magic } => write!(f, "unsupported magic {magic} (need 2)"),
+            BatchError::CrcMismatch { stored, computed } => {
+                write!(f, "crc32c mismatch: stored {stored:#010x}, computed {computed:#010x}")
+            }
+            BatchError::BadRecordCount { records_count, last_offset_delta } => write!(
+                f,
+                "records_count {records_count} inconsistent with last_offset_delta {last_offset_delta}"
+            ),
+            BatchError::Empty => write!(f, "no record batch in buffer"),
+        }
+    }
+}
+
+/// Storage error with context.
+#[derive(Debug)]
+pub enum Error {
+    /// Topic name fails Kafka's naming rules.
+    InvalidTopicName {
+        /// The rejected name.
+        name: String,
+        /// Which rule it breaks.
+        reason: &'static str,
+    },
+    /// Partition number out of range (negative, or partition count not positive / too large).
+    InvalidPartition {
+        /// Topic the partition (or count) was given for.
+        topic: String,
+        /// The rejected partition number or count (i64 so any wire value fits).
+        partition: i64,
+    },
+    /// Topic or partition not present (or not owned by this engine).
+    UnknownTopicOrPartition {
+        /// Requested topic.
+        topic: String,
+        /// Requested partition.
+        partition: i32,
+    },
+    /// CreateTopics for a topic that already has partition directories.
+    TopicAlreadyExists {
+        /// The existing topic.
+        topic: String,
+    },
+    /// Batch `batch_index` (0-based) at byte `position` of the append buffer is invalid.
+    /// Nothing of the buffer was appended.
+    InvalidBatch {
+        /// Partition name (`topic-partition`) the append was for.
+        partition: String,
+        /// Index of the rejected batch in the buffer, counting from 0.
+        batch_index: usize,
+        /// Byte position in the buffer where the rejected batch starts.
+        position: u64,
+        /// Why the batch was rejected.
+        source: BatchError,
+    },
+    /// The append buffer as a whole is larger than a segment can hold.
+    RecordListTooLarge {
+        /// Partition name (`topic-partition`) the append was for.
+        partition: String,
+        /// Size of the whole append buffer in bytes.
+        size_bytes: u64,
+        /// Largest accepted buffer in bytes.
+        max_bytes: u64,
+    },
+    /// Requested offset outside `[log_start_offset, high_watermark]`.
+    OffsetOutOfRange {
+        /// Partition name (`topic-partition`).
+        partition: String,
+        /// The requested offset.
+        offset: i64,
+        /// Earliest readable offset at the time of the request.
+        log_start_offset: i64,
+        /// Readable offsets end here (exclusive) at the time of the request.
+        high_watermark: i64,
+    },
+    /// A write or fsync failed earlier; the log refuses appends until reopened.
+    Poisoned {
+        /// Partition name (`topic-partition`).
+        partition: String,
+        /// The original failure, rendered when it happened.
+        cause: String,
+    },
+    /// The log was deleted (topic deleted) while a handle to it was held.
+    Deleted {
+        /// Partition name (`topic-partition`).
+        partition: String,
+    },
+    /// An I/O operation failed.
+    Io {
+        /// The operation, e.g. `"fdatasync"`, `"write"`, `"mkdir"`.
+        op: &'static str,
+        /// The file or directory it was applied to.
+        path: PathBuf,
+        /// The OS error (errno).
+        source: io::Error,
+    },
+    /// A sealed segment (or the segment chain) is damaged and `repair` was not requested.
+    CorruptSegment {
+        /// The damaged `.log` file (or the directory for a broken chain).
+        path: PathBuf,
+        /// Byte position in the file of the first damaged batch.
+        position: u64,
+        /// What check failed.
+        reason: String,
+    },
+    /// Invalid configuration or argument.
+    InvalidArgument {
+        /// What was wrong, with the offending value.
+        what: String,
+    },
+}
+
+/// Storage result.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    pub(crate) fn io(op: &'static str, path: impl Into<PathBuf>, source: io::Error) -> Error {
+        Error::Io {
+            op,
+            path: path.into(),
+            source,
+        }
+    }
+
+    /// The Kafka error code for this error.
+    pub fn kafka_error_code(&self) -> i16 {
+        use kafka_code::*;
+        match self {
+            Error::InvalidTopicName { .. } => INVALID_TOPIC_EXCEPTION,
+            Error::InvalidPartition { .. } => INVALID_PARTITIONS,
+            Error::UnknownTopicOrPartition { .. } | Error::Deleted { .. } => {
+                UNKNOWN_TOPIC_OR_PARTITION
+            }
+            Error::TopicAlreadyExists { .. } => TOPIC_ALREADY_EXISTS,
+            Error::InvalidBatch { source, .. } => source.kafka_error_code(),
+            Error::RecordListTooLarge { .. } => RECORD_LIST_TOO_LARGE,
+            Error::OffsetOutOfRange { .. } => OFFSET_OUT_OF_RANGE,
+            Error::Poisoned { .. } | Error::Io { .. } | Error::CorruptSegment { .. } => {
+                KAFKA_STORAGE_ERROR
+            }
+            Error::InvalidArgument { .. } => INVALID_REQUEST,
+        }
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::InvalidTopicName { name, reason } => write!(f, "invalid topic name {name:?}: {reason}"),
+            Error::InvalidPartition { topic, partition } => {
+                write!(f, "invalid partition {partition} for topic {topic:?}")
+            }
+            Error::UnknownTopicOrPartition { topic, partition } => {
+                write!(f, "unknown topic or partition {topic}-{partition}")
+            }
+            Error::TopicAlreadyExists { topic } => write!(f, "topic {topic:?} already exists"),
+            Error::InvalidBatch { partition, batch_index, position, source } => write!(
+                f,
+                "{partition}: append rejected: batch #{batch_index} at buffer byte {position}: {source}"
+            ),
+            Error::RecordListTooLarge { partition, size_bytes, max_bytes } => write!(
+                f,
+                "{partition}: append of {size_bytes} bytes exceeds the {max_bytes} byte limit"
+            ),
+            Error::OffsetOutOfRange { partition, offset, log_start_offset, high_watermark } => write!(
+                f,
+                "{partition}: offset {offset} out of range [{log_start_offset}, {high_watermark}]"
+            ),
+            Error::Poisoned { partition, cause } => {
+                write!(f, "{partition}: log refuses writes after an I/O failure until reopened: {cause}")
+            }
+            Error::Deleted { partition } => write!(f, "{partition}: log was deleted"),
+            Error::Io { op, path, source } => write!(f, "{op} {}: {source}", path.display()),
+            Error::CorruptSegment { path, position, reason } => {
+                write!(f, "corrupt segment {} at byte {position}: {reason}", path.display())
+            }
+            Error::InvalidArgument { what } => write!(f, "invalid argument: {what}"),
+        }
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Error::Io { source, .. } => Some(source),
+            _ => None,
+        }
+    }
+}
+
+impl std::error::Error for BatchError {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kafka_codes_and_context_in_messages() {
+        let e = Error::InvalidBatch {
+            partition: "t-0".into(),
+            batch_index: 2,
+            position: 300,
+            source: BatchError::CrcMismatch {
+                stored: 1,
+                computed: 2,
+            },
+        };
+        assert_eq!(e.kafka_error_code(), kafka_code::CORRUPT_MESSAGE);
+        let msg = e.to_string();
+        assert!(
+            msg.contains("t-0") && msg.contains("#2") && msg.contains("300"),
+            "{msg}"
+        );
+        let e = Error::io(
+            "fdatasync",
+            "/d/x.log",
+            io::Error::from_raw_os_error(libc::EIO),
+        );
+        assert_eq!(e.kafka_error_code(), kafka_code::KAFKA_STORAGE_ERROR);
+        assert!(e.to_string().starts_with("fdatasync /d/x.log"));
+        let big = BatchError::TooLarge {
+            size_bytes: 10,
+            max_bytes: 5,
+        };
+        assert_eq!(big.kafka_error_code(), kafka_code::MESSAGE_TOO_LARGE);
+        assert_eq!(
+            BatchError::BadMagic { magic: 1 }.kafka_error_code(),
+            kafka_code::INVALID_RECORD
+        );
+    }
+}

@@ -1,0 +1,903 @@
+//! One partition's log: ordered segments, append with group commit, read as file slices, roll,
+//! retention, truncation, and the high-watermark notification for long-poll fetch.
+//!
+//! # Offsets
+//! - `log_start_offset`: base offset of the first segment (moves up with retention).
+//! - `dirty`: one past the last batch written to the page cache (the log end offset).
+//! - `durable`: one past the last batch known fdatasynced.
+//! - `high_watermark`: what reads and `latest` see. Under [`FlushPolicy::Always`] it is
+//!   `durable`, so a consumer never sees data a crash could take back; otherwise it is `dirty`.
+//!
+//! # What survives a crash (machine crash / power loss)
+//! - `Always`: every append whose future resolved `Ok` (its data was fdatasynced before the
+//!   future resolved; concurrent appends share one fdatasync: group commit). Nothing a reader saw
+//!   is lost.
+//! - `Interval(d)`: everything synced by the last flush: appends older than `d` at the time of a
+//!   later append or [`Log::flush_if_due`] call, plus all data of sealed segments (a roll fsyncs).
+//!   Up to `d` of acknowledged appends may be lost.
+//! - `Never`: data of sealed segments (a roll fsyncs) and whatever the kernel wrote back.
+//!
+//! In every mode recovery truncates a torn tail, so what survives is a prefix of what was written.
+//! A process crash without a machine crash loses nothing written (it is in the page cache).
+//!
+//! # Invariants
+//! - `log_start_offset <= durable <= dirty` after open and after every completed append, and
+//!   `high_watermark <= dirty`.
+//! - Appends, rolls, retention and truncation are serialized by the write lock; reads are not
+//!   and only look at bytes below the `size_bytes` of a segment (fully written batches).
+//! - After a failed write or fsync the log is poisoned: it refuses appends until reopened, and
+//!   fsync is never retried (the kernel may have dropped the dirty pages).
+
+use std::cell::{Cell, RefCell};
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+use std::time::Duration;
+
+use super::batch::{stamp, validate_buffer};
+use super::error::{BatchError, Error, Result};
+use super::names::partition_name;
+use super::recovery::{self, RecoverOptions, RecoveryReport};
+use super::rt::fs::{sync_dir, File};
+use super::rt::sync::Notify;
+use super::rt::time::Instant;
+use super::segment::{Segment, WrittenBatch, SEGMENT_BYTES_MAX};
+
+/// Durability policy of appends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FlushPolicy {
+    /// An append resolves only after its data is fdatasynced; concurrent appends share one sync.
+    Always,
+    /// Appends resolve after the write; a sync runs when this long has passed since the last.
+    Interval(Duration),
+    /// Never sync on append (sealed segments are still synced when rolled).
+    Never,
+}
+
+/// Default `segment_bytes`: 1 GiB, Kafka's `log.segment.bytes` default.
+pub const SEGMENT_BYTES_DEFAULT: u64 = 1 << 30;
+/// Default `index_interval_bytes`: 4 KiB, Kafka's `log.index.interval.bytes` default; a lookup
+/// scans at most about this many bytes of headers past the index entry.
+pub const INDEX_INTERVAL_BYTES_DEFAULT: u32 = 4096;
+/// Default `batch_bytes_max`: Kafka's `message.max.bytes` default (1 MiB + 12 bytes of log
+/// overhead).
+pub const BATCH_BYTES_MAX_DEFAULT: u32 = 1_048_588;
+/// Default `segment_ms`: 7 days, Kafka's `log.roll.ms` default.
+pub const SEGMENT_MS_DEFAULT: u64 = 7 * 24 * 3600 * 1000;
+
+/// Per-partition configuration.
+#[derive(Debug, Clone)]
+pub struct LogConfig {
+    /// Roll the active segment when an append would make it larger than this.
+    pub segment_bytes: u64,
+    /// Roll the active segment once it is this old (since created or opened), if non-empty.
+    pub segment_ms: Option<u64>,
+    /// Bytes of log between sparse index entries.
+    pub index_interval_bytes: u32,
+    /// Largest accepted batch (MESSAGE_TOO_LARGE above).
+    pub batch_bytes_max: u32,
+    /// Delete the oldest sealed segments while the rest still holds at least this many bytes.
+    pub retention_bytes: Option<u64>,
+    /// Delete sealed segments whose newest batch max timestamp is older than this.
+    pub retention_ms: Option<u64>,
+    /// When appends are fdatasynced (and so when they are acknowledged and visible).
+    pub flush: FlushPolicy,
+    /// Verify every batch CRC of sealed segments on open (slow: reads all data).
+    pub verify_sealed_on_open: bool,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig {
+            segment_bytes: SEGMENT_BYTES_DEFAULT,
+            segment_ms: Some(SEGMENT_MS_DEFAULT),
+            index_interval_bytes: INDEX_INTERVAL_BYTES_DEFAULT,
+            batch_bytes_max: BATCH_BYTES_MAX_DEFAULT,
+            retention_bytes: None,
+            retention_ms: None,
+            flush: FlushPolicy::Always,
+            verify_sealed_on_open: false,
+        }
+    }
+}
+
+impl LogConfig {
+    /// Checks bounds (segment size fits u32 positions; non-zero sizes).
+    pub fn validate(&self) -> Result<()> {
+        let bad = |what: String| Err(Error::InvalidArgument { what });
+        if self.segment_bytes == 0 || self.segment_bytes > SEGMENT_BYTES_MAX {
+            return bad(format!(
+                "segment_bytes {} not in 1..={SEGMENT_BYTES_MAX}",
+                self.segment_bytes
+            ));
+        }
+        if self.batch_bytes_max == 0 || u64::from(self.batch_bytes_max) > SEGMENT_BYTES_MAX {
+            return bad(format!(
+                "batch_bytes_max {} out of range",
+                self.batch_bytes_max
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// A run of whole batches in one segment file, to be sent as is.
+#[derive(Debug, Clone)]
+pub struct FileSlice {
+    /// The segment's `.log` (stays readable even if the segment is deleted meanwhile).
+    pub file: Rc<File>,
+    /// Byte position of the first batch in the file.
+    pub position: u64,
+    /// Bytes in the slice (whole batches).
+    pub length: u64,
+    /// Base offset of the first batch in the slice.
+    pub first_offset: i64,
+    /// Last offset of the last batch in the slice.
+    pub last_offset: i64,
+}
+
+impl FileSlice {
+    /// Copies the slice's bytes into memory (the `copy` transfer path, and tests).
+    pub async fn read_to_vec(&self) -> std::io::Result<Vec<u8>> {
+        let (r, buf) = self
+            .file
+            .read_exact_at(vec![0u8; self.length as usize], self.position)
+            .await;
+        r.map(|()| buf)
+    }
+}
+
+/// Result of [`Log::read`].
+#[derive(Debug, Clone)]
+pub struct ReadResult {
+    /// Whole batches in offset order; contiguous batches of one file are one slice.
+    pub slices: Vec<FileSlice>,
+    /// High watermark when the read started (for the Fetch response).
+    pub high_watermark: i64,
+    /// Log start offset when the read started (for the Fetch response).
+    pub log_start_offset: i64,
+}
+
+impl ReadResult {
+    /// Total bytes in the slices.
+    pub fn size_bytes(&self) -> u64 {
+        self.slices.iter().map(|s| s.length).sum()
+    }
+    /// All slices' bytes concatenated.
+    pub async fn read_to_vec(&self) -> std::io::Result<Vec<u8>> {
+        let mut out = Vec::with_capacity(self.size_bytes() as usize);
+        for s in &self.slices {
+            out.extend_from_slice(&s.read_to_vec().await?);
+        }
+        Ok(out)
+    }
+}
+
+#[derive(Debug)]
+struct LogState {
+    dirty: i64,
+    durable: i64,
+    log_start: i64,
+    leader_epoch: i32,
+    poisoned: Option<String>,
+    deleted: bool,
+    flushing: bool,
+    last_flush: Instant,
+}
+
+/// Serializes writers; single-threaded async mutex.
+#[derive(Default)]
+struct WriteLock {
+    locked: Cell<bool>,
+    released: Notify,
+}
+
+struct WriteGuard<'a>(&'a WriteLock);
+
+impl WriteLock {
+    async fn lock(&self) -> WriteGuard<'_> {
+        loop {
+            let released = self.released.notified();
+            if !self.locked.get() {
+                self.locked.set(true);
+                return WriteGuard(self);
+            }
+            released.await;
+        }
+    }
+}
+
+impl Drop for WriteGuard<'_> {
+    fn drop(&mut self) {
+        self.0.locked.set(false);
+        self.0.released.notify_waiters();
+    }
+}
+
+/// Clears the flush-leader flag even if the leader's future is dropped mid-sync.
+struct FlushLeader<'a>(&'a Log);
+
+impl Drop for FlushLeader<'_> {
+    fn drop(&mut self) {
+        self.0.state.borrow_mut().flushing = false;
+        self.0.flushed.notify_waiters();
+    }
+}
+
+/// One partition's log. Single-threaded (`!Send`); share it as `Rc<Log>`.
+pub struct Log {
+    topic: String,
+    partition: i32,
+    name: String,
+    dir: PathBuf,
+    config: LogConfig,
+    segments: RefCell<Vec<Rc<Segment>>>,
+    state: RefCell<LogState>,
+    write_lock: WriteLock,
+    /// High watermark moved (or the log was poisoned, deleted or truncated).
+    appended: Notify,
+    /// A flush finished (successfully or not).
+    flushed: Notify,
+    recovery: RecoveryReport,
+}
+
+impl std::fmt::Debug for Log {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Log")
+            .field("name", &self.name)
+            .field("state", &self.state.borrow())
+            .finish()
+    }
+}
+
+impl Log {
+    /// Opens (creating if needed) the log in partition directory `dir`, recovering its segments.
+    /// With `repair`, a damaged sealed segment truncates the log instead of failing.
+    pub async fn open(
+        dir: &Path,
+        topic: &str,
+        partition: i32,
+        config: LogConfig,
+        repair: bool,
+    ) -> Result<Log> {
+        config.validate()?;
+        std::fs::create_dir_all(dir).map_err(|e| Error::io("mkdir", dir, e))?;
+        let opts = RecoverOptions {
+            index_interval_bytes: u64::from(config.index_interval_bytes),
+            verify_sealed: config.verify_sealed_on_open,
+            repair,
+        };
+        let (segments, report) = recovery::recover(dir, opts).await?;
+        let (start, end, active_log, active_path) = {
+            let first = segments
+                .first()
+                .expect("recover returns at least one segment");
+            let last = segments
+                .last()
+                .expect("recover returns at least one segment");
+            (
+                first.base_offset,
+                last.next_offset(),
+                last.log.clone(),
+                last.log_path.clone(),
+            )
+        };
+        // What we recovered is in the page cache; make it durable so `durable == dirty` is true.
+        active_log
+            .fdatasync()
+            .await
+            .map_err(|e| Error::io("fdatasync", &active_path, e))?;
+        sync_dir(dir)
+            .await
+            .map_err(|e| Error::io("fsync dir", dir, e))?;
+        Ok(Log {
+            topic: topic.to_string(),
+            partition,
+            name: partition_name(topic, partition),
+            dir: dir.to_path_buf(),
+            config,
+            segments: RefCell::new(segments),
+            state: RefCell::new(LogState {
+                dirty: end,
+                durable: end,
+                log_start: start,
+                leader_epoch: 0,
+                poisoned: None,
+                deleted: false,
+                flushing: false,
+                last_flush: Instant::now(),
+            }),
+            write_lock: WriteLock::default(),
+            appended: Notify::new(),
+            flushed: Notify::new(),
+            recovery: report,
+        })
+    }
+
+    /// The topic this log belongs to.
+    pub fn topic(&self) -> &str {
+        &self.topic
+    }
+    /// The partition number within the topic.
+    pub fn partition(&self) -> i32 {
+        self.partition
+    }
+    /// The partition directory holding the segment files.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+    /// The configuration the log was opened with.
+    pub fn config(&self) -> &LogConfig {
+        &self.config
+    }
+    /// What recovery did when this log was opened.
+    pub fn recovery_report(&self) -> &RecoveryReport {
+        &self.recovery
+    }
+
+    /// Offsets visible to readers end here (exclusive).
+    pub fn high_watermark(&self) -> i64 {
+        let st = self.state.borrow();
+        match self.config.flush {
+            FlushPolicy::Always => st.durable,
+            _ => st.dirty,
+        }
+    }
+    /// The earliest offset (Kafka ListOffsets `earliest`).
+    pub fn log_start_offset(&self) -> i64 {
+        self.state.borrow().log_start
+    }
+    /// One past the last written offset (written, maybe not durable).
+    pub fn log_end_offset(&self) -> i64 {
+        self.state.borrow().dirty
+    }
+    /// One past the last fdatasynced offset.
+    pub fn durable_offset(&self) -> i64 {
+        self.state.borrow().durable
+    }
+    /// Number of segments (sealed + active).
+    pub fn segment_count(&self) -> usize {
+        self.segments.borrow().len()
+    }
+    /// Total bytes in all segments.
+    pub fn size_bytes(&self) -> u64 {
+        self.segments.borrow().iter().map(|s| s.size_bytes()).sum()
+    }
+    /// Base offsets of all segments, oldest first.
+    pub fn segment_base_offsets(&self) -> Vec<i64> {
+        self.segments
+            .borrow()
+            .iter()
+            .map(|s| s.base_offset)
+            .collect()
+    }
+    /// Sets the partition leader epoch stamped into appended batches.
+    pub fn set_leader_epoch(&self, epoch: i32) {
+        self.state.borrow_mut().leader_epoch = epoch;
+    }
+    /// Why the log refuses writes, if it does.
+    pub fn poisoned(&self) -> Option<String> {
+        self.state.borrow().poisoned.clone()
+    }
+
+    fn check_writable(&self) -> Result<()> {
+        let st = self.state.borrow();
+        if st.deleted {
+            return Err(Error::Deleted {
+                partition: self.name.clone(),
+            });
+        }
+        if let Some(cause) = &st.poisoned {
+            return Err(Error::Poisoned {
+                partition: self.name.clone(),
+                cause: cause.clone(),
+            });
+        }
+        Ok(())
+    }
+
+    fn poison(&self, e: &Error) {
+        {
+            let mut st = self.state.borrow_mut();
+            if st.poisoned.is_none() {
+                st.poisoned = Some(e.to_string());
+            }
+        }
+        self.appended.notify_waiters();
+        self.flushed.notify_waiters();
+    }
+
+    /// Runs an I/O step; a failure poisons the log.
+    fn poison_on_err<T>(&self, r: Result<T>) -> Result<T> {
+        if let Err(e) = &r {
+            self.poison(e);
+        }
+        r
+    }
+
+    pub(crate) fn mark_deleted(&self) {
+        self.state.borrow_mut().deleted = true;
+        self.appended.notify_waiters();
+        self.flushed.notify_waiters();
+    }
+
+    fn active(&self) -> Rc<Segment> {
+        self.segments
+            .borrow()
+            .last()
+            .expect("a log always has an active segment")
+            .clone()
+    }
+
+    /// Validates, stamps and appends a buffer of one or more concatenated RecordBatch v2 batches
+    /// (a Produce request's `records`). Returns the base offset of the first batch. Either every
+    /// batch is appended or (on validation failure) none is. Under `FlushPolicy::Always` the
+    /// future resolves once the data is durable.
+    pub async fn append(&self, mut buf: Vec<u8>) -> Result<i64> {
+        let infos = validate_buffer(&buf, u64::from(self.config.batch_bytes_max)).map_err(|e| {
+            Error::InvalidBatch {
+                partition: self.name.clone(),
+                batch_index: e.batch_index,
+                position: e.position,
+                source: e.error,
+            }
+        })?;
+        let buf_len = buf.len() as u64;
+        if buf_len > SEGMENT_BYTES_MAX {
+            return Err(Error::RecordListTooLarge {
+                partition: self.name.clone(),
+                size_bytes: buf_len,
+                max_bytes: SEGMENT_BYTES_MAX,
+            });
+        }
+        let offset_count: i64 = infos.iter().map(|i| i.header.offset_count()).sum();
+        // Relative offsets are u32: a buffer must fit in one (fresh) segment. Only compressed
+        // batches can claim this many records.
+        if offset_count > i64::from(u32::MAX) {
+            let last = infos.len() - 1;
+            return Err(Error::InvalidBatch {
+                partition: self.name.clone(),
+                batch_index: last,
+                position: infos[last].position,
+                source: BatchError::BadRecordCount {
+                    records_count: infos[last].header.records_count,
+                    last_offset_delta: infos[last].header.last_offset_delta,
+                },
+            });
+        }
+        let next = {
+            let guard = self.write_lock.lock().await;
+            self.check_writable()?;
+            let r = self.maybe_roll(buf_len, offset_count).await;
+            self.poison_on_err(r)?;
+            let (base, epoch) = {
+                let st = self.state.borrow();
+                (st.dirty, st.leader_epoch)
+            };
+            if base.checked_add(offset_count).is_none() {
+                return Err(Error::InvalidArgument {
+                    what: format!("{}: offset overflow", self.name),
+                });
+            }
+            let mut next = base;
+            let mut written = Vec::with_capacity(infos.len());
+            for info in &infos {
+                let p = info.position as usize;
+                stamp(&mut buf[p..], next, epoch);
+                written.push(WrittenBatch {
+                    base_offset: next,
+                    buffer_position: info.position,
+                    size_bytes: info.header.size_bytes(),
+                    max_timestamp: info.header.max_timestamp,
+                });
+                next += info.header.offset_count();
+            }
+            let active = self.active();
+            let r = active.append(buf, &written).await;
+            self.poison_on_err(r)?;
+            active.set_next_offset(next);
+            self.state.borrow_mut().dirty = next;
+            drop(guard);
+            next
+        };
+        let base = next - offset_count;
+        match self.config.flush {
+            FlushPolicy::Always => self.wait_durable(next).await?,
+            FlushPolicy::Interval(d) => {
+                self.appended.notify_waiters();
+                let due = self.state.borrow().last_flush.elapsed() >= d;
+                if due {
+                    self.wait_durable(next).await?;
+                }
+            }
+            FlushPolicy::Never => self.appended.notify_waiters(),
+        }
+        Ok(base)
+    }
+
+    /// Group commit: resolves when `durable >= target`. The first waiter that finds no flush in
+    /// flight becomes the leader and runs one fdatasync covering everything written so far;
+    /// the others wait for it and re-check.
+    async fn wait_durable(&self, target: i64) -> Result<()> {
+        loop {
+            let flushed = self.flushed.notified();
+            let flushing = {
+                let st = self.state.borrow();
+                if let Some(cause) = &st.poisoned {
+                    return Err(Error::Poisoned {
+                        partition: self.name.clone(),
+                        cause: cause.clone(),
+                    });
+                }
+                if st.durable >= target {
+                    return Ok(());
+                }
+                st.flushing
+            };
+            if flushing {
+                flushed.await;
+                continue;
+            }
+            self.flush_once().await?;
+        }
+    }
+
+    /// One fdatasync of the active segment as flush leader (caller checked none is in flight).
+    async fn flush_once(&self) -> Result<()> {
+        let (covered, active) = {
+            let mut st = self.state.borrow_mut();
+            st.flushing = true;
+            (st.dirty, self.active())
+        };
+        let leader = FlushLeader(self);
+        let r = active
+            .log
+            .fdatasync()
+            .await
+            .map_err(|e| Error::io("fdatasync", &active.log_path, e));
+        match r {
+            Ok(()) => {
+                let advanced = {
+                    let mut st = self.state.borrow_mut();
+                    st.last_flush = Instant::now();
+                    let advanced = covered > st.durable;
+                    st.durable = st.durable.max(covered);
+                    advanced
+                };
+                drop(leader);
+                if advanced {
+                    self.appended.notify_waiters();
+                }
+                Ok(())
+            }
+            Err(e) => {
+                self.poison(&e);
+                drop(leader);
+                Err(e)
+            }
+        }
+    }
+
+    /// Makes everything written so far durable.
+    pub async fn flush(&self) -> Result<()> {
+        let target = self.state.borrow().dirty;
+        self.wait_durable(target).await
+    }
+
+    /// Under `FlushPolicy::Interval(d)`: flushes if `d` has passed since the last flush and there
+    /// is unsynced data. Call it from a timer so idle partitions also get synced.
+    pub async fn flush_if_due(&self) -> Result<()> {
+        if let FlushPolicy::Interval(d) = self.config.flush {
+            let (due, target) = {
+                let st = self.state.borrow();
+                (
+                    st.durable < st.dirty && st.last_flush.elapsed() >= d,
+                    st.dirty,
+                )
+            };
+            if due {
+                return self.wait_durable(target).await;
+            }
+        }
+        Ok(())
+    }
+
+    /// Rolls if the incoming append would overflow the active segment or it is too old.
+    async fn maybe_roll(&self, incoming_bytes: u64, incoming_offsets: i64) -> Result<()> {
+        let active = self.active();
+        if active.is_empty() {
+            return Ok(());
+        }
+        let dirty = self.state.borrow().dirty;
+        let too_big = active.size_bytes() + incoming_bytes > self.config.segment_bytes;
+        let rel_overflow = dirty + incoming_offsets - 1 - active.base_offset > i64::from(u32::MAX);
+        let too_old = self
+            .config
+            .segment_ms
+            .is_some_and(|ms| active.created.elapsed() >= Duration::from_millis(ms));
+        if too_big || rel_overflow || too_old {
+            self.roll_locked().await?;
+        }
+        Ok(())
+    }
+
+    /// Seals the active segment (fsyncing it) and starts a new one at the log end offset.
+    async fn roll_locked(&self) -> Result<()> {
+        let active = self.active();
+        active.seal().await?;
+        let dirty = self.state.borrow().dirty;
+        let seg = Segment::create(
+            &self.dir,
+            dirty,
+            u64::from(self.config.index_interval_bytes),
+        )?;
+        sync_dir(&self.dir)
+            .await
+            .map_err(|e| Error::io("fsync dir", &self.dir, e))?;
+        self.segments.borrow_mut().push(Rc::new(seg));
+        let advanced = {
+            let mut st = self.state.borrow_mut();
+            let advanced = dirty > st.durable;
+            st.durable = st.durable.max(dirty);
+            advanced
+        };
+        if advanced {
+            self.appended.notify_waiters();
+            self.flushed.notify_waiters();
+        }
+        Ok(())
+    }
+
+    /// Seals the active segment now (no-op if it is empty).
+    pub async fn roll(&self) -> Result<()> {
+        let _guard = self.write_lock.lock().await;
+        self.check_writable()?;
+        if self.active().is_empty() {
+            return Ok(());
+        }
+        let r = self.roll_locked().await;
+        self.poison_on_err(r)
+    }
+
+    fn out_of_range(&self, offset: i64, start: i64, hw: i64) -> Error {
+        Error::OffsetOutOfRange {
+            partition: self.name.clone(),
+            offset,
+            log_start_offset: start,
+            high_watermark: hw,
+        }
+    }
+
+    /// Reads whole batches starting with the one that holds `offset`, up to `max_bytes` but at
+    /// least one batch (KIP-74), never beyond the high watermark. `offset == high_watermark`
+    /// gives no slices; outside `[log_start_offset, high_watermark]` is `OffsetOutOfRange`.
+    pub async fn read(&self, offset: i64, max_bytes: u64) -> Result<ReadResult> {
+        let hw = self.high_watermark();
+        let start = self.log_start_offset();
+        if offset < start || offset > hw {
+            return Err(self.out_of_range(offset, start, hw));
+        }
+        let mut result = ReadResult {
+            slices: Vec::new(),
+            high_watermark: hw,
+            log_start_offset: start,
+        };
+        if offset == hw {
+            return Ok(result);
+        }
+        let segments: Vec<Rc<Segment>> = {
+            let segs = self.segments.borrow();
+            let i = segs
+                .partition_point(|s| s.base_offset <= offset)
+                .saturating_sub(1);
+            segs[i..].to_vec()
+        };
+        let mut total = 0u64;
+        'segments: for (k, seg) in segments.iter().enumerate() {
+            let end = seg.size_bytes();
+            let mut pos = if k == 0 {
+                match seg.find_batch(offset, end).await? {
+                    Some((pos, _)) => pos,
+                    None => continue,
+                }
+            } else {
+                0
+            };
+            while pos < end {
+                let h = seg.header_at(pos).await?;
+                if h.base_offset >= hw {
+                    break 'segments;
+                }
+                let size = h.size_bytes();
+                if total > 0 && total + size > max_bytes {
+                    break 'segments;
+                }
+                match result.slices.last_mut() {
+                    Some(s) if Rc::ptr_eq(&s.file, &seg.log) && s.position + s.length == pos => {
+                        s.length += size;
+                        s.last_offset = h.last_offset();
+                    }
+                    _ => result.slices.push(FileSlice {
+                        file: seg.log.clone(),
+                        position: pos,
+                        length: size,
+                        first_offset: h.base_offset,
+                        last_offset: h.last_offset(),
+                    }),
+                }
+                total += size;
+                pos += size;
+                if total >= max_bytes {
+                    break 'segments;
+                }
+            }
+        }
+        Ok(result)
+    }
+
+    /// Kafka ListOffsets by timestamp: base offset of the first batch whose max timestamp is
+    /// `>= timestamp_ms`, below the high watermark; `None` if there is none.
+    pub async fn offset_for_timestamp(&self, timestamp_ms: i64) -> Result<Option<i64>> {
+        let hw = self.high_watermark();
+        let segments: Vec<Rc<Segment>> = self.segments.borrow().clone();
+        for seg in segments {
+            if seg.base_offset >= hw {
+                break;
+            }
+            if seg.max_timestamp() < timestamp_ms {
+                continue;
+            }
+            let start_rel = seg.state.borrow().indexes.time_scan_start(timestamp_ms);
+            let end = seg.size_bytes();
+            let Some((mut pos, _)) = seg
+                .find_batch(seg.base_offset + i64::from(start_rel), end)
+                .await?
+            else {
+                continue;
+            };
+            while pos < end {
+                let h = seg.header_at(pos).await?;
+                if h.base_offset >= hw {
+                    return Ok(None);
+                }
+                if h.max_timestamp >= timestamp_ms {
+                    return Ok(Some(h.base_offset));
+                }
+                pos += h.size_bytes();
+            }
+        }
+        Ok(None)
+    }
+
+    /// Resolves once the high watermark is above `past_offset` (returns it), or fails if the log
+    /// is poisoned or deleted. For long-poll fetch: combine with a timeout.
+    pub async fn wait_for_append(&self, past_offset: i64) -> Result<i64> {
+        loop {
+            let appended = self.appended.notified();
+            self.check_writable()?;
+            let hw = self.high_watermark();
+            if hw > past_offset {
+                return Ok(hw);
+            }
+            appended.await;
+        }
+    }
+
+    /// Removes every batch at or after the one holding `offset` (whole batches: the new log end
+    /// is that batch's base offset, `<= offset`). Returns the new log end offset. No-op if
+    /// `offset >= log_end_offset`; `OffsetOutOfRange` below `log_start_offset`.
+    pub async fn truncate_to(&self, offset: i64) -> Result<i64> {
+        let _guard = self.write_lock.lock().await;
+        self.check_writable()?;
+        let (dirty, start) = {
+            let st = self.state.borrow();
+            (st.dirty, st.log_start)
+        };
+        if offset >= dirty {
+            return Ok(dirty);
+        }
+        if offset < start {
+            return Err(self.out_of_range(offset, start, self.high_watermark()));
+        }
+        let r = self.truncate_locked(offset).await;
+        let new_end = self.poison_on_err(r)?;
+        self.appended.notify_waiters();
+        Ok(new_end)
+    }
+
+    async fn truncate_locked(&self, offset: i64) -> Result<i64> {
+        let (keep, drop_after) = {
+            let segs = self.segments.borrow();
+            let i = segs
+                .partition_point(|s| s.base_offset <= offset)
+                .saturating_sub(1);
+            (segs[i].clone(), segs[i + 1..].to_vec())
+        };
+        // Unlink the later segments durably first: a crash in between then leaves a longer
+        // tail (harmless) rather than a gap in the offset chain.
+        for s in drop_after.iter().rev() {
+            s.delete_files()?;
+        }
+        if !drop_after.is_empty() {
+            sync_dir(&self.dir)
+                .await
+                .map_err(|e| Error::io("fsync dir", &self.dir, e))?;
+        }
+        let (pos, new_end) = match keep.find_batch(offset, keep.size_bytes()).await? {
+            Some((pos, h)) => (pos, h.base_offset),
+            None => (keep.size_bytes(), keep.next_offset()),
+        };
+        keep.log
+            .set_len(pos)
+            .map_err(|e| Error::io("truncate", &keep.log_path, e))?;
+        recovery::rebuild_indexes(&keep, u64::from(self.config.index_interval_bytes), false)
+            .await?;
+        keep.log
+            .fdatasync()
+            .await
+            .map_err(|e| Error::io("fdatasync", &keep.log_path, e))?;
+        sync_dir(&self.dir)
+            .await
+            .map_err(|e| Error::io("fsync dir", &self.dir, e))?;
+        {
+            let mut segs = self.segments.borrow_mut();
+            let n = segs.len() - drop_after.len();
+            segs.truncate(n);
+        }
+        let mut st = self.state.borrow_mut();
+        st.dirty = new_end;
+        st.durable = st.durable.min(new_end);
+        Ok(new_end)
+    }
+
+    /// Deletes whole sealed segments by `retention_bytes` and `retention_ms` (measured against
+    /// `now_ms`, wall-clock milliseconds since the epoch). Returns how many were deleted.
+    pub async fn apply_retention(&self, now_ms: i64) -> Result<usize> {
+        let _guard = self.write_lock.lock().await;
+        self.check_writable()?;
+        let mut deleted = 0;
+        loop {
+            let first = {
+                let segs = self.segments.borrow();
+                if segs.len() <= 1 {
+                    break;
+                }
+                segs[0].clone()
+            };
+            let total = self.size_bytes();
+            let by_size = self
+                .config
+                .retention_bytes
+                .is_some_and(|r| total - first.size_bytes() >= r);
+            let by_age = self
+                .config
+                .retention_ms
+                .is_some_and(|r| first.max_timestamp() < now_ms.saturating_sub(r as i64));
+            if !(by_size || by_age) {
+                break;
+            }
+            let r = first.delete_files();
+            self.poison_on_err(r)?;
+            let next_start = {
+                let mut segs = self.segments.borrow_mut();
+                segs.remove(0);
+                segs[0].base_offset
+            };
+            self.state.borrow_mut().log_start = next_start;
+            deleted += 1;
+        }
+        if deleted > 0 {
+            let r = sync_dir(&self.dir)
+                .await
+                .map_err(|e| Error::io("fsync dir", &self.dir, e));
+            self.poison_on_err(r)?;
+        }
+        Ok(deleted)
+    }
+}
+
+/// Wall-clock now in milliseconds since the epoch (for retention).
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}

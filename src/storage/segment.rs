@@ -1,0 +1,418 @@
+//! One segment: `{base_offset:020}.log` plus its `.index` and `.timeindex` (see [`super::index`]).
+//!
+//! The `.log` file is a plain concatenation of RecordBatch v2 batches (layout in
+//! [`super::batch`]), with strictly contiguous offsets:
+//! ```text
+//! position 0                      p1                      p2
+//!          +----------------------+-----------------------+------ ... ---+
+//!          | batch base_offset=B  | batch base=B+n0       | ...          |  size_bytes
+//!          | (n0 offsets)         | (n1 offsets)          |              |
+//!          +----------------------+-----------------------+------ ... ---+
+//! ```
+//! A segment is *active* (the last one, appended to) or *sealed* (immutable, its files fsynced,
+//! its time index closed with the segment's maximum timestamp).
+//!
+//! # Invariants
+//! - The first batch's base offset equals the segment's base offset; each next batch starts at
+//!   the previous batch's `last_offset + 1`; `next_offset` is one past the last batch.
+//! - `size_bytes` (every written byte) fits in a `u32` position and relative offsets fit in a `u32`.
+//! - Only the log's writer (holding the log's write lock) changes segment state; state borrows
+//!   are never held across an `.await`.
+
+use std::cell::RefCell;
+use std::fs::OpenOptions;
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+
+use super::batch::{BatchHeader, HEADER_BYTES};
+use super::error::{Error, Result};
+use super::index::{SegmentIndexes, OFFSET_ENTRY_BYTES, TIME_ENTRY_BYTES};
+use super::names::{segment_file, INDEX_EXT, LOG_EXT, TIMEINDEX_EXT};
+use super::rt::fs::File;
+use super::rt::time::Instant;
+
+/// Largest segment: positions in `.index` are u32, and Kafka caps `segment.bytes` at i32::MAX.
+pub const SEGMENT_BYTES_MAX: u64 = i32::MAX as u64;
+
+/// Mutable state of a segment.
+#[derive(Debug)]
+pub struct SegmentState {
+    /// In-memory offset and time indexes, mirrored to `.index` / `.timeindex`.
+    pub indexes: SegmentIndexes,
+    /// Bytes written to `.log` (the dirty end).
+    pub size_bytes: u64,
+    /// One past the last offset written.
+    pub next_offset: i64,
+    /// No more appends; index files are final and the data is fsynced.
+    pub sealed: bool,
+}
+
+/// One segment and its files.
+#[derive(Debug)]
+pub struct Segment {
+    /// Offset of the segment's first batch (also its file name, zero-padded to 20 digits).
+    pub base_offset: i64,
+    /// Path of the `.log` file (batches).
+    pub log_path: PathBuf,
+    /// Path of the `.index` file (sparse offset index).
+    pub index_path: PathBuf,
+    /// Path of the `.timeindex` file (time index).
+    pub time_path: PathBuf,
+    /// Shared with readers ([`super::log::FileSlice`]); stays readable after unlink.
+    pub log: Rc<File>,
+    index_file: File,
+    time_file: File,
+    /// When this process opened or created the segment (age for `segment_ms`).
+    pub created: Instant,
+    /// Size, next offset, indexes and sealed flag; changed only under the log's write lock.
+    pub state: RefCell<SegmentState>,
+}
+
+/// A batch written by [`Segment::append`]: its offsets and where it sits in the write buffer.
+#[derive(Debug, Clone, Copy)]
+pub struct WrittenBatch {
+    /// Offset stamped into the batch.
+    pub base_offset: i64,
+    /// Byte position of the batch within the append buffer.
+    pub buffer_position: u64,
+    /// Whole batch size in bytes.
+    pub size_bytes: u64,
+    /// The batch's max timestamp, milliseconds since the epoch (for the time index).
+    pub max_timestamp: i64,
+}
+
+fn open_rw(path: &Path, create_new: bool) -> Result<File> {
+    let mut o = OpenOptions::new();
+    o.read(true).write(true);
+    if create_new {
+        o.create_new(true);
+    } else {
+        o.create(true);
+    }
+    o.open(path)
+        .map(File::from_std)
+        .map_err(|e| Error::io("open", path, e))
+}
+
+impl Segment {
+    /// Creates a new, empty active segment (fails if its `.log` already exists).
+    pub fn create(dir: &Path, base_offset: i64, index_interval_bytes: u64) -> Result<Segment> {
+        let s = Self::open_files(dir, base_offset, true)?;
+        s.index_file
+            .set_len(0)
+            .map_err(|e| Error::io("truncate", &s.index_path, e))?;
+        s.time_file
+            .set_len(0)
+            .map_err(|e| Error::io("truncate", &s.time_path, e))?;
+        s.state.borrow_mut().indexes = SegmentIndexes::new(index_interval_bytes);
+        Ok(s)
+    }
+
+    /// Opens the files of an existing segment; the state is filled in by recovery.
+    pub fn open_files(dir: &Path, base_offset: i64, create_new: bool) -> Result<Segment> {
+        let log_path = segment_file(dir, base_offset, LOG_EXT);
+        let index_path = segment_file(dir, base_offset, INDEX_EXT);
+        let time_path = segment_file(dir, base_offset, TIMEINDEX_EXT);
+        let log = open_rw(&log_path, create_new)?;
+        let index_file = open_rw(&index_path, false)?;
+        let time_file = open_rw(&time_path, false)?;
+        Ok(Segment {
+            base_offset,
+            log_path,
+            index_path,
+            time_path,
+            log: Rc::new(log),
+            index_file,
+            time_file,
+            created: Instant::now(),
+            state: RefCell::new(SegmentState {
+                indexes: SegmentIndexes::new(0),
+                size_bytes: 0,
+                next_offset: base_offset,
+                sealed: false,
+            }),
+        })
+    }
+
+    /// Bytes of whole batches written to `.log` (readers never look past this).
+    pub fn size_bytes(&self) -> u64 {
+        self.state.borrow().size_bytes
+    }
+    /// One past the last offset written to this segment.
+    pub fn next_offset(&self) -> i64 {
+        self.state.borrow().next_offset
+    }
+    /// True if no batch has been written (an empty active segment is never rolled).
+    pub fn is_empty(&self) -> bool {
+        self.size_bytes() == 0
+    }
+    /// Largest batch max timestamp in the segment, ms since the epoch (`i64::MIN` if empty).
+    pub fn max_timestamp(&self) -> i64 {
+        self.state.borrow().indexes.max_timestamp
+    }
+
+    /// Relative offset of `offset` in this segment, if representable.
+    pub fn relative(&self, offset: i64) -> Option<u32> {
+        u32::try_from(offset - self.base_offset).ok()
+    }
+
+    /// Reads the whole `.index`/`.timeindex` files.
+    pub async fn read_index_files(&self) -> Result<(Vec<u8>, Vec<u8>)> {
+        let ilen = self
+            .index_file
+            .len()
+            .map_err(|e| Error::io("stat", &self.index_path, e))?;
+        let tlen = self
+            .time_file
+            .len()
+            .map_err(|e| Error::io("stat", &self.time_path, e))?;
+        let (r, ib) = self
+            .index_file
+            .read_exact_at(vec![0u8; ilen as usize], 0)
+            .await;
+        r.map_err(|e| Error::io("read", &self.index_path, e))?;
+        let (r, tb) = self
+            .time_file
+            .read_exact_at(vec![0u8; tlen as usize], 0)
+            .await;
+        r.map_err(|e| Error::io("read", &self.time_path, e))?;
+        Ok((ib, tb))
+    }
+
+    /// Replaces both index files with the in-memory indexes (after a rebuild).
+    pub async fn rewrite_index_files(&self) -> Result<()> {
+        let (ib, tb) = {
+            let st = self.state.borrow();
+            (st.indexes.encode_offsets(), st.indexes.encode_times())
+        };
+        self.index_file
+            .set_len(0)
+            .map_err(|e| Error::io("truncate", &self.index_path, e))?;
+        let (r, _) = self.index_file.write_all_at(ib, 0).await;
+        r.map_err(|e| Error::io("write", &self.index_path, e))?;
+        self.time_file
+            .set_len(0)
+            .map_err(|e| Error::io("truncate", &self.time_path, e))?;
+        let (r, _) = self.time_file.write_all_at(tb, 0).await;
+        r.map_err(|e| Error::io("write", &self.time_path, e))?;
+        Ok(())
+    }
+
+    /// Writes `buf` (already validated and stamped batches) at the end of the log, then updates
+    /// the indexes and mirrors new entries to the index files.
+    pub async fn append(&self, buf: Vec<u8>, batches: &[WrittenBatch]) -> Result<()> {
+        let (position, offsets_before, times_before) = {
+            let st = self.state.borrow();
+            assert!(
+                !st.sealed,
+                "append to sealed segment {}",
+                self.log_path.display()
+            );
+            (
+                st.size_bytes,
+                st.indexes.offsets.len(),
+                st.indexes.times.len(),
+            )
+        };
+        let len = buf.len() as u64;
+        assert!(
+            position + len <= SEGMENT_BYTES_MAX,
+            "segment position overflow"
+        );
+        let (r, _buf) = self.log.write_all_at(buf, position).await;
+        r.map_err(|e| Error::io("write", &self.log_path, e))?;
+        let (ib, tb) = {
+            let mut st = self.state.borrow_mut();
+            for b in batches {
+                let rel = u32::try_from(b.base_offset - self.base_offset)
+                    .expect("relative offset checked by roll");
+                let pos = (position + b.buffer_position) as u32;
+                st.indexes.on_batch(rel, pos, b.size_bytes, b.max_timestamp);
+            }
+            st.size_bytes = position + len;
+            if let Some(last) = batches.last() {
+                debug_assert!(last.base_offset >= st.next_offset);
+            }
+            let ib: Vec<u8> = st.indexes.offsets[offsets_before..]
+                .iter()
+                .flat_map(|e| e.encode())
+                .collect();
+            let tb: Vec<u8> = st.indexes.times[times_before..]
+                .iter()
+                .flat_map(|e| e.encode())
+                .collect();
+            (ib, tb)
+        };
+        if !ib.is_empty() {
+            let at = (offsets_before * OFFSET_ENTRY_BYTES) as u64;
+            let (r, _) = self.index_file.write_all_at(ib, at).await;
+            r.map_err(|e| Error::io("write", &self.index_path, e))?;
+        }
+        if !tb.is_empty() {
+            let at = (times_before * TIME_ENTRY_BYTES) as u64;
+            let (r, _) = self.time_file.write_all_at(tb, at).await;
+            r.map_err(|e| Error::io("write", &self.time_path, e))?;
+        }
+        Ok(())
+    }
+
+    /// Sets `next_offset` after an append (kept separate so the caller decides visibility).
+    pub fn set_next_offset(&self, next: i64) {
+        self.state.borrow_mut().next_offset = next;
+    }
+
+    /// Seals the segment: closes the time index and fsyncs all three files.
+    pub async fn seal(&self) -> Result<()> {
+        let (entry, count) = {
+            let mut st = self.state.borrow_mut();
+            let e = st.indexes.seal();
+            (e, st.indexes.times.len())
+        };
+        if let Some(e) = entry {
+            let at = ((count - 1) * TIME_ENTRY_BYTES) as u64;
+            let (r, _) = self.time_file.write_all_at(e.encode().to_vec(), at).await;
+            r.map_err(|e| Error::io("write", &self.time_path, e))?;
+        }
+        self.sync_all().await?;
+        self.state.borrow_mut().sealed = true;
+        Ok(())
+    }
+
+    /// fdatasync of the log and both index files.
+    pub async fn sync_all(&self) -> Result<()> {
+        self.log
+            .fdatasync()
+            .await
+            .map_err(|e| Error::io("fdatasync", &self.log_path, e))?;
+        self.index_file
+            .fdatasync()
+            .await
+            .map_err(|e| Error::io("fdatasync", &self.index_path, e))?;
+        self.time_file
+            .fdatasync()
+            .await
+            .map_err(|e| Error::io("fdatasync", &self.time_path, e))?;
+        Ok(())
+    }
+
+    /// Reads and structurally checks the header of the batch at `position`.
+    pub async fn header_at(&self, position: u64) -> Result<BatchHeader> {
+        let (r, buf) = self
+            .log
+            .read_exact_at(vec![0u8; HEADER_BYTES], position)
+            .await;
+        r.map_err(|e| Error::io("read", &self.log_path, e))?;
+        BatchHeader::parse(&buf).map_err(|e| Error::CorruptSegment {
+            path: self.log_path.clone(),
+            position,
+            reason: e.to_string(),
+        })
+    }
+
+    /// Finds the first batch whose last offset is `>= offset`, scanning from the nearest index
+    /// entry, not past `end_position`. Returns its position and header.
+    pub async fn find_batch(
+        &self,
+        offset: i64,
+        end_position: u64,
+    ) -> Result<Option<(u64, BatchHeader)>> {
+        let start = {
+            let st = self.state.borrow();
+            let rel = self
+                .relative(offset.max(self.base_offset))
+                .unwrap_or(u32::MAX);
+            st.indexes
+                .lookup_offset(rel)
+                .map_or(0, |e| u64::from(e.position))
+        };
+        let mut pos = start;
+        while pos < end_position {
+            let h = self.header_at(pos).await?;
+            if h.last_offset() >= offset {
+                return Ok(Some((pos, h)));
+            }
+            pos += h.size_bytes();
+        }
+        Ok(None)
+    }
+
+    /// Deletes the segment's files (the open `log` handle stays readable for in-flight reads).
+    pub fn delete_files(&self) -> Result<()> {
+        for p in [&self.log_path, &self.index_path, &self.time_path] {
+            match std::fs::remove_file(p) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(Error::io("unlink", p, e)),
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::batch::testing::build_batch;
+    use super::super::batch::{stamp, BatchHeader};
+    use super::super::index::decode_offset_index;
+    fn block_on<F: std::future::Future>(f: F) -> F::Output {
+        crate::runtime::block_on(
+            &crate::runtime::RuntimeConfig::single(crate::runtime::IoKind::Uring),
+            f,
+        )
+        .expect("runtime")
+    }
+    use super::*;
+
+    fn batch_at(base: i64, n: usize) -> Vec<u8> {
+        let values: Vec<Vec<u8>> = (0..n).map(|i| vec![i as u8; 20]).collect();
+        let refs: Vec<&[u8]> = values.iter().map(|v| v.as_slice()).collect();
+        let mut b = build_batch(base * 10, &refs);
+        stamp(&mut b, base, 0);
+        b
+    }
+
+    #[test]
+    fn append_indexes_mirrors_files_and_finds_batches() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let seg = Segment::create(dir.path(), 100, 64).expect("create");
+        assert!(
+            Segment::create(dir.path(), 100, 64).is_err(),
+            "never overwrite a segment"
+        );
+        block_on(async {
+            let mut next = 100;
+            for k in 0..8 {
+                let b = batch_at(next, 1 + k % 2);
+                let h = BatchHeader::parse(&b).expect("header");
+                let w = WrittenBatch {
+                    base_offset: next,
+                    buffer_position: 0,
+                    size_bytes: b.len() as u64,
+                    max_timestamp: h.max_timestamp,
+                };
+                seg.append(b, &[w]).await.expect("append");
+                next += h.offset_count();
+                seg.set_next_offset(next);
+            }
+            let size = seg.size_bytes();
+            let (ib, _) = seg.read_index_files().await.expect("index files");
+            let on_disk = decode_offset_index(&ib, size).expect("valid index");
+            assert!(!on_disk.is_empty());
+            assert_eq!(on_disk, seg.state.borrow().indexes.offsets);
+            for o in 100..next {
+                let (pos, h) = seg.find_batch(o, size).await.expect("scan").expect("found");
+                assert!(h.base_offset <= o && o <= h.last_offset());
+                assert_eq!(seg.header_at(pos).await.expect("header"), h);
+            }
+            assert!(seg.find_batch(next, size).await.expect("scan").is_none());
+            seg.seal().await.expect("seal");
+            assert!(seg.state.borrow().sealed);
+            assert_eq!(
+                seg.state.borrow().indexes.times.last().map(|t| t.timestamp),
+                Some(seg.max_timestamp())
+            );
+        });
+        seg.delete_files().expect("delete");
+        assert!(!seg.log_path.exists() && !seg.index_path.exists() && !seg.time_path.exists());
+    }
+}
