@@ -6,8 +6,8 @@
 use std::rc::Rc;
 use std::time::Duration;
 
-use ringlog::storage::batch::testing::build_batch;
 use ringlog::runtime::{spawn, IoKind, RuntimeConfig};
+use ringlog::storage::batch::testing::build_batch;
 use ringlog::storage::{Engine, EngineConfig, FlushPolicy, LogConfig};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

@@ -150,7 +150,7 @@ impl File {
         }
         let cx = context::current();
         match &cx.driver {
-            Driver::Uring(_) => {
+            Driver::Uring(u) if !u.inline_buffered_writes() => {
                 Op::new(op::write_at::WriteAt {
                     fd: self.fd.clone(),
                     buf,
@@ -158,7 +158,10 @@ impl File {
                 })
                 .await
             }
-            Driver::Epoll(_) => {
+            // epoll shards, and io_uring shards with inline buffered writes (the default): a
+            // page-cache write is a short syscall, while IORING_OP_WRITE on ext4 is punted to
+            // io-wq (see UringOptions::inline_buffered_writes).
+            _ => {
                 // SAFETY: writes the initialised bytes of `buf`.
                 let rc = unsafe {
                     libc::pwrite(

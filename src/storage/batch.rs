@@ -259,6 +259,49 @@ pub fn stamp(batch: &mut [u8], base_offset: i64, partition_leader_epoch: i32) {
         .copy_from_slice(&partition_leader_epoch.to_be_bytes());
 }
 
+/// Read a zigzag varint (Kafka `varint`/`varlong`) at `*pos`; `None` if truncated or longer than
+/// 10 bytes.
+fn read_varlong(b: &[u8], pos: &mut usize) -> Option<i64> {
+    let mut z: u64 = 0;
+    for shift in (0..70).step_by(7) {
+        let byte = *b.get(*pos)?;
+        *pos += 1;
+        z |= u64::from(byte & 0x7f) << shift;
+        if byte & 0x80 == 0 {
+            return Some(((z >> 1) as i64) ^ -((z & 1) as i64));
+        }
+    }
+    None
+}
+
+/// In a whole *uncompressed* batch, the first record whose timestamp is `>= timestamp_ms`:
+/// `(offset_delta, timestamp)`. `None` for a compressed batch (the records are not readable
+/// without decompressing), when no record qualifies, or when the records do not parse.
+pub fn first_record_at_or_after(batch: &[u8], timestamp_ms: i64) -> Option<(i32, i64)> {
+    let h = BatchHeader::parse(batch).ok()?;
+    if h.attributes & COMPRESSION_MASK != 0 {
+        return None;
+    }
+    let end = batch.len().min(h.size_bytes() as usize);
+    let mut pos = HEADER_BYTES;
+    for _ in 0..h.records_count {
+        let len = read_varlong(batch, &mut pos)?;
+        let record_end = pos.checked_add(usize::try_from(len).ok()?)?;
+        if record_end > end {
+            return None;
+        }
+        let mut p = pos + 1; // attributes (unused)
+        let ts_delta = read_varlong(batch, &mut p)?;
+        let offset_delta = read_varlong(batch, &mut p)?;
+        let ts = h.base_timestamp.checked_add(ts_delta)?;
+        if ts >= timestamp_ms {
+            return Some((i32::try_from(offset_delta).ok()?, ts));
+        }
+        pos = record_end;
+    }
+    None
+}
+
 /// Builders of valid (and deliberately invalid) RecordBatch v2 bytes for tests, including the
 /// broker's tests. Not `cfg(test)`-gated on purpose.
 pub mod testing {

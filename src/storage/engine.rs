@@ -288,7 +288,20 @@ impl Engine {
         Ok(self.log(topic, partition)?.high_watermark())
     }
 
-    /// ListOffsets by timestamp (see [`Log::offset_for_timestamp`]).
+    /// ListOffsets by timestamp, record-exact where possible (see [`Log::record_for_timestamp`]):
+    /// `(offset, timestamp)` of the first record at or after `timestamp_ms`.
+    pub async fn record_for_timestamp(
+        &self,
+        topic: &str,
+        partition: i32,
+        timestamp_ms: i64,
+    ) -> Result<Option<(i64, i64)>> {
+        self.log(topic, partition)?
+            .record_for_timestamp(timestamp_ms)
+            .await
+    }
+
+    /// The first batch whose max timestamp is at or after a time (see [`Log::offset_for_timestamp`]).
     pub async fn offset_for_timestamp(
         &self,
         topic: &str,

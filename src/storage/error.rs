@@ -156,6 +156,15 @@ pub enum Error {
         /// Why the batch was rejected.
         source: BatchError,
     },
+    /// An idempotent producer's batch failed its sequence or epoch check; nothing was appended.
+    Producer {
+        /// `topic-partition`.
+        partition: String,
+        /// Index of the refused batch in the append buffer.
+        batch_index: usize,
+        /// What was wrong.
+        source: super::producer::ProducerError,
+    },
     /// The append buffer as a whole is larger than a segment can hold.
     RecordListTooLarge {
         /// Partition name (`topic-partition`) the append was for.
@@ -237,6 +246,7 @@ impl Error {
             Error::TopicAlreadyExists { .. } => TOPIC_ALREADY_EXISTS,
             Error::InvalidBatch { source, .. } => source.kafka_error_code(),
             Error::RecordListTooLarge { .. } => RECORD_LIST_TOO_LARGE,
+            Error::Producer { source, .. } => source.kafka_error_code(),
             Error::OffsetOutOfRange { .. } => OFFSET_OUT_OF_RANGE,
             Error::Poisoned { .. } | Error::Io { .. } | Error::CorruptSegment { .. } => {
                 KAFKA_STORAGE_ERROR
@@ -261,6 +271,9 @@ impl fmt::Display for Error {
                 f,
                 "{partition}: append rejected: batch #{batch_index} at buffer byte {position}: {source}"
             ),
+            Error::Producer { partition, batch_index, source } => {
+                write!(f, "{partition}: append rejected: batch #{batch_index}: {source}")
+            }
             Error::RecordListTooLarge { partition, size_bytes, max_bytes } => write!(
                 f,
                 "{partition}: append of {size_bytes} bytes exceeds the {max_bytes} byte limit"

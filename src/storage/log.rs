@@ -33,9 +33,13 @@ use std::path::{Path, PathBuf};
 use std::rc::Rc;
 use std::time::Duration;
 
-use super::batch::{stamp, validate_buffer};
+use super::batch::{first_record_at_or_after, stamp, validate_buffer, BatchHeader, BatchInfo};
 use super::error::{BatchError, Error, Result};
 use super::names::partition_name;
+use super::producer::{
+    ProducerError, ProducerStateTable, Verdict, PRODUCERS_PER_PARTITION_MAX_DEFAULT,
+    PRODUCER_ID_EXPIRATION_MS_DEFAULT,
+};
 use super::recovery::{self, RecoverOptions, RecoveryReport};
 use super::rt::fs::{sync_dir, File};
 use super::rt::sync::Notify;
@@ -83,6 +87,11 @@ pub struct LogConfig {
     pub flush: FlushPolicy,
     /// Verify every batch CRC of sealed segments on open (slow: reads all data).
     pub verify_sealed_on_open: bool,
+    /// Idempotent producers idle this long (by batch timestamp) are forgotten (Kafka's
+    /// `producer.id.expiration.ms`).
+    pub producer_id_expiration_ms: u64,
+    /// Most idempotent producers tracked per partition (least recently seen evicted first).
+    pub producers_max: usize,
 }
 
 impl Default for LogConfig {
@@ -96,6 +105,8 @@ impl Default for LogConfig {
             retention_ms: None,
             flush: FlushPolicy::Always,
             verify_sealed_on_open: false,
+            producer_id_expiration_ms: PRODUCER_ID_EXPIRATION_MS_DEFAULT,
+            producers_max: PRODUCERS_PER_PARTITION_MAX_DEFAULT,
         }
     }
 }
@@ -238,6 +249,8 @@ pub struct Log {
     /// A flush finished (successfully or not).
     flushed: Notify,
     recovery: RecoveryReport,
+    /// Idempotent-producer state (sequence checks, duplicate detection).
+    producers: RefCell<ProducerStateTable>,
 }
 
 impl std::fmt::Debug for Log {
@@ -289,6 +302,7 @@ impl Log {
         sync_dir(dir)
             .await
             .map_err(|e| Error::io("fsync dir", dir, e))?;
+        let producers = rebuild_producers(dir, &segments, config.producers_max).await?;
         Ok(Log {
             topic: topic.to_string(),
             partition,
@@ -310,6 +324,7 @@ impl Log {
             appended: Notify::new(),
             flushed: Notify::new(),
             recovery: report,
+            producers: RefCell::new(producers),
         })
     }
 
@@ -478,6 +493,20 @@ impl Log {
                     what: format!("{}: offset overflow", self.name),
                 });
             }
+            // Idempotence: checked under the write lock, so checks and updates are serialized.
+            match self.check_producers(&infos)? {
+                ProducerCheck::Append => {}
+                ProducerCheck::Duplicate {
+                    base_offset,
+                    next_offset,
+                } => {
+                    drop(guard);
+                    if self.config.flush == FlushPolicy::Always {
+                        self.wait_durable(next_offset).await?;
+                    }
+                    return Ok(base_offset);
+                }
+            }
             let mut next = base;
             let mut written = Vec::with_capacity(infos.len());
             for info in &infos {
@@ -496,6 +525,15 @@ impl Log {
             self.poison_on_err(r)?;
             active.set_next_offset(next);
             self.state.borrow_mut().dirty = next;
+            {
+                // Expiry runs on the broker's clock, not the producer's timestamps (which may be
+                // old or skewed).
+                let now = now_ms();
+                let mut producers = self.producers.borrow_mut();
+                for (info, w) in infos.iter().zip(&written) {
+                    producers.update(&info.header, w.base_offset, now);
+                }
+            }
             drop(guard);
             next
         };
@@ -634,6 +672,7 @@ impl Log {
             .await
             .map_err(|e| Error::io("fsync dir", &self.dir, e))?;
         self.segments.borrow_mut().push(Rc::new(seg));
+        self.write_producer_snapshot(dirty).await?;
         let advanced = {
             let mut st = self.state.borrow_mut();
             let advanced = dirty > st.durable;
@@ -645,6 +684,89 @@ impl Log {
             self.flushed.notify_waiters();
         }
         Ok(())
+    }
+
+    /// Run the idempotent-producer checks of every batch of an append buffer.
+    fn check_producers(&self, infos: &[BatchInfo]) -> Result<ProducerCheck> {
+        let producers = self.producers.borrow();
+        let idempotent = infos.iter().filter(|i| i.header.producer_id >= 0).count();
+        if idempotent == 0 {
+            return Ok(ProducerCheck::Append);
+        }
+        // Several batches of one buffer: later ones are checked against the earlier ones.
+        let mut scratch = (infos.len() > 1).then(|| producers.clone());
+        for (i, info) in infos.iter().enumerate() {
+            let table = scratch.as_ref().unwrap_or(&producers);
+            match table.check(&info.header) {
+                Ok(Verdict::Append) => {
+                    if let Some(t) = scratch.as_mut() {
+                        t.update(&info.header, i64::MAX / 2, info.header.max_timestamp);
+                    }
+                }
+                Ok(Verdict::Duplicate { base_offset }) if infos.len() == 1 => {
+                    let next_offset = base_offset + info.header.offset_count();
+                    return Ok(ProducerCheck::Duplicate {
+                        base_offset,
+                        next_offset,
+                    });
+                }
+                // A retried batch inside a larger buffer cannot be half-applied.
+                Ok(Verdict::Duplicate { .. }) => {
+                    return Err(Error::Producer {
+                        partition: self.name.clone(),
+                        batch_index: i,
+                        source: ProducerError::OutOfOrder {
+                            got: info.header.base_sequence,
+                            expected: info.header.base_sequence,
+                        },
+                    })
+                }
+                Err(source) => {
+                    return Err(Error::Producer {
+                        partition: self.name.clone(),
+                        batch_index: i,
+                        source,
+                    })
+                }
+            }
+        }
+        Ok(ProducerCheck::Append)
+    }
+
+    /// Persist the producer state as of `offset` (`{offset:020}.snapshot`), written to a
+    /// temporary file, synced and renamed into place.
+    async fn write_producer_snapshot(&self, offset: i64) -> Result<()> {
+        let bytes = self.producers.borrow().encode_snapshot();
+        let path = self.dir.join(format!("{offset:020}.{SNAPSHOT_SUFFIX}"));
+        let tmp = self.dir.join(format!("{offset:020}.{SNAPSHOT_SUFFIX}.tmp"));
+        let f = std::fs::OpenOptions::new()
+            .create(true)
+            .write(true)
+            .truncate(true)
+            .open(&tmp)
+            .map_err(|e| Error::io("create", &tmp, e))?;
+        let f = File::from_std(f);
+        let (r, _) = f.write_all_at(bytes, 0).await;
+        r.map_err(|e| Error::io("write", &tmp, e))?;
+        f.fdatasync()
+            .await
+            .map_err(|e| Error::io("fdatasync", &tmp, e))?;
+        std::fs::rename(&tmp, &path).map_err(|e| Error::io("rename", &path, e))?;
+        // Older snapshots are superseded; keep the previous one as a fallback.
+        let keep_from = self
+            .segments
+            .borrow()
+            .iter()
+            .rev()
+            .nth(1)
+            .map_or(offset, |s| s.base_offset);
+        remove_snapshots(&self.dir, |base| base < keep_from);
+        Ok(())
+    }
+
+    /// Producers whose state this partition tracks.
+    pub fn producer_count(&self) -> usize {
+        self.producers.borrow().len()
     }
 
     /// Seals the active segment now (no-op if it is empty).
@@ -768,6 +890,38 @@ impl Log {
         Ok(None)
     }
 
+    /// ListOffsets by timestamp, as Kafka answers it: the first *record* whose timestamp is
+    /// `>= timestamp_ms`, with that timestamp. Inside an uncompressed batch the exact record is
+    /// found; for a compressed batch the answer is the batch's base offset with its max
+    /// timestamp (records are not decompressed on the broker).
+    pub async fn record_for_timestamp(&self, timestamp_ms: i64) -> Result<Option<(i64, i64)>> {
+        let Some(base) = self.offset_for_timestamp(timestamp_ms).await? else {
+            return Ok(None);
+        };
+        let read = self.read(base, 1).await?;
+        let Some(slice) = read.slices.first() else {
+            return Ok(None);
+        };
+        let (res, bytes) = slice
+            .file
+            .read_at(
+                vec![0u8; slice.length.min(u64::from(self.config.batch_bytes_max)) as usize],
+                slice.position,
+            )
+            .await;
+        let n = res.map_err(|e| Error::io("read", &self.dir, e))?;
+        let batch = &bytes[..n];
+        let header = BatchHeader::parse(batch).map_err(|e| Error::CorruptSegment {
+            path: self.dir.clone(),
+            position: slice.position,
+            reason: e.to_string(),
+        })?;
+        Ok(Some(match first_record_at_or_after(batch, timestamp_ms) {
+            Some((delta, ts)) => (header.base_offset + i64::from(delta), ts),
+            None => (header.base_offset, header.max_timestamp),
+        }))
+    }
+
     /// Resolves once the high watermark is above `past_offset` (returns it), or fails if the log
     /// is poisoned or deleted. For long-poll fetch: combine with a timeout.
     pub async fn wait_for_append(&self, past_offset: i64) -> Result<i64> {
@@ -843,6 +997,8 @@ impl Log {
             let n = segs.len() - drop_after.len();
             segs.truncate(n);
         }
+        self.producers.borrow_mut().truncate_to(new_end);
+        remove_snapshots(&self.dir, |base| base > new_end);
         let mut st = self.state.borrow_mut();
         st.dirty = new_end;
         st.durable = st.durable.min(new_end);
@@ -885,7 +1041,12 @@ impl Log {
             self.state.borrow_mut().log_start = next_start;
             deleted += 1;
         }
+        self.producers
+            .borrow_mut()
+            .expire(now_ms, self.config.producer_id_expiration_ms);
         if deleted > 0 {
+            let start = self.state.borrow().log_start;
+            remove_snapshots(&self.dir, |base| base < start);
             let r = sync_dir(&self.dir)
                 .await
                 .map_err(|e| Error::io("fsync dir", &self.dir, e));
@@ -893,6 +1054,80 @@ impl Log {
         }
         Ok(deleted)
     }
+}
+
+enum ProducerCheck {
+    Append,
+    Duplicate { base_offset: i64, next_offset: i64 },
+}
+
+/// File suffix of producer-state snapshots.
+pub const SNAPSHOT_SUFFIX: &str = "snapshot";
+
+fn snapshot_bases(dir: &Path) -> Vec<i64> {
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut bases: Vec<i64> = rd
+        .filter_map(|e| e.ok())
+        .filter_map(|e| {
+            let name = e.file_name();
+            let stem = name
+                .to_str()?
+                .strip_suffix(&format!(".{SNAPSHOT_SUFFIX}"))?
+                .to_string();
+            (stem.len() == 20).then(|| stem.parse().ok()).flatten()
+        })
+        .collect();
+    bases.sort_unstable();
+    bases
+}
+
+/// Best effort: a snapshot left behind is only a wasted file (the newest valid one is used).
+fn remove_snapshots(dir: &Path, remove: impl Fn(i64) -> bool) {
+    for base in snapshot_bases(dir) {
+        if remove(base) {
+            let _ = std::fs::remove_file(dir.join(format!("{base:020}.{SNAPSHOT_SUFFIX}")));
+        }
+    }
+}
+
+/// Producer state on open: the newest readable snapshot at a segment boundary, then every batch
+/// header after it (the headers carry producer id, epoch and sequences).
+async fn rebuild_producers(
+    dir: &Path,
+    segments: &[Rc<Segment>],
+    producers_max: usize,
+) -> Result<ProducerStateTable> {
+    let end = segments.last().map_or(0, |s| s.next_offset());
+    let mut table = ProducerStateTable::new(producers_max);
+    let mut from = segments.first().map_or(0, |s| s.base_offset);
+    for base in snapshot_bases(dir).into_iter().rev() {
+        if base > end || !segments.iter().any(|s| s.base_offset == base) {
+            continue;
+        }
+        let path = dir.join(format!("{base:020}.{SNAPSHOT_SUFFIX}"));
+        let Ok(bytes) = std::fs::read(&path) else {
+            continue;
+        };
+        if let Some(t) = ProducerStateTable::decode_snapshot(&bytes, producers_max) {
+            table = t;
+            from = base;
+            break;
+        }
+    }
+    // Replayed producers count as seen now: the broker just came back, they get a full window.
+    let now = now_ms();
+    for seg in segments.iter().filter(|s| s.base_offset >= from) {
+        let mut pos = 0u64;
+        let size = seg.size_bytes();
+        while pos < size {
+            let h = seg.header_at(pos).await?;
+            table.update(&h, h.base_offset, now);
+            pos += h.size_bytes();
+        }
+    }
+    Ok(table)
 }
 
 /// Wall-clock now in milliseconds since the epoch (for retention).

@@ -41,6 +41,7 @@ pub mod error;
 pub mod index;
 pub mod log;
 pub mod names;
+pub mod producer;
 pub mod recovery;
 pub mod segment;
 

@@ -17,6 +17,7 @@ pub fn small_config() -> LogConfig {
         retention_ms: None,
         flush: FlushPolicy::Never,
         verify_sealed_on_open: false,
+        ..LogConfig::default()
     }
 }
 

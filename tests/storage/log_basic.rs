@@ -521,3 +521,50 @@ fn relative_offsets_near_u32_max_roll_the_segment() {
     assert_eq!(r.slices[0].first_offset, 1 + step);
     assert_eq!(block_on(log.offset_for_timestamp(0)).expect("ts"), Some(0));
 }
+
+#[test]
+fn producer_state_is_rebuilt_from_the_log_on_reopen() {
+    use ringlog::storage::batch::testing::{build_batch_with, BatchSpec, TestRecord};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cfg = small_config();
+    let idem = |seq: i32| {
+        build_batch_with(&BatchSpec {
+            producer_id: 7,
+            producer_epoch: 0,
+            base_sequence: seq,
+            records: vec![
+                TestRecord {
+                    value: Some(vec![b'x'; 100]),
+                    ..Default::default()
+                };
+                2
+            ],
+            ..BatchSpec::default()
+        })
+    };
+    {
+        let log = open(dir.path(), &cfg);
+        block_on(async {
+            for i in 0..20 {
+                assert_eq!(
+                    log.append(idem(i * 2)).await.expect("append"),
+                    i64::from(i) * 2
+                );
+            }
+        });
+        assert!(
+            log.segment_count() > 1,
+            "the small segments rolled (snapshots written)"
+        );
+    }
+    let log = open(dir.path(), &cfg);
+    assert_eq!(log.producer_count(), 1);
+    block_on(async {
+        // The last batch retried after reopening is a duplicate; the next one continues.
+        assert_eq!(log.append(idem(38)).await.expect("duplicate"), 38);
+        assert_eq!(log.log_end_offset(), 40);
+        assert_eq!(log.append(idem(40)).await.expect("next"), 40);
+        let err = log.append(idem(50)).await.expect_err("gap");
+        assert_eq!(err.kafka_error_code(), 45);
+    });
+}

@@ -29,11 +29,17 @@ impl<B: IoBufMut> Operation for Recv<B> {
         let spare = self.buf.bytes_total() - init;
         // SAFETY: init <= capacity, so the pointer stays within the allocation.
         let ptr = unsafe { self.buf.stable_mut_ptr().add(init) };
+        // An empty buffer means we wait for a new message, which has most likely not arrived yet:
+        // IORING_RECVSEND_POLL_FIRST (5.19) arms the poll at once instead of first trying a
+        // receive that fails with EAGAIN. A partly filled buffer (a frame in progress) tries
+        // the receive first.
+        let ioprio = if init == 0 { RECVSEND_POLL_FIRST } else { 0 };
         opcode::Recv::new(
             types::Fd(self.fd.as_raw_fd()),
             ptr,
             spare.min(u32::MAX as usize) as u32,
         )
+        .ioprio(ioprio)
         .build()
     }
     fn complete(mut self, c: Completion) -> Self::Output {
