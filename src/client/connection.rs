@@ -1,0 +1,522 @@
+//! One TCP connection to a Kafka broker: framing, correlation ids, version negotiation, and
+//! pipelining (many requests written before their responses are read, in order).
+//!
+//! ```text
+//!  send(req, v) ──> [size i32 BE | request header v1/v2 | body] ──> broker
+//!                    in_flight: VecDeque<(correlation_id, api_key, version)>  (≤ in_flight_max)
+//!  recv::<R>()  <── [size i32 BE | response header v0/v1 | body] <── broker (in request order)
+//! ```
+//!
+//! Kafka answers requests on one connection strictly in order, so the front of `in_flight` is
+//! always the request the next response frame answers; its correlation id is checked anyway.
+//!
+//! # Invariants
+//! - At most `in_flight_max` requests await responses; a further `send` is refused
+//!   ([`ClientError::InFlightFull`]), never queued without bound.
+//! - Every socket wait has a deadline: `request_timeout`, plus a Fetch's `max_wait` for Fetch.
+//! - A response frame larger than `response_bytes_max` is refused before it is buffered.
+//! - After a timeout, a close, or a bad frame the connection is marked broken and every later
+//!   call fails with [`ClientError::Broken`]: the stream can no longer be trusted to be in step.
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use bytes::{BufMut, Bytes, BytesMut};
+use kafka_protocol::messages::{
+    ApiKey, ApiVersionsRequest, ApiVersionsResponse, RequestHeader, ResponseHeader,
+};
+use kafka_protocol::protocol::{Decodable, Encodable, Request, StrBytes};
+
+use super::error::{ClientError, Result};
+use crate::protocol::header::{request_header_version, response_header_version};
+use crate::runtime::net::TcpStream;
+use crate::runtime::time;
+
+/// Default bound on every wait (connect, send, a response beyond any Fetch `max_wait`). Kafka
+/// clients default `request.timeout.ms` to 30 s; a CLI wants to fail sooner on a dead broker.
+pub const REQUEST_TIMEOUT_MS_DEFAULT: u64 = 10_000;
+/// Default bound on requests awaiting responses on one connection. librdkafka's
+/// `max.in.flight` defaults to 1,000,000; a load generator needs a few hundred at most, and the
+/// bound keeps a stalled broker from growing the queue (and its unread responses) forever.
+pub const IN_FLIGHT_MAX_DEFAULT: usize = 256;
+/// Default bound on one response frame: 100 MiB, matching the broker's request bound; Fetch
+/// `max_bytes` (Kafka's default 50 MiB) must stay below it.
+pub const RESPONSE_BYTES_MAX_DEFAULT: usize = 100 * 1024 * 1024;
+/// Read chunk: how much spare capacity a `recv` gets when the frame size is not yet known or
+/// larger. Large enough for a pipelined burst of small responses in one syscall.
+const READ_CHUNK_BYTES: usize = 64 * 1024;
+/// Bytes of the size prefix in front of every frame.
+const SIZE_PREFIX_BYTES: usize = 4;
+
+/// The API versions this client can build and parse, per API. Ceilings stop where the request
+/// would need something the client does not track: Produce v13 and Fetch v13+ name topics by id.
+#[rustfmt::skip] // one row per API reads as a table
+pub const CLIENT_APIS: &[(ApiKey, i16, i16)] = &[
+    (ApiKey::Produce, 3, 12),
+    (ApiKey::Fetch, 4, 12),
+    (ApiKey::ListOffsets, 1, 8),
+    (ApiKey::Metadata, 1, 12),
+    (ApiKey::ApiVersions, 0, 3),
+    (ApiKey::CreateTopics, 2, 7),
+    (ApiKey::DeleteTopics, 1, 6),
+];
+
+/// How to connect.
+#[derive(Debug, Clone)]
+pub struct ConnectOptions {
+    /// Client id sent in every request header.
+    pub client_id: String,
+    /// Bound on connect, on each send, and on each response (plus a Fetch's `max_wait`).
+    pub request_timeout: Duration,
+    /// Bound on requests awaiting responses ([`IN_FLIGHT_MAX_DEFAULT`]).
+    pub in_flight_max: usize,
+    /// Bound on one response frame in bytes ([`RESPONSE_BYTES_MAX_DEFAULT`]).
+    pub response_bytes_max: usize,
+}
+
+impl Default for ConnectOptions {
+    fn default() -> Self {
+        ConnectOptions {
+            client_id: "ringlog".to_string(),
+            request_timeout: Duration::from_millis(REQUEST_TIMEOUT_MS_DEFAULT),
+            in_flight_max: IN_FLIGHT_MAX_DEFAULT,
+            response_bytes_max: RESPONSE_BYTES_MAX_DEFAULT,
+        }
+    }
+}
+
+/// A request written and not yet answered.
+#[derive(Debug, Clone, Copy)]
+struct InFlight {
+    correlation_id: i32,
+    api_key: ApiKey,
+    api_version: i16,
+    /// Extra time the broker may legitimately hold the response (a Fetch long poll).
+    extra_wait: Duration,
+}
+
+/// A connection to one broker. Not `Send`: it lives on the shard that opened it.
+pub struct Connection {
+    stream: TcpStream,
+    addr: SocketAddr,
+    options: ConnectOptions,
+    client_id: StrBytes,
+    next_correlation_id: i32,
+    in_flight: VecDeque<InFlight>,
+    /// Bytes read and not yet consumed as frames.
+    read_buf: Vec<u8>,
+    /// The broker's advertised (api_key, min, max), from ApiVersions at connect.
+    broker_apis: Vec<(i16, i16, i16)>,
+    broken: bool,
+}
+
+impl Connection {
+    /// Connects with default options and negotiates versions (ApiVersions).
+    pub async fn connect(addr: SocketAddr) -> Result<Connection> {
+        Self::connect_with(addr, ConnectOptions::default()).await
+    }
+
+    /// Connects and sends ApiVersions, so [`Connection::version`] can pick the highest version
+    /// both sides speak.
+    pub async fn connect_with(addr: SocketAddr, options: ConnectOptions) -> Result<Connection> {
+        if options.in_flight_max == 0 {
+            return Err(ClientError::InvalidArgument(
+                "in_flight_max must be at least 1".into(),
+            ));
+        }
+        let stream = match time::timeout(options.request_timeout, TcpStream::connect(addr)).await {
+            Ok(Ok(s)) => s,
+            Ok(Err(source)) => {
+                return Err(ClientError::Io {
+                    op: "connect",
+                    addr,
+                    source,
+                })
+            }
+            Err(_) => {
+                return Err(ClientError::Timeout {
+                    op: "connect".into(),
+                    addr,
+                    after: options.request_timeout,
+                })
+            }
+        };
+        // Small requests (metadata, pipelined produces) must not wait for Nagle.
+        stream.set_nodelay(true).map_err(|source| ClientError::Io {
+            op: "setsockopt TCP_NODELAY",
+            addr,
+            source,
+        })?;
+        let mut conn = Connection {
+            stream,
+            addr,
+            client_id: StrBytes::from_string(options.client_id.clone()),
+            options,
+            next_correlation_id: 0,
+            in_flight: VecDeque::new(),
+            read_buf: Vec::new(),
+            broker_apis: Vec::new(),
+            broken: false,
+        };
+        conn.negotiate().await?;
+        Ok(conn)
+    }
+
+    /// ApiVersions at our highest version; a broker that does not serve it answers with error 35
+    /// and a v0 body listing its range, and we retry once at its highest.
+    async fn negotiate(&mut self) -> Result<()> {
+        let (_, _, ours) = client_range(ApiKey::ApiVersions);
+        let request = ApiVersionsRequest::default()
+            .with_client_software_name(StrBytes::from_static_str("ringlog"))
+            .with_client_software_version(StrBytes::from_static_str(env!("CARGO_PKG_VERSION")));
+        let mut version = ours;
+        for _attempt in 0..2 {
+            self.send(&request, version).await?;
+            let body = self.recv_frame_body().await?;
+            // error_code is the first field of every ApiVersions response version.
+            let code = if body.len() >= 2 {
+                i16::from_be_bytes([body[0], body[1]])
+            } else {
+                0
+            };
+            let decode_version = if code == crate::protocol::error::UNSUPPORTED_VERSION {
+                0
+            } else {
+                version
+            };
+            let response: ApiVersionsResponse =
+                self.decode_body(body, ApiKey::ApiVersions, decode_version)?;
+            self.broker_apis = response
+                .api_keys
+                .iter()
+                .map(|k| (k.api_key, k.min_version, k.max_version))
+                .collect();
+            if code == crate::protocol::error::UNSUPPORTED_VERSION {
+                version = self.version(ApiKey::ApiVersions)?;
+                continue;
+            }
+            return ClientError::check(code, None, || format!("ApiVersions to {}", self.addr));
+        }
+        Err(self.protocol_error(
+            ApiKey::ApiVersions,
+            version,
+            "broker refused every ApiVersions version offered".into(),
+        ))
+    }
+
+    /// The broker's address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Requests written and not yet answered.
+    pub fn in_flight(&self) -> usize {
+        self.in_flight.len()
+    }
+
+    /// The options this connection was opened with.
+    pub fn options(&self) -> &ConnectOptions {
+        &self.options
+    }
+
+    /// The broker's advertised range for `api_key`, if it serves it.
+    pub fn broker_range(&self, api_key: ApiKey) -> Option<(i16, i16)> {
+        self.broker_apis
+            .iter()
+            .find(|(k, _, _)| *k == api_key as i16)
+            .map(|&(_, lo, hi)| (lo, hi))
+    }
+
+    /// The highest version of `api_key` both the broker and this client speak.
+    pub fn version(&self, api_key: ApiKey) -> Result<i16> {
+        let (_, lo, hi) = client_range(api_key);
+        let broker = self.broker_range(api_key);
+        match broker {
+            Some((blo, bhi)) if blo.max(lo) <= bhi.min(hi) => Ok(bhi.min(hi)),
+            _ => Err(ClientError::UnsupportedApi {
+                api_key,
+                broker,
+                client: (lo, hi),
+            }),
+        }
+    }
+
+    /// Writes `request` at `version` and records it as awaiting a response. Pair every `send`
+    /// with one [`Connection::recv`] of the same request type, in order.
+    pub async fn send<R: Request>(&mut self, request: &R, version: i16) -> Result<()> {
+        self.send_inner(request, version, true, Duration::ZERO)
+            .await
+    }
+
+    /// Like [`Connection::send`], but the broker may hold the response for `extra_wait` on top
+    /// of the request timeout (a Fetch's `max_wait`).
+    pub async fn send_with_wait<R: Request>(
+        &mut self,
+        request: &R,
+        version: i16,
+        extra_wait: Duration,
+    ) -> Result<()> {
+        self.send_inner(request, version, true, extra_wait).await
+    }
+
+    /// Writes a request the broker does not answer (Produce with `acks = 0`).
+    pub async fn send_without_response<R: Request>(
+        &mut self,
+        request: &R,
+        version: i16,
+    ) -> Result<()> {
+        self.send_inner(request, version, false, Duration::ZERO)
+            .await
+    }
+
+    async fn send_inner<R: Request>(
+        &mut self,
+        request: &R,
+        version: i16,
+        expect_response: bool,
+        extra_wait: Duration,
+    ) -> Result<()> {
+        if self.broken {
+            return Err(ClientError::Broken { addr: self.addr });
+        }
+        if expect_response && self.in_flight.len() >= self.options.in_flight_max {
+            return Err(ClientError::InFlightFull {
+                in_flight_max: self.options.in_flight_max,
+            });
+        }
+        let api_key = api_key_of::<R>()?;
+        let correlation_id = self.next_correlation_id;
+        self.next_correlation_id = self.next_correlation_id.wrapping_add(1) & i32::MAX;
+        let header = RequestHeader::default()
+            .with_request_api_key(R::KEY)
+            .with_request_api_version(version)
+            .with_correlation_id(correlation_id)
+            .with_client_id(Some(self.client_id.clone()));
+        let header_version = request_header_version(api_key, version);
+        let size = header
+            .compute_size(header_version)
+            .and_then(|h| request.compute_size(version).map(|b| h + b))
+            .map_err(|e| encode_error(api_key, version, e))?;
+        let size_i32 = i32::try_from(size).map_err(|_| {
+            ClientError::InvalidArgument(format!("{api_key:?} request of {size} bytes is too big"))
+        })?;
+        let mut frame = BytesMut::with_capacity(SIZE_PREFIX_BYTES + size);
+        frame.put_i32(size_i32);
+        header
+            .encode(&mut frame, header_version)
+            .map_err(|e| encode_error(api_key, version, e))?;
+        request
+            .encode(&mut frame, version)
+            .map_err(|e| encode_error(api_key, version, e))?;
+        if expect_response {
+            self.in_flight.push_back(InFlight {
+                correlation_id,
+                api_key,
+                api_version: version,
+                extra_wait,
+            });
+        }
+        // Until the whole frame is written the stream is out of step (a dropped or failed send
+        // may have written part of it).
+        self.broken = true;
+        let after = self.options.request_timeout;
+        match time::timeout(after, self.stream.send_all(frame.freeze())).await {
+            Ok((Ok(()), _)) => {
+                self.broken = false;
+                Ok(())
+            }
+            Ok((Err(source), _)) => Err(ClientError::Io {
+                op: "send",
+                addr: self.addr,
+                source,
+            }),
+            Err(_) => Err(ClientError::Timeout {
+                op: format!("sending a {api_key:?} v{version} request"),
+                addr: self.addr,
+                after,
+            }),
+        }
+    }
+
+    /// Reads the response to the oldest request in flight, which must be an `R`.
+    pub async fn recv<R: Request>(&mut self) -> Result<R::Response> {
+        let Some(front) = self.in_flight.front().copied() else {
+            return Err(ClientError::NothingInFlight);
+        };
+        if front.api_key as i16 != R::KEY {
+            return Err(ClientError::InvalidArgument(format!(
+                "recv of api key {} but the next response answers {:?}",
+                R::KEY,
+                front.api_key
+            )));
+        }
+        let body = self.recv_frame_body().await?;
+        self.decode_body(body, front.api_key, front.api_version)
+    }
+
+    /// `send` then `recv`: one request, one response.
+    pub async fn request<R: Request>(&mut self, request: &R, version: i16) -> Result<R::Response> {
+        self.send(request, version).await?;
+        self.recv::<R>().await
+    }
+
+    /// Reads the next response frame, checks its header against the oldest request in flight,
+    /// pops that request, and returns the body.
+    async fn recv_frame_body(&mut self) -> Result<Bytes> {
+        if self.broken {
+            return Err(ClientError::Broken { addr: self.addr });
+        }
+        let front = *self.in_flight.front().ok_or(ClientError::NothingInFlight)?;
+        let wait = self.options.request_timeout + front.extra_wait;
+        let deadline = Instant::now() + wait;
+        let frame = match self.read_frame(deadline, wait, front).await {
+            Ok(f) => f,
+            Err(e) => {
+                self.broken = true;
+                return Err(e);
+            }
+        };
+        self.in_flight.pop_front();
+        let mut body = Bytes::from(frame);
+        let header_version = response_header_version(front.api_key, front.api_version);
+        let header = ResponseHeader::decode(&mut body, header_version).map_err(|e| {
+            self.broken = true;
+            self.protocol_error(front.api_key, front.api_version, format!("header: {e}"))
+        })?;
+        if header.correlation_id != front.correlation_id {
+            self.broken = true;
+            return Err(self.protocol_error(
+                front.api_key,
+                front.api_version,
+                format!(
+                    "correlation id {} but {} was expected",
+                    header.correlation_id, front.correlation_id
+                ),
+            ));
+        }
+        Ok(body)
+    }
+
+    fn decode_body<T: Decodable>(
+        &mut self,
+        mut body: Bytes,
+        key: ApiKey,
+        version: i16,
+    ) -> Result<T> {
+        T::decode(&mut body, version).map_err(|e| {
+            // The frame was whole, so the stream is still in step; only this response is lost.
+            self.protocol_error(key, version, format!("body: {e}"))
+        })
+    }
+
+    /// One whole frame body (without its size prefix), read by `deadline`.
+    async fn read_frame(
+        &mut self,
+        deadline: Instant,
+        wait: Duration,
+        front: InFlight,
+    ) -> Result<Vec<u8>> {
+        let op = || {
+            format!(
+                "waiting for the {:?} v{} response (correlation id {})",
+                front.api_key, front.api_version, front.correlation_id
+            )
+        };
+        loop {
+            if self.read_buf.len() >= SIZE_PREFIX_BYTES {
+                let size = i32::from_be_bytes(self.read_buf[..4].try_into().expect("4 bytes"));
+                let size = usize::try_from(size).map_err(|_| {
+                    self.protocol_error(
+                        front.api_key,
+                        front.api_version,
+                        format!("negative frame size {size}"),
+                    )
+                })?;
+                if size > self.options.response_bytes_max {
+                    return Err(self.protocol_error(
+                        front.api_key,
+                        front.api_version,
+                        format!(
+                            "frame of {size} bytes exceeds response_bytes_max ({})",
+                            self.options.response_bytes_max
+                        ),
+                    ));
+                }
+                let total = SIZE_PREFIX_BYTES + size;
+                if self.read_buf.len() >= total {
+                    let rest = self.read_buf.split_off(total);
+                    let mut frame = std::mem::replace(&mut self.read_buf, rest);
+                    frame.drain(..SIZE_PREFIX_BYTES);
+                    return Ok(frame);
+                }
+                let missing = total - self.read_buf.len();
+                self.read_buf.reserve(missing);
+            } else {
+                self.read_buf.reserve(READ_CHUNK_BYTES);
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return Err(ClientError::Timeout {
+                    op: op(),
+                    addr: self.addr,
+                    after: wait,
+                });
+            }
+            let buf = std::mem::take(&mut self.read_buf);
+            let (res, buf) = self.stream.recv_timeout(buf, deadline - now).await;
+            self.read_buf = buf;
+            match res {
+                Ok(0) => {
+                    return Err(ClientError::Closed {
+                        addr: self.addr,
+                        op: op(),
+                    })
+                }
+                Ok(_) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::TimedOut => {
+                    return Err(ClientError::Timeout {
+                        op: op(),
+                        addr: self.addr,
+                        after: wait,
+                    })
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(source) => {
+                    return Err(ClientError::Io {
+                        op: "recv",
+                        addr: self.addr,
+                        source,
+                    })
+                }
+            }
+        }
+    }
+
+    fn protocol_error(&self, api_key: ApiKey, api_version: i16, reason: String) -> ClientError {
+        ClientError::Protocol {
+            addr: self.addr,
+            api_key,
+            api_version,
+            reason,
+        }
+    }
+}
+
+fn encode_error(api_key: ApiKey, version: i16, e: impl std::fmt::Display) -> ClientError {
+    ClientError::InvalidArgument(format!("cannot encode {api_key:?} v{version}: {e}"))
+}
+
+/// This client's (api_key, min, max) for `api_key`.
+pub fn client_range(api_key: ApiKey) -> (ApiKey, i16, i16) {
+    CLIENT_APIS
+        .iter()
+        .copied()
+        .find(|(k, _, _)| *k == api_key)
+        .unwrap_or((api_key, 0, -1))
+}
+
+fn api_key_of<R: Request>() -> Result<ApiKey> {
+    ApiKey::try_from(R::KEY)
+        .map_err(|_| ClientError::InvalidArgument(format!("unknown api key {}", R::KEY)))
+}
