@@ -1,0 +1,358 @@
+//! Group administration over the Kafka protocol, for `ringlog groups ...`: a tiny blocking
+//! client (one connection, one request at a time, fixed API versions this broker advertises).
+//!
+//! `reset_offsets` is RocketMQ's "backtracking" for a whole group: it commits, for every
+//! partition of a topic, the earliest, latest or first-at-time offset. It is refused while the
+//! group has members (their positions would overwrite ours at their next commit), exactly as
+//! Kafka's `kafka-consumer-groups --reset-offsets` refuses an active group; the broker enforces
+//! it too (a generation -1 commit to a non-empty group gets UNKNOWN_MEMBER_ID).
+//!
+//! # Invariants
+//! - Every wait is bounded by [`ADMIN_TIMEOUT_MS`]; every response is checked for its
+//!   correlation id.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::Duration;
+
+use bytes::{Buf, BufMut, Bytes, BytesMut};
+use kafka_protocol::messages::consumer_protocol_assignment::ConsumerProtocolAssignment;
+use kafka_protocol::messages::*;
+use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
+
+use super::codes;
+
+/// Socket read/write timeout of admin requests.
+pub const ADMIN_TIMEOUT_MS: u64 = 30_000;
+/// Largest response accepted (a ListGroups of many groups fits easily).
+pub const ADMIN_RESPONSE_BYTES_MAX: usize = 64 << 20;
+
+/// Where `reset-offsets` moves a group.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ResetTo {
+    /// Log start of each partition.
+    Earliest,
+    /// High watermark of each partition (skip everything).
+    Latest,
+    /// First offset whose timestamp is at or after this time (ms since the epoch); latest when
+    /// no record is that new.
+    Time(i64),
+}
+
+/// A group as `groups describe` prints it.
+#[derive(Debug)]
+#[allow(missing_docs)] // names as DescribeGroups spells them
+pub struct GroupDescription {
+    pub group_id: String,
+    pub state: String,
+    pub protocol_type: String,
+    pub protocol: String,
+    /// member id, client id, instance id, assigned "topic-partition" list.
+    pub members: Vec<(String, String, Option<String>, Vec<String>)>,
+    /// topic, partition, committed offset, high watermark.
+    pub offsets: Vec<(String, i32, i64, i64)>,
+}
+
+/// A blocking admin connection.
+pub struct AdminClient {
+    stream: TcpStream,
+    correlation_id: i32,
+}
+
+fn err(msg: impl Into<String>) -> String {
+    msg.into()
+}
+
+impl AdminClient {
+    /// Connect to `addr` (host:port).
+    pub fn connect(addr: &str) -> Result<AdminClient, String> {
+        let stream = TcpStream::connect(addr).map_err(|e| format!("connect to {addr}: {e}"))?;
+        let t = Some(Duration::from_millis(ADMIN_TIMEOUT_MS));
+        stream.set_read_timeout(t).map_err(|e| e.to_string())?;
+        stream.set_write_timeout(t).map_err(|e| e.to_string())?;
+        Ok(AdminClient {
+            stream,
+            correlation_id: 0,
+        })
+    }
+
+    fn call<Req: Encodable, Resp: Decodable>(
+        &mut self,
+        api_key: ApiKey,
+        version: i16,
+        req: &Req,
+    ) -> Result<Resp, String> {
+        self.correlation_id += 1;
+        let mut body = BytesMut::new();
+        RequestHeader::default()
+            .with_request_api_key(api_key as i16)
+            .with_request_api_version(version)
+            .with_correlation_id(self.correlation_id)
+            .with_client_id(Some(StrBytes::from_static_str("ringlog-cli")))
+            .encode(&mut body, api_key.request_header_version(version))
+            .map_err(|e| format!("{e:#}"))?;
+        req.encode(&mut body, version)
+            .map_err(|e| format!("encoding {api_key:?}: {e:#}"))?;
+        let mut frame = BytesMut::with_capacity(4 + body.len());
+        frame.put_i32(body.len() as i32);
+        frame.extend_from_slice(&body);
+        let io = |e: std::io::Error| format!("{api_key:?}: {e}");
+        self.stream.write_all(&frame).map_err(io)?;
+        let mut size = [0u8; 4];
+        self.stream.read_exact(&mut size).map_err(io)?;
+        let size = i32::from_be_bytes(size);
+        if size < 0 || size as usize > ADMIN_RESPONSE_BYTES_MAX {
+            return Err(err(format!("{api_key:?}: bad response size {size}")));
+        }
+        let mut buf = vec![0u8; size as usize];
+        self.stream.read_exact(&mut buf).map_err(io)?;
+        let mut buf = Bytes::from(buf);
+        let header = ResponseHeader::decode(&mut buf, api_key.response_header_version(version))
+            .map_err(|e| format!("{e:#}"))?;
+        if header.correlation_id != self.correlation_id {
+            return Err(err("response correlation id mismatch"));
+        }
+        let resp = Resp::decode(&mut buf, version).map_err(|e| format!("{e:#}"))?;
+        let _ = buf.remaining();
+        Ok(resp)
+    }
+
+    /// Every group: (group id, protocol type, state).
+    pub fn list_groups(&mut self) -> Result<Vec<(String, String, String)>, String> {
+        let resp: ListGroupsResponse =
+            self.call(ApiKey::ListGroups, 4, &ListGroupsRequest::default())?;
+        if resp.error_code != codes::NONE {
+            return Err(format!("ListGroups failed: error {}", resp.error_code));
+        }
+        let mut out: Vec<_> = resp
+            .groups
+            .into_iter()
+            .map(|g| {
+                (
+                    g.group_id.0.to_string(),
+                    g.protocol_type.to_string(),
+                    g.group_state.to_string(),
+                )
+            })
+            .collect();
+        out.sort();
+        Ok(out)
+    }
+
+    fn describe_raw(
+        &mut self,
+        group: &str,
+    ) -> Result<describe_groups_response::DescribedGroup, String> {
+        let req = DescribeGroupsRequest::default()
+            .with_groups(vec![GroupId(StrBytes::from_string(group.to_string()))]);
+        let resp: DescribeGroupsResponse = self.call(ApiKey::DescribeGroups, 5, &req)?;
+        let g = resp
+            .groups
+            .into_iter()
+            .next()
+            .ok_or_else(|| err("DescribeGroups: empty answer"))?;
+        if g.error_code != codes::NONE {
+            return Err(format!("DescribeGroups {group}: error {}", g.error_code));
+        }
+        Ok(g)
+    }
+
+    fn committed(&mut self, group: &str) -> Result<Vec<(String, i32, i64)>, String> {
+        let req = OffsetFetchRequest::default()
+            .with_group_id(GroupId(StrBytes::from_string(group.to_string())))
+            .with_topics(None);
+        let resp: OffsetFetchResponse = self.call(ApiKey::OffsetFetch, 7, &req)?;
+        if resp.error_code != codes::NONE {
+            return Err(format!("OffsetFetch {group}: error {}", resp.error_code));
+        }
+        let mut out = Vec::new();
+        for t in resp.topics {
+            for p in t.partitions {
+                out.push((t.name.0.to_string(), p.partition_index, p.committed_offset));
+            }
+        }
+        out.sort();
+        Ok(out)
+    }
+
+    fn list_offsets(
+        &mut self,
+        topic: &str,
+        partitions: &[i32],
+        timestamp: i64,
+    ) -> Result<Vec<(i32, i64)>, String> {
+        let req = ListOffsetsRequest::default()
+            .with_replica_id(BrokerId(-1))
+            .with_topics(vec![list_offsets_request::ListOffsetsTopic::default()
+                .with_name(TopicName(StrBytes::from_string(topic.to_string())))
+                .with_partitions(
+                    partitions
+                        .iter()
+                        .map(|p| {
+                            list_offsets_request::ListOffsetsPartition::default()
+                                .with_partition_index(*p)
+                                .with_timestamp(timestamp)
+                        })
+                        .collect(),
+                )]);
+        let resp: ListOffsetsResponse = self.call(ApiKey::ListOffsets, 7, &req)?;
+        let mut out = Vec::new();
+        for t in resp.topics {
+            for p in t.partitions {
+                if p.error_code != codes::NONE {
+                    return Err(format!(
+                        "ListOffsets {topic}-{}: error {}",
+                        p.partition_index, p.error_code
+                    ));
+                }
+                out.push((p.partition_index, p.offset));
+            }
+        }
+        Ok(out)
+    }
+
+    fn partitions(&mut self, topic: &str) -> Result<Vec<i32>, String> {
+        let req = MetadataRequest::default()
+            .with_topics(Some(vec![metadata_request::MetadataRequestTopic::default(
+            )
+            .with_name(Some(TopicName(StrBytes::from_string(topic.to_string()))))]))
+            .with_allow_auto_topic_creation(false);
+        let resp: MetadataResponse = self.call(ApiKey::Metadata, 9, &req)?;
+        let t = resp
+            .topics
+            .into_iter()
+            .next()
+            .ok_or_else(|| err("Metadata: empty answer"))?;
+        if t.error_code != codes::NONE {
+            return Err(format!(
+                "topic {topic}: error {} (does it exist?)",
+                t.error_code
+            ));
+        }
+        let mut ps: Vec<i32> = t.partitions.iter().map(|p| p.partition_index).collect();
+        ps.sort();
+        Ok(ps)
+    }
+
+    /// State, members with their assignments, committed offsets with the high watermarks.
+    pub fn describe_group(&mut self, group: &str) -> Result<GroupDescription, String> {
+        let g = self.describe_raw(group)?;
+        let members = g
+            .members
+            .iter()
+            .map(|m| {
+                let mut parts = Vec::new();
+                let mut a = m.member_assignment.clone();
+                if a.len() >= 2 {
+                    let v = i16::from_be_bytes([a[0], a[1]]);
+                    a.advance(2);
+                    if let Ok(ca) = ConsumerProtocolAssignment::decode(&mut a, v.clamp(0, 3)) {
+                        for t in ca.assigned_partitions {
+                            for p in t.partitions {
+                                parts.push(format!("{}-{p}", t.topic.0.as_str()));
+                            }
+                        }
+                    }
+                }
+                (
+                    m.member_id.to_string(),
+                    m.client_id.to_string(),
+                    m.group_instance_id.as_ref().map(|s| s.to_string()),
+                    parts,
+                )
+            })
+            .collect();
+        let committed = self.committed(group)?;
+        let mut offsets = Vec::new();
+        let mut topics: Vec<String> = committed.iter().map(|c| c.0.clone()).collect();
+        topics.dedup();
+        for topic in topics {
+            let ps: Vec<i32> = committed
+                .iter()
+                .filter(|c| c.0 == topic)
+                .map(|c| c.1)
+                .collect();
+            let ends = self.list_offsets(&topic, &ps, -1).unwrap_or_default();
+            for c in committed.iter().filter(|c| c.0 == topic) {
+                let end = ends.iter().find(|e| e.0 == c.1).map_or(-1, |e| e.1);
+                offsets.push((c.0.clone(), c.1, c.2, end));
+            }
+        }
+        Ok(GroupDescription {
+            group_id: group.to_string(),
+            state: g.group_state.to_string(),
+            protocol_type: g.protocol_type.to_string(),
+            protocol: g.protocol_data.to_string(),
+            members,
+            offsets,
+        })
+    }
+
+    /// Commit new positions for every partition of `topic`; refused while the group has members.
+    /// Returns (partition, new offset).
+    pub fn reset_offsets(
+        &mut self,
+        group: &str,
+        topic: &str,
+        to: ResetTo,
+    ) -> Result<Vec<(i32, i64)>, String> {
+        let g = self.describe_raw(group)?;
+        if !g.members.is_empty() {
+            return Err(format!(
+                "group {group} has {} live member(s) (state {}): stop its consumers first; \
+                 their next commit would overwrite the reset",
+                g.members.len(),
+                g.group_state.as_str()
+            ));
+        }
+        let partitions = self.partitions(topic)?;
+        let targets = match to {
+            ResetTo::Earliest => self.list_offsets(topic, &partitions, -2)?,
+            ResetTo::Latest => self.list_offsets(topic, &partitions, -1)?,
+            ResetTo::Time(t) => {
+                let at = self.list_offsets(topic, &partitions, t)?;
+                let latest = self.list_offsets(topic, &partitions, -1)?;
+                at.into_iter()
+                    .map(|(p, o)| {
+                        let end = latest.iter().find(|l| l.0 == p).map_or(o, |l| l.1);
+                        (p, if o < 0 { end } else { o })
+                    })
+                    .collect()
+            }
+        };
+        let req = OffsetCommitRequest::default()
+            .with_group_id(GroupId(StrBytes::from_string(group.to_string())))
+            .with_generation_id_or_member_epoch(-1)
+            .with_member_id(StrBytes::default())
+            .with_topics(vec![
+                offset_commit_request::OffsetCommitRequestTopic::default()
+                    .with_name(TopicName(StrBytes::from_string(topic.to_string())))
+                    .with_partitions(
+                        targets
+                            .iter()
+                            .map(|(p, o)| {
+                                offset_commit_request::OffsetCommitRequestPartition::default()
+                                    .with_partition_index(*p)
+                                    .with_committed_offset(*o)
+                            })
+                            .collect(),
+                    ),
+            ]);
+        let resp: OffsetCommitResponse = self.call(ApiKey::OffsetCommit, 8, &req)?;
+        for t in &resp.topics {
+            for p in &t.partitions {
+                match p.error_code {
+                    codes::NONE => {}
+                    codes::UNKNOWN_MEMBER_ID | codes::REBALANCE_IN_PROGRESS => {
+                        return Err(format!(
+                            "group {group} gained members during the reset (error {}): stop its consumers and retry",
+                            p.error_code
+                        ))
+                    }
+                    e => return Err(format!("commit {topic}-{}: error {e}", p.partition_index)),
+                }
+            }
+        }
+        Ok(targets)
+    }
+}

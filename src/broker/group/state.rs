@@ -1,0 +1,889 @@
+//! One consumer group's state machine: the classic Kafka group protocol (KIP-62, KIP-345,
+//! KIP-394), without any I/O. Everything here is synchronous: waiting JoinGroup and SyncGroup
+//! requests are one-shot senders stored on the member and completed by a later event (another
+//! join, a sync from the leader, a timer tick).
+//!
+//! ```text
+//!            join                    all joined / rebalance timeout       leader's SyncGroup
+//!   Empty ───────> PreparingRebalance ─────────────────> CompletingRebalance ─────────> Stable
+//!     ^                ^      |  last member leaves/expires        |                       |
+//!     └────────────────┼──────┘                                    |                       |
+//!                      └──── member joins/leaves/expires, sync timeout ─────────────────────┘
+//! ```
+//!
+//! # Invariants
+//! - `generation` only grows; it is bumped exactly when a join phase completes.
+//! - In CompletingRebalance and Stable, `protocol_name` is a protocol every member supports and
+//!   `leader` is a member.
+//! - Every static member's instance id maps to exactly one member id (`static_members`), and the
+//!   map holds nothing else.
+//! - A member awaiting a join or sync response is never expired by the session timeout (Kafka's
+//!   rule: it is waiting on us); the rebalance timeout bounds those phases instead.
+
+// Field and variant names are Kafka's own (KIP-345, the group state names): docs would repeat them.
+#![allow(missing_docs)]
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+
+use super::codes;
+use super::offsets_log::StoredOffset;
+use super::{GROUP_MEMBERS_MAX, INITIAL_REBALANCE_DELAY_MS};
+use crate::runtime::mesh::{self, OneshotReceiver, OneshotSender};
+
+/// Kafka's group states (names as DescribeGroups and ListGroups spell them).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GroupState {
+    Empty,
+    PreparingRebalance,
+    CompletingRebalance,
+    Stable,
+}
+
+impl GroupState {
+    /// The wire name.
+    pub fn name(self) -> &'static str {
+        match self {
+            GroupState::Empty => "Empty",
+            GroupState::PreparingRebalance => "PreparingRebalance",
+            GroupState::CompletingRebalance => "CompletingRebalance",
+            GroupState::Stable => "Stable",
+        }
+    }
+}
+
+/// What a JoinGroup request gets back (the handler encodes it for its version).
+#[derive(Clone, Debug, Default)]
+pub struct JoinOutcome {
+    pub error: i16,
+    pub generation: i32,
+    pub protocol_type: Option<String>,
+    pub protocol_name: Option<String>,
+    pub leader: String,
+    pub member_id: String,
+    /// Only for the leader: (member id, group instance id, metadata for the chosen protocol).
+    pub members: Vec<(String, Option<String>, Bytes)>,
+}
+
+impl JoinOutcome {
+    pub fn error(error: i16, member_id: &str) -> JoinOutcome {
+        JoinOutcome {
+            error,
+            generation: -1,
+            member_id: member_id.to_string(),
+            ..JoinOutcome::default()
+        }
+    }
+}
+
+/// What a SyncGroup request gets back.
+#[derive(Clone, Debug, Default)]
+pub struct SyncOutcome {
+    pub error: i16,
+    pub protocol_type: Option<String>,
+    pub protocol_name: Option<String>,
+    pub assignment: Bytes,
+}
+
+impl SyncOutcome {
+    pub fn error(error: i16) -> SyncOutcome {
+        SyncOutcome {
+            error,
+            ..SyncOutcome::default()
+        }
+    }
+}
+
+/// A join request, as the state machine needs it.
+#[derive(Clone, Debug)]
+pub struct JoinArgs {
+    pub version: i16,
+    pub member_id: String,
+    pub instance_id: Option<String>,
+    pub client_id: String,
+    pub session_timeout: Duration,
+    pub rebalance_timeout: Duration,
+    pub protocol_type: String,
+    pub protocols: Vec<(String, Bytes)>,
+}
+
+/// A group member.
+pub struct Member {
+    pub id: String,
+    pub instance_id: Option<String>,
+    pub client_id: String,
+    pub session_timeout: Duration,
+    pub rebalance_timeout: Duration,
+    pub protocol_type: String,
+    pub protocols: Vec<(String, Bytes)>,
+    pub assignment: Bytes,
+    pub last_heartbeat: Instant,
+    join_waiter: Option<OneshotSender<JoinOutcome>>,
+    sync_waiter: Option<OneshotSender<SyncOutcome>>,
+}
+
+impl Member {
+    fn metadata_for(&self, protocol: &str) -> Bytes {
+        self.protocols
+            .iter()
+            .find(|(n, _)| n == protocol)
+            .map(|(_, m)| m.clone())
+            .unwrap_or_default()
+    }
+
+    fn same_protocols(&self, protocols: &[(String, Bytes)]) -> bool {
+        self.protocols == protocols
+    }
+
+    fn fail_waiters(&mut self, error: i16) {
+        if let Some(w) = self.join_waiter.take() {
+            w.send(JoinOutcome::error(error, &self.id));
+        }
+        if let Some(w) = self.sync_waiter.take() {
+            w.send(SyncOutcome::error(error));
+        }
+    }
+}
+
+/// Either an answer now, or one that comes later.
+pub enum Reply<T> {
+    Now(T),
+    Later(OneshotReceiver<T>),
+}
+
+/// One consumer group.
+pub struct Group {
+    pub id: String,
+    pub state: GroupState,
+    pub generation: i32,
+    pub protocol_type: Option<String>,
+    pub protocol_name: Option<String>,
+    pub leader: Option<String>,
+    /// Members in join order (the first is leader when a new one must be chosen).
+    pub members: Vec<Member>,
+    /// Member ids handed out with MEMBER_ID_REQUIRED, not yet joined: id -> expiry.
+    pub pending: HashMap<String, Instant>,
+    /// Static membership: group instance id -> member id.
+    pub static_members: HashMap<String, String>,
+    /// End of the current join phase (PreparingRebalance) or sync phase (CompletingRebalance).
+    deadline: Option<Instant>,
+    /// A join phase that started from Empty waits at least until then for more members.
+    join_not_before: Option<Instant>,
+    /// Committed offsets: (topic, partition) -> offset.
+    pub offsets: std::collections::BTreeMap<(String, i32), StoredOffset>,
+}
+
+impl Group {
+    pub fn new(id: String) -> Group {
+        Group {
+            id,
+            state: GroupState::Empty,
+            generation: 0,
+            protocol_type: None,
+            protocol_name: None,
+            leader: None,
+            members: Vec::new(),
+            pending: HashMap::new(),
+            static_members: HashMap::new(),
+            deadline: None,
+            join_not_before: None,
+            offsets: Default::default(),
+        }
+    }
+
+    fn member_index(&self, id: &str) -> Option<usize> {
+        self.members.iter().position(|m| m.id == id)
+    }
+
+    pub fn member(&self, id: &str) -> Option<&Member> {
+        self.members.iter().find(|m| m.id == id)
+    }
+
+    /// Whether this group may be forgotten (no members, nothing committed, nobody pending).
+    pub fn is_disposable(&self) -> bool {
+        self.members.is_empty() && self.pending.is_empty() && self.offsets.is_empty()
+    }
+
+    /// The member's protocol type, as the group reports it (from members when present).
+    pub fn current_protocol_type(&self) -> Option<String> {
+        self.members
+            .first()
+            .map(|m| m.protocol_type.clone())
+            .or_else(|| self.protocol_type.clone())
+    }
+
+    /// Kafka's checks for a (possibly new) member's protocols against the group: same protocol
+    /// type, and at least one protocol every other member also supports.
+    fn supports(&self, exclude: Option<&str>, protocol_type: &str, names: &[&str]) -> bool {
+        let others: Vec<&Member> = self
+            .members
+            .iter()
+            .filter(|m| Some(m.id.as_str()) != exclude)
+            .collect();
+        if others.is_empty() {
+            return true;
+        }
+        if others[0].protocol_type != protocol_type {
+            return false;
+        }
+        names.iter().any(|n| {
+            others
+                .iter()
+                .all(|m| m.protocols.iter().any(|(p, _)| p == n))
+        })
+    }
+
+    /// "Static member with this instance id exists, under another member id."
+    pub fn is_fenced(&self, instance_id: Option<&str>, member_id: &str) -> bool {
+        match instance_id.and_then(|i| self.static_members.get(i)) {
+            Some(current) => current != member_id,
+            None => false,
+        }
+    }
+
+    fn new_member_id(client_id: &str) -> String {
+        let prefix: String = client_id.chars().take(64).collect();
+        format!("{prefix}-{}", uuid::Uuid::new_v4())
+    }
+
+    // -----------------------------------------------------------------------------------------
+    // JoinGroup
+
+    /// Handle a JoinGroup (validated by the caller: group id, session timeout, sizes).
+    pub fn join(&mut self, a: JoinArgs, now: Instant) -> Reply<JoinOutcome> {
+        let names: Vec<&str> = a.protocols.iter().map(|(n, _)| n.as_str()).collect();
+        let exclude = (!a.member_id.is_empty()).then_some(a.member_id.as_str());
+        if a.protocol_type.is_empty()
+            || a.protocols.is_empty()
+            || !self.supports(exclude, &a.protocol_type, &names)
+        {
+            return Reply::Now(JoinOutcome::error(
+                codes::INCONSISTENT_GROUP_PROTOCOL,
+                &a.member_id,
+            ));
+        }
+        if a.member_id.is_empty() {
+            return self.join_unknown(a, now);
+        }
+        // A known member id (or one we handed out).
+        if self.is_fenced(a.instance_id.as_deref(), &a.member_id) {
+            return Reply::Now(JoinOutcome::error(codes::FENCED_INSTANCE_ID, &a.member_id));
+        }
+        if self.pending.remove(&a.member_id).is_some() {
+            if self.members.len() >= GROUP_MEMBERS_MAX {
+                return Reply::Now(JoinOutcome::error(
+                    codes::GROUP_MAX_SIZE_REACHED,
+                    &a.member_id,
+                ));
+            }
+            let id = a.member_id.clone();
+            return self.add_member_and_wait(id, a, now);
+        }
+        let Some(i) = self.member_index(&a.member_id) else {
+            return Reply::Now(JoinOutcome::error(codes::UNKNOWN_MEMBER_ID, &a.member_id));
+        };
+        let unchanged = self.members[i].same_protocols(&a.protocols);
+        {
+            let m = &mut self.members[i];
+            m.protocols = a.protocols.clone();
+            m.protocol_type = a.protocol_type.clone();
+            m.session_timeout = a.session_timeout;
+            m.rebalance_timeout = a.rebalance_timeout;
+            m.client_id = a.client_id.clone();
+            m.last_heartbeat = now;
+        }
+        let is_leader = self.leader.as_deref() == Some(a.member_id.as_str());
+        match self.state {
+            GroupState::PreparingRebalance => self.wait_for_join(i, now),
+            GroupState::CompletingRebalance if unchanged => {
+                Reply::Now(self.current_join_outcome(&a.member_id))
+            }
+            GroupState::Stable if unchanged && !is_leader => {
+                Reply::Now(self.current_join_outcome(&a.member_id))
+            }
+            _ => {
+                self.prepare_rebalance(now);
+                self.wait_for_join(i, now)
+            }
+        }
+    }
+
+    fn join_unknown(&mut self, a: JoinArgs, now: Instant) -> Reply<JoinOutcome> {
+        if let Some(inst) = a.instance_id.clone() {
+            if let Some(old) = self.static_members.get(&inst).cloned() {
+                return self.replace_static_member(&old, a, now);
+            }
+        }
+        if self.members.len() + self.pending.len() >= GROUP_MEMBERS_MAX {
+            return Reply::Now(JoinOutcome::error(codes::GROUP_MAX_SIZE_REACHED, ""));
+        }
+        let id = Self::new_member_id(&a.client_id);
+        if a.version >= 4 && a.instance_id.is_none() {
+            // KIP-394: hand out the id first, so a client that times out on a long join
+            // rejoins as the same member instead of leaving a ghost behind.
+            self.pending.insert(id.clone(), now + a.session_timeout);
+            return Reply::Now(JoinOutcome::error(codes::MEMBER_ID_REQUIRED, &id));
+        }
+        self.add_member_and_wait(id, a, now)
+    }
+
+    /// A static member rejoins with a new member id: the old id is fenced, the member keeps its
+    /// place (and, in a Stable group with unchanged protocols, its assignment without a
+    /// rebalance).
+    fn replace_static_member(
+        &mut self,
+        old: &str,
+        a: JoinArgs,
+        now: Instant,
+    ) -> Reply<JoinOutcome> {
+        let Some(i) = self.member_index(old) else {
+            self.static_members
+                .remove(a.instance_id.as_deref().unwrap_or_default());
+            return self.add_member_and_wait(Self::new_member_id(&a.client_id), a, now);
+        };
+        let new_id = Self::new_member_id(&a.client_id);
+        let unchanged = self.members[i].same_protocols(&a.protocols);
+        {
+            let m = &mut self.members[i];
+            m.fail_waiters(codes::FENCED_INSTANCE_ID);
+            m.id = new_id.clone();
+            m.protocols = a.protocols.clone();
+            m.protocol_type = a.protocol_type.clone();
+            m.session_timeout = a.session_timeout;
+            m.rebalance_timeout = a.rebalance_timeout;
+            m.client_id = a.client_id.clone();
+            m.last_heartbeat = now;
+        }
+        if let Some(inst) = &a.instance_id {
+            self.static_members.insert(inst.clone(), new_id.clone());
+        }
+        let was_leader = self.leader.as_deref() == Some(old);
+        if was_leader {
+            self.leader = Some(new_id.clone());
+        }
+        match self.state {
+            GroupState::Stable if unchanged && !was_leader => {
+                Reply::Now(self.current_join_outcome(&new_id))
+            }
+            GroupState::PreparingRebalance => self.wait_for_join(i, now),
+            _ => {
+                self.prepare_rebalance(now);
+                self.wait_for_join(i, now)
+            }
+        }
+    }
+
+    fn add_member_and_wait(&mut self, id: String, a: JoinArgs, now: Instant) -> Reply<JoinOutcome> {
+        if let Some(inst) = &a.instance_id {
+            self.static_members.insert(inst.clone(), id.clone());
+        }
+        self.members.push(Member {
+            id,
+            instance_id: a.instance_id,
+            client_id: a.client_id,
+            session_timeout: a.session_timeout,
+            rebalance_timeout: a.rebalance_timeout,
+            protocol_type: a.protocol_type,
+            protocols: a.protocols,
+            assignment: Bytes::new(),
+            last_heartbeat: now,
+            join_waiter: None,
+            sync_waiter: None,
+        });
+        let i = self.members.len() - 1;
+        if self.state != GroupState::PreparingRebalance {
+            self.prepare_rebalance(now);
+        }
+        self.wait_for_join(i, now)
+    }
+
+    fn wait_for_join(&mut self, i: usize, now: Instant) -> Reply<JoinOutcome> {
+        let (tx, rx) = mesh::oneshot();
+        if let Some(old) = self.members[i].join_waiter.replace(tx) {
+            // The same member joined again before its first join was answered (a client
+            // timeout and retry): the older request is superseded.
+            old.send(JoinOutcome::error(
+                codes::REBALANCE_IN_PROGRESS,
+                &self.members[i].id,
+            ));
+        }
+        self.try_complete_join(now);
+        Reply::Later(rx)
+    }
+
+    /// The join response for a member joining a group whose generation is already settled.
+    fn current_join_outcome(&self, member_id: &str) -> JoinOutcome {
+        let leader = self.leader.clone().unwrap_or_default();
+        let members = if leader == member_id {
+            self.member_list()
+        } else {
+            Vec::new()
+        };
+        JoinOutcome {
+            error: codes::NONE,
+            generation: self.generation,
+            protocol_type: self.protocol_type.clone(),
+            protocol_name: self.protocol_name.clone(),
+            leader,
+            member_id: member_id.to_string(),
+            members,
+        }
+    }
+
+    fn member_list(&self) -> Vec<(String, Option<String>, Bytes)> {
+        let protocol = self.protocol_name.clone().unwrap_or_default();
+        self.members
+            .iter()
+            .map(|m| {
+                (
+                    m.id.clone(),
+                    m.instance_id.clone(),
+                    m.metadata_for(&protocol),
+                )
+            })
+            .collect()
+    }
+
+    /// Start a join phase: members must rejoin within the largest rebalance timeout.
+    pub fn prepare_rebalance(&mut self, now: Instant) {
+        if self.state == GroupState::CompletingRebalance {
+            for m in &mut self.members {
+                if let Some(w) = m.sync_waiter.take() {
+                    w.send(SyncOutcome::error(codes::REBALANCE_IN_PROGRESS));
+                }
+            }
+        }
+        let from_empty = self.state == GroupState::Empty;
+        let timeout = self
+            .members
+            .iter()
+            .map(|m| m.rebalance_timeout)
+            .max()
+            .unwrap_or(Duration::ZERO);
+        self.state = GroupState::PreparingRebalance;
+        self.deadline = Some(now + timeout);
+        // Kafka's group.initial.rebalance.delay.ms: let a burst of starting consumers land in one
+        // generation instead of one rebalance each.
+        self.join_not_before = from_empty
+            .then(|| now + Duration::from_millis(INITIAL_REBALANCE_DELAY_MS).min(timeout));
+    }
+
+    /// Complete the join phase when every member (and nobody pending) has joined, or when the
+    /// rebalance timeout has passed (members that did not rejoin are dropped).
+    pub fn try_complete_join(&mut self, now: Instant) {
+        if self.state != GroupState::PreparingRebalance {
+            return;
+        }
+        let all_joined =
+            self.members.iter().all(|m| m.join_waiter.is_some()) && self.pending.is_empty();
+        let delay_over = self.join_not_before.is_none_or(|t| now >= t);
+        let timed_out = self.deadline.is_some_and(|d| now >= d);
+        let ready = (all_joined && delay_over) || timed_out;
+        if !ready {
+            return;
+        }
+        let gone: Vec<String> = self
+            .members
+            .iter()
+            .filter(|m| m.join_waiter.is_none())
+            .map(|m| m.id.clone())
+            .collect();
+        for id in gone {
+            self.drop_member(&id, codes::UNKNOWN_MEMBER_ID);
+        }
+        self.pending.clear();
+        self.generation = self.generation.wrapping_add(1).max(1);
+        self.join_not_before = None;
+        if self.members.is_empty() {
+            self.state = GroupState::Empty;
+            self.protocol_name = None;
+            self.leader = None;
+            self.deadline = None;
+            return;
+        }
+        self.protocol_type = Some(self.members[0].protocol_type.clone());
+        self.protocol_name = Some(self.select_protocol());
+        let leader_present = self
+            .leader
+            .as_deref()
+            .is_some_and(|l| self.member_index(l).is_some());
+        if !leader_present {
+            self.leader = Some(self.members[0].id.clone());
+        }
+        self.state = GroupState::CompletingRebalance;
+        let timeout = self
+            .members
+            .iter()
+            .map(|m| m.rebalance_timeout)
+            .max()
+            .unwrap_or(Duration::ZERO);
+        self.deadline = Some(now + timeout);
+        for i in 0..self.members.len() {
+            let id = self.members[i].id.clone();
+            let outcome = self.current_join_outcome(&id);
+            let m = &mut self.members[i];
+            m.last_heartbeat = now;
+            m.assignment = Bytes::new();
+            if let Some(w) = m.join_waiter.take() {
+                w.send(outcome);
+            }
+        }
+    }
+
+    /// Kafka's vote: among protocols every member supports, each member votes for the first one
+    /// in its own preference order; most votes wins, ties go to the earlier candidate.
+    fn select_protocol(&self) -> String {
+        let candidates: Vec<&str> = self.members[0]
+            .protocols
+            .iter()
+            .map(|(n, _)| n.as_str())
+            .filter(|n| {
+                self.members
+                    .iter()
+                    .all(|m| m.protocols.iter().any(|(p, _)| p == n))
+            })
+            .collect();
+        let mut votes = vec![0usize; candidates.len()];
+        for m in &self.members {
+            if let Some(i) = m
+                .protocols
+                .iter()
+                .find_map(|(p, _)| candidates.iter().position(|c| c == p))
+            {
+                votes[i] += 1;
+            }
+        }
+        let best = (0..candidates.len())
+            .max_by_key(|&i| (votes[i], std::cmp::Reverse(i)))
+            .unwrap_or(0);
+        candidates
+            .get(best)
+            .copied()
+            .unwrap_or_default()
+            .to_string()
+    }
+
+    // -----------------------------------------------------------------------------------------
+    // SyncGroup, Heartbeat, LeaveGroup
+
+    /// Handle a SyncGroup.
+    pub fn sync(
+        &mut self,
+        member_id: &str,
+        instance_id: Option<&str>,
+        generation: i32,
+        protocol: (Option<&str>, Option<&str>),
+        assignments: Vec<(String, Bytes)>,
+        now: Instant,
+    ) -> Reply<SyncOutcome> {
+        if self.is_fenced(instance_id, member_id) {
+            return Reply::Now(SyncOutcome::error(codes::FENCED_INSTANCE_ID));
+        }
+        let Some(i) = self.member_index(member_id) else {
+            return Reply::Now(SyncOutcome::error(codes::UNKNOWN_MEMBER_ID));
+        };
+        if generation != self.generation {
+            return Reply::Now(SyncOutcome::error(codes::ILLEGAL_GENERATION));
+        }
+        let (ptype, pname) = protocol;
+        if ptype.is_some_and(|t| Some(t) != self.protocol_type.as_deref())
+            || pname.is_some_and(|n| Some(n) != self.protocol_name.as_deref())
+        {
+            return Reply::Now(SyncOutcome::error(codes::INCONSISTENT_GROUP_PROTOCOL));
+        }
+        self.members[i].last_heartbeat = now;
+        match self.state {
+            GroupState::Empty => Reply::Now(SyncOutcome::error(codes::UNKNOWN_MEMBER_ID)),
+            GroupState::PreparingRebalance => {
+                Reply::Now(SyncOutcome::error(codes::REBALANCE_IN_PROGRESS))
+            }
+            GroupState::Stable => Reply::Now(self.sync_outcome(i)),
+            GroupState::CompletingRebalance => {
+                let (tx, rx) = mesh::oneshot();
+                if let Some(old) = self.members[i].sync_waiter.replace(tx) {
+                    old.send(SyncOutcome::error(codes::REBALANCE_IN_PROGRESS));
+                }
+                if self.leader.as_deref() == Some(member_id) {
+                    let mut by_member: HashMap<String, Bytes> = assignments.into_iter().collect();
+                    for m in &mut self.members {
+                        m.assignment = by_member.remove(&m.id).unwrap_or_default();
+                    }
+                    self.state = GroupState::Stable;
+                    self.deadline = None;
+                    for j in 0..self.members.len() {
+                        let out = self.sync_outcome(j);
+                        if let Some(w) = self.members[j].sync_waiter.take() {
+                            w.send(out);
+                        }
+                    }
+                }
+                Reply::Later(rx)
+            }
+        }
+    }
+
+    fn sync_outcome(&self, i: usize) -> SyncOutcome {
+        SyncOutcome {
+            error: codes::NONE,
+            protocol_type: self.protocol_type.clone(),
+            protocol_name: self.protocol_name.clone(),
+            assignment: self.members[i].assignment.clone(),
+        }
+    }
+
+    /// Handle a Heartbeat; returns the error code.
+    pub fn heartbeat(
+        &mut self,
+        member_id: &str,
+        instance_id: Option<&str>,
+        generation: i32,
+        now: Instant,
+    ) -> i16 {
+        if self.is_fenced(instance_id, member_id) {
+            return codes::FENCED_INSTANCE_ID;
+        }
+        let Some(i) = self.member_index(member_id) else {
+            return codes::UNKNOWN_MEMBER_ID;
+        };
+        if generation != self.generation {
+            return codes::ILLEGAL_GENERATION;
+        }
+        self.members[i].last_heartbeat = now;
+        match self.state {
+            GroupState::Empty => codes::UNKNOWN_MEMBER_ID,
+            GroupState::PreparingRebalance => codes::REBALANCE_IN_PROGRESS,
+            GroupState::CompletingRebalance | GroupState::Stable => codes::NONE,
+        }
+    }
+
+    /// Handle one member of a LeaveGroup; returns its error code.
+    pub fn leave(&mut self, member_id: &str, instance_id: Option<&str>, now: Instant) -> i16 {
+        let id = match instance_id {
+            Some(inst) => match self.static_members.get(inst) {
+                None => return codes::UNKNOWN_MEMBER_ID,
+                Some(current) if !member_id.is_empty() && current != member_id => {
+                    return codes::FENCED_INSTANCE_ID
+                }
+                Some(current) => current.clone(),
+            },
+            None => member_id.to_string(),
+        };
+        if self.pending.remove(&id).is_some() {
+            self.try_complete_join(now);
+            return codes::NONE;
+        }
+        if self.member_index(&id).is_none() {
+            return codes::UNKNOWN_MEMBER_ID;
+        }
+        self.remove_member(&id, now);
+        codes::NONE
+    }
+
+    /// Drop a member (left or expired) and rebalance the rest.
+    pub fn remove_member(&mut self, id: &str, now: Instant) {
+        self.drop_member(id, codes::UNKNOWN_MEMBER_ID);
+        match self.state {
+            GroupState::Stable | GroupState::CompletingRebalance => self.prepare_rebalance(now),
+            GroupState::PreparingRebalance | GroupState::Empty => {}
+        }
+        if self.members.is_empty() && self.state != GroupState::PreparingRebalance {
+            self.state = GroupState::Empty;
+        }
+        self.try_complete_join(now);
+    }
+
+    fn drop_member(&mut self, id: &str, error: i16) {
+        if let Some(i) = self.member_index(id) {
+            let mut m = self.members.remove(i);
+            m.fail_waiters(error);
+            if let Some(inst) = &m.instance_id {
+                if self.static_members.get(inst).map(String::as_str) == Some(id) {
+                    self.static_members.remove(inst);
+                }
+            }
+        }
+    }
+
+    // -----------------------------------------------------------------------------------------
+    // Timers
+
+    /// Expire members whose session timed out, pending member ids never used, and overdue
+    /// join or sync phases. Returns how many members expired.
+    pub fn tick(&mut self, now: Instant) -> usize {
+        self.pending.retain(|_, expiry| *expiry > now);
+        let expired: Vec<String> = self
+            .members
+            .iter()
+            .filter(|m| {
+                m.join_waiter.is_none()
+                    && m.sync_waiter.is_none()
+                    && now.duration_since(m.last_heartbeat) > m.session_timeout
+            })
+            .map(|m| m.id.clone())
+            .collect();
+        for id in &expired {
+            tracing::info!(group = %self.id, member = %id, "member expired: no heartbeat within its session timeout");
+            self.remove_member(id, now);
+        }
+        match self.state {
+            GroupState::PreparingRebalance => self.try_complete_join(now),
+            GroupState::CompletingRebalance if self.deadline.is_some_and(|d| now >= d) => {
+                // The leader never sent its assignment: drop whoever did not sync, start over.
+                let lagging: Vec<String> = self
+                    .members
+                    .iter()
+                    .filter(|m| m.sync_waiter.is_none())
+                    .map(|m| m.id.clone())
+                    .collect();
+                for id in lagging {
+                    self.drop_member(&id, codes::REBALANCE_IN_PROGRESS);
+                }
+                if self.members.is_empty() {
+                    self.state = GroupState::Empty;
+                    self.deadline = None;
+                } else {
+                    self.prepare_rebalance(now);
+                }
+            }
+            _ => {}
+        }
+        expired.len()
+    }
+
+    /// Fail every waiting request (shutdown, group deletion).
+    pub fn fail_all_waiters(&mut self, error: i16) {
+        for m in &mut self.members {
+            m.fail_waiters(error);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(version: i16, member_id: &str, protocols: &[&str]) -> JoinArgs {
+        JoinArgs {
+            version,
+            member_id: member_id.into(),
+            instance_id: None,
+            client_id: "c".into(),
+            session_timeout: Duration::from_secs(10),
+            rebalance_timeout: Duration::from_secs(30),
+            protocol_type: "consumer".into(),
+            protocols: protocols
+                .iter()
+                .map(|p| (p.to_string(), Bytes::from(format!("md-{p}"))))
+                .collect(),
+        }
+    }
+
+    fn now_rx<T>(r: Reply<T>) -> T {
+        match r {
+            Reply::Now(t) => t,
+            Reply::Later(_) => panic!("expected an immediate reply"),
+        }
+    }
+
+    fn later<T: Send>(r: Reply<T>) -> OneshotReceiver<T> {
+        match r {
+            Reply::Later(rx) => rx,
+            Reply::Now(_) => panic!("expected a delayed reply"),
+        }
+    }
+
+    fn poll<T: Send>(rx: OneshotReceiver<T>) -> T {
+        futures_executor::block_on(rx.recv()).expect("answered")
+    }
+
+    #[test]
+    fn two_members_join_sync_and_rebalance_on_leave() {
+        let t0 = Instant::now();
+        let mut g = Group::new("g".into());
+        let first = now_rx(g.join(args(5, "", &["range"]), t0));
+        assert_eq!(first.error, codes::MEMBER_ID_REQUIRED);
+        let a = first.member_id;
+        let rx_a = later(g.join(args(5, &a, &["range"]), t0));
+        // Initial delay holds the first generation open for a second member.
+        let second = now_rx(g.join(args(5, "", &["range", "roundrobin"]), t0));
+        let b = second.member_id;
+        let rx_b = later(g.join(args(5, &b, &["range", "roundrobin"]), t0));
+        g.tick(t0 + Duration::from_millis(INITIAL_REBALANCE_DELAY_MS + 1));
+        let (ja, jb) = (poll(rx_a), poll(rx_b));
+        assert_eq!((ja.error, jb.error), (0, 0));
+        assert_eq!(ja.generation, 1);
+        assert_eq!(ja.leader, a);
+        assert_eq!(ja.members.len(), 2);
+        assert!(jb.members.is_empty());
+        assert_eq!(ja.protocol_name.as_deref(), Some("range"));
+        let t1 = t0 + Duration::from_secs(1);
+        let rx_sb = later(g.sync(&b, None, 1, (None, None), vec![], t1));
+        let rx_sa = later(g.sync(
+            &a,
+            None,
+            1,
+            (Some("consumer"), Some("range")),
+            vec![
+                (a.clone(), Bytes::from_static(b"A")),
+                (b.clone(), Bytes::from_static(b"B")),
+            ],
+            t1,
+        ));
+        assert_eq!(&poll(rx_sa).assignment[..], b"A");
+        assert_eq!(&poll(rx_sb).assignment[..], b"B");
+        assert_eq!(g.state, GroupState::Stable);
+        assert_eq!(g.heartbeat(&b, None, 0, t1), codes::ILLEGAL_GENERATION);
+        assert_eq!(g.heartbeat("nope", None, 1, t1), codes::UNKNOWN_MEMBER_ID);
+        assert_eq!(g.leave(&b, None, t1), codes::NONE);
+        assert_eq!(g.state, GroupState::PreparingRebalance);
+        assert_eq!(g.heartbeat(&a, None, 1, t1), codes::REBALANCE_IN_PROGRESS);
+        let ja2 = poll(later(g.join(args(5, &a, &["range"]), t1)));
+        assert_eq!((ja2.error, ja2.generation, ja2.members.len()), (0, 2, 1));
+    }
+
+    #[test]
+    fn session_timeout_expires_a_silent_member() {
+        let t0 = Instant::now();
+        let mut g = Group::new("g".into());
+        let rx = later(g.join(args(3, "", &["range"]), t0));
+        g.tick(t0 + Duration::from_secs(1));
+        let j = poll(rx);
+        assert_eq!(j.generation, 1);
+        let _ = g.sync(&j.member_id, None, 1, (None, None), vec![], t0);
+        assert_eq!(g.state, GroupState::Stable);
+        assert_eq!(g.tick(t0 + Duration::from_secs(5)), 0);
+        assert_eq!(g.tick(t0 + Duration::from_secs(11)), 1);
+        assert!(g.members.is_empty());
+        assert_eq!(g.state, GroupState::Empty);
+        assert_eq!(g.generation, 2);
+    }
+
+    #[test]
+    fn inconsistent_protocols_and_static_fencing() {
+        let t0 = Instant::now();
+        let mut g = Group::new("g".into());
+        let mut a = args(5, "", &["range"]);
+        a.instance_id = Some("i1".into());
+        let rx = later(g.join(a.clone(), t0));
+        g.tick(t0 + Duration::from_secs(1));
+        let j = poll(rx);
+        let _ = g.sync(&j.member_id, Some("i1"), 1, (None, None), vec![], t0);
+        let bad = now_rx(g.join(args(5, "", &["sticky"]), t0));
+        assert_eq!(bad.error, codes::INCONSISTENT_GROUP_PROTOCOL);
+        let mut other_type = args(5, "", &["range"]);
+        other_type.protocol_type = "connect".into();
+        assert_eq!(
+            now_rx(g.join(other_type, t0)).error,
+            codes::INCONSISTENT_GROUP_PROTOCOL
+        );
+        // The static member restarts: new member id, same assignment, no rebalance... but it
+        // is the leader, so Kafka rebalances; the old id is fenced either way.
+        let _ = g.join(a, t0);
+        assert_eq!(
+            g.heartbeat(&j.member_id, Some("i1"), 1, t0),
+            codes::FENCED_INSTANCE_ID
+        );
+    }
+}
