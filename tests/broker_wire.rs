@@ -1,0 +1,91 @@
+//! Black-box wire tests of the broker: a real broker (two shards) on 127.0.0.1, driven over TCP by
+//! a tiny blocking client that encodes requests and decodes responses with kafka-protocol. Every
+//! test runs once per I/O driver (`mod uring`, `mod epoll`), every socket has a timeout, and the
+//! whole file runs in a few seconds.
+//!
+//! - `versions`: every advertised version of ApiVersions, Metadata, Produce and Fetch, byte-level,
+//!   plus Fetch long polls (timing out, and woken by a Produce from another connection).
+//! - `errors`: unsupported versions and keys, malformed frames, and the Kafka error codes of
+//!   CreateTopics and Produce.
+//! - `shards`: partitions on both shards behind one connection, ListOffsets, pipelining, shutdown.
+//! - `chaos`: seeded garbage from several connections, then a normal round trip.
+//!
+
+#[path = "broker_wire/chaos.rs"]
+mod chaos;
+#[path = "broker_wire/client.rs"]
+mod client;
+#[path = "broker_wire/errors.rs"]
+mod errors;
+#[path = "broker_wire/shards.rs"]
+mod shards;
+#[path = "broker_wire/versions.rs"]
+mod versions;
+
+use ringlog::runtime::IoKind;
+
+/// Runs a test body on one driver; the io_uring variant skips loudly when the kernel cannot set up
+/// a ring (the broker would silently fall back to epoll, testing nothing new).
+fn run(io: IoKind, name: &str, body: fn(IoKind)) {
+    if io == IoKind::Uring {
+        if let Some(e) = uring_setup_error() {
+            eprintln!("SKIPPED {name} on io_uring: the kernel cannot set up a ring ({e})");
+            return;
+        }
+    }
+    body(io)
+}
+
+/// Why io_uring cannot be used here, probed once on a thread of its own: the probe creates and
+/// drops rings (one with SQPOLL), and a test thread that owned a ring can see EINTR from blocking
+/// socket calls afterwards.
+fn uring_setup_error() -> Option<String> {
+    static PROBED: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+    PROBED
+        .get_or_init(|| {
+            std::thread::spawn(|| ringlog::runtime::probe().setup_error)
+                .join()
+                .expect("io_uring probe")
+        })
+        .clone()
+}
+
+/// `both_drivers!(module::test, ...)` generates `mod uring { #[test] fn test() }` and
+/// `mod epoll { ... }` calling `module::test(io)`. A leading `#[ignore = "..."]` applies to both.
+macro_rules! both_drivers {
+    ($( $(#[$attr:meta])* $module:ident :: $name:ident ),* $(,)?) => {
+        mod uring {
+            $( $(#[$attr])* #[test] fn $name() {
+                super::run(ringlog::runtime::IoKind::Uring, stringify!($name), super::$module::$name)
+            } )*
+        }
+        mod epoll {
+            $( $(#[$attr])* #[test] fn $name() {
+                super::run(ringlog::runtime::IoKind::Epoll, stringify!($name), super::$module::$name)
+            } )*
+        }
+    };
+}
+
+both_drivers!(
+    versions::api_versions_every_version_lists_exactly_the_supported_apis,
+    versions::metadata_every_version_auto_creates_and_advertises_this_broker,
+    versions::produce_every_version_appends_at_consecutive_offsets,
+    versions::fetch_every_version_returns_the_produced_bytes,
+    versions::fetch_long_poll_times_out_empty,
+    versions::fetch_long_poll_is_woken_by_a_produce_on_another_connection,
+    errors::api_versions_unsupported_version_gets_the_v0_error_reply,
+    errors::unknown_api_key_or_unsupported_version_closes_the_connection,
+    errors::bad_frames_close_the_connection_and_the_broker_keeps_serving,
+    errors::frame_of_exactly_request_bytes_max_is_served,
+    errors::create_topics_error_codes,
+    errors::produce_error_codes_and_nothing_is_appended,
+    shards::partitions_on_both_shards_behind_one_connection,
+    shards::list_offsets_on_both_shards_every_version,
+    shards::list_offsets_by_timestamp_answers_the_record_kafka_would,
+    shards::pipelined_requests_are_answered_in_order,
+    shards::acks_zero_produce_is_appended_without_a_response,
+    shards::shutdown_with_idle_and_long_polling_connections_is_bounded,
+    shards::shutdown_interrupts_long_polls_promptly,
+    chaos::garbage_from_many_connections_then_a_normal_round_trip,
+);

@@ -1,0 +1,408 @@
+//! Partitions on both shards behind one connection (Produce, Fetch, ListOffsets), pipelining,
+//! acks=0, and shutdown with connections open.
+
+use std::io::Write;
+use std::time::Duration;
+
+use kafka_protocol::messages::{
+    list_offsets_request, ApiKey, ApiVersionsRequest, FetchRequest, ListOffsetsRequest,
+    MetadataRequest, ProduceRequest,
+};
+use ringlog::broker::routing::owner;
+use ringlog::runtime::IoKind;
+
+use super::client::*;
+
+const T0: i64 = 1_700_000_000_000;
+const PARTITIONS: i32 = 4;
+
+/// Record timestamps of partition `p`: batch 0 is one record at `first_ts(p)`, batch 1 two
+/// records at `second_ts(p)` and `second_ts(p) + 1`.
+fn first_ts(p: i32) -> i64 {
+    T0 + 100 * i64::from(p)
+}
+fn second_ts(p: i32) -> i64 {
+    T0 + 10_000 + 100 * i64::from(p)
+}
+
+/// Creates a 4-partition topic whose partitions live on both shards, produces two batches to
+/// every partition in two requests (one per round) on `c`, and returns the topic id and the
+/// expected bytes of each partition.
+fn spread_topic(c: &mut Client, topic: &str) -> (uuid::Uuid, Vec<Vec<u8>>) {
+    let id = create_topic(c, topic, PARTITIONS);
+    let owners: Vec<usize> = (0..PARTITIONS).map(|p| owner(topic, p, CORES)).collect();
+    assert!(
+        owners.contains(&0) && owners.contains(&1),
+        "{topic}: partitions must span both shards, owners {owners:?}"
+    );
+    let mut expected = vec![Vec::new(); PARTITIONS as usize];
+    let v = *versions(ApiKey::Produce).end();
+    for round in 0..2i64 {
+        let parts: Vec<(i32, Vec<u8>)> = (0..PARTITIONS)
+            .map(|p| {
+                let b = if round == 0 {
+                    batch(first_ts(p), &[format!("p{p}-r0").as_bytes()])
+                } else {
+                    batch(
+                        second_ts(p),
+                        &[
+                            format!("p{p}-r1a").as_bytes(),
+                            format!("p{p}-r1b").as_bytes(),
+                        ],
+                    )
+                };
+                (p, b)
+            })
+            .collect();
+        let resp = c.call(v, &produce_request(topic, -1, &parts));
+        let got: Vec<(i32, i16, i64)> = resp.responses[0]
+            .partition_responses
+            .iter()
+            .map(|r| (r.index, r.error_code, r.base_offset))
+            .collect();
+        let want: Vec<(i32, i16, i64)> = (0..PARTITIONS).map(|p| (p, 0, round)).collect();
+        assert_eq!(
+            got, want,
+            "produce round {round} to all partitions (owners {owners:?})"
+        );
+        for (p, b) in parts {
+            expected[p as usize].extend(stamped(&b, round));
+        }
+    }
+    (id, expected)
+}
+
+pub fn partitions_on_both_shards_behind_one_connection(io: IoKind) {
+    let broker = TestBroker::start(io);
+    let mut c = broker.connect();
+    let topic = "spread";
+    let (id, expected) = spread_topic(&mut c, topic);
+    for v in [
+        *versions(ApiKey::Fetch).start(),
+        12,
+        *versions(ApiKey::Fetch).end(),
+    ] {
+        let at: Vec<FetchAt> = (0..PARTITIONS)
+            .map(|p| FetchAt {
+                topic,
+                topic_id: id,
+                partition: p,
+                offset: 0,
+            })
+            .collect();
+        let resp = c.call::<FetchRequest>(v, &fetch_request(v, &at, 500, 1));
+        assert_eq!(resp.responses.len(), 1);
+        let parts = &resp.responses[0].partitions;
+        assert_eq!(parts.len(), PARTITIONS as usize, "Fetch v{v}");
+        for (i, p) in parts.iter().enumerate() {
+            let shard = owner(topic, i as i32, CORES);
+            assert_eq!(
+                (p.partition_index, p.error_code, p.high_watermark),
+                (i as i32, 0, 3),
+                "Fetch v{v} partition {i} on shard {shard}"
+            );
+            let got = p.records.as_ref().map(|r| r.to_vec()).unwrap_or_default();
+            assert!(
+                got == expected[i],
+                "Fetch v{v} partition {i} on shard {shard}: record bytes"
+            );
+        }
+    }
+}
+
+fn list_offsets_request(topic: &str, partitions: &[(i32, i64)]) -> ListOffsetsRequest {
+    ListOffsetsRequest::default()
+        .with_replica_id((-1).into())
+        .with_topics(vec![list_offsets_request::ListOffsetsTopic::default()
+            .with_name(topic_name(topic))
+            .with_partitions(
+                partitions
+                    .iter()
+                    .map(|(p, ts)| {
+                        list_offsets_request::ListOffsetsPartition::default()
+                            .with_partition_index(*p)
+                            .with_timestamp(*ts)
+                    })
+                    .collect(),
+            )])
+}
+
+pub fn list_offsets_on_both_shards_every_version(io: IoKind) {
+    let broker = TestBroker::start(io);
+    let mut c = broker.connect();
+    let topic = "offsets";
+    spread_topic(&mut c, topic);
+    // (query timestamp, expected offset, expected timestamp) per partition.
+    type Query = (i64, i64, i64);
+    let queries = |p: i32| -> Vec<Query> {
+        vec![
+            (-2, 0, -1),                     // earliest
+            (-1, 3, -1),                     // latest (the high watermark)
+            (first_ts(p), 0, first_ts(p)),   // exactly the first record
+            (0, 0, first_ts(p)),             // before everything: the first record
+            (second_ts(p), 1, second_ts(p)), // exactly the first record of batch 1
+            (T0 + 1_000_000, -1, -1),        // after everything: none
+        ]
+    };
+    for v in versions(ApiKey::ListOffsets) {
+        for (i, _) in queries(0).iter().enumerate() {
+            let asks: Vec<(i32, i64)> = (0..PARTITIONS).map(|p| (p, queries(p)[i].0)).collect();
+            let mut asks_plus_unknown = asks.clone();
+            asks_plus_unknown.push((PARTITIONS, -1));
+            let resp = c.call(v, &list_offsets_request(topic, &asks_plus_unknown));
+            assert_eq!(resp.topics.len(), 1);
+            let parts = &resp.topics[0].partitions;
+            assert_eq!(parts.len(), asks_plus_unknown.len(), "ListOffsets v{v}");
+            for p in 0..PARTITIONS {
+                let (ts, offset, found_ts) = queries(p)[i];
+                let r = &parts[p as usize];
+                let shard = owner(topic, p, CORES);
+                assert_eq!(r.partition_index, p);
+                assert_eq!(
+                    r.error_code, 0,
+                    "ListOffsets v{v} p{p} (shard {shard}) ts={ts}"
+                );
+                assert_eq!(
+                    r.offset, offset,
+                    "ListOffsets v{v} p{p} (shard {shard}) ts={ts}: offset"
+                );
+                // Earliest/latest carry timestamp -1; a query that names a record's exact timestamp
+                // gets it back (other targets: see the Kafka-conformance test below).
+                if ts > 0 {
+                    assert_eq!(
+                        r.timestamp, found_ts,
+                        "ListOffsets v{v} p{p} (shard {shard}) ts={ts}: timestamp"
+                    );
+                }
+            }
+            let unknown = &parts[PARTITIONS as usize];
+            assert_eq!(
+                (unknown.partition_index, unknown.error_code),
+                (PARTITIONS, 3)
+            );
+        }
+    }
+}
+
+/// Kafka answers a ListOffsets timestamp query with the first *record* whose timestamp is at or
+/// after the target, and that record's timestamp (`LogSegment.findOffsetByTimestamp`).
+pub fn list_offsets_by_timestamp_answers_the_record_kafka_would(io: IoKind) {
+    let broker = TestBroker::start(io);
+    let mut c = broker.connect();
+    let topic = "offsets-kafka";
+    spread_topic(&mut c, topic);
+    let mut wrong = Vec::new();
+    for v in [
+        *versions(ApiKey::ListOffsets).start(),
+        *versions(ApiKey::ListOffsets).end(),
+    ] {
+        for p in 0..PARTITIONS {
+            let cases = [
+                ("before everything", 0, 0, first_ts(p)),
+                (
+                    "between batch 0 and batch 1",
+                    first_ts(p) + 1,
+                    1,
+                    second_ts(p),
+                ),
+                (
+                    "the second record of batch 1",
+                    second_ts(p) + 1,
+                    2,
+                    second_ts(p) + 1,
+                ),
+            ];
+            for (what, target, offset, timestamp) in cases {
+                let resp = c.call(v, &list_offsets_request(topic, &[(p, target)]));
+                let r = &resp.topics[0].partitions[0];
+                let got = (r.error_code, r.offset, r.timestamp);
+                if got != (0, offset, timestamp) {
+                    wrong.push(format!(
+                        "v{v} p{p} {what} (target {target}): got (error, offset, timestamp) {got:?}, Kafka gives {:?}",
+                        (0, offset, timestamp)
+                    ));
+                }
+            }
+        }
+    }
+    assert!(
+        wrong.is_empty(),
+        "ListOffsets by timestamp differs from Kafka:\n{}",
+        wrong.join("\n")
+    );
+}
+
+/// One pipelined request and how to check its response.
+enum Sent {
+    Metadata(i16),
+    Produce(i16, i32),
+    ApiVersions(i16),
+}
+
+pub fn pipelined_requests_are_answered_in_order(io: IoKind) {
+    let broker = TestBroker::start(io);
+    let mut c = broker.connect();
+    let topic = "pipelined";
+    let id = create_topic(&mut c, topic, 2);
+    let meta = versions(ApiKey::Metadata);
+    let prod = versions(ApiKey::Produce);
+    let apiv = versions(ApiKey::ApiVersions);
+    let mut wire = Vec::new();
+    let mut sent = Vec::new();
+    let mut batches: Vec<Vec<Vec<u8>>> = vec![Vec::new(), Vec::new()];
+    for i in 0..20i32 {
+        let corr = 5000 + i * 7; // distinct, not consecutive
+        let k = i as i16;
+        let s = match i % 3 {
+            0 => {
+                let v = meta.start() + k % (meta.end() - meta.start() + 1);
+                wire.extend(encode_frame(
+                    v,
+                    corr,
+                    &metadata_request(v, Some(&[topic]), false),
+                ));
+                Sent::Metadata(v)
+            }
+            1 => {
+                let v = prod.start() + k % (prod.end() - prod.start() + 1);
+                let p = i % 2;
+                let b = batch(T0 + i64::from(i), &[format!("pipelined-{i}").as_bytes()]);
+                wire.extend(encode_frame(
+                    v,
+                    corr,
+                    &produce_request(topic, -1, &[(p, b.clone())]),
+                ));
+                batches[p as usize].push(b);
+                Sent::Produce(v, p)
+            }
+            _ => {
+                let v = apiv.start() + k % (apiv.end() - apiv.start() + 1);
+                wire.extend(encode_frame(v, corr, &ApiVersionsRequest::default()));
+                Sent::ApiVersions(v)
+            }
+        };
+        sent.push((corr, s));
+    }
+    // Everything in one write before reading anything.
+    c.stream.write_all(&wire).unwrap();
+    let mut next_offset = [0i64; 2];
+    for (corr, s) in &sent {
+        let frame = c.read_frame().expect("pipelined response");
+        match s {
+            Sent::Metadata(v) => {
+                let (got, resp) = decode_response::<MetadataRequest>(*v, &frame);
+                assert_eq!(got, *corr, "responses in request order");
+                assert_eq!(resp.topics[0].error_code, 0);
+            }
+            Sent::Produce(v, p) => {
+                let (got, resp) = decode_response::<ProduceRequest>(*v, &frame);
+                assert_eq!(got, *corr, "responses in request order");
+                let r = &resp.responses[0].partition_responses[0];
+                assert_eq!(
+                    (r.index, r.error_code, r.base_offset),
+                    (*p, 0, next_offset[*p as usize])
+                );
+                next_offset[*p as usize] += 1;
+            }
+            Sent::ApiVersions(v) => {
+                let (got, resp) = decode_response::<ApiVersionsRequest>(*v, &frame);
+                assert_eq!(got, *corr, "responses in request order");
+                assert_eq!(resp.error_code, 0);
+            }
+        }
+    }
+    for p in 0..2 {
+        let (err, hw, records) = fetch_one(&mut c, topic, id, p, 0);
+        let want: Vec<u8> = batches[p as usize]
+            .iter()
+            .enumerate()
+            .flat_map(|(o, b)| stamped(b, o as i64))
+            .collect();
+        assert_eq!((err, hw), (0, batches[p as usize].len() as i64));
+        assert!(
+            records == want,
+            "partition {p}: pipelined produces stored in order"
+        );
+    }
+}
+
+pub fn acks_zero_produce_is_appended_without_a_response(io: IoKind) {
+    let broker = TestBroker::start(io);
+    let mut c = broker.connect();
+    let topic = "fire-and-forget";
+    let id = create_topic(&mut c, topic, 1);
+    let b = batch(T0, &[b"no reply expected"]);
+    let v = *versions(ApiKey::Produce).end();
+    c.send(v, &produce_request(topic, 0, &[(0, b.clone())]));
+    // The next response on the wire must be the ApiVersions one.
+    let resp = c.call(3, &ApiVersionsRequest::default());
+    assert_eq!(resp.error_code, 0);
+    let (err, hw, records) = fetch_one(&mut c, topic, id, 0, 0);
+    assert_eq!((err, hw), (0, 1));
+    assert_eq!(records, stamped(&b, 0));
+    // A failing acks=0 produce closes the connection so that the client notices (as Kafka does).
+    c.send(v, &produce_request("no-such-topic", 0, &[(0, b.clone())]));
+    c.assert_closed("acks=0 produce to an unknown topic");
+}
+
+/// Opens `polls_per_partition` long-polling connections per partition of a 2-partition topic (so
+/// some wait on the other shard) plus an idle one, stops the broker, and returns how long the stop
+/// took. Each long poll must get an empty answer or a close, not silence.
+fn stop_with_long_polls(io: IoKind, polls_per_partition: usize) -> Duration {
+    let broker = TestBroker::start(io);
+    let mut setup = broker.connect();
+    let topic = "shutdown";
+    let id = create_topic(&mut setup, topic, 2);
+    let _idle = broker.connect();
+    let v = *versions(ApiKey::Fetch).end();
+    let mut polls = Vec::new();
+    for _ in 0..polls_per_partition {
+        for p in 0..2 {
+            let mut c = broker.connect();
+            let at = [FetchAt {
+                topic,
+                topic_id: id,
+                partition: p,
+                offset: 0,
+            }];
+            let corr = c.send(v, &fetch_request(v, &at, 30_000, 1));
+            polls.push((c, corr));
+        }
+    }
+    std::thread::sleep(Duration::from_millis(200));
+    let took = broker.stop();
+    for (mut c, corr) in polls {
+        c.stream
+            .set_read_timeout(Some(Duration::from_secs(1)))
+            .unwrap();
+        if let Ok(frame) = c.read_frame() {
+            let (got, resp) = decode_response::<FetchRequest>(v, &frame);
+            assert_eq!(got, corr);
+            let p = &resp.responses[0].partitions[0];
+            assert!(p.records.as_ref().is_none_or(|r| r.is_empty()));
+        }
+    }
+    took
+}
+
+/// The documented bound: requests in progress get `SHUTDOWN_GRACE_MS`, then the broker closes.
+pub fn shutdown_with_idle_and_long_polling_connections_is_bounded(io: IoKind) {
+    let took = stop_with_long_polls(io, 1);
+    let bound = Duration::from_millis(ringlog::broker::SHUTDOWN_GRACE_MS + 1_000);
+    assert!(
+        took < bound,
+        "shutdown with long polls took {took:?}, bound {bound:?}"
+    );
+}
+
+/// Long polls are interrupted by shutdown (fetch.rs checks `shutting_down`, `wait_local` selects
+/// on the shutdown notification), so stopping should not wait out the grace period.
+pub fn shutdown_interrupts_long_polls_promptly(io: IoKind) {
+    for round in 0..5 {
+        let took = stop_with_long_polls(io, 4);
+        assert!(
+            took < Duration::from_secs(3),
+            "round {round}: shutdown with 8 long polls (max_wait_ms 30000) took {took:?}"
+        );
+    }
+}
