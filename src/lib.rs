@@ -21,6 +21,8 @@
 #![warn(missing_docs)]
 
 pub mod bench;
+/// An async Kafka client on the runtime, and the logic of the `produce`/`consume`/`topics`/`inspect` commands.
+pub mod client;
 
 // Protocol items mirror names from the Kafka protocol spec (API keys, error codes, fields);
 // their documentation is the spec itself.

@@ -70,3 +70,14 @@ fn kafka_python_round_trip_uring() {
 fn kafka_python_round_trip_epoll() {
     round_trip(IoKind::Epoll, &[]);
 }
+
+/// kafka-python 3.x enables idempotence by default (InitProducerId before the first Produce).
+#[test]
+fn kafka_python_default_idempotent_producer_uring() {
+    round_trip(IoKind::Uring, &["--idempotent"]);
+}
+
+#[test]
+fn kafka_python_default_idempotent_producer_epoll() {
+    round_trip(IoKind::Epoll, &["--idempotent"]);
+}

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
-use ringlog::bench;
+use ringlog::{bench, client};
 
 #[derive(Parser)]
 #[command(
@@ -28,6 +28,98 @@ enum Command {
     Bench {
         #[command(subcommand)]
         kind: BenchCommand,
+    },
+    /// Consumer groups: list, describe, reset offsets (over the Kafka protocol).
+    Groups(GroupsArgs),
+    /// Produce standard input to a topic, one record per line (`key<TAB>value` sets a key).
+    Produce(ProduceArgs),
+    /// Print a topic's records, one value (or `key<TAB>value` with --keys) per line.
+    Consume(ConsumeArgs),
+    /// List, create or delete topics.
+    Topics(TopicsArgs),
+    /// Dump and check the batches of a segment `.log` file (exit 1 if it is damaged).
+    Inspect {
+        /// Path of a segment file, e.g. data/orders-0/00000000000000000000.log.
+        path: std::path::PathBuf,
+    },
+}
+
+#[derive(clap::Args)]
+struct ProduceArgs {
+    /// Topic (auto-created if the broker allows it).
+    topic: String,
+    /// Broker HOST:PORT.
+    #[arg(long, default_value = client::cli::BROKER_DEFAULT)]
+    broker: String,
+    /// Partition to write to.
+    #[arg(long, default_value_t = 0)]
+    partition: i32,
+    /// Acknowledgements: all (-1), 1, or 0 (no response).
+    #[arg(long, default_value = "all", allow_hyphen_values = true)]
+    acks: String,
+    /// Batch compression: none, gzip, snappy, lz4, zstd.
+    #[arg(long, default_value = "none")]
+    compression: String,
+    /// Take every whole line as the value, even if it contains a TAB.
+    #[arg(long)]
+    no_keys: bool,
+}
+
+#[derive(clap::Args)]
+struct ConsumeArgs {
+    /// Topic.
+    topic: String,
+    /// Broker HOST:PORT.
+    #[arg(long, default_value = client::cli::BROKER_DEFAULT)]
+    broker: String,
+    /// Start at the first retained offset (default: the end, only new records).
+    #[arg(long, conflicts_with_all = ["offset", "from_time"])]
+    from_beginning: bool,
+    /// Start at this offset in every partition read.
+    #[arg(long, conflicts_with = "from_time")]
+    offset: Option<i64>,
+    /// Start at the first record at or after this time: ms since the epoch or RFC 3339.
+    #[arg(long)]
+    from_time: Option<String>,
+    /// Exit after this many records.
+    #[arg(short = 'n', long)]
+    count: Option<u64>,
+    /// Read only this partition (default: all).
+    #[arg(long)]
+    partition: Option<i32>,
+    /// Print `key<TAB>value`.
+    #[arg(long)]
+    keys: bool,
+    /// Exit when every partition has reached its high watermark (like kcat -e).
+    #[arg(short = 'e', long)]
+    exit_at_end: bool,
+}
+
+#[derive(clap::Args)]
+struct TopicsArgs {
+    /// Broker HOST:PORT.
+    #[arg(long, global = true, default_value = client::cli::BROKER_DEFAULT)]
+    broker: String,
+    #[command(subcommand)]
+    action: TopicsAction,
+}
+
+#[derive(Subcommand)]
+enum TopicsAction {
+    /// One line per topic: name<TAB>partitions.
+    List,
+    /// Create a topic.
+    Create {
+        /// Topic name.
+        name: String,
+        /// Partitions (default: the broker's default).
+        #[arg(long, default_value_t = -1, allow_hyphen_values = true)]
+        partitions: i32,
+    },
+    /// Delete a topic.
+    Delete {
+        /// Topic name.
+        name: String,
     },
 }
 
@@ -136,12 +228,20 @@ fn serve(args: ServeArgs) -> Result<(), String> {
     }
     ringlog::runtime::signal::block_termination_signals().map_err(|e| e.to_string())?;
     let broker = Broker::start(config).map_err(|e| e.to_string())?;
-    let sig = ringlog::runtime::signal::wait_for_termination_signal().map_err(|e| e.to_string())?;
-    tracing::info!(
-        signal = sig,
-        "shutting down: no new connections, finishing requests, flushing"
-    );
-    broker.shutdown();
+    let stop = broker.shutdown_handle();
+    // The signal waiter stops the broker; the broker may also stop by itself (a shard failed).
+    std::thread::Builder::new()
+        .name("ringlog-signals".into())
+        .spawn(move || {
+            if let Ok(sig) = ringlog::runtime::signal::wait_for_termination_signal() {
+                tracing::info!(
+                    signal = sig,
+                    "shutting down: no new connections, finishing requests, flushing"
+                );
+                stop.shutdown();
+            }
+        })
+        .map_err(|e| e.to_string())?;
     broker.join().map_err(|e| e.to_string())?;
     tracing::info!("stopped cleanly");
     Ok(())
@@ -165,12 +265,111 @@ fn main() {
         Command::Probe => {
             println!("{}", ringlog::runtime::probe());
         }
+        Command::Groups(args) => {
+            if let Err(e) = run_groups(args) {
+                eprintln!("ringlog groups: {e}");
+                std::process::exit(1);
+            }
+        }
         Command::Bench { kind } => {
             if let Err(e) = run_bench(kind) {
                 eprintln!("ringlog bench: {e}");
                 std::process::exit(1);
             }
         }
+        Command::Produce(args) => exit_on_error("produce", produce(args)),
+        Command::Consume(args) => exit_on_error("consume", consume(args)),
+        Command::Topics(args) => exit_on_error("topics", topics(args)),
+        Command::Inspect { path } => exit_on_error("inspect", inspect(&path)),
+    }
+}
+
+fn exit_on_error(command: &str, result: Result<(), client::cli::CliError>) {
+    if let Err(e) = result {
+        eprintln!("ringlog {command}: {e}");
+        std::process::exit(1);
+    }
+}
+
+fn produce(args: ProduceArgs) -> Result<(), client::cli::CliError> {
+    use client::cli;
+    let options = cli::ProduceOptions {
+        topic: args.topic,
+        partition: args.partition,
+        acks: cli::parse_acks(&args.acks)?,
+        compression: cli::parse_compression(&args.compression)?,
+        keys: !args.no_keys,
+    };
+    let addr = cli::resolve_broker(&args.broker)?;
+    let summary = cli::run(async {
+        let mut conn = client::Connection::connect(addr).await?;
+        cli::produce_lines(&mut conn, &options, std::io::stdin().lock()).await
+    })?;
+    eprintln!("{summary} to {}-{}", options.topic, options.partition);
+    Ok(())
+}
+
+fn consume(args: ConsumeArgs) -> Result<(), client::cli::CliError> {
+    use client::cli::{self, StartAt};
+    let start = match (args.from_beginning, args.offset, &args.from_time) {
+        (true, _, _) => StartAt::Beginning,
+        (_, Some(o), _) => StartAt::Offset(o),
+        (_, _, Some(t)) => StartAt::Time(cli::parse_time(t)?),
+        _ => StartAt::End,
+    };
+    let options = cli::ConsumeOptions {
+        topic: args.topic,
+        partition: args.partition,
+        start,
+        count: args.count,
+        exit_at_end: args.exit_at_end,
+        keys: args.keys,
+        max_wait: cli::CONSUME_WAIT_DEFAULT,
+    };
+    let addr = cli::resolve_broker(&args.broker)?;
+    cli::run(async {
+        let mut conn = client::Connection::connect(addr).await?;
+        let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+        cli::consume_to(&mut conn, &options, &mut out).await
+    })?;
+    Ok(())
+}
+
+fn topics(args: TopicsArgs) -> Result<(), client::cli::CliError> {
+    use client::cli;
+    let addr = cli::resolve_broker(&args.broker)?;
+    cli::run(async {
+        let mut conn = client::Connection::connect(addr).await?;
+        match &args.action {
+            TopicsAction::List => {
+                cli::topics_list(&mut conn, &mut std::io::stdout().lock()).await?;
+            }
+            TopicsAction::Create { name, partitions } => {
+                conn.create_topics(&[(name, *partitions)]).await?;
+                eprintln!("created topic {name}");
+            }
+            TopicsAction::Delete { name } => {
+                conn.delete_topics(&[name]).await?;
+                eprintln!("deleted topic {name}");
+            }
+        }
+        Ok(())
+    })
+}
+
+fn inspect(path: &std::path::Path) -> Result<(), client::cli::CliError> {
+    let report = client::cli::inspect(path, &mut std::io::stdout().lock())?;
+    for problem in &report.damage {
+        eprintln!("{}: damaged: {problem}", path.display());
+    }
+    if report.damage.is_empty() {
+        eprintln!("{}: {report}", path.display());
+        Ok(())
+    } else {
+        Err(client::cli::CliError(format!(
+            "{}: {report}",
+            path.display()
+        )))
     }
 }
 
@@ -190,6 +389,108 @@ fn run_bench(kind: BenchCommand) -> Result<(), Box<dyn std::error::Error>> {
                 println!("{}", report.to_json());
             } else {
                 print!("{report}");
+            }
+        }
+    }
+    Ok(())
+}
+
+#[derive(clap::Args)]
+struct GroupsArgs {
+    /// Broker HOST:PORT.
+    #[arg(long, global = true, default_value = "127.0.0.1:9092")]
+    broker: String,
+    #[command(subcommand)]
+    command: GroupsCommand,
+}
+
+#[derive(Subcommand)]
+enum GroupsCommand {
+    /// Every consumer group: id, state, protocol type.
+    List,
+    /// A group's state, members with their partitions, committed offsets and lag.
+    Describe {
+        /// Group id.
+        group: String,
+    },
+    /// Move a group's committed offsets on every partition of a topic (refused while the group
+    /// has live members).
+    ResetOffsets {
+        /// Group id.
+        group: String,
+        /// Topic whose partitions are reset.
+        #[arg(long)]
+        topic: String,
+        /// To the first offset still stored.
+        #[arg(long, group = "to")]
+        to_earliest: bool,
+        /// To the end (skip everything stored).
+        #[arg(long, group = "to")]
+        to_latest: bool,
+        /// To the first record at or after this time, in milliseconds since the Unix epoch.
+        #[arg(long, group = "to", value_name = "MS")]
+        to_time: Option<i64>,
+    },
+}
+
+fn run_groups(args: GroupsArgs) -> Result<(), String> {
+    use ringlog::broker::group::admin::{AdminClient, ResetTo};
+    let mut admin = AdminClient::connect(&args.broker)?;
+    match args.command {
+        GroupsCommand::List => {
+            println!("{:<40} {:<20} PROTOCOL-TYPE", "GROUP", "STATE");
+            for (id, ptype, state) in admin.list_groups()? {
+                println!("{id:<40} {state:<20} {ptype}");
+            }
+        }
+        GroupsCommand::Describe { group } => {
+            let d = admin.describe_group(&group)?;
+            println!(
+                "group {}  state {}  protocol {} / {}",
+                d.group_id, d.state, d.protocol_type, d.protocol
+            );
+            println!("{} member(s)", d.members.len());
+            for (id, client, instance, parts) in &d.members {
+                let instance = instance.as_deref().unwrap_or("-");
+                println!(
+                    "  {id}  client={client}  instance={instance}  partitions=[{}]",
+                    parts.join(",")
+                );
+            }
+            println!(
+                "{:<30} {:>9} {:>14} {:>14} {:>10}",
+                "TOPIC", "PARTITION", "COMMITTED", "END", "LAG"
+            );
+            for (t, p, committed, end) in &d.offsets {
+                let lag = if *end >= 0 && *committed >= 0 {
+                    (end - committed).to_string()
+                } else {
+                    "-".into()
+                };
+                println!("{t:<30} {p:>9} {committed:>14} {end:>14} {lag:>10}");
+            }
+        }
+        GroupsCommand::ResetOffsets {
+            group,
+            topic,
+            to_earliest,
+            to_latest,
+            to_time,
+        } => {
+            let to = match (to_earliest, to_latest, to_time) {
+                (true, false, None) => ResetTo::Earliest,
+                (false, true, None) => ResetTo::Latest,
+                (false, false, Some(t)) => ResetTo::Time(t),
+                _ => {
+                    return Err(
+                        "give exactly one of --to-earliest, --to-latest, --to-time MS".into(),
+                    )
+                }
+            };
+            let done = admin.reset_offsets(&group, &topic, to)?;
+            println!("group {group}: committed new offsets for {topic}");
+            for (p, o) in done {
+                println!("  {topic}-{p} -> {o}");
             }
         }
     }

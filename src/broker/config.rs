@@ -60,8 +60,9 @@ pub struct BrokerConfig {
     pub retention_bytes: Option<u64>,
     /// Delete whole segments older than this.
     pub retention_ms: Option<u64>,
-    /// Test-only fault: drop the connection after appending a Produce but before answering.
-    pub fault_drop_after_append: bool,
+    /// Test-only fault: the next N Produce requests are appended and then the connection is
+    /// dropped instead of answered (the client must retry; idempotence must catch it).
+    pub fault_drop_after_append: std::sync::Arc<std::sync::atomic::AtomicU32>,
 }
 
 impl Default for BrokerConfig {
@@ -79,7 +80,7 @@ impl Default for BrokerConfig {
             segment_bytes: crate::storage::log::SEGMENT_BYTES_DEFAULT,
             retention_bytes: None,
             retention_ms: None,
-            fault_drop_after_append: false,
+            fault_drop_after_append: Default::default(),
         }
     }
 }

@@ -37,8 +37,13 @@ pub const READ_CHUNK_BYTES: usize = 64 * 1024;
 /// Largest single growth of the read buffer.
 pub const READ_GROW_BYTES_MAX: usize = 4 << 20;
 
+/// A response built with kafka-protocol (boxed: it is large and most outcomes are not).
+fn respond(resp: ResponseKind) -> Outcome {
+    Outcome::Respond(Box::new(resp))
+}
+
 enum Outcome {
-    Respond(ResponseKind),
+    Respond(Box<ResponseKind>),
     Pieces(Vec<Piece>),
     NoResponse,
     Close(String),
@@ -105,10 +110,10 @@ pub async fn serve(shard: Rc<ShardState>, stream: TcpStream, peer: Option<Socket
         let (header, outcome) = match outcome {
             Ok(x) => x,
             Err(DecodeError::UnsupportedVersion {
-                api_key,
+                api_key: kafka_protocol::messages::ApiKey::ApiVersions,
                 api_version,
                 correlation_id,
-            }) if api_key == kafka_protocol::messages::ApiKey::ApiVersions => {
+            }) => {
                 tracing::debug!(
                     ?peer,
                     api_version,
@@ -163,16 +168,25 @@ async fn handle(
 ) -> Result<Outcome, DecodeError> {
     let v = header.api_version;
     Ok(match request {
-        Request::ApiVersions(r) => Outcome::Respond(ResponseKind::ApiVersions(
+        Request::ApiVersions(r) => respond(ResponseKind::ApiVersions(
             handlers::api_versions::handle(&r),
         )),
-        Request::Metadata(r) => Outcome::Respond(ResponseKind::Metadata(
+        Request::Metadata(r) => respond(ResponseKind::Metadata(
             handlers::metadata::handle(shard, v, r).await,
         )),
         Request::Produce(r) => {
             let acks = r.acks;
             let resp = handlers::produce::handle(shard, v, r).await;
-            if shard.config.fault_drop_after_append {
+            let drop_now = shard
+                .config
+                .fault_drop_after_append
+                .fetch_update(
+                    std::sync::atomic::Ordering::AcqRel,
+                    std::sync::atomic::Ordering::Acquire,
+                    |n| n.checked_sub(1),
+                )
+                .is_ok();
+            if drop_now {
                 return Ok(Outcome::Close(
                     "test fault: dropping the connection after the append".into(),
                 ));
@@ -191,21 +205,55 @@ async fn handle(
                     Outcome::NoResponse
                 }
             } else {
-                Outcome::Respond(ResponseKind::Produce(resp))
+                respond(ResponseKind::Produce(resp))
             }
         }
         Request::Fetch(r) => match handlers::fetch::handle(shard, header, r).await {
             Ok(pieces) => Outcome::Pieces(pieces),
             Err(e) => Outcome::Close(format!("cannot frame fetch response: {e}")),
         },
-        Request::ListOffsets(r) => Outcome::Respond(ResponseKind::ListOffsets(
+        Request::ListOffsets(r) => respond(ResponseKind::ListOffsets(
             handlers::list_offsets::handle(shard, v, r).await,
         )),
-        Request::CreateTopics(r) => Outcome::Respond(ResponseKind::CreateTopics(
+        Request::CreateTopics(r) => respond(ResponseKind::CreateTopics(
             handlers::create_topics::handle(shard, v, r).await,
         )),
-        Request::DeleteTopics(r) => Outcome::Respond(ResponseKind::DeleteTopics(
+        Request::DeleteTopics(r) => respond(ResponseKind::DeleteTopics(
             handlers::delete_topics::handle(shard, v, r).await,
+        )),
+        // Consumer groups.
+        Request::FindCoordinator(r) => respond(ResponseKind::FindCoordinator(
+            handlers::find_coordinator::handle(shard, v, r),
+        )),
+        Request::JoinGroup(r) => respond(ResponseKind::JoinGroup(
+            handlers::join_group::handle(shard, v, header.client_id.as_deref(), r).await,
+        )),
+        Request::SyncGroup(r) => respond(ResponseKind::SyncGroup(
+            handlers::sync_group::handle(shard, v, r).await,
+        )),
+        Request::Heartbeat(r) => respond(ResponseKind::Heartbeat(
+            handlers::heartbeat::handle(shard, r).await,
+        )),
+        Request::LeaveGroup(r) => respond(ResponseKind::LeaveGroup(
+            handlers::leave_group::handle(shard, v, r).await,
+        )),
+        Request::OffsetCommit(r) => respond(ResponseKind::OffsetCommit(
+            handlers::offset_commit::handle(shard, r).await,
+        )),
+        Request::OffsetFetch(r) => respond(ResponseKind::OffsetFetch(
+            handlers::offset_fetch::handle(shard, v, r).await,
+        )),
+        Request::DescribeGroups(r) => respond(ResponseKind::DescribeGroups(
+            handlers::describe_groups::handle(shard, v, r).await,
+        )),
+        Request::ListGroups(r) => respond(ResponseKind::ListGroups(
+            handlers::list_groups::handle(shard, v, r).await,
+        )),
+        Request::DeleteGroups(r) => respond(ResponseKind::DeleteGroups(
+            handlers::delete_groups::handle(shard, r).await,
+        )),
+        Request::InitProducerId(r) => respond(ResponseKind::InitProducerId(
+            handlers::init_producer_id::handle(shard, r).await,
         )),
     })
 }

@@ -22,7 +22,9 @@
 pub mod catalog;
 pub mod config;
 pub mod connection;
+pub mod group;
 pub mod handlers;
+pub mod producer_ids;
 pub mod routing;
 pub mod shard;
 
@@ -86,6 +88,10 @@ impl Broker {
             )
         })?;
         let catalog = Catalog::load(&config.data_dir)?;
+        // Committed offsets: re-route the logs if the shard count changed (blocking, once).
+        group::offsets_log::prepare_dir(&config.data_dir, config.cores)?;
+        // Loaded here so a damaged file stops startup with a clear message; shard 0 reloads it.
+        let producer_id_bound = producer_ids::ProducerIdAllocator::load(&config.data_dir)?.bound();
         let cores = config.cores;
         let first = TcpListener::bind_std_reuseport(config.listen)
             .map_err(|e| io::Error::new(e.kind(), format!("listen on {}: {e}", config.listen)))?;
@@ -108,6 +114,9 @@ impl Broker {
         let mesh: Mesh<ShardMsg> = Mesh::new(cores, INBOX_CAPACITY);
         let control: Mesh<Control> = Mesh::new(cores, 4);
         let control_senders = control.senders.clone();
+        let stop_all = ShutdownHandle {
+            senders: control.senders.clone(),
+        };
         let config = Arc::new(config);
         let thread = std::thread::Builder::new()
             .name("ringlog-broker".into())
@@ -130,15 +139,29 @@ impl Broker {
                         .unwrap_or_else(|e| e.into_inner())
                         .take()
                         .expect("once");
-                    shard_main(
+                    let shard = shard_main(
                         info,
-                        config.clone(),
-                        catalog.clone(),
-                        listener,
-                        inbox,
-                        ctl,
-                        peers.clone(),
-                    )
+                        ShardStart {
+                            config: config.clone(),
+                            catalog: catalog.clone(),
+                            listener,
+                            inbox,
+                            control: ctl,
+                            peers: peers.clone(),
+                            producer_id_bound: producer_id_bound.clone(),
+                        },
+                    );
+                    let stop_all = &stop_all;
+                    async move {
+                        let result = shard.await;
+                        if let Err(e) = &result {
+                            // One shard cannot serve its partitions: stop the whole broker
+                            // rather than run with a hole in the partition space.
+                            tracing::error!("shard {} failed: {e}; stopping the broker", info.id);
+                            stop_all.shutdown();
+                        }
+                        result
+                    }
                 })?;
                 results
                     .into_iter()
@@ -159,15 +182,13 @@ impl Broker {
 
     /// Ask every shard to shut down (returns at once; [`Broker::join`] waits).
     pub fn shutdown(&self) {
-        for s in &self.senders {
-            for _ in 0..1000 {
-                match s.try_send(Control::Shutdown) {
-                    Ok(()) | Err(mesh::TrySendError::Closed(_)) => break,
-                    Err(mesh::TrySendError::Full(_)) => {
-                        std::thread::sleep(Duration::from_millis(1))
-                    }
-                }
-            }
+        self.shutdown_handle().shutdown();
+    }
+
+    /// A handle that can stop the broker from another thread (a signal waiter).
+    pub fn shutdown_handle(&self) -> ShutdownHandle {
+        ShutdownHandle {
+            senders: self.senders.clone(),
         }
     }
 
@@ -177,6 +198,28 @@ impl Broker {
             Some(Ok(r)) => r,
             Some(Err(_)) => Err(io::Error::other("a broker shard panicked")),
             None => Ok(()),
+        }
+    }
+}
+
+/// Stops a running broker; cheap to clone, usable from any thread.
+#[derive(Clone)]
+pub struct ShutdownHandle {
+    senders: Vec<mesh::Sender<Control>>,
+}
+
+impl ShutdownHandle {
+    /// Ask every shard to shut down (returns at once).
+    pub fn shutdown(&self) {
+        for s in &self.senders {
+            for _ in 0..1000 {
+                match s.try_send(Control::Shutdown) {
+                    Ok(()) | Err(mesh::TrySendError::Closed(_)) => break,
+                    Err(mesh::TrySendError::Full(_)) => {
+                        std::thread::sleep(Duration::from_millis(1))
+                    }
+                }
+            }
         }
     }
 }
@@ -204,15 +247,27 @@ fn effective_io(config: &BrokerConfig) -> io::Result<IoKind> {
     })
 }
 
-async fn shard_main(
-    info: ShardInfo,
+/// What one shard starts with.
+struct ShardStart {
     config: Arc<BrokerConfig>,
     catalog: Catalog,
     listener: std::net::TcpListener,
     inbox: mesh::Receiver<ShardMsg>,
     control: mesh::Receiver<Control>,
     peers: Vec<mesh::Sender<ShardMsg>>,
-) -> io::Result<()> {
+    producer_id_bound: Arc<std::sync::atomic::AtomicI64>,
+}
+
+async fn shard_main(info: ShardInfo, start: ShardStart) -> io::Result<()> {
+    let ShardStart {
+        config,
+        catalog,
+        listener,
+        inbox,
+        control,
+        peers,
+        producer_id_bound,
+    } = start;
     let (id, count) = (info.id, info.count);
     let log = LogConfig {
         flush: config.flush,
@@ -233,6 +288,12 @@ async fn shard_main(
     )
     .await
     .map_err(|e| io::Error::other(format!("shard {id}: opening the data directory: {e}")))?;
+    let producer_ids = if id == routing::CONTROLLER_SHARD {
+        let alloc = producer_ids::ProducerIdAllocator::load(&config.data_dir)?;
+        Some(alloc.share_bound(producer_id_bound.clone()))
+    } else {
+        None
+    };
     let state = Rc::new(ShardState {
         id,
         count,
@@ -242,8 +303,12 @@ async fn shard_main(
         peers,
         shutdown: Notify::new(),
         shutting_down: Cell::new(false),
+        producer_ids,
+        producer_id_bound,
+        groups: group::Coordinator::open(&config.data_dir, id)?,
     });
 
+    rt::spawn(group::run_timers(state.clone()));
     let inbox_state = state.clone();
     let inbox_task = rt::spawn(async move {
         while let Some(msg) = inbox.recv().await {

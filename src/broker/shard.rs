@@ -29,6 +29,15 @@ use crate::transfer::FileRange;
 /// Messages between shards (field names say it all; every request carries its reply channel).
 #[allow(missing_docs)]
 pub enum ShardMsg {
+    /// To a group's coordinator shard (`routing::group_coordinator`): group work.
+    Group {
+        op: super::group::GroupOp,
+        reply: OneshotSender<super::group::GroupReply>,
+    },
+    /// To the controller: allocate an idempotent producer id (or a Kafka error code).
+    AllocateProducerId {
+        reply: OneshotSender<Result<i64, i16>>,
+    },
     /// Append to a partition this shard owns.
     Append {
         topic: Arc<str>,
@@ -199,6 +208,12 @@ pub struct ShardState {
     pub shutdown: Notify,
     /// Set once shutdown began.
     pub shutting_down: Cell<bool>,
+    /// The producer id allocator (controller shard only).
+    pub producer_ids: Option<super::producer_ids::ProducerIdAllocator>,
+    /// Every producer id ever allocated is below this (shared with the controller).
+    pub producer_id_bound: Arc<std::sync::atomic::AtomicI64>,
+    /// The consumer groups this shard coordinates, and its committed-offsets log.
+    pub groups: super::group::Coordinator,
 }
 
 fn storage_code(e: &StorageError) -> i16 {
@@ -405,8 +420,13 @@ impl ShardState {
             crate::runtime::time::sleep(wait).await;
             return;
         }
+        if self.shutting_down.get() {
+            return;
+        }
         let any = crate::runtime::future::select_any(futures);
-        let _ = crate::runtime::time::timeout(wait, any).await;
+        let shutdown = self.shutdown.notified();
+        let _ = crate::runtime::time::timeout(wait, crate::runtime::future::select(any, shutdown))
+            .await;
     }
 
     async fn wait_local(&self, parts: Vec<(Arc<str>, i32, i64)>, wait: Duration) {
@@ -414,12 +434,13 @@ impl ShardState {
             Vec::new();
         for (topic, partition, offset) in parts {
             futures.push(Box::pin(async move {
-                match self.engine.wait_for_append(&topic, partition, offset).await {
-                    Ok(_) => {}
-                    // A deleted or broken partition: answer now, the fetch reports the error.
-                    Err(_) => {}
-                }
+                // An error (deleted or broken partition) also ends the wait: the fetch that
+                // follows reports it.
+                let _ = self.engine.wait_for_append(&topic, partition, offset).await;
             }));
+        }
+        if self.shutting_down.get() {
+            return; // the shutdown notification already fired: do not wait for it
         }
         let any = crate::runtime::future::select_any(futures);
         let shutdown = self.shutdown.notified();
@@ -480,12 +501,9 @@ impl ShardState {
                     .map(|o| (o, -1)),
                 t if t >= 0 => self
                     .engine
-                    .offset_for_timestamp(&r.topic, r.partition, t)
+                    .record_for_timestamp(&r.topic, r.partition, t)
                     .await
-                    .map(|o| match o {
-                        Some(o) => (o, t),
-                        None => (-1, -1),
-                    }),
+                    .map(|o| o.unwrap_or((-1, -1))),
                 _ => {
                     out.push(OffsetResult {
                         error: code::INVALID_REQUEST,
@@ -534,6 +552,21 @@ impl ShardState {
             return code::UNKNOWN_SERVER_ERROR;
         }
         rx.recv().await.unwrap_or(code::UNKNOWN_SERVER_ERROR)
+    }
+
+    /// Allocate a producer id on the controller shard.
+    pub async fn allocate_producer_id(self: &Rc<Self>) -> Result<i64, i16> {
+        let (tx, rx) = mesh::oneshot();
+        if !self
+            .send(
+                routing::CONTROLLER_SHARD,
+                ShardMsg::AllocateProducerId { reply: tx },
+            )
+            .await
+        {
+            return Err(code::UNKNOWN_SERVER_ERROR);
+        }
+        rx.recv().await.unwrap_or(Err(code::UNKNOWN_SERVER_ERROR))
     }
 
     /// Delete a topic through the controller.
@@ -608,6 +641,16 @@ impl ShardState {
                     .await,
             ),
             ShardMsg::DeleteTopic { name, reply } => reply.send(self.controller_delete(name).await),
+            ShardMsg::AllocateProducerId { reply } => {
+                let result = match &self.producer_ids {
+                    Some(alloc) => alloc.allocate().await.map_err(|e| {
+                        tracing::error!("persisting producer ids failed: {e}");
+                        code::KAFKA_STORAGE_ERROR
+                    }),
+                    None => Err(code::NOT_COORDINATOR),
+                };
+                reply.send(result);
+            }
             ShardMsg::TopicCreated { name, meta, reply } => {
                 self.catalog.borrow_mut().insert(name, meta);
                 if let Err(e) = self.engine.refresh().await {
@@ -615,6 +658,7 @@ impl ShardState {
                 }
                 reply.send(());
             }
+            ShardMsg::Group { op, reply } => reply.send(self.groups.handle(&self, op).await),
             ShardMsg::TopicDeleted { name, reply } => {
                 self.catalog.borrow_mut().remove(&name);
                 if let Err(e) = self.engine.delete_topic(&name).await {

@@ -55,6 +55,15 @@ pub const INVALID_RECORD: i16 = 87;
 /// The topic id does not match any topic on this broker.
 pub const UNKNOWN_TOPIC_ID: i16 = 100;
 
+/// The coordinator is not on this broker/shard.
+pub const NOT_COORDINATOR: i16 = 16;
+/// Sequence numbers out of order for an idempotent producer.
+pub const OUT_OF_ORDER_SEQUENCE_NUMBER: i16 = 45;
+/// The producer's epoch is stale.
+pub const INVALID_PRODUCER_EPOCH: i16 = 47;
+/// The broker does not know this producer id.
+pub const UNKNOWN_PRODUCER_ID: i16 = 59;
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -41,9 +41,15 @@ mod roundtrip_tests;
 use bytes::{BufMut, Bytes, BytesMut};
 use kafka_protocol::messages::{
     ApiKey, ApiVersionsRequest, CreateTopicsRequest, DeleteTopicsRequest, FetchRequest,
-    ListOffsetsRequest, MetadataRequest, ProduceRequest, ResponseKind,
+    InitProducerIdRequest, ListOffsetsRequest, MetadataRequest, ProduceRequest, ResponseKind,
 };
 use kafka_protocol::protocol::Decodable;
+// Consumer groups (src/broker/group).
+use kafka_protocol::messages::{
+    DeleteGroupsRequest, DescribeGroupsRequest, FindCoordinatorRequest, HeartbeatRequest,
+    JoinGroupRequest, LeaveGroupRequest, ListGroupsRequest, OffsetCommitRequest,
+    OffsetFetchRequest, SyncGroupRequest,
+};
 
 pub use header::RequestHeader;
 
@@ -57,6 +63,17 @@ pub enum Request {
     ListOffsets(ListOffsetsRequest),
     CreateTopics(CreateTopicsRequest),
     DeleteTopics(DeleteTopicsRequest),
+    OffsetCommit(OffsetCommitRequest),
+    OffsetFetch(OffsetFetchRequest),
+    FindCoordinator(FindCoordinatorRequest),
+    JoinGroup(JoinGroupRequest),
+    Heartbeat(HeartbeatRequest),
+    LeaveGroup(LeaveGroupRequest),
+    SyncGroup(SyncGroupRequest),
+    DescribeGroups(DescribeGroupsRequest),
+    ListGroups(ListGroupsRequest),
+    DeleteGroups(DeleteGroupsRequest),
+    InitProducerId(InitProducerIdRequest),
 }
 
 impl Request {
@@ -69,6 +86,17 @@ impl Request {
             Request::ListOffsets(_) => ApiKey::ListOffsets,
             Request::CreateTopics(_) => ApiKey::CreateTopics,
             Request::DeleteTopics(_) => ApiKey::DeleteTopics,
+            Request::OffsetCommit(_) => ApiKey::OffsetCommit,
+            Request::OffsetFetch(_) => ApiKey::OffsetFetch,
+            Request::FindCoordinator(_) => ApiKey::FindCoordinator,
+            Request::JoinGroup(_) => ApiKey::JoinGroup,
+            Request::Heartbeat(_) => ApiKey::Heartbeat,
+            Request::LeaveGroup(_) => ApiKey::LeaveGroup,
+            Request::SyncGroup(_) => ApiKey::SyncGroup,
+            Request::DescribeGroups(_) => ApiKey::DescribeGroups,
+            Request::ListGroups(_) => ApiKey::ListGroups,
+            Request::DeleteGroups(_) => ApiKey::DeleteGroups,
+            Request::InitProducerId(_) => ApiKey::InitProducerId,
         }
     }
 }
@@ -156,6 +184,23 @@ pub fn decode_request(frame_body: Bytes) -> Result<(RequestHeader, Request), Dec
         ApiKey::ListOffsets => ListOffsetsRequest::decode(&mut buf, v).map(Request::ListOffsets),
         ApiKey::CreateTopics => CreateTopicsRequest::decode(&mut buf, v).map(Request::CreateTopics),
         ApiKey::DeleteTopics => DeleteTopicsRequest::decode(&mut buf, v).map(Request::DeleteTopics),
+        ApiKey::OffsetCommit => OffsetCommitRequest::decode(&mut buf, v).map(Request::OffsetCommit),
+        ApiKey::OffsetFetch => OffsetFetchRequest::decode(&mut buf, v).map(Request::OffsetFetch),
+        ApiKey::FindCoordinator => {
+            FindCoordinatorRequest::decode(&mut buf, v).map(Request::FindCoordinator)
+        }
+        ApiKey::JoinGroup => JoinGroupRequest::decode(&mut buf, v).map(Request::JoinGroup),
+        ApiKey::Heartbeat => HeartbeatRequest::decode(&mut buf, v).map(Request::Heartbeat),
+        ApiKey::LeaveGroup => LeaveGroupRequest::decode(&mut buf, v).map(Request::LeaveGroup),
+        ApiKey::SyncGroup => SyncGroupRequest::decode(&mut buf, v).map(Request::SyncGroup),
+        ApiKey::DescribeGroups => {
+            DescribeGroupsRequest::decode(&mut buf, v).map(Request::DescribeGroups)
+        }
+        ApiKey::ListGroups => ListGroupsRequest::decode(&mut buf, v).map(Request::ListGroups),
+        ApiKey::DeleteGroups => DeleteGroupsRequest::decode(&mut buf, v).map(Request::DeleteGroups),
+        ApiKey::InitProducerId => {
+            InitProducerIdRequest::decode(&mut buf, v).map(Request::InitProducerId)
+        }
         // decode_request_header only returns keys from versions::SUPPORTED_APIS; a table row
         // without an arm here is our bug, reported rather than panicked on.
         other => {
@@ -230,6 +275,17 @@ fn response_api_key(resp: &ResponseKind) -> Option<ApiKey> {
         ResponseKind::ListOffsets(_) => ApiKey::ListOffsets,
         ResponseKind::CreateTopics(_) => ApiKey::CreateTopics,
         ResponseKind::DeleteTopics(_) => ApiKey::DeleteTopics,
+        ResponseKind::OffsetCommit(_) => ApiKey::OffsetCommit,
+        ResponseKind::OffsetFetch(_) => ApiKey::OffsetFetch,
+        ResponseKind::FindCoordinator(_) => ApiKey::FindCoordinator,
+        ResponseKind::JoinGroup(_) => ApiKey::JoinGroup,
+        ResponseKind::Heartbeat(_) => ApiKey::Heartbeat,
+        ResponseKind::LeaveGroup(_) => ApiKey::LeaveGroup,
+        ResponseKind::SyncGroup(_) => ApiKey::SyncGroup,
+        ResponseKind::DescribeGroups(_) => ApiKey::DescribeGroups,
+        ResponseKind::ListGroups(_) => ApiKey::ListGroups,
+        ResponseKind::DeleteGroups(_) => ApiKey::DeleteGroups,
+        ResponseKind::InitProducerId(_) => ApiKey::InitProducerId,
         _ => return None,
     })
 }

@@ -75,6 +75,7 @@ fn record_batch(base_offset: i64, n: usize) -> Bytes {
 
 fn sample_request(api_key: ApiKey, v: i16) -> Request {
     match api_key {
+        k if is_group_api(k) => group_sample_request(k, v),
         ApiKey::ApiVersions => {
             let mut r = ApiVersionsRequest::default();
             if v >= 3 {
@@ -195,6 +196,13 @@ fn sample_request(api_key: ApiKey, v: i16) -> Request {
                 r.with_topic_names(vec![topic("orders"), topic("clicks")])
             })
         }
+        ApiKey::InitProducerId => {
+            let mut r = InitProducerIdRequest::default().with_transaction_timeout_ms(60_000);
+            if v >= 3 {
+                r = r.with_producer_id(ProducerId(4242)).with_producer_epoch(3);
+            }
+            Request::InitProducerId(r)
+        }
         other => panic!("no sample for {other:?}"),
     }
 }
@@ -217,6 +225,17 @@ fn encode_request(api_key: ApiKey, v: i16, req: &Request) -> Bytes {
         Request::ListOffsets(r) => r.encode(&mut buf, v),
         Request::CreateTopics(r) => r.encode(&mut buf, v),
         Request::DeleteTopics(r) => r.encode(&mut buf, v),
+        Request::OffsetCommit(r) => r.encode(&mut buf, v),
+        Request::OffsetFetch(r) => r.encode(&mut buf, v),
+        Request::FindCoordinator(r) => r.encode(&mut buf, v),
+        Request::JoinGroup(r) => r.encode(&mut buf, v),
+        Request::Heartbeat(r) => r.encode(&mut buf, v),
+        Request::LeaveGroup(r) => r.encode(&mut buf, v),
+        Request::SyncGroup(r) => r.encode(&mut buf, v),
+        Request::DescribeGroups(r) => r.encode(&mut buf, v),
+        Request::ListGroups(r) => r.encode(&mut buf, v),
+        Request::DeleteGroups(r) => r.encode(&mut buf, v),
+        Request::InitProducerId(r) => r.encode(&mut buf, v),
     }
     .unwrap_or_else(|e| panic!("{api_key:?} v{v}: {e:#}"));
     buf.freeze()
@@ -242,8 +261,10 @@ fn every_advertised_request_version_round_trips() {
         assert_eq!(decoded, req, "{api_key:?} v{v}");
         count += 1;
     }
-    // 8 + 13 + 8 + 12 + 5 + 6 + 6 advertised versions.
-    assert_eq!(count, 58);
+    // 8 + 13 + 8 + 12 + 5 + 6 + 6 advertised versions, + 64 consumer-group versions
+    // (8 + 9 + 5 + 10 + 5 + 6 + 6 + 6 + 6 + 3).
+    // InitProducerId: 6.
+    assert_eq!(count, 58 + 64 + 6);
 }
 
 #[test]
@@ -281,6 +302,7 @@ fn produce_records_are_slices_of_the_frame() {
 
 fn sample_response(api_key: ApiKey, v: i16) -> ResponseKind {
     match api_key {
+        k if is_group_api(k) => group_sample_response(k, v),
         ApiKey::ApiVersions => ResponseKind::ApiVersions(versions::api_versions_response(0)),
         ApiKey::Metadata => {
             let mut part = metadata_response::MetadataResponsePartition::default()
@@ -394,6 +416,11 @@ fn sample_response(api_key: ApiKey, v: i16) -> ResponseKind {
             }
             ResponseKind::DeleteTopics(DeleteTopicsResponse::default().with_responses(vec![t]))
         }
+        ApiKey::InitProducerId => ResponseKind::InitProducerId(
+            InitProducerIdResponse::default()
+                .with_producer_id(ProducerId(1000))
+                .with_producer_epoch(0),
+        ),
         other => panic!("no sample for {other:?}"),
     }
 }
@@ -406,6 +433,7 @@ fn decode_response_frame(api_key: ApiKey, v: i16, frame: &[u8]) -> (i32, Respons
     assert_eq!(size as usize, buf.len(), "{api_key:?} v{v}: size prefix");
     let header = ResponseHeader::decode(&mut buf, api_key.response_header_version(v)).unwrap();
     let body = match api_key {
+        k if is_group_api(k) => Ok(decode_group_response(k, &mut buf, v)),
         ApiKey::ApiVersions => {
             ApiVersionsResponse::decode(&mut buf, v).map(ResponseKind::ApiVersions)
         }
@@ -420,6 +448,9 @@ fn decode_response_frame(api_key: ApiKey, v: i16, frame: &[u8]) -> (i32, Respons
         }
         ApiKey::DeleteTopics => {
             DeleteTopicsResponse::decode(&mut buf, v).map(ResponseKind::DeleteTopics)
+        }
+        ApiKey::InitProducerId => {
+            InitProducerIdResponse::decode(&mut buf, v).map(ResponseKind::InitProducerId)
         }
         other => panic!("{other:?}"),
     }
@@ -484,11 +515,23 @@ fn hex(s: &str) -> Vec<u8> {
 
 /// Our table in v0 ApiVersion layout: api_key, min_version, max_version (i16 each).
 const TABLE_V0: &str = "0000 0003 000a  0001 0004 0010  0002 0001 0008  0003 0001 000c
-                        0012 0000 0004  0013 0002 0007  0014 0001 0006";
+                        0008 0002 0009  0009 0001 0009  000a 0000 0004  000b 0000 0009
+                        000c 0000 0004  000d 0000 0005  000e 0000 0005  000f 0000 0005
+                        0010 0000 0005
+                        0012 0000 0004  0013 0002 0007  0014 0001 0006  0016 0000 0005
+                        002a 0000 0002";
 /// The same in v3 layout: each entry followed by an empty tagged-field section (00).
-const TABLE_V3: &str = "0000 0003 000a 00  0001 0004 0010 00  0002 0001 0008 00
-                        0003 0001 000c 00  0012 0000 0004 00  0013 0002 0007 00
-                        0014 0001 0006 00";
+fn table_v3() -> String {
+    let digits: Vec<char> = TABLE_V0.chars().filter(|c| c.is_ascii_hexdigit()).collect();
+    digits
+        .chunks(12)
+        .map(|e| format!("{} 00 ", e.iter().collect::<String>()))
+        .collect()
+}
+/// Entries in [`TABLE_V0`] (6 bytes = 12 hex digits each).
+fn table_entries() -> usize {
+    TABLE_V0.chars().filter(|c| c.is_ascii_hexdigit()).count() / 12
+}
 
 #[test]
 fn api_versions_v0_request_vector() {
@@ -524,8 +567,12 @@ fn api_versions_v0_response_vector() {
         &mut out,
     )
     .unwrap();
-    // size 52 = correlation 4 + error 2 + count 4 + 7 * 6; header v0; array i32 count 7.
-    let expected = hex(&format!("00000034 00004650 0000 00000007 {TABLE_V0}"));
+    // size = correlation 4 + error 2 + count 4 + n * 6; header v0; array i32 count n.
+    let n = table_entries();
+    let expected = hex(&format!(
+        "{:08x} 00004650 0000 {n:08x} {TABLE_V0}",
+        10 + 6 * n
+    ));
     assert_eq!(&out[..], &expected[..]);
 }
 
@@ -539,11 +586,15 @@ fn api_versions_v3_response_vector_has_v0_header_and_no_default_tagged_fields() 
             &mut out,
         )
         .unwrap();
-        // size 61; header v0 (correlation only, no tag byte); error 0; compact array 7+1 = 08;
+        // size 12 + 7n; header v0 (correlation only, no tag byte); error 0; compact array n+1;
         // entries; throttle_time_ms 0; tagged fields: 00 (no features, no epoch, no zk flag).
         let corr = correlation_id(ApiKey::ApiVersions, v);
+        let n = table_entries();
         let expected = hex(&format!(
-            "0000003d {corr:08x} 0000 08 {TABLE_V3} 00000000 00"
+            "{:08x} {corr:08x} 0000 {:02x} {} 00000000 00",
+            12 + 7 * n,
+            n + 1,
+            table_v3()
         ));
         assert_eq!(&out[..], &expected[..], "v{v}");
     }
@@ -553,7 +604,11 @@ fn api_versions_v3_response_vector_has_v0_header_and_no_default_tagged_fields() 
 fn api_versions_unsupported_reply_vector() {
     let mut out = BytesMut::new();
     versions::encode_api_versions_unsupported(5, &mut out);
-    let expected = hex(&format!("00000034 00000005 0023 00000007 {TABLE_V0}"));
+    let n = table_entries();
+    let expected = hex(&format!(
+        "{:08x} 00000005 0023 {n:08x} {TABLE_V0}",
+        10 + 6 * n
+    ));
     assert_eq!(&out[..], &expected[..]);
 }
 
@@ -591,8 +646,9 @@ fn unsupported_versions_and_unknown_keys() {
             "key {key} v{v}"
         );
     }
-    // JoinGroup (11): a real Kafka API we do not serve yet; 999: not a Kafka API at all.
-    for key in [11i16, 22, 999, -1] {
+    // DescribeConfigs (32), OffsetForLeaderEpoch (23): real Kafka APIs we do not serve yet;
+    // 999: not a Kafka API at all.
+    for key in [32i16, 23, 999, -1] {
         let mut b = BytesMut::new();
         b.put_i16(key);
         b.put_i16(0);
@@ -943,4 +999,355 @@ fn huge_array_counts_are_malformed_not_allocations() {
         decode_request(b.freeze()),
         Err(DecodeError::Malformed { .. })
     ));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Consumer group APIs (src/broker/group): samples setting only the fields each version carries.
+
+fn is_group_api(k: ApiKey) -> bool {
+    matches!(
+        k,
+        ApiKey::OffsetCommit
+            | ApiKey::OffsetFetch
+            | ApiKey::FindCoordinator
+            | ApiKey::JoinGroup
+            | ApiKey::Heartbeat
+            | ApiKey::LeaveGroup
+            | ApiKey::SyncGroup
+            | ApiKey::DescribeGroups
+            | ApiKey::ListGroups
+            | ApiKey::DeleteGroups
+    )
+}
+
+fn group(s: &'static str) -> GroupId {
+    GroupId(StrBytes::from_static_str(s))
+}
+
+fn group_sample_request(api_key: ApiKey, v: i16) -> Request {
+    match api_key {
+        ApiKey::OffsetCommit => {
+            let mut p = offset_commit_request::OffsetCommitRequestPartition::default()
+                .with_partition_index(1)
+                .with_committed_offset(42)
+                .with_committed_metadata(Some(s("meta")));
+            if v >= 6 {
+                p = p.with_committed_leader_epoch(3);
+            }
+            let mut r = OffsetCommitRequest::default()
+                .with_group_id(group("g1"))
+                .with_generation_id_or_member_epoch(5)
+                .with_member_id(s("m-1"))
+                .with_topics(vec![
+                    offset_commit_request::OffsetCommitRequestTopic::default()
+                        .with_name(topic("orders"))
+                        .with_partitions(vec![p]),
+                ]);
+            if v >= 7 {
+                r = r.with_group_instance_id(Some(s("i-1")));
+            }
+            if v <= 4 {
+                r = r.with_retention_time_ms(60_000);
+            }
+            Request::OffsetCommit(r)
+        }
+        ApiKey::OffsetFetch => {
+            let mut r = OffsetFetchRequest::default();
+            if v <= 7 {
+                r = r.with_group_id(group("g1")).with_topics(Some(vec![
+                    offset_fetch_request::OffsetFetchRequestTopic::default()
+                        .with_name(topic("orders"))
+                        .with_partition_indexes(vec![0, 1]),
+                ]));
+            } else {
+                let mut g = offset_fetch_request::OffsetFetchRequestGroup::default()
+                    .with_group_id(group("g1"))
+                    .with_topics(Some(vec![
+                        offset_fetch_request::OffsetFetchRequestTopics::default()
+                            .with_name(topic("orders"))
+                            .with_partition_indexes(vec![0, 1]),
+                    ]));
+                if v >= 9 {
+                    g = g.with_member_id(Some(s("m-1"))).with_member_epoch(4);
+                }
+                let all = offset_fetch_request::OffsetFetchRequestGroup::default()
+                    .with_group_id(group("g2"))
+                    .with_topics(None);
+                r = r.with_groups(vec![g, all]);
+            }
+            if v >= 7 {
+                r = r.with_require_stable(true);
+            }
+            Request::OffsetFetch(r)
+        }
+        ApiKey::FindCoordinator => {
+            let r = FindCoordinatorRequest::default();
+            Request::FindCoordinator(match v {
+                0 => r.with_key(s("g1")),
+                1..=3 => r.with_key(s("g1")).with_key_type(0),
+                _ => r
+                    .with_key_type(0)
+                    .with_coordinator_keys(vec![s("g1"), s("g2")]),
+            })
+        }
+        ApiKey::JoinGroup => {
+            let mut r = JoinGroupRequest::default()
+                .with_group_id(group("g1"))
+                .with_session_timeout_ms(10_000)
+                .with_member_id(s("m-1"))
+                .with_protocol_type(s("consumer"))
+                .with_protocols(vec![
+                    join_group_request::JoinGroupRequestProtocol::default()
+                        .with_name(s("range"))
+                        .with_metadata(Bytes::from_static(b"\x00\x01meta")),
+                    join_group_request::JoinGroupRequestProtocol::default()
+                        .with_name(s("roundrobin"))
+                        .with_metadata(Bytes::from_static(b"")),
+                ]);
+            if v >= 1 {
+                r = r.with_rebalance_timeout_ms(30_000);
+            }
+            if v >= 5 {
+                r = r.with_group_instance_id(Some(s("i-1")));
+            }
+            if v >= 8 {
+                r = r.with_reason(Some(s("rejoin")));
+            }
+            Request::JoinGroup(r)
+        }
+        ApiKey::Heartbeat => {
+            let mut r = HeartbeatRequest::default()
+                .with_group_id(group("g1"))
+                .with_generation_id(3)
+                .with_member_id(s("m-1"));
+            if v >= 3 {
+                r = r.with_group_instance_id(Some(s("i-1")));
+            }
+            Request::Heartbeat(r)
+        }
+        ApiKey::LeaveGroup => {
+            let r = LeaveGroupRequest::default().with_group_id(group("g1"));
+            Request::LeaveGroup(if v <= 2 {
+                r.with_member_id(s("m-1"))
+            } else {
+                let mut m = leave_group_request::MemberIdentity::default()
+                    .with_member_id(s("m-1"))
+                    .with_group_instance_id(Some(s("i-1")));
+                if v >= 5 {
+                    m = m.with_reason(Some(s("bye")));
+                }
+                r.with_members(vec![m])
+            })
+        }
+        ApiKey::SyncGroup => {
+            let mut r = SyncGroupRequest::default()
+                .with_group_id(group("g1"))
+                .with_generation_id(3)
+                .with_member_id(s("m-1"))
+                .with_assignments(vec![
+                    sync_group_request::SyncGroupRequestAssignment::default()
+                        .with_member_id(s("m-1"))
+                        .with_assignment(Bytes::from_static(b"\x00\x01assign")),
+                ]);
+            if v >= 3 {
+                r = r.with_group_instance_id(Some(s("i-1")));
+            }
+            if v >= 5 {
+                r = r
+                    .with_protocol_type(Some(s("consumer")))
+                    .with_protocol_name(Some(s("range")));
+            }
+            Request::SyncGroup(r)
+        }
+        ApiKey::DescribeGroups => {
+            let mut r =
+                DescribeGroupsRequest::default().with_groups(vec![group("g1"), group("g2")]);
+            if v >= 3 {
+                r = r.with_include_authorized_operations(true);
+            }
+            Request::DescribeGroups(r)
+        }
+        ApiKey::ListGroups => {
+            let mut r = ListGroupsRequest::default();
+            if v >= 4 {
+                r = r.with_states_filter(vec![s("Stable")]);
+            }
+            if v >= 5 {
+                r = r.with_types_filter(vec![s("classic")]);
+            }
+            Request::ListGroups(r)
+        }
+        ApiKey::DeleteGroups => Request::DeleteGroups(
+            DeleteGroupsRequest::default().with_groups_names(vec![group("g1"), group("g2")]),
+        ),
+        other => panic!("no group sample for {other:?}"),
+    }
+}
+
+fn group_sample_response(api_key: ApiKey, v: i16) -> ResponseKind {
+    match api_key {
+        ApiKey::OffsetCommit => {
+            ResponseKind::OffsetCommit(OffsetCommitResponse::default().with_topics(vec![
+                offset_commit_response::OffsetCommitResponseTopic::default()
+                    .with_name(topic("orders"))
+                    .with_partitions(vec![
+                        offset_commit_response::OffsetCommitResponsePartition::default()
+                            .with_partition_index(1)
+                            .with_error_code(super::error::UNKNOWN_TOPIC_OR_PARTITION),
+                    ]),
+            ]))
+        }
+        ApiKey::OffsetFetch => {
+            let r = OffsetFetchResponse::default();
+            ResponseKind::OffsetFetch(if v <= 7 {
+                let mut p = offset_fetch_response::OffsetFetchResponsePartition::default()
+                    .with_partition_index(0)
+                    .with_committed_offset(42)
+                    .with_metadata(Some(s("meta")));
+                if v >= 5 {
+                    p = p.with_committed_leader_epoch(2);
+                }
+                r.with_topics(vec![
+                    offset_fetch_response::OffsetFetchResponseTopic::default()
+                        .with_name(topic("orders"))
+                        .with_partitions(vec![p]),
+                ])
+            } else {
+                r.with_groups(vec![
+                    offset_fetch_response::OffsetFetchResponseGroup::default()
+                        .with_group_id(group("g1"))
+                        .with_topics(vec![
+                            offset_fetch_response::OffsetFetchResponseTopics::default()
+                                .with_name(topic("orders"))
+                                .with_partitions(vec![
+                                    offset_fetch_response::OffsetFetchResponsePartitions::default()
+                                        .with_partition_index(0)
+                                        .with_committed_offset(42)
+                                        .with_committed_leader_epoch(2)
+                                        .with_metadata(Some(s("meta"))),
+                                ]),
+                        ]),
+                ])
+            })
+        }
+        ApiKey::FindCoordinator => {
+            let r = FindCoordinatorResponse::default();
+            ResponseKind::FindCoordinator(if v <= 3 {
+                r.with_node_id(BrokerId(0))
+                    .with_host(s("127.0.0.1"))
+                    .with_port(9092)
+            } else {
+                r.with_coordinators(vec![find_coordinator_response::Coordinator::default()
+                    .with_key(s("g1"))
+                    .with_node_id(BrokerId(0))
+                    .with_host(s("127.0.0.1"))
+                    .with_port(9092)])
+            })
+        }
+        ApiKey::JoinGroup => {
+            let mut r = JoinGroupResponse::default()
+                .with_generation_id(3)
+                .with_protocol_name(Some(s("range")))
+                .with_leader(s("m-1"))
+                .with_member_id(s("m-1"));
+            let mut m = join_group_response::JoinGroupResponseMember::default()
+                .with_member_id(s("m-1"))
+                .with_metadata(Bytes::from_static(b"\x00\x01meta"));
+            if v >= 5 {
+                m = m.with_group_instance_id(Some(s("i-1")));
+            }
+            r = r.with_members(vec![m]);
+            if v >= 7 {
+                r = r.with_protocol_type(Some(s("consumer")));
+            }
+            ResponseKind::JoinGroup(r)
+        }
+        ApiKey::Heartbeat => ResponseKind::Heartbeat(
+            HeartbeatResponse::default().with_error_code(super::error::NONE),
+        ),
+        ApiKey::LeaveGroup => {
+            let r = LeaveGroupResponse::default();
+            ResponseKind::LeaveGroup(if v >= 3 {
+                r.with_members(vec![leave_group_response::MemberResponse::default()
+                    .with_member_id(s("m-1"))
+                    .with_group_instance_id(Some(s("i-1")))])
+            } else {
+                r
+            })
+        }
+        ApiKey::SyncGroup => {
+            let mut r =
+                SyncGroupResponse::default().with_assignment(Bytes::from_static(b"\x00\x01as"));
+            if v >= 5 {
+                r = r
+                    .with_protocol_type(Some(s("consumer")))
+                    .with_protocol_name(Some(s("range")));
+            }
+            ResponseKind::SyncGroup(r)
+        }
+        ApiKey::DescribeGroups => {
+            let mut m = describe_groups_response::DescribedGroupMember::default()
+                .with_member_id(s("m-1"))
+                .with_client_id(s("rdkafka"))
+                .with_client_host(s("/127.0.0.1"))
+                .with_member_metadata(Bytes::from_static(b"md"))
+                .with_member_assignment(Bytes::from_static(b"as"));
+            if v >= 4 {
+                m = m.with_group_instance_id(Some(s("i-1")));
+            }
+            let mut g = describe_groups_response::DescribedGroup::default()
+                .with_group_id(group("g1"))
+                .with_group_state(s("Stable"))
+                .with_protocol_type(s("consumer"))
+                .with_protocol_data(s("range"))
+                .with_members(vec![m]);
+            if v >= 3 {
+                g = g.with_authorized_operations(0);
+            }
+            ResponseKind::DescribeGroups(DescribeGroupsResponse::default().with_groups(vec![g]))
+        }
+        ApiKey::ListGroups => {
+            let mut g = list_groups_response::ListedGroup::default()
+                .with_group_id(group("g1"))
+                .with_protocol_type(s("consumer"));
+            if v >= 4 {
+                g = g.with_group_state(s("Stable"));
+            }
+            if v >= 5 {
+                g = g.with_group_type(s("classic"));
+            }
+            ResponseKind::ListGroups(ListGroupsResponse::default().with_groups(vec![g]))
+        }
+        ApiKey::DeleteGroups => {
+            ResponseKind::DeleteGroups(DeleteGroupsResponse::default().with_results(vec![
+                delete_groups_response::DeletableGroupResult::default()
+                    .with_group_id(group("g1"))
+                    .with_error_code(68),
+            ]))
+        }
+        other => panic!("no group sample for {other:?}"),
+    }
+}
+
+fn decode_group_response(api_key: ApiKey, buf: &mut Bytes, v: i16) -> ResponseKind {
+    macro_rules! dec {
+        ($t:ty, $k:ident) => {
+            ResponseKind::$k(
+                <$t>::decode(buf, v).unwrap_or_else(|e| panic!("{api_key:?} v{v}: {e:#}")),
+            )
+        };
+    }
+    match api_key {
+        ApiKey::OffsetCommit => dec!(OffsetCommitResponse, OffsetCommit),
+        ApiKey::OffsetFetch => dec!(OffsetFetchResponse, OffsetFetch),
+        ApiKey::FindCoordinator => dec!(FindCoordinatorResponse, FindCoordinator),
+        ApiKey::JoinGroup => dec!(JoinGroupResponse, JoinGroup),
+        ApiKey::Heartbeat => dec!(HeartbeatResponse, Heartbeat),
+        ApiKey::LeaveGroup => dec!(LeaveGroupResponse, LeaveGroup),
+        ApiKey::SyncGroup => dec!(SyncGroupResponse, SyncGroup),
+        ApiKey::DescribeGroups => dec!(DescribeGroupsResponse, DescribeGroups),
+        ApiKey::ListGroups => dec!(ListGroupsResponse, ListGroups),
+        ApiKey::DeleteGroups => dec!(DeleteGroupsResponse, DeleteGroups),
+        other => panic!("{other:?}"),
+    }
 }

@@ -12,9 +12,20 @@
 //! | Fetch        | 1   | 4..=16 | v4 = kafka-protocol's floor; librdkafka 2.16 uses 16; v13+ name topics by id |
 //! | ListOffsets  | 2   | 1..=8  | v1 = kafka-protocol's floor; v8 adds EARLIEST_LOCAL (-4), answered as earliest |
 //! | Metadata     | 3   | 1..=12 | v0 ("empty list = all topics") left out, as Kafka 4 does; librdkafka uses 12 |
+//! | OffsetCommit | 8   | 2..=9  | kafka-protocol's range; librdkafka 2.12 up to 9, kafka-python 3.0 up to 8 (v10 = KIP-848 topic ids) |
+//! | OffsetFetch  | 9   | 1..=9  | kafka-protocol's range; v8+ batch groups (librdkafka uses them)      |
+//! | FindCoordinator | 10 | 0..=4 | v0-3 single key (librdkafka 0-2), v4 batched keys (kafka-python admin) |
+//! | JoinGroup    | 11  | 0..=9  | librdkafka 0-5, kafka-python up to 7, Java up to 9; v4+ MEMBER_ID_REQUIRED |
+//! | Heartbeat    | 12  | 0..=4  | kafka-protocol's whole range                                          |
+//! | LeaveGroup   | 13  | 0..=5  | v3+ batch members (static membership)                                 |
+//! | SyncGroup    | 14  | 0..=5  | kafka-protocol's whole range; v5 checks protocol type and name       |
+//! | DescribeGroups | 15 | 0..=5 | v6 (KIP-1043 error messages) left out                                 |
+//! | ListGroups   | 16  | 0..=5  | v4 state filter, v5 type filter ("classic" only)                      |
+//! | DeleteGroups | 42  | 0..=2  | kafka-protocol's whole range                                          |
 //! | ApiVersions  | 18  | 0..=4  | aiokafka sends v0, kafkajs v2, librdkafka/kafka-python v3/v4           |
 //! | CreateTopics | 19  | 2..=7  | kafka-protocol's whole range                                         |
 //! | DeleteTopics | 20  | 1..=6  | kafka-protocol's whole range; v6 deletes by name or topic id         |
+//! | InitProducerId | 22 | 0..=5 | kafka-protocol's whole range; idempotent (non-transactional) producers |
 //!
 //! # Invariants
 //! - Every range lies inside the range kafka-protocol can decode and encode (tested).
@@ -48,9 +59,20 @@ pub const SUPPORTED_APIS: &[ApiRange] = &[
     ApiRange { api_key: ApiKey::Fetch, min_version: 4, max_version: 16 },
     ApiRange { api_key: ApiKey::ListOffsets, min_version: 1, max_version: 8 },
     ApiRange { api_key: ApiKey::Metadata, min_version: 1, max_version: 12 },
+    ApiRange { api_key: ApiKey::OffsetCommit, min_version: 2, max_version: 9 },
+    ApiRange { api_key: ApiKey::OffsetFetch, min_version: 1, max_version: 9 },
+    ApiRange { api_key: ApiKey::FindCoordinator, min_version: 0, max_version: 4 },
+    ApiRange { api_key: ApiKey::JoinGroup, min_version: 0, max_version: 9 },
+    ApiRange { api_key: ApiKey::Heartbeat, min_version: 0, max_version: 4 },
+    ApiRange { api_key: ApiKey::LeaveGroup, min_version: 0, max_version: 5 },
+    ApiRange { api_key: ApiKey::SyncGroup, min_version: 0, max_version: 5 },
+    ApiRange { api_key: ApiKey::DescribeGroups, min_version: 0, max_version: 5 },
+    ApiRange { api_key: ApiKey::ListGroups, min_version: 0, max_version: 5 },
     ApiRange { api_key: ApiKey::ApiVersions, min_version: 0, max_version: 4 },
     ApiRange { api_key: ApiKey::CreateTopics, min_version: 2, max_version: 7 },
     ApiRange { api_key: ApiKey::DeleteTopics, min_version: 1, max_version: 6 },
+    ApiRange { api_key: ApiKey::InitProducerId, min_version: 0, max_version: 5 },
+    ApiRange { api_key: ApiKey::DeleteGroups, min_version: 0, max_version: 2 },
 ];
 
 /// The advertised range for a raw api key, or `None` if ringlog does not serve that API.
@@ -118,6 +140,17 @@ mod tests {
             ApiKey::ApiVersions => ApiVersionsRequest::VERSIONS,
             ApiKey::CreateTopics => CreateTopicsRequest::VERSIONS,
             ApiKey::DeleteTopics => DeleteTopicsRequest::VERSIONS,
+            ApiKey::OffsetCommit => OffsetCommitRequest::VERSIONS,
+            ApiKey::OffsetFetch => OffsetFetchRequest::VERSIONS,
+            ApiKey::FindCoordinator => FindCoordinatorRequest::VERSIONS,
+            ApiKey::JoinGroup => JoinGroupRequest::VERSIONS,
+            ApiKey::Heartbeat => HeartbeatRequest::VERSIONS,
+            ApiKey::LeaveGroup => LeaveGroupRequest::VERSIONS,
+            ApiKey::SyncGroup => SyncGroupRequest::VERSIONS,
+            ApiKey::DescribeGroups => DescribeGroupsRequest::VERSIONS,
+            ApiKey::ListGroups => ListGroupsRequest::VERSIONS,
+            ApiKey::DeleteGroups => DeleteGroupsRequest::VERSIONS,
+            ApiKey::InitProducerId => InitProducerIdRequest::VERSIONS,
             other => panic!("add {other:?} here"),
         }
     }

@@ -33,7 +33,13 @@ pub async fn handle(
         };
         let mut r = DeletableTopicResult::default();
         r.error_code = match &resolved {
-            Some(n) => shard.delete_topic(n.clone()).await,
+            Some(n) => {
+                let code = shard.delete_topic(n.clone()).await;
+                if code == code::NONE {
+                    crate::broker::group::topic_deleted(shard, n).await;
+                }
+                code
+            }
             None => code::UNKNOWN_TOPIC_ID,
         };
         r.name = resolved.as_deref().map(topic_name);

@@ -12,10 +12,13 @@ use crate::broker::shard::ShardState;
 use crate::protocol::error as code;
 use crate::runtime::future::join_all;
 
+/// A topic's partitions and the error each got before appending (0: append it).
+type TopicPlan = (Arc<str>, Vec<(i32, i16)>);
+
 /// Answer a Produce request.
 pub async fn handle(shard: &Rc<ShardState>, version: i16, req: ProduceRequest) -> ProduceResponse {
-    let acks_ok = matches!(req.acks, 0 | 1 | -1);
-    let mut plan: Vec<(Arc<str>, Vec<(i32, i16)>)> = Vec::with_capacity(req.topic_data.len());
+    let acks_ok = matches!(req.acks, -1..=1);
+    let mut plan: Vec<TopicPlan> = Vec::with_capacity(req.topic_data.len());
     let mut work = Vec::new();
     for topic in req.topic_data {
         let name: Arc<str> = Arc::from(topic.name.0.as_str());
@@ -30,6 +33,13 @@ pub async fn handle(shard: &Rc<ShardState>, version: i16, req: ProduceRequest) -
                 code::UNKNOWN_TOPIC_OR_PARTITION
             } else if p.records.as_ref().is_none_or(|r| r.is_empty()) {
                 code::CORRUPT_MESSAGE
+            } else if producer_id(p.records.as_ref().expect("checked")).is_some_and(|id| {
+                id >= shard
+                    .producer_id_bound
+                    .load(std::sync::atomic::Ordering::Acquire)
+            }) {
+                // A producer id this broker never handed out.
+                code::UNKNOWN_PRODUCER_ID
             } else {
                 code::NONE
             };
@@ -66,4 +76,10 @@ pub async fn handle(shard: &Rc<ShardState>, version: i16, req: ProduceRequest) -
         out.responses.push(t);
     }
     out
+}
+
+/// The producer id in the first batch header (bytes 43..51), if the buffer is long enough.
+fn producer_id(records: &[u8]) -> Option<i64> {
+    let bytes: [u8; 8] = records.get(43..51)?.try_into().ok()?;
+    Some(i64::from_be_bytes(bytes))
 }
