@@ -1,4 +1,5 @@
-//! A read-only, private mapping of a file range, usable as an owned send buffer.
+//! A read-only shared mapping of a file range (the page-cache pages themselves, no copy), usable
+//! as an owned send buffer.
 //!
 //! The mapping starts at the page that holds `position` and is unmapped when the value is
 //! dropped, so a send (or a `SEND_ZC` until its notification) keeps the pages mapped exactly as
@@ -8,6 +9,8 @@
 //! - Only ranges below a partition's high watermark are mapped; the broker never truncates a
 //!   segment below its high watermark while serving, so touching the mapping cannot SIGBUS.
 //!   (Retention unlinks whole files; an unlinked file's pages stay valid while mapped.)
+//! - [`MappedRange::map`] refuses a range that runs past the file's current end (one `fstat`),
+//!   so a wrong range is an error instead of a SIGBUS when the send touches the missing pages.
 
 use std::io;
 use std::os::fd::RawFd;
@@ -47,11 +50,24 @@ impl MappedRange {
                 len: 0,
             });
         }
+        // SAFETY: an all-zero stat is a valid out-buffer for fstat.
+        let mut st: libc::stat = unsafe { std::mem::zeroed() };
+        // SAFETY: `st` is valid for the call; the kernel checks `fd`.
+        if unsafe { libc::fstat(fd, &mut st) } < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        let file_len = st.st_size.max(0) as u64;
+        if position.checked_add(len as u64).is_none_or(|end| end > file_len) {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                format!("mapping {len} bytes at {position}: past the end of the file ({file_len} bytes)"),
+            ));
+        }
         let page = page_size() as u64;
         let start = position - position % page;
         let skip = (position - start) as usize;
         let map_len = skip + len;
-        // SAFETY: a fresh private read-only mapping; the kernel checks fd and range.
+        // SAFETY: a fresh shared read-only mapping; the kernel checks fd and range.
         let base = unsafe {
             libc::mmap(
                 std::ptr::null_mut(),

@@ -122,7 +122,7 @@ pub async fn handle(
         let errors = results.iter().any(|r| r.error != code::NONE);
         let now = Instant::now();
         if reads.is_empty()
-            || bytes >= min_bytes.max(1)
+            || bytes >= min_bytes
             || errors
             || now >= deadline
             || shard.shutting_down.get()
