@@ -518,3 +518,20 @@ fn uring_shards_use_single_issuer_defer_taskrun() {
         "the ring fd is registered and every enter uses it"
     );
 }
+
+#[test]
+fn dropping_an_inbox_closes_the_replies_queued_in_it() {
+    let _g = serial();
+    let (tx, rx) = mesh::channel::<mesh::OneshotSender<u32>>(4);
+    let (reply_tx, reply_rx) = mesh::oneshot::<u32>();
+    assert!(tx.try_send(reply_tx).is_ok());
+    // The shard owning the inbox stops: the queued request must not leave its waiter hanging.
+    drop(rx);
+    let got = runtime::block_on(&cfg(IoKind::Epoll), reply_rx.recv()).unwrap();
+    assert_eq!(got, None);
+    let (reply_tx, _reply_rx) = mesh::oneshot::<u32>();
+    assert!(matches!(
+        tx.try_send(reply_tx),
+        Err(mesh::TrySendError::Closed(_))
+    ));
+}

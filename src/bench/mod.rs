@@ -7,6 +7,10 @@
 //! serde; the reports are flat enough not to need it).
 //!
 //! - [`runtime`]: ring NOP cost and loopback ping-pong, io_uring against epoll.
+//! - [`load`]: the Kafka-protocol load generator (`produce`, `consume`, `e2e`), the machine's raw
+//!   limits, and the broker comparison io_uring against epoll (`compare`).
+//! - [`transfer`]: every consumer transfer path x slice size x driver over loopback, and a broker
+//!   consume per path against the best raw path of the same run.
 //!
 //! # Invariants
 //! - Every benchmark is bounded: fixed counts and durations, each limit a named constant, and
@@ -15,7 +19,9 @@
 //!   the machine (other tenants, thermal state) spreads over both sides instead of biasing one.
 //! - Reported ratios compare medians measured in the same run, never numbers from elsewhere.
 
+pub mod load;
 pub mod runtime;
+pub mod transfer;
 
 use std::fmt::Write as _;
 

@@ -128,6 +128,169 @@ enum TopicsAction {
 enum BenchCommand {
     /// Ring NOP cost and loopback ping-pong (64 B echo) with the server on io_uring vs epoll.
     Runtime(RuntimeBenchArgs),
+    /// Every consumer transfer path x slice size x driver over loopback, and a broker consume
+    /// per path against the best raw path of the same run.
+    Transfer(TransferBenchArgs),
+    /// Kafka-protocol produce load against --broker: records/s, MB/s, time-to-ack percentiles.
+    Produce(LoadArgs),
+    /// Kafka-protocol consume load (page cache, wrapping at the log end) against --broker.
+    Consume(LoadArgs),
+    /// Paced produce plus consumers: produce-to-receipt latency percentiles.
+    E2e(LoadArgs),
+    /// The broker on io_uring vs epoll (started here, fresh data dirs) on six workloads, with
+    /// the raw limits of the same run; writes bench-results/compare.{md,svg,json}.
+    Compare(CompareArgs),
+    /// The machine's raw limits: one loopback TCP stream, append + fdatasync, memcpy.
+    Limits(LimitsArgs),
+}
+
+#[derive(clap::Args)]
+struct LoadArgs {
+    /// Broker HOST:PORT (any Kafka-compatible broker).
+    #[arg(long, default_value = client::cli::BROKER_DEFAULT)]
+    broker: String,
+    /// Topic (created with --partitions if missing).
+    #[arg(long, default_value = "ringlog-bench")]
+    topic: String,
+    /// Partitions when the topic is created.
+    #[arg(long, default_value_t = 4)]
+    partitions: i32,
+    /// Connections (one producer or consumer task each).
+    #[arg(long, default_value_t = bench::load::CONNECTIONS_DEFAULT)]
+    connections: usize,
+    /// Value bytes per record.
+    #[arg(long, default_value_t = bench::load::RECORD_BYTES_DEFAULT)]
+    record_bytes: usize,
+    /// Records per batch (one batch per Produce request).
+    #[arg(long, default_value_t = bench::load::RECORDS_PER_BATCH_DEFAULT)]
+    records_per_batch: usize,
+    /// Batch size in value bytes instead of --records-per-batch.
+    #[arg(long)]
+    batch_bytes: Option<usize>,
+    /// Acknowledgements: all (-1), 1, 0.
+    #[arg(long, default_value = "1", allow_hyphen_values = true)]
+    acks: String,
+    /// Compression: none, lz4, zstd (also gzip, snappy).
+    #[arg(long, default_value = "none")]
+    compression: String,
+    /// Measured seconds (an upper bound with --count).
+    #[arg(long, default_value_t = bench::load::DURATION_MS_DEFAULT as f64 / 1000.0)]
+    seconds: f64,
+    /// Stop after this many records in the measured window.
+    #[arg(long)]
+    count: Option<u64>,
+    /// Offered load in records/s over all connections (latency at a fixed load).
+    #[arg(long)]
+    rate: Option<f64>,
+    /// Warm-up seconds before the window.
+    #[arg(long, default_value_t = bench::load::WARMUP_MS_DEFAULT as f64 / 1000.0)]
+    warmup: f64,
+    /// Produce requests in flight per connection (unpaced runs).
+    #[arg(long, default_value_t = bench::load::IN_FLIGHT_DEFAULT)]
+    in_flight: usize,
+    /// Consume: MB (10^6) the topic must hold first (produced if missing).
+    #[arg(long, default_value_t = bench::load::FILL_BYTES_DEFAULT / 1_000_000)]
+    fill_mb: u64,
+    /// Fetch max_bytes.
+    #[arg(long, default_value_t = bench::load::FETCH_BYTES_DEFAULT)]
+    fetch_bytes: i32,
+    /// Pid of a local broker: its CPU seconds per GB are reported.
+    #[arg(long)]
+    broker_pid: Option<u32>,
+    /// Pin the generator thread to this CPU.
+    #[arg(long)]
+    client_cpu: Option<usize>,
+    /// Generator driver: epoll, or uring (default: uring with --rate, whose ns timers pace
+    /// precisely; epoll timers round up to whole ms).
+    #[arg(long)]
+    client_io: Option<ringlog::runtime::IoKind>,
+    /// Print one JSON object instead of the text summary.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(clap::Args)]
+struct CompareArgs {
+    /// Rounds per workload (uring, epoll alternately).
+    #[arg(long, default_value_t = bench::load::compare::ROUNDS_DEFAULT)]
+    rounds: usize,
+    /// Measured seconds per run.
+    #[arg(long, default_value_t = bench::load::compare::MEASURE_MS_DEFAULT as f64 / 1000.0)]
+    seconds: f64,
+    /// Warm-up seconds per run.
+    #[arg(long, default_value_t = bench::load::compare::WARMUP_MS_DEFAULT as f64 / 1000.0)]
+    warmup: f64,
+    /// Smoke test: 2 rounds, short windows (explicit --rounds/--seconds are ignored).
+    #[arg(long)]
+    quick: bool,
+    /// Shards of the broker under test (pinned from CPU 0; the generator takes the last CPU).
+    #[arg(long, default_value_t = 1)]
+    broker_cores: usize,
+    /// Where fresh data directories go (a disk, not tmpfs; default: the temp dir).
+    #[arg(long)]
+    dir: Option<std::path::PathBuf>,
+    /// Output directory of compare.md, compare.svg, compare.json.
+    #[arg(long, default_value = "bench-results")]
+    out: std::path::PathBuf,
+    /// Workloads to run, comma-separated (default: 1,2,3,4,5,6).
+    #[arg(long, value_delimiter = ',')]
+    workloads: Option<Vec<usize>>,
+    /// Print JSON instead of the Markdown table.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(clap::Args)]
+struct LimitsArgs {
+    /// Seconds per measurement.
+    #[arg(long, default_value_t = bench::load::limits::SECONDS_DEFAULT)]
+    seconds: f64,
+    /// Directory of the fdatasync file (a disk, not tmpfs; default: the temp dir).
+    #[arg(long)]
+    dir: Option<std::path::PathBuf>,
+    /// Bytes per append (default: the batch size of compare's workload 2).
+    #[arg(long)]
+    write_bytes: Option<usize>,
+    /// Print JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(clap::Args)]
+struct TransferBenchArgs {
+    /// Runs per cell (median and spread are taken over them).
+    #[arg(long, default_value_t = bench::transfer::RUNS_DEFAULT)]
+    runs: usize,
+    /// Bytes per raw run.
+    #[arg(long, default_value_t = bench::transfer::BYTES_DEFAULT)]
+    bytes: u64,
+    /// Slice sizes in bytes, comma-separated (default 16 KiB, 256 KiB, 1 MiB, 8 MiB).
+    #[arg(long, value_delimiter = ',')]
+    slices: Option<Vec<u64>>,
+    /// Paths, comma-separated (default: all and auto).
+    #[arg(long, value_delimiter = ',')]
+    paths: Option<Vec<ringlog::transfer::TransferPath>>,
+    /// Sender drivers, comma-separated (default: uring,epoll).
+    #[arg(long, value_delimiter = ',')]
+    drivers: Option<Vec<ringlog::runtime::IoKind>>,
+    /// Skip the raw matrix.
+    #[arg(long)]
+    no_raw: bool,
+    /// Skip the broker consume runs.
+    #[arg(long)]
+    no_broker: bool,
+    /// Bytes produced for the broker runs.
+    #[arg(long, default_value_t = bench::transfer::BROKER_BYTES_DEFAULT)]
+    broker_bytes: u64,
+    /// Directory for the benchmark's files (a disk filesystem, not tmpfs).
+    #[arg(long, default_value = "bench-results")]
+    dir: std::path::PathBuf,
+    /// Write the JSON report here.
+    #[arg(long)]
+    json: Option<std::path::PathBuf>,
+    /// Write an SVG bar chart here.
+    #[arg(long)]
+    svg: Option<std::path::PathBuf>,
 }
 
 #[derive(clap::Args)]
@@ -391,6 +554,131 @@ fn run_bench(kind: BenchCommand) -> Result<(), Box<dyn std::error::Error>> {
                 print!("{report}");
             }
         }
+        BenchCommand::Transfer(args) => {
+            let defaults = bench::transfer::TransferBenchConfig::default();
+            let config = bench::transfer::TransferBenchConfig {
+                runs: args.runs,
+                bytes: args.bytes,
+                slices: args.slices.unwrap_or(defaults.slices.clone()),
+                paths: args.paths.unwrap_or(defaults.paths.clone()),
+                drivers: args.drivers.unwrap_or(defaults.drivers.clone()),
+                raw: !args.no_raw,
+                broker: !args.no_broker,
+                broker_bytes: args.broker_bytes,
+                dir: args.dir,
+                ..defaults
+            };
+            let report = bench::transfer::run(&config, &mut |line| eprintln!("{line}"))?;
+            print!("{report}");
+            if let Some(path) = args.json {
+                std::fs::write(&path, report.to_json() + "\n")?;
+            }
+            if let Some(path) = args.svg {
+                std::fs::write(&path, report.to_svg())?;
+            }
+        }
+        BenchCommand::Produce(args) => run_load(bench::load::Mode::Produce, args)?,
+        BenchCommand::Consume(args) => run_load(bench::load::Mode::Consume, args)?,
+        BenchCommand::E2e(args) => run_load(bench::load::Mode::E2e, args)?,
+        BenchCommand::Compare(args) => {
+            use bench::load::compare;
+            let mut config = compare::CompareConfig::new(std::env::current_exe()?);
+            if args.quick {
+                config = config.quick();
+            } else {
+                config.rounds = args.rounds;
+                config.measure = Duration::try_from_secs_f64(args.seconds)?;
+                config.warmup = Duration::try_from_secs_f64(args.warmup)?;
+            }
+            config.broker_cores = args.broker_cores;
+            if let Some(dir) = args.dir {
+                config.base_dir = dir;
+            }
+            config.out_dir = Some(args.out);
+            if let Some(w) = args.workloads {
+                config.workloads = w;
+            }
+            config.progress = true;
+            config.command = std::env::args()
+                .skip(1)
+                .fold("ringlog".to_string(), |acc, a| acc + " " + &a);
+            let report = compare::run(&config)?;
+            if args.json {
+                println!("{}", report.to_json());
+            } else {
+                print!("{report}");
+            }
+        }
+        BenchCommand::Limits(args) => {
+            use bench::load::{self as load, limits::Limits};
+            let write_bytes = match args.write_bytes {
+                Some(n) => n,
+                None => {
+                    let any = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
+                    let c = load::compare::CompareConfig::new(std::path::PathBuf::new());
+                    load::batch_bytes_of(&load::compare::load_of(2, any, &c, None))?
+                }
+            };
+            let dir = args.dir.unwrap_or_else(std::env::temp_dir);
+            let limits = Limits::measure(&dir, write_bytes, args.seconds)?;
+            let machine = bench::Machine::current();
+            if args.json {
+                println!("{}", limits.to_json());
+            } else {
+                println!(
+                    "ringlog bench limits: {} CPUs, {}, kernel {}",
+                    machine.cpus, machine.cpu_model, machine.kernel
+                );
+                print!("{limits}");
+            }
+        }
+    }
+    Ok(())
+}
+
+fn run_load(
+    mode: ringlog::bench::load::Mode,
+    args: LoadArgs,
+) -> Result<(), Box<dyn std::error::Error>> {
+    use bench::load::LoadConfig;
+    let broker = client::cli::resolve_broker(&args.broker)?;
+    let records_per_batch = match args.batch_bytes {
+        Some(b) => (b / args.record_bytes.max(1)).max(1),
+        None => args.records_per_batch,
+    };
+    let config = LoadConfig {
+        topic: args.topic,
+        partitions: args.partitions,
+        connections: args.connections,
+        record_bytes: args.record_bytes,
+        records_per_batch,
+        acks: client::cli::parse_acks(&args.acks)?,
+        compression: client::cli::parse_compression(&args.compression)?,
+        warmup: Duration::try_from_secs_f64(args.warmup)?,
+        duration: Duration::try_from_secs_f64(args.seconds)?,
+        count: args.count,
+        rate: args.rate,
+        in_flight: args.in_flight,
+        fill_bytes: args.fill_mb.saturating_mul(1_000_000),
+        fetch_bytes: args.fetch_bytes,
+        broker_pid: args.broker_pid,
+        client_cpu: args.client_cpu,
+        client_io: args.client_io.unwrap_or(match args.rate {
+            Some(_) => ringlog::runtime::IoKind::Uring,
+            None => ringlog::runtime::IoKind::Epoll,
+        }),
+        ..LoadConfig::new(mode, broker)
+    };
+    let report = bench::load::run(&config)?;
+    let machine = bench::Machine::current();
+    if args.json {
+        println!("{}", report.to_json(&machine));
+    } else {
+        println!(
+            "machine: {} CPUs, {}, kernel {}",
+            machine.cpus, machine.cpu_model, machine.kernel
+        );
+        print!("{report}");
     }
     Ok(())
 }

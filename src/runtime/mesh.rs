@@ -76,7 +76,7 @@ impl<T> Drop for Sender<T> {
 
 impl<T> Sender<T> {
     fn receiver_alive(&self) -> bool {
-        self.chan.receiver_alive.load(Ordering::Acquire)
+        self.chan.receiver_alive.load(Ordering::SeqCst)
     }
 
     /// Send without waiting.
@@ -86,6 +86,13 @@ impl<T> Sender<T> {
         }
         match self.chan.queue.push(item) {
             Ok(()) => {
+                if !self.receiver_alive() {
+                    // The receiver went away between the check and the push: nobody will ever
+                    // pop this item, so drop what is queued here (a reply channel inside it then
+                    // closes instead of leaving its waiter hanging).
+                    while self.chan.queue.pop().is_some() {}
+                    return Ok(());
+                }
                 self.chan.receiver.wake();
                 Ok(())
             }
@@ -175,7 +182,10 @@ impl<T> Receiver<T> {
 
 impl<T> Drop for Receiver<T> {
     fn drop(&mut self) {
-        self.chan.receiver_alive.store(false, Ordering::Release);
+        self.chan.receiver_alive.store(false, Ordering::SeqCst);
+        // Drop undelivered items now (their reply channels close, their waiters see `None`)
+        // rather than when the last sender goes away.
+        while self.chan.queue.pop().is_some() {}
         self.wake_senders();
     }
 }

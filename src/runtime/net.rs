@@ -622,6 +622,25 @@ impl TcpStream {
         }
     }
 
+    /// Zero-copy send that resolves at the send's result, not at the notification: the buffer is
+    /// handed to the driver, which releases it when the kernel reports it no longer needs the
+    /// pages. Lets a transfer keep sending while earlier pages are still pinned. On an epoll
+    /// shard this is a plain `send`.
+    pub async fn send_zc_detached<B: IoBuf>(&self, buf: B, flags: i32) -> io::Result<usize> {
+        let cx = context::current();
+        match &cx.driver {
+            Driver::Uring(_) => {
+                op::send_zc::SendZcDetached::new(op::send_zc::SendZc {
+                    fd: self.socket.fd.clone(),
+                    buf,
+                    flags,
+                })
+                .await
+            }
+            Driver::Epoll(_) => self.send_with_flags(buf, flags).await.0,
+        }
+    }
+
     /// Wait until the socket is writable (for syscall-driven transfers such as sendfile(2)).
     pub async fn writable(&self) -> io::Result<()> {
         self.socket.wait(Direction::Write).await

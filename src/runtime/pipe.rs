@@ -149,7 +149,10 @@ pub async fn splice_to_socket_uring(
         let filled = ra?;
         let drained = match rb {
             Ok(n) => n,
-            Err(e) if e.raw_os_error() == Some(libc::ECANCELED) => 0, // the first was short
+            // The first was short (the kernel cancelled the link), or the socket was full: an
+            // io-wq splice does not wait for socket space and answers EAGAIN. Either way the
+            // pipe still holds data; drain_uring waits for writability.
+            Err(e) if matches!(e.raw_os_error(), Some(libc::ECANCELED | libc::EAGAIN)) => 0,
             Err(e) => return Err(e),
         };
         drain_uring(pipe, sock, filled - drained.min(filled)).await?;
@@ -209,18 +212,21 @@ pub async fn splice_to_socket_sys(
 
 async fn drain_uring(pipe: &Pipe, sock: &TcpStream, mut left: usize) -> io::Result<()> {
     while left > 0 {
-        let n = Op::new(op::splice::Splice {
+        let res = Op::new(op::splice::Splice {
             fd_in: pipe.read.clone(),
             off_in: -1,
             fd_out: sock.shared_fd(),
             off_out: -1,
             len: left as u32,
         })
-        .await?;
-        if n == 0 {
-            return Err(io::ErrorKind::WriteZero.into());
+        .await;
+        match res {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => left -= n,
+            // The socket is full: wait for room instead of failing the transfer.
+            Err(e) if e.raw_os_error() == Some(libc::EAGAIN) => sock.writable().await?,
+            Err(e) => return Err(e),
         }
-        left -= n;
     }
     Ok(())
 }

@@ -14,11 +14,13 @@
 //! the slice bytes (copy, mmap), or with `MSG_MORE` so the kernel holds them for the zero-copy
 //! transfer that follows (sendfile, splice, send_zc); never as a separate tiny packet.
 //!
-//! `auto` (kernel-notes.md has the numbers): on loopback the receiver copies anyway and the
-//! zero-copy paths pay for page references, pipe hops or io-wq punts, so `mmap` wins; slices
-//! under [`AUTO_COPY_BELOW_BYTES`] are copied (a mapping costs more than a small memcpy). To a
-//! remote peer through a NIC with scatter-gather, `sendfile` avoids the CPU copy entirely, so
-//! `auto` picks it there (not measurable on this machine; stated as such in kernel-notes.md).
+//! `auto` (kernel-notes.md "Transfer paths" has the numbers): slices under
+//! [`AUTO_COPY_BELOW_BYTES`] are copied; on loopback, slices up to [`AUTO_SENDFILE_FROM_BYTES`]
+//! are sent from a per-connection cached mapping of the segment (`mmap`, the fastest raw path
+//! at 16-256 KiB), larger ones with `sendfile` (fastest at the broker for 1 MiB fetches: the
+//! broker's share of each request/response round is smallest). To a remote peer through a NIC
+//! with scatter-gather, `sendfile` avoids the CPU copy entirely, so `auto` picks it for every
+//! slice from 16 KiB (not measurable on this machine; stated as such in kernel-notes.md).
 //!
 //! # Invariants
 //! - Every path sends exactly the requested bytes of every slice, in order, or returns an error
@@ -40,8 +42,16 @@ use crate::runtime::net::TcpStream;
 use crate::runtime::pipe::{self, Pipe};
 use crate::runtime::{IoBuf, IoKind};
 
-/// Slices smaller than this are copied by `auto` even on paths that would map or splice them.
+/// Slices smaller than this are copied by `auto` (below the smallest size measured; a copy of a
+/// few KiB costs less than the fstat + mapping bookkeeping).
 pub const AUTO_COPY_BELOW_BYTES: u64 = 16 * 1024;
+/// From this slice size `auto` uses sendfile on every connection. Measured (kernel-notes.md,
+/// "Transfer paths"): a broker answering 1 MiB fetches to one consumer on loopback delivers
+/// ~3.9 GB/s with sendfile against ~2.9 with mmap, because request/response leaves the
+/// broker's per-fetch work on the critical path and sendfile's broker-side work is ~0.18 CPU-s/GB
+/// against mmap's ~0.28 (its copy). A 1 MiB fetch yields slices just under 1 MiB (whole batches),
+/// hence half of it.
+pub const AUTO_SENDFILE_FROM_BYTES: u64 = 512 * 1024;
 
 /// How record bytes reach the socket.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -86,6 +96,7 @@ impl TransferPath {
         }
         match peer {
             Some(addr) if !addr.ip().is_loopback() => TransferPath::Sendfile,
+            _ if slice_bytes >= AUTO_SENDFILE_FROM_BYTES => TransferPath::Sendfile,
             _ => TransferPath::Mmap,
         }
     }
@@ -150,6 +161,9 @@ pub struct Transfer {
     path: TransferPath,
     peer: Option<SocketAddr>,
     pipe: Option<Pipe>,
+    /// The pipe of `uring-splice` (blocking, for io-wq workers).
+    /// The last file mapped by `mmap` / `uring-send-zc`, reused while fetches stay in it.
+    mapped: Option<std::rc::Rc<mmap::MappedFile>>,
 }
 
 impl Transfer {
@@ -159,6 +173,7 @@ impl Transfer {
             path,
             peer,
             pipe: None,
+            mapped: None,
         }
     }
 
@@ -167,6 +182,28 @@ impl Transfer {
             self.pipe = Some(Pipe::new(pipe::PIPE_CAPACITY_BYTES_DEFAULT)?);
         }
         Ok(self.pipe.as_ref().expect("pipe"))
+    }
+
+    /// A mapping of `range`'s file covering the range: the cached one, or a new one that
+    /// replaces it (one mapping per connection at most).
+    fn mapping(&mut self, range: &FileRange) -> io::Result<mmap::MappedSlice> {
+        // One fstat: the file's identity (a range from another shard arrives on a dup'd fd of
+        // the same segment, which must hit the same mapping) and its current length.
+        let id = mmap::FileId::of(&range.file)?;
+        let end = range.position.saturating_add(range.len);
+        let hit = self.mapped.as_ref().is_some_and(|m| m.covers(&id, end));
+        if !hit {
+            self.mapped = None; // unmap the old one first
+            self.mapped = Some(std::rc::Rc::new(mmap::MappedFile::map(
+                &range.file,
+                &id,
+                end,
+            )?));
+        }
+        self.mapped
+            .as_ref()
+            .expect("mapped")
+            .slice(range.position, range.len, id.len)
     }
 
     /// Send `pieces` in order.
@@ -224,22 +261,22 @@ impl Transfer {
                 send_two(stream, head, data, more).await
             }
             TransferPath::Mmap => {
-                let map = mmap::MappedRange::map(range.file.raw_fd(), range.position, len)?;
+                let map = self.mapping(range)?;
                 send_two(stream, head, map, more).await
             }
             TransferPath::UringSendZc => {
                 send_head(stream, head).await?;
-                let map = mmap::MappedRange::map(range.file.raw_fd(), range.position, len)?;
+                let map = self.mapping(range)?;
+                // Detached sends: each resolves at its result CQE and the driver keeps the
+                // mapping (an Rc) until the notification. Waiting for the notification before
+                // the next send would serialize on the peer's delayed ACK (~0.02 GB/s measured).
                 let mut sent = 0usize;
-                let mut map = map.slice(..);
                 while sent < len {
-                    let (res, m, _report) = stream.send_zc(map, more).await;
-                    let n = res?;
+                    let n = stream.send_zc_detached(map.tail(sent), more).await?;
                     if n == 0 {
                         return Err(io::ErrorKind::WriteZero.into());
                     }
                     sent += n;
-                    map = m.into_inner().slice(sent..);
                 }
                 Ok(())
             }
@@ -248,16 +285,25 @@ impl Transfer {
                 let n = pipe::sendfile(&range.file, range.position, len, stream).await?;
                 short(n, len)
             }
-            TransferPath::Splice | TransferPath::UringSplice => {
+            TransferPath::Splice => {
                 send_head(stream, head).await?;
                 let pipe = self.pipe()?;
-                let n = if path == TransferPath::UringSplice {
+                let n = pipe::splice_to_socket_sys(&range.file, range.position, len, pipe, stream)
+                    .await?;
+                short(n, len)
+            }
+            TransferPath::UringSplice => {
+                if crate::runtime::io_kind() != Some(IoKind::Uring) {
+                    return Err(io::Error::new(
+                        io::ErrorKind::Unsupported,
+                        "transfer path uring-splice needs an io_uring shard",
+                    ));
+                }
+                send_head(stream, head).await?;
+                let pipe = self.pipe()?;
+                let n =
                     pipe::splice_to_socket_uring(&range.file, range.position, len, pipe, stream)
-                        .await?
-                } else {
-                    pipe::splice_to_socket_sys(&range.file, range.position, len, pipe, stream)
-                        .await?
-                };
+                        .await?;
                 short(n, len)
             }
         }

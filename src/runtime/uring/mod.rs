@@ -256,6 +256,35 @@ impl Uring {
         }
     }
 
+    /// Poll for an op's *result* CQE even when more CQEs follow (send_zc's notification):
+    /// `Some((completion, true))` when the op is fully done (slot freed), `Some((completion,
+    /// false))` when only the result is in (the caller must then [`Uring::detach`] the op's data).
+    pub(crate) fn poll_result(&self, key: Key, waker: &Waker) -> Option<(Completion, bool)> {
+        {
+            let ops = self.ops.borrow();
+            let slot = ops.get(key).expect("polled an op whose slot is gone");
+            if slot.got_result && !matches!(slot.lifecycle, Lifecycle::Completed) {
+                return Some((slot.completion, false));
+            }
+        }
+        self.poll_op(key, waker).map(|c| (c, true))
+    }
+
+    /// Hand an op's data to the driver until its final CQE, without cancelling it (the result
+    /// is already in; the kernel may still read the buffer until the notification).
+    pub(crate) fn detach(&self, key: Key, data: Box<dyn Any>) {
+        let mut ops = self.ops.borrow_mut();
+        let Some(slot) = ops.get_mut(key) else { return };
+        if let Lifecycle::Completed = slot.lifecycle {
+            ops.remove(key);
+            drop(ops);
+            drop(data);
+            self.wake_slot_waiters();
+            return;
+        }
+        slot.lifecycle = Lifecycle::Ignored(data);
+    }
+
     /// The future of an in-flight op was dropped: keep `data` until the final CQE and ask the
     /// kernel to cancel the op.
     pub(crate) fn abandon(&self, key: Key, data: Box<dyn Any>) {
@@ -416,7 +445,18 @@ impl Uring {
             slot.completion.flags = flags;
         }
         if cqueue::more(flags) {
-            return false; // more completions (send_zc notification) will follow
+            // More completions (the send_zc notification) will follow. Wake the waiter anyway:
+            // a detached send ([`Uring::poll_result`]) completes on the result alone; a plain
+            // op re-registers and keeps waiting.
+            if let Lifecycle::Waiting(_) = slot.lifecycle {
+                if let Lifecycle::Waiting(w) =
+                    std::mem::replace(&mut slot.lifecycle, Lifecycle::Submitted)
+                {
+                    drop(ops);
+                    w.wake();
+                }
+            }
+            return false;
         }
         match std::mem::replace(&mut slot.lifecycle, Lifecycle::Completed) {
             Lifecycle::Ignored(data) => {

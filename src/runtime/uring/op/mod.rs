@@ -84,7 +84,7 @@ impl<T: Operation> Op<T> {
     }
 }
 
-fn with_uring<R>(f: impl FnOnce(&Uring) -> R) -> R {
+pub(crate) fn with_uring<R>(f: impl FnOnce(&Uring) -> R) -> R {
     let cx = context::current();
     match &cx.driver {
         Driver::Uring(u) => f(u),

@@ -57,3 +57,76 @@ impl<B: IoBuf> Operation for SendZc<B> {
         (cqe_result(c.result).map(|n| n as usize), self.buf, report)
     }
 }
+
+/// A zero-copy send that resolves at its *result* CQE: the buffer goes to the driver, which
+/// releases it at the notification. A sender that waits for the notification before its next
+/// send serializes on the peer's ACK (the kernel releases the pages only once the data is
+/// acknowledged, and a peer waiting for the rest of a response delays its ACK): measured at the
+/// broker as ~0.02 GB/s. This keeps sends flowing while earlier buffers are still pinned.
+pub(crate) struct SendZcDetached<B: IoBuf> {
+    op: Option<SendZc<B>>,
+    key: Option<crate::runtime::slab::Key>,
+    _not_send: std::marker::PhantomData<std::rc::Rc<()>>,
+}
+
+impl<B: IoBuf> SendZcDetached<B> {
+    pub(crate) fn new(op: SendZc<B>) -> Self {
+        SendZcDetached {
+            op: Some(op),
+            key: None,
+            _not_send: std::marker::PhantomData,
+        }
+    }
+}
+
+impl<B: IoBuf> std::future::Future for SendZcDetached<B> {
+    type Output = io::Result<usize>;
+
+    fn poll(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        use std::task::Poll;
+        // SAFETY: the op data holds only heap pointers (module invariant of `op`), so moving it
+        // out of the pinned future is sound.
+        let this = unsafe { self.get_unchecked_mut() };
+        super::with_uring(|uring| {
+            if this.key.is_none() {
+                let Some(key) = uring.reserve(cx.waker()) else {
+                    return Poll::Pending;
+                };
+                let sqe = this.op.as_mut().expect("op").prep().user_data(key.to_u64());
+                // SAFETY: the SQE points into the op's buffer, which lives in `this.op` and then
+                // in the slab (detach or abandon) until the final CQE.
+                unsafe { uring.push(&[sqe]) };
+                this.key = Some(key);
+            }
+            let key = this.key.expect("key");
+            match uring.poll_result(key, cx.waker()) {
+                None => Poll::Pending,
+                Some((c, done)) => {
+                    this.key = None;
+                    let op = this.op.take().expect("op");
+                    if !done {
+                        uring.detach(key, Box::new(op));
+                    }
+                    Poll::Ready(cqe_result(c.result).map(|n| n as usize))
+                }
+            }
+        })
+    }
+}
+
+impl<B: IoBuf> Drop for SendZcDetached<B> {
+    fn drop(&mut self) {
+        if let (Some(key), Some(op)) = (self.key.take(), self.op.take()) {
+            match crate::runtime::context::try_current() {
+                Some(cx) => match &cx.driver {
+                    crate::runtime::driver::Driver::Uring(u) => u.abandon(key, Box::new(op)),
+                    crate::runtime::driver::Driver::Epoll(_) => unreachable!(),
+                },
+                None => std::mem::forget(op),
+            }
+        }
+    }
+}
