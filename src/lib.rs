@@ -27,6 +27,7 @@ pub mod client;
 // Protocol items mirror names from the Kafka protocol spec (API keys, error codes, fields);
 // their documentation is the spec itself.
 pub mod broker;
+mod codec;
 #[allow(missing_docs)]
 pub mod protocol;
 pub mod runtime;

@@ -33,6 +33,7 @@
 use std::collections::{HashMap, VecDeque};
 
 use super::batch::BatchHeader;
+use crate::codec::BeReader;
 
 /// Batches remembered per producer: Kafka's `max.in.flight.requests.per.connection` limit for
 /// idempotence is 5, so a retry can only ever duplicate one of the last 5 batches.
@@ -322,7 +323,7 @@ impl ProducerStateTable {
         if crc32c::crc32c(body).to_be_bytes() != crc {
             return None;
         }
-        let mut r = Reader { b: body };
+        let mut r = BeReader::new(body);
         if r.take(4)? != SNAPSHOT_MAGIC || r.u16()? != SNAPSHOT_VERSION {
             return None;
         }
@@ -330,7 +331,7 @@ impl ProducerStateTable {
         let mut table = ProducerStateTable::new(producers_max);
         for _ in 0..count {
             let id = r.i64()?;
-            let epoch = r.u16()? as i16;
+            let epoch = r.i16()?;
             let last_seen_ms = r.i64()?;
             let n = r.take(1)?[0] as usize;
             if n > PRODUCER_BATCHES_RETAINED {
@@ -354,34 +355,10 @@ impl ProducerStateTable {
                 },
             );
         }
-        if !r.b.is_empty() {
+        if !r.rest.is_empty() {
             return None;
         }
         Some(table)
-    }
-}
-
-struct Reader<'a> {
-    b: &'a [u8],
-}
-
-impl<'a> Reader<'a> {
-    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
-        if self.b.len() < n {
-            return None;
-        }
-        let (head, rest) = self.b.split_at(n);
-        self.b = rest;
-        Some(head)
-    }
-    fn u16(&mut self) -> Option<u16> {
-        Some(u16::from_be_bytes(self.take(2)?.try_into().ok()?))
-    }
-    fn u32(&mut self) -> Option<u32> {
-        Some(u32::from_be_bytes(self.take(4)?.try_into().ok()?))
-    }
-    fn i64(&mut self) -> Option<i64> {
-        Some(i64::from_be_bytes(self.take(8)?.try_into().ok()?))
     }
 }
 

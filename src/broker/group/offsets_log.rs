@@ -33,6 +33,7 @@
 // Record fields are documented in the byte diagram above.
 #![allow(missing_docs)]
 
+use crate::codec::BeReader;
 use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, HashMap};
 use std::io;
@@ -134,18 +135,18 @@ impl Record {
     }
 
     fn decode_body(body: &[u8]) -> Option<Record> {
-        let mut r = Reader { b: body };
+        let mut r = BeReader::new(body);
         let rec = match r.u8()? {
             KIND_COMMIT => {
-                let group = r.str()?;
+                let group = r.str16()?;
                 let n = r.u32()? as usize;
                 // Each entry is at least 2 + 4 + 8 + 4 + 8 + 2 bytes: bound before allocating.
-                if n > r.b.len() / 28 {
+                if n > r.rest.len() / 28 {
                     return None;
                 }
                 let mut entries = Vec::with_capacity(n);
                 for _ in 0..n {
-                    let topic = r.str()?;
+                    let topic = r.str16()?;
                     let partition = r.i32()?;
                     let offset = r.i64()?;
                     let leader_epoch = r.i32()?;
@@ -169,11 +170,11 @@ impl Record {
                 }
                 Record::Commit { group, entries }
             }
-            KIND_GROUP_DELETED => Record::GroupDeleted { group: r.str()? },
-            KIND_TOPIC_DELETED => Record::TopicDeleted { topic: r.str()? },
+            KIND_GROUP_DELETED => Record::GroupDeleted { group: r.str16()? },
+            KIND_TOPIC_DELETED => Record::TopicDeleted { topic: r.str16()? },
             _ => return None,
         };
-        r.b.is_empty().then_some(rec)
+        r.rest.is_empty().then_some(rec)
     }
 
     /// Apply to an offsets map (replay and tests use the same rules as the live coordinator).
@@ -195,40 +196,6 @@ impl Record {
                 map.retain(|_, g| !g.is_empty());
             }
         }
-    }
-}
-
-struct Reader<'a> {
-    b: &'a [u8],
-}
-
-impl<'a> Reader<'a> {
-    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
-        if self.b.len() < n {
-            return None;
-        }
-        let (h, t) = self.b.split_at(n);
-        self.b = t;
-        Some(h)
-    }
-    fn u8(&mut self) -> Option<u8> {
-        Some(self.take(1)?[0])
-    }
-    fn i16(&mut self) -> Option<i16> {
-        Some(i16::from_be_bytes(self.take(2)?.try_into().ok()?))
-    }
-    fn u32(&mut self) -> Option<u32> {
-        Some(u32::from_be_bytes(self.take(4)?.try_into().ok()?))
-    }
-    fn i32(&mut self) -> Option<i32> {
-        Some(i32::from_be_bytes(self.take(4)?.try_into().ok()?))
-    }
-    fn i64(&mut self) -> Option<i64> {
-        Some(i64::from_be_bytes(self.take(8)?.try_into().ok()?))
-    }
-    fn str(&mut self) -> Option<String> {
-        let n = u16::from_be_bytes(self.take(2)?.try_into().ok()?) as usize;
-        String::from_utf8(self.take(n)?.to_vec()).ok()
     }
 }
 
