@@ -5,6 +5,9 @@
 //! restart; with synchronous commits nothing committed is consumed twice. Loopback only; every
 //! wait is bounded.
 
+#[macro_use]
+mod support;
+
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::time::{Duration, Instant};
 
@@ -15,18 +18,11 @@ use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
 use rdkafka::message::Message;
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use ringlog::broker::group::admin::AdminClient as RinglogAdmin;
-use ringlog::broker::{Broker, BrokerConfig};
+use ringlog::broker::Broker;
 use ringlog::runtime::IoKind;
 
 mod groups_common;
 use groups_common::RawClient;
-
-macro_rules! both_drivers {
-    ($($name:ident),* $(,)?) => {
-        mod uring { $( #[test] fn $name() { super::$name(ringlog::runtime::IoKind::Uring) } )* }
-        mod epoll { $( #[test] fn $name() { super::$name(ringlog::runtime::IoKind::Epoll) } )* }
-    };
-}
 
 both_drivers!(
     three_members_share_six_partitions_through_leave_and_expiry,
@@ -38,14 +34,7 @@ const WAIT_MAX: Duration = Duration::from_secs(90);
 const SESSION_TIMEOUT_MS: &str = "6000";
 
 fn start(io: IoKind, dir: &std::path::Path) -> Broker {
-    Broker::start(BrokerConfig {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        data_dir: dir.to_path_buf(),
-        cores: 2,
-        io,
-        ..BrokerConfig::default()
-    })
-    .expect("broker starts")
+    support::start_broker(io, dir, 2, |_| {})
 }
 
 fn client(broker: &Broker) -> ClientConfig {

@@ -4,22 +4,18 @@
 //! groups cleaned up, committed offsets surviving SIGKILL of a `ringlog serve` process, and
 //! `ringlog groups` refusing to reset a live group.
 
+#[macro_use]
+mod support;
+
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use kafka_protocol::messages::*;
-use ringlog::broker::{Broker, BrokerConfig};
+use ringlog::broker::Broker;
 use ringlog::runtime::IoKind;
 
 mod groups_common;
 use groups_common::{gid, s, subscription, RawClient};
-
-macro_rules! both_drivers {
-    ($($name:ident),* $(,)?) => {
-        mod uring { $( #[test] fn $name() { super::$name(ringlog::runtime::IoKind::Uring) } )* }
-        mod epoll { $( #[test] fn $name() { super::$name(ringlog::runtime::IoKind::Epoll) } )* }
-    };
-}
 
 both_drivers!(
     bad_joins_get_kafka_error_codes,
@@ -29,14 +25,7 @@ both_drivers!(
 );
 
 fn start(io: IoKind, dir: &std::path::Path) -> Broker {
-    Broker::start(BrokerConfig {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        data_dir: dir.to_path_buf(),
-        cores: 3,
-        io,
-        ..BrokerConfig::default()
-    })
-    .expect("broker starts")
+    support::start_broker(io, dir, 3, |_| {})
 }
 
 fn join_req(group: &str, member: &str, protocols: &[(&str, bytes::Bytes)]) -> JoinGroupRequest {

@@ -1,6 +1,9 @@
 //! Idempotent producers: InitProducerId, sequence checks, no duplicates on retry, state that
 //! survives a restart and a SIGKILL. Both drivers; loopback only; bounded in time.
 
+#[macro_use]
+mod support;
+
 #[allow(dead_code)]
 #[path = "broker_wire/client.rs"]
 mod client;
@@ -22,28 +25,14 @@ use ringlog::broker::{Broker, BrokerConfig};
 use ringlog::runtime::IoKind;
 use ringlog::storage::batch::testing::{build_batch_with, BatchSpec, TestRecord};
 
-macro_rules! both_drivers {
-    ($($name:ident),* $(,)?) => {
-        mod uring { $( #[test] fn $name() { super::$name(ringlog::runtime::IoKind::Uring) } )* }
-        mod epoll { $( #[test] fn $name() { super::$name(ringlog::runtime::IoKind::Epoll) } )* }
-    };
-}
-
 both_drivers!(
     rdkafka_retries_after_dropped_responses_leave_every_record_once,
     duplicates_are_detected_after_a_restart,
     bad_epochs_gaps_and_unknown_producers_get_kafka_codes,
 );
 
-fn start(io: IoKind, dir: &Path) -> Broker {
-    Broker::start(BrokerConfig {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        data_dir: dir.to_path_buf(),
-        cores: 2,
-        io,
-        ..BrokerConfig::default()
-    })
-    .expect("broker starts")
+fn start(io: IoKind, dir: &std::path::Path) -> Broker {
+    support::start_broker(io, dir, 2, |_| {})
 }
 
 fn init_producer_id(c: &mut Client) -> (i64, i16) {

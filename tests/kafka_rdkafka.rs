@@ -3,6 +3,9 @@
 //! timestamp, Metadata auto-creation, and acknowledged data surviving a broker restart.
 //! Everything is on 127.0.0.1 and bounded in time.
 
+#[macro_use]
+mod support;
+
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
@@ -13,16 +16,9 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::{Header, Headers, Message, OwnedHeaders};
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use rdkafka::{Offset, TopicPartitionList};
-use ringlog::broker::{Broker, BrokerConfig};
+use ringlog::broker::Broker;
 use ringlog::runtime::IoKind;
 use ringlog::storage::FlushPolicy;
-
-macro_rules! both_drivers {
-    ($($name:ident),* $(,)?) => {
-        mod uring { $( #[test] fn $name() { super::$name(ringlog::runtime::IoKind::Uring) } )* }
-        mod epoll { $( #[test] fn $name() { super::$name(ringlog::runtime::IoKind::Epoll) } )* }
-    };
-}
 
 both_drivers!(
     every_codec_round_trips_keys_headers_and_order,
@@ -34,15 +30,7 @@ both_drivers!(
 const WAIT_MAX: Duration = Duration::from_secs(120);
 
 fn start(io: IoKind, dir: &std::path::Path, flush: FlushPolicy) -> Broker {
-    let config = BrokerConfig {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        data_dir: dir.to_path_buf(),
-        cores: 2,
-        io,
-        flush,
-        ..BrokerConfig::default()
-    };
-    Broker::start(config).expect("broker starts")
+    support::start_broker(io, dir, 2, |c| c.flush = flush)
 }
 
 fn client(broker: &Broker) -> ClientConfig {
