@@ -2,34 +2,15 @@
 //! kafka-python (`KafkaConsumer(group_id=...)`, installed into a virtualenv by
 //! `tests/python/setup.sh`) and `kcat -G` (skipped, loudly, when kcat is not installed).
 
-use std::path::PathBuf;
+mod support;
+
+use support::python;
+
 use std::process::{Command, Stdio};
-use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use ringlog::broker::{Broker, BrokerConfig};
 use ringlog::runtime::IoKind;
-
-fn python() -> &'static PathBuf {
-    static PY: OnceLock<PathBuf> = OnceLock::new();
-    PY.get_or_init(|| {
-        let target = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target");
-        let out = Command::new("bash")
-            .arg(concat!(
-                env!("CARGO_MANIFEST_DIR"),
-                "/tests/python/setup.sh"
-            ))
-            .arg(&target)
-            .output()
-            .expect("run tests/python/setup.sh");
-        assert!(
-            out.status.success(),
-            "python setup failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        PathBuf::from(String::from_utf8(out.stdout).unwrap().trim())
-    })
-}
 
 fn start(io: IoKind, dir: &std::path::Path) -> Broker {
     Broker::start(BrokerConfig {

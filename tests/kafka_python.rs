@@ -2,33 +2,14 @@
 //! drivers. The client is installed into a virtualenv under the target directory by
 //! `tests/python/setup.sh` (pinned in `tests/python/requirements.txt`).
 
-use std::path::PathBuf;
+mod support;
+
+use support::python;
+
 use std::process::Command;
-use std::sync::OnceLock;
 
 use ringlog::broker::{Broker, BrokerConfig};
 use ringlog::runtime::IoKind;
-
-fn python() -> &'static PathBuf {
-    static PY: OnceLock<PathBuf> = OnceLock::new();
-    PY.get_or_init(|| {
-        let target = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target");
-        let out = Command::new("bash")
-            .arg(concat!(
-                env!("CARGO_MANIFEST_DIR"),
-                "/tests/python/setup.sh"
-            ))
-            .arg(&target)
-            .output()
-            .expect("run tests/python/setup.sh");
-        assert!(
-            out.status.success(),
-            "python setup failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        PathBuf::from(String::from_utf8(out.stdout).unwrap().trim())
-    })
-}
 
 fn round_trip(io: IoKind, extra: &[&str]) {
     let py = python();

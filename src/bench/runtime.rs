@@ -44,7 +44,7 @@ use std::sync::{mpsc, Arc, OnceLock};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use super::{json_array, JsonObject, Machine, Summary};
+use super::{human, json_array, parse_stat_times, JsonObject, Machine, Summary};
 use crate::runtime::net::{TcpListener, TcpStream};
 use crate::runtime::shard::pin_to_cpu;
 use crate::runtime::uring::RingSetup;
@@ -712,16 +712,6 @@ impl ThreadCpu {
     }
 }
 
-/// utime and stime (fields 14 and 15) of a /proc/*/stat line. The command name (field 2) may
-/// hold spaces and parentheses, so fields are counted after its last ')'.
-fn parse_stat_times(stat: &str) -> Option<(u64, u64)> {
-    let after_comm = &stat[stat.rfind(')')? + 1..];
-    let mut fields = after_comm.split_whitespace().skip(11); // fields 3..=13
-    let user = fields.next()?.parse().ok()?;
-    let sys = fields.next()?.parse().ok()?;
-    Some((user, sys))
-}
-
 impl RuntimeBenchReport {
     fn values(&self, driver: usize, f: impl Fn(&DriverRound) -> Option<f64>) -> Option<Summary> {
         let v: Vec<f64> = self.rounds.iter().filter_map(|r| f(&r[driver])).collect();
@@ -894,28 +884,6 @@ impl RuntimeBenchReport {
             .raw("rounds", &rounds)
             .finish()
     }
-}
-
-/// `1234567.8` -> `"1,234,568"`; small values keep two decimals.
-fn human(v: f64) -> String {
-    if !v.is_finite() {
-        return "n/a".into();
-    }
-    if v.abs() < 100.0 {
-        return format!("{v:.2}");
-    }
-    let digits = format!("{:.0}", v.abs());
-    let mut out = String::new();
-    for (i, ch) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(ch);
-    }
-    if v < 0.0 {
-        out.insert(0, '-');
-    }
-    out
 }
 
 fn summary_cell(s: &Summary) -> String {

@@ -1,6 +1,10 @@
-//! Shared by the black-box test files: the two-driver test generator and a broker on loopback.
+//! Shared by the black-box test files: the two-driver test generator, a broker on loopback, and
+//! the Python client virtualenv. Each test crate uses a subset, hence the allow.
+#![allow(dead_code)]
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
 
 use ringlog::broker::{Broker, BrokerConfig};
 use ringlog::runtime::IoKind;
@@ -30,4 +34,27 @@ pub fn start_broker(
     };
     edit(&mut config);
     Broker::start(config).expect("broker starts")
+}
+
+/// The virtualenv's python with the pinned clients, created once per test process by
+/// `tests/python/setup.sh` under the target directory.
+pub fn python() -> &'static PathBuf {
+    static PY: OnceLock<PathBuf> = OnceLock::new();
+    PY.get_or_init(|| {
+        let target = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target");
+        let out = Command::new("bash")
+            .arg(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/tests/python/setup.sh"
+            ))
+            .arg(&target)
+            .output()
+            .expect("run tests/python/setup.sh");
+        assert!(
+            out.status.success(),
+            "python setup failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        PathBuf::from(String::from_utf8(out.stdout).expect("utf-8 path").trim())
+    })
 }

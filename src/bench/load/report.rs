@@ -3,39 +3,8 @@
 use std::fmt;
 
 use super::{LoadReport, Mode};
+pub use crate::bench::{human, parse_stat_times};
 use crate::bench::{JsonObject, Machine};
-
-/// `1234567.8` -> `"1,234,568"`; small values keep two decimals.
-pub fn human(v: f64) -> String {
-    if !v.is_finite() {
-        return "n/a".into();
-    }
-    if v.abs() < 100.0 {
-        return format!("{v:.2}");
-    }
-    let digits = format!("{:.0}", v.abs());
-    let mut out = String::new();
-    for (i, ch) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(ch);
-    }
-    if v < 0.0 {
-        out.insert(0, '-');
-    }
-    out
-}
-
-/// utime and stime (fields 14 and 15) of a /proc/*/stat line, in clock ticks. The command name
-/// (field 2) may hold spaces and parentheses, so fields are counted after its last ')'.
-pub fn parse_stat_times(stat: &str) -> Option<(u64, u64)> {
-    let after_comm = &stat[stat.rfind(')')? + 1..];
-    let mut fields = after_comm.split_whitespace().skip(11); // fields 3..=13
-    let user = fields.next()?.parse().ok()?;
-    let sys = fields.next()?.parse().ok()?;
-    Some((user, sys))
-}
 
 fn compression_name(c: kafka_protocol::records::Compression) -> &'static str {
     use kafka_protocol::records::Compression as C;

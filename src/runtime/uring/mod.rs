@@ -272,33 +272,29 @@ impl Uring {
 
     /// Hand an op's data to the driver until its final CQE, without cancelling it (the result
     /// is already in; the kernel may still read the buffer until the notification).
-    pub(crate) fn detach(&self, key: Key, data: Box<dyn Any>) {
+    /// Returns true when the op is still in flight (its data now waits in the slab).
+    pub(crate) fn detach(&self, key: Key, data: Box<dyn Any>) -> bool {
         let mut ops = self.ops.borrow_mut();
-        let Some(slot) = ops.get_mut(key) else { return };
+        let Some(slot) = ops.get_mut(key) else {
+            return false;
+        };
         if let Lifecycle::Completed = slot.lifecycle {
             ops.remove(key);
             drop(ops);
             drop(data);
             self.wake_slot_waiters();
-            return;
+            return false;
         }
         slot.lifecycle = Lifecycle::Ignored(data);
+        true
     }
 
     /// The future of an in-flight op was dropped: keep `data` until the final CQE and ask the
     /// kernel to cancel the op.
     pub(crate) fn abandon(&self, key: Key, data: Box<dyn Any>) {
-        let mut ops = self.ops.borrow_mut();
-        let Some(slot) = ops.get_mut(key) else { return };
-        if let Lifecycle::Completed = slot.lifecycle {
-            ops.remove(key);
-            drop(ops);
-            drop(data);
-            self.wake_slot_waiters();
-            return;
+        if !self.detach(key, data) {
+            return; // already complete: nothing to cancel
         }
-        slot.lifecycle = Lifecycle::Ignored(data);
-        drop(ops);
         let mut cancel = op::cancel::Cancel {
             target: key.to_u64(),
         };
