@@ -29,11 +29,20 @@
 //! - No response ever carries a tagged field holding its default value (kafka-protocol omits them;
 //!   checked byte for byte in the tests).
 
+pub mod api_key;
 pub mod error;
 pub mod fetch;
 pub mod frame;
 pub mod header;
+pub mod messages;
+#[cfg(test)]
+pub mod random;
+pub mod schema;
 pub mod versions;
+pub mod wire;
+
+#[cfg(test)]
+mod differential_tests;
 
 #[cfg(test)]
 mod roundtrip_tests;
@@ -52,6 +61,41 @@ use kafka_protocol::messages::{
 };
 
 pub use header::RequestHeader;
+
+/// A top-level request or response body (implemented by [`api_message!`]).
+pub trait Message: wire::Wire + Default {
+    /// The Kafka api key this message belongs to.
+    const API_KEY: i16;
+    /// The versions this definition covers.
+    const VERSIONS: wire::VersionRange;
+    /// The versions that use compact lengths and tagged fields.
+    const FLEXIBLE: wire::VersionRange;
+
+    /// The decoding context of the whole message at `version`.
+    fn cx(version: i16) -> wire::Cx {
+        wire::Cx {
+            version,
+            flexible: Self::FLEXIBLE.contains(version),
+            nullable: false,
+        }
+    }
+
+    /// Decodes a body (trailing bytes are ignored, as Kafka does). Fields are slices of `body`.
+    fn decode(body: Bytes, version: i16) -> Result<Self, wire::WireError> {
+        if !Self::VERSIONS.contains(version) {
+            return Err(wire::WireError {
+                reason: "version outside the message definition",
+                offset: 0,
+            });
+        }
+        Self::read(&mut wire::Reader::new(body), Self::cx(version))
+    }
+
+    /// Appends the body at `version`; fields the version does not carry are left out.
+    fn encode(&self, out: &mut BytesMut, version: i16) {
+        self.write(out, Self::cx(version));
+    }
+}
 
 /// A decoded request of one of the APIs in [`versions::SUPPORTED_APIS`].
 #[derive(Debug, Clone, PartialEq)]

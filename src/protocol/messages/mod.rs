@@ -1,0 +1,115 @@
+//! Every Kafka request and response ringlog serves or sends, defined once, declaratively (one
+//! file per API, field lists from the Kafka protocol guide and message schemas), and the
+//! [`Request`]/[`Response`] enums that dispatch on the api key.
+//!
+//! To add an API: write its file with [`crate::api_message!`] and [`crate::wire_struct!`], add a
+//! line to the [`apis!`] list below, a row to [`super::versions::SUPPORTED_APIS`] if the broker
+//! serves it, and a line to the differential tests' table.
+//!
+//! # Invariants
+//! - Each definition covers at least every version the broker advertises (tested).
+//! - Handlers see these types only; which field exists at which version is decided here.
+
+pub mod metadata;
+
+pub use metadata::*;
+
+use bytes::BytesMut;
+
+use super::api_key::ApiKey;
+use super::wire::{Reader, Wire, WireError};
+use super::Message;
+
+/// Generates the request and response enums and their dispatch from one list of APIs.
+macro_rules! apis {
+    ($($api:ident => $request:ident, $response:ident;)*) => {
+        /// A decoded request body of one of the defined APIs.
+        #[derive(Debug, Clone, PartialEq)]
+        pub enum Request {
+            $( $api($request), )*
+        }
+
+        /// A response body of one of the defined APIs.
+        #[derive(Debug, Clone, PartialEq)]
+        pub enum Response {
+            $( $api($response), )*
+        }
+
+        impl Request {
+            pub fn api_key(&self) -> ApiKey {
+                match self { $( Request::$api(_) => ApiKey::$api, )* }
+            }
+
+            /// Decodes a request body of `api_key` at `version` (which the caller has checked
+            /// against the definition's versions).
+            pub fn decode(api_key: ApiKey, version: i16, r: &mut Reader)
+                -> Result<Option<Request>, WireError>
+            {
+                Ok(Some(match api_key {
+                    $( ApiKey::$api => Request::$api(<$request>::read(r, <$request>::cx(version))?), )*
+                    #[allow(unreachable_patterns)]
+                    _ => return Ok(None),
+                }))
+            }
+
+            /// Appends the body at `version`.
+            pub fn encode(&self, w: &mut BytesMut, version: i16) {
+                match self { $( Request::$api(m) => m.write(w, <$request>::cx(version)), )* }
+            }
+        }
+
+        impl Response {
+            pub fn api_key(&self) -> ApiKey {
+                match self { $( Response::$api(_) => ApiKey::$api, )* }
+            }
+
+            /// Decodes a response body of `api_key` at `version`.
+            pub fn decode(api_key: ApiKey, version: i16, r: &mut Reader)
+                -> Result<Option<Response>, WireError>
+            {
+                Ok(Some(match api_key {
+                    $( ApiKey::$api => Response::$api(<$response>::read(r, <$response>::cx(version))?), )*
+                    #[allow(unreachable_patterns)]
+                    _ => return Ok(None),
+                }))
+            }
+
+            /// Appends the body at `version`.
+            pub fn encode(&self, w: &mut BytesMut, version: i16) {
+                match self { $( Response::$api(m) => m.write(w, <$response>::cx(version)), )* }
+            }
+        }
+
+        /// Whether requests of `api_key` at `version` are flexible (request header v2), or
+        /// `None` for an API without a definition here.
+        pub fn request_is_flexible(api_key: ApiKey, version: i16) -> Option<bool> {
+            match api_key {
+                $( ApiKey::$api => Some(<$request>::FLEXIBLE.contains(version)), )*
+                #[allow(unreachable_patterns)]
+                _ => None,
+            }
+        }
+
+        /// The versions the definition of `api_key` covers (requests and responses alike).
+        pub fn defined_versions(api_key: ApiKey) -> Option<super::wire::VersionRange> {
+            match api_key {
+                $( ApiKey::$api => Some(<$request>::VERSIONS), )*
+                #[allow(unreachable_patterns)]
+                _ => None,
+            }
+        }
+
+        $(
+            impl From<$request> for Request {
+                fn from(m: $request) -> Request { Request::$api(m) }
+            }
+            impl From<$response> for Response {
+                fn from(m: $response) -> Response { Response::$api(m) }
+            }
+        )*
+    };
+}
+
+apis! {
+    Metadata => MetadataRequest, MetadataResponse;
+}
