@@ -9,6 +9,8 @@
 //!   CreateTopics and Produce.
 //! - `shards`: partitions on both shards behind one connection, ListOffsets, pipelining, shutdown.
 //! - `chaos`: seeded garbage from several connections, then a normal round trip.
+//! - `hostile`: counts and lengths of 2^31-1 in frames of a few bytes, each closing only its own
+//!   connection while another client keeps producing and consuming.
 //!
 
 #[path = "broker_wire/chaos.rs"]
@@ -17,6 +19,8 @@ mod chaos;
 mod client;
 #[path = "broker_wire/errors.rs"]
 mod errors;
+#[path = "broker_wire/hostile.rs"]
+mod hostile;
 #[path = "broker_wire/shards.rs"]
 mod shards;
 #[path = "broker_wire/versions.rs"]
@@ -88,4 +92,5 @@ both_drivers!(
     shards::shutdown_with_idle_and_long_polling_connections_is_bounded,
     shards::shutdown_interrupts_long_polls_promptly,
     chaos::garbage_from_many_connections_then_a_normal_round_trip,
+    hostile::hostile_counts_and_lengths_close_the_connection_while_others_are_served,
 );

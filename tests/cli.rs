@@ -12,9 +12,9 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use kafka_protocol::messages::{ApiKey, ProduceRequest};
-use kafka_protocol::records::Compression;
 use ringlog::broker::{Broker, BrokerConfig};
 use ringlog::client::{api, cli, records, ClientError, ConnectOptions, Connection};
+use ringlog::storage::records::Compression;
 
 /// Longest any one CLI invocation may run before the test kills it and fails.
 const CHILD_TIMEOUT: Duration = Duration::from_secs(30);

@@ -49,11 +49,11 @@ use std::time::{Duration, Instant};
 use bytes::{Bytes, BytesMut};
 use hdrhistogram::Histogram;
 use kafka_protocol::messages::{ApiKey, FetchRequest, ProduceRequest};
-use kafka_protocol::records::Compression;
 
 use crate::client::{api, records, ClientError, ConnectOptions, Connection};
 use crate::runtime::shard::pin_to_cpu;
 use crate::runtime::{self, time, IoKind, RuntimeConfig};
+use crate::storage::records::Compression;
 
 /// Default connections.
 pub const CONNECTIONS_DEFAULT: usize = 16;
@@ -107,12 +107,12 @@ const HIST_SIGFIG: u8 = 3;
 pub const STAMP_MARKER: &[u8; 8] = b"RLBENCH!";
 /// Bytes of a stamp: ns since the run epoch (u64 BE) + the marker.
 const STAMP_BYTES: usize = 16;
-/// RecordBatch v2 layout offsets used to patch and read batches (see `storage::batch`).
-const BATCH_LENGTH_AT: usize = 8;
-const CRC_AT: usize = 17;
-const CRC_FROM: usize = 21;
-const LAST_OFFSET_DELTA_AT: usize = 23;
-const BATCH_HEADER_BYTES: usize = 61;
+/// RecordBatch v2 layout offsets used to patch and read batches (from `storage::batch`).
+const BATCH_LENGTH_AT: usize = crate::storage::batch::BATCH_LENGTH_AT;
+const CRC_AT: usize = crate::storage::batch::CRC_AT;
+const CRC_FROM: usize = crate::storage::batch::CRC_FROM;
+const LAST_OFFSET_DELTA_AT: usize = crate::storage::batch::LAST_OFFSET_DELTA_AT;
+const BATCH_HEADER_BYTES: usize = crate::storage::batch::HEADER_BYTES;
 /// Clock ticks per second of /proc/*/stat times (USER_HZ, fixed at 100 by the Linux ABI).
 const USER_HZ: f64 = 100.0;
 /// Kafka error code TOPIC_ALREADY_EXISTS.

@@ -690,7 +690,7 @@ fn produce(addr: SocketAddr, bytes: u64) -> io::Result<u64> {
                 value: Some(value.clone()),
             })
             .collect();
-        let batch = records::encode_batch(&recs, 0, kafka_protocol::records::Compression::None)
+        let batch = records::encode_batch(&recs, 0, crate::storage::records::Compression::None)
             .map_err(client_err)?;
         let version = conn.version(ApiKey::Produce).map_err(client_err)?;
         let mut in_flight = 0usize;

@@ -17,12 +17,11 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use kafka_protocol::messages::{ApiKey, ProduceRequest};
-use kafka_protocol::records::Compression;
 
 use super::api::{self, EARLIEST_TIMESTAMP, LATEST_TIMESTAMP};
 use super::connection::Connection;
 use super::error::ClientError;
-use super::records::{self, ProducerRecord};
+use super::records::{self, Compression, ProducerRecord};
 use crate::runtime::{block_on, IoKind, RuntimeConfig};
 use crate::storage::batch::{self, BatchHeader, HEADER_BYTES};
 

@@ -23,7 +23,7 @@
 //!     let batch = records::encode_batch(
 //!         &[records::ProducerRecord { key: None, value: Some("hi".into()) }],
 //!         0,
-//!         kafka_protocol::records::Compression::None,
+//!         records::Compression::None,
 //!     )?;
 //!     let offset = conn.produce("greetings", 0, batch, -1).await?;
 //!     println!("appended at {offset}");

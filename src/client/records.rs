@@ -1,15 +1,14 @@
 //! Record batches for the client: encode records into one RecordBatch v2 (any compression), and
-//! decode the batches of a Fetch response, with the checks kafka-protocol's decoder lacks.
+//! decode the batches of a Fetch response.
 //!
-//! Decoding trusts nothing. `kafka_protocol::records` pre-allocates from the wire record count
-//! (`Vec::reserve(record_count)`) and header count (`IndexMap::with_capacity`), so a few hostile
-//! bytes could ask for terabytes and abort the process. Before a batch reaches it:
+//! The layout, the record encoding and the codecs are [`crate::storage::batch`] and
+//! [`crate::storage::records`]; this module adds the client's view. Decoding trusts nothing:
 //! 1. the header is validated by [`crate::storage::batch::validate_one`] (magic, lengths, CRC32C,
 //!    `records_count == last_offset_delta + 1`);
-//! 2. the records are decompressed once, and [`check_records`] walks exactly `records_count`
-//!    records through the (decompressed) bytes, checking each length and header count against
-//!    the bytes left, so every count the decoder later allocates from is bounded by real bytes;
-//! 3. the decoder gets those same bytes back through its custom-decompression hook.
+//! 2. the records are decompressed once, into at most [`DECOMPRESSED_BATCH_BYTES_MAX`] bytes (a
+//!    batch that inflates beyond is an error, not an allocation);
+//! 3. exactly `records_count` records are decoded, every length and count checked against the
+//!    bytes left before anything is allocated from it.
 //!
 //! A Fetch response may end in a partial batch (the broker cut it at `max_bytes`); that tail is
 //! skipped, not an error.
@@ -19,23 +18,16 @@
 //!   number of bytes that would hold that many elements.
 //! - Decoded record offsets are `base_offset + offset_delta` of a CRC-checked batch.
 
-use bytes::{Bytes, BytesMut};
-use kafka_protocol::compression::{self as cmpr, Decompressor};
-use kafka_protocol::indexmap::IndexMap;
-use kafka_protocol::records::{
-    Compression, Record, RecordBatchDecoder, RecordBatchEncoder, RecordEncodeOptions,
-    TimestampType, NO_PARTITION_LEADER_EPOCH, NO_PRODUCER_EPOCH, NO_PRODUCER_ID, NO_SEQUENCE,
-};
+use bytes::Bytes;
 
 use super::error::{ClientError, Result};
-use crate::storage::batch::{self, BatchHeader, HEADER_BYTES, LOG_OVERHEAD_BYTES};
+use crate::storage::batch::{self, BatchHeader, BATCH_LENGTH_AT, LOG_OVERHEAD_BYTES};
+pub use crate::storage::records::Compression;
+use crate::storage::records::{self as recs, BatchMeta, Record};
 
-/// Attribute bits 0..2: the compression codec.
-const COMPRESSION_MASK: i16 = 0x07;
-/// Attribute bit 5: a control batch (transaction markers), never shown to applications.
-const CONTROL_FLAG: i16 = 1 << 5;
-/// Bytes of `batch_length` and everything before it.
-const BATCH_LENGTH_END: usize = 12;
+/// Largest decompressed records region of one fetched batch (a decompression bomb beyond this
+/// is an error).
+pub const DECOMPRESSED_BATCH_BYTES_MAX: usize = 256 * 1024 * 1024;
 
 /// One record to produce.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -46,31 +38,35 @@ pub struct ProducerRecord {
     pub value: Option<Bytes>,
 }
 
+/// One fetched record, with its absolute offset and timestamp.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ConsumedRecord {
+    /// The record's offset in the partition.
+    pub offset: i64,
+    /// Milliseconds since the epoch: create time, or the batch's log-append time.
+    pub timestamp: i64,
+    /// Record key (`None` = null key).
+    pub key: Option<Bytes>,
+    /// Record value (`None` = null value, a tombstone).
+    pub value: Option<Bytes>,
+    /// Headers in order: (key, value).
+    pub headers: Vec<(Bytes, Option<Bytes>)>,
+}
+
 /// Parses a codec name as used on the command line: `none`, `gzip`, `snappy`, `lz4`, `zstd`.
 pub fn parse_compression(name: &str) -> Result<Compression> {
-    Ok(match name {
-        "none" => Compression::None,
-        "gzip" => Compression::Gzip,
-        "snappy" => Compression::Snappy,
-        "lz4" => Compression::Lz4,
-        "zstd" => Compression::Zstd,
-        other => {
-            return Err(ClientError::InvalidArgument(format!(
-                "unknown compression '{other}' (none, gzip, snappy, lz4, zstd)"
-            )))
-        }
+    Compression::from_name(name).ok_or_else(|| {
+        ClientError::InvalidArgument(format!(
+            "unknown compression '{name}' (none, gzip, snappy, lz4, zstd)"
+        ))
     })
 }
 
 /// The codec name of a batch's attributes (`none`, `gzip`, ..., or `codec-N` for unknown N).
 pub fn compression_name(attributes: i16) -> String {
-    match attributes & COMPRESSION_MASK {
-        0 => "none".into(),
-        1 => "gzip".into(),
-        2 => "snappy".into(),
-        3 => "lz4".into(),
-        4 => "zstd".into(),
-        n => format!("codec-{n}"),
+    match Compression::from_attributes(attributes) {
+        Ok(c) => c.name().into(),
+        Err(_) => format!("codec-{}", attributes & batch::ATTR_COMPRESSION_MASK),
     }
 }
 
@@ -86,47 +82,43 @@ pub fn encode_batch(
             "a record batch needs at least one record".into(),
         ));
     }
-    let records: Vec<Record> = records
+    let records = records
         .iter()
         .enumerate()
-        .map(|(i, r)| Record {
-            transactional: false,
-            control: false,
-            delete_horizon: false,
-            partition_leader_epoch: NO_PARTITION_LEADER_EPOCH,
-            producer_id: NO_PRODUCER_ID,
-            producer_epoch: NO_PRODUCER_EPOCH,
-            timestamp_type: TimestampType::Creation,
-            offset: i as i64,
-            // kafka-protocol starts a new batch whenever `offset - sequence` changes; keeping it
-            // constant (sequence = offset - 1) gives one batch with base_sequence = NO_SEQUENCE.
-            sequence: NO_SEQUENCE + i as i32,
-            timestamp: timestamp_ms,
-            key: r.key.clone(),
-            value: r.value.clone(),
-            headers: IndexMap::new(),
+        .map(|(i, r)| {
+            let offset_delta = i32::try_from(i).map_err(|_| {
+                ClientError::InvalidArgument(format!(
+                    "{} records do not fit one batch",
+                    records.len()
+                ))
+            })?;
+            Ok(Record {
+                offset_delta,
+                timestamp_delta: 0,
+                key: r.key.clone(),
+                value: r.value.clone(),
+                headers: Vec::new(),
+            })
         })
-        .collect();
-    let mut out = BytesMut::new();
-    RecordBatchEncoder::encode(
-        &mut out,
-        &records,
-        &RecordEncodeOptions {
-            version: 2,
-            compression,
-        },
-    )
-    .map_err(|e| ClientError::Records {
-        reason: format!("encoding {} records: {e}", records.len()),
+        .collect::<Result<Vec<Record>>>()?;
+    let meta = BatchMeta {
+        base_timestamp: timestamp_ms,
+        ..BatchMeta::default()
+    };
+    let mut out = Vec::new();
+    recs::encode_batch(&meta, &records, compression, &mut out).map_err(|e| {
+        ClientError::Records {
+            reason: format!("encoding {} records: {e}", records.len()),
+        }
     })?;
-    Ok(out.freeze())
+    Ok(Bytes::from(out))
 }
 
 /// The records of a Fetch response's record bytes.
 #[derive(Debug, Clone, Default)]
 pub struct DecodedRecords {
     /// Records in offset order (control batches left out).
-    pub records: Vec<Record>,
+    pub records: Vec<ConsumedRecord>,
     /// One past the last offset of the last whole batch, `None` if there was none.
     pub next_offset: Option<i64>,
     /// Bytes of a partial batch at the end (cut by the broker at `max_bytes`), skipped.
@@ -136,15 +128,27 @@ pub struct DecodedRecords {
 /// Decodes every whole batch in `bytes` (see the module doc for the checks). `context` names
 /// the source in errors, e.g. `orders-0`.
 pub fn decode_batches(bytes: &Bytes, context: &str) -> Result<DecodedRecords> {
+    decode_batches_within(bytes, context, DECOMPRESSED_BATCH_BYTES_MAX)
+}
+
+/// [`decode_batches`] with another bound on one batch's decompressed records.
+pub fn decode_batches_within(
+    bytes: &Bytes,
+    context: &str,
+    decompressed_bytes_max: usize,
+) -> Result<DecodedRecords> {
     let mut out = DecodedRecords::default();
     let mut position = 0usize;
     while position < bytes.len() {
         let rest = &bytes[position..];
-        if rest.len() < BATCH_LENGTH_END {
+        if rest.len() < LOG_OVERHEAD_BYTES {
             out.partial_tail_bytes = rest.len();
             break;
         }
-        let batch_length = i32::from_be_bytes(rest[8..12].try_into().expect("4 bytes"));
+        let length_field: [u8; 4] = rest[BATCH_LENGTH_AT..BATCH_LENGTH_AT + 4]
+            .try_into()
+            .expect("4 bytes");
+        let batch_length = i32::from_be_bytes(length_field);
         let at = position;
         let bad = |what: String| ClientError::Records {
             reason: format!("{context}: batch at byte {at}: {what}"),
@@ -162,98 +166,30 @@ pub fn decode_batches(bytes: &Bytes, context: &str) -> Result<DecodedRecords> {
         let batch_bytes = bytes.slice(position..position + size);
         position += size;
         out.next_offset = Some(header.last_offset() + 1);
-        if header.attributes & CONTROL_FLAG != 0 {
+        if header.is_control() {
             continue;
         }
-        let records = decode_one(&header, batch_bytes)
+        let records = recs::decode_batch_records(&batch_bytes, &header, decompressed_bytes_max)
             .map_err(|e| bad(format!("base offset {}: {e}", header.base_offset)))?;
-        out.records.extend(records);
+        out.records
+            .extend(records.into_iter().map(|r| consumed(&header, r)));
     }
     Ok(out)
 }
 
-/// Decodes one validated batch.
-fn decode_one(
-    header: &BatchHeader,
-    batch_bytes: Bytes,
-) -> std::result::Result<Vec<Record>, String> {
-    let mut region = batch_bytes.slice(HEADER_BYTES..);
-    let plain = match header.attributes & COMPRESSION_MASK {
-        0 => region,
-        1 => decompress::<cmpr::Gzip>(&mut region, "gzip")?,
-        2 => decompress::<cmpr::Snappy>(&mut region, "snappy")?,
-        3 => decompress::<cmpr::Lz4>(&mut region, "lz4")?,
-        4 => decompress::<cmpr::Zstd>(&mut region, "zstd")?,
-        n => return Err(format!("unknown compression codec {n}")),
-    };
-    check_records(&plain, header.records_count)?;
-    let mut buf = batch_bytes;
-    let set = RecordBatchDecoder::decode_with_custom_compression(
-        &mut buf,
-        Some(move |_: &mut Bytes, _: Compression| Ok(plain.clone())),
-    )
-    .map_err(|e| e.to_string())?;
-    Ok(set.records)
-}
-
-fn decompress<D: Decompressor<Bytes, Buf = Bytes>>(
-    region: &mut Bytes,
-    name: &str,
-) -> std::result::Result<Bytes, String> {
-    D::decompress(region, |plain| Ok(plain.clone())).map_err(|e| format!("{name}: {e:#}"))
-}
-
-/// Reads a zigzag varint of at most 10 bytes at `*pos`.
-fn get_varlong(b: &[u8], pos: &mut usize) -> Option<i64> {
-    let mut z: u64 = 0;
-    for i in 0..10 {
-        let byte = *b.get(*pos)?;
-        *pos += 1;
-        z |= u64::from(byte & 0x7f) << (7 * i);
-        if byte < 0x80 {
-            return Some((z >> 1) as i64 ^ -((z & 1) as i64));
-        }
+/// A decoded record with its absolute offset and timestamp.
+fn consumed(header: &BatchHeader, r: Record) -> ConsumedRecord {
+    ConsumedRecord {
+        offset: header.base_offset.wrapping_add(i64::from(r.offset_delta)),
+        timestamp: if header.is_log_append_time() {
+            header.max_timestamp
+        } else {
+            header.base_timestamp.wrapping_add(r.timestamp_delta)
+        },
+        key: r.key,
+        value: r.value,
+        headers: r.headers,
     }
-    None
-}
-
-/// Walks exactly `count` records through `plain`, checking every length and header count
-/// against the bytes left, so the decoder's allocations are bounded by real bytes.
-pub fn check_records(plain: &[u8], count: i32) -> std::result::Result<(), String> {
-    let mut pos = 0usize;
-    for i in 0..count {
-        let err = |what: &str| format!("record {i} of {count}: {what}");
-        let len = get_varlong(plain, &mut pos).ok_or_else(|| err("truncated length"))?;
-        let left = plain.len() - pos;
-        let len = usize::try_from(len)
-            .ok()
-            .filter(|&l| l <= left)
-            .ok_or_else(|| err(&format!("length {len} but {left} bytes left")))?;
-        let rec = &plain[pos..pos + len];
-        pos += len;
-        let mut p = 1usize; // attributes
-        get_varlong(rec, &mut p).ok_or_else(|| err("truncated timestamp delta"))?;
-        get_varlong(rec, &mut p).ok_or_else(|| err("truncated offset delta"))?;
-        for field in ["key", "value"] {
-            let n = get_varlong(rec, &mut p).ok_or_else(|| err(&format!("truncated {field}")))?;
-            if n < -1 || (n > 0 && n as u64 > rec.len().saturating_sub(p) as u64) {
-                return Err(err(&format!("{field} length {n} outside the record")));
-            }
-            p += n.max(0) as usize;
-        }
-        let headers = get_varlong(rec, &mut p).ok_or_else(|| err("truncated header count"))?;
-        // Each header is at least two varint bytes (key length, value length).
-        if headers < 0 || headers as u64 > (rec.len().saturating_sub(p) / 2) as u64 {
-            return Err(err(&format!("header count {headers} outside the record")));
-        }
-    }
-    if pos != plain.len() {
-        return Err(format!(
-            "{} bytes after the {count} records",
-            plain.len() - pos
-        ));
-    }
-    Ok(())
 }
 
 #[cfg(test)]
@@ -283,7 +219,8 @@ mod tests {
                 1,
                 "{c}"
             );
-            assert_eq!(h.base_sequence, NO_SEQUENCE);
+            assert_eq!(h.base_sequence, batch::NO_SEQUENCE);
+            assert_eq!(h.producer_id, batch::NO_PRODUCER_ID);
             assert_eq!(compression_name(h.attributes), c);
             let out = decode_batches(&bytes, "t-0").unwrap();
             assert_eq!(out.records.len(), 3, "{c}");
@@ -314,18 +251,80 @@ mod tests {
         let mut b = encode_batch(&[rec(None, "x")], 0, Compression::Lz4)
             .unwrap()
             .to_vec();
-        b[23..27].copy_from_slice(&(i32::MAX - 1).to_be_bytes());
-        b[57..61].copy_from_slice(&i32::MAX.to_be_bytes());
+        let (delta, count) = (batch::LAST_OFFSET_DELTA_AT, batch::RECORDS_COUNT_AT);
+        b[delta..delta + 4].copy_from_slice(&(i32::MAX - 1).to_be_bytes());
+        b[count..count + 4].copy_from_slice(&i32::MAX.to_be_bytes());
         batch::testing::fix_crc(&mut b);
         let e = decode_batches(&Bytes::from(b), "t-0").unwrap_err();
         assert!(e.to_string().contains("record 1 of 2147483647"), "{e}");
 
-        // A record claiming a huge header count.
-        let mut plain = Vec::new();
-        for v in [8i64, 0, 0, 0, -1, -1, 1_000_000] {
-            batch::testing::put_varlong(&mut plain, v);
+        // A record claiming a huge header count, in an uncompressed batch.
+        let mut b = encode_batch(&[rec(None, "")], 0, Compression::None)
+            .unwrap()
+            .to_vec();
+        b.truncate(batch::RECORDS_AT);
+        for v in [8i64, 0, 0, 0, -1, -1] {
+            batch::testing::put_varlong(&mut b, v);
         }
-        assert!(check_records(&plain, 1).is_err());
+        batch::testing::put_varlong(&mut b, 1_000_000);
+        let length = (b.len() - LOG_OVERHEAD_BYTES) as i32;
+        b[BATCH_LENGTH_AT..BATCH_LENGTH_AT + 4].copy_from_slice(&length.to_be_bytes());
+        batch::testing::fix_crc(&mut b);
+        let e = decode_batches(&Bytes::from(b), "t-0").unwrap_err();
+        assert!(e.to_string().contains("header count 1000000"), "{e}");
+    }
+
+    #[test]
+    fn bombs_and_unknown_codecs_are_errors() {
+        // 10 MB of zeros in a zstd batch, decoded with a 1 MiB bound.
+        let big = ProducerRecord {
+            key: None,
+            value: Some(Bytes::from(vec![0u8; 10_000_000])),
+        };
+        let b = encode_batch(&[big], 0, Compression::Zstd).unwrap();
+        assert!(b.len() < 10_000);
+        let e = decode_batches_within(&b, "t-0", 1 << 20).unwrap_err();
+        assert!(e.to_string().contains("exceed the limit"), "{e}");
+        assert_eq!(decode_batches(&b, "t-0").unwrap().records.len(), 1);
+
+        let mut b = encode_batch(&[rec(None, "x")], 0, Compression::None)
+            .unwrap()
+            .to_vec();
+        let at = batch::ATTRIBUTES_AT;
+        b[at..at + 2].copy_from_slice(&5i16.to_be_bytes());
+        batch::testing::fix_crc(&mut b);
+        let e = decode_batches(&Bytes::from(b), "t-0").unwrap_err();
+        assert!(e.to_string().contains("unknown compression codec 5"), "{e}");
+        assert_eq!(compression_name(5), "codec-5");
+        assert!(parse_compression("brotli").is_err());
+    }
+
+    #[test]
+    fn control_batches_are_skipped_and_log_append_time_is_used() {
+        let mut control = encode_batch(&[rec(None, "marker")], 0, Compression::None)
+            .unwrap()
+            .to_vec();
+        let at = batch::ATTRIBUTES_AT;
+        control[at..at + 2].copy_from_slice(&batch::ATTR_CONTROL.to_be_bytes());
+        batch::testing::fix_crc(&mut control);
+        let mut appended = encode_batch(&[rec(None, "a"), rec(None, "b")], 5, Compression::Gzip)
+            .unwrap()
+            .to_vec();
+        batch::stamp(&mut appended, 1, 0);
+        let attributes = batch::ATTR_TIMESTAMP_TYPE | Compression::Gzip.attribute_bits();
+        appended[at..at + 2].copy_from_slice(&attributes.to_be_bytes());
+        let ts = batch::MAX_TIMESTAMP_AT;
+        appended[ts..ts + 8].copy_from_slice(&77i64.to_be_bytes());
+        batch::testing::fix_crc(&mut appended);
+        control.extend_from_slice(&appended);
+        let out = decode_batches(&Bytes::from(control), "t-0").unwrap();
+        assert_eq!(out.next_offset, Some(3));
+        let got: Vec<(i64, i64)> = out
+            .records
+            .iter()
+            .map(|r| (r.offset, r.timestamp))
+            .collect();
+        assert_eq!(got, [(1, 77), (2, 77)]);
     }
 
     #[test]

@@ -54,9 +54,11 @@ where
                 panic!("{name} v{version} case {case}: kafka-protocol cannot decode our bytes: {e:#}\n{value:?}")
             });
             let mut theirs = BytesMut::new();
-            theirs_value.encode(&mut theirs, version).unwrap_or_else(|e| {
-                panic!("{name} v{version} case {case}: kafka-protocol cannot re-encode: {e:#}")
-            });
+            theirs_value
+                .encode(&mut theirs, version)
+                .unwrap_or_else(|e| {
+                    panic!("{name} v{version} case {case}: kafka-protocol cannot re-encode: {e:#}")
+                });
             assert_eq!(
                 ours,
                 theirs.clone().freeze(),
@@ -65,7 +67,10 @@ where
             let back = Ours::decode(Bytes::from(theirs), version).unwrap_or_else(|e| {
                 panic!("{name} v{version} case {case}: cannot decode kafka-protocol's bytes: {e}")
             });
-            assert_eq!(back, value, "{name} v{version} case {case}: decoded value differs");
+            assert_eq!(
+                back, value,
+                "{name} v{version} case {case}: decoded value differs"
+            );
         }
     }
 }
@@ -85,6 +90,40 @@ use kafka_protocol::messages as kp;
 differential_tests! {
     metadata_request => messages::MetadataRequest, kp::MetadataRequest;
     metadata_response => messages::MetadataResponse, kp::MetadataResponse;
+    produce_request => messages::ProduceRequest, kp::ProduceRequest;
+    produce_response => messages::ProduceResponse, kp::ProduceResponse;
+    fetch_request => messages::FetchRequest, kp::FetchRequest;
+    fetch_response => messages::FetchResponse, kp::FetchResponse;
+    list_offsets_request => messages::ListOffsetsRequest, kp::ListOffsetsRequest;
+    list_offsets_response => messages::ListOffsetsResponse, kp::ListOffsetsResponse;
+    api_versions_request => messages::ApiVersionsRequest, kp::ApiVersionsRequest;
+    api_versions_response => messages::ApiVersionsResponse, kp::ApiVersionsResponse;
+    create_topics_request => messages::CreateTopicsRequest, kp::CreateTopicsRequest;
+    create_topics_response => messages::CreateTopicsResponse, kp::CreateTopicsResponse;
+    delete_topics_request => messages::DeleteTopicsRequest, kp::DeleteTopicsRequest;
+    delete_topics_response => messages::DeleteTopicsResponse, kp::DeleteTopicsResponse;
+    init_producer_id_request => messages::InitProducerIdRequest, kp::InitProducerIdRequest;
+    init_producer_id_response => messages::InitProducerIdResponse, kp::InitProducerIdResponse;
+    offset_commit_request => messages::OffsetCommitRequest, kp::OffsetCommitRequest;
+    offset_commit_response => messages::OffsetCommitResponse, kp::OffsetCommitResponse;
+    offset_fetch_request => messages::OffsetFetchRequest, kp::OffsetFetchRequest;
+    offset_fetch_response => messages::OffsetFetchResponse, kp::OffsetFetchResponse;
+    find_coordinator_request => messages::FindCoordinatorRequest, kp::FindCoordinatorRequest;
+    find_coordinator_response => messages::FindCoordinatorResponse, kp::FindCoordinatorResponse;
+    join_group_request => messages::JoinGroupRequest, kp::JoinGroupRequest;
+    join_group_response => messages::JoinGroupResponse, kp::JoinGroupResponse;
+    heartbeat_request => messages::HeartbeatRequest, kp::HeartbeatRequest;
+    heartbeat_response => messages::HeartbeatResponse, kp::HeartbeatResponse;
+    leave_group_request => messages::LeaveGroupRequest, kp::LeaveGroupRequest;
+    leave_group_response => messages::LeaveGroupResponse, kp::LeaveGroupResponse;
+    sync_group_request => messages::SyncGroupRequest, kp::SyncGroupRequest;
+    sync_group_response => messages::SyncGroupResponse, kp::SyncGroupResponse;
+    describe_groups_request => messages::DescribeGroupsRequest, kp::DescribeGroupsRequest;
+    describe_groups_response => messages::DescribeGroupsResponse, kp::DescribeGroupsResponse;
+    list_groups_request => messages::ListGroupsRequest, kp::ListGroupsRequest;
+    list_groups_response => messages::ListGroupsResponse, kp::ListGroupsResponse;
+    delete_groups_request => messages::DeleteGroupsRequest, kp::DeleteGroupsRequest;
+    delete_groups_response => messages::DeleteGroupsResponse, kp::DeleteGroupsResponse;
 }
 
 /// Every API the broker advertises has a definition, and the definition is tested above

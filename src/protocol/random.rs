@@ -36,15 +36,19 @@ pub trait Random {
     fn random(g: &mut Gen, cx: Cx) -> Self;
 }
 
-/// Integers: small values most of the time, edges sometimes (varint and sign paths).
+/// Integers: edges and Kafka's usual defaults (0, -1, MIN) often, so that a tagged field's
+/// wrong default shows up as a byte difference; random bits otherwise.
 macro_rules! random_int {
     ($($t:ty),*) => {$(
         impl Random for $t {
+            #[allow(unused_comparisons, clippy::cast_possible_wrap)]
             fn random(g: &mut Gen, _cx: Cx) -> Self {
-                match g.below(6) {
+                match g.below(7) {
                     0 => <$t>::MAX,
                     1 => <$t>::MIN,
                     2 => 0,
+                    3 => (-1i64) as $t,
+                    4 => 1,
                     _ => g.next_u64() as $t,
                 }
             }
@@ -87,15 +91,26 @@ impl Random for Str {
 
 impl Random for Bytes {
     fn random(g: &mut Gen, _cx: Cx) -> Self {
-        let n = if g.chance(8) { g.below(300) } else { g.below(12) };
-        (0..n).map(|_| g.next_u64() as u8).collect::<Vec<u8>>().into()
+        let n = if g.chance(8) {
+            g.below(300)
+        } else {
+            g.below(12)
+        };
+        (0..n)
+            .map(|_| g.next_u64() as u8)
+            .collect::<Vec<u8>>()
+            .into()
     }
 }
 
 impl<T: Random> Random for Vec<T> {
     fn random(g: &mut Gen, cx: Cx) -> Self {
         let element = cx.field(false);
-        let n = if g.chance(10) { g.below(150) } else { g.below(4) };
+        let n = if g.chance(10) {
+            g.below(150)
+        } else {
+            g.below(4)
+        };
         (0..n).map(|_| T::random(g, element)).collect()
     }
 }

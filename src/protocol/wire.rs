@@ -86,7 +86,10 @@ impl VersionRange {
             i += 1;
             digits += 1;
         }
-        assert!(digits > 0 && min <= i16::MAX as i32, "version range must start with a number");
+        assert!(
+            digits > 0 && min <= i16::MAX as i32,
+            "version range must start with a number"
+        );
         if i == b.len() {
             return VersionRange {
                 min: min as i16,
@@ -94,7 +97,10 @@ impl VersionRange {
             };
         }
         if b[i] == b'+' {
-            assert!(i + 1 == b.len(), "nothing may follow '+' in a version range");
+            assert!(
+                i + 1 == b.len(),
+                "nothing may follow '+' in a version range"
+            );
             return VersionRange {
                 min: min as i16,
                 max: i16::MAX,
@@ -109,8 +115,14 @@ impl VersionRange {
             i += 1;
             digits += 1;
         }
-        assert!(digits > 0 && i == b.len(), "version range is N+, N-M, N or none");
-        assert!(max >= min && max <= i16::MAX as i32, "version range N-M needs N <= M");
+        assert!(
+            digits > 0 && i == b.len(),
+            "version range is N+, N-M, N or none"
+        );
+        assert!(
+            max >= min && max <= i16::MAX as i32,
+            "version range N-M needs N <= M"
+        );
         VersionRange {
             min: min as i16,
             max: max as i16,
@@ -577,8 +589,17 @@ mod tests {
 
     #[test]
     fn version_ranges_parse_like_kafka_schemas() {
-        assert_eq!(VersionRange::parse("3+"), VersionRange { min: 3, max: i16::MAX });
-        assert_eq!(VersionRange::parse("0-12"), VersionRange { min: 0, max: 12 });
+        assert_eq!(
+            VersionRange::parse("3+"),
+            VersionRange {
+                min: 3,
+                max: i16::MAX
+            }
+        );
+        assert_eq!(
+            VersionRange::parse("0-12"),
+            VersionRange { min: 0, max: 12 }
+        );
         assert_eq!(VersionRange::parse("7"), VersionRange { min: 7, max: 7 });
         assert!(!VersionRange::parse("none").contains(0));
         assert!(VersionRange::parse("4-6").contains(6) && !VersionRange::parse("4-6").contains(7));
@@ -631,7 +652,10 @@ mod tests {
     #[test]
     fn null_only_where_nullable() {
         let null = Bytes::from_static(&[0xff, 0xff]);
-        assert_eq!(Option::<Str>::read(&mut Reader::new(null.clone()), cx(false, true)), Ok(None));
+        assert_eq!(
+            Option::<Str>::read(&mut Reader::new(null.clone()), cx(false, true)),
+            Ok(None)
+        );
         assert!(Option::<Str>::read(&mut Reader::new(null.clone()), cx(false, false)).is_err());
         assert!(Str::read(&mut Reader::new(null), cx(false, true)).is_err());
         let mut w = BytesMut::new();

@@ -1,4 +1,7 @@
-//! Kafka RecordBatch v2 header: parse, validate (CRC32C), stamp the broker-owned fields.
+//! Kafka RecordBatch v2 layout: the one place that knows its byte positions and attribute bits
+//! (all public as `*_AT`, `ATTR_*` and size constants), header parse, validate (CRC32C), write,
+//! and stamp the broker-owned fields. The records inside a batch and their compression are in
+//! [`super::records`].
 //!
 //! The broker stores batches byte for byte as the producer sent them, except two fields that lie
 //! *outside* the CRC and that the broker owns: the base offset and the partition leader epoch.
@@ -22,12 +25,16 @@
 //! `batch_length` counts the bytes after itself, so a batch occupies `12 + batch_length` bytes.
 //! The CRC covers bytes `21..12 + batch_length` (attributes to the end).
 //!
+//! Attributes (i16): bits 0..2 compression codec, bit 3 timestamp type (log-append time), bit 4
+//! transactional, bit 5 control, bit 6 delete horizon set; the other bits are unused.
+//!
 //! # Invariants
 //! - A batch accepted by [`validate_buffer`] has magic 2, `batch_length >= 49`, a size within
 //!   `batch_bytes_max`, `records_count == last_offset_delta + 1 > 0` and a matching CRC32C.
 //! - [`stamp`] touches only bytes 0..8 and 12..16, so the CRC stays valid.
 
 use super::error::BatchError;
+use super::records::{get_varint, get_varlong};
 
 /// Bytes of the fixed v2 header (up to and including `records_count`).
 pub const HEADER_BYTES: usize = 61;
@@ -38,25 +45,61 @@ pub const BATCH_LENGTH_MIN: i32 = (HEADER_BYTES - LOG_OVERHEAD_BYTES) as i32;
 /// The only supported batch format.
 pub const MAGIC_V2: i8 = 2;
 
-/// Attribute bits 0..2: compression codec (0 = none).
-const COMPRESSION_MASK: i16 = 0x07;
+/// Attribute bits 0..2: compression codec (0 none, 1 gzip, 2 snappy, 3 lz4, 4 zstd).
+pub const ATTR_COMPRESSION_MASK: i16 = 0x07;
+/// Attribute bit 3: timestamp type; set = log-append time (every record's timestamp is the
+/// batch's `max_timestamp`), clear = create time.
+pub const ATTR_TIMESTAMP_TYPE: i16 = 1 << 3;
+/// Attribute bit 4: the batch belongs to a transaction.
+pub const ATTR_TRANSACTIONAL: i16 = 1 << 4;
+/// Attribute bit 5: a control batch (transaction markers), never shown to applications.
+pub const ATTR_CONTROL: i16 = 1 << 5;
+/// Attribute bit 6: `base_timestamp` holds the delete horizon (set by compaction).
+pub const ATTR_DELETE_HORIZON: i16 = 1 << 6;
+
+/// `producer_id` of a batch without an idempotent producer.
+pub const NO_PRODUCER_ID: i64 = -1;
+/// `producer_epoch` of a batch without an idempotent producer.
+pub const NO_PRODUCER_EPOCH: i16 = -1;
+/// `base_sequence` of a batch without an idempotent producer.
+pub const NO_SEQUENCE: i32 = -1;
+/// `partition_leader_epoch` written by producers (the broker stamps the real one).
+pub const NO_PARTITION_LEADER_EPOCH: i32 = -1;
+
 /// Smallest encoded record: length, attributes, timestamp delta, offset delta, key length,
 /// value length and header count, one byte each.
-const RECORD_BYTES_MIN: i64 = 7;
+pub const RECORD_BYTES_MIN: usize = 7;
 
-const BASE_OFFSET_AT: usize = 0;
-const BATCH_LENGTH_AT: usize = 8;
-const LEADER_EPOCH_AT: usize = 12;
-const MAGIC_AT: usize = 16;
-const CRC_AT: usize = 17;
-const ATTRIBUTES_AT: usize = 21;
-const LAST_OFFSET_DELTA_AT: usize = 23;
-const BASE_TIMESTAMP_AT: usize = 27;
-const MAX_TIMESTAMP_AT: usize = 35;
-const PRODUCER_ID_AT: usize = 43;
-const PRODUCER_EPOCH_AT: usize = 51;
-const BASE_SEQUENCE_AT: usize = 53;
-const RECORDS_COUNT_AT: usize = 57;
+/// Byte position of `base_offset` (i64 BE; broker-owned, outside the CRC).
+pub const BASE_OFFSET_AT: usize = 0;
+/// Byte position of `batch_length` (i32 BE; bytes after this field).
+pub const BATCH_LENGTH_AT: usize = 8;
+/// Byte position of `partition_leader_epoch` (i32 BE; broker-owned, outside the CRC).
+pub const LEADER_EPOCH_AT: usize = 12;
+/// Byte position of `magic` (i8).
+pub const MAGIC_AT: usize = 16;
+/// Byte position of `crc` (u32 BE: CRC32C of the bytes from [`CRC_FROM`] to the batch's end).
+pub const CRC_AT: usize = 17;
+/// Byte position of `attributes` (i16 BE).
+pub const ATTRIBUTES_AT: usize = 21;
+/// Byte position of `last_offset_delta` (i32 BE).
+pub const LAST_OFFSET_DELTA_AT: usize = 23;
+/// Byte position of `base_timestamp` (i64 BE).
+pub const BASE_TIMESTAMP_AT: usize = 27;
+/// Byte position of `max_timestamp` (i64 BE).
+pub const MAX_TIMESTAMP_AT: usize = 35;
+/// Byte position of `producer_id` (i64 BE).
+pub const PRODUCER_ID_AT: usize = 43;
+/// Byte position of `producer_epoch` (i16 BE).
+pub const PRODUCER_EPOCH_AT: usize = 51;
+/// Byte position of `base_sequence` (i32 BE).
+pub const BASE_SEQUENCE_AT: usize = 53;
+/// Byte position of `records_count` (i32 BE).
+pub const RECORDS_COUNT_AT: usize = 57;
+/// Byte position of the records region (possibly compressed), right after the fixed header.
+pub const RECORDS_AT: usize = HEADER_BYTES;
+/// First byte covered by the CRC: the CRC covers `CRC_FROM..` the end of the batch.
+pub const CRC_FROM: usize = ATTRIBUTES_AT;
 
 /// Decoded fixed header of one batch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -141,12 +184,13 @@ impl BatchHeader {
         // count == lastOffsetDelta + 1. Empty batches only arise from compaction.
         // An uncompressed batch cannot hold more records than its bytes allow; this stops a
         // hostile count from claiming billions of offsets in a few bytes.
-        let uncompressed = h.attributes & COMPRESSION_MASK == 0;
+        let uncompressed = h.attributes & ATTR_COMPRESSION_MASK == 0;
         let records_bytes = i64::from(h.batch_length) - i64::from(BATCH_LENGTH_MIN);
         if h.records_count <= 0
             || h.last_offset_delta < 0
             || i64::from(h.records_count) != i64::from(h.last_offset_delta) + 1
-            || (uncompressed && i64::from(h.records_count) * RECORD_BYTES_MIN > records_bytes)
+            || (uncompressed
+                && i64::from(h.records_count) * RECORD_BYTES_MIN as i64 > records_bytes)
         {
             return Err(BatchError::BadRecordCount {
                 records_count: h.records_count,
@@ -170,11 +214,82 @@ impl BatchHeader {
     pub fn offset_count(&self) -> i64 {
         i64::from(self.last_offset_delta) + 1
     }
+
+    /// The compression codec bits of `attributes` (0 = none; see [`ATTR_COMPRESSION_MASK`]).
+    pub fn compression_bits(&self) -> i16 {
+        self.attributes & ATTR_COMPRESSION_MASK
+    }
+
+    /// A control batch (transaction markers), never shown to applications.
+    pub fn is_control(&self) -> bool {
+        self.attributes & ATTR_CONTROL != 0
+    }
+
+    /// Part of a transaction.
+    pub fn is_transactional(&self) -> bool {
+        self.attributes & ATTR_TRANSACTIONAL != 0
+    }
+
+    /// Record timestamps are the log-append time (`max_timestamp`), not the create time.
+    pub fn is_log_append_time(&self) -> bool {
+        self.attributes & ATTR_TIMESTAMP_TYPE != 0
+    }
 }
 
-/// CRC32C of a whole batch's covered bytes (attributes..end).
+/// The `producer_id` of the batch at the start of `bytes` without parsing or validating the
+/// rest; `None` if `bytes` is too short to hold it.
+pub fn peek_producer_id(bytes: &[u8]) -> Option<i64> {
+    let field: [u8; 8] = bytes
+        .get(PRODUCER_ID_AT..PRODUCER_ID_AT + 8)?
+        .try_into()
+        .ok()?;
+    Some(i64::from_be_bytes(field))
+}
+
+/// Appends one whole batch to `out`: the fixed header from `header`'s fields, then `records`
+/// (the records region, already encoded and compressed as `header.attributes` says).
+/// `header.batch_length` and `header.crc` are ignored: both are computed here. The only error
+/// is a records region too large for an i32 `batch_length`.
+pub fn write_batch(
+    header: &BatchHeader,
+    records: &[u8],
+    out: &mut Vec<u8>,
+) -> Result<(), BatchError> {
+    let too_large = || BatchError::TooLarge {
+        size_bytes: (LOG_OVERHEAD_BYTES + BATCH_LENGTH_MIN as usize) as u64 + records.len() as u64,
+        max_bytes: i32::MAX as u64 + LOG_OVERHEAD_BYTES as u64,
+    };
+    let batch_length = i32::try_from(records.len())
+        .ok()
+        .and_then(|n| n.checked_add(BATCH_LENGTH_MIN))
+        .ok_or_else(too_large)?;
+    let start = out.len();
+    out.reserve(HEADER_BYTES + records.len());
+    out.extend_from_slice(&header.base_offset.to_be_bytes());
+    out.extend_from_slice(&batch_length.to_be_bytes());
+    out.extend_from_slice(&header.partition_leader_epoch.to_be_bytes());
+    out.push(header.magic as u8);
+    out.extend_from_slice(&[0u8; 4]); // crc, filled below
+    out.extend_from_slice(&header.attributes.to_be_bytes());
+    out.extend_from_slice(&header.last_offset_delta.to_be_bytes());
+    out.extend_from_slice(&header.base_timestamp.to_be_bytes());
+    out.extend_from_slice(&header.max_timestamp.to_be_bytes());
+    out.extend_from_slice(&header.producer_id.to_be_bytes());
+    out.extend_from_slice(&header.producer_epoch.to_be_bytes());
+    out.extend_from_slice(&header.base_sequence.to_be_bytes());
+    out.extend_from_slice(&header.records_count.to_be_bytes());
+    debug_assert_eq!(out.len() - start, HEADER_BYTES);
+    out.extend_from_slice(records);
+    let batch = &mut out[start..];
+    let crc = compute_crc(batch);
+    batch[CRC_AT..CRC_AT + 4].copy_from_slice(&crc.to_be_bytes());
+    Ok(())
+}
+
+/// CRC32C of a whole batch's covered bytes ([`CRC_FROM`]..end). `batch` must hold at least
+/// the fixed header.
 pub fn compute_crc(batch: &[u8]) -> u32 {
-    crc32c::crc32c(&batch[ATTRIBUTES_AT..])
+    crc32c::crc32c(&batch[CRC_FROM..])
 }
 
 /// One validated batch inside an append buffer.
@@ -259,43 +374,33 @@ pub fn stamp(batch: &mut [u8], base_offset: i64, partition_leader_epoch: i32) {
         .copy_from_slice(&partition_leader_epoch.to_be_bytes());
 }
 
-/// Read a zigzag varint (Kafka `varint`/`varlong`) at `*pos`; `None` if truncated or longer than
-/// 10 bytes.
-fn read_varlong(b: &[u8], pos: &mut usize) -> Option<i64> {
-    let mut z: u64 = 0;
-    for shift in (0..70).step_by(7) {
-        let byte = *b.get(*pos)?;
-        *pos += 1;
-        z |= u64::from(byte & 0x7f) << shift;
-        if byte & 0x80 == 0 {
-            return Some(((z >> 1) as i64) ^ -((z & 1) as i64));
-        }
-    }
-    None
-}
-
 /// In a whole *uncompressed* batch, the first record whose timestamp is `>= timestamp_ms`:
 /// `(offset_delta, timestamp)`. `None` for a compressed batch (the records are not readable
 /// without decompressing), when no record qualifies, or when the records do not parse.
 pub fn first_record_at_or_after(batch: &[u8], timestamp_ms: i64) -> Option<(i32, i64)> {
     let h = BatchHeader::parse(batch).ok()?;
-    if h.attributes & COMPRESSION_MASK != 0 {
+    if h.compression_bits() != 0 {
         return None;
     }
     let end = batch.len().min(h.size_bytes() as usize);
-    let mut pos = HEADER_BYTES;
+    let mut pos = RECORDS_AT;
     for _ in 0..h.records_count {
-        let len = read_varlong(batch, &mut pos)?;
+        let len = get_varint(batch, &mut pos)?;
         let record_end = pos.checked_add(usize::try_from(len).ok()?)?;
         if record_end > end {
             return None;
         }
+        let record = &batch[..record_end];
         let mut p = pos + 1; // attributes (unused)
-        let ts_delta = read_varlong(batch, &mut p)?;
-        let offset_delta = read_varlong(batch, &mut p)?;
-        let ts = h.base_timestamp.checked_add(ts_delta)?;
+        let ts_delta = get_varlong(record, &mut p)?;
+        let offset_delta = get_varint(record, &mut p)?;
+        let ts = if h.is_log_append_time() {
+            h.max_timestamp
+        } else {
+            h.base_timestamp.checked_add(ts_delta)?
+        };
         if ts >= timestamp_ms {
-            return Some((i32::try_from(offset_delta).ok()?, ts));
+            return Some((offset_delta, ts));
         }
         pos = record_end;
     }
@@ -305,7 +410,9 @@ pub fn first_record_at_or_after(batch: &[u8], timestamp_ms: i64) -> Option<(i32,
 /// Builders of valid (and deliberately invalid) RecordBatch v2 bytes for tests, including the
 /// broker's tests. Not `cfg(test)`-gated on purpose.
 pub mod testing {
+    use super::super::records::{encode_records, Record};
     use super::*;
+    use bytes::Bytes;
 
     /// One record for [`build_batch_with`].
     #[derive(Debug, Clone, Default)]
@@ -356,44 +463,31 @@ pub mod testing {
         }
     }
 
-    /// Zigzag varint (Kafka `varint`/`varlong`).
-    pub fn put_varlong(out: &mut Vec<u8>, v: i64) {
-        let mut z = ((v << 1) ^ (v >> 63)) as u64;
-        while z >= 0x80 {
-            out.push((z as u8) | 0x80);
-            z >>= 7;
-        }
-        out.push(z as u8);
-    }
-
-    fn put_bytes(out: &mut Vec<u8>, b: Option<&[u8]>) {
-        match b {
-            None => put_varlong(out, -1),
-            Some(b) => {
-                put_varlong(out, b.len() as i64);
-                out.extend_from_slice(b);
-            }
-        }
-    }
+    /// Zigzag varint (Kafka `varint`/`varlong`), for tests that hand-craft record bytes.
+    pub use super::super::records::put_varlong;
 
     /// Encodes a batch: records with varints, `max_timestamp` = base + largest delta, CRC filled.
+    /// Record `i` gets offset delta `i`; an empty record list gives the (invalid) header
+    /// `records_count = 0`, `last_offset_delta = 0`.
     pub fn build_batch_with(spec: &BatchSpec) -> Vec<u8> {
-        let mut records = Vec::new();
-        for (i, r) in spec.records.iter().enumerate() {
-            let mut body = Vec::new();
-            body.push(0u8); // record attributes (unused)
-            put_varlong(&mut body, r.timestamp_delta_ms);
-            put_varlong(&mut body, i as i64);
-            put_bytes(&mut body, r.key.as_deref());
-            put_bytes(&mut body, r.value.as_deref());
-            put_varlong(&mut body, r.headers.len() as i64);
-            for (k, v) in &r.headers {
-                put_bytes(&mut body, Some(k.as_bytes()));
-                put_bytes(&mut body, v.as_deref());
-            }
-            put_varlong(&mut records, body.len() as i64);
-            records.extend_from_slice(&body);
-        }
+        let records: Vec<Record> = spec
+            .records
+            .iter()
+            .enumerate()
+            .map(|(i, r)| Record {
+                offset_delta: i as i32,
+                timestamp_delta: r.timestamp_delta_ms,
+                key: r.key.clone().map(Bytes::from),
+                value: r.value.clone().map(Bytes::from),
+                headers: r
+                    .headers
+                    .iter()
+                    .map(|(k, v)| (Bytes::from(k.clone()), v.clone().map(Bytes::from)))
+                    .collect(),
+            })
+            .collect();
+        let mut region = Vec::new();
+        encode_records(&records, &mut region).expect("test records fit i32 lengths");
         let count = spec.records.len() as i32;
         let max_delta = spec
             .records
@@ -401,25 +495,23 @@ pub mod testing {
             .map(|r| r.timestamp_delta_ms)
             .max()
             .unwrap_or(0);
-        let mut b = Vec::with_capacity(HEADER_BYTES + records.len());
-        b.extend_from_slice(&spec.base_offset.to_be_bytes());
-        b.extend_from_slice(
-            &((HEADER_BYTES - LOG_OVERHEAD_BYTES + records.len()) as i32).to_be_bytes(),
-        );
-        b.extend_from_slice(&spec.partition_leader_epoch.to_be_bytes());
-        b.push(MAGIC_V2 as u8);
-        b.extend_from_slice(&[0u8; 4]); // crc, filled below
-        b.extend_from_slice(&spec.attributes.to_be_bytes());
-        b.extend_from_slice(&(count - 1).max(0).to_be_bytes());
-        b.extend_from_slice(&spec.base_timestamp_ms.to_be_bytes());
-        b.extend_from_slice(&(spec.base_timestamp_ms + max_delta).to_be_bytes());
-        b.extend_from_slice(&spec.producer_id.to_be_bytes());
-        b.extend_from_slice(&spec.producer_epoch.to_be_bytes());
-        b.extend_from_slice(&spec.base_sequence.to_be_bytes());
-        b.extend_from_slice(&count.to_be_bytes());
-        b.extend_from_slice(&records);
-        let crc = compute_crc(&b);
-        b[CRC_AT..CRC_AT + 4].copy_from_slice(&crc.to_be_bytes());
+        let header = BatchHeader {
+            base_offset: spec.base_offset,
+            batch_length: 0,
+            partition_leader_epoch: spec.partition_leader_epoch,
+            magic: MAGIC_V2,
+            crc: 0,
+            attributes: spec.attributes,
+            last_offset_delta: (count - 1).max(0),
+            base_timestamp: spec.base_timestamp_ms,
+            max_timestamp: spec.base_timestamp_ms + max_delta,
+            producer_id: spec.producer_id,
+            producer_epoch: spec.producer_epoch,
+            base_sequence: spec.base_sequence,
+            records_count: count,
+        };
+        let mut b = Vec::with_capacity(HEADER_BYTES + region.len());
+        write_batch(&header, &region, &mut b).expect("test batch fits i32 batch_length");
         b
     }
 
@@ -446,7 +538,8 @@ pub mod testing {
         batch[CRC_AT..CRC_AT + 4].copy_from_slice(&crc.to_be_bytes());
     }
 
-    /// Byte positions of header fields, for tests that corrupt them.
+    /// Byte positions of header fields, for tests that corrupt them (the same as the public
+    /// `*_AT` constants of [`super`]).
     pub mod field {
         /// Byte position of `batch_length` (i32 BE).
         pub const BATCH_LENGTH: usize = super::BATCH_LENGTH_AT;
@@ -478,6 +571,66 @@ mod tests {
         assert_eq!(h.last_offset_delta, 2);
         assert_eq!(h.max_timestamp, 1002);
         assert_eq!(h.size_bytes(), b.len() as u64);
+    }
+
+    #[test]
+    fn layout_constants_tile_the_header() {
+        // (position, width) of every field in order: each starts where the previous ends.
+        let fields = [
+            (BASE_OFFSET_AT, 8),
+            (BATCH_LENGTH_AT, 4),
+            (LEADER_EPOCH_AT, 4),
+            (MAGIC_AT, 1),
+            (CRC_AT, 4),
+            (ATTRIBUTES_AT, 2),
+            (LAST_OFFSET_DELTA_AT, 4),
+            (BASE_TIMESTAMP_AT, 8),
+            (MAX_TIMESTAMP_AT, 8),
+            (PRODUCER_ID_AT, 8),
+            (PRODUCER_EPOCH_AT, 2),
+            (BASE_SEQUENCE_AT, 4),
+            (RECORDS_COUNT_AT, 4),
+        ];
+        let mut end = 0;
+        for (at, width) in fields {
+            assert_eq!(at, end);
+            end = at + width;
+        }
+        assert_eq!(end, HEADER_BYTES);
+        assert_eq!(RECORDS_AT, HEADER_BYTES);
+        assert_eq!(LEADER_EPOCH_AT, LOG_OVERHEAD_BYTES);
+        assert_eq!(CRC_FROM, CRC_AT + 4);
+        let all_flags = ATTR_COMPRESSION_MASK
+            | ATTR_TIMESTAMP_TYPE
+            | ATTR_TRANSACTIONAL
+            | ATTR_CONTROL
+            | ATTR_DELETE_HORIZON;
+        assert_eq!(all_flags, 0x7f);
+    }
+
+    #[test]
+    fn write_batch_and_peek_producer_id() {
+        let b = build_batch_with(&BatchSpec {
+            producer_id: 0x0102_0304_0506_0708,
+            producer_epoch: 3,
+            base_sequence: 11,
+            attributes: ATTR_TRANSACTIONAL,
+            records: vec![TestRecord::default()],
+            ..BatchSpec::default()
+        });
+        let h = validate_one(&b, MAX).expect("valid");
+        assert_eq!(peek_producer_id(&b), Some(0x0102_0304_0506_0708));
+        assert_eq!(
+            &b[PRODUCER_ID_AT..PRODUCER_ID_AT + 8],
+            &[1, 2, 3, 4, 5, 6, 7, 8]
+        );
+        assert_eq!(peek_producer_id(&b[..PRODUCER_ID_AT + 7]), None);
+        assert!(h.is_transactional() && !h.is_control() && !h.is_log_append_time());
+        assert_eq!(h.compression_bits(), 0);
+        // Rewriting a parsed header with its records region gives the same bytes.
+        let mut again = Vec::new();
+        write_batch(&h, &b[RECORDS_AT..], &mut again).unwrap();
+        assert_eq!(again, b);
     }
 
     #[test]

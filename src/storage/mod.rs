@@ -4,7 +4,10 @@
 //! sent them (the broker stamps only the base offset and partition leader epoch, which lie outside
 //! the CRC), so a fetch can send file bytes unchanged.
 //!
-//! - [`batch`]: RecordBatch v2 header parse / validate / stamp, and `batch::testing` builders.
+//! - [`batch`]: RecordBatch v2 layout (every byte position and attribute bit), header parse /
+//!   validate / write / stamp, and `batch::testing` builders.
+//! - [`records`]: the records inside a batch (varints, encode, bounded decode) and the
+//!   compression codecs with bounded decompression.
 //! - [`index`]: sparse offset index and time index (byte layouts in its docs).
 //! - [`segment`]: `{base_offset:020}.log` + `.index` + `.timeindex`; active -> sealed.
 //! - [`log`]: one partition: append with group commit, read as file slices, roll, retention,
@@ -42,6 +45,7 @@ pub mod index;
 pub mod log;
 pub mod names;
 pub mod producer;
+pub mod records;
 pub mod recovery;
 pub mod segment;
 

@@ -28,13 +28,12 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use kafka_protocol::records::Compression;
-
 use super::limits::{self, Limits};
 use super::report::human;
 use super::{LoadConfig, LoadError, LoadReport, Mode};
 use crate::bench::{json_array, JsonObject, Machine, Summary};
 use crate::runtime::IoKind;
+use crate::storage::records::Compression;
 
 /// Drivers compared, in round order; the first is under test, the second the baseline.
 pub const DRIVERS: [IoKind; 2] = [IoKind::Uring, IoKind::Epoll];

@@ -6,8 +6,8 @@ use super::{LoadReport, Mode};
 pub use crate::bench::{human, parse_stat_times};
 use crate::bench::{JsonObject, Machine};
 
-fn compression_name(c: kafka_protocol::records::Compression) -> &'static str {
-    use kafka_protocol::records::Compression as C;
+fn compression_name(c: crate::storage::records::Compression) -> &'static str {
+    use crate::storage::records::Compression as C;
     match c {
         C::None => "none",
         C::Gzip => "gzip",

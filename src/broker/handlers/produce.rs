@@ -78,8 +78,7 @@ pub async fn handle(shard: &Rc<ShardState>, version: i16, req: ProduceRequest) -
     out
 }
 
-/// The producer id in the first batch header (bytes 43..51), if the buffer is long enough.
+/// The producer id in the first batch header, if the buffer is long enough.
 fn producer_id(records: &[u8]) -> Option<i64> {
-    let bytes: [u8; 8] = records.get(43..51)?.try_into().ok()?;
-    Some(i64::from_be_bytes(bytes))
+    crate::storage::batch::peek_producer_id(records)
 }

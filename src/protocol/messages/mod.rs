@@ -10,15 +10,56 @@
 //! - Each definition covers at least every version the broker advertises (tested).
 //! - Handlers see these types only; which field exists at which version is decided here.
 
+pub mod api_versions;
+pub mod create_topics;
+pub mod delete_groups;
+pub mod delete_topics;
+pub mod describe_groups;
+pub mod fetch;
+pub mod find_coordinator;
+pub mod heartbeat;
+pub mod init_producer_id;
+pub mod join_group;
+pub mod leave_group;
+pub mod list_groups;
+pub mod list_offsets;
 pub mod metadata;
+pub mod offset_commit;
+pub mod offset_fetch;
+pub mod produce;
+pub mod sync_group;
 
+pub use api_versions::*;
+pub use create_topics::*;
+pub use delete_groups::*;
+pub use delete_topics::*;
+pub use describe_groups::*;
+pub use fetch::*;
+pub use find_coordinator::*;
+pub use heartbeat::*;
+pub use init_producer_id::*;
+pub use join_group::*;
+pub use leave_group::*;
+pub use list_groups::*;
+pub use list_offsets::*;
 pub use metadata::*;
+pub use offset_commit::*;
+pub use offset_fetch::*;
+pub use produce::*;
+pub use sync_group::*;
 
 use bytes::BytesMut;
 
 use super::api_key::ApiKey;
 use super::wire::{Reader, Wire, WireError};
 use super::Message;
+
+/// A request body, tied to its api key and the body type that answers it (the client's
+/// `request::<R>() -> R::Response`).
+pub trait ApiRequest: Message {
+    const KEY: ApiKey;
+    type Response: Message;
+}
 
 /// Generates the request and response enums and their dispatch from one list of APIs.
 macro_rules! apis {
@@ -100,6 +141,11 @@ macro_rules! apis {
         }
 
         $(
+            impl ApiRequest for $request {
+                const KEY: ApiKey = ApiKey::$api;
+                type Response = $response;
+            }
+
             impl From<$request> for Request {
                 fn from(m: $request) -> Request { Request::$api(m) }
             }
@@ -111,5 +157,22 @@ macro_rules! apis {
 }
 
 apis! {
+    Produce => ProduceRequest, ProduceResponse;
+    Fetch => FetchRequest, FetchResponse;
+    ListOffsets => ListOffsetsRequest, ListOffsetsResponse;
     Metadata => MetadataRequest, MetadataResponse;
+    ApiVersions => ApiVersionsRequest, ApiVersionsResponse;
+    CreateTopics => CreateTopicsRequest, CreateTopicsResponse;
+    DeleteTopics => DeleteTopicsRequest, DeleteTopicsResponse;
+    InitProducerId => InitProducerIdRequest, InitProducerIdResponse;
+    OffsetCommit => OffsetCommitRequest, OffsetCommitResponse;
+    OffsetFetch => OffsetFetchRequest, OffsetFetchResponse;
+    FindCoordinator => FindCoordinatorRequest, FindCoordinatorResponse;
+    JoinGroup => JoinGroupRequest, JoinGroupResponse;
+    Heartbeat => HeartbeatRequest, HeartbeatResponse;
+    LeaveGroup => LeaveGroupRequest, LeaveGroupResponse;
+    SyncGroup => SyncGroupRequest, SyncGroupResponse;
+    DescribeGroups => DescribeGroupsRequest, DescribeGroupsResponse;
+    ListGroups => ListGroupsRequest, ListGroupsResponse;
+    DeleteGroups => DeleteGroupsRequest, DeleteGroupsResponse;
 }
