@@ -11,9 +11,10 @@ use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
-use kafka_protocol::messages::{ApiKey, ProduceRequest};
 use ringlog::broker::{Broker, BrokerConfig};
 use ringlog::client::{api, cli, records, ClientError, ConnectOptions, Connection};
+use ringlog::protocol::messages::ProduceRequest;
+use ringlog::protocol::ApiKey;
 use ringlog::storage::records::Compression;
 
 /// Longest any one CLI invocation may run before the test kills it and fails.
@@ -140,14 +141,14 @@ fn topics_create_list_delete() {
     assert!(list.lines().any(|l| l.starts_with("beta\t")), "{list}");
     fails(
         b.cli(&["topics", "create", "alpha"], ""),
-        "TopicAlreadyExists",
+        "TOPIC_ALREADY_EXISTS",
     );
     ok(b.cli(&["topics", "delete", "alpha"], ""));
     let list = stdout(&ok(b.cli(&["topics", "list"], "")));
     assert!(!list.contains("alpha"), "{list}");
     fails(
         b.cli(&["topics", "delete", "alpha"], ""),
-        "UnknownTopicOrPartition",
+        "UNKNOWN_TOPIC_OR_PARTITION",
     );
     fails(b.cli(&["topics", "create", "bad/name"], ""), "create topic");
 }
@@ -210,7 +211,7 @@ fn produce_then_consume_every_way() {
 
     fails(
         b.cli(&["consume", "nosuch", "--from-beginning", "-e"], ""),
-        "UnknownTopicOrPartition",
+        "UNKNOWN_TOPIC_OR_PARTITION",
     );
     fails(
         b.cli(&["consume", "events", "--from-time", "yesterday"], ""),

@@ -48,11 +48,15 @@ use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 use hdrhistogram::Histogram;
-use kafka_protocol::messages::{ApiKey, FetchRequest, ProduceRequest};
 
+use super::{whole_batches, WholeBatches};
 use crate::client::{api, records, ClientError, ConnectOptions, Connection};
+use crate::protocol::error::TOPIC_ALREADY_EXISTS;
+use crate::protocol::messages::{FetchRequest, FetchResponse, ProduceRequest};
+use crate::protocol::ApiKey;
 use crate::runtime::shard::pin_to_cpu;
 use crate::runtime::{self, time, IoKind, RuntimeConfig};
+use crate::storage::batch;
 use crate::storage::records::Compression;
 
 /// Default connections.
@@ -107,16 +111,8 @@ const HIST_SIGFIG: u8 = 3;
 pub const STAMP_MARKER: &[u8; 8] = b"RLBENCH!";
 /// Bytes of a stamp: ns since the run epoch (u64 BE) + the marker.
 const STAMP_BYTES: usize = 16;
-/// RecordBatch v2 layout offsets used to patch and read batches (from `storage::batch`).
-const BATCH_LENGTH_AT: usize = crate::storage::batch::BATCH_LENGTH_AT;
-const CRC_AT: usize = crate::storage::batch::CRC_AT;
-const CRC_FROM: usize = crate::storage::batch::CRC_FROM;
-const LAST_OFFSET_DELTA_AT: usize = crate::storage::batch::LAST_OFFSET_DELTA_AT;
-const BATCH_HEADER_BYTES: usize = crate::storage::batch::HEADER_BYTES;
 /// Clock ticks per second of /proc/*/stat times (USER_HZ, fixed at 100 by the Linux ABI).
 const USER_HZ: f64 = 100.0;
-/// Kafka error code TOPIC_ALREADY_EXISTS.
-const TOPIC_ALREADY_EXISTS: i16 = 36;
 
 /// What a run measures.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -785,8 +781,8 @@ impl Prebuilt {
             .expect("e2e batches are uncompressed and stamped");
         let mut b = BytesMut::from(&self.batches[k % self.batches.len()][..]);
         b[at..at + 8].copy_from_slice(&ns.to_be_bytes());
-        let crc = crc32c::crc32c(&b[CRC_FROM..]);
-        b[CRC_AT..CRC_AT + 4].copy_from_slice(&crc.to_be_bytes());
+        let crc = batch::compute_crc(&b);
+        b[batch::CRC_AT..batch::CRC_AT + 4].copy_from_slice(&crc.to_be_bytes());
         b.freeze()
     }
 }
@@ -889,47 +885,6 @@ async fn produce_task(
     }
 }
 
-/// Length of the whole batch at the front of `records`, `None` if it is cut or too short.
-fn whole_batch_len(records: &[u8]) -> Option<usize> {
-    let (n, bytes, _) = whole_batches(records.get(..whole_batch_prefix(records)?)?);
-    (n > 0).then_some(bytes as usize)
-}
-
-/// Bytes of the first batch according to its length field.
-fn whole_batch_prefix(records: &[u8]) -> Option<usize> {
-    let length = records.get(BATCH_LENGTH_AT..BATCH_LENGTH_AT + 4)?;
-    let length = usize::try_from(i32::from_be_bytes(length.try_into().ok()?)).ok()?;
-    let total = BATCH_LENGTH_AT + 4 + length;
-    (total <= records.len()).then_some(total)
-}
-
-/// Whole batches at the front of fetched record bytes: (records, bytes, next offset).
-fn whole_batches(records: &[u8]) -> (u64, u64, Option<i64>) {
-    let (mut n, mut at, mut next) = (0u64, 0usize, None);
-    while records.len() - at >= BATCH_HEADER_BYTES {
-        let b = &records[at..];
-        let length =
-            i32::from_be_bytes(b[BATCH_LENGTH_AT..BATCH_LENGTH_AT + 4].try_into().unwrap());
-        let Ok(length) = usize::try_from(length) else {
-            break;
-        };
-        let total = BATCH_LENGTH_AT + 4 + length;
-        if total < BATCH_HEADER_BYTES || b.len() < total {
-            break;
-        }
-        let base = i64::from_be_bytes(b[..8].try_into().unwrap());
-        let delta = i32::from_be_bytes(
-            b[LAST_OFFSET_DELTA_AT..LAST_OFFSET_DELTA_AT + 4]
-                .try_into()
-                .unwrap(),
-        );
-        n += u64::try_from(delta).unwrap_or(0) + 1;
-        next = Some(base + i64::from(delta) + 1);
-        at += total;
-    }
-    (n, at as u64, next)
-}
-
 /// One page-cache consumer: fetch from `start`, wrap to `start` at the end of the log.
 async fn consume_task(
     mut conn: Connection,
@@ -951,11 +906,11 @@ async fn consume_task(
         conn.send_with_wait(&request, version, wait).await?;
         let response = conn.recv::<FetchRequest>().await?;
         let p = fetched(&response, partition)?;
-        let (n, bytes, next) = whole_batches(&p.0);
-        match next {
-            Some(next) if n > 0 => {
+        let whole = WholeBatches::of(&p.0);
+        match whole.next_offset {
+            Some(next) => {
                 shared.latency(sent.elapsed(), 1);
-                shared.count(n, bytes);
+                shared.count(whole.records, whole.bytes);
                 offset = next;
             }
             _ if offset >= p.1 => offset = start, // end of the log: read it again
@@ -972,10 +927,7 @@ async fn consume_task(
 }
 
 /// The one partition of a Fetch response: (record bytes, high watermark).
-fn fetched(
-    response: &kafka_protocol::messages::FetchResponse,
-    partition: i32,
-) -> Result<(Bytes, i64), LoadError> {
+fn fetched(response: &FetchResponse, partition: i32) -> Result<(Bytes, i64), LoadError> {
     ClientError::check(response.error_code, None, || "fetch".to_string())?;
     let p = response
         .responses
@@ -1015,17 +967,15 @@ async fn e2e_consume_task(
         let response = conn.recv::<FetchRequest>().await?;
         let now_ns = stamp_epoch().elapsed().as_nanos() as u64;
         let (records, _) = fetched(&response, partition)?;
-        let mut at = 0usize;
         // One whole batch at a time: its records, its stamp.
-        while let Some(total) = whole_batch_len(&records[at..]) {
-            let batch = &records[at..at + total];
-            let (n, _, next) = whole_batches(batch);
+        for (at, header) in whole_batches(&records) {
+            let batch = &records[at..at + header.size_bytes() as usize];
+            let n = header.offset_count() as u64;
             if let Some(stamp) = read_stamp(batch) {
                 shared.latency(Duration::from_nanos(now_ns.saturating_sub(stamp)), n);
             }
             shared.count(n, n * config.record_bytes as u64);
-            offset = next.unwrap_or(offset);
-            at += total;
+            offset = header.last_offset() + 1;
         }
     }
     Ok(())
@@ -1035,7 +985,7 @@ async fn e2e_consume_task(
 fn read_stamp(batch: &[u8]) -> Option<u64> {
     // The first record starts right after the header; its value sits within a few varints.
     let window =
-        &batch[BATCH_HEADER_BYTES.min(batch.len())..batch.len().min(BATCH_HEADER_BYTES + 40)];
+        &batch[batch::RECORDS_AT.min(batch.len())..batch.len().min(batch::RECORDS_AT + 40)];
     let m = find(window, STAMP_MARKER)?;
     let at = m.checked_sub(8)?;
     Some(u64::from_be_bytes(window[at..at + 8].try_into().ok()?))
@@ -1123,11 +1073,14 @@ mod tests {
         let p = Prebuilt::new(&config).unwrap();
         let b = p.stamped(1, 123_456_789);
         assert_eq!(read_stamp(&b), Some(123_456_789));
-        crate::storage::batch::validate_one(&b, u64::MAX).expect("CRC recomputed");
-        let (n, bytes, next) = whole_batches(&b);
-        assert_eq!((n, bytes as usize, next), (3, b.len(), Some(3)));
+        batch::validate_one(&b, u64::MAX).expect("CRC recomputed");
+        let whole = WholeBatches::of(&b);
+        assert_eq!(
+            (whole.records, whole.bytes as usize, whole.next_offset),
+            (3, b.len(), Some(3))
+        );
         // A cut batch is not whole.
-        assert_eq!(whole_batches(&b[..b.len() - 1]).0, 0);
+        assert_eq!(WholeBatches::of(&b[..b.len() - 1]).records, 0);
     }
 
     #[test]

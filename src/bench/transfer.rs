@@ -676,7 +676,8 @@ fn client_err(e: crate::client::ClientError) -> io::Error {
 /// returns the record bytes produced.
 fn produce(addr: SocketAddr, bytes: u64) -> io::Result<u64> {
     use crate::client::{api, records, Connection};
-    use kafka_protocol::messages::{ApiKey, ProduceRequest};
+    use crate::protocol::messages::ProduceRequest;
+    use crate::protocol::ApiKey;
     let batches = bytes.div_ceil((RECORD_BYTES * RECORDS_PER_BATCH) as u64);
     runtime::block_on(&RuntimeConfig::single(IoKind::Epoll), async move {
         let mut conn = Connection::connect(addr).await.map_err(client_err)?;
@@ -758,31 +759,6 @@ fn broker_run(data: &Path, segment: &Path, path: TransferPath) -> io::Result<Bro
     })
 }
 
-/// The offset after the last whole batch of `records` (a fetch may end with a partial batch).
-fn next_offset(records: &[u8]) -> Option<i64> {
-    // RecordBatch v2: baseOffset i64 | batchLength i32 | partitionLeaderEpoch i32 | magic i8 |
-    // crc u32 | attributes i16 | lastOffsetDelta i32 | ...
-    const LAST_OFFSET_DELTA_AT: usize = 23;
-    let mut at = 0usize;
-    let mut next = None;
-    while records.len() >= at + LAST_OFFSET_DELTA_AT + 4 {
-        let base = i64::from_be_bytes(records[at..at + 8].try_into().ok()?);
-        let len = i32::from_be_bytes(records[at + 8..at + 12].try_into().ok()?);
-        let end = at + 12 + usize::try_from(len).ok()?;
-        if end > records.len() {
-            break;
-        }
-        let delta = i32::from_be_bytes(
-            records[at + LAST_OFFSET_DELTA_AT..at + LAST_OFFSET_DELTA_AT + 4]
-                .try_into()
-                .ok()?,
-        );
-        next = Some(base + i64::from(delta) + 1);
-        at = end;
-    }
-    next
-}
-
 /// One consumer: fetch from 0 to the high watermark with 1 MiB fetches; returns (record bytes,
 /// fetches, seconds, CPU split with the broker shard as sender).
 fn consume(addr: SocketAddr) -> io::Result<(u64, u64, f64, CpuSplit)> {
@@ -807,9 +783,11 @@ fn consume(addr: SocketAddr) -> io::Result<(u64, u64, f64, CpuSplit)> {
                 .map_err(client_err)?;
             fetches += 1;
             bytes += p.records.len() as u64;
-            offset = next_offset(&p.records).ok_or_else(|| {
-                io::Error::other(format!("fetch at {offset}: no whole batch in the response"))
-            })?;
+            offset = super::WholeBatches::of(&p.records)
+                .next_offset
+                .ok_or_else(|| {
+                    io::Error::other(format!("fetch at {offset}: no whole batch in the response"))
+                })?;
         }
         let seconds = start.elapsed().as_secs_f64();
         let after = CpuSnapshot::take()?;
@@ -1267,21 +1245,6 @@ fn current_tid() -> u32 {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn next_offset_skips_a_partial_last_batch() {
-        let mut b = Vec::new();
-        for base in [0i64, 10] {
-            let mut batch = vec![0u8; 61];
-            batch[..8].copy_from_slice(&base.to_be_bytes());
-            batch[8..12].copy_from_slice(&49i32.to_be_bytes());
-            batch[23..27].copy_from_slice(&9i32.to_be_bytes());
-            b.extend_from_slice(&batch);
-        }
-        assert_eq!(next_offset(&b), Some(20));
-        assert_eq!(next_offset(&b[..100]), Some(10));
-        assert_eq!(next_offset(&b[..20]), None);
-    }
 
     #[test]
     fn sizes_print_in_binary_units() {

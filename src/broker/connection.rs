@@ -18,13 +18,13 @@ use std::net::SocketAddr;
 use std::rc::Rc;
 
 use bytes::BytesMut;
-use kafka_protocol::messages::ResponseKind;
 
 use super::handlers;
 use super::shard::ShardState;
 use crate::protocol::frame::{check_frame, split_frame, FrameLimits, FrameStatus};
 use crate::protocol::{
-    decode_request, encode_response, versions, DecodeError, Request, RequestHeader,
+    decode_request, encode_response, error, versions, ApiKey, DecodeError, Request, RequestHeader,
+    Response,
 };
 use crate::runtime::future::{select, Either};
 use crate::runtime::net::TcpStream;
@@ -37,13 +37,13 @@ pub const READ_CHUNK_BYTES: usize = 64 * 1024;
 /// Largest single growth of the read buffer.
 pub const READ_GROW_BYTES_MAX: usize = 4 << 20;
 
-/// A response built with kafka-protocol (boxed: it is large and most outcomes are not).
-fn respond(resp: ResponseKind) -> Outcome {
-    Outcome::Respond(Box::new(resp))
+/// A response body to encode (boxed: it is large and most outcomes are not).
+fn respond(resp: impl Into<Response>) -> Outcome {
+    Outcome::Respond(Box::new(resp.into()))
 }
 
 enum Outcome {
-    Respond(Box<ResponseKind>),
+    Respond(Box<Response>),
     Pieces(Vec<Piece>),
     NoResponse,
     Close(String),
@@ -110,7 +110,7 @@ pub async fn serve(shard: Rc<ShardState>, stream: TcpStream, peer: Option<Socket
         let (header, outcome) = match outcome {
             Ok(x) => x,
             Err(DecodeError::UnsupportedVersion {
-                api_key: kafka_protocol::messages::ApiKey::ApiVersions,
+                api_key: ApiKey::ApiVersions,
                 api_version,
                 correlation_id,
             }) => {
@@ -168,15 +168,11 @@ async fn handle(
 ) -> Result<Outcome, DecodeError> {
     let v = header.api_version;
     Ok(match request {
-        Request::ApiVersions(r) => respond(ResponseKind::ApiVersions(
-            handlers::api_versions::handle(&r),
-        )),
-        Request::Metadata(r) => respond(ResponseKind::Metadata(
-            handlers::metadata::handle(shard, v, r).await,
-        )),
+        Request::ApiVersions(r) => respond(handlers::api_versions::handle(&r)),
+        Request::Metadata(r) => respond(handlers::metadata::handle(shard, r).await),
         Request::Produce(r) => {
             let acks = r.acks;
-            let resp = handlers::produce::handle(shard, v, r).await;
+            let resp = handlers::produce::handle(shard, r).await;
             let drop_now = shard
                 .config
                 .fault_drop_after_append
@@ -198,62 +194,36 @@ async fn handle(
                     .responses
                     .iter()
                     .flat_map(|t| &t.partition_responses)
-                    .any(|p| p.error_code != 0);
+                    .any(|p| p.error_code != error::NONE);
                 if failed {
                     Outcome::Close("acks=0 produce failed".into())
                 } else {
                     Outcome::NoResponse
                 }
             } else {
-                respond(ResponseKind::Produce(resp))
+                respond(resp)
             }
         }
         Request::Fetch(r) => match handlers::fetch::handle(shard, header, r).await {
             Ok(pieces) => Outcome::Pieces(pieces),
             Err(e) => Outcome::Close(format!("cannot frame fetch response: {e}")),
         },
-        Request::ListOffsets(r) => respond(ResponseKind::ListOffsets(
-            handlers::list_offsets::handle(shard, v, r).await,
-        )),
-        Request::CreateTopics(r) => respond(ResponseKind::CreateTopics(
-            handlers::create_topics::handle(shard, v, r).await,
-        )),
-        Request::DeleteTopics(r) => respond(ResponseKind::DeleteTopics(
-            handlers::delete_topics::handle(shard, v, r).await,
-        )),
+        Request::ListOffsets(r) => respond(handlers::list_offsets::handle(shard, r).await),
+        Request::CreateTopics(r) => respond(handlers::create_topics::handle(shard, r).await),
+        Request::DeleteTopics(r) => respond(handlers::delete_topics::handle(shard, r).await),
         // Consumer groups.
-        Request::FindCoordinator(r) => respond(ResponseKind::FindCoordinator(
-            handlers::find_coordinator::handle(shard, v, r),
-        )),
-        Request::JoinGroup(r) => respond(ResponseKind::JoinGroup(
-            handlers::join_group::handle(shard, v, header.client_id.as_deref(), r).await,
-        )),
-        Request::SyncGroup(r) => respond(ResponseKind::SyncGroup(
-            handlers::sync_group::handle(shard, v, r).await,
-        )),
-        Request::Heartbeat(r) => respond(ResponseKind::Heartbeat(
-            handlers::heartbeat::handle(shard, r).await,
-        )),
-        Request::LeaveGroup(r) => respond(ResponseKind::LeaveGroup(
-            handlers::leave_group::handle(shard, v, r).await,
-        )),
-        Request::OffsetCommit(r) => respond(ResponseKind::OffsetCommit(
-            handlers::offset_commit::handle(shard, r).await,
-        )),
-        Request::OffsetFetch(r) => respond(ResponseKind::OffsetFetch(
-            handlers::offset_fetch::handle(shard, v, r).await,
-        )),
-        Request::DescribeGroups(r) => respond(ResponseKind::DescribeGroups(
-            handlers::describe_groups::handle(shard, v, r).await,
-        )),
-        Request::ListGroups(r) => respond(ResponseKind::ListGroups(
-            handlers::list_groups::handle(shard, v, r).await,
-        )),
-        Request::DeleteGroups(r) => respond(ResponseKind::DeleteGroups(
-            handlers::delete_groups::handle(shard, r).await,
-        )),
-        Request::InitProducerId(r) => respond(ResponseKind::InitProducerId(
-            handlers::init_producer_id::handle(shard, r).await,
-        )),
+        Request::FindCoordinator(r) => respond(handlers::find_coordinator::handle(shard, v, r)),
+        Request::JoinGroup(r) => {
+            respond(handlers::join_group::handle(shard, v, header.client_id.as_deref(), r).await)
+        }
+        Request::SyncGroup(r) => respond(handlers::sync_group::handle(shard, r).await),
+        Request::Heartbeat(r) => respond(handlers::heartbeat::handle(shard, r).await),
+        Request::LeaveGroup(r) => respond(handlers::leave_group::handle(shard, v, r).await),
+        Request::OffsetCommit(r) => respond(handlers::offset_commit::handle(shard, r).await),
+        Request::OffsetFetch(r) => respond(handlers::offset_fetch::handle(shard, v, r).await),
+        Request::DescribeGroups(r) => respond(handlers::describe_groups::handle(shard, r).await),
+        Request::ListGroups(r) => respond(handlers::list_groups::handle(shard, r).await),
+        Request::DeleteGroups(r) => respond(handlers::delete_groups::handle(shard, r).await),
+        Request::InitProducerId(r) => respond(handlers::init_producer_id::handle(shard, r).await),
     })
 }

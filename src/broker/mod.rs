@@ -22,6 +22,7 @@
 pub mod catalog;
 pub mod config;
 pub mod connection;
+pub mod error;
 pub mod group;
 pub mod handlers;
 pub mod producer_ids;

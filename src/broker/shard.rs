@@ -18,6 +18,7 @@ use bytes::Bytes;
 
 use super::catalog::{Catalog, TopicMeta};
 use super::config::BrokerConfig;
+use super::error::kafka_code;
 use super::routing;
 use crate::protocol::error as code;
 use crate::runtime::fs::File;
@@ -216,10 +217,6 @@ pub struct ShardState {
     pub groups: super::group::Coordinator,
 }
 
-fn storage_code(e: &StorageError) -> i16 {
-    e.kafka_error_code()
-}
-
 impl ShardState {
     /// Owner shard of a partition.
     pub fn owner(&self, topic: &str, partition: i32) -> usize {
@@ -277,13 +274,13 @@ impl ShardState {
                 log_start_offset: self.engine.earliest_offset(topic, partition).unwrap_or(-1),
             },
             Err(e) => {
-                if e.kafka_error_code() == code::KAFKA_STORAGE_ERROR {
+                if kafka_code(&e) == code::KAFKA_STORAGE_ERROR {
                     tracing::error!("append to {topic}-{partition} failed: {e}");
                 } else {
                     tracing::debug!("append to {topic}-{partition} rejected: {e}");
                 }
                 AppendResult {
-                    error: storage_code(&e),
+                    error: kafka_code(&e),
                     base_offset: -1,
                     log_start_offset: -1,
                 }
@@ -350,7 +347,7 @@ impl ShardState {
             Ok(log) => log,
             Err(e) => {
                 return PartitionRead {
-                    error: storage_code(&e),
+                    error: kafka_code(&e),
                     high_watermark: -1,
                     log_start_offset: -1,
                     ranges: Vec::new(),
@@ -373,7 +370,7 @@ impl ShardState {
                     .collect(),
             },
             Err(e) => PartitionRead {
-                error: storage_code(&e),
+                error: kafka_code(&e),
                 high_watermark: log.high_watermark(),
                 log_start_offset: log.log_start_offset(),
                 ranges: Vec::new(),
@@ -520,7 +517,7 @@ impl ShardState {
                     timestamp,
                 },
                 Err(e) => OffsetResult {
-                    error: storage_code(&e),
+                    error: kafka_code(&e),
                     offset: -1,
                     timestamp: -1,
                 },
@@ -686,7 +683,7 @@ impl ShardState {
 
     async fn controller_create(&self, name: String, partitions: i32, validate_only: bool) -> i16 {
         if let Err(e) = crate::storage::names::validate_topic(&name) {
-            return e.kafka_error_code();
+            return kafka_code(&e);
         }
         if !(1..=crate::storage::names::PARTITIONS_PER_TOPIC_MAX).contains(&partitions) {
             return code::INVALID_PARTITIONS;
@@ -704,7 +701,7 @@ impl ShardState {
         if let Err(e) = self.engine.create_topic(&name, partitions).await {
             if !matches!(e, StorageError::TopicAlreadyExists { .. }) {
                 tracing::error!("creating topic {name}: {e}");
-                return e.kafka_error_code();
+                return kafka_code(&e);
             }
         }
         let mut next = self.catalog.borrow().clone();

@@ -13,20 +13,18 @@
 use std::time::Duration;
 
 use bytes::Bytes;
-use kafka_protocol::messages::create_topics_request::CreatableTopic;
-use kafka_protocol::messages::delete_topics_request::DeleteTopicState;
-use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
-use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
-use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
-use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
-use kafka_protocol::messages::{
-    ApiKey, CreateTopicsRequest, DeleteTopicsRequest, FetchRequest, ListOffsetsRequest,
-    MetadataRequest, MetadataResponse, ProduceRequest, ProduceResponse, TopicName,
-};
-use kafka_protocol::protocol::StrBytes;
 
 use super::connection::Connection;
 use super::error::{ClientError, Result};
+use crate::protocol::error;
+use crate::protocol::messages::{
+    CreatableTopic, CreateTopicsRequest, DeleteTopicState, DeleteTopicsRequest, FetchPartition,
+    FetchRequest, FetchTopic, ListOffsetsPartition, ListOffsetsRequest, ListOffsetsTopic,
+    MetadataRequest, MetadataRequestTopic, MetadataResponse, PartitionProduceData, ProduceRequest,
+    ProduceResponse, TopicProduceData,
+};
+use crate::protocol::wire::Str;
+use crate::protocol::ApiKey;
 
 /// ListOffsets timestamp asking for the log end (next offset to be written).
 pub const LATEST_TIMESTAMP: i64 = -1;
@@ -38,10 +36,6 @@ pub const ADMIN_TIMEOUT_MS: i32 = 30_000;
 /// Largest Fetch wait a caller may ask for: the broker caps it at 30 s anyway
 /// (`FETCH_WAIT_MS_MAX`), and every client wait must stay bounded.
 pub const FETCH_WAIT_MAX: Duration = Duration::from_secs(30);
-
-fn topic_name(s: &str) -> TopicName {
-    TopicName(StrBytes::from_string(s.to_string()))
-}
 
 /// One partition of a topic, as Metadata describes it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -83,14 +77,18 @@ pub struct FetchedPartition {
 
 /// Builds a Produce request for one partition.
 pub fn produce_request(topic: &str, partition: i32, records: Bytes, acks: i16) -> ProduceRequest {
-    ProduceRequest::default()
-        .with_acks(acks)
-        .with_timeout_ms(ADMIN_TIMEOUT_MS)
-        .with_topic_data(vec![TopicProduceData::default()
-            .with_name(topic_name(topic))
-            .with_partition_data(vec![PartitionProduceData::default()
-                .with_index(partition)
-                .with_records(Some(records))])])
+    ProduceRequest {
+        acks,
+        timeout_ms: ADMIN_TIMEOUT_MS,
+        topic_data: vec![TopicProduceData {
+            name: Str::from(topic),
+            partition_data: vec![PartitionProduceData {
+                index: partition,
+                records: Some(records),
+            }],
+        }],
+        ..Default::default()
+    }
 }
 
 /// The base offset assigned to the one partition of a Produce response.
@@ -99,7 +97,7 @@ pub fn produce_result(response: &ProduceResponse, topic: &str, partition: i32) -
     let p = response
         .responses
         .iter()
-        .filter(|t| t.name.0.as_str() == topic)
+        .filter(|t| &*t.name == topic)
         .flat_map(|t| t.partition_responses.iter())
         .find(|p| p.index == partition)
         .ok_or_else(|| ClientError::Records {
@@ -117,28 +115,30 @@ pub fn fetch_request(
 ) -> FetchRequest {
     let mut topics: Vec<FetchTopic> = Vec::new();
     for &(topic, partition, offset) in partitions {
-        let part = FetchPartition::default()
-            .with_partition(partition)
-            .with_fetch_offset(offset)
-            .with_partition_max_bytes(max_bytes);
-        match topics.iter_mut().find(|t| t.topic.0.as_str() == topic) {
+        let part = FetchPartition {
+            partition,
+            fetch_offset: offset,
+            partition_max_bytes: max_bytes,
+            ..Default::default()
+        };
+        match topics.iter_mut().find(|t| &*t.topic == topic) {
             Some(t) => t.partitions.push(part),
-            None => topics.push(
-                FetchTopic::default()
-                    .with_topic(topic_name(topic))
-                    .with_partitions(vec![part]),
-            ),
+            None => topics.push(FetchTopic {
+                topic: Str::from(topic),
+                partitions: vec![part],
+                ..Default::default()
+            }),
         }
     }
-    FetchRequest::default()
-        .with_replica_id((-1).into())
-        .with_max_wait_ms(max_wait.min(FETCH_WAIT_MAX).as_millis() as i32)
-        .with_min_bytes(1)
-        .with_max_bytes(max_bytes)
-        .with_isolation_level(0)
-        .with_session_id(0)
-        .with_session_epoch(-1)
-        .with_topics(topics)
+    // The defaults are a consumer's: replica_id -1, no fetch session (id 0, epoch -1).
+    FetchRequest {
+        max_wait_ms: max_wait.min(FETCH_WAIT_MAX).as_millis() as i32,
+        min_bytes: 1,
+        max_bytes,
+        isolation_level: 0,
+        topics,
+        ..Default::default()
+    }
 }
 
 impl Connection {
@@ -146,18 +146,21 @@ impl Connection {
     /// `auto_create` (and the broker allows it). Unknown topics come back with error code 3.
     pub async fn metadata(&mut self, topics: &[&str], auto_create: bool) -> Result<Vec<TopicInfo>> {
         let version = self.version(ApiKey::Metadata)?;
-        let request = MetadataRequest::default()
-            .with_topics(if topics.is_empty() {
-                None
-            } else {
-                Some(
-                    topics
-                        .iter()
-                        .map(|t| MetadataRequestTopic::default().with_name(Some(topic_name(t))))
-                        .collect(),
-                )
-            })
-            .with_allow_auto_topic_creation(auto_create && version >= 4);
+        // Before v4 the request cannot carry `allow_auto_topic_creation` (the encoder leaves it
+        // out) and the broker's own setting decides.
+        let request = MetadataRequest {
+            topics: (!topics.is_empty()).then(|| {
+                topics
+                    .iter()
+                    .map(|&t| MetadataRequestTopic {
+                        name: Some(Str::from(t)),
+                        ..Default::default()
+                    })
+                    .collect()
+            }),
+            allow_auto_topic_creation: auto_create,
+            ..Default::default()
+        };
         let response: MetadataResponse = self.request(&request, version).await?;
         let mut out: Vec<TopicInfo> = response
             .topics
@@ -168,13 +171,13 @@ impl Connection {
                     .iter()
                     .map(|p| PartitionInfo {
                         partition: p.partition_index,
-                        leader_id: p.leader_id.0,
+                        leader_id: p.leader_id,
                         error_code: p.error_code,
                     })
                     .collect();
                 partitions.sort_by_key(|p| p.partition);
                 TopicInfo {
-                    name: t.name.as_ref().map(|n| n.0.to_string()).unwrap_or_default(),
+                    name: t.name.as_deref().unwrap_or_default().to_string(),
                     error_code: t.error_code,
                     partitions,
                 }
@@ -186,7 +189,9 @@ impl Connection {
 
     /// Metadata of one topic that must exist (optionally auto-created), with its partitions.
     pub async fn topic(&mut self, topic: &str, auto_create: bool) -> Result<TopicInfo> {
-        // A just auto-created topic may report LEADER_NOT_AVAILABLE once; ask again briefly.
+        // A just auto-created topic may report LEADER_NOT_AVAILABLE once: retriable errors are
+        // asked again briefly. A topic that does not exist and is not to be created is reported
+        // at once, although Kafka counts UNKNOWN_TOPIC_OR_PARTITION as retriable.
         const ATTEMPTS: usize = 5;
         let mut last = None;
         for attempt in 0..ATTEMPTS {
@@ -198,7 +203,8 @@ impl Connection {
                 .ok_or_else(|| ClientError::Records {
                     reason: format!("metadata for {topic}: topic missing from the response"),
                 })?;
-            let retriable = info.error_code == crate::protocol::error::LEADER_NOT_AVAILABLE;
+            let absent = info.error_code == error::UNKNOWN_TOPIC_OR_PARTITION && !auto_create;
+            let retriable = error::is_retriable(info.error_code) && !absent;
             if !retriable || attempt + 1 == ATTEMPTS {
                 ClientError::check(info.error_code, None, || format!("metadata for {topic}"))?;
                 return Ok(info);
@@ -213,24 +219,29 @@ impl Connection {
     /// Every topic's error is checked; the first one is returned.
     pub async fn create_topics(&mut self, topics: &[(&str, i32)]) -> Result<()> {
         let version = self.version(ApiKey::CreateTopics)?;
-        let request = CreateTopicsRequest::default()
-            .with_timeout_ms(ADMIN_TIMEOUT_MS)
-            .with_topics(
-                topics
-                    .iter()
-                    .map(|&(name, partitions)| {
-                        CreatableTopic::default()
-                            .with_name(topic_name(name))
-                            .with_num_partitions(partitions)
-                            // -1 (broker default) needs v4+; before that a single broker means 1.
-                            .with_replication_factor(if version >= 4 { -1 } else { 1 })
-                    })
-                    .collect(),
-            );
+        // Without broker defaults (before v4) a single broker means one replica.
+        let replication_factor = if CreateTopicsRequest::accepts_broker_defaults(version) {
+            -1
+        } else {
+            1
+        };
+        let request = CreateTopicsRequest {
+            timeout_ms: ADMIN_TIMEOUT_MS,
+            topics: topics
+                .iter()
+                .map(|&(name, num_partitions)| CreatableTopic {
+                    name: Str::from(name),
+                    num_partitions,
+                    replication_factor,
+                    ..Default::default()
+                })
+                .collect(),
+            ..Default::default()
+        };
         let response = self.request(&request, version).await?;
         for t in &response.topics {
             ClientError::check(t.error_code, t.error_message.as_deref(), || {
-                format!("create topic {}", t.name.0)
+                format!("create topic {}", t.name)
             })?;
         }
         Ok(())
@@ -239,18 +250,21 @@ impl Connection {
     /// Deletes topics by name. Every topic's error is checked; the first one is returned.
     pub async fn delete_topics(&mut self, topics: &[&str]) -> Result<()> {
         let version = self.version(ApiKey::DeleteTopics)?;
-        let mut request = DeleteTopicsRequest::default().with_timeout_ms(ADMIN_TIMEOUT_MS);
-        if version >= 6 {
-            request.topics = topics
+        // Both lists are filled; the encoder keeps the one the version carries (names before v6).
+        let request = DeleteTopicsRequest {
+            topics: topics
                 .iter()
-                .map(|t| DeleteTopicState::default().with_name(Some(topic_name(t))))
-                .collect();
-        } else {
-            request.topic_names = topics.iter().map(|t| topic_name(t)).collect();
-        }
+                .map(|&t| DeleteTopicState {
+                    name: Some(Str::from(t)),
+                    ..Default::default()
+                })
+                .collect(),
+            topic_names: topics.iter().map(|&t| Str::from(t)).collect(),
+            timeout_ms: ADMIN_TIMEOUT_MS,
+        };
         let response = self.request(&request, version).await?;
         for r in &response.responses {
-            let name = r.name.as_ref().map(|n| n.0.to_string()).unwrap_or_default();
+            let name = r.name.as_deref().unwrap_or_default();
             ClientError::check(r.error_code, r.error_message.as_deref(), || {
                 format!("delete topic {name}")
             })?;
@@ -268,22 +282,22 @@ impl Connection {
         timestamp: i64,
     ) -> Result<Vec<i64>> {
         let version = self.version(ApiKey::ListOffsets)?;
-        let request = ListOffsetsRequest::default()
-            .with_replica_id((-1).into())
-            .with_isolation_level(0)
-            .with_timeout_ms(ADMIN_TIMEOUT_MS)
-            .with_topics(vec![ListOffsetsTopic::default()
-                .with_name(topic_name(topic))
-                .with_partitions(
-                    partitions
-                        .iter()
-                        .map(|&p| {
-                            ListOffsetsPartition::default()
-                                .with_partition_index(p)
-                                .with_timestamp(timestamp)
-                        })
-                        .collect(),
-                )]);
+        let request = ListOffsetsRequest {
+            replica_id: -1,
+            isolation_level: 0,
+            topics: vec![ListOffsetsTopic {
+                name: Str::from(topic),
+                partitions: partitions
+                    .iter()
+                    .map(|&partition_index| ListOffsetsPartition {
+                        partition_index,
+                        timestamp,
+                        ..Default::default()
+                    })
+                    .collect(),
+            }],
+            timeout_ms: ADMIN_TIMEOUT_MS,
+        };
         let response = self.request(&request, version).await?;
         partitions
             .iter()
@@ -292,7 +306,7 @@ impl Connection {
                 let r = response
                     .topics
                     .iter()
-                    .filter(|t| t.name.0.as_str() == topic)
+                    .filter(|t| &*t.name == topic)
                     .flat_map(|t| t.partitions.iter())
                     .find(|r| r.partition_index == p)
                     .ok_or_else(|| ClientError::Records {
@@ -364,7 +378,7 @@ impl Connection {
                 let p = response
                     .responses
                     .iter()
-                    .filter(|t| t.topic.0.as_str() == topic)
+                    .filter(|t| &*t.topic == topic)
                     .flat_map(|t| t.partitions.iter())
                     .find(|p| p.partition_index == partition)
                     .ok_or_else(|| ClientError::Records {
@@ -380,5 +394,71 @@ impl Connection {
                 })
             })
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fetch_request_groups_partitions_by_topic_as_a_consumer() {
+        let r = fetch_request(
+            &[("a", 0, 5), ("b", 1, 7), ("a", 2, 9)],
+            1000,
+            Duration::from_secs(99),
+        );
+        assert_eq!(r.max_wait_ms, FETCH_WAIT_MAX.as_millis() as i32);
+        assert_eq!((r.min_bytes, r.max_bytes, r.isolation_level), (1, 1000, 0));
+        assert_eq!((r.replica_id, r.session_id, r.session_epoch), (-1, 0, -1));
+        type Asked<'a> = Vec<(&'a str, Vec<(i32, i64, i32)>)>;
+        let asked: Asked = r
+            .topics
+            .iter()
+            .map(|t| {
+                let parts = t.partitions.iter();
+                let parts = parts.map(|p| (p.partition, p.fetch_offset, p.partition_max_bytes));
+                (&*t.topic, parts.collect())
+            })
+            .collect();
+        assert_eq!(
+            asked,
+            [
+                ("a", vec![(0, 5, 1000), (2, 9, 1000)]),
+                ("b", vec![(1, 7, 1000)])
+            ]
+        );
+    }
+
+    #[test]
+    fn produce_result_names_the_partition() {
+        use crate::protocol::messages::{PartitionProduceResponse, TopicProduceResponse};
+        let response = ProduceResponse {
+            responses: vec![TopicProduceResponse {
+                name: Str::from("t"),
+                partition_responses: vec![
+                    PartitionProduceResponse {
+                        index: 0,
+                        base_offset: 42,
+                        ..Default::default()
+                    },
+                    PartitionProduceResponse {
+                        index: 1,
+                        error_code: error::NOT_LEADER_OR_FOLLOWER,
+                        ..Default::default()
+                    },
+                ],
+            }],
+            ..Default::default()
+        };
+        assert_eq!(produce_result(&response, "t", 0).unwrap(), 42);
+        let e = produce_result(&response, "t", 1).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "produce to t-1: broker error NOT_LEADER_OR_FOLLOWER (6)"
+        );
+        assert!(e.is_retriable());
+        let e = produce_result(&response, "u", 0).unwrap_err();
+        assert!(e.to_string().contains("partition missing"), "{e}");
     }
 }

@@ -16,12 +16,13 @@ use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
-use kafka_protocol::messages::{ApiKey, ProduceRequest};
 
 use super::api::{self, EARLIEST_TIMESTAMP, LATEST_TIMESTAMP};
 use super::connection::Connection;
 use super::error::ClientError;
 use super::records::{self, Compression, ProducerRecord};
+use crate::protocol::messages::ProduceRequest;
+use crate::protocol::ApiKey;
 use crate::runtime::{block_on, IoKind, RuntimeConfig};
 use crate::storage::batch::{self, BatchHeader, HEADER_BYTES};
 
@@ -630,7 +631,7 @@ pub fn inspect(path: &Path, out: &mut impl Write) -> Result<InspectReport, CliEr
                 header.base_offset
             ));
         }
-        expected = Some(header.last_offset() + 1);
+        expected = header.next_offset();
         report.batches += 1;
         report.records += header.records_count as u64;
         report.offsets = Some(match report.offsets {

@@ -22,14 +22,13 @@ use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use bytes::{BufMut, Bytes, BytesMut};
-use kafka_protocol::messages::{
-    ApiKey, ApiVersionsRequest, ApiVersionsResponse, RequestHeader, ResponseHeader,
-};
-use kafka_protocol::protocol::{Decodable, Encodable, Request, StrBytes};
+use bytes::{Bytes, BytesMut};
 
 use super::error::{ClientError, Result};
-use crate::protocol::header::{request_header_version, response_header_version};
+use crate::protocol::header::{decode_response_header, response_header_version};
+use crate::protocol::messages::{ApiVersionsRequest, ApiVersionsResponse};
+use crate::protocol::wire::{Reader, Str};
+use crate::protocol::{self, error, ApiKey, ApiRequest, Message};
 use crate::runtime::net::TcpStream;
 use crate::runtime::time;
 
@@ -49,11 +48,14 @@ const READ_CHUNK_BYTES: usize = 64 * 1024;
 /// Bytes of the size prefix in front of every frame.
 const SIZE_PREFIX_BYTES: usize = 4;
 
-/// The API versions this client can build and parse, per API. Ceilings stop where the request
-/// would need something the client does not track: Produce v13 and Fetch v13+ name topics by id.
+/// The API versions this client can build and parse, per API. Floors are where the request
+/// first carries what the client needs (RecordBatch v2 from Produce v3 and Fetch v4, a single
+/// offset per partition from ListOffsets v1). Ceilings stop where the request would need
+/// something the client does not track (Fetch v13+ names topics by id), and never go past the
+/// versions [`crate::protocol::messages`] defines (both checked in the tests below).
 #[rustfmt::skip] // one row per API reads as a table
 pub const CLIENT_APIS: &[(ApiKey, i16, i16)] = &[
-    (ApiKey::Produce, 3, 12),
+    (ApiKey::Produce, 3, 11),
     (ApiKey::Fetch, 4, 12),
     (ApiKey::ListOffsets, 1, 8),
     (ApiKey::Metadata, 1, 12),
@@ -101,7 +103,6 @@ pub struct Connection {
     stream: TcpStream,
     addr: SocketAddr,
     options: ConnectOptions,
-    client_id: StrBytes,
     next_correlation_id: i32,
     in_flight: VecDeque<InFlight>,
     /// Bytes read and not yet consumed as frames.
@@ -151,7 +152,6 @@ impl Connection {
         let mut conn = Connection {
             stream,
             addr,
-            client_id: StrBytes::from_string(options.client_id.clone()),
             options,
             next_correlation_id: 0,
             in_flight: VecDeque::new(),
@@ -167,9 +167,10 @@ impl Connection {
     /// and a v0 body listing its range, and we retry once at its highest.
     async fn negotiate(&mut self) -> Result<()> {
         let (_, _, ours) = client_range(ApiKey::ApiVersions);
-        let request = ApiVersionsRequest::default()
-            .with_client_software_name(StrBytes::from_static_str("ringlog"))
-            .with_client_software_version(StrBytes::from_static_str(env!("CARGO_PKG_VERSION")));
+        let request = ApiVersionsRequest {
+            client_software_name: Str::from_static("ringlog"),
+            client_software_version: Str::from_static(env!("CARGO_PKG_VERSION")),
+        };
         let mut version = ours;
         for _attempt in 0..2 {
             self.send(&request, version).await?;
@@ -180,7 +181,7 @@ impl Connection {
             } else {
                 0
             };
-            let decode_version = if code == crate::protocol::error::UNSUPPORTED_VERSION {
+            let decode_version = if code == error::UNSUPPORTED_VERSION {
                 0
             } else {
                 version
@@ -192,7 +193,7 @@ impl Connection {
                 .iter()
                 .map(|k| (k.api_key, k.min_version, k.max_version))
                 .collect();
-            if code == crate::protocol::error::UNSUPPORTED_VERSION {
+            if code == error::UNSUPPORTED_VERSION {
                 version = self.version(ApiKey::ApiVersions)?;
                 continue;
             }
@@ -244,14 +245,14 @@ impl Connection {
 
     /// Writes `request` at `version` and records it as awaiting a response. Pair every `send`
     /// with one [`Connection::recv`] of the same request type, in order.
-    pub async fn send<R: Request>(&mut self, request: &R, version: i16) -> Result<()> {
+    pub async fn send<R: ApiRequest>(&mut self, request: &R, version: i16) -> Result<()> {
         self.send_inner(request, version, true, Duration::ZERO)
             .await
     }
 
     /// Like [`Connection::send`], but the broker may hold the response for `extra_wait` on top
     /// of the request timeout (a Fetch's `max_wait`).
-    pub async fn send_with_wait<R: Request>(
+    pub async fn send_with_wait<R: ApiRequest>(
         &mut self,
         request: &R,
         version: i16,
@@ -261,7 +262,7 @@ impl Connection {
     }
 
     /// Writes a request the broker does not answer (Produce with `acks = 0`).
-    pub async fn send_without_response<R: Request>(
+    pub async fn send_without_response<R: ApiRequest>(
         &mut self,
         request: &R,
         version: i16,
@@ -270,7 +271,7 @@ impl Connection {
             .await
     }
 
-    async fn send_inner<R: Request>(
+    async fn send_inner<R: ApiRequest>(
         &mut self,
         request: &R,
         version: i16,
@@ -285,30 +286,25 @@ impl Connection {
                 in_flight_max: self.options.in_flight_max,
             });
         }
-        let api_key = api_key_of::<R>()?;
+        let api_key = R::KEY;
+        if !R::VERSIONS.contains(version) {
+            return Err(encode_error(
+                api_key,
+                version,
+                "the version is outside the message definition",
+            ));
+        }
         let correlation_id = self.next_correlation_id;
+        let mut frame = BytesMut::new();
+        protocol::encode_request(
+            request,
+            version,
+            correlation_id,
+            Some(&self.options.client_id),
+            &mut frame,
+        )
+        .map_err(|e| encode_error(api_key, version, e))?;
         self.next_correlation_id = self.next_correlation_id.wrapping_add(1) & i32::MAX;
-        let header = RequestHeader::default()
-            .with_request_api_key(R::KEY)
-            .with_request_api_version(version)
-            .with_correlation_id(correlation_id)
-            .with_client_id(Some(self.client_id.clone()));
-        let header_version = request_header_version(api_key, version);
-        let size = header
-            .compute_size(header_version)
-            .and_then(|h| request.compute_size(version).map(|b| h + b))
-            .map_err(|e| encode_error(api_key, version, e))?;
-        let size_i32 = i32::try_from(size).map_err(|_| {
-            ClientError::InvalidArgument(format!("{api_key:?} request of {size} bytes is too big"))
-        })?;
-        let mut frame = BytesMut::with_capacity(SIZE_PREFIX_BYTES + size);
-        frame.put_i32(size_i32);
-        header
-            .encode(&mut frame, header_version)
-            .map_err(|e| encode_error(api_key, version, e))?;
-        request
-            .encode(&mut frame, version)
-            .map_err(|e| encode_error(api_key, version, e))?;
         if expect_response {
             self.in_flight.push_back(InFlight {
                 correlation_id,
@@ -340,13 +336,13 @@ impl Connection {
     }
 
     /// Reads the response to the oldest request in flight, which must be an `R`.
-    pub async fn recv<R: Request>(&mut self) -> Result<R::Response> {
+    pub async fn recv<R: ApiRequest>(&mut self) -> Result<R::Response> {
         let Some(front) = self.in_flight.front().copied() else {
             return Err(ClientError::NothingInFlight);
         };
-        if front.api_key as i16 != R::KEY {
+        if front.api_key != R::KEY {
             return Err(ClientError::InvalidArgument(format!(
-                "recv of api key {} but the next response answers {:?}",
+                "recv of a {:?} response but the next response answers {:?}",
                 R::KEY,
                 front.api_key
             )));
@@ -356,7 +352,11 @@ impl Connection {
     }
 
     /// `send` then `recv`: one request, one response.
-    pub async fn request<R: Request>(&mut self, request: &R, version: i16) -> Result<R::Response> {
+    pub async fn request<R: ApiRequest>(
+        &mut self,
+        request: &R,
+        version: i16,
+    ) -> Result<R::Response> {
         self.send(request, version).await?;
         self.recv::<R>().await
     }
@@ -378,33 +378,28 @@ impl Connection {
             }
         };
         self.in_flight.pop_front();
-        let mut body = Bytes::from(frame);
+        let mut r = Reader::new(Bytes::from(frame));
         let header_version = response_header_version(front.api_key, front.api_version);
-        let header = ResponseHeader::decode(&mut body, header_version).map_err(|e| {
+        let correlation_id = decode_response_header(&mut r, header_version).map_err(|e| {
             self.broken = true;
             self.protocol_error(front.api_key, front.api_version, format!("header: {e}"))
         })?;
-        if header.correlation_id != front.correlation_id {
+        if correlation_id != front.correlation_id {
             self.broken = true;
             return Err(self.protocol_error(
                 front.api_key,
                 front.api_version,
                 format!(
-                    "correlation id {} but {} was expected",
-                    header.correlation_id, front.correlation_id
+                    "correlation id {correlation_id} but {} was expected",
+                    front.correlation_id
                 ),
             ));
         }
-        Ok(body)
+        Ok(r.rest())
     }
 
-    fn decode_body<T: Decodable>(
-        &mut self,
-        mut body: Bytes,
-        key: ApiKey,
-        version: i16,
-    ) -> Result<T> {
-        T::decode(&mut body, version).map_err(|e| {
+    fn decode_body<T: Message>(&mut self, body: Bytes, key: ApiKey, version: i16) -> Result<T> {
+        T::decode(body, version).map_err(|e| {
             // The frame was whole, so the stream is still in step; only this response is lost.
             self.protocol_error(key, version, format!("body: {e}"))
         })
@@ -516,7 +511,198 @@ pub fn client_range(api_key: ApiKey) -> (ApiKey, i16, i16) {
         .unwrap_or((api_key, 0, -1))
 }
 
-fn api_key_of<R: Request>() -> Result<ApiKey> {
-    ApiKey::try_from(R::KEY)
-        .map_err(|_| ClientError::InvalidArgument(format!("unknown api key {}", R::KEY)))
+#[cfg(test)]
+mod tests {
+    use std::io::{Read, Write};
+    use std::thread;
+
+    use super::*;
+    use crate::client::cli;
+    use crate::protocol::messages::{
+        ApiVersion, FetchTopic, FetchableTopicResponse, ListOffsetsPartitionResponse,
+        MetadataRequest, MetadataResponse, MetadataResponsePartition, MetadataResponseTopic,
+        ProduceRequest, TopicProduceData, TopicProduceResponse,
+    };
+    use crate::protocol::{messages, Request, RequestHeader, Response};
+
+    #[test]
+    fn client_ranges_lie_inside_the_definitions() {
+        for &(key, lo, hi) in CLIENT_APIS {
+            let defined = messages::defined_versions(key).expect("a defined API");
+            assert!(lo <= hi, "{key:?}");
+            assert!(
+                defined.contains(lo) && defined.contains(hi),
+                "{key:?} {lo}..={hi}"
+            );
+            assert_eq!(client_range(key), (key, lo, hi));
+        }
+        // The client names topics, and reads one offset per partition.
+        let (_, _, fetch_hi) = client_range(ApiKey::Fetch);
+        assert!(FetchTopic::carries("topic", fetch_hi));
+        assert!(FetchableTopicResponse::carries("topic", fetch_hi));
+        let (_, _, produce_hi) = client_range(ApiKey::Produce);
+        assert!(TopicProduceData::carries("name", produce_hi));
+        assert!(TopicProduceResponse::carries("name", produce_hi));
+        let (_, list_lo, _) = client_range(ApiKey::ListOffsets);
+        assert!(ListOffsetsPartitionResponse::carries("offset", list_lo));
+        assert_eq!(client_range(ApiKey::Heartbeat), (ApiKey::Heartbeat, 0, -1));
+    }
+
+    fn read_request(s: &mut std::net::TcpStream) -> (RequestHeader, Request) {
+        let mut size = [0u8; 4];
+        s.read_exact(&mut size).unwrap();
+        let mut body = vec![0; i32::from_be_bytes(size) as usize];
+        s.read_exact(&mut body).unwrap();
+        protocol::decode_request(Bytes::from(body)).unwrap()
+    }
+
+    fn reply(s: &mut std::net::TcpStream, header: &RequestHeader, response: Response) {
+        let mut out = BytesMut::new();
+        protocol::encode_response(header, &response, &mut out).unwrap();
+        s.write_all(&out).unwrap();
+    }
+
+    fn api(api_key: ApiKey, min_version: i16, max_version: i16) -> ApiVersion {
+        ApiVersion {
+            api_key: api_key as i16,
+            min_version,
+            max_version,
+        }
+    }
+
+    /// A broker that refuses ApiVersions v3 (as an old Kafka does), then answers a Metadata
+    /// request, then answers one with the wrong correlation id.
+    fn old_broker(listener: std::net::TcpListener) {
+        let (mut s, _) = listener.accept().unwrap();
+        let (header, request) = read_request(&mut s);
+        assert_eq!(header.api_key, ApiKey::ApiVersions);
+        assert_eq!(header.api_version, 3);
+        assert_eq!(header.client_id.as_deref(), Some("ringlog"));
+        let Request::ApiVersions(r) = request else {
+            panic!("{request:?}")
+        };
+        assert_eq!(&*r.client_software_name, "ringlog");
+        let apis = vec![
+            api(ApiKey::Produce, 3, 7),
+            api(ApiKey::Metadata, 1, 9),
+            api(ApiKey::ApiVersions, 0, 2),
+        ];
+        // Error 35 goes with a v0 body, whatever version was asked.
+        let v0 = RequestHeader {
+            api_version: 0,
+            ..header
+        };
+        let refusal = messages::ApiVersionsResponse {
+            error_code: error::UNSUPPORTED_VERSION,
+            api_keys: apis.clone(),
+            ..Default::default()
+        };
+        reply(&mut s, &v0, refusal.into());
+
+        let (header, _) = read_request(&mut s);
+        assert_eq!(
+            (header.api_key, header.api_version),
+            (ApiKey::ApiVersions, 2)
+        );
+        let accepted = messages::ApiVersionsResponse {
+            api_keys: apis,
+            ..Default::default()
+        };
+        reply(&mut s, &header, accepted.into());
+
+        let (header, request) = read_request(&mut s);
+        assert_eq!((header.api_key, header.api_version), (ApiKey::Metadata, 9));
+        let Request::Metadata(r) = request else {
+            panic!("{request:?}")
+        };
+        let names: Vec<_> = r.topics.iter().flatten().map(|t| t.name.clone()).collect();
+        assert_eq!(names, [Some(Str::from("b")), Some(Str::from("a"))]);
+        assert!(r.allow_auto_topic_creation);
+        let partition = |partition_index| MetadataResponsePartition {
+            partition_index,
+            ..Default::default()
+        };
+        let metadata = MetadataResponse {
+            topics: vec![
+                MetadataResponseTopic {
+                    name: Some("b".into()),
+                    partitions: vec![partition(1), partition(0)],
+                    ..Default::default()
+                },
+                MetadataResponseTopic {
+                    name: Some("a".into()),
+                    error_code: error::UNKNOWN_TOPIC_OR_PARTITION,
+                    ..Default::default()
+                },
+            ],
+            ..Default::default()
+        };
+        reply(&mut s, &header, metadata.clone().into());
+
+        let (header, request) = read_request(&mut s);
+        let Request::Metadata(r) = request else {
+            panic!("{request:?}")
+        };
+        assert_eq!(r.topics, None);
+        let wrong = RequestHeader {
+            correlation_id: header.correlation_id + 1,
+            ..header
+        };
+        reply(&mut s, &wrong, metadata.into());
+    }
+
+    #[test]
+    fn negotiates_down_and_checks_every_response() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let broker = thread::spawn(move || old_broker(listener));
+        crate::runtime::block_on(&cli::runtime_config(), async move {
+            let options = ConnectOptions {
+                request_timeout: Duration::from_secs(5),
+                ..ConnectOptions::default()
+            };
+            let mut conn = Connection::connect_with(addr, options).await.unwrap();
+            assert_eq!(conn.version(ApiKey::ApiVersions).unwrap(), 2);
+            assert_eq!(conn.version(ApiKey::Metadata).unwrap(), 9);
+            assert_eq!(conn.version(ApiKey::Produce).unwrap(), 7);
+            assert_eq!(conn.broker_range(ApiKey::Fetch), None);
+            let e = conn.version(ApiKey::Fetch).unwrap_err();
+            assert_eq!(e.to_string(), "the broker does not serve Fetch");
+
+            // Versions the definitions do not cover, and mismatched recv, are refused locally.
+            let e = conn
+                .send(&MetadataRequest::default(), 13)
+                .await
+                .unwrap_err();
+            assert!(matches!(e, ClientError::InvalidArgument(_)), "{e}");
+            assert_eq!(conn.in_flight(), 0);
+            assert!(matches!(
+                conn.recv::<MetadataRequest>().await,
+                Err(ClientError::NothingInFlight)
+            ));
+
+            let topics = conn.metadata(&["b", "a"], true).await.unwrap();
+            assert_eq!(topics.len(), 2);
+            assert_eq!((topics[0].name.as_str(), topics[0].error_code), ("a", 3));
+            assert_eq!(topics[1].name, "b");
+            let indices: Vec<i32> = topics[1].partitions.iter().map(|p| p.partition).collect();
+            assert_eq!(indices, [0, 1]);
+
+            conn.send(&MetadataRequest::default(), 9).await.unwrap();
+            let e = conn.recv::<ProduceRequest>().await.unwrap_err();
+            assert!(e.to_string().contains("answers Metadata"), "{e}");
+            let e = conn.recv::<MetadataRequest>().await.unwrap_err();
+            assert!(
+                e.to_string()
+                    .contains("correlation id 4 but 3 was expected"),
+                "{e}"
+            );
+            assert!(matches!(
+                conn.metadata(&[], false).await,
+                Err(ClientError::Broken { .. })
+            ));
+        })
+        .unwrap();
+        broker.join().unwrap();
+    }
 }

@@ -6,8 +6,8 @@ use std::io;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use kafka_protocol::messages::ApiKey;
-use kafka_protocol::ResponseError;
+use crate::protocol::error;
+use crate::protocol::ApiKey;
 
 /// Result of client operations.
 pub type Result<T> = std::result::Result<T, ClientError>;
@@ -100,6 +100,12 @@ impl ClientError {
         }
     }
 
+    /// Whether the failure is a Kafka error code a client may retry
+    /// ([`error::is_retriable`]); every other failure is `false`.
+    pub fn is_retriable(&self) -> bool {
+        self.kafka_code().is_some_and(error::is_retriable)
+    }
+
     /// Builds a [`ClientError::Kafka`] when `code` is not 0.
     pub fn check(code: i16, message: Option<&str>, op: impl FnOnce() -> String) -> Result<()> {
         if code == 0 {
@@ -113,12 +119,12 @@ impl ClientError {
     }
 }
 
-/// `UNKNOWN_TOPIC_OR_PARTITION (3)`-style name of a Kafka error code.
+/// `UNKNOWN_TOPIC_OR_PARTITION (3)`-style name of a Kafka error code (Kafka's name from
+/// [`error::name`]), `unknown error code 999` for a code Kafka does not define.
 pub fn kafka_error_name(code: i16) -> String {
-    match ResponseError::try_from_code(code) {
-        None => "NONE (0)".to_string(),
-        Some(ResponseError::Unknown(c)) => format!("unknown error code {c}"),
-        Some(e) => format!("{e:?} ({code})"),
+    match error::name(code) {
+        Some(name) => format!("{name} ({code})"),
+        None => format!("unknown error code {code}"),
     }
 }
 
@@ -181,5 +187,27 @@ impl std::error::Error for ClientError {
             ClientError::Io { source, .. } => Some(source),
             _ => None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kafka_errors_name_their_code() {
+        assert_eq!(kafka_error_name(3), "UNKNOWN_TOPIC_OR_PARTITION (3)");
+        assert_eq!(kafka_error_name(0), "NONE (0)");
+        assert_eq!(kafka_error_name(9999), "unknown error code 9999");
+        let e = ClientError::check(36, Some("exists"), || "create topic a".into()).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "create topic a: broker error TOPIC_ALREADY_EXISTS (36): exists"
+        );
+        assert_eq!(e.kafka_code(), Some(36));
+        assert!(!e.is_retriable());
+        let e = ClientError::check(5, None, || "metadata for a".into()).unwrap_err();
+        assert!(e.is_retriable());
+        assert!(ClientError::check(0, None, || unreachable!()).is_ok());
     }
 }

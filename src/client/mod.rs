@@ -10,9 +10,10 @@
 //!   `topics`, `inspect` of a segment file), so the binary only parses arguments.
 //! - [`error`]: [`ClientError`], with context and Kafka error codes.
 //!
-//! Requests and responses are encoded and decoded with `kafka_protocol`; versions are the
-//! highest both the broker (ApiVersions at connect) and [`connection::CLIENT_APIS`] speak, so
-//! the client works against ringlog and against Kafka.
+//! Requests and responses are the message definitions of [`crate::protocol::messages`], encoded
+//! and decoded by ringlog's own codec (the broker's); versions are the highest both the broker
+//! (ApiVersions at connect) and [`connection::CLIENT_APIS`] speak, so the client works against
+//! ringlog and against Kafka.
 //!
 //! ```no_run
 //! use ringlog::client::{records, Connection};

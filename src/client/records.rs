@@ -165,7 +165,13 @@ pub fn decode_batches_within(
             batch::validate_one(&rest[..size], u64::MAX).map_err(|e| bad(e.to_string()))?;
         let batch_bytes = bytes.slice(position..position + size);
         position += size;
-        out.next_offset = Some(header.last_offset() + 1);
+        let Some(next_offset) = header.next_offset().filter(|_| header.base_offset >= 0) else {
+            return Err(bad(format!(
+                "batch offsets {}+{} out of range",
+                header.base_offset, header.last_offset_delta
+            )));
+        };
+        out.next_offset = Some(next_offset);
         if header.is_control() {
             continue;
         }

@@ -3,7 +3,7 @@
 //! [`frame_fetch_response`] writes everything except the record bytes into one contiguous buffer
 //! and returns a plan, a list of [`Part`]s: header ranges of that buffer interleaved with opaque
 //! record slices that the caller sends itself (sendfile, splice, mmap, ...). Sending the parts in
-//! order produces exactly the bytes kafka-protocol's `FetchResponse` encoder would produce with the
+//! order produces exactly the bytes the [`super::messages::FetchResponse`] definition encodes with the
 //! slices' bytes as each partition's `records`.
 //!
 //! Frame layout (integers big-endian; `[v]` = only in versions v and later):
@@ -46,13 +46,13 @@
 use std::ops::Range;
 
 use bytes::{BufMut, BytesMut};
-use kafka_protocol::messages::ApiKey;
-use kafka_protocol::protocol::StrBytes;
 use uuid::Uuid;
 
+use super::api_key::ApiKey;
 use super::frame::SIZE_PREFIX_BYTES;
 use super::header;
 use super::versions;
+use super::wire::Str;
 
 /// `aborted_transactions` is always null: ringlog has no transactions, and Kafka itself sends null
 /// (not an empty array) to READ_UNCOMMITTED consumers, so every client handles it.
@@ -75,7 +75,7 @@ pub struct FetchReply {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct FetchReplyTopic {
     /// Written for v4..=12.
-    pub name: StrBytes,
+    pub name: Str,
     /// Written for v13+.
     pub topic_id: Uuid,
     pub partitions: Vec<FetchReplyPartition>,

@@ -24,8 +24,9 @@
 //! uvarint, which ringlog always writes as 0. The ApiVersions response header is always v0, even for
 //! flexible ApiVersions v3+, so a client can read the reply before it knows what the broker speaks.
 //!
-//! Which header version goes with which (api_key, api_version) comes from kafka-protocol's
-//! generated tables (`ApiKey::request_header_version`, `ApiKey::response_header_version`).
+//! Which header version goes with which (api_key, api_version) follows from the message
+//! definitions: flexible request bodies take header v2 and flexible responses header v1
+//! ([`super::messages::request_is_flexible`]).
 //!
 //! # Invariants
 //! - The api key is checked against [`super::versions::SUPPORTED_APIS`] and the version against its
@@ -34,11 +35,12 @@
 //! - Header tagged fields are skipped, never stored: no allocation driven by their count or size.
 //! - Every read is bounds-checked; malformed input is an error, never a panic.
 
-use bytes::{Buf, BufMut, Bytes, BytesMut};
-use kafka_protocol::messages::ApiKey;
-use kafka_protocol::protocol::StrBytes;
+use bytes::{BufMut, BytesMut};
 
+use super::api_key::ApiKey;
+use super::messages::request_is_flexible;
 use super::versions;
+use super::wire::{self, Cx, Reader, Str, Wire};
 use super::DecodeError;
 
 /// Bytes of api_key + api_version + correlation_id, present in every request header version.
@@ -53,7 +55,7 @@ pub struct RequestHeader {
     pub api_version: i16,
     pub correlation_id: i32,
     /// `None` when the client sent a null client id.
-    pub client_id: Option<StrBytes>,
+    pub client_id: Option<Str>,
 }
 
 impl RequestHeader {
@@ -65,7 +67,11 @@ impl RequestHeader {
 
 /// Request header version (1 or 2) for `api_key` at `api_version`.
 pub fn request_header_version(api_key: ApiKey, api_version: i16) -> i16 {
-    api_key.request_header_version(api_version)
+    if request_is_flexible(api_key, api_version).unwrap_or(false) {
+        2
+    } else {
+        1
+    }
 }
 
 /// Response header version (0 or 1) for `api_key` at `api_version`; always 0 for ApiVersions.
@@ -73,7 +79,44 @@ pub fn response_header_version(api_key: ApiKey, api_version: i16) -> i16 {
     if api_key == ApiKey::ApiVersions {
         return 0;
     }
-    api_key.response_header_version(api_version)
+    if request_is_flexible(api_key, api_version).unwrap_or(false) {
+        1
+    } else {
+        0
+    }
+}
+
+/// Appends a request header (v1 or v2 as `api_key` at `api_version` needs): the client's side.
+pub fn encode_request_header(
+    api_key: ApiKey,
+    api_version: i16,
+    correlation_id: i32,
+    client_id: Option<&str>,
+    out: &mut BytesMut,
+) {
+    out.put_i16(api_key as i16);
+    out.put_i16(api_version);
+    out.put_i32(correlation_id);
+    // client_id stays a classic nullable string even in header v2 (KIP-482).
+    let classic_nullable = Cx {
+        version: 0,
+        flexible: false,
+        nullable: true,
+    };
+    client_id.map(Str::from).write(out, classic_nullable);
+    if request_header_version(api_key, api_version) >= 2 {
+        wire::put_uvarint(out, 0);
+    }
+}
+
+/// Decodes a response header (v0 or v1) from the front of `r`: the correlation id. Tagged fields
+/// of v1 are skipped.
+pub fn decode_response_header(r: &mut Reader, header_version: i16) -> Result<i32, wire::WireError> {
+    let correlation_id = r.i32()?;
+    if header_version >= 1 {
+        skip_tagged_fields(r)?;
+    }
+    Ok(correlation_id)
 }
 
 /// Writes a response header: `correlation_id`, then for v1 a zero tag count.
@@ -84,16 +127,15 @@ pub fn encode_response_header(correlation_id: i32, header_version: i16, out: &mu
     }
 }
 
-/// Decodes the request header from the front of `body`, leaving `body` at the request body.
-pub(crate) fn decode_request_header(body: &mut Bytes) -> Result<RequestHeader, DecodeError> {
-    if body.len() < REQUEST_HEADER_FIXED_BYTES {
-        return Err(DecodeError::HeaderTooShort {
-            frame_body_bytes: body.len(),
-        });
-    }
-    let raw_api_key = body.get_i16();
-    let api_version = body.get_i16();
-    let correlation_id = body.get_i32();
+/// Decodes the request header from the front of `r`, leaving `r` at the request body.
+pub(crate) fn decode_request_header(r: &mut Reader) -> Result<RequestHeader, DecodeError> {
+    let frame_body_bytes = r.remaining();
+    let fixed = |r: &mut Reader| -> Result<(i16, i16, i32), wire::WireError> {
+        Ok((r.i16()?, r.i16()?, r.i32()?))
+    };
+    let Ok((raw_api_key, api_version, correlation_id)) = fixed(r) else {
+        return Err(DecodeError::HeaderTooShort { frame_body_bytes });
+    };
     let Some(range) = versions::supported_range(raw_api_key) else {
         return Err(DecodeError::UnknownApiKey {
             api_key: raw_api_key,
@@ -109,16 +151,21 @@ pub(crate) fn decode_request_header(body: &mut Bytes) -> Result<RequestHeader, D
             correlation_id,
         });
     }
-    let malformed = |reason: String| DecodeError::Malformed {
+    let malformed = |what: &str, e: wire::WireError| DecodeError::Malformed {
         api_key,
         api_version,
         correlation_id,
-        reason,
+        reason: format!("{what}: {e}"),
+    };
+    let classic_nullable = Cx {
+        version: 0,
+        flexible: false,
+        nullable: true,
     };
     let client_id =
-        decode_nullable_string(body).map_err(|r| malformed(format!("client_id: {r}")))?;
+        Option::<Str>::read(r, classic_nullable).map_err(|e| malformed("client_id", e))?;
     if request_header_version(api_key, api_version) >= 2 {
-        skip_tagged_fields(body).map_err(|r| malformed(format!("header tagged fields: {r}")))?;
+        skip_tagged_fields(r).map_err(|e| malformed("header tagged fields", e))?;
     }
     Ok(RequestHeader {
         api_key,
@@ -128,57 +175,11 @@ pub(crate) fn decode_request_header(body: &mut Bytes) -> Result<RequestHeader, D
     })
 }
 
-fn decode_nullable_string(buf: &mut Bytes) -> Result<Option<StrBytes>, String> {
-    if buf.len() < 2 {
-        return Err("truncated length".into());
-    }
-    let len = buf.get_i16();
-    if len == -1 {
-        return Ok(None);
-    }
-    let Ok(len) = usize::try_from(len) else {
-        return Err(format!("negative length {len}"));
-    };
-    if buf.len() < len {
-        return Err(format!("length {len} but {} bytes left", buf.len()));
-    }
-    StrBytes::from_utf8(buf.split_to(len))
-        .map(Some)
-        .map_err(|e| format!("not UTF-8: {e}"))
-}
-
-/// Reads an unsigned varint (at most 5 bytes, value must fit u32).
-pub(crate) fn get_uvarint(buf: &mut Bytes) -> Result<u32, String> {
-    let mut value: u32 = 0;
-    for i in 0..5 {
-        if buf.is_empty() {
-            return Err("truncated varint".into());
-        }
-        let b = buf.get_u8();
-        if i == 4 && b > 0x0f {
-            return Err("varint overflows u32".into());
-        }
-        value |= u32::from(b & 0x7f) << (7 * i);
-        if b < 0x80 {
-            return Ok(value);
-        }
-    }
-    Err("varint longer than 5 bytes".into())
-}
-
-fn skip_tagged_fields(buf: &mut Bytes) -> Result<(), String> {
-    let count = get_uvarint(buf)?;
-    // Each field costs at least 2 bytes (tag, size), so the loop is bounded by the frame length.
+/// Skips a tagged-field section (header fields are never stored: no allocation from their count).
+fn skip_tagged_fields(r: &mut Reader) -> Result<(), wire::WireError> {
+    let count = wire::read_tag_count(r)?;
     for _ in 0..count {
-        let _tag = get_uvarint(buf)?;
-        let size = get_uvarint(buf)? as usize;
-        if buf.len() < size {
-            return Err(format!(
-                "tagged field of {size} bytes but {} left",
-                buf.len()
-            ));
-        }
-        buf.advance(size);
+        wire::read_tagged_field(r)?;
     }
     Ok(())
 }
@@ -221,20 +222,10 @@ mod tests {
         b.put_i16(-1);
         b.put_slice(&[2, 0, 1, 0xaa, 5, 2, 0xbb, 0xcc]);
         b.put_slice(b"body");
-        let mut bytes = b.freeze();
-        let h = decode_request_header(&mut bytes).unwrap();
+        let mut r = Reader::new(b.freeze());
+        let h = decode_request_header(&mut r).unwrap();
         assert_eq!(h.api_key, ApiKey::Metadata);
         assert_eq!(h.client_id, None);
-        assert_eq!(&bytes[..], b"body");
-    }
-
-    #[test]
-    fn uvarint_limits() {
-        let mut b = Bytes::from_static(&[0xff, 0xff, 0xff, 0xff, 0x0f]);
-        assert_eq!(get_uvarint(&mut b), Ok(u32::MAX));
-        let mut b = Bytes::from_static(&[0xff, 0xff, 0xff, 0xff, 0x1f]);
-        assert!(get_uvarint(&mut b).is_err());
-        let mut b = Bytes::from_static(&[0x80]);
-        assert!(get_uvarint(&mut b).is_err());
+        assert_eq!(&r.rest()[..], b"body");
     }
 }

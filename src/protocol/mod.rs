@@ -3,7 +3,7 @@
 //!
 //! A connection's read path is: [`frame::split_frame`] cuts a whole frame off the read buffer,
 //! [`decode_request`] turns its body into a [`RequestHeader`] and a [`Request`]. The write path is
-//! [`encode_response`] for every response built with kafka-protocol, and
+//! [`encode_response`] for every response built from [`messages`], and
 //! [`fetch::frame_fetch_response`] for Fetch responses whose record bytes go from a segment file
 //! straight to the socket.
 //!
@@ -18,16 +18,19 @@
 //! Header layouts are in [`header`], the Fetch response layout in [`fetch`].
 //!
 //! # Invariants
-//! - No input panics or aborts: every decoder is bounds-checked, and array counts are checked
-//!   against the bytes left before any allocation, with at most 1024 elements pre-allocated
-//!   (vendored kafka-protocol patch, see `vendor/kafka-protocol/PATCHED.md`). Decoded memory thus
+//! - No input panics or aborts: every decoder is bounds-checked, and every length and count is
+//!   checked against the bytes left before any allocation, with at most
+//!   [`wire::ARRAY_PREALLOC_MAX`] elements pre-allocated (see [`wire`]). Decoded memory thus
 //!   tracks bytes actually parsed, within the frame bound. Fuzz-style tests feed random, truncated
-//!   and mutated bodies for every advertised (api, version).
+//!   and mutated bodies for every advertised (api, version); a cargo-fuzz target does the same.
 //! - Only versions listed in [`versions::SUPPORTED_APIS`] are decoded; everything else is a
 //!   [`DecodeError`] the caller can answer or close on.
 //! - Produce record sets stay `Bytes` slices of the request frame (no copy).
-//! - No response ever carries a tagged field holding its default value (kafka-protocol omits them;
-//!   checked byte for byte in the tests).
+//! - No response ever carries a tagged field holding its default value (the message macros omit
+//!   them; checked byte for byte against Kafka's encoding in the differential tests).
+//! - Every Kafka message is defined once, in [`messages`]; nothing outside this module decodes or
+//!   encodes Kafka wire types by hand except the zero-copy Fetch framer, which is tested byte for
+//!   byte against the Fetch definition.
 
 pub mod api_key;
 pub mod error;
@@ -48,19 +51,10 @@ mod differential_tests;
 mod roundtrip_tests;
 
 use bytes::{BufMut, Bytes, BytesMut};
-use kafka_protocol::messages::{
-    ApiKey, ApiVersionsRequest, CreateTopicsRequest, DeleteTopicsRequest, FetchRequest,
-    InitProducerIdRequest, ListOffsetsRequest, MetadataRequest, ProduceRequest, ResponseKind,
-};
-use kafka_protocol::protocol::Decodable;
-// Consumer groups (src/broker/group).
-use kafka_protocol::messages::{
-    DeleteGroupsRequest, DescribeGroupsRequest, FindCoordinatorRequest, HeartbeatRequest,
-    JoinGroupRequest, LeaveGroupRequest, ListGroupsRequest, OffsetCommitRequest,
-    OffsetFetchRequest, SyncGroupRequest,
-};
 
+pub use api_key::ApiKey;
 pub use header::RequestHeader;
+pub use messages::{ApiRequest, Request, Response};
 
 /// A top-level request or response body (implemented by [`api_message!`]).
 pub trait Message: wire::Wire + Default {
@@ -94,54 +88,6 @@ pub trait Message: wire::Wire + Default {
     /// Appends the body at `version`; fields the version does not carry are left out.
     fn encode(&self, out: &mut BytesMut, version: i16) {
         self.write(out, Self::cx(version));
-    }
-}
-
-/// A decoded request of one of the APIs in [`versions::SUPPORTED_APIS`].
-#[derive(Debug, Clone, PartialEq)]
-pub enum Request {
-    ApiVersions(ApiVersionsRequest),
-    Metadata(MetadataRequest),
-    Produce(ProduceRequest),
-    Fetch(FetchRequest),
-    ListOffsets(ListOffsetsRequest),
-    CreateTopics(CreateTopicsRequest),
-    DeleteTopics(DeleteTopicsRequest),
-    OffsetCommit(OffsetCommitRequest),
-    OffsetFetch(OffsetFetchRequest),
-    FindCoordinator(FindCoordinatorRequest),
-    JoinGroup(JoinGroupRequest),
-    Heartbeat(HeartbeatRequest),
-    LeaveGroup(LeaveGroupRequest),
-    SyncGroup(SyncGroupRequest),
-    DescribeGroups(DescribeGroupsRequest),
-    ListGroups(ListGroupsRequest),
-    DeleteGroups(DeleteGroupsRequest),
-    InitProducerId(InitProducerIdRequest),
-}
-
-impl Request {
-    pub fn api_key(&self) -> ApiKey {
-        match self {
-            Request::ApiVersions(_) => ApiKey::ApiVersions,
-            Request::Metadata(_) => ApiKey::Metadata,
-            Request::Produce(_) => ApiKey::Produce,
-            Request::Fetch(_) => ApiKey::Fetch,
-            Request::ListOffsets(_) => ApiKey::ListOffsets,
-            Request::CreateTopics(_) => ApiKey::CreateTopics,
-            Request::DeleteTopics(_) => ApiKey::DeleteTopics,
-            Request::OffsetCommit(_) => ApiKey::OffsetCommit,
-            Request::OffsetFetch(_) => ApiKey::OffsetFetch,
-            Request::FindCoordinator(_) => ApiKey::FindCoordinator,
-            Request::JoinGroup(_) => ApiKey::JoinGroup,
-            Request::Heartbeat(_) => ApiKey::Heartbeat,
-            Request::LeaveGroup(_) => ApiKey::LeaveGroup,
-            Request::SyncGroup(_) => ApiKey::SyncGroup,
-            Request::DescribeGroups(_) => ApiKey::DescribeGroups,
-            Request::ListGroups(_) => ApiKey::ListGroups,
-            Request::DeleteGroups(_) => ApiKey::DeleteGroups,
-            Request::InitProducerId(_) => ApiKey::InitProducerId,
-        }
     }
 }
 
@@ -217,51 +163,22 @@ impl std::error::Error for DecodeError {}
 /// Trailing bytes after the body are ignored, as Kafka does. Byte fields of the result (Produce
 /// record sets, strings) are slices of `frame_body`, not copies.
 pub fn decode_request(frame_body: Bytes) -> Result<(RequestHeader, Request), DecodeError> {
-    let mut buf = frame_body;
-    let header = header::decode_request_header(&mut buf)?;
-    let v = header.api_version;
-    let body = match header.api_key {
-        ApiKey::ApiVersions => ApiVersionsRequest::decode(&mut buf, v).map(Request::ApiVersions),
-        ApiKey::Metadata => MetadataRequest::decode(&mut buf, v).map(Request::Metadata),
-        ApiKey::Produce => ProduceRequest::decode(&mut buf, v).map(Request::Produce),
-        ApiKey::Fetch => FetchRequest::decode(&mut buf, v).map(Request::Fetch),
-        ApiKey::ListOffsets => ListOffsetsRequest::decode(&mut buf, v).map(Request::ListOffsets),
-        ApiKey::CreateTopics => CreateTopicsRequest::decode(&mut buf, v).map(Request::CreateTopics),
-        ApiKey::DeleteTopics => DeleteTopicsRequest::decode(&mut buf, v).map(Request::DeleteTopics),
-        ApiKey::OffsetCommit => OffsetCommitRequest::decode(&mut buf, v).map(Request::OffsetCommit),
-        ApiKey::OffsetFetch => OffsetFetchRequest::decode(&mut buf, v).map(Request::OffsetFetch),
-        ApiKey::FindCoordinator => {
-            FindCoordinatorRequest::decode(&mut buf, v).map(Request::FindCoordinator)
-        }
-        ApiKey::JoinGroup => JoinGroupRequest::decode(&mut buf, v).map(Request::JoinGroup),
-        ApiKey::Heartbeat => HeartbeatRequest::decode(&mut buf, v).map(Request::Heartbeat),
-        ApiKey::LeaveGroup => LeaveGroupRequest::decode(&mut buf, v).map(Request::LeaveGroup),
-        ApiKey::SyncGroup => SyncGroupRequest::decode(&mut buf, v).map(Request::SyncGroup),
-        ApiKey::DescribeGroups => {
-            DescribeGroupsRequest::decode(&mut buf, v).map(Request::DescribeGroups)
-        }
-        ApiKey::ListGroups => ListGroupsRequest::decode(&mut buf, v).map(Request::ListGroups),
-        ApiKey::DeleteGroups => DeleteGroupsRequest::decode(&mut buf, v).map(Request::DeleteGroups),
-        ApiKey::InitProducerId => {
-            InitProducerIdRequest::decode(&mut buf, v).map(Request::InitProducerId)
-        }
+    let mut r = wire::Reader::new(frame_body);
+    let header = header::decode_request_header(&mut r)?;
+    match Request::decode(header.api_key, header.api_version, &mut r) {
+        Ok(Some(request)) => Ok((header, request)),
         // decode_request_header only returns keys from versions::SUPPORTED_APIS; a table row
-        // without an arm here is our bug, reported rather than panicked on.
-        other => {
-            return Err(DecodeError::UnknownApiKey {
-                api_key: other as i16,
-                api_version: v,
-                correlation_id: header.correlation_id,
-            })
-        }
-    };
-    match body {
-        Ok(request) => Ok((header, request)),
+        // without a definition is our bug, reported rather than panicked on (and tested).
+        Ok(None) => Err(DecodeError::UnknownApiKey {
+            api_key: header.api_key as i16,
+            api_version: header.api_version,
+            correlation_id: header.correlation_id,
+        }),
         Err(e) => Err(DecodeError::Malformed {
             api_key: header.api_key,
-            api_version: v,
+            api_version: header.api_version,
             correlation_id: header.correlation_id,
-            reason: format!("{e:#}"),
+            reason: e.to_string(),
         }),
     }
 }
@@ -272,12 +189,6 @@ pub fn decode_request(frame_body: Bytes) -> Result<(RequestHeader, Request), Dec
 pub enum EncodeError {
     /// The response kind does not answer the request's api key.
     WrongResponseKind { api_key: ApiKey },
-    /// kafka-protocol refused to encode the body at this version.
-    Body {
-        api_key: ApiKey,
-        api_version: i16,
-        reason: String,
-    },
     /// The frame would exceed i32::MAX bytes.
     TooLarge { api_key: ApiKey, frame_bytes: usize },
 }
@@ -288,14 +199,6 @@ impl std::fmt::Display for EncodeError {
             EncodeError::WrongResponseKind { api_key } => {
                 write!(f, "response kind does not answer a {api_key:?} request")
             }
-            EncodeError::Body {
-                api_key,
-                api_version,
-                reason,
-            } => write!(
-                f,
-                "cannot encode {api_key:?} v{api_version} response: {reason}"
-            ),
             EncodeError::TooLarge {
                 api_key,
                 frame_bytes,
@@ -309,62 +212,71 @@ impl std::fmt::Display for EncodeError {
 
 impl std::error::Error for EncodeError {}
 
-/// The api key a response kind answers, for the kinds ringlog sends.
-fn response_api_key(resp: &ResponseKind) -> Option<ApiKey> {
-    Some(match resp {
-        ResponseKind::ApiVersions(_) => ApiKey::ApiVersions,
-        ResponseKind::Metadata(_) => ApiKey::Metadata,
-        ResponseKind::Produce(_) => ApiKey::Produce,
-        ResponseKind::Fetch(_) => ApiKey::Fetch,
-        ResponseKind::ListOffsets(_) => ApiKey::ListOffsets,
-        ResponseKind::CreateTopics(_) => ApiKey::CreateTopics,
-        ResponseKind::DeleteTopics(_) => ApiKey::DeleteTopics,
-        ResponseKind::OffsetCommit(_) => ApiKey::OffsetCommit,
-        ResponseKind::OffsetFetch(_) => ApiKey::OffsetFetch,
-        ResponseKind::FindCoordinator(_) => ApiKey::FindCoordinator,
-        ResponseKind::JoinGroup(_) => ApiKey::JoinGroup,
-        ResponseKind::Heartbeat(_) => ApiKey::Heartbeat,
-        ResponseKind::LeaveGroup(_) => ApiKey::LeaveGroup,
-        ResponseKind::SyncGroup(_) => ApiKey::SyncGroup,
-        ResponseKind::DescribeGroups(_) => ApiKey::DescribeGroups,
-        ResponseKind::ListGroups(_) => ApiKey::ListGroups,
-        ResponseKind::DeleteGroups(_) => ApiKey::DeleteGroups,
-        ResponseKind::InitProducerId(_) => ApiKey::InitProducerId,
-        _ => return None,
-    })
-}
-
 /// Appends one whole response frame to `out`: i32 size prefix, response header (v0 or v1, always
 /// v0 for ApiVersions) with the request's correlation id, and `resp` encoded at the request's
 /// version. On error `out` is truncated back to its length on entry.
 pub fn encode_response(
     header: &RequestHeader,
-    resp: &ResponseKind,
+    resp: &Response,
     out: &mut BytesMut,
 ) -> Result<(), EncodeError> {
     let api_key = header.api_key;
-    if response_api_key(resp) != Some(api_key) {
+    if resp.api_key() != api_key {
         return Err(EncodeError::WrongResponseKind { api_key });
     }
     let start = out.len();
     out.put_i32(0); // size, patched below
     header::encode_response_header(header.correlation_id, header.response_header_version(), out);
-    if let Err(e) = resp.encode(out, header.api_version) {
-        out.truncate(start);
-        return Err(EncodeError::Body {
-            api_key,
-            api_version: header.api_version,
-            reason: format!("{e:#}"),
-        });
-    }
+    resp.encode(out, header.api_version);
+    patch_size_prefix(out, start).map_err(|frame_bytes| EncodeError::TooLarge {
+        api_key,
+        frame_bytes,
+    })
+}
+
+/// Writes the size prefix of the frame that starts at `start`; on overflow truncates `out` back
+/// to `start` and returns the frame's length.
+fn patch_size_prefix(out: &mut BytesMut, start: usize) -> Result<(), usize> {
     let frame_bytes = out.len() - start;
     let Ok(size) = i32::try_from(frame_bytes - frame::SIZE_PREFIX_BYTES) else {
         out.truncate(start);
-        return Err(EncodeError::TooLarge {
-            api_key,
-            frame_bytes,
-        });
+        return Err(frame_bytes);
     };
     out[start..start + frame::SIZE_PREFIX_BYTES].copy_from_slice(&size.to_be_bytes());
     Ok(())
+}
+
+/// Appends one whole request frame (the client's side): size prefix, request header v1/v2,
+/// `request` at `api_version`. Fails only if the frame would exceed i32::MAX bytes.
+pub fn encode_request<R: ApiRequest>(
+    request: &R,
+    api_version: i16,
+    correlation_id: i32,
+    client_id: Option<&str>,
+    out: &mut BytesMut,
+) -> Result<(), EncodeError> {
+    let start = out.len();
+    out.put_i32(0);
+    header::encode_request_header(R::KEY, api_version, correlation_id, client_id, out);
+    request.encode(out, api_version);
+    patch_size_prefix(out, start).map_err(|frame_bytes| EncodeError::TooLarge {
+        api_key: R::KEY,
+        frame_bytes,
+    })
+}
+
+/// Decodes a response frame body (after the size prefix) to a request of `R` sent at
+/// `api_version`: the correlation id and the body. Byte fields are slices of `frame_body`.
+pub fn decode_response<R: ApiRequest>(
+    frame_body: Bytes,
+    api_version: i16,
+) -> Result<(i32, R::Response), wire::WireError> {
+    let mut r = wire::Reader::new(frame_body);
+    let correlation_id = header::decode_response_header(
+        &mut r,
+        header::response_header_version(R::KEY, api_version),
+    )?;
+    let cx = <R::Response as Message>::cx(api_version);
+    let body = <R::Response as wire::Wire>::read(&mut r, cx)?;
+    Ok((correlation_id, body))
 }

@@ -28,6 +28,8 @@
 //! - `impl Wire`: fields present at the version in declaration order, then (flexible versions)
 //!   the tagged-field section; unknown tags are skipped; a field absent at the version decodes
 //!   as its default and is not encoded, whatever its value (handlers never check versions);
+//! - `carries(field, version)`, for the few handler decisions that depend on which fields a
+//!   version has;
 //! - for messages, `impl Message` (api key, versions, flexible versions);
 //! - under `cfg(test)`, `impl Random`, which builds valid random values for the differential
 //!   tests against the `kafka-protocol` crate.
@@ -201,6 +203,21 @@ macro_rules! wire_struct {
             /// The tags of this struct's tagged fields, in declaration order (tests check order).
             #[allow(dead_code)]
             pub const TAGS: &'static [Option<u32>] = &[ $( $crate::__wire_tag!($($tag)?), )* ];
+
+            /// Whether messages at `version` carry `field` (a field name of this struct). For the
+            /// few handler decisions that depend on which fields a client could send (a Fetch by
+            /// topic id, a batched FindCoordinator); an unknown name is a bug (debug-asserted).
+            #[allow(dead_code)]
+            pub fn carries(field: &str, version: i16) -> bool {
+                use $crate::protocol::wire::VersionRange;
+                $(
+                    if field == stringify!($field) {
+                        return const { VersionRange::parse($versions) }.contains(version);
+                    }
+                )*
+                debug_assert!(false, "{} has no field {field}", stringify!($name));
+                false
+            }
         }
     };
 }

@@ -8,35 +8,36 @@
 //!
 //! | API          | key | range  | floor / ceiling                                                      |
 //! |--------------|-----|--------|----------------------------------------------------------------------|
-//! | Produce      | 0   | 3..=10 | v3 = first with RecordBatch v2 (kafka-protocol's floor); librdkafka 2.16 uses 10 |
-//! | Fetch        | 1   | 4..=16 | v4 = kafka-protocol's floor; librdkafka 2.16 uses 16; v13+ name topics by id |
-//! | ListOffsets  | 2   | 1..=8  | v1 = kafka-protocol's floor; v8 adds EARLIEST_LOCAL (-4), answered as earliest |
+//! | Produce      | 0   | 3..=10 | v3 = first with RecordBatch v2; librdkafka 2.16 uses 10              |
+//! | Fetch        | 1   | 4..=16 | v4 = first with RecordBatch v2; librdkafka 2.16 uses 16; v13+ name topics by id |
+//! | ListOffsets  | 2   | 1..=8  | v1 = Kafka 4's floor; v8 adds EARLIEST_LOCAL (-4), answered as earliest |
 //! | Metadata     | 3   | 1..=12 | v0 ("empty list = all topics") left out, as Kafka 4 does; librdkafka uses 12 |
-//! | OffsetCommit | 8   | 2..=9  | kafka-protocol's range; librdkafka 2.12 up to 9, kafka-python 3.0 up to 8 (v10 = KIP-848 topic ids) |
-//! | OffsetFetch  | 9   | 1..=9  | kafka-protocol's range; v8+ batch groups (librdkafka uses them)      |
+//! | OffsetCommit | 8   | 2..=9  | librdkafka 2.12 up to 9, kafka-python 3.0 up to 8 (v10 = KIP-848 topic ids) |
+//! | OffsetFetch  | 9   | 1..=9  | v8+ batch groups (librdkafka uses them)      |
 //! | FindCoordinator | 10 | 0..=4 | v0-3 single key (librdkafka 0-2), v4 batched keys (kafka-python admin) |
 //! | JoinGroup    | 11  | 0..=9  | librdkafka 0-5, kafka-python up to 7, Java up to 9; v4+ MEMBER_ID_REQUIRED |
-//! | Heartbeat    | 12  | 0..=4  | kafka-protocol's whole range                                          |
+//! | Heartbeat    | 12  | 0..=4  |                                           |
 //! | LeaveGroup   | 13  | 0..=5  | v3+ batch members (static membership)                                 |
-//! | SyncGroup    | 14  | 0..=5  | kafka-protocol's whole range; v5 checks protocol type and name       |
+//! | SyncGroup    | 14  | 0..=5  | v5 checks protocol type and name       |
 //! | DescribeGroups | 15 | 0..=5 | v6 (KIP-1043 error messages) left out                                 |
 //! | ListGroups   | 16  | 0..=5  | v4 state filter, v5 type filter ("classic" only)                      |
-//! | DeleteGroups | 42  | 0..=2  | kafka-protocol's whole range                                          |
+//! | DeleteGroups | 42  | 0..=2  |                                           |
 //! | ApiVersions  | 18  | 0..=4  | aiokafka sends v0, kafkajs v2, librdkafka/kafka-python v3/v4           |
-//! | CreateTopics | 19  | 2..=7  | kafka-protocol's whole range                                         |
-//! | DeleteTopics | 20  | 1..=6  | kafka-protocol's whole range; v6 deletes by name or topic id         |
-//! | InitProducerId | 22 | 0..=5 | kafka-protocol's whole range; idempotent (non-transactional) producers |
+//! | CreateTopics | 19  | 2..=7  |                                          |
+//! | DeleteTopics | 20  | 1..=6  | v6 deletes by name or topic id         |
+//! | InitProducerId | 22 | 0..=5 | idempotent (non-transactional) producers |
 //!
 //! # Invariants
-//! - Every range lies inside the range kafka-protocol can decode and encode (tested).
+//! - Every range lies inside the versions its message definition covers (tested in
+//!   `differential_tests`, which also checks every advertised version byte for byte).
 //! - Every advertised version is exercised by a byte-level round-trip test (`roundtrip_tests`).
 //! - Api keys are unique in the table (tested).
 
 use bytes::BytesMut;
-use kafka_protocol::messages::api_versions_response::{ApiVersion, ApiVersionsResponse};
-use kafka_protocol::messages::ApiKey;
 
+use super::api_key::ApiKey;
 use super::error;
+use super::messages::{ApiVersion, ApiVersionsResponse};
 
 /// One advertised API: its key and the inclusive version range we serve.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -86,22 +87,21 @@ pub fn supported_range(api_key: i16) -> Option<ApiRange> {
 /// The ApiVersions response body listing [`SUPPORTED_APIS`]. `error_code` is [`error::NONE`], or
 /// [`error::UNSUPPORTED_VERSION`] when answering a version we do not serve.
 ///
-/// Feature fields (supported/finalized features, zk_migration_ready) keep their defaults, so
-/// kafka-protocol writes no tagged fields for them (librdkafka 2.0.2 mis-skips tagged fields).
+/// Feature fields (supported/finalized features, zk_migration_ready) keep their defaults, so no
+/// tagged fields are written for them (librdkafka 2.0.2 mis-skips tagged fields).
 pub fn api_versions_response(error_code: i16) -> ApiVersionsResponse {
-    ApiVersionsResponse::default()
-        .with_error_code(error_code)
-        .with_api_keys(
-            SUPPORTED_APIS
-                .iter()
-                .map(|r| {
-                    ApiVersion::default()
-                        .with_api_key(r.api_key as i16)
-                        .with_min_version(r.min_version)
-                        .with_max_version(r.max_version)
-                })
-                .collect(),
-        )
+    ApiVersionsResponse {
+        error_code,
+        api_keys: SUPPORTED_APIS
+            .iter()
+            .map(|r| ApiVersion {
+                api_key: r.api_key as i16,
+                min_version: r.min_version,
+                max_version: r.max_version,
+            })
+            .collect(),
+        ..Default::default()
+    }
 }
 
 /// Writes the whole frame (size prefix, v0 response header, v0 body) Kafka sends when a client
@@ -128,66 +128,36 @@ pub fn encode_api_versions_unsupported(correlation_id: i32, out: &mut BytesMut) 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use kafka_protocol::messages::*;
-    use kafka_protocol::protocol::{Decodable, Message, VersionRange};
-
-    fn crate_range(key: ApiKey) -> VersionRange {
-        match key {
-            ApiKey::Produce => ProduceRequest::VERSIONS,
-            ApiKey::Fetch => FetchRequest::VERSIONS,
-            ApiKey::ListOffsets => ListOffsetsRequest::VERSIONS,
-            ApiKey::Metadata => MetadataRequest::VERSIONS,
-            ApiKey::ApiVersions => ApiVersionsRequest::VERSIONS,
-            ApiKey::CreateTopics => CreateTopicsRequest::VERSIONS,
-            ApiKey::DeleteTopics => DeleteTopicsRequest::VERSIONS,
-            ApiKey::OffsetCommit => OffsetCommitRequest::VERSIONS,
-            ApiKey::OffsetFetch => OffsetFetchRequest::VERSIONS,
-            ApiKey::FindCoordinator => FindCoordinatorRequest::VERSIONS,
-            ApiKey::JoinGroup => JoinGroupRequest::VERSIONS,
-            ApiKey::Heartbeat => HeartbeatRequest::VERSIONS,
-            ApiKey::LeaveGroup => LeaveGroupRequest::VERSIONS,
-            ApiKey::SyncGroup => SyncGroupRequest::VERSIONS,
-            ApiKey::DescribeGroups => DescribeGroupsRequest::VERSIONS,
-            ApiKey::ListGroups => ListGroupsRequest::VERSIONS,
-            ApiKey::DeleteGroups => DeleteGroupsRequest::VERSIONS,
-            ApiKey::InitProducerId => InitProducerIdRequest::VERSIONS,
-            other => panic!("add {other:?} here"),
-        }
-    }
-
-    #[test]
-    fn ranges_fit_inside_kafka_protocol() {
-        for r in SUPPORTED_APIS {
-            let c = crate_range(r.api_key);
-            assert!(r.min_version <= r.max_version, "{r:?}");
-            assert!(
-                c.min <= r.min_version && r.max_version <= c.max,
-                "{r:?} vs {c}"
-            );
-        }
-    }
+    use crate::protocol::header::decode_response_header;
+    use crate::protocol::wire::Reader;
+    use crate::protocol::Message;
 
     #[test]
     fn keys_are_unique_and_sorted() {
         for w in SUPPORTED_APIS.windows(2) {
             assert!((w[0].api_key as i16) < (w[1].api_key as i16), "{w:?}");
         }
+        for r in SUPPORTED_APIS {
+            assert!(r.min_version <= r.max_version, "{r:?}");
+        }
     }
 
     #[test]
-    fn unsupported_reply_is_a_v0_response_kafka_protocol_can_read() {
+    fn unsupported_reply_is_a_v0_response() {
         let mut out = BytesMut::new();
         encode_api_versions_unsupported(77, &mut out);
-        let mut frame = out.freeze();
+        let frame = out.freeze();
         assert_eq!(
             i32::from_be_bytes(frame[..4].try_into().unwrap()) as usize,
             frame.len() - 4
         );
-        let _ = frame.split_to(4);
-        let header = ResponseHeader::decode(&mut frame, 0).unwrap();
-        assert_eq!(header.correlation_id, 77);
-        let body = ApiVersionsResponse::decode(&mut frame, 0).unwrap();
-        assert!(frame.is_empty());
+        let mut r = Reader::new(frame.slice(4..));
+        assert_eq!(decode_response_header(&mut r, 0), Ok(77));
+        let body = ApiVersionsResponse::decode(r.rest(), 0).unwrap();
         assert_eq!(body, api_versions_response(error::UNSUPPORTED_VERSION));
+        // The hand-written v0 frame is exactly what the definition encodes at v0.
+        let mut encoded = BytesMut::new();
+        body.encode(&mut encoded, 0);
+        assert_eq!(&frame[8..], &encoded[..]);
     }
 }

@@ -1,35 +1,9 @@
-//! Storage errors. Each keeps its context (partition, segment path, operation, position) and maps
-//! to one Kafka protocol error code via [`Error::kafka_error_code`].
+//! Storage errors. Each keeps its context (partition, segment path, operation, position). The
+//! broker maps them to Kafka error codes (`broker::error::kafka_code`); storage knows no codes.
 
 use std::fmt;
 use std::io;
 use std::path::PathBuf;
-
-/// Kafka protocol error codes used by the storage layer (subset of the Kafka `Errors` enum).
-pub mod kafka_code {
-    /// Fetch/ListOffsets offset outside `[log_start_offset, high_watermark]`.
-    pub const OFFSET_OUT_OF_RANGE: i16 = 1;
-    /// Batch fails its CRC or is truncated / has an impossible length.
-    pub const CORRUPT_MESSAGE: i16 = 2;
-    /// Topic or partition does not exist on this broker (or was deleted).
-    pub const UNKNOWN_TOPIC_OR_PARTITION: i16 = 3;
-    /// One batch is larger than `batch_bytes_max` (Kafka `message.max.bytes`).
-    pub const MESSAGE_TOO_LARGE: i16 = 10;
-    /// Topic name breaks Kafka's naming rules.
-    pub const INVALID_TOPIC_EXCEPTION: i16 = 17;
-    /// A Produce request's whole record set is larger than a segment can hold.
-    pub const RECORD_LIST_TOO_LARGE: i16 = 18;
-    /// CreateTopics for a name that already exists.
-    pub const TOPIC_ALREADY_EXISTS: i16 = 36;
-    /// Partition number or partition count out of range.
-    pub const INVALID_PARTITIONS: i16 = 37;
-    /// Request argument or configuration is invalid.
-    pub const INVALID_REQUEST: i16 = 42;
-    /// Disk I/O failed or the log is poisoned; the client should retry elsewhere or later.
-    pub const KAFKA_STORAGE_ERROR: i16 = 56;
-    /// Batch is structurally invalid (wrong magic, bad record count, empty record set).
-    pub const INVALID_RECORD: i16 = 87;
-}
 
 /// Why one RecordBatch v2 was rejected. Positions are byte offsets within the batch.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -74,22 +48,6 @@ pub enum BatchError {
     },
     /// The append buffer holds no batch at all.
     Empty,
-}
-
-impl BatchError {
-    /// The Kafka error code a Produce response carries for this rejection.
-    pub fn kafka_error_code(&self) -> i16 {
-        use kafka_code::*;
-        match self {
-            BatchError::Truncated { .. } | BatchError::BadLength { .. } => CORRUPT_MESSAGE,
-            BatchError::CrcMismatch { .. } => CORRUPT_MESSAGE,
-            BatchError::TooLarge { .. } => MESSAGE_TOO_LARGE,
-            // Kafka's ProduceRequest.validateRecords rejects non-v2 batches as INVALID_RECORD.
-            BatchError::BadMagic { .. } => INVALID_RECORD,
-            BatchError::BadRecordCount { .. } => INVALID_RECORD,
-            BatchError::Empty => INVALID_RECORD,
-        }
-    }
 }
 
 impl fmt::Display for BatchError {
@@ -233,27 +191,6 @@ impl Error {
             source,
         }
     }
-
-    /// The Kafka error code for this error.
-    pub fn kafka_error_code(&self) -> i16 {
-        use kafka_code::*;
-        match self {
-            Error::InvalidTopicName { .. } => INVALID_TOPIC_EXCEPTION,
-            Error::InvalidPartition { .. } => INVALID_PARTITIONS,
-            Error::UnknownTopicOrPartition { .. } | Error::Deleted { .. } => {
-                UNKNOWN_TOPIC_OR_PARTITION
-            }
-            Error::TopicAlreadyExists { .. } => TOPIC_ALREADY_EXISTS,
-            Error::InvalidBatch { source, .. } => source.kafka_error_code(),
-            Error::RecordListTooLarge { .. } => RECORD_LIST_TOO_LARGE,
-            Error::Producer { source, .. } => source.kafka_error_code(),
-            Error::OffsetOutOfRange { .. } => OFFSET_OUT_OF_RANGE,
-            Error::Poisoned { .. } | Error::Io { .. } | Error::CorruptSegment { .. } => {
-                KAFKA_STORAGE_ERROR
-            }
-            Error::InvalidArgument { .. } => INVALID_REQUEST,
-        }
-    }
 }
 
 impl fmt::Display for Error {
@@ -311,7 +248,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn kafka_codes_and_context_in_messages() {
+    fn context_in_messages() {
         let e = Error::InvalidBatch {
             partition: "t-0".into(),
             batch_index: 2,
@@ -321,7 +258,6 @@ mod tests {
                 computed: 2,
             },
         };
-        assert_eq!(e.kafka_error_code(), kafka_code::CORRUPT_MESSAGE);
         let msg = e.to_string();
         assert!(
             msg.contains("t-0") && msg.contains("#2") && msg.contains("300"),
@@ -332,16 +268,6 @@ mod tests {
             "/d/x.log",
             io::Error::from_raw_os_error(libc::EIO),
         );
-        assert_eq!(e.kafka_error_code(), kafka_code::KAFKA_STORAGE_ERROR);
         assert!(e.to_string().starts_with("fdatasync /d/x.log"));
-        let big = BatchError::TooLarge {
-            size_bytes: 10,
-            max_bytes: 5,
-        };
-        assert_eq!(big.kafka_error_code(), kafka_code::MESSAGE_TOO_LARGE);
-        assert_eq!(
-            BatchError::BadMagic { magic: 1 }.kafka_error_code(),
-            kafka_code::INVALID_RECORD
-        );
     }
 }

@@ -15,7 +15,7 @@
 //! - [`recovery`]: verify the tail on open, truncate torn writes, rebuild indexes.
 //! - [`engine`]: many logs under one directory; the embedding API.
 //! - [`names`]: Kafka topic-name rules and every path built from names.
-//! - [`error`]: errors with context and their Kafka error codes.
+//! - [`error`]: errors with context (the broker maps them to Kafka error codes).
 //!
 //! All data I/O goes through the runtime file API ([`crate::runtime::fs`]), so the same code runs
 //! on io_uring and on epoll shards; directory operations (mkdir, readdir, rename, unlink) are

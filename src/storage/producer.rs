@@ -87,37 +87,26 @@ pub enum Verdict {
 /// Why a batch is refused.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ProducerError {
-    /// The batch's epoch is older than the producer's (INVALID_PRODUCER_EPOCH, 47).
+    /// The batch's epoch is older than the producer's (Kafka: INVALID_PRODUCER_EPOCH).
     InvalidEpoch {
         /// Epoch in the batch.
         got: i16,
         /// The producer's epoch.
         current: i16,
     },
-    /// A gap or overlap in sequence numbers (OUT_OF_ORDER_SEQUENCE_NUMBER, 45).
+    /// A gap or overlap in sequence numbers (Kafka: OUT_OF_ORDER_SEQUENCE_NUMBER).
     OutOfOrder {
         /// First sequence in the batch.
         got: i32,
         /// The sequence that would have been next.
         expected: i32,
     },
-    /// A producer the partition does not know sent a sequence other than 0 (UNKNOWN_PRODUCER_ID,
-    /// 59).
+    /// A producer the partition does not know sent a sequence other than 0 (Kafka:
+    /// UNKNOWN_PRODUCER_ID).
     UnknownProducer {
         /// The producer id.
         producer_id: i64,
     },
-}
-
-impl ProducerError {
-    /// The Kafka error code.
-    pub fn kafka_error_code(&self) -> i16 {
-        match self {
-            ProducerError::InvalidEpoch { .. } => 47,
-            ProducerError::OutOfOrder { .. } => 45,
-            ProducerError::UnknownProducer { .. } => 59,
-        }
-    }
 }
 
 impl std::fmt::Display for ProducerError {

@@ -97,11 +97,11 @@ impl Drop for TestBroker {
     }
 }
 
-/// The advertised version range of an API.
+/// The advertised version range of an API (kafka-protocol's key, compared by value with ours).
 pub fn versions(api_key: ApiKey) -> RangeInclusive<i16> {
     let r = SUPPORTED_APIS
         .iter()
-        .find(|r| r.api_key == api_key)
+        .find(|r| r.api_key as i16 == api_key as i16)
         .unwrap_or_else(|| panic!("{api_key:?} is not advertised"));
     r.min_version..=r.max_version
 }

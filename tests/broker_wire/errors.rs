@@ -121,7 +121,7 @@ pub fn unknown_api_key_or_unsupported_version_closes_the_connection(io: IoKind) 
     // is checked from the fixed 8 header bytes, so the body does not matter.
     for r in SUPPORTED_APIS
         .iter()
-        .filter(|r| r.api_key != ApiKey::ApiVersions)
+        .filter(|r| r.api_key as i16 != ApiKey::ApiVersions as i16)
     {
         let key = r.api_key as i16;
         let mut bad = vec![r.max_version + 1, i16::MAX, -1];

@@ -6,7 +6,8 @@ use std::sync::Arc;
 
 use crate::common::*;
 use crate::common::{block_on, spawn};
-use ringlog::storage::error::kafka_code;
+use ringlog::broker::error::kafka_code as error_code;
+use ringlog::protocol::error as kafka_code;
 use ringlog::storage::{Engine, EngineConfig, Error};
 
 fn config() -> EngineConfig {
@@ -109,7 +110,7 @@ fn hostile_topic_names_rejected_and_nothing_created() {
         ] {
             let e = engine.create_topic(name, 1).await.expect_err(name);
             assert_eq!(
-                e.kafka_error_code(),
+                error_code(&e),
                 kafka_code::INVALID_TOPIC_EXCEPTION,
                 "{name:?}"
             );

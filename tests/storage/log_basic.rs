@@ -5,11 +5,12 @@ use std::time::Duration;
 
 use crate::common::*;
 use crate::common::{block_on, spawn};
+use ringlog::broker::error::kafka_code as error_code;
+use ringlog::protocol::error as kafka_code;
 use ringlog::runtime::fs::fault;
 use ringlog::storage::batch::testing::{
     build_batch, build_batch_with, field, fix_crc, BatchSpec, TestRecord,
 };
-use ringlog::storage::error::kafka_code;
 use ringlog::storage::{Error, FlushPolicy, Log, LogConfig};
 
 fn append(log: &Log, b: Vec<u8>) -> i64 {
@@ -60,7 +61,7 @@ fn append_then_read_whole_batches() {
             .slices
             .is_empty());
         let e = log.read(10, 100).await.expect_err("past hw");
-        assert_eq!(e.kafka_error_code(), kafka_code::OFFSET_OUT_OF_RANGE);
+        assert_eq!(error_code(&e), kafka_code::OFFSET_OUT_OF_RANGE);
         assert!(log.read(-1, 100).await.is_err());
     });
 }
@@ -172,7 +173,7 @@ fn bad_input_rejected_with_kafka_codes_and_nothing_appended() {
     cases.push(("offset range beyond u32", three, kafka_code::INVALID_RECORD));
     for (name, bytes, code) in cases {
         let e = block_on(log.append(bytes)).expect_err(name);
-        assert_eq!(e.kafka_error_code(), code, "{name}: {e}");
+        assert_eq!(error_code(&e), code, "{name}: {e}");
         assert_eq!(log.high_watermark(), 1, "{name}");
     }
     assert_eq!(log.size_bytes(), test_batch(0, 1, 0).len() as u64);
@@ -403,7 +404,7 @@ fn failed_write_poisons_until_reopen() {
     assert!(matches!(e, Error::Io { op: "write", .. }), "{e}");
     let e = block_on(log.append(test_batch(2, 1, 0))).expect_err("poisoned");
     assert!(matches!(e, Error::Poisoned { .. }));
-    assert_eq!(e.kafka_error_code(), kafka_code::KAFKA_STORAGE_ERROR);
+    assert_eq!(error_code(&e), kafka_code::KAFKA_STORAGE_ERROR);
     assert_eq!(
         log.high_watermark(),
         1,
@@ -565,6 +566,6 @@ fn producer_state_is_rebuilt_from_the_log_on_reopen() {
         assert_eq!(log.log_end_offset(), 40);
         assert_eq!(log.append(idem(40)).await.expect("next"), 40);
         let err = log.append(idem(50)).await.expect_err("gap");
-        assert_eq!(err.kafka_error_code(), 45);
+        assert_eq!(error_code(&err), 45);
     });
 }

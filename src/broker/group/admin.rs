@@ -15,12 +15,15 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::Duration;
 
-use bytes::{Buf, BufMut, Bytes, BytesMut};
-use kafka_protocol::messages::consumer_protocol_assignment::ConsumerProtocolAssignment;
-use kafka_protocol::messages::*;
-use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
+use bytes::{Bytes, BytesMut};
 
-use super::codes;
+use crate::protocol::error as code;
+use crate::protocol::messages::*;
+use crate::protocol::wire::Str;
+use crate::protocol::{decode_response, encode_request, ApiRequest};
+
+/// The client id the admin requests carry.
+const CLIENT_ID: &str = "ringlog-cli";
 
 /// Socket read/write timeout of admin requests.
 pub const ADMIN_TIMEOUT_MS: u64 = 30_000;
@@ -76,26 +79,18 @@ impl AdminClient {
         })
     }
 
-    fn call<Req: Encodable, Resp: Decodable>(
-        &mut self,
-        api_key: ApiKey,
-        version: i16,
-        req: &Req,
-    ) -> Result<Resp, String> {
+    fn call<R: ApiRequest>(&mut self, version: i16, req: &R) -> Result<R::Response, String> {
+        let api_key = R::KEY;
         self.correlation_id += 1;
-        let mut body = BytesMut::new();
-        RequestHeader::default()
-            .with_request_api_key(api_key as i16)
-            .with_request_api_version(version)
-            .with_correlation_id(self.correlation_id)
-            .with_client_id(Some(StrBytes::from_static_str("ringlog-cli")))
-            .encode(&mut body, api_key.request_header_version(version))
-            .map_err(|e| format!("{e:#}"))?;
-        req.encode(&mut body, version)
-            .map_err(|e| format!("encoding {api_key:?}: {e:#}"))?;
-        let mut frame = BytesMut::with_capacity(4 + body.len());
-        frame.put_i32(body.len() as i32);
-        frame.extend_from_slice(&body);
+        let mut frame = BytesMut::new();
+        encode_request(
+            req,
+            version,
+            self.correlation_id,
+            Some(CLIENT_ID),
+            &mut frame,
+        )
+        .map_err(|e| format!("encoding {api_key:?}: {e}"))?;
         let io = |e: std::io::Error| format!("{api_key:?}: {e}");
         self.stream.write_all(&frame).map_err(io)?;
         let mut size = [0u8; 4];
@@ -106,22 +101,18 @@ impl AdminClient {
         }
         let mut buf = vec![0u8; size as usize];
         self.stream.read_exact(&mut buf).map_err(io)?;
-        let mut buf = Bytes::from(buf);
-        let header = ResponseHeader::decode(&mut buf, api_key.response_header_version(version))
-            .map_err(|e| format!("{e:#}"))?;
-        if header.correlation_id != self.correlation_id {
+        let (correlation_id, resp) = decode_response::<R>(Bytes::from(buf), version)
+            .map_err(|e| format!("{api_key:?} response: {e}"))?;
+        if correlation_id != self.correlation_id {
             return Err(err("response correlation id mismatch"));
         }
-        let resp = Resp::decode(&mut buf, version).map_err(|e| format!("{e:#}"))?;
-        let _ = buf.remaining();
         Ok(resp)
     }
 
     /// Every group: (group id, protocol type, state).
     pub fn list_groups(&mut self) -> Result<Vec<(String, String, String)>, String> {
-        let resp: ListGroupsResponse =
-            self.call(ApiKey::ListGroups, 4, &ListGroupsRequest::default())?;
-        if resp.error_code != codes::NONE {
+        let resp = self.call(4, &ListGroupsRequest::default())?;
+        if resp.error_code != code::NONE {
             return Err(format!("ListGroups failed: error {}", resp.error_code));
         }
         let mut out: Vec<_> = resp
@@ -129,7 +120,7 @@ impl AdminClient {
             .into_iter()
             .map(|g| {
                 (
-                    g.group_id.0.to_string(),
+                    g.group_id.to_string(),
                     g.protocol_type.to_string(),
                     g.group_state.to_string(),
                 )
@@ -139,36 +130,38 @@ impl AdminClient {
         Ok(out)
     }
 
-    fn describe_raw(
-        &mut self,
-        group: &str,
-    ) -> Result<describe_groups_response::DescribedGroup, String> {
-        let req = DescribeGroupsRequest::default()
-            .with_groups(vec![GroupId(StrBytes::from_string(group.to_string()))]);
-        let resp: DescribeGroupsResponse = self.call(ApiKey::DescribeGroups, 5, &req)?;
+    fn describe_raw(&mut self, group: &str) -> Result<DescribedGroup, String> {
+        let req = DescribeGroupsRequest {
+            groups: vec![Str::from(group)],
+            ..Default::default()
+        };
+        let resp = self.call(5, &req)?;
         let g = resp
             .groups
             .into_iter()
             .next()
             .ok_or_else(|| err("DescribeGroups: empty answer"))?;
-        if g.error_code != codes::NONE {
+        if g.error_code != code::NONE {
             return Err(format!("DescribeGroups {group}: error {}", g.error_code));
         }
         Ok(g)
     }
 
     fn committed(&mut self, group: &str) -> Result<Vec<(String, i32, i64)>, String> {
-        let req = OffsetFetchRequest::default()
-            .with_group_id(GroupId(StrBytes::from_string(group.to_string())))
-            .with_topics(None);
-        let resp: OffsetFetchResponse = self.call(ApiKey::OffsetFetch, 7, &req)?;
-        if resp.error_code != codes::NONE {
+        let req = OffsetFetchRequest {
+            group_id: Str::from(group),
+            // Every partition the group committed.
+            topics: None,
+            ..Default::default()
+        };
+        let resp = self.call(7, &req)?;
+        if resp.error_code != code::NONE {
             return Err(format!("OffsetFetch {group}: error {}", resp.error_code));
         }
         let mut out = Vec::new();
         for t in resp.topics {
             for p in t.partitions {
-                out.push((t.name.0.to_string(), p.partition_index, p.committed_offset));
+                out.push((t.name.to_string(), p.partition_index, p.committed_offset));
             }
         }
         out.sort();
@@ -181,25 +174,26 @@ impl AdminClient {
         partitions: &[i32],
         timestamp: i64,
     ) -> Result<Vec<(i32, i64)>, String> {
-        let req = ListOffsetsRequest::default()
-            .with_replica_id(BrokerId(-1))
-            .with_topics(vec![list_offsets_request::ListOffsetsTopic::default()
-                .with_name(TopicName(StrBytes::from_string(topic.to_string())))
-                .with_partitions(
-                    partitions
-                        .iter()
-                        .map(|p| {
-                            list_offsets_request::ListOffsetsPartition::default()
-                                .with_partition_index(*p)
-                                .with_timestamp(timestamp)
-                        })
-                        .collect(),
-                )]);
-        let resp: ListOffsetsResponse = self.call(ApiKey::ListOffsets, 7, &req)?;
+        let req = ListOffsetsRequest {
+            replica_id: -1,
+            topics: vec![ListOffsetsTopic {
+                name: Str::from(topic),
+                partitions: partitions
+                    .iter()
+                    .map(|p| ListOffsetsPartition {
+                        partition_index: *p,
+                        timestamp,
+                        ..Default::default()
+                    })
+                    .collect(),
+            }],
+            ..Default::default()
+        };
+        let resp = self.call(7, &req)?;
         let mut out = Vec::new();
         for t in resp.topics {
             for p in t.partitions {
-                if p.error_code != codes::NONE {
+                if p.error_code != code::NONE {
                     return Err(format!(
                         "ListOffsets {topic}-{}: error {}",
                         p.partition_index, p.error_code
@@ -212,18 +206,21 @@ impl AdminClient {
     }
 
     fn partitions(&mut self, topic: &str) -> Result<Vec<i32>, String> {
-        let req = MetadataRequest::default()
-            .with_topics(Some(vec![metadata_request::MetadataRequestTopic::default(
-            )
-            .with_name(Some(TopicName(StrBytes::from_string(topic.to_string()))))]))
-            .with_allow_auto_topic_creation(false);
-        let resp: MetadataResponse = self.call(ApiKey::Metadata, 9, &req)?;
+        let req = MetadataRequest {
+            topics: Some(vec![MetadataRequestTopic {
+                name: Some(Str::from(topic)),
+                ..Default::default()
+            }]),
+            allow_auto_topic_creation: false,
+            ..Default::default()
+        };
+        let resp = self.call(9, &req)?;
         let t = resp
             .topics
             .into_iter()
             .next()
             .ok_or_else(|| err("Metadata: empty answer"))?;
-        if t.error_code != codes::NONE {
+        if t.error_code != code::NONE {
             return Err(format!(
                 "topic {topic}: error {} (does it exist?)",
                 t.error_code
@@ -242,22 +239,22 @@ impl AdminClient {
             .iter()
             .map(|m| {
                 let mut parts = Vec::new();
-                let mut a = m.member_assignment.clone();
-                if a.len() >= 2 {
-                    let v = i16::from_be_bytes([a[0], a[1]]);
-                    a.advance(2);
-                    if let Ok(ca) = ConsumerProtocolAssignment::decode(&mut a, v.clamp(0, 3)) {
-                        for t in ca.assigned_partitions {
-                            for p in t.partitions {
-                                parts.push(format!("{}-{p}", t.topic.0.as_str()));
-                            }
+                if m.member_assignment.len() >= 2 {
+                    let assignment =
+                        ConsumerProtocolAssignment::decode_versioned(m.member_assignment.clone());
+                    for t in assignment
+                        .map(|a| a.assigned_partitions)
+                        .unwrap_or_default()
+                    {
+                        for p in t.partitions {
+                            parts.push(format!("{}-{p}", t.topic));
                         }
                     }
                 }
                 (
                     m.member_id.to_string(),
                     m.client_id.to_string(),
-                    m.group_instance_id.as_ref().map(|s| s.to_string()),
+                    m.group_instance_id.as_deref().map(str::to_string),
                     parts,
                 )
             })
@@ -302,7 +299,7 @@ impl AdminClient {
                 "group {group} has {} live member(s) (state {}): stop its consumers first; \
                  their next commit would overwrite the reset",
                 g.members.len(),
-                g.group_state.as_str()
+                g.group_state
             ));
         }
         let partitions = self.partitions(topic)?;
@@ -320,30 +317,32 @@ impl AdminClient {
                     .collect()
             }
         };
-        let req = OffsetCommitRequest::default()
-            .with_group_id(GroupId(StrBytes::from_string(group.to_string())))
-            .with_generation_id_or_member_epoch(-1)
-            .with_member_id(StrBytes::default())
-            .with_topics(vec![
-                offset_commit_request::OffsetCommitRequestTopic::default()
-                    .with_name(TopicName(StrBytes::from_string(topic.to_string())))
-                    .with_partitions(
-                        targets
-                            .iter()
-                            .map(|(p, o)| {
-                                offset_commit_request::OffsetCommitRequestPartition::default()
-                                    .with_partition_index(*p)
-                                    .with_committed_offset(*o)
-                            })
-                            .collect(),
-                    ),
-            ]);
-        let resp: OffsetCommitResponse = self.call(ApiKey::OffsetCommit, 8, &req)?;
+        let req = OffsetCommitRequest {
+            group_id: Str::from(group),
+            // A "simple" commit: no member, no generation.
+            generation_id_or_member_epoch: -1,
+            member_id: Str::new(),
+            topics: vec![OffsetCommitRequestTopic {
+                name: Str::from(topic),
+                partitions: targets
+                    .iter()
+                    .map(|(p, o)| OffsetCommitRequestPartition {
+                        partition_index: *p,
+                        committed_offset: *o,
+                        // Empty metadata, not null.
+                        committed_metadata: Some(Str::new()),
+                        ..Default::default()
+                    })
+                    .collect(),
+            }],
+            ..Default::default()
+        };
+        let resp = self.call(8, &req)?;
         for t in &resp.topics {
             for p in &t.partitions {
                 match p.error_code {
-                    codes::NONE => {}
-                    codes::UNKNOWN_MEMBER_ID | codes::REBALANCE_IN_PROGRESS => {
+                    code::NONE => {}
+                    code::UNKNOWN_MEMBER_ID | code::REBALANCE_IN_PROGRESS => {
                         return Err(format!(
                             "group {group} gained members during the reset (error {}): stop its consumers and retry",
                             p.error_code

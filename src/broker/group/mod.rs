@@ -45,12 +45,13 @@ use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use kafka_protocol::messages::{
-    HeartbeatRequest, JoinGroupRequest, LeaveGroupRequest, OffsetCommitRequest, SyncGroupRequest,
-};
 
 use super::routing;
 use super::shard::{ShardMsg, ShardState};
+use crate::protocol::error as code;
+use crate::protocol::messages::{
+    HeartbeatRequest, JoinGroupRequest, LeaveGroupRequest, OffsetCommitRequest, SyncGroupRequest,
+};
 use crate::runtime::future::{select, Either};
 use crate::runtime::mesh;
 use offsets_log::{OffsetsByGroup, OffsetsLog, Record, StoredOffset};
@@ -83,32 +84,6 @@ pub const OFFSET_METADATA_BYTES_MAX: usize = 4_096;
 /// Group ids longer than this are refused with INVALID_GROUP_ID (they are stored as u16-length
 /// strings in the offsets log).
 pub const GROUP_ID_BYTES_MAX: usize = 1_024;
-
-/// Kafka error codes of the group APIs (values from the Kafka protocol guide; checked against
-/// `kafka_protocol::ResponseError` in the tests).
-#[allow(missing_docs)] // named as in the Kafka protocol guide
-pub mod codes {
-    pub use crate::protocol::error::{
-        INVALID_REQUEST, KAFKA_STORAGE_ERROR, NONE, UNKNOWN_SERVER_ERROR,
-        UNKNOWN_TOPIC_OR_PARTITION,
-    };
-    pub const OFFSET_METADATA_TOO_LARGE: i16 = 12;
-    pub const COORDINATOR_LOAD_IN_PROGRESS: i16 = 14;
-    pub const COORDINATOR_NOT_AVAILABLE: i16 = 15;
-    pub const NOT_COORDINATOR: i16 = 16;
-    pub const ILLEGAL_GENERATION: i16 = 22;
-    pub const INCONSISTENT_GROUP_PROTOCOL: i16 = 23;
-    pub const INVALID_GROUP_ID: i16 = 24;
-    pub const UNKNOWN_MEMBER_ID: i16 = 25;
-    pub const INVALID_SESSION_TIMEOUT: i16 = 26;
-    pub const REBALANCE_IN_PROGRESS: i16 = 27;
-    pub const INVALID_COMMIT_OFFSET_SIZE: i16 = 28;
-    pub const NON_EMPTY_GROUP: i16 = 68;
-    pub const GROUP_ID_NOT_FOUND: i16 = 69;
-    pub const MEMBER_ID_REQUIRED: i16 = 79;
-    pub const GROUP_MAX_SIZE_REACHED: i16 = 81;
-    pub const FENCED_INSTANCE_ID: i16 = 82;
-}
 
 /// Work for a group's coordinator shard (crosses shards inside [`ShardMsg::Group`]).
 #[allow(missing_docs)]
@@ -209,10 +184,6 @@ pub struct Coordinator {
     log: OffsetsLog,
 }
 
-fn str_of(s: &kafka_protocol::protocol::StrBytes) -> String {
-    s.as_str().to_string()
-}
-
 fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -273,7 +244,7 @@ impl Coordinator {
     /// Answer every waiting join and sync (shutdown).
     pub fn fail_waiters(&self) {
         for g in self.groups.borrow_mut().values_mut() {
-            g.fail_all_waiters(codes::NOT_COORDINATOR);
+            g.fail_all_waiters(code::NOT_COORDINATOR);
         }
     }
 
@@ -291,7 +262,7 @@ impl Coordinator {
                     Reply::Later(rx) => match select(rx.recv(), shard.shutdown.notified()).await {
                         Either::Left(Some(o)) => o,
                         Either::Left(None) | Either::Right(()) => {
-                            JoinOutcome::error(codes::NOT_COORDINATOR, "")
+                            JoinOutcome::error(code::NOT_COORDINATOR, "")
                         }
                     },
                 })
@@ -303,18 +274,18 @@ impl Coordinator {
                     Reply::Later(rx) => match select(rx.recv(), shard.shutdown.notified()).await {
                         Either::Left(Some(o)) => o,
                         Either::Left(None) | Either::Right(()) => {
-                            SyncOutcome::error(codes::NOT_COORDINATOR)
+                            SyncOutcome::error(code::NOT_COORDINATOR)
                         }
                     },
                 })
             }
             GroupOp::Heartbeat { req } => {
-                let group = str_of(&req.group_id);
+                let group = req.group_id.to_string();
                 let mut groups = self.groups.borrow_mut();
                 GroupReply::Heartbeat(match groups.get_mut(&group) {
-                    None => codes::UNKNOWN_MEMBER_ID,
+                    None => code::UNKNOWN_MEMBER_ID,
                     Some(g) => g.heartbeat(
-                        req.member_id.as_str(),
+                        &req.member_id,
                         req.group_instance_id.as_deref(),
                         req.generation_id,
                         Instant::now(),
@@ -343,14 +314,14 @@ impl Coordinator {
     }
 
     fn join(&self, version: i16, client_id: String, req: JoinGroupRequest) -> Reply<JoinOutcome> {
-        let group = str_of(&req.group_id);
-        let member_id = str_of(&req.member_id);
-        let fail = |code| Reply::Now(JoinOutcome::error(code, &member_id));
+        let group = req.group_id.to_string();
+        let member_id = req.member_id.to_string();
+        let fail = |error| Reply::Now(JoinOutcome::error(error, &member_id));
         if !valid_group_id(&group) {
-            return fail(codes::INVALID_GROUP_ID);
+            return fail(code::INVALID_GROUP_ID);
         }
         if !(SESSION_TIMEOUT_MS_MIN..=SESSION_TIMEOUT_MS_MAX).contains(&req.session_timeout_ms) {
-            return fail(codes::INVALID_SESSION_TIMEOUT);
+            return fail(code::INVALID_SESSION_TIMEOUT);
         }
         let metadata_bytes: usize = req
             .protocols
@@ -359,7 +330,7 @@ impl Coordinator {
             .sum();
         if metadata_bytes > JOIN_METADATA_BYTES_MAX || req.protocols.len() > JOIN_PROTOCOLS_MAX {
             tracing::warn!(group = %group, metadata_bytes, "JoinGroup metadata over the limit");
-            return fail(codes::INVALID_REQUEST);
+            return fail(code::INVALID_REQUEST);
         }
         // v0 has no rebalance timeout: Kafka uses the session timeout.
         let rebalance_ms = if req.rebalance_timeout_ms > 0 {
@@ -368,30 +339,30 @@ impl Coordinator {
             req.session_timeout_ms
         };
         let args = JoinArgs {
-            version,
+            known_member_id_required: JoinGroupRequest::requires_known_member_id(version),
             member_id: member_id.clone(),
-            instance_id: req.group_instance_id.as_ref().map(str_of),
+            instance_id: req.group_instance_id.as_deref().map(str::to_string),
             client_id,
             session_timeout: Duration::from_millis(req.session_timeout_ms as u64),
             rebalance_timeout: Duration::from_millis(rebalance_ms as u64),
-            protocol_type: str_of(&req.protocol_type),
+            protocol_type: req.protocol_type.to_string(),
             protocols: req
                 .protocols
                 .iter()
-                .map(|p| (str_of(&p.name), p.metadata.clone()))
+                .map(|p| (p.name.to_string(), p.metadata.clone()))
                 .collect(),
         };
         let mut groups = self.groups.borrow_mut();
         if !groups.contains_key(&group) {
             if !member_id.is_empty() {
-                return fail(codes::UNKNOWN_MEMBER_ID);
+                return fail(code::UNKNOWN_MEMBER_ID);
             }
             if groups.len() >= GROUPS_PER_SHARD_MAX {
                 tracing::warn!(
                     "shard {}: {GROUPS_PER_SHARD_MAX} groups reached; refusing {group}",
                     self.shard
                 );
-                return fail(codes::COORDINATOR_NOT_AVAILABLE);
+                return fail(code::COORDINATOR_NOT_AVAILABLE);
             }
             groups.insert(group.clone(), Group::new(group.clone()));
         }
@@ -400,42 +371,45 @@ impl Coordinator {
     }
 
     fn sync(&self, req: SyncGroupRequest) -> Reply<SyncOutcome> {
-        let group = str_of(&req.group_id);
+        let group = req.group_id.to_string();
         if req
             .assignments
             .iter()
             .any(|a| a.assignment.len() > ASSIGNMENT_BYTES_MAX)
         {
-            return Reply::Now(SyncOutcome::error(codes::INVALID_REQUEST));
+            return Reply::Now(SyncOutcome::error(code::INVALID_REQUEST));
         }
         let mut groups = self.groups.borrow_mut();
         let Some(g) = groups.get_mut(&group) else {
-            return Reply::Now(SyncOutcome::error(codes::UNKNOWN_MEMBER_ID));
+            return Reply::Now(SyncOutcome::error(code::UNKNOWN_MEMBER_ID));
         };
         g.sync(
-            req.member_id.as_str(),
+            &req.member_id,
             req.group_instance_id.as_deref(),
             req.generation_id,
             (req.protocol_type.as_deref(), req.protocol_name.as_deref()),
             req.assignments
                 .into_iter()
-                .map(|a| (str_of(&a.member_id), a.assignment))
+                .map(|a| (a.member_id.to_string(), a.assignment))
                 .collect(),
             Instant::now(),
         )
     }
 
     fn leave(&self, version: i16, req: LeaveGroupRequest) -> GroupReply {
-        let group = str_of(&req.group_id);
-        let leaving: Vec<(String, Option<String>)> = if version <= 2 {
-            vec![(str_of(&req.member_id), None)]
+        let group = req.group_id.to_string();
+        // v0-2 name one member and answer its error at the top level; v3+ a batch, answered
+        // per member.
+        let batch = LeaveGroupRequest::carries("members", version);
+        let leaving: Vec<(String, Option<String>)> = if !batch {
+            vec![(req.member_id.to_string(), None)]
         } else {
             req.members
                 .iter()
                 .map(|m| {
                     (
-                        str_of(&m.member_id),
-                        m.group_instance_id.as_ref().map(str_of),
+                        m.member_id.to_string(),
+                        m.group_instance_id.as_deref().map(str::to_string),
                     )
                 })
                 .collect()
@@ -445,33 +419,33 @@ impl Coordinator {
         let results: Vec<(String, Option<String>, i16)> = leaving
             .into_iter()
             .map(|(id, inst)| {
-                let code = match groups.get_mut(&group) {
-                    None => codes::UNKNOWN_MEMBER_ID,
+                let error = match groups.get_mut(&group) {
+                    None => code::UNKNOWN_MEMBER_ID,
                     Some(g) => g.leave(&id, inst.as_deref(), now),
                 };
-                (id, inst, code)
+                (id, inst, error)
             })
             .collect();
-        let top = if version <= 2 {
-            results.first().map(|r| r.2).unwrap_or(codes::NONE)
+        let top = if !batch {
+            results.first().map(|r| r.2).unwrap_or(code::NONE)
         } else {
-            codes::NONE
+            code::NONE
         };
         GroupReply::Leave(top, results)
     }
 
     async fn commit(&self, shard: &ShardState, req: OffsetCommitRequest) -> GroupReply {
-        let group = str_of(&req.group_id);
-        let all = |code: i16| {
+        let group = req.group_id.to_string();
+        let all = |error: i16| {
             GroupReply::Commit(
                 req.topics
                     .iter()
                     .map(|t| {
                         (
-                            str_of(&t.name),
+                            t.name.to_string(),
                             t.partitions
                                 .iter()
-                                .map(|p| (p.partition_index, code))
+                                .map(|p| (p.partition_index, error))
                                 .collect(),
                         )
                     })
@@ -479,61 +453,61 @@ impl Coordinator {
             )
         };
         if !valid_group_id(&group) {
-            return all(codes::INVALID_GROUP_ID);
+            return all(code::INVALID_GROUP_ID);
         }
         let generation = req.generation_id_or_member_epoch;
-        let member_id = str_of(&req.member_id);
+        let member_id = req.member_id.to_string();
         // Kafka's doCommitOffsets checks, in its order.
         {
             let mut groups = self.groups.borrow_mut();
-            let code = match groups.get(&group) {
+            let error = match groups.get(&group) {
                 None if generation < 0 => {
                     if groups.len() >= GROUPS_PER_SHARD_MAX {
-                        codes::COORDINATOR_NOT_AVAILABLE
+                        code::COORDINATOR_NOT_AVAILABLE
                     } else {
                         groups.insert(group.clone(), Group::new(group.clone()));
-                        codes::NONE
+                        code::NONE
                     }
                 }
-                None => codes::ILLEGAL_GENERATION,
+                None => code::ILLEGAL_GENERATION,
                 Some(g) => {
                     if g.is_fenced(req.group_instance_id.as_deref(), &member_id) {
-                        codes::FENCED_INSTANCE_ID
+                        code::FENCED_INSTANCE_ID
                     } else if generation < 0 && g.state == GroupState::Empty {
-                        codes::NONE
+                        code::NONE
                     } else if g.state == GroupState::CompletingRebalance {
-                        codes::REBALANCE_IN_PROGRESS
+                        code::REBALANCE_IN_PROGRESS
                     } else if g.member(&member_id).is_none() {
-                        codes::UNKNOWN_MEMBER_ID
+                        code::UNKNOWN_MEMBER_ID
                     } else if generation != g.generation {
-                        codes::ILLEGAL_GENERATION
+                        code::ILLEGAL_GENERATION
                     } else {
-                        codes::NONE
+                        code::NONE
                     }
                 }
             };
-            if code != codes::NONE {
-                return all(code);
+            if error != code::NONE {
+                return all(error);
             }
         }
         let ts = now_ms();
         let mut results = Vec::with_capacity(req.topics.len());
         let mut entries = Vec::new();
         for t in &req.topics {
-            let topic = str_of(&t.name);
+            let topic = t.name.to_string();
             let partitions = shard.catalog.borrow().get(&topic).map(|m| m.partitions);
             let mut rs = Vec::with_capacity(t.partitions.len());
             for p in &t.partitions {
-                let code = if !partitions
+                let error = if !partitions
                     .is_some_and(|n| p.partition_index >= 0 && p.partition_index < n)
                 {
-                    codes::UNKNOWN_TOPIC_OR_PARTITION
+                    code::UNKNOWN_TOPIC_OR_PARTITION
                 } else if p
                     .committed_metadata
                     .as_ref()
                     .is_some_and(|m| m.len() > OFFSET_METADATA_BYTES_MAX)
                 {
-                    codes::OFFSET_METADATA_TOO_LARGE
+                    code::OFFSET_METADATA_TOO_LARGE
                 } else {
                     entries.push((
                         topic.clone(),
@@ -542,12 +516,12 @@ impl Coordinator {
                             offset: p.committed_offset,
                             leader_epoch: p.committed_leader_epoch,
                             commit_timestamp_ms: ts,
-                            metadata: p.committed_metadata.as_ref().map(str_of),
+                            metadata: p.committed_metadata.as_deref().map(str::to_string),
                         },
                     ));
-                    codes::NONE
+                    code::NONE
                 };
-                rs.push((p.partition_index, code));
+                rs.push((p.partition_index, error));
             }
             results.push((topic, rs));
         }
@@ -571,9 +545,9 @@ impl Coordinator {
         if let Err(e) = self.log.append(&record, apply).await {
             tracing::error!("offset commit not stored: {e}");
             for (_, rs) in &mut results {
-                for (_, code) in rs.iter_mut() {
-                    if *code == codes::NONE {
-                        *code = codes::COORDINATOR_NOT_AVAILABLE;
+                for (_, error) in rs.iter_mut() {
+                    if *error == code::NONE {
+                        *error = code::COORDINATOR_NOT_AVAILABLE;
                     }
                 }
             }
@@ -583,7 +557,7 @@ impl Coordinator {
 
     fn fetch_offsets(&self, group: &str, partitions: Option<Vec<(String, i32)>>) -> GroupReply {
         if !valid_group_id(group) {
-            return GroupReply::Offsets(codes::INVALID_GROUP_ID, Vec::new());
+            return GroupReply::Offsets(code::INVALID_GROUP_ID, Vec::new());
         }
         let groups = self.groups.borrow();
         let offsets = groups.get(group).map(|g| &g.offsets);
@@ -593,7 +567,7 @@ impl Coordinator {
             offset: o.map_or(-1, |o| o.offset),
             leader_epoch: o.map_or(-1, |o| o.leader_epoch),
             metadata: o.map_or(Some(String::new()), |o| o.metadata.clone()),
-            error: codes::NONE,
+            error: code::NONE,
         };
         let out = match partitions {
             Some(list) => list
@@ -608,19 +582,19 @@ impl Coordinator {
                 })
                 .unwrap_or_default(),
         };
-        GroupReply::Offsets(codes::NONE, out)
+        GroupReply::Offsets(code::NONE, out)
     }
 
     async fn delete(&self, group: &str) -> i16 {
         if !valid_group_id(group) {
-            return codes::INVALID_GROUP_ID;
+            return code::INVALID_GROUP_ID;
         }
         {
             let groups = self.groups.borrow();
             match groups.get(group) {
-                None => return codes::GROUP_ID_NOT_FOUND,
+                None => return code::GROUP_ID_NOT_FOUND,
                 Some(g) if g.state != GroupState::Empty || !g.members.is_empty() => {
-                    return codes::NON_EMPTY_GROUP
+                    return code::NON_EMPTY_GROUP
                 }
                 Some(_) => {}
             }
@@ -637,10 +611,10 @@ impl Coordinator {
             group: group.to_string(),
         };
         match self.log.append(&record, apply).await {
-            Ok(()) => codes::NONE,
+            Ok(()) => code::NONE,
             Err(e) => {
                 tracing::error!("deleting group {group}: {e}");
-                codes::KAFKA_STORAGE_ERROR
+                code::KAFKA_STORAGE_ERROR
             }
         }
     }
@@ -765,34 +739,4 @@ pub async fn run_timers(shard: Rc<ShardState>) {
         shard.groups.tick();
     }
     shard.groups.fail_waiters();
-}
-
-#[cfg(test)]
-mod tests {
-    use super::codes::*;
-    use kafka_protocol::ResponseError as E;
-
-    #[test]
-    fn codes_match_kafka_protocol() {
-        for (code, err) in [
-            (OFFSET_METADATA_TOO_LARGE, E::OffsetMetadataTooLarge),
-            (COORDINATOR_LOAD_IN_PROGRESS, E::CoordinatorLoadInProgress),
-            (COORDINATOR_NOT_AVAILABLE, E::CoordinatorNotAvailable),
-            (NOT_COORDINATOR, E::NotCoordinator),
-            (ILLEGAL_GENERATION, E::IllegalGeneration),
-            (INCONSISTENT_GROUP_PROTOCOL, E::InconsistentGroupProtocol),
-            (INVALID_GROUP_ID, E::InvalidGroupId),
-            (UNKNOWN_MEMBER_ID, E::UnknownMemberId),
-            (INVALID_SESSION_TIMEOUT, E::InvalidSessionTimeout),
-            (REBALANCE_IN_PROGRESS, E::RebalanceInProgress),
-            (INVALID_COMMIT_OFFSET_SIZE, E::InvalidCommitOffsetSize),
-            (NON_EMPTY_GROUP, E::NonEmptyGroup),
-            (GROUP_ID_NOT_FOUND, E::GroupIdNotFound),
-            (MEMBER_ID_REQUIRED, E::MemberIdRequired),
-            (GROUP_MAX_SIZE_REACHED, E::GroupMaxSizeReached),
-            (FENCED_INSTANCE_ID, E::FencedInstanceId),
-        ] {
-            assert_eq!(code, err.code(), "{err:?}");
-        }
-    }
 }

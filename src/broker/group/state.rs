@@ -28,9 +28,9 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
-use super::codes;
 use super::offsets_log::StoredOffset;
 use super::{GROUP_MEMBERS_MAX, INITIAL_REBALANCE_DELAY_MS};
+use crate::protocol::error as code;
 use crate::runtime::mesh::{self, OneshotReceiver, OneshotSender};
 
 /// Kafka's group states (names as DescribeGroups and ListGroups spell them).
@@ -54,7 +54,7 @@ impl GroupState {
     }
 }
 
-/// What a JoinGroup request gets back (the handler encodes it for its version).
+/// What a JoinGroup request gets back (the handler builds the response from it).
 #[derive(Clone, Debug, Default)]
 pub struct JoinOutcome {
     pub error: i16,
@@ -99,7 +99,9 @@ impl SyncOutcome {
 /// A join request, as the state machine needs it.
 #[derive(Clone, Debug)]
 pub struct JoinArgs {
-    pub version: i16,
+    /// A new member without an instance id first gets its id with MEMBER_ID_REQUIRED and must
+    /// rejoin with it (KIP-394; see `JoinGroupRequest::requires_known_member_id`).
+    pub known_member_id_required: bool,
     pub member_id: String,
     pub instance_id: Option<String>,
     pub client_id: String,
@@ -260,7 +262,7 @@ impl Group {
             || !self.supports(exclude, &a.protocol_type, &names)
         {
             return Reply::Now(JoinOutcome::error(
-                codes::INCONSISTENT_GROUP_PROTOCOL,
+                code::INCONSISTENT_GROUP_PROTOCOL,
                 &a.member_id,
             ));
         }
@@ -269,12 +271,12 @@ impl Group {
         }
         // A known member id (or one we handed out).
         if self.is_fenced(a.instance_id.as_deref(), &a.member_id) {
-            return Reply::Now(JoinOutcome::error(codes::FENCED_INSTANCE_ID, &a.member_id));
+            return Reply::Now(JoinOutcome::error(code::FENCED_INSTANCE_ID, &a.member_id));
         }
         if self.pending.remove(&a.member_id).is_some() {
             if self.members.len() >= GROUP_MEMBERS_MAX {
                 return Reply::Now(JoinOutcome::error(
-                    codes::GROUP_MAX_SIZE_REACHED,
+                    code::GROUP_MAX_SIZE_REACHED,
                     &a.member_id,
                 ));
             }
@@ -282,7 +284,7 @@ impl Group {
             return self.add_member_and_wait(id, a, now);
         }
         let Some(i) = self.member_index(&a.member_id) else {
-            return Reply::Now(JoinOutcome::error(codes::UNKNOWN_MEMBER_ID, &a.member_id));
+            return Reply::Now(JoinOutcome::error(code::UNKNOWN_MEMBER_ID, &a.member_id));
         };
         let unchanged = self.members[i].same_protocols(&a.protocols);
         {
@@ -317,14 +319,14 @@ impl Group {
             }
         }
         if self.members.len() + self.pending.len() >= GROUP_MEMBERS_MAX {
-            return Reply::Now(JoinOutcome::error(codes::GROUP_MAX_SIZE_REACHED, ""));
+            return Reply::Now(JoinOutcome::error(code::GROUP_MAX_SIZE_REACHED, ""));
         }
         let id = Self::new_member_id(&a.client_id);
-        if a.version >= 4 && a.instance_id.is_none() {
+        if a.known_member_id_required && a.instance_id.is_none() {
             // KIP-394: hand out the id first, so a client that times out on a long join
             // rejoins as the same member instead of leaving a ghost behind.
             self.pending.insert(id.clone(), now + a.session_timeout);
-            return Reply::Now(JoinOutcome::error(codes::MEMBER_ID_REQUIRED, &id));
+            return Reply::Now(JoinOutcome::error(code::MEMBER_ID_REQUIRED, &id));
         }
         self.add_member_and_wait(id, a, now)
     }
@@ -347,7 +349,7 @@ impl Group {
         let unchanged = self.members[i].same_protocols(&a.protocols);
         {
             let m = &mut self.members[i];
-            m.fail_waiters(codes::FENCED_INSTANCE_ID);
+            m.fail_waiters(code::FENCED_INSTANCE_ID);
             m.id = new_id.clone();
             m.protocols = a.protocols.clone();
             m.protocol_type = a.protocol_type.clone();
@@ -405,7 +407,7 @@ impl Group {
             // The same member joined again before its first join was answered (a client
             // timeout and retry): the older request is superseded.
             old.send(JoinOutcome::error(
-                codes::REBALANCE_IN_PROGRESS,
+                code::REBALANCE_IN_PROGRESS,
                 &self.members[i].id,
             ));
         }
@@ -422,7 +424,7 @@ impl Group {
             Vec::new()
         };
         JoinOutcome {
-            error: codes::NONE,
+            error: code::NONE,
             generation: self.generation,
             protocol_type: self.protocol_type.clone(),
             protocol_name: self.protocol_name.clone(),
@@ -451,7 +453,7 @@ impl Group {
         if self.state == GroupState::CompletingRebalance {
             for m in &mut self.members {
                 if let Some(w) = m.sync_waiter.take() {
-                    w.send(SyncOutcome::error(codes::REBALANCE_IN_PROGRESS));
+                    w.send(SyncOutcome::error(code::REBALANCE_IN_PROGRESS));
                 }
             }
         }
@@ -491,7 +493,7 @@ impl Group {
             .map(|m| m.id.clone())
             .collect();
         for id in gone {
-            self.drop_member(&id, codes::UNKNOWN_MEMBER_ID);
+            self.drop_member(&id, code::UNKNOWN_MEMBER_ID);
         }
         self.pending.clear();
         self.generation = self.generation.wrapping_add(1).max(1);
@@ -579,31 +581,31 @@ impl Group {
         now: Instant,
     ) -> Reply<SyncOutcome> {
         if self.is_fenced(instance_id, member_id) {
-            return Reply::Now(SyncOutcome::error(codes::FENCED_INSTANCE_ID));
+            return Reply::Now(SyncOutcome::error(code::FENCED_INSTANCE_ID));
         }
         let Some(i) = self.member_index(member_id) else {
-            return Reply::Now(SyncOutcome::error(codes::UNKNOWN_MEMBER_ID));
+            return Reply::Now(SyncOutcome::error(code::UNKNOWN_MEMBER_ID));
         };
         if generation != self.generation {
-            return Reply::Now(SyncOutcome::error(codes::ILLEGAL_GENERATION));
+            return Reply::Now(SyncOutcome::error(code::ILLEGAL_GENERATION));
         }
         let (ptype, pname) = protocol;
         if ptype.is_some_and(|t| Some(t) != self.protocol_type.as_deref())
             || pname.is_some_and(|n| Some(n) != self.protocol_name.as_deref())
         {
-            return Reply::Now(SyncOutcome::error(codes::INCONSISTENT_GROUP_PROTOCOL));
+            return Reply::Now(SyncOutcome::error(code::INCONSISTENT_GROUP_PROTOCOL));
         }
         self.members[i].last_heartbeat = now;
         match self.state {
-            GroupState::Empty => Reply::Now(SyncOutcome::error(codes::UNKNOWN_MEMBER_ID)),
+            GroupState::Empty => Reply::Now(SyncOutcome::error(code::UNKNOWN_MEMBER_ID)),
             GroupState::PreparingRebalance => {
-                Reply::Now(SyncOutcome::error(codes::REBALANCE_IN_PROGRESS))
+                Reply::Now(SyncOutcome::error(code::REBALANCE_IN_PROGRESS))
             }
             GroupState::Stable => Reply::Now(self.sync_outcome(i)),
             GroupState::CompletingRebalance => {
                 let (tx, rx) = mesh::oneshot();
                 if let Some(old) = self.members[i].sync_waiter.replace(tx) {
-                    old.send(SyncOutcome::error(codes::REBALANCE_IN_PROGRESS));
+                    old.send(SyncOutcome::error(code::REBALANCE_IN_PROGRESS));
                 }
                 if self.leader.as_deref() == Some(member_id) {
                     let mut by_member: HashMap<String, Bytes> = assignments.into_iter().collect();
@@ -626,7 +628,7 @@ impl Group {
 
     fn sync_outcome(&self, i: usize) -> SyncOutcome {
         SyncOutcome {
-            error: codes::NONE,
+            error: code::NONE,
             protocol_type: self.protocol_type.clone(),
             protocol_name: self.protocol_name.clone(),
             assignment: self.members[i].assignment.clone(),
@@ -642,19 +644,19 @@ impl Group {
         now: Instant,
     ) -> i16 {
         if self.is_fenced(instance_id, member_id) {
-            return codes::FENCED_INSTANCE_ID;
+            return code::FENCED_INSTANCE_ID;
         }
         let Some(i) = self.member_index(member_id) else {
-            return codes::UNKNOWN_MEMBER_ID;
+            return code::UNKNOWN_MEMBER_ID;
         };
         if generation != self.generation {
-            return codes::ILLEGAL_GENERATION;
+            return code::ILLEGAL_GENERATION;
         }
         self.members[i].last_heartbeat = now;
         match self.state {
-            GroupState::Empty => codes::UNKNOWN_MEMBER_ID,
-            GroupState::PreparingRebalance => codes::REBALANCE_IN_PROGRESS,
-            GroupState::CompletingRebalance | GroupState::Stable => codes::NONE,
+            GroupState::Empty => code::UNKNOWN_MEMBER_ID,
+            GroupState::PreparingRebalance => code::REBALANCE_IN_PROGRESS,
+            GroupState::CompletingRebalance | GroupState::Stable => code::NONE,
         }
     }
 
@@ -662,9 +664,9 @@ impl Group {
     pub fn leave(&mut self, member_id: &str, instance_id: Option<&str>, now: Instant) -> i16 {
         let id = match instance_id {
             Some(inst) => match self.static_members.get(inst) {
-                None => return codes::UNKNOWN_MEMBER_ID,
+                None => return code::UNKNOWN_MEMBER_ID,
                 Some(current) if !member_id.is_empty() && current != member_id => {
-                    return codes::FENCED_INSTANCE_ID
+                    return code::FENCED_INSTANCE_ID
                 }
                 Some(current) => current.clone(),
             },
@@ -672,18 +674,18 @@ impl Group {
         };
         if self.pending.remove(&id).is_some() {
             self.try_complete_join(now);
-            return codes::NONE;
+            return code::NONE;
         }
         if self.member_index(&id).is_none() {
-            return codes::UNKNOWN_MEMBER_ID;
+            return code::UNKNOWN_MEMBER_ID;
         }
         self.remove_member(&id, now);
-        codes::NONE
+        code::NONE
     }
 
     /// Drop a member (left or expired) and rebalance the rest.
     pub fn remove_member(&mut self, id: &str, now: Instant) {
-        self.drop_member(id, codes::UNKNOWN_MEMBER_ID);
+        self.drop_member(id, code::UNKNOWN_MEMBER_ID);
         match self.state {
             GroupState::Stable | GroupState::CompletingRebalance => self.prepare_rebalance(now),
             GroupState::PreparingRebalance | GroupState::Empty => {}
@@ -738,7 +740,7 @@ impl Group {
                     .map(|m| m.id.clone())
                     .collect();
                 for id in lagging {
-                    self.drop_member(&id, codes::REBALANCE_IN_PROGRESS);
+                    self.drop_member(&id, code::REBALANCE_IN_PROGRESS);
                 }
                 if self.members.is_empty() {
                     self.state = GroupState::Empty;
@@ -766,7 +768,8 @@ mod tests {
 
     fn args(version: i16, member_id: &str, protocols: &[&str]) -> JoinArgs {
         JoinArgs {
-            version,
+            known_member_id_required:
+                crate::protocol::messages::JoinGroupRequest::requires_known_member_id(version),
             member_id: member_id.into(),
             instance_id: None,
             client_id: "c".into(),
@@ -803,7 +806,7 @@ mod tests {
         let t0 = Instant::now();
         let mut g = Group::new("g".into());
         let first = now_rx(g.join(args(5, "", &["range"]), t0));
-        assert_eq!(first.error, codes::MEMBER_ID_REQUIRED);
+        assert_eq!(first.error, code::MEMBER_ID_REQUIRED);
         let a = first.member_id;
         let rx_a = later(g.join(args(5, &a, &["range"]), t0));
         // Initial delay holds the first generation open for a second member.
@@ -834,11 +837,11 @@ mod tests {
         assert_eq!(&poll(rx_sa).assignment[..], b"A");
         assert_eq!(&poll(rx_sb).assignment[..], b"B");
         assert_eq!(g.state, GroupState::Stable);
-        assert_eq!(g.heartbeat(&b, None, 0, t1), codes::ILLEGAL_GENERATION);
-        assert_eq!(g.heartbeat("nope", None, 1, t1), codes::UNKNOWN_MEMBER_ID);
-        assert_eq!(g.leave(&b, None, t1), codes::NONE);
+        assert_eq!(g.heartbeat(&b, None, 0, t1), code::ILLEGAL_GENERATION);
+        assert_eq!(g.heartbeat("nope", None, 1, t1), code::UNKNOWN_MEMBER_ID);
+        assert_eq!(g.leave(&b, None, t1), code::NONE);
         assert_eq!(g.state, GroupState::PreparingRebalance);
-        assert_eq!(g.heartbeat(&a, None, 1, t1), codes::REBALANCE_IN_PROGRESS);
+        assert_eq!(g.heartbeat(&a, None, 1, t1), code::REBALANCE_IN_PROGRESS);
         let ja2 = poll(later(g.join(args(5, &a, &["range"]), t1)));
         assert_eq!((ja2.error, ja2.generation, ja2.members.len()), (0, 2, 1));
     }
@@ -871,19 +874,19 @@ mod tests {
         let j = poll(rx);
         let _ = g.sync(&j.member_id, Some("i1"), 1, (None, None), vec![], t0);
         let bad = now_rx(g.join(args(5, "", &["sticky"]), t0));
-        assert_eq!(bad.error, codes::INCONSISTENT_GROUP_PROTOCOL);
+        assert_eq!(bad.error, code::INCONSISTENT_GROUP_PROTOCOL);
         let mut other_type = args(5, "", &["range"]);
         other_type.protocol_type = "connect".into();
         assert_eq!(
             now_rx(g.join(other_type, t0)).error,
-            codes::INCONSISTENT_GROUP_PROTOCOL
+            code::INCONSISTENT_GROUP_PROTOCOL
         );
         // The static member restarts: new member id, same assignment, no rebalance... but it
         // is the leader, so Kafka rebalances; the old id is fenced either way.
         let _ = g.join(a, t0);
         assert_eq!(
             g.heartbeat(&j.member_id, Some("i1"), 1, t0),
-            codes::FENCED_INSTANCE_ID
+            code::FENCED_INSTANCE_ID
         );
     }
 }

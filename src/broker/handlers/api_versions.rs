@@ -2,8 +2,7 @@
 //! Unknown versions get the v0 reply with UNSUPPORTED_VERSION (handled in `connection.rs`, since
 //! the request cannot be decoded at that version).
 
-use kafka_protocol::messages::{ApiVersionsRequest, ApiVersionsResponse};
-
+use crate::protocol::messages::{ApiVersionsRequest, ApiVersionsResponse};
 use crate::protocol::{error as code, versions};
 
 /// Answer an ApiVersions request.

@@ -4,22 +4,27 @@
 
 use std::rc::Rc;
 
-use kafka_protocol::messages::create_topics_response::CreatableTopicResult;
-use kafka_protocol::messages::{CreateTopicsRequest, CreateTopicsResponse};
-use kafka_protocol::protocol::StrBytes;
-
 use crate::broker::shard::ShardState;
 use crate::protocol::error as code;
+use crate::protocol::messages::{CreatableTopicResult, CreateTopicsRequest, CreateTopicsResponse};
+use crate::protocol::wire::Str;
+
+/// The message for a topic that could not be created.
+fn error_message(error: i16) -> &'static str {
+    match error {
+        code::TOPIC_ALREADY_EXISTS => "topic already exists",
+        code::INVALID_TOPIC_EXCEPTION => "invalid topic name: [a-zA-Z0-9._-]{1,249}, not . or ..",
+        code::INVALID_PARTITIONS => "partition count out of range",
+        code::INVALID_REPLICATION_FACTOR => "replication factor must be 1 (single broker)",
+        _ => "topic creation failed",
+    }
+}
 
 /// Answer a CreateTopics request.
-pub async fn handle(
-    shard: &Rc<ShardState>,
-    version: i16,
-    req: CreateTopicsRequest,
-) -> CreateTopicsResponse {
+pub async fn handle(shard: &Rc<ShardState>, req: CreateTopicsRequest) -> CreateTopicsResponse {
     let mut resp = CreateTopicsResponse::default();
     for t in req.topics {
-        let name = t.name.0.to_string();
+        let name = t.name.to_string();
         let partitions = if t.num_partitions == -1 {
             shard.config.default_partitions()
         } else {
@@ -36,30 +41,24 @@ pub async fn handle(
                 .create_topic(name.clone(), partitions, req.validate_only)
                 .await
         };
-        let mut r = CreatableTopicResult::default();
-        r.name = t.name;
-        r.error_code = error;
-        if version >= 1 && error != code::NONE {
-            r.error_message = Some(StrBytes::from_static_str(match error {
-                code::TOPIC_ALREADY_EXISTS => "topic already exists",
-                code::INVALID_TOPIC_EXCEPTION => {
-                    "invalid topic name: [a-zA-Z0-9._-]{1,249}, not . or .."
-                }
-                code::INVALID_PARTITIONS => "partition count out of range",
-                code::INVALID_REPLICATION_FACTOR => "replication factor must be 1 (single broker)",
-                _ => "topic creation failed",
-            }));
-        }
-        if version >= 5 {
-            r.num_partitions = if error == code::NONE { partitions } else { -1 };
-            r.replication_factor = if error == code::NONE { 1 } else { -1 };
-        }
-        if version >= 7 && error == code::NONE && !req.validate_only {
-            if let Some(meta) = shard.catalog.borrow().get(&name) {
-                r.topic_id = meta.id;
-            }
-        }
-        resp.topics.push(r);
+        let created = error == code::NONE;
+        let topic_id = if created && !req.validate_only {
+            shard.catalog.borrow().get(&name).map(|m| m.id)
+        } else {
+            None
+        };
+        resp.topics.push(CreatableTopicResult {
+            name: t.name,
+            topic_id: topic_id.unwrap_or_default(),
+            error_code: error,
+            // As Kafka's controller: a null message on success (ReplicationControlManager sets
+            // it to null explicitly), the reason otherwise.
+            error_message: (!created).then(|| Str::from_static(error_message(error))),
+            num_partitions: if created { partitions } else { -1 },
+            replication_factor: if created { 1 } else { -1 },
+            configs: Some(Vec::new()),
+            ..Default::default()
+        });
     }
     resp
 }

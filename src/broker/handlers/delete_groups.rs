@@ -3,29 +3,26 @@
 
 use std::rc::Rc;
 
-use kafka_protocol::messages::delete_groups_response::DeletableGroupResult;
-use kafka_protocol::messages::{DeleteGroupsRequest, DeleteGroupsResponse};
-
-use crate::broker::group::{self, codes, GroupOp, GroupReply};
+use crate::broker::group::{self, GroupOp, GroupReply};
 use crate::broker::shard::ShardState;
+use crate::protocol::error as code;
+use crate::protocol::messages::{DeletableGroupResult, DeleteGroupsRequest, DeleteGroupsResponse};
 
 /// Answer a DeleteGroups request.
 pub async fn handle(shard: &Rc<ShardState>, req: DeleteGroupsRequest) -> DeleteGroupsResponse {
     let mut resp = DeleteGroupsResponse::default();
-    for id in req.groups_names {
-        let group_id = id.0.to_string();
+    for group_id in req.groups_names {
         let op = GroupOp::Delete {
-            group: group_id.clone(),
+            group: group_id.to_string(),
         };
-        let error = match group::call(shard, &group_id, op).await {
-            Some(GroupReply::Delete(code)) => code,
-            _ => codes::COORDINATOR_NOT_AVAILABLE,
+        let error_code = match group::call(shard, &group_id, op).await {
+            Some(GroupReply::Delete(error)) => error,
+            _ => code::COORDINATOR_NOT_AVAILABLE,
         };
-        resp.results.push(
-            DeletableGroupResult::default()
-                .with_group_id(id)
-                .with_error_code(error),
-        );
+        resp.results.push(DeletableGroupResult {
+            group_id,
+            error_code,
+        });
     }
     resp
 }

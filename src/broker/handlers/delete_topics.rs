@@ -2,28 +2,24 @@
 
 use std::rc::Rc;
 
-use kafka_protocol::messages::delete_topics_response::DeletableTopicResult;
-use kafka_protocol::messages::{DeleteTopicsRequest, DeleteTopicsResponse};
-
-use super::topic_name;
 use crate::broker::shard::ShardState;
 use crate::protocol::error as code;
+use crate::protocol::messages::{DeletableTopicResult, DeleteTopicsRequest, DeleteTopicsResponse};
+use crate::protocol::wire::Str;
 
 /// Answer a DeleteTopics request.
-pub async fn handle(
-    shard: &Rc<ShardState>,
-    version: i16,
-    req: DeleteTopicsRequest,
-) -> DeleteTopicsResponse {
+pub async fn handle(shard: &Rc<ShardState>, req: DeleteTopicsRequest) -> DeleteTopicsResponse {
+    // v0-5 name topics in `topic_names`, v6+ in `topics` (by name or id): a request carries one
+    // of the two lists, the other decodes empty.
     let mut targets: Vec<(Option<String>, uuid::Uuid)> = req
         .topic_names
         .iter()
-        .map(|n| (Some(n.0.to_string()), uuid::Uuid::nil()))
+        .map(|n| (Some(n.to_string()), uuid::Uuid::nil()))
         .collect();
     targets.extend(
         req.topics
             .iter()
-            .map(|t| (t.name.as_ref().map(|n| n.0.to_string()), t.topic_id)),
+            .map(|t| (t.name.as_deref().map(str::to_string), t.topic_id)),
     );
     let mut resp = DeleteTopicsResponse::default();
     for (name, id) in targets {
@@ -31,8 +27,7 @@ pub async fn handle(
             Some(n) => Some(n.clone()),
             None => shard.catalog.borrow().name_of(id).map(str::to_string),
         };
-        let mut r = DeletableTopicResult::default();
-        r.error_code = match &resolved {
+        let error_code = match &resolved {
             Some(n) => {
                 let code = shard.delete_topic(n.clone()).await;
                 if code == code::NONE {
@@ -42,11 +37,12 @@ pub async fn handle(
             }
             None => code::UNKNOWN_TOPIC_ID,
         };
-        r.name = resolved.as_deref().map(topic_name);
-        if version >= 6 {
-            r.topic_id = id;
-        }
-        resp.responses.push(r);
+        resp.responses.push(DeletableTopicResult {
+            name: resolved.map(Str::from),
+            topic_id: id,
+            error_code,
+            ..Default::default()
+        });
     }
     resp
 }

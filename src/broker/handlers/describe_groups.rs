@@ -3,56 +3,58 @@
 
 use std::rc::Rc;
 
-use kafka_protocol::messages::describe_groups_response::{DescribedGroup, DescribedGroupMember};
-use kafka_protocol::messages::{DescribeGroupsRequest, DescribeGroupsResponse, GroupId};
-use kafka_protocol::protocol::StrBytes;
-
-use crate::broker::group::{self, codes, valid_group_id, GroupOp, GroupReply};
+use crate::broker::group::{self, valid_group_id, GroupOp, GroupReply, GroupSummary};
 use crate::broker::shard::ShardState;
+use crate::protocol::error as code;
+use crate::protocol::messages::{
+    DescribeGroupsRequest, DescribeGroupsResponse, DescribedGroup, DescribedGroupMember,
+};
+use crate::protocol::wire::Str;
 
 /// Answer a DescribeGroups request.
-pub async fn handle(
-    shard: &Rc<ShardState>,
-    version: i16,
-    req: DescribeGroupsRequest,
-) -> DescribeGroupsResponse {
-    let s = StrBytes::from_string;
+pub async fn handle(shard: &Rc<ShardState>, req: DescribeGroupsRequest) -> DescribeGroupsResponse {
     let mut resp = DescribeGroupsResponse::default();
-    for id in req.groups {
-        let group_id = id.0.to_string();
-        let mut d = DescribedGroup::default().with_group_id(GroupId(s(group_id.clone())));
-        if !valid_group_id(&group_id) {
-            d.error_code = codes::INVALID_GROUP_ID;
+    for group_id in req.groups {
+        let mut d = if !valid_group_id(&group_id) {
+            DescribedGroup {
+                error_code: code::INVALID_GROUP_ID,
+                ..Default::default()
+            }
         } else {
             let op = GroupOp::Describe {
-                group: group_id.clone(),
+                group: group_id.to_string(),
             };
             match group::call(shard, &group_id, op).await {
-                Some(GroupReply::Describe(g)) => {
-                    d.group_state = s(g.state);
-                    d.protocol_type = s(g.protocol_type);
-                    d.protocol_data = s(g.protocol_name);
-                    d.members = g
-                        .members
-                        .into_iter()
-                        .map(|m| {
-                            let mut dm = DescribedGroupMember::default()
-                                .with_member_id(s(m.member_id))
-                                .with_client_id(s(m.client_id))
-                                .with_client_host(StrBytes::from_static_str(""))
-                                .with_member_metadata(m.metadata)
-                                .with_member_assignment(m.assignment);
-                            if version >= 4 {
-                                dm.group_instance_id = m.instance_id.map(s);
-                            }
-                            dm
-                        })
-                        .collect();
-                }
-                _ => d.error_code = codes::COORDINATOR_NOT_AVAILABLE,
+                Some(GroupReply::Describe(g)) => described(g),
+                _ => DescribedGroup {
+                    error_code: code::COORDINATOR_NOT_AVAILABLE,
+                    ..Default::default()
+                },
             }
-        }
+        };
+        d.group_id = group_id;
         resp.groups.push(d);
     }
     resp
+}
+
+fn described(g: GroupSummary) -> DescribedGroup {
+    DescribedGroup {
+        group_state: Str::from(g.state),
+        protocol_type: Str::from(g.protocol_type),
+        protocol_data: Str::from(g.protocol_name),
+        members: g
+            .members
+            .into_iter()
+            .map(|m| DescribedGroupMember {
+                member_id: Str::from(m.member_id),
+                group_instance_id: m.instance_id.map(Str::from),
+                client_id: Str::from(m.client_id),
+                client_host: Str::new(),
+                member_metadata: m.metadata,
+                member_assignment: m.assignment,
+            })
+            .collect(),
+        ..Default::default()
+    }
 }

@@ -5,13 +5,12 @@
 
 use std::rc::Rc;
 
-use kafka_protocol::messages::find_coordinator_response::Coordinator;
-use kafka_protocol::messages::{BrokerId, FindCoordinatorRequest, FindCoordinatorResponse};
-use kafka_protocol::protocol::StrBytes;
-
 use super::metadata::NODE_ID;
-use crate::broker::group::{codes, valid_group_id};
+use crate::broker::group::valid_group_id;
 use crate::broker::shard::ShardState;
+use crate::protocol::error as code;
+use crate::protocol::messages::{Coordinator, FindCoordinatorRequest, FindCoordinatorResponse};
+use crate::protocol::wire::Str;
 
 /// Key type of a consumer group.
 const KEY_TYPE_GROUP: i8 = 0;
@@ -20,13 +19,13 @@ const KEY_TYPE_TRANSACTION: i8 = 1;
 
 fn check(key_type: i8, key: &str) -> (i16, Option<&'static str>) {
     match key_type {
-        KEY_TYPE_GROUP if valid_group_id(key) => (codes::NONE, None),
-        KEY_TYPE_GROUP => (codes::INVALID_GROUP_ID, Some("invalid group id")),
+        KEY_TYPE_GROUP if valid_group_id(key) => (code::NONE, None),
+        KEY_TYPE_GROUP => (code::INVALID_GROUP_ID, Some("invalid group id")),
         KEY_TYPE_TRANSACTION => (
-            codes::COORDINATOR_NOT_AVAILABLE,
+            code::COORDINATOR_NOT_AVAILABLE,
             Some("ringlog does not support transactions"),
         ),
-        _ => (codes::INVALID_REQUEST, Some("unknown coordinator key type")),
+        _ => (code::INVALID_REQUEST, Some("unknown coordinator key type")),
     }
 }
 
@@ -37,39 +36,49 @@ pub fn handle(
     req: FindCoordinatorRequest,
 ) -> FindCoordinatorResponse {
     let (host, port) = shard.config.advertised();
-    let host = StrBytes::from_string(host);
-    let mut resp = FindCoordinatorResponse::default();
-    if version <= 3 {
-        let (error, message) = check(req.key_type, req.key.as_str());
-        resp.error_code = error;
-        if error == codes::NONE {
-            resp.node_id = BrokerId(NODE_ID);
-            resp.host = host;
-            resp.port = port;
-        } else {
-            resp.node_id = BrokerId(-1);
-            resp.port = -1;
-        }
-        if version >= 1 {
-            resp.error_message = message.map(StrBytes::from_static_str);
-        }
-        return resp;
+    let host = Str::from(host);
+    if !FindCoordinatorRequest::carries("coordinator_keys", version) {
+        // One key, answered in the top-level fields.
+        let (error, message) = check(req.key_type, &req.key);
+        let found = error == code::NONE;
+        return FindCoordinatorResponse {
+            error_code: error,
+            error_message: message.map(Str::from_static),
+            node_id: if found { NODE_ID } else { -1 },
+            host: if found { host } else { Str::new() },
+            port: if found { port } else { -1 },
+            ..Default::default()
+        };
     }
-    for key in req.coordinator_keys {
-        let (error, message) = check(req.key_type, key.as_str());
-        let mut c = Coordinator::default().with_key(key).with_error_code(error);
-        if error == codes::NONE {
-            c = c
-                .with_node_id(BrokerId(NODE_ID))
-                .with_host(host.clone())
-                .with_port(port);
-        } else {
-            c = c
-                .with_node_id(BrokerId(-1))
-                .with_port(-1)
-                .with_error_message(message.map(StrBytes::from_static_str));
-        }
-        resp.coordinators.push(c);
+    let coordinators = req
+        .coordinator_keys
+        .into_iter()
+        .map(|key| {
+            let (error, message) = check(req.key_type, &key);
+            if error == code::NONE {
+                Coordinator {
+                    key,
+                    node_id: NODE_ID,
+                    host: host.clone(),
+                    port,
+                    error_code: error,
+                    // An empty message, not null, as Kafka sends.
+                    error_message: Some(Str::new()),
+                }
+            } else {
+                Coordinator {
+                    key,
+                    node_id: -1,
+                    port: -1,
+                    error_code: error,
+                    error_message: message.map(Str::from_static),
+                    ..Default::default()
+                }
+            }
+        })
+        .collect();
+    FindCoordinatorResponse {
+        coordinators,
+        ..Default::default()
     }
-    resp
 }

@@ -2,17 +2,20 @@
 
 use std::rc::Rc;
 
-use kafka_protocol::messages::{HeartbeatRequest, HeartbeatResponse};
-
-use crate::broker::group::{self, codes, GroupOp, GroupReply};
+use crate::broker::group::{self, GroupOp, GroupReply};
 use crate::broker::shard::ShardState;
+use crate::protocol::error as code;
+use crate::protocol::messages::{HeartbeatRequest, HeartbeatResponse};
 
 /// Answer a Heartbeat request.
 pub async fn handle(shard: &Rc<ShardState>, req: HeartbeatRequest) -> HeartbeatResponse {
-    let group_id = req.group_id.0.to_string();
-    let error = match group::call(shard, &group_id, GroupOp::Heartbeat { req }).await {
-        Some(GroupReply::Heartbeat(code)) => code,
-        _ => codes::COORDINATOR_NOT_AVAILABLE,
+    let group_id = req.group_id.to_string();
+    let error_code = match group::call(shard, &group_id, GroupOp::Heartbeat { req }).await {
+        Some(GroupReply::Heartbeat(error)) => error,
+        _ => code::COORDINATOR_NOT_AVAILABLE,
     };
-    HeartbeatResponse::default().with_error_code(error)
+    HeartbeatResponse {
+        error_code,
+        ..Default::default()
+    }
 }

@@ -5,26 +5,27 @@
 
 use std::rc::Rc;
 
-use kafka_protocol::messages::{InitProducerIdRequest, InitProducerIdResponse, ProducerId};
-
 use crate::broker::shard::ShardState;
 use crate::protocol::error as code;
+use crate::protocol::messages::{InitProducerIdRequest, InitProducerIdResponse};
 
 /// Answer an InitProducerId request.
 pub async fn handle(shard: &Rc<ShardState>, req: InitProducerIdRequest) -> InitProducerIdResponse {
-    let mut resp = InitProducerIdResponse::default();
-    resp.producer_id = ProducerId(-1);
-    resp.producer_epoch = -1;
+    let refused = |error_code| InitProducerIdResponse {
+        error_code,
+        producer_id: -1,
+        producer_epoch: -1,
+        ..Default::default()
+    };
     if req.transactional_id.is_some() {
-        resp.error_code = code::UNSUPPORTED_VERSION;
-        return resp;
+        return refused(code::UNSUPPORTED_VERSION);
     }
     match shard.allocate_producer_id().await {
-        Ok(id) => {
-            resp.producer_id = ProducerId(id);
-            resp.producer_epoch = 0;
-        }
-        Err(error) => resp.error_code = error,
+        Ok(producer_id) => InitProducerIdResponse {
+            producer_id,
+            producer_epoch: 0,
+            ..Default::default()
+        },
+        Err(error) => refused(error),
     }
-    resp
 }

@@ -3,12 +3,11 @@
 
 use std::rc::Rc;
 
-use kafka_protocol::messages::join_group_response::JoinGroupResponseMember;
-use kafka_protocol::messages::{JoinGroupRequest, JoinGroupResponse};
-use kafka_protocol::protocol::StrBytes;
-
-use crate::broker::group::{self, codes, state::JoinOutcome, GroupOp, GroupReply};
+use crate::broker::group::{self, state::JoinOutcome, GroupOp, GroupReply};
 use crate::broker::shard::ShardState;
+use crate::protocol::error as code;
+use crate::protocol::messages::{JoinGroupRequest, JoinGroupResponse, JoinGroupResponseMember};
+use crate::protocol::wire::Str;
 
 /// Answer a JoinGroup request.
 pub async fn handle(
@@ -17,7 +16,7 @@ pub async fn handle(
     client_id: Option<&str>,
     req: JoinGroupRequest,
 ) -> JoinGroupResponse {
-    let group_id = req.group_id.0.to_string();
+    let group_id = req.group_id.to_string();
     let member_id = req.member_id.to_string();
     let op = GroupOp::Join {
         version,
@@ -26,39 +25,29 @@ pub async fn handle(
     };
     let outcome = match group::call(shard, &group_id, op).await {
         Some(GroupReply::Join(o)) => o,
-        _ => JoinOutcome::error(codes::COORDINATOR_NOT_AVAILABLE, &member_id),
+        _ => JoinOutcome::error(code::COORDINATOR_NOT_AVAILABLE, &member_id),
     };
-    encode(version, outcome)
+    response(outcome)
 }
 
-fn encode(version: i16, o: JoinOutcome) -> JoinGroupResponse {
-    let s = StrBytes::from_string;
-    let mut r = JoinGroupResponse::default()
-        .with_error_code(o.error)
-        .with_generation_id(o.generation)
-        .with_leader(s(o.leader))
-        .with_member_id(s(o.member_id));
-    // The protocol name is nullable only from v7 on; older clients expect a string.
-    r.protocol_name = match o.protocol_name {
-        Some(n) => Some(s(n)),
-        None if version < 7 => Some(StrBytes::default()),
-        None => None,
-    };
-    if version >= 7 {
-        r.protocol_type = o.protocol_type.map(s);
+fn response(o: JoinOutcome) -> JoinGroupResponse {
+    JoinGroupResponse {
+        error_code: o.error,
+        generation_id: o.generation,
+        protocol_type: o.protocol_type.map(Str::from),
+        // No protocol yet is null from v7, an empty string before (where it is not nullable).
+        protocol_name: o.protocol_name.map(Str::from),
+        leader: Str::from(o.leader),
+        member_id: Str::from(o.member_id),
+        members: o
+            .members
+            .into_iter()
+            .map(|(id, instance_id, metadata)| JoinGroupResponseMember {
+                member_id: Str::from(id),
+                group_instance_id: instance_id.map(Str::from),
+                metadata,
+            })
+            .collect(),
+        ..Default::default()
     }
-    r.members = o
-        .members
-        .into_iter()
-        .map(|(id, inst, metadata)| {
-            let mut m = JoinGroupResponseMember::default()
-                .with_member_id(s(id))
-                .with_metadata(metadata);
-            if version >= 5 {
-                m.group_instance_id = inst.map(s);
-            }
-            m
-        })
-        .collect();
-    r
 }

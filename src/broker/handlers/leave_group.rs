@@ -3,12 +3,11 @@
 
 use std::rc::Rc;
 
-use kafka_protocol::messages::leave_group_response::MemberResponse;
-use kafka_protocol::messages::{LeaveGroupRequest, LeaveGroupResponse};
-use kafka_protocol::protocol::StrBytes;
-
-use crate::broker::group::{self, codes, GroupOp, GroupReply};
+use crate::broker::group::{self, GroupOp, GroupReply};
 use crate::broker::shard::ShardState;
+use crate::protocol::error as code;
+use crate::protocol::messages::{LeaveGroupRequest, LeaveGroupResponse, MemberResponse};
+use crate::protocol::wire::Str;
 
 /// Answer a LeaveGroup request.
 pub async fn handle(
@@ -16,23 +15,22 @@ pub async fn handle(
     version: i16,
     req: LeaveGroupRequest,
 ) -> LeaveGroupResponse {
-    let group_id = req.group_id.0.to_string();
+    let group_id = req.group_id.to_string();
     let (top, members) = match group::call(shard, &group_id, GroupOp::Leave { version, req }).await
     {
         Some(GroupReply::Leave(top, members)) => (top, members),
-        _ => (codes::COORDINATOR_NOT_AVAILABLE, Vec::new()),
+        _ => (code::COORDINATOR_NOT_AVAILABLE, Vec::new()),
     };
-    let mut r = LeaveGroupResponse::default().with_error_code(top);
-    if version >= 3 {
-        r.members = members
+    LeaveGroupResponse {
+        error_code: top,
+        members: members
             .into_iter()
-            .map(|(id, inst, error)| {
-                MemberResponse::default()
-                    .with_member_id(StrBytes::from_string(id))
-                    .with_group_instance_id(inst.map(StrBytes::from_string))
-                    .with_error_code(error)
+            .map(|(id, instance_id, error)| MemberResponse {
+                member_id: Str::from(id),
+                group_instance_id: instance_id.map(Str::from),
+                error_code: error,
             })
-            .collect();
+            .collect(),
+        ..Default::default()
     }
-    r
 }

@@ -5,25 +5,19 @@
 use std::rc::Rc;
 use std::sync::Arc;
 
-use kafka_protocol::messages::list_offsets_response::{
-    ListOffsetsPartitionResponse, ListOffsetsTopicResponse,
-};
-use kafka_protocol::messages::{ListOffsetsRequest, ListOffsetsResponse};
-
-use super::topic_name;
 use crate::broker::shard::{OffsetReq, ShardState};
 use crate::protocol::error as code;
+use crate::protocol::messages::{
+    ListOffsetsPartitionResponse, ListOffsetsRequest, ListOffsetsResponse, ListOffsetsTopicResponse,
+};
+use crate::protocol::wire::Str;
 
 /// Answer a ListOffsets request.
-pub async fn handle(
-    shard: &Rc<ShardState>,
-    version: i16,
-    req: ListOffsetsRequest,
-) -> ListOffsetsResponse {
+pub async fn handle(shard: &Rc<ShardState>, req: ListOffsetsRequest) -> ListOffsetsResponse {
     let mut lookups = Vec::new();
     let mut plan = Vec::new();
     for t in &req.topics {
-        let name: Arc<str> = Arc::from(t.name.0.as_str());
+        let name: Arc<str> = Arc::from(&*t.name);
         let partitions = shard.catalog.borrow().get(&name).map(|m| m.partitions);
         let mut parts = Vec::new();
         for p in &t.partitions {
@@ -42,27 +36,33 @@ pub async fn handle(
     let mut results = shard.offsets(lookups).await.into_iter();
     let mut resp = ListOffsetsResponse::default();
     for (name, parts) in plan {
-        let mut t = ListOffsetsTopicResponse::default();
-        t.name = topic_name(&name);
-        for (index, known) in parts {
-            let mut pr = ListOffsetsPartitionResponse::default();
-            pr.partition_index = index;
-            if known {
-                let r = results.next().expect("one result per lookup");
-                pr.error_code = r.error;
-                pr.offset = r.offset;
-                pr.timestamp = r.timestamp;
-                if version >= 4 {
-                    pr.leader_epoch = 0;
+        let partitions = parts
+            .into_iter()
+            .map(|(partition_index, known)| {
+                if !known {
+                    return ListOffsetsPartitionResponse {
+                        partition_index,
+                        error_code: code::UNKNOWN_TOPIC_OR_PARTITION,
+                        offset: -1,
+                        timestamp: -1,
+                        ..Default::default()
+                    };
                 }
-            } else {
-                pr.error_code = code::UNKNOWN_TOPIC_OR_PARTITION;
-                pr.offset = -1;
-                pr.timestamp = -1;
-            }
-            t.partitions.push(pr);
-        }
-        resp.topics.push(t);
+                let r = results.next().expect("one result per lookup");
+                ListOffsetsPartitionResponse {
+                    partition_index,
+                    error_code: r.error,
+                    offset: r.offset,
+                    timestamp: r.timestamp,
+                    leader_epoch: 0,
+                    ..Default::default()
+                }
+            })
+            .collect();
+        resp.topics.push(ListOffsetsTopicResponse {
+            name: Str::from(&*name),
+            partitions,
+        });
     }
     resp
 }

@@ -3,15 +3,13 @@
 
 use std::rc::Rc;
 
-use kafka_protocol::messages::metadata_response::{
-    MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic,
-};
-use kafka_protocol::messages::{BrokerId, MetadataRequest, MetadataResponse};
-use kafka_protocol::protocol::StrBytes;
-
-use super::topic_name;
 use crate::broker::shard::ShardState;
 use crate::protocol::error as code;
+use crate::protocol::messages::{
+    MetadataRequest, MetadataResponse, MetadataResponseBroker, MetadataResponsePartition,
+    MetadataResponseTopic,
+};
+use crate::protocol::wire::Str;
 
 /// The node id of this (single) broker.
 pub const NODE_ID: i32 = 0;
@@ -19,22 +17,19 @@ pub const NODE_ID: i32 = 0;
 pub const CLUSTER_ID: &str = "ringlog";
 
 /// Answer a Metadata request.
-pub async fn handle(
-    shard: &Rc<ShardState>,
-    version: i16,
-    req: MetadataRequest,
-) -> MetadataResponse {
+pub async fn handle(shard: &Rc<ShardState>, req: MetadataRequest) -> MetadataResponse {
     let (host, port) = shard.config.advertised();
-    let mut resp = MetadataResponse::default();
-    let mut broker = MetadataResponseBroker::default();
-    broker.node_id = BrokerId(NODE_ID);
-    broker.host = StrBytes::from_string(host);
-    broker.port = port;
-    resp.brokers = vec![broker];
-    if version >= 2 {
-        resp.cluster_id = Some(StrBytes::from_static_str(CLUSTER_ID));
-    }
-    resp.controller_id = BrokerId(NODE_ID);
+    let mut resp = MetadataResponse {
+        brokers: vec![MetadataResponseBroker {
+            node_id: NODE_ID,
+            host: Str::from(host),
+            port,
+            ..Default::default()
+        }],
+        cluster_id: Some(Str::from_static(CLUSTER_ID)),
+        controller_id: NODE_ID,
+        ..Default::default()
+    };
 
     let names: Vec<(Option<String>, uuid::Uuid)> = match &req.topics {
         None => shard
@@ -45,10 +40,11 @@ pub async fn handle(
             .collect(),
         Some(topics) => topics
             .iter()
-            .map(|t| (t.name.as_ref().map(|n| n.0.to_string()), t.topic_id))
+            .map(|t| (t.name.as_deref().map(str::to_string), t.topic_id))
             .collect(),
     };
-    // Metadata v1-v3 have no flag and Kafka auto-creates for them; kafka-protocol decodes `true`.
+    // Metadata v1-v3 have no flag and Kafka auto-creates for them; the field decodes as its
+    // default, `true`, at those versions.
     let auto_create = req.allow_auto_topic_creation && req.topics.is_some();
     for (name, id) in names {
         let name = match name {
@@ -56,18 +52,21 @@ pub async fn handle(
             None => match shard.catalog.borrow().name_of(id) {
                 Some(n) => n.to_string(),
                 None => {
-                    let mut t = MetadataResponseTopic::default();
-                    t.error_code = code::UNKNOWN_TOPIC_ID;
-                    if version >= 10 {
-                        t.topic_id = id;
-                    }
-                    resp.topics.push(t);
+                    resp.topics.push(MetadataResponseTopic {
+                        error_code: code::UNKNOWN_TOPIC_ID,
+                        // Null, as Kafka answers an unknown topic id (the name is unknown too).
+                        name: None,
+                        topic_id: id,
+                        ..Default::default()
+                    });
                     continue;
                 }
             },
         };
-        let mut t = MetadataResponseTopic::default();
-        t.name = Some(topic_name(&name));
+        let mut t = MetadataResponseTopic {
+            name: Some(Str::from(name.as_str())),
+            ..Default::default()
+        };
         let mut meta = shard.catalog.borrow().get(&name).cloned();
         if meta.is_none() && auto_create {
             let err = shard
@@ -89,20 +88,17 @@ pub async fn handle(
             resp.topics.push(t);
             continue;
         };
-        if version >= 10 {
-            t.topic_id = meta.id;
-        }
-        for p in 0..meta.partitions {
-            let mut part = MetadataResponsePartition::default();
-            part.partition_index = p;
-            part.leader_id = BrokerId(NODE_ID);
-            if version >= 7 {
-                part.leader_epoch = 0;
-            }
-            part.replica_nodes = vec![BrokerId(NODE_ID)];
-            part.isr_nodes = vec![BrokerId(NODE_ID)];
-            t.partitions.push(part);
-        }
+        t.topic_id = meta.id;
+        t.partitions = (0..meta.partitions)
+            .map(|p| MetadataResponsePartition {
+                partition_index: p,
+                leader_id: NODE_ID,
+                leader_epoch: 0,
+                replica_nodes: vec![NODE_ID],
+                isr_nodes: vec![NODE_ID],
+                ..Default::default()
+            })
+            .collect();
         resp.topics.push(t);
     }
     resp

@@ -4,8 +4,10 @@
 //! # Invariants
 //! - Handlers never panic on request content: every field is checked and answered with the Kafka
 //!   error code the real broker would use.
-//! - Version-dependent response fields are set only for versions that carry them (kafka-protocol
-//!   refuses to encode a non-default value the version lacks).
+//! - Handlers set every response field they know, whatever the request's version: which field
+//!   exists at which version is the message definitions' business (the encoder leaves out the
+//!   fields a version lacks). A handler looks at the version only to decide what the client could
+//!   have sent or expects, through the definitions (`carries`, or a named rule next to them).
 
 pub mod api_versions;
 pub mod create_topics;
@@ -26,11 +28,3 @@ pub mod list_groups;
 pub mod offset_commit;
 pub mod offset_fetch;
 pub mod sync_group;
-
-use kafka_protocol::messages::TopicName;
-use kafka_protocol::protocol::StrBytes;
-
-/// A topic name for a response.
-pub(crate) fn topic_name(s: &str) -> TopicName {
-    TopicName(StrBytes::from_string(s.to_string()))
-}

@@ -4,27 +4,27 @@
 
 use std::rc::Rc;
 
-use kafka_protocol::messages::offset_commit_response::{
-    OffsetCommitResponsePartition, OffsetCommitResponseTopic,
-};
-use kafka_protocol::messages::{OffsetCommitRequest, OffsetCommitResponse};
-
-use super::topic_name;
-use crate::broker::group::{self, codes, GroupOp, GroupReply};
+use crate::broker::group::{self, GroupOp, GroupReply};
 use crate::broker::shard::ShardState;
+use crate::protocol::error as code;
+use crate::protocol::messages::{
+    OffsetCommitRequest, OffsetCommitResponse, OffsetCommitResponsePartition,
+    OffsetCommitResponseTopic,
+};
+use crate::protocol::wire::Str;
 
 /// Answer an OffsetCommit request.
 pub async fn handle(shard: &Rc<ShardState>, req: OffsetCommitRequest) -> OffsetCommitResponse {
-    let group_id = req.group_id.0.to_string();
+    let group_id = req.group_id.to_string();
     let fallback: Vec<(String, Vec<(i32, i16)>)> = req
         .topics
         .iter()
         .map(|t| {
             (
-                t.name.0.to_string(),
+                t.name.to_string(),
                 t.partitions
                     .iter()
-                    .map(|p| (p.partition_index, codes::COORDINATOR_NOT_AVAILABLE))
+                    .map(|p| (p.partition_index, code::COORDINATOR_NOT_AVAILABLE))
                     .collect(),
             )
         })
@@ -33,17 +33,23 @@ pub async fn handle(shard: &Rc<ShardState>, req: OffsetCommitRequest) -> OffsetC
         Some(GroupReply::Commit(r)) => r,
         _ => fallback,
     };
-    let mut resp = OffsetCommitResponse::default();
-    for (topic, parts) in results {
-        let mut t = OffsetCommitResponseTopic::default().with_name(topic_name(&topic));
-        for (partition, error) in parts {
-            t.partitions.push(
-                OffsetCommitResponsePartition::default()
-                    .with_partition_index(partition)
-                    .with_error_code(error),
-            );
-        }
-        resp.topics.push(t);
+    let topics = results
+        .into_iter()
+        .map(|(topic, parts)| OffsetCommitResponseTopic {
+            name: Str::from(topic),
+            partitions: parts
+                .into_iter()
+                .map(
+                    |(partition_index, error_code)| OffsetCommitResponsePartition {
+                        partition_index,
+                        error_code,
+                    },
+                )
+                .collect(),
+        })
+        .collect();
+    OffsetCommitResponse {
+        topics,
+        ..Default::default()
     }
-    resp
 }

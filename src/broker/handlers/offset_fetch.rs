@@ -3,16 +3,15 @@
 
 use std::rc::Rc;
 
-use kafka_protocol::messages::offset_fetch_response::{
-    OffsetFetchResponseGroup, OffsetFetchResponsePartition, OffsetFetchResponsePartitions,
-    OffsetFetchResponseTopic, OffsetFetchResponseTopics,
-};
-use kafka_protocol::messages::{GroupId, OffsetFetchRequest, OffsetFetchResponse};
-use kafka_protocol::protocol::StrBytes;
-
-use super::topic_name;
-use crate::broker::group::{self, codes, FetchedOffset, GroupOp, GroupReply};
+use crate::broker::group::{self, FetchedOffset, GroupOp, GroupReply};
 use crate::broker::shard::ShardState;
+use crate::protocol::error as code;
+use crate::protocol::messages::{
+    OffsetFetchRequest, OffsetFetchResponse, OffsetFetchResponseGroup,
+    OffsetFetchResponsePartition, OffsetFetchResponsePartitions, OffsetFetchResponseTopic,
+    OffsetFetchResponseTopics,
+};
+use crate::protocol::wire::Str;
 
 async fn fetch_group(
     shard: &Rc<ShardState>,
@@ -25,7 +24,7 @@ async fn fetch_group(
     };
     match group::call(shard, group_id, op).await {
         Some(GroupReply::Offsets(error, offsets)) => (error, offsets),
-        _ => (codes::COORDINATOR_NOT_AVAILABLE, Vec::new()),
+        _ => (code::COORDINATOR_NOT_AVAILABLE, Vec::new()),
     }
 }
 
@@ -41,79 +40,91 @@ fn by_topic(offsets: Vec<FetchedOffset>) -> Vec<(String, Vec<FetchedOffset>)> {
     out
 }
 
+/// The (topic, partition) list of a request's topics, each given as a name and its partitions.
+fn partitions<'a>(topics: impl Iterator<Item = (&'a Str, &'a [i32])>) -> Vec<(String, i32)> {
+    topics
+        .flat_map(|(name, indexes)| indexes.iter().map(move |p| (name.to_string(), *p)))
+        .collect()
+}
+
 /// Answer an OffsetFetch request.
 pub async fn handle(
     shard: &Rc<ShardState>,
     version: i16,
     req: OffsetFetchRequest,
 ) -> OffsetFetchResponse {
+    if !OffsetFetchRequest::carries("groups", version) {
+        return one_group(shard, version, req).await;
+    }
     let mut resp = OffsetFetchResponse::default();
-    if version <= 7 {
-        let group_id = req.group_id.0.to_string();
-        let partitions = req.topics.as_ref().map(|ts| {
-            ts.iter()
-                .flat_map(|t| {
-                    t.partition_indexes
-                        .iter()
-                        .map(|p| (t.name.0.to_string(), *p))
-                })
-                .collect()
+    for g in req.groups {
+        let wanted = g
+            .topics
+            .as_ref()
+            .map(|ts| partitions(ts.iter().map(|t| (&t.name, t.partition_indexes.as_slice()))));
+        let (error, offsets) = fetch_group(shard, &g.group_id, wanted).await;
+        let topics = by_topic(offsets)
+            .into_iter()
+            .map(|(topic, parts)| OffsetFetchResponseTopics {
+                name: Str::from(topic),
+                partitions: parts
+                    .into_iter()
+                    .map(|o| OffsetFetchResponsePartitions {
+                        partition_index: o.partition,
+                        committed_offset: o.offset,
+                        committed_leader_epoch: o.leader_epoch,
+                        metadata: o.metadata.map(Str::from),
+                        error_code: o.error,
+                    })
+                    .collect(),
+            })
+            .collect();
+        resp.groups.push(OffsetFetchResponseGroup {
+            group_id: g.group_id,
+            topics,
+            error_code: error,
         });
-        let (error, offsets) = fetch_group(shard, &group_id, partitions).await;
-        if version >= 2 {
-            resp.error_code = error;
-        }
-        for (topic, parts) in by_topic(offsets) {
-            let mut t = OffsetFetchResponseTopic::default().with_name(topic_name(&topic));
-            for o in parts {
-                let mut p = OffsetFetchResponsePartition::default()
-                    .with_partition_index(o.partition)
-                    .with_committed_offset(o.offset)
-                    .with_metadata(o.metadata.map(StrBytes::from_string))
-                    .with_error_code(if version < 2 && error != codes::NONE {
+    }
+    resp
+}
+
+/// v0-7: one group, answered in the top-level fields.
+async fn one_group(
+    shard: &Rc<ShardState>,
+    version: i16,
+    req: OffsetFetchRequest,
+) -> OffsetFetchResponse {
+    let wanted = req
+        .topics
+        .as_ref()
+        .map(|ts| partitions(ts.iter().map(|t| (&t.name, t.partition_indexes.as_slice()))));
+    let (error, offsets) = fetch_group(shard, &req.group_id, wanted).await;
+    // v0-1 have no group-level error code: the group's error goes on every partition.
+    let group_error_on_partitions =
+        !OffsetFetchResponse::carries("error_code", version) && error != code::NONE;
+    let topics = by_topic(offsets)
+        .into_iter()
+        .map(|(topic, parts)| OffsetFetchResponseTopic {
+            name: Str::from(topic),
+            partitions: parts
+                .into_iter()
+                .map(|o| OffsetFetchResponsePartition {
+                    partition_index: o.partition,
+                    committed_offset: o.offset,
+                    committed_leader_epoch: o.leader_epoch,
+                    metadata: o.metadata.map(Str::from),
+                    error_code: if group_error_on_partitions {
                         error
                     } else {
                         o.error
-                    });
-                if version >= 5 {
-                    p.committed_leader_epoch = o.leader_epoch;
-                }
-                t.partitions.push(p);
-            }
-            resp.topics.push(t);
-        }
-        return resp;
-    }
-    for g in req.groups {
-        let group_id = g.group_id.0.to_string();
-        let partitions = g.topics.as_ref().map(|ts| {
-            ts.iter()
-                .flat_map(|t| {
-                    t.partition_indexes
-                        .iter()
-                        .map(|p| (t.name.0.to_string(), *p))
+                    },
                 })
-                .collect()
-        });
-        let (error, offsets) = fetch_group(shard, &group_id, partitions).await;
-        let mut rg = OffsetFetchResponseGroup::default()
-            .with_group_id(GroupId(StrBytes::from_string(group_id)))
-            .with_error_code(error);
-        for (topic, parts) in by_topic(offsets) {
-            let mut t = OffsetFetchResponseTopics::default().with_name(topic_name(&topic));
-            for o in parts {
-                t.partitions.push(
-                    OffsetFetchResponsePartitions::default()
-                        .with_partition_index(o.partition)
-                        .with_committed_offset(o.offset)
-                        .with_committed_leader_epoch(o.leader_epoch)
-                        .with_metadata(o.metadata.map(StrBytes::from_string))
-                        .with_error_code(o.error),
-                );
-            }
-            rg.topics.push(t);
-        }
-        resp.groups.push(rg);
+                .collect(),
+        })
+        .collect();
+    OffsetFetchResponse {
+        topics,
+        error_code: error,
+        ..Default::default()
     }
-    resp
 }

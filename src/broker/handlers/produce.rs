@@ -4,24 +4,24 @@
 use std::rc::Rc;
 use std::sync::Arc;
 
-use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
-use kafka_protocol::messages::{ProduceRequest, ProduceResponse};
-
-use super::topic_name;
 use crate::broker::shard::ShardState;
 use crate::protocol::error as code;
+use crate::protocol::messages::{
+    PartitionProduceResponse, ProduceRequest, ProduceResponse, TopicProduceResponse,
+};
+use crate::protocol::wire::Str;
 use crate::runtime::future::join_all;
 
 /// A topic's partitions and the error each got before appending (0: append it).
 type TopicPlan = (Arc<str>, Vec<(i32, i16)>);
 
 /// Answer a Produce request.
-pub async fn handle(shard: &Rc<ShardState>, version: i16, req: ProduceRequest) -> ProduceResponse {
+pub async fn handle(shard: &Rc<ShardState>, req: ProduceRequest) -> ProduceResponse {
     let acks_ok = matches!(req.acks, -1..=1);
     let mut plan: Vec<TopicPlan> = Vec::with_capacity(req.topic_data.len());
     let mut work = Vec::new();
     for topic in req.topic_data {
-        let name: Arc<str> = Arc::from(topic.name.0.as_str());
+        let name: Arc<str> = Arc::from(&*topic.name);
         let known = shard.catalog.borrow().get(&name).map(|m| m.partitions);
         let mut partitions = Vec::with_capacity(topic.partition_data.len());
         for p in topic.partition_data {
@@ -55,25 +55,31 @@ pub async fn handle(shard: &Rc<ShardState>, version: i16, req: ProduceRequest) -
     let mut results = join_all(work).await.into_iter();
     let mut out = ProduceResponse::default();
     for (name, partitions) in plan {
-        let mut t = TopicProduceResponse::default();
-        t.name = topic_name(&name);
-        for (index, error) in partitions {
-            let mut pr = PartitionProduceResponse::default();
-            pr.index = index;
-            pr.base_offset = -1;
-            if error == code::NONE {
-                let r = results.next().expect("one result per appended partition");
-                pr.error_code = r.error;
-                pr.base_offset = r.base_offset;
-                if version >= 5 {
-                    pr.log_start_offset = r.log_start_offset;
+        let partition_responses = partitions
+            .into_iter()
+            .map(|(index, error)| {
+                if error != code::NONE {
+                    return PartitionProduceResponse {
+                        index,
+                        error_code: error,
+                        base_offset: -1,
+                        ..Default::default()
+                    };
                 }
-            } else {
-                pr.error_code = error;
-            }
-            t.partition_responses.push(pr);
-        }
-        out.responses.push(t);
+                let r = results.next().expect("one result per appended partition");
+                PartitionProduceResponse {
+                    index,
+                    error_code: r.error,
+                    base_offset: r.base_offset,
+                    log_start_offset: r.log_start_offset,
+                    ..Default::default()
+                }
+            })
+            .collect();
+        out.responses.push(TopicProduceResponse {
+            name: Str::from(&*name),
+            partition_responses,
+        });
     }
     out
 }

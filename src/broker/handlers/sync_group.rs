@@ -3,29 +3,24 @@
 
 use std::rc::Rc;
 
-use kafka_protocol::messages::{SyncGroupRequest, SyncGroupResponse};
-use kafka_protocol::protocol::StrBytes;
-
-use crate::broker::group::{self, codes, state::SyncOutcome, GroupOp, GroupReply};
+use crate::broker::group::{self, state::SyncOutcome, GroupOp, GroupReply};
 use crate::broker::shard::ShardState;
+use crate::protocol::error as code;
+use crate::protocol::messages::{SyncGroupRequest, SyncGroupResponse};
+use crate::protocol::wire::Str;
 
 /// Answer a SyncGroup request.
-pub async fn handle(
-    shard: &Rc<ShardState>,
-    version: i16,
-    req: SyncGroupRequest,
-) -> SyncGroupResponse {
-    let group_id = req.group_id.0.to_string();
+pub async fn handle(shard: &Rc<ShardState>, req: SyncGroupRequest) -> SyncGroupResponse {
+    let group_id = req.group_id.to_string();
     let outcome = match group::call(shard, &group_id, GroupOp::Sync { req }).await {
         Some(GroupReply::Sync(o)) => o,
-        _ => SyncOutcome::error(codes::COORDINATOR_NOT_AVAILABLE),
+        _ => SyncOutcome::error(code::COORDINATOR_NOT_AVAILABLE),
     };
-    let mut r = SyncGroupResponse::default()
-        .with_error_code(outcome.error)
-        .with_assignment(outcome.assignment);
-    if version >= 5 {
-        r.protocol_type = outcome.protocol_type.map(StrBytes::from_string);
-        r.protocol_name = outcome.protocol_name.map(StrBytes::from_string);
+    SyncGroupResponse {
+        error_code: outcome.error,
+        protocol_type: outcome.protocol_type.map(Str::from),
+        protocol_name: outcome.protocol_name.map(Str::from),
+        assignment: outcome.assignment,
+        ..Default::default()
     }
-    r
 }

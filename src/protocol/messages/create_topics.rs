@@ -16,6 +16,15 @@ api_message! {
     }
 }
 
+impl CreateTopicsRequest {
+    /// Whether `num_partitions` and `replication_factor` may be -1 ("the broker's default")
+    /// without manual assignments: from v4 (KIP-464; Kafka's CreateTopicsRequest.json, "Version 4
+    /// makes partitions/replicationFactor optional even when assignments are not present").
+    pub fn accepts_broker_defaults(version: i16) -> bool {
+        version >= 4
+    }
+}
+
 wire_struct! {
     /// One topic to create.
     pub struct CreatableTopic {

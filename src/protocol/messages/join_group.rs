@@ -27,6 +27,16 @@ api_message! {
     }
 }
 
+impl JoinGroupRequest {
+    /// Whether a new member (empty member id, no group instance id) must first get its member id
+    /// with MEMBER_ID_REQUIRED and join again with it, instead of joining at once: from v4 on
+    /// (KIP-394; Kafka's `JoinGroupRequest.requiresKnownMemberId`), so that a client that times
+    /// out during a long join rejoins as the same member instead of leaving one behind.
+    pub fn requires_known_member_id(version: i16) -> bool {
+        version >= 4
+    }
+}
+
 wire_struct! {
     /// One assignment protocol the member supports, with its metadata.
     pub struct JoinGroupRequestProtocol {

@@ -3,7 +3,7 @@
 
 use bytes::Bytes;
 
-use crate::protocol::wire::Str;
+use crate::protocol::wire::{Cx, Reader, Str, Wire, WireError};
 use crate::{api_message, wire_struct};
 
 api_message! {
@@ -39,5 +39,91 @@ api_message! {
         protocol_type: Option<Str> => "5+", nullable "5+";
         protocol_name: Option<Str> => "5+", nullable "5+";
         assignment: Bytes => "0+";
+    }
+}
+
+wire_struct! {
+    /// What a "consumer" protocol leader assigns one member: the content of a SyncGroup
+    /// `assignment` after its own i16 version (Kafka's ConsumerProtocolAssignment, v0-3, never
+    /// flexible). Decode with [`ConsumerProtocolAssignment::decode_versioned`].
+    pub struct ConsumerProtocolAssignment {
+        assigned_partitions: Vec<AssignedTopicPartitions> => "0+";
+        user_data: Option<Bytes> => "0+", nullable "0+";
+    }
+}
+
+wire_struct! {
+    /// One topic's assigned partitions.
+    pub struct AssignedTopicPartitions {
+        topic: Str => "0+";
+        partitions: Vec<i32> => "0+";
+    }
+}
+
+impl ConsumerProtocolAssignment {
+    /// The newest version defined; a newer one is read as this one (its known prefix).
+    pub const VERSION_MAX: i16 = 3;
+
+    /// Decodes assignment bytes: an i16 version, then the assignment at that version (clamped
+    /// to 0..=[`Self::VERSION_MAX`]).
+    pub fn decode_versioned(bytes: Bytes) -> Result<Self, WireError> {
+        let mut r = Reader::new(bytes);
+        let version = r.i16()?.clamp(0, Self::VERSION_MAX);
+        let cx = Cx {
+            version,
+            flexible: false,
+            nullable: false,
+        };
+        Self::read(&mut r, cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use bytes::{BufMut, BytesMut};
+    use kafka_protocol::messages::consumer_protocol_assignment as kp;
+    use kafka_protocol::messages::TopicName;
+    use kafka_protocol::protocol::{Encodable, StrBytes};
+
+    use super::*;
+
+    /// Kafka's bytes (kafka-protocol as the oracle) at every version, with the version prefix.
+    fn kafka_bytes(version: i16, encode_at: i16) -> Bytes {
+        let theirs = kp::ConsumerProtocolAssignment::default()
+            .with_assigned_partitions(vec![kp::TopicPartition::default()
+                .with_topic(TopicName(StrBytes::from_static_str("t")))
+                .with_partitions(vec![0, 2])])
+            .with_user_data(Some(Bytes::from_static(b"u")));
+        let mut out = BytesMut::new();
+        out.put_i16(version);
+        theirs.encode(&mut out, encode_at).expect("encodes");
+        out.freeze()
+    }
+
+    #[test]
+    fn consumer_protocol_assignment_reads_kafka_bytes() {
+        let expected = ConsumerProtocolAssignment {
+            assigned_partitions: vec![AssignedTopicPartitions {
+                topic: Str::from_static("t"),
+                partitions: vec![0, 2],
+            }],
+            user_data: Some(Bytes::from_static(b"u")),
+        };
+        for version in 0..=ConsumerProtocolAssignment::VERSION_MAX {
+            let bytes = kafka_bytes(version, version);
+            assert_eq!(
+                ConsumerProtocolAssignment::decode_versioned(bytes.clone()),
+                Ok(expected.clone()),
+                "v{version}"
+            );
+            for cut in 0..bytes.len() {
+                assert!(ConsumerProtocolAssignment::decode_versioned(bytes.slice(..cut)).is_err());
+            }
+        }
+        // A newer version is read by its known prefix.
+        assert_eq!(
+            ConsumerProtocolAssignment::decode_versioned(kafka_bytes(7, 3)),
+            Ok(expected)
+        );
     }
 }
