@@ -162,6 +162,7 @@ impl std::error::Error for DecodeError {}
 ///
 /// Trailing bytes after the body are ignored, as Kafka does. Byte fields of the result (Produce
 /// record sets, strings) are slices of `frame_body`, not copies.
+#[inline]
 pub fn decode_request(frame_body: Bytes) -> Result<(RequestHeader, Request), DecodeError> {
     let mut r = wire::Reader::new(frame_body);
     let header = header::decode_request_header(&mut r)?;

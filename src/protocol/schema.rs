@@ -106,19 +106,23 @@ macro_rules! wire_struct {
 
         impl $crate::protocol::wire::Wire for $name {
             #[allow(unused_variables, unused_mut)]
+            #[inline]
             fn read(
                 r: &mut $crate::protocol::wire::Reader,
                 cx: $crate::protocol::wire::Cx,
             ) -> ::core::result::Result<Self, $crate::protocol::wire::WireError> {
                 use $crate::protocol::wire::{VersionRange, Wire};
-                let mut out = Self::default();
+                // Each field is read straight into a local (no default built and dropped first:
+                // that costs a vtable call per string or bytes field on the Produce hot path).
                 $(
-                    if $crate::__wire_tag!($($tag)?).is_none()
+                    let mut $field: $ty = if $crate::__wire_tag!($($tag)?).is_none()
                         && const { VersionRange::parse($versions) }.contains(cx.version)
                     {
                         let fcx = cx.field($crate::__wire_nullable!(cx.version, $($nullable)?));
-                        out.$field = Wire::read(r, fcx)?;
-                    }
+                        Wire::read(r, fcx)?
+                    } else {
+                        $crate::__wire_default!($($default)?)
+                    };
                 )*
                 if cx.flexible {
                     let count = $crate::protocol::wire::read_tag_count(r)?;
@@ -130,14 +134,14 @@ macro_rules! wire_struct {
                             {
                                 let fcx =
                                     cx.field($crate::__wire_nullable!(cx.version, $($nullable)?));
-                                out.$field = Wire::read(&mut body, fcx)?;
+                                $field = Wire::read(&mut body, fcx)?;
                             }
                         )*
                         // Unknown tags are skipped: `body` held exactly their bytes.
                         let _ = &mut body;
                     }
                 }
-                Ok(out)
+                Ok($name { $($field),* })
             }
 
             #[allow(unused_variables)]

@@ -53,6 +53,7 @@ pub struct WireError {
 }
 
 impl std::fmt::Display for WireError {
+    #[inline]
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{} at byte {}", self.reason, self.offset)
     }
@@ -161,25 +162,30 @@ pub struct Reader {
 }
 
 impl Reader {
+    #[inline]
     pub fn new(buf: Bytes) -> Reader {
         Reader { buf, pos: 0 }
     }
 
     /// Bytes not read yet.
+    #[inline]
     pub fn remaining(&self) -> usize {
         self.buf.len() - self.pos
     }
 
     /// Bytes read so far.
+    #[inline]
     pub fn position(&self) -> usize {
         self.pos
     }
 
     /// What is left, as a slice of the frame (consumes nothing).
+    #[inline]
     pub fn rest(&self) -> Bytes {
         self.buf.slice(self.pos..)
     }
 
+    #[inline]
     pub fn error(&self, reason: &'static str) -> WireError {
         WireError {
             reason,
@@ -187,6 +193,7 @@ impl Reader {
         }
     }
 
+    #[inline]
     fn array<const N: usize>(&mut self) -> Result<[u8; N], WireError> {
         if self.remaining() < N {
             return Err(self.error("value runs past the end of the frame"));
@@ -198,6 +205,7 @@ impl Reader {
     }
 
     /// The next `n` bytes as a slice of the frame.
+    #[inline]
     pub fn take(&mut self, n: usize) -> Result<Bytes, WireError> {
         if self.remaining() < n {
             return Err(self.error("length runs past the end of the frame"));
@@ -207,6 +215,7 @@ impl Reader {
         Ok(out)
     }
 
+    #[inline]
     pub fn skip(&mut self, n: usize) -> Result<(), WireError> {
         if self.remaining() < n {
             return Err(self.error("length runs past the end of the frame"));
@@ -215,21 +224,38 @@ impl Reader {
         Ok(())
     }
 
+    #[inline]
     pub fn i8(&mut self) -> Result<i8, WireError> {
         Ok(i8::from_be_bytes(self.array()?))
     }
+    #[inline]
     pub fn i16(&mut self) -> Result<i16, WireError> {
         Ok(i16::from_be_bytes(self.array()?))
     }
+    #[inline]
     pub fn i32(&mut self) -> Result<i32, WireError> {
         Ok(i32::from_be_bytes(self.array()?))
     }
+    #[inline]
     pub fn i64(&mut self) -> Result<i64, WireError> {
         Ok(i64::from_be_bytes(self.array()?))
     }
 
     /// An unsigned LEB128 varint of at most 5 bytes (Kafka's `UNSIGNED_VARINT`).
+    #[inline]
     pub fn uvarint(&mut self) -> Result<u32, WireError> {
+        // Fast path: compact lengths and counts below 128 (nearly all of them) are one byte.
+        if let Some(&byte) = self.buf.get(self.pos) {
+            if byte < 0x80 {
+                self.pos += 1;
+                return Ok(u32::from(byte));
+            }
+        }
+        self.uvarint_multibyte()
+    }
+
+    #[cold]
+    fn uvarint_multibyte(&mut self) -> Result<u32, WireError> {
         let mut value: u32 = 0;
         for i in 0..5 {
             let [byte] = self.array::<1>()?;
@@ -245,12 +271,14 @@ impl Reader {
     }
 
     /// A zig-zag varint of at most 5 bytes (Kafka's `VARINT`).
+    #[inline]
     pub fn varint(&mut self) -> Result<i32, WireError> {
         let raw = self.uvarint()?;
         Ok(((raw >> 1) as i32) ^ -((raw & 1) as i32))
     }
 
     /// A zig-zag varint of at most 10 bytes (Kafka's `VARLONG`).
+    #[inline]
     pub fn varlong(&mut self) -> Result<i64, WireError> {
         let mut raw: u64 = 0;
         for i in 0..10 {
@@ -269,6 +297,7 @@ impl Reader {
     /// A length or count prefix: `None` for null. `classic_i16` picks the i16 prefix of classic
     /// strings over the i32 of bytes and arrays. Null is an error where the field is not nullable,
     /// and a length beyond the bytes left is always one (see the module invariants).
+    #[inline]
     fn length(&mut self, cx: Cx, classic_i16: bool) -> Result<Option<usize>, WireError> {
         let len: i64 = if cx.flexible {
             i64::from(self.uvarint()?) - 1
@@ -296,6 +325,7 @@ impl Reader {
 }
 
 /// Appends a Kafka unsigned varint.
+#[inline]
 pub fn put_uvarint(w: &mut BytesMut, mut value: u32) {
     while value >= 0x80 {
         w.put_u8((value as u8) | 0x80);
@@ -305,11 +335,13 @@ pub fn put_uvarint(w: &mut BytesMut, mut value: u32) {
 }
 
 /// Appends a Kafka zig-zag varint.
+#[inline]
 pub fn put_varint(w: &mut BytesMut, value: i32) {
     put_uvarint(w, ((value << 1) ^ (value >> 31)) as u32);
 }
 
 /// Appends a Kafka zig-zag varlong.
+#[inline]
 pub fn put_varlong(w: &mut BytesMut, value: i64) {
     let mut raw = ((value << 1) ^ (value >> 63)) as u64;
     while raw >= 0x80 {
@@ -320,6 +352,7 @@ pub fn put_varlong(w: &mut BytesMut, value: i64) {
 }
 
 /// Bytes a Kafka unsigned varint of `value` takes.
+#[inline]
 pub fn uvarint_len(value: u32) -> usize {
     match value {
         0..=0x7f => 1,
@@ -331,6 +364,7 @@ pub fn uvarint_len(value: u32) -> usize {
 }
 
 /// Appends a length or count prefix; `None` writes null. See [`Reader::length`].
+#[inline]
 fn put_length(w: &mut BytesMut, cx: Cx, classic_i16: bool, len: Option<usize>) {
     match (cx.flexible, len) {
         (true, None) => put_uvarint(w, 0),
@@ -372,45 +406,55 @@ fixed_width! {
 }
 
 impl Wire for u16 {
+    #[inline]
     fn read(r: &mut Reader, _cx: Cx) -> Result<Self, WireError> {
         Ok(u16::from_be_bytes(r.array()?))
     }
+    #[inline]
     fn write(&self, w: &mut BytesMut, _cx: Cx) {
         w.put_u16(*self);
     }
 }
 
 impl Wire for u32 {
+    #[inline]
     fn read(r: &mut Reader, _cx: Cx) -> Result<Self, WireError> {
         Ok(u32::from_be_bytes(r.array()?))
     }
+    #[inline]
     fn write(&self, w: &mut BytesMut, _cx: Cx) {
         w.put_u32(*self);
     }
 }
 
 impl Wire for f64 {
+    #[inline]
     fn read(r: &mut Reader, _cx: Cx) -> Result<Self, WireError> {
         Ok(f64::from_be_bytes(r.array()?))
     }
+    #[inline]
     fn write(&self, w: &mut BytesMut, _cx: Cx) {
         w.put_f64(*self);
     }
 }
 
 impl Wire for bool {
+    #[inline]
     fn read(r: &mut Reader, _cx: Cx) -> Result<Self, WireError> {
         Ok(r.array::<1>()?[0] != 0)
     }
+    #[inline]
     fn write(&self, w: &mut BytesMut, _cx: Cx) {
         w.put_u8(u8::from(*self));
     }
 }
 
 impl Wire for Uuid {
+    #[inline]
     fn read(r: &mut Reader, _cx: Cx) -> Result<Self, WireError> {
         Ok(Uuid::from_bytes(r.array()?))
     }
+    #[inline]
     fn write(&self, w: &mut BytesMut, _cx: Cx) {
         w.put_slice(self.as_bytes());
     }
@@ -430,6 +474,7 @@ pub trait LengthPrefixed: Sized {
 
 impl LengthPrefixed for Str {
     const CLASSIC_I16: bool = true;
+    #[inline]
     fn read_content(r: &mut Reader, _cx: Cx, len: usize) -> Result<Self, WireError> {
         let at = r.position();
         let bytes = r.take(len)?;
@@ -438,9 +483,11 @@ impl LengthPrefixed for Str {
             offset: at,
         })
     }
+    #[inline]
     fn content_len(&self) -> usize {
         self.len()
     }
+    #[inline]
     fn write_content(&self, w: &mut BytesMut, _cx: Cx) {
         w.put_slice(self.as_bytes());
     }
@@ -448,12 +495,15 @@ impl LengthPrefixed for Str {
 
 impl LengthPrefixed for Bytes {
     const CLASSIC_I16: bool = false;
+    #[inline]
     fn read_content(r: &mut Reader, _cx: Cx, len: usize) -> Result<Self, WireError> {
         r.take(len)
     }
+    #[inline]
     fn content_len(&self) -> usize {
         self.len()
     }
+    #[inline]
     fn write_content(&self, w: &mut BytesMut, _cx: Cx) {
         w.put_slice(self);
     }
@@ -461,6 +511,7 @@ impl LengthPrefixed for Bytes {
 
 impl<T: Wire> LengthPrefixed for Vec<T> {
     const CLASSIC_I16: bool = false;
+    #[inline]
     fn read_content(r: &mut Reader, cx: Cx, count: usize) -> Result<Self, WireError> {
         let element = cx.field(false);
         let mut out = Vec::with_capacity(count.min(ARRAY_PREALLOC_MAX));
@@ -469,9 +520,11 @@ impl<T: Wire> LengthPrefixed for Vec<T> {
         }
         Ok(out)
     }
+    #[inline]
     fn content_len(&self) -> usize {
         self.len()
     }
+    #[inline]
     fn write_content(&self, w: &mut BytesMut, cx: Cx) {
         let element = cx.field(false);
         for item in self {
@@ -483,12 +536,14 @@ impl<T: Wire> LengthPrefixed for Vec<T> {
 macro_rules! length_prefixed_wire {
     ($($t:ty),*) => {$(
         impl Wire for $t {
+            #[inline]
             fn read(r: &mut Reader, cx: Cx) -> Result<Self, WireError> {
                 match r.length(cx.field(false), <$t as LengthPrefixed>::CLASSIC_I16)? {
                     Some(len) => <$t as LengthPrefixed>::read_content(r, cx, len),
                     None => Err(r.error("null in a non-nullable field")),
                 }
             }
+            #[inline]
             fn write(&self, w: &mut BytesMut, cx: Cx) {
                 put_length(w, cx, <$t as LengthPrefixed>::CLASSIC_I16, Some(self.content_len()));
                 self.write_content(w, cx);
@@ -500,12 +555,14 @@ macro_rules! length_prefixed_wire {
 length_prefixed_wire!(Str, Bytes);
 
 impl<T: Wire> Wire for Vec<T> {
+    #[inline]
     fn read(r: &mut Reader, cx: Cx) -> Result<Self, WireError> {
         match r.length(cx.field(false), false)? {
             Some(count) => <Self as LengthPrefixed>::read_content(r, cx, count),
             None => Err(r.error("null in a non-nullable field")),
         }
     }
+    #[inline]
     fn write(&self, w: &mut BytesMut, cx: Cx) {
         put_length(w, cx, false, Some(self.len()));
         self.write_content(w, cx);
@@ -515,12 +572,14 @@ impl<T: Wire> Wire for Vec<T> {
 /// The nullable form of a string, bytes or array field. Where the field is not nullable at the
 /// message's version, null on the wire is an error and `None` encodes as empty.
 impl<T: LengthPrefixed> Wire for Option<T> {
+    #[inline]
     fn read(r: &mut Reader, cx: Cx) -> Result<Self, WireError> {
         match r.length(cx, T::CLASSIC_I16)? {
             Some(len) => Ok(Some(T::read_content(r, cx, len)?)),
             None => Ok(None),
         }
     }
+    #[inline]
     fn write(&self, w: &mut BytesMut, cx: Cx) {
         match self {
             Some(value) => {
@@ -534,6 +593,7 @@ impl<T: LengthPrefixed> Wire for Option<T> {
 }
 
 /// Reads the tagged-field section's header: the number of fields, checked like an array count.
+#[inline]
 pub fn read_tag_count(r: &mut Reader) -> Result<u32, WireError> {
     let count = r.uvarint()?;
     if count as usize > r.remaining() {
@@ -543,6 +603,7 @@ pub fn read_tag_count(r: &mut Reader) -> Result<u32, WireError> {
 }
 
 /// Reads one tagged field's tag and size and returns a reader over exactly its bytes.
+#[inline]
 pub fn read_tagged_field(r: &mut Reader) -> Result<(u32, Reader), WireError> {
     let tag = r.uvarint()?;
     let size = r.uvarint()? as usize;
@@ -551,6 +612,7 @@ pub fn read_tagged_field(r: &mut Reader) -> Result<(u32, Reader), WireError> {
 }
 
 /// Appends one tagged field: tag, size, then the field encoded into `scratch` (cleared first).
+#[inline]
 pub fn put_tagged_field<T: Wire>(w: &mut BytesMut, tag: u32, value: &T, cx: Cx) {
     let mut scratch = BytesMut::new();
     value.write(&mut scratch, cx);
@@ -567,6 +629,7 @@ pub fn is_default<T: PartialEq>(value: &T, default: T) -> bool {
 }
 
 /// Advances `buf` past `n` bytes if it has them (used by callers that hold a `Bytes`).
+#[inline]
 pub fn advance_checked(buf: &mut Bytes, n: usize) -> bool {
     if buf.remaining() < n {
         return false;

@@ -83,6 +83,7 @@ macro_rules! apis {
 
             /// Decodes a request body of `api_key` at `version` (which the caller has checked
             /// against the definition's versions).
+            #[inline]
             pub fn decode(api_key: ApiKey, version: i16, r: &mut Reader)
                 -> Result<Option<Request>, WireError>
             {
