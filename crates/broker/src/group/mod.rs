@@ -1,0 +1,742 @@
+//! Consumer groups: the classic Kafka group coordinator (JoinGroup, SyncGroup, Heartbeat,
+//! LeaveGroup) and committed offsets (OffsetCommit, OffsetFetch), sharded by group id.
+//!
+//! ```text
+//!   any shard: connection ── handler ──┐  routing::group_coordinator(group_id, shards)
+//!                                      ├── local call, or ShardMsg::Group through the mesh
+//!   coordinator shard: Coordinator ────┘
+//!        groups: HashMap<group id, state::Group>   (members, generation, offsets in memory)
+//!        log:    offsets_log::OffsetsLog           ({data_dir}/__groups/shard-N.log)
+//! ```
+//! The broker is always node 0, so FindCoordinator answers with this broker; *which shard*
+//! coordinates a group is a pure function of the group id (FNV-1a mod shards, see
+//! [`crate::routing::group_coordinator`]). Each group's state is touched only by its
+//! coordinator shard; there is no lock and no shared map. A timer task on every shard ticks
+//! every [`TICK_MS`] to expire members (session timeout) and finish overdue join/sync phases
+//! (rebalance timeout).
+//!
+//! Committed offsets are written to the shard's offsets log and fdatasynced before the commit
+//! is acknowledged; the log is replayed at startup (see [`offsets_log`]). Group membership is
+//! not persisted: after a restart members rejoin (their old member ids get UNKNOWN_MEMBER_ID and
+//! the clients rejoin as new members, which they do on their own).
+//!
+//! Supported: the classic protocol with any client-side assignor (metadata and assignments pass
+//! through unchanged), static membership, MEMBER_ID_REQUIRED (JoinGroup v4+). Not supported:
+//! KIP-848 (ConsumerGroupHeartbeat), transactional offset commits, offset retention expiry.
+//!
+//! # Invariants
+//! - Only the coordinator shard of a group reads or writes its state (`handle` asserts it).
+//! - An acknowledged OffsetCommit is durable (fdatasync) and visible to OffsetFetch; offsets of
+//!   deleted groups and deleted topics are removed from memory and, through a tombstone record,
+//!   from the log.
+//! - No `RefCell` borrow of the group map is held across an await.
+//! - Every bound is a named constant below: members per group, groups per shard, metadata and
+//!   assignment bytes, offsets metadata bytes.
+
+pub mod admin;
+pub mod offsets_log;
+pub mod state;
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::io;
+use std::path::Path;
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+
+use super::routing;
+use super::shard::{ShardMsg, ShardState};
+use crate::protocol::error as code;
+use crate::protocol::messages::{
+    HeartbeatRequest, JoinGroupRequest, LeaveGroupRequest, OffsetCommitRequest, SyncGroupRequest,
+};
+use crate::runtime::future::{select, Either};
+use crate::runtime::mesh;
+use offsets_log::{OffsetsByGroup, OffsetsLog, Record, StoredOffset};
+use state::{Group, GroupState, JoinArgs, JoinOutcome, Reply, SyncOutcome};
+
+/// Timer granularity of session and rebalance timeouts.
+pub const TICK_MS: u64 = 100;
+/// Kafka's `group.initial.rebalance.delay.ms` is 3 s; a shorter delay still folds a burst of
+/// consumers starting together into one generation, and keeps tests quick.
+pub const INITIAL_REBALANCE_DELAY_MS: u64 = 500;
+/// Kafka's `group.min.session.timeout.ms` default.
+pub const SESSION_TIMEOUT_MS_MIN: i32 = 6_000;
+/// Kafka's `group.max.session.timeout.ms` default (30 min).
+pub const SESSION_TIMEOUT_MS_MAX: i32 = 1_800_000;
+/// Members per group (Kafka's `group.max.size` is unbounded by default; each member costs its
+/// metadata and assignment, so ringlog bounds it). Joins beyond it: GROUP_MAX_SIZE_REACHED.
+pub const GROUP_MEMBERS_MAX: usize = 1_000;
+/// Groups per coordinator shard. Creating more: COORDINATOR_NOT_AVAILABLE (retriable; deleting
+/// groups makes room).
+pub const GROUPS_PER_SHARD_MAX: usize = 100_000;
+/// Total protocol metadata bytes of one JoinGroup (cooperative-sticky metadata lists owned
+/// partitions: 1 MiB is far above any sane subscription). Beyond it: INVALID_REQUEST.
+pub const JOIN_METADATA_BYTES_MAX: usize = 1 << 20;
+/// Protocols listed in one JoinGroup.
+pub const JOIN_PROTOCOLS_MAX: usize = 32;
+/// One member's assignment in a SyncGroup. Beyond it: INVALID_REQUEST.
+pub const ASSIGNMENT_BYTES_MAX: usize = 1 << 20;
+/// Kafka's `offset.metadata.max.bytes`. Beyond it: OFFSET_METADATA_TOO_LARGE.
+pub const OFFSET_METADATA_BYTES_MAX: usize = 4_096;
+/// Group ids longer than this are refused with INVALID_GROUP_ID (they are stored as u16-length
+/// strings in the offsets log).
+pub const GROUP_ID_BYTES_MAX: usize = 1_024;
+
+/// Work for a group's coordinator shard (crosses shards inside [`ShardMsg::Group`]).
+#[allow(missing_docs)]
+pub enum GroupOp {
+    Join {
+        version: i16,
+        client_id: String,
+        req: JoinGroupRequest,
+    },
+    Sync {
+        req: SyncGroupRequest,
+    },
+    Heartbeat {
+        req: HeartbeatRequest,
+    },
+    Leave {
+        version: i16,
+        req: LeaveGroupRequest,
+    },
+    Commit {
+        req: OffsetCommitRequest,
+    },
+    /// Committed offsets of one group: all of them (`None`) or these partitions.
+    FetchOffsets {
+        group: String,
+        partitions: Option<Vec<(String, i32)>>,
+    },
+    Describe {
+        group: String,
+    },
+    /// Every group this shard coordinates.
+    List,
+    Delete {
+        group: String,
+    },
+    /// A topic was deleted: forget its committed offsets in every group.
+    TopicDeleted {
+        topic: String,
+    },
+}
+
+/// A member as DescribeGroups shows it.
+#[derive(Clone, Debug)]
+#[allow(missing_docs)]
+pub struct MemberSummary {
+    pub member_id: String,
+    pub instance_id: Option<String>,
+    pub client_id: String,
+    pub metadata: Bytes,
+    pub assignment: Bytes,
+}
+
+/// A group as DescribeGroups and ListGroups show it.
+#[derive(Clone, Debug)]
+#[allow(missing_docs)]
+pub struct GroupSummary {
+    pub group_id: String,
+    /// Kafka state name; "Dead" for a group that does not exist.
+    pub state: String,
+    pub protocol_type: String,
+    pub protocol_name: String,
+    pub members: Vec<MemberSummary>,
+}
+
+/// One partition's committed offset in an OffsetFetch answer.
+#[derive(Clone, Debug)]
+#[allow(missing_docs)]
+pub struct FetchedOffset {
+    pub topic: String,
+    pub partition: i32,
+    pub offset: i64,
+    pub leader_epoch: i32,
+    pub metadata: Option<String>,
+    pub error: i16,
+}
+
+/// Answers from the coordinator shard.
+#[allow(missing_docs)]
+pub enum GroupReply {
+    Join(JoinOutcome),
+    Sync(SyncOutcome),
+    Heartbeat(i16),
+    /// Top-level error, then per member (member id, instance id, error).
+    Leave(i16, Vec<(String, Option<String>, i16)>),
+    /// Per topic, per partition errors, in request order.
+    Commit(Vec<(String, Vec<(i32, i16)>)>),
+    Offsets(i16, Vec<FetchedOffset>),
+    Describe(GroupSummary),
+    List(Vec<GroupSummary>),
+    Delete(i16),
+    Done,
+}
+
+/// The coordinator state of one shard: the groups it coordinates and its offsets log.
+pub struct Coordinator {
+    shard: usize,
+    groups: Rc<RefCell<HashMap<String, Group>>>,
+    log: OffsetsLog,
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// Kafka's rule for group ids: non-empty (and ours: bounded).
+pub fn valid_group_id(id: &str) -> bool {
+    !id.is_empty() && id.len() <= GROUP_ID_BYTES_MAX
+}
+
+impl Coordinator {
+    /// Open shard `shard`'s offsets log and rebuild the groups that have committed offsets.
+    /// Call [`offsets_log::prepare_dir`] once before any shard opens.
+    pub fn open(data_dir: &Path, shard: usize) -> io::Result<Coordinator> {
+        let (log, offsets) = OffsetsLog::open(data_dir, shard)?;
+        let mut groups = HashMap::new();
+        for (id, offsets) in offsets {
+            let mut g = Group::new(id.clone());
+            g.offsets = offsets;
+            groups.insert(id, g);
+        }
+        if !groups.is_empty() {
+            tracing::info!(
+                "shard {shard}: {} group(s) with committed offsets loaded",
+                groups.len()
+            );
+        }
+        let groups = Rc::new(RefCell::new(groups));
+        let snap = groups.clone();
+        log.set_snapshot(Box::new(move || {
+            let map: OffsetsByGroup = snap
+                .borrow()
+                .iter()
+                .map(|(id, g)| (id.clone(), g.offsets.clone()))
+                .collect();
+            offsets_log::snapshot_frames(&map)
+        }));
+        Ok(Coordinator { shard, groups, log })
+    }
+
+    /// Number of groups this shard holds (members or offsets).
+    pub fn group_count(&self) -> usize {
+        self.groups.borrow().len()
+    }
+
+    /// One timer tick: expire members, finish overdue phases, forget empty groups.
+    pub fn tick(&self) {
+        let now = Instant::now();
+        let mut groups = self.groups.borrow_mut();
+        for g in groups.values_mut() {
+            g.tick(now);
+        }
+        groups.retain(|_, g| !(g.state == GroupState::Empty && g.is_disposable()));
+    }
+
+    /// Answer every waiting join and sync (shutdown).
+    pub fn fail_waiters(&self) {
+        for g in self.groups.borrow_mut().values_mut() {
+            g.fail_all_waiters(code::NOT_COORDINATOR);
+        }
+    }
+
+    /// Do `op` for a group this shard coordinates.
+    pub async fn handle(&self, shard: &ShardState, op: GroupOp) -> GroupReply {
+        match op {
+            GroupOp::Join {
+                version,
+                client_id,
+                req,
+            } => {
+                let reply = self.join(version, client_id, req);
+                GroupReply::Join(match reply {
+                    Reply::Now(o) => o,
+                    Reply::Later(rx) => match select(rx.recv(), shard.shutdown.notified()).await {
+                        Either::Left(Some(o)) => o,
+                        Either::Left(None) | Either::Right(()) => {
+                            JoinOutcome::error(code::NOT_COORDINATOR, "")
+                        }
+                    },
+                })
+            }
+            GroupOp::Sync { req } => {
+                let reply = self.sync(req);
+                GroupReply::Sync(match reply {
+                    Reply::Now(o) => o,
+                    Reply::Later(rx) => match select(rx.recv(), shard.shutdown.notified()).await {
+                        Either::Left(Some(o)) => o,
+                        Either::Left(None) | Either::Right(()) => {
+                            SyncOutcome::error(code::NOT_COORDINATOR)
+                        }
+                    },
+                })
+            }
+            GroupOp::Heartbeat { req } => {
+                let group = req.group_id.to_string();
+                let mut groups = self.groups.borrow_mut();
+                GroupReply::Heartbeat(match groups.get_mut(&group) {
+                    None => code::UNKNOWN_MEMBER_ID,
+                    Some(g) => g.heartbeat(
+                        &req.member_id,
+                        req.group_instance_id.as_deref(),
+                        req.generation_id,
+                        Instant::now(),
+                    ),
+                })
+            }
+            GroupOp::Leave { version, req } => self.leave(version, req),
+            GroupOp::Commit { req } => self.commit(shard, req).await,
+            GroupOp::FetchOffsets { group, partitions } => self.fetch_offsets(&group, partitions),
+            GroupOp::Describe { group } => GroupReply::Describe(
+                self.groups
+                    .borrow()
+                    .get(&group)
+                    .map(summarize)
+                    .unwrap_or_else(|| dead_group(&group)),
+            ),
+            GroupOp::List => {
+                GroupReply::List(self.groups.borrow().values().map(summarize).collect())
+            }
+            GroupOp::Delete { group } => GroupReply::Delete(self.delete(&group).await),
+            GroupOp::TopicDeleted { topic } => {
+                self.topic_deleted(&topic).await;
+                GroupReply::Done
+            }
+        }
+    }
+
+    fn join(&self, version: i16, client_id: String, req: JoinGroupRequest) -> Reply<JoinOutcome> {
+        let group = req.group_id.to_string();
+        let member_id = req.member_id.to_string();
+        let fail = |error| Reply::Now(JoinOutcome::error(error, &member_id));
+        if !valid_group_id(&group) {
+            return fail(code::INVALID_GROUP_ID);
+        }
+        if !(SESSION_TIMEOUT_MS_MIN..=SESSION_TIMEOUT_MS_MAX).contains(&req.session_timeout_ms) {
+            return fail(code::INVALID_SESSION_TIMEOUT);
+        }
+        let metadata_bytes: usize = req
+            .protocols
+            .iter()
+            .map(|p| p.metadata.len() + p.name.len())
+            .sum();
+        if metadata_bytes > JOIN_METADATA_BYTES_MAX || req.protocols.len() > JOIN_PROTOCOLS_MAX {
+            tracing::warn!(group = %group, metadata_bytes, "JoinGroup metadata over the limit");
+            return fail(code::INVALID_REQUEST);
+        }
+        // v0 has no rebalance timeout: Kafka uses the session timeout.
+        let rebalance_ms = if req.rebalance_timeout_ms > 0 {
+            req.rebalance_timeout_ms
+        } else {
+            req.session_timeout_ms
+        };
+        let args = JoinArgs {
+            known_member_id_required: JoinGroupRequest::requires_known_member_id(version),
+            member_id: member_id.clone(),
+            instance_id: req.group_instance_id.as_deref().map(str::to_string),
+            client_id,
+            session_timeout: Duration::from_millis(req.session_timeout_ms as u64),
+            rebalance_timeout: Duration::from_millis(rebalance_ms as u64),
+            protocol_type: req.protocol_type.to_string(),
+            protocols: req
+                .protocols
+                .iter()
+                .map(|p| (p.name.to_string(), p.metadata.clone()))
+                .collect(),
+        };
+        let mut groups = self.groups.borrow_mut();
+        if !groups.contains_key(&group) {
+            if !member_id.is_empty() {
+                return fail(code::UNKNOWN_MEMBER_ID);
+            }
+            if groups.len() >= GROUPS_PER_SHARD_MAX {
+                tracing::warn!(
+                    "shard {}: {GROUPS_PER_SHARD_MAX} groups reached; refusing {group}",
+                    self.shard
+                );
+                return fail(code::COORDINATOR_NOT_AVAILABLE);
+            }
+            groups.insert(group.clone(), Group::new(group.clone()));
+        }
+        let g = groups.get_mut(&group).expect("inserted above");
+        g.join(args, Instant::now())
+    }
+
+    fn sync(&self, req: SyncGroupRequest) -> Reply<SyncOutcome> {
+        let group = req.group_id.to_string();
+        if req
+            .assignments
+            .iter()
+            .any(|a| a.assignment.len() > ASSIGNMENT_BYTES_MAX)
+        {
+            return Reply::Now(SyncOutcome::error(code::INVALID_REQUEST));
+        }
+        let mut groups = self.groups.borrow_mut();
+        let Some(g) = groups.get_mut(&group) else {
+            return Reply::Now(SyncOutcome::error(code::UNKNOWN_MEMBER_ID));
+        };
+        g.sync(
+            &req.member_id,
+            req.group_instance_id.as_deref(),
+            req.generation_id,
+            (req.protocol_type.as_deref(), req.protocol_name.as_deref()),
+            req.assignments
+                .into_iter()
+                .map(|a| (a.member_id.to_string(), a.assignment))
+                .collect(),
+            Instant::now(),
+        )
+    }
+
+    fn leave(&self, version: i16, req: LeaveGroupRequest) -> GroupReply {
+        let group = req.group_id.to_string();
+        // v0-2 name one member and answer its error at the top level; v3+ a batch, answered
+        // per member.
+        let batch = LeaveGroupRequest::carries("members", version);
+        let leaving: Vec<(String, Option<String>)> = if !batch {
+            vec![(req.member_id.to_string(), None)]
+        } else {
+            req.members
+                .iter()
+                .map(|m| {
+                    (
+                        m.member_id.to_string(),
+                        m.group_instance_id.as_deref().map(str::to_string),
+                    )
+                })
+                .collect()
+        };
+        let mut groups = self.groups.borrow_mut();
+        let now = Instant::now();
+        let results: Vec<(String, Option<String>, i16)> = leaving
+            .into_iter()
+            .map(|(id, inst)| {
+                let error = match groups.get_mut(&group) {
+                    None => code::UNKNOWN_MEMBER_ID,
+                    Some(g) => g.leave(&id, inst.as_deref(), now),
+                };
+                (id, inst, error)
+            })
+            .collect();
+        let top = if !batch {
+            results.first().map(|r| r.2).unwrap_or(code::NONE)
+        } else {
+            code::NONE
+        };
+        GroupReply::Leave(top, results)
+    }
+
+    async fn commit(&self, shard: &ShardState, req: OffsetCommitRequest) -> GroupReply {
+        let group = req.group_id.to_string();
+        let all = |error: i16| {
+            GroupReply::Commit(
+                req.topics
+                    .iter()
+                    .map(|t| {
+                        (
+                            t.name.to_string(),
+                            t.partitions
+                                .iter()
+                                .map(|p| (p.partition_index, error))
+                                .collect(),
+                        )
+                    })
+                    .collect(),
+            )
+        };
+        if !valid_group_id(&group) {
+            return all(code::INVALID_GROUP_ID);
+        }
+        let generation = req.generation_id_or_member_epoch;
+        let member_id = req.member_id.to_string();
+        // Kafka's doCommitOffsets checks, in its order.
+        {
+            let mut groups = self.groups.borrow_mut();
+            let error = match groups.get(&group) {
+                None if generation < 0 => {
+                    if groups.len() >= GROUPS_PER_SHARD_MAX {
+                        code::COORDINATOR_NOT_AVAILABLE
+                    } else {
+                        groups.insert(group.clone(), Group::new(group.clone()));
+                        code::NONE
+                    }
+                }
+                None => code::ILLEGAL_GENERATION,
+                Some(g) => {
+                    if g.is_fenced(req.group_instance_id.as_deref(), &member_id) {
+                        code::FENCED_INSTANCE_ID
+                    } else if generation < 0 && g.state == GroupState::Empty {
+                        code::NONE
+                    } else if g.state == GroupState::CompletingRebalance {
+                        code::REBALANCE_IN_PROGRESS
+                    } else if g.member(&member_id).is_none() {
+                        code::UNKNOWN_MEMBER_ID
+                    } else if generation != g.generation {
+                        code::ILLEGAL_GENERATION
+                    } else {
+                        code::NONE
+                    }
+                }
+            };
+            if error != code::NONE {
+                return all(error);
+            }
+        }
+        let ts = now_ms();
+        let mut results = Vec::with_capacity(req.topics.len());
+        let mut entries = Vec::new();
+        for t in &req.topics {
+            let topic = t.name.to_string();
+            let partitions = shard.catalog.borrow().get(&topic).map(|m| m.partitions);
+            let mut rs = Vec::with_capacity(t.partitions.len());
+            for p in &t.partitions {
+                let error = if !partitions
+                    .is_some_and(|n| p.partition_index >= 0 && p.partition_index < n)
+                {
+                    code::UNKNOWN_TOPIC_OR_PARTITION
+                } else if p
+                    .committed_metadata
+                    .as_ref()
+                    .is_some_and(|m| m.len() > OFFSET_METADATA_BYTES_MAX)
+                {
+                    code::OFFSET_METADATA_TOO_LARGE
+                } else {
+                    entries.push((
+                        topic.clone(),
+                        p.partition_index,
+                        StoredOffset {
+                            offset: p.committed_offset,
+                            leader_epoch: p.committed_leader_epoch,
+                            commit_timestamp_ms: ts,
+                            metadata: p.committed_metadata.as_deref().map(str::to_string),
+                        },
+                    ));
+                    code::NONE
+                };
+                rs.push((p.partition_index, error));
+            }
+            results.push((topic, rs));
+        }
+        if entries.is_empty() {
+            return GroupReply::Commit(results);
+        }
+        let record = Record::Commit {
+            group: group.clone(),
+            entries: entries.clone(),
+        };
+        let groups = self.groups.clone();
+        let apply = Box::new(move || {
+            let mut groups = groups.borrow_mut();
+            let g = groups
+                .entry(group.clone())
+                .or_insert_with(|| Group::new(group.clone()));
+            for (t, p, o) in entries {
+                g.offsets.insert((t, p), o);
+            }
+        });
+        if let Err(e) = self.log.append(&record, apply).await {
+            tracing::error!("offset commit not stored: {e}");
+            for (_, rs) in &mut results {
+                for (_, error) in rs.iter_mut() {
+                    if *error == code::NONE {
+                        *error = code::COORDINATOR_NOT_AVAILABLE;
+                    }
+                }
+            }
+        }
+        GroupReply::Commit(results)
+    }
+
+    fn fetch_offsets(&self, group: &str, partitions: Option<Vec<(String, i32)>>) -> GroupReply {
+        if !valid_group_id(group) {
+            return GroupReply::Offsets(code::INVALID_GROUP_ID, Vec::new());
+        }
+        let groups = self.groups.borrow();
+        let offsets = groups.get(group).map(|g| &g.offsets);
+        let fetched = |t: &str, p: i32, o: Option<&StoredOffset>| FetchedOffset {
+            topic: t.to_string(),
+            partition: p,
+            offset: o.map_or(-1, |o| o.offset),
+            leader_epoch: o.map_or(-1, |o| o.leader_epoch),
+            metadata: o.map_or(Some(String::new()), |o| o.metadata.clone()),
+            error: code::NONE,
+        };
+        let out = match partitions {
+            Some(list) => list
+                .iter()
+                .map(|(t, p)| fetched(t, *p, offsets.and_then(|m| m.get(&(t.clone(), *p)))))
+                .collect(),
+            None => offsets
+                .map(|m| {
+                    m.iter()
+                        .map(|((t, p), o)| fetched(t, *p, Some(o)))
+                        .collect()
+                })
+                .unwrap_or_default(),
+        };
+        GroupReply::Offsets(code::NONE, out)
+    }
+
+    async fn delete(&self, group: &str) -> i16 {
+        if !valid_group_id(group) {
+            return code::INVALID_GROUP_ID;
+        }
+        {
+            let groups = self.groups.borrow();
+            match groups.get(group) {
+                None => return code::GROUP_ID_NOT_FOUND,
+                Some(g) if g.state != GroupState::Empty || !g.members.is_empty() => {
+                    return code::NON_EMPTY_GROUP
+                }
+                Some(_) => {}
+            }
+        }
+        let groups = self.groups.clone();
+        let id = group.to_string();
+        let apply = Box::new(move || {
+            let mut groups = groups.borrow_mut();
+            if groups.get(&id).is_some_and(|g| g.members.is_empty()) {
+                groups.remove(&id);
+            }
+        });
+        let record = Record::GroupDeleted {
+            group: group.to_string(),
+        };
+        match self.log.append(&record, apply).await {
+            Ok(()) => code::NONE,
+            Err(e) => {
+                tracing::error!("deleting group {group}: {e}");
+                code::KAFKA_STORAGE_ERROR
+            }
+        }
+    }
+
+    async fn topic_deleted(&self, topic: &str) {
+        let any = self
+            .groups
+            .borrow()
+            .values()
+            .any(|g| g.offsets.keys().any(|(t, _)| t == topic));
+        if !any {
+            return;
+        }
+        let groups = self.groups.clone();
+        let name = topic.to_string();
+        let apply = Box::new(move || {
+            for g in groups.borrow_mut().values_mut() {
+                g.offsets.retain(|(t, _), _| *t != name);
+            }
+        });
+        let record = Record::TopicDeleted {
+            topic: topic.to_string(),
+        };
+        if let Err(e) = self.log.append(&record, apply).await {
+            tracing::error!("forgetting offsets of deleted topic {topic}: {e}");
+        }
+    }
+}
+
+fn summarize(g: &Group) -> GroupSummary {
+    let settled = matches!(
+        g.state,
+        GroupState::Stable | GroupState::CompletingRebalance
+    );
+    let protocol = g.protocol_name.clone().unwrap_or_default();
+    GroupSummary {
+        group_id: g.id.clone(),
+        state: g.state.name().to_string(),
+        protocol_type: g.current_protocol_type().unwrap_or_default(),
+        protocol_name: if settled {
+            protocol.clone()
+        } else {
+            String::new()
+        },
+        members: g
+            .members
+            .iter()
+            .map(|m| MemberSummary {
+                member_id: m.id.clone(),
+                instance_id: m.instance_id.clone(),
+                client_id: m.client_id.clone(),
+                metadata: if settled {
+                    m.protocols
+                        .iter()
+                        .find(|(n, _)| *n == protocol)
+                        .map(|(_, b)| b.clone())
+                        .unwrap_or_default()
+                } else {
+                    Bytes::new()
+                },
+                assignment: if g.state == GroupState::Stable {
+                    m.assignment.clone()
+                } else {
+                    Bytes::new()
+                },
+            })
+            .collect(),
+    }
+}
+
+fn dead_group(id: &str) -> GroupSummary {
+    GroupSummary {
+        group_id: id.to_string(),
+        state: "Dead".into(),
+        protocol_type: String::new(),
+        protocol_name: String::new(),
+        members: Vec::new(),
+    }
+}
+
+/// Send `op` to shard `target`'s coordinator (or run it here) and wait for the answer.
+pub async fn call_shard(shard: &Rc<ShardState>, target: usize, op: GroupOp) -> Option<GroupReply> {
+    if target == shard.id {
+        return Some(shard.groups.handle(shard, op).await);
+    }
+    let (tx, rx) = mesh::oneshot();
+    if !shard.send(target, ShardMsg::Group { op, reply: tx }).await {
+        return None;
+    }
+    rx.recv().await
+}
+
+/// Send `op` to the coordinator shard of `group_id`.
+pub async fn call(shard: &Rc<ShardState>, group_id: &str, op: GroupOp) -> Option<GroupReply> {
+    call_shard(shard, routing::group_coordinator(group_id, shard.count), op).await
+}
+
+/// Tell every shard's coordinator that a topic was deleted (offset cleanup).
+pub async fn topic_deleted(shard: &Rc<ShardState>, topic: &str) {
+    for target in 0..shard.count {
+        let _ = call_shard(
+            shard,
+            target,
+            GroupOp::TopicDeleted {
+                topic: topic.to_string(),
+            },
+        )
+        .await;
+    }
+}
+
+/// The per-shard timer task: ticks until shutdown, then answers waiting joins and syncs.
+pub async fn run_timers(shard: Rc<ShardState>) {
+    loop {
+        if shard.shutting_down.get() {
+            break;
+        }
+        let tick = crate::runtime::time::sleep(Duration::from_millis(TICK_MS));
+        if let Either::Right(()) = select(tick, shard.shutdown.notified()).await {
+            break;
+        }
+        shard.groups.tick();
+    }
+    shard.groups.fail_waiters();
+}

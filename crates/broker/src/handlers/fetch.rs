@@ -1,0 +1,229 @@
+//! Fetch (key 1): read whole batches from each partition's owner, long-poll until `min_bytes`
+//! or `max_wait_ms`, and frame the response by hand so the record bytes go from the segment
+//! files straight to the socket (see `transfer`).
+//!
+//! Limits, as Kafka applies them (KIP-74): each partition returns at most `partition_max_bytes`
+//! but at least one whole batch; the response holds at most `max_bytes`, except that the first
+//! partition with data is always returned whole. A later partition that does not fit is returned
+//! without records (with its high watermark), to be fetched next time.
+//!
+//! No incremental fetch sessions (KIP-227): every response carries session id 0, which tells the
+//! client no session was created, so it keeps sending full requests.
+
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::BytesMut;
+
+use crate::config::FETCH_WAIT_MS_MAX;
+use crate::protocol::fetch::{
+    frame_fetch_response, FetchReply, FetchReplyPartition, FetchReplyTopic, Part, RecordSlice,
+};
+use crate::protocol::messages::{FetchRequest, FetchTopic};
+use crate::protocol::wire::Str;
+use crate::protocol::{error as code, RequestHeader};
+use crate::shard::{PartitionRead, ReadReq, ShardState};
+use crate::transfer::{FileRange, Piece};
+
+/// One partition asked for, checked against the catalog.
+struct Wanted {
+    topic: Option<Arc<str>>,
+    partition: i32,
+    offset: i64,
+    max_bytes: u64,
+    /// Error to answer without reading.
+    error: i16,
+}
+
+/// One topic asked for: the name and id to answer with, and its partitions.
+struct WantedTopic {
+    name: Str,
+    topic_id: uuid::Uuid,
+    partitions: Vec<Wanted>,
+}
+
+/// Answer a Fetch request with the pieces of the framed response.
+pub async fn handle(
+    shard: &Rc<ShardState>,
+    header: &RequestHeader,
+    req: FetchRequest,
+) -> Result<Vec<Piece>, String> {
+    let version = header.api_version;
+    let by_id = FetchTopic::carries("topic_id", version);
+    let topics: Vec<WantedTopic> = req.topics.iter().map(|t| wanted(shard, by_id, t)).collect();
+    let reads: Vec<ReadReq> = topics
+        .iter()
+        .flat_map(|t| t.partitions.iter())
+        .filter(|w| w.error == code::NONE)
+        .map(|w| ReadReq {
+            topic: w.topic.clone().expect("known"),
+            partition: w.partition,
+            offset: w.offset,
+            max_bytes: w.max_bytes.max(1),
+        })
+        .collect();
+    let min_bytes = req.min_bytes.max(0) as u64;
+    let max_wait = Duration::from_millis((req.max_wait_ms.max(0) as u64).min(FETCH_WAIT_MS_MAX));
+    let results = read_until_ready(shard, reads, min_bytes, Instant::now() + max_wait).await;
+
+    // `max_bytes` decodes as i32::MAX at versions without it (v0-2).
+    let max_bytes = if req.max_bytes > 0 {
+        req.max_bytes as u64
+    } else {
+        i32::MAX as u64
+    };
+    let (reply, ranges) = assemble(topics, results, max_bytes);
+
+    let mut head = BytesMut::with_capacity(256);
+    let parts = frame_fetch_response(header.correlation_id, version, &reply, &mut head)
+        .map_err(|e| e.to_string())?;
+    let head = head.freeze();
+    let mut ranges: Vec<Option<FileRange>> = ranges.into_iter().map(Some).collect();
+    Ok(parts
+        .into_iter()
+        .map(|part| match part {
+            Part::Header(r) => Piece::Bytes(head.slice(r)),
+            Part::Slice(id) => Piece::File(ranges[id].take().expect("each slice sent once")),
+        })
+        .collect())
+}
+
+/// Checks one requested topic (by id if `by_id`, else by name) and its partitions.
+fn wanted(shard: &ShardState, by_id: bool, t: &FetchTopic) -> WantedTopic {
+    let resolved: Option<(Arc<str>, i32)> = {
+        let catalog = shard.catalog.borrow();
+        let name = if by_id {
+            catalog.name_of(t.topic_id).map(str::to_string)
+        } else {
+            Some(t.topic.to_string())
+        };
+        name.and_then(|n| {
+            catalog
+                .get(&n)
+                .map(|m| (Arc::from(n.as_str()), m.partitions))
+        })
+    };
+    let unknown = if by_id {
+        code::UNKNOWN_TOPIC_ID
+    } else {
+        code::UNKNOWN_TOPIC_OR_PARTITION
+    };
+    let partitions = t
+        .partitions
+        .iter()
+        .map(|p| {
+            let (topic, error) = match &resolved {
+                Some((name, n)) if p.partition >= 0 && p.partition < *n => {
+                    (Some(name.clone()), code::NONE)
+                }
+                Some(_) => (None, code::UNKNOWN_TOPIC_OR_PARTITION),
+                None => (None, unknown),
+            };
+            let error = if error == code::NONE && p.partition_max_bytes < 0 {
+                code::INVALID_FETCH_SIZE
+            } else {
+                error
+            };
+            Wanted {
+                topic,
+                partition: p.partition,
+                offset: p.fetch_offset,
+                max_bytes: p.partition_max_bytes.max(0) as u64,
+                error,
+            }
+        })
+        .collect();
+    let name = resolved
+        .as_ref()
+        .map(|(n, _)| Str::from(&**n))
+        .unwrap_or_else(|| t.topic.clone());
+    WantedTopic {
+        name,
+        topic_id: t.topic_id,
+        partitions,
+    }
+}
+
+/// Reads `reads` until they hold `min_bytes`, one of them fails, `deadline` passes or the broker
+/// shuts down (the long poll), and returns the last read, one result per `reads` entry.
+async fn read_until_ready(
+    shard: &Rc<ShardState>,
+    reads: Vec<ReadReq>,
+    min_bytes: u64,
+    deadline: Instant,
+) -> Vec<PartitionRead> {
+    loop {
+        let results = shard.read(reads.clone()).await;
+        let bytes: u64 = results.iter().map(PartitionRead::bytes).sum();
+        let errors = results.iter().any(|r| r.error != code::NONE);
+        let now = Instant::now();
+        if reads.is_empty()
+            || bytes >= min_bytes
+            || errors
+            || now >= deadline
+            || shard.shutting_down.get()
+        {
+            return results;
+        }
+        let parts = reads
+            .iter()
+            .map(|r| (r.topic.clone(), r.partition, r.offset))
+            .collect();
+        shard.wait_for_data(parts, deadline - now).await;
+        if Instant::now() >= deadline {
+            return shard.read(reads).await;
+        }
+    }
+}
+
+/// Builds the reply in request order, applying the response-wide byte limit, and returns it
+/// with the record ranges its slices refer to (slice id = index).
+fn assemble(
+    topics: Vec<WantedTopic>,
+    results: Vec<PartitionRead>,
+    max_bytes: u64,
+) -> (FetchReply, Vec<FileRange>) {
+    let mut reply = FetchReply::default();
+    let mut ranges = Vec::new();
+    let mut used = 0u64;
+    let mut results = results.into_iter();
+    for topic in topics {
+        let mut t = FetchReplyTopic {
+            name: topic.name,
+            topic_id: topic.topic_id,
+            partitions: Vec::with_capacity(topic.partitions.len()),
+        };
+        for w in topic.partitions {
+            let mut p = FetchReplyPartition {
+                partition_index: w.partition,
+                error_code: w.error,
+                high_watermark: -1,
+                last_stable_offset: -1,
+                log_start_offset: -1,
+                records: Vec::new(),
+            };
+            if w.error == code::NONE {
+                let r = results.next().expect("one result per read");
+                p.error_code = r.error;
+                p.high_watermark = r.high_watermark;
+                p.last_stable_offset = r.high_watermark;
+                p.log_start_offset = r.log_start_offset;
+                let bytes = r.bytes();
+                if used == 0 || used + bytes <= max_bytes {
+                    used += bytes;
+                    for range in r.ranges {
+                        p.records.push(RecordSlice {
+                            slice_id: ranges.len(),
+                            len: range.len as u32,
+                        });
+                        ranges.push(range);
+                    }
+                }
+            }
+            t.partitions.push(p);
+        }
+        reply.topics.push(t);
+    }
+    (reply, ranges)
+}

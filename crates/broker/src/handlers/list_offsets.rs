@@ -1,0 +1,68 @@
+//! ListOffsets (key 2): earliest (-2), latest (-1), max timestamp (-3, answered with the latest
+//! offset: ringlog does not track the max-timestamp record separately), earliest local (-4), or
+//! the first offset whose batch max timestamp is at or after a time.
+
+use std::rc::Rc;
+use std::sync::Arc;
+
+use crate::protocol::error as code;
+use crate::protocol::messages::{
+    ListOffsetsPartitionResponse, ListOffsetsRequest, ListOffsetsResponse, ListOffsetsTopicResponse,
+};
+use crate::protocol::wire::Str;
+use crate::shard::{OffsetReq, ShardState};
+
+/// Answer a ListOffsets request.
+pub async fn handle(shard: &Rc<ShardState>, req: ListOffsetsRequest) -> ListOffsetsResponse {
+    let mut lookups = Vec::new();
+    let mut plan = Vec::new();
+    for t in &req.topics {
+        let name: Arc<str> = Arc::from(&*t.name);
+        let partitions = shard.catalog.borrow().get(&name).map(|m| m.partitions);
+        let mut parts = Vec::new();
+        for p in &t.partitions {
+            let known = partitions.is_some_and(|n| p.partition_index >= 0 && p.partition_index < n);
+            if known {
+                lookups.push(OffsetReq {
+                    topic: name.clone(),
+                    partition: p.partition_index,
+                    timestamp: p.timestamp,
+                });
+            }
+            parts.push((p.partition_index, known));
+        }
+        plan.push((name, parts));
+    }
+    let mut results = shard.offsets(lookups).await.into_iter();
+    let mut resp = ListOffsetsResponse::default();
+    for (name, parts) in plan {
+        let partitions = parts
+            .into_iter()
+            .map(|(partition_index, known)| {
+                if !known {
+                    return ListOffsetsPartitionResponse {
+                        partition_index,
+                        error_code: code::UNKNOWN_TOPIC_OR_PARTITION,
+                        offset: -1,
+                        timestamp: -1,
+                        ..Default::default()
+                    };
+                }
+                let r = results.next().expect("one result per lookup");
+                ListOffsetsPartitionResponse {
+                    partition_index,
+                    error_code: r.error,
+                    offset: r.offset,
+                    timestamp: r.timestamp,
+                    leader_epoch: 0,
+                    ..Default::default()
+                }
+            })
+            .collect();
+        resp.topics.push(ListOffsetsTopicResponse {
+            name: Str::from(&*name),
+            partitions,
+        });
+    }
+    resp
+}

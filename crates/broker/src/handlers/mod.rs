@@ -1,0 +1,30 @@
+//! One file per Kafka API: decode has happened already; each handler applies the request to the
+//! shard (and, through the mesh, to other shards) and builds the response.
+//!
+//! # Invariants
+//! - Handlers never panic on request content: every field is checked and answered with the Kafka
+//!   error code the real broker would use.
+//! - Handlers set every response field they know, whatever the request's version: which field
+//!   exists at which version is the message definitions' business (the encoder leaves out the
+//!   fields a version lacks). A handler looks at the version only to decide what the client could
+//!   have sent or expects, through the definitions (`carries`, or a named rule next to them).
+
+pub mod api_versions;
+pub mod create_topics;
+pub mod delete_topics;
+pub mod fetch;
+pub mod init_producer_id;
+pub mod list_offsets;
+pub mod metadata;
+pub mod produce;
+// Consumer groups (state lives in crate::group).
+pub mod delete_groups;
+pub mod describe_groups;
+pub mod find_coordinator;
+pub mod heartbeat;
+pub mod join_group;
+pub mod leave_group;
+pub mod list_groups;
+pub mod offset_commit;
+pub mod offset_fetch;
+pub mod sync_group;

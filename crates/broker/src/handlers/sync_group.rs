@@ -1,0 +1,26 @@
+//! SyncGroup (key 14): the leader sends every member's assignment; every member gets its own
+//! once the leader's arrived (assignments pass through unchanged: client-side assignors).
+
+use std::rc::Rc;
+
+use crate::group::{self, state::SyncOutcome, GroupOp, GroupReply};
+use crate::protocol::error as code;
+use crate::protocol::messages::{SyncGroupRequest, SyncGroupResponse};
+use crate::protocol::wire::Str;
+use crate::shard::ShardState;
+
+/// Answer a SyncGroup request.
+pub async fn handle(shard: &Rc<ShardState>, req: SyncGroupRequest) -> SyncGroupResponse {
+    let group_id = req.group_id.to_string();
+    let outcome = match group::call(shard, &group_id, GroupOp::Sync { req }).await {
+        Some(GroupReply::Sync(o)) => o,
+        _ => SyncOutcome::error(code::COORDINATOR_NOT_AVAILABLE),
+    };
+    SyncGroupResponse {
+        error_code: outcome.error,
+        protocol_type: outcome.protocol_type.map(Str::from),
+        protocol_name: outcome.protocol_name.map(Str::from),
+        assignment: outcome.assignment,
+        ..Default::default()
+    }
+}

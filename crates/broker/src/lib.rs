@@ -1,0 +1,402 @@
+//! The broker: topic partitions sharded across cores, speaking the Kafka protocol.
+//!
+//! ```text
+//!             SO_REUSEPORT: the kernel spreads connections over the shards' listeners
+//!   shard 0 ─ listener ─ connections ─┐        ┌─ engine (partitions owner()==0) + controller
+//!   shard 1 ─ listener ─ connections ─┼─ mesh ─┼─ engine (partitions owner()==1)
+//!   ...                               ┘        └─ ...
+//! ```
+//! A connection lives on the shard that accepted it. A request touching another shard's
+//! partitions is forwarded through the mesh ([`shard::ShardMsg`]); Fetch data comes back as file
+//! descriptors and ranges and is sent by the connection's shard ([`crate::transfer`]). Topic
+//! creation and deletion are serialized by the controller shard, which persists the catalog and
+//! then tells every shard.
+//!
+//! # Invariants
+//! - Partition ownership is [`routing::owner`], a pure function; a partition is opened by exactly
+//!   one shard's engine.
+//! - Responses on a connection leave in request order (one request at a time per connection).
+//! - Shutdown: stop accepting, let requests in progress finish (bounded by
+//!   [`SHUTDOWN_GRACE_MS`]), flush every log, close.
+#![deny(unsafe_code)]
+#![deny(unsafe_op_in_unsafe_fn)]
+#![warn(missing_docs)]
+
+// The layers below, under the names the broker's code uses for them (`crate::storage::...`).
+use ringlog_protocol as protocol;
+use ringlog_runtime as runtime;
+use ringlog_storage as storage;
+
+pub mod catalog;
+pub mod config;
+pub mod connection;
+pub mod error;
+pub mod group;
+pub mod handlers;
+pub mod producer_ids;
+pub mod routing;
+pub mod shard;
+// The file->socket paths need `unsafe` (mmap, `IoBuf` over mappings); nothing else here does.
+#[allow(unsafe_code)]
+pub mod transfer;
+
+use std::cell::{Cell, RefCell};
+use std::io;
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::Duration;
+
+pub use config::BrokerConfig;
+
+use crate::runtime::future::{select, Either};
+use crate::runtime::mesh::{self, Mesh};
+use crate::runtime::net::TcpListener;
+use crate::runtime::sync::Notify;
+use crate::runtime::{self as rt, IoKind, RuntimeConfig, ShardInfo};
+use crate::storage::{Engine, EngineConfig, LogConfig};
+use catalog::Catalog;
+use shard::{ShardMsg, ShardState};
+
+/// Inbox capacity per shard: requests from other shards queued before senders wait.
+pub const INBOX_CAPACITY: usize = 4096;
+/// How long shutdown waits for requests in progress before closing their connections.
+pub const SHUTDOWN_GRACE_MS: u64 = 5_000;
+/// How often each shard runs interval flushes and retention.
+pub const HOUSEKEEPING_INTERVAL_MS: u64 = 1_000;
+
+/// A running broker.
+pub struct Broker {
+    thread: Option<std::thread::JoinHandle<io::Result<()>>>,
+    addr: SocketAddr,
+    senders: Vec<mesh::Sender<Control>>,
+}
+
+/// Control messages from outside the runtime (shutdown).
+enum Control {
+    Shutdown,
+}
+
+impl Broker {
+    /// Start a broker on background threads (one per shard); returns once it is listening.
+    pub fn start(config: BrokerConfig) -> io::Result<Broker> {
+        config
+            .validate()
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+        let io_kind = effective_io(&config)?;
+        if !config.transfer.runs_on(io_kind) {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!(
+                    "transfer path {} needs the io_uring driver, but this broker runs {io_kind}",
+                    config.transfer
+                ),
+            ));
+        }
+        std::fs::create_dir_all(&config.data_dir).map_err(|e| {
+            io::Error::new(
+                e.kind(),
+                format!("data dir {}: {e}", config.data_dir.display()),
+            )
+        })?;
+        let catalog = Catalog::load(&config.data_dir)?;
+        // Committed offsets: re-route the logs if the shard count changed (blocking, once).
+        group::offsets_log::prepare_dir(&config.data_dir, config.cores)?;
+        // Loaded here so a damaged file stops startup with a clear message; shard 0 reloads it.
+        let producer_id_bound = producer_ids::ProducerIdAllocator::load(&config.data_dir)?.bound();
+        let cores = config.cores;
+        let first = TcpListener::bind_std_reuseport(config.listen)
+            .map_err(|e| io::Error::new(e.kind(), format!("listen on {}: {e}", config.listen)))?;
+        let addr = first.local_addr()?;
+        let mut listeners = vec![first];
+        for _ in 1..cores {
+            listeners.push(TcpListener::bind_std_reuseport(addr)?);
+        }
+        let mut config = config;
+        if config.advertise.is_none() {
+            config.advertise = Some(addr.to_string());
+        }
+        tracing::info!(
+            "ringlog serving: cores={cores} io={io_kind} transfer={} flush={:?} listen={addr} advertise={} data={}",
+            config.transfer,
+            config.flush,
+            config.advertise.as_deref().unwrap_or("?"),
+            config.data_dir.display()
+        );
+        let mesh: Mesh<ShardMsg> = Mesh::new(cores, INBOX_CAPACITY);
+        let control: Mesh<Control> = Mesh::new(cores, 4);
+        let control_senders = control.senders.clone();
+        let stop_all = ShutdownHandle {
+            senders: control.senders.clone(),
+        };
+        let config = Arc::new(config);
+        let thread = std::thread::Builder::new()
+            .name("ringlog-broker".into())
+            .spawn(move || {
+                let rt_config = RuntimeConfig {
+                    cores,
+                    io: config.io,
+                    ..RuntimeConfig::default()
+                };
+                let per_shard: Vec<_> = listeners
+                    .into_iter()
+                    .zip(mesh.receivers)
+                    .zip(control.receivers)
+                    .map(|((l, inbox), ctl)| std::sync::Mutex::new(Some((l, inbox, ctl))))
+                    .collect();
+                let peers = mesh.senders;
+                let results = rt::run(&rt_config, |info| {
+                    let (listener, inbox, ctl) = per_shard[info.id]
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .take()
+                        .expect("once");
+                    let shard = shard_main(
+                        info,
+                        ShardStart {
+                            config: config.clone(),
+                            catalog: catalog.clone(),
+                            listener,
+                            inbox,
+                            control: ctl,
+                            peers: peers.clone(),
+                            producer_id_bound: producer_id_bound.clone(),
+                        },
+                    );
+                    let stop_all = &stop_all;
+                    async move {
+                        let result = shard.await;
+                        if let Err(e) = &result {
+                            // One shard cannot serve its partitions: stop the whole broker
+                            // rather than run with a hole in the partition space.
+                            tracing::error!("shard {} failed: {e}; stopping the broker", info.id);
+                            stop_all.shutdown();
+                        }
+                        result
+                    }
+                })?;
+                results
+                    .into_iter()
+                    .collect::<io::Result<Vec<()>>>()
+                    .map(drop)
+            })?;
+        Ok(Broker {
+            thread: Some(thread),
+            addr,
+            senders: control_senders,
+        })
+    }
+
+    /// The address the broker listens on.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Ask every shard to shut down (returns at once; [`Broker::join`] waits).
+    pub fn shutdown(&self) {
+        self.shutdown_handle().shutdown();
+    }
+
+    /// A handle that can stop the broker from another thread (a signal waiter).
+    pub fn shutdown_handle(&self) -> ShutdownHandle {
+        ShutdownHandle {
+            senders: self.senders.clone(),
+        }
+    }
+
+    /// Wait for the broker to stop.
+    pub fn join(mut self) -> io::Result<()> {
+        match self.thread.take().map(|t| t.join()) {
+            Some(Ok(r)) => r,
+            Some(Err(_)) => Err(io::Error::other("a broker shard panicked")),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Stops a running broker; cheap to clone, usable from any thread.
+#[derive(Clone)]
+pub struct ShutdownHandle {
+    senders: Vec<mesh::Sender<Control>>,
+}
+
+impl ShutdownHandle {
+    /// Ask every shard to shut down (returns at once).
+    pub fn shutdown(&self) {
+        for s in &self.senders {
+            for _ in 0..1000 {
+                match s.try_send(Control::Shutdown) {
+                    Ok(()) | Err(mesh::TrySendError::Closed(_)) => break,
+                    Err(mesh::TrySendError::Full(_)) => {
+                        std::thread::sleep(Duration::from_millis(1))
+                    }
+                }
+            }
+        }
+    }
+}
+
+impl Drop for Broker {
+    fn drop(&mut self) {
+        if let Some(t) = self.thread.take() {
+            self.shutdown();
+            let _ = t.join();
+        }
+    }
+}
+
+/// The driver shards will really run: io_uring falls back to epoll when it cannot be set up.
+fn effective_io(config: &BrokerConfig) -> io::Result<IoKind> {
+    Ok(match config.io {
+        IoKind::Epoll => IoKind::Epoll,
+        IoKind::Uring => {
+            if rt::probe().setup_error.is_some() {
+                IoKind::Epoll
+            } else {
+                IoKind::Uring
+            }
+        }
+    })
+}
+
+/// What one shard starts with.
+struct ShardStart {
+    config: Arc<BrokerConfig>,
+    catalog: Catalog,
+    listener: std::net::TcpListener,
+    inbox: mesh::Receiver<ShardMsg>,
+    control: mesh::Receiver<Control>,
+    peers: Vec<mesh::Sender<ShardMsg>>,
+    producer_id_bound: Arc<std::sync::atomic::AtomicI64>,
+}
+
+async fn shard_main(info: ShardInfo, start: ShardStart) -> io::Result<()> {
+    let ShardStart {
+        config,
+        catalog,
+        listener,
+        inbox,
+        control,
+        peers,
+        producer_id_bound,
+    } = start;
+    let (id, count) = (info.id, info.count);
+    let log = LogConfig {
+        flush: config.flush,
+        segment_bytes: config.segment_bytes,
+        retention_bytes: config.retention_bytes,
+        retention_ms: config.retention_ms,
+        ..LogConfig::default()
+    };
+    let owns: crate::storage::OwnsFn =
+        Arc::new(move |t: &str, p: i32| routing::owner(t, p, count) == id);
+    let engine = Engine::open(
+        &config.data_dir,
+        EngineConfig {
+            log,
+            owns: Some(owns),
+            repair: false,
+        },
+    )
+    .await
+    .map_err(|e| io::Error::other(format!("shard {id}: opening the data directory: {e}")))?;
+    let producer_ids = if id == routing::CONTROLLER_SHARD {
+        let alloc = producer_ids::ProducerIdAllocator::load(&config.data_dir)?;
+        Some(alloc.share_bound(producer_id_bound.clone()))
+    } else {
+        None
+    };
+    let state = Rc::new(ShardState {
+        id,
+        count,
+        config: config.clone(),
+        engine,
+        catalog: RefCell::new(catalog),
+        peers,
+        shutdown: Notify::new(),
+        shutting_down: Cell::new(false),
+        producer_ids,
+        producer_id_bound,
+        groups: group::Coordinator::open(&config.data_dir, id)?,
+    });
+
+    rt::spawn(group::run_timers(state.clone()));
+    let inbox_state = state.clone();
+    let inbox_task = rt::spawn(async move {
+        while let Some(msg) = inbox.recv().await {
+            rt::spawn(inbox_state.clone().handle(msg));
+        }
+    });
+    let control_state = state.clone();
+    rt::spawn(async move {
+        if let Some(Control::Shutdown) = control.recv().await {
+            control_state.shutting_down.set(true);
+            control_state.shutdown.notify_waiters();
+        }
+    });
+    let house_state = state.clone();
+    rt::spawn(async move {
+        loop {
+            if house_state.shutting_down.get() {
+                return;
+            }
+            let tick = rt::time::sleep(Duration::from_millis(HOUSEKEEPING_INTERVAL_MS));
+            if let Either::Right(()) = select(tick, house_state.shutdown.notified()).await {
+                return;
+            }
+            if let Err(e) = house_state.engine.flush_due().await {
+                tracing::error!("shard {}: interval flush failed: {e}", house_state.id);
+            }
+            if let Err(e) = house_state.engine.apply_retention().await {
+                tracing::error!("shard {}: retention failed: {e}", house_state.id);
+            }
+        }
+    });
+
+    let listener = TcpListener::from_std(listener)?;
+    let live = Rc::new(Cell::new(0usize));
+    let drained = Rc::new(Notify::new());
+    loop {
+        if state.shutting_down.get() {
+            break;
+        }
+        match select(listener.accept(), state.shutdown.notified()).await {
+            Either::Right(()) => break,
+            Either::Left(Err(e)) => {
+                // EMFILE and friends: keep serving existing connections, retry shortly.
+                tracing::warn!("shard {id}: accept failed: {e}");
+                rt::time::sleep(Duration::from_millis(10)).await;
+            }
+            Either::Left(Ok((stream, peer))) => {
+                if live.get() >= config::CONNECTIONS_PER_SHARD_MAX {
+                    tracing::warn!(?peer, "connection limit reached; closing");
+                    continue;
+                }
+                live.set(live.get() + 1);
+                let (state, live, drained) = (state.clone(), live.clone(), drained.clone());
+                rt::spawn(async move {
+                    connection::serve(state, stream, peer).await;
+                    live.set(live.get() - 1);
+                    drained.notify_waiters();
+                });
+            }
+        }
+    }
+    drop(listener);
+    let grace = rt::time::timeout(Duration::from_millis(SHUTDOWN_GRACE_MS), async {
+        while live.get() > 0 {
+            drained.notified().await;
+        }
+    });
+    if grace.await.is_err() {
+        tracing::warn!(
+            "shard {id}: {} connection(s) still busy after the grace period; closing them",
+            live.get()
+        );
+    }
+    if let Err(e) = state.engine.flush_all().await {
+        tracing::error!("shard {id}: final flush failed: {e}");
+    }
+    inbox_task.cancel().await;
+    Ok(())
+}

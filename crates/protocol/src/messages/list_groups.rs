@@ -1,0 +1,35 @@
+//! ListGroups (key 16): every group the broker coordinates, optionally filtered by state (v4+)
+//! and type (v5+). Served at v0-5.
+
+use crate::wire::Str;
+use crate::{api_message, wire_struct};
+
+api_message! {
+    /// Lists groups; empty filters mean all.
+    pub struct ListGroupsRequest: key 16, versions "0-5", flexible "3+" {
+        /// Only groups in these states (v4+).
+        states_filter: Vec<Str> => "4+";
+        /// Only groups of these types, e.g. "classic" (v5+).
+        types_filter: Vec<Str> => "5+";
+    }
+}
+
+api_message! {
+    /// The groups listed.
+    pub struct ListGroupsResponse: key 16, versions "0-5", flexible "3+" {
+        throttle_time_ms: i32 => "1+";
+        error_code: i16 => "0+";
+        groups: Vec<ListedGroup> => "0+";
+    }
+}
+
+wire_struct! {
+    /// One group listed.
+    pub struct ListedGroup {
+        group_id: Str => "0+";
+        protocol_type: Str => "0+";
+        group_state: Str => "4+";
+        /// "classic" or "consumer" (v5+).
+        group_type: Str => "5+";
+    }
+}

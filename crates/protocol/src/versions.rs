@@ -1,0 +1,163 @@
+//! The Kafka APIs and version ranges ringlog advertises in its ApiVersions response.
+//!
+//! One row per API in [`SUPPORTED_APIS`]. To add an API (consumer groups, InitProducerId): add a
+//! row here, a variant to [`super::Request`] and its arm in `decode_request`, and a sample message to
+//! the round-trip tests, which then exercise every version in the new range.
+//!
+//! Why these ranges (client facts measured for ringlog, see design.md §5):
+//!
+//! | API          | key | range  | floor / ceiling                                                      |
+//! |--------------|-----|--------|----------------------------------------------------------------------|
+//! | Produce      | 0   | 3..=10 | v3 = first with RecordBatch v2; librdkafka 2.16 uses 10              |
+//! | Fetch        | 1   | 4..=16 | v4 = first with RecordBatch v2; librdkafka 2.16 uses 16; v13+ name topics by id |
+//! | ListOffsets  | 2   | 1..=8  | v1 = Kafka 4's floor; v8 adds EARLIEST_LOCAL (-4), answered as earliest |
+//! | Metadata     | 3   | 1..=12 | v0 ("empty list = all topics") left out, as Kafka 4 does; librdkafka uses 12 |
+//! | OffsetCommit | 8   | 2..=9  | librdkafka 2.12 up to 9, kafka-python 3.0 up to 8 (v10 = KIP-848 topic ids) |
+//! | OffsetFetch  | 9   | 1..=9  | v8+ batch groups (librdkafka uses them)      |
+//! | FindCoordinator | 10 | 0..=4 | v0-3 single key (librdkafka 0-2), v4 batched keys (kafka-python admin) |
+//! | JoinGroup    | 11  | 0..=9  | librdkafka 0-5, kafka-python up to 7, Java up to 9; v4+ MEMBER_ID_REQUIRED |
+//! | Heartbeat    | 12  | 0..=4  |                                           |
+//! | LeaveGroup   | 13  | 0..=5  | v3+ batch members (static membership)                                 |
+//! | SyncGroup    | 14  | 0..=5  | v5 checks protocol type and name       |
+//! | DescribeGroups | 15 | 0..=5 | v6 (KIP-1043 error messages) left out                                 |
+//! | ListGroups   | 16  | 0..=5  | v4 state filter, v5 type filter ("classic" only)                      |
+//! | DeleteGroups | 42  | 0..=2  |                                           |
+//! | ApiVersions  | 18  | 0..=4  | aiokafka sends v0, kafkajs v2, librdkafka/kafka-python v3/v4           |
+//! | CreateTopics | 19  | 2..=7  |                                          |
+//! | DeleteTopics | 20  | 1..=6  | v6 deletes by name or topic id         |
+//! | InitProducerId | 22 | 0..=5 | idempotent (non-transactional) producers |
+//!
+//! # Invariants
+//! - Every range lies inside the versions its message definition covers (tested in
+//!   `differential_tests`, which also checks every advertised version byte for byte).
+//! - Every advertised version is exercised by a byte-level round-trip test (`roundtrip_tests`).
+//! - Api keys are unique in the table (tested).
+
+use bytes::BytesMut;
+
+use super::api_key::ApiKey;
+use super::error;
+use super::messages::{ApiVersion, ApiVersionsResponse};
+
+/// One advertised API: its key and the inclusive version range we serve.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ApiRange {
+    pub api_key: ApiKey,
+    pub min_version: i16,
+    pub max_version: i16,
+}
+
+impl ApiRange {
+    pub fn contains(&self, api_version: i16) -> bool {
+        (self.min_version..=self.max_version).contains(&api_version)
+    }
+}
+
+/// The APIs ringlog serves, in api-key order. See the module doc for why each range.
+#[rustfmt::skip] // one row per API reads as a table
+pub const SUPPORTED_APIS: &[ApiRange] = &[
+    ApiRange { api_key: ApiKey::Produce, min_version: 3, max_version: 10 },
+    ApiRange { api_key: ApiKey::Fetch, min_version: 4, max_version: 16 },
+    ApiRange { api_key: ApiKey::ListOffsets, min_version: 1, max_version: 8 },
+    ApiRange { api_key: ApiKey::Metadata, min_version: 1, max_version: 12 },
+    ApiRange { api_key: ApiKey::OffsetCommit, min_version: 2, max_version: 9 },
+    ApiRange { api_key: ApiKey::OffsetFetch, min_version: 1, max_version: 9 },
+    ApiRange { api_key: ApiKey::FindCoordinator, min_version: 0, max_version: 4 },
+    ApiRange { api_key: ApiKey::JoinGroup, min_version: 0, max_version: 9 },
+    ApiRange { api_key: ApiKey::Heartbeat, min_version: 0, max_version: 4 },
+    ApiRange { api_key: ApiKey::LeaveGroup, min_version: 0, max_version: 5 },
+    ApiRange { api_key: ApiKey::SyncGroup, min_version: 0, max_version: 5 },
+    ApiRange { api_key: ApiKey::DescribeGroups, min_version: 0, max_version: 5 },
+    ApiRange { api_key: ApiKey::ListGroups, min_version: 0, max_version: 5 },
+    ApiRange { api_key: ApiKey::ApiVersions, min_version: 0, max_version: 4 },
+    ApiRange { api_key: ApiKey::CreateTopics, min_version: 2, max_version: 7 },
+    ApiRange { api_key: ApiKey::DeleteTopics, min_version: 1, max_version: 6 },
+    ApiRange { api_key: ApiKey::InitProducerId, min_version: 0, max_version: 5 },
+    ApiRange { api_key: ApiKey::DeleteGroups, min_version: 0, max_version: 2 },
+];
+
+/// The advertised range for a raw api key, or `None` if ringlog does not serve that API.
+pub fn supported_range(api_key: i16) -> Option<ApiRange> {
+    SUPPORTED_APIS
+        .iter()
+        .find(|r| r.api_key as i16 == api_key)
+        .copied()
+}
+
+/// The ApiVersions response body listing [`SUPPORTED_APIS`]. `error_code` is [`error::NONE`], or
+/// [`error::UNSUPPORTED_VERSION`] when answering a version we do not serve.
+///
+/// Feature fields (supported/finalized features, zk_migration_ready) keep their defaults, so no
+/// tagged fields are written for them (librdkafka 2.0.2 mis-skips tagged fields).
+pub fn api_versions_response(error_code: i16) -> ApiVersionsResponse {
+    ApiVersionsResponse {
+        error_code,
+        api_keys: SUPPORTED_APIS
+            .iter()
+            .map(|r| ApiVersion {
+                api_key: r.api_key as i16,
+                min_version: r.min_version,
+                max_version: r.max_version,
+            })
+            .collect(),
+        ..Default::default()
+    }
+}
+
+/// Writes the whole frame (size prefix, v0 response header, v0 body) Kafka sends when a client
+/// asks for an ApiVersions version the broker does not serve: error 35 and our ranges, encoded at
+/// v0 so any client can read it and retry with a version we list.
+pub fn encode_api_versions_unsupported(correlation_id: i32, out: &mut BytesMut) {
+    let body = api_versions_response(error::UNSUPPORTED_VERSION);
+    // The v0 body is fixed-layout: error_code i16, array count i32, 6 bytes per entry.
+    let body_bytes = 2 + 4 + 6 * body.api_keys.len();
+    let size = super::header::RESPONSE_HEADER_V0_BYTES + body_bytes;
+    out.reserve(super::frame::SIZE_PREFIX_BYTES + size);
+    // Table-sized, far below i32::MAX.
+    out.extend_from_slice(&(size as i32).to_be_bytes());
+    out.extend_from_slice(&correlation_id.to_be_bytes());
+    out.extend_from_slice(&body.error_code.to_be_bytes());
+    out.extend_from_slice(&(body.api_keys.len() as i32).to_be_bytes());
+    for k in &body.api_keys {
+        out.extend_from_slice(&k.api_key.to_be_bytes());
+        out.extend_from_slice(&k.min_version.to_be_bytes());
+        out.extend_from_slice(&k.max_version.to_be_bytes());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::header::decode_response_header;
+    use crate::wire::Reader;
+    use crate::Message;
+
+    #[test]
+    fn keys_are_unique_and_sorted() {
+        for w in SUPPORTED_APIS.windows(2) {
+            assert!((w[0].api_key as i16) < (w[1].api_key as i16), "{w:?}");
+        }
+        for r in SUPPORTED_APIS {
+            assert!(r.min_version <= r.max_version, "{r:?}");
+        }
+    }
+
+    #[test]
+    fn unsupported_reply_is_a_v0_response() {
+        let mut out = BytesMut::new();
+        encode_api_versions_unsupported(77, &mut out);
+        let frame = out.freeze();
+        assert_eq!(
+            i32::from_be_bytes(frame[..4].try_into().unwrap()) as usize,
+            frame.len() - 4
+        );
+        let mut r = Reader::new(frame.slice(4..));
+        assert_eq!(decode_response_header(&mut r, 0), Ok(77));
+        let body = ApiVersionsResponse::decode(r.rest(), 0).unwrap();
+        assert_eq!(body, api_versions_response(error::UNSUPPORTED_VERSION));
+        // The hand-written v0 frame is exactly what the definition encodes at v0.
+        let mut encoded = BytesMut::new();
+        body.encode(&mut encoded, 0);
+        assert_eq!(&frame[8..], &encoded[..]);
+    }
+}

@@ -1,0 +1,63 @@
+//! The ringlog storage engine, usable as an embedded library.
+//!
+//! A per-partition segmented log of Kafka RecordBatch v2 bytes, stored exactly as the producer
+//! sent them (the broker stamps only the base offset and partition leader epoch, which lie outside
+//! the CRC), so a fetch can send file bytes unchanged.
+//!
+//! - [`batch`]: RecordBatch v2 layout (every byte position and attribute bit), header parse /
+//!   validate / write / stamp, and `batch::testing` builders.
+//! - [`records`]: the records inside a batch (varints, encode, bounded decode) and the
+//!   compression codecs with bounded decompression.
+//! - [`index`]: sparse offset index and time index (byte layouts in its docs).
+//! - [`segment`]: `{base_offset:020}.log` + `.index` + `.timeindex`; active -> sealed.
+//! - [`log`]: one partition: append with group commit, read as file slices, roll, retention,
+//!   truncate, high-watermark notification; durability per [`FlushPolicy`].
+//! - [`recovery`]: verify the tail on open, truncate torn writes, rebuild indexes.
+//! - [`engine`]: many logs under one directory; the embedding API.
+//! - [`names`]: Kafka topic-name rules and every path built from names.
+//! - [`error`]: errors with context (the broker maps them to Kafka error codes).
+//! - [`codec`]: the bounds-checked big-endian reader of the on-disk formats ringlog decodes
+//!   itself (producer-state snapshots here, the broker's group offsets log).
+//! - [`runtime`]: the `ringlog-runtime` crate, re-exported: an embedder runs the engine on its
+//!   shards ([`runtime::block_on`], [`runtime::run`]).
+//!
+//! All data I/O goes through the runtime file API ([`crate::runtime::fs`]), so the same code runs
+//! on io_uring and on epoll shards; directory operations (mkdir, readdir, rename, unlink) are
+//! rare and use `std::fs`.
+//!
+//! # Invariants
+//! - Nothing of a rejected append buffer becomes visible: every batch is validated (magic 2,
+//!   lengths, CRC32C, record count, size bound) before any byte is written.
+//! - Offsets within a partition are contiguous from `log_start_offset` to the log end; each
+//!   segment's first batch has the segment's base offset.
+//! - Reads return whole batches below the high watermark only; under `FlushPolicy::Always` the
+//!   high watermark is the durable (fdatasynced) offset.
+//! - After recovery every `.log` holds only whole, verified batches; a torn tail never becomes
+//!   visible and nothing before the first damaged byte is lost.
+//! - After a failed write or fsync a log is poisoned and refuses appends until reopened; fsync is
+//!   never retried.
+//! - Topic names are validated before they become paths; no path leaves the data directory.
+//! - `Engine` and `Log` are single-threaded (`!Send`); a partition belongs to one engine (shard).
+#![deny(unsafe_code)]
+#![deny(unsafe_op_in_unsafe_fn)]
+#![warn(missing_docs)]
+
+pub use ringlog_runtime as runtime;
+
+use crate::runtime as rt;
+
+pub mod batch;
+pub mod codec;
+pub mod engine;
+pub mod error;
+pub mod index;
+pub mod log;
+pub mod names;
+pub mod producer;
+pub mod records;
+pub mod recovery;
+pub mod segment;
+
+pub use engine::{Engine, EngineConfig, OwnsFn};
+pub use error::{BatchError, Error, Result};
+pub use log::{FileSlice, FlushPolicy, Log, LogConfig, ReadResult};
