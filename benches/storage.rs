@@ -27,6 +27,7 @@ use std::time::{Duration, Instant};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use ringlog::bench::Machine;
 use ringlog::runtime::fs::File;
+use ringlog::runtime::rng::Rng;
 use ringlog::runtime::{self, IoKind, RuntimeConfig};
 use ringlog::storage::batch::testing::build_batch;
 use ringlog::storage::batch::validate_buffer;
@@ -142,15 +143,6 @@ fn validate(c: &mut Criterion) {
     g.finish();
 }
 
-/// splitmix64: deterministic lookup targets without a dependency.
-fn splitmix64(state: &mut u64) -> u64 {
-    *state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
-    let mut z = *state;
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^ (z >> 31)
-}
-
 fn index_lookup(c: &mut Criterion) {
     let mut g = c.benchmark_group("index_lookup");
     g.sample_size(20)
@@ -169,9 +161,9 @@ fn index_lookup(c: &mut Criterion) {
             0,
         );
     }
-    let mut seed = 7;
+    let mut rng = Rng::new(7);
     let targets: Vec<u32> = (0..4096)
-        .map(|_| (splitmix64(&mut seed) % (u64::from(batches) * 4)) as u32)
+        .map(|_| (rng.next_u64() % (u64::from(batches) * 4)) as u32)
         .collect();
     eprintln!(
         "index_lookup: in-memory index of {} entries (1 GiB segment, 4 KiB interval)",
@@ -205,9 +197,7 @@ fn index_lookup(c: &mut Criterion) {
         log.flush().await.expect("flush");
     })
     .expect("runtime starts");
-    let offsets: Vec<i64> = (0..4096)
-        .map(|_| (splitmix64(&mut seed) % count) as i64)
-        .collect();
+    let offsets: Vec<i64> = (0..4096).map(|_| (rng.next_u64() % count) as i64).collect();
     for io in drivers() {
         g.bench_function(BenchmarkId::new("log_read_one_batch", io_name(io)), |b| {
             b.iter_custom(|iters| {

@@ -14,9 +14,13 @@
 //!   sharded over cores, request handlers.
 //! - [`transfer`] (`ringlog_broker::transfer`): how Fetch record bytes go from segment files to
 //!   sockets (copy, mmap, sendfile, splice, io_uring splice, io_uring send_zc, auto).
-//! - [`client`] (this crate): an async Kafka client and the CLI commands built on it.
-//! - [`bench`] (this crate): the benchmarks behind `ringlog bench`; each answers one question,
-//!   with ratios against a baseline measured in the same run.
+//! - [`client`] (`ringlog-client`, on runtime, storage and protocol): an async Kafka client and
+//!   the CLI commands built on it.
+//! - [`bench`] (`ringlog-bench`, on all of the above): the benchmarks behind `ringlog bench`;
+//!   each answers one question, with ratios against a baseline measured in the same run.
+//!
+//! This package itself is the `ringlog` binary (`src/bin/ringlog.rs`, argument parsing only) and
+//! these re-exports.
 //!
 //! # Invariants
 //! - `unsafe` lives only in `runtime` and `transfer` (the other crates deny it); every block
@@ -26,12 +30,10 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(missing_docs)]
 
-pub mod bench;
-/// An async Kafka client on the runtime, and the logic of the `produce`/`consume`/`topics`/`inspect` commands.
-pub mod client;
-
+pub use ringlog_bench as bench;
 pub use ringlog_broker as broker;
 pub use ringlog_broker::transfer;
+pub use ringlog_client as client;
 pub use ringlog_protocol as protocol;
 pub use ringlog_runtime as runtime;
 pub use ringlog_storage as storage;

@@ -22,6 +22,8 @@ both_drivers!(
     generations_members_and_static_fencing,
     find_coordinator_single_and_batched,
     offsets_of_deleted_topics_and_groups_are_cleaned_up,
+    internal_state_is_hidden_and_refused_as_a_topic,
+    an_old_offsets_directory_is_migrated_at_startup,
 );
 
 fn start(io: IoKind, dir: &std::path::Path) -> Broker {
@@ -410,6 +412,146 @@ fn offsets_of_deleted_topics_and_groups_are_cleaned_up(io: IoKind) {
     assert!(fetch_offsets(&mut raw, "cg2").is_empty());
     broker.shutdown();
     broker.join().unwrap();
+}
+
+fn topic_names(raw: &mut RawClient) -> Vec<String> {
+    let m: MetadataResponse = raw.call(
+        ApiKey::Metadata,
+        12,
+        &MetadataRequest::default().with_topics(None),
+    );
+    m.topics
+        .iter()
+        .filter_map(|t| t.name.as_ref().map(|n| n.0.to_string()))
+        .collect()
+}
+
+/// Committed offsets live in `{data_dir}/__ringlog_state`, which is no topic: Metadata does not
+/// list it (not even after a restart scanned the data dir), and Kafka's internal topic names are
+/// refused. Kafka answers a Produce to an internal topic with INVALID_TOPIC_EXCEPTION (its
+/// `ReplicaManager` refuses appends to internal topics); CreateTopics, DeleteTopics and Metadata
+/// of those names get the same code, as any invalid name does.
+fn internal_state_is_hidden_and_refused_as_a_topic(io: IoKind) {
+    const INVALID_TOPIC_EXCEPTION: i16 = 17;
+    let dir = tempfile::tempdir().unwrap();
+    let broker = start(io, dir.path());
+    let mut raw = RawClient::connect(&broker.local_addr().to_string());
+    create_topic(&mut raw, "t", 1);
+    assert_eq!(simple_commit(&mut raw, "cg", "t", 0, 5), 0);
+    assert!(dir.path().join("__ringlog_state").is_dir());
+    assert_eq!(topic_names(&mut raw), ["t"]);
+    for internal in [
+        "__consumer_offsets",
+        "__transaction_state",
+        "__share_group_state",
+    ] {
+        let p: ProduceResponse = raw.call(
+            ApiKey::Produce,
+            9,
+            &ProduceRequest::default()
+                .with_acks(-1)
+                .with_timeout_ms(5000)
+                .with_topic_data(vec![produce_request::TopicProduceData::default()
+                    .with_name(TopicName(s(internal)))
+                    .with_partition_data(vec![
+                        produce_request::PartitionProduceData::default()
+                            .with_index(0)
+                            .with_records(Some(groups_common::record_batch(1))),
+                    ])]),
+        );
+        let code = p.responses[0].partition_responses[0].error_code;
+        assert_eq!(code, INVALID_TOPIC_EXCEPTION, "produce to {internal}");
+        let c: CreateTopicsResponse = raw.call(
+            ApiKey::CreateTopics,
+            5,
+            &CreateTopicsRequest::default()
+                .with_timeout_ms(5000)
+                .with_topics(vec![create_topics_request::CreatableTopic::default()
+                    .with_name(TopicName(s(internal)))
+                    .with_num_partitions(1)
+                    .with_replication_factor(1)]),
+        );
+        assert_eq!(
+            c.topics[0].error_code, INVALID_TOPIC_EXCEPTION,
+            "create {internal}"
+        );
+        let d: DeleteTopicsResponse = raw.call(
+            ApiKey::DeleteTopics,
+            4,
+            &DeleteTopicsRequest::default()
+                .with_timeout_ms(5000)
+                .with_topic_names(vec![TopicName(s(internal))]),
+        );
+        assert_eq!(
+            d.responses[0].error_code, INVALID_TOPIC_EXCEPTION,
+            "delete {internal}"
+        );
+        let m: MetadataResponse = raw.call(
+            ApiKey::Metadata,
+            12,
+            &MetadataRequest::default()
+                .with_topics(Some(vec![metadata_request::MetadataRequestTopic::default(
+                )
+                .with_name(Some(TopicName(s(internal))))])),
+        );
+        assert_eq!(
+            m.topics[0].error_code, INVALID_TOPIC_EXCEPTION,
+            "metadata {internal}"
+        );
+    }
+    broker.shutdown();
+    broker.join().unwrap();
+
+    let broker = start(io, dir.path());
+    let mut raw = RawClient::connect(&broker.local_addr().to_string());
+    assert_eq!(topic_names(&mut raw), ["t"]);
+    assert_eq!(fetch_offsets(&mut raw, "cg"), vec![("t".into(), 0, 5)]);
+    broker.shutdown();
+    broker.join().unwrap();
+}
+
+/// A data dir of an older ringlog keeps its committed offsets in `__groups/shard-N.log`: the
+/// broker moves them into its state logs at startup, removes the old files, and serves them
+/// (also after another restart, with another shard count).
+fn an_old_offsets_directory_is_migrated_at_startup(io: IoKind) {
+    use ringlog::broker::group::offsets_log::{legacy::testing, StoredOffset};
+    let dir = tempfile::tempdir().unwrap();
+    let stored = |offset| StoredOffset {
+        offset,
+        leader_epoch: -1,
+        commit_timestamp_ms: 1_700_000_000_000,
+        metadata: Some("m".into()),
+    };
+    std::fs::create_dir_all(dir.path().join("__groups")).unwrap();
+    let shard0 = [
+        testing::commit_frame("old-a", &[("t", 0, stored(10)), ("t", 1, stored(11))]),
+        testing::commit_frame("old-gone", &[("t", 0, stored(3))]),
+        testing::group_deleted_frame("old-gone"),
+    ]
+    .concat();
+    let shard1 = testing::commit_frame("old-b", &[("u", 0, stored(7))]);
+    std::fs::write(testing::log_path(dir.path(), 0), shard0).unwrap();
+    std::fs::write(testing::log_path(dir.path(), 1), shard1).unwrap();
+    std::fs::write(dir.path().join("__groups").join("shards"), "2\n").unwrap();
+    for cores in [3, 1] {
+        let broker = support::start_broker(io, dir.path(), cores, |_| {});
+        assert!(
+            !dir.path().join("__groups").exists(),
+            "the old files are gone"
+        );
+        let mut raw = RawClient::connect(&broker.local_addr().to_string());
+        let mut a = fetch_offsets(&mut raw, "old-a");
+        a.sort();
+        assert_eq!(
+            a,
+            vec![("t".into(), 0, 10), ("t".into(), 1, 11)],
+            "{cores} cores"
+        );
+        assert_eq!(fetch_offsets(&mut raw, "old-b"), vec![("u".into(), 0, 7)]);
+        assert!(fetch_offsets(&mut raw, "old-gone").is_empty());
+        broker.shutdown();
+        broker.join().unwrap();
+    }
 }
 
 // ---------------------------------------------------------------------------------------------

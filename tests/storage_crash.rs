@@ -22,6 +22,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use ringlog::runtime::fs::fault;
+use ringlog::runtime::rng::Rng;
 use ringlog::runtime::{self, IoKind, RuntimeConfig};
 use ringlog::storage::batch::testing::build_batch;
 use ringlog::storage::batch::{stamp, validate_buffer};
@@ -88,15 +89,6 @@ fn batch_for(appender: u64, seq: u64) -> Vec<u8> {
 
 fn records_for(appender: u64, seq: u64) -> u64 {
     1 + (appender + seq) % RECORDS_MAX
-}
-
-/// splitmix64: a seeded, dependency-free source for the kill moment.
-fn splitmix64(state: &mut u64) -> u64 {
-    *state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
-    let mut z = *state;
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^ (z >> 31)
 }
 
 /// The child: appends until killed (or [`CHILD_RUN_MS_MAX`]). A no-op in a normal test run.
@@ -180,9 +172,8 @@ fn crash_and_recover(io: IoKind) {
                 .duration_since(std::time::UNIX_EPOCH)
                 .map_or(1, |d| d.as_nanos() as u64)
         });
-    let mut rng = seed;
     let kill_after_ms =
-        KILL_AFTER_MS_MIN + splitmix64(&mut rng) % (KILL_AFTER_MS_MAX - KILL_AFTER_MS_MIN + 1);
+        KILL_AFTER_MS_MIN + Rng::new(seed).next_u64() % (KILL_AFTER_MS_MAX - KILL_AFTER_MS_MIN + 1);
     eprintln!(
         "crash test ({}): seed {seed} (rerun with {SEED_ENV}={seed}), SIGKILL {kill_after_ms} ms \
          after the first ack",

@@ -8,7 +8,7 @@
 //!
 //! Checked, besides "no panic, no abort, no unbounded allocation":
 //! - `check_frame` and `split_frame` agree, and a complete frame is exactly `4 + size` bytes;
-//! - a rejected size prefix is negative or above `request_bytes_max`, and nothing is consumed;
+//! - a rejected size prefix is negative or above `body_bytes_max`, and nothing is consumed;
 //! - a decoded request is of an advertised (api, version), its header matches the fixed 8 bytes,
 //!   and `Request::api_key` agrees with the header;
 //! - an error for a body of fewer than 8 bytes is `HeaderTooShort`, and `UnsupportedVersion` is
@@ -30,7 +30,7 @@ fuzz_target!(|data: &[u8]| {
     let (limits, stream) = match data {
         [a, b, rest @ ..] => (
             FrameLimits {
-                request_bytes_max: REQUEST_BYTES_MAX_MIN + u32::from(u16::from_be_bytes([*a, *b])),
+                body_bytes_max: REQUEST_BYTES_MAX_MIN + u32::from(u16::from_be_bytes([*a, *b])),
             },
             rest,
         ),
@@ -50,7 +50,7 @@ fuzz_target!(|data: &[u8]| {
                 };
                 assert_eq!(frame_bytes, 4 + body.len());
                 assert_eq!(buf.len(), before - frame_bytes);
-                assert!(body.len() as u64 <= u64::from(limits.request_bytes_max));
+                assert!(body.len() as u64 <= u64::from(limits.body_bytes_max));
                 decode_and_check(body);
             }
             Ok(None) => {
@@ -76,8 +76,8 @@ fuzz_target!(|data: &[u8]| {
                     FrameError::NegativeSize { size } => assert!(size < 0),
                     FrameError::TooLarge {
                         size,
-                        request_bytes_max,
-                    } => assert!(size > request_bytes_max),
+                        body_bytes_max,
+                    } => assert!(size > body_bytes_max),
                 }
                 assert_eq!(buf.len(), before, "a rejected frame consumes nothing");
                 break;

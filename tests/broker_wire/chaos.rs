@@ -11,6 +11,7 @@ use kafka_protocol::messages::{
     list_offsets_request, ApiKey, ApiVersionsRequest, CreateTopicsRequest, FetchRequest,
     ListOffsetsRequest,
 };
+use ringlog::runtime::rng::Rng;
 use ringlog::runtime::IoKind;
 
 use super::client::*;
@@ -22,27 +23,6 @@ const THREADS: u64 = 4;
 /// Largest random write.
 const GARBAGE_BYTES_MAX: usize = 8 * 1024;
 
-/// xorshift64*: tiny, seedable, good enough to pick garbage.
-struct Rng(u64);
-
-impl Rng {
-    fn new(seed: u64) -> Rng {
-        Rng(seed.max(1))
-    }
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n.max(1)
-    }
-    fn bytes(&mut self, n: usize) -> Vec<u8> {
-        (0..n).map(|_| self.next() as u8).collect()
-    }
-}
-
 /// A valid request frame of a random (api, version). DeleteTopics is left out so garbage can never
 /// delete the topic under test; produces go to a scratch topic. CreateTopics only when
 /// `with_create` (never for frames that get mutated: a flipped partition count could ask for
@@ -50,7 +30,7 @@ impl Rng {
 fn valid_frame(rng: &mut Rng, correlation_id: i32, with_create: bool) -> Vec<u8> {
     let pick = |rng: &mut Rng, k: ApiKey| {
         let r = versions(k);
-        r.start() + rng.below((r.end() - r.start() + 1) as u64) as i16
+        r.start() + rng.below((r.end() - r.start() + 1) as usize) as i16
     };
     match rng.below(if with_create { 6 } else { 5 }) {
         0 => {
@@ -117,15 +97,15 @@ fn one_connection(addr: std::net::SocketAddr, rng: &mut Rng) {
         return;
     };
     let _ = s.set_write_timeout(Some(Duration::from_millis(500)));
-    let _ = s.set_read_timeout(Some(Duration::from_millis(20 + rng.below(80))));
+    let _ = s.set_read_timeout(Some(Duration::from_millis(20 + rng.below(80) as u64)));
     let _ = s.set_nodelay(true);
     let mut out: Vec<u8> = Vec::new();
     for _ in 0..1 + rng.below(4) {
-        let corr = rng.next() as i32;
+        let corr = rng.next_u64() as i32;
         match rng.below(5) {
             // Pure noise, possibly with a plausible size prefix.
             0 => {
-                let n = rng.below(GARBAGE_BYTES_MAX as u64) as usize;
+                let n = rng.below(GARBAGE_BYTES_MAX);
                 out.extend(rng.bytes(n));
             }
             // A valid frame with random bytes flipped after the 8 fixed header bytes.
@@ -133,8 +113,8 @@ fn one_connection(addr: std::net::SocketAddr, rng: &mut Rng) {
                 let mut f = valid_frame(rng, corr, false);
                 for _ in 0..1 + rng.below(6) {
                     if f.len() > 12 {
-                        let at = 12 + rng.below((f.len() - 12) as u64) as usize;
-                        f[at] = rng.next() as u8;
+                        let at = 12 + rng.below(f.len() - 12);
+                        f[at] = rng.next_u64() as u8;
                     }
                 }
                 out.extend(f);
@@ -142,7 +122,7 @@ fn one_connection(addr: std::net::SocketAddr, rng: &mut Rng) {
             // A valid frame whose body is cut short, followed by nothing (the close cuts it).
             2 => {
                 let f = valid_frame(rng, corr, true);
-                let cut = rng.below(f.len() as u64) as usize;
+                let cut = rng.below(f.len());
                 out.extend(&f[..cut]);
             }
             // A valid size prefix and header, then garbage of the announced length.
@@ -159,14 +139,14 @@ fn one_connection(addr: std::net::SocketAddr, rng: &mut Rng) {
     }
     // Write in random pieces, reading a little now and then, and stop at a random point.
     let stop_at = if rng.below(3) == 0 {
-        rng.below(out.len() as u64 + 1) as usize
+        rng.below(out.len() + 1)
     } else {
         out.len()
     };
     let mut pos = 0;
     let mut sink = [0u8; 4096];
     while pos < stop_at {
-        let n = (1 + rng.below(2048) as usize).min(stop_at - pos);
+        let n = (1 + rng.below(2048)).min(stop_at - pos);
         if s.write_all(&out[pos..pos + n]).is_err() {
             return;
         }
@@ -207,10 +187,11 @@ pub fn garbage_from_many_connections_then_a_normal_round_trip(io: IoKind) {
 
     let deadline = Instant::now() + Duration::from_millis(CHAOS_MS);
     let addr = broker.addr;
+    let mut seeds = Rng::new(seed);
     let threads: Vec<_> = (0..THREADS)
-        .map(|t| {
+        .map(|_| {
+            let mut rng = seeds.fork();
             std::thread::spawn(move || {
-                let mut rng = Rng::new(seed ^ (t + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15));
                 let mut connections = 0u64;
                 while Instant::now() < deadline {
                     one_connection(addr, &mut rng);

@@ -9,8 +9,8 @@
 //! | topic id (UUID, 36 chars, hyphenated) | ' ' | partitions (decimal) | ' ' | name | '\n' |
 //! +--------------------------------------+---+------------+---+-------+----+
 //! ```
-//! It is replaced atomically: written to `topics.catalog.tmp`, fsynced, renamed over the old
-//! file, then the directory is fsynced.
+//! It is replaced atomically and durably with `storage::fsutil` (temporary file, fdatasync,
+//! rename over the old file, directory fsync).
 //!
 //! # Invariants
 //! - Every name in the catalog passed `storage::names::validate_topic`.
@@ -114,7 +114,7 @@ impl Catalog {
         Ok(catalog)
     }
 
-    /// Write the catalog atomically and durably (tmp + fsync + rename + fsync dir).
+    /// Write the catalog atomically and durably (`storage::fsutil`).
     pub async fn store(&self, dir: &Path) -> io::Result<()> {
         let mut text = String::new();
         for (name, m) in &self.topics {
@@ -125,18 +125,8 @@ impl Catalog {
                 name
             ));
         }
-        let tmp = dir.join(format!("{CATALOG_FILE}.tmp"));
-        let f = std::fs::OpenOptions::new()
-            .create(true)
-            .write(true)
-            .truncate(true)
-            .open(&tmp)?;
-        let f = crate::runtime::fs::File::from_std(f);
-        let (res, _) = f.write_all_at(text.into_bytes(), 0).await;
-        res?;
-        f.fdatasync().await?;
-        std::fs::rename(&tmp, Self::path(dir))?;
-        crate::runtime::fs::sync_dir(dir).await
+        crate::storage::fsutil::replace_atomically_on_shard(&Self::path(dir), text.into_bytes())
+            .await
     }
 }
 

@@ -17,7 +17,7 @@
 use std::net::SocketAddr;
 use std::rc::Rc;
 
-use bytes::BytesMut;
+use bytes::{Bytes, BytesMut};
 
 use super::handlers;
 use super::shard::ShardState;
@@ -53,55 +53,14 @@ enum Outcome {
 pub async fn serve(shard: Rc<ShardState>, stream: TcpStream, peer: Option<SocketAddr>) {
     let _ = stream.set_nodelay(true);
     let limits = FrameLimits {
-        request_bytes_max: shard.config.request_bytes_max,
+        body_bytes_max: shard.config.request_bytes_max,
     };
     let mut buf = BytesMut::with_capacity(READ_CHUNK_BYTES);
     let mut out = BytesMut::with_capacity(4096);
     let mut transfer = Transfer::new(shard.config.transfer, peer);
     loop {
-        let frame = loop {
-            match split_frame(&mut buf, limits) {
-                Ok(Some(frame)) => break frame,
-                Ok(None) => {}
-                Err(e) => {
-                    tracing::warn!(?peer, "closing connection: {e}");
-                    return;
-                }
-            }
-            let want = match check_frame(&buf, limits) {
-                Ok(FrameStatus::Incomplete {
-                    frame_bytes: Some(n),
-                }) => n.saturating_sub(buf.len()),
-                _ => READ_CHUNK_BYTES,
-            };
-            let room = buf.capacity() - buf.len();
-            if room < READ_CHUNK_BYTES.min(want) || room == 0 {
-                buf.reserve(want.clamp(READ_CHUNK_BYTES, READ_GROW_BYTES_MAX));
-            }
-            let idle = buf.is_empty();
-            if idle && shard.shutting_down.get() {
-                return;
-            }
-            let recv = stream.recv(buf);
-            // Shutdown interrupts only a connection that is between requests.
-            let res = if idle {
-                match select(recv, shard.shutdown.notified()).await {
-                    Either::Left(r) => r,
-                    Either::Right(()) => return,
-                }
-            } else {
-                recv.await
-            };
-            let (res, b) = res;
-            buf = b;
-            match res {
-                Ok(0) => return, // peer closed
-                Ok(_) => {}
-                Err(e) => {
-                    tracing::debug!(?peer, "recv failed: {e}");
-                    return;
-                }
-            }
+        let Some(frame) = read_frame(&shard, &stream, &mut buf, limits, peer).await else {
+            return;
         };
         let outcome = match decode_request(frame) {
             Ok((header, request)) => handle(&shard, &header, request).await.map(|o| (header, o)),
@@ -150,6 +109,62 @@ pub async fn serve(shard: Rc<ShardState>, stream: TcpStream, peer: Option<Socket
             Outcome::Close(why) => {
                 tracing::warn!(?peer, "closing connection: {why}");
                 return;
+            }
+        }
+    }
+}
+
+/// Receives into `buf` until it holds a whole frame, and splits that frame off. `None` ends the
+/// connection: the peer closed, a receive failed, the size prefix is out of bounds, or the broker
+/// is shutting down while the connection is between requests.
+async fn read_frame(
+    shard: &ShardState,
+    stream: &TcpStream,
+    buf: &mut BytesMut,
+    limits: FrameLimits,
+    peer: Option<SocketAddr>,
+) -> Option<Bytes> {
+    loop {
+        match split_frame(buf, limits) {
+            Ok(Some(frame)) => return Some(frame),
+            Ok(None) => {}
+            Err(e) => {
+                tracing::warn!(?peer, "closing connection: {e}");
+                return None;
+            }
+        }
+        let want = match check_frame(buf, limits) {
+            Ok(FrameStatus::Incomplete {
+                frame_bytes: Some(n),
+            }) => n.saturating_sub(buf.len()),
+            _ => READ_CHUNK_BYTES,
+        };
+        let room = buf.capacity() - buf.len();
+        if room < READ_CHUNK_BYTES.min(want) || room == 0 {
+            buf.reserve(want.clamp(READ_CHUNK_BYTES, READ_GROW_BYTES_MAX));
+        }
+        let idle = buf.is_empty();
+        if idle && shard.shutting_down.get() {
+            return None;
+        }
+        let recv = stream.recv(std::mem::take(buf));
+        // Shutdown interrupts only a connection that is between requests.
+        let res = if idle {
+            match select(recv, shard.shutdown.notified()).await {
+                Either::Left(r) => r,
+                Either::Right(()) => return None,
+            }
+        } else {
+            recv.await
+        };
+        let (res, b) = res;
+        *buf = b;
+        match res {
+            Ok(0) => return None, // peer closed
+            Ok(_) => {}
+            Err(e) => {
+                tracing::debug!(?peer, "recv failed: {e}");
+                return None;
             }
         }
     }

@@ -1,11 +1,457 @@
-//! The Kafka error code the broker answers for a storage error. Storage keeps typed errors and
-//! knows nothing of Kafka's codes; [`kafka_code`] is the one place they are mapped.
+//! The broker's errors, typed and with their context, and the one place they become Kafka error
+//! codes ([`BrokerError::kafka_code`]) and response messages ([`BrokerError::message`]).
+//!
+//! Storage keeps its own typed errors and knows nothing of Kafka's codes; a storage error reaches a
+//! response as [`BrokerError::Storage`], mapped by [`kafka_code`]. Everything the broker itself
+//! decides (a request check, a catalog lookup, a shard that did not answer, a group rule) is a
+//! variant here, so handlers and the shard inbox pass `Result<_, BrokerError>` around and turn it
+//! into a code only where the response is built.
+//!
+//! The one exception is the group state machine (`group::state`): its outcomes (`JoinOutcome`,
+//! `SyncOutcome`, heartbeat and leave results) carry Kafka codes directly, because they are what
+//! the wire answers and they cross shards as such. Errors the coordinator decides before the
+//! state machine are typed here and converted at that boundary.
+//!
+//! # Invariants
+//! - Every variant maps to exactly one Kafka code, never `NONE`; the code of a storage error is
+//!   [`kafka_code`]'s.
+//! - Messages are static text (what Kafka's controller or coordinator would say); the error's
+//!   `Display`, with its context, is for the log.
+
+use std::fmt;
+use std::io;
+use std::sync::Arc;
+
+use uuid::Uuid;
 
 use crate::protocol::error as code;
 use crate::storage::producer::ProducerError;
 use crate::storage::{BatchError, Error};
 
-/// The Kafka error code a response carries for `e`.
+/// Something the broker refuses or fails to do, with what it was doing.
+#[derive(Debug)]
+pub enum BrokerError {
+    /// The storage engine refused or failed (including topic-name rules).
+    Storage(Error),
+
+    // Between shards.
+    /// Shard `shard` did not take a request through the mesh, or dropped it unanswered (its
+    /// inbox closed: the broker is shutting down).
+    ShardUnavailable {
+        /// The shard asked.
+        shard: usize,
+        /// What it was asked, e.g. `"create topic"`.
+        op: &'static str,
+    },
+    /// The owner shard dropped an append unanswered: whether it was written is unknown, so the
+    /// client is told to retry as after a timeout.
+    AppendUnanswered {
+        /// Topic appended to.
+        topic: Arc<str>,
+        /// Partition appended to.
+        partition: i32,
+    },
+    /// The coordinator shard `shard` of a group did not take or answer group work.
+    CoordinatorUnavailable {
+        /// The coordinator shard.
+        shard: usize,
+    },
+    /// The broker is shutting down: waiting group work is answered so clients go elsewhere.
+    ShuttingDown,
+    /// A broker file operation failed (topic catalog, producer id bound, segment descriptor).
+    Io {
+        /// The operation, e.g. `"store"`, `"dup"`.
+        op: &'static str,
+        /// What it was applied to (a path or a partition).
+        target: String,
+        /// The OS error.
+        source: io::Error,
+    },
+
+    // Topics and partitions.
+    /// No such topic in the catalog.
+    UnknownTopic {
+        /// The topic asked for.
+        topic: String,
+    },
+    /// The topic does not exist or has no such partition.
+    UnknownPartition {
+        /// The topic asked for.
+        topic: String,
+        /// The partition asked for.
+        partition: i32,
+    },
+    /// No topic has this id.
+    UnknownTopicId {
+        /// The id asked for.
+        id: Uuid,
+    },
+    /// CreateTopics for a topic already in the catalog.
+    TopicExists {
+        /// The topic.
+        topic: String,
+    },
+    /// A partition count below 1 or above `storage::names::PARTITIONS_PER_TOPIC_MAX`.
+    InvalidPartitions {
+        /// The topic being created.
+        topic: String,
+        /// The refused count.
+        partitions: i32,
+    },
+    /// Replication factor other than 1 (or -1, the default): there is one broker.
+    InvalidReplicationFactor {
+        /// The topic being created.
+        topic: String,
+        /// The refused factor.
+        replication_factor: i16,
+    },
+    /// CreateTopics with explicit replica assignments (one broker: nothing to assign).
+    ReplicaAssignment {
+        /// The topic being created.
+        topic: String,
+    },
+
+    // Produce, Fetch, ListOffsets, InitProducerId.
+    /// Produce `acks` other than -1, 0 or 1.
+    InvalidRequiredAcks {
+        /// The refused value.
+        acks: i16,
+    },
+    /// Produce for a partition with null or empty records.
+    NoRecords {
+        /// Topic produced to.
+        topic: String,
+        /// Partition produced to.
+        partition: i32,
+    },
+    /// A batch names a producer id this broker never handed out.
+    UnknownProducerId {
+        /// The id in the batch header.
+        producer_id: i64,
+    },
+    /// Fetch with a negative `partition_max_bytes`.
+    InvalidFetchSize {
+        /// Topic fetched.
+        topic: String,
+        /// Partition fetched.
+        partition: i32,
+        /// The refused size.
+        max_bytes: i32,
+    },
+    /// ListOffsets with a negative timestamp that names no special offset (-1 to -4).
+    InvalidTimestamp {
+        /// Topic asked.
+        topic: Arc<str>,
+        /// Partition asked.
+        partition: i32,
+        /// The refused timestamp.
+        timestamp: i64,
+    },
+    /// Producer ids are allocated on the controller shard only.
+    NotController {
+        /// The shard that was asked.
+        shard: usize,
+    },
+    /// InitProducerId with a transactional id: transactions are not supported.
+    TransactionalId {
+        /// The transactional id asked for.
+        transactional_id: String,
+    },
+
+    // Coordinators and groups.
+    /// FindCoordinator for a transaction coordinator: transactions are not supported.
+    NoTransactionCoordinator {
+        /// The transactional id asked for.
+        key: String,
+    },
+    /// FindCoordinator with a key type that is neither group (0) nor transaction (1).
+    UnknownCoordinatorKeyType {
+        /// The refused key type.
+        key_type: i8,
+    },
+    /// A group id that is empty or longer than `group::GROUP_ID_BYTES_MAX`.
+    InvalidGroupId {
+        /// The refused id.
+        group: String,
+    },
+    /// This coordinator shard already holds `group::GROUPS_PER_SHARD_MAX` groups.
+    GroupsFull {
+        /// The coordinator shard.
+        shard: usize,
+        /// The group that would have been created.
+        group: String,
+    },
+    /// A session timeout outside the broker's bounds.
+    InvalidSessionTimeout {
+        /// The group joined.
+        group: String,
+        /// The refused timeout.
+        session_timeout_ms: i32,
+    },
+    /// A JoinGroup whose protocols exceed `group::JOIN_METADATA_BYTES_MAX` or
+    /// `group::JOIN_PROTOCOLS_MAX`.
+    JoinMetadataTooLarge {
+        /// The group joined.
+        group: String,
+        /// Total protocol name and metadata bytes.
+        metadata_bytes: usize,
+        /// Protocols listed.
+        protocols: usize,
+    },
+    /// A SyncGroup assignment larger than `group::ASSIGNMENT_BYTES_MAX`.
+    AssignmentTooLarge {
+        /// The group synced.
+        group: String,
+    },
+    /// The member is not in the group (or the group does not exist).
+    UnknownMember {
+        /// The group.
+        group: String,
+        /// The member id given.
+        member_id: String,
+    },
+    /// The generation given is not the group's current one.
+    IllegalGeneration {
+        /// The group.
+        group: String,
+        /// The generation given.
+        generation: i32,
+    },
+    /// A static member's instance id now belongs to another member id.
+    FencedInstanceId {
+        /// The group.
+        group: String,
+        /// The member id given.
+        member_id: String,
+    },
+    /// The group is rebalancing; the member must rejoin first.
+    RebalanceInProgress {
+        /// The group.
+        group: String,
+    },
+    /// Committed offset metadata longer than `group::OFFSET_METADATA_BYTES_MAX`.
+    OffsetMetadataTooLarge {
+        /// The group committing.
+        group: String,
+        /// Metadata bytes given.
+        metadata_bytes: usize,
+    },
+    /// A commit could not be made durable (the cause is logged where it happened).
+    OffsetsNotStored {
+        /// The group committing.
+        group: String,
+    },
+    /// DeleteGroups for a group this coordinator does not hold.
+    GroupNotFound {
+        /// The group.
+        group: String,
+    },
+    /// DeleteGroups for a group that still has members (or is rebalancing).
+    NonEmptyGroup {
+        /// The group.
+        group: String,
+    },
+    /// A group deletion could not be made durable (the cause is logged where it happened).
+    GroupNotDeleted {
+        /// The group.
+        group: String,
+    },
+}
+
+impl BrokerError {
+    /// The Kafka error code a response carries for this error: the one mapping.
+    pub fn kafka_code(&self) -> i16 {
+        use BrokerError as E;
+        match self {
+            E::Storage(e) => kafka_code(e),
+            E::ShardUnavailable { .. } => code::UNKNOWN_SERVER_ERROR,
+            E::AppendUnanswered { .. } => code::REQUEST_TIMED_OUT,
+            E::CoordinatorUnavailable { .. }
+            | E::GroupsFull { .. }
+            | E::OffsetsNotStored { .. } => code::COORDINATOR_NOT_AVAILABLE,
+            // The client looks the coordinator up again, and finds the broker gone or back.
+            E::ShuttingDown | E::NotController { .. } => code::NOT_COORDINATOR,
+            E::Io { .. } | E::GroupNotDeleted { .. } => code::KAFKA_STORAGE_ERROR,
+            E::UnknownTopic { .. } | E::UnknownPartition { .. } => code::UNKNOWN_TOPIC_OR_PARTITION,
+            E::UnknownTopicId { .. } => code::UNKNOWN_TOPIC_ID,
+            E::TopicExists { .. } => code::TOPIC_ALREADY_EXISTS,
+            E::InvalidPartitions { .. } => code::INVALID_PARTITIONS,
+            E::InvalidReplicationFactor { .. } => code::INVALID_REPLICATION_FACTOR,
+            E::ReplicaAssignment { .. }
+            | E::InvalidTimestamp { .. }
+            | E::UnknownCoordinatorKeyType { .. }
+            | E::JoinMetadataTooLarge { .. }
+            | E::AssignmentTooLarge { .. } => code::INVALID_REQUEST,
+            E::InvalidRequiredAcks { .. } => code::INVALID_REQUIRED_ACKS,
+            E::NoRecords { .. } => code::CORRUPT_MESSAGE,
+            E::UnknownProducerId { .. } => code::UNKNOWN_PRODUCER_ID,
+            E::InvalidFetchSize { .. } => code::INVALID_FETCH_SIZE,
+            E::TransactionalId { .. } => code::UNSUPPORTED_VERSION,
+            // Kafka's answer when no transaction coordinator can be found.
+            E::NoTransactionCoordinator { .. } => code::COORDINATOR_NOT_AVAILABLE,
+            E::InvalidGroupId { .. } => code::INVALID_GROUP_ID,
+            E::InvalidSessionTimeout { .. } => code::INVALID_SESSION_TIMEOUT,
+            E::UnknownMember { .. } => code::UNKNOWN_MEMBER_ID,
+            E::IllegalGeneration { .. } => code::ILLEGAL_GENERATION,
+            E::FencedInstanceId { .. } => code::FENCED_INSTANCE_ID,
+            E::RebalanceInProgress { .. } => code::REBALANCE_IN_PROGRESS,
+            E::OffsetMetadataTooLarge { .. } => code::OFFSET_METADATA_TOO_LARGE,
+            E::GroupNotFound { .. } => code::GROUP_ID_NOT_FOUND,
+            E::NonEmptyGroup { .. } => code::NON_EMPTY_GROUP,
+        }
+    }
+
+    /// The message a response with an error message field (CreateTopics, FindCoordinator)
+    /// carries for this error; `None` where the broker has no specific text (the handler then
+    /// sends its API's generic one, or null).
+    pub fn message(&self) -> Option<&'static str> {
+        use BrokerError as E;
+        Some(match self {
+            E::TopicExists { .. } | E::Storage(Error::TopicAlreadyExists { .. }) => {
+                "topic already exists"
+            }
+            E::Storage(Error::InvalidTopicName { .. }) => {
+                "invalid topic name: [a-zA-Z0-9._-]{1,249}, not . or .."
+            }
+            E::InvalidPartitions { .. } | E::Storage(Error::InvalidPartition { .. }) => {
+                "partition count out of range"
+            }
+            E::InvalidReplicationFactor { .. } => "replication factor must be 1 (single broker)",
+            E::InvalidGroupId { .. } => "invalid group id",
+            E::NoTransactionCoordinator { .. } => "ringlog does not support transactions",
+            E::UnknownCoordinatorKeyType { .. } => "unknown coordinator key type",
+            _ => return None,
+        })
+    }
+}
+
+/// The Kafka code of a per-partition (or per-group) outcome: `NONE` when there is no error.
+pub fn code_of(error: Option<&BrokerError>) -> i16 {
+    error.map_or(code::NONE, BrokerError::kafka_code)
+}
+
+impl From<Error> for BrokerError {
+    fn from(e: Error) -> BrokerError {
+        BrokerError::Storage(e)
+    }
+}
+
+impl fmt::Display for BrokerError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        use BrokerError as E;
+        match self {
+            E::Storage(e) => write!(f, "{e}"),
+            E::ShardUnavailable { shard, op } => write!(f, "{op}: shard {shard} did not answer"),
+            E::AppendUnanswered { topic, partition } => {
+                write!(f, "append to {topic}-{partition}: the owner shard did not answer")
+            }
+            E::CoordinatorUnavailable { shard } => {
+                write!(f, "group coordinator shard {shard} did not answer")
+            }
+            E::ShuttingDown => write!(f, "the broker is shutting down"),
+            E::Io { op, target, source } => write!(f, "{op} {target}: {source}"),
+            E::UnknownTopic { topic } => write!(f, "unknown topic {topic:?}"),
+            E::UnknownPartition { topic, partition } => {
+                write!(f, "unknown topic or partition {topic}-{partition}")
+            }
+            E::UnknownTopicId { id } => write!(f, "unknown topic id {id}"),
+            E::TopicExists { topic } => write!(f, "topic {topic:?} already exists"),
+            E::InvalidPartitions { topic, partitions } => {
+                write!(f, "topic {topic:?}: partition count {partitions} out of range")
+            }
+            E::InvalidReplicationFactor {
+                topic,
+                replication_factor,
+            } => write!(
+                f,
+                "topic {topic:?}: replication factor {replication_factor} (one broker: must be 1)"
+            ),
+            E::ReplicaAssignment { topic } => {
+                write!(f, "topic {topic:?}: explicit replica assignments are not supported")
+            }
+            E::InvalidRequiredAcks { acks } => write!(f, "acks {acks} (must be -1, 0 or 1)"),
+            E::NoRecords { topic, partition } => {
+                write!(f, "produce to {topic}-{partition} without records")
+            }
+            E::UnknownProducerId { producer_id } => {
+                write!(f, "producer id {producer_id} was never allocated")
+            }
+            E::InvalidFetchSize {
+                topic,
+                partition,
+                max_bytes,
+            } => write!(f, "fetch {topic}-{partition}: partition_max_bytes {max_bytes}"),
+            E::InvalidTimestamp {
+                topic,
+                partition,
+                timestamp,
+            } => write!(f, "list offsets {topic}-{partition}: timestamp {timestamp}"),
+            E::NotController { shard } => {
+                write!(f, "shard {shard} is not the controller: no producer ids here")
+            }
+            E::TransactionalId { transactional_id } => write!(
+                f,
+                "transactional id {transactional_id:?}: transactions are not supported"
+            ),
+            E::NoTransactionCoordinator { key } => {
+                write!(f, "transaction coordinator for {key:?}: transactions are not supported")
+            }
+            E::UnknownCoordinatorKeyType { key_type } => {
+                write!(f, "unknown coordinator key type {key_type}")
+            }
+            E::InvalidGroupId { group } => write!(f, "invalid group id {group:?}"),
+            E::GroupsFull { shard, group } => {
+                write!(f, "shard {shard} holds its maximum of groups; refusing {group:?}")
+            }
+            E::InvalidSessionTimeout {
+                group,
+                session_timeout_ms,
+            } => write!(f, "group {group:?}: session timeout {session_timeout_ms} ms out of bounds"),
+            E::JoinMetadataTooLarge {
+                group,
+                metadata_bytes,
+                protocols,
+            } => write!(
+                f,
+                "group {group:?}: join with {protocols} protocol(s), {metadata_bytes} metadata bytes"
+            ),
+            E::AssignmentTooLarge { group } => {
+                write!(f, "group {group:?}: an assignment exceeds the size limit")
+            }
+            E::UnknownMember { group, member_id } => {
+                write!(f, "group {group:?}: unknown member {member_id:?}")
+            }
+            E::IllegalGeneration { group, generation } => {
+                write!(f, "group {group:?}: generation {generation} is not current")
+            }
+            E::FencedInstanceId { group, member_id } => {
+                write!(f, "group {group:?}: member {member_id:?} is fenced by its instance id")
+            }
+            E::RebalanceInProgress { group } => write!(f, "group {group:?} is rebalancing"),
+            E::OffsetMetadataTooLarge {
+                group,
+                metadata_bytes,
+            } => write!(f, "group {group:?}: commit metadata of {metadata_bytes} bytes"),
+            E::OffsetsNotStored { group } => write!(f, "group {group:?}: commit not stored"),
+            E::GroupNotFound { group } => write!(f, "group {group:?} not found"),
+            E::NonEmptyGroup { group } => write!(f, "group {group:?} still has members"),
+            E::GroupNotDeleted { group } => write!(f, "group {group:?}: deletion not stored"),
+        }
+    }
+}
+
+impl std::error::Error for BrokerError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            BrokerError::Storage(e) => Some(e),
+            BrokerError::Io { source, .. } => Some(source),
+            _ => None,
+        }
+    }
+}
+
+/// The Kafka error code a response carries for the storage error `e` (the storage part of
+/// [`BrokerError::kafka_code`]).
 pub fn kafka_code(e: &Error) -> i16 {
     match e {
         Error::InvalidTopicName { .. } => code::INVALID_TOPIC_EXCEPTION,
@@ -36,6 +482,8 @@ pub fn kafka_code(e: &Error) -> i16 {
             code::KAFKA_STORAGE_ERROR
         }
         Error::InvalidArgument { .. } => code::INVALID_REQUEST,
+        // Only coordinators keep state logs; a full one is answered like a full coordinator.
+        Error::StateFull { .. } => code::COORDINATOR_NOT_AVAILABLE,
     }
 }
 
@@ -185,5 +633,258 @@ mod tests {
         for (e, expected) in cases {
             assert_eq!(kafka_code(&e), expected, "{e}");
         }
+    }
+
+    /// Every broker error with the code Kafka's broker answers for it (numbers, not constants,
+    /// so a wrong constant cannot hide a wrong mapping).
+    fn broker_cases() -> Vec<(BrokerError, i16)> {
+        let g = || "g".to_string();
+        let t = || "t".to_string();
+        use BrokerError as E;
+        vec![
+            (E::Storage(Error::TopicAlreadyExists { topic: t() }), 36),
+            (
+                E::ShardUnavailable {
+                    shard: 1,
+                    op: "read",
+                },
+                -1,
+            ),
+            (
+                E::AppendUnanswered {
+                    topic: Arc::from("t"),
+                    partition: 0,
+                },
+                7,
+            ),
+            (E::CoordinatorUnavailable { shard: 1 }, 15),
+            (E::ShuttingDown, 16),
+            (
+                E::Io {
+                    op: "store",
+                    target: "/d/topics.catalog".into(),
+                    source: io::Error::from_raw_os_error(libc::EIO),
+                },
+                56,
+            ),
+            (E::UnknownTopic { topic: t() }, 3),
+            (
+                E::UnknownPartition {
+                    topic: t(),
+                    partition: 9,
+                },
+                3,
+            ),
+            (E::UnknownTopicId { id: Uuid::nil() }, 100),
+            (E::TopicExists { topic: t() }, 36),
+            (
+                E::InvalidPartitions {
+                    topic: t(),
+                    partitions: 0,
+                },
+                37,
+            ),
+            (
+                E::InvalidReplicationFactor {
+                    topic: t(),
+                    replication_factor: 3,
+                },
+                38,
+            ),
+            (E::ReplicaAssignment { topic: t() }, 42),
+            (E::InvalidRequiredAcks { acks: 2 }, 21),
+            (
+                E::NoRecords {
+                    topic: t(),
+                    partition: 0,
+                },
+                2,
+            ),
+            (E::UnknownProducerId { producer_id: 7 }, 59),
+            (
+                E::InvalidFetchSize {
+                    topic: t(),
+                    partition: 0,
+                    max_bytes: -1,
+                },
+                4,
+            ),
+            (
+                E::InvalidTimestamp {
+                    topic: Arc::from("t"),
+                    partition: 0,
+                    timestamp: -9,
+                },
+                42,
+            ),
+            (E::NotController { shard: 1 }, 16),
+            (
+                E::TransactionalId {
+                    transactional_id: "tx".into(),
+                },
+                35,
+            ),
+            (E::NoTransactionCoordinator { key: "tx".into() }, 15),
+            (E::UnknownCoordinatorKeyType { key_type: 7 }, 42),
+            (
+                E::InvalidGroupId {
+                    group: String::new(),
+                },
+                24,
+            ),
+            (
+                E::GroupsFull {
+                    shard: 0,
+                    group: g(),
+                },
+                15,
+            ),
+            (
+                E::InvalidSessionTimeout {
+                    group: g(),
+                    session_timeout_ms: 1,
+                },
+                26,
+            ),
+            (
+                E::JoinMetadataTooLarge {
+                    group: g(),
+                    metadata_bytes: 1 << 21,
+                    protocols: 1,
+                },
+                42,
+            ),
+            (E::AssignmentTooLarge { group: g() }, 42),
+            (
+                E::UnknownMember {
+                    group: g(),
+                    member_id: "m".into(),
+                },
+                25,
+            ),
+            (
+                E::IllegalGeneration {
+                    group: g(),
+                    generation: 3,
+                },
+                22,
+            ),
+            (
+                E::FencedInstanceId {
+                    group: g(),
+                    member_id: "m".into(),
+                },
+                82,
+            ),
+            (E::RebalanceInProgress { group: g() }, 27),
+            (
+                E::OffsetMetadataTooLarge {
+                    group: g(),
+                    metadata_bytes: 5000,
+                },
+                12,
+            ),
+            (E::OffsetsNotStored { group: g() }, 15),
+            (E::GroupNotFound { group: g() }, 69),
+            (E::NonEmptyGroup { group: g() }, 68),
+            (E::GroupNotDeleted { group: g() }, 56),
+        ]
+    }
+
+    #[test]
+    fn broker_errors_map_to_kafka_codes() {
+        for (e, expected) in broker_cases() {
+            assert_eq!(e.kafka_code(), expected, "{e}");
+            assert_ne!(e.kafka_code(), code::NONE, "{e}");
+        }
+    }
+
+    #[test]
+    fn storage_errors_keep_their_code_inside_broker_errors() {
+        let e = Error::OffsetOutOfRange {
+            partition: "t-0".into(),
+            offset: 10,
+            log_start_offset: 0,
+            high_watermark: 9,
+        };
+        let code = kafka_code(&e);
+        let e = BrokerError::from(e);
+        assert_eq!(e.kafka_code(), code);
+        assert!(std::error::Error::source(&e).is_some());
+    }
+
+    /// The messages CreateTopics and FindCoordinator send, exactly as before the errors were
+    /// typed (clients and tests compare them).
+    #[test]
+    fn response_messages() {
+        let invalid_name = Error::InvalidTopicName {
+            name: "a b".into(),
+            reason: "space",
+        };
+        let cases: Vec<(BrokerError, Option<&str>)> = vec![
+            (
+                BrokerError::TopicExists { topic: "t".into() },
+                Some("topic already exists"),
+            ),
+            (
+                BrokerError::Storage(invalid_name),
+                Some("invalid topic name: [a-zA-Z0-9._-]{1,249}, not . or .."),
+            ),
+            (
+                BrokerError::InvalidPartitions {
+                    topic: "t".into(),
+                    partitions: 0,
+                },
+                Some("partition count out of range"),
+            ),
+            (
+                BrokerError::InvalidReplicationFactor {
+                    topic: "t".into(),
+                    replication_factor: 3,
+                },
+                Some("replication factor must be 1 (single broker)"),
+            ),
+            (
+                BrokerError::InvalidGroupId {
+                    group: String::new(),
+                },
+                Some("invalid group id"),
+            ),
+            (
+                BrokerError::NoTransactionCoordinator { key: "tx".into() },
+                Some("ringlog does not support transactions"),
+            ),
+            (
+                BrokerError::UnknownCoordinatorKeyType { key_type: 7 },
+                Some("unknown coordinator key type"),
+            ),
+            (BrokerError::ReplicaAssignment { topic: "t".into() }, None),
+            (
+                BrokerError::ShardUnavailable {
+                    shard: 0,
+                    op: "create topic",
+                },
+                None,
+            ),
+        ];
+        for (e, expected) in cases {
+            assert_eq!(e.message(), expected, "{e}");
+        }
+    }
+
+    #[test]
+    fn display_keeps_the_context() {
+        let e = BrokerError::UnknownPartition {
+            topic: "orders".into(),
+            partition: 7,
+        };
+        assert_eq!(e.to_string(), "unknown topic or partition orders-7");
+        let e = BrokerError::Io {
+            op: "store",
+            target: "/d/topics.catalog".into(),
+            source: io::Error::from_raw_os_error(libc::ENOSPC),
+        };
+        let text = e.to_string();
+        assert!(text.starts_with("store /d/topics.catalog: "), "{text}");
     }
 }

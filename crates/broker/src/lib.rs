@@ -99,9 +99,12 @@ impl Broker {
                 format!("data dir {}: {e}", config.data_dir.display()),
             )
         })?;
+        // Temporaries of an atomic replace interrupted by a crash (catalog, producer ids).
+        crate::storage::fsutil::remove_stale_temps(&config.data_dir)?;
         let catalog = Catalog::load(&config.data_dir)?;
-        // Committed offsets: re-route the logs if the shard count changed (blocking, once).
-        group::offsets_log::prepare_dir(&config.data_dir, config.cores)?;
+        // Committed offsets: migrate an old offsets directory, re-route the logs if the shard
+        // count changed (blocking, once).
+        group::offsets_log::prepare(&config.data_dir, config.cores, io_kind)?;
         // Loaded here so a damaged file stops startup with a clear message; shard 0 reloads it.
         let producer_id_bound = producer_ids::ProducerIdAllocator::load(&config.data_dir)?.bound();
         let cores = config.cores;
@@ -317,7 +320,7 @@ async fn shard_main(info: ShardInfo, start: ShardStart) -> io::Result<()> {
         shutting_down: Cell::new(false),
         producer_ids,
         producer_id_bound,
-        groups: group::Coordinator::open(&config.data_dir, id)?,
+        groups: group::Coordinator::open(&config.data_dir, id, count).await?,
     });
 
     rt::spawn(group::run_timers(state.clone()));

@@ -1,8 +1,8 @@
 //! Producer id allocation for idempotent producers (InitProducerId), on the controller shard.
 //!
 //! Ids are handed out from blocks of [`PRODUCER_ID_BLOCK`]; before the first id of a block is
-//! given out, the block's end is persisted (`{data_dir}/producer_ids`, written to a temporary
-//! file, fdatasynced, renamed, directory fsynced). After a restart allocation resumes at the
+//! given out, the block's end is persisted (`{data_dir}/producer_ids`, replaced atomically and
+//! durably with `storage::fsutil`). After a restart allocation resumes at the
 //! persisted end, so an id is never handed out twice, even after a crash (unused ids of the last
 //! block are skipped).
 //!
@@ -89,19 +89,10 @@ impl ProducerIdAllocator {
     }
 
     async fn persist(&self, end: i64) -> io::Result<()> {
-        let tmp = self.dir.join(format!("{PRODUCER_IDS_FILE}.tmp"));
-        let f = std::fs::OpenOptions::new()
-            .create(true)
-            .write(true)
-            .truncate(true)
-            .open(&tmp)?;
-        let f = crate::runtime::fs::File::from_std(f);
-        let (res, _) = f
-            .write_all_at(format!("next_unreserved {end}\n").into_bytes(), 0)
-            .await;
-        res?;
-        f.fdatasync().await?;
-        std::fs::rename(&tmp, self.dir.join(PRODUCER_IDS_FILE))?;
-        crate::runtime::fs::sync_dir(&self.dir).await
+        crate::storage::fsutil::replace_atomically_on_shard(
+            &self.dir.join(PRODUCER_IDS_FILE),
+            format!("next_unreserved {end}\n").into_bytes(),
+        )
+        .await
     }
 }

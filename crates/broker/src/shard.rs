@@ -18,7 +18,7 @@ use bytes::Bytes;
 
 use super::catalog::{Catalog, TopicMeta};
 use super::config::BrokerConfig;
-use super::error::kafka_code;
+use super::error::BrokerError;
 use super::routing;
 use crate::protocol::error as code;
 use crate::runtime::fs::File;
@@ -35,9 +35,9 @@ pub enum ShardMsg {
         op: super::group::GroupOp,
         reply: OneshotSender<super::group::GroupReply>,
     },
-    /// To the controller: allocate an idempotent producer id (or a Kafka error code).
+    /// To the controller: allocate an idempotent producer id.
     AllocateProducerId {
-        reply: OneshotSender<Result<i64, i16>>,
+        reply: OneshotSender<Result<i64, BrokerError>>,
     },
     /// Append to a partition this shard owns.
     Append {
@@ -67,12 +67,12 @@ pub enum ShardMsg {
         name: String,
         partitions: i32,
         validate_only: bool,
-        reply: OneshotSender<i16>,
+        reply: OneshotSender<Result<(), BrokerError>>,
     },
     /// To the controller: delete a topic.
     DeleteTopic {
         name: String,
-        reply: OneshotSender<i16>,
+        reply: OneshotSender<Result<(), BrokerError>>,
     },
     /// From the controller: a topic now exists (open owned partitions).
     TopicCreated {
@@ -88,10 +88,11 @@ pub enum ShardMsg {
 }
 
 /// Outcome of an append.
+pub type AppendResult = Result<Appended, BrokerError>;
+
+/// Where an append landed.
 #[derive(Clone, Copy, Debug)]
-pub struct AppendResult {
-    /// Kafka error code.
-    pub error: i16,
+pub struct Appended {
     /// Base offset of the first appended batch.
     pub base_offset: i64,
     /// Log start offset after the append.
@@ -120,8 +121,8 @@ pub struct SendRange {
 
 /// Result of one partition read, as sent across shards.
 pub struct ReadResultMsg {
-    /// Kafka error code.
-    pub error: i16,
+    /// Why the read failed (`None`: it did not).
+    pub error: Option<BrokerError>,
     /// High watermark.
     pub high_watermark: i64,
     /// Log start offset.
@@ -131,10 +132,11 @@ pub struct ReadResultMsg {
 }
 
 /// Result of one partition read on the connection's shard.
-#[derive(Clone, Debug, Default)]
+#[derive(Debug)]
 pub struct PartitionRead {
-    /// Kafka error code.
-    pub error: i16,
+    /// Why the read failed (`None`: it did not). High watermark and log start offset are set
+    /// when the partition exists.
+    pub error: Option<BrokerError>,
     /// High watermark.
     pub high_watermark: i64,
     /// Log start offset.
@@ -144,6 +146,16 @@ pub struct PartitionRead {
 }
 
 impl PartitionRead {
+    /// A read that failed before reaching the partition's log.
+    fn failed(error: BrokerError) -> PartitionRead {
+        PartitionRead {
+            error: Some(error),
+            high_watermark: -1,
+            log_start_offset: -1,
+            ranges: Vec::new(),
+        }
+    }
+
     /// Total record bytes.
     pub fn bytes(&self) -> u64 {
         self.ranges.iter().map(|r| r.len).sum()
@@ -181,10 +193,11 @@ pub struct OffsetReq {
 }
 
 /// A ListOffsets answer.
+pub type OffsetResult = Result<OffsetFound, BrokerError>;
+
+/// The offset a ListOffsets lookup found.
 #[derive(Clone, Copy, Debug)]
-pub struct OffsetResult {
-    /// Kafka error code.
-    pub error: i16,
+pub struct OffsetFound {
     /// The offset (-1 when none).
     pub offset: i64,
     /// The timestamp of that offset (-1 when unknown).
@@ -244,7 +257,7 @@ impl ShardState {
             .send(
                 owner,
                 ShardMsg::Append {
-                    topic,
+                    topic: topic.clone(),
                     partition,
                     records,
                     reply: tx,
@@ -252,38 +265,32 @@ impl ShardState {
             )
             .await
         {
-            return AppendResult {
-                error: code::UNKNOWN_SERVER_ERROR,
-                base_offset: -1,
-                log_start_offset: -1,
-            };
+            return Err(BrokerError::ShardUnavailable {
+                shard: owner,
+                op: "append",
+            });
         }
-        rx.recv().await.unwrap_or(AppendResult {
-            error: code::REQUEST_TIMED_OUT,
-            base_offset: -1,
-            log_start_offset: -1,
-        })
+        match rx.recv().await {
+            Some(result) => result,
+            None => Err(BrokerError::AppendUnanswered { topic, partition }),
+        }
     }
 
     async fn append_local(&self, topic: &str, partition: i32, records: Bytes) -> AppendResult {
         // The log stamps offsets into the bytes it writes, so it needs its own mutable copy.
         match self.engine.append(topic, partition, records.to_vec()).await {
-            Ok(base_offset) => AppendResult {
-                error: code::NONE,
+            Ok(base_offset) => Ok(Appended {
                 base_offset,
                 log_start_offset: self.engine.earliest_offset(topic, partition).unwrap_or(-1),
-            },
+            }),
             Err(e) => {
-                if kafka_code(&e) == code::KAFKA_STORAGE_ERROR {
+                let e = BrokerError::Storage(e);
+                if e.kafka_code() == code::KAFKA_STORAGE_ERROR {
                     tracing::error!("append to {topic}-{partition} failed: {e}");
                 } else {
                     tracing::debug!("append to {topic}-{partition} rejected: {e}");
                 }
-                AppendResult {
-                    error: kafka_code(&e),
-                    base_offset: -1,
-                    log_start_offset: -1,
-                }
+                Err(e)
             }
         }
     }
@@ -296,7 +303,7 @@ impl ShardState {
             by_shard[self.owner(&r.topic, r.partition)].push((i, r));
         }
         let total: usize = by_shard.iter().map(Vec::len).sum();
-        let mut out: Vec<PartitionRead> = vec![PartitionRead::default(); total];
+        let mut out: Vec<Option<PartitionRead>> = (0..total).map(|_| None).collect();
         let mut remote = Vec::new();
         for (shard, reqs) in by_shard.into_iter().enumerate() {
             if reqs.is_empty() {
@@ -304,7 +311,7 @@ impl ShardState {
             }
             if shard == self.id {
                 for (i, r) in reqs {
-                    out[i] = self.read_one(&r).await;
+                    out[i] = Some(self.read_one(&r).await);
                 }
             } else {
                 let (idx, reqs): (Vec<usize>, Vec<ReadReq>) = reqs.into_iter().unzip();
@@ -318,26 +325,63 @@ impl ShardState {
                         },
                     )
                     .await;
-                remote.push((idx, sent.then_some(rx)));
+                remote.push((shard, idx, sent.then_some(rx)));
             }
         }
-        for (idx, rx) in remote {
+        for (shard, idx, rx) in remote {
             let results = match rx {
                 Some(rx) => rx.recv().await.unwrap_or_default(),
                 None => Vec::new(),
             };
             let mut results = results.into_iter();
             for i in idx {
-                out[i] = match results.next() {
+                out[i] = Some(match results.next() {
                     Some(r) => r.into_local(),
-                    None => PartitionRead {
-                        error: code::UNKNOWN_SERVER_ERROR,
-                        high_watermark: -1,
-                        log_start_offset: -1,
-                        ranges: Vec::new(),
-                    },
-                };
+                    None => {
+                        PartitionRead::failed(BrokerError::ShardUnavailable { shard, op: "read" })
+                    }
+                });
             }
+        }
+        out.into_iter()
+            .map(|r| r.expect("every read is answered above"))
+            .collect()
+    }
+
+    /// Local reads for another shard's Fetch: each partition's ranges with their segment files
+    /// `dup`ed, so the owner may delete a segment while the fetching shard still sends from it.
+    async fn read_for_send(&self, reads: &[ReadReq]) -> Vec<ReadResultMsg> {
+        let mut out = Vec::with_capacity(reads.len());
+        for r in reads {
+            let local = self.read_one(r).await;
+            let mut ranges = Vec::with_capacity(local.ranges.len());
+            let mut error = local.error;
+            for range in local.ranges {
+                match range.file.dup_fd() {
+                    Ok(fd) => ranges.push(SendRange {
+                        fd,
+                        position: range.position,
+                        len: range.len,
+                    }),
+                    Err(source) => {
+                        let e = BrokerError::Io {
+                            op: "dup",
+                            target: format!("a segment fd of {}-{}", r.topic, r.partition),
+                            source,
+                        };
+                        tracing::error!("{e}");
+                        error = Some(e);
+                        ranges.clear();
+                        break;
+                    }
+                }
+            }
+            out.push(ReadResultMsg {
+                error,
+                high_watermark: local.high_watermark,
+                log_start_offset: local.log_start_offset,
+                ranges,
+            });
         }
         out
     }
@@ -345,18 +389,11 @@ impl ShardState {
     async fn read_one(&self, r: &ReadReq) -> PartitionRead {
         let log = match self.engine.log(&r.topic, r.partition) {
             Ok(log) => log,
-            Err(e) => {
-                return PartitionRead {
-                    error: kafka_code(&e),
-                    high_watermark: -1,
-                    log_start_offset: -1,
-                    ranges: Vec::new(),
-                }
-            }
+            Err(e) => return PartitionRead::failed(BrokerError::Storage(e)),
         };
         match log.read(r.offset, r.max_bytes).await {
             Ok(res) => PartitionRead {
-                error: code::NONE,
+                error: None,
                 high_watermark: res.high_watermark,
                 log_start_offset: res.log_start_offset,
                 ranges: res
@@ -370,7 +407,7 @@ impl ShardState {
                     .collect(),
             },
             Err(e) => PartitionRead {
-                error: kafka_code(&e),
+                error: Some(BrokerError::Storage(e)),
                 high_watermark: log.high_watermark(),
                 log_start_offset: log.log_start_offset(),
                 ranges: Vec::new(),
@@ -453,12 +490,7 @@ impl ShardState {
             by_shard[self.owner(&r.topic, r.partition)].push((i, r));
         }
         let total: usize = by_shard.iter().map(Vec::len).sum();
-        let none = OffsetResult {
-            error: code::UNKNOWN_SERVER_ERROR,
-            offset: -1,
-            timestamp: -1,
-        };
-        let mut out = vec![none; total];
+        let mut out: Vec<Option<OffsetResult>> = (0..total).map(|_| None).collect();
         for (shard, reqs) in by_shard.into_iter().enumerate() {
             if reqs.is_empty() {
                 continue;
@@ -477,11 +509,17 @@ impl ShardState {
                     Vec::new()
                 }
             };
-            for (i, r) in idx.into_iter().zip(results) {
-                out[i] = r;
+            let mut results = results.into_iter();
+            for i in idx {
+                out[i] = Some(results.next().unwrap_or(Err(BrokerError::ShardUnavailable {
+                    shard,
+                    op: "list offsets",
+                })));
             }
         }
-        out
+        out.into_iter()
+            .map(|r| r.expect("every lookup is answered above"))
+            .collect()
     }
 
     async fn offsets_local(&self, reqs: Vec<OffsetReq>) -> Vec<OffsetResult> {
@@ -501,26 +539,18 @@ impl ShardState {
                     .record_for_timestamp(&r.topic, r.partition, t)
                     .await
                     .map(|o| o.unwrap_or((-1, -1))),
-                _ => {
-                    out.push(OffsetResult {
-                        error: code::INVALID_REQUEST,
-                        offset: -1,
-                        timestamp: -1,
-                    });
+                timestamp => {
+                    out.push(Err(BrokerError::InvalidTimestamp {
+                        topic: r.topic,
+                        partition: r.partition,
+                        timestamp,
+                    }));
                     continue;
                 }
             };
             out.push(match res {
-                Ok((offset, timestamp)) => OffsetResult {
-                    error: code::NONE,
-                    offset,
-                    timestamp,
-                },
-                Err(e) => OffsetResult {
-                    error: kafka_code(&e),
-                    offset: -1,
-                    timestamp: -1,
-                },
+                Ok((offset, timestamp)) => Ok(OffsetFound { offset, timestamp }),
+                Err(e) => Err(BrokerError::Storage(e)),
             });
         }
         out
@@ -532,53 +562,46 @@ impl ShardState {
         name: String,
         partitions: i32,
         validate_only: bool,
-    ) -> i16 {
+    ) -> Result<(), BrokerError> {
         let (tx, rx) = mesh::oneshot();
-        if !self
-            .send(
-                routing::CONTROLLER_SHARD,
-                ShardMsg::CreateTopic {
-                    name,
-                    partitions,
-                    validate_only,
-                    reply: tx,
-                },
-            )
-            .await
-        {
-            return code::UNKNOWN_SERVER_ERROR;
-        }
-        rx.recv().await.unwrap_or(code::UNKNOWN_SERVER_ERROR)
+        let msg = ShardMsg::CreateTopic {
+            name,
+            partitions,
+            validate_only,
+            reply: tx,
+        };
+        self.ask_controller(msg, rx, "create topic").await
     }
 
     /// Allocate a producer id on the controller shard.
-    pub async fn allocate_producer_id(self: &Rc<Self>) -> Result<i64, i16> {
+    pub async fn allocate_producer_id(self: &Rc<Self>) -> Result<i64, BrokerError> {
         let (tx, rx) = mesh::oneshot();
-        if !self
-            .send(
-                routing::CONTROLLER_SHARD,
-                ShardMsg::AllocateProducerId { reply: tx },
-            )
-            .await
-        {
-            return Err(code::UNKNOWN_SERVER_ERROR);
-        }
-        rx.recv().await.unwrap_or(Err(code::UNKNOWN_SERVER_ERROR))
+        let msg = ShardMsg::AllocateProducerId { reply: tx };
+        self.ask_controller(msg, rx, "allocate producer id").await
     }
 
     /// Delete a topic through the controller.
-    pub async fn delete_topic(self: &Rc<Self>, name: String) -> i16 {
+    pub async fn delete_topic(self: &Rc<Self>, name: String) -> Result<(), BrokerError> {
         let (tx, rx) = mesh::oneshot();
-        if !self
-            .send(
-                routing::CONTROLLER_SHARD,
-                ShardMsg::DeleteTopic { name, reply: tx },
-            )
-            .await
-        {
-            return code::UNKNOWN_SERVER_ERROR;
+        let msg = ShardMsg::DeleteTopic { name, reply: tx };
+        self.ask_controller(msg, rx, "delete topic").await
+    }
+
+    /// Send `msg` to the controller shard and wait for its answer on `rx`.
+    async fn ask_controller<T: Send>(
+        &self,
+        msg: ShardMsg,
+        rx: mesh::OneshotReceiver<Result<T, BrokerError>>,
+        op: &'static str,
+    ) -> Result<T, BrokerError> {
+        let unavailable = BrokerError::ShardUnavailable {
+            shard: routing::CONTROLLER_SHARD,
+            op,
+        };
+        if !self.send(routing::CONTROLLER_SHARD, msg).await {
+            return Err(unavailable);
         }
-        rx.recv().await.unwrap_or(code::UNKNOWN_SERVER_ERROR)
+        rx.recv().await.unwrap_or(Err(unavailable))
     }
 
     /// Handle one inbox message (spawned as its own task, so a slow append does not hold up
@@ -593,36 +616,7 @@ impl ShardState {
             } => {
                 reply.send(self.append_local(&topic, partition, records).await);
             }
-            ShardMsg::Read { reads, reply } => {
-                let mut out = Vec::with_capacity(reads.len());
-                for r in &reads {
-                    let local = self.read_one(r).await;
-                    let mut ranges = Vec::with_capacity(local.ranges.len());
-                    let mut error = local.error;
-                    for range in local.ranges {
-                        match range.file.dup_fd() {
-                            Ok(fd) => ranges.push(SendRange {
-                                fd,
-                                position: range.position,
-                                len: range.len,
-                            }),
-                            Err(e) => {
-                                tracing::error!("dup of a segment fd failed: {e}");
-                                error = code::KAFKA_STORAGE_ERROR;
-                                ranges.clear();
-                                break;
-                            }
-                        }
-                    }
-                    out.push(ReadResultMsg {
-                        error,
-                        high_watermark: local.high_watermark,
-                        log_start_offset: local.log_start_offset,
-                        ranges,
-                    });
-                }
-                reply.send(out);
-            }
+            ShardMsg::Read { reads, reply } => reply.send(self.read_for_send(&reads).await),
             ShardMsg::Wait { parts, wait, reply } => {
                 self.wait_local(parts, wait).await;
                 reply.send(());
@@ -640,11 +634,19 @@ impl ShardState {
             ShardMsg::DeleteTopic { name, reply } => reply.send(self.controller_delete(name).await),
             ShardMsg::AllocateProducerId { reply } => {
                 let result = match &self.producer_ids {
-                    Some(alloc) => alloc.allocate().await.map_err(|e| {
-                        tracing::error!("persisting producer ids failed: {e}");
-                        code::KAFKA_STORAGE_ERROR
+                    Some(alloc) => alloc.allocate().await.map_err(|source| {
+                        let e = BrokerError::Io {
+                            op: "store",
+                            target: format!(
+                                "the producer id bound in {}",
+                                self.config.data_dir.display()
+                            ),
+                            source,
+                        };
+                        tracing::error!("{e}");
+                        e
                     }),
-                    None => Err(code::NOT_COORDINATOR),
+                    None => Err(BrokerError::NotController { shard: self.id }),
                 };
                 reply.send(result);
             }
@@ -681,18 +683,24 @@ impl ShardState {
         }
     }
 
-    async fn controller_create(&self, name: String, partitions: i32, validate_only: bool) -> i16 {
-        if let Err(e) = crate::storage::names::validate_topic(&name) {
-            return kafka_code(&e);
-        }
+    async fn controller_create(
+        &self,
+        name: String,
+        partitions: i32,
+        validate_only: bool,
+    ) -> Result<(), BrokerError> {
+        crate::storage::names::validate_topic(&name)?;
         if !(1..=crate::storage::names::PARTITIONS_PER_TOPIC_MAX).contains(&partitions) {
-            return code::INVALID_PARTITIONS;
+            return Err(BrokerError::InvalidPartitions {
+                topic: name,
+                partitions,
+            });
         }
         if self.catalog.borrow().get(&name).is_some() {
-            return code::TOPIC_ALREADY_EXISTS;
+            return Err(BrokerError::TopicExists { topic: name });
         }
         if validate_only {
-            return code::NONE;
+            return Ok(());
         }
         let meta = TopicMeta {
             partitions,
@@ -701,15 +709,12 @@ impl ShardState {
         if let Err(e) = self.engine.create_topic(&name, partitions).await {
             if !matches!(e, StorageError::TopicAlreadyExists { .. }) {
                 tracing::error!("creating topic {name}: {e}");
-                return kafka_code(&e);
+                return Err(BrokerError::Storage(e));
             }
         }
         let mut next = self.catalog.borrow().clone();
         next.insert(name.clone(), meta.clone());
-        if let Err(e) = next.store(&self.config.data_dir).await {
-            tracing::error!("persisting the topic catalog failed: {e}");
-            return code::KAFKA_STORAGE_ERROR;
-        }
+        self.store_catalog(&next).await?;
         self.broadcast(|tx| ShardMsg::TopicCreated {
             name: name.clone(),
             meta: meta.clone(),
@@ -717,28 +722,38 @@ impl ShardState {
         })
         .await;
         tracing::info!(topic = %name, partitions, "topic created");
-        code::NONE
+        Ok(())
     }
 
-    async fn controller_delete(&self, name: String) -> i16 {
-        if crate::storage::names::validate_topic(&name).is_err() {
-            return code::INVALID_TOPIC_EXCEPTION;
-        }
+    async fn controller_delete(&self, name: String) -> Result<(), BrokerError> {
+        crate::storage::names::validate_topic(&name)?;
         if self.catalog.borrow().get(&name).is_none() {
-            return code::UNKNOWN_TOPIC_OR_PARTITION;
+            return Err(BrokerError::UnknownTopic { topic: name });
         }
         let mut next = self.catalog.borrow().clone();
         next.remove(&name);
-        if let Err(e) = next.store(&self.config.data_dir).await {
-            tracing::error!("persisting the topic catalog failed: {e}");
-            return code::KAFKA_STORAGE_ERROR;
-        }
+        self.store_catalog(&next).await?;
         self.broadcast(|tx| ShardMsg::TopicDeleted {
             name: name.clone(),
             reply: tx,
         })
         .await;
         tracing::info!(topic = %name, "topic deleted");
-        code::NONE
+        Ok(())
+    }
+
+    /// Persist `catalog` as the controller's new catalog (logged on failure: the caller answers
+    /// with the error).
+    async fn store_catalog(&self, catalog: &Catalog) -> Result<(), BrokerError> {
+        let dir = &self.config.data_dir;
+        catalog.store(dir).await.map_err(|source| {
+            let e = BrokerError::Io {
+                op: "store",
+                target: dir.join(super::catalog::CATALOG_FILE).display().to_string(),
+                source,
+            };
+            tracing::error!("persisting the topic catalog failed: {e}");
+            e
+        })
     }
 }

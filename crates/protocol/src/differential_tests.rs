@@ -10,7 +10,7 @@ use bytes::{Bytes, BytesMut};
 use kafka_protocol::protocol::{Decodable, Encodable};
 
 use super::messages;
-use super::random::{Gen, Random};
+use super::random::{Random, Rng};
 use super::versions::SUPPORTED_APIS;
 use super::wire::VersionRange;
 use super::Message;
@@ -45,7 +45,7 @@ where
     for version in range.min..=range.max {
         for case in 0..CASES_PER_VERSION {
             let seed = (u64::from(Ours::API_KEY as u16) << 48) ^ ((version as u64) << 32) ^ case;
-            let value = Ours::random(&mut Gen::new(seed), Ours::cx(version));
+            let value = Ours::random(&mut Rng::new(seed), Ours::cx(version));
             let mut ours = BytesMut::new();
             value.encode(&mut ours, version);
             let ours = ours.freeze();

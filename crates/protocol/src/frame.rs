@@ -1,24 +1,25 @@
-//! Request framing: decide cheaply whether the bytes read so far hold a whole request frame.
+//! Framing: decide cheaply whether the bytes read so far hold a whole frame. The one frame
+//! reader of ringlog: the broker reads requests with it, the client reads responses with it.
 //!
-//! Every Kafka request on the wire is a size-prefixed frame:
+//! Every Kafka request and response on the wire is a size-prefixed frame:
 //!
 //! ```text
-//!  0        4                                   4 + size
-//!  +--------+-----------------------------------+
-//!  | size   | body: request header + request    |
-//!  | i32 BE | (`size` bytes)                    |
-//!  +--------+-----------------------------------+
+//!  0        4                                                      4 + size
+//!  +--------+------------------------------------------------------+
+//!  | size   | body: request header + request                       |
+//!  | i32 BE |    or response header + response (`size` bytes)      |
+//!  +--------+------------------------------------------------------+
 //! ```
 //!
-//! `size` counts the body only, not the 4 prefix bytes. The body is handed to
-//! [`super::decode_request`].
+//! `size` counts the body only, not the 4 prefix bytes. A request body is handed to
+//! [`super::decode_request`]; a response body to `header::decode_response_header`.
 //!
 //! # Invariants
-//! - A size prefix that is negative or larger than `request_bytes_max` is rejected as soon as the 4
+//! - A size prefix that is negative or larger than `body_bytes_max` is rejected as soon as the 4
 //!   prefix bytes are present, before any body byte is buffered; the caller closes the connection.
 //! - [`check_frame`] never allocates. [`split_frame`] only moves the frame out of the read buffer
 //!   (`BytesMut::split_to`, no copy) and never grows it.
-//! - [`FrameStatus::Incomplete::frame_bytes`] is at most `SIZE_PREFIX_BYTES + request_bytes_max`,
+//! - [`FrameStatus::Incomplete::frame_bytes`] is at most `SIZE_PREFIX_BYTES + body_bytes_max`,
 //!   so a caller that reserves exactly that never allocates beyond the bound.
 
 use bytes::{Bytes, BytesMut};
@@ -31,17 +32,18 @@ pub const SIZE_PREFIX_BYTES: usize = 4;
 /// above the per-batch limit (1 MiB by default); anything larger is a broken or hostile client.
 pub const REQUEST_BYTES_MAX_DEFAULT: u32 = 100 * 1024 * 1024;
 
-/// Framing limits, one per listener.
+/// Framing limits: one per broker listener (requests), one per client connection (responses).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FrameLimits {
-    /// Largest accepted body (`size` field), in bytes. See [`REQUEST_BYTES_MAX_DEFAULT`].
-    pub request_bytes_max: u32,
+    /// Largest accepted body (`size` field), in bytes: the broker's `request_bytes_max`
+    /// ([`REQUEST_BYTES_MAX_DEFAULT`]), the client's `response_bytes_max`.
+    pub body_bytes_max: u32,
 }
 
 impl Default for FrameLimits {
     fn default() -> Self {
         FrameLimits {
-            request_bytes_max: REQUEST_BYTES_MAX_DEFAULT,
+            body_bytes_max: REQUEST_BYTES_MAX_DEFAULT,
         }
     }
 }
@@ -56,28 +58,28 @@ pub enum FrameStatus {
     Complete { frame_bytes: usize },
 }
 
-/// A size prefix the broker will not accept. Either way the connection must be closed: the stream
+/// A size prefix the reader will not accept. Either way the connection must be closed: the stream
 /// cannot be resynchronised.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FrameError {
     /// The size prefix is negative.
     NegativeSize { size: i32 },
-    /// The size prefix exceeds `request_bytes_max`.
-    TooLarge { size: u32, request_bytes_max: u32 },
+    /// The size prefix exceeds `body_bytes_max`.
+    TooLarge { size: u32, body_bytes_max: u32 },
 }
 
 impl std::fmt::Display for FrameError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             FrameError::NegativeSize { size } => {
-                write!(f, "request frame size prefix is negative ({size})")
+                write!(f, "frame size prefix is negative ({size})")
             }
             FrameError::TooLarge {
                 size,
-                request_bytes_max,
+                body_bytes_max,
             } => write!(
                 f,
-                "request frame of {size} bytes exceeds request_bytes_max ({request_bytes_max} bytes)"
+                "frame of {size} bytes exceeds the bound of {body_bytes_max} bytes"
             ),
         }
     }
@@ -94,10 +96,10 @@ pub fn check_frame(buf: &[u8], limits: FrameLimits) -> Result<FrameStatus, Frame
     let Ok(size) = u32::try_from(size) else {
         return Err(FrameError::NegativeSize { size });
     };
-    if size > limits.request_bytes_max {
+    if size > limits.body_bytes_max {
         return Err(FrameError::TooLarge {
             size,
-            request_bytes_max: limits.request_bytes_max,
+            body_bytes_max: limits.body_bytes_max,
         });
     }
     // Cannot overflow: size <= i32::MAX and usize is at least 32 bits wide on our targets.
@@ -193,7 +195,7 @@ mod tests {
     #[test]
     fn negative_and_oversized_sizes_are_rejected_from_the_prefix_alone() {
         let limits = FrameLimits {
-            request_bytes_max: 1000,
+            body_bytes_max: 1000,
         };
         assert_eq!(
             check_frame(&(-1i32).to_be_bytes(), limits),
@@ -207,7 +209,7 @@ mod tests {
             check_frame(&1001i32.to_be_bytes(), limits),
             Err(FrameError::TooLarge {
                 size: 1001,
-                request_bytes_max: 1000
+                body_bytes_max: 1000
             })
         );
         assert_eq!(

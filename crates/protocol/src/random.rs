@@ -10,30 +10,12 @@ use uuid::Uuid;
 
 use super::wire::{Cx, Str};
 
-/// xorshift64*: deterministic, dependency-free randomness seeded per test case.
-pub struct Gen(u64);
-
-impl Gen {
-    pub fn new(seed: u64) -> Gen {
-        Gen(seed | 1)
-    }
-    pub fn next_u64(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-    pub fn below(&mut self, n: usize) -> usize {
-        (self.next_u64() % n.max(1) as u64) as usize
-    }
-    pub fn chance(&mut self, one_in: usize) -> bool {
-        self.below(one_in) == 0
-    }
-}
+/// The one seeded generator of the workspace (`ringlog_runtime::rng`), seeded per test case.
+pub use ringlog_runtime::rng::Rng;
 
 /// A valid random value of a wire type at a version.
 pub trait Random {
-    fn random(g: &mut Gen, cx: Cx) -> Self;
+    fn random(g: &mut Rng, cx: Cx) -> Self;
 }
 
 /// Integers: edges and Kafka's usual defaults (0, -1, MIN) often, so that a tagged field's
@@ -42,7 +24,7 @@ macro_rules! random_int {
     ($($t:ty),*) => {$(
         impl Random for $t {
             #[allow(unused_comparisons, clippy::cast_possible_wrap)]
-            fn random(g: &mut Gen, _cx: Cx) -> Self {
+            fn random(g: &mut Rng, _cx: Cx) -> Self {
                 match g.below(7) {
                     0 => <$t>::MAX,
                     1 => <$t>::MIN,
@@ -59,25 +41,25 @@ macro_rules! random_int {
 random_int!(i8, i16, i32, i64, u16, u32);
 
 impl Random for f64 {
-    fn random(g: &mut Gen, _cx: Cx) -> Self {
+    fn random(g: &mut Rng, _cx: Cx) -> Self {
         (g.next_u64() % 1_000_000) as f64 / 7.0
     }
 }
 
 impl Random for bool {
-    fn random(g: &mut Gen, _cx: Cx) -> Self {
+    fn random(g: &mut Rng, _cx: Cx) -> Self {
         g.chance(2)
     }
 }
 
 impl Random for Uuid {
-    fn random(g: &mut Gen, _cx: Cx) -> Self {
+    fn random(g: &mut Rng, _cx: Cx) -> Self {
         Uuid::from_u64_pair(g.next_u64(), g.next_u64())
     }
 }
 
 impl Random for Str {
-    fn random(g: &mut Gen, _cx: Cx) -> Self {
+    fn random(g: &mut Rng, _cx: Cx) -> Self {
         const WORDS: &[&str] = &["", "a", "orders", "consumer-1", "héllo", "range", "x.y_z-9"];
         let mut s = String::from(WORDS[g.below(WORDS.len())]);
         if g.chance(4) {
@@ -90,21 +72,18 @@ impl Random for Str {
 }
 
 impl Random for Bytes {
-    fn random(g: &mut Gen, _cx: Cx) -> Self {
+    fn random(g: &mut Rng, _cx: Cx) -> Self {
         let n = if g.chance(8) {
             g.below(300)
         } else {
             g.below(12)
         };
-        (0..n)
-            .map(|_| g.next_u64() as u8)
-            .collect::<Vec<u8>>()
-            .into()
+        g.bytes(n).into()
     }
 }
 
 impl<T: Random> Random for Vec<T> {
-    fn random(g: &mut Gen, cx: Cx) -> Self {
+    fn random(g: &mut Rng, cx: Cx) -> Self {
         let element = cx.field(false);
         let n = if g.chance(10) {
             g.below(150)
@@ -116,7 +95,7 @@ impl<T: Random> Random for Vec<T> {
 }
 
 impl<T: Random> Random for Option<T> {
-    fn random(g: &mut Gen, cx: Cx) -> Self {
+    fn random(g: &mut Rng, cx: Cx) -> Self {
         if cx.nullable && g.chance(3) {
             None
         } else {

@@ -27,7 +27,7 @@ use super::messages::{
     self, ApiVersionsRequest, FetchRequest, FetchResponse, FetchableTopicResponse, MetadataRequest,
     MetadataResponse, PartitionData, PartitionProduceData, ProduceRequest, TopicProduceData,
 };
-use super::random::{Gen, Random};
+use super::random::{Random, Rng};
 use super::versions::{self, SUPPORTED_APIS};
 use super::wire::{Cx, Str};
 use super::{
@@ -136,7 +136,7 @@ impl<R> TestedRequest for R where
 }
 
 /// A client id as clients send them: null, empty, short, or long.
-fn random_client_id(g: &mut Gen) -> Option<Str> {
+fn random_client_id(g: &mut Rng) -> Option<Str> {
     match g.below(4) {
         0 => None,
         1 => Some(Str::from("")),
@@ -184,7 +184,7 @@ fn hand_framed_request(
 }
 
 /// A whole valid request frame for `R` at `v` (random body, random client id), and its parts.
-fn random_request_frame<R: TestedRequest>(v: i16, g: &mut Gen) -> (Bytes, RequestHeader, R) {
+fn random_request_frame<R: TestedRequest>(v: i16, g: &mut Rng) -> (Bytes, RequestHeader, R) {
     let body = R::random(g, R::cx(v));
     let header = RequestHeader {
         api_key: R::KEY,
@@ -209,7 +209,7 @@ fn random_request_frame<R: TestedRequest>(v: i16, g: &mut Gen) -> (Bytes, Reques
 fn request_frames_round_trip<R: TestedRequest>(api_key: ApiKey, v: i16) {
     assert_eq!(R::KEY, api_key, "test table row");
     for case in 0..FRAME_CASES_PER_VERSION {
-        let g = &mut Gen::new(seed(api_key, v, case, 1));
+        let g = &mut Rng::new(seed(api_key, v, case, 1));
         let (frame, header, body) = random_request_frame::<R>(v, g);
 
         // The client side writes exactly the hand-made frame.
@@ -269,7 +269,7 @@ fn response_frames_round_trip<R: TestedRequest>(api_key: ApiKey, v: i16) {
         "{api_key:?} v{v}"
     );
     for case in 0..FRAME_CASES_PER_VERSION {
-        let g = &mut Gen::new(seed(api_key, v, case, 2));
+        let g = &mut Rng::new(seed(api_key, v, case, 2));
         let body = R::Response::random(g, <R::Response as Message>::cx(v));
         let header = RequestHeader {
             api_key,
@@ -818,7 +818,7 @@ fn fetch_framer_matches_the_definition_for_every_advertised_version() {
 }
 
 /// A random reply over random opaque slices (the framer never looks inside them).
-fn random_fetch_reply(g: &mut Gen) -> (FetchReply, Vec<Bytes>) {
+fn random_fetch_reply(g: &mut Rng) -> (FetchReply, Vec<Bytes>) {
     let cx = Cx {
         version: 0,
         flexible: false,
@@ -866,7 +866,7 @@ fn random_fetch_reply(g: &mut Gen) -> (FetchReply, Vec<Bytes>) {
 fn fetch_framer_matches_the_definition_on_random_replies() {
     for v in versions_of(ApiKey::Fetch) {
         for case in 0..100 {
-            let g = &mut Gen::new(seed(ApiKey::Fetch, v, case, 3));
+            let g = &mut Rng::new(seed(ApiKey::Fetch, v, case, 3));
             let (reply, slices) = random_fetch_reply(g);
             frame_and_compare(&reply, &slices, v, g.next_u64() as i32);
         }
@@ -977,7 +977,7 @@ fn assert_reencodes_to_a_fixed_point(body: Bytes) -> bool {
     true
 }
 
-fn random_request_body<R: TestedRequest>(v: i16, g: &mut Gen) -> Bytes {
+fn random_request_body<R: TestedRequest>(v: i16, g: &mut Rng) -> Bytes {
     random_request_frame::<R>(v, g).0.slice(4..)
 }
 
@@ -995,13 +995,13 @@ const ALL_CUTS_BYTES_MAX: usize = 2048;
 
 #[test]
 fn random_truncated_and_mutated_bodies_never_panic() {
-    let mut g = Gen::new(0x9e37_79b9_7f4a_7c15);
+    let mut g = Rng::new(0x9e37_79b9_7f4a_7c15);
     let mut mutated_and_decoded = 0;
     for (api_key, v) in all_versions() {
         for case in 0..3 {
             let valid = with_request_type!(
                 api_key,
-                random_request_body(v, &mut Gen::new(seed(api_key, v, case, 4)))
+                random_request_body(v, &mut Rng::new(seed(api_key, v, case, 4)))
             );
             // Truncations of a valid frame.
             if valid.len() <= ALL_CUTS_BYTES_MAX {
@@ -1050,7 +1050,8 @@ fn random_truncated_and_mutated_bodies_never_panic() {
     assert!(mutated_and_decoded > 1000, "{mutated_and_decoded}");
     // Fully random frames, any api key.
     for _ in 0..5000 {
-        let b: Vec<u8> = (0..g.below(64)).map(|_| g.next_u64() as u8).collect();
+        let n = g.below(64);
+        let b = g.bytes(n);
         let _ = decode_request(Bytes::from(b));
     }
 }

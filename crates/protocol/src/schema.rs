@@ -190,7 +190,7 @@ macro_rules! wire_struct {
         #[cfg(test)]
         impl $crate::random::Random for $name {
             #[allow(unused_variables, unused_mut)]
-            fn random(g: &mut $crate::random::Gen, cx: $crate::wire::Cx) -> Self {
+            fn random(g: &mut $crate::random::Rng, cx: $crate::wire::Cx) -> Self {
                 use $crate::wire::VersionRange;
                 let mut out = Self::default();
                 $(

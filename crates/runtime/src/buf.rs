@@ -86,6 +86,11 @@ unsafe impl IoBufMut for Vec<u8> {
         self.capacity()
     }
     unsafe fn set_init(&mut self, n: usize) {
+        assert!(
+            n <= self.capacity(),
+            "set_init({n}) past the buffer's capacity {}",
+            self.capacity()
+        );
         if self.len() < n {
             // SAFETY: the caller promises the first `n` bytes were written, n <= capacity.
             unsafe { self.set_len(n) };
@@ -186,6 +191,11 @@ unsafe impl IoBufMut for bytes::BytesMut {
         self.capacity()
     }
     unsafe fn set_init(&mut self, n: usize) {
+        assert!(
+            n <= self.capacity(),
+            "set_init({n}) past the buffer's capacity {}",
+            self.capacity()
+        );
         if self.len() < n {
             // SAFETY: the caller promises the first `n` bytes were written, n <= capacity.
             unsafe { self.set_len(n) };

@@ -12,7 +12,8 @@
 //! ```
 //!
 //! Storage and broker code use [`net`], [`fs`], [`time`], [`sync`], [`spawn`] and never learn
-//! which driver runs them.
+//! which driver runs them. [`rng`] is the one seeded generator of every crate's tests and
+//! benchmarks (it lives here because every crate depends on this one).
 //!
 //! # Invariants
 //! - Ops own their buffers until their final completion; dropping an op's future cancels it and
@@ -34,6 +35,7 @@ pub mod future;
 pub mod mesh;
 pub mod net;
 pub mod pipe;
+pub mod rng;
 pub mod shard;
 pub mod signal;
 pub mod slab;

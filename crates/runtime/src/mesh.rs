@@ -68,7 +68,9 @@ impl<T> Clone for Sender<T> {
 
 impl<T> Drop for Sender<T> {
     fn drop(&mut self) {
-        if self.chan.senders.fetch_sub(1, Ordering::AcqRel) == 1 {
+        let before = self.chan.senders.fetch_sub(1, Ordering::AcqRel);
+        debug_assert!(before > 0, "mesh sender count underflow");
+        if before == 1 {
             self.chan.receiver.wake();
         }
     }

@@ -444,15 +444,15 @@ impl TcpStream {
     }
 
     /// `recv` that fails with `TimedOut` after `after` (a linked timeout on io_uring).
-    pub async fn recv_timeout(
+    pub async fn recv_timeout<B: IoBufMut>(
         &self,
-        buf: Vec<u8>,
+        buf: B,
         after: Duration,
-    ) -> (io::Result<usize>, Vec<u8>) {
+    ) -> (io::Result<usize>, B) {
         let cx = context::current();
         match &cx.driver {
             Driver::Uring(_) => {
-                if buf.len() == buf.capacity() {
+                if buf.bytes_init() == buf.bytes_total() {
                     return (Ok(0), buf);
                 }
                 let recv = op::recv::Recv {

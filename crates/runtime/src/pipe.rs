@@ -147,6 +147,10 @@ pub async fn splice_to_socket_uring(
         };
         let (ra, rb) = op::linked_pair(a, b).await;
         let filled = ra?;
+        debug_assert!(
+            filled <= chunk,
+            "splice filled {filled} bytes of a {chunk}-byte chunk"
+        );
         let drained = match rb {
             Ok(n) => n,
             // The first was short (the kernel cancelled the link), or the socket was full: an
@@ -203,6 +207,10 @@ pub async fn splice_to_socket_sys(
             if n == 0 {
                 return Err(io::ErrorKind::WriteZero.into());
             }
+            debug_assert!(
+                n <= left,
+                "splice drained {n} bytes, {left} were in the pipe"
+            );
             left -= n;
         }
         sent += filled;
@@ -222,7 +230,13 @@ async fn drain_uring(pipe: &Pipe, sock: &TcpStream, mut left: usize) -> io::Resu
         .await;
         match res {
             Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-            Ok(n) => left -= n,
+            Ok(n) => {
+                debug_assert!(
+                    n <= left,
+                    "splice drained {n} bytes, {left} were in the pipe"
+                );
+                left -= n;
+            }
             // The socket is full: wait for room instead of failing the transfer.
             Err(e) if e.raw_os_error() == Some(libc::EAGAIN) => sock.writable().await?,
             Err(e) => return Err(e),

@@ -8,6 +8,8 @@
 //! - At most `capacity` entries are ever live: a full slab refuses (`insert` returns `None`), it
 //!   never grows. The caller turns that into back-pressure.
 //! - A key is valid only while its slot holds the same generation.
+//! - Every slot ever allocated is either live or on the free list, never both:
+//!   `len + free.len() == entries.len()`.
 
 /// A slab key: slot index in the low 32 bits, generation in the high 32 bits.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -96,11 +98,32 @@ impl<T> Slab<T> {
                 self.entries.len() - 1
             }
         };
+        debug_assert!(
+            slot < SLOTS_MAX,
+            "slab slot {slot} reaches the reserved keys at {SLOTS_MAX}"
+        );
         let entry = &mut self.entries[slot];
-        debug_assert!(entry.value.is_none());
+        debug_assert!(
+            entry.value.is_none(),
+            "slab slot {slot} was on the free list but is occupied"
+        );
         entry.value = Some(value);
+        let key = Key(slot as u64 | (u64::from(entry.generation) << 32));
         self.len += 1;
-        Some(Key(slot as u64 | (u64::from(entry.generation) << 32)))
+        self.debug_assert_occupancy();
+        Some(key)
+    }
+
+    /// `len` counts the live slots, the free list holds the others (cheap: three lengths).
+    fn debug_assert_occupancy(&self) {
+        debug_assert!(
+            self.len <= self.capacity && self.len + self.free.len() == self.entries.len(),
+            "slab occupancy broken: {} live + {} free != {} slots (capacity {})",
+            self.len,
+            self.free.len(),
+            self.entries.len(),
+            self.capacity
+        );
     }
 
     /// The entry for `key`, if the key is still current.
@@ -131,6 +154,7 @@ impl<T> Slab<T> {
         entry.generation = entry.generation.wrapping_add(1);
         self.free.push(key.slot() as u32);
         self.len -= 1;
+        self.debug_assert_occupancy();
         Some(value)
     }
 

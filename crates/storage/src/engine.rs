@@ -7,6 +7,8 @@
 //!     00000000000000000000.index
 //!     00000000000000000000.timeindex
 //!   {topic}-{partition}.deleting/   a partition being deleted (removed again on open)
+//!   __ringlog_state/                internal state logs (state_log.rs): no `-{partition}`
+//!                                   suffix, so never taken for a partition here
 //! ```
 //! The broker runs one `Engine` per shard over the same directory; `EngineConfig::owns` decides
 //! which partitions this engine opens. Topic-level operations (`create_topic`) create every

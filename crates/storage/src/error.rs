@@ -178,6 +178,17 @@ pub enum Error {
         /// What was wrong, with the offending value.
         what: String,
     },
+    /// An append to a state log would grow its live set past its bound; nothing was written.
+    StateFull {
+        /// The state log (`{family}/shard-{n}`).
+        log: String,
+        /// Live bytes, including appends queued but not yet written.
+        live_bytes: u64,
+        /// Live bytes the refused append would add.
+        requested_bytes: u64,
+        /// The bound (`StateLogConfig::live_bytes_max`).
+        max_bytes: u64,
+    },
 }
 
 /// Storage result.
@@ -228,6 +239,10 @@ impl fmt::Display for Error {
                 write!(f, "corrupt segment {} at byte {position}: {reason}", path.display())
             }
             Error::InvalidArgument { what } => write!(f, "invalid argument: {what}"),
+            Error::StateFull { log, live_bytes, requested_bytes, max_bytes } => write!(
+                f,
+                "{log}: {live_bytes} live bytes + {requested_bytes} would pass the {max_bytes} byte bound"
+            ),
         }
     }
 }

@@ -199,10 +199,13 @@ impl SegmentIndexes {
                 relative_offset,
                 position,
             };
-            debug_assert!(self
-                .offsets
-                .last()
-                .is_none_or(|p| p.relative_offset < relative_offset));
+            debug_assert!(
+                self.offsets
+                    .last()
+                    .is_none_or(|p| p.relative_offset < relative_offset && p.position < position),
+                "offset index entry {e:?} does not follow {:?}",
+                self.offsets.last()
+            );
             self.offsets.push(e);
             self.bytes_since_offset_entry = 0;
             added.offset = Some(e);
@@ -216,6 +219,13 @@ impl SegmentIndexes {
                     timestamp: max_timestamp,
                     relative_offset,
                 };
+                debug_assert!(
+                    self.times.last().is_none_or(
+                        |p| p.timestamp < e.timestamp && p.relative_offset < relative_offset
+                    ),
+                    "time index entry {e:?} does not follow {:?}",
+                    self.times.last()
+                );
                 self.times.push(e);
                 self.bytes_since_time_entry = 0;
                 added.time = Some(e);
@@ -239,6 +249,13 @@ impl SegmentIndexes {
                 timestamp: self.max_timestamp,
                 relative_offset: self.max_timestamp_relative,
             };
+            debug_assert!(
+                self.times
+                    .last()
+                    .is_none_or(|p| p.relative_offset < e.relative_offset),
+                "closing time index entry {e:?} does not follow {:?}",
+                self.times.last()
+            );
             self.times.push(e);
             return Some(e);
         }

@@ -14,10 +14,15 @@
 //!   truncate, high-watermark notification; durability per [`FlushPolicy`].
 //! - [`recovery`]: verify the tail on open, truncate torn writes, rebuild indexes.
 //! - [`engine`]: many logs under one directory; the embedding API.
+//! - [`state_log`]: internal state logs: a durable, compacted, keyed state log per shard on top
+//!   of [`log`] (group commit, replay, compaction by key, re-sharding); the broker's committed
+//!   offsets live there.
 //! - [`names`]: Kafka topic-name rules and every path built from names.
 //! - [`error`]: errors with context (the broker maps them to Kafka error codes).
 //! - [`codec`]: the bounds-checked big-endian reader of the on-disk formats ringlog decodes
 //!   itself (producer-state snapshots here, the broker's group offsets log).
+//! - [`fsutil`]: atomic, durable replacement of a whole file (temp, fdatasync, rename, fsync
+//!   dir): the one way any ringlog crate rewrites a state file.
 //! - [`runtime`]: the `ringlog-runtime` crate, re-exported: an embedder runs the engine on its
 //!   shards ([`runtime::block_on`], [`runtime::run`]).
 //!
@@ -50,6 +55,7 @@ pub mod batch;
 pub mod codec;
 pub mod engine;
 pub mod error;
+pub mod fsutil;
 pub mod index;
 pub mod log;
 pub mod names;
@@ -57,6 +63,7 @@ pub mod producer;
 pub mod records;
 pub mod recovery;
 pub mod segment;
+pub mod state_log;
 
 pub use engine::{Engine, EngineConfig, OwnsFn};
 pub use error::{BatchError, Error, Result};

@@ -195,6 +195,20 @@ struct LogState {
     last_flush: Instant,
 }
 
+impl LogState {
+    /// The module invariant `log_start <= durable <= dirty`; checked after every change to one
+    /// of them (cheap, and a violation means the log's offsets can no longer be trusted).
+    fn assert_offsets(&self, partition: &str) {
+        assert!(
+            self.log_start <= self.durable && self.durable <= self.dirty,
+            "{partition}: offsets out of order: log_start {} <= durable {} <= dirty {} broken",
+            self.log_start,
+            self.durable,
+            self.dirty
+        );
+    }
+}
+
 /// Serializes writers; single-threaded async mutex.
 #[derive(Default)]
 struct WriteLock {
@@ -274,6 +288,9 @@ impl Log {
     ) -> Result<Log> {
         config.validate()?;
         std::fs::create_dir_all(dir).map_err(|e| Error::io("mkdir", dir, e))?;
+        // Temporaries of a snapshot write interrupted by a crash.
+        crate::fsutil::remove_stale_temps(dir)
+            .map_err(|e| Error::io("remove temporaries", dir, e))?;
         let opts = RecoverOptions {
             index_interval_bytes: u64::from(config.index_interval_bytes),
             verify_sealed: config.verify_sealed_on_open,
@@ -303,7 +320,7 @@ impl Log {
             .await
             .map_err(|e| Error::io("fsync dir", dir, e))?;
         let producers = rebuild_producers(dir, &segments, config.producers_max).await?;
-        Ok(Log {
+        let log = Log {
             topic: topic.to_string(),
             partition,
             name: partition_name(topic, partition),
@@ -325,7 +342,9 @@ impl Log {
             flushed: Notify::new(),
             recovery: report,
             producers: RefCell::new(producers),
-        })
+        };
+        log.state.borrow().assert_offsets(&log.name);
+        Ok(log)
     }
 
     /// The topic this log belongs to.
@@ -447,8 +466,42 @@ impl Log {
     /// (a Produce request's `records`). Returns the base offset of the first batch. Either every
     /// batch is appended or (on validation failure) none is. Under `FlushPolicy::Always` the
     /// future resolves once the data is durable.
-    pub async fn append(&self, mut buf: Vec<u8>) -> Result<i64> {
-        let infos = validate_buffer(&buf, u64::from(self.config.batch_bytes_max)).map_err(|e| {
+    pub async fn append(&self, buf: Vec<u8>) -> Result<i64> {
+        let (infos, offset_count) = self.validate_append(&buf)?;
+        let guard = self.write_lock.lock().await;
+        let next = match self.write_locked(buf, &infos, offset_count).await? {
+            Written::Appended { next } => next,
+            Written::Duplicate {
+                base_offset,
+                next_offset,
+            } => {
+                drop(guard);
+                if self.config.flush == FlushPolicy::Always {
+                    self.wait_durable(next_offset).await?;
+                }
+                return Ok(base_offset);
+            }
+        };
+        drop(guard);
+        let base = next - offset_count;
+        match self.config.flush {
+            FlushPolicy::Always => self.wait_durable(next).await?,
+            FlushPolicy::Interval(d) => {
+                self.appended.notify_waiters();
+                let due = self.state.borrow().last_flush.elapsed() >= d;
+                if due {
+                    self.wait_durable(next).await?;
+                }
+            }
+            FlushPolicy::Never => self.appended.notify_waiters(),
+        }
+        Ok(base)
+    }
+
+    /// The checks of an append buffer that need no lock: every batch valid, and the whole buffer
+    /// fits in one segment. Returns the batches and how many offsets they take.
+    fn validate_append(&self, buf: &[u8]) -> Result<(Vec<BatchInfo>, i64)> {
+        let infos = validate_buffer(buf, u64::from(self.config.batch_bytes_max)).map_err(|e| {
             Error::InvalidBatch {
                 partition: self.name.clone(),
                 batch_index: e.batch_index,
@@ -479,77 +532,72 @@ impl Log {
                 },
             });
         }
-        let next = {
-            let guard = self.write_lock.lock().await;
-            self.check_writable()?;
-            let r = self.maybe_roll(buf_len, offset_count).await;
-            self.poison_on_err(r)?;
-            let (base, epoch) = {
-                let st = self.state.borrow();
-                (st.dirty, st.leader_epoch)
-            };
-            if base.checked_add(offset_count).is_none() {
-                return Err(Error::InvalidArgument {
-                    what: format!("{}: offset overflow", self.name),
-                });
-            }
-            // Idempotence: checked under the write lock, so checks and updates are serialized.
-            match self.check_producers(&infos)? {
-                ProducerCheck::Append => {}
-                ProducerCheck::Duplicate {
-                    base_offset,
-                    next_offset,
-                } => {
-                    drop(guard);
-                    if self.config.flush == FlushPolicy::Always {
-                        self.wait_durable(next_offset).await?;
-                    }
-                    return Ok(base_offset);
-                }
-            }
-            let mut next = base;
-            let mut written = Vec::with_capacity(infos.len());
-            for info in &infos {
-                let p = info.position as usize;
-                stamp(&mut buf[p..], next, epoch);
-                written.push(WrittenBatch {
-                    base_offset: next,
-                    buffer_position: info.position,
-                    size_bytes: info.header.size_bytes(),
-                    max_timestamp: info.header.max_timestamp,
-                });
-                next += info.header.offset_count();
-            }
-            let active = self.active();
-            let r = active.append(buf, &written).await;
-            self.poison_on_err(r)?;
-            active.set_next_offset(next);
-            self.state.borrow_mut().dirty = next;
-            {
-                // Expiry runs on the broker's clock, not the producer's timestamps (which may be
-                // old or skewed).
-                let now = now_ms();
-                let mut producers = self.producers.borrow_mut();
-                for (info, w) in infos.iter().zip(&written) {
-                    producers.update(&info.header, w.base_offset, now);
-                }
-            }
-            drop(guard);
-            next
+        Ok((infos, offset_count))
+    }
+
+    /// The write of an append, under the write lock: roll if needed, check idempotence, stamp
+    /// offsets from the log end, write, and move the log end.
+    async fn write_locked(
+        &self,
+        mut buf: Vec<u8>,
+        infos: &[BatchInfo],
+        offset_count: i64,
+    ) -> Result<Written> {
+        self.check_writable()?;
+        let r = self.maybe_roll(buf.len() as u64, offset_count).await;
+        self.poison_on_err(r)?;
+        let (base, epoch) = {
+            let st = self.state.borrow();
+            (st.dirty, st.leader_epoch)
         };
-        let base = next - offset_count;
-        match self.config.flush {
-            FlushPolicy::Always => self.wait_durable(next).await?,
-            FlushPolicy::Interval(d) => {
-                self.appended.notify_waiters();
-                let due = self.state.borrow().last_flush.elapsed() >= d;
-                if due {
-                    self.wait_durable(next).await?;
-                }
-            }
-            FlushPolicy::Never => self.appended.notify_waiters(),
+        if base.checked_add(offset_count).is_none() {
+            return Err(Error::InvalidArgument {
+                what: format!("{}: offset overflow", self.name),
+            });
         }
-        Ok(base)
+        // Idempotence: checked under the write lock, so checks and updates are serialized.
+        if let ProducerCheck::Duplicate {
+            base_offset,
+            next_offset,
+        } = self.check_producers(infos)?
+        {
+            return Ok(Written::Duplicate {
+                base_offset,
+                next_offset,
+            });
+        }
+        let (written, next) = stamp_batches(&mut buf, infos, base, epoch);
+        debug_assert_eq!(
+            next,
+            base + offset_count,
+            "{}: stamped offsets not contiguous",
+            self.name
+        );
+        let active = self.active();
+        // The log end and the active segment's end are the same offset (segment/log agreement).
+        assert_eq!(
+            active.next_offset(),
+            base,
+            "{}: active segment {} ends at another offset than the log",
+            self.name,
+            active.base_offset
+        );
+        let r = active.append(buf, &written).await;
+        self.poison_on_err(r)?;
+        active.set_next_offset(next);
+        {
+            let mut st = self.state.borrow_mut();
+            st.dirty = next;
+            st.assert_offsets(&self.name);
+        }
+        // Expiry runs on the broker's clock, not the producer's timestamps (which may be old or
+        // skewed).
+        let now = now_ms();
+        let mut producers = self.producers.borrow_mut();
+        for (info, w) in infos.iter().zip(&written) {
+            producers.update(&info.header, w.base_offset, now);
+        }
+        Ok(Written::Appended { next })
     }
 
     /// Group commit: resolves when `durable >= target`. The first waiter that finds no flush in
@@ -597,8 +645,11 @@ impl Log {
                 let advanced = {
                     let mut st = self.state.borrow_mut();
                     st.last_flush = Instant::now();
+                    // A truncation during the sync may have moved the log end below `covered`.
+                    let covered = covered.min(st.dirty);
                     let advanced = covered > st.durable;
                     st.durable = st.durable.max(covered);
+                    st.assert_offsets(&self.name);
                     advanced
                 };
                 drop(leader);
@@ -677,6 +728,7 @@ impl Log {
             let mut st = self.state.borrow_mut();
             let advanced = dirty > st.durable;
             st.durable = st.durable.max(dirty);
+            st.assert_offsets(&self.name);
             advanced
         };
         if advanced {
@@ -733,25 +785,14 @@ impl Log {
         Ok(ProducerCheck::Append)
     }
 
-    /// Persist the producer state as of `offset` (`{offset:020}.snapshot`), written to a
-    /// temporary file, synced and renamed into place.
+    /// Persist the producer state as of `offset` (`{offset:020}.snapshot`), replaced atomically
+    /// and durably ([`crate::fsutil`]).
     async fn write_producer_snapshot(&self, offset: i64) -> Result<()> {
         let bytes = self.producers.borrow().encode_snapshot();
         let path = self.dir.join(format!("{offset:020}.{SNAPSHOT_SUFFIX}"));
-        let tmp = self.dir.join(format!("{offset:020}.{SNAPSHOT_SUFFIX}.tmp"));
-        let f = std::fs::OpenOptions::new()
-            .create(true)
-            .write(true)
-            .truncate(true)
-            .open(&tmp)
-            .map_err(|e| Error::io("create", &tmp, e))?;
-        let f = File::from_std(f);
-        let (r, _) = f.write_all_at(bytes, 0).await;
-        r.map_err(|e| Error::io("write", &tmp, e))?;
-        f.fdatasync()
+        crate::fsutil::replace_atomically_on_shard(&path, bytes)
             .await
-            .map_err(|e| Error::io("fdatasync", &tmp, e))?;
-        std::fs::rename(&tmp, &path).map_err(|e| Error::io("rename", &path, e))?;
+            .map_err(|e| Error::io("replace snapshot", &path, e))?;
         // Older snapshots are superseded; keep the previous one as a fallback.
         let keep_from = self
             .segments
@@ -814,6 +855,8 @@ impl Log {
             segs[i..].to_vec()
         };
         let mut total = 0u64;
+        // Offsets are contiguous across batches and segments; read-back checks it again.
+        let mut expected = offset;
         'segments: for (k, seg) in segments.iter().enumerate() {
             let end = seg.size_bytes();
             let mut pos = if k == 0 {
@@ -829,23 +872,20 @@ impl Log {
                 if h.base_offset >= hw {
                     break 'segments;
                 }
+                debug_assert!(
+                    h.base_offset <= expected && expected <= h.last_offset(),
+                    "{}: batch {}..={} at {pos} of segment {} where offset {expected} was expected",
+                    self.name,
+                    h.base_offset,
+                    h.last_offset(),
+                    seg.base_offset
+                );
+                expected = h.last_offset() + 1;
                 let size = h.size_bytes();
                 if total > 0 && total + size > max_bytes {
                     break 'segments;
                 }
-                match result.slices.last_mut() {
-                    Some(s) if Rc::ptr_eq(&s.file, &seg.log) && s.position + s.length == pos => {
-                        s.length += size;
-                        s.last_offset = h.last_offset();
-                    }
-                    _ => result.slices.push(FileSlice {
-                        file: seg.log.clone(),
-                        position: pos,
-                        length: size,
-                        first_offset: h.base_offset,
-                        last_offset: h.last_offset(),
-                    }),
-                }
+                push_batch(&mut result.slices, seg, pos, &h);
                 total += size;
                 pos += size;
                 if total >= max_bytes {
@@ -1002,6 +1042,7 @@ impl Log {
         let mut st = self.state.borrow_mut();
         st.dirty = new_end;
         st.durable = st.durable.min(new_end);
+        st.assert_offsets(&self.name);
         Ok(new_end)
     }
 
@@ -1038,7 +1079,11 @@ impl Log {
                 segs.remove(0);
                 segs[0].base_offset
             };
-            self.state.borrow_mut().log_start = next_start;
+            {
+                let mut st = self.state.borrow_mut();
+                st.log_start = next_start;
+                st.assert_offsets(&self.name);
+            }
             deleted += 1;
         }
         self.producers
@@ -1059,6 +1104,57 @@ impl Log {
 enum ProducerCheck {
     Append,
     Duplicate { base_offset: i64, next_offset: i64 },
+}
+
+/// Adds the batch `h` at `position` of `seg` to `slices`: it extends the last slice when it
+/// follows it in the same file, else starts a new one.
+fn push_batch(slices: &mut Vec<FileSlice>, seg: &Segment, position: u64, h: &BatchHeader) {
+    let size = h.size_bytes();
+    match slices.last_mut() {
+        Some(s) if Rc::ptr_eq(&s.file, &seg.log) && s.position + s.length == position => {
+            s.length += size;
+            s.last_offset = h.last_offset();
+        }
+        _ => slices.push(FileSlice {
+            file: seg.log.clone(),
+            position,
+            length: size,
+            first_offset: h.base_offset,
+            last_offset: h.last_offset(),
+        }),
+    }
+}
+
+/// What [`Log::write_locked`] did.
+enum Written {
+    /// The batches were written; the log end is now `next`.
+    Appended { next: i64 },
+    /// A retried idempotent batch already in the log, at these offsets: nothing written.
+    Duplicate { base_offset: i64, next_offset: i64 },
+}
+
+/// Stamps the batches of `buf` with contiguous offsets from `base` and the leader `epoch`;
+/// returns where each sits and one past the last offset.
+fn stamp_batches(
+    buf: &mut [u8],
+    infos: &[BatchInfo],
+    base: i64,
+    epoch: i32,
+) -> (Vec<WrittenBatch>, i64) {
+    let mut next = base;
+    let mut written = Vec::with_capacity(infos.len());
+    for info in infos {
+        let p = info.position as usize;
+        stamp(&mut buf[p..], next, epoch);
+        written.push(WrittenBatch {
+            base_offset: next,
+            buffer_position: info.position,
+            size_bytes: info.header.size_bytes(),
+            max_timestamp: info.header.max_timestamp,
+        });
+        next += info.header.offset_count();
+    }
+    (written, next)
 }
 
 /// File suffix of producer-state snapshots.

@@ -3,7 +3,8 @@
 //! A topic name becomes part of a directory name (`{topic}-{partition}`), so it is validated by
 //! Kafka's rule before any path is built: 1..=249 characters from `[a-zA-Z0-9._-]`, and not `.`
 //! or `..`. With no `/` and no NUL allowed, and `.`/`..` excluded, no name can leave the data
-//! directory.
+//! directory. ringlog also reserves the names of Kafka's internal topics
+//! ([`INTERNAL_TOPIC_NAMES`]): that state lives in internal state logs, not in topics.
 //!
 //! # Invariants
 //! - Every path built here is `data_dir/{valid topic}-{partition >= 0}[/{base_offset:020}.ext]`.
@@ -19,6 +20,18 @@ pub const TOPIC_NAME_CHARS_MAX: usize = 249;
 /// Upper bound on partitions per topic accepted by `create_topic`: keeps one request from
 /// creating an unbounded number of directories.
 pub const PARTITIONS_PER_TOPIC_MAX: i32 = 10_000;
+
+/// Names Kafka gives its internal topics (`Topic.INTERNAL_TOPICS`, and the KRaft metadata log).
+/// ringlog keeps that state in internal state logs (`state_log`), never in topics, so these
+/// names are refused like any invalid name: producing to one answers INVALID_TOPIC_EXCEPTION,
+/// which is what Kafka answers a produce to an internal topic, and no topic of that name can be
+/// created, deleted, listed or fetched.
+pub const INTERNAL_TOPIC_NAMES: [&str; 4] = [
+    "__consumer_offsets",
+    "__transaction_state",
+    "__share_group_state",
+    "__cluster_metadata",
+];
 
 /// Suffix of a partition directory being deleted; not a valid partition number, so scans skip it.
 pub const DELETING_SUFFIX: &str = ".deleting";
@@ -39,6 +52,9 @@ pub fn validate_topic(name: &str) -> Result<()> {
     }
     if name == "." || name == ".." {
         return bad("'.' and '..' are reserved");
+    }
+    if INTERNAL_TOPIC_NAMES.contains(&name) {
+        return bad("reserved for the broker's internal state");
     }
     if !name
         .bytes()
@@ -128,6 +144,11 @@ mod tests {
             assert!(partition_dir(Path::new("/d"), n, 0).is_err());
         }
         assert!(validate_topic(&"a".repeat(249)).is_ok());
+        for n in INTERNAL_TOPIC_NAMES {
+            assert!(validate_topic(n).is_err(), "{n:?}");
+            assert_eq!(parse_partition_dir(&format!("{n}-0")), None);
+        }
+        assert!(validate_topic("__consumer_offsets2").is_ok());
         for n in ["a", "...", "a.b_c-D9", "-"] {
             assert!(validate_topic(n).is_ok(), "{n:?}");
         }

@@ -891,22 +891,7 @@ mod tests {
     use super::*;
     use crate::batch::{validate_one, ATTR_TRANSACTIONAL, HEADER_BYTES};
 
-    /// Deterministic xorshift bytes for the fuzz-style tests.
-    struct Rng(u64);
-    impl Rng {
-        fn next(&mut self) -> u64 {
-            self.0 ^= self.0 << 13;
-            self.0 ^= self.0 >> 7;
-            self.0 ^= self.0 << 17;
-            self.0
-        }
-        fn below(&mut self, n: usize) -> usize {
-            (self.next() % n as u64) as usize
-        }
-        fn bytes(&mut self, n: usize) -> Vec<u8> {
-            (0..n).map(|_| self.next() as u8).collect()
-        }
-    }
+    use crate::runtime::rng::Rng;
 
     fn sample_records() -> Vec<Record> {
         vec![
@@ -940,7 +925,7 @@ mod tests {
     /// Mixed text-like bytes that compress but not trivially, longer than one xerial block and
     /// one LZ4 block.
     fn compressible(n: usize) -> Vec<u8> {
-        let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+        let mut rng = Rng::new(0x9e37_79b9_7f4a_7c15);
         let words: [&[u8]; 6] = [
             b"kafka ",
             b"ringlog ",
@@ -953,7 +938,7 @@ mod tests {
         while out.len() < n {
             out.extend_from_slice(words[rng.below(words.len())]);
             if rng.below(8) == 0 {
-                out.push(rng.next() as u8);
+                out.push(rng.next_u64() as u8);
             }
         }
         out.truncate(n);
@@ -1076,12 +1061,12 @@ mod tests {
             let b = Bytes::copy_from_slice(&plain[..cut]);
             assert!(decode_records(&b, 3).is_err(), "cut {cut}");
         }
-        let mut rng = Rng(42);
+        let mut rng = Rng::new(42);
         for _ in 0..20_000 {
             let n = rng.below(64);
             let b = Bytes::from(rng.bytes(n));
             let count = match rng.below(4) {
-                0 => rng.next() as i32,
+                0 => rng.next_u64() as i32,
                 _ => rng.below(8) as i32,
             };
             let _ = decode_records(&b, count);
@@ -1089,7 +1074,7 @@ mod tests {
         // Single-byte damage of a valid region.
         for i in 0..plain.len() {
             let mut b = plain.clone();
-            b[i] = rng.next() as u8;
+            b[i] = rng.next_u64() as u8;
             let _ = decode_records(&Bytes::from(b), 3);
         }
     }
@@ -1101,7 +1086,7 @@ mod tests {
             b"x".to_vec(),
             compressible(1000),
             compressible(200_000),
-            Rng(7).bytes(70_000),
+            Rng::new(7).bytes(70_000),
         ];
         for c in Compression::ALL {
             for plain in &inputs {
@@ -1337,7 +1322,7 @@ mod tests {
 
     #[test]
     fn random_and_damaged_compressed_bytes_never_panic() {
-        let mut rng = Rng(0xdead_beef);
+        let mut rng = Rng::new(0xdead_beef);
         let plain = compressible(5000);
         for c in Compression::ALL {
             let mut z = Vec::new();
@@ -1346,7 +1331,7 @@ mod tests {
                 let mut bad = z.clone();
                 for _ in 0..1 + rng.below(4) {
                     let i = rng.below(bad.len());
-                    bad[i] = rng.next() as u8;
+                    bad[i] = rng.next_u64() as u8;
                 }
                 bad.truncate(rng.below(bad.len() + 1));
                 let mut out = Vec::new();

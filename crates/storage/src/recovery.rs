@@ -73,14 +73,14 @@ pub async fn scan(
     let mut pos = start_position;
     let mut expected = start_offset;
     let mut buf: Vec<u8> = Vec::new();
-    let damage = |position: u64, reason: String| Some(Damage { position, reason });
+    let stop = |position: u64, next_offset: i64, reason: String| ScanOutcome {
+        end_position: position,
+        next_offset,
+        damage: Some(Damage { position, reason }),
+    };
     while pos < file_len {
         if file_len - pos < HEADER_BYTES as u64 {
-            return Ok(ScanOutcome {
-                end_position: pos,
-                next_offset: expected,
-                damage: damage(pos, "torn batch header".into()),
-            });
+            return Ok(stop(pos, expected, "torn batch header".into()));
         }
         buf.resize(HEADER_BYTES, 0);
         let (r, b) = seg.log.read_exact_at(buf, pos).await;
@@ -88,45 +88,13 @@ pub async fn scan(
         r.map_err(|e| Error::io("read", &seg.log_path, e))?;
         let h = match BatchHeader::parse(&buf) {
             Ok(h) => h,
-            Err(e) => {
-                return Ok(ScanOutcome {
-                    end_position: pos,
-                    next_offset: expected,
-                    damage: damage(pos, e.to_string()),
-                })
-            }
+            Err(e) => return Ok(stop(pos, expected, e.to_string())),
         };
         let size = h.size_bytes();
-        let bad =
-            if index_gap_bytes.is_some_and(|g| pos > start_position && pos - start_position >= g) {
-                Some("sparse index is missing an entry".to_string())
-            } else if size > file_len - pos {
-                Some(format!(
-                    "torn batch: {size} bytes announced, {} present",
-                    file_len - pos
-                ))
-            } else if size > SEGMENT_BYTES_MAX {
-                Some(format!("batch of {size} bytes larger than any segment"))
-            } else if h.base_offset != expected {
-                Some(format!(
-                    "base offset {} where {expected} was expected",
-                    h.base_offset
-                ))
-            } else if u32::try_from(h.last_offset() - seg.base_offset).is_err() {
-                Some(format!(
-                    "offset {} not representable relative to {}",
-                    h.last_offset(),
-                    seg.base_offset
-                ))
-            } else {
-                None
-            };
-        if let Some(reason) = bad {
-            return Ok(ScanOutcome {
-                end_position: pos,
-                next_offset: expected,
-                damage: damage(pos, reason),
-            });
+        let index_gap =
+            index_gap_bytes.is_some_and(|g| pos > start_position && pos - start_position >= g);
+        if let Some(reason) = header_problem(seg, &h, pos, file_len, expected, index_gap) {
+            return Ok(stop(pos, expected, reason));
         }
         if verify_crc {
             buf.resize(size as usize, 0);
@@ -139,11 +107,7 @@ pub async fn scan(
                     "crc32c mismatch: stored {:#010x}, computed {computed:#010x}",
                     h.crc
                 );
-                return Ok(ScanOutcome {
-                    end_position: pos,
-                    next_offset: expected,
-                    damage: damage(pos, reason),
-                });
+                return Ok(stop(pos, expected, reason));
             }
         }
         if let Some(ix) = indexes.as_deref_mut() {
@@ -158,6 +122,43 @@ pub async fn scan(
         next_offset: expected,
         damage: None,
     })
+}
+
+/// What is wrong with the batch whose header `h` was read at `pos`, judged without its body:
+/// the sparse index skipped it (`index_gap`), it runs past `file_len`, it is larger than any
+/// segment, it does not start at `expected`, or its offsets do not fit the segment.
+fn header_problem(
+    seg: &Segment,
+    h: &BatchHeader,
+    pos: u64,
+    file_len: u64,
+    expected: i64,
+    index_gap: bool,
+) -> Option<String> {
+    let size = h.size_bytes();
+    if index_gap {
+        Some("sparse index is missing an entry".to_string())
+    } else if size > file_len - pos {
+        Some(format!(
+            "torn batch: {size} bytes announced, {} present",
+            file_len - pos
+        ))
+    } else if size > SEGMENT_BYTES_MAX {
+        Some(format!("batch of {size} bytes larger than any segment"))
+    } else if h.base_offset != expected {
+        Some(format!(
+            "base offset {} where {expected} was expected",
+            h.base_offset
+        ))
+    } else if u32::try_from(h.last_offset() - seg.base_offset).is_err() {
+        Some(format!(
+            "offset {} not representable relative to {}",
+            h.last_offset(),
+            seg.base_offset
+        ))
+    } else {
+        None
+    }
 }
 
 /// Rebuilds a segment's indexes from its log (no CRC check), truncating nothing. Used after
@@ -279,7 +280,43 @@ pub async fn recover(
             rebuild_indexes(active, opts.index_interval_bytes, false).await?;
         }
     }
+    assert_recovered(&segments);
     Ok((segments, report))
+}
+
+/// The module invariants on the recovered chain (once per open, so always checked): offsets
+/// contiguous from segment to segment, only the last segment active, and every index entry
+/// inside its segment's bytes.
+fn assert_recovered(segments: &[Rc<Segment>]) {
+    for (k, seg) in segments.iter().enumerate() {
+        let st = seg.state.borrow();
+        let path = seg.log_path.display();
+        assert_eq!(
+            st.sealed,
+            k + 1 < segments.len(),
+            "recovered segment {path}: sealed must mean not last ({k} of {})",
+            segments.len()
+        );
+        assert!(
+            st.next_offset >= seg.base_offset,
+            "recovered segment {path}: next offset {} below its base offset",
+            st.next_offset
+        );
+        let last_entry = st.indexes.offsets.last();
+        assert!(
+            last_entry.is_none_or(|e| u64::from(e.position) < st.size_bytes),
+            "recovered segment {path}: index entry {last_entry:?} past its {} bytes",
+            st.size_bytes
+        );
+        if let Some(next) = segments.get(k + 1) {
+            assert_eq!(
+                next.base_offset,
+                st.next_offset,
+                "recovered segment {} does not continue {path}",
+                next.log_path.display()
+            );
+        }
+    }
 }
 
 fn remove_segments(dir: &Path, bases: &[i64]) -> Result<usize> {
@@ -343,6 +380,12 @@ async fn recover_sealed(
             let gap = Some(opts.index_interval_bytes);
             let out = scan(seg, start_pos, start_off, file_len, false, None, gap).await?;
             if out.damage.is_none() {
+                assert_eq!(
+                    out.end_position,
+                    file_len,
+                    "scan of {} ended early without damage",
+                    seg.log_path.display()
+                );
                 let mut st = seg.state.borrow_mut();
                 st.indexes = ix;
                 st.size_bytes = out.end_position;

@@ -81,6 +81,20 @@ pub struct WrittenBatch {
     pub max_timestamp: i64,
 }
 
+/// The batches of one append buffer, in order, cover it exactly with increasing base offsets.
+fn batches_tile(batches: &[WrittenBatch], buffer_bytes: u64) -> bool {
+    let mut position = 0;
+    let mut offset = i64::MIN;
+    for b in batches {
+        if b.buffer_position != position || b.base_offset <= offset {
+            return false;
+        }
+        position += b.size_bytes;
+        offset = b.base_offset;
+    }
+    position == buffer_bytes
+}
+
 fn open_rw(path: &Path, create_new: bool) -> Result<File> {
     let mut o = OpenOptions::new();
     o.read(true).write(true);
@@ -201,11 +215,27 @@ impl Segment {
     /// Writes `buf` (already validated and stamped batches) at the end of the log, then updates
     /// the indexes and mirrors new entries to the index files.
     pub async fn append(&self, buf: Vec<u8>, batches: &[WrittenBatch]) -> Result<()> {
+        let len = buf.len() as u64;
         let (position, offsets_before, times_before) = {
             let st = self.state.borrow();
             assert!(
                 !st.sealed,
                 "append to sealed segment {}",
+                self.log_path.display()
+            );
+            // Offsets contiguous: the first batch continues the segment.
+            assert!(
+                batches
+                    .first()
+                    .is_none_or(|b| b.base_offset == st.next_offset),
+                "append to segment {} at offset {:?}, its next offset is {}",
+                self.log_path.display(),
+                batches.first().map(|b| b.base_offset),
+                st.next_offset
+            );
+            debug_assert!(
+                batches_tile(batches, len),
+                "append to segment {}: batches {batches:?} do not tile a {len}-byte buffer",
                 self.log_path.display()
             );
             (
@@ -214,10 +244,10 @@ impl Segment {
                 st.indexes.times.len(),
             )
         };
-        let len = buf.len() as u64;
         assert!(
             position + len <= SEGMENT_BYTES_MAX,
-            "segment position overflow"
+            "segment {} position overflow: {position} + {len} bytes > {SEGMENT_BYTES_MAX}",
+            self.log_path.display()
         );
         let (r, _buf) = self.log.write_all_at(buf, position).await;
         r.map_err(|e| Error::io("write", &self.log_path, e))?;
@@ -230,9 +260,6 @@ impl Segment {
                 st.indexes.on_batch(rel, pos, b.size_bytes, b.max_timestamp);
             }
             st.size_bytes = position + len;
-            if let Some(last) = batches.last() {
-                debug_assert!(last.base_offset >= st.next_offset);
-            }
             let ib: Vec<u8> = st.indexes.offsets[offsets_before..]
                 .iter()
                 .flat_map(|e| e.encode())
@@ -325,6 +352,12 @@ impl Segment {
                 .lookup_offset(rel)
                 .map_or(0, |e| u64::from(e.position))
         };
+        debug_assert!(
+            start == 0 || start < self.size_bytes(),
+            "index of segment {} points at {start}, past its {} bytes",
+            self.log_path.display(),
+            self.size_bytes()
+        );
         let mut pos = start;
         while pos < end_position {
             let h = self.header_at(pos).await?;
@@ -414,5 +447,20 @@ mod tests {
         });
         seg.delete_files().expect("delete");
         assert!(!seg.log_path.exists() && !seg.index_path.exists() && !seg.time_path.exists());
+    }
+
+    #[test]
+    #[should_panic(expected = "its next offset is 100")]
+    fn append_that_skips_offsets_is_refused() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let seg = Segment::create(dir.path(), 100, 64).expect("create");
+        let b = batch_at(105, 1);
+        let w = WrittenBatch {
+            base_offset: 105,
+            buffer_position: 0,
+            size_bytes: b.len() as u64,
+            max_timestamp: 0,
+        };
+        block_on(seg.append(b, &[w])).expect("append");
     }
 }

@@ -15,9 +15,12 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::Duration;
 
-use bytes::{Bytes, BytesMut};
+use bytes::BytesMut;
 
 use crate::protocol::error as code;
+use crate::protocol::frame::{
+    check_frame, split_frame, FrameLimits, FrameStatus, SIZE_PREFIX_BYTES,
+};
 use crate::protocol::messages::*;
 use crate::protocol::wire::Str;
 use crate::protocol::{decode_response, encode_request, ApiRequest};
@@ -28,7 +31,7 @@ const CLIENT_ID: &str = "ringlog-cli";
 /// Socket read/write timeout of admin requests.
 pub const ADMIN_TIMEOUT_MS: u64 = 30_000;
 /// Largest response accepted (a ListGroups of many groups fits easily).
-pub const ADMIN_RESPONSE_BYTES_MAX: usize = 64 << 20;
+pub const ADMIN_RESPONSE_BYTES_MAX: u32 = 64 << 20;
 
 /// Where `reset-offsets` moves a group.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -93,15 +96,28 @@ impl AdminClient {
         .map_err(|e| format!("encoding {api_key:?}: {e}"))?;
         let io = |e: std::io::Error| format!("{api_key:?}: {e}");
         self.stream.write_all(&frame).map_err(io)?;
-        let mut size = [0u8; 4];
-        self.stream.read_exact(&mut size).map_err(io)?;
-        let size = i32::from_be_bytes(size);
-        if size < 0 || size as usize > ADMIN_RESPONSE_BYTES_MAX {
-            return Err(err(format!("{api_key:?}: bad response size {size}")));
-        }
-        let mut buf = vec![0u8; size as usize];
-        self.stream.read_exact(&mut buf).map_err(io)?;
-        let (correlation_id, resp) = decode_response::<R>(Bytes::from(buf), version)
+        // One request at a time: read exactly the prefix, then exactly the body it announces.
+        let limits = FrameLimits {
+            body_bytes_max: ADMIN_RESPONSE_BYTES_MAX,
+        };
+        let mut buf = BytesMut::new();
+        let body = loop {
+            match split_frame(&mut buf, limits) {
+                Ok(Some(body)) => break body,
+                Ok(None) => {}
+                Err(e) => return Err(format!("{api_key:?} response: {e}")),
+            }
+            let want = match check_frame(&buf, limits) {
+                Ok(FrameStatus::Incomplete {
+                    frame_bytes: Some(n),
+                }) => n,
+                _ => SIZE_PREFIX_BYTES,
+            };
+            let have = buf.len();
+            buf.resize(want, 0);
+            self.stream.read_exact(&mut buf[have..]).map_err(io)?;
+        };
+        let (correlation_id, resp) = decode_response::<R>(body, version)
             .map_err(|e| format!("{api_key:?} response: {e}"))?;
         if correlation_id != self.correlation_id {
             return Err(err("response correlation id mismatch"));

@@ -6,7 +6,8 @@
 //!                                      ├── local call, or ShardMsg::Group through the mesh
 //!   coordinator shard: Coordinator ────┘
 //!        groups: HashMap<group id, state::Group>   (members, generation, offsets in memory)
-//!        log:    offsets_log::OffsetsLog           ({data_dir}/__groups/shard-N.log)
+//!        log:    offsets_log::OffsetsLog           (internal state log of shard N:
+//!                                                  {data_dir}/__ringlog_state/consumer_offsets/shard-N/)
 //! ```
 //! The broker is always node 0, so FindCoordinator answers with this broker; *which shard*
 //! coordinates a group is a pure function of the group id (FNV-1a mod shards, see
@@ -15,8 +16,8 @@
 //! every [`TICK_MS`] to expire members (session timeout) and finish overdue join/sync phases
 //! (rebalance timeout).
 //!
-//! Committed offsets are written to the shard's offsets log and fdatasynced before the commit
-//! is acknowledged; the log is replayed at startup (see [`offsets_log`]). Group membership is
+//! Committed offsets are written to the shard's internal state log and fdatasynced before the
+//! commit is acknowledged; the log is replayed at startup (see [`offsets_log`]). Group membership is
 //! not persisted: after a restart members rejoin (their old member ids get UNKNOWN_MEMBER_ID and
 //! the clients rejoin as new members, which they do on their own).
 //!
@@ -46,6 +47,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
+use super::error::BrokerError;
 use super::routing;
 use super::shard::{ShardMsg, ShardState};
 use crate::protocol::error as code;
@@ -54,7 +56,7 @@ use crate::protocol::messages::{
 };
 use crate::runtime::future::{select, Either};
 use crate::runtime::mesh;
-use offsets_log::{OffsetsByGroup, OffsetsLog, Record, StoredOffset};
+use offsets_log::{OffsetKey, OffsetsLog, StoredOffset};
 use state::{Group, GroupState, JoinArgs, JoinOutcome, Reply, SyncOutcome};
 
 /// Timer granularity of session and rebalance timeouts.
@@ -157,10 +159,13 @@ pub struct FetchedOffset {
     pub offset: i64,
     pub leader_epoch: i32,
     pub metadata: Option<String>,
-    pub error: i16,
 }
 
-/// Answers from the coordinator shard.
+/// Per topic, each partition's commit outcome, in request order.
+pub type CommitResults = Vec<(String, Vec<(i32, Result<(), BrokerError>)>)>;
+
+/// Answers from the coordinator shard. Join, Sync, Heartbeat and Leave carry the state machine's
+/// Kafka codes (see [`state`]); the others typed errors.
 #[allow(missing_docs)]
 pub enum GroupReply {
     Join(JoinOutcome),
@@ -168,12 +173,12 @@ pub enum GroupReply {
     Heartbeat(i16),
     /// Top-level error, then per member (member id, instance id, error).
     Leave(i16, Vec<(String, Option<String>, i16)>),
-    /// Per topic, per partition errors, in request order.
-    Commit(Vec<(String, Vec<(i32, i16)>)>),
-    Offsets(i16, Vec<FetchedOffset>),
+    /// A group-level refusal (every partition gets it), or each partition's outcome.
+    Commit(Result<CommitResults, BrokerError>),
+    Offsets(Result<Vec<FetchedOffset>, BrokerError>),
     Describe(GroupSummary),
     List(Vec<GroupSummary>),
-    Delete(i16),
+    Delete(Result<(), BrokerError>),
     Done,
 }
 
@@ -198,9 +203,9 @@ pub fn valid_group_id(id: &str) -> bool {
 
 impl Coordinator {
     /// Open shard `shard`'s offsets log and rebuild the groups that have committed offsets.
-    /// Call [`offsets_log::prepare_dir`] once before any shard opens.
-    pub fn open(data_dir: &Path, shard: usize) -> io::Result<Coordinator> {
-        let (log, offsets) = OffsetsLog::open(data_dir, shard)?;
+    /// Call [`offsets_log::prepare`] once before any shard opens.
+    pub async fn open(data_dir: &Path, shard: usize, shards: usize) -> io::Result<Coordinator> {
+        let (log, offsets) = OffsetsLog::open(data_dir, shard, shards).await?;
         let mut groups = HashMap::new();
         for (id, offsets) in offsets {
             let mut g = Group::new(id.clone());
@@ -214,15 +219,6 @@ impl Coordinator {
             );
         }
         let groups = Rc::new(RefCell::new(groups));
-        let snap = groups.clone();
-        log.set_snapshot(Box::new(move || {
-            let map: OffsetsByGroup = snap
-                .borrow()
-                .iter()
-                .map(|(id, g)| (id.clone(), g.offsets.clone()))
-                .collect();
-            offsets_log::snapshot_frames(&map)
-        }));
         Ok(Coordinator { shard, groups, log })
     }
 
@@ -244,7 +240,7 @@ impl Coordinator {
     /// Answer every waiting join and sync (shutdown).
     pub fn fail_waiters(&self) {
         for g in self.groups.borrow_mut().values_mut() {
-            g.fail_all_waiters(code::NOT_COORDINATOR);
+            g.fail_all_waiters(BrokerError::ShuttingDown.kafka_code());
         }
     }
 
@@ -262,7 +258,7 @@ impl Coordinator {
                     Reply::Later(rx) => match select(rx.recv(), shard.shutdown.notified()).await {
                         Either::Left(Some(o)) => o,
                         Either::Left(None) | Either::Right(()) => {
-                            JoinOutcome::error(code::NOT_COORDINATOR, "")
+                            JoinOutcome::error(BrokerError::ShuttingDown.kafka_code(), "")
                         }
                     },
                 })
@@ -274,7 +270,7 @@ impl Coordinator {
                     Reply::Later(rx) => match select(rx.recv(), shard.shutdown.notified()).await {
                         Either::Left(Some(o)) => o,
                         Either::Left(None) | Either::Right(()) => {
-                            SyncOutcome::error(code::NOT_COORDINATOR)
+                            SyncOutcome::error(BrokerError::ShuttingDown.kafka_code())
                         }
                     },
                 })
@@ -283,7 +279,7 @@ impl Coordinator {
                 let group = req.group_id.to_string();
                 let mut groups = self.groups.borrow_mut();
                 GroupReply::Heartbeat(match groups.get_mut(&group) {
-                    None => code::UNKNOWN_MEMBER_ID,
+                    None => unknown_member(group, &req.member_id),
                     Some(g) => g.heartbeat(
                         &req.member_id,
                         req.group_instance_id.as_deref(),
@@ -316,12 +312,16 @@ impl Coordinator {
     fn join(&self, version: i16, client_id: String, req: JoinGroupRequest) -> Reply<JoinOutcome> {
         let group = req.group_id.to_string();
         let member_id = req.member_id.to_string();
-        let fail = |error| Reply::Now(JoinOutcome::error(error, &member_id));
+        // The outcome carries a code: the state machine's type (see `state`).
+        let fail = |e: BrokerError| Reply::Now(JoinOutcome::error(e.kafka_code(), &member_id));
         if !valid_group_id(&group) {
-            return fail(code::INVALID_GROUP_ID);
+            return fail(BrokerError::InvalidGroupId { group });
         }
         if !(SESSION_TIMEOUT_MS_MIN..=SESSION_TIMEOUT_MS_MAX).contains(&req.session_timeout_ms) {
-            return fail(code::INVALID_SESSION_TIMEOUT);
+            return fail(BrokerError::InvalidSessionTimeout {
+                group,
+                session_timeout_ms: req.session_timeout_ms,
+            });
         }
         let metadata_bytes: usize = req
             .protocols
@@ -329,8 +329,13 @@ impl Coordinator {
             .map(|p| p.metadata.len() + p.name.len())
             .sum();
         if metadata_bytes > JOIN_METADATA_BYTES_MAX || req.protocols.len() > JOIN_PROTOCOLS_MAX {
-            tracing::warn!(group = %group, metadata_bytes, "JoinGroup metadata over the limit");
-            return fail(code::INVALID_REQUEST);
+            let e = BrokerError::JoinMetadataTooLarge {
+                group,
+                metadata_bytes,
+                protocols: req.protocols.len(),
+            };
+            tracing::warn!("{e}");
+            return fail(e);
         }
         // v0 has no rebalance timeout: Kafka uses the session timeout.
         let rebalance_ms = if req.rebalance_timeout_ms > 0 {
@@ -355,14 +360,18 @@ impl Coordinator {
         let mut groups = self.groups.borrow_mut();
         if !groups.contains_key(&group) {
             if !member_id.is_empty() {
-                return fail(code::UNKNOWN_MEMBER_ID);
+                return fail(BrokerError::UnknownMember {
+                    group,
+                    member_id: member_id.clone(),
+                });
             }
             if groups.len() >= GROUPS_PER_SHARD_MAX {
-                tracing::warn!(
-                    "shard {}: {GROUPS_PER_SHARD_MAX} groups reached; refusing {group}",
-                    self.shard
-                );
-                return fail(code::COORDINATOR_NOT_AVAILABLE);
+                let e = BrokerError::GroupsFull {
+                    shard: self.shard,
+                    group,
+                };
+                tracing::warn!("{e} ({GROUPS_PER_SHARD_MAX} groups)");
+                return fail(e);
             }
             groups.insert(group.clone(), Group::new(group.clone()));
         }
@@ -377,11 +386,12 @@ impl Coordinator {
             .iter()
             .any(|a| a.assignment.len() > ASSIGNMENT_BYTES_MAX)
         {
-            return Reply::Now(SyncOutcome::error(code::INVALID_REQUEST));
+            let e = BrokerError::AssignmentTooLarge { group };
+            return Reply::Now(SyncOutcome::error(e.kafka_code()));
         }
         let mut groups = self.groups.borrow_mut();
         let Some(g) = groups.get_mut(&group) else {
-            return Reply::Now(SyncOutcome::error(code::UNKNOWN_MEMBER_ID));
+            return Reply::Now(SyncOutcome::error(unknown_member(group, &req.member_id)));
         };
         g.sync(
             &req.member_id,
@@ -420,7 +430,7 @@ impl Coordinator {
             .into_iter()
             .map(|(id, inst)| {
                 let error = match groups.get_mut(&group) {
-                    None => code::UNKNOWN_MEMBER_ID,
+                    None => unknown_member(group.clone(), &id),
                     Some(g) => g.leave(&id, inst.as_deref(), now),
                 };
                 (id, inst, error)
@@ -436,59 +446,8 @@ impl Coordinator {
 
     async fn commit(&self, shard: &ShardState, req: OffsetCommitRequest) -> GroupReply {
         let group = req.group_id.to_string();
-        let all = |error: i16| {
-            GroupReply::Commit(
-                req.topics
-                    .iter()
-                    .map(|t| {
-                        (
-                            t.name.to_string(),
-                            t.partitions
-                                .iter()
-                                .map(|p| (p.partition_index, error))
-                                .collect(),
-                        )
-                    })
-                    .collect(),
-            )
-        };
-        if !valid_group_id(&group) {
-            return all(code::INVALID_GROUP_ID);
-        }
-        let generation = req.generation_id_or_member_epoch;
-        let member_id = req.member_id.to_string();
-        // Kafka's doCommitOffsets checks, in its order.
-        {
-            let mut groups = self.groups.borrow_mut();
-            let error = match groups.get(&group) {
-                None if generation < 0 => {
-                    if groups.len() >= GROUPS_PER_SHARD_MAX {
-                        code::COORDINATOR_NOT_AVAILABLE
-                    } else {
-                        groups.insert(group.clone(), Group::new(group.clone()));
-                        code::NONE
-                    }
-                }
-                None => code::ILLEGAL_GENERATION,
-                Some(g) => {
-                    if g.is_fenced(req.group_instance_id.as_deref(), &member_id) {
-                        code::FENCED_INSTANCE_ID
-                    } else if generation < 0 && g.state == GroupState::Empty {
-                        code::NONE
-                    } else if g.state == GroupState::CompletingRebalance {
-                        code::REBALANCE_IN_PROGRESS
-                    } else if g.member(&member_id).is_none() {
-                        code::UNKNOWN_MEMBER_ID
-                    } else if generation != g.generation {
-                        code::ILLEGAL_GENERATION
-                    } else {
-                        code::NONE
-                    }
-                }
-            };
-            if error != code::NONE {
-                return all(error);
-            }
+        if let Err(e) = self.may_commit(&group, &req) {
+            return GroupReply::Commit(Err(e));
         }
         let ts = now_ms();
         let mut results = Vec::with_capacity(req.topics.len());
@@ -498,16 +457,19 @@ impl Coordinator {
             let partitions = shard.catalog.borrow().get(&topic).map(|m| m.partitions);
             let mut rs = Vec::with_capacity(t.partitions.len());
             for p in &t.partitions {
-                let error = if !partitions
+                let metadata_bytes = p.committed_metadata.as_ref().map_or(0, |m| m.len());
+                let outcome = if !partitions
                     .is_some_and(|n| p.partition_index >= 0 && p.partition_index < n)
                 {
-                    code::UNKNOWN_TOPIC_OR_PARTITION
-                } else if p
-                    .committed_metadata
-                    .as_ref()
-                    .is_some_and(|m| m.len() > OFFSET_METADATA_BYTES_MAX)
-                {
-                    code::OFFSET_METADATA_TOO_LARGE
+                    Err(BrokerError::UnknownPartition {
+                        topic: topic.clone(),
+                        partition: p.partition_index,
+                    })
+                } else if metadata_bytes > OFFSET_METADATA_BYTES_MAX {
+                    Err(BrokerError::OffsetMetadataTooLarge {
+                        group: group.clone(),
+                        metadata_bytes,
+                    })
                 } else {
                     entries.push((
                         topic.clone(),
@@ -519,45 +481,88 @@ impl Coordinator {
                             metadata: p.committed_metadata.as_deref().map(str::to_string),
                         },
                     ));
-                    code::NONE
+                    Ok(())
                 };
-                rs.push((p.partition_index, error));
+                rs.push((p.partition_index, outcome));
             }
             results.push((topic, rs));
         }
         if entries.is_empty() {
-            return GroupReply::Commit(results);
+            return GroupReply::Commit(Ok(results));
         }
-        let record = Record::Commit {
-            group: group.clone(),
-            entries: entries.clone(),
-        };
         let groups = self.groups.clone();
-        let apply = Box::new(move || {
+        let (id, stored) = (group.clone(), entries.clone());
+        let apply = move || {
             let mut groups = groups.borrow_mut();
-            let g = groups
-                .entry(group.clone())
-                .or_insert_with(|| Group::new(group.clone()));
-            for (t, p, o) in entries {
+            let g = groups.entry(id.clone()).or_insert_with(|| Group::new(id));
+            for (t, p, o) in stored {
                 g.offsets.insert((t, p), o);
             }
-        });
-        if let Err(e) = self.log.append(&record, apply).await {
+        };
+        if let Err(e) = self.log.commit(&group, &entries, apply).await {
             tracing::error!("offset commit not stored: {e}");
             for (_, rs) in &mut results {
-                for (_, error) in rs.iter_mut() {
-                    if *error == code::NONE {
-                        *error = code::COORDINATOR_NOT_AVAILABLE;
-                    }
+                for (_, outcome) in rs.iter_mut().filter(|(_, o)| o.is_ok()) {
+                    *outcome = Err(BrokerError::OffsetsNotStored {
+                        group: req.group_id.to_string(),
+                    });
                 }
             }
         }
-        GroupReply::Commit(results)
+        GroupReply::Commit(Ok(results))
+    }
+
+    /// Kafka's doCommitOffsets checks, in its order: may this member commit for `group` now?
+    /// A "simple" commit (negative generation) to an unknown group creates it.
+    fn may_commit(&self, group: &str, req: &OffsetCommitRequest) -> Result<(), BrokerError> {
+        if !valid_group_id(group) {
+            return Err(BrokerError::InvalidGroupId {
+                group: group.to_string(),
+            });
+        }
+        let generation = req.generation_id_or_member_epoch;
+        let member_id = &*req.member_id;
+        let mut groups = self.groups.borrow_mut();
+        let group = group.to_string();
+        let Some(g) = groups.get(&group) else {
+            if generation >= 0 {
+                return Err(BrokerError::IllegalGeneration { group, generation });
+            }
+            if groups.len() >= GROUPS_PER_SHARD_MAX {
+                return Err(BrokerError::GroupsFull {
+                    shard: self.shard,
+                    group,
+                });
+            }
+            groups.insert(group.clone(), Group::new(group));
+            return Ok(());
+        };
+        if g.is_fenced(req.group_instance_id.as_deref(), member_id) {
+            Err(BrokerError::FencedInstanceId {
+                group,
+                member_id: member_id.to_string(),
+            })
+        } else if generation < 0 && g.state == GroupState::Empty {
+            Ok(())
+        } else if g.state == GroupState::CompletingRebalance {
+            Err(BrokerError::RebalanceInProgress { group })
+        } else if g.member(member_id).is_none() {
+            Err(BrokerError::UnknownMember {
+                group,
+                member_id: member_id.to_string(),
+            })
+        } else if generation != g.generation {
+            Err(BrokerError::IllegalGeneration { group, generation })
+        } else {
+            Ok(())
+        }
     }
 
     fn fetch_offsets(&self, group: &str, partitions: Option<Vec<(String, i32)>>) -> GroupReply {
         if !valid_group_id(group) {
-            return GroupReply::Offsets(code::INVALID_GROUP_ID, Vec::new());
+            return GroupReply::Offsets(Err(BrokerError::InvalidGroupId {
+                group: group.to_string(),
+            }));
         }
         let groups = self.groups.borrow();
         let offsets = groups.get(group).map(|g| &g.offsets);
@@ -567,7 +572,6 @@ impl Coordinator {
             offset: o.map_or(-1, |o| o.offset),
             leader_epoch: o.map_or(-1, |o| o.leader_epoch),
             metadata: o.map_or(Some(String::new()), |o| o.metadata.clone()),
-            error: code::NONE,
         };
         let out = match partitions {
             Some(list) => list
@@ -582,66 +586,87 @@ impl Coordinator {
                 })
                 .unwrap_or_default(),
         };
-        GroupReply::Offsets(code::NONE, out)
+        GroupReply::Offsets(Ok(out))
     }
 
-    async fn delete(&self, group: &str) -> i16 {
+    async fn delete(&self, group: &str) -> Result<(), BrokerError> {
+        let named = || group.to_string();
         if !valid_group_id(group) {
-            return code::INVALID_GROUP_ID;
+            return Err(BrokerError::InvalidGroupId { group: named() });
         }
         {
             let groups = self.groups.borrow();
             match groups.get(group) {
-                None => return code::GROUP_ID_NOT_FOUND,
+                None => return Err(BrokerError::GroupNotFound { group: named() }),
                 Some(g) if g.state != GroupState::Empty || !g.members.is_empty() => {
-                    return code::NON_EMPTY_GROUP
+                    return Err(BrokerError::NonEmptyGroup { group: named() })
                 }
                 Some(_) => {}
             }
         }
-        let groups = self.groups.clone();
-        let id = group.to_string();
-        let apply = Box::new(move || {
-            let mut groups = groups.borrow_mut();
-            if groups.get(&id).is_some_and(|g| g.members.is_empty()) {
-                groups.remove(&id);
+        // A tombstone for each committed offset; memory forgets exactly what became durable.
+        let keys: Vec<OffsetKey> = self.groups.borrow()[group]
+            .offsets
+            .keys()
+            .map(|(t, p)| (named(), t.clone(), *p))
+            .collect();
+        match self.log.delete(keys, forget_offsets(&self.groups)).await {
+            Ok(()) => {
+                // A commit that raced the deletion stays (its record follows the tombstones).
+                let mut groups = self.groups.borrow_mut();
+                if groups
+                    .get(group)
+                    .is_some_and(|g| g.members.is_empty() && g.offsets.is_empty())
+                {
+                    groups.remove(group);
+                }
+                Ok(())
             }
-        });
-        let record = Record::GroupDeleted {
-            group: group.to_string(),
-        };
-        match self.log.append(&record, apply).await {
-            Ok(()) => code::NONE,
             Err(e) => {
                 tracing::error!("deleting group {group}: {e}");
-                code::KAFKA_STORAGE_ERROR
+                Err(BrokerError::GroupNotDeleted { group: named() })
             }
         }
     }
 
     async fn topic_deleted(&self, topic: &str) {
-        let any = self
+        let keys: Vec<OffsetKey> = self
             .groups
             .borrow()
-            .values()
-            .any(|g| g.offsets.keys().any(|(t, _)| t == topic));
-        if !any {
+            .iter()
+            .flat_map(|(id, g)| {
+                g.offsets
+                    .keys()
+                    .filter(|(t, _)| t == topic)
+                    .map(move |(t, p)| (id.clone(), t.clone(), *p))
+            })
+            .collect();
+        if keys.is_empty() {
             return;
         }
-        let groups = self.groups.clone();
-        let name = topic.to_string();
-        let apply = Box::new(move || {
-            for g in groups.borrow_mut().values_mut() {
-                g.offsets.retain(|(t, _), _| *t != name);
-            }
-        });
-        let record = Record::TopicDeleted {
-            topic: topic.to_string(),
-        };
-        if let Err(e) = self.log.append(&record, apply).await {
+        if let Err(e) = self.log.delete(keys, forget_offsets(&self.groups)).await {
             tracing::error!("forgetting offsets of deleted topic {topic}: {e}");
         }
     }
+}
+
+/// Forgets committed offsets in memory, once their tombstones are durable.
+fn forget_offsets(groups: &Rc<RefCell<HashMap<String, Group>>>) -> impl Fn(&[OffsetKey]) {
+    let groups = groups.clone();
+    move |keys| {
+        let mut groups = groups.borrow_mut();
+        for (group, topic, partition) in keys {
+            if let Some(g) = groups.get_mut(group) {
+                g.offsets.remove(&(topic.clone(), *partition));
+            }
+        }
+    }
+}
+
+/// The state machine's code for a member of a group this shard does not hold.
+fn unknown_member(group: String, member_id: &str) -> i16 {
+    let member_id = member_id.to_string();
+    BrokerError::UnknownMember { group, member_id }.kafka_code()
 }
 
 fn summarize(g: &Group) -> GroupSummary {
@@ -696,19 +721,28 @@ fn dead_group(id: &str) -> GroupSummary {
 }
 
 /// Send `op` to shard `target`'s coordinator (or run it here) and wait for the answer.
-pub async fn call_shard(shard: &Rc<ShardState>, target: usize, op: GroupOp) -> Option<GroupReply> {
+pub async fn call_shard(
+    shard: &Rc<ShardState>,
+    target: usize,
+    op: GroupOp,
+) -> Result<GroupReply, BrokerError> {
     if target == shard.id {
-        return Some(shard.groups.handle(shard, op).await);
+        return Ok(shard.groups.handle(shard, op).await);
     }
+    let unavailable = BrokerError::CoordinatorUnavailable { shard: target };
     let (tx, rx) = mesh::oneshot();
     if !shard.send(target, ShardMsg::Group { op, reply: tx }).await {
-        return None;
+        return Err(unavailable);
     }
-    rx.recv().await
+    rx.recv().await.ok_or(unavailable)
 }
 
 /// Send `op` to the coordinator shard of `group_id`.
-pub async fn call(shard: &Rc<ShardState>, group_id: &str, op: GroupOp) -> Option<GroupReply> {
+pub async fn call(
+    shard: &Rc<ShardState>,
+    group_id: &str,
+    op: GroupOp,
+) -> Result<GroupReply, BrokerError> {
     call_shard(shard, routing::group_coordinator(group_id, shard.count), op).await
 }
 

@@ -13,6 +13,7 @@
 //!
 //! # Invariants
 //! - `generation` only grows; it is bumped exactly when a join phase completes.
+//! - An Empty group has no members; member ids are unique.
 //! - In CompletingRebalance and Stable, `protocol_name` is a protocol every member supports and
 //!   `leader` is a member.
 //! - Every static member's instance id maps to exactly one member id (`static_members`), and the
@@ -255,6 +256,12 @@ impl Group {
 
     /// Handle a JoinGroup (validated by the caller: group id, session timeout, sizes).
     pub fn join(&mut self, a: JoinArgs, now: Instant) -> Reply<JoinOutcome> {
+        let reply = self.join_member(a, now);
+        self.debug_assert_invariants();
+        reply
+    }
+
+    fn join_member(&mut self, a: JoinArgs, now: Instant) -> Reply<JoinOutcome> {
         let names: Vec<&str> = a.protocols.iter().map(|(n, _)| n.as_str()).collect();
         let exclude = (!a.member_id.is_empty()).then_some(a.member_id.as_str());
         if a.protocol_type.is_empty()
@@ -470,6 +477,7 @@ impl Group {
         // generation instead of one rebalance each.
         self.join_not_before = from_empty
             .then(|| now + Duration::from_millis(INITIAL_REBALANCE_DELAY_MS).min(timeout));
+        self.debug_assert_invariants();
     }
 
     /// Complete the join phase when every member (and nobody pending) has joined, or when the
@@ -496,13 +504,22 @@ impl Group {
             self.drop_member(&id, code::UNKNOWN_MEMBER_ID);
         }
         self.pending.clear();
+        let previous = self.generation;
         self.generation = self.generation.wrapping_add(1).max(1);
+        // Only the wrap at i32::MAX (back to 1) may go down.
+        assert!(
+            self.generation > previous || previous == i32::MAX,
+            "group {}: generation went from {previous} to {}",
+            self.id,
+            self.generation
+        );
         self.join_not_before = None;
         if self.members.is_empty() {
             self.state = GroupState::Empty;
             self.protocol_name = None;
             self.leader = None;
             self.deadline = None;
+            self.debug_assert_invariants();
             return;
         }
         self.protocol_type = Some(self.members[0].protocol_type.clone());
@@ -532,6 +549,7 @@ impl Group {
                 w.send(outcome);
             }
         }
+        self.debug_assert_invariants();
     }
 
     /// Kafka's vote: among protocols every member supports, each member votes for the first one
@@ -614,6 +632,7 @@ impl Group {
                     }
                     self.state = GroupState::Stable;
                     self.deadline = None;
+                    self.debug_assert_invariants();
                     for j in 0..self.members.len() {
                         let out = self.sync_outcome(j);
                         if let Some(w) = self.members[j].sync_waiter.take() {
@@ -694,6 +713,7 @@ impl Group {
             self.state = GroupState::Empty;
         }
         self.try_complete_join(now);
+        self.debug_assert_invariants();
     }
 
     fn drop_member(&mut self, id: &str, error: i16) {
@@ -751,6 +771,7 @@ impl Group {
             }
             _ => {}
         }
+        self.debug_assert_invariants();
         expired.len()
     }
 
@@ -758,6 +779,68 @@ impl Group {
     pub fn fail_all_waiters(&mut self, error: i16) {
         for m in &mut self.members {
             m.fail_waiters(error);
+        }
+    }
+
+    /// The module invariants, checked after every transition when debug assertions are on (they
+    /// walk all members: at most [`GROUP_MEMBERS_MAX`]).
+    fn debug_assert_invariants(&self) {
+        if !cfg!(debug_assertions) {
+            return;
+        }
+        let id = &self.id;
+        let state = self.state;
+        assert!(
+            self.generation >= 0,
+            "group {id}: generation {}",
+            self.generation
+        );
+        let mut ids = std::collections::HashSet::with_capacity(self.members.len());
+        for m in &self.members {
+            assert!(
+                ids.insert(m.id.as_str()),
+                "group {id}: member {} twice",
+                m.id
+            );
+        }
+        if state == GroupState::Empty {
+            assert!(
+                self.members.is_empty(),
+                "group {id}: Empty with {} members",
+                self.members.len()
+            );
+        }
+        if matches!(state, GroupState::CompletingRebalance | GroupState::Stable) {
+            let leader = self.leader.as_deref().unwrap_or_default();
+            assert!(
+                self.member(leader).is_some(),
+                "group {id}: {state:?} with leader {:?}, not a member",
+                self.leader
+            );
+            let protocol = self.protocol_name.as_deref();
+            assert!(
+                protocol.is_some_and(|p| self
+                    .members
+                    .iter()
+                    .all(|m| m.protocols.iter().any(|(n, _)| n == p))),
+                "group {id}: {state:?} with protocol {protocol:?} not supported by every member"
+            );
+        }
+        for (instance, member_id) in &self.static_members {
+            assert!(
+                self.member(member_id)
+                    .is_some_and(|m| m.instance_id.as_deref() == Some(instance.as_str())),
+                "group {id}: static member {instance} maps to {member_id}, not a member with it"
+            );
+        }
+        for m in &self.members {
+            if let Some(instance) = &m.instance_id {
+                assert_eq!(
+                    self.static_members.get(instance),
+                    Some(&m.id),
+                    "group {id}: static member {instance} not mapped to its member id"
+                );
+            }
         }
     }
 }

@@ -4,21 +4,13 @@
 
 use std::rc::Rc;
 
-use crate::protocol::error as code;
+use crate::error::{code_of, BrokerError};
 use crate::protocol::messages::{CreatableTopicResult, CreateTopicsRequest, CreateTopicsResponse};
 use crate::protocol::wire::Str;
 use crate::shard::ShardState;
 
-/// The message for a topic that could not be created.
-fn error_message(error: i16) -> &'static str {
-    match error {
-        code::TOPIC_ALREADY_EXISTS => "topic already exists",
-        code::INVALID_TOPIC_EXCEPTION => "invalid topic name: [a-zA-Z0-9._-]{1,249}, not . or ..",
-        code::INVALID_PARTITIONS => "partition count out of range",
-        code::INVALID_REPLICATION_FACTOR => "replication factor must be 1 (single broker)",
-        _ => "topic creation failed",
-    }
-}
+/// The message for a topic that could not be created, when the error has none of its own.
+const FAILED_MESSAGE: &str = "topic creation failed";
 
 /// Answer a CreateTopics request.
 pub async fn handle(shard: &Rc<ShardState>, req: CreateTopicsRequest) -> CreateTopicsResponse {
@@ -30,18 +22,27 @@ pub async fn handle(shard: &Rc<ShardState>, req: CreateTopicsRequest) -> CreateT
         } else {
             t.num_partitions
         };
-        let error = if !matches!(t.replication_factor, -1 | 1) {
-            code::INVALID_REPLICATION_FACTOR
+        let outcome = if !matches!(t.replication_factor, -1 | 1) {
+            Err(BrokerError::InvalidReplicationFactor {
+                topic: name.clone(),
+                replication_factor: t.replication_factor,
+            })
         } else if !t.assignments.is_empty() {
-            code::INVALID_REQUEST
+            Err(BrokerError::ReplicaAssignment {
+                topic: name.clone(),
+            })
         } else if partitions < 1 {
-            code::INVALID_PARTITIONS
+            Err(BrokerError::InvalidPartitions {
+                topic: name.clone(),
+                partitions,
+            })
         } else {
             shard
                 .create_topic(name.clone(), partitions, req.validate_only)
                 .await
         };
-        let created = error == code::NONE;
+        let error = outcome.as_ref().err();
+        let created = error.is_none();
         let topic_id = if created && !req.validate_only {
             shard.catalog.borrow().get(&name).map(|m| m.id)
         } else {
@@ -50,10 +51,10 @@ pub async fn handle(shard: &Rc<ShardState>, req: CreateTopicsRequest) -> CreateT
         resp.topics.push(CreatableTopicResult {
             name: t.name,
             topic_id: topic_id.unwrap_or_default(),
-            error_code: error,
+            error_code: code_of(error),
             // As Kafka's controller: a null message on success (ReplicationControlManager sets
             // it to null explicitly), the reason otherwise.
-            error_message: (!created).then(|| Str::from_static(error_message(error))),
+            error_message: error.map(|e| Str::from_static(e.message().unwrap_or(FAILED_MESSAGE))),
             num_partitions: if created { partitions } else { -1 },
             replication_factor: if created { 1 } else { -1 },
             configs: Some(Vec::new()),

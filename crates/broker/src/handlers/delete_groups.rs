@@ -3,8 +3,8 @@
 
 use std::rc::Rc;
 
+use crate::error::code_of;
 use crate::group::{self, GroupOp, GroupReply};
-use crate::protocol::error as code;
 use crate::protocol::messages::{DeletableGroupResult, DeleteGroupsRequest, DeleteGroupsResponse};
 use crate::shard::ShardState;
 
@@ -16,8 +16,9 @@ pub async fn handle(shard: &Rc<ShardState>, req: DeleteGroupsRequest) -> DeleteG
             group: group_id.to_string(),
         };
         let error_code = match group::call(shard, &group_id, op).await {
-            Some(GroupReply::Delete(error)) => error,
-            _ => code::COORDINATOR_NOT_AVAILABLE,
+            Ok(GroupReply::Delete(deleted)) => code_of(deleted.err().as_ref()),
+            Ok(_) => unreachable!("the coordinator answers Delete with Delete"),
+            Err(e) => e.kafka_code(),
         };
         resp.results.push(DeletableGroupResult {
             group_id,

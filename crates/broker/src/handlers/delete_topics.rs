@@ -2,7 +2,7 @@
 
 use std::rc::Rc;
 
-use crate::protocol::error as code;
+use crate::error::{code_of, BrokerError};
 use crate::protocol::messages::{DeletableTopicResult, DeleteTopicsRequest, DeleteTopicsResponse};
 use crate::protocol::wire::Str;
 use crate::shard::ShardState;
@@ -27,16 +27,14 @@ pub async fn handle(shard: &Rc<ShardState>, req: DeleteTopicsRequest) -> DeleteT
             Some(n) => Some(n.clone()),
             None => shard.catalog.borrow().name_of(id).map(str::to_string),
         };
-        let error_code = match &resolved {
-            Some(n) => {
-                let code = shard.delete_topic(n.clone()).await;
-                if code == code::NONE {
-                    crate::group::topic_deleted(shard, n).await;
-                }
-                code
-            }
-            None => code::UNKNOWN_TOPIC_ID,
+        let deleted = match &resolved {
+            Some(n) => shard.delete_topic(n.clone()).await,
+            None => Err(BrokerError::UnknownTopicId { id }),
         };
+        if let (Ok(()), Some(n)) = (&deleted, &resolved) {
+            crate::group::topic_deleted(shard, n).await;
+        }
+        let error_code = code_of(deleted.as_ref().err());
         resp.responses.push(DeletableTopicResult {
             name: resolved.map(Str::from),
             topic_id: id,

@@ -3,8 +3,8 @@
 
 use std::rc::Rc;
 
+use crate::error::BrokerError;
 use crate::group::{self, valid_group_id, GroupOp, GroupReply, GroupSummary};
-use crate::protocol::error as code;
 use crate::protocol::messages::{
     DescribeGroupsRequest, DescribeGroupsResponse, DescribedGroup, DescribedGroupMember,
 };
@@ -15,22 +15,23 @@ use crate::shard::ShardState;
 pub async fn handle(shard: &Rc<ShardState>, req: DescribeGroupsRequest) -> DescribeGroupsResponse {
     let mut resp = DescribeGroupsResponse::default();
     for group_id in req.groups {
-        let mut d = if !valid_group_id(&group_id) {
-            DescribedGroup {
-                error_code: code::INVALID_GROUP_ID,
-                ..Default::default()
-            }
+        let reply = if !valid_group_id(&group_id) {
+            Err(BrokerError::InvalidGroupId {
+                group: group_id.to_string(),
+            })
         } else {
             let op = GroupOp::Describe {
                 group: group_id.to_string(),
             };
-            match group::call(shard, &group_id, op).await {
-                Some(GroupReply::Describe(g)) => described(g),
-                _ => DescribedGroup {
-                    error_code: code::COORDINATOR_NOT_AVAILABLE,
-                    ..Default::default()
-                },
-            }
+            group::call(shard, &group_id, op).await
+        };
+        let mut d = match reply {
+            Ok(GroupReply::Describe(g)) => described(g),
+            Ok(_) => unreachable!("the coordinator answers Describe with Describe"),
+            Err(e) => DescribedGroup {
+                error_code: e.kafka_code(),
+                ..Default::default()
+            },
         };
         d.group_id = group_id;
         resp.groups.push(d);

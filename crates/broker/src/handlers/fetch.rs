@@ -17,23 +17,24 @@ use std::time::{Duration, Instant};
 use bytes::BytesMut;
 
 use crate::config::FETCH_WAIT_MS_MAX;
+use crate::error::{code_of, BrokerError};
 use crate::protocol::fetch::{
-    frame_fetch_response, FetchReply, FetchReplyPartition, FetchReplyTopic, Part, RecordSlice,
+    frame_fetch_response, FetchFrameError, FetchReply, FetchReplyPartition, FetchReplyTopic, Part,
+    RecordSlice,
 };
 use crate::protocol::messages::{FetchRequest, FetchTopic};
 use crate::protocol::wire::Str;
-use crate::protocol::{error as code, RequestHeader};
+use crate::protocol::RequestHeader;
 use crate::shard::{PartitionRead, ReadReq, ShardState};
 use crate::transfer::{FileRange, Piece};
 
 /// One partition asked for, checked against the catalog.
 struct Wanted {
-    topic: Option<Arc<str>>,
+    /// The topic to read, or the error to answer without reading.
+    topic: Result<Arc<str>, BrokerError>,
     partition: i32,
     offset: i64,
     max_bytes: u64,
-    /// Error to answer without reading.
-    error: i16,
 }
 
 /// One topic asked for: the name and id to answer with, and its partitions.
@@ -48,16 +49,16 @@ pub async fn handle(
     shard: &Rc<ShardState>,
     header: &RequestHeader,
     req: FetchRequest,
-) -> Result<Vec<Piece>, String> {
+) -> Result<Vec<Piece>, FetchFrameError> {
     let version = header.api_version;
     let by_id = FetchTopic::carries("topic_id", version);
     let topics: Vec<WantedTopic> = req.topics.iter().map(|t| wanted(shard, by_id, t)).collect();
     let reads: Vec<ReadReq> = topics
         .iter()
         .flat_map(|t| t.partitions.iter())
-        .filter(|w| w.error == code::NONE)
-        .map(|w| ReadReq {
-            topic: w.topic.clone().expect("known"),
+        .filter_map(|w| Some((w, w.topic.as_ref().ok()?)))
+        .map(|(w, topic)| ReadReq {
+            topic: topic.clone(),
             partition: w.partition,
             offset: w.offset,
             max_bytes: w.max_bytes.max(1),
@@ -76,8 +77,7 @@ pub async fn handle(
     let (reply, ranges) = assemble(topics, results, max_bytes);
 
     let mut head = BytesMut::with_capacity(256);
-    let parts = frame_fetch_response(header.correlation_id, version, &reply, &mut head)
-        .map_err(|e| e.to_string())?;
+    let parts = frame_fetch_response(header.correlation_id, version, &reply, &mut head)?;
     let head = head.freeze();
     let mut ranges: Vec<Option<FileRange>> = ranges.into_iter().map(Some).collect();
     Ok(parts
@@ -104,33 +104,37 @@ fn wanted(shard: &ShardState, by_id: bool, t: &FetchTopic) -> WantedTopic {
                 .map(|m| (Arc::from(n.as_str()), m.partitions))
         })
     };
-    let unknown = if by_id {
-        code::UNKNOWN_TOPIC_ID
-    } else {
-        code::UNKNOWN_TOPIC_OR_PARTITION
-    };
     let partitions = t
         .partitions
         .iter()
         .map(|p| {
-            let (topic, error) = match &resolved {
+            let topic = match &resolved {
                 Some((name, n)) if p.partition >= 0 && p.partition < *n => {
-                    (Some(name.clone()), code::NONE)
+                    if p.partition_max_bytes < 0 {
+                        Err(BrokerError::InvalidFetchSize {
+                            topic: name.to_string(),
+                            partition: p.partition,
+                            max_bytes: p.partition_max_bytes,
+                        })
+                    } else {
+                        Ok(name.clone())
+                    }
                 }
-                Some(_) => (None, code::UNKNOWN_TOPIC_OR_PARTITION),
-                None => (None, unknown),
-            };
-            let error = if error == code::NONE && p.partition_max_bytes < 0 {
-                code::INVALID_FETCH_SIZE
-            } else {
-                error
+                Some((name, _)) => Err(BrokerError::UnknownPartition {
+                    topic: name.to_string(),
+                    partition: p.partition,
+                }),
+                None if by_id => Err(BrokerError::UnknownTopicId { id: t.topic_id }),
+                None => Err(BrokerError::UnknownPartition {
+                    topic: t.topic.to_string(),
+                    partition: p.partition,
+                }),
             };
             Wanted {
                 topic,
                 partition: p.partition,
                 offset: p.fetch_offset,
                 max_bytes: p.partition_max_bytes.max(0) as u64,
-                error,
             }
         })
         .collect();
@@ -156,7 +160,7 @@ async fn read_until_ready(
     loop {
         let results = shard.read(reads.clone()).await;
         let bytes: u64 = results.iter().map(PartitionRead::bytes).sum();
-        let errors = results.iter().any(|r| r.error != code::NONE);
+        let errors = results.iter().any(|r| r.error.is_some());
         let now = Instant::now();
         if reads.is_empty()
             || bytes >= min_bytes
@@ -197,15 +201,15 @@ fn assemble(
         for w in topic.partitions {
             let mut p = FetchReplyPartition {
                 partition_index: w.partition,
-                error_code: w.error,
+                error_code: code_of(w.topic.as_ref().err()),
                 high_watermark: -1,
                 last_stable_offset: -1,
                 log_start_offset: -1,
                 records: Vec::new(),
             };
-            if w.error == code::NONE {
+            if w.topic.is_ok() {
                 let r = results.next().expect("one result per read");
-                p.error_code = r.error;
+                p.error_code = code_of(r.error.as_ref());
                 p.high_watermark = r.high_watermark;
                 p.last_stable_offset = r.high_watermark;
                 p.log_start_offset = r.log_start_offset;
@@ -213,6 +217,12 @@ fn assemble(
                 if used == 0 || used + bytes <= max_bytes {
                     used += bytes;
                     for range in r.ranges {
+                        // Ranges lie inside one segment, whose positions are u32.
+                        debug_assert!(
+                            u32::try_from(range.len).is_ok(),
+                            "fetch range of {} bytes",
+                            range.len
+                        );
                         p.records.push(RecordSlice {
                             slice_id: ranges.len(),
                             len: range.len as u32,
@@ -225,5 +235,9 @@ fn assemble(
         }
         reply.topics.push(t);
     }
+    debug_assert!(
+        results.next().is_none(),
+        "fetch: more partition reads than partitions to answer"
+    );
     (reply, ranges)
 }

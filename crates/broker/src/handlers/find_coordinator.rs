@@ -6,6 +6,7 @@
 use std::rc::Rc;
 
 use super::metadata::NODE_ID;
+use crate::error::BrokerError;
 use crate::group::valid_group_id;
 use crate::protocol::error as code;
 use crate::protocol::messages::{Coordinator, FindCoordinatorRequest, FindCoordinatorResponse};
@@ -17,15 +18,17 @@ const KEY_TYPE_GROUP: i8 = 0;
 /// Key type of a transactional id.
 const KEY_TYPE_TRANSACTION: i8 = 1;
 
-fn check(key_type: i8, key: &str) -> (i16, Option<&'static str>) {
+/// Whether this broker coordinates `key` of `key_type`.
+fn check(key_type: i8, key: &str) -> Result<(), BrokerError> {
     match key_type {
-        KEY_TYPE_GROUP if valid_group_id(key) => (code::NONE, None),
-        KEY_TYPE_GROUP => (code::INVALID_GROUP_ID, Some("invalid group id")),
-        KEY_TYPE_TRANSACTION => (
-            code::COORDINATOR_NOT_AVAILABLE,
-            Some("ringlog does not support transactions"),
-        ),
-        _ => (code::INVALID_REQUEST, Some("unknown coordinator key type")),
+        KEY_TYPE_GROUP if valid_group_id(key) => Ok(()),
+        KEY_TYPE_GROUP => Err(BrokerError::InvalidGroupId {
+            group: key.to_string(),
+        }),
+        KEY_TYPE_TRANSACTION => Err(BrokerError::NoTransactionCoordinator {
+            key: key.to_string(),
+        }),
+        _ => Err(BrokerError::UnknownCoordinatorKeyType { key_type }),
     }
 }
 
@@ -39,42 +42,44 @@ pub fn handle(
     let host = Str::from(host);
     if !FindCoordinatorRequest::carries("coordinator_keys", version) {
         // One key, answered in the top-level fields.
-        let (error, message) = check(req.key_type, &req.key);
-        let found = error == code::NONE;
-        return FindCoordinatorResponse {
-            error_code: error,
-            error_message: message.map(Str::from_static),
-            node_id: if found { NODE_ID } else { -1 },
-            host: if found { host } else { Str::new() },
-            port: if found { port } else { -1 },
-            ..Default::default()
+        return match check(req.key_type, &req.key) {
+            Ok(()) => FindCoordinatorResponse {
+                node_id: NODE_ID,
+                host,
+                port,
+                ..Default::default()
+            },
+            Err(e) => FindCoordinatorResponse {
+                error_code: e.kafka_code(),
+                error_message: e.message().map(Str::from_static),
+                node_id: -1,
+                host: Str::new(),
+                port: -1,
+                ..Default::default()
+            },
         };
     }
     let coordinators = req
         .coordinator_keys
         .into_iter()
-        .map(|key| {
-            let (error, message) = check(req.key_type, &key);
-            if error == code::NONE {
-                Coordinator {
-                    key,
-                    node_id: NODE_ID,
-                    host: host.clone(),
-                    port,
-                    error_code: error,
-                    // An empty message, not null, as Kafka sends.
-                    error_message: Some(Str::new()),
-                }
-            } else {
-                Coordinator {
-                    key,
-                    node_id: -1,
-                    port: -1,
-                    error_code: error,
-                    error_message: message.map(Str::from_static),
-                    ..Default::default()
-                }
-            }
+        .map(|key| match check(req.key_type, &key) {
+            Ok(()) => Coordinator {
+                key,
+                node_id: NODE_ID,
+                host: host.clone(),
+                port,
+                error_code: code::NONE,
+                // An empty message, not null, as Kafka sends.
+                error_message: Some(Str::new()),
+            },
+            Err(e) => Coordinator {
+                key,
+                node_id: -1,
+                port: -1,
+                error_code: e.kafka_code(),
+                error_message: e.message().map(Str::from_static),
+                ..Default::default()
+            },
         })
         .collect();
     FindCoordinatorResponse {

@@ -3,7 +3,6 @@
 use std::rc::Rc;
 
 use crate::group::{self, GroupOp, GroupReply};
-use crate::protocol::error as code;
 use crate::protocol::messages::{HeartbeatRequest, HeartbeatResponse};
 use crate::shard::ShardState;
 
@@ -11,8 +10,9 @@ use crate::shard::ShardState;
 pub async fn handle(shard: &Rc<ShardState>, req: HeartbeatRequest) -> HeartbeatResponse {
     let group_id = req.group_id.to_string();
     let error_code = match group::call(shard, &group_id, GroupOp::Heartbeat { req }).await {
-        Some(GroupReply::Heartbeat(error)) => error,
-        _ => code::COORDINATOR_NOT_AVAILABLE,
+        Ok(GroupReply::Heartbeat(error)) => error,
+        Ok(_) => unreachable!("the coordinator answers Heartbeat with Heartbeat"),
+        Err(e) => e.kafka_code(),
     };
     HeartbeatResponse {
         error_code,

@@ -5,20 +5,22 @@
 
 use std::rc::Rc;
 
-use crate::protocol::error as code;
+use crate::error::BrokerError;
 use crate::protocol::messages::{InitProducerIdRequest, InitProducerIdResponse};
 use crate::shard::ShardState;
 
 /// Answer an InitProducerId request.
 pub async fn handle(shard: &Rc<ShardState>, req: InitProducerIdRequest) -> InitProducerIdResponse {
-    let refused = |error_code| InitProducerIdResponse {
-        error_code,
+    let refused = |e: BrokerError| InitProducerIdResponse {
+        error_code: e.kafka_code(),
         producer_id: -1,
         producer_epoch: -1,
         ..Default::default()
     };
-    if req.transactional_id.is_some() {
-        return refused(code::UNSUPPORTED_VERSION);
+    if let Some(id) = &req.transactional_id {
+        return refused(BrokerError::TransactionalId {
+            transactional_id: id.to_string(),
+        });
     }
     match shard.allocate_producer_id().await {
         Ok(producer_id) => InitProducerIdResponse {
@@ -26,6 +28,6 @@ pub async fn handle(shard: &Rc<ShardState>, req: InitProducerIdRequest) -> InitP
             producer_epoch: 0,
             ..Default::default()
         },
-        Err(error) => refused(error),
+        Err(e) => refused(e),
     }
 }

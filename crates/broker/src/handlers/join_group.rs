@@ -4,7 +4,6 @@
 use std::rc::Rc;
 
 use crate::group::{self, state::JoinOutcome, GroupOp, GroupReply};
-use crate::protocol::error as code;
 use crate::protocol::messages::{JoinGroupRequest, JoinGroupResponse, JoinGroupResponseMember};
 use crate::protocol::wire::Str;
 use crate::shard::ShardState;
@@ -24,8 +23,9 @@ pub async fn handle(
         req,
     };
     let outcome = match group::call(shard, &group_id, op).await {
-        Some(GroupReply::Join(o)) => o,
-        _ => JoinOutcome::error(code::COORDINATOR_NOT_AVAILABLE, &member_id),
+        Ok(GroupReply::Join(o)) => o,
+        Ok(_) => unreachable!("the coordinator answers Join with Join"),
+        Err(e) => JoinOutcome::error(e.kafka_code(), &member_id),
     };
     response(outcome)
 }

@@ -4,7 +4,6 @@
 use std::rc::Rc;
 
 use crate::group::{self, GroupOp, GroupReply};
-use crate::protocol::error as code;
 use crate::protocol::messages::{LeaveGroupRequest, LeaveGroupResponse, MemberResponse};
 use crate::protocol::wire::Str;
 use crate::shard::ShardState;
@@ -18,8 +17,9 @@ pub async fn handle(
     let group_id = req.group_id.to_string();
     let (top, members) = match group::call(shard, &group_id, GroupOp::Leave { version, req }).await
     {
-        Some(GroupReply::Leave(top, members)) => (top, members),
-        _ => (code::COORDINATOR_NOT_AVAILABLE, Vec::new()),
+        Ok(GroupReply::Leave(top, members)) => (top, members),
+        Ok(_) => unreachable!("the coordinator answers Leave with Leave"),
+        Err(e) => (e.kafka_code(), Vec::new()),
     };
     LeaveGroupResponse {
         error_code: top,

@@ -4,7 +4,6 @@
 use std::rc::Rc;
 
 use crate::group::{self, GroupOp, GroupReply};
-use crate::protocol::error as code;
 use crate::protocol::messages::{ListGroupsRequest, ListGroupsResponse, ListedGroup};
 use crate::protocol::wire::Str;
 use crate::shard::ShardState;
@@ -30,7 +29,7 @@ pub async fn handle(shard: &Rc<ShardState>, req: ListGroupsRequest) -> ListGroup
             .any(|f| f.eq_ignore_ascii_case(GROUP_TYPE));
     for target in 0..shard.count {
         match group::call_shard(shard, target, GroupOp::List).await {
-            Some(GroupReply::List(groups)) => {
+            Ok(GroupReply::List(groups)) => {
                 for g in groups {
                     if !wants_state(&g.state) || !wants_type {
                         continue;
@@ -43,7 +42,8 @@ pub async fn handle(shard: &Rc<ShardState>, req: ListGroupsRequest) -> ListGroup
                     });
                 }
             }
-            _ => resp.error_code = code::COORDINATOR_NOT_AVAILABLE,
+            Ok(_) => unreachable!("the coordinator answers List with List"),
+            Err(e) => resp.error_code = e.kafka_code(),
         }
     }
     resp

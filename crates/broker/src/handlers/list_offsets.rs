@@ -5,6 +5,7 @@
 use std::rc::Rc;
 use std::sync::Arc;
 
+use crate::error::BrokerError;
 use crate::protocol::error as code;
 use crate::protocol::messages::{
     ListOffsetsPartitionResponse, ListOffsetsRequest, ListOffsetsResponse, ListOffsetsTopicResponse,
@@ -40,20 +41,28 @@ pub async fn handle(shard: &Rc<ShardState>, req: ListOffsetsRequest) -> ListOffs
             .into_iter()
             .map(|(partition_index, known)| {
                 if !known {
+                    let e = BrokerError::UnknownPartition {
+                        topic: name.to_string(),
+                        partition: partition_index,
+                    };
                     return ListOffsetsPartitionResponse {
                         partition_index,
-                        error_code: code::UNKNOWN_TOPIC_OR_PARTITION,
+                        error_code: e.kafka_code(),
                         offset: -1,
                         timestamp: -1,
                         ..Default::default()
                     };
                 }
-                let r = results.next().expect("one result per lookup");
+                let (error_code, offset, timestamp) =
+                    match results.next().expect("one result per lookup") {
+                        Ok(found) => (code::NONE, found.offset, found.timestamp),
+                        Err(e) => (e.kafka_code(), -1, -1),
+                    };
                 ListOffsetsPartitionResponse {
                     partition_index,
-                    error_code: r.error,
-                    offset: r.offset,
-                    timestamp: r.timestamp,
+                    error_code,
+                    offset,
+                    timestamp,
                     leader_epoch: 0,
                     ..Default::default()
                 }

@@ -3,7 +3,7 @@
 
 use std::rc::Rc;
 
-use crate::protocol::error as code;
+use crate::error::BrokerError;
 use crate::protocol::messages::{
     MetadataRequest, MetadataResponse, MetadataResponseBroker, MetadataResponsePartition,
     MetadataResponseTopic,
@@ -53,7 +53,7 @@ pub async fn handle(shard: &Rc<ShardState>, req: MetadataRequest) -> MetadataRes
                 Some(n) => n.to_string(),
                 None => {
                     resp.topics.push(MetadataResponseTopic {
-                        error_code: code::UNKNOWN_TOPIC_ID,
+                        error_code: BrokerError::UnknownTopicId { id }.kafka_code(),
                         // Null, as Kafka answers an unknown topic id (the name is unknown too).
                         name: None,
                         topic_id: id,
@@ -69,22 +69,26 @@ pub async fn handle(shard: &Rc<ShardState>, req: MetadataRequest) -> MetadataRes
         };
         let mut meta = shard.catalog.borrow().get(&name).cloned();
         if meta.is_none() && auto_create {
-            let err = shard
+            let created = shard
                 .create_topic(name.clone(), shard.config.default_partitions(), false)
                 .await;
-            if err != code::NONE && err != code::TOPIC_ALREADY_EXISTS {
-                t.error_code = err;
-                resp.topics.push(t);
-                continue;
+            match created {
+                // Created meanwhile by another request: answer with it.
+                Ok(()) | Err(BrokerError::TopicExists { .. }) => {}
+                Err(e) => {
+                    t.error_code = e.kafka_code();
+                    resp.topics.push(t);
+                    continue;
+                }
             }
             meta = shard.catalog.borrow().get(&name).cloned();
         }
         let Some(meta) = meta else {
-            t.error_code = if crate::storage::names::validate_topic(&name).is_err() {
-                code::INVALID_TOPIC_EXCEPTION
-            } else {
-                code::UNKNOWN_TOPIC_OR_PARTITION
+            let e = match crate::storage::names::validate_topic(&name) {
+                Err(e) => BrokerError::Storage(e),
+                Ok(()) => BrokerError::UnknownTopic { topic: name },
             };
+            t.error_code = e.kafka_code();
             resp.topics.push(t);
             continue;
         };

@@ -4,6 +4,9 @@
 //! # Invariants
 //! - Handlers never panic on request content: every field is checked and answered with the Kafka
 //!   error code the real broker would use.
+//! - Errors travel as [`crate::error::BrokerError`] (from the shard inbox, the coordinator and
+//!   the handlers' own checks) and become Kafka codes only where the response is built, through
+//!   `BrokerError::kafka_code` (and `message` where the response carries text).
 //! - Handlers set every response field they know, whatever the request's version: which field
 //!   exists at which version is the message definitions' business (the encoder leaves out the
 //!   fields a version lacks). A handler looks at the version only to decide what the client could

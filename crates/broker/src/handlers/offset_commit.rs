@@ -4,8 +4,8 @@
 
 use std::rc::Rc;
 
+use crate::error::code_of;
 use crate::group::{self, GroupOp, GroupReply};
-use crate::protocol::error as code;
 use crate::protocol::messages::{
     OffsetCommitRequest, OffsetCommitResponse, OffsetCommitResponsePartition,
     OffsetCommitResponseTopic,
@@ -16,38 +16,48 @@ use crate::shard::ShardState;
 /// Answer an OffsetCommit request.
 pub async fn handle(shard: &Rc<ShardState>, req: OffsetCommitRequest) -> OffsetCommitResponse {
     let group_id = req.group_id.to_string();
-    let fallback: Vec<(String, Vec<(i32, i16)>)> = req
+    // A group-level error goes on every partition of the request.
+    let asked: Vec<(String, Vec<i32>)> = req
         .topics
         .iter()
         .map(|t| {
-            (
-                t.name.to_string(),
-                t.partitions
-                    .iter()
-                    .map(|p| (p.partition_index, code::COORDINATOR_NOT_AVAILABLE))
-                    .collect(),
-            )
+            let partitions = t.partitions.iter().map(|p| p.partition_index).collect();
+            (t.name.to_string(), partitions)
         })
         .collect();
-    let results = match group::call(shard, &group_id, GroupOp::Commit { req }).await {
-        Some(GroupReply::Commit(r)) => r,
-        _ => fallback,
+    let committed = match group::call(shard, &group_id, GroupOp::Commit { req }).await {
+        Ok(GroupReply::Commit(committed)) => committed,
+        Ok(_) => unreachable!("the coordinator answers Commit with Commit"),
+        Err(e) => Err(e),
     };
-    let topics = results
-        .into_iter()
-        .map(|(topic, parts)| OffsetCommitResponseTopic {
-            name: Str::from(topic),
-            partitions: parts
-                .into_iter()
-                .map(
-                    |(partition_index, error_code)| OffsetCommitResponsePartition {
+    let topics: Vec<OffsetCommitResponseTopic> = match committed {
+        Ok(results) => results
+            .into_iter()
+            .map(|(topic, parts)| OffsetCommitResponseTopic {
+                name: Str::from(topic),
+                partitions: parts
+                    .into_iter()
+                    .map(|(partition_index, outcome)| OffsetCommitResponsePartition {
                         partition_index,
-                        error_code,
-                    },
-                )
-                .collect(),
-        })
-        .collect();
+                        error_code: code_of(outcome.err().as_ref()),
+                    })
+                    .collect(),
+            })
+            .collect(),
+        Err(e) => asked
+            .into_iter()
+            .map(|(topic, parts)| OffsetCommitResponseTopic {
+                name: Str::from(topic),
+                partitions: parts
+                    .into_iter()
+                    .map(|partition_index| OffsetCommitResponsePartition {
+                        partition_index,
+                        error_code: e.kafka_code(),
+                    })
+                    .collect(),
+            })
+            .collect(),
+    };
     OffsetCommitResponse {
         topics,
         ..Default::default()

@@ -3,6 +3,7 @@
 
 use std::rc::Rc;
 
+use crate::error::BrokerError;
 use crate::group::{self, FetchedOffset, GroupOp, GroupReply};
 use crate::protocol::error as code;
 use crate::protocol::messages::{
@@ -17,14 +18,22 @@ async fn fetch_group(
     shard: &Rc<ShardState>,
     group_id: &str,
     partitions: Option<Vec<(String, i32)>>,
-) -> (i16, Vec<FetchedOffset>) {
+) -> Result<Vec<FetchedOffset>, BrokerError> {
     let op = GroupOp::FetchOffsets {
         group: group_id.to_string(),
         partitions,
     };
-    match group::call(shard, group_id, op).await {
-        Some(GroupReply::Offsets(error, offsets)) => (error, offsets),
-        _ => (code::COORDINATOR_NOT_AVAILABLE, Vec::new()),
+    match group::call(shard, group_id, op).await? {
+        GroupReply::Offsets(offsets) => offsets,
+        _ => unreachable!("the coordinator answers FetchOffsets with Offsets"),
+    }
+}
+
+/// The group-level error code and the offsets of a group's answer (none on error).
+fn split(fetched: Result<Vec<FetchedOffset>, BrokerError>) -> (i16, Vec<FetchedOffset>) {
+    match fetched {
+        Ok(offsets) => (code::NONE, offsets),
+        Err(e) => (e.kafka_code(), Vec::new()),
     }
 }
 
@@ -62,7 +71,7 @@ pub async fn handle(
             .topics
             .as_ref()
             .map(|ts| partitions(ts.iter().map(|t| (&t.name, t.partition_indexes.as_slice()))));
-        let (error, offsets) = fetch_group(shard, &g.group_id, wanted).await;
+        let (error, offsets) = split(fetch_group(shard, &g.group_id, wanted).await);
         let topics = by_topic(offsets)
             .into_iter()
             .map(|(topic, parts)| OffsetFetchResponseTopics {
@@ -74,7 +83,7 @@ pub async fn handle(
                         committed_offset: o.offset,
                         committed_leader_epoch: o.leader_epoch,
                         metadata: o.metadata.map(Str::from),
-                        error_code: o.error,
+                        error_code: code::NONE,
                     })
                     .collect(),
             })
@@ -98,7 +107,7 @@ async fn one_group(
         .topics
         .as_ref()
         .map(|ts| partitions(ts.iter().map(|t| (&t.name, t.partition_indexes.as_slice()))));
-    let (error, offsets) = fetch_group(shard, &req.group_id, wanted).await;
+    let (error, offsets) = split(fetch_group(shard, &req.group_id, wanted).await);
     // v0-1 have no group-level error code: the group's error goes on every partition.
     let group_error_on_partitions =
         !OffsetFetchResponse::carries("error_code", version) && error != code::NONE;
@@ -116,7 +125,7 @@ async fn one_group(
                     error_code: if group_error_on_partitions {
                         error
                     } else {
-                        o.error
+                        code::NONE
                     },
                 })
                 .collect(),

@@ -4,7 +4,7 @@
 use std::rc::Rc;
 use std::sync::Arc;
 
-use crate::protocol::error as code;
+use crate::error::BrokerError;
 use crate::protocol::messages::{
     PartitionProduceResponse, ProduceRequest, ProduceResponse, TopicProduceResponse,
 };
@@ -12,12 +12,11 @@ use crate::protocol::wire::Str;
 use crate::runtime::future::join_all;
 use crate::shard::ShardState;
 
-/// A topic's partitions and the error each got before appending (0: append it).
-type TopicPlan = (Arc<str>, Vec<(i32, i16)>);
+/// A topic's partitions and the error each got before appending (`Ok`: append it).
+type TopicPlan = (Arc<str>, Vec<(i32, Result<(), BrokerError>)>);
 
 /// Answer a Produce request.
 pub async fn handle(shard: &Rc<ShardState>, req: ProduceRequest) -> ProduceResponse {
-    let acks_ok = matches!(req.acks, -1..=1);
     let mut plan: Vec<TopicPlan> = Vec::with_capacity(req.topic_data.len());
     let mut work = Vec::new();
     for topic in req.topic_data {
@@ -25,26 +24,10 @@ pub async fn handle(shard: &Rc<ShardState>, req: ProduceRequest) -> ProduceRespo
         let known = shard.catalog.borrow().get(&name).map(|m| m.partitions);
         let mut partitions = Vec::with_capacity(topic.partition_data.len());
         for p in topic.partition_data {
-            let error = if !acks_ok {
-                code::INVALID_REQUIRED_ACKS
-            } else if crate::storage::names::validate_topic(&name).is_err() {
-                code::INVALID_TOPIC_EXCEPTION
-            } else if !known.is_some_and(|n| p.index >= 0 && p.index < n) {
-                code::UNKNOWN_TOPIC_OR_PARTITION
-            } else if p.records.as_ref().is_none_or(|r| r.is_empty()) {
-                code::CORRUPT_MESSAGE
-            } else if producer_id(p.records.as_ref().expect("checked")).is_some_and(|id| {
-                id >= shard
-                    .producer_id_bound
-                    .load(std::sync::atomic::Ordering::Acquire)
-            }) {
-                // A producer id this broker never handed out.
-                code::UNKNOWN_PRODUCER_ID
-            } else {
-                code::NONE
-            };
-            partitions.push((p.index, error));
-            if error == code::NONE {
+            let checked = check(shard, req.acks, &name, known, p.index, p.records.as_deref());
+            let accepted = checked.is_ok();
+            partitions.push((p.index, checked));
+            if accepted {
                 let records = p.records.expect("checked above");
                 let (shard, name) = (shard.clone(), name.clone());
                 work.push(async move { shard.append(name, p.index, records).await });
@@ -57,22 +40,23 @@ pub async fn handle(shard: &Rc<ShardState>, req: ProduceRequest) -> ProduceRespo
     for (name, partitions) in plan {
         let partition_responses = partitions
             .into_iter()
-            .map(|(index, error)| {
-                if error != code::NONE {
-                    return PartitionProduceResponse {
+            .map(|(index, checked)| {
+                let appended = checked
+                    .and_then(|()| results.next().expect("one result per appended partition"));
+                match appended {
+                    Ok(a) => PartitionProduceResponse {
                         index,
-                        error_code: error,
-                        base_offset: -1,
+                        base_offset: a.base_offset,
+                        log_start_offset: a.log_start_offset,
                         ..Default::default()
-                    };
-                }
-                let r = results.next().expect("one result per appended partition");
-                PartitionProduceResponse {
-                    index,
-                    error_code: r.error,
-                    base_offset: r.base_offset,
-                    log_start_offset: r.log_start_offset,
-                    ..Default::default()
+                    },
+                    Err(e) => PartitionProduceResponse {
+                        index,
+                        error_code: e.kafka_code(),
+                        base_offset: -1,
+                        log_start_offset: -1,
+                        ..Default::default()
+                    },
                 }
             })
             .collect();
@@ -81,7 +65,48 @@ pub async fn handle(shard: &Rc<ShardState>, req: ProduceRequest) -> ProduceRespo
             partition_responses,
         });
     }
+    debug_assert!(
+        results.next().is_none(),
+        "produce: more append results than partitions appended"
+    );
     out
+}
+
+/// Why one partition's records are refused before the append, in Kafka's order of checks.
+fn check(
+    shard: &ShardState,
+    acks: i16,
+    topic: &str,
+    partitions: Option<i32>,
+    partition: i32,
+    records: Option<&[u8]>,
+) -> Result<(), BrokerError> {
+    if !matches!(acks, -1..=1) {
+        return Err(BrokerError::InvalidRequiredAcks { acks });
+    }
+    crate::storage::names::validate_topic(topic)?;
+    if !partitions.is_some_and(|n| partition >= 0 && partition < n) {
+        return Err(BrokerError::UnknownPartition {
+            topic: topic.to_string(),
+            partition,
+        });
+    }
+    let Some(records) = records.filter(|r| !r.is_empty()) else {
+        return Err(BrokerError::NoRecords {
+            topic: topic.to_string(),
+            partition,
+        });
+    };
+    let bound = shard
+        .producer_id_bound
+        .load(std::sync::atomic::Ordering::Acquire);
+    match producer_id(records) {
+        // A producer id this broker never handed out.
+        Some(producer_id) if producer_id >= bound => {
+            Err(BrokerError::UnknownProducerId { producer_id })
+        }
+        _ => Ok(()),
+    }
 }
 
 /// The producer id in the first batch header, if the buffer is long enough.

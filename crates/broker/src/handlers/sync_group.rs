@@ -4,7 +4,6 @@
 use std::rc::Rc;
 
 use crate::group::{self, state::SyncOutcome, GroupOp, GroupReply};
-use crate::protocol::error as code;
 use crate::protocol::messages::{SyncGroupRequest, SyncGroupResponse};
 use crate::protocol::wire::Str;
 use crate::shard::ShardState;
@@ -13,8 +12,9 @@ use crate::shard::ShardState;
 pub async fn handle(shard: &Rc<ShardState>, req: SyncGroupRequest) -> SyncGroupResponse {
     let group_id = req.group_id.to_string();
     let outcome = match group::call(shard, &group_id, GroupOp::Sync { req }).await {
-        Some(GroupReply::Sync(o)) => o,
-        _ => SyncOutcome::error(code::COORDINATOR_NOT_AVAILABLE),
+        Ok(GroupReply::Sync(o)) => o,
+        Ok(_) => unreachable!("the coordinator answers Sync with Sync"),
+        Err(e) => SyncOutcome::error(e.kafka_code()),
     };
     SyncGroupResponse {
         error_code: outcome.error,

@@ -233,7 +233,12 @@ impl Epoll {
             }
             return Err(e);
         }
-        // SAFETY: the kernel initialised `n` entries.
+        assert!(
+            n as usize <= events.capacity(),
+            "epoll_wait reported {n} events into a buffer of {}",
+            events.capacity()
+        );
+        // SAFETY: the kernel initialised `n` entries, within the capacity (checked above).
         unsafe { events.set_len(n as usize) };
         let mut wake = Vec::new();
         let mut eventfd = false;

@@ -215,7 +215,11 @@ impl Uring {
             if room >= chain.len() {
                 // SAFETY: forwarded from the caller; there is room for the whole chain.
                 let pushed = unsafe { ring.submission().push_multiple(chain) };
-                debug_assert!(pushed.is_ok());
+                debug_assert!(
+                    pushed.is_ok(),
+                    "SQ push of {} entries failed with room checked",
+                    chain.len()
+                );
                 return;
             }
             // The SQ is full: hand what is queued to the kernel to make room. With NODROP the
@@ -250,6 +254,11 @@ impl Uring {
             }
             Lifecycle::Waiting(w) if w.will_wake(waker) => None,
             _ => {
+                // Overwriting `Ignored` would free data the kernel may still write to.
+                assert!(
+                    !matches!(slot.lifecycle, Lifecycle::Ignored(_)),
+                    "op {key:?} polled after its future was abandoned"
+                );
                 slot.lifecycle = Lifecycle::Waiting(waker.clone());
                 None
             }

@@ -21,10 +21,10 @@ use super::api::{self, EARLIEST_TIMESTAMP, LATEST_TIMESTAMP};
 use super::connection::Connection;
 use super::error::ClientError;
 use super::records::{self, Compression, ProducerRecord};
-use crate::protocol::messages::ProduceRequest;
-use crate::protocol::ApiKey;
-use crate::runtime::{block_on, IoKind, RuntimeConfig};
-use crate::storage::batch::{self, BatchHeader, HEADER_BYTES};
+use ringlog_protocol::messages::ProduceRequest;
+use ringlog_protocol::ApiKey;
+use ringlog_runtime::{block_on, IoKind, RuntimeConfig};
+use ringlog_storage::batch::{self, BatchHeader, HEADER_BYTES};
 
 /// Broker address used when `--broker` is not given.
 pub const BROKER_DEFAULT: &str = "127.0.0.1:9092";

@@ -1,9 +1,9 @@
 //! Record batches for the client: encode records into one RecordBatch v2 (any compression), and
 //! decode the batches of a Fetch response.
 //!
-//! The layout, the record encoding and the codecs are [`crate::storage::batch`] and
-//! [`crate::storage::records`]; this module adds the client's view. Decoding trusts nothing:
-//! 1. the header is validated by [`crate::storage::batch::validate_one`] (magic, lengths, CRC32C,
+//! The layout, the record encoding and the codecs are [`ringlog_storage::batch`] and
+//! [`ringlog_storage::records`]; this module adds the client's view. Decoding trusts nothing:
+//! 1. the header is validated by [`ringlog_storage::batch::validate_one`] (magic, lengths, CRC32C,
 //!    `records_count == last_offset_delta + 1`);
 //! 2. the records are decompressed once, into at most [`DECOMPRESSED_BATCH_BYTES_MAX`] bytes (a
 //!    batch that inflates beyond is an error, not an allocation);
@@ -21,9 +21,9 @@
 use bytes::Bytes;
 
 use super::error::{ClientError, Result};
-use crate::storage::batch::{self, BatchHeader, BATCH_LENGTH_AT, LOG_OVERHEAD_BYTES};
-pub use crate::storage::records::Compression;
-use crate::storage::records::{self as recs, BatchMeta, Record};
+use ringlog_storage::batch::{self, BatchHeader, BATCH_LENGTH_AT, LOG_OVERHEAD_BYTES};
+pub use ringlog_storage::records::Compression;
+use ringlog_storage::records::{self as recs, BatchMeta, Record};
 
 /// Largest decompressed records region of one fetched batch (a decompression bomb beyond this
 /// is an error).

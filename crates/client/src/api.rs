@@ -16,15 +16,15 @@ use bytes::Bytes;
 
 use super::connection::Connection;
 use super::error::{ClientError, Result};
-use crate::protocol::error;
-use crate::protocol::messages::{
+use ringlog_protocol::error;
+use ringlog_protocol::messages::{
     CreatableTopic, CreateTopicsRequest, DeleteTopicState, DeleteTopicsRequest, FetchPartition,
     FetchRequest, FetchTopic, ListOffsetsPartition, ListOffsetsRequest, ListOffsetsTopic,
     MetadataRequest, MetadataRequestTopic, MetadataResponse, PartitionProduceData, ProduceRequest,
     ProduceResponse, TopicProduceData,
 };
-use crate::protocol::wire::Str;
-use crate::protocol::ApiKey;
+use ringlog_protocol::wire::Str;
+use ringlog_protocol::ApiKey;
 
 /// ListOffsets timestamp asking for the log end (next offset to be written).
 pub const LATEST_TIMESTAMP: i64 = -1;
@@ -210,7 +210,7 @@ impl Connection {
                 return Ok(info);
             }
             last = Some(info);
-            crate::runtime::time::sleep(Duration::from_millis(50 << attempt)).await;
+            ringlog_runtime::time::sleep(Duration::from_millis(50 << attempt)).await;
         }
         Ok(last.expect("at least one attempt"))
     }
@@ -432,7 +432,7 @@ mod tests {
 
     #[test]
     fn produce_result_names_the_partition() {
-        use crate::protocol::messages::{PartitionProduceResponse, TopicProduceResponse};
+        use ringlog_protocol::messages::{PartitionProduceResponse, TopicProduceResponse};
         let response = ProduceResponse {
             responses: vec![TopicProduceResponse {
                 name: Str::from("t"),

@@ -10,14 +10,14 @@
 //!   `topics`, `inspect` of a segment file), so the binary only parses arguments.
 //! - [`error`]: [`ClientError`], with context and Kafka error codes.
 //!
-//! Requests and responses are the message definitions of [`crate::protocol::messages`], encoded
+//! Requests and responses are the message definitions of [`ringlog_protocol::messages`], encoded
 //! and decoded by ringlog's own codec (the broker's); versions are the highest both the broker
 //! (ApiVersions at connect) and [`connection::CLIENT_APIS`] speak, so the client works against
 //! ringlog and against Kafka.
 //!
 //! ```no_run
-//! use ringlog::client::{records, Connection};
-//! use ringlog::runtime::{block_on, RuntimeConfig};
+//! use ringlog_client::{records, Connection};
+//! use ringlog_runtime::{block_on, RuntimeConfig};
 //! let config = RuntimeConfig { cores: 1, pin: false, ..RuntimeConfig::default() };
 //! block_on(&config, async {
 //!     let mut conn = Connection::connect("127.0.0.1:9092".parse().unwrap()).await?;
@@ -28,7 +28,7 @@
 //!     )?;
 //!     let offset = conn.produce("greetings", 0, batch, -1).await?;
 //!     println!("appended at {offset}");
-//!     Ok::<_, ringlog::client::ClientError>(())
+//!     Ok::<_, ringlog_client::ClientError>(())
 //! })
 //! .unwrap()
 //! .unwrap();
@@ -41,6 +41,8 @@
 //! - Bytes from the network or a file are decoded only after their counts and lengths have been
 //!   checked against the bytes present (see [`records`]); bad input is an error, never a panic.
 //! - A `Connection` is `!Send`: it belongs to the shard that opened it.
+#![deny(unsafe_code)]
+#![warn(missing_docs)]
 
 pub mod api;
 pub mod cli;

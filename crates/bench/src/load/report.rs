@@ -1,13 +1,18 @@
-//! Text and JSON of one load run, and the small formatting helpers the load benchmarks share.
+//! Reporting one load run: its text and JSON, and the live progress line while it runs.
 
 use std::fmt;
+use std::io::Write as _;
+use std::time::{Duration, Instant};
 
+use super::measure::{Latency, Shared};
 use super::{LoadReport, Mode};
-pub use crate::bench::{human, parse_stat_times};
-use crate::bench::{JsonObject, Machine};
+use crate::{human, JsonObject, Machine};
 
-fn compression_name(c: crate::storage::records::Compression) -> &'static str {
-    use crate::storage::records::Compression as C;
+/// How often the progress line is redrawn.
+const PROGRESS_MS: u64 = 500;
+
+fn compression_name(c: ringlog_storage::records::Compression) -> &'static str {
+    use ringlog_storage::records::Compression as C;
     match c {
         C::None => "none",
         C::Gzip => "gzip",
@@ -56,7 +61,7 @@ impl LoadReport {
                 .finish(),
             None => "null".into(),
         };
-        let opt = |v: Option<f64>| v.map(crate::bench::json_number).unwrap_or("null".into());
+        let opt = |v: Option<f64>| v.map(crate::json_number).unwrap_or("null".into());
         JsonObject::new()
             .str("benchmark", c.mode.name())
             .raw(
@@ -153,22 +158,57 @@ impl fmt::Display for LoadReport {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+/// The progress line (stderr, only when asked: stdout is a terminal).
+pub(super) struct Progress {
+    enabled: bool,
+    last: Instant,
+}
 
-    #[test]
-    fn stat_times_are_fields_14_and_15_even_with_odd_command_names() {
-        let stat = "28744 (a b) c)) R 28741 28741 22162 0 -1 4194304 101 0 0 0 32 7 0 0 20 0 1 0";
-        assert_eq!(parse_stat_times(stat), Some((32, 7)));
-        assert_eq!(parse_stat_times("1 (x) R 1 2"), None);
+impl Progress {
+    pub(super) fn new(enabled: bool) -> Progress {
+        Progress {
+            enabled,
+            last: Instant::now(),
+        }
     }
 
-    #[test]
-    fn human_groups_thousands() {
-        assert_eq!(human(1_234_567.8), "1,234,568");
-        assert_eq!(human(4.257), "4.26");
-        assert_eq!(human(-1234.0), "-1,234");
-        assert_eq!(human(f64::INFINITY), "n/a");
+    pub(super) fn draw(
+        &mut self,
+        phase: &str,
+        shared: &Shared,
+        now: Instant,
+        until: Instant,
+        since: Option<(Instant, u64, u64)>,
+    ) {
+        if !self.enabled || now.duration_since(self.last) < Duration::from_millis(PROGRESS_MS) {
+            return;
+        }
+        self.last = now;
+        let left = until.saturating_duration_since(now).as_secs_f64();
+        let rates = match since {
+            Some((t0, r0, b0)) => {
+                let s = now.duration_since(t0).as_secs_f64().max(1e-9);
+                let p99 = Latency::of(&shared.hist.borrow())
+                    .map(|l| format!("  p99 {:.0} us", l.p99_us))
+                    .unwrap_or_default();
+                format!(
+                    "  {} rec/s  {:.1} MB/s{p99}",
+                    human((shared.records.get() - r0) as f64 / s),
+                    (shared.bytes.get() - b0) as f64 / s / 1e6
+                )
+            }
+            None => String::new(),
+        };
+        let mut err = std::io::stderr().lock();
+        let _ = write!(err, "\r\x1b[2K{phase} {left:>5.1} s left{rates}");
+        let _ = err.flush();
+    }
+
+    pub(super) fn finish(&self) {
+        if self.enabled {
+            let mut err = std::io::stderr().lock();
+            let _ = write!(err, "\r\x1b[2K");
+            let _ = err.flush();
+        }
     }
 }

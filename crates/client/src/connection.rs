@@ -25,12 +25,15 @@ use std::time::{Duration, Instant};
 use bytes::{Bytes, BytesMut};
 
 use super::error::{ClientError, Result};
-use crate::protocol::header::{decode_response_header, response_header_version};
-use crate::protocol::messages::{ApiVersionsRequest, ApiVersionsResponse};
-use crate::protocol::wire::{Reader, Str};
-use crate::protocol::{self, error, ApiKey, ApiRequest, Message};
-use crate::runtime::net::TcpStream;
-use crate::runtime::time;
+use ringlog_protocol::frame::{
+    check_frame, split_frame, FrameLimits, FrameStatus, REQUEST_BYTES_MAX_DEFAULT,
+};
+use ringlog_protocol::header::{decode_response_header, response_header_version};
+use ringlog_protocol::messages::{ApiVersionsRequest, ApiVersionsResponse};
+use ringlog_protocol::wire::{Reader, Str};
+use ringlog_protocol::{error, ApiKey, ApiRequest, Message};
+use ringlog_runtime::net::TcpStream;
+use ringlog_runtime::time;
 
 /// Default bound on every wait (connect, send, a response beyond any Fetch `max_wait`). Kafka
 /// clients default `request.timeout.ms` to 30 s; a CLI wants to fail sooner on a dead broker.
@@ -39,20 +42,18 @@ pub const REQUEST_TIMEOUT_MS_DEFAULT: u64 = 10_000;
 /// `max.in.flight` defaults to 1,000,000; a load generator needs a few hundred at most, and the
 /// bound keeps a stalled broker from growing the queue (and its unread responses) forever.
 pub const IN_FLIGHT_MAX_DEFAULT: usize = 256;
-/// Default bound on one response frame: 100 MiB, matching the broker's request bound; Fetch
+/// Default bound on one response frame body: 100 MiB, the broker's default request bound; Fetch
 /// `max_bytes` (Kafka's default 50 MiB) must stay below it.
-pub const RESPONSE_BYTES_MAX_DEFAULT: usize = 100 * 1024 * 1024;
+pub const RESPONSE_BYTES_MAX_DEFAULT: u32 = REQUEST_BYTES_MAX_DEFAULT;
 /// Read chunk: how much spare capacity a `recv` gets when the frame size is not yet known or
 /// larger. Large enough for a pipelined burst of small responses in one syscall.
 const READ_CHUNK_BYTES: usize = 64 * 1024;
-/// Bytes of the size prefix in front of every frame.
-const SIZE_PREFIX_BYTES: usize = 4;
 
 /// The API versions this client can build and parse, per API. Floors are where the request
 /// first carries what the client needs (RecordBatch v2 from Produce v3 and Fetch v4, a single
 /// offset per partition from ListOffsets v1). Ceilings stop where the request would need
 /// something the client does not track (Fetch v13+ names topics by id), and never go past the
-/// versions [`crate::protocol::messages`] defines (both checked in the tests below).
+/// versions [`ringlog_protocol::messages`] defines (both checked in the tests below).
 #[rustfmt::skip] // one row per API reads as a table
 pub const CLIENT_APIS: &[(ApiKey, i16, i16)] = &[
     (ApiKey::Produce, 3, 11),
@@ -73,8 +74,8 @@ pub struct ConnectOptions {
     pub request_timeout: Duration,
     /// Bound on requests awaiting responses ([`IN_FLIGHT_MAX_DEFAULT`]).
     pub in_flight_max: usize,
-    /// Bound on one response frame in bytes ([`RESPONSE_BYTES_MAX_DEFAULT`]).
-    pub response_bytes_max: usize,
+    /// Bound on one response frame body in bytes ([`RESPONSE_BYTES_MAX_DEFAULT`]).
+    pub response_bytes_max: u32,
 }
 
 impl Default for ConnectOptions {
@@ -106,7 +107,7 @@ pub struct Connection {
     next_correlation_id: i32,
     in_flight: VecDeque<InFlight>,
     /// Bytes read and not yet consumed as frames.
-    read_buf: Vec<u8>,
+    read_buf: BytesMut,
     /// The broker's advertised (api_key, min, max), from ApiVersions at connect.
     broker_apis: Vec<(i16, i16, i16)>,
     broken: bool,
@@ -155,7 +156,7 @@ impl Connection {
             options,
             next_correlation_id: 0,
             in_flight: VecDeque::new(),
-            read_buf: Vec::new(),
+            read_buf: BytesMut::new(),
             broker_apis: Vec::new(),
             broken: false,
         };
@@ -296,7 +297,7 @@ impl Connection {
         }
         let correlation_id = self.next_correlation_id;
         let mut frame = BytesMut::new();
-        protocol::encode_request(
+        ringlog_protocol::encode_request(
             request,
             version,
             correlation_id,
@@ -378,7 +379,7 @@ impl Connection {
             }
         };
         self.in_flight.pop_front();
-        let mut r = Reader::new(Bytes::from(frame));
+        let mut r = Reader::new(frame);
         let header_version = response_header_version(front.api_key, front.api_version);
         let correlation_id = decode_response_header(&mut r, header_version).map_err(|e| {
             self.broken = true;
@@ -411,45 +412,37 @@ impl Connection {
         deadline: Instant,
         wait: Duration,
         front: InFlight,
-    ) -> Result<Vec<u8>> {
+    ) -> Result<Bytes> {
         let op = || {
             format!(
                 "waiting for the {:?} v{} response (correlation id {})",
                 front.api_key, front.api_version, front.correlation_id
             )
         };
+        let limits = FrameLimits {
+            body_bytes_max: self.options.response_bytes_max,
+        };
         loop {
-            if self.read_buf.len() >= SIZE_PREFIX_BYTES {
-                let size = i32::from_be_bytes(self.read_buf[..4].try_into().expect("4 bytes"));
-                let size = usize::try_from(size).map_err(|_| {
-                    self.protocol_error(
-                        front.api_key,
-                        front.api_version,
-                        format!("negative frame size {size}"),
-                    )
-                })?;
-                if size > self.options.response_bytes_max {
+            match split_frame(&mut self.read_buf, limits) {
+                Ok(Some(body)) => return Ok(body),
+                Ok(None) => {}
+                Err(e) => {
                     return Err(self.protocol_error(
                         front.api_key,
                         front.api_version,
-                        format!(
-                            "frame of {size} bytes exceeds response_bytes_max ({})",
-                            self.options.response_bytes_max
-                        ),
-                    ));
+                        format!("response {e} (response_bytes_max)"),
+                    ))
                 }
-                let total = SIZE_PREFIX_BYTES + size;
-                if self.read_buf.len() >= total {
-                    let rest = self.read_buf.split_off(total);
-                    let mut frame = std::mem::replace(&mut self.read_buf, rest);
-                    frame.drain(..SIZE_PREFIX_BYTES);
-                    return Ok(frame);
-                }
-                let missing = total - self.read_buf.len();
-                self.read_buf.reserve(missing);
-            } else {
-                self.read_buf.reserve(READ_CHUNK_BYTES);
             }
+            // The prefix was accepted above; reserve the rest of the frame, or a read chunk
+            // while the size is not known yet.
+            let missing = match check_frame(&self.read_buf, limits) {
+                Ok(FrameStatus::Incomplete {
+                    frame_bytes: Some(n),
+                }) => n - self.read_buf.len(),
+                _ => READ_CHUNK_BYTES,
+            };
+            self.read_buf.reserve(missing);
             let now = Instant::now();
             if now >= deadline {
                 return Err(ClientError::Timeout {
@@ -517,13 +510,13 @@ mod tests {
     use std::thread;
 
     use super::*;
-    use crate::client::cli;
-    use crate::protocol::messages::{
+    use crate::cli;
+    use ringlog_protocol::messages::{
         ApiVersion, FetchTopic, FetchableTopicResponse, ListOffsetsPartitionResponse,
         MetadataRequest, MetadataResponse, MetadataResponsePartition, MetadataResponseTopic,
         ProduceRequest, TopicProduceData, TopicProduceResponse,
     };
-    use crate::protocol::{messages, Request, RequestHeader, Response};
+    use ringlog_protocol::{messages, Request, RequestHeader, Response};
 
     #[test]
     fn client_ranges_lie_inside_the_definitions() {
@@ -553,12 +546,12 @@ mod tests {
         s.read_exact(&mut size).unwrap();
         let mut body = vec![0; i32::from_be_bytes(size) as usize];
         s.read_exact(&mut body).unwrap();
-        protocol::decode_request(Bytes::from(body)).unwrap()
+        ringlog_protocol::decode_request(Bytes::from(body)).unwrap()
     }
 
     fn reply(s: &mut std::net::TcpStream, header: &RequestHeader, response: Response) {
         let mut out = BytesMut::new();
-        protocol::encode_response(header, &response, &mut out).unwrap();
+        ringlog_protocol::encode_response(header, &response, &mut out).unwrap();
         s.write_all(&out).unwrap();
     }
 
@@ -651,12 +644,82 @@ mod tests {
         reply(&mut s, &wrong, metadata.into());
     }
 
+    /// Body bound of the framing test: small, so an oversized prefix is cheap to send.
+    const SMALL_RESPONSE_BYTES_MAX: u32 = 4096;
+
+    /// Answers ApiVersions, then two pipelined Metadata requests with both responses dribbled
+    /// out 3 bytes at a time, then a third with a size prefix above the client's bound.
+    fn dribbling_broker(listener: std::net::TcpListener) {
+        let (mut s, _) = listener.accept().unwrap();
+        s.set_nodelay(true).unwrap();
+        let (header, _) = read_request(&mut s);
+        let apis = vec![api(ApiKey::Metadata, 1, 9), api(ApiKey::ApiVersions, 0, 3)];
+        let versions = messages::ApiVersionsResponse {
+            api_keys: apis,
+            ..Default::default()
+        };
+        reply(&mut s, &header, versions.into());
+        let mut out = BytesMut::new();
+        for _ in 0..2 {
+            let (header, _) = read_request(&mut s);
+            ringlog_protocol::encode_response(
+                &header,
+                &MetadataResponse::default().into(),
+                &mut out,
+            )
+            .unwrap();
+        }
+        for piece in out.chunks(3) {
+            s.write_all(piece).unwrap();
+            thread::sleep(Duration::from_millis(1));
+        }
+        let _ = read_request(&mut s);
+        s.write_all(&(SMALL_RESPONSE_BYTES_MAX as i32 + 1).to_be_bytes())
+            .unwrap();
+        // Hold the socket open until the client has given up on the frame.
+        let _ = s.read(&mut [0u8; 1]);
+    }
+
+    #[test]
+    fn response_frames_are_split_and_bounded_by_the_protocol_framer() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let broker = thread::spawn(move || dribbling_broker(listener));
+        ringlog_runtime::block_on(&cli::runtime_config(), async move {
+            let options = ConnectOptions {
+                request_timeout: Duration::from_secs(5),
+                response_bytes_max: SMALL_RESPONSE_BYTES_MAX,
+                ..ConnectOptions::default()
+            };
+            let mut conn = Connection::connect_with(addr, options).await.unwrap();
+            conn.send(&MetadataRequest::default(), 9).await.unwrap();
+            conn.send(&MetadataRequest::default(), 9).await.unwrap();
+            for _ in 0..2 {
+                let r = conn.recv::<MetadataRequest>().await.unwrap();
+                assert_eq!(r, MetadataResponse::default());
+            }
+            conn.send(&MetadataRequest::default(), 9).await.unwrap();
+            let e = conn.recv::<MetadataRequest>().await.unwrap_err();
+            assert!(matches!(e, ClientError::Protocol { .. }), "{e}");
+            assert!(
+                e.to_string().contains("exceeds") && e.to_string().contains("response_bytes_max"),
+                "{e}"
+            );
+            assert!(matches!(
+                conn.metadata(&[], false).await,
+                Err(ClientError::Broken { .. })
+            ));
+        })
+        .unwrap();
+        broker.join().unwrap();
+    }
+
     #[test]
     fn negotiates_down_and_checks_every_response() {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
         let broker = thread::spawn(move || old_broker(listener));
-        crate::runtime::block_on(&cli::runtime_config(), async move {
+        ringlog_runtime::block_on(&cli::runtime_config(), async move {
             let options = ConnectOptions {
                 request_timeout: Duration::from_secs(5),
                 ..ConnectOptions::default()

@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use super::LoadError;
-use crate::bench::JsonObject;
+use crate::JsonObject;
 
 /// One write of the loopback stream: large, so per-syscall cost is amortised.
 pub const TCP_WRITE_BYTES: usize = 1024 * 1024;
@@ -205,7 +205,8 @@ mod tests {
 
     #[test]
     fn short_limits_are_positive() {
-        let dir = std::env::current_dir().unwrap().join("target");
+        // The workspace target directory: on a disk (fdatasync is measured), and ignored by git.
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target");
         let l = Limits::measure(&dir, 4096, 0.1).unwrap();
         assert!(l.loopback_tcp_mb_s > 0.0 && l.fsync_writes_per_s > 0.0 && l.memcpy_gb_s > 0.0);
         assert!(l.to_json().contains("\"fsync_write_bytes\":4096"));

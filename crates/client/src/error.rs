@@ -6,8 +6,8 @@ use std::io;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use crate::protocol::error;
-use crate::protocol::ApiKey;
+use ringlog_protocol::error;
+use ringlog_protocol::ApiKey;
 
 /// Result of client operations.
 pub type Result<T> = std::result::Result<T, ClientError>;

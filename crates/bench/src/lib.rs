@@ -1,0 +1,47 @@
+//! Benchmarks that run from the `ringlog bench` command: each answers one question, prints the
+//! machine it ran on (kernel, CPU), the path or driver under test, and ratios against a baseline
+//! measured in the same run.
+//!
+//! Each benchmark is split the same way: `config` (what runs, every limit named), `run` (the
+//! threads, shards and connections that generate the load), `measure` (the samples, and what is
+//! derived from them), `report` (text, JSON, charts). What they share lives here:
+//!
+//! - [`machine`]: the machine a benchmark ran on.
+//! - [`summary`]: median and spread of repeated rounds.
+//! - [`cpu`]: CPU accounting from /proc (process, thread, every thread, machine), the one place
+//!   that parses `stat` and `schedstat`.
+//! - `format`: the JSON writer of `--json` output and human-readable numbers.
+//! - `batches`: the walk over the whole record batches of a Fetch response.
+//!
+//! The benchmarks:
+//! - [`runtime`]: ring NOP cost and loopback ping-pong, io_uring against epoll.
+//! - [`load`]: the Kafka-protocol load generator (`produce`, `consume`, `e2e`), the machine's raw
+//!   limits, and the broker comparison io_uring against epoll (`compare`).
+//! - [`transfer`]: every consumer transfer path x slice size x driver over loopback, and a broker
+//!   consume per path against the best raw path of the same run.
+//!
+//! # Invariants
+//! - Every benchmark is bounded: fixed counts and durations, each limit a named constant, and
+//!   network traffic only on 127.0.0.1. A benchmark stops by itself.
+//! - Drivers under comparison run alternately (A B A B ...) in the same process, so slow drift of
+//!   the machine (other tenants, thermal state) spreads over both sides instead of biasing one.
+//! - Reported ratios compare medians measured in the same run, never numbers from elsewhere.
+
+#![deny(unsafe_code)]
+#![warn(missing_docs)]
+
+mod batches;
+pub mod cpu;
+mod format;
+pub mod load;
+pub mod machine;
+pub mod runtime;
+pub mod summary;
+pub mod transfer;
+
+pub use format::human;
+pub use machine::Machine;
+pub use summary::Summary;
+
+pub(crate) use batches::{whole_batches, WholeBatches};
+pub(crate) use format::{json_array, json_number, xml, JsonObject};
