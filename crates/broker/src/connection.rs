@@ -219,7 +219,7 @@ async fn handle(
                 respond(resp)
             }
         }
-        Request::Fetch(r) => match handlers::fetch::handle(shard, header, r).await {
+        Request::Fetch(r) => match handlers::fetch::handle(shard, header, *r).await {
             Ok(pieces) => Outcome::Pieces(pieces),
             Err(e) => Outcome::Close(format!("cannot frame fetch response: {e}")),
         },
@@ -229,13 +229,13 @@ async fn handle(
         // Consumer groups.
         Request::FindCoordinator(r) => respond(handlers::find_coordinator::handle(shard, v, r)),
         Request::JoinGroup(r) => {
-            respond(handlers::join_group::handle(shard, v, header.client_id.as_deref(), r).await)
+            respond(handlers::join_group::handle(shard, v, header.client_id.as_deref(), *r).await)
         }
-        Request::SyncGroup(r) => respond(handlers::sync_group::handle(shard, r).await),
-        Request::Heartbeat(r) => respond(handlers::heartbeat::handle(shard, r).await),
-        Request::LeaveGroup(r) => respond(handlers::leave_group::handle(shard, v, r).await),
-        Request::OffsetCommit(r) => respond(handlers::offset_commit::handle(shard, r).await),
-        Request::OffsetFetch(r) => respond(handlers::offset_fetch::handle(shard, v, r).await),
+        Request::SyncGroup(r) => respond(handlers::sync_group::handle(shard, *r).await),
+        Request::Heartbeat(r) => respond(handlers::heartbeat::handle(shard, *r).await),
+        Request::LeaveGroup(r) => respond(handlers::leave_group::handle(shard, v, *r).await),
+        Request::OffsetCommit(r) => respond(handlers::offset_commit::handle(shard, *r).await),
+        Request::OffsetFetch(r) => respond(handlers::offset_fetch::handle(shard, v, *r).await),
         Request::DescribeGroups(r) => respond(handlers::describe_groups::handle(shard, r).await),
         Request::ListGroups(r) => respond(handlers::list_groups::handle(shard, r).await),
         Request::DeleteGroups(r) => respond(handlers::delete_groups::handle(shard, r).await),

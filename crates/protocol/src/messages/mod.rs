@@ -61,13 +61,37 @@ pub trait ApiRequest: Message {
     type Response: Message;
 }
 
+/// The type of a [`Request`] variant: the message, or `Box` of it for the `[boxed]` ones.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __request_variant {
+    ($request:ident) => {
+        $request
+    };
+    ($request:ident, boxed) => {
+        Box<$request>
+    };
+}
+
+/// Wraps a decoded message into its [`Request`] variant's type.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __request_wrap {
+    ($value:expr) => {
+        $value
+    };
+    ($value:expr, boxed) => {
+        Box::new($value)
+    };
+}
+
 /// Generates the request and response enums and their dispatch from one list of APIs.
 macro_rules! apis {
-    ($($api:ident => $request:ident, $response:ident;)*) => {
+    ($($api:ident => $request:ident $([$boxed:ident])?, $response:ident;)*) => {
         /// A decoded request body of one of the defined APIs.
         #[derive(Debug, Clone, PartialEq)]
         pub enum Request {
-            $( $api($request), )*
+            $( $api($crate::__request_variant!($request $(, $boxed)?)), )*
         }
 
         /// A response body of one of the defined APIs.
@@ -88,7 +112,9 @@ macro_rules! apis {
                 -> Result<Option<Request>, WireError>
             {
                 Ok(Some(match api_key {
-                    $( ApiKey::$api => Request::$api(<$request>::read(r, <$request>::cx(version))?), )*
+                    $( ApiKey::$api => Request::$api($crate::__request_wrap!(
+                        <$request>::read(r, <$request>::cx(version))? $(, $boxed)?
+                    )), )*
                     #[allow(unreachable_patterns)]
                     _ => return Ok(None),
                 }))
@@ -148,7 +174,9 @@ macro_rules! apis {
             }
 
             impl From<$request> for Request {
-                fn from(m: $request) -> Request { Request::$api(m) }
+                fn from(m: $request) -> Request {
+                    Request::$api($crate::__request_wrap!(m $(, $boxed)?))
+                }
             }
             impl From<$response> for Response {
                 fn from(m: $response) -> Response { Response::$api(m) }
@@ -157,22 +185,26 @@ macro_rules! apis {
     };
 }
 
+// Requests larger than a Produce request are boxed (`[boxed]`), so `Request` stays 72 bytes:
+// every decoded request is moved a few times on its way to a handler, and the Produce hot path
+// should not pay for the size of a JoinGroup (192 bytes). The boxed ones cost one allocation
+// per request, negligible next to what they do.
 apis! {
     Produce => ProduceRequest, ProduceResponse;
-    Fetch => FetchRequest, FetchResponse;
+    Fetch => FetchRequest [boxed], FetchResponse;
     ListOffsets => ListOffsetsRequest, ListOffsetsResponse;
     Metadata => MetadataRequest, MetadataResponse;
     ApiVersions => ApiVersionsRequest, ApiVersionsResponse;
     CreateTopics => CreateTopicsRequest, CreateTopicsResponse;
     DeleteTopics => DeleteTopicsRequest, DeleteTopicsResponse;
     InitProducerId => InitProducerIdRequest, InitProducerIdResponse;
-    OffsetCommit => OffsetCommitRequest, OffsetCommitResponse;
-    OffsetFetch => OffsetFetchRequest, OffsetFetchResponse;
+    OffsetCommit => OffsetCommitRequest [boxed], OffsetCommitResponse;
+    OffsetFetch => OffsetFetchRequest [boxed], OffsetFetchResponse;
     FindCoordinator => FindCoordinatorRequest, FindCoordinatorResponse;
-    JoinGroup => JoinGroupRequest, JoinGroupResponse;
-    Heartbeat => HeartbeatRequest, HeartbeatResponse;
-    LeaveGroup => LeaveGroupRequest, LeaveGroupResponse;
-    SyncGroup => SyncGroupRequest, SyncGroupResponse;
+    JoinGroup => JoinGroupRequest [boxed], JoinGroupResponse;
+    Heartbeat => HeartbeatRequest [boxed], HeartbeatResponse;
+    LeaveGroup => LeaveGroupRequest [boxed], LeaveGroupResponse;
+    SyncGroup => SyncGroupRequest [boxed], SyncGroupResponse;
     DescribeGroups => DescribeGroupsRequest, DescribeGroupsResponse;
     ListGroups => ListGroupsRequest, ListGroupsResponse;
     DeleteGroups => DeleteGroupsRequest, DeleteGroupsResponse;
