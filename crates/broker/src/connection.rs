@@ -62,12 +62,11 @@ pub async fn serve(shard: Rc<ShardState>, stream: TcpStream, peer: Option<Socket
         let Some(frame) = read_frame(&shard, &stream, &mut buf, limits, peer).await else {
             return;
         };
-        let outcome = match decode_request(frame) {
-            Ok((header, request)) => handle(&shard, &header, request).await.map(|o| (header, o)),
-            Err(e) => Err(e),
-        };
-        let (header, outcome) = match outcome {
-            Ok(x) => x,
+        let (header, outcome) = match decode_request(frame) {
+            Ok((header, request)) => {
+                let outcome = handle(&shard, &header, request).await;
+                (header, outcome)
+            }
             Err(DecodeError::UnsupportedVersion {
                 api_key: ApiKey::ApiVersions,
                 api_version,
@@ -176,13 +175,9 @@ async fn send_out(stream: &TcpStream, out: &mut BytesMut) -> bool {
     res.is_ok()
 }
 
-async fn handle(
-    shard: &Rc<ShardState>,
-    header: &RequestHeader,
-    request: Request,
-) -> Result<Outcome, DecodeError> {
+async fn handle(shard: &Rc<ShardState>, header: &RequestHeader, request: Request) -> Outcome {
     let v = header.api_version;
-    Ok(match request {
+    match request {
         Request::ApiVersions(r) => respond(handlers::api_versions::handle(&r)),
         Request::Metadata(r) => respond(handlers::metadata::handle(shard, r).await),
         Request::Produce(r) => {
@@ -198,9 +193,9 @@ async fn handle(
                 )
                 .is_ok();
             if drop_now {
-                return Ok(Outcome::Close(
+                return Outcome::Close(
                     "test fault: dropping the connection after the append".into(),
-                ));
+                );
             }
             if acks == 0 {
                 // Kafka answers nothing for acks=0, and closes the connection on an error so the
@@ -240,5 +235,5 @@ async fn handle(
         Request::ListGroups(r) => respond(handlers::list_groups::handle(shard, r).await),
         Request::DeleteGroups(r) => respond(handlers::delete_groups::handle(shard, r).await),
         Request::InitProducerId(r) => respond(handlers::init_producer_id::handle(shard, r).await),
-    })
+    }
 }

@@ -32,7 +32,7 @@
 //! - Nesting depth is fixed by the message definitions (no recursive types), so there is no
 //!   recursion the input can deepen.
 
-use bytes::{Buf, BufMut, Bytes, BytesMut};
+use bytes::{BufMut, Bytes, BytesMut};
 use uuid::Uuid;
 
 /// A UTF-8 string that shares the received frame's memory (checked once, when decoded).
@@ -626,16 +626,6 @@ pub fn put_tagged_field<T: Wire>(w: &mut BytesMut, tag: u32, value: &T, cx: Cx) 
 #[inline]
 pub fn is_default<T: PartialEq>(value: &T, default: T) -> bool {
     *value == default
-}
-
-/// Advances `buf` past `n` bytes if it has them (used by callers that hold a `Bytes`).
-#[inline]
-pub fn advance_checked(buf: &mut Bytes, n: usize) -> bool {
-    if buf.remaining() < n {
-        return false;
-    }
-    buf.advance(n);
-    true
 }
 
 #[cfg(test)]

@@ -1,14 +1,15 @@
 //! Atomic, durable replacement of a small file: the one way ringlog rewrites a whole file
-//! (the topic catalog, the producer-id reservation, producer-state snapshots, group state).
+//! (the topic catalog, the producer-id reservation, producer-state snapshots). Committed offsets
+//! are not files of their own: they live in a state log ([`crate::state_log`]).
 //!
 //! Steps: write the new bytes to a temporary sibling `{name}.tmp.{pid}.{counter}` (created
 //! exclusively), fdatasync it, rename it over `{name}`, fsync the directory. A reader sees either
 //! the old file or the new one, never a mix; once the call returns, the new file survives a
 //! crash.
 //!
-//! Two entry points share the steps: [`replace_atomically`] blocks the calling thread (startup,
-//! offline tools, tests); [`replace_atomically_on_shard`] runs the write and the syncs on the
-//! shard's driver ([`crate::runtime::fs`]), so a shard never blocks on the disk.
+//! Two entry points share the steps: [`replace_atomically`] blocks the calling thread (today
+//! only this module's tests call it); [`replace_atomically_on_shard`] runs the write and the
+//! syncs on the shard's driver ([`crate::runtime::fs`]), so a shard never blocks on the disk.
 //!
 //! # Invariants
 //! - Every call uses its own temporary name (process id + a process-wide counter), so

@@ -27,10 +27,6 @@ pub struct NopSample {
 }
 
 impl NopSample {
-    /// NOPs per second.
-    pub fn ops_per_second(&self) -> f64 {
-        self.ops as f64 / self.seconds
-    }
     /// Nanoseconds per NOP.
     pub fn ns_per_op(&self) -> f64 {
         self.seconds * 1e9 / self.ops as f64

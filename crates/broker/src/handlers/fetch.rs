@@ -94,15 +94,11 @@ fn wanted(shard: &ShardState, by_id: bool, t: &FetchTopic) -> WantedTopic {
     let resolved: Option<(Arc<str>, i32)> = {
         let catalog = shard.catalog.borrow();
         let name = if by_id {
-            catalog.name_of(t.topic_id).map(str::to_string)
+            catalog.name_of(t.topic_id)
         } else {
-            Some(t.topic.to_string())
+            Some(&*t.topic)
         };
-        name.and_then(|n| {
-            catalog
-                .get(&n)
-                .map(|m| (Arc::from(n.as_str()), m.partitions))
-        })
+        name.and_then(|n| catalog.get(n).map(|m| (Arc::from(n), m.partitions)))
     };
     let partitions = t
         .partitions
@@ -138,10 +134,11 @@ fn wanted(shard: &ShardState, by_id: bool, t: &FetchTopic) -> WantedTopic {
             }
         })
         .collect();
-    let name = resolved
-        .as_ref()
-        .map(|(n, _)| Str::from(&**n))
-        .unwrap_or_else(|| t.topic.clone());
+    // By name, the request's own string (shares the frame); by id, the catalog's name.
+    let name = match &resolved {
+        Some((n, _)) if by_id => Str::from(&**n),
+        _ => t.topic.clone(),
+    };
     WantedTopic {
         name,
         topic_id: t.topic_id,

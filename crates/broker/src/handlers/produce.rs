@@ -12,8 +12,9 @@ use crate::protocol::wire::Str;
 use crate::runtime::future::join_all;
 use crate::shard::ShardState;
 
-/// A topic's partitions and the error each got before appending (`Ok`: append it).
-type TopicPlan = (Arc<str>, Vec<(i32, Result<(), BrokerError>)>);
+/// A topic's name as received (answered as is, no copy) and its partitions with the error each
+/// got before appending (`Ok`: append it).
+type TopicPlan = (Str, Vec<(i32, Result<(), BrokerError>)>);
 
 /// Answer a Produce request.
 pub async fn handle(shard: &Rc<ShardState>, req: ProduceRequest) -> ProduceResponse {
@@ -33,7 +34,7 @@ pub async fn handle(shard: &Rc<ShardState>, req: ProduceRequest) -> ProduceRespo
                 work.push(async move { shard.append(name, p.index, records).await });
             }
         }
-        plan.push((name, partitions));
+        plan.push((topic.name, partitions));
     }
     let mut results = join_all(work).await.into_iter();
     let mut out = ProduceResponse::default();
@@ -61,7 +62,7 @@ pub async fn handle(shard: &Rc<ShardState>, req: ProduceRequest) -> ProduceRespo
             })
             .collect();
         out.responses.push(TopicProduceResponse {
-            name: Str::from(&*name),
+            name,
             partition_responses,
         });
     }
@@ -100,16 +101,11 @@ fn check(
     let bound = shard
         .producer_id_bound
         .load(std::sync::atomic::Ordering::Acquire);
-    match producer_id(records) {
+    match crate::storage::batch::peek_producer_id(records) {
         // A producer id this broker never handed out.
         Some(producer_id) if producer_id >= bound => {
             Err(BrokerError::UnknownProducerId { producer_id })
         }
         _ => Ok(()),
     }
-}
-
-/// The producer id in the first batch header, if the buffer is long enough.
-fn producer_id(records: &[u8]) -> Option<i64> {
-    crate::storage::batch::peek_producer_id(records)
 }
