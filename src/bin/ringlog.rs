@@ -721,8 +721,8 @@ enum GroupsCommand {
     },
 }
 
-fn run_groups(args: GroupsArgs) -> Result<(), String> {
-    use ringlog::broker::group::admin::{AdminClient, ResetTo};
+fn run_groups(args: GroupsArgs) -> Result<(), ringlog::broker::group::admin::AdminError> {
+    use ringlog::broker::group::admin::{AdminClient, AdminError, ResetTo};
     let mut admin = AdminClient::connect(&args.broker)?;
     match args.command {
         GroupsCommand::List => {
@@ -770,9 +770,9 @@ fn run_groups(args: GroupsArgs) -> Result<(), String> {
                 (false, true, None) => ResetTo::Latest,
                 (false, false, Some(t)) => ResetTo::Time(t),
                 _ => {
-                    return Err(
+                    return Err(AdminError::InvalidArgument(
                         "give exactly one of --to-earliest, --to-latest, --to-time MS".into(),
-                    )
+                    ))
                 }
             };
             let done = admin.reset_offsets(&group, &topic, to)?;

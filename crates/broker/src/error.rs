@@ -7,10 +7,9 @@
 //! variant here, so handlers and the shard inbox pass `Result<_, BrokerError>` around and turn it
 //! into a code only where the response is built.
 //!
-//! The one exception is the group state machine (`group::state`): its outcomes (`JoinOutcome`,
-//! `SyncOutcome`, heartbeat and leave results) carry Kafka codes directly, because they are what
-//! the wire answers and they cross shards as such. Errors the coordinator decides before the
-//! state machine are typed here and converted at that boundary.
+//! The group state machine (`group::state`) decides these errors too: its outcomes
+//! (`JoinOutcome`, `SyncOutcome`, heartbeat and leave results) carry `BrokerError`s across shards,
+//! and the group handlers turn them into codes where they build the response.
 //!
 //! # Invariants
 //! - Every variant maps to exactly one Kafka code, never `NONE`; the code of a storage error is
@@ -55,6 +54,12 @@ pub enum BrokerError {
     CoordinatorUnavailable {
         /// The coordinator shard.
         shard: usize,
+    },
+    /// The coordinator answered group work with a reply of another kind (a broker bug: the
+    /// request is answered with an error instead of a panic).
+    CoordinatorReplyMismatch {
+        /// The group operation asked, e.g. `"Join"`.
+        op: &'static str,
     },
     /// The broker is shutting down: waiting group work is answered so clients go elsewhere.
     ShuttingDown,
@@ -229,6 +234,28 @@ pub enum BrokerError {
         /// The group.
         group: String,
     },
+    /// A JoinGroup whose protocol type or protocols do not fit the group's other members (or
+    /// a SyncGroup naming another protocol than the group's).
+    InconsistentGroupProtocol {
+        /// The group.
+        group: String,
+        /// The member id given.
+        member_id: String,
+    },
+    /// The group already has `group::GROUP_MEMBERS_MAX` members (and pending member ids).
+    GroupMaxSizeReached {
+        /// The group.
+        group: String,
+        /// The bound.
+        members_max: usize,
+    },
+    /// KIP-394: a new member got its member id and must join again with it.
+    MemberIdRequired {
+        /// The group.
+        group: String,
+        /// The member id handed out.
+        member_id: String,
+    },
     /// Committed offset metadata longer than `group::OFFSET_METADATA_BYTES_MAX`.
     OffsetMetadataTooLarge {
         /// The group committing.
@@ -264,7 +291,10 @@ impl BrokerError {
         use BrokerError as E;
         match self {
             E::Storage(e) => kafka_code(e),
-            E::ShardUnavailable { .. } => code::UNKNOWN_SERVER_ERROR,
+            // A broker bug is not fixed by retrying elsewhere.
+            E::ShardUnavailable { .. } | E::CoordinatorReplyMismatch { .. } => {
+                code::UNKNOWN_SERVER_ERROR
+            }
             E::AppendUnanswered { .. } => code::REQUEST_TIMED_OUT,
             E::CoordinatorUnavailable { .. }
             | E::GroupsFull { .. }
@@ -295,6 +325,9 @@ impl BrokerError {
             E::IllegalGeneration { .. } => code::ILLEGAL_GENERATION,
             E::FencedInstanceId { .. } => code::FENCED_INSTANCE_ID,
             E::RebalanceInProgress { .. } => code::REBALANCE_IN_PROGRESS,
+            E::InconsistentGroupProtocol { .. } => code::INCONSISTENT_GROUP_PROTOCOL,
+            E::GroupMaxSizeReached { .. } => code::GROUP_MAX_SIZE_REACHED,
+            E::MemberIdRequired { .. } => code::MEMBER_ID_REQUIRED,
             E::OffsetMetadataTooLarge { .. } => code::OFFSET_METADATA_TOO_LARGE,
             E::GroupNotFound { .. } => code::GROUP_ID_NOT_FOUND,
             E::NonEmptyGroup { .. } => code::NON_EMPTY_GROUP,
@@ -347,6 +380,9 @@ impl fmt::Display for BrokerError {
             }
             E::CoordinatorUnavailable { shard } => {
                 write!(f, "group coordinator shard {shard} did not answer")
+            }
+            E::CoordinatorReplyMismatch { op } => {
+                write!(f, "the group coordinator answered {op} with another kind of reply")
             }
             E::ShuttingDown => write!(f, "the broker is shutting down"),
             E::Io { op, target, source } => write!(f, "{op} {target}: {source}"),
@@ -428,6 +464,16 @@ impl fmt::Display for BrokerError {
                 write!(f, "group {group:?}: member {member_id:?} is fenced by its instance id")
             }
             E::RebalanceInProgress { group } => write!(f, "group {group:?} is rebalancing"),
+            E::InconsistentGroupProtocol { group, member_id } => write!(
+                f,
+                "group {group:?}: member {member_id:?} joins with protocols the group does not share"
+            ),
+            E::GroupMaxSizeReached { group, members_max } => {
+                write!(f, "group {group:?} already has its maximum of {members_max} members")
+            }
+            E::MemberIdRequired { group, member_id } => {
+                write!(f, "group {group:?}: new member must rejoin as {member_id:?}")
+            }
             E::OffsetMetadataTooLarge {
                 group,
                 metadata_bytes,
@@ -658,6 +704,7 @@ mod tests {
                 7,
             ),
             (E::CoordinatorUnavailable { shard: 1 }, 15),
+            (E::CoordinatorReplyMismatch { op: "Join" }, -1),
             (E::ShuttingDown, 16),
             (
                 E::Io {
@@ -777,6 +824,27 @@ mod tests {
                 82,
             ),
             (E::RebalanceInProgress { group: g() }, 27),
+            (
+                E::InconsistentGroupProtocol {
+                    group: g(),
+                    member_id: "m".into(),
+                },
+                23,
+            ),
+            (
+                E::GroupMaxSizeReached {
+                    group: g(),
+                    members_max: 1_000,
+                },
+                81,
+            ),
+            (
+                E::MemberIdRequired {
+                    group: g(),
+                    member_id: "m".into(),
+                },
+                79,
+            ),
             (
                 E::OffsetMetadataTooLarge {
                     group: g(),

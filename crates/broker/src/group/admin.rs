@@ -11,7 +11,8 @@
 //! - Every wait is bounded by [`ADMIN_TIMEOUT_MS`]; every response is checked for its
 //!   correlation id.
 
-use std::io::{Read, Write};
+use std::fmt;
+use std::io::{self, Read, Write};
 use std::net::TcpStream;
 use std::time::Duration;
 
@@ -23,6 +24,7 @@ use crate::protocol::frame::{
 };
 use crate::protocol::messages::*;
 use crate::protocol::wire::Str;
+use crate::protocol::ApiKey;
 use crate::protocol::{decode_response, encode_request, ApiRequest};
 
 /// The client id the admin requests carry.
@@ -59,30 +61,154 @@ pub struct GroupDescription {
     pub offsets: Vec<(String, i32, i64, i64)>,
 }
 
+/// What an admin socket operation was doing when it failed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AdminOp {
+    /// Connecting.
+    Connect,
+    /// Setting the socket timeouts.
+    SetTimeout,
+    /// Sending a request of this API or reading its response.
+    Request(ApiKey),
+}
+
+/// Why an admin request failed. `Display` is what `ringlog groups` prints.
+#[derive(Debug)]
+pub enum AdminError {
+    /// A socket operation on the connection to `addr` failed.
+    Io {
+        /// The broker address.
+        addr: String,
+        /// What was being done.
+        op: AdminOp,
+        /// The OS error.
+        source: io::Error,
+    },
+    /// A request could not be encoded, or a response was not a valid answer.
+    Protocol {
+        /// What was being encoded or decoded, e.g. `"ListGroups response"`.
+        context: String,
+        /// What was wrong with it.
+        detail: String,
+    },
+    /// The broker answered with a Kafka error code.
+    Kafka {
+        /// What was asked, e.g. `"OffsetFetch my-group"`.
+        context: String,
+        /// The error code.
+        code: i16,
+        /// What the user may do about it, if anything specific.
+        hint: Option<&'static str>,
+    },
+    /// The group has live members: its offsets are not reset (their next commit would win).
+    GroupActive {
+        /// The group.
+        group: String,
+        /// How many members it has.
+        members: usize,
+        /// Its state.
+        state: String,
+    },
+    /// The command was given arguments it cannot use.
+    InvalidArgument(String),
+}
+
+impl AdminError {
+    fn protocol(context: impl Into<String>, detail: impl fmt::Display) -> AdminError {
+        AdminError::Protocol {
+            context: context.into(),
+            detail: detail.to_string(),
+        }
+    }
+
+    fn kafka(context: impl Into<String>, code: i16) -> AdminError {
+        AdminError::Kafka {
+            context: context.into(),
+            code,
+            hint: None,
+        }
+    }
+}
+
+impl fmt::Display for AdminError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            AdminError::Io { addr, op, source } => match op {
+                AdminOp::Connect => write!(f, "connect to {addr}: {source}"),
+                AdminOp::SetTimeout => write!(f, "set timeouts on {addr}: {source}"),
+                AdminOp::Request(api) => write!(f, "{api:?}: {source}"),
+            },
+            AdminError::Protocol { context, detail } => write!(f, "{context}: {detail}"),
+            AdminError::Kafka {
+                context,
+                code,
+                hint,
+            } => {
+                write!(f, "{context}: error {code}")?;
+                if let Some(name) = code::name(*code) {
+                    write!(f, " ({name})")?;
+                }
+                match hint {
+                    Some(hint) => write!(f, ", {hint}"),
+                    None => Ok(()),
+                }
+            }
+            AdminError::GroupActive {
+                group,
+                members,
+                state,
+            } => write!(
+                f,
+                "group {group} has {members} live member(s) (state {state}): stop its consumers \
+                 first; their next commit would overwrite the reset"
+            ),
+            AdminError::InvalidArgument(what) => write!(f, "{what}"),
+        }
+    }
+}
+
+impl std::error::Error for AdminError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            AdminError::Io { source, .. } => Some(source),
+            _ => None,
+        }
+    }
+}
+
 /// A blocking admin connection.
 pub struct AdminClient {
     stream: TcpStream,
+    addr: String,
     correlation_id: i32,
-}
-
-fn err(msg: impl Into<String>) -> String {
-    msg.into()
 }
 
 impl AdminClient {
     /// Connect to `addr` (host:port).
-    pub fn connect(addr: &str) -> Result<AdminClient, String> {
-        let stream = TcpStream::connect(addr).map_err(|e| format!("connect to {addr}: {e}"))?;
+    pub fn connect(addr: &str) -> Result<AdminClient, AdminError> {
+        let io = |op| {
+            move |source| AdminError::Io {
+                addr: addr.to_string(),
+                op,
+                source,
+            }
+        };
+        let stream = TcpStream::connect(addr).map_err(io(AdminOp::Connect))?;
         let t = Some(Duration::from_millis(ADMIN_TIMEOUT_MS));
-        stream.set_read_timeout(t).map_err(|e| e.to_string())?;
-        stream.set_write_timeout(t).map_err(|e| e.to_string())?;
+        stream
+            .set_read_timeout(t)
+            .map_err(io(AdminOp::SetTimeout))?;
+        stream
+            .set_write_timeout(t)
+            .map_err(io(AdminOp::SetTimeout))?;
         Ok(AdminClient {
             stream,
+            addr: addr.to_string(),
             correlation_id: 0,
         })
     }
 
-    fn call<R: ApiRequest>(&mut self, version: i16, req: &R) -> Result<R::Response, String> {
+    fn call<R: ApiRequest>(&mut self, version: i16, req: &R) -> Result<R::Response, AdminError> {
         let api_key = R::KEY;
         self.correlation_id += 1;
         let mut frame = BytesMut::new();
@@ -93,8 +219,13 @@ impl AdminClient {
             Some(CLIENT_ID),
             &mut frame,
         )
-        .map_err(|e| format!("encoding {api_key:?}: {e}"))?;
-        let io = |e: std::io::Error| format!("{api_key:?}: {e}");
+        .map_err(|e| AdminError::protocol(format!("encoding {api_key:?}"), e))?;
+        let addr = &self.addr;
+        let io = |source| AdminError::Io {
+            addr: addr.clone(),
+            op: AdminOp::Request(api_key),
+            source,
+        };
         self.stream.write_all(&frame).map_err(io)?;
         // One request at a time: read exactly the prefix, then exactly the body it announces.
         let limits = FrameLimits {
@@ -105,7 +236,7 @@ impl AdminClient {
             match split_frame(&mut buf, limits) {
                 Ok(Some(body)) => break body,
                 Ok(None) => {}
-                Err(e) => return Err(format!("{api_key:?} response: {e}")),
+                Err(e) => return Err(AdminError::protocol(format!("{api_key:?} response"), e)),
             }
             let want = match check_frame(&buf, limits) {
                 Ok(FrameStatus::Incomplete {
@@ -118,18 +249,24 @@ impl AdminClient {
             self.stream.read_exact(&mut buf[have..]).map_err(io)?;
         };
         let (correlation_id, resp) = decode_response::<R>(body, version)
-            .map_err(|e| format!("{api_key:?} response: {e}"))?;
+            .map_err(|e| AdminError::protocol(format!("{api_key:?} response"), e))?;
         if correlation_id != self.correlation_id {
-            return Err(err("response correlation id mismatch"));
+            return Err(AdminError::protocol(
+                format!("{api_key:?} response"),
+                format_args!(
+                    "correlation id mismatch (got {correlation_id}, expected {})",
+                    self.correlation_id
+                ),
+            ));
         }
         Ok(resp)
     }
 
     /// Every group: (group id, protocol type, state).
-    pub fn list_groups(&mut self) -> Result<Vec<(String, String, String)>, String> {
+    pub fn list_groups(&mut self) -> Result<Vec<(String, String, String)>, AdminError> {
         let resp = self.call(4, &ListGroupsRequest::default())?;
         if resp.error_code != code::NONE {
-            return Err(format!("ListGroups failed: error {}", resp.error_code));
+            return Err(AdminError::kafka("ListGroups failed", resp.error_code));
         }
         let mut out: Vec<_> = resp
             .groups
@@ -146,7 +283,7 @@ impl AdminClient {
         Ok(out)
     }
 
-    fn describe_raw(&mut self, group: &str) -> Result<DescribedGroup, String> {
+    fn describe_raw(&mut self, group: &str) -> Result<DescribedGroup, AdminError> {
         let req = DescribeGroupsRequest {
             groups: vec![Str::from(group)],
             ..Default::default()
@@ -156,14 +293,17 @@ impl AdminClient {
             .groups
             .into_iter()
             .next()
-            .ok_or_else(|| err("DescribeGroups: empty answer"))?;
+            .ok_or_else(|| AdminError::protocol("DescribeGroups", "empty answer"))?;
         if g.error_code != code::NONE {
-            return Err(format!("DescribeGroups {group}: error {}", g.error_code));
+            return Err(AdminError::kafka(
+                format!("DescribeGroups {group}"),
+                g.error_code,
+            ));
         }
         Ok(g)
     }
 
-    fn committed(&mut self, group: &str) -> Result<Vec<(String, i32, i64)>, String> {
+    fn committed(&mut self, group: &str) -> Result<Vec<(String, i32, i64)>, AdminError> {
         let req = OffsetFetchRequest {
             group_id: Str::from(group),
             // Every partition the group committed.
@@ -172,7 +312,10 @@ impl AdminClient {
         };
         let resp = self.call(7, &req)?;
         if resp.error_code != code::NONE {
-            return Err(format!("OffsetFetch {group}: error {}", resp.error_code));
+            return Err(AdminError::kafka(
+                format!("OffsetFetch {group}"),
+                resp.error_code,
+            ));
         }
         let mut out = Vec::new();
         for t in resp.topics {
@@ -189,7 +332,7 @@ impl AdminClient {
         topic: &str,
         partitions: &[i32],
         timestamp: i64,
-    ) -> Result<Vec<(i32, i64)>, String> {
+    ) -> Result<Vec<(i32, i64)>, AdminError> {
         let req = ListOffsetsRequest {
             replica_id: -1,
             topics: vec![ListOffsetsTopic {
@@ -210,9 +353,9 @@ impl AdminClient {
         for t in resp.topics {
             for p in t.partitions {
                 if p.error_code != code::NONE {
-                    return Err(format!(
-                        "ListOffsets {topic}-{}: error {}",
-                        p.partition_index, p.error_code
+                    return Err(AdminError::kafka(
+                        format!("ListOffsets {topic}-{}", p.partition_index),
+                        p.error_code,
                     ));
                 }
                 out.push((p.partition_index, p.offset));
@@ -221,7 +364,7 @@ impl AdminClient {
         Ok(out)
     }
 
-    fn partitions(&mut self, topic: &str) -> Result<Vec<i32>, String> {
+    fn partitions(&mut self, topic: &str) -> Result<Vec<i32>, AdminError> {
         let req = MetadataRequest {
             topics: Some(vec![MetadataRequestTopic {
                 name: Some(Str::from(topic)),
@@ -235,12 +378,13 @@ impl AdminClient {
             .topics
             .into_iter()
             .next()
-            .ok_or_else(|| err("Metadata: empty answer"))?;
+            .ok_or_else(|| AdminError::protocol("Metadata", "empty answer"))?;
         if t.error_code != code::NONE {
-            return Err(format!(
-                "topic {topic}: error {} (does it exist?)",
-                t.error_code
-            ));
+            return Err(AdminError::Kafka {
+                context: format!("topic {topic}"),
+                code: t.error_code,
+                hint: Some("does it exist?"),
+            });
         }
         let mut ps: Vec<i32> = t.partitions.iter().map(|p| p.partition_index).collect();
         ps.sort();
@@ -248,7 +392,7 @@ impl AdminClient {
     }
 
     /// State, members with their assignments, committed offsets with the high watermarks.
-    pub fn describe_group(&mut self, group: &str) -> Result<GroupDescription, String> {
+    pub fn describe_group(&mut self, group: &str) -> Result<GroupDescription, AdminError> {
         let g = self.describe_raw(group)?;
         let members = g
             .members
@@ -308,15 +452,14 @@ impl AdminClient {
         group: &str,
         topic: &str,
         to: ResetTo,
-    ) -> Result<Vec<(i32, i64)>, String> {
+    ) -> Result<Vec<(i32, i64)>, AdminError> {
         let g = self.describe_raw(group)?;
         if !g.members.is_empty() {
-            return Err(format!(
-                "group {group} has {} live member(s) (state {}): stop its consumers first; \
-                 their next commit would overwrite the reset",
-                g.members.len(),
-                g.group_state
-            ));
+            return Err(AdminError::GroupActive {
+                group: group.to_string(),
+                members: g.members.len(),
+                state: g.group_state.to_string(),
+            });
         }
         let partitions = self.partitions(topic)?;
         let targets = match to {
@@ -359,12 +502,18 @@ impl AdminClient {
                 match p.error_code {
                     code::NONE => {}
                     code::UNKNOWN_MEMBER_ID | code::REBALANCE_IN_PROGRESS => {
-                        return Err(format!(
-                            "group {group} gained members during the reset (error {}): stop its consumers and retry",
-                            p.error_code
+                        return Err(AdminError::Kafka {
+                            context: format!("group {group} gained members during the reset"),
+                            code: p.error_code,
+                            hint: Some("stop its consumers and retry"),
+                        })
+                    }
+                    e => {
+                        return Err(AdminError::kafka(
+                            format!("commit {topic}-{}", p.partition_index),
+                            e,
                         ))
                     }
-                    e => return Err(format!("commit {topic}-{}: error {e}", p.partition_index)),
                 }
             }
         }

@@ -50,7 +50,6 @@ use bytes::Bytes;
 use super::error::BrokerError;
 use super::routing;
 use super::shard::{ShardMsg, ShardState};
-use crate::protocol::error as code;
 use crate::protocol::messages::{
     HeartbeatRequest, JoinGroupRequest, LeaveGroupRequest, OffsetCommitRequest, SyncGroupRequest,
 };
@@ -164,15 +163,18 @@ pub struct FetchedOffset {
 /// Per topic, each partition's commit outcome, in request order.
 pub type CommitResults = Vec<(String, Vec<(i32, Result<(), BrokerError>)>)>;
 
-/// Answers from the coordinator shard. Join, Sync, Heartbeat and Leave carry the state machine's
-/// Kafka codes (see [`state`]); the others typed errors.
+/// Each leaving member's outcome: (member id, instance id, result).
+pub type LeaveResults = Vec<(String, Option<String>, Result<(), BrokerError>)>;
+
+/// Answers from the coordinator shard, with typed errors (the handlers turn them into codes).
 #[allow(missing_docs)]
 pub enum GroupReply {
     Join(JoinOutcome),
     Sync(SyncOutcome),
-    Heartbeat(i16),
-    /// Top-level error, then per member (member id, instance id, error).
-    Leave(i16, Vec<(String, Option<String>, i16)>),
+    Heartbeat(Result<(), BrokerError>),
+    /// Per member, in request order (v0-2 name one member: the handler answers its result at
+    /// the top level).
+    Leave(LeaveResults),
     /// A group-level refusal (every partition gets it), or each partition's outcome.
     Commit(Result<CommitResults, BrokerError>),
     Offsets(Result<Vec<FetchedOffset>, BrokerError>),
@@ -240,7 +242,7 @@ impl Coordinator {
     /// Answer every waiting join and sync (shutdown).
     pub fn fail_waiters(&self) {
         for g in self.groups.borrow_mut().values_mut() {
-            g.fail_all_waiters(BrokerError::ShuttingDown.kafka_code());
+            g.fail_all_waiters(|| BrokerError::ShuttingDown);
         }
     }
 
@@ -258,7 +260,7 @@ impl Coordinator {
                     Reply::Later(rx) => match select(rx.recv(), shard.shutdown.notified()).await {
                         Either::Left(Some(o)) => o,
                         Either::Left(None) | Either::Right(()) => {
-                            JoinOutcome::error(BrokerError::ShuttingDown.kafka_code(), "")
+                            JoinOutcome::error(BrokerError::ShuttingDown, "")
                         }
                     },
                 })
@@ -270,7 +272,7 @@ impl Coordinator {
                     Reply::Later(rx) => match select(rx.recv(), shard.shutdown.notified()).await {
                         Either::Left(Some(o)) => o,
                         Either::Left(None) | Either::Right(()) => {
-                            SyncOutcome::error(BrokerError::ShuttingDown.kafka_code())
+                            SyncOutcome::error(BrokerError::ShuttingDown)
                         }
                     },
                 })
@@ -279,7 +281,7 @@ impl Coordinator {
                 let group = req.group_id.to_string();
                 let mut groups = self.groups.borrow_mut();
                 GroupReply::Heartbeat(match groups.get_mut(&group) {
-                    None => unknown_member(group, &req.member_id),
+                    None => Err(unknown_member(group, &req.member_id)),
                     Some(g) => g.heartbeat(
                         &req.member_id,
                         req.group_instance_id.as_deref(),
@@ -288,7 +290,7 @@ impl Coordinator {
                     ),
                 })
             }
-            GroupOp::Leave { version, req } => self.leave(version, req),
+            GroupOp::Leave { version, req } => GroupReply::Leave(self.leave(version, req)),
             GroupOp::Commit { req } => self.commit(shard, req).await,
             GroupOp::FetchOffsets { group, partitions } => self.fetch_offsets(&group, partitions),
             GroupOp::Describe { group } => GroupReply::Describe(
@@ -312,8 +314,7 @@ impl Coordinator {
     fn join(&self, version: i16, client_id: String, req: JoinGroupRequest) -> Reply<JoinOutcome> {
         let group = req.group_id.to_string();
         let member_id = req.member_id.to_string();
-        // The outcome carries a code: the state machine's type (see `state`).
-        let fail = |e: BrokerError| Reply::Now(JoinOutcome::error(e.kafka_code(), &member_id));
+        let fail = |e: BrokerError| Reply::Now(JoinOutcome::error(e, &member_id));
         if !valid_group_id(&group) {
             return fail(BrokerError::InvalidGroupId { group });
         }
@@ -387,7 +388,7 @@ impl Coordinator {
             .any(|a| a.assignment.len() > ASSIGNMENT_BYTES_MAX)
         {
             let e = BrokerError::AssignmentTooLarge { group };
-            return Reply::Now(SyncOutcome::error(e.kafka_code()));
+            return Reply::Now(SyncOutcome::error(e));
         }
         let mut groups = self.groups.borrow_mut();
         let Some(g) = groups.get_mut(&group) else {
@@ -406,9 +407,9 @@ impl Coordinator {
         )
     }
 
-    fn leave(&self, version: i16, req: LeaveGroupRequest) -> GroupReply {
+    fn leave(&self, version: i16, req: LeaveGroupRequest) -> LeaveResults {
         let group = req.group_id.to_string();
-        // v0-2 name one member and answer its error at the top level; v3+ a batch, answered
+        // v0-2 name one member (its error is answered at the top level); v3+ a batch, answered
         // per member.
         let batch = LeaveGroupRequest::carries("members", version);
         let leaving: Vec<(String, Option<String>)> = if !batch {
@@ -426,22 +427,16 @@ impl Coordinator {
         };
         let mut groups = self.groups.borrow_mut();
         let now = Instant::now();
-        let results: Vec<(String, Option<String>, i16)> = leaving
+        leaving
             .into_iter()
             .map(|(id, inst)| {
-                let error = match groups.get_mut(&group) {
-                    None => unknown_member(group.clone(), &id),
+                let left = match groups.get_mut(&group) {
+                    None => Err(unknown_member(group.clone(), &id)),
                     Some(g) => g.leave(&id, inst.as_deref(), now),
                 };
-                (id, inst, error)
+                (id, inst, left)
             })
-            .collect();
-        let top = if !batch {
-            results.first().map(|r| r.2).unwrap_or(code::NONE)
-        } else {
-            code::NONE
-        };
-        GroupReply::Leave(top, results)
+            .collect()
     }
 
     async fn commit(&self, shard: &ShardState, req: OffsetCommitRequest) -> GroupReply {
@@ -663,10 +658,10 @@ fn forget_offsets(groups: &Rc<RefCell<HashMap<String, Group>>>) -> impl Fn(&[Off
     }
 }
 
-/// The state machine's code for a member of a group this shard does not hold.
-fn unknown_member(group: String, member_id: &str) -> i16 {
+/// A member of a group this shard does not hold.
+fn unknown_member(group: String, member_id: &str) -> BrokerError {
     let member_id = member_id.to_string();
-    BrokerError::UnknownMember { group, member_id }.kafka_code()
+    BrokerError::UnknownMember { group, member_id }
 }
 
 fn summarize(g: &Group) -> GroupSummary {

@@ -3,7 +3,7 @@
 
 use std::rc::Rc;
 
-use crate::error::code_of;
+use crate::error::{code_of, BrokerError};
 use crate::group::{self, GroupOp, GroupReply};
 use crate::protocol::messages::{DeletableGroupResult, DeleteGroupsRequest, DeleteGroupsResponse};
 use crate::shard::ShardState;
@@ -17,7 +17,11 @@ pub async fn handle(shard: &Rc<ShardState>, req: DeleteGroupsRequest) -> DeleteG
         };
         let error_code = match group::call(shard, &group_id, op).await {
             Ok(GroupReply::Delete(deleted)) => code_of(deleted.err().as_ref()),
-            Ok(_) => unreachable!("the coordinator answers Delete with Delete"),
+            Ok(_) => {
+                let e = BrokerError::CoordinatorReplyMismatch { op: "Delete" };
+                tracing::error!("{e}");
+                e.kafka_code()
+            }
             Err(e) => e.kafka_code(),
         };
         resp.results.push(DeletableGroupResult {

@@ -27,7 +27,14 @@ pub async fn handle(shard: &Rc<ShardState>, req: DescribeGroupsRequest) -> Descr
         };
         let mut d = match reply {
             Ok(GroupReply::Describe(g)) => described(g),
-            Ok(_) => unreachable!("the coordinator answers Describe with Describe"),
+            Ok(_) => {
+                let e = BrokerError::CoordinatorReplyMismatch { op: "Describe" };
+                tracing::error!("{e}");
+                DescribedGroup {
+                    error_code: e.kafka_code(),
+                    ..Default::default()
+                }
+            }
             Err(e) => DescribedGroup {
                 error_code: e.kafka_code(),
                 ..Default::default()

@@ -3,6 +3,7 @@
 
 use std::rc::Rc;
 
+use crate::error::{code_of, BrokerError};
 use crate::group::{self, state::JoinOutcome, GroupOp, GroupReply};
 use crate::protocol::messages::{JoinGroupRequest, JoinGroupResponse, JoinGroupResponseMember};
 use crate::protocol::wire::Str;
@@ -24,15 +25,19 @@ pub async fn handle(
     };
     let outcome = match group::call(shard, &group_id, op).await {
         Ok(GroupReply::Join(o)) => o,
-        Ok(_) => unreachable!("the coordinator answers Join with Join"),
-        Err(e) => JoinOutcome::error(e.kafka_code(), &member_id),
+        Ok(_) => {
+            let e = BrokerError::CoordinatorReplyMismatch { op: "Join" };
+            tracing::error!("{e}");
+            JoinOutcome::error(e, &member_id)
+        }
+        Err(e) => JoinOutcome::error(e, &member_id),
     };
     response(outcome)
 }
 
 fn response(o: JoinOutcome) -> JoinGroupResponse {
     JoinGroupResponse {
-        error_code: o.error,
+        error_code: code_of(o.error.as_ref()),
         generation_id: o.generation,
         protocol_type: o.protocol_type.map(Str::from),
         // No protocol yet is null from v7, an empty string before (where it is not nullable).

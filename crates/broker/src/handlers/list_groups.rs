@@ -3,6 +3,7 @@
 
 use std::rc::Rc;
 
+use crate::error::BrokerError;
 use crate::group::{self, GroupOp, GroupReply};
 use crate::protocol::messages::{ListGroupsRequest, ListGroupsResponse, ListedGroup};
 use crate::protocol::wire::Str;
@@ -42,7 +43,11 @@ pub async fn handle(shard: &Rc<ShardState>, req: ListGroupsRequest) -> ListGroup
                     });
                 }
             }
-            Ok(_) => unreachable!("the coordinator answers List with List"),
+            Ok(_) => {
+                let e = BrokerError::CoordinatorReplyMismatch { op: "List" };
+                tracing::error!("{e}");
+                resp.error_code = e.kafka_code();
+            }
             Err(e) => resp.error_code = e.kafka_code(),
         }
     }

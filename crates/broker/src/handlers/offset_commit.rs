@@ -4,7 +4,7 @@
 
 use std::rc::Rc;
 
-use crate::error::code_of;
+use crate::error::{code_of, BrokerError};
 use crate::group::{self, GroupOp, GroupReply};
 use crate::protocol::messages::{
     OffsetCommitRequest, OffsetCommitResponse, OffsetCommitResponsePartition,
@@ -27,7 +27,11 @@ pub async fn handle(shard: &Rc<ShardState>, req: OffsetCommitRequest) -> OffsetC
         .collect();
     let committed = match group::call(shard, &group_id, GroupOp::Commit { req }).await {
         Ok(GroupReply::Commit(committed)) => committed,
-        Ok(_) => unreachable!("the coordinator answers Commit with Commit"),
+        Ok(_) => {
+            let e = BrokerError::CoordinatorReplyMismatch { op: "Commit" };
+            tracing::error!("{e}");
+            Err(e)
+        }
         Err(e) => Err(e),
     };
     let topics: Vec<OffsetCommitResponseTopic> = match committed {

@@ -25,7 +25,11 @@ async fn fetch_group(
     };
     match group::call(shard, group_id, op).await? {
         GroupReply::Offsets(offsets) => offsets,
-        _ => unreachable!("the coordinator answers FetchOffsets with Offsets"),
+        _ => {
+            let e = BrokerError::CoordinatorReplyMismatch { op: "FetchOffsets" };
+            tracing::error!("{e}");
+            Err(e)
+        }
     }
 }
 

@@ -3,6 +3,7 @@
 
 use std::rc::Rc;
 
+use crate::error::{code_of, BrokerError};
 use crate::group::{self, state::SyncOutcome, GroupOp, GroupReply};
 use crate::protocol::messages::{SyncGroupRequest, SyncGroupResponse};
 use crate::protocol::wire::Str;
@@ -13,11 +14,15 @@ pub async fn handle(shard: &Rc<ShardState>, req: SyncGroupRequest) -> SyncGroupR
     let group_id = req.group_id.to_string();
     let outcome = match group::call(shard, &group_id, GroupOp::Sync { req }).await {
         Ok(GroupReply::Sync(o)) => o,
-        Ok(_) => unreachable!("the coordinator answers Sync with Sync"),
-        Err(e) => SyncOutcome::error(e.kafka_code()),
+        Ok(_) => {
+            let e = BrokerError::CoordinatorReplyMismatch { op: "Sync" };
+            tracing::error!("{e}");
+            SyncOutcome::error(e)
+        }
+        Err(e) => SyncOutcome::error(e),
     };
     SyncGroupResponse {
-        error_code: outcome.error,
+        error_code: code_of(outcome.error.as_ref()),
         protocol_type: outcome.protocol_type.map(Str::from),
         protocol_name: outcome.protocol_name.map(Str::from),
         assignment: outcome.assignment,
