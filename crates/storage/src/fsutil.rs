@@ -57,7 +57,9 @@ impl std::error::Error for FsError {
     }
 }
 
-fn ctx<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> io::Error + 'a {
+/// Wraps an `io::Error` with the operation and path it came from (same kind, [`FsError`] inside):
+/// `std::fs::remove_file(&p).map_err(fsutil::context("remove", &p))?`.
+pub fn context<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> io::Error + 'a {
     move |source| {
         io::Error::new(
             source.kind(),
@@ -81,7 +83,7 @@ fn parent_dir(path: &Path) -> &Path {
 /// A fresh temporary name next to `path`, unique within this process.
 fn temp_path(path: &Path) -> io::Result<PathBuf> {
     let name = path.file_name().ok_or_else(|| {
-        ctx("create", path)(io::Error::new(
+        context("create", path)(io::Error::new(
             io::ErrorKind::InvalidInput,
             "not a file path",
         ))
@@ -97,7 +99,7 @@ fn create_temp(tmp: &Path) -> io::Result<std::fs::File> {
         .write(true)
         .create_new(true)
         .open(tmp)
-        .map_err(ctx("create", tmp))
+        .map_err(context("create", tmp))
 }
 
 /// Removes the temporary after a failed step (best effort: the step's error is the one that
@@ -116,9 +118,9 @@ pub fn replace_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
     let mut f = create_temp(&tmp)?;
     let r = f
         .write_all(bytes)
-        .map_err(ctx("write", &tmp))
-        .and_then(|()| f.sync_data().map_err(ctx("fdatasync", &tmp)))
-        .and_then(|()| std::fs::rename(&tmp, path).map_err(ctx("rename", path)));
+        .map_err(context("write", &tmp))
+        .and_then(|()| f.sync_data().map_err(context("fdatasync", &tmp)))
+        .and_then(|()| std::fs::rename(&tmp, path).map_err(context("rename", path)));
     discard(&tmp, r)?;
     fsync_dir(parent_dir(path))
 }
@@ -130,16 +132,16 @@ pub async fn replace_atomically_on_shard(path: &Path, bytes: Vec<u8>) -> io::Res
     let f = File::from_std(create_temp(&tmp)?);
     let r = async {
         let (r, _) = f.write_all_at(bytes, 0).await;
-        r.map_err(ctx("write", &tmp))?;
-        f.fdatasync().await.map_err(ctx("fdatasync", &tmp))?;
-        std::fs::rename(&tmp, path).map_err(ctx("rename", path))
+        r.map_err(context("write", &tmp))?;
+        f.fdatasync().await.map_err(context("fdatasync", &tmp))?;
+        std::fs::rename(&tmp, path).map_err(context("rename", path))
     }
     .await;
     discard(&tmp, r)?;
     let dir = parent_dir(path);
     crate::runtime::fs::sync_dir(dir)
         .await
-        .map_err(ctx("fsync dir", dir))
+        .map_err(context("fsync dir", dir))
 }
 
 /// fsyncs a directory so entries created, renamed or removed in it are durable (blocking; on a
@@ -147,7 +149,7 @@ pub async fn replace_atomically_on_shard(path: &Path, bytes: Vec<u8>) -> io::Res
 pub fn fsync_dir(dir: &Path) -> io::Result<()> {
     std::fs::File::open(dir)
         .and_then(|d| d.sync_all())
-        .map_err(ctx("fsync dir", dir))
+        .map_err(context("fsync dir", dir))
 }
 
 /// Whether `name` is a temporary of this module, and which process made it.
@@ -164,8 +166,8 @@ fn temp_owner(name: &str) -> Option<u32> {
 pub fn remove_stale_temps(dir: &Path) -> io::Result<usize> {
     let me = std::process::id();
     let mut removed = 0;
-    for entry in std::fs::read_dir(dir).map_err(ctx("readdir", dir))? {
-        let entry = entry.map_err(ctx("readdir", dir))?;
+    for entry in std::fs::read_dir(dir).map_err(context("readdir", dir))? {
+        let entry = entry.map_err(context("readdir", dir))?;
         let stale = entry
             .file_name()
             .to_str()
@@ -176,7 +178,7 @@ pub fn remove_stale_temps(dir: &Path) -> io::Result<usize> {
             match std::fs::remove_file(&p) {
                 Ok(()) => removed += 1,
                 Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-                Err(e) => return Err(ctx("remove", &p)(e)),
+                Err(e) => return Err(context("remove", &p)(e)),
             }
         }
     }

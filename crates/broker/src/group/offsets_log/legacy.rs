@@ -35,7 +35,7 @@ use std::path::{Path, PathBuf};
 
 use super::{OffsetsByGroup, StoredOffset};
 use crate::storage::codec::BeReader;
-use crate::storage::fsutil::fsync_dir;
+use crate::storage::fsutil::{context, fsync_dir};
 
 /// The old directory under the data dir.
 pub const DIR_NAME: &str = "__groups";
@@ -183,17 +183,14 @@ fn is_old_file(name: &str) -> bool {
 /// Reads the old offsets directory, if there is one.
 pub fn read(data_dir: &Path) -> io::Result<Option<Legacy>> {
     let dir = data_dir.join(DIR_NAME);
-    let ctx = |what: &str, path: &Path, e: io::Error| {
-        io::Error::new(e.kind(), format!("{what} {}: {e}", path.display()))
-    };
     let entries = match std::fs::read_dir(&dir) {
         Ok(rd) => rd,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(ctx("readdir", &dir, e)),
+        Err(e) => return Err(context("readdir", &dir)(e)),
     };
     let mut logs = Vec::new();
     for entry in entries {
-        let entry = entry.map_err(|e| ctx("readdir", &dir, e))?;
+        let entry = entry.map_err(context("readdir", &dir))?;
         if let Some(n) = entry.file_name().to_str().and_then(shard_of) {
             logs.push((n, entry.path()));
         }
@@ -201,7 +198,7 @@ pub fn read(data_dir: &Path) -> io::Result<Option<Legacy>> {
     logs.sort();
     let mut offsets = OffsetsByGroup::new();
     for (_, path) in &logs {
-        let bytes = std::fs::read(path).map_err(|e| ctx("read", path, e))?;
+        let bytes = std::fs::read(path).map_err(context("read", path))?;
         let (records, valid) = decode_frames(&bytes);
         if valid < bytes.len() {
             tracing::warn!(
@@ -222,15 +219,12 @@ pub fn read(data_dir: &Path) -> io::Result<Option<Legacy>> {
 /// nothing else is in it). Call only once its offsets are durable elsewhere.
 pub fn remove(old: &Legacy) -> io::Result<()> {
     let dir = &old.dir;
-    let ctx = |what: &str, path: &Path, e: io::Error| {
-        io::Error::new(e.kind(), format!("{what} {}: {e}", path.display()))
-    };
     let mut others = 0;
-    for entry in std::fs::read_dir(dir).map_err(|e| ctx("readdir", dir, e))? {
-        let entry = entry.map_err(|e| ctx("readdir", dir, e))?;
+    for entry in std::fs::read_dir(dir).map_err(context("readdir", dir))? {
+        let entry = entry.map_err(context("readdir", dir))?;
         if entry.file_name().to_str().is_some_and(is_old_file) {
             let path = entry.path();
-            std::fs::remove_file(&path).map_err(|e| ctx("remove", &path, e))?;
+            std::fs::remove_file(&path).map_err(context("remove", &path))?;
         } else {
             others += 1;
         }
@@ -243,7 +237,7 @@ pub fn remove(old: &Legacy) -> io::Result<()> {
         );
         return Ok(());
     }
-    std::fs::remove_dir(dir).map_err(|e| ctx("rmdir", dir, e))?;
+    std::fs::remove_dir(dir).map_err(context("rmdir", dir))?;
     fsync_dir(dir.parent().expect("inside the data directory"))
 }
 
