@@ -343,6 +343,11 @@ impl BrokerError {
             E::TopicExists { .. } | E::Storage(Error::TopicAlreadyExists { .. }) => {
                 "topic already exists"
             }
+            E::Storage(Error::InvalidTopicName { name, .. })
+                if crate::storage::names::INTERNAL_TOPIC_NAMES.contains(&name.as_str()) =>
+            {
+                "invalid topic name: reserved for the broker's internal state"
+            }
             E::Storage(Error::InvalidTopicName { .. }) => {
                 "invalid topic name: [a-zA-Z0-9._-]{1,249}, not . or .."
             }
@@ -897,6 +902,13 @@ mod tests {
             (
                 BrokerError::Storage(invalid_name),
                 Some("invalid topic name: [a-zA-Z0-9._-]{1,249}, not . or .."),
+            ),
+            (
+                BrokerError::Storage(Error::InvalidTopicName {
+                    name: "__consumer_offsets".into(),
+                    reason: "reserved for the broker's internal state",
+                }),
+                Some("invalid topic name: reserved for the broker's internal state"),
             ),
             (
                 BrokerError::InvalidPartitions {
