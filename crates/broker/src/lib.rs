@@ -321,6 +321,8 @@ async fn shard_main(info: ShardInfo, start: ShardStart) -> io::Result<()> {
         producer_ids,
         producer_id_bound,
         groups: group::Coordinator::open(&config.data_dir, id, count).await?,
+        controller_busy: Cell::new(false),
+        controller_idle: Notify::new(),
     });
 
     rt::spawn(group::run_timers(state.clone()));

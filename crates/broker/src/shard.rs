@@ -228,6 +228,24 @@ pub struct ShardState {
     pub producer_id_bound: Arc<std::sync::atomic::AtomicI64>,
     /// The consumer groups this shard coordinates, and its committed-offsets log.
     pub groups: super::group::Coordinator,
+    /// Controller only: a topic creation or deletion is in progress. They run one at a time, so
+    /// each starts from the catalog its predecessor stored and broadcast, and the last save is
+    /// the latest state (overlapping ones used to build on the same old catalog and rename
+    /// over each other: acknowledged topics vanished at the next start).
+    pub controller_busy: Cell<bool>,
+    /// Controller only: fires when `controller_busy` is cleared.
+    pub controller_idle: Notify,
+}
+
+/// One turn of the controller's catalog changes; ends (and wakes the next) when dropped.
+struct ControllerTurn<'a>(&'a ShardState);
+
+impl Drop for ControllerTurn<'_> {
+    fn drop(&mut self) {
+        debug_assert!(self.0.controller_busy.get(), "controller turn ended twice");
+        self.0.controller_busy.set(false);
+        self.0.controller_idle.notify_waiters();
+    }
 }
 
 impl ShardState {
@@ -683,6 +701,17 @@ impl ShardState {
         }
     }
 
+    /// Waits until no other catalog change runs on the controller, then holds the turn.
+    async fn controller_turn(&self) -> ControllerTurn<'_> {
+        // Single-threaded shard: nothing runs between the check and the waiter's registration
+        // in the first poll of `notified()`; every waiter rechecks after a wake-up.
+        while self.controller_busy.get() {
+            self.controller_idle.notified().await;
+        }
+        self.controller_busy.set(true);
+        ControllerTurn(self)
+    }
+
     async fn controller_create(
         &self,
         name: String,
@@ -690,6 +719,7 @@ impl ShardState {
         validate_only: bool,
     ) -> Result<(), BrokerError> {
         crate::storage::names::validate_topic(&name)?;
+        let _turn = self.controller_turn().await;
         if !(1..=crate::storage::names::PARTITIONS_PER_TOPIC_MAX).contains(&partitions) {
             return Err(BrokerError::InvalidPartitions {
                 topic: name,
@@ -727,6 +757,7 @@ impl ShardState {
 
     async fn controller_delete(&self, name: String) -> Result<(), BrokerError> {
         crate::storage::names::validate_topic(&name)?;
+        let _turn = self.controller_turn().await;
         if self.catalog.borrow().get(&name).is_none() {
             return Err(BrokerError::UnknownTopic { topic: name });
         }
