@@ -92,6 +92,7 @@ both_drivers!(
     shards::shutdown_with_idle_and_long_polling_connections_is_bounded,
     shards::shutdown_interrupts_long_polls_promptly,
     shards::concurrent_creates_and_deletes_survive_a_restart,
+    shards::fetch_duplicates_collapse_and_the_broker_caps_response_bytes,
     chaos::garbage_from_many_connections_then_a_normal_round_trip,
     hostile::hostile_counts_and_lengths_close_the_connection_while_others_are_served,
 );

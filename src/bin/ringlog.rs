@@ -347,6 +347,10 @@ struct ServeArgs {
     /// Largest request frame accepted, in bytes.
     #[arg(long)]
     request_bytes_max: Option<u32>,
+    /// Most record bytes in one Fetch response, whatever the client asks (default 55 MiB,
+    /// Kafka's `fetch.max.bytes`).
+    #[arg(long)]
+    fetch_max_bytes: Option<u32>,
     /// Segment size in bytes before rolling.
     #[arg(long)]
     segment_bytes: Option<u64>,
@@ -385,6 +389,9 @@ fn serve(args: ServeArgs) -> Result<(), String> {
     }
     if let Some(v) = args.request_bytes_max {
         config.request_bytes_max = v;
+    }
+    if let Some(v) = args.fetch_max_bytes {
+        config.fetch_max_bytes = v;
     }
     if let Some(v) = args.segment_bytes {
         config.segment_bytes = v;

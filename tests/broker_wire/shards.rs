@@ -477,3 +477,48 @@ pub fn concurrent_creates_and_deletes_survive_a_restart(io: IoKind) {
     broker.shutdown();
     broker.join().expect("broker stops cleanly");
 }
+
+/// A Fetch naming one partition 2,200 times reads it once (Kafka keys a fetch by
+/// topic-partition), and the broker's `fetch_max_bytes` caps a response whatever `max_bytes`
+/// the client sends (the first batch always goes whole, KIP-74).
+pub fn fetch_duplicates_collapse_and_the_broker_caps_response_bytes(io: IoKind) {
+    let broker = TestBroker::start_with(io, |c| c.fetch_max_bytes = 1024);
+    let mut c = broker.connect();
+    let id = create_topic(&mut c, "capped", 2);
+    let value = [7u8; 900];
+    let records = batch(1_700_000_000_000, &[&value]);
+    for p in 0..2 {
+        assert_eq!(produce_one(&mut c, "capped", p, &records), 0);
+    }
+    let v = *versions(ApiKey::Fetch).end();
+    let at = |partition| FetchAt {
+        topic: "capped",
+        topic_id: id,
+        partition,
+        offset: 0,
+    };
+
+    let dup: Vec<FetchAt> = (0..2_200).map(|_| at(0)).collect();
+    let resp = c.call(v, &fetch_request(v, &dup, 0, 0));
+    assert_eq!(resp.responses.len(), 1, "one topic");
+    assert_eq!(
+        resp.responses[0].partitions.len(),
+        1,
+        "one partition, not 2,200"
+    );
+    let p = &resp.responses[0].partitions[0];
+    assert_eq!((p.error_code, p.high_watermark), (0, 1));
+    assert_eq!(p.records.as_deref().map(<[u8]>::len), Some(records.len()));
+
+    // Both partitions hold one ~1 KiB batch; the client allows 2 GiB, the broker 1 KiB: the
+    // first partition's batch comes whole, the second partition none (its watermark still).
+    let resp = c.call(v, &fetch_request(v, &[at(0), at(1)], 0, 0));
+    let parts = &resp.responses[0].partitions;
+    assert_eq!(parts.len(), 2);
+    assert_eq!(
+        parts[0].records.as_deref().map(<[u8]>::len),
+        Some(records.len())
+    );
+    assert_eq!(parts[1].records.as_deref().map(<[u8]>::len).unwrap_or(0), 0);
+    assert_eq!(parts[1].high_watermark, 1);
+}

@@ -11,6 +11,7 @@
 //! flush = "always"          # always | never | interval:<ms>
 //! default-partitions = 2
 //! request-bytes-max = 104857600
+//! fetch-max-bytes = 57671680
 //! segment-bytes = 1073741824
 //! ```
 
@@ -23,6 +24,11 @@ use serde::Deserialize;
 use crate::runtime::IoKind;
 use crate::storage::FlushPolicy;
 use crate::transfer::TransferPath;
+
+/// Default broker-side cap on a Fetch response's record bytes: Kafka's `fetch.max.bytes`
+/// default (55 MiB). Whatever `max_bytes` a client sends, one response holds at most this much
+/// (but always the first batch, as KIP-74 wants), so one request cannot make a gigabyte reply.
+pub const FETCH_MAX_BYTES_DEFAULT: u32 = 55 * 1024 * 1024;
 
 /// Default listen address: loopback only, Kafka's port.
 pub const LISTEN_DEFAULT: &str = "127.0.0.1:9092";
@@ -54,6 +60,9 @@ pub struct BrokerConfig {
     pub default_partitions: Option<i32>,
     /// Largest request frame accepted (bytes).
     pub request_bytes_max: u32,
+    /// Most record bytes in one Fetch response, whatever the client asks (Kafka's
+    /// `fetch.max.bytes`).
+    pub fetch_max_bytes: u32,
     /// Segment roll size (bytes).
     pub segment_bytes: u64,
     /// Delete whole segments beyond this many bytes per partition.
@@ -77,6 +86,7 @@ impl Default for BrokerConfig {
             flush: FlushPolicy::Always,
             default_partitions: None,
             request_bytes_max: crate::protocol::frame::REQUEST_BYTES_MAX_DEFAULT,
+            fetch_max_bytes: FETCH_MAX_BYTES_DEFAULT,
             segment_bytes: crate::storage::log::SEGMENT_BYTES_DEFAULT,
             retention_bytes: None,
             retention_ms: None,
@@ -122,6 +132,9 @@ impl BrokerConfig {
         if self.request_bytes_max < 1024 {
             return Err("request-bytes-max must be at least 1024".into());
         }
+        if self.fetch_max_bytes < 1024 {
+            return Err("fetch-max-bytes must be at least 1024".into());
+        }
         if let Some(adv) = &self.advertise {
             if !adv.contains(':') {
                 return Err(format!("advertise must be HOST:PORT, got {adv:?}"));
@@ -160,6 +173,9 @@ impl BrokerConfig {
         if let Some(v) = file.request_bytes_max {
             self.request_bytes_max = v;
         }
+        if let Some(v) = file.fetch_max_bytes {
+            self.fetch_max_bytes = v;
+        }
         if let Some(v) = file.segment_bytes {
             self.segment_bytes = v;
         }
@@ -185,6 +201,7 @@ struct FileConfig {
     flush: Option<String>,
     default_partitions: Option<i32>,
     request_bytes_max: Option<u32>,
+    fetch_max_bytes: Option<u32>,
     segment_bytes: Option<u64>,
     retention_bytes: Option<u64>,
     retention_ms: Option<u64>,

@@ -52,7 +52,8 @@ pub async fn handle(
 ) -> Result<Vec<Piece>, FetchFrameError> {
     let version = header.api_version;
     let by_id = FetchTopic::carries("topic_id", version);
-    let topics: Vec<WantedTopic> = req.topics.iter().map(|t| wanted(shard, by_id, t)).collect();
+    let mut topics: Vec<WantedTopic> = req.topics.iter().map(|t| wanted(shard, by_id, t)).collect();
+    dedupe(&mut topics);
     let reads: Vec<ReadReq> = topics
         .iter()
         .flat_map(|t| t.partitions.iter())
@@ -68,12 +69,14 @@ pub async fn handle(
     let max_wait = Duration::from_millis((req.max_wait_ms.max(0) as u64).min(FETCH_WAIT_MS_MAX));
     let results = read_until_ready(shard, reads, min_bytes, Instant::now() + max_wait).await;
 
-    // `max_bytes` decodes as i32::MAX at versions without it (v0-2).
+    // `max_bytes` decodes as i32::MAX at versions without it (v0-2); the broker's
+    // `fetch.max.bytes` caps it whatever the client asks, as Kafka does.
     let max_bytes = if req.max_bytes > 0 {
         req.max_bytes as u64
     } else {
         i32::MAX as u64
-    };
+    }
+    .min(u64::from(shard.config.fetch_max_bytes));
     let (reply, ranges) = assemble(topics, results, max_bytes);
 
     let mut head = BytesMut::with_capacity(256);
@@ -87,6 +90,64 @@ pub async fn handle(
             Part::Slice(id) => Piece::File(ranges[id].take().expect("each slice sent once")),
         })
         .collect())
+}
+
+/// Collapses partitions named more than once (in one topic entry or in repeated entries of the
+/// same topic) into one, as Kafka's broker does (it keys a fetch by topic-partition): the first
+/// occurrence keeps its place and takes the last occurrence's offset and size. Topics left with
+/// no partitions are dropped. So a request naming one partition 2,000 times reads it once.
+fn dedupe(topics: &mut Vec<WantedTopic>) {
+    let mut first: std::collections::HashMap<(Str, uuid::Uuid, i32), (usize, usize)> =
+        std::collections::HashMap::new();
+    let mut duplicates = false;
+    for (ti, topic) in topics.iter().enumerate() {
+        for (pi, w) in topic.partitions.iter().enumerate() {
+            let key = (topic.name.clone(), topic.topic_id, w.partition);
+            if first.insert(key, (ti, pi)).is_some() {
+                duplicates = true;
+            }
+        }
+    }
+    if !duplicates {
+        return;
+    }
+    // `first` now maps each key to its LAST occurrence; walk in order, keep the first one and
+    // give it the last one's request.
+    let mut kept: std::collections::HashSet<(Str, uuid::Uuid, i32)> =
+        std::collections::HashSet::new();
+    let mut last_values: Vec<Vec<Option<(i64, u64)>>> = topics
+        .iter()
+        .map(|t| {
+            t.partitions
+                .iter()
+                .map(|w| Some((w.offset, w.max_bytes)))
+                .collect()
+        })
+        .collect();
+    let mut emptied = vec![false; topics.len()];
+    for (ti, topic) in topics.iter_mut().enumerate() {
+        let name = topic.name.clone();
+        let id = topic.topic_id;
+        let had_partitions = !topic.partitions.is_empty();
+        topic.partitions.retain_mut(|w| {
+            let key = (name.clone(), id, w.partition);
+            if !kept.insert(key.clone()) {
+                return false;
+            }
+            let (lt, lp) = first[&key];
+            if let Some((offset, max_bytes)) = last_values[lt][lp].take() {
+                w.offset = offset;
+                w.max_bytes = max_bytes;
+            }
+            true
+        });
+        emptied[ti] = had_partitions && topic.partitions.is_empty();
+    }
+    let mut index = 0;
+    topics.retain(|_| {
+        index += 1;
+        !emptied[index - 1]
+    });
 }
 
 /// Checks one requested topic (by id if `by_id`, else by name) and its partitions.
