@@ -667,6 +667,23 @@ impl Group {
         generation: i32,
         (ptype, pname): (Option<&str>, Option<&str>),
     ) -> Result<usize, BrokerError> {
+        let i = self.known_member(member_id, instance_id, generation)?;
+        if ptype.is_some_and(|t| Some(t) != self.protocol_type.as_deref())
+            || pname.is_some_and(|n| Some(n) != self.protocol_name.as_deref())
+        {
+            return Err(self.inconsistent_protocol(member_id));
+        }
+        Ok(i)
+    }
+
+    /// The checks SyncGroup and Heartbeat share, in Kafka's order: a fenced static member, an
+    /// unknown member, a stale generation. The member's index when they pass.
+    fn known_member(
+        &self,
+        member_id: &str,
+        instance_id: Option<&str>,
+        generation: i32,
+    ) -> Result<usize, BrokerError> {
         if self.is_fenced(instance_id, member_id) {
             return Err(self.fenced(member_id));
         }
@@ -675,11 +692,6 @@ impl Group {
         };
         if generation != self.generation {
             return Err(self.illegal_generation(generation));
-        }
-        if ptype.is_some_and(|t| Some(t) != self.protocol_type.as_deref())
-            || pname.is_some_and(|n| Some(n) != self.protocol_name.as_deref())
-        {
-            return Err(self.inconsistent_protocol(member_id));
         }
         Ok(i)
     }
@@ -708,15 +720,7 @@ impl Group {
         generation: i32,
         now: Instant,
     ) -> Result<(), BrokerError> {
-        if self.is_fenced(instance_id, member_id) {
-            return Err(self.fenced(member_id));
-        }
-        let Some(i) = self.member_index(member_id) else {
-            return Err(self.unknown_member(member_id));
-        };
-        if generation != self.generation {
-            return Err(self.illegal_generation(generation));
-        }
+        let i = self.known_member(member_id, instance_id, generation)?;
         self.members[i].last_heartbeat = now;
         match self.state {
             GroupState::Empty => Err(self.unknown_member(member_id)),
