@@ -103,15 +103,8 @@ pub(super) async fn consume_task(
     let wait = Duration::from_millis(CONSUME_FETCH_WAIT_MS);
     let mut offset = start;
     while !shared.stop.get() {
-        let request = api::fetch_request(
-            &[(&config.topic, partition, offset)],
-            config.fetch_bytes,
-            wait,
-        );
         let sent = Instant::now();
-        conn.send_with_wait(&request, version, wait).await?;
-        let response = conn.recv::<FetchRequest>().await?;
-        let p = fetched(&response, partition)?;
+        let p = fetch_from(&mut conn, version, config, partition, offset, wait).await?;
         let whole = WholeBatches::of(&p.0);
         match whole.next_offset {
             Some(next) => {
@@ -130,6 +123,26 @@ pub(super) async fn consume_task(
         }
     }
     Ok(())
+}
+
+/// One Fetch of `partition` from `offset` (long-polling up to `wait`): its record bytes and
+/// high watermark.
+async fn fetch_from(
+    conn: &mut Connection,
+    version: i16,
+    config: &LoadConfig,
+    partition: i32,
+    offset: i64,
+    wait: Duration,
+) -> Result<(Bytes, i64), LoadError> {
+    let request = api::fetch_request(
+        &[(&config.topic, partition, offset)],
+        config.fetch_bytes,
+        wait,
+    );
+    conn.send_with_wait(&request, version, wait).await?;
+    let response = conn.recv::<FetchRequest>().await?;
+    fetched(&response, partition)
 }
 
 /// The one partition of a Fetch response: (record bytes, high watermark).
@@ -164,15 +177,8 @@ pub(super) async fn e2e_consume_task(
     let wait = Duration::from_millis(E2E_FETCH_WAIT_MS);
     let mut offset = start;
     while !shared.stop.get() {
-        let request = api::fetch_request(
-            &[(&config.topic, partition, offset)],
-            config.fetch_bytes,
-            wait,
-        );
-        conn.send_with_wait(&request, version, wait).await?;
-        let response = conn.recv::<FetchRequest>().await?;
+        let (records, _) = fetch_from(&mut conn, version, config, partition, offset, wait).await?;
         let now_ns = stamp_epoch().elapsed().as_nanos() as u64;
-        let (records, _) = fetched(&response, partition)?;
         // One whole batch at a time: its records, its stamp.
         for (at, header) in whole_batches(&records) {
             let batch = &records[at..at + header.size_bytes() as usize];
