@@ -354,6 +354,30 @@ struct ServeArgs {
     /// Segment size in bytes before rolling.
     #[arg(long)]
     segment_bytes: Option<u64>,
+    /// Most partitions the broker hosts, all topics together (default 10,000).
+    #[arg(long)]
+    max_partitions: Option<u32>,
+    /// Segment files kept open at once (default: derived from the open-files limit).
+    #[arg(long)]
+    open_segment_files_max: Option<u64>,
+    /// Close connections idle this long (default 600,000 ms, Kafka's connections.max.idle.ms).
+    #[arg(long)]
+    connections_max_idle_ms: Option<u64>,
+    /// Close a connection whose started request has not fully arrived after this long.
+    #[arg(long)]
+    frame_read_timeout_ms: Option<u64>,
+    /// Most client connections (default: derived from the open-files limit).
+    #[arg(long)]
+    max_connections: Option<u32>,
+    /// Most connections from one IP address.
+    #[arg(long)]
+    max_connections_per_ip: Option<u32>,
+    /// Per-address exceptions to --max-connections-per-ip: `host:count,host:count`.
+    #[arg(long)]
+    max_connections_per_ip_overrides: Option<String>,
+    /// Request bytes held in memory at once, all connections together (default 256 MiB).
+    #[arg(long)]
+    queued_max_request_bytes: Option<u64>,
 }
 
 fn serve(args: ServeArgs) -> Result<(), String> {
@@ -395,6 +419,30 @@ fn serve(args: ServeArgs) -> Result<(), String> {
     }
     if let Some(v) = args.segment_bytes {
         config.segment_bytes = v;
+    }
+    if let Some(v) = args.max_partitions {
+        config.max_partitions = v;
+    }
+    if let Some(v) = args.open_segment_files_max {
+        config.open_segment_files_max = Some(v);
+    }
+    if let Some(v) = args.connections_max_idle_ms {
+        config.connections_max_idle_ms = v;
+    }
+    if let Some(v) = args.frame_read_timeout_ms {
+        config.frame_read_timeout_ms = v;
+    }
+    if let Some(v) = args.max_connections {
+        config.max_connections = Some(v);
+    }
+    if let Some(v) = args.max_connections_per_ip {
+        config.max_connections_per_ip = v;
+    }
+    if let Some(v) = args.max_connections_per_ip_overrides {
+        config.max_connections_per_ip_overrides = v;
+    }
+    if let Some(v) = args.queued_max_request_bytes {
+        config.queued_max_request_bytes = v;
     }
     ringlog::runtime::signal::block_termination_signals().map_err(|e| e.to_string())?;
     let broker = Broker::start(config).map_err(|e| e.to_string())?;

@@ -13,6 +13,14 @@
 //! request-bytes-max = 104857600
 //! fetch-max-bytes = 57671680
 //! segment-bytes = 1073741824
+//! max-partitions = 10000
+//! open-segment-files-max = 4096       # default: derived from RLIMIT_NOFILE
+//! connections-max-idle-ms = 600000
+//! frame-read-timeout-ms = 60000
+//! max-connections = 8192              # default: derived from RLIMIT_NOFILE
+//! max-connections-per-ip = 1000
+//! max-connections-per-ip-overrides = "127.0.0.1:2000,10.0.0.7:50"
+//! queued-max-request-bytes = 268435456
 //! ```
 
 use std::net::SocketAddr;
@@ -29,6 +37,18 @@ use crate::transfer::TransferPath;
 /// default (55 MiB). Whatever `max_bytes` a client sends, one response holds at most this much
 /// (but always the first batch, as KIP-74 wants), so one request cannot make a gigabyte reply.
 pub const FETCH_MAX_BYTES_DEFAULT: u32 = 55 * 1024 * 1024;
+
+/// Default cap on partitions hosted by the broker (all topics together); a CreateTopics that
+/// would pass it is refused with POLICY_VIOLATION before anything is created.
+pub const MAX_PARTITIONS_DEFAULT: u32 = 10_000;
+/// Kafka's `connections.max.idle.ms` default: a connection with no request for 10 minutes is
+/// closed.
+pub const CONNECTIONS_MAX_IDLE_MS_DEFAULT: u64 = 600_000;
+/// Longest time a request frame may take to arrive once its first byte has (slowloris bound).
+pub const FRAME_READ_TIMEOUT_MS_DEFAULT: u64 = 60_000;
+/// Default broker-wide budget of request bytes held in memory (Kafka's
+/// `queued.max.request.bytes`, which Kafka leaves unbounded by default).
+pub const QUEUED_MAX_REQUEST_BYTES_DEFAULT: u64 = 256 << 20;
 
 /// Default listen address: loopback only, Kafka's port.
 pub const LISTEN_DEFAULT: &str = "127.0.0.1:9092";
@@ -69,6 +89,25 @@ pub struct BrokerConfig {
     pub retention_bytes: Option<u64>,
     /// Delete whole segments older than this.
     pub retention_ms: Option<u64>,
+    /// Most partitions the broker hosts, all topics together (`max.partitions`).
+    pub max_partitions: u32,
+    /// Segment files kept open at once, all shards together (None: derived from RLIMIT_NOFILE at
+    /// start, after the connection reserve).
+    pub open_segment_files_max: Option<u64>,
+    /// Close a connection after this long without a request (`connections.max.idle.ms`).
+    pub connections_max_idle_ms: u64,
+    /// Close a connection whose started request frame has not fully arrived after this long.
+    pub frame_read_timeout_ms: u64,
+    /// Most client connections, all shards together (`max.connections`; None: derived from
+    /// RLIMIT_NOFILE at start).
+    pub max_connections: Option<u32>,
+    /// Most connections from one IP address (`max.connections.per.ip`).
+    pub max_connections_per_ip: u32,
+    /// Per-address exceptions, `host:count` comma-separated (`max.connections.per.ip.overrides`).
+    pub max_connections_per_ip_overrides: String,
+    /// Request bytes held in memory at once, all connections together
+    /// (`queued.max.request.bytes`); reading pauses while it is spent.
+    pub queued_max_request_bytes: u64,
     /// Test-only fault: the next N Produce requests are appended and then the connection is
     /// dropped instead of answered (the client must retry; idempotence must catch it).
     pub fault_drop_after_append: std::sync::Arc<std::sync::atomic::AtomicU32>,
@@ -90,6 +129,14 @@ impl Default for BrokerConfig {
             segment_bytes: crate::storage::log::SEGMENT_BYTES_DEFAULT,
             retention_bytes: None,
             retention_ms: None,
+            max_partitions: MAX_PARTITIONS_DEFAULT,
+            open_segment_files_max: None,
+            connections_max_idle_ms: CONNECTIONS_MAX_IDLE_MS_DEFAULT,
+            frame_read_timeout_ms: FRAME_READ_TIMEOUT_MS_DEFAULT,
+            max_connections: None,
+            max_connections_per_ip: i32::MAX as u32,
+            max_connections_per_ip_overrides: String::new(),
+            queued_max_request_bytes: QUEUED_MAX_REQUEST_BYTES_DEFAULT,
             fault_drop_after_append: Default::default(),
         }
     }
@@ -134,6 +181,24 @@ impl BrokerConfig {
         }
         if self.fetch_max_bytes < 1024 {
             return Err("fetch-max-bytes must be at least 1024".into());
+        }
+        if self.max_partitions == 0 {
+            return Err("max-partitions must be at least 1".into());
+        }
+        if self.open_segment_files_max == Some(0) {
+            return Err("open-segment-files-max must be at least 1".into());
+        }
+        if self.connections_max_idle_ms == 0 || self.frame_read_timeout_ms == 0 {
+            return Err("connections-max-idle-ms and frame-read-timeout-ms must be above 0".into());
+        }
+        if self.max_connections == Some(0) || self.max_connections_per_ip == 0 {
+            return Err("max-connections and max-connections-per-ip must be at least 1".into());
+        }
+        if self.queued_max_request_bytes < u64::from(self.request_bytes_max) {
+            return Err(format!(
+                "queued-max-request-bytes ({}) must be at least request-bytes-max ({})",
+                self.queued_max_request_bytes, self.request_bytes_max
+            ));
         }
         if let Some(adv) = &self.advertise {
             if !adv.contains(':') {
@@ -185,6 +250,30 @@ impl BrokerConfig {
         if let Some(v) = file.retention_ms {
             self.retention_ms = Some(v);
         }
+        if let Some(v) = file.max_partitions {
+            self.max_partitions = v;
+        }
+        if let Some(v) = file.open_segment_files_max {
+            self.open_segment_files_max = Some(v);
+        }
+        if let Some(v) = file.connections_max_idle_ms {
+            self.connections_max_idle_ms = v;
+        }
+        if let Some(v) = file.frame_read_timeout_ms {
+            self.frame_read_timeout_ms = v;
+        }
+        if let Some(v) = file.max_connections {
+            self.max_connections = Some(v);
+        }
+        if let Some(v) = file.max_connections_per_ip {
+            self.max_connections_per_ip = v;
+        }
+        if let Some(v) = file.max_connections_per_ip_overrides {
+            self.max_connections_per_ip_overrides = v;
+        }
+        if let Some(v) = file.queued_max_request_bytes {
+            self.queued_max_request_bytes = v;
+        }
         Ok(())
     }
 }
@@ -205,6 +294,14 @@ struct FileConfig {
     segment_bytes: Option<u64>,
     retention_bytes: Option<u64>,
     retention_ms: Option<u64>,
+    max_partitions: Option<u32>,
+    open_segment_files_max: Option<u64>,
+    connections_max_idle_ms: Option<u64>,
+    frame_read_timeout_ms: Option<u64>,
+    max_connections: Option<u32>,
+    max_connections_per_ip: Option<u32>,
+    max_connections_per_ip_overrides: Option<String>,
+    queued_max_request_bytes: Option<u64>,
 }
 
 /// Parse `always`, `never` or `interval:<ms>`.
