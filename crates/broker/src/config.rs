@@ -50,6 +50,29 @@ pub const FRAME_READ_TIMEOUT_MS_DEFAULT: u64 = 60_000;
 /// `queued.max.request.bytes`, which Kafka leaves unbounded by default).
 pub const QUEUED_MAX_REQUEST_BYTES_DEFAULT: u64 = 256 << 20;
 
+/// File descriptors kept back from every budget for what the broker must always be able to open:
+/// catalog and state-log saves, temp files, the offsets logs, epoll/io_uring, eventfds, the
+/// listening sockets (a broker that runs out of these cannot save its state).
+pub const FD_RESERVE: u64 = 128;
+/// Share of the remaining descriptors given to open segment files by default (the rest go to
+/// connections).
+pub const FD_SEGMENT_FILES_SHARE: f64 = 0.25;
+/// Fewest segment files a derived budget leaves open (each open log needs its active files).
+pub const FD_SEGMENT_FILES_MIN: u64 = 16;
+/// Descriptors one connection may hold at once: its socket plus a splice pipe pair.
+pub const FDS_PER_CONNECTION: u64 = 3;
+
+/// How the open-files limit is shared out (see [`BrokerConfig::fd_plan`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FdPlan {
+    /// RLIMIT_NOFILE (soft) the plan was made from.
+    pub nofile: u64,
+    /// Segment files open at once, all shards together.
+    pub segment_files: u64,
+    /// Client connections, all shards together.
+    pub connections: u64,
+}
+
 /// Default listen address: loopback only, Kafka's port.
 pub const LISTEN_DEFAULT: &str = "127.0.0.1:9092";
 /// Longest a Fetch may wait for data, whatever `max_wait_ms` the client asks for. Kafka clients
@@ -164,6 +187,38 @@ impl BrokerConfig {
     /// Partitions for auto-created topics.
     pub fn default_partitions(&self) -> i32 {
         self.default_partitions.unwrap_or(self.cores.max(1) as i32)
+    }
+
+    /// Shares out `nofile` descriptors: [`FD_RESERVE`] first, then segment files (the configured
+    /// budget, or [`FD_SEGMENT_FILES_SHARE`] of the rest), then connections at
+    /// [`FDS_PER_CONNECTION`] each (or the configured `max_connections`, which may not overcommit).
+    /// Errors when the configured numbers do not fit in the limit.
+    pub fn fd_plan(&self, nofile: u64) -> Result<FdPlan, String> {
+        let usable = nofile.saturating_sub(FD_RESERVE);
+        let segment_files = match self.open_segment_files_max {
+            Some(n) => n,
+            None => ((usable as f64 * FD_SEGMENT_FILES_SHARE) as u64).max(FD_SEGMENT_FILES_MIN),
+        };
+        let left = usable.saturating_sub(segment_files);
+        let fit = left / FDS_PER_CONNECTION;
+        let connections = match self.max_connections {
+            Some(n) => u64::from(n),
+            None => fit,
+        };
+        if segment_files + connections * FDS_PER_CONNECTION > usable || connections == 0 {
+            return Err(format!(
+                "the open-files limit ({nofile}) is too small: {FD_RESERVE} reserved, \
+                 {segment_files} segment files and {connections} connections x \
+                 {FDS_PER_CONNECTION} need {}; raise `ulimit -n` or lower \
+                 open-segment-files-max / max-connections",
+                FD_RESERVE + segment_files + connections * FDS_PER_CONNECTION
+            ));
+        }
+        Ok(FdPlan {
+            nofile,
+            segment_files,
+            connections,
+        })
     }
 
     /// Check values that parsing cannot.
@@ -336,6 +391,28 @@ mod tests {
         assert!(c.merge_toml("bogus = 1").unwrap_err().contains("bogus"));
         assert!(parse_flush("sometimes").is_err());
         assert!(parse_flush("interval:0").is_err());
+    }
+
+    #[test]
+    fn fd_plan_shares_the_limit_and_refuses_overcommit() {
+        let mut c = BrokerConfig::default();
+        let p = c.fd_plan(20_000).unwrap();
+        assert_eq!(p.segment_files, 4_968);
+        assert_eq!(
+            p.connections,
+            (20_000 - FD_RESERVE - 4_968) / FDS_PER_CONNECTION
+        );
+        assert!(FD_RESERVE + p.segment_files + p.connections * FDS_PER_CONNECTION <= 20_000);
+        // A tiny limit still leaves the minimum of segment files, or says why it cannot.
+        let small = c.fd_plan(256).unwrap();
+        assert_eq!(small.segment_files, 32);
+        assert!(c.fd_plan(140).unwrap_err().contains("open-files limit"));
+        c.max_connections = Some(100_000);
+        assert!(c.fd_plan(20_000).is_err());
+        c.max_connections = Some(10);
+        c.open_segment_files_max = Some(64);
+        let fixed = c.fd_plan(20_000).unwrap();
+        assert_eq!((fixed.segment_files, fixed.connections), (64, 10));
     }
 
     #[test]
