@@ -83,6 +83,10 @@ impl Broker {
         config
             .validate()
             .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+        let nofile = rt::limits::raise_nofile_to_hard()?;
+        let fd_plan = config
+            .fd_plan(nofile)
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
         let io_kind = effective_io(&config)?;
         if !config.transfer.runs_on(io_kind) {
             return Err(io::Error::new(
@@ -126,6 +130,14 @@ impl Broker {
             config.advertise.as_deref().unwrap_or("?"),
             config.data_dir.display()
         );
+        tracing::info!(
+            "open files: limit {} = {} reserved + {} segment files + {} connections x {}",
+            fd_plan.nofile,
+            config::FD_RESERVE,
+            fd_plan.segment_files,
+            fd_plan.connections,
+            config::FDS_PER_CONNECTION
+        );
         let mesh: Mesh<ShardMsg> = Mesh::new(cores, INBOX_CAPACITY);
         let control: Mesh<Control> = Mesh::new(cores, 4);
         let control_senders = control.senders.clone();
@@ -164,6 +176,7 @@ impl Broker {
                             control: ctl,
                             peers: peers.clone(),
                             producer_id_bound: producer_id_bound.clone(),
+                            fd_plan,
                         },
                     );
                     let stop_all = &stop_all;
@@ -271,6 +284,7 @@ struct ShardStart {
     control: mesh::Receiver<Control>,
     peers: Vec<mesh::Sender<ShardMsg>>,
     producer_id_bound: Arc<std::sync::atomic::AtomicI64>,
+    fd_plan: config::FdPlan,
 }
 
 async fn shard_main(info: ShardInfo, start: ShardStart) -> io::Result<()> {
@@ -282,6 +296,7 @@ async fn shard_main(info: ShardInfo, start: ShardStart) -> io::Result<()> {
         control,
         peers,
         producer_id_bound,
+        fd_plan,
     } = start;
     let (id, count) = (info.id, info.count);
     let log = LogConfig {
@@ -323,6 +338,7 @@ async fn shard_main(info: ShardInfo, start: ShardStart) -> io::Result<()> {
         groups: group::Coordinator::open(&config.data_dir, id, count).await?,
         controller_busy: Cell::new(false),
         controller_idle: Notify::new(),
+        fd_plan,
     });
 
     rt::spawn(group::run_timers(state.clone()));

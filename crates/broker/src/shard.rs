@@ -235,6 +235,8 @@ pub struct ShardState {
     pub controller_busy: Cell<bool>,
     /// Controller only: fires when `controller_busy` is cleared.
     pub controller_idle: Notify,
+    /// How the open-files limit is shared out (broker-wide numbers; see `config::FdPlan`).
+    pub fd_plan: super::config::FdPlan,
 }
 
 /// One turn of the controller's catalog changes; ends (and wakes the next) when dropped.

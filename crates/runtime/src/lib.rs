@@ -32,6 +32,7 @@ pub mod epoll;
 pub mod executor;
 pub mod fs;
 pub mod future;
+pub mod limits;
 pub mod mesh;
 pub mod net;
 pub mod pipe;
