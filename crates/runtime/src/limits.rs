@@ -24,7 +24,7 @@ pub fn raise_nofile_to_hard() -> io::Result<u64> {
             lim.rlim_cur = lim.rlim_max;
         }
     }
-    Ok(lim.rlim_cur as u64)
+    Ok(lim.rlim_cur)
 }
 
 #[cfg(test)]
@@ -38,7 +38,7 @@ mod tests {
         };
         // SAFETY: valid out-pointer.
         assert_eq!(unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) }, 0);
-        assert_eq!(soft, lim.rlim_cur as u64);
+        assert_eq!(soft, lim.rlim_cur);
         assert_eq!(lim.rlim_cur, lim.rlim_max);
     }
 }
