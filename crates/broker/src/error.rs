@@ -363,6 +363,67 @@ impl BrokerError {
     }
 }
 
+/// One entry of a Produce v8+ response's `record_errors`: the index of a refused record in its
+/// batch, and why it was refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordError {
+    /// Index of the record in its batch, counting from 0 (Kafka's `batch_index`).
+    pub batch_index: i32,
+    /// What is wrong with that record.
+    pub message: String,
+}
+
+impl BrokerError {
+    /// The records a Produce v8+ response blames for this error (`record_errors`), as Kafka
+    /// lists them for INVALID_RECORD and INVALID_TIMESTAMP; empty when no single record is to
+    /// blame (a batch-level problem, or an error that is not about records at all).
+    pub fn record_errors(&self) -> Vec<RecordError> {
+        let BrokerError::Storage(Error::InvalidBatch { source, .. }) = self else {
+            return Vec::new();
+        };
+        let one = |index: u32, message: String| RecordError {
+            batch_index: i32::try_from(index).unwrap_or(i32::MAX),
+            message,
+        };
+        match source {
+            BatchError::InvalidRecord {
+                record_index,
+                fault,
+                ..
+            } => vec![one(*record_index, fault.to_string())],
+            BatchError::TooFewRecords { found, .. } => vec![one(
+                *found,
+                "the records end before this record (premature end of the batch)".to_string(),
+            )],
+            BatchError::TimestampOutOfRange {
+                records,
+                min_ms,
+                max_ms,
+                ..
+            } => records
+                .iter()
+                .map(|&(index, timestamp)| {
+                    one(
+                        index,
+                        format!("timestamp {timestamp} is out of range [{min_ms}, {max_ms}]"),
+                    )
+                })
+                .collect(),
+            _ => Vec::new(),
+        }
+    }
+
+    /// The `error_message` of a Produce v8+ partition response: what is wrong with the refused
+    /// records, with the partition and the batch. Kafka sends one only with per-record errors;
+    /// ringlog with every refused batch (a batch-level reason is no less useful to a producer).
+    pub fn produce_message(&self) -> Option<String> {
+        match self {
+            BrokerError::Storage(e @ Error::InvalidBatch { .. }) => Some(e.to_string()),
+            _ => None,
+        }
+    }
+}
+
 /// The Kafka code of a per-partition (or per-group) outcome: `NONE` when there is no error.
 pub fn code_of(error: Option<&BrokerError>) -> i16 {
     error.map_or(code::NONE, BrokerError::kafka_code)
@@ -516,9 +577,26 @@ pub fn kafka_code(e: &Error) -> i16 {
             | BatchError::BadLength { .. }
             | BatchError::CrcMismatch { .. } => code::CORRUPT_MESSAGE,
             BatchError::TooLarge { .. } => code::MESSAGE_TOO_LARGE,
-            // Kafka's ProduceRequest.validateRecords rejects non-v2 batches as INVALID_RECORD.
-            BatchError::BadMagic { .. } | BatchError::BadRecordCount { .. } | BatchError::Empty => {
-                code::INVALID_RECORD
+            // Kafka's ProduceRequest.validateRecords rejects non-v2 batches as INVALID_RECORD, and
+            // LogValidator malformed records, control batches from clients and idempotent
+            // batches without a sequence. Compressed bytes that do not decompress are an
+            // UNKNOWN_SERVER_ERROR in Kafka (a KafkaException); ringlog says INVALID_RECORD: the
+            // CRC matched, so resending the same bytes cannot help.
+            BatchError::BadMagic { .. }
+            | BatchError::BadRecordCount { .. }
+            | BatchError::Empty
+            | BatchError::ControlFromClient
+            | BatchError::MissingSequence { .. }
+            | BatchError::Decompress { .. }
+            | BatchError::InvalidRecord { .. }
+            | BatchError::TooFewRecords { .. }
+            | BatchError::TrailingBytes { .. } => code::INVALID_RECORD,
+            // Kafka fails the whole request (UNKNOWN_SERVER_ERROR) on codec bits 5..7.
+            BatchError::UnknownCodec { .. } => code::UNSUPPORTED_COMPRESSION_TYPE,
+            // Kafka has no bound; a producer that gets this splits the batch and retries.
+            BatchError::InflatedTooLarge { .. } => code::MESSAGE_TOO_LARGE,
+            BatchError::LogAppendTimeFromClient | BatchError::TimestampOutOfRange { .. } => {
+                code::INVALID_TIMESTAMP
             }
         },
         Error::RecordListTooLarge { .. } => code::RECORD_LIST_TOO_LARGE,
@@ -950,6 +1028,110 @@ mod tests {
         for (e, expected) in cases {
             assert_eq!(e.message(), expected, "{e}");
         }
+    }
+
+    /// The record validation refusals: Kafka's code for each, and the records blamed in a
+    /// Produce v8+ response (`record_errors`) with an `error_message` for every refused batch.
+    #[test]
+    fn record_validation_errors_map_to_codes_and_record_errors() {
+        use crate::storage::records::{Compression, RecordFault};
+        let fault = RecordFault::OffsetDelta {
+            found: 7,
+            expected: 1,
+        };
+        let cases: Vec<(BatchError, i16, Vec<i32>)> = vec![
+            (BatchError::UnknownCodec { codec: 7 }, 76, vec![]),
+            (BatchError::ControlFromClient, 87, vec![]),
+            (BatchError::LogAppendTimeFromClient, 32, vec![]),
+            (
+                BatchError::MissingSequence {
+                    producer_id: 1,
+                    base_sequence: -1,
+                },
+                87,
+                vec![],
+            ),
+            (
+                BatchError::Decompress {
+                    codec: Compression::Gzip,
+                    reason: "bad header".into(),
+                },
+                87,
+                vec![],
+            ),
+            (
+                BatchError::InflatedTooLarge {
+                    codec: Compression::Zstd,
+                    limit_bytes: 1,
+                },
+                10,
+                vec![],
+            ),
+            (
+                BatchError::InvalidRecord {
+                    record_index: 1,
+                    records_count: 3,
+                    fault,
+                },
+                87,
+                vec![1],
+            ),
+            (
+                BatchError::TooFewRecords {
+                    records_count: 4,
+                    found: 3,
+                },
+                87,
+                vec![3],
+            ),
+            (
+                BatchError::TrailingBytes {
+                    records_count: 2,
+                    bytes: 9,
+                },
+                87,
+                vec![],
+            ),
+            (
+                BatchError::TimestampOutOfRange {
+                    records: vec![(0, 5), (4, 6)],
+                    refused: 2,
+                    min_ms: 10,
+                    max_ms: 20,
+                },
+                32,
+                vec![0, 4],
+            ),
+        ];
+        for (source, code, blamed) in cases {
+            let e = BrokerError::Storage(batch(source));
+            assert_eq!(e.kafka_code(), code, "{e}");
+            let records = e.record_errors();
+            assert_eq!(
+                records.iter().map(|r| r.batch_index).collect::<Vec<_>>(),
+                blamed,
+                "{e}"
+            );
+            assert!(records.iter().all(|r| !r.message.is_empty()), "{e}");
+            let message = e.produce_message().expect("a refused batch has a message");
+            assert!(
+                message.contains("t-0") && message.contains("batch #0"),
+                "{message}"
+            );
+        }
+        let timestamps = BrokerError::Storage(batch(BatchError::TimestampOutOfRange {
+            records: vec![(2, 5)],
+            refused: 1,
+            min_ms: 10,
+            max_ms: 20,
+        }));
+        assert_eq!(
+            timestamps.record_errors()[0].message,
+            "timestamp 5 is out of range [10, 20]"
+        );
+        // Errors that are not about records blame none and carry no produce message.
+        let other = BrokerError::InvalidRequiredAcks { acks: 2 };
+        assert!(other.record_errors().is_empty() && other.produce_message().is_none());
     }
 
     #[test]

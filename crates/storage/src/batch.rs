@@ -34,7 +34,7 @@
 //! - [`stamp`] touches only bytes 0..8 and 12..16, so the CRC stays valid.
 
 use super::error::BatchError;
-use super::records::{get_varint, get_varlong};
+use super::records::read_record;
 
 /// Bytes of the fixed v2 header (up to and including `records_count`).
 pub const HEADER_BYTES: usize = 61;
@@ -395,26 +395,18 @@ pub fn first_record_at_or_after(batch: &[u8], timestamp_ms: i64) -> Option<(i32,
         return None;
     }
     let end = batch.len().min(h.size_bytes() as usize);
-    let mut pos = RECORDS_AT;
+    let region = batch.get(RECORDS_AT..end)?;
+    let mut pos = 0;
     for _ in 0..h.records_count {
-        let len = get_varint(batch, &mut pos)?;
-        let record_end = pos.checked_add(usize::try_from(len).ok()?)?;
-        if record_end > end {
-            return None;
-        }
-        let record = &batch[..record_end];
-        let mut p = pos + 1; // attributes (unused)
-        let ts_delta = get_varlong(record, &mut p)?;
-        let offset_delta = get_varint(record, &mut p)?;
+        let record = read_record(region, &mut pos, &mut |_, _| {}).ok()?;
         let ts = if h.is_log_append_time() {
             h.max_timestamp
         } else {
-            h.base_timestamp.checked_add(ts_delta)?
+            h.base_timestamp.checked_add(record.timestamp_delta)?
         };
         if ts >= timestamp_ms {
-            return Some((offset_delta, ts));
+            return Some((record.offset_delta, ts));
         }
-        pos = record_end;
     }
     None
 }
@@ -422,7 +414,9 @@ pub fn first_record_at_or_after(batch: &[u8], timestamp_ms: i64) -> Option<(i32,
 /// Builders of valid (and deliberately invalid) RecordBatch v2 bytes for tests, including the
 /// broker's tests. Not `cfg(test)`-gated on purpose.
 pub mod testing {
-    use super::super::records::{encode_records, Record};
+    use super::super::records::{encode_records, put_varint, Compression, Record};
+    use super::super::runtime::rng::Rng;
+    use super::super::validate::DECOMPRESSED_BYTES_MAX_DEFAULT;
     use super::*;
     use bytes::Bytes;
 
@@ -542,6 +536,202 @@ pub mod testing {
                 .collect(),
             ..BatchSpec::default()
         })
+    }
+
+    /// A whole batch around a records region given byte for byte: `region` is stored as the
+    /// records region (compressed or not, whatever the codec bits of `attributes` claim), with
+    /// `records_count` records (`last_offset_delta = records_count - 1`) and a valid CRC. For
+    /// batches whose records are broken behind a valid header.
+    pub fn batch_with_region(
+        region: &[u8],
+        records_count: i32,
+        attributes: i16,
+        base_timestamp_ms: i64,
+    ) -> Vec<u8> {
+        let header = BatchHeader {
+            base_offset: 0,
+            batch_length: 0,
+            partition_leader_epoch: NO_PARTITION_LEADER_EPOCH,
+            magic: MAGIC_V2,
+            crc: 0,
+            attributes,
+            last_offset_delta: records_count - 1,
+            base_timestamp: base_timestamp_ms,
+            max_timestamp: base_timestamp_ms,
+            producer_id: NO_PRODUCER_ID,
+            producer_epoch: NO_PRODUCER_EPOCH,
+            base_sequence: NO_SEQUENCE,
+            records_count,
+        };
+        let mut b = Vec::with_capacity(HEADER_BYTES + region.len());
+        write_batch(&header, region, &mut b).expect("test region fits i32 batch_length");
+        b
+    }
+
+    /// [`batch_with_region`] with the plain records region `plain` compressed by `codec` first
+    /// (the codec's bits are added to `attributes`).
+    pub fn compressed_batch_with_region(
+        plain: &[u8],
+        records_count: i32,
+        codec: Compression,
+        attributes: i16,
+        base_timestamp_ms: i64,
+    ) -> Vec<u8> {
+        let mut region = Vec::new();
+        codec
+            .compress(plain, &mut region)
+            .expect("test records compress");
+        let attributes = (attributes & !ATTR_COMPRESSION_MASK) | codec.attribute_bits();
+        batch_with_region(&region, records_count, attributes, base_timestamp_ms)
+    }
+
+    /// A plain records region of value-only records, record `i` with value `values[i]`,
+    /// timestamp delta `i` and offset delta `offset_deltas[i]`.
+    pub fn records_region(values: &[&[u8]], offset_deltas: &[i32]) -> Vec<u8> {
+        assert_eq!(values.len(), offset_deltas.len());
+        let records: Vec<Record> = values
+            .iter()
+            .zip(offset_deltas)
+            .enumerate()
+            .map(|(i, (v, &offset_delta))| Record {
+                offset_delta,
+                timestamp_delta: i as i64,
+                value: Some(Bytes::copy_from_slice(v)),
+                ..Record::default()
+            })
+            .collect();
+        let mut region = Vec::new();
+        encode_records(&records, &mut region).expect("test records fit i32 lengths");
+        region
+    }
+
+    /// One batch a producer must not get stored (issue 13's poison batches), by name.
+    #[derive(Debug, Clone)]
+    pub struct PoisonBatch {
+        /// What is wrong with it, e.g. `"garbage-gzip"`.
+        pub name: &'static str,
+        /// The whole batch: a valid header and CRC around the fault.
+        pub bytes: Vec<u8>,
+    }
+
+    /// Values of the records in the poison batches: long enough that the header's bytes-per-
+    /// record check never refuses a batch before its records are read.
+    const POISON_VALUES: [&[u8]; 3] = [b"poison-value-0", b"poison-value-1", b"poison-value-2"];
+
+    /// Every poison batch: each has a valid header and CRC, so only record validation can
+    /// refuse it. Names: `garbage-records`, `garbage-{gzip,snappy,lz4,zstd}`,
+    /// `unknown-codec-{5,6,7}`, `control-bit`, `count-above-records`, `count-below-records`,
+    /// `offset-delta-beyond-last`, `offset-deltas-not-increasing`, `bad-varint`,
+    /// `trailing-bytes`, `null-header-key`, `zstd-garbage-records`, `lz4-offset-delta`,
+    /// `gzip-count-above-records`, `inflation-bomb` (zstd inflating to one byte more than
+    /// [`DECOMPRESSED_BYTES_MAX_DEFAULT`]) and `log-append-time`.
+    pub fn poison_batches(base_timestamp_ms: i64) -> Vec<PoisonBatch> {
+        let ts = base_timestamp_ms;
+        let mut rng = Rng::new(0x5eed_0013);
+        let good = records_region(&POISON_VALUES, &[0, 1, 2]);
+        let garbage = rng.bytes(good.len());
+        let mut out = vec![PoisonBatch {
+            name: "garbage-records",
+            bytes: batch_with_region(&garbage, 3, 0, ts),
+        }];
+        for (name, codec) in [
+            ("garbage-gzip", Compression::Gzip),
+            ("garbage-snappy", Compression::Snappy),
+            ("garbage-lz4", Compression::Lz4),
+            ("garbage-zstd", Compression::Zstd),
+        ] {
+            let bytes = batch_with_region(&rng.bytes(200), 3, codec.attribute_bits(), ts);
+            out.push(PoisonBatch { name, bytes });
+        }
+        for (name, codec) in [
+            ("unknown-codec-5", 5),
+            ("unknown-codec-6", 6),
+            ("unknown-codec-7", 7),
+        ] {
+            let bytes = batch_with_region(&good, 3, codec, ts);
+            out.push(PoisonBatch { name, bytes });
+        }
+        // Three records; one more, and one fewer, announced.
+        let four = batch_with_region(&good, 4, 0, ts);
+        let two = batch_with_region(&good, 2, 0, ts);
+        // The fields of one record, with an overlong (6-byte) offset delta varint: length,
+        // attributes, timestamp delta, offset delta, key -1, value "v", no headers.
+        let mut bad_varint = Vec::new();
+        let body: Vec<u8> = [&[0u8, 0][..], &[0x80; 5], &[0x00, 0x01, 0x02, b'v', 0x00]].concat();
+        put_varint(&mut bad_varint, body.len() as i32);
+        bad_varint.extend_from_slice(&body);
+        let mut trailing = good.clone();
+        trailing.extend_from_slice(&[0, 0, 0]);
+        // One record whose only header has a null key: length, attributes (the byte 0, which is
+        // also varint 0), timestamp delta, offset delta, key -1, value -1, one header: key -1,
+        // value -1.
+        let mut null_key = Vec::new();
+        for v in [8i32, 0, 0, 0, -1, -1, 1, -1, -1] {
+            put_varint(&mut null_key, v);
+        }
+        let mut bomb_plain = vec![0u8; DECOMPRESSED_BYTES_MAX_DEFAULT + 1];
+        bomb_plain[..good.len()].copy_from_slice(&good);
+        out.extend([
+            PoisonBatch {
+                name: "control-bit",
+                bytes: batch_with_region(&good, 3, ATTR_CONTROL, ts),
+            },
+            PoisonBatch {
+                name: "count-above-records",
+                bytes: four,
+            },
+            PoisonBatch {
+                name: "count-below-records",
+                bytes: two,
+            },
+            PoisonBatch {
+                name: "offset-delta-beyond-last",
+                bytes: batch_with_region(&records_region(&POISON_VALUES, &[0, 7, 2]), 3, 0, ts),
+            },
+            PoisonBatch {
+                name: "offset-deltas-not-increasing",
+                bytes: batch_with_region(&records_region(&POISON_VALUES, &[0, 0, 1]), 3, 0, ts),
+            },
+            PoisonBatch {
+                name: "bad-varint",
+                bytes: batch_with_region(&bad_varint, 1, 0, ts),
+            },
+            PoisonBatch {
+                name: "trailing-bytes",
+                bytes: batch_with_region(&trailing, 3, 0, ts),
+            },
+            PoisonBatch {
+                name: "null-header-key",
+                bytes: batch_with_region(&null_key, 1, 0, ts),
+            },
+            PoisonBatch {
+                name: "zstd-garbage-records",
+                bytes: compressed_batch_with_region(&garbage, 3, Compression::Zstd, 0, ts),
+            },
+            PoisonBatch {
+                name: "lz4-offset-delta",
+                bytes: compressed_batch_with_region(
+                    &records_region(&POISON_VALUES, &[0, 7, 2]),
+                    3,
+                    Compression::Lz4,
+                    0,
+                    ts,
+                ),
+            },
+            PoisonBatch {
+                name: "gzip-count-above-records",
+                bytes: compressed_batch_with_region(&good, 4, Compression::Gzip, 0, ts),
+            },
+            PoisonBatch {
+                name: "inflation-bomb",
+                bytes: compressed_batch_with_region(&bomb_plain, 3, Compression::Zstd, 0, ts),
+            },
+            PoisonBatch {
+                name: "log-append-time",
+                bytes: batch_with_region(&good, 3, ATTR_TIMESTAMP_TYPE, ts),
+            },
+        ]);
+        out
     }
 
     /// Recomputes and stores the CRC after a test edited covered bytes.

@@ -5,6 +5,8 @@ use std::fmt;
 use std::io;
 use std::path::PathBuf;
 
+use super::records::{Compression, RecordFault};
+
 /// Why one RecordBatch v2 was rejected. Positions are byte offsets within the batch.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum BatchError {
@@ -48,6 +50,73 @@ pub enum BatchError {
     },
     /// The append buffer holds no batch at all.
     Empty,
+    /// Compression codec bits 5, 6 or 7: no such codec.
+    UnknownCodec {
+        /// The attribute's codec bits.
+        codec: i16,
+    },
+    /// A client sent a control batch (transaction markers are written by the broker only).
+    ControlFromClient,
+    /// A client set the log-append-time bit (only the broker may choose log-append time).
+    LogAppendTimeFromClient,
+    /// An idempotent batch (producer id set) without a base sequence.
+    MissingSequence {
+        /// The batch's producer id.
+        producer_id: i64,
+        /// The batch's base sequence as stored (negative).
+        base_sequence: i32,
+    },
+    /// The codec rejected the compressed records (corrupt or truncated compressed bytes).
+    Decompress {
+        /// The batch's codec.
+        codec: Compression,
+        /// The codec's complaint.
+        reason: String,
+    },
+    /// The records decompress to more than the validator's bound (a decompression bomb, or a
+    /// batch far larger than any producer builds).
+    InflatedTooLarge {
+        /// The batch's codec.
+        codec: Compression,
+        /// The bound in bytes (`ValidationConfig::decompressed_bytes_max`).
+        limit_bytes: usize,
+    },
+    /// Record `record_index` of the batch is malformed.
+    InvalidRecord {
+        /// Index of the record in its batch, counting from 0.
+        record_index: u32,
+        /// Records the batch announces.
+        records_count: i32,
+        /// What is wrong with it.
+        fault: RecordFault,
+    },
+    /// The records region ends before `records_count` records (Kafka: "premature EOF").
+    TooFewRecords {
+        /// Records the batch announces.
+        records_count: i32,
+        /// Whole records found.
+        found: u32,
+    },
+    /// Bytes follow the last of the `records_count` records (Kafka: "records still remaining").
+    TrailingBytes {
+        /// Records the batch announces (all read).
+        records_count: i32,
+        /// Bytes after the last record.
+        bytes: usize,
+    },
+    /// Record timestamps outside the accepted window around the broker's clock
+    /// (`ValidationConfig::timestamp_before_max_ms` / `timestamp_after_max_ms`).
+    TimestampOutOfRange {
+        /// The first refused records as (index in the batch, timestamp), at most
+        /// `validate::RECORD_ERRORS_MAX`.
+        records: Vec<(u32, i64)>,
+        /// All refused records of the batch.
+        refused: u32,
+        /// Earliest accepted timestamp (ms since the epoch).
+        min_ms: i64,
+        /// Latest accepted timestamp (ms since the epoch).
+        max_ms: i64,
+    },
 }
 
 impl fmt::Display for BatchError {
@@ -69,6 +138,42 @@ impl fmt::Display for BatchError {
                 "records_count {records_count} inconsistent with last_offset_delta {last_offset_delta}"
             ),
             BatchError::Empty => write!(f, "no record batch in buffer"),
+            BatchError::UnknownCodec { codec } => write!(f, "unknown compression codec {codec}"),
+            BatchError::ControlFromClient => {
+                write!(f, "clients may not write control batches")
+            }
+            BatchError::LogAppendTimeFromClient => write!(
+                f,
+                "the producer set the timestamp type to log-append time (only the broker may)"
+            ),
+            BatchError::MissingSequence { producer_id, base_sequence } => write!(
+                f,
+                "invalid base sequence {base_sequence} in a batch of producer id {producer_id}"
+            ),
+            BatchError::Decompress { codec, reason } => {
+                write!(f, "{codec} records do not decompress: {reason}")
+            }
+            BatchError::InflatedTooLarge { codec, limit_bytes } => write!(
+                f,
+                "{codec} records decompress to more than the limit of {limit_bytes} bytes"
+            ),
+            BatchError::InvalidRecord { record_index, records_count, fault } => {
+                write!(f, "record {record_index} of {records_count}: {fault}")
+            }
+            BatchError::TooFewRecords { records_count, found } => write!(
+                f,
+                "records_count {records_count} but the records end after {found} (premature end)"
+            ),
+            BatchError::TrailingBytes { records_count, bytes } => {
+                write!(f, "{bytes} bytes after the {records_count} records the batch announces")
+            }
+            BatchError::TimestampOutOfRange { records, refused, min_ms, max_ms } => {
+                write!(f, "{refused} record timestamp(s) outside [{min_ms}, {max_ms}]")?;
+                if let Some((index, timestamp)) = records.first() {
+                    write!(f, ", the first: record {index} at {timestamp}")?;
+                }
+                Ok(())
+            }
         }
     }
 }

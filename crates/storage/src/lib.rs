@@ -8,6 +8,8 @@
 //!   validate / write / stamp, and `batch::testing` builders.
 //! - [`records`]: the records inside a batch (varints, encode, bounded decode) and the
 //!   compression codecs with bounded decompression.
+//! - [`validate`]: append validation of every record of every batch (Kafka's `LogValidator`),
+//!   with the append's origin (client or internal).
 //! - [`index`]: sparse offset index and time index (byte layouts in its docs).
 //! - [`segment`]: `{base_offset:020}.log` + `.index` + `.timeindex`; active -> sealed.
 //! - [`log`]: one partition: append with group commit, read as file slices, roll, retention,
@@ -32,7 +34,8 @@
 //!
 //! # Invariants
 //! - Nothing of a rejected append buffer becomes visible: every batch is validated (magic 2,
-//!   lengths, CRC32C, record count, size bound) before any byte is written.
+//!   lengths, CRC32C, record count, size bound, and every record: [`validate`]) before any byte
+//!   is written.
 //! - Offsets within a partition are contiguous from `log_start_offset` to the log end; each
 //!   segment's first batch has the segment's base offset.
 //! - Reads return whole batches below the high watermark only; under `FlushPolicy::Always` the
@@ -64,6 +67,7 @@ pub mod records;
 pub mod recovery;
 pub mod segment;
 pub mod state_log;
+pub mod validate;
 
 pub use engine::{Engine, EngineConfig, OwnsFn};
 pub use error::{BatchError, Error, Result};

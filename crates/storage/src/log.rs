@@ -33,7 +33,7 @@ use std::path::{Path, PathBuf};
 use std::rc::Rc;
 use std::time::Duration;
 
-use super::batch::{first_record_at_or_after, stamp, validate_buffer, BatchHeader, BatchInfo};
+use super::batch::{first_record_at_or_after, stamp, BatchHeader, BatchInfo};
 use super::error::{BatchError, Error, Result};
 use super::names::partition_name;
 use super::producer::{
@@ -45,6 +45,7 @@ use super::rt::fs::{sync_dir, File};
 use super::rt::sync::Notify;
 use super::rt::time::Instant;
 use super::segment::{Segment, WrittenBatch, SEGMENT_BYTES_MAX};
+use super::validate::{with_thread_validator, AppendOrigin, ValidationConfig};
 
 /// Durability policy of appends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -92,6 +93,8 @@ pub struct LogConfig {
     pub producer_id_expiration_ms: u64,
     /// Most idempotent producers tracked per partition (least recently seen evicted first).
     pub producers_max: usize,
+    /// Bounds of append validation (decompressed size, client timestamps).
+    pub validation: ValidationConfig,
 }
 
 impl Default for LogConfig {
@@ -107,6 +110,7 @@ impl Default for LogConfig {
             verify_sealed_on_open: false,
             producer_id_expiration_ms: PRODUCER_ID_EXPIRATION_MS_DEFAULT,
             producers_max: PRODUCERS_PER_PARTITION_MAX_DEFAULT,
+            validation: ValidationConfig::default(),
         }
     }
 }
@@ -463,11 +467,17 @@ impl Log {
     }
 
     /// Validates, stamps and appends a buffer of one or more concatenated RecordBatch v2 batches
-    /// (a Produce request's `records`). Returns the base offset of the first batch. Either every
-    /// batch is appended or (on validation failure) none is. Under `FlushPolicy::Always` the
-    /// future resolves once the data is durable.
+    /// (a Produce request's `records`) from a client ([`AppendOrigin::Client`]). Returns the
+    /// base offset of the first batch. Either every batch is appended or (on validation failure)
+    /// none is. Under `FlushPolicy::Always` the future resolves once the data is durable.
     pub async fn append(&self, buf: Vec<u8>) -> Result<i64> {
-        let (infos, offset_count) = self.validate_append(&buf)?;
+        self.append_as(buf, AppendOrigin::Client).await
+    }
+
+    /// [`Log::append`] for an explicit origin: [`AppendOrigin::Internal`] for batches the
+    /// broker or the embedding application writes itself (may be control batches).
+    pub async fn append_as(&self, buf: Vec<u8>, origin: AppendOrigin) -> Result<i64> {
+        let (infos, offset_count) = self.validate_append(&buf, origin)?;
         let guard = self.write_lock.lock().await;
         let next = match self.write_locked(buf, &infos, offset_count).await? {
             Written::Appended { next } => next,
@@ -498,16 +508,25 @@ impl Log {
         Ok(base)
     }
 
-    /// The checks of an append buffer that need no lock: every batch valid, and the whole buffer
-    /// fits in one segment. Returns the batches and how many offsets they take.
-    fn validate_append(&self, buf: &[u8]) -> Result<(Vec<BatchInfo>, i64)> {
-        let infos = validate_buffer(buf, u64::from(self.config.batch_bytes_max)).map_err(|e| {
-            Error::InvalidBatch {
-                partition: self.name.clone(),
-                batch_index: e.batch_index,
-                position: e.position,
-                source: e.error,
-            }
+    /// The checks of an append buffer that need no lock: every batch and every record valid
+    /// ([`crate::validate`]), and the whole buffer fits in one segment. Returns the batches and
+    /// how many offsets they take.
+    fn validate_append(&self, buf: &[u8], origin: AppendOrigin) -> Result<(Vec<BatchInfo>, i64)> {
+        let batch_bytes_max = u64::from(self.config.batch_bytes_max);
+        let infos = with_thread_validator(|v| {
+            v.validate_buffer(
+                buf,
+                batch_bytes_max,
+                origin,
+                &self.config.validation,
+                now_ms(),
+            )
+        })
+        .map_err(|e| Error::InvalidBatch {
+            partition: self.name.clone(),
+            batch_index: e.batch_index,
+            position: e.position,
+            source: e.error,
         })?;
         let buf_len = buf.len() as u64;
         if buf_len > SEGMENT_BYTES_MAX {

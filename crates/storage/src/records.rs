@@ -87,7 +87,7 @@ pub enum RecordsError {
         /// Records the batch announces.
         count: u32,
         /// What is wrong with it.
-        reason: String,
+        fault: RecordFault,
     },
     /// A negative record count.
     BadCount {
@@ -145,8 +145,8 @@ impl fmt::Display for RecordsError {
             RecordsError::Record {
                 index,
                 count,
-                reason,
-            } => write!(f, "record {index} of {count}: {reason}"),
+                fault,
+            } => write!(f, "record {index} of {count}: {fault}"),
             RecordsError::BadCount { count } => write!(f, "negative record count {count}"),
             RecordsError::TrailingBytes { count, bytes } => {
                 write!(f, "{bytes} bytes after the {count} records")
@@ -357,87 +357,227 @@ pub fn encode_records(records: &[Record], out: &mut Vec<u8>) -> Result<(), Recor
     Ok(())
 }
 
+/// What is wrong with one record of a records region, as found by [`read_record`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RecordFault {
+    /// The record's length varint is missing (no bytes left), truncated or overlong.
+    LengthVarint,
+    /// The record's length is not positive, or larger than the bytes left in the region.
+    Length {
+        /// The length as encoded.
+        length: i32,
+        /// Bytes left in the region after the length varint.
+        left: usize,
+    },
+    /// A varint field runs past the record's length, or is overlong.
+    Varint {
+        /// Which field, e.g. `"offset delta"`.
+        field: &'static str,
+    },
+    /// A key, value or header length below -1, or longer than what is left of the record.
+    FieldLength {
+        /// Which field, e.g. `"value"`.
+        field: &'static str,
+        /// The length as encoded.
+        length: i32,
+        /// Bytes left in the record after the length varint.
+        left: usize,
+    },
+    /// A header count that is negative or cannot fit in what is left of the record.
+    HeaderCount {
+        /// The count as encoded.
+        count: i32,
+        /// Bytes left in the record after the count.
+        left: usize,
+    },
+    /// A header with a null key (length -1); Kafka refuses it.
+    NullHeaderKey {
+        /// Index of the header in the record, counting from 0.
+        header: u32,
+    },
+    /// The record's fields end before its announced length.
+    BytesAfterFields {
+        /// Bytes between the last field and the announced end.
+        bytes: usize,
+    },
+    /// The record's offset delta is not its index in the batch (Kafka's producers write 0, 1,
+    /// 2, ...; any other delta makes consumers see offsets out of order). Found by the produce
+    /// validator, not by [`read_record`].
+    OffsetDelta {
+        /// The offset delta as encoded.
+        found: i32,
+        /// The record's index in its batch.
+        expected: i32,
+    },
+}
+
+impl fmt::Display for RecordFault {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RecordFault::LengthVarint => write!(f, "truncated or overlong record length"),
+            RecordFault::Length { length, left } => {
+                write!(f, "record length {length} but {left} bytes left")
+            }
+            RecordFault::Varint { field } => write!(f, "truncated or overlong {field}"),
+            RecordFault::FieldLength {
+                field,
+                length,
+                left,
+            } => write!(
+                f,
+                "{field} length {length} outside the record ({left} bytes left)"
+            ),
+            RecordFault::HeaderCount { count, left } => write!(
+                f,
+                "header count {count} outside the record ({left} bytes left)"
+            ),
+            RecordFault::NullHeaderKey { header } => write!(f, "header {header} has a null key"),
+            RecordFault::BytesAfterFields { bytes } => {
+                write!(f, "{bytes} bytes after the record's fields")
+            }
+            RecordFault::OffsetDelta { found, expected } => write!(
+                f,
+                "offset delta {found}, expected {expected} (deltas must be 0, 1, 2, ...)"
+            ),
+        }
+    }
+}
+
+/// One record read by [`read_record`]: its fields, keys and values as slices of the records
+/// region.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RecordView<'a> {
+    /// Milliseconds relative to the batch's `base_timestamp`.
+    pub timestamp_delta: i64,
+    /// Offset relative to the batch's `base_offset`.
+    pub offset_delta: i32,
+    /// Key; `None` is a null key.
+    pub key: Option<&'a [u8]>,
+    /// Value; `None` is a null value.
+    pub value: Option<&'a [u8]>,
+    /// Number of headers (each was given to the caller's `on_header`).
+    pub header_count: u32,
+}
+
 /// Reads an optional byte field of `rec` at `*p`: length varint (-1 = null), then the bytes,
-/// which must lie inside `rec`.
-fn get_bytes_field(rec: &Bytes, p: &mut usize, what: &str) -> Result<Option<Bytes>, String> {
-    let n = get_varint(rec, p).ok_or_else(|| format!("truncated {what} length"))?;
-    if n == -1 {
+/// which must lie inside `rec`. `field` is `"key"`, `"value"`, `"header key"` or
+/// `"header value"`.
+fn bytes_field<'a>(
+    rec: &'a [u8],
+    p: &mut usize,
+    field: &'static str,
+) -> Result<Option<&'a [u8]>, RecordFault> {
+    let length = get_varint(rec, p).ok_or(RecordFault::Varint {
+        field: match field {
+            "key" => "key length",
+            "value" => "value length",
+            "header key" => "header key length",
+            _ => "header value length",
+        },
+    })?;
+    if length == -1 {
         return Ok(None);
     }
     let left = rec.len() - *p;
-    match usize::try_from(n) {
+    match usize::try_from(length) {
         Ok(n) if n <= left => {
-            let field = rec.slice(*p..*p + n);
+            let bytes = &rec[*p..*p + n];
             *p += n;
-            Ok(Some(field))
+            Ok(Some(bytes))
         }
-        _ => Err(format!(
-            "{what} length {n} outside the record ({left} bytes left)"
-        )),
+        _ => Err(RecordFault::FieldLength {
+            field,
+            length,
+            left,
+        }),
     }
 }
 
-/// Decodes the body of one record (the bytes after its length varint, exactly).
-fn decode_record(rec: &Bytes) -> Result<Record, String> {
-    if rec.is_empty() {
-        return Err("empty record".into());
-    }
-    let mut p = 1; // attributes (unused)
-    let timestamp_delta =
-        get_varlong(rec, &mut p).ok_or_else(|| "truncated timestamp delta".to_string())?;
-    let offset_delta =
-        get_varint(rec, &mut p).ok_or_else(|| "truncated offset delta".to_string())?;
-    let key = get_bytes_field(rec, &mut p, "key")?;
-    let value = get_bytes_field(rec, &mut p, "value")?;
-    let count = get_varint(rec, &mut p).ok_or_else(|| "truncated header count".to_string())?;
-    let left = rec.len() - p;
-    let count = usize::try_from(count)
+/// Reads the record at `*pos` of an uncompressed records region and advances `*pos` past it:
+/// the one parser of the record encoding (the produce validator, [`decode_records`] and the
+/// time lookup all use it). Checked, as Kafka's `DefaultRecord.readFrom` does and a bit more:
+/// every varint well-formed and inside the record, the length positive and inside `plain`,
+/// key/value/header lengths `>= -1` and inside the record, the header count inside the record,
+/// no null header key, and the fields filling the record exactly. The attributes byte is unused
+/// and not checked (Kafka ignores it too). Each header goes to `on_header` in order. On error
+/// `*pos` is unchanged. Allocates nothing.
+pub fn read_record<'a>(
+    plain: &'a [u8],
+    pos: &mut usize,
+    on_header: &mut impl FnMut(&'a [u8], Option<&'a [u8]>),
+) -> Result<RecordView<'a>, RecordFault> {
+    let mut at = *pos;
+    let length = get_varint(plain, &mut at).ok_or(RecordFault::LengthVarint)?;
+    let left = plain.len() - at;
+    let record_bytes = usize::try_from(length)
         .ok()
-        .filter(|&c| c <= left / HEADER_BYTES_MIN)
-        .ok_or_else(|| format!("header count {count} outside the record ({left} bytes left)"))?;
-    let mut headers = Vec::with_capacity(count.min(PREALLOC_MAX));
-    for h in 0..count {
-        let key = get_bytes_field(rec, &mut p, "header key")?
-            .ok_or_else(|| format!("header {h} has a null key"))?;
-        let value = get_bytes_field(rec, &mut p, "header value")?;
-        headers.push((key, value));
+        .filter(|&n| n > 0 && n <= left)
+        .ok_or(RecordFault::Length { length, left })?;
+    let rec = &plain[at..at + record_bytes];
+    let mut p = 1; // attributes (unused)
+    let timestamp_delta = get_varlong(rec, &mut p).ok_or(RecordFault::Varint {
+        field: "timestamp delta",
+    })?;
+    let offset_delta = get_varint(rec, &mut p).ok_or(RecordFault::Varint {
+        field: "offset delta",
+    })?;
+    let key = bytes_field(rec, &mut p, "key")?;
+    let value = bytes_field(rec, &mut p, "value")?;
+    let count = get_varint(rec, &mut p).ok_or(RecordFault::Varint {
+        field: "header count",
+    })?;
+    let left = rec.len() - p;
+    let header_count = u32::try_from(count)
+        .ok()
+        .filter(|&c| c as usize <= left / HEADER_BYTES_MIN)
+        .ok_or(RecordFault::HeaderCount { count, left })?;
+    for header in 0..header_count {
+        let key =
+            bytes_field(rec, &mut p, "header key")?.ok_or(RecordFault::NullHeaderKey { header })?;
+        let value = bytes_field(rec, &mut p, "header value")?;
+        on_header(key, value);
     }
     if p != rec.len() {
-        return Err(format!("{} bytes after the record's fields", rec.len() - p));
+        return Err(RecordFault::BytesAfterFields {
+            bytes: rec.len() - p,
+        });
     }
-    Ok(Record {
-        offset_delta,
+    *pos = at + record_bytes;
+    Ok(RecordView {
         timestamp_delta,
+        offset_delta,
         key,
         value,
-        headers,
+        header_count,
     })
 }
 
-/// Decodes exactly `count` records from an uncompressed records region. Every length and count
-/// is checked against the bytes left before anything is allocated from it; each record must
-/// consume exactly its announced length, and no bytes may follow the last record. Keys, values
-/// and headers are slices of `plain`.
+/// Decodes exactly `count` records from an uncompressed records region with [`read_record`].
+/// Every length and count is checked against the bytes left before anything is allocated from
+/// it, and no bytes may follow the last record. Keys, values and headers are slices of `plain`.
 pub fn decode_records(plain: &Bytes, count: i32) -> Result<Vec<Record>, RecordsError> {
     let count = u32::try_from(count).map_err(|_| RecordsError::BadCount { count })?;
     let fits = plain.len() / RECORD_BYTES_MIN;
     let mut out = Vec::with_capacity((count as usize).min(fits).min(PREALLOC_MAX));
+    let owned = |b: &[u8]| plain.slice_ref(b);
     let mut pos = 0usize;
     for index in 0..count {
-        let err = |reason: String| RecordsError::Record {
+        let mut headers = Vec::new();
+        let view = read_record(plain, &mut pos, &mut |k, v| {
+            headers.push((owned(k), v.map(owned)));
+        })
+        .map_err(|fault| RecordsError::Record {
             index,
             count,
-            reason,
-        };
-        let len = get_varint(plain, &mut pos).ok_or_else(|| err("truncated length".to_string()))?;
-        let left = plain.len() - pos;
-        let len = usize::try_from(len)
-            .ok()
-            .filter(|&l| l <= left)
-            .ok_or_else(|| err(format!("length {len} but {left} bytes left")))?;
-        let rec = plain.slice(pos..pos + len);
-        pos += len;
-        out.push(decode_record(&rec).map_err(err)?);
+            fault,
+        })?;
+        out.push(Record {
+            offset_delta: view.offset_delta,
+            timestamp_delta: view.timestamp_delta,
+            key: view.key.map(owned),
+            value: view.value.map(owned),
+            headers,
+        });
     }
     if pos != plain.len() {
         return Err(RecordsError::TrailingBytes {

@@ -1,12 +1,18 @@
 //! Produce (key 0): validate acks, route each partition's record batches to the owning shard,
 //! answer with base offsets. `acks = 0` gets no response (the connection layer skips it).
+//!
+//! Every record is validated by the owning shard's log before anything is written
+//! (`storage::validate`, as a client's append); a refused partition gets Kafka's code and, at
+//! v8+, the records to blame (`record_errors`) and what is wrong (`error_message`). Nothing of a
+//! refused partition's records is stored; the other partitions of the request are unaffected.
 
 use std::rc::Rc;
 use std::sync::Arc;
 
 use crate::error::BrokerError;
 use crate::protocol::messages::{
-    PartitionProduceResponse, ProduceRequest, ProduceResponse, TopicProduceResponse,
+    BatchIndexAndErrorMessage, PartitionProduceResponse, ProduceRequest, ProduceResponse,
+    TopicProduceResponse,
 };
 use crate::protocol::wire::Str;
 use crate::runtime::future::join_all;
@@ -56,6 +62,15 @@ pub async fn handle(shard: &Rc<ShardState>, req: ProduceRequest) -> ProduceRespo
                         error_code: e.kafka_code(),
                         base_offset: -1,
                         log_start_offset: -1,
+                        record_errors: e
+                            .record_errors()
+                            .into_iter()
+                            .map(|r| BatchIndexAndErrorMessage {
+                                batch_index: r.batch_index,
+                                batch_index_error_message: Some(Str::from(r.message)),
+                            })
+                            .collect(),
+                        error_message: e.produce_message().map(Str::from),
                         ..Default::default()
                     },
                 }
