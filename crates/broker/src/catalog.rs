@@ -69,6 +69,14 @@ impl Catalog {
         self.topics.is_empty()
     }
 
+    /// Partitions of all topics together (what `max.partitions` bounds).
+    pub fn partition_count(&self) -> u64 {
+        self.topics
+            .values()
+            .map(|m| u64::from(m.partitions.unsigned_abs()))
+            .sum()
+    }
+
     /// Add or replace a topic.
     pub fn insert(&mut self, name: String, meta: TopicMeta) {
         self.topics.insert(name, meta);

@@ -103,6 +103,18 @@ pub enum BrokerError {
         /// The refused count.
         partitions: i32,
     },
+    /// Creating the topic would take the broker past `max.partitions` (all topics together);
+    /// nothing was created.
+    PartitionLimit {
+        /// The topic being created.
+        topic: String,
+        /// Its partition count.
+        partitions: i32,
+        /// Partitions the broker hosts now.
+        hosted: u64,
+        /// `max.partitions`.
+        max: u32,
+    },
     /// Replication factor other than 1 (or -1, the default): there is one broker.
     InvalidReplicationFactor {
         /// The topic being created.
@@ -306,6 +318,7 @@ impl BrokerError {
             E::UnknownTopicId { .. } => code::UNKNOWN_TOPIC_ID,
             E::TopicExists { .. } => code::TOPIC_ALREADY_EXISTS,
             E::InvalidPartitions { .. } => code::INVALID_PARTITIONS,
+            E::PartitionLimit { .. } => code::POLICY_VIOLATION,
             E::InvalidReplicationFactor { .. } => code::INVALID_REPLICATION_FACTOR,
             E::ReplicaAssignment { .. }
             | E::InvalidTimestamp { .. }
@@ -461,6 +474,17 @@ impl fmt::Display for BrokerError {
             E::InvalidPartitions { topic, partitions } => {
                 write!(f, "topic {topic:?}: partition count {partitions} out of range")
             }
+            E::PartitionLimit {
+                topic,
+                partitions,
+                hosted,
+                max,
+            } => write!(
+                f,
+                "topic {topic:?}: {partitions} more partitions would bring the broker to {}, \
+                 over max.partitions = {max}",
+                hosted + u64::from(partitions.unsigned_abs())
+            ),
             E::InvalidReplicationFactor {
                 topic,
                 replication_factor,
@@ -607,9 +631,11 @@ pub fn kafka_code(e: &Error) -> i16 {
         },
         Error::OffsetOutOfRange { .. } => code::OFFSET_OUT_OF_RANGE,
         // The client should retry elsewhere or later.
-        Error::Poisoned { .. } | Error::Io { .. } | Error::CorruptSegment { .. } => {
-            code::KAFKA_STORAGE_ERROR
-        }
+        // Out of descriptors is retriable too: the log is not poisoned.
+        Error::Poisoned { .. }
+        | Error::Io { .. }
+        | Error::OpenFilesExhausted { .. }
+        | Error::CorruptSegment { .. } => code::KAFKA_STORAGE_ERROR,
         Error::InvalidArgument { .. } => code::INVALID_REQUEST,
         // Only coordinators keep state logs; a full one is answered like a full coordinator.
         Error::StateFull { .. } => code::COORDINATOR_NOT_AVAILABLE,
@@ -813,6 +839,15 @@ mod tests {
                     partitions: 0,
                 },
                 37,
+            ),
+            (
+                E::PartitionLimit {
+                    topic: t(),
+                    partitions: 300,
+                    hosted: 9_900,
+                    max: 10_000,
+                },
+                44,
             ),
             (
                 E::InvalidReplicationFactor {

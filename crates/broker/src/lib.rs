@@ -308,12 +308,19 @@ async fn shard_main(info: ShardInfo, start: ShardStart) -> io::Result<()> {
     };
     let owns: crate::storage::OwnsFn =
         Arc::new(move |t: &str, p: i32| routing::owner(t, p, count) == id);
+    // A partition directory the catalog does not name (a creation interrupted by a crash) is
+    // moved aside, never opened; each shard sets aside the ones it would own.
+    crate::storage::engine::set_aside_unclaimed(&config.data_dir, |t, p| {
+        routing::owner(t, p, count) != id || catalog.get(t).is_some_and(|m| p < m.partitions)
+    })
+    .map_err(|e| io::Error::other(format!("shard {id}: setting aside orphans: {e}")))?;
     let engine = Engine::open(
         &config.data_dir,
         EngineConfig {
             log,
             owns: Some(owns),
             repair: false,
+            open_segment_files_max: shard::segment_files_per_shard(&fd_plan, count),
         },
     )
     .await

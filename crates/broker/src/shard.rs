@@ -74,7 +74,20 @@ pub enum ShardMsg {
         name: String,
         reply: OneshotSender<Result<(), BrokerError>>,
     },
-    /// From the controller: a topic now exists (open owned partitions).
+    /// From the controller, the second step of a creation (after every partition directory was
+    /// made): open this shard's partitions of the topic, all or none. Not in the catalog yet.
+    OpenTopic {
+        name: String,
+        partitions: i32,
+        reply: OneshotSender<Result<(), BrokerError>>,
+    },
+    /// From the controller, the roll-back of a failed creation: close this shard's partitions
+    /// of the topic (the controller then removes the directories).
+    CloseTopic {
+        name: String,
+        reply: OneshotSender<()>,
+    },
+    /// From the controller: a topic now exists (its partitions are open; it joins the catalog).
     TopicCreated {
         name: String,
         meta: TopicMeta,
@@ -237,6 +250,13 @@ pub struct ShardState {
     pub controller_idle: Notify,
     /// How the open-files limit is shared out (broker-wide numbers; see `config::FdPlan`).
     pub fd_plan: super::config::FdPlan,
+}
+
+/// This shard's share of the broker's budget of open segment files (the fd plan's
+/// `segment_files`, split evenly between the shards; at least one file each).
+pub fn segment_files_per_shard(plan: &super::config::FdPlan, shards: usize) -> usize {
+    let per_shard = plan.segment_files / (shards.max(1) as u64);
+    usize::try_from(per_shard).unwrap_or(usize::MAX).max(1)
 }
 
 /// One turn of the controller's catalog changes; ends (and wakes the next) when dropped.
@@ -670,11 +690,23 @@ impl ShardState {
                 };
                 reply.send(result);
             }
+            ShardMsg::OpenTopic {
+                name,
+                partitions,
+                reply,
+            } => {
+                let opened = self.engine.open_topic(&name, partitions).await;
+                reply.send(opened.map(drop).map_err(|e| {
+                    tracing::error!("shard {}: opening the partitions of {name}: {e}", self.id);
+                    BrokerError::Storage(e)
+                }));
+            }
+            ShardMsg::CloseTopic { name, reply } => {
+                self.engine.close_topic(&name);
+                reply.send(());
+            }
             ShardMsg::TopicCreated { name, meta, reply } => {
                 self.catalog.borrow_mut().insert(name, meta);
-                if let Err(e) = self.engine.refresh().await {
-                    tracing::error!("shard {}: opening new partitions failed: {e}", self.id);
-                }
                 reply.send(());
             }
             ShardMsg::Group { op, reply } => reply.send(self.groups.handle(&self, op).await),
@@ -714,6 +746,12 @@ impl ShardState {
         ControllerTurn(self)
     }
 
+    /// Creates a topic, all or nothing. Every check comes before anything is made (and is all
+    /// a `validate_only` request gets, as in Kafka). Then: every partition directory
+    /// (controller), every shard opens its partitions, the catalog is stored (the commit point),
+    /// and every shard learns of the topic. If a step fails, what the steps before made is
+    /// undone (partitions closed, directories removed) and the catalog is unchanged; a crash
+    /// before the commit leaves directories that the next start sets aside.
     async fn controller_create(
         &self,
         name: String,
@@ -731,6 +769,16 @@ impl ShardState {
         if self.catalog.borrow().get(&name).is_some() {
             return Err(BrokerError::TopicExists { topic: name });
         }
+        let hosted = self.catalog.borrow().partition_count();
+        let max = self.config.max_partitions;
+        if hosted + u64::from(partitions.unsigned_abs()) > u64::from(max) {
+            return Err(BrokerError::PartitionLimit {
+                topic: name,
+                partitions,
+                hosted,
+                max,
+            });
+        }
         if validate_only {
             return Ok(());
         }
@@ -738,15 +786,21 @@ impl ShardState {
             partitions,
             id: super::catalog::new_topic_id(),
         };
-        if let Err(e) = self.engine.create_topic(&name, partitions).await {
-            if !matches!(e, StorageError::TopicAlreadyExists { .. }) {
-                tracing::error!("creating topic {name}: {e}");
-                return Err(BrokerError::Storage(e));
+        self.create_partition_dirs(&name, partitions).await?;
+        let opened = self.open_everywhere(&name, partitions).await;
+        let committed = match opened {
+            Ok(()) => {
+                let mut next = self.catalog.borrow().clone();
+                next.insert(name.clone(), meta.clone());
+                self.store_catalog(&next).await
             }
+            Err(e) => Err(e),
+        };
+        if let Err(e) = committed {
+            self.roll_back_creation(&name).await;
+            tracing::error!("creating topic {name} failed, nothing of it is left: {e}");
+            return Err(e);
         }
-        let mut next = self.catalog.borrow().clone();
-        next.insert(name.clone(), meta.clone());
-        self.store_catalog(&next).await?;
         self.broadcast(|tx| ShardMsg::TopicCreated {
             name: name.clone(),
             meta: meta.clone(),
@@ -755,6 +809,72 @@ impl ShardState {
         .await;
         tracing::info!(topic = %name, partitions, "topic created");
         Ok(())
+    }
+
+    /// Every partition directory of a topic being created. Directories of that name that are
+    /// already there are not in the catalog, so nothing serves them: leftovers of a creation
+    /// whose roll-back could not remove them. They are set aside (as at start) and the creation
+    /// retried once.
+    async fn create_partition_dirs(&self, name: &str, partitions: i32) -> Result<(), BrokerError> {
+        let made = match self.engine.create_partition_dirs(name, partitions).await {
+            Err(StorageError::TopicAlreadyExists { .. }) => {
+                crate::storage::engine::set_aside_unclaimed(&self.config.data_dir, |t, _| {
+                    t != name
+                })?;
+                self.engine.create_partition_dirs(name, partitions).await
+            }
+            other => other,
+        };
+        made.map_err(|e| {
+            tracing::error!("creating the partition directories of {name}: {e}");
+            BrokerError::Storage(e)
+        })
+    }
+
+    /// Asks every shard to open its partitions of a topic being created; the first failure
+    /// (every one is logged where it happened).
+    async fn open_everywhere(&self, name: &str, partitions: i32) -> Result<(), BrokerError> {
+        let mut answers = Vec::with_capacity(self.count);
+        for shard in 0..self.count {
+            let (tx, rx) = mesh::oneshot();
+            let msg = ShardMsg::OpenTopic {
+                name: name.to_string(),
+                partitions,
+                reply: tx,
+            };
+            answers.push((shard, self.send(shard, msg).await.then_some(rx)));
+        }
+        let mut first_error = None;
+        for (shard, rx) in answers {
+            let answer = match rx {
+                Some(rx) => rx.recv().await,
+                None => None,
+            };
+            let result = answer.unwrap_or(Err(BrokerError::ShardUnavailable {
+                shard,
+                op: "open partitions",
+            }));
+            if let Err(e) = result {
+                first_error.get_or_insert(e);
+            }
+        }
+        first_error.map_or(Ok(()), Err)
+    }
+
+    /// Undoes a creation that did not commit: every shard closes its partitions of the topic,
+    /// then the directories go. A directory that cannot be removed is not in the catalog and is
+    /// set aside at the next start (or by the next creation of the name).
+    async fn roll_back_creation(&self, name: &str) {
+        self.broadcast(|tx| ShardMsg::CloseTopic {
+            name: name.to_string(),
+            reply: tx,
+        })
+        .await;
+        if let Err(e) = self.engine.remove_topic_dirs(name).await {
+            tracing::error!(
+                "removing the partition directories of {name} after a failed creation: {e}"
+            );
+        }
     }
 
     async fn controller_delete(&self, name: String) -> Result<(), BrokerError> {

@@ -23,6 +23,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         // One engine per shard: this one owns every partition.
         owns: None,
         repair: false,
+        // Segment files kept open at once, all partitions together; others are opened on use.
+        open_segment_files_max: 64,
     };
     // The engine runs on a ringlog shard (io_uring here; IoKind::Epoll works the same way).
     let shard = RuntimeConfig::single(IoKind::Uring);

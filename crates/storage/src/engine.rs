@@ -14,7 +14,17 @@
 //! which partitions this engine opens. Topic-level operations (`create_topic`) create every
 //! partition directory but open only owned ones; `delete_topic` deletes only owned partitions,
 //! so the broker calls it on every shard. Other shards learn of new partitions with
-//! [`Engine::refresh`].
+//! [`Engine::refresh`] or [`Engine::open_topic`].
+//!
+//! Each engine keeps at most `EngineConfig::open_segment_files_max` segment files open, shared by
+//! all its partitions through one [`FileCache`] (see [`crate::files`]): files are opened when
+//! used and the least recently used is closed when the budget is spent. Opening a partition
+//! (at start or creation) leaves nothing open beyond that budget.
+//!
+//! Creating a topic is all or nothing: if any partition directory cannot be made or any owned
+//! partition cannot be opened, every directory the call made is removed again and the error is
+//! returned. Partition directories that the embedder's catalog does not name (left by a crash
+//! during a creation) are moved aside into `orphaned/` by [`set_aside_unclaimed`], never opened.
 //!
 //! Directory operations (mkdir, readdir, rename, unlink) use `std::fs` directly: the runtime's file
 //! API covers data I/O only; these calls are rare and off the append/read path (except roll).
@@ -23,6 +33,8 @@
 //! - A partition is open in at most one engine of a process when the `owns` filters partition
 //!   the key space (the broker's routing function guarantees it).
 //! - Every path is built from a validated topic name and a partition `>= 0`.
+//! - The engine's cache holds at most `open_segment_files_max` files open.
+//! - A failed `create_topic` leaves no partition directory of the topic and no open log.
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;
@@ -31,17 +43,32 @@ use std::rc::Rc;
 use std::sync::Arc;
 
 use super::error::{Error, Result};
+use super::files::FileCache;
 use super::log::{now_ms, Log, LogConfig, ReadResult};
 use super::names::{
     parse_partition_dir, partition_dir, validate_topic, DELETING_SUFFIX, PARTITIONS_PER_TOPIC_MAX,
 };
-use super::rt::fs::sync_dir;
 
 /// Decides whether this engine owns partition `(topic, partition)`.
 pub type OwnsFn = Arc<dyn Fn(&str, i32) -> bool + Send + Sync>;
 
+/// Default [`EngineConfig::open_segment_files_max`]: a quarter of the common 1,024-descriptor
+/// soft limit, leaving the rest to the embedding program. 256 files keep the active segments
+/// (three files each) of about 85 partitions open at once; beyond that, files are reopened as
+/// they are used.
+pub const OPEN_SEGMENT_FILES_MAX_DEFAULT: usize = 256;
+
+/// Directory under the data directory that partition directories nobody claims are moved into
+/// ([`set_aside_unclaimed`]). Its name has no `-{partition}` suffix, so it is never taken for a
+/// partition.
+pub const ORPHANED_DIR: &str = "orphaned";
+
+/// Names tried for a directory moved into [`ORPHANED_DIR`] (`{name}`, `{name}.1`, ...) before
+/// giving up: enough for any number of crashes an operator would let pile up.
+const SET_ASIDE_NAMES_MAX: u32 = 1000;
+
 /// Engine configuration.
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct EngineConfig {
     /// Configuration applied to every partition log.
     pub log: LogConfig,
@@ -49,6 +76,21 @@ pub struct EngineConfig {
     pub owns: Option<OwnsFn>,
     /// Open damaged sealed segments by truncating the log at the damage instead of failing.
     pub repair: bool,
+    /// Segment files (`.log`, `.index`, `.timeindex`) this engine keeps open at once, all its
+    /// partitions together (at least 1). Files in use by a read or a transfer when they are
+    /// evicted stay open until it ends, outside this count.
+    pub open_segment_files_max: usize,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        EngineConfig {
+            log: LogConfig::default(),
+            owns: None,
+            repair: false,
+            open_segment_files_max: OPEN_SEGMENT_FILES_MAX_DEFAULT,
+        }
+    }
 }
 
 impl std::fmt::Debug for EngineConfig {
@@ -57,6 +99,7 @@ impl std::fmt::Debug for EngineConfig {
             .field("log", &self.log)
             .field("owns", &self.owns.as_ref().map(|_| "<filter>"))
             .field("repair", &self.repair)
+            .field("open_segment_files_max", &self.open_segment_files_max)
             .finish()
     }
 }
@@ -65,6 +108,8 @@ impl std::fmt::Debug for EngineConfig {
 pub struct Engine {
     dir: PathBuf,
     config: EngineConfig,
+    /// The open segment files of every partition of this engine, within the budget.
+    files: Rc<FileCache>,
     logs: RefCell<BTreeMap<(String, i32), Rc<Log>>>,
 }
 
@@ -72,10 +117,16 @@ impl Engine {
     /// Opens the data directory (creating it), recovering every owned partition found there.
     pub async fn open(dir: impl AsRef<Path>, config: EngineConfig) -> Result<Engine> {
         config.log.validate()?;
+        if config.open_segment_files_max == 0 {
+            return Err(Error::InvalidArgument {
+                what: "open_segment_files_max must be at least 1".to_string(),
+            });
+        }
         let dir = dir.as_ref().to_path_buf();
         std::fs::create_dir_all(&dir).map_err(|e| Error::io("mkdir", &dir, e))?;
         let engine = Engine {
             dir,
+            files: FileCache::new(config.open_segment_files_max),
             config,
             logs: RefCell::new(BTreeMap::new()),
         };
@@ -89,6 +140,11 @@ impl Engine {
         &self.dir
     }
 
+    /// The cache of open segment files (its budget, what it holds, its counters).
+    pub fn file_cache(&self) -> &Rc<FileCache> {
+        &self.files
+    }
+
     fn owns(&self, topic: &str, partition: i32) -> bool {
         self.config
             .owns
@@ -98,22 +154,7 @@ impl Engine {
 
     /// Partition directories on disk: (topic, partition) -> path.
     fn scan_dir(&self) -> Result<Vec<(String, i32, PathBuf)>> {
-        let mut out = Vec::new();
-        let rd = std::fs::read_dir(&self.dir).map_err(|e| Error::io("readdir", &self.dir, e))?;
-        for entry in rd {
-            let entry = entry.map_err(|e| Error::io("readdir", &self.dir, e))?;
-            let is_dir = entry
-                .file_type()
-                .map_err(|e| Error::io("stat", entry.path(), e))?
-                .is_dir();
-            if let (true, Some((t, p))) = (
-                is_dir,
-                entry.file_name().to_str().and_then(parse_partition_dir),
-            ) {
-                out.push((t, p, entry.path()));
-            }
-        }
-        Ok(out)
+        scan_partition_dirs(&self.dir)
     }
 
     fn remove_leftover_deletions(&self) -> Result<()> {
@@ -134,6 +175,19 @@ impl Engine {
         Ok(())
     }
 
+    async fn open_log(&self, topic: &str, partition: i32, path: &Path) -> Result<Rc<Log>> {
+        let log = Log::open_with_files(
+            path,
+            topic,
+            partition,
+            self.config.log.clone(),
+            self.config.repair,
+            self.files.clone(),
+        )
+        .await?;
+        Ok(Rc::new(log))
+    }
+
     /// Opens owned partitions present on disk but not yet open (e.g. created by another shard).
     /// Returns how many were opened.
     pub async fn refresh(&self) -> Result<usize> {
@@ -142,15 +196,8 @@ impl Engine {
             if !self.owns(&topic, p) || self.logs.borrow().contains_key(&(topic.clone(), p)) {
                 continue;
             }
-            let log = Log::open(
-                &path,
-                &topic,
-                p,
-                self.config.log.clone(),
-                self.config.repair,
-            )
-            .await?;
-            self.logs.borrow_mut().insert((topic, p), Rc::new(log));
+            let log = self.open_log(&topic, p, &path).await?;
+            self.logs.borrow_mut().insert((topic, p), log);
             opened += 1;
         }
         Ok(opened)
@@ -171,8 +218,28 @@ impl Engine {
         self.logs.borrow().keys().cloned().collect()
     }
 
-    /// Creates a topic: every partition directory, then opens the owned ones.
+    /// Creates a topic: every partition directory, then opens the owned ones. All or nothing:
+    /// on any failure the logs this call opened are closed and every directory it made is
+    /// removed before the error is returned.
     pub async fn create_topic(&self, name: &str, partitions: i32) -> Result<()> {
+        self.create_partition_dirs(name, partitions).await?;
+        if let Err(e) = self.open_topic(name, partitions).await {
+            self.close_topic(name);
+            if let Err(cleanup) = self.remove_topic_dirs(name).await {
+                tracing::error!(
+                    "creating topic {name} failed ({e}); removing its directories failed too: \
+                     {cleanup}"
+                );
+            }
+            return Err(e);
+        }
+        Ok(())
+    }
+
+    /// The first step of a topic creation: every partition directory of topic `name`, opened
+    /// by no engine yet. All or nothing: if one cannot be made, those made are removed again.
+    /// `TopicAlreadyExists` if any directory of the topic is already on disk.
+    pub async fn create_partition_dirs(&self, name: &str, partitions: i32) -> Result<()> {
         validate_topic(name)?;
         if !(1..=PARTITIONS_PER_TOPIC_MAX).contains(&partitions) {
             return Err(Error::InvalidPartition {
@@ -185,70 +252,148 @@ impl Engine {
                 topic: name.to_string(),
             });
         }
+        let mut made: Vec<PathBuf> = Vec::with_capacity(partitions as usize);
+        let mut failed = None;
         for p in 0..partitions {
             let path = partition_dir(&self.dir, name, p)?;
-            std::fs::create_dir(&path).map_err(|e| match e.kind() {
-                std::io::ErrorKind::AlreadyExists => Error::TopicAlreadyExists {
-                    topic: name.to_string(),
-                },
-                _ => Error::io("mkdir", &path, e),
-            })?;
-        }
-        sync_dir(&self.dir)
-            .await
-            .map_err(|e| Error::io("fsync dir", &self.dir, e))?;
-        for p in 0..partitions {
-            if self.owns(name, p) {
-                let path = partition_dir(&self.dir, name, p)?;
-                let log =
-                    Log::open(&path, name, p, self.config.log.clone(), self.config.repair).await?;
-                self.logs
-                    .borrow_mut()
-                    .insert((name.to_string(), p), Rc::new(log));
+            match std::fs::create_dir(&path) {
+                Ok(()) => made.push(path),
+                Err(e) => {
+                    // A directory of that name is the topic (created meanwhile); anything else
+                    // in the way is a storage problem, not an existing topic.
+                    failed = Some(match e.kind() {
+                        std::io::ErrorKind::AlreadyExists if path.is_dir() => {
+                            Error::TopicAlreadyExists {
+                                topic: name.to_string(),
+                            }
+                        }
+                        _ => Error::io("mkdir", &path, e),
+                    });
+                    break;
+                }
             }
         }
-        Ok(())
+        if let Some(e) = failed {
+            for path in made.iter().rev() {
+                if let Err(cleanup) = std::fs::remove_dir_all(path) {
+                    tracing::error!(
+                        "removing {} after a failed creation: {cleanup}",
+                        path.display()
+                    );
+                }
+            }
+            // Best effort: a removal that is not durable only brings back an empty directory,
+            // which the next start sets aside.
+            let _ = self.files.sync_dir(&self.dir).await;
+            return Err(e);
+        }
+        self.files.sync_dir(&self.dir).await
+    }
+
+    /// Opens this engine's partitions `0..partitions` of topic `name` (those already open are
+    /// kept). All or nothing for this engine: if one cannot be opened, those this call opened
+    /// are closed again. Returns how many were opened.
+    pub async fn open_topic(&self, name: &str, partitions: i32) -> Result<usize> {
+        validate_topic(name)?;
+        let mut opened: Vec<i32> = Vec::new();
+        let mut failed = None;
+        for p in 0..partitions {
+            if !self.owns(name, p) || self.logs.borrow().contains_key(&(name.to_string(), p)) {
+                continue;
+            }
+            let opening = match partition_dir(&self.dir, name, p) {
+                Ok(path) => self.open_log(name, p, &path).await,
+                Err(e) => Err(e),
+            };
+            match opening {
+                Ok(log) => {
+                    self.logs.borrow_mut().insert((name.to_string(), p), log);
+                    opened.push(p);
+                }
+                Err(e) => {
+                    failed = Some(e);
+                    break;
+                }
+            }
+        }
+        if let Some(e) = failed {
+            for p in opened {
+                if let Some(log) = self.logs.borrow_mut().remove(&(name.to_string(), p)) {
+                    log.mark_deleted();
+                }
+            }
+            return Err(e);
+        }
+        Ok(opened.len())
+    }
+
+    /// Closes this engine's open partitions of topic `name` without touching the disk (handles
+    /// still held elsewhere fail with `Deleted`). Returns how many were closed.
+    pub fn close_topic(&self, name: &str) -> usize {
+        let doomed: Vec<(String, i32)> = self
+            .logs
+            .borrow()
+            .keys()
+            .filter(|(t, _)| t == name)
+            .cloned()
+            .collect();
+        for key in &doomed {
+            if let Some(log) = self.logs.borrow_mut().remove(key) {
+                log.mark_deleted();
+            }
+        }
+        doomed.len()
+    }
+
+    /// Removes every partition directory of topic `name`, whichever engine owns it (the
+    /// roll-back of a failed creation, once every engine closed its partitions). Returns how
+    /// many were removed.
+    pub async fn remove_topic_dirs(&self, name: &str) -> Result<usize> {
+        validate_topic(name)?;
+        self.remove_partition_dirs(name, false).await
     }
 
     /// Deletes the owned partitions of a topic (directories and open logs; handles still held
     /// elsewhere fail with `Deleted`). Returns how many partitions were deleted.
     pub async fn delete_topic(&self, name: &str) -> Result<usize> {
         validate_topic(name)?;
+        if !self.scan_dir()?.iter().any(|(t, _, _)| t == name) {
+            return Err(Error::UnknownTopicOrPartition {
+                topic: name.to_string(),
+                partition: -1,
+            });
+        }
+        self.remove_partition_dirs(name, true).await
+    }
+
+    /// Closes and removes the partition directories of `name` (only owned ones if
+    /// `only_owned`): each is renamed first, so a crash mid-removal leaves no half-deleted
+    /// partition behind.
+    async fn remove_partition_dirs(&self, name: &str, only_owned: bool) -> Result<usize> {
         let on_disk: Vec<(i32, PathBuf)> = self
             .scan_dir()?
             .into_iter()
             .filter(|(t, _, _)| t == name)
             .map(|(_, p, path)| (p, path))
             .collect();
-        if on_disk.is_empty() {
-            return Err(Error::UnknownTopicOrPartition {
-                topic: name.to_string(),
-                partition: -1,
-            });
-        }
-        let mut deleted = 0;
+        let mut removed = 0;
         for (p, path) in on_disk {
-            if !self.owns(name, p) {
+            if only_owned && !self.owns(name, p) {
                 continue;
             }
             if let Some(log) = self.logs.borrow_mut().remove(&(name.to_string(), p)) {
                 log.mark_deleted();
             }
-            // Rename first so a crash mid-removal leaves no half-deleted partition behind.
             let mut doomed = path.clone().into_os_string();
             doomed.push(DELETING_SUFFIX);
             std::fs::rename(&path, &doomed).map_err(|e| Error::io("rename", &path, e))?;
-            sync_dir(&self.dir)
-                .await
-                .map_err(|e| Error::io("fsync dir", &self.dir, e))?;
+            self.files.sync_dir(&self.dir).await?;
             std::fs::remove_dir_all(&doomed)
                 .map_err(|e| Error::io("rmdir", PathBuf::from(&doomed), e))?;
-            deleted += 1;
+            removed += 1;
         }
-        sync_dir(&self.dir)
-            .await
-            .map_err(|e| Error::io("fsync dir", &self.dir, e))?;
-        Ok(deleted)
+        self.files.sync_dir(&self.dir).await?;
+        Ok(removed)
     }
 
     /// The open log of an owned partition.
@@ -355,4 +500,87 @@ impl Engine {
         }
         Ok(n)
     }
+}
+
+/// Partition directories in `data_dir`: (topic, partition, path).
+fn scan_partition_dirs(data_dir: &Path) -> Result<Vec<(String, i32, PathBuf)>> {
+    let mut out = Vec::new();
+    let rd = std::fs::read_dir(data_dir).map_err(|e| Error::io("readdir", data_dir, e))?;
+    for entry in rd {
+        let entry = entry.map_err(|e| Error::io("readdir", data_dir, e))?;
+        let is_dir = match entry.file_type() {
+            Ok(t) => t.is_dir(),
+            // Renamed meanwhile (another engine of the process deleting or setting it aside).
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(Error::io("stat", entry.path(), e)),
+        };
+        if let (true, Some((t, p))) = (
+            is_dir,
+            entry.file_name().to_str().and_then(parse_partition_dir),
+        ) {
+            out.push((t, p, entry.path()));
+        }
+    }
+    Ok(out)
+}
+
+/// Moves every partition directory of `data_dir` that `claimed` does not claim into
+/// `data_dir/`[`ORPHANED_DIR`] (as `{topic}-{partition}`, or `{topic}-{partition}.{n}` if that
+/// name is taken), with a WARN line naming it. Run it before opening an engine, with a filter
+/// that claims what the embedder's catalog names (and what other engines own): an orphan is then
+/// never opened, and nothing is deleted. Blocking (directory operations only). Returns where
+/// each directory went.
+pub fn set_aside_unclaimed(
+    data_dir: &Path,
+    claimed: impl Fn(&str, i32) -> bool,
+) -> Result<Vec<PathBuf>> {
+    let mut moved = Vec::new();
+    for (topic, p, path) in scan_partition_dirs(data_dir)? {
+        if claimed(&topic, p) {
+            continue;
+        }
+        let aside = data_dir.join(ORPHANED_DIR);
+        std::fs::create_dir_all(&aside).map_err(|e| Error::io("mkdir", &aside, e))?;
+        let base = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let mut target = None;
+        for n in 0..SET_ASIDE_NAMES_MAX {
+            let candidate = if n == 0 {
+                aside.join(&base)
+            } else {
+                aside.join(format!("{base}.{n}"))
+            };
+            if !candidate.exists() {
+                target = Some(candidate);
+                break;
+            }
+        }
+        let Some(target) = target else {
+            return Err(Error::InvalidArgument {
+                what: format!(
+                    "{}: {SET_ASIDE_NAMES_MAX} earlier copies of {base} already set aside; \
+                     clean it up",
+                    aside.display()
+                ),
+            });
+        };
+        std::fs::rename(&path, &target).map_err(|e| Error::io("rename", &path, e))?;
+        tracing::warn!(
+            "partition directory {} is not in the catalog (left by an interrupted topic \
+             creation?): moved aside to {}, not opened",
+            path.display(),
+            target.display()
+        );
+        moved.push(target);
+    }
+    if !moved.is_empty() {
+        for dir in [&data_dir.join(ORPHANED_DIR), data_dir] {
+            std::fs::File::open(dir)
+                .and_then(|d| d.sync_all())
+                .map_err(|e| Error::io("fsync dir", dir, e))?;
+        }
+    }
+    Ok(moved)
 }

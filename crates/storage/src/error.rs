@@ -269,6 +269,17 @@ pub enum Error {
         /// The OS error (errno).
         source: io::Error,
     },
+    /// A segment file could not be opened because the process (`EMFILE`) or the system
+    /// (`ENFILE`) is out of file descriptors, even after the engine closed unused files and
+    /// retried. Nothing was written; the log stays writable and a retry may succeed.
+    OpenFilesExhausted {
+        /// The file that could not be opened.
+        path: PathBuf,
+        /// Segment files the engine's cache held open at the time.
+        held: usize,
+        /// The OS error (`EMFILE` or `ENFILE`).
+        source: io::Error,
+    },
     /// A sealed segment (or the segment chain) is damaged and `repair` was not requested.
     CorruptSegment {
         /// The damaged `.log` file (or the directory for a broken chain).
@@ -340,6 +351,11 @@ impl fmt::Display for Error {
             }
             Error::Deleted { partition } => write!(f, "{partition}: log was deleted"),
             Error::Io { op, path, source } => write!(f, "{op} {}: {source}", path.display()),
+            Error::OpenFilesExhausted { path, held, source } => write!(
+                f,
+                "open {}: {source} (the engine holds {held} segment files; retry later)",
+                path.display()
+            ),
             Error::CorruptSegment { path, position, reason } => {
                 write!(f, "corrupt segment {} at byte {position}: {reason}", path.display())
             }
@@ -355,7 +371,7 @@ impl fmt::Display for Error {
 impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            Error::Io { source, .. } => Some(source),
+            Error::Io { source, .. } | Error::OpenFilesExhausted { source, .. } => Some(source),
             _ => None,
         }
     }

@@ -12,6 +12,8 @@
 //!   with the append's origin (client or internal).
 //! - [`index`]: sparse offset index and time index (byte layouts in its docs).
 //! - [`segment`]: `{base_offset:020}.log` + `.index` + `.timeindex`; active -> sealed.
+//! - [`files`]: the budget of open segment files: a per-engine LRU of descriptors, files
+//!   opened on use and closed when evicted (readers keep theirs until done).
 //! - [`log`]: one partition: append with group commit, read as file slices, roll, retention,
 //!   truncate, high-watermark notification; durability per [`FlushPolicy`].
 //! - [`recovery`]: verify the tail on open, truncate torn writes, rebuild indexes.
@@ -46,6 +48,9 @@
 //!   never retried.
 //! - Topic names are validated before they become paths; no path leaves the data directory.
 //! - `Engine` and `Log` are single-threaded (`!Send`); a partition belongs to one engine (shard).
+//! - An engine holds at most `EngineConfig::open_segment_files_max` segment files open; running
+//!   out of descriptors fails an operation with `Error::OpenFilesExhausted` before it writes,
+//!   and never poisons a log.
 #![deny(unsafe_code)]
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(missing_docs)]
@@ -58,6 +63,7 @@ pub mod batch;
 pub mod codec;
 pub mod engine;
 pub mod error;
+pub mod files;
 pub mod fsutil;
 pub mod index;
 pub mod log;

@@ -35,13 +35,14 @@ use std::time::Duration;
 
 use super::batch::{first_record_at_or_after, stamp, BatchHeader, BatchInfo};
 use super::error::{BatchError, Error, Result};
+use super::files::FileCache;
 use super::names::partition_name;
 use super::producer::{
     ProducerError, ProducerStateTable, Verdict, PRODUCERS_PER_PARTITION_MAX_DEFAULT,
     PRODUCER_ID_EXPIRATION_MS_DEFAULT,
 };
 use super::recovery::{self, RecoverOptions, RecoveryReport};
-use super::rt::fs::{sync_dir, File};
+use super::rt::fs::File;
 use super::rt::sync::Notify;
 use super::rt::time::Instant;
 use super::segment::{Segment, WrittenBatch, SEGMENT_BYTES_MAX};
@@ -68,6 +69,9 @@ pub const INDEX_INTERVAL_BYTES_DEFAULT: u32 = 4096;
 pub const BATCH_BYTES_MAX_DEFAULT: u32 = 1_048_588;
 /// Default `segment_ms`: 7 days, Kafka's `log.roll.ms` default.
 pub const SEGMENT_MS_DEFAULT: u64 = 7 * 24 * 3600 * 1000;
+/// Files a log opened on its own ([`Log::open`], outside an engine) keeps open: its active
+/// segment's three files plus a few sealed `.log`s for readers. More would only save reopens.
+pub const LOG_OPEN_FILES_MAX_DEFAULT: usize = 8;
 
 /// Per-partition configuration.
 #[derive(Debug, Clone)]
@@ -259,6 +263,8 @@ pub struct Log {
     name: String,
     dir: PathBuf,
     config: LogConfig,
+    /// Where segment files are opened: the engine's cache (shared by its logs) or the log's own.
+    files: Rc<FileCache>,
     segments: RefCell<Vec<Rc<Segment>>>,
     state: RefCell<LogState>,
     write_lock: WriteLock,
@@ -282,13 +288,29 @@ impl std::fmt::Debug for Log {
 
 impl Log {
     /// Opens (creating if needed) the log in partition directory `dir`, recovering its segments.
-    /// With `repair`, a damaged sealed segment truncates the log instead of failing.
+    /// With `repair`, a damaged sealed segment truncates the log instead of failing. The log
+    /// keeps at most [`LOG_OPEN_FILES_MAX_DEFAULT`] files open; an engine shares one budget
+    /// between its logs instead ([`Log::open_with_files`]).
     pub async fn open(
         dir: &Path,
         topic: &str,
         partition: i32,
         config: LogConfig,
         repair: bool,
+    ) -> Result<Log> {
+        let files = FileCache::new(LOG_OPEN_FILES_MAX_DEFAULT);
+        Self::open_with_files(dir, topic, partition, config, repair, files).await
+    }
+
+    /// [`Log::open`], opening segment files through `files` (shared with other logs: the
+    /// engine's budget of open files).
+    pub async fn open_with_files(
+        dir: &Path,
+        topic: &str,
+        partition: i32,
+        config: LogConfig,
+        repair: bool,
+        files: Rc<FileCache>,
     ) -> Result<Log> {
         config.validate()?;
         std::fs::create_dir_all(dir).map_err(|e| Error::io("mkdir", dir, e))?;
@@ -300,29 +322,23 @@ impl Log {
             verify_sealed: config.verify_sealed_on_open,
             repair,
         };
-        let (segments, report) = recovery::recover(dir, opts).await?;
-        let (start, end, active_log, active_path) = {
+        let (segments, report) = recovery::recover(dir, opts, &files).await?;
+        let (start, end, active) = {
             let first = segments
                 .first()
                 .expect("recover returns at least one segment");
             let last = segments
                 .last()
                 .expect("recover returns at least one segment");
-            (
-                first.base_offset,
-                last.next_offset(),
-                last.log.clone(),
-                last.log_path.clone(),
-            )
+            (first.base_offset, last.next_offset(), last.clone())
         };
         // What we recovered is in the page cache; make it durable so `durable == dirty` is true.
-        active_log
+        active
+            .log_file()?
             .fdatasync()
             .await
-            .map_err(|e| Error::io("fdatasync", &active_path, e))?;
-        sync_dir(dir)
-            .await
-            .map_err(|e| Error::io("fsync dir", dir, e))?;
+            .map_err(|e| Error::io("fdatasync", active.log_path(), e))?;
+        files.sync_dir(dir).await?;
         let producers = rebuild_producers(dir, &segments, config.producers_max).await?;
         let log = Log {
             topic: topic.to_string(),
@@ -330,6 +346,7 @@ impl Log {
             name: partition_name(topic, partition),
             dir: dir.to_path_buf(),
             config,
+            files,
             segments: RefCell::new(segments),
             state: RefCell::new(LogState {
                 dirty: end,
@@ -444,18 +461,37 @@ impl Log {
         self.flushed.notify_waiters();
     }
 
-    /// Runs an I/O step; a failure poisons the log.
+    /// Runs an I/O step; a failure poisons the log, except running out of file descriptors:
+    /// every step that opens a file does so before it writes anything (or cleans up what it
+    /// made), so that failure leaves the log as it was and a retry may succeed.
     fn poison_on_err<T>(&self, r: Result<T>) -> Result<T> {
-        if let Err(e) = &r {
-            self.poison(e);
+        match &r {
+            Err(Error::OpenFilesExhausted { .. }) => {}
+            Err(e) => self.poison(e),
+            Ok(_) => {}
         }
         r
     }
 
+    /// The log was deleted (its directory is being removed): refuse further use and stop
+    /// holding its files open, so their space is freed as soon as in-flight readers finish.
     pub(crate) fn mark_deleted(&self) {
         self.state.borrow_mut().deleted = true;
+        self.close_files();
         self.appended.notify_waiters();
         self.flushed.notify_waiters();
+    }
+
+    /// Stops holding any of this log's segment files open (they are reopened on the next use).
+    pub fn close_files(&self) {
+        for seg in self.segments.borrow().iter() {
+            seg.release_files();
+        }
+    }
+
+    /// The budget of open files this log uses.
+    pub fn file_cache(&self) -> &Rc<FileCache> {
+        &self.files
     }
 
     fn active(&self) -> Rc<Segment> {
@@ -648,17 +684,20 @@ impl Log {
 
     /// One fdatasync of the active segment as flush leader (caller checked none is in flight).
     async fn flush_once(&self) -> Result<()> {
-        let (covered, active) = {
+        let active = self.active();
+        // Out of descriptors: no sync ran, nothing is lost; the log stays writable and the next
+        // flush covers this data.
+        let log_file = active.log_file()?;
+        let covered = {
             let mut st = self.state.borrow_mut();
             st.flushing = true;
-            (st.dirty, self.active())
+            st.dirty
         };
         let leader = FlushLeader(self);
-        let r = active
-            .log
+        let r = log_file
             .fdatasync()
             .await
-            .map_err(|e| Error::io("fdatasync", &active.log_path, e));
+            .map_err(|e| Error::io("fdatasync", active.log_path(), e));
         match r {
             Ok(()) => {
                 let advanced = {
@@ -709,9 +748,13 @@ impl Log {
         Ok(())
     }
 
-    /// Rolls if the incoming append would overflow the active segment or it is too old.
+    /// Rolls if the incoming append would overflow the active segment or it is too old, or if
+    /// the last roll sealed it but could not start the next one.
     async fn maybe_roll(&self, incoming_bytes: u64, incoming_offsets: i64) -> Result<()> {
         let active = self.active();
+        if active.state.borrow().sealed {
+            return self.roll_locked().await;
+        }
         if active.is_empty() {
             return Ok(());
         }
@@ -729,18 +772,28 @@ impl Log {
     }
 
     /// Seals the active segment (fsyncing it) and starts a new one at the log end offset.
+    ///
+    /// Each step either completes or leaves the log as the previous step left it, so a roll
+    /// that ran out of file descriptors is finished by the next append: the active segment may
+    /// be sealed (then it is not sealed again), and a new segment is added only once its files
+    /// exist and its directory entry is durable.
     async fn roll_locked(&self) -> Result<()> {
         let active = self.active();
-        active.seal().await?;
+        if !active.state.borrow().sealed {
+            active.seal().await?;
+        }
         let dirty = self.state.borrow().dirty;
         let seg = Segment::create(
             &self.dir,
             dirty,
             u64::from(self.config.index_interval_bytes),
+            &self.files,
         )?;
-        sync_dir(&self.dir)
-            .await
-            .map_err(|e| Error::io("fsync dir", &self.dir, e))?;
+        if let Err(e) = self.files.sync_dir(&self.dir).await {
+            // Not durable yet: appends to it could be acknowledged and then lost with its entry.
+            let _ = seg.delete_files();
+            return Err(e);
+        }
         self.segments.borrow_mut().push(Rc::new(seg));
         self.write_producer_snapshot(dirty).await?;
         let advanced = {
@@ -811,7 +864,19 @@ impl Log {
         let path = self.dir.join(format!("{offset:020}.{SNAPSHOT_SUFFIX}"));
         crate::fsutil::replace_atomically_on_shard(&path, bytes)
             .await
-            .map_err(|e| Error::io("replace snapshot", &path, e))?;
+            .map_err(|source| {
+                // A missing snapshot only costs a longer replay at the next open: out of
+                // descriptors here is not a reason to poison the log.
+                if super::files::is_exhaustion(&source) {
+                    Error::OpenFilesExhausted {
+                        path: path.clone(),
+                        held: self.files.held(),
+                        source,
+                    }
+                } else {
+                    Error::io("replace snapshot", &path, source)
+                }
+            })?;
         // Older snapshots are superseded; keep the previous one as a fallback.
         let keep_from = self
             .segments
@@ -878,6 +943,9 @@ impl Log {
         let mut expected = offset;
         'segments: for (k, seg) in segments.iter().enumerate() {
             let end = seg.size_bytes();
+            // Held by the slices (and the transfer that sends them): an eviction meanwhile
+            // does not close it.
+            let file = self.segment_file(seg, offset, start, hw)?;
             let mut pos = if k == 0 {
                 match seg.find_batch(offset, end).await? {
                     Some((pos, _)) => pos,
@@ -904,7 +972,7 @@ impl Log {
                 if total > 0 && total + size > max_bytes {
                     break 'segments;
                 }
-                push_batch(&mut result.slices, seg, pos, &h);
+                push_batch(&mut result.slices, &file, pos, &h);
                 total += size;
                 pos += size;
                 if total >= max_bytes {
@@ -913,6 +981,23 @@ impl Log {
             }
         }
         Ok(result)
+    }
+
+    /// The `.log` of `seg` for a read at `offset`. A segment deleted meanwhile (retention or
+    /// truncation) answers as if the read had come after the deletion: out of range, or
+    /// `Deleted` when the whole partition went.
+    fn segment_file(&self, seg: &Segment, offset: i64, start: i64, hw: i64) -> Result<Rc<File>> {
+        seg.log_file().map_err(|e| {
+            if self.state.borrow().deleted {
+                Error::Deleted {
+                    partition: self.name.clone(),
+                }
+            } else if seg.is_deleted() {
+                self.out_of_range(offset, start.max(self.log_start_offset()), hw)
+            } else {
+                e
+            }
+        })
     }
 
     /// Kafka ListOffsets by timestamp: base offset of the first batch whose max timestamp is
@@ -1011,8 +1096,12 @@ impl Log {
         if offset < start {
             return Err(self.out_of_range(offset, start, self.high_watermark()));
         }
-        let r = self.truncate_locked(offset).await;
-        let new_end = self.poison_on_err(r)?;
+        // Any failure poisons here, running out of descriptors too: the truncation spans several
+        // files and cannot be left half done.
+        let new_end = self
+            .truncate_locked(offset)
+            .await
+            .inspect_err(|e| self.poison(e))?;
         self.appended.notify_waiters();
         Ok(new_end)
     }
@@ -1025,32 +1114,29 @@ impl Log {
                 .saturating_sub(1);
             (segs[i].clone(), segs[i + 1..].to_vec())
         };
+        let keep_file = keep.log_file()?;
         // Unlink the later segments durably first: a crash in between then leaves a longer
         // tail (harmless) rather than a gap in the offset chain.
         for s in drop_after.iter().rev() {
             s.delete_files()?;
         }
         if !drop_after.is_empty() {
-            sync_dir(&self.dir)
-                .await
-                .map_err(|e| Error::io("fsync dir", &self.dir, e))?;
+            self.files.sync_dir(&self.dir).await?;
         }
         let (pos, new_end) = match keep.find_batch(offset, keep.size_bytes()).await? {
             Some((pos, h)) => (pos, h.base_offset),
             None => (keep.size_bytes(), keep.next_offset()),
         };
-        keep.log
+        keep_file
             .set_len(pos)
-            .map_err(|e| Error::io("truncate", &keep.log_path, e))?;
+            .map_err(|e| Error::io("truncate", keep.log_path(), e))?;
         recovery::rebuild_indexes(&keep, u64::from(self.config.index_interval_bytes), false)
             .await?;
-        keep.log
+        keep_file
             .fdatasync()
             .await
-            .map_err(|e| Error::io("fdatasync", &keep.log_path, e))?;
-        sync_dir(&self.dir)
-            .await
-            .map_err(|e| Error::io("fsync dir", &self.dir, e))?;
+            .map_err(|e| Error::io("fdatasync", keep.log_path(), e))?;
+        self.files.sync_dir(&self.dir).await?;
         {
             let mut segs = self.segments.borrow_mut();
             let n = segs.len() - drop_after.len();
@@ -1111,9 +1197,7 @@ impl Log {
         if deleted > 0 {
             let start = self.state.borrow().log_start;
             remove_snapshots(&self.dir, |base| base < start);
-            let r = sync_dir(&self.dir)
-                .await
-                .map_err(|e| Error::io("fsync dir", &self.dir, e));
+            let r = self.files.sync_dir(&self.dir).await;
             self.poison_on_err(r)?;
         }
         Ok(deleted)
@@ -1125,17 +1209,17 @@ enum ProducerCheck {
     Duplicate { base_offset: i64, next_offset: i64 },
 }
 
-/// Adds the batch `h` at `position` of `seg` to `slices`: it extends the last slice when it
+/// Adds the batch `h` at `position` of `file` to `slices`: it extends the last slice when it
 /// follows it in the same file, else starts a new one.
-fn push_batch(slices: &mut Vec<FileSlice>, seg: &Segment, position: u64, h: &BatchHeader) {
+fn push_batch(slices: &mut Vec<FileSlice>, file: &Rc<File>, position: u64, h: &BatchHeader) {
     let size = h.size_bytes();
     match slices.last_mut() {
-        Some(s) if Rc::ptr_eq(&s.file, &seg.log) && s.position + s.length == position => {
+        Some(s) if Rc::ptr_eq(&s.file, file) && s.position + s.length == position => {
             s.length += size;
             s.last_offset = h.last_offset();
         }
         _ => slices.push(FileSlice {
-            file: seg.log.clone(),
+            file: file.clone(),
             position,
             length: size,
             first_offset: h.base_offset,
@@ -1250,4 +1334,89 @@ pub fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as i64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::batch::testing::build_batch;
+    use super::*;
+
+    fn block_on<F: std::future::Future>(f: F) -> F::Output {
+        crate::runtime::block_on(
+            &crate::runtime::RuntimeConfig::single(crate::runtime::IoKind::Uring),
+            f,
+        )
+        .expect("runtime")
+    }
+
+    /// Segments of a few batches, so appends roll often; every append fdatasynced.
+    fn rolling_config() -> LogConfig {
+        LogConfig {
+            segment_bytes: 400,
+            segment_ms: None,
+            index_interval_bytes: 64,
+            flush: FlushPolicy::Always,
+            ..LogConfig::default()
+        }
+    }
+
+    fn batch(seed: usize) -> Vec<u8> {
+        let value = format!("value {seed} {}", "x".repeat(seed % 40));
+        build_batch(seed as i64, &[value.as_bytes()])
+    }
+
+    /// Every acknowledged batch reads back at its offset, as stamped.
+    async fn check_acknowledged(log: &Log, acknowledged: &[(i64, Vec<u8>)]) {
+        for (base, b) in acknowledged {
+            let read = log.read(*base, 1).await.expect("read");
+            let mut stamped = b.clone();
+            stamp(&mut stamped, *base, 0);
+            assert_eq!(read.read_to_vec().await.expect("bytes"), stamped);
+        }
+    }
+
+    /// Out of descriptors at every open an append makes (roll: seal, create, directory sync;
+    /// write; flush): each such append fails with the typed error, the log is never poisoned,
+    /// the next append works, and what was acknowledged reads back the same, also after a
+    /// reopen.
+    #[test]
+    fn running_out_of_descriptors_anywhere_in_an_append_never_poisons_the_log() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        block_on(async {
+            let log = Log::open(dir.path(), "t", 0, rolling_config(), false)
+                .await
+                .expect("open");
+            let mut acknowledged: Vec<(i64, Vec<u8>)> = Vec::new();
+            let mut refused = 0;
+            for k in 0..60u32 {
+                // Nothing held: the append has to open every file it touches.
+                log.close_files();
+                log.file_cache().fail_opens(k % 10, 2);
+                let b = batch(k as usize);
+                match log.append(b.clone()).await {
+                    Ok(base) => acknowledged.push((base, b)),
+                    Err(Error::OpenFilesExhausted { .. }) => refused += 1,
+                    Err(e) => panic!("append {k}: unexpected {e}"),
+                }
+                log.file_cache().fail_opens(0, 0);
+                assert_eq!(log.poisoned(), None, "append {k}");
+                let b = batch(1000 + k as usize);
+                let base = log.append(b.clone()).await.expect("the next append works");
+                acknowledged.push((base, b));
+            }
+            assert!(
+                refused >= 20,
+                "only {refused} appends ran out of descriptors"
+            );
+            assert!(log.segment_count() > 10, "appends rolled");
+            check_acknowledged(&log, &acknowledged).await;
+            let end = log.log_end_offset();
+            drop(log);
+            let log = Log::open(dir.path(), "t", 0, rolling_config(), false)
+                .await
+                .expect("reopen recovers a consistent log");
+            assert_eq!(log.log_end_offset(), end);
+            check_acknowledged(&log, &acknowledged).await;
+        });
+    }
 }

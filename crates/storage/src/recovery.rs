@@ -14,12 +14,15 @@
 //! - After recovery the segments' offsets are contiguous from the first base offset to the
 //!   active segment's `next_offset`, and every byte of every `.log` belongs to a whole batch.
 //! - Recovery never deletes data before the first damaged byte.
+//! - Recovery opens files only through the engine's [`FileCache`] (within its budget); a sealed
+//!   segment's index files are released once its indexes are in memory.
 
 use std::path::Path;
 use std::rc::Rc;
 
 use super::batch::{compute_crc, BatchHeader, HEADER_BYTES};
 use super::error::{Error, Result};
+use super::files::FileCache;
 use super::index::{decode_offset_index, decode_time_index, SegmentIndexes};
 use super::names::parse_segment_file;
 use super::segment::{Segment, SEGMENT_BYTES_MAX};
@@ -73,6 +76,8 @@ pub async fn scan(
     let mut pos = start_position;
     let mut expected = start_offset;
     let mut buf: Vec<u8> = Vec::new();
+    // Held for the whole walk: one cache lookup, and an eviction meanwhile cannot close it.
+    let log = seg.log_file()?;
     let stop = |position: u64, next_offset: i64, reason: String| ScanOutcome {
         end_position: position,
         next_offset,
@@ -83,9 +88,9 @@ pub async fn scan(
             return Ok(stop(pos, expected, "torn batch header".into()));
         }
         buf.resize(HEADER_BYTES, 0);
-        let (r, b) = seg.log.read_exact_at(buf, pos).await;
+        let (r, b) = log.read_exact_at(buf, pos).await;
         buf = b;
-        r.map_err(|e| Error::io("read", &seg.log_path, e))?;
+        r.map_err(|e| Error::io("read", seg.log_path(), e))?;
         let h = match BatchHeader::parse(&buf) {
             Ok(h) => h,
             Err(e) => return Ok(stop(pos, expected, e.to_string())),
@@ -98,9 +103,9 @@ pub async fn scan(
         }
         if verify_crc {
             buf.resize(size as usize, 0);
-            let (r, b) = seg.log.read_exact_at(buf, pos).await;
+            let (r, b) = log.read_exact_at(buf, pos).await;
             buf = b;
-            r.map_err(|e| Error::io("read", &seg.log_path, e))?;
+            r.map_err(|e| Error::io("read", seg.log_path(), e))?;
             let computed = compute_crc(&buf);
             if computed != h.crc {
                 let reason = format!(
@@ -168,10 +173,7 @@ pub async fn rebuild_indexes(
     index_interval_bytes: u64,
     sealed: bool,
 ) -> Result<ScanOutcome> {
-    let len = seg
-        .log
-        .len()
-        .map_err(|e| Error::io("stat", &seg.log_path, e))?;
+    let len = seg.log_file_len()?;
     let mut ix = SegmentIndexes::new(index_interval_bytes);
     let out = scan(seg, 0, seg.base_offset, len, false, Some(&mut ix), None).await?;
     if sealed {
@@ -199,10 +201,12 @@ pub struct RecoverOptions {
     pub repair: bool,
 }
 
-/// Opens (or creates) all segments of a partition directory and recovers them.
+/// Opens (or creates) all segments of a partition directory and recovers them, opening files
+/// through `files`.
 pub async fn recover(
     dir: &Path,
     opts: RecoverOptions,
+    files: &Rc<FileCache>,
 ) -> Result<(Vec<Rc<Segment>>, RecoveryReport)> {
     let mut report = RecoveryReport::default();
     let mut bases = Vec::new();
@@ -215,19 +219,16 @@ pub async fn recover(
     }
     bases.sort_unstable();
     if bases.is_empty() {
-        let seg = Segment::create(dir, 0, opts.index_interval_bytes)?;
+        let seg = Segment::create(dir, 0, opts.index_interval_bytes, files)?;
         return Ok((vec![Rc::new(seg)], report));
     }
     let mut segments: Vec<Rc<Segment>> = Vec::with_capacity(bases.len());
     let last = bases.len() - 1;
     let mut i = 0;
     while i < bases.len() {
-        let seg = Segment::open_files(dir, bases[i], false)?;
+        let seg = Segment::open(dir, bases[i], files);
         let expected_base = segments.last().map(|s| s.next_offset());
-        let file_len = seg
-            .log
-            .len()
-            .map_err(|e| Error::io("stat", &seg.log_path, e))?;
+        let file_len = seg.log_file_len()?;
         let chain_break = expected_base.is_some_and(|b| b != seg.base_offset);
         if chain_break {
             let reason = format!(
@@ -237,13 +238,13 @@ pub async fn recover(
             );
             if !opts.repair {
                 return Err(Error::CorruptSegment {
-                    path: seg.log_path.clone(),
+                    path: seg.log_path().to_path_buf(),
                     position: 0,
                     reason,
                 });
             }
             // Everything from here on is unreachable: drop it. The previous segment becomes active.
-            report.segments_removed += remove_segments(dir, &bases[i..])?;
+            report.segments_removed += remove_segments(dir, &bases[i..], files)?;
             break;
         }
         if i == last {
@@ -259,14 +260,14 @@ pub async fn recover(
             Some(d) => {
                 if !opts.repair {
                     return Err(Error::CorruptSegment {
-                        path: seg.log_path.clone(),
+                        path: seg.log_path().to_path_buf(),
                         position: d.position,
                         reason: d.reason,
                     });
                 }
                 recover_active(&seg, file_len, opts, &mut report).await?;
                 segments.push(Rc::new(seg));
-                report.segments_removed += remove_segments(dir, &bases[i + 1..])?;
+                report.segments_removed += remove_segments(dir, &bases[i + 1..], files)?;
                 break;
             }
         }
@@ -290,7 +291,7 @@ pub async fn recover(
 fn assert_recovered(segments: &[Rc<Segment>]) {
     for (k, seg) in segments.iter().enumerate() {
         let st = seg.state.borrow();
-        let path = seg.log_path.display();
+        let path = seg.log_path().display();
         assert_eq!(
             st.sealed,
             k + 1 < segments.len(),
@@ -313,16 +314,16 @@ fn assert_recovered(segments: &[Rc<Segment>]) {
                 next.base_offset,
                 st.next_offset,
                 "recovered segment {} does not continue {path}",
-                next.log_path.display()
+                next.log_path().display()
             );
         }
     }
 }
 
-fn remove_segments(dir: &Path, bases: &[i64]) -> Result<usize> {
+fn remove_segments(dir: &Path, bases: &[i64], files: &Rc<FileCache>) -> Result<usize> {
     for &b in bases {
-        let seg = Segment::open_files(dir, b, false)?;
-        seg.delete_files()?;
+        // Opens nothing: only the paths are needed.
+        Segment::open(dir, b, files).delete_files()?;
     }
     Ok(bases.len())
 }
@@ -337,13 +338,12 @@ async fn recover_active(
     let mut ix = SegmentIndexes::new(opts.index_interval_bytes);
     let out = scan(seg, 0, seg.base_offset, file_len, true, Some(&mut ix), None).await?;
     if out.end_position < file_len {
-        seg.log
-            .set_len(out.end_position)
-            .map_err(|e| Error::io("truncate", &seg.log_path, e))?;
-        seg.log
-            .fdatasync()
+        let log = seg.log_file()?;
+        log.set_len(out.end_position)
+            .map_err(|e| Error::io("truncate", seg.log_path(), e))?;
+        log.fdatasync()
             .await
-            .map_err(|e| Error::io("fdatasync", &seg.log_path, e))?;
+            .map_err(|e| Error::io("fdatasync", seg.log_path(), e))?;
         report.truncated_bytes += file_len - out.end_position;
     }
     {
@@ -384,12 +384,13 @@ async fn recover_sealed(
                     out.end_position,
                     file_len,
                     "scan of {} ended early without damage",
-                    seg.log_path.display()
+                    seg.log_path().display()
                 );
                 let mut st = seg.state.borrow_mut();
                 st.indexes = ix;
                 st.size_bytes = out.end_position;
                 st.next_offset = out.next_offset;
+                seg.release_index_files();
                 return Ok(None);
             }
             // The index may be what is wrong: fall through to a full walk.
@@ -418,6 +419,7 @@ async fn recover_sealed(
     }
     seg.rewrite_index_files().await?;
     seg.sync_all().await?;
+    seg.release_index_files();
     report.indexes_rebuilt += 1;
     Ok(None)
 }
@@ -448,7 +450,7 @@ mod tests {
         bytes.extend_from_slice(&[0u8; 10]);
         let path = dir.path().join(format!("{:020}.log", 0));
         std::fs::write(&path, &bytes).expect("write");
-        let seg = Segment::open_files(dir.path(), 0, false).expect("open");
+        let seg = Segment::open(dir.path(), 0, &FileCache::new(4));
         block_on(async {
             let out = scan(&seg, 0, 0, bytes.len() as u64, true, None, None)
                 .await

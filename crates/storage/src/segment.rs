@@ -12,20 +12,26 @@
 //! A segment is *active* (the last one, appended to) or *sealed* (immutable, its files fsynced,
 //! its time index closed with the segment's maximum timestamp).
 //!
+//! A segment holds no file descriptor of its own: each use takes its file from the engine's
+//! [`FileCache`] (see [`super::files`]), which opens it on demand within the engine's budget.
+//! The index files are needed only while the segment is active or its indexes are rewritten;
+//! a sealed segment is read through its in-memory indexes and its `.log`.
+//!
 //! # Invariants
 //! - The first batch's base offset equals the segment's base offset; each next batch starts at
 //!   the previous batch's `last_offset + 1`; `next_offset` is one past the last batch.
 //! - `size_bytes` (every written byte) fits in a `u32` position and relative offsets fit in a `u32`.
 //! - Only the log's writer (holding the log's write lock) changes segment state; state borrows
 //!   are never held across an `.await`.
+//! - A sealed segment's index files are not held open (released when it is sealed or recovered).
 
-use std::cell::RefCell;
-use std::fs::OpenOptions;
-use std::path::{Path, PathBuf};
+use std::cell::{Cell, RefCell};
+use std::path::Path;
 use std::rc::Rc;
 
 use super::batch::{BatchHeader, HEADER_BYTES};
 use super::error::{Error, Result};
+use super::files::{CachedFile, Create, FileCache};
 use super::index::{SegmentIndexes, OFFSET_ENTRY_BYTES, TIME_ENTRY_BYTES};
 use super::names::{segment_file, INDEX_EXT, LOG_EXT, TIMEINDEX_EXT};
 use super::rt::fs::File;
@@ -47,25 +53,30 @@ pub struct SegmentState {
     pub sealed: bool,
 }
 
-/// One segment and its files.
+/// One segment and its files. The files are opened on use through the engine's [`FileCache`]
+/// (see [`super::files`]): a segment holds no descriptor of its own, and a sealed segment needs
+/// only its `.log` (its indexes are in memory).
 #[derive(Debug)]
 pub struct Segment {
     /// Offset of the segment's first batch (also its file name, zero-padded to 20 digits).
     pub base_offset: i64,
-    /// Path of the `.log` file (batches).
-    pub log_path: PathBuf,
-    /// Path of the `.index` file (sparse offset index).
-    pub index_path: PathBuf,
-    /// Path of the `.timeindex` file (time index).
-    pub time_path: PathBuf,
-    /// Shared with readers ([`super::log::FileSlice`]); stays readable after unlink.
-    pub log: Rc<File>,
-    index_file: File,
-    time_file: File,
+    files: Rc<FileCache>,
+    log_file: CachedFile,
+    index_file: CachedFile,
+    time_file: CachedFile,
+    /// The files were deleted (retention, truncation, topic deletion): a use that must open
+    /// them again finds them gone.
+    deleted: Cell<bool>,
     /// When this process opened or created the segment (age for `segment_ms`).
     pub created: Instant,
     /// Size, next offset, indexes and sealed flag; changed only under the log's write lock.
     pub state: RefCell<SegmentState>,
+}
+
+impl Drop for Segment {
+    fn drop(&mut self) {
+        self.release_files();
+    }
 }
 
 /// A batch written by [`Segment::append`]: its offsets and where it sits in the write buffer.
@@ -79,6 +90,20 @@ pub struct WrittenBatch {
     pub size_bytes: u64,
     /// The batch's max timestamp, milliseconds since the epoch (for the time index).
     pub max_timestamp: i64,
+}
+
+/// fdatasync of a segment's three files, in order `.log`, `.index`, `.timeindex`.
+async fn sync_files(seg: &Segment, log: &File, index: &File, time: &File) -> Result<()> {
+    for (file, path) in [
+        (log, seg.log_path()),
+        (index, seg.index_path()),
+        (time, seg.time_path()),
+    ] {
+        file.fdatasync()
+            .await
+            .map_err(|e| Error::io("fdatasync", path, e))?;
+    }
+    Ok(())
 }
 
 /// The batches of one append buffer, in order, cover it exactly with increasing base offsets.
@@ -95,49 +120,44 @@ fn batches_tile(batches: &[WrittenBatch], buffer_bytes: u64) -> bool {
     position == buffer_bytes
 }
 
-fn open_rw(path: &Path, create_new: bool) -> Result<File> {
-    let mut o = OpenOptions::new();
-    o.read(true).write(true);
-    if create_new {
-        o.create_new(true);
-    } else {
-        o.create(true);
-    }
-    o.open(path)
-        .map(File::from_std)
-        .map_err(|e| Error::io("open", path, e))
-}
-
 impl Segment {
-    /// Creates a new, empty active segment (fails if its `.log` already exists).
-    pub fn create(dir: &Path, base_offset: i64, index_interval_bytes: u64) -> Result<Segment> {
-        let s = Self::open_files(dir, base_offset, true)?;
-        s.index_file
-            .set_len(0)
-            .map_err(|e| Error::io("truncate", &s.index_path, e))?;
-        s.time_file
-            .set_len(0)
-            .map_err(|e| Error::io("truncate", &s.time_path, e))?;
+    /// Creates a new, empty active segment (fails if its `.log` already exists); its three files
+    /// are created empty and held in the cache (they are about to be written).
+    pub fn create(
+        dir: &Path,
+        base_offset: i64,
+        index_interval_bytes: u64,
+        files: &Rc<FileCache>,
+    ) -> Result<Segment> {
+        let s = Self::open(dir, base_offset, files);
+        // `New`: never overwrite a `.log` (its data); nothing is removed if this fails.
+        s.files.create(&s.log_file, Create::New)?;
+        let indexes = s
+            .files
+            .create(&s.index_file, Create::Truncate)
+            .and_then(|_| s.files.create(&s.time_file, Create::Truncate));
+        if let Err(e) = indexes {
+            // All or nothing: a `.log` left behind would make the next attempt fail (it exists).
+            let _ = s.delete_files();
+            return Err(e);
+        }
         s.state.borrow_mut().indexes = SegmentIndexes::new(index_interval_bytes);
         Ok(s)
     }
 
-    /// Opens the files of an existing segment; the state is filled in by recovery.
-    pub fn open_files(dir: &Path, base_offset: i64, create_new: bool) -> Result<Segment> {
-        let log_path = segment_file(dir, base_offset, LOG_EXT);
-        let index_path = segment_file(dir, base_offset, INDEX_EXT);
-        let time_path = segment_file(dir, base_offset, TIMEINDEX_EXT);
-        let log = open_rw(&log_path, create_new)?;
-        let index_file = open_rw(&index_path, false)?;
-        let time_file = open_rw(&time_path, false)?;
-        Ok(Segment {
+    /// An existing segment, its files not opened yet; the state is filled in by recovery.
+    pub fn open(dir: &Path, base_offset: i64, files: &Rc<FileCache>) -> Segment {
+        Segment {
             base_offset,
-            log_path,
-            index_path,
-            time_path,
-            log: Rc::new(log),
-            index_file,
-            time_file,
+            files: files.clone(),
+            log_file: CachedFile::new(segment_file(dir, base_offset, LOG_EXT)),
+            index_file: CachedFile::created_if_missing(segment_file(dir, base_offset, INDEX_EXT)),
+            time_file: CachedFile::created_if_missing(segment_file(
+                dir,
+                base_offset,
+                TIMEINDEX_EXT,
+            )),
+            deleted: Cell::new(false),
             created: Instant::now(),
             state: RefCell::new(SegmentState {
                 indexes: SegmentIndexes::new(0),
@@ -145,7 +165,57 @@ impl Segment {
                 next_offset: base_offset,
                 sealed: false,
             }),
-        })
+        }
+    }
+
+    /// Path of the `.log` file (batches).
+    pub fn log_path(&self) -> &Path {
+        self.log_file.path()
+    }
+    /// Path of the `.index` file (sparse offset index).
+    pub fn index_path(&self) -> &Path {
+        self.index_file.path()
+    }
+    /// Path of the `.timeindex` file (time index).
+    pub fn time_path(&self) -> &Path {
+        self.time_file.path()
+    }
+
+    /// The `.log` file, opened if the cache does not hold it. Readers keep the `Rc` while they
+    /// use it (a [`super::log::FileSlice`] in flight), so eviction never closes it under them.
+    pub fn log_file(&self) -> Result<Rc<File>> {
+        self.files.get(&self.log_file)
+    }
+
+    fn index_files(&self) -> Result<(Rc<File>, Rc<File>)> {
+        Ok((
+            self.files.get(&self.index_file)?,
+            self.files.get(&self.time_file)?,
+        ))
+    }
+
+    /// Stops holding the index files open (a sealed segment reads only its `.log`).
+    pub fn release_index_files(&self) {
+        self.files.release(&self.index_file);
+        self.files.release(&self.time_file);
+    }
+
+    /// Stops holding any of the segment's files open.
+    pub fn release_files(&self) {
+        self.files.release(&self.log_file);
+        self.release_index_files();
+    }
+
+    /// True once [`Segment::delete_files`] ran.
+    pub fn is_deleted(&self) -> bool {
+        self.deleted.get()
+    }
+
+    /// Current length of the `.log` file (fstat), whole batches or not.
+    pub fn log_file_len(&self) -> Result<u64> {
+        self.log_file()?
+            .len()
+            .map_err(|e| Error::io("stat", self.log_path(), e))
     }
 
     /// Bytes of whole batches written to `.log` (readers never look past this).
@@ -172,24 +242,17 @@ impl Segment {
 
     /// Reads the whole `.index`/`.timeindex` files.
     pub async fn read_index_files(&self) -> Result<(Vec<u8>, Vec<u8>)> {
-        let ilen = self
-            .index_file
+        let (index, time) = self.index_files()?;
+        let ilen = index
             .len()
-            .map_err(|e| Error::io("stat", &self.index_path, e))?;
-        let tlen = self
-            .time_file
+            .map_err(|e| Error::io("stat", self.index_path(), e))?;
+        let tlen = time
             .len()
-            .map_err(|e| Error::io("stat", &self.time_path, e))?;
-        let (r, ib) = self
-            .index_file
-            .read_exact_at(vec![0u8; ilen as usize], 0)
-            .await;
-        r.map_err(|e| Error::io("read", &self.index_path, e))?;
-        let (r, tb) = self
-            .time_file
-            .read_exact_at(vec![0u8; tlen as usize], 0)
-            .await;
-        r.map_err(|e| Error::io("read", &self.time_path, e))?;
+            .map_err(|e| Error::io("stat", self.time_path(), e))?;
+        let (r, ib) = index.read_exact_at(vec![0u8; ilen as usize], 0).await;
+        r.map_err(|e| Error::io("read", self.index_path(), e))?;
+        let (r, tb) = time.read_exact_at(vec![0u8; tlen as usize], 0).await;
+        r.map_err(|e| Error::io("read", self.time_path(), e))?;
         Ok((ib, tb))
     }
 
@@ -199,16 +262,16 @@ impl Segment {
             let st = self.state.borrow();
             (st.indexes.encode_offsets(), st.indexes.encode_times())
         };
-        self.index_file
+        let (index, time) = self.index_files()?;
+        index
             .set_len(0)
-            .map_err(|e| Error::io("truncate", &self.index_path, e))?;
-        let (r, _) = self.index_file.write_all_at(ib, 0).await;
-        r.map_err(|e| Error::io("write", &self.index_path, e))?;
-        self.time_file
-            .set_len(0)
-            .map_err(|e| Error::io("truncate", &self.time_path, e))?;
-        let (r, _) = self.time_file.write_all_at(tb, 0).await;
-        r.map_err(|e| Error::io("write", &self.time_path, e))?;
+            .map_err(|e| Error::io("truncate", self.index_path(), e))?;
+        let (r, _) = index.write_all_at(ib, 0).await;
+        r.map_err(|e| Error::io("write", self.index_path(), e))?;
+        time.set_len(0)
+            .map_err(|e| Error::io("truncate", self.time_path(), e))?;
+        let (r, _) = time.write_all_at(tb, 0).await;
+        r.map_err(|e| Error::io("write", self.time_path(), e))?;
         Ok(())
     }
 
@@ -216,12 +279,16 @@ impl Segment {
     /// the indexes and mirrors new entries to the index files.
     pub async fn append(&self, buf: Vec<u8>, batches: &[WrittenBatch]) -> Result<()> {
         let len = buf.len() as u64;
+        // Every file first: running out of descriptors must fail before any byte is written
+        // (the caller then leaves the log as it was, writable).
+        let log = self.log_file()?;
+        let (index, time) = self.index_files()?;
         let (position, offsets_before, times_before) = {
             let st = self.state.borrow();
             assert!(
                 !st.sealed,
                 "append to sealed segment {}",
-                self.log_path.display()
+                self.log_path().display()
             );
             // Offsets contiguous: the first batch continues the segment.
             assert!(
@@ -229,14 +296,14 @@ impl Segment {
                     .first()
                     .is_none_or(|b| b.base_offset == st.next_offset),
                 "append to segment {} at offset {:?}, its next offset is {}",
-                self.log_path.display(),
+                self.log_path().display(),
                 batches.first().map(|b| b.base_offset),
                 st.next_offset
             );
             debug_assert!(
                 batches_tile(batches, len),
                 "append to segment {}: batches {batches:?} do not tile a {len}-byte buffer",
-                self.log_path.display()
+                self.log_path().display()
             );
             (
                 st.size_bytes,
@@ -247,10 +314,10 @@ impl Segment {
         assert!(
             position + len <= SEGMENT_BYTES_MAX,
             "segment {} position overflow: {position} + {len} bytes > {SEGMENT_BYTES_MAX}",
-            self.log_path.display()
+            self.log_path().display()
         );
-        let (r, _buf) = self.log.write_all_at(buf, position).await;
-        r.map_err(|e| Error::io("write", &self.log_path, e))?;
+        let (r, _buf) = log.write_all_at(buf, position).await;
+        r.map_err(|e| Error::io("write", self.log_path(), e))?;
         let (ib, tb) = {
             let mut st = self.state.borrow_mut();
             for b in batches {
@@ -272,13 +339,13 @@ impl Segment {
         };
         if !ib.is_empty() {
             let at = (offsets_before * OFFSET_ENTRY_BYTES) as u64;
-            let (r, _) = self.index_file.write_all_at(ib, at).await;
-            r.map_err(|e| Error::io("write", &self.index_path, e))?;
+            let (r, _) = index.write_all_at(ib, at).await;
+            r.map_err(|e| Error::io("write", self.index_path(), e))?;
         }
         if !tb.is_empty() {
             let at = (times_before * TIME_ENTRY_BYTES) as u64;
-            let (r, _) = self.time_file.write_all_at(tb, at).await;
-            r.map_err(|e| Error::io("write", &self.time_path, e))?;
+            let (r, _) = time.write_all_at(tb, at).await;
+            r.map_err(|e| Error::io("write", self.time_path(), e))?;
         }
         Ok(())
     }
@@ -288,8 +355,12 @@ impl Segment {
         self.state.borrow_mut().next_offset = next;
     }
 
-    /// Seals the segment: closes the time index and fsyncs all three files.
+    /// Seals the segment: closes the time index and fsyncs all three files. The index files are
+    /// then released (reads of a sealed segment use the in-memory indexes and the `.log`).
     pub async fn seal(&self) -> Result<()> {
+        // Every file first (see `append`): after this only a write or fsync can fail.
+        let log = self.log_file()?;
+        let (index, time) = self.index_files()?;
         let (entry, count) = {
             let mut st = self.state.borrow_mut();
             let e = st.indexes.seal();
@@ -297,40 +368,30 @@ impl Segment {
         };
         if let Some(e) = entry {
             let at = ((count - 1) * TIME_ENTRY_BYTES) as u64;
-            let (r, _) = self.time_file.write_all_at(e.encode().to_vec(), at).await;
-            r.map_err(|e| Error::io("write", &self.time_path, e))?;
+            let (r, _) = time.write_all_at(e.encode().to_vec(), at).await;
+            r.map_err(|e| Error::io("write", self.time_path(), e))?;
         }
-        self.sync_all().await?;
+        sync_files(self, &log, &index, &time).await?;
         self.state.borrow_mut().sealed = true;
+        self.release_index_files();
         Ok(())
     }
 
-    /// fdatasync of the log and both index files.
+    /// fdatasync of the log and both index files (a file the cache had closed is opened again:
+    /// fdatasync on any descriptor flushes the inode's dirty pages).
     pub async fn sync_all(&self) -> Result<()> {
-        self.log
-            .fdatasync()
-            .await
-            .map_err(|e| Error::io("fdatasync", &self.log_path, e))?;
-        self.index_file
-            .fdatasync()
-            .await
-            .map_err(|e| Error::io("fdatasync", &self.index_path, e))?;
-        self.time_file
-            .fdatasync()
-            .await
-            .map_err(|e| Error::io("fdatasync", &self.time_path, e))?;
-        Ok(())
+        let log = self.log_file()?;
+        let (index, time) = self.index_files()?;
+        sync_files(self, &log, &index, &time).await
     }
 
     /// Reads and structurally checks the header of the batch at `position`.
     pub async fn header_at(&self, position: u64) -> Result<BatchHeader> {
-        let (r, buf) = self
-            .log
-            .read_exact_at(vec![0u8; HEADER_BYTES], position)
-            .await;
-        r.map_err(|e| Error::io("read", &self.log_path, e))?;
+        let log = self.log_file()?;
+        let (r, buf) = log.read_exact_at(vec![0u8; HEADER_BYTES], position).await;
+        r.map_err(|e| Error::io("read", self.log_path(), e))?;
         BatchHeader::parse(&buf).map_err(|e| Error::CorruptSegment {
-            path: self.log_path.clone(),
+            path: self.log_path().to_path_buf(),
             position,
             reason: e.to_string(),
         })
@@ -355,7 +416,7 @@ impl Segment {
         debug_assert!(
             start == 0 || start < self.size_bytes(),
             "index of segment {} points at {start}, past its {} bytes",
-            self.log_path.display(),
+            self.log_path().display(),
             self.size_bytes()
         );
         let mut pos = start;
@@ -369,9 +430,12 @@ impl Segment {
         Ok(None)
     }
 
-    /// Deletes the segment's files (the open `log` handle stays readable for in-flight reads).
+    /// Deletes the segment's files and stops holding them open (a reader that holds the `.log`
+    /// keeps reading it until it drops it).
     pub fn delete_files(&self) -> Result<()> {
-        for p in [&self.log_path, &self.index_path, &self.time_path] {
+        self.deleted.set(true);
+        self.release_files();
+        for p in [self.log_path(), self.index_path(), self.time_path()] {
             match std::fs::remove_file(p) {
                 Ok(()) => {}
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
@@ -407,9 +471,10 @@ mod tests {
     #[test]
     fn append_indexes_mirrors_files_and_finds_batches() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let seg = Segment::create(dir.path(), 100, 64).expect("create");
+        let files = FileCache::new(8);
+        let seg = Segment::create(dir.path(), 100, 64, &files).expect("create");
         assert!(
-            Segment::create(dir.path(), 100, 64).is_err(),
+            Segment::create(dir.path(), 100, 64, &files).is_err(),
             "never overwrite a segment"
         );
         block_on(async {
@@ -441,19 +506,69 @@ mod tests {
             seg.seal().await.expect("seal");
             assert!(seg.state.borrow().sealed);
             assert_eq!(
+                files.held(),
+                1,
+                "a sealed segment keeps at most its .log open"
+            );
+            assert_eq!(
                 seg.state.borrow().indexes.times.last().map(|t| t.timestamp),
                 Some(seg.max_timestamp())
             );
         });
         seg.delete_files().expect("delete");
-        assert!(!seg.log_path.exists() && !seg.index_path.exists() && !seg.time_path.exists());
+        assert!(seg.is_deleted() && files.held() == 0);
+        assert!(!seg.log_path().exists() && !seg.index_path().exists());
+        assert!(!seg.time_path().exists());
+    }
+
+    /// With a budget of one file, every append and read evicts another of the segment's files;
+    /// all of it still works and ends with the same bytes on disk.
+    #[test]
+    fn appends_and_reads_through_a_one_file_budget() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let files = FileCache::new(1);
+        let seg = Segment::create(dir.path(), 0, 64, &files).expect("create");
+        let opened = Segment::open(dir.path(), 0, &files);
+        assert_eq!(files.held(), 1, "create holds at most the budget");
+        block_on(async {
+            let mut next = 0;
+            for k in 0..6 {
+                let b = batch_at(next, 1 + k % 3);
+                let h = BatchHeader::parse(&b).expect("header");
+                let w = WrittenBatch {
+                    base_offset: next,
+                    buffer_position: 0,
+                    size_bytes: b.len() as u64,
+                    max_timestamp: h.max_timestamp,
+                };
+                seg.append(b, &[w]).await.expect("append");
+                next += h.offset_count();
+                seg.set_next_offset(next);
+                // Another handle on the same files evicts this one's between appends.
+                assert!(opened.log_file_len().expect("len") > 0);
+                assert_eq!(files.held(), 1);
+            }
+            let size = seg.size_bytes();
+            for o in 0..next {
+                let (_, h) = seg.find_batch(o, size).await.expect("scan").expect("found");
+                assert!(h.base_offset <= o && o <= h.last_offset());
+            }
+            let (ib, _) = seg.read_index_files().await.expect("index files");
+            assert_eq!(
+                decode_offset_index(&ib, size).expect("valid index"),
+                seg.state.borrow().indexes.offsets
+            );
+            seg.seal().await.expect("seal");
+        });
+        assert!(files.stats().evictions > 6, "{:?}", files.stats());
+        assert!(files.held() <= 1);
     }
 
     #[test]
     #[should_panic(expected = "its next offset is 100")]
     fn append_that_skips_offsets_is_refused() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let seg = Segment::create(dir.path(), 100, 64).expect("create");
+        let seg = Segment::create(dir.path(), 100, 64, &FileCache::new(3)).expect("create");
         let b = batch_at(105, 1);
         let w = WrittenBatch {
             base_offset: 105,

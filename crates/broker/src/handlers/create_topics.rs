@@ -1,6 +1,11 @@
 //! CreateTopics (key 19): create through the controller shard. Replication factor must be -1 or
 //! 1 (one broker); explicit replica assignments are refused; topic configs are accepted and
 //! ignored (retention and segment size are broker-wide settings for now).
+//!
+//! As Kafka's controller: each topic gets its own error code and message; `validate_only` runs
+//! every check (including `max.partitions`, answered POLICY_VIOLATION as a create-topic policy
+//! would be) and creates nothing. A topic is created whole or not at all (see
+//! `ShardState::controller_create`).
 
 use std::rc::Rc;
 
@@ -11,6 +16,15 @@ use crate::shard::ShardState;
 
 /// The message for a topic that could not be created, when the error has none of its own.
 const FAILED_MESSAGE: &str = "topic creation failed";
+
+/// The `error_message` of a refused topic. A policy violation says by how much, as Kafka's
+/// create-topic policies do in their `PolicyViolationException` message.
+fn error_message(e: &BrokerError) -> Str {
+    match e {
+        BrokerError::PartitionLimit { .. } => Str::from(e.to_string()),
+        _ => Str::from_static(e.message().unwrap_or(FAILED_MESSAGE)),
+    }
+}
 
 /// Answer a CreateTopics request.
 pub async fn handle(shard: &Rc<ShardState>, req: CreateTopicsRequest) -> CreateTopicsResponse {
@@ -54,7 +68,7 @@ pub async fn handle(shard: &Rc<ShardState>, req: CreateTopicsRequest) -> CreateT
             error_code: code_of(error),
             // As Kafka's controller: a null message on success (ReplicationControlManager sets
             // it to null explicitly), the reason otherwise.
-            error_message: error.map(|e| Str::from_static(e.message().unwrap_or(FAILED_MESSAGE))),
+            error_message: error.map(error_message),
             num_partitions: if created { partitions } else { -1 },
             replication_factor: if created { 1 } else { -1 },
             configs: Some(Vec::new()),
