@@ -28,6 +28,13 @@
 //! [`Error::OpenFilesExhausted`], a typed error that says to retry later. It never poisons a
 //! log: nothing was written.
 //!
+//! Files in use by writes are bounded too: the operations of the write path that hold files
+//! across an await (an append's writes, a seal, a flush, an index rewrite, a directory sync) take
+//! one of a few write permits first ([`FileCache::write_permit`]). Each holds at most three
+//! files (and, on epoll, the duplicate its fdatasync runs on), so the write path adds at most
+//! about the budget again, however many partitions a Produce names. In-flight reads (a fetch's
+//! file slices) hold one file per segment they read from until the response is sent.
+//!
 //! Closing a file with data not yet fdatasynced is safe: `fdatasync` on a later descriptor of the
 //! same inode flushes it, and since Linux 4.16 ("errseq: Always report a writeback error once") a
 //! writeback error nobody has seen yet is reported to the next opener's fsync.
@@ -35,6 +42,8 @@
 //! # Invariants
 //! - The cache holds at most `budget` files (`held <= budget` after every call), and `held` is
 //!   the number of occupied slots, which is the length of the recency list.
+//! - At most `write_permits` write-path operations hold files at once; none of them waits for
+//!   another permit while it holds one (no nesting, so no deadlock).
 //! - A [`CachedFile`]'s key is valid only while its slot's generation matches; a stale key is a
 //!   miss, never another file.
 //! - The cache never creates a `.log` on a miss: only [`FileCache::create`] does (a new
@@ -49,6 +58,7 @@ use std::rc::Rc;
 
 use super::error::{Error, Result};
 use super::rt::fs::File;
+use super::rt::sync::Notify;
 
 /// Least recently used files the cache closes when an open fails with `EMFILE`/`ENFILE`, before
 /// its one retry. One would do for this open; a few more leave room for the next opens of this
@@ -60,6 +70,11 @@ pub const EVICTIONS_ON_EXHAUSTION: usize = 4;
 const EMFILE: i32 = 24;
 /// errno "too many open files in system" (see [`EMFILE`]).
 const ENFILE: i32 = 23;
+
+/// Most write-path operations of one engine that hold files across an await at once (see the
+/// module docs); the engine uses a quarter of its budget, between 1 and this. 16 fdatasyncs in
+/// parallel keep a device's queue busy; more buy little on one disk and cost descriptors.
+pub const WRITES_IN_FLIGHT_MAX: usize = 16;
 
 /// End of the recency list.
 const NIL: u32 = u32::MAX;
@@ -286,6 +301,30 @@ impl CachedFile {
     }
 }
 
+impl std::fmt::Debug for FileCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FileCache")
+            .field("budget", &self.budget)
+            .field("held", &self.held())
+            .field("write_permits_free", &self.write_permits_free.get())
+            .field("stats", &self.stats.get())
+            .finish()
+    }
+}
+
+/// A write permit of a [`FileCache`], returned when dropped.
+#[derive(Debug)]
+pub struct WritePermit<'a>(&'a FileCache);
+
+impl Drop for WritePermit<'_> {
+    fn drop(&mut self) {
+        let free = self.0.write_permits_free.get() + 1;
+        debug_assert!(free <= FileCache::write_permits_for(self.0.budget));
+        self.0.write_permits_free.set(free);
+        self.0.write_permit_returned.notify_waiters();
+    }
+}
+
 /// How [`FileCache::create`] makes a file.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Create {
@@ -296,11 +335,14 @@ pub enum Create {
 }
 
 /// The open files of one engine, at most `budget` at once. Single-threaded (`!Send`).
-#[derive(Debug)]
 pub struct FileCache {
     budget: usize,
     lru: RefCell<Lru>,
     stats: Cell<FileCacheStats>,
+    /// Write permits not taken.
+    write_permits_free: Cell<usize>,
+    /// A write permit was returned.
+    write_permit_returned: Notify,
     /// Tests: after skipping `.0` opens, the next `.1` opens fail with `EMFILE` before reaching
     /// the kernel.
     #[cfg(test)]
@@ -319,6 +361,8 @@ impl FileCache {
             budget,
             lru: RefCell::new(Lru::new()),
             stats: Cell::new(FileCacheStats::default()),
+            write_permits_free: Cell::new(Self::write_permits_for(budget)),
+            write_permit_returned: Notify::new(),
             #[cfg(test)]
             fail_opens: Cell::new((0, 0)),
         })
@@ -327,6 +371,27 @@ impl FileCache {
     /// Most files held open at once.
     pub fn budget(&self) -> usize {
         self.budget
+    }
+
+    /// Write permits of a cache with `budget` files: a quarter of it, within
+    /// `1..=`[`WRITES_IN_FLIGHT_MAX`].
+    pub fn write_permits_for(budget: usize) -> usize {
+        (budget / 4).clamp(1, WRITES_IN_FLIGHT_MAX)
+    }
+
+    /// Waits for one of the write permits (see the module docs); it is returned when dropped.
+    /// The holder must not wait for another permit.
+    pub async fn write_permit(&self) -> WritePermit<'_> {
+        loop {
+            // Registered before the check: a permit returned in between wakes this waiter.
+            let returned = self.write_permit_returned.notified();
+            let free = self.write_permits_free.get();
+            if free > 0 {
+                self.write_permits_free.set(free - 1);
+                return WritePermit(self);
+            }
+            returned.await;
+        }
     }
 
     /// Files held open now (not counting evicted files still in use).
@@ -385,6 +450,7 @@ impl FileCache {
     /// directory is opened for the call only, with the same retry after `EMFILE`/`ENFILE` as a
     /// segment file.
     pub async fn sync_dir(&self, dir: &Path) -> Result<()> {
+        let _permit = self.write_permit().await;
         let mut options = OpenOptions::new();
         options.read(true);
         let opened = File::from_std(self.open(dir, &options)?);
@@ -638,6 +704,35 @@ mod tests {
             .get(&fs[7])
             .expect("works again once descriptors are back");
         drop(busy);
+    }
+
+    #[test]
+    fn write_permits_are_bounded_and_returned() {
+        let cache = FileCache::new(8);
+        assert_eq!(FileCache::write_permits_for(8), 2);
+        assert_eq!(FileCache::write_permits_for(1), 1);
+        assert_eq!(FileCache::write_permits_for(10_000), WRITES_IN_FLIGHT_MAX);
+        block_on(async {
+            let in_flight = std::rc::Rc::new(Cell::new(0usize));
+            let peak = std::rc::Rc::new(Cell::new(0usize));
+            let tasks: Vec<_> = (0..10)
+                .map(|_| {
+                    let (cache, in_flight, peak) = (cache.clone(), in_flight.clone(), peak.clone());
+                    crate::runtime::spawn(async move {
+                        let _permit = cache.write_permit().await;
+                        in_flight.set(in_flight.get() + 1);
+                        peak.set(peak.get().max(in_flight.get()));
+                        crate::runtime::yield_now().await;
+                        in_flight.set(in_flight.get() - 1);
+                    })
+                })
+                .collect();
+            for t in tasks {
+                t.await;
+            }
+            assert_eq!(peak.get(), 2, "two permits for a budget of 8");
+        });
+        assert_eq!(cache.write_permits_free.get(), 2, "every permit returned");
     }
 
     #[test]

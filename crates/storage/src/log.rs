@@ -684,20 +684,20 @@ impl Log {
 
     /// One fdatasync of the active segment as flush leader (caller checked none is in flight).
     async fn flush_once(&self) -> Result<()> {
+        self.state.borrow_mut().flushing = true;
+        let leader = FlushLeader(self);
+        // Waiting for a write permit (other partitions' syncs) lets more appends join this one.
+        let permit = self.files.write_permit().await;
         let active = self.active();
         // Out of descriptors: no sync ran, nothing is lost; the log stays writable and the next
         // flush covers this data.
         let log_file = active.log_file()?;
-        let covered = {
-            let mut st = self.state.borrow_mut();
-            st.flushing = true;
-            st.dirty
-        };
-        let leader = FlushLeader(self);
+        let covered = self.state.borrow().dirty;
         let r = log_file
             .fdatasync()
             .await
             .map_err(|e| Error::io("fdatasync", active.log_path(), e));
+        drop((log_file, permit));
         match r {
             Ok(()) => {
                 let advanced = {

@@ -242,6 +242,7 @@ impl Segment {
 
     /// Reads the whole `.index`/`.timeindex` files.
     pub async fn read_index_files(&self) -> Result<(Vec<u8>, Vec<u8>)> {
+        let _permit = self.files.write_permit().await;
         let (index, time) = self.index_files()?;
         let ilen = index
             .len()
@@ -262,6 +263,7 @@ impl Segment {
             let st = self.state.borrow();
             (st.indexes.encode_offsets(), st.indexes.encode_times())
         };
+        let _permit = self.files.write_permit().await;
         let (index, time) = self.index_files()?;
         index
             .set_len(0)
@@ -281,6 +283,7 @@ impl Segment {
         let len = buf.len() as u64;
         // Every file first: running out of descriptors must fail before any byte is written
         // (the caller then leaves the log as it was, writable).
+        let _permit = self.files.write_permit().await;
         let log = self.log_file()?;
         let (index, time) = self.index_files()?;
         let (position, offsets_before, times_before) = {
@@ -359,6 +362,7 @@ impl Segment {
     /// then released (reads of a sealed segment use the in-memory indexes and the `.log`).
     pub async fn seal(&self) -> Result<()> {
         // Every file first (see `append`): after this only a write or fsync can fail.
+        let _permit = self.files.write_permit().await;
         let log = self.log_file()?;
         let (index, time) = self.index_files()?;
         let (entry, count) = {
@@ -380,6 +384,7 @@ impl Segment {
     /// fdatasync of the log and both index files (a file the cache had closed is opened again:
     /// fdatasync on any descriptor flushes the inode's dirty pages).
     pub async fn sync_all(&self) -> Result<()> {
+        let _permit = self.files.write_permit().await;
         let log = self.log_file()?;
         let (index, time) = self.index_files()?;
         sync_files(self, &log, &index, &time).await
