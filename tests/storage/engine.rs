@@ -195,3 +195,147 @@ fn leftover_deleting_directories_are_removed_on_open() {
     });
     assert_eq!(entries(dir.path()), vec!["not a partition"]);
 }
+
+/// A file in the way of one partition's directory: the creation fails and leaves no directory
+/// of the topic and no open partition; once the file is gone the same creation works.
+#[test]
+fn create_topic_is_all_or_nothing() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(dir.path().join("t-2"), b"in the way").expect("write");
+    block_on(async {
+        let engine = Engine::open(dir.path(), config()).await.expect("open");
+        match engine.create_topic("t", 4).await {
+            Err(Error::Io { op: "mkdir", .. }) => {}
+            other => panic!("expected a mkdir error, got {other:?}"),
+        }
+        assert_eq!(entries(dir.path()), vec!["t-2"], "only the file is left");
+        assert!(engine.partitions().is_empty());
+        assert!(engine.log("t", 0).is_err());
+        std::fs::remove_file(dir.path().join("t-2")).expect("rm");
+        engine.create_topic("t", 4).await.expect("create");
+        assert_eq!(engine.partitions().len(), 4);
+    });
+}
+
+/// The broker's steps of a creation: directories, then each engine opens its partitions, all or
+/// none; a roll-back closes them (handles fail with `Deleted`) and removes every directory.
+#[test]
+fn open_topic_is_all_or_nothing_and_a_roll_back_leaves_nothing() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    block_on(async {
+        let engine = Engine::open(dir.path(), config()).await.expect("open");
+        engine.create_partition_dirs("t", 3).await.expect("dirs");
+        assert!(matches!(
+            engine.create_partition_dirs("t", 3).await,
+            Err(Error::TopicAlreadyExists { .. })
+        ));
+        // Partition 2 cannot be opened: a damaged sealed segment (not repaired).
+        let p2 = dir.path().join("t-2");
+        std::fs::write(p2.join(format!("{:020}.log", 0)), [7u8; 100]).expect("write");
+        std::fs::write(p2.join(format!("{:020}.log", 5)), b"").expect("write");
+        assert!(matches!(
+            engine.open_topic("t", 3).await,
+            Err(Error::CorruptSegment { .. })
+        ));
+        assert!(
+            engine.partitions().is_empty(),
+            "partitions 0 and 1 closed again"
+        );
+        assert_eq!(engine.remove_topic_dirs("t").await.expect("remove"), 3);
+        assert!(entries(dir.path()).is_empty());
+
+        engine.create_partition_dirs("t", 2).await.expect("dirs");
+        assert_eq!(engine.open_topic("t", 2).await.expect("open"), 2);
+        let log = engine.log("t", 1).expect("log");
+        assert_eq!(engine.close_topic("t"), 2);
+        assert!(matches!(
+            log.append(test_batch(0, 1, 0)).await,
+            Err(Error::Deleted { .. })
+        ));
+        engine.remove_topic_dirs("t").await.expect("remove");
+        assert!(entries(dir.path()).is_empty());
+    });
+}
+
+/// Directories nobody claims go to `orphaned/` (a second one of the same name gets a suffix),
+/// claimed ones stay; an engine opened afterwards does not open the orphans.
+#[test]
+fn unclaimed_partition_directories_are_set_aside() {
+    use ringlog::storage::engine::{set_aside_unclaimed, ORPHANED_DIR};
+    let dir = tempfile::tempdir().expect("tempdir");
+    block_on(async {
+        let engine = Engine::open(dir.path(), config()).await.expect("open");
+        engine.create_topic("kept", 2).await.expect("create");
+        engine.create_topic("ghost", 1).await.expect("create");
+        engine
+            .append("ghost", 0, test_batch(0, 1, 0))
+            .await
+            .expect("append");
+    });
+    std::fs::create_dir(dir.path().join("kept-7")).expect("mkdir");
+    let claimed = |t: &str, p: i32| t == "kept" && p < 2;
+    let moved = set_aside_unclaimed(dir.path(), claimed).expect("set aside");
+    assert_eq!(moved.len(), 2);
+    let aside = dir.path().join(ORPHANED_DIR);
+    assert_eq!(entries(&aside), vec!["ghost-0", "kept-7"]);
+    assert!(aside.join(format!("ghost-0/{:020}.log", 0)).exists());
+    std::fs::create_dir(dir.path().join("ghost-0")).expect("mkdir again");
+    set_aside_unclaimed(dir.path(), claimed).expect("set aside");
+    assert_eq!(entries(&aside), vec!["ghost-0", "ghost-0.1", "kept-7"]);
+    assert!(set_aside_unclaimed(dir.path(), claimed)
+        .expect("nothing left")
+        .is_empty());
+    block_on(async {
+        let engine = Engine::open(dir.path(), config()).await.expect("reopen");
+        assert_eq!(
+            engine.partitions(),
+            vec![("kept".to_string(), 0), ("kept".to_string(), 1)]
+        );
+    });
+}
+
+/// An engine's budget bounds the files its cache holds, whatever the number of partitions and
+/// segments, and a budget of 0 is refused.
+#[test]
+fn the_engine_holds_at_most_its_budget_of_files() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let budget = EngineConfig {
+        open_segment_files_max: 5,
+        ..config()
+    };
+    block_on(async {
+        assert!(matches!(
+            Engine::open(
+                dir.path(),
+                EngineConfig {
+                    open_segment_files_max: 0,
+                    ..config()
+                }
+            )
+            .await,
+            Err(Error::InvalidArgument { .. })
+        ));
+        let engine = Engine::open(dir.path(), budget.clone())
+            .await
+            .expect("open");
+        engine.create_topic("t", 12).await.expect("create");
+        assert!(engine.file_cache().held() <= 5);
+        for round in 0..16 {
+            for p in 0..12 {
+                engine
+                    .append("t", p, test_batch(round, 10, 0))
+                    .await
+                    .expect("append");
+                assert!(engine.file_cache().held() <= 5);
+            }
+        }
+        assert!(engine.log("t", 0).expect("log").segment_count() > 2);
+        for p in 0..12 {
+            let r = engine.read("t", p, 0, u64::MAX).await.expect("read");
+            assert_eq!(r.slices.last().map(|s| s.last_offset), Some(159));
+            assert!(engine.file_cache().held() <= 5);
+        }
+        let stats = engine.file_cache().stats();
+        assert!(stats.evictions > 0, "{stats:?}");
+    });
+}
