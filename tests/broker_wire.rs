@@ -11,6 +11,8 @@
 //! - `chaos`: seeded garbage from several connections, then a normal round trip.
 //! - `hostile`: counts and lengths of 2^31-1 in frames of a few bytes, each closing only its own
 //!   connection while another client keeps producing and consuming.
+//! - `poison`: batches with a valid header and CRC but unreadable records, each refused with
+//!   Kafka's code (and `record_errors` from Produce v8), nothing stored, the partition serving on.
 //!
 
 #[path = "broker_wire/chaos.rs"]
@@ -21,6 +23,8 @@ mod client;
 mod errors;
 #[path = "broker_wire/hostile.rs"]
 mod hostile;
+#[path = "broker_wire/poison.rs"]
+mod poison;
 #[path = "broker_wire/shards.rs"]
 mod shards;
 #[path = "broker_wire/versions.rs"]
@@ -95,4 +99,6 @@ both_drivers!(
     shards::fetch_duplicates_collapse_and_the_broker_caps_response_bytes,
     chaos::garbage_from_many_connections_then_a_normal_round_trip,
     hostile::hostile_counts_and_lengths_close_the_connection_while_others_are_served,
+    poison::poison_batches_are_refused_at_every_version_and_nothing_is_stored,
+    poison::a_poison_batch_refuses_its_whole_partition_and_only_it,
 );

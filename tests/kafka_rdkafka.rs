@@ -1,10 +1,15 @@
 //! librdkafka (the `rdkafka` crate, built from source) against a live ringlog broker, on both
 //! drivers: round trips with keys and headers under every compression codec, ListOffsets by
-//! timestamp, Metadata auto-creation, and acknowledged data surviving a broker restart.
-//! Everything is on 127.0.0.1 and bounded in time.
+//! timestamp, Metadata auto-creation, acknowledged data surviving a broker restart, and
+//! consumers (librdkafka and kcat) of a partition that was sent poison batches reading exactly
+//! the good records. Everything is on 127.0.0.1 and bounded in time.
 
 #[macro_use]
 mod support;
+/// The wire tests' blocking client, to send batches no real producer builds.
+#[allow(dead_code)]
+#[path = "broker_wire/client.rs"]
+mod wire;
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -25,6 +30,7 @@ both_drivers!(
     list_offsets_by_timestamp,
     metadata_auto_creates_topics,
     acknowledged_records_survive_a_restart,
+    consumers_of_a_poisoned_partition_read_only_the_good_records,
 );
 
 const WAIT_MAX: Duration = Duration::from_secs(120);
@@ -317,6 +323,157 @@ fn acknowledged_records_survive_a_restart(io: IoKind) {
     );
     let got = consume_all(&broker, "durable", 3, RECORDS);
     check_round_trip(&got, RECORDS);
+    broker.shutdown();
+    broker.join().unwrap();
+}
+
+/// How long the poison test waits for consumers: far above what reading six records takes,
+/// short enough that a consumer stuck on a stored poison batch fails the test in bounded time.
+const POISON_WAIT: Duration = Duration::from_secs(20);
+
+/// Runs `cmd` with piped output, killed at `limit`.
+fn run_bounded(cmd: &mut std::process::Command, limit: Duration) -> std::process::Output {
+    use std::process::Stdio;
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let deadline = Instant::now() + limit;
+    while child.try_wait().expect("wait").is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    child.wait_with_output().expect("output")
+}
+
+/// Every poison batch (`storage::batch::testing::poison_batches`) is sent raw between good
+/// records and refused; afterwards a librdkafka consumer and kcat read the partition from the
+/// beginning and get exactly the good records, in order, with no error (before record
+/// validation, a stored poison batch made librdkafka refetch one offset forever).
+fn consumers_of_a_poisoned_partition_read_only_the_good_records(io: IoKind) {
+    use kafka_protocol::messages::ApiKey;
+    let dir = tempfile::tempdir().unwrap();
+    let broker = start(io, dir.path(), FlushPolicy::Never);
+    let topic = "poisoned";
+    create_topic(&broker, topic, 1);
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    let mut raw = wire::Client::connect(broker.local_addr());
+    assert_eq!(
+        wire::produce_one(
+            &mut raw,
+            topic,
+            0,
+            &wire::batch(now_ms, &[b"good-0", b"good-1", b"good-2"])
+        ),
+        0
+    );
+    let v = *wire::versions(ApiKey::Produce).end();
+    for poison in ringlog::storage::batch::testing::poison_batches(now_ms) {
+        let resp = raw.call(
+            v,
+            &wire::produce_request(topic, -1, &[(0, poison.bytes.clone())]),
+        );
+        let code = resp.responses[0].partition_responses[0].error_code;
+        assert_ne!(code, 0, "poison batch {} was acknowledged", poison.name);
+    }
+    let p = producer(&broker, "lz4");
+    produce_all(
+        &p,
+        (3..6).map(|i| (format!("k{i}"), format!("good-{i}"), -1)),
+        topic,
+    );
+    let expected: Vec<String> = (0..6).map(|i| format!("good-{i}")).collect();
+
+    let consumer: BaseConsumer = client(&broker)
+        .set("group.id", "poison-assign")
+        .set("enable.auto.commit", "false")
+        .create()
+        .expect("consumer");
+    let mut tpl = TopicPartitionList::new();
+    tpl.add_partition_offset(topic, 0, Offset::Beginning)
+        .unwrap();
+    consumer.assign(&tpl).expect("assign");
+    let mut got: Vec<(i64, String)> = Vec::new();
+    let deadline = Instant::now() + POISON_WAIT;
+    // Read until every good record is in, then a little longer: nothing else may arrive.
+    let mut quiet_until: Option<Instant> = None;
+    while quiet_until.is_none_or(|q| Instant::now() < q) {
+        assert!(
+            Instant::now() < deadline,
+            "librdkafka read {got:?} of {expected:?} (stuck on a stored poison batch?)"
+        );
+        match consumer.poll(Duration::from_millis(100)) {
+            None => {}
+            Some(Err(e)) => panic!("librdkafka consumer error: {e}"),
+            Some(Ok(m)) => got.push((
+                m.offset(),
+                String::from_utf8(m.payload().unwrap_or_default().to_vec()).unwrap(),
+            )),
+        }
+        if got.len() >= expected.len() && quiet_until.is_none() {
+            quiet_until = Some(Instant::now() + Duration::from_secs(1));
+        }
+    }
+    assert_eq!(
+        got,
+        expected
+            .iter()
+            .enumerate()
+            .map(|(i, v)| (i as i64, v.clone()))
+            .collect::<Vec<_>>(),
+        "librdkafka: exactly the good records at offsets 0..6"
+    );
+    drop(consumer);
+
+    match std::process::Command::new("kcat").arg("-V").output() {
+        Ok(o) if o.status.success() => {
+            let addr = broker.local_addr().to_string();
+            let out = run_bounded(
+                std::process::Command::new("kcat").args([
+                    "-C",
+                    "-b",
+                    &addr,
+                    "-t",
+                    topic,
+                    "-p",
+                    "0",
+                    "-o",
+                    "beginning",
+                    "-e",
+                    "-q",
+                    "-f",
+                    "%o %s\\n",
+                ]),
+                POISON_WAIT,
+            );
+            assert!(
+                out.status.success(),
+                "kcat failed or was stuck (killed after {POISON_WAIT:?}): {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            let lines: Vec<String> = String::from_utf8(out.stdout)
+                .unwrap()
+                .lines()
+                .map(str::to_string)
+                .collect();
+            let want: Vec<String> = expected
+                .iter()
+                .enumerate()
+                .map(|(i, v)| format!("{i} {v}"))
+                .collect();
+            assert_eq!(lines, want, "kcat: exactly the good records");
+        }
+        _ => eprintln!(
+            "SKIPPED: kcat is not installed; the kcat consumer of a poisoned partition did not run"
+        ),
+    }
     broker.shutdown();
     broker.join().unwrap();
 }

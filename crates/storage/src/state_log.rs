@@ -83,6 +83,7 @@ use crate::error::{Error, Result};
 use crate::log::{FlushPolicy, Log, LogConfig};
 use crate::rt::mesh::{self, OneshotSender};
 use crate::rt::sync::Notify;
+use crate::validate::AppendOrigin;
 use disk::{
     encode_updates, fsync_parent, open_log, parent, recover_swap, remove_dir_if_exists, scan_live,
     sibling, swap_in, FreshWriter, Scan,
@@ -615,7 +616,8 @@ impl Inner {
         }
         let records: i64 = jobs.iter().map(|p| p.updates.len() as i64).sum();
         let log = self.log.borrow().clone();
-        let result = log.append(buf).await;
+        // The broker writes its own state: an internal append (Kafka: AppendOrigin.COORDINATOR).
+        let result = log.append_as(buf, AppendOrigin::Internal).await;
         for p in &jobs {
             self.reserved.set(self.reserved.get() - p.growth);
         }

@@ -15,6 +15,7 @@ use crate::error::{Error, Result};
 use crate::log::{now_ms, FlushPolicy, Log};
 use crate::records::{decode_batch_records, encode_batch, BatchMeta, Compression, Record};
 use crate::rt::fs::sync_dir;
+use crate::validate::AppendOrigin;
 
 /// `path` with `suffix` appended to its last component.
 pub(super) fn sibling(path: &Path, suffix: &str) -> PathBuf {
@@ -342,7 +343,7 @@ impl<'a> FreshWriter<'a> {
         }
         let mut buf = Vec::with_capacity(self.pending_bytes);
         encode_updates(&self.pending, &mut buf)?;
-        let base = self.log.append(buf).await?;
+        let base = self.log.append_as(buf, AppendOrigin::Internal).await?;
         assert_eq!(
             base, self.written,
             "a fresh log's records are numbered from 0"
