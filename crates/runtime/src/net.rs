@@ -659,4 +659,16 @@ impl TcpStream {
         }
         Ok(())
     }
+
+    /// Shut down both directions while the descriptor stays open: a `recv` in progress (an op on
+    /// io_uring, a readiness wait on epoll) completes with 0 and a `send` with `EPIPE`, so the
+    /// task that owns the socket ends its work by its normal path. Used to close a connection
+    /// from outside the task serving it (idle and slowloris timers).
+    pub fn shutdown_both(&self) -> io::Result<()> {
+        // SAFETY: plain syscall.
+        if unsafe { libc::shutdown(self.raw_fd(), libc::SHUT_RDWR) } < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(())
+    }
 }
