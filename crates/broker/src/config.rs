@@ -23,7 +23,7 @@
 //! queued-max-request-bytes = 268435456
 //! ```
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -78,9 +78,6 @@ pub const LISTEN_DEFAULT: &str = "127.0.0.1:9092";
 /// Longest a Fetch may wait for data, whatever `max_wait_ms` the client asks for. Kafka clients
 /// default to 500 ms; 30 s bounds how long a shutdown can be held up by a long poll.
 pub const FETCH_WAIT_MS_MAX: u64 = 30_000;
-/// Connections per shard; beyond it new connections are closed at once (each costs a buffer of
-/// up to `request_bytes_max`, so this bounds memory).
-pub const CONNECTIONS_PER_SHARD_MAX: usize = 10_000;
 
 /// Everything `ringlog serve` needs.
 #[derive(Clone, Debug)]
@@ -221,6 +218,49 @@ impl BrokerConfig {
         })
     }
 
+    /// The per-address exceptions of `max_connections_per_ip_overrides`: `host:count` pairs
+    /// separated by commas (spaces around them allowed), split at the *last* colon so an IPv6
+    /// address may be written as is (`::1:50`) or in brackets (`[::1]:50`), as Kafka's
+    /// `max.connections.per.ip.overrides`. A host name stands for every address it resolves to
+    /// (resolved once, here); a later entry for the same address wins.
+    pub fn connections_per_ip_overrides(&self) -> Result<Vec<(IpAddr, u32)>, String> {
+        let text = self.max_connections_per_ip_overrides.trim();
+        let mut out = Vec::new();
+        if text.is_empty() {
+            return Ok(out);
+        }
+        for entry in text.split(',').map(str::trim) {
+            let bad = |why: &str| {
+                format!(
+                    "max-connections-per-ip-overrides entry {entry:?}: {why} (expected host:count)"
+                )
+            };
+            let (host, count) = entry.rsplit_once(':').ok_or_else(|| bad("no ':'"))?;
+            let count: u32 = count
+                .trim()
+                .parse()
+                .map_err(|e| bad(&format!("count: {e}")))?;
+            let host = host.trim().trim_start_matches('[').trim_end_matches(']');
+            if host.is_empty() {
+                return Err(bad("empty host"));
+            }
+            match host.parse::<IpAddr>() {
+                Ok(ip) => out.push((ip.to_canonical(), count)),
+                Err(_) => {
+                    let addrs = (host, 0u16)
+                        .to_socket_addrs()
+                        .map_err(|e| bad(&format!("cannot resolve {host:?}: {e}")))?;
+                    let before = out.len();
+                    out.extend(addrs.map(|a| (a.ip().to_canonical(), count)));
+                    if out.len() == before {
+                        return Err(bad(&format!("{host:?} resolves to no address")));
+                    }
+                }
+            }
+        }
+        Ok(out)
+    }
+
     /// Check values that parsing cannot.
     pub fn validate(&self) -> Result<(), String> {
         if self.cores == 0 || self.cores > 1024 {
@@ -246,8 +286,15 @@ impl BrokerConfig {
         if self.connections_max_idle_ms == 0 || self.frame_read_timeout_ms == 0 {
             return Err("connections-max-idle-ms and frame-read-timeout-ms must be above 0".into());
         }
-        if self.max_connections == Some(0) || self.max_connections_per_ip == 0 {
-            return Err("max-connections and max-connections-per-ip must be at least 1".into());
+        if self.max_connections == Some(0) {
+            return Err("max-connections must be at least 1".into());
+        }
+        let overrides = self.connections_per_ip_overrides()?;
+        // As Kafka: 0 per address only makes sense when the overrides name who may connect.
+        if self.max_connections_per_ip == 0 && overrides.is_empty() {
+            return Err(
+                "max-connections-per-ip can be 0 only with max-connections-per-ip-overrides".into(),
+            );
         }
         if self.queued_max_request_bytes < u64::from(self.request_bytes_max) {
             return Err(format!(
@@ -413,6 +460,30 @@ mod tests {
         c.open_segment_files_max = Some(64);
         let fixed = c.fd_plan(20_000).unwrap();
         assert_eq!((fixed.segment_files, fixed.connections), (64, 10));
+    }
+
+    #[test]
+    fn per_ip_overrides_parse_as_kafka_writes_them() {
+        let mut c = BrokerConfig {
+            max_connections_per_ip_overrides: " 127.0.0.2:3, ::1:7 ,[::2]:0,localhost:9".into(),
+            ..BrokerConfig::default()
+        };
+        let o = c.connections_per_ip_overrides().unwrap();
+        assert_eq!(o[0], ("127.0.0.2".parse().unwrap(), 3));
+        assert_eq!(o[1], ("::1".parse().unwrap(), 7));
+        assert_eq!(o[2], ("::2".parse().unwrap(), 0));
+        assert!(o[3..].iter().all(|&(ip, n)| ip.is_loopback() && n == 9));
+        c.validate().unwrap();
+        for bad in ["127.0.0.1", "127.0.0.1:x", ":5", "127.0.0.1:-1"] {
+            c.max_connections_per_ip_overrides = bad.into();
+            let e = c.validate().unwrap_err();
+            assert!(e.contains("overrides"), "{bad}: {e}");
+        }
+        c.max_connections_per_ip_overrides = String::new();
+        c.max_connections_per_ip = 0;
+        assert!(c.validate().unwrap_err().contains("overrides"));
+        c.max_connections_per_ip_overrides = "127.0.0.1:5".into();
+        c.validate().unwrap();
     }
 
     #[test]

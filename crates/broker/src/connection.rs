@@ -3,24 +3,34 @@
 //!
 //! Like Kafka, a connection has at most one request in progress: the next frame is read only
 //! after the previous response was written. That keeps responses in request order by
-//! construction, and bounds a connection's memory to one frame (`request_bytes_max`) plus the
-//! response being written.
+//! construction, and bounds a connection's memory to one frame plus the response being written.
+//!
+//! Frames up to [`READ_CHUNK_BYTES`] are received into the connection's standing buffer. A larger
+//! frame first reserves its size from the broker's memory budget (`queued_max_request_bytes`,
+//! see [`crate::limits`]) as soon as its size prefix has arrived, and is then received into a
+//! buffer of exactly its size; the reservation is held until its response has been written.
+//! While the budget is spent the connection stops reading, as Kafka mutes the channel.
 //!
 //! # Invariants
-//! - The read buffer never holds more than one frame plus [`READ_CHUNK_BYTES`]; a frame whose
-//!   size prefix exceeds `request_bytes_max` (or is negative) closes the connection before
-//!   anything is allocated for it.
+//! - The standing buffer never holds more than 2 x [`READ_CHUNK_BYTES`]; a frame over
+//!   [`READ_CHUNK_BYTES`] is held in a buffer of its own size, only with a budget reservation of
+//!   that size; a frame whose size prefix exceeds `request_bytes_max` (or is negative) closes the
+//!   connection before anything is allocated for it.
+//! - The connection's phase ([`Phase`]) says which deadline applies: idle between requests,
+//!   frame-read while a started frame arrives, none while a request is handled or waits for the
+//!   budget, idle-since-progress while a response is written.
 //! - A request that cannot be decoded gets the answer Kafka gives (ApiVersions: the v0
 //!   UNSUPPORTED_VERSION reply) or closes the connection with one log line; other connections
 //!   are unaffected.
 
-use std::net::SocketAddr;
 use std::rc::Rc;
+use std::time::Instant;
 
 use bytes::{Bytes, BytesMut};
 
 use super::handlers;
 use super::shard::ShardState;
+use crate::limits::{Conn, Phase, Reservation, ShardLimits, UNBUDGETED_BYTES_MAX};
 use crate::protocol::frame::{check_frame, split_frame, FrameLimits, FrameStatus};
 use crate::protocol::{
     decode_request, encode_response, error, versions, ApiKey, DecodeError, Request, RequestHeader,
@@ -30,12 +40,10 @@ use crate::runtime::future::{select, Either};
 use crate::runtime::net::TcpStream;
 use crate::transfer::{Piece, Transfer};
 
-/// Read granularity: each recv asks for at least this much room (or the rest of the frame, up to
-/// [`READ_GROW_BYTES_MAX`] at a time, so a client that announces a large frame and sends it
-/// slowly does not make us allocate it all up front).
-pub const READ_CHUNK_BYTES: usize = 64 * 1024;
-/// Largest single growth of the read buffer.
-pub const READ_GROW_BYTES_MAX: usize = 4 << 20;
+/// Size of the standing read buffer, and so the largest frame read without a budget
+/// reservation: each recv asks for at least this much room. Kafka clients' requests other than
+/// Produce, and small Produce requests, fit.
+pub const READ_CHUNK_BYTES: usize = UNBUDGETED_BYTES_MAX;
 
 /// A response body to encode (boxed: it is large and most outcomes are not).
 fn respond(resp: impl Into<Response>) -> Outcome {
@@ -49,20 +57,34 @@ enum Outcome {
     Close(String),
 }
 
-/// Serve one connection until the peer closes, an error occurs, or the broker shuts down.
-pub async fn serve(shard: Rc<ShardState>, stream: TcpStream, peer: Option<SocketAddr>) {
+/// A whole request frame (without its size prefix) and the budget it holds until its response
+/// has been written.
+struct Frame {
+    body: Bytes,
+    _budget: Option<Reservation>,
+}
+
+/// Serve one connection until the peer closes, an error occurs, a deadline passes (the shard's
+/// reaper shuts the socket down), or the broker shuts down.
+pub async fn serve(shard: Rc<ShardState>, limits: Rc<ShardLimits>, conn: Rc<Conn>) {
+    let stream = &conn.stream;
+    let peer = conn.peer;
     let _ = stream.set_nodelay(true);
-    let limits = FrameLimits {
+    let frame_limits = FrameLimits {
         body_bytes_max: shard.config.request_bytes_max,
     };
-    let mut buf = BytesMut::with_capacity(READ_CHUNK_BYTES);
+    let mut reader = FrameReader::new();
     let mut out = BytesMut::with_capacity(4096);
-    let mut transfer = Transfer::new(shard.config.transfer, peer);
+    let mut transfer =
+        Transfer::new(shard.config.transfer, peer).with_limits(limits.clone(), conn.clone());
     loop {
-        let Some(frame) = read_frame(&shard, &stream, &mut buf, limits, peer).await else {
+        let Some(frame) = reader
+            .read_frame(&shard, &limits, &conn, frame_limits)
+            .await
+        else {
             return;
         };
-        let (header, outcome) = match decode_request(frame) {
+        let (header, outcome) = match decode_request(frame.body) {
             Ok((header, request)) => {
                 let outcome = handle(&shard, &header, request).await;
                 (header, outcome)
@@ -78,7 +100,8 @@ pub async fn serve(shard: Rc<ShardState>, stream: TcpStream, peer: Option<Socket
                     "ApiVersions version unsupported: answering with v0"
                 );
                 versions::encode_api_versions_unsupported(correlation_id, &mut out);
-                if !send_out(&stream, &mut out).await {
+                conn.enter(Phase::Sending, Instant::now());
+                if !send_out(stream, &mut out).await {
                     return;
                 }
                 continue;
@@ -88,19 +111,22 @@ pub async fn serve(shard: Rc<ShardState>, stream: TcpStream, peer: Option<Socket
                 return;
             }
         };
+        conn.enter(Phase::Sending, Instant::now());
         match outcome {
             Outcome::Respond(resp) => {
                 if let Err(e) = encode_response(&header, &resp, &mut out) {
                     tracing::error!(?peer, "closing connection: {e}");
                     return;
                 }
-                if !send_out(&stream, &mut out).await {
+                if !send_out(stream, &mut out).await {
                     return;
                 }
             }
             Outcome::Pieces(pieces) => {
-                if let Err(e) = transfer.send(&stream, pieces).await {
-                    tracing::debug!(?peer, "fetch transfer failed: {e}");
+                if let Err(e) = transfer.send(stream, pieces).await {
+                    if conn.expired().is_none() {
+                        tracing::debug!(?peer, "fetch transfer failed: {e}");
+                    }
                     return;
                 }
             }
@@ -110,61 +136,157 @@ pub async fn serve(shard: Rc<ShardState>, stream: TcpStream, peer: Option<Socket
                 return;
             }
         }
+        // The frame's budget reservation (`frame._budget`) is released here, after the response.
     }
 }
 
-/// Receives into `buf` until it holds a whole frame, and splits that frame off. `None` ends the
-/// connection: the peer closed, a receive failed, the size prefix is out of bounds, or the broker
-/// is shutting down while the connection is between requests.
-async fn read_frame(
-    shard: &ShardState,
-    stream: &TcpStream,
-    buf: &mut BytesMut,
-    limits: FrameLimits,
-    peer: Option<SocketAddr>,
-) -> Option<Bytes> {
-    loop {
-        match split_frame(buf, limits) {
-            Ok(Some(frame)) => return Some(frame),
-            Ok(None) => {}
-            Err(e) => {
-                tracing::warn!(?peer, "closing connection: {e}");
+/// The receive side of a connection: the standing buffer for small frames (and the start of the
+/// next frame, when a client pipelines), and the buffer of one large frame with its reservation.
+struct FrameReader {
+    standing: BytesMut,
+    large: Option<(BytesMut, Reservation)>,
+}
+
+impl FrameReader {
+    fn new() -> FrameReader {
+        FrameReader {
+            standing: BytesMut::with_capacity(READ_CHUNK_BYTES),
+            large: None,
+        }
+    }
+
+    /// Receives until a whole frame is buffered and splits it off. `None` ends the connection:
+    /// the peer closed, a receive failed (also: the reaper shut the socket down at a deadline),
+    /// the size prefix is out of bounds, or the broker is shutting down while the connection is
+    /// between requests or waiting for the budget.
+    async fn read_frame(
+        &mut self,
+        shard: &ShardState,
+        limits: &ShardLimits,
+        conn: &Conn,
+        frame_limits: FrameLimits,
+    ) -> Option<Frame> {
+        let peer = conn.peer;
+        loop {
+            let buffered = match &self.large {
+                Some((buf, _)) => &buf[..],
+                None => &self.standing[..],
+            };
+            let status = match check_frame(buffered, frame_limits) {
+                Ok(status) => status,
+                Err(e) => {
+                    tracing::warn!(?peer, "closing connection: {e}");
+                    return None;
+                }
+            };
+            match status {
+                FrameStatus::Complete { .. } => {
+                    conn.enter(Phase::Busy, Instant::now());
+                    return Some(self.split(frame_limits));
+                }
+                FrameStatus::Incomplete {
+                    frame_bytes: Some(n),
+                } if n > READ_CHUNK_BYTES && self.large.is_none() => {
+                    // Reserve before the buffer grows; reading pauses meanwhile. The wait does
+                    // not count against the frame's read deadline.
+                    let paused = Instant::now();
+                    let first_byte = match conn.phase() {
+                        (Phase::Frame, since) => since,
+                        _ => paused, // a pipelined frame: its bytes were already here
+                    };
+                    conn.enter(Phase::Busy, paused);
+                    let reservation = match select(limits.reserve(n), shard.shutdown.notified())
+                        .await
+                    {
+                        Either::Left(r) => r.expect("a frame over the standing buffer is budgeted"),
+                        Either::Right(()) => return None,
+                    };
+                    conn.enter(Phase::Frame, first_byte + paused.elapsed());
+                    let mut buf = BytesMut::with_capacity(n);
+                    buf.extend_from_slice(&self.standing);
+                    self.standing.clear();
+                    self.large = Some((buf, reservation));
+                    continue;
+                }
+                FrameStatus::Incomplete { frame_bytes } => {
+                    if self.large.is_none() {
+                        // Room in the standing buffer for the rest of a small frame, or for a
+                        // chunk when the size is not known yet.
+                        let want = frame_bytes
+                            .map_or(READ_CHUNK_BYTES, |n| n.saturating_sub(self.standing.len()));
+                        let room = self.standing.capacity() - self.standing.len();
+                        if room < want.min(READ_CHUNK_BYTES) || room == 0 {
+                            self.standing.reserve(READ_CHUNK_BYTES);
+                        }
+                    }
+                }
+            }
+            let idle = self.large.is_none() && self.standing.is_empty();
+            match conn.phase().0 {
+                Phase::Idle if !idle => conn.enter(Phase::Frame, Instant::now()),
+                Phase::Busy | Phase::Sending if idle => conn.enter(Phase::Idle, Instant::now()),
+                Phase::Busy | Phase::Sending => conn.enter(Phase::Frame, Instant::now()),
+                _ => {}
+            }
+            if idle && shard.shutting_down.get() {
                 return None;
             }
-        }
-        let want = match check_frame(buf, limits) {
-            Ok(FrameStatus::Incomplete {
-                frame_bytes: Some(n),
-            }) => n.saturating_sub(buf.len()),
-            _ => READ_CHUNK_BYTES,
-        };
-        let room = buf.capacity() - buf.len();
-        if room < READ_CHUNK_BYTES.min(want) || room == 0 {
-            buf.reserve(want.clamp(READ_CHUNK_BYTES, READ_GROW_BYTES_MAX));
-        }
-        let idle = buf.is_empty();
-        if idle && shard.shutting_down.get() {
-            return None;
-        }
-        let recv = stream.recv(std::mem::take(buf));
-        // Shutdown interrupts only a connection that is between requests.
-        let res = if idle {
-            match select(recv, shard.shutdown.notified()).await {
-                Either::Left(r) => r,
-                Either::Right(()) => return None,
+            let buf = match &mut self.large {
+                Some((buf, _)) => buf,
+                None => &mut self.standing,
+            };
+            let recv = conn.stream.recv(std::mem::take(buf));
+            // Shutdown interrupts only a connection that is between requests.
+            let res = if idle {
+                match select(recv, shard.shutdown.notified()).await {
+                    Either::Left(r) => r,
+                    Either::Right(()) => return None,
+                }
+            } else {
+                recv.await
+            };
+            let (res, b) = res;
+            *buf = b;
+            match res {
+                Ok(0) => return None, // peer closed, or the reaper shut the socket down
+                Ok(_) => {
+                    if idle {
+                        conn.enter(Phase::Frame, Instant::now());
+                    }
+                }
+                Err(e) => {
+                    if conn.expired().is_none() {
+                        tracing::debug!(?peer, "recv failed: {e}");
+                    }
+                    return None;
+                }
             }
-        } else {
-            recv.await
-        };
-        let (res, b) = res;
-        *buf = b;
-        match res {
-            Ok(0) => return None, // peer closed
-            Ok(_) => {}
-            Err(e) => {
-                tracing::debug!(?peer, "recv failed: {e}");
-                return None;
+        }
+    }
+
+    /// Split off the whole frame at the front of the buffer being filled.
+    fn split(&mut self, frame_limits: FrameLimits) -> Frame {
+        let whole = "check_frame said the frame is complete";
+        match self.large.take() {
+            Some((mut buf, reservation)) => {
+                let body = split_frame(&mut buf, frame_limits)
+                    .expect(whole)
+                    .expect(whole);
+                // The buffer was sized to the frame, so it holds nothing of the next one unless
+                // the allocator rounded the capacity up; anything there is the next frame's.
+                debug_assert!(self.standing.is_empty());
+                self.standing.extend_from_slice(&buf);
+                Frame {
+                    body,
+                    _budget: Some(reservation),
+                }
             }
+            None => Frame {
+                body: split_frame(&mut self.standing, frame_limits)
+                    .expect(whole)
+                    .expect(whole),
+                _budget: None,
+            },
         }
     }
 }

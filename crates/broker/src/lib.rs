@@ -33,6 +33,7 @@ pub mod connection;
 pub mod error;
 pub mod group;
 pub mod handlers;
+pub mod limits;
 pub mod producer_ids;
 pub mod routing;
 pub mod shard;
@@ -87,6 +88,10 @@ impl Broker {
         let fd_plan = config
             .fd_plan(nofile)
             .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+        let limits = Arc::new(
+            limits::BrokerLimits::new(&config, &fd_plan)
+                .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?,
+        );
         let io_kind = effective_io(&config)?;
         if !config.transfer.runs_on(io_kind) {
             return Err(io::Error::new(
@@ -177,6 +182,7 @@ impl Broker {
                             peers: peers.clone(),
                             producer_id_bound: producer_id_bound.clone(),
                             fd_plan,
+                            limits: limits.clone(),
                         },
                     );
                     let stop_all = &stop_all;
@@ -285,6 +291,7 @@ struct ShardStart {
     peers: Vec<mesh::Sender<ShardMsg>>,
     producer_id_bound: Arc<std::sync::atomic::AtomicI64>,
     fd_plan: config::FdPlan,
+    limits: Arc<limits::BrokerLimits>,
 }
 
 async fn shard_main(info: ShardInfo, start: ShardStart) -> io::Result<()> {
@@ -297,6 +304,7 @@ async fn shard_main(info: ShardInfo, start: ShardStart) -> io::Result<()> {
         peers,
         producer_id_bound,
         fd_plan,
+        limits,
     } = start;
     let (id, count) = (info.id, info.count);
     let log = LogConfig {
@@ -382,33 +390,109 @@ async fn shard_main(info: ShardInfo, start: ShardStart) -> io::Result<()> {
     });
 
     let listener = TcpListener::from_std(listener)?;
+    let shard_limits = Rc::new(limits::ShardLimits::new(limits.clone(), &config));
+    rt::spawn(shard_limits.clone().run_reaper(state.clone()));
+    rt::spawn(shard_limits.clone().run_budget_pump(state.clone()));
     let live = Rc::new(Cell::new(0usize));
     let drained = Rc::new(Notify::new());
+    let mut backoff = limits::AcceptBackoff::default();
     loop {
         if state.shutting_down.get() {
             break;
         }
-        match select(listener.accept(), state.shutdown.notified()).await {
-            Either::Right(()) => break,
-            Either::Left(Err(e)) => {
-                // EMFILE and friends: keep serving existing connections, retry shortly.
-                tracing::warn!("shard {id}: accept failed: {e}");
-                rt::time::sleep(Duration::from_millis(10)).await;
+        // max.connections: at the limit, leave new clients in the listen backlog until a
+        // connection closes (Kafka's acceptor blocks the same way) instead of accepting and
+        // closing them.
+        if !limits.connections.slot_free() {
+            let slot = select(
+                drained.notified(),
+                rt::time::sleep(Duration::from_millis(limits::ACCEPT_SLOT_POLL_MS)),
+            );
+            if let Either::Right(()) = select(slot, state.shutdown.notified()).await {
+                break;
             }
-            Either::Left(Ok((stream, peer))) => {
-                if live.get() >= config::CONNECTIONS_PER_SHARD_MAX {
-                    tracing::warn!(?peer, "connection limit reached; closing");
-                    continue;
-                }
-                live.set(live.get() + 1);
-                let (state, live, drained) = (state.clone(), live.clone(), drained.clone());
-                rt::spawn(async move {
-                    connection::serve(state, stream, peer).await;
-                    live.set(live.get() - 1);
-                    drained.notify_waiters();
-                });
-            }
+            continue;
         }
+        let (stream, peer) = match select(listener.accept(), state.shutdown.notified()).await {
+            Either::Right(()) => break,
+            Either::Left(Ok(accepted)) => {
+                backoff.succeeded();
+                accepted
+            }
+            Either::Left(Err(e)) if e.raw_os_error() == Some(libc::ECONNABORTED) => {
+                continue; // the client gave up while in the backlog: its business
+            }
+            Either::Left(Err(e)) => {
+                // EMFILE and friends: keep serving existing connections, pause accepting, and
+                // say so once per interval for the whole broker, not once per failure.
+                let pause = backoff.failed();
+                if let Some(held_back) = limits.accept_failures.admit() {
+                    tracing::warn!(
+                        "shard {id}: accept failed: {e}; pausing accepts (up to {} ms between \
+                         tries) while existing connections are served; {held_back} more \
+                         failures in the last {} s not logged{}",
+                        limits::ACCEPT_BACKOFF_MS_MAX,
+                        limits::LIMIT_LOG_INTERVAL_MS / 1000,
+                        if limits::is_resource_exhaustion(&e) {
+                            " (out of file descriptors or memory: raise `ulimit -n`, lower \
+                             max-connections)"
+                        } else {
+                            ""
+                        }
+                    );
+                }
+                if let Either::Right(()) =
+                    select(rt::time::sleep(pause), state.shutdown.notified()).await
+                {
+                    break;
+                }
+                continue;
+            }
+        };
+        // The slot, then the client's address limit (Kafka's order). Another shard may have
+        // taken the last slot since the check above: hold the accepted socket until one frees.
+        let permit = loop {
+            match limits.connections.admit(peer) {
+                limits::Admission::Admitted(permit) => break Some(permit),
+                limits::Admission::OverPerIpLimit { max } => {
+                    if let Some(held_back) = limits.per_ip_rejections.admit() {
+                        tracing::warn!(
+                            ?peer,
+                            "connection refused: its address has the maximum of {max} \
+                             connections (max-connections-per-ip); {held_back} more refusals in \
+                             the last {} s not logged",
+                            limits::LIMIT_LOG_INTERVAL_MS / 1000
+                        );
+                    }
+                    break None;
+                }
+                limits::Admission::Full => {
+                    let slot = select(
+                        drained.notified(),
+                        rt::time::sleep(Duration::from_millis(limits::ACCEPT_SLOT_POLL_MS)),
+                    );
+                    if let Either::Right(()) = select(slot, state.shutdown.notified()).await {
+                        break None;
+                    }
+                }
+            }
+        };
+        let Some(permit) = permit else {
+            continue; // dropping the stream closes it
+        };
+        let conn = shard_limits.register(stream, peer, permit);
+        live.set(live.get() + 1);
+        let (state, shard_limits, live, drained) = (
+            state.clone(),
+            shard_limits.clone(),
+            live.clone(),
+            drained.clone(),
+        );
+        rt::spawn(async move {
+            connection::serve(state, shard_limits, conn).await;
+            live.set(live.get() - 1);
+            drained.notify_waiters();
+        });
     }
     drop(listener);
     let grace = rt::time::timeout(Duration::from_millis(SHUTDOWN_GRACE_MS), async {

@@ -22,11 +22,17 @@
 //! with scatter-gather, `sendfile` avoids the CPU copy entirely, so `auto` picks it for every
 //! slice from 16 KiB (not measurable on this machine; stated as such in kernel-notes.md).
 //!
+//! Memory: `copy` reads a slice [`COPY_CHUNK_BYTES`] at a time, so a Fetch response never sits
+//! whole in memory; each chunk's buffer, and each slice `mmap` sends, is reserved from the
+//! broker's memory budget (`queued_max_request_bytes`, [`crate::limits`]) while it is being sent,
+//! so slow consumers can hold at most the budget between them. The zero-copy paths hold no
+//! buffer.
+//!
 //! # Invariants
 //! - Every path sends exactly the requested bytes of every slice, in order, or returns an error
 //!   (the connection is then closed: a half-sent frame cannot be repaired).
 //! - Nothing outlives the call: pipes, mappings and buffers are released on every return path,
-//!   also when the peer disconnects mid-transfer.
+//!   also when the peer disconnects mid-transfer; so are budget reservations.
 
 pub mod mmap;
 
@@ -37,6 +43,10 @@ use std::str::FromStr;
 
 use bytes::Bytes;
 
+use std::rc::Rc;
+use std::time::Instant;
+
+use crate::limits::{Conn, Phase, Reservation, ShardLimits, UNBUDGETED_BYTES_MAX};
 use crate::runtime::fs::File;
 use crate::runtime::net::TcpStream;
 use crate::runtime::pipe::{self, Pipe};
@@ -52,6 +62,11 @@ pub const AUTO_COPY_BELOW_BYTES: u64 = 16 * 1024;
 /// against mmap's ~0.28 (its copy). A 1 MiB fetch yields slices just under 1 MiB (whole batches),
 /// hence half of it.
 pub const AUTO_SENDFILE_FROM_BYTES: u64 = 512 * 1024;
+
+/// Largest buffer `copy` reads a slice into at once: big enough that the pread + send pair per
+/// chunk costs nothing next to the copy itself, small enough that a consumer that stops reading
+/// holds at most this much.
+pub const COPY_CHUNK_BYTES: usize = 1 << 20;
 
 /// How record bytes reach the socket.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -164,6 +179,9 @@ pub struct Transfer {
     /// The pipe of `uring-splice` (blocking, for io-wq workers).
     /// The last file mapped by `mmap` / `uring-send-zc`, reused while fetches stay in it.
     mapped: Option<std::rc::Rc<mmap::MappedFile>>,
+    /// The broker's budget to reserve buffers from and the connection whose send progress is
+    /// reported (none in benchmarks and tests of the paths alone).
+    limits: Option<(Rc<ShardLimits>, Rc<Conn>)>,
 }
 
 impl Transfer {
@@ -174,6 +192,36 @@ impl Transfer {
             peer,
             pipe: None,
             mapped: None,
+            limits: None,
+        }
+    }
+
+    /// Reserve `copy` and `mmap` buffers from the broker's memory budget, and report send
+    /// progress to the connection's idle clock.
+    pub fn with_limits(mut self, limits: Rc<ShardLimits>, conn: Rc<Conn>) -> Transfer {
+        self.limits = Some((limits, conn));
+        self
+    }
+
+    /// Take `bytes` from the budget for a buffer (none without limits, or for a small buffer).
+    /// A wait for the budget does not count as a stalled send.
+    async fn reserve(&self, bytes: usize) -> Option<Reservation> {
+        match &self.limits {
+            Some((limits, conn)) if bytes > UNBUDGETED_BYTES_MAX => {
+                let (phase, _) = conn.phase();
+                conn.enter(Phase::Busy, Instant::now());
+                let reservation = limits.reserve(bytes).await;
+                conn.enter(phase, Instant::now());
+                reservation
+            }
+            _ => None,
+        }
+    }
+
+    /// A piece of the response went out.
+    fn progress(&self) {
+        if let Some((_, conn)) = &self.limits {
+            conn.progress();
         }
     }
 
@@ -231,6 +279,7 @@ impl Transfer {
                         self.pipe = None;
                         return Err(e);
                     }
+                    self.progress();
                 }
             }
         }
@@ -253,14 +302,29 @@ impl Transfer {
         let more = if last { 0 } else { libc::MSG_MORE };
         match path {
             TransferPath::Copy | TransferPath::Auto => {
-                let (res, data) = range
-                    .file
-                    .read_exact_at(vec![0u8; len], range.position)
-                    .await;
-                res?;
-                send_two(stream, head, data, more).await
+                // Chunk by chunk, the header with the first; at least one round (an empty slice
+                // still sends the header).
+                let mut head = Some(head);
+                let mut done = 0usize;
+                loop {
+                    let n = (len - done).min(COPY_CHUNK_BYTES);
+                    let _budget = self.reserve(n).await;
+                    let (res, data) = range
+                        .file
+                        .read_exact_at(vec![0u8; n], range.position + done as u64)
+                        .await;
+                    res?;
+                    done += n;
+                    let flags = if done < len { libc::MSG_MORE } else { more };
+                    send_two(stream, head.take().unwrap_or_default(), data, flags).await?;
+                    if done == len {
+                        return Ok(());
+                    }
+                    self.progress();
+                }
             }
             TransferPath::Mmap => {
+                let _budget = self.reserve(len).await;
                 let map = self.mapping(range)?;
                 send_two(stream, head, map, more).await
             }
