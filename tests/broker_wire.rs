@@ -13,6 +13,8 @@
 //!   connection while another client keeps producing and consuming.
 //! - `poison`: batches with a valid header and CRC but unreadable records, each refused with
 //!   Kafka's code (and `record_errors` from Produce v8), nothing stored, the partition serving on.
+//! - `limits`: idle and slowloris deadlines, max.connections (+ per IP), the memory budget with
+//!   the broker's RSS measured, and a broker out of file descriptors.
 //!
 
 #[path = "broker_wire/chaos.rs"]
@@ -23,6 +25,8 @@ mod client;
 mod errors;
 #[path = "broker_wire/hostile.rs"]
 mod hostile;
+#[path = "broker_wire/limits.rs"]
+mod limits;
 #[path = "broker_wire/poison.rs"]
 mod poison;
 #[path = "broker_wire/shards.rs"]
@@ -101,4 +105,11 @@ both_drivers!(
     hostile::hostile_counts_and_lengths_close_the_connection_while_others_are_served,
     poison::poison_batches_are_refused_at_every_version_and_nothing_is_stored,
     poison::a_poison_batch_refuses_its_whole_partition_and_only_it,
+    limits::idle_connections_close_after_connections_max_idle_ms,
+    limits::slowloris_frames_close_at_the_frame_read_deadline,
+    limits::max_connections_holds_new_clients_until_one_closes,
+    limits::max_connections_per_ip_closes_the_extra_connection_with_overrides,
+    limits::memory_budget_bounds_partial_frames,
+    limits::memory_budget_bounds_slow_copy_fetches,
+    limits::out_of_file_descriptors_keeps_serving_with_one_log_line,
 );
