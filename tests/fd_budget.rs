@@ -59,17 +59,17 @@ fn block_on<F: std::future::Future>(io: IoKind, f: F) -> F::Output {
         .expect("runtime starts")
 }
 
-/// 300 partitions with an engine budget of 16 files: creating, appending to (several segments
+/// 90 partitions with an engine budget of 16 files: creating, appending to (several segments
 /// each) and reading every partition, then reopening, the process never holds more than the
 /// budget plus a little (the runtime's own descriptors, a directory being synced, a read in
-/// flight). Without the budget it held three descriptors per segment: over 1,800.
+/// flight). Without the budget it held three descriptors per segment: over 800.
 fn many_partitions_within_a_small_budget_keep_the_descriptor_count_bounded(io: IoKind) {
     const BUDGET: usize = 16;
     // Descriptors beyond the budget that are fine: the ones the test's other threads (child
     // brokers' pipes and sockets) and this engine's in-flight operations hold at any moment.
     const SLACK: usize = 48;
     const TOPICS: [&str; 3] = ["fd-a", "fd-b", "fd-c"];
-    const PARTITIONS: i32 = 100;
+    const PARTITIONS: i32 = 30;
     const ROUNDS: usize = 6;
     let dir = tempfile::tempdir().expect("tempdir");
     let config = EngineConfig {
@@ -127,7 +127,7 @@ fn many_partitions_within_a_small_budget_keep_the_descriptor_count_bounded(io: I
             engine.partitions().len(),
             TOPICS.len() * PARTITIONS as usize
         );
-        assert!(engine.file_cache().held() <= BUDGET);
+        assert_eq!(engine.file_cache().held(), 0, "recovery keeps no file open");
         for topic in TOPICS {
             for p in 0..PARTITIONS {
                 assert_eq!(engine.latest_offset(topic, p).expect("hw"), ROUNDS as i64);
@@ -443,7 +443,9 @@ fn a_broker_with_more_partitions_than_descriptors_serves_them_all_and_restarts(i
         io,
         dir: dir.path(),
         nofile: Some(NOFILE),
-        args: &[],
+        // Acknowledged once written: the test is about descriptors, and 1,800 fdatasyncs would
+        // make it slow (a SIGKILL loses nothing written to the page cache).
+        args: &["--flush", "never"],
     };
     // The plan for 512 descriptors: 128 reserved, segment files a quarter of the rest (96, 48
     // per shard), the rest for connections.

@@ -19,7 +19,7 @@
 //! Each engine keeps at most `EngineConfig::open_segment_files_max` segment files open, shared by
 //! all its partitions through one [`FileCache`] (see [`crate::files`]): files are opened when
 //! used and the least recently used is closed when the budget is spent. Opening a partition
-//! (at start or creation) leaves nothing open beyond that budget.
+//! (at start or creation) leaves none of its files open.
 //!
 //! Creating a topic is all or nothing: if any partition directory cannot be made or any owned
 //! partition cannot be opened, every directory the call made is removed again and the error is
@@ -48,6 +48,7 @@ use super::log::{now_ms, Log, LogConfig, ReadResult};
 use super::names::{
     parse_partition_dir, partition_dir, validate_topic, DELETING_SUFFIX, PARTITIONS_PER_TOPIC_MAX,
 };
+use super::rt::future::join_all;
 
 /// Decides whether this engine owns partition `(topic, partition)`.
 pub type OwnsFn = Arc<dyn Fn(&str, i32) -> bool + Send + Sync>;
@@ -57,6 +58,11 @@ pub type OwnsFn = Arc<dyn Fn(&str, i32) -> bool + Send + Sync>;
 /// (three files each) of about 85 partitions open at once; beyond that, files are reopened as
 /// they are used.
 pub const OPEN_SEGMENT_FILES_MAX_DEFAULT: usize = 256;
+
+/// Partitions an engine opens at once (at start, and for a new topic): their recoveries'
+/// fdatasyncs and directory syncs overlap (write permits still bound them) instead of running one
+/// after the other, while the memory of their scans (one batch each) stays small.
+pub const PARTITION_OPENS_IN_FLIGHT_MAX: usize = 16;
 
 /// Directory under the data directory that partition directories nobody claims are moved into
 /// ([`set_aside_unclaimed`]). Its name has no `-{partition}` suffix, so it is never taken for a
@@ -191,16 +197,20 @@ impl Engine {
     /// Opens owned partitions present on disk but not yet open (e.g. created by another shard).
     /// Returns how many were opened.
     pub async fn refresh(&self) -> Result<usize> {
-        let mut opened = 0;
-        for (topic, p, path) in self.scan_dir()? {
-            if !self.owns(&topic, p) || self.logs.borrow().contains_key(&(topic.clone(), p)) {
-                continue;
+        let wanted: Vec<(String, i32, PathBuf)> = self
+            .scan_dir()?
+            .into_iter()
+            .filter(|(t, p, _)| {
+                self.owns(t, *p) && !self.logs.borrow().contains_key(&(t.clone(), *p))
+            })
+            .collect();
+        for chunk in wanted.chunks(PARTITION_OPENS_IN_FLIGHT_MAX) {
+            let opening = chunk.iter().map(|(t, p, path)| self.open_log(t, *p, path));
+            for ((topic, p, _), log) in chunk.iter().zip(join_all(opening.collect()).await) {
+                self.logs.borrow_mut().insert((topic.clone(), *p), log?);
             }
-            let log = self.open_log(&topic, p, &path).await?;
-            self.logs.borrow_mut().insert((topic, p), log);
-            opened += 1;
         }
-        Ok(opened)
+        Ok(wanted.len())
     }
 
     /// Topics on disk (whether owned or not): name -> partition count (highest partition + 1).
@@ -295,25 +305,29 @@ impl Engine {
     /// are closed again. Returns how many were opened.
     pub async fn open_topic(&self, name: &str, partitions: i32) -> Result<usize> {
         validate_topic(name)?;
-        let mut opened: Vec<i32> = Vec::new();
+        let wanted: Vec<(i32, PathBuf)> = (0..partitions)
+            .filter(|&p| {
+                self.owns(name, p) && !self.logs.borrow().contains_key(&(name.to_string(), p))
+            })
+            .map(|p| Ok((p, partition_dir(&self.dir, name, p)?)))
+            .collect::<Result<_>>()?;
+        let mut opened: Vec<i32> = Vec::with_capacity(wanted.len());
         let mut failed = None;
-        for p in 0..partitions {
-            if !self.owns(name, p) || self.logs.borrow().contains_key(&(name.to_string(), p)) {
-                continue;
+        for chunk in wanted.chunks(PARTITION_OPENS_IN_FLIGHT_MAX) {
+            let opening = chunk.iter().map(|(p, path)| self.open_log(name, *p, path));
+            for ((p, _), log) in chunk.iter().zip(join_all(opening.collect()).await) {
+                match log {
+                    Ok(log) => {
+                        self.logs.borrow_mut().insert((name.to_string(), *p), log);
+                        opened.push(*p);
+                    }
+                    Err(e) => {
+                        failed.get_or_insert(e);
+                    }
+                }
             }
-            let opening = match partition_dir(&self.dir, name, p) {
-                Ok(path) => self.open_log(name, p, &path).await,
-                Err(e) => Err(e),
-            };
-            match opening {
-                Ok(log) => {
-                    self.logs.borrow_mut().insert((name.to_string(), p), log);
-                    opened.push(p);
-                }
-                Err(e) => {
-                    failed = Some(e);
-                    break;
-                }
+            if failed.is_some() {
+                break;
             }
         }
         if let Some(e) = failed {

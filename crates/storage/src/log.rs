@@ -340,6 +340,11 @@ impl Log {
             .map_err(|e| Error::io("fdatasync", active.log_path(), e))?;
         files.sync_dir(dir).await?;
         let producers = rebuild_producers(dir, &segments, config.producers_max).await?;
+        // Opening keeps nothing open: a broker starting with thousands of partitions holds no
+        // segment file until a partition is used (its files are opened again then).
+        for seg in &segments {
+            seg.release_files();
+        }
         let log = Log {
             topic: topic.to_string(),
             partition,
