@@ -7,6 +7,10 @@
 //!   reference-counted slice), a Fetch gets back file descriptors and ranges (`dup`ed, so the
 //!   owner may delete the segment meanwhile) and sends them itself.
 //! - The catalog copy changes only on messages from the controller shard, applied in order.
+//! - A topic enters the catalog only after every shard opened its partitions of it, and
+//!   `max.partitions` and the partition count are checked before anything is made; a creation
+//!   that fails at any step is rolled back on every shard (partitions closed, directories
+//!   removed), so the catalog, the disk and Metadata never disagree about it.
 
 use std::cell::{Cell, RefCell};
 use std::os::fd::OwnedFd;
@@ -865,6 +869,10 @@ impl ShardState {
     /// then the directories go. A directory that cannot be removed is not in the catalog and is
     /// set aside at the next start (or by the next creation of the name).
     async fn roll_back_creation(&self, name: &str) {
+        assert!(
+            self.catalog.borrow().get(name).is_none(),
+            "rolling back the creation of {name}, which the catalog already names"
+        );
         self.broadcast(|tx| ShardMsg::CloseTopic {
             name: name.to_string(),
             reply: tx,
