@@ -34,6 +34,8 @@
 //!   [`PREALLOC_MAX`] elements.
 //! - Decompression never grows the output beyond the caller's limit: output that would pass it
 //!   is an error, found while decoding, not after inflating everything.
+//! - Decoder state kept between calls ([`Decoders`]) gives the same results as a fresh decoder,
+//!   also after an error.
 //! - Decoded keys, values and header fields share the caller's buffer (no copies).
 
 use std::fmt;
@@ -734,14 +736,38 @@ impl Compression {
                 limit,
                 self,
             ),
-            Compression::Zstd => zstd::stream::read::Decoder::with_buffer(compressed)
-                .and_then(|mut d| {
-                    d.window_log_max(zstd_window_log(limit))?;
-                    Ok(d)
-                })
-                .map_err(|e| self.codec_err(e))
-                .and_then(|d| read_bounded(d, out, limit, self)),
+            Compression::Zstd => match zstd::zstd_safe::DCtx::try_create() {
+                Some(mut context) => zstd_decompress(&mut context, compressed, out, limit),
+                None => Err(self.codec_err("cannot create a zstd context")),
+            },
         };
+        if result.is_err() {
+            out.truncate(start);
+        }
+        result
+    }
+
+    /// [`Compression::decompress`] with decoder state kept in `decoders` from one call to the
+    /// next (a zstd context and its window buffer), so that a stream of batches does not set up
+    /// a codec per batch. Same bounds, same results.
+    pub fn decompress_with(
+        self,
+        compressed: &[u8],
+        out: &mut Vec<u8>,
+        limit: usize,
+        decoders: &mut Decoders,
+    ) -> Result<(), RecordsError> {
+        if self != Compression::Zstd {
+            return self.decompress(compressed, out, limit);
+        }
+        if decoders.zstd.is_none() {
+            decoders.zstd = zstd::zstd_safe::DCtx::try_create();
+        }
+        let Some(context) = decoders.zstd.as_mut() else {
+            return Err(self.codec_err("cannot create a zstd context"));
+        };
+        let start = out.len();
+        let result = zstd_decompress(context, compressed, out, limit);
         if result.is_err() {
             out.truncate(start);
         }
@@ -752,6 +778,99 @@ impl Compression {
         RecordsError::LimitExceeded {
             codec: self,
             limit_bytes: limit,
+        }
+    }
+}
+
+/// Decoder state kept between calls of [`Compression::decompress_with`]: a zstd context (with
+/// its window buffer), so that a stream of batches does not set one up per batch. The other
+/// codecs keep nothing (snappy's decoder allocates nothing; gzip and LZ4 set up per call).
+#[derive(Default)]
+pub struct Decoders {
+    zstd: Option<zstd::zstd_safe::DCtx<'static>>,
+}
+
+impl fmt::Debug for Decoders {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Decoders")
+            .field("held_bytes", &self.held_bytes())
+            .finish()
+    }
+}
+
+impl Decoders {
+    /// Bytes the kept decoder state holds.
+    pub fn held_bytes(&self) -> usize {
+        self.zstd.as_ref().map_or(0, |c| c.sizeof())
+    }
+
+    /// Drops kept state larger than `max_bytes` (after a frame with a large window, say), so
+    /// that what stays between batches is bounded.
+    pub fn trim(&mut self, max_bytes: usize) {
+        if self.held_bytes() > max_bytes {
+            self.zstd = None;
+        }
+    }
+}
+
+/// zstd into `out` with `context`, at most `limit` new bytes: a streaming decode straight into
+/// `out`'s spare capacity (grown geometrically, never past the limit), frames back to back, the
+/// window bounded by [`zstd_window_log`]. At the limit, a one-byte probe tells whether more
+/// would come (an error). The callers truncate `out` on error.
+fn zstd_decompress(
+    context: &mut zstd::zstd_safe::DCtx<'static>,
+    compressed: &[u8],
+    out: &mut Vec<u8>,
+    limit: usize,
+) -> Result<(), RecordsError> {
+    use zstd::zstd_safe::{get_error_name, DParameter, InBuffer, OutBuffer, ResetDirective};
+    let codec = Compression::Zstd;
+    let zstd_err = |code: usize| codec.codec_err(get_error_name(code));
+    context
+        .reset(ResetDirective::SessionOnly)
+        .map_err(zstd_err)?;
+    context
+        .set_parameter(DParameter::WindowLogMax(zstd_window_log(limit)))
+        .map_err(zstd_err)?;
+    let start = out.len();
+    let mut input = InBuffer::around(compressed);
+    // Whether the last call ended a frame; no input at all is no frame, and fine.
+    let mut frame_done = true;
+    loop {
+        if input.pos() == compressed.len() && frame_done {
+            return Ok(());
+        }
+        let produced = out.len() - start;
+        let (len, read) = (out.len(), input.pos());
+        let mut probe = [0u8; 1];
+        let at_limit = out.len() == out.capacity() && produced == limit;
+        let hint = if at_limit {
+            // At the limit: the stream may still end (or start an empty frame), nothing more.
+            let mut output = OutBuffer::around(&mut probe[..]);
+            let hint = context
+                .decompress_stream(&mut output, &mut input)
+                .map_err(zstd_err)?;
+            if output.pos() > 0 {
+                return Err(codec.limit_err(limit));
+            }
+            hint
+        } else {
+            if out.len() == out.capacity() {
+                out.reserve_exact(produced.max(GROW_BYTES_MIN).min(limit - produced));
+            }
+            let mut output = OutBuffer::around_pos(out, len);
+            context
+                .decompress_stream(&mut output, &mut input)
+                .map_err(zstd_err)?
+        };
+        // Existing capacity (a reused buffer) may take output past the limit: an error too.
+        if out.len() - start > limit {
+            return Err(codec.limit_err(limit));
+        }
+        frame_done = hint == 0;
+        let room = at_limit || out.len() < out.capacity();
+        if !frame_done && room && out.len() == len && input.pos() == read {
+            return Err(codec.codec_err("truncated zstd frame"));
         }
     }
 }
@@ -1458,6 +1577,42 @@ mod tests {
         assert!(Compression::None
             .decompress(&[0u8; 10], &mut Vec::new(), 9)
             .is_err());
+    }
+
+    #[test]
+    fn kept_decoders_give_the_same_results_and_recover_after_errors() {
+        let plain = compressible(100_000);
+        let mut decoders = Decoders::default();
+        for c in Compression::ALL {
+            let mut z = Vec::new();
+            c.compress(&plain, &mut z).unwrap();
+            for _ in 0..3 {
+                let mut out = b"prefix".to_vec();
+                c.decompress_with(&z, &mut out, plain.len(), &mut decoders)
+                    .unwrap();
+                assert_eq!(&out[6..], &plain[..], "{c}");
+                // Truncated input fails, leaves `out` as it was, and the next call decodes.
+                let mut out = b"prefix".to_vec();
+                let cut = &z[..z.len() / 2];
+                let truncated = c.decompress_with(cut, &mut out, plain.len(), &mut decoders);
+                assert_eq!(truncated.is_err(), c != Compression::None, "{c}");
+                if truncated.is_err() {
+                    assert_eq!(out, b"prefix", "{c}");
+                }
+                out.truncate(6);
+                // One byte under the needed limit is an error.
+                let e = c
+                    .decompress_with(&z, &mut out, plain.len() - 1, &mut decoders)
+                    .unwrap_err();
+                assert!(matches!(e, RecordsError::LimitExceeded { .. }), "{c}: {e}");
+                assert_eq!(out, b"prefix", "{c}");
+            }
+        }
+        assert!(decoders.held_bytes() > 0, "the zstd context is kept");
+        decoders.trim(decoders.held_bytes());
+        assert!(decoders.held_bytes() > 0);
+        decoders.trim(0);
+        assert_eq!(decoders.held_bytes(), 0);
     }
 
     #[test]

@@ -35,7 +35,7 @@ use std::cell::RefCell;
 
 use super::batch::{self, BatchHeader, BatchInfo, BufferError, NO_PRODUCER_ID, RECORDS_AT};
 use super::error::BatchError;
-use super::records::{self, read_record, Compression, RecordFault, RecordsError};
+use super::records::{self, read_record, Compression, Decoders, RecordFault, RecordsError};
 
 /// Default [`ValidationConfig::decompressed_bytes_max`]: 32 MiB. Kafka has no bound (it inflates
 /// as it reads); producers close a batch at `batch.size` compressed bytes (Java, 16 KiB by
@@ -110,6 +110,8 @@ impl ValidationConfig {
 #[derive(Debug, Default)]
 pub struct Validator {
     scratch: Vec<u8>,
+    /// Codec state kept between batches (a zstd context).
+    decoders: Decoders,
 }
 
 impl Validator {
@@ -121,6 +123,11 @@ impl Validator {
     /// Bytes of capacity the scratch buffer holds now (for tests and memory accounting).
     pub fn scratch_capacity(&self) -> usize {
         self.scratch.capacity()
+    }
+
+    /// Bytes the validator keeps between batches: scratch capacity and codec state.
+    pub fn held_bytes(&self) -> usize {
+        self.scratch.capacity() + self.decoders.held_bytes()
     }
 
     /// Validates an append buffer of concatenated batches: the headers and CRCs of all of them
@@ -180,8 +187,9 @@ impl Validator {
             return check_records(region, header, window);
         }
         self.scratch.clear();
+        let limit = config.decompressed_bytes_max;
         let result =
-            match codec.decompress(region, &mut self.scratch, config.decompressed_bytes_max) {
+            match codec.decompress_with(region, &mut self.scratch, limit, &mut self.decoders) {
                 Ok(()) => check_records(&self.scratch, header, window),
                 Err(RecordsError::LimitExceeded { limit_bytes, .. }) => {
                     Err(BatchError::InflatedTooLarge { codec, limit_bytes })
@@ -197,6 +205,7 @@ impl Validator {
         if self.scratch.capacity() > SCRATCH_RETAINED_BYTES_MAX {
             self.scratch = Vec::new();
         }
+        self.decoders.trim(SCRATCH_RETAINED_BYTES_MAX);
         debug_assert!(self.scratch.len() <= config.decompressed_bytes_max);
         result
     }
@@ -745,23 +754,34 @@ mod tests {
     fn the_scratch_buffer_is_reused_and_bounded() {
         let config = ValidationConfig::default();
         let mut v = Validator::new();
-        let b = encoded(Compression::Zstd, &meta());
-        check(&mut v, &b, AppendOrigin::Client, &config).unwrap();
-        let (ptr, cap) = (v.scratch.as_ptr(), v.scratch_capacity());
-        assert!(cap > 0);
-        for codec in [
+        let codecs = [
             Compression::Zstd,
             Compression::Gzip,
             Compression::Lz4,
             Compression::Snappy,
-        ] {
+        ];
+        // Warm-up: one batch of each codec.
+        for codec in codecs {
+            check(
+                &mut v,
+                &encoded(codec, &meta()),
+                AppendOrigin::Client,
+                &config,
+            )
+            .unwrap();
+        }
+        let (ptr, cap) = (v.scratch.as_ptr(), v.scratch_capacity());
+        assert!(cap > 0);
+        assert!(v.held_bytes() > cap, "a zstd context is kept too");
+        let held = v.held_bytes();
+        for codec in codecs {
             let b = encoded(codec, &meta());
             for _ in 0..3 {
                 check(&mut v, &b, AppendOrigin::Client, &config).unwrap();
                 assert_eq!(
-                    (v.scratch.as_ptr(), v.scratch_capacity()),
-                    (ptr, cap),
-                    "{codec}: the scratch buffer was reallocated"
+                    (v.scratch.as_ptr(), v.scratch_capacity(), v.held_bytes()),
+                    (ptr, cap, held),
+                    "{codec}: the scratch buffer or the zstd context was reallocated"
                 );
             }
         }
@@ -796,6 +816,7 @@ mod tests {
             }
         );
         // The thread's validator is one and the same across calls.
+        let b = encoded(Compression::Zstd, &meta());
         let first = with_thread_validator(|v| {
             v.validate_buffer(&b, BATCH_MAX, AppendOrigin::Client, &config, NOW_MS)
                 .unwrap();
