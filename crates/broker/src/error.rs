@@ -428,10 +428,18 @@ impl BrokerError {
 
     /// The `error_message` of a Produce v8+ partition response: what is wrong with the refused
     /// records, with the partition and the batch. Kafka sends one only with per-record errors;
-    /// ringlog with every refused batch (a batch-level reason is no less useful to a producer).
+    /// ringlog with every refused batch (a batch-level reason is no less useful to a producer),
+    /// and with storage errors: a full disk or a lack of descriptors says so, where Kafka would
+    /// take the log directory offline and answer without a reason.
     pub fn produce_message(&self) -> Option<String> {
         match self {
-            BrokerError::Storage(e @ Error::InvalidBatch { .. }) => Some(e.to_string()),
+            BrokerError::Storage(
+                e @ (Error::InvalidBatch { .. }
+                | Error::DiskFull { .. }
+                | Error::OpenFilesExhausted { .. }
+                | Error::Poisoned { .. }
+                | Error::Io { .. }),
+            ) => Some(e.to_string()),
             _ => None,
         }
     }
@@ -631,10 +639,12 @@ pub fn kafka_code(e: &Error) -> i16 {
         },
         Error::OffsetOutOfRange { .. } => code::OFFSET_OUT_OF_RANGE,
         // The client should retry elsewhere or later.
-        // Out of descriptors is retriable too: the log is not poisoned.
+        // Out of descriptors and a full disk are retriable too: the log is not poisoned, and the
+        // same append succeeds once descriptors or space are free again.
         Error::Poisoned { .. }
         | Error::Io { .. }
         | Error::OpenFilesExhausted { .. }
+        | Error::DiskFull { .. }
         | Error::CorruptSegment { .. } => code::KAFKA_STORAGE_ERROR,
         Error::InvalidArgument { .. } => code::INVALID_REQUEST,
         // Only coordinators keep state logs; a full one is answered like a full coordinator.

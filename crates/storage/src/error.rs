@@ -280,6 +280,17 @@ pub enum Error {
         /// The OS error (`EMFILE` or `ENFILE`).
         source: io::Error,
     },
+    /// A write found no space left (`ENOSPC`, or `EDQUOT` over a quota) and was rolled back:
+    /// nothing of it remains in the files or in memory, so the log stays writable and the same
+    /// write succeeds once space is freed.
+    DiskFull {
+        /// The operation, e.g. `"write"`.
+        op: &'static str,
+        /// The file it was applied to.
+        path: PathBuf,
+        /// The OS error.
+        source: io::Error,
+    },
     /// A sealed segment (or the segment chain) is damaged and `repair` was not requested.
     CorruptSegment {
         /// The damaged `.log` file (or the directory for a broken chain).
@@ -311,6 +322,15 @@ pub enum Error {
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
+    /// True for the errors of a full file system: `ENOSPC`, and `EDQUOT` (a quota is a full disk
+    /// for this process).
+    pub fn is_no_space(e: &io::Error) -> bool {
+        matches!(
+            e.kind(),
+            io::ErrorKind::StorageFull | io::ErrorKind::QuotaExceeded
+        )
+    }
+
     pub(crate) fn io(op: &'static str, path: impl Into<PathBuf>, source: io::Error) -> Error {
         Error::Io {
             op,
@@ -356,6 +376,11 @@ impl fmt::Display for Error {
                 "open {}: {source} (the engine holds {held} segment files; retry later)",
                 path.display()
             ),
+            Error::DiskFull { op, path, source } => write!(
+                f,
+                "{op} {}: {source} (nothing was written; retry once space is freed)",
+                path.display()
+            ),
             Error::CorruptSegment { path, position, reason } => {
                 write!(f, "corrupt segment {} at byte {position}: {reason}", path.display())
             }
@@ -371,7 +396,9 @@ impl fmt::Display for Error {
 impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            Error::Io { source, .. } | Error::OpenFilesExhausted { source, .. } => Some(source),
+            Error::Io { source, .. }
+            | Error::OpenFilesExhausted { source, .. }
+            | Error::DiskFull { source, .. } => Some(source),
             _ => None,
         }
     }

@@ -134,6 +134,29 @@ pub struct Added {
     pub time: Option<TimeEntry>,
 }
 
+/// Where [`SegmentIndexes`] stood before an append, to undo the append if its write fails
+/// ([`SegmentIndexes::rewind`]).
+#[derive(Debug, Clone, Copy)]
+pub struct IndexMark {
+    offsets: usize,
+    times: usize,
+    bytes_since_offset_entry: u64,
+    bytes_since_time_entry: u64,
+    max_timestamp: i64,
+    max_timestamp_relative: u32,
+}
+
+impl IndexMark {
+    /// `.index` entries at the mark.
+    pub fn offset_entries(&self) -> usize {
+        self.offsets
+    }
+    /// `.timeindex` entries at the mark.
+    pub fn time_entries(&self) -> usize {
+        self.times
+    }
+}
+
 /// The in-memory indexes of one segment plus the state that decides when to add entries.
 #[derive(Debug, Clone)]
 pub struct SegmentIndexes {
@@ -183,6 +206,33 @@ impl SegmentIndexes {
             max_timestamp,
             max_timestamp_relative,
         }
+    }
+
+    /// Where the indexes stand now.
+    pub fn mark(&self) -> IndexMark {
+        IndexMark {
+            offsets: self.offsets.len(),
+            times: self.times.len(),
+            bytes_since_offset_entry: self.bytes_since_offset_entry,
+            bytes_since_time_entry: self.bytes_since_time_entry,
+            max_timestamp: self.max_timestamp,
+            max_timestamp_relative: self.max_timestamp_relative,
+        }
+    }
+
+    /// Back to `mark`, forgetting every batch recorded since (entries are only ever appended, so
+    /// truncating the vectors and restoring the counters is exact).
+    pub fn rewind(&mut self, mark: IndexMark) {
+        assert!(
+            mark.offsets <= self.offsets.len() && mark.times <= self.times.len(),
+            "index rewind to a mark ahead of the indexes"
+        );
+        self.offsets.truncate(mark.offsets);
+        self.times.truncate(mark.times);
+        self.bytes_since_offset_entry = mark.bytes_since_offset_entry;
+        self.bytes_since_time_entry = mark.bytes_since_time_entry;
+        self.max_timestamp = mark.max_timestamp;
+        self.max_timestamp_relative = mark.max_timestamp_relative;
     }
 
     /// Records one batch appended at `position`; returns the entries it added.

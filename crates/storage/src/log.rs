@@ -466,12 +466,13 @@ impl Log {
         self.flushed.notify_waiters();
     }
 
-    /// Runs an I/O step; a failure poisons the log, except running out of file descriptors:
-    /// every step that opens a file does so before it writes anything (or cleans up what it
-    /// made), so that failure leaves the log as it was and a retry may succeed.
+    /// Runs an I/O step; a failure poisons the log, except running out of file descriptors
+    /// (every step that opens a file does so before it writes anything, or cleans up what it
+    /// made) and a full disk (a write that finds no space is undone: [`Error::DiskFull`]). Both
+    /// leave the log as it was, so a retry may succeed.
     fn poison_on_err<T>(&self, r: Result<T>) -> Result<T> {
         match &r {
-            Err(Error::OpenFilesExhausted { .. }) => {}
+            Err(Error::OpenFilesExhausted { .. } | Error::DiskFull { .. }) => {}
             Err(e) => self.poison(e),
             Ok(_) => {}
         }
@@ -876,6 +877,13 @@ impl Log {
                     Error::OpenFilesExhausted {
                         path: path.clone(),
                         held: self.files.held(),
+                        source,
+                    }
+                } else if Error::is_no_space(&source) {
+                    // Nor is a full disk (the replace leaves no partial file behind).
+                    Error::DiskFull {
+                        op: "replace snapshot",
+                        path: path.clone(),
                         source,
                     }
                 } else {

@@ -32,7 +32,7 @@ use std::rc::Rc;
 use super::batch::{BatchHeader, HEADER_BYTES};
 use super::error::{Error, Result};
 use super::files::{CachedFile, Create, FileCache};
-use super::index::{SegmentIndexes, OFFSET_ENTRY_BYTES, TIME_ENTRY_BYTES};
+use super::index::{IndexMark, SegmentIndexes, OFFSET_ENTRY_BYTES, TIME_ENTRY_BYTES};
 use super::names::{segment_file, INDEX_EXT, LOG_EXT, TIMEINDEX_EXT};
 use super::rt::fs::File;
 use super::rt::time::Instant;
@@ -286,7 +286,7 @@ impl Segment {
         let _permit = self.files.write_permit().await;
         let log = self.log_file()?;
         let (index, time) = self.index_files()?;
-        let (position, offsets_before, times_before) = {
+        let (position, mark) = {
             let st = self.state.borrow();
             assert!(
                 !st.sealed,
@@ -308,19 +308,38 @@ impl Segment {
                 "append to segment {}: batches {batches:?} do not tile a {len}-byte buffer",
                 self.log_path().display()
             );
-            (
-                st.size_bytes,
-                st.indexes.offsets.len(),
-                st.indexes.times.len(),
-            )
+            (st.size_bytes, st.indexes.mark())
         };
         assert!(
             position + len <= SEGMENT_BYTES_MAX,
             "segment {} position overflow: {position} + {len} bytes > {SEGMENT_BYTES_MAX}",
             self.log_path().display()
         );
+        match self
+            .write_append(&log, &index, &time, buf, batches, position, mark)
+            .await
+        {
+            Ok(()) => Ok(()),
+            Err(e) => Err(self.undo_append(&log, &index, &time, position, mark, e)),
+        }
+    }
+
+    /// The writes of [`Segment::append`]: the batches, then the index entries they add.
+    #[allow(clippy::too_many_arguments)]
+    async fn write_append(
+        &self,
+        log: &File,
+        index: &File,
+        time: &File,
+        buf: Vec<u8>,
+        batches: &[WrittenBatch],
+        position: u64,
+        mark: IndexMark,
+    ) -> Result<()> {
+        let len = buf.len() as u64;
         let (r, _buf) = log.write_all_at(buf, position).await;
         r.map_err(|e| Error::io("write", self.log_path(), e))?;
+        let (offsets_before, times_before) = (mark.offset_entries(), mark.time_entries());
         let (ib, tb) = {
             let mut st = self.state.borrow_mut();
             for b in batches {
@@ -353,6 +372,48 @@ impl Segment {
         Ok(())
     }
 
+    /// After a failed append write: if the file system is full, cut the three files back to
+    /// where the append began and rewind the in-memory state, so nothing of the append remains
+    /// and the same write can succeed once space is freed ([`Error::DiskFull`]). Shrinking a
+    /// file needs no space. Any other failure (or a failed cut) is returned as it was: the log
+    /// poisons itself, since the files may no longer match what it knows.
+    fn undo_append(
+        &self,
+        log: &File,
+        index: &File,
+        time: &File,
+        position: u64,
+        mark: IndexMark,
+        err: Error,
+    ) -> Error {
+        let Error::Io { op, path, source } = err else {
+            return err;
+        };
+        if !Error::is_no_space(&source) {
+            return Error::Io { op, path, source };
+        }
+        let cut = log
+            .set_len(position)
+            .map_err(|e| Error::io("truncate", self.log_path(), e))
+            .and_then(|()| {
+                index
+                    .set_len((mark.offset_entries() * OFFSET_ENTRY_BYTES) as u64)
+                    .map_err(|e| Error::io("truncate", self.index_path(), e))
+            })
+            .and_then(|()| {
+                time.set_len((mark.time_entries() * TIME_ENTRY_BYTES) as u64)
+                    .map_err(|e| Error::io("truncate", self.time_path(), e))
+            });
+        if let Err(e) = cut {
+            tracing::error!("undoing an append that found the disk full: {e}");
+            return Error::Io { op, path, source };
+        }
+        let mut st = self.state.borrow_mut();
+        st.size_bytes = position;
+        st.indexes.rewind(mark);
+        Error::DiskFull { op, path, source }
+    }
+
     /// Sets `next_offset` after an append (kept separate so the caller decides visibility).
     pub fn set_next_offset(&self, next: i64) {
         self.state.borrow_mut().next_offset = next;
@@ -373,7 +434,22 @@ impl Segment {
         if let Some(e) = entry {
             let at = ((count - 1) * TIME_ENTRY_BYTES) as u64;
             let (r, _) = time.write_all_at(e.encode().to_vec(), at).await;
-            r.map_err(|e| Error::io("write", self.time_path(), e))?;
+            if let Err(source) = r {
+                if !Error::is_no_space(&source) {
+                    return Err(Error::io("write", self.time_path(), source));
+                }
+                // Full disk: forget the closing entry (the next roll adds it again) and cut
+                // whatever part of it reached the file.
+                self.state.borrow_mut().indexes.times.pop();
+                if let Err(e) = time.set_len(at) {
+                    return Err(Error::io("truncate", self.time_path(), e));
+                }
+                return Err(Error::DiskFull {
+                    op: "write",
+                    path: self.time_path().to_path_buf(),
+                    source,
+                });
+            }
         }
         sync_files(self, &log, &index, &time).await?;
         self.state.borrow_mut().sealed = true;
