@@ -35,6 +35,7 @@ pub mod group;
 pub mod handlers;
 pub mod limits;
 pub mod producer_ids;
+pub mod reserve;
 pub mod routing;
 pub mod shard;
 // The file->socket paths need `unsafe` (mmap, `IoBuf` over mappings); nothing else here does.
@@ -110,6 +111,14 @@ impl Broker {
         })?;
         // Temporaries of an atomic replace interrupted by a crash (catalog, producer ids).
         crate::storage::fsutil::remove_stale_temps(&config.data_dir)?;
+        if !reserve::SpaceReserve::new(&config.data_dir).ensure()? {
+            tracing::warn!(
+                "no room for the {} MiB space reserve in {}: a topic may not be deletable on a \
+                 full disk until space is freed",
+                reserve::SPACE_RESERVE_BYTES >> 20,
+                config.data_dir.display()
+            );
+        }
         let catalog = Catalog::load(&config.data_dir)?;
         // Committed offsets: migrate an old offsets directory, re-route the logs if the shard
         // count changed (blocking, once).
@@ -353,6 +362,7 @@ async fn shard_main(info: ShardInfo, start: ShardStart) -> io::Result<()> {
         groups: group::Coordinator::open(&config.data_dir, id, count).await?,
         controller_busy: Cell::new(false),
         controller_idle: Notify::new(),
+        space_reserve: reserve::SpaceReserve::new(&config.data_dir),
         fd_plan,
     });
 
@@ -385,6 +395,13 @@ async fn shard_main(info: ShardInfo, start: ShardStart) -> io::Result<()> {
             }
             if let Err(e) = house_state.engine.apply_retention().await {
                 tracing::error!("shard {}: retention failed: {e}", house_state.id);
+            }
+            // Put the space reserve back after a full disk (blocking, but only once space is
+            // back and only on the controller; a held reserve costs one stat).
+            if house_state.id == routing::CONTROLLER_SHARD {
+                if let Err(e) = house_state.space_reserve.ensure() {
+                    tracing::error!("{e}");
+                }
             }
         }
     });

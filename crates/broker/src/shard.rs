@@ -252,6 +252,8 @@ pub struct ShardState {
     pub controller_busy: Cell<bool>,
     /// Controller only: fires when `controller_busy` is cleared.
     pub controller_idle: Notify,
+    /// Space kept back for catalog saves on a full disk (used by the controller only).
+    pub space_reserve: super::reserve::SpaceReserve,
     /// How the open-files limit is shared out (broker-wide numbers; see `config::FdPlan`).
     pub fd_plan: super::config::FdPlan,
 }
@@ -904,10 +906,17 @@ impl ShardState {
     }
 
     /// Persist `catalog` as the controller's new catalog (logged on failure: the caller answers
-    /// with the error).
+    /// with the error). On a full disk the space reserve is released and the save tried once
+    /// more, so that a topic can be deleted (and space freed) on a 100% full disk.
     async fn store_catalog(&self, catalog: &Catalog) -> Result<(), BrokerError> {
         let dir = &self.config.data_dir;
-        catalog.store(dir).await.map_err(|source| {
+        let mut stored = catalog.store(dir).await;
+        if let Err(e) = &stored {
+            if crate::storage::Error::is_no_space(e) && self.space_reserve.release() {
+                stored = catalog.store(dir).await;
+            }
+        }
+        stored.map_err(|source| {
             let e = BrokerError::Io {
                 op: "store",
                 target: dir.join(super::catalog::CATALOG_FILE).display().to_string(),
