@@ -521,4 +521,18 @@ pub fn fetch_duplicates_collapse_and_the_broker_caps_response_bytes(io: IoKind) 
     );
     assert_eq!(parts[1].records.as_deref().map(<[u8]>::len).unwrap_or(0), 0);
     assert_eq!(parts[1].high_watermark, 1);
+
+    // Within one partition too: with three ~1 KiB batches there and 2 GiB allowed by the
+    // client, the broker's 1 KiB gives the first batch only (it used to give the partition whole).
+    for _ in 0..2 {
+        produce_one(&mut c, "capped", 0, &records);
+    }
+    let resp = c.call(v, &fetch_request(v, &[at(0)], 0, 0));
+    let p = &resp.responses[0].partitions[0];
+    assert_eq!(p.high_watermark, 3);
+    assert_eq!(
+        p.records.as_deref().map(<[u8]>::len),
+        Some(records.len()),
+        "one batch of the partition's three"
+    );
 }

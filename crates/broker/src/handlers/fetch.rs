@@ -54,6 +54,15 @@ pub async fn handle(
     let by_id = FetchTopic::carries("topic_id", version);
     let mut topics: Vec<WantedTopic> = req.topics.iter().map(|t| wanted(shard, by_id, t)).collect();
     dedupe(&mut topics);
+    // `max_bytes` decodes as i32::MAX at versions without it (v0-2); the broker's
+    // `fetch.max.bytes` caps it whatever the client asks, as Kafka does. No partition reads more
+    // than the whole response may hold (but always its first batch, KIP-74).
+    let max_bytes = if req.max_bytes > 0 {
+        req.max_bytes as u64
+    } else {
+        i32::MAX as u64
+    }
+    .min(u64::from(shard.config.fetch_max_bytes));
     let reads: Vec<ReadReq> = topics
         .iter()
         .flat_map(|t| t.partitions.iter())
@@ -62,21 +71,12 @@ pub async fn handle(
             topic: topic.clone(),
             partition: w.partition,
             offset: w.offset,
-            max_bytes: w.max_bytes.max(1),
+            max_bytes: w.max_bytes.clamp(1, max_bytes),
         })
         .collect();
     let min_bytes = req.min_bytes.max(0) as u64;
     let max_wait = Duration::from_millis((req.max_wait_ms.max(0) as u64).min(FETCH_WAIT_MS_MAX));
     let results = read_until_ready(shard, reads, min_bytes, Instant::now() + max_wait).await;
-
-    // `max_bytes` decodes as i32::MAX at versions without it (v0-2); the broker's
-    // `fetch.max.bytes` caps it whatever the client asks, as Kafka does.
-    let max_bytes = if req.max_bytes > 0 {
-        req.max_bytes as u64
-    } else {
-        i32::MAX as u64
-    }
-    .min(u64::from(shard.config.fetch_max_bytes));
     let (reply, ranges) = assemble(topics, results, max_bytes);
 
     let mut head = BytesMut::with_capacity(256);
