@@ -378,6 +378,13 @@ struct ServeArgs {
     /// Request bytes held in memory at once, all connections together (default 256 MiB).
     #[arg(long)]
     queued_max_request_bytes: Option<u64>,
+    /// Oldest client record timestamp accepted, ms behind the broker's clock (default: no bound).
+    #[arg(long)]
+    message_timestamp_before_max_ms: Option<i64>,
+    /// Newest client record timestamp accepted, ms ahead of the broker's clock (default one hour,
+    /// as Kafka 4.4).
+    #[arg(long)]
+    message_timestamp_after_max_ms: Option<i64>,
 }
 
 fn serve(args: ServeArgs) -> Result<(), String> {
@@ -443,6 +450,12 @@ fn serve(args: ServeArgs) -> Result<(), String> {
     }
     if let Some(v) = args.queued_max_request_bytes {
         config.queued_max_request_bytes = v;
+    }
+    if let Some(v) = args.message_timestamp_before_max_ms {
+        config.message_timestamp_before_max_ms = v;
+    }
+    if let Some(v) = args.message_timestamp_after_max_ms {
+        config.message_timestamp_after_max_ms = v;
     }
     ringlog::runtime::signal::block_termination_signals().map_err(|e| e.to_string())?;
     let broker = Broker::start(config).map_err(|e| e.to_string())?;

@@ -170,3 +170,45 @@ pub fn a_poison_batch_refuses_its_whole_partition_and_only_it(io: IoKind) {
     assert_eq!((err, hw), (0, 1));
     assert_eq!(records, stamped(&good, 0));
 }
+
+/// Kafka 4.4's timestamp window: `message.timestamp.after.max.ms` defaults to one hour, so a
+/// record stamped two hours ahead of the broker's clock is refused with INVALID_TIMESTAMP (and
+/// blamed in `record_errors`), half an hour ahead is accepted, and old timestamps are (the
+/// `before` bound is open by default). A broker configured with a wider window takes it.
+pub fn client_timestamps_outside_kafkas_window_are_refused(io: IoKind) {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock after 1970")
+        .as_millis() as i64;
+    let hour = 3_600_000;
+    let v = *versions(ApiKey::Produce).end();
+    let broker = TestBroker::start(io);
+    let mut c = broker.connect();
+    let id = create_topic(&mut c, "ts", 1);
+    let resp = c.call(
+        v,
+        &produce_request("ts", -1, &[(0, batch(now + 2 * hour, &[b"future"]))]),
+    );
+    let (code, blamed, message) = outcome(&resp);
+    assert_eq!(
+        (code, blamed),
+        (32, vec![0]),
+        "two hours ahead: {message:?}"
+    );
+    assert_eq!(high_watermark(&mut c, "ts", id), 0, "nothing stored");
+    assert_eq!(
+        produce_one(&mut c, "ts", 0, &batch(now + hour / 2, &[b"soon"])),
+        0
+    );
+    assert_eq!(produce_one(&mut c, "ts", 0, &batch(1_000, &[b"1970"])), 1);
+    drop(c);
+    drop(broker);
+
+    let broker = TestBroker::start_with(io, |c| c.message_timestamp_after_max_ms = 3 * hour);
+    let mut c = broker.connect();
+    create_topic(&mut c, "ts", 1);
+    assert_eq!(
+        produce_one(&mut c, "ts", 0, &batch(now + 2 * hour, &[b"future"])),
+        0
+    );
+}

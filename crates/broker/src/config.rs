@@ -21,6 +21,7 @@
 //! max-connections-per-ip = 1000
 //! max-connections-per-ip-overrides = "127.0.0.1:2000,10.0.0.7:50"
 //! queued-max-request-bytes = 268435456
+//! message-timestamp-after-max-ms = 3600000
 //! ```
 
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
@@ -72,6 +73,11 @@ pub struct FdPlan {
     /// Client connections, all shards together.
     pub connections: u64,
 }
+
+/// Kafka 4.4's `message.timestamp.after.max.ms` default: a client record may carry a timestamp
+/// at most one hour ahead of the broker's clock (INVALID_TIMESTAMP beyond). Kafka's
+/// `message.timestamp.before.max.ms` default is unbounded, and so is ringlog's.
+pub const MESSAGE_TIMESTAMP_AFTER_MAX_MS_DEFAULT: i64 = 3_600_000;
 
 /// Default listen address: loopback only, Kafka's port.
 pub const LISTEN_DEFAULT: &str = "127.0.0.1:9092";
@@ -128,6 +134,12 @@ pub struct BrokerConfig {
     /// Request bytes held in memory at once, all connections together
     /// (`queued.max.request.bytes`); reading pauses while it is spent.
     pub queued_max_request_bytes: u64,
+    /// How far behind the broker's clock a client record's timestamp may be
+    /// (`message.timestamp.before.max.ms`; `i64::MAX`: no bound).
+    pub message_timestamp_before_max_ms: i64,
+    /// How far ahead of the broker's clock a client record's timestamp may be
+    /// (`message.timestamp.after.max.ms`).
+    pub message_timestamp_after_max_ms: i64,
     /// Test-only fault: the next N Produce requests are appended and then the connection is
     /// dropped instead of answered (the client must retry; idempotence must catch it).
     pub fault_drop_after_append: std::sync::Arc<std::sync::atomic::AtomicU32>,
@@ -157,6 +169,8 @@ impl Default for BrokerConfig {
             max_connections_per_ip: i32::MAX as u32,
             max_connections_per_ip_overrides: String::new(),
             queued_max_request_bytes: QUEUED_MAX_REQUEST_BYTES_DEFAULT,
+            message_timestamp_before_max_ms: i64::MAX,
+            message_timestamp_after_max_ms: MESSAGE_TIMESTAMP_AFTER_MAX_MS_DEFAULT,
             fault_drop_after_append: Default::default(),
         }
     }
@@ -277,6 +291,9 @@ impl BrokerConfig {
         if self.fetch_max_bytes < 1024 {
             return Err("fetch-max-bytes must be at least 1024".into());
         }
+        if self.message_timestamp_before_max_ms < 0 || self.message_timestamp_after_max_ms < 0 {
+            return Err("message-timestamp-before-max-ms and -after-max-ms must be >= 0".into());
+        }
         if self.max_partitions == 0 {
             return Err("max-partitions must be at least 1".into());
         }
@@ -376,6 +393,12 @@ impl BrokerConfig {
         if let Some(v) = file.queued_max_request_bytes {
             self.queued_max_request_bytes = v;
         }
+        if let Some(v) = file.message_timestamp_before_max_ms {
+            self.message_timestamp_before_max_ms = v;
+        }
+        if let Some(v) = file.message_timestamp_after_max_ms {
+            self.message_timestamp_after_max_ms = v;
+        }
         Ok(())
     }
 }
@@ -404,6 +427,8 @@ struct FileConfig {
     max_connections_per_ip: Option<u32>,
     max_connections_per_ip_overrides: Option<String>,
     queued_max_request_bytes: Option<u64>,
+    message_timestamp_before_max_ms: Option<i64>,
+    message_timestamp_after_max_ms: Option<i64>,
 }
 
 /// Parse `always`, `never` or `interval:<ms>`.

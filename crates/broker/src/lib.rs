@@ -321,6 +321,11 @@ async fn shard_main(info: ShardInfo, start: ShardStart) -> io::Result<()> {
         segment_bytes: config.segment_bytes,
         retention_bytes: config.retention_bytes,
         retention_ms: config.retention_ms,
+        validation: crate::storage::validate::ValidationConfig {
+            timestamp_before_max_ms: config.message_timestamp_before_max_ms,
+            timestamp_after_max_ms: config.message_timestamp_after_max_ms,
+            ..Default::default()
+        },
         ..LogConfig::default()
     };
     let owns: crate::storage::OwnsFn =
