@@ -101,6 +101,7 @@ both_drivers!(
     shards::shutdown_interrupts_long_polls_promptly,
     shards::concurrent_creates_and_deletes_survive_a_restart,
     shards::fetch_duplicates_collapse_and_the_broker_caps_response_bytes,
+    shards::fetch_responses_hold_a_bounded_number_of_segment_files,
     chaos::garbage_from_many_connections_then_a_normal_round_trip,
     hostile::hostile_counts_and_lengths_close_the_connection_while_others_are_served,
     poison::poison_batches_are_refused_at_every_version_and_nothing_is_stored,

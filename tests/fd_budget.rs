@@ -392,32 +392,49 @@ fn produce_all(c: &mut Client, topic: &str, parts: &[(i32, Vec<u8>)]) -> Vec<i64
 
 /// Fetches every partition `0..partitions` from offset 0 in one request: (error, records) each.
 fn fetch_all(c: &mut Client, topic: &str, id: uuid::Uuid, partitions: i32) -> Vec<Vec<u8>> {
+    // As a consumer does: fetch every partition from where it stands until each reached its
+    // high watermark (a response holds at most the broker's budget of files for fetches, so one
+    // Fetch of hundreds of partitions brings some of them, the next ones more).
     let v = *versions(ApiKey::Fetch).end();
-    let at: Vec<FetchAt<'_>> = (0..partitions)
-        .map(|partition| FetchAt {
-            topic,
-            topic_id: id,
-            partition,
-            offset: 0,
-        })
-        .collect();
-    let resp = c.call(v, &fetch_request(v, &at, 0, 0));
-    let mut out: Vec<(i32, Vec<u8>)> = resp.responses[0]
-        .partitions
-        .iter()
-        .map(|p| {
+    let mut out: Vec<Vec<u8>> = vec![Vec::new(); partitions as usize];
+    let mut next = vec![0i64; partitions as usize];
+    for _round in 0..200 {
+        let at: Vec<FetchAt<'_>> = (0..partitions)
+            .map(|partition| FetchAt {
+                topic,
+                topic_id: id,
+                partition,
+                offset: next[partition as usize],
+            })
+            .collect();
+        let resp = c.call(v, &fetch_request(v, &at, 0, 0));
+        assert_eq!(resp.responses[0].partitions.len(), partitions as usize);
+        let mut behind = 0;
+        for p in &resp.responses[0].partitions {
             assert_eq!(
                 p.error_code, 0,
                 "fetch {topic}-{}: {p:?}",
                 p.partition_index
             );
+            let i = p.partition_index as usize;
             let records = p.records.as_ref().map(|r| r.to_vec()).unwrap_or_default();
-            (p.partition_index, records)
-        })
-        .collect();
-    out.sort();
-    assert_eq!(out.len(), partitions as usize);
-    out.into_iter().map(|(_, r)| r).collect()
+            let mut at = 0;
+            while at < records.len() {
+                let h = ringlog::storage::batch::BatchHeader::parse(&records[at..])
+                    .expect("fetched batch header");
+                next[i] = h.last_offset() + 1;
+                at += h.size_bytes() as usize;
+            }
+            out[i].extend_from_slice(&records);
+            if next[i] < p.high_watermark {
+                behind += 1;
+            }
+        }
+        if behind == 0 {
+            return out;
+        }
+    }
+    panic!("{topic}: partitions still behind after 200 fetches: {next:?}");
 }
 
 /// Partition directories (and anything else) at the top of the data directory.

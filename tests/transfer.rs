@@ -102,6 +102,7 @@ fn range(file: &File, position: usize, len: usize) -> Piece {
         file: file.clone(),
         position: position as u64,
         len: len as u64,
+        hold: None,
     })
 }
 
@@ -283,6 +284,7 @@ fn disconnect_once(
                 file: file.clone(),
                 position: 1000,
                 len: DISCONNECT_RANGE_BYTES,
+                hold: None,
             }),
         ];
         let result =

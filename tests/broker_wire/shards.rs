@@ -536,3 +536,52 @@ pub fn fetch_duplicates_collapse_and_the_broker_caps_response_bytes(io: IoKind) 
         "one batch of the partition's three"
     );
 }
+
+/// Segment files held by Fetch responses in flight are bounded (the fd plan's `fetch_files`,
+/// half the segment-file budget): one Fetch naming 40 partitions with data, against a broker
+/// whose budget is 16 segment files (so 16 for fetches), answers at most 16 partitions with data
+/// and the others with their high watermark only; the budget comes back once the response is
+/// sent, so fetching on reads every partition.
+pub fn fetch_responses_hold_a_bounded_number_of_segment_files(io: IoKind) {
+    const PARTITIONS: i32 = 40;
+    let broker = TestBroker::start_with(io, |c| c.open_segment_files_max = Some(16));
+    let mut c = broker.connect();
+    let id = create_topic(&mut c, "many", PARTITIONS);
+    let value = [9u8; 64];
+    let records = batch(1_700_000_000_000, &[&value]);
+    for p in 0..PARTITIONS {
+        assert_eq!(produce_one(&mut c, "many", p, &records), 0);
+    }
+    let v = *versions(ApiKey::Fetch).end();
+    let mut next = vec![0i64; PARTITIONS as usize];
+    let mut rounds = 0;
+    while next.contains(&0) {
+        rounds += 1;
+        assert!(rounds <= 10, "partitions never served: {next:?}");
+        let at: Vec<FetchAt> = (0..PARTITIONS)
+            .map(|p| FetchAt {
+                topic: "many",
+                topic_id: id,
+                partition: p,
+                offset: next[p as usize],
+            })
+            .collect();
+        let resp = c.call(v, &fetch_request(v, &at, 0, 0));
+        let mut with_data = 0;
+        for part in &resp.responses[0].partitions {
+            assert_eq!((part.error_code, part.high_watermark), (0, 1));
+            if part.records.as_ref().is_some_and(|r| !r.is_empty()) {
+                with_data += 1;
+                next[part.partition_index as usize] = 1;
+            }
+        }
+        assert!(
+            (1..=16).contains(&with_data),
+            "round {rounds}: {with_data} partitions with data, budget 16"
+        );
+    }
+    assert!(
+        rounds >= 3,
+        "40 partitions in {rounds} rounds of at most 16"
+    );
+}

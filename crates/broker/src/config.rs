@@ -60,6 +60,8 @@ pub const FD_RESERVE: u64 = 128;
 pub const FD_SEGMENT_FILES_SHARE: f64 = 0.25;
 /// Fewest segment files a derived budget leaves open (each open log needs its active files).
 pub const FD_SEGMENT_FILES_MIN: u64 = 16;
+/// Fewest descriptors kept for Fetch responses in flight.
+pub const FD_FETCH_FILES_MIN: u64 = 16;
 /// Descriptors one connection may hold at once: its socket plus a splice pipe pair.
 pub const FDS_PER_CONNECTION: u64 = 3;
 
@@ -70,6 +72,11 @@ pub struct FdPlan {
     pub nofile: u64,
     /// Segment files open at once, all shards together.
     pub segment_files: u64,
+    /// Segment file ranges held by Fetch responses in flight, all shards together (a response
+    /// from another shard's partition holds a `dup` of its segment file until it is sent; a
+    /// cached file evicted while a response uses it stays open): half of `segment_files`, at
+    /// least [`FD_FETCH_FILES_MIN`].
+    pub fetch_files: u64,
     /// Client connections, all shards together.
     pub connections: u64,
 }
@@ -210,24 +217,27 @@ impl BrokerConfig {
             Some(n) => n,
             None => ((usable as f64 * FD_SEGMENT_FILES_SHARE) as u64).max(FD_SEGMENT_FILES_MIN),
         };
-        let left = usable.saturating_sub(segment_files);
+        let fetch_files = (segment_files / 2).max(FD_FETCH_FILES_MIN);
+        let left = usable.saturating_sub(segment_files + fetch_files);
         let fit = left / FDS_PER_CONNECTION;
         let connections = match self.max_connections {
             Some(n) => u64::from(n),
             None => fit,
         };
-        if segment_files + connections * FDS_PER_CONNECTION > usable || connections == 0 {
+        let needed = segment_files + fetch_files + connections * FDS_PER_CONNECTION;
+        if needed > usable || connections == 0 {
             return Err(format!(
                 "the open-files limit ({nofile}) is too small: {FD_RESERVE} reserved, \
-                 {segment_files} segment files and {connections} connections x \
-                 {FDS_PER_CONNECTION} need {}; raise `ulimit -n` or lower \
-                 open-segment-files-max / max-connections",
-                FD_RESERVE + segment_files + connections * FDS_PER_CONNECTION
+                 {segment_files} segment files, {fetch_files} for fetches in flight and \
+                 {connections} connections x {FDS_PER_CONNECTION} need {}; raise `ulimit -n` \
+                 or lower open-segment-files-max / max-connections",
+                FD_RESERVE + needed
             ));
         }
         Ok(FdPlan {
             nofile,
             segment_files,
+            fetch_files,
             connections,
         })
     }
@@ -469,12 +479,15 @@ mod tests {
     fn fd_plan_shares_the_limit_and_refuses_overcommit() {
         let mut c = BrokerConfig::default();
         let p = c.fd_plan(20_000).unwrap();
-        assert_eq!(p.segment_files, 4_968);
+        assert_eq!((p.segment_files, p.fetch_files), (4_968, 2_484));
         assert_eq!(
             p.connections,
-            (20_000 - FD_RESERVE - 4_968) / FDS_PER_CONNECTION
+            (20_000 - FD_RESERVE - 4_968 - 2_484) / FDS_PER_CONNECTION
         );
-        assert!(FD_RESERVE + p.segment_files + p.connections * FDS_PER_CONNECTION <= 20_000);
+        assert!(
+            FD_RESERVE + p.segment_files + p.fetch_files + p.connections * FDS_PER_CONNECTION
+                <= 20_000
+        );
         // A tiny limit still leaves the minimum of segment files, or says why it cannot.
         let small = c.fd_plan(256).unwrap();
         assert_eq!(small.segment_files, 32);
@@ -484,7 +497,10 @@ mod tests {
         c.max_connections = Some(10);
         c.open_segment_files_max = Some(64);
         let fixed = c.fd_plan(20_000).unwrap();
-        assert_eq!((fixed.segment_files, fixed.connections), (64, 10));
+        assert_eq!(
+            (fixed.segment_files, fixed.fetch_files, fixed.connections),
+            (64, 32, 10)
+        );
     }
 
     #[test]

@@ -369,6 +369,7 @@ async fn shard_main(info: ShardInfo, start: ShardStart) -> io::Result<()> {
         controller_idle: Notify::new(),
         space_reserve: reserve::SpaceReserve::new(&config.data_dir),
         fd_plan,
+        fetch_files: limits.fetch_files.clone(),
     });
 
     rt::spawn(group::run_timers(state.clone()));

@@ -109,6 +109,9 @@ pub struct BrokerLimits {
     pub connections: Arc<ConnectionQuotas>,
     /// `queued.max.request.bytes`.
     pub memory: Arc<MemoryBudget>,
+    /// Segment file ranges held by Fetch responses in flight (`FdPlan::fetch_files`), counted
+    /// one per range: a read that finds it spent answers its partition without data for now.
+    pub fetch_files: Arc<MemoryBudget>,
     /// Rate limit of the "accept failed" line.
     pub accept_failures: LogLimiter,
     /// Rate limit of the "over max.connections.per.ip" line.
@@ -128,6 +131,7 @@ impl BrokerLimits {
                 config.connections_per_ip_overrides()?,
             )),
             memory: Arc::new(MemoryBudget::new(config.queued_max_request_bytes)),
+            fetch_files: Arc::new(MemoryBudget::new(fd_plan.fetch_files)),
             accept_failures: LogLimiter::new(interval),
             per_ip_rejections: LogLimiter::new(interval),
         })
@@ -302,6 +306,16 @@ impl MemoryBudget {
 pub struct Reservation {
     budget: Arc<MemoryBudget>,
     bytes: u64,
+}
+
+impl std::fmt::Debug for Reservation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "Reservation({} of {})",
+            self.bytes, self.budget.limit_bytes
+        )
+    }
 }
 
 impl Reservation {

@@ -134,6 +134,7 @@ pub struct SendRange {
     fd: OwnedFd,
     position: u64,
     len: u64,
+    hold: Option<std::sync::Arc<crate::limits::Reservation>>,
 }
 
 /// Result of one partition read, as sent across shards.
@@ -192,6 +193,7 @@ impl ReadResultMsg {
                     file: File::from_std(std::fs::File::from(r.fd)),
                     position: r.position,
                     len: r.len,
+                    hold: r.hold,
                 })
                 .collect(),
         }
@@ -256,6 +258,8 @@ pub struct ShardState {
     pub space_reserve: super::reserve::SpaceReserve,
     /// How the open-files limit is shared out (broker-wide numbers; see `config::FdPlan`).
     pub fd_plan: super::config::FdPlan,
+    /// The broker-wide budget of segment file ranges held by Fetch responses in flight.
+    pub fetch_files: Arc<super::limits::MemoryBudget>,
 }
 
 /// This shard's share of the broker's budget of open segment files (the fd plan's
@@ -408,6 +412,7 @@ impl ShardState {
                         fd,
                         position: range.position,
                         len: range.len,
+                        hold: range.hold,
                     }),
                     Err(source) => {
                         let e = BrokerError::Io {
@@ -438,20 +443,45 @@ impl ShardState {
             Err(e) => return PartitionRead::failed(BrokerError::Storage(e)),
         };
         match log.read(r.offset, r.max_bytes).await {
-            Ok(res) => PartitionRead {
-                error: None,
-                high_watermark: res.high_watermark,
-                log_start_offset: res.log_start_offset,
-                ranges: res
+            Ok(res) => {
+                // Every range holds a descriptor until its response is sent: within the
+                // broker's budget, or the partition answers without data this time (the client
+                // fetches again), so a Fetch naming thousands of partitions cannot exhaust fds.
+                let holds: Option<Vec<_>> = res
                     .slices
-                    .into_iter()
-                    .map(|s| FileRange {
-                        file: (*s.file).clone(),
-                        position: s.position,
-                        len: s.length,
-                    })
-                    .collect(),
-            },
+                    .iter()
+                    .map(|_| self.fetch_files.try_reserve(1).map(std::sync::Arc::new))
+                    .collect();
+                let ranges = match holds {
+                    Some(holds) => res
+                        .slices
+                        .into_iter()
+                        .zip(holds)
+                        .map(|(s, hold)| FileRange {
+                            file: (*s.file).clone(),
+                            position: s.position,
+                            len: s.length,
+                            hold: Some(hold),
+                        })
+                        .collect(),
+                    None => {
+                        tracing::debug!(
+                            "fetch of {}-{}: the in-flight fetch file budget ({}) is spent; \
+                             answered without data",
+                            r.topic,
+                            r.partition,
+                            self.fetch_files.limit_bytes()
+                        );
+                        Vec::new()
+                    }
+                };
+                PartitionRead {
+                    error: None,
+                    high_watermark: res.high_watermark,
+                    log_start_offset: res.log_start_offset,
+                    ranges,
+                }
+            }
             Err(e) => PartitionRead {
                 error: Some(BrokerError::Storage(e)),
                 high_watermark: log.high_watermark(),

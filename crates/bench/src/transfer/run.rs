@@ -289,6 +289,7 @@ impl SendPlan {
                         file: file.clone(),
                         position,
                         len: self.slice,
+                        hold: None,
                     }),
                 ];
                 transfer.send(&stream, pieces).await?;

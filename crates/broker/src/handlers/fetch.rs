@@ -228,6 +228,9 @@ async fn read_until_ready(
         {
             return results;
         }
+        // Not enough yet: let go of the files this pass holds while waiting (they count in the
+        // broker's budget of files held by fetches).
+        drop(results);
         let parts = reads
             .iter()
             .map(|r| (r.topic.clone(), r.partition, r.offset))

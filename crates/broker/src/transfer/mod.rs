@@ -160,6 +160,10 @@ pub struct FileRange {
     pub position: u64,
     /// Byte count.
     pub len: u64,
+    /// The descriptor's place in the broker's budget of files held by Fetch responses, given
+    /// back when the last copy of the range is dropped (after it was sent). `None` outside a
+    /// broker (benchmarks, tests).
+    pub hold: Option<std::sync::Arc<crate::limits::Reservation>>,
 }
 
 /// One piece of an outgoing frame.
