@@ -355,7 +355,10 @@ impl Coordinator {
             protocols: req
                 .protocols
                 .iter()
-                .map(|p| (p.name.to_string(), p.metadata.clone()))
+                // Copied out of the request frame: a slice would keep the whole frame (up to
+                // request-bytes-max) alive as long as the member lives, outside the request
+                // memory budget, which is given back when the request is done.
+                .map(|p| (p.name.to_string(), Bytes::copy_from_slice(&p.metadata)))
                 .collect(),
         };
         let mut groups = self.groups.borrow_mut();
@@ -401,7 +404,13 @@ impl Coordinator {
             (req.protocol_type.as_deref(), req.protocol_name.as_deref()),
             req.assignments
                 .into_iter()
-                .map(|a| (a.member_id.to_string(), a.assignment))
+                // Copied out of the frame, as the join metadata above.
+                .map(|a| {
+                    (
+                        a.member_id.to_string(),
+                        Bytes::copy_from_slice(&a.assignment),
+                    )
+                })
                 .collect(),
             Instant::now(),
         )
