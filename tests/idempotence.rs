@@ -9,12 +9,10 @@ mod support;
 mod client;
 
 use std::net::SocketAddr;
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use client::{create_topic, fetch_one, produce_request, versions, Client};
+use client::{connect_retry, create_topic, fetch_one, produce_request, versions, Client};
 use kafka_protocol::messages::{ApiKey, InitProducerIdRequest, ProduceRequest};
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
@@ -24,6 +22,7 @@ use rdkafka::{Offset, TopicPartitionList};
 use ringlog::broker::{Broker, BrokerConfig};
 use ringlog::runtime::IoKind;
 use ringlog::storage::batch::testing::{build_batch_with, BatchSpec, TestRecord};
+use support::spawn_serve;
 
 both_drivers!(
     rdkafka_retries_after_dropped_responses_leave_every_record_once,
@@ -277,57 +276,6 @@ fn bad_epochs_gaps_and_unknown_producers_get_kafka_codes(io: IoKind) {
     drop(c);
     broker.shutdown();
     broker.join().unwrap();
-}
-
-/// A `ringlog serve` child process, killed when dropped (also when a test panics).
-struct Serve(Child);
-
-impl Drop for Serve {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// A `ringlog serve` child process on a fixed port.
-fn spawn_serve(dir: &Path, port: u16) -> Serve {
-    Serve(
-        Command::new(env!("CARGO_BIN_EXE_ringlog"))
-            .args([
-                "serve",
-                "--cores",
-                "2",
-                "--listen",
-                &format!("127.0.0.1:{port}"),
-                "--data-dir",
-            ])
-            .arg(dir)
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("spawn ringlog serve"),
-    )
-}
-
-/// Connect once the broker answers a request. Right after a SIGKILL, the dead process's
-/// listener can linger in the SO_REUSEPORT group (its ring still holds an in-flight ACCEPT until
-/// the kernel's ring teardown runs), and a connection hashed to it is reset: probe with a real
-/// request until one goes through.
-fn connect_retry(addr: SocketAddr) -> Client {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let probe = std::panic::catch_unwind(|| {
-            let mut c = Client::connect(addr);
-            let v = *versions(ApiKey::ApiVersions).end();
-            let _ = c.call(v, &kafka_protocol::messages::ApiVersionsRequest::default());
-        });
-        if probe.is_ok() {
-            return Client::connect(addr);
-        }
-        assert!(Instant::now() < deadline, "broker did not come up");
-        std::thread::sleep(Duration::from_millis(50));
-    }
 }
 
 #[test]

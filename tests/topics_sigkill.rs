@@ -4,6 +4,8 @@
 //! not deleted is there with all its partitions, no acknowledged deletion is, and no directory is
 //! left that the catalog does not name. Loopback only; bounded in time.
 
+mod support;
+
 #[allow(dead_code)]
 #[path = "broker_wire/client.rs"]
 mod client;
@@ -11,13 +13,15 @@ mod client;
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use client::{create_topics_request, metadata_request, topic_name, versions, Client};
+use client::{
+    connect_retry, create_topics_request, metadata_request, topic_name, versions, Client,
+};
 use kafka_protocol::messages::delete_topics_request::DeleteTopicState;
-use kafka_protocol::messages::{ApiKey, ApiVersionsRequest, DeleteTopicsRequest};
+use kafka_protocol::messages::{ApiKey, DeleteTopicsRequest};
+use support::{free_port, spawn_serve, Serve};
 
 /// Concurrent clients.
 const CLIENTS: usize = 4;
@@ -27,61 +31,6 @@ const TOPICS_PER_CLIENT: usize = 25;
 const PARTITIONS: i32 = 3;
 /// Prefix of every topic this test creates (other directories in the data dir are not ours).
 const PREFIX: &str = "sk";
-
-/// A `ringlog serve` child process, killed when dropped (also when a test panics).
-struct Serve(Child);
-
-impl Drop for Serve {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn spawn_serve(dir: &Path, port: u16) -> Serve {
-    Serve(
-        Command::new(env!("CARGO_BIN_EXE_ringlog"))
-            .args([
-                "serve",
-                "--cores",
-                "2",
-                "--listen",
-                &format!("127.0.0.1:{port}"),
-                "--data-dir",
-            ])
-            .arg(dir)
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("spawn ringlog serve"),
-    )
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("free port")
-        .port()
-}
-
-/// Connects once the broker answers a request (right after a SIGKILL the dead process's
-/// listener can linger in the SO_REUSEPORT group for a moment).
-fn connect_retry(addr: SocketAddr) -> Client {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let probe = std::panic::catch_unwind(|| {
-            let mut c = Client::connect(addr);
-            let v = *versions(ApiKey::ApiVersions).end();
-            let _ = c.call(v, &ApiVersionsRequest::default());
-        });
-        if probe.is_ok() {
-            return Client::connect(addr);
-        }
-        assert!(Instant::now() < deadline, "broker did not come up");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
 
 /// What the clients were told.
 #[derive(Default)]

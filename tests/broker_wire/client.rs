@@ -413,3 +413,27 @@ pub fn fetch_one(
         p.records.as_ref().map(|r| r.to_vec()).unwrap_or_default(),
     )
 }
+
+/// Connect once the broker answers a request. Right after a SIGKILL, the dead process's
+/// listener can linger in the SO_REUSEPORT group (its ring still holds an in-flight ACCEPT until
+/// the kernel's ring teardown runs), and a connection hashed to it is reset: probe with a real
+/// request until one goes through (for 20 s at most).
+#[allow(dead_code)] // used by the files that SIGKILL a serve child (idempotence, topics_sigkill)
+pub fn connect_retry(addr: SocketAddr) -> Client {
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let probe = std::panic::catch_unwind(|| {
+            let mut c = Client::connect(addr);
+            let v = *versions(ApiKey::ApiVersions).end();
+            let _ = c.call(v, &kafka_protocol::messages::ApiVersionsRequest::default());
+        });
+        if probe.is_ok() {
+            return Client::connect(addr);
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "broker did not come up"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}

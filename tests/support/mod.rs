@@ -3,7 +3,7 @@
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
 
 use ringlog::broker::{Broker, BrokerConfig};
@@ -57,4 +57,44 @@ pub fn python() -> &'static PathBuf {
         );
         PathBuf::from(String::from_utf8(out.stdout).expect("utf-8 path").trim())
     })
+}
+
+/// A `ringlog serve` child process, killed (SIGKILL) when dropped, also when a test panics.
+pub struct Serve(pub Child);
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// `ringlog serve` with two shards on 127.0.0.1:`port` over `dir` (a fixed port, so that a
+/// restarted child is found where its predecessor was).
+pub fn spawn_serve(dir: &Path, port: u16) -> Serve {
+    Serve(
+        Command::new(env!("CARGO_BIN_EXE_ringlog"))
+            .args([
+                "serve",
+                "--cores",
+                "2",
+                "--listen",
+                &format!("127.0.0.1:{port}"),
+                "--data-dir",
+            ])
+            .arg(dir)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawn ringlog serve"),
+    )
+}
+
+/// A port free on 127.0.0.1 right now.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port()
 }
