@@ -1,6 +1,6 @@
 //! Files on the shard's driver: positioned reads and writes, fsync/fdatasync, directory sync.
 //!
-//! On io_uring each call is one op (`read_at.rs`, `write_at.rs`, `fsync.rs`). On epoll, reads and
+//! On io_uring each call is one op (`read_at.rs`, `write_at.rs`, `writev_at.rs`, `fsync.rs`). On epoll, reads and
 //! writes are plain `pread`/`pwrite` (they hit the page cache) and fsync/fdatasync run on the
 //! shard's helper threads, so a shard never blocks on the disk.
 //!
@@ -8,6 +8,9 @@
 //! - Buffers are owned by the call and returned with the result.
 //! - `write_all_at` either writes every byte or returns the error of the first failed write;
 //!   callers (the storage layer) treat any error as fatal for the log.
+//! - `writev_all_at` writes its buffers back to back from `pos`, all of them or up to the first
+//!   failed write, with at most [`IOVECS_PER_WRITE_MAX`] iovecs per call, resuming after short
+//!   writes mid-buffer.
 
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
@@ -19,6 +22,16 @@ use super::context;
 use super::driver::Driver;
 use super::epoll::blocking;
 use super::uring::op::{self, Op, SharedFd};
+
+/// Most iovecs one vectored write passes to the kernel: Linux's `IOV_MAX` (pwritev(2) and
+/// `IORING_OP_WRITEV` refuse more with `EINVAL`). Longer lists are written in several calls.
+pub const IOVECS_PER_WRITE_MAX: usize = 1024;
+
+thread_local! {
+    /// The iovec array of the shard's vectored writes, kept between calls so a write allocates
+    /// none (taken while in use: a second write in flight on the same shard makes its own).
+    static IOVECS: std::cell::Cell<Vec<libc::iovec>> = const { std::cell::Cell::new(Vec::new()) };
+}
 
 /// An open file bound to the shard's driver.
 #[derive(Clone)]
@@ -206,6 +219,132 @@ impl File {
         (Ok(()), slice.into_inner())
     }
 
+    /// Write `bufs` back to back from `pos`, every byte (vectored: no copy into one buffer).
+    /// Short writes resume where the kernel stopped, mid-buffer if need be; more than
+    /// [`IOVECS_PER_WRITE_MAX`] buffers take several calls. The buffers come back unchanged.
+    pub async fn writev_all_at<B: IoBuf>(
+        &self,
+        mut bufs: Vec<B>,
+        pos: u64,
+    ) -> (io::Result<()>, Vec<B>) {
+        let total: usize = bufs.iter().map(IoBuf::bytes_init).sum();
+        let mut iovecs = IOVECS.with(|c| c.take());
+        // The next unwritten byte: buffer `first`, `skip` bytes into it.
+        let (mut first, mut skip, mut done) = (0usize, 0usize, 0usize);
+        let mut result = Ok(());
+        while done < total {
+            iovecs.clear();
+            for (i, b) in bufs[first..].iter().enumerate() {
+                if iovecs.len() == IOVECS_PER_WRITE_MAX {
+                    break;
+                }
+                let from = if i == 0 { skip } else { 0 };
+                let len = b.bytes_init() - from;
+                if len > 0 {
+                    iovecs.push(libc::iovec {
+                        // SAFETY: `from <= bytes_init()`, so the pointer stays within the buffer.
+                        iov_base: unsafe { b.stable_ptr().add(from) } as *mut libc::c_void,
+                        iov_len: len,
+                    });
+                }
+            }
+            debug_assert!(!iovecs.is_empty(), "bytes left but no iovec to write them");
+            let res;
+            (res, bufs, iovecs) = self.writev_at(bufs, iovecs, pos + done as u64).await;
+            let mut n = match res {
+                Ok(0) => {
+                    result = Err(io::ErrorKind::WriteZero.into());
+                    break;
+                }
+                Ok(n) => n,
+                Err(e) => {
+                    result = Err(e);
+                    break;
+                }
+            };
+            assert!(
+                n <= total - done,
+                "vectored write reports {n} bytes, only {} were passed",
+                total - done
+            );
+            done += n;
+            // Advance (first, skip) past the n bytes written.
+            while n > 0 {
+                let left = bufs[first].bytes_init() - skip;
+                if n < left {
+                    skip += n;
+                    n = 0;
+                } else {
+                    n -= left;
+                    first += 1;
+                    skip = 0;
+                }
+            }
+        }
+        iovecs.clear();
+        IOVECS.with(|c| c.set(iovecs));
+        (result, bufs)
+    }
+
+    /// One vectored write of the regions `iovecs` (pointing into `bufs`) at `pos` (maybe
+    /// partially).
+    async fn writev_at<B: IoBuf>(
+        &self,
+        bufs: Vec<B>,
+        mut iovecs: Vec<libc::iovec>,
+        pos: u64,
+    ) -> (io::Result<usize>, Vec<B>, Vec<libc::iovec>) {
+        debug_assert!(iovecs.len() <= IOVECS_PER_WRITE_MAX);
+        if fault::take(&fault::FAIL_WRITES) {
+            return (Err(io::Error::from_raw_os_error(libc::EIO)), bufs, iovecs);
+        }
+        if let Some(max) = fault::SHORT_WRITEV.with(|c| c.take()) {
+            // Forced short write: pass only the first `max` bytes to the kernel.
+            let mut left = max;
+            let mut keep = 0;
+            for v in iovecs.iter_mut() {
+                if left == 0 {
+                    break;
+                }
+                v.iov_len = v.iov_len.min(left);
+                left -= v.iov_len;
+                keep += 1;
+            }
+            iovecs.truncate(keep.max(1));
+        }
+        let cx = context::current();
+        match &cx.driver {
+            Driver::Uring(u) if !u.inline_buffered_writes() => {
+                Op::new(op::writev_at::WritevAt {
+                    fd: self.fd.clone(),
+                    bufs,
+                    iovecs,
+                    pos,
+                })
+                .await
+            }
+            // As `write_at`: a page-cache write is a short syscall on either driver.
+            _ => {
+                // SAFETY: every iovec points at initialised bytes of a buffer in `bufs`, which
+                // outlives the call; the count is at most IOV_MAX.
+                let rc = unsafe {
+                    libc::pwritev(
+                        self.raw_fd(),
+                        iovecs.as_ptr(),
+                        iovecs.len() as libc::c_int,
+                        pos as libc::off_t,
+                    )
+                };
+                let res = if rc < 0 {
+                    Err(io::Error::last_os_error())
+                } else {
+                    Ok(rc as usize)
+                };
+                (res, bufs, iovecs)
+            }
+        }
+    }
+
     /// fdatasync(2): data and the metadata needed to read it back are durable.
     pub async fn fdatasync(&self) -> io::Result<()> {
         self.sync(true).await
@@ -256,6 +395,13 @@ pub mod fault {
         pub(super) static FAIL_SYNCS: Cell<u32> = const { Cell::new(0) };
         pub(super) static SYNC_CALLS: Cell<u64> = const { Cell::new(0) };
         pub(super) static SYNC_DELAY: Cell<Option<std::time::Duration>> = const { Cell::new(None) };
+        pub(super) static SHORT_WRITEV: Cell<Option<usize>> = const { Cell::new(None) };
+    }
+
+    /// The next vectored write on this thread passes at most `max_bytes` (at least one iovec) to
+    /// the kernel, as a short write would (to test that writers resume where it stopped).
+    pub fn short_next_writev(max_bytes: usize) {
+        SHORT_WRITEV.with(|c| c.set(Some(max_bytes)));
     }
 
     /// The next fdatasync/fsync on this thread starts only after `d` (to observe written but

@@ -23,6 +23,7 @@ pub(crate) mod sendmsg;
 pub(crate) mod splice;
 pub(crate) mod timeout;
 pub(crate) mod write_at;
+pub(crate) mod writev_at;
 
 use std::future::Future;
 use std::io;
