@@ -42,6 +42,8 @@ use std::path::{Path, PathBuf};
 use std::rc::Rc;
 use std::sync::Arc;
 
+use bytes::Bytes;
+
 use super::error::{Error, Result};
 use super::files::FileCache;
 use super::log::{now_ms, Log, LogConfig, ReadResult};
@@ -107,6 +109,57 @@ impl std::fmt::Debug for EngineConfig {
             .field("repair", &self.repair)
             .field("open_segment_files_max", &self.open_segment_files_max)
             .finish()
+    }
+}
+
+/// A key of the map of open logs, `(topic, partition)`, that a borrowed `(&str, i32)` can stand
+/// for, so a lookup needs no `String`. Ordered as the tuple `(String, i32)` is.
+trait PartitionKey {
+    fn topic(&self) -> &str;
+    fn partition(&self) -> i32;
+}
+
+impl PartitionKey for (String, i32) {
+    fn topic(&self) -> &str {
+        &self.0
+    }
+    fn partition(&self) -> i32 {
+        self.1
+    }
+}
+
+impl PartitionKey for (&str, i32) {
+    fn topic(&self) -> &str {
+        self.0
+    }
+    fn partition(&self) -> i32 {
+        self.1
+    }
+}
+
+impl<'a> std::borrow::Borrow<dyn PartitionKey + 'a> for (String, i32) {
+    fn borrow(&self) -> &(dyn PartitionKey + 'a) {
+        self
+    }
+}
+
+impl PartialEq for dyn PartitionKey + '_ {
+    fn eq(&self, other: &Self) -> bool {
+        self.topic() == other.topic() && self.partition() == other.partition()
+    }
+}
+
+impl Eq for dyn PartitionKey + '_ {}
+
+impl PartialOrd for dyn PartitionKey + '_ {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for dyn PartitionKey + '_ {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        (self.topic(), self.partition()).cmp(&(other.topic(), other.partition()))
     }
 }
 
@@ -413,9 +466,16 @@ impl Engine {
     /// The open log of an owned partition.
     pub fn log(&self, topic: &str, partition: i32) -> Result<Rc<Log>> {
         validate_topic(topic)?;
+        self.find_log(topic, partition)
+    }
+
+    /// [`Engine::log`] for a topic name the caller has validated already (a Produce handler,
+    /// once per topic): one map lookup, no allocation. An invalid name is never in the map, so
+    /// it is answered `UnknownTopicOrPartition` here.
+    pub fn find_log(&self, topic: &str, partition: i32) -> Result<Rc<Log>> {
         self.logs
             .borrow()
-            .get(&(topic.to_string(), partition))
+            .get(&(topic, partition) as &dyn PartitionKey)
             .cloned()
             .ok_or_else(|| Error::UnknownTopicOrPartition {
                 topic: topic.to_string(),
@@ -426,6 +486,11 @@ impl Engine {
     /// Appends one or more concatenated batches; returns the first batch's base offset.
     pub async fn append(&self, topic: &str, partition: i32, records: Vec<u8>) -> Result<i64> {
         self.log(topic, partition)?.append(records).await
+    }
+
+    /// [`Engine::append`] from a shared buffer, written without a copy (see [`Log::append_bytes`]).
+    pub async fn append_bytes(&self, topic: &str, partition: i32, records: Bytes) -> Result<i64> {
+        self.log(topic, partition)?.append_bytes(records).await
     }
 
     /// Reads whole batches from `offset` (see [`Log::read`]).

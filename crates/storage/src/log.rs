@@ -33,7 +33,11 @@ use std::path::{Path, PathBuf};
 use std::rc::Rc;
 use std::time::Duration;
 
-use super::batch::{first_record_at_or_after, stamp, BatchHeader, BatchInfo};
+use bytes::Bytes;
+
+use super::batch::{
+    first_record_at_or_after, stamp, BatchHeader, BatchInfo, BASE_OFFSET_AT, LEADER_EPOCH_AT,
+};
 use super::error::{BatchError, Error, Result};
 use super::files::FileCache;
 use super::names::partition_name;
@@ -519,9 +523,22 @@ impl Log {
     /// [`Log::append`] for an explicit origin: [`AppendOrigin::Internal`] for batches the
     /// broker or the embedding application writes itself (may be control batches).
     pub async fn append_as(&self, buf: Vec<u8>, origin: AppendOrigin) -> Result<i64> {
-        let (infos, offset_count) = self.validate_append(&buf, origin)?;
+        self.append_bytes_as(Bytes::from(buf), origin).await
+    }
+
+    /// [`Log::append`] of batches in a shared buffer (a slice of a Produce request's frame):
+    /// nothing is copied before the write. `records` is not modified: the offsets and leader
+    /// epoch are stamped into a copy of each batch's first [`STAMPED_PREFIX_BYTES`] bytes, and
+    /// each prefix and the rest of its batch go to the file in one vectored write.
+    pub async fn append_bytes(&self, records: Bytes) -> Result<i64> {
+        self.append_bytes_as(records, AppendOrigin::Client).await
+    }
+
+    /// [`Log::append_bytes`] for an explicit origin (see [`Log::append_as`]).
+    pub async fn append_bytes_as(&self, records: Bytes, origin: AppendOrigin) -> Result<i64> {
+        let (infos, offset_count) = self.validate_append(&records, origin)?;
         let guard = self.write_lock.lock().await;
-        let next = match self.write_locked(buf, &infos, offset_count).await? {
+        let next = match self.write_locked(records, &infos, offset_count).await? {
             Written::Appended { next } => next,
             Written::Duplicate {
                 base_offset,
@@ -600,12 +617,12 @@ impl Log {
     /// offsets from the log end, write, and move the log end.
     async fn write_locked(
         &self,
-        mut buf: Vec<u8>,
+        records: Bytes,
         infos: &[BatchInfo],
         offset_count: i64,
     ) -> Result<Written> {
         self.check_writable()?;
-        let r = self.maybe_roll(buf.len() as u64, offset_count).await;
+        let r = self.maybe_roll(records.len() as u64, offset_count).await;
         self.poison_on_err(r)?;
         let (base, epoch) = {
             let st = self.state.borrow();
@@ -627,7 +644,7 @@ impl Log {
                 next_offset,
             });
         }
-        let (written, next) = stamp_batches(&mut buf, infos, base, epoch);
+        let (pieces, written, next) = stamp_batches(&records, infos, base, epoch);
         debug_assert_eq!(
             next,
             base + offset_count,
@@ -643,7 +660,7 @@ impl Log {
             self.name,
             active.base_offset
         );
-        let r = active.append(buf, &written).await;
+        let r = active.append(pieces, &written).await;
         self.poison_on_err(r)?;
         active.set_next_offset(next);
         {
@@ -1249,19 +1266,31 @@ enum Written {
     Duplicate { base_offset: i64, next_offset: i64 },
 }
 
-/// Stamps the batches of `buf` with contiguous offsets from `base` and the leader `epoch`;
-/// returns where each sits and one past the last offset.
+/// Bytes at the start of a batch that an append stamps: the base offset (bytes 0..8) and the
+/// partition leader epoch (12..16); the batch length between them is copied as it is. The CRC
+/// covers bytes 21.. only, so the stamp leaves it valid.
+pub const STAMPED_PREFIX_BYTES: usize = 16;
+const _: () = assert!(BASE_OFFSET_AT + 8 <= STAMPED_PREFIX_BYTES);
+const _: () = assert!(LEADER_EPOCH_AT + 4 == STAMPED_PREFIX_BYTES);
+
+/// Stamps the batches of `records` with contiguous offsets from `base` and the leader `epoch`
+/// without modifying `records`: returns the pieces to write back to back (each batch's stamped
+/// prefix, from one small buffer, then the rest of the batch, a slice of `records`), where each
+/// batch sits, and one past the last offset.
 fn stamp_batches(
-    buf: &mut [u8],
+    records: &Bytes,
     infos: &[BatchInfo],
     base: i64,
     epoch: i32,
-) -> (Vec<WrittenBatch>, i64) {
-    let mut next = base;
+) -> (Vec<Bytes>, Vec<WrittenBatch>, i64) {
+    let mut prefixes = Vec::with_capacity(infos.len() * STAMPED_PREFIX_BYTES);
     let mut written = Vec::with_capacity(infos.len());
+    let mut next = base;
     for info in infos {
         let p = info.position as usize;
-        stamp(&mut buf[p..], next, epoch);
+        let at = prefixes.len();
+        prefixes.extend_from_slice(&records[p..p + STAMPED_PREFIX_BYTES]);
+        stamp(&mut prefixes[at..], next, epoch);
         written.push(WrittenBatch {
             base_offset: next,
             buffer_position: info.position,
@@ -1270,7 +1299,16 @@ fn stamp_batches(
         });
         next += info.header.offset_count();
     }
-    (written, next)
+    let prefixes = Bytes::from(prefixes);
+    let mut pieces = Vec::with_capacity(2 * infos.len());
+    for (i, w) in written.iter().enumerate() {
+        let (p, size) = (w.buffer_position as usize, w.size_bytes as usize);
+        // Validation parsed a whole header from every batch, so each is longer than its prefix.
+        debug_assert!(size > STAMPED_PREFIX_BYTES && p + size <= records.len());
+        pieces.push(prefixes.slice(i * STAMPED_PREFIX_BYTES..(i + 1) * STAMPED_PREFIX_BYTES));
+        pieces.push(records.slice(p + STAMPED_PREFIX_BYTES..p + size));
+    }
+    (pieces, written, next)
 }
 
 /// File suffix of producer-state snapshots.

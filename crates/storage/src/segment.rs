@@ -29,6 +29,8 @@ use std::cell::{Cell, RefCell};
 use std::path::Path;
 use std::rc::Rc;
 
+use bytes::Bytes;
+
 use super::batch::{BatchHeader, HEADER_BYTES};
 use super::error::{Error, Result};
 use super::files::{CachedFile, Create, FileCache};
@@ -277,10 +279,12 @@ impl Segment {
         Ok(())
     }
 
-    /// Writes `buf` (already validated and stamped batches) at the end of the log, then updates
-    /// the indexes and mirrors new entries to the index files.
-    pub async fn append(&self, buf: Vec<u8>, batches: &[WrittenBatch]) -> Result<()> {
-        let len = buf.len() as u64;
+    /// Writes `pieces` back to back (already validated and stamped batches, cut anywhere: the
+    /// log hands over each batch's stamped prefix and the rest of it as slices of the request)
+    /// at the end of the log in one vectored write, then updates the indexes and mirrors new
+    /// entries to the index files. `batches` positions are relative to the start of `pieces`.
+    pub async fn append(&self, pieces: Vec<Bytes>, batches: &[WrittenBatch]) -> Result<()> {
+        let len: u64 = pieces.iter().map(|p| p.len() as u64).sum();
         // Every file first: running out of descriptors must fail before any byte is written
         // (the caller then leaves the log as it was, writable).
         let _permit = self.files.write_permit().await;
@@ -316,7 +320,7 @@ impl Segment {
             self.log_path().display()
         );
         match self
-            .write_append(&log, &index, &time, buf, batches, position, mark)
+            .write_append(&log, &index, &time, pieces, len, batches, position, mark)
             .await
         {
             Ok(()) => Ok(()),
@@ -331,13 +335,13 @@ impl Segment {
         log: &File,
         index: &File,
         time: &File,
-        buf: Vec<u8>,
+        pieces: Vec<Bytes>,
+        len: u64,
         batches: &[WrittenBatch],
         position: u64,
         mark: IndexMark,
     ) -> Result<()> {
-        let len = buf.len() as u64;
-        let (r, _buf) = log.write_all_at(buf, position).await;
+        let (r, _pieces) = log.writev_all_at(pieces, position).await;
         r.map_err(|e| Error::io("write", self.log_path(), e))?;
         let (offsets_before, times_before) = (mark.offset_entries(), mark.time_entries());
         let (ib, tb) = {
@@ -569,7 +573,7 @@ mod tests {
                     size_bytes: b.len() as u64,
                     max_timestamp: h.max_timestamp,
                 };
-                seg.append(b, &[w]).await.expect("append");
+                seg.append(vec![b.into()], &[w]).await.expect("append");
                 next += h.offset_count();
                 seg.set_next_offset(next);
             }
@@ -622,7 +626,7 @@ mod tests {
                     size_bytes: b.len() as u64,
                     max_timestamp: h.max_timestamp,
                 };
-                seg.append(b, &[w]).await.expect("append");
+                seg.append(vec![b.into()], &[w]).await.expect("append");
                 next += h.offset_count();
                 seg.set_next_offset(next);
                 // Another handle on the same files evicts this one's between appends.
@@ -657,6 +661,6 @@ mod tests {
             size_bytes: b.len() as u64,
             max_timestamp: 0,
         };
-        block_on(seg.append(b, &[w])).expect("append");
+        block_on(seg.append(vec![b.into()], &[w])).expect("append");
     }
 }
