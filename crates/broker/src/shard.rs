@@ -326,13 +326,19 @@ impl ShardState {
         }
     }
 
+    /// The append on the owner. The Produce handler validated the topic name, so the log is
+    /// looked up once, without validating it again, and the records are written from the
+    /// request frame as they are (the log stamps copies of the batch headers).
     async fn append_local(&self, topic: &str, partition: i32, records: Bytes) -> AppendResult {
-        // The log stamps offsets into the bytes it writes, so it needs its own mutable copy.
-        match self.engine.append(topic, partition, records.to_vec()).await {
-            Ok(base_offset) => Ok(Appended {
+        let appended = match self.engine.find_log(topic, partition) {
+            Ok(log) => log.append_bytes(records).await.map(|base_offset| Appended {
                 base_offset,
-                log_start_offset: self.engine.earliest_offset(topic, partition).unwrap_or(-1),
+                log_start_offset: log.log_start_offset(),
             }),
+            Err(e) => Err(e),
+        };
+        match appended {
+            Ok(appended) => Ok(appended),
             Err(e) => {
                 let e = BrokerError::Storage(e);
                 if e.kafka_code() == code::KAFKA_STORAGE_ERROR {

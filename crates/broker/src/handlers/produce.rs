@@ -28,10 +28,14 @@ pub async fn handle(shard: &Rc<ShardState>, req: ProduceRequest) -> ProduceRespo
     let mut work = Vec::new();
     for topic in req.topic_data {
         let name: Arc<str> = Arc::from(&*topic.name);
+        // Once per topic, not per partition; the owner shard looks the log up without
+        // validating the name again.
+        let name_valid = crate::storage::names::validate_topic(&name).is_ok();
         let known = shard.catalog.borrow().get(&name).map(|m| m.partitions);
         let mut partitions = Vec::with_capacity(topic.partition_data.len());
         for p in topic.partition_data {
-            let checked = check(shard, req.acks, &name, known, p.index, p.records.as_deref());
+            let records = p.records.as_deref();
+            let checked = check(shard, req.acks, &name, name_valid, known, p.index, records);
             let accepted = checked.is_ok();
             partitions.push((p.index, checked));
             if accepted {
@@ -93,6 +97,7 @@ fn check(
     shard: &ShardState,
     acks: i16,
     topic: &str,
+    name_valid: bool,
     partitions: Option<i32>,
     partition: i32,
     records: Option<&[u8]>,
@@ -100,7 +105,10 @@ fn check(
     if !matches!(acks, -1..=1) {
         return Err(BrokerError::InvalidRequiredAcks { acks });
     }
-    crate::storage::names::validate_topic(topic)?;
+    if !name_valid {
+        // Checked again only to say why.
+        crate::storage::names::validate_topic(topic)?;
+    }
     if !partitions.is_some_and(|n| partition >= 0 && partition < n) {
         return Err(BrokerError::UnknownPartition {
             topic: topic.to_string(),
