@@ -1,8 +1,8 @@
 //! Consumer-group APIs at the wire level on both drivers: Kafka's error codes for bad input
 //! (unknown protocols, wrong generations, huge metadata, bad session timeouts, fenced static
 //! members, non-empty deletes), FindCoordinator in both forms, offsets of deleted topics and
-//! groups cleaned up, committed offsets surviving SIGKILL of a `ringlog serve` process, and
-//! `ringlog groups` refusing to reset a live group.
+//! groups cleaned up, committed offsets surviving SIGKILL of a `ringlog serve` process,
+//! `ringlog groups` refusing to reset a live group, and `group.initial.rebalance.delay.ms`.
 
 #[macro_use]
 mod support;
@@ -11,7 +11,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use kafka_protocol::messages::*;
-use ringlog::broker::Broker;
+use ringlog::broker::{Broker, BrokerConfig};
 use ringlog::runtime::IoKind;
 
 mod groups_common;
@@ -24,6 +24,7 @@ both_drivers!(
     offsets_of_deleted_topics_and_groups_are_cleaned_up,
     internal_state_is_hidden_and_refused_as_a_topic,
     an_old_offsets_directory_is_migrated_at_startup,
+    initial_rebalance_delay_zero_answers_at_once_and_a_delay_gathers_members,
 );
 
 fn start(io: IoKind, dir: &std::path::Path) -> Broker {
@@ -691,4 +692,78 @@ fn acknowledged_commits_survive_sigkill_and_the_cli_resets_only_idle_groups() {
     let out = cli(&served.addr, &["describe", "k0"]);
     assert!(out.status.success());
     assert!(String::from_utf8_lossy(&out.stdout).contains("1 member(s)"));
+}
+
+/// A v5 join as a Java consumer does it: MEMBER_ID_REQUIRED, then again with the id.
+fn join_twice(raw: &mut RawClient, group: &str) -> JoinGroupResponse {
+    let mut req = join_req(group, "", &[("range", subscription("t"))]);
+    let first = raw.join(5, &req);
+    assert_eq!(first.error_code, 79, "MEMBER_ID_REQUIRED: {first:?}");
+    req.member_id = first.member_id;
+    raw.join(5, &req)
+}
+
+/// With `group.initial.rebalance.delay.ms = 0` (the default) a lone member's join is answered
+/// at once (before: a fixed 500 ms delay plus up to one 100 ms timer tick); with a delay, the
+/// first join waits it out and a member arriving within it lands in the same generation.
+fn initial_rebalance_delay_zero_answers_at_once_and_a_delay_gathers_members(io: IoKind) {
+    // Far below the old fixed delay (500 ms), far above a loopback round trip on a busy VM.
+    const AT_ONCE_MS_MAX: u64 = 300;
+    const DELAY_MS: u64 = 1_500;
+    // When the second member arrives: well inside the delay.
+    const SECOND_AFTER_MS: u64 = 300;
+    let dir = tempfile::tempdir().unwrap();
+    assert_eq!(
+        BrokerConfig::default().group_initial_rebalance_delay_ms,
+        0,
+        "the default"
+    );
+    let broker = start(io, dir.path());
+    let mut raw = RawClient::connect(&broker.local_addr().to_string());
+    for group in ["lone-1", "lone-2", "lone-3"] {
+        let started = Instant::now();
+        let j = join_twice(&mut raw, group);
+        let took = started.elapsed();
+        assert_eq!(j.error_code, 0, "{j:?}");
+        assert_eq!((j.generation_id, j.members.len()), (1, 1));
+        assert!(
+            took < Duration::from_millis(AT_ONCE_MS_MAX),
+            "{group}: a lone member's join took {took:?}"
+        );
+    }
+    broker.shutdown();
+    broker.join().unwrap();
+
+    let dir = tempfile::tempdir().unwrap();
+    let broker = support::start_broker(io, dir.path(), 3, |c| {
+        c.group_initial_rebalance_delay_ms = DELAY_MS;
+    });
+    let addr = broker.local_addr().to_string();
+    let started = Instant::now();
+    let first = {
+        let addr = addr.clone();
+        std::thread::spawn(move || {
+            let mut raw = RawClient::connect(&addr);
+            let j = join_twice(&mut raw, "gathered");
+            (j, started.elapsed())
+        })
+    };
+    std::thread::sleep(Duration::from_millis(SECOND_AFTER_MS));
+    let mut raw = RawClient::connect(&addr);
+    let second = join_twice(&mut raw, "gathered");
+    let (first, first_took) = first.join().unwrap();
+    assert_eq!((first.error_code, second.error_code), (0, 0));
+    assert_eq!(
+        (first.generation_id, second.generation_id),
+        (1, 1),
+        "both members in the first generation"
+    );
+    assert_eq!(first.leader, first.member_id);
+    assert_eq!(first.members.len(), 2, "the leader sees both members");
+    assert!(
+        first_took >= Duration::from_millis(DELAY_MS),
+        "the delay is honoured: {first_took:?}"
+    );
+    broker.shutdown();
+    broker.join().unwrap();
 }

@@ -385,6 +385,10 @@ struct ServeArgs {
     /// as Kafka 4.4).
     #[arg(long)]
     message_timestamp_after_max_ms: Option<i64>,
+    /// How long a new consumer group's first rebalance waits for more members, ms (Kafka's
+    /// group.initial.rebalance.delay.ms; default 0: a lone consumer joins at once).
+    #[arg(long)]
+    group_initial_rebalance_delay_ms: Option<u64>,
 }
 
 fn serve(args: ServeArgs) -> Result<(), String> {
@@ -456,6 +460,9 @@ fn serve(args: ServeArgs) -> Result<(), String> {
     }
     if let Some(v) = args.message_timestamp_after_max_ms {
         config.message_timestamp_after_max_ms = v;
+    }
+    if let Some(v) = args.group_initial_rebalance_delay_ms {
+        config.group_initial_rebalance_delay_ms = v;
     }
     ringlog::runtime::signal::block_termination_signals().map_err(|e| e.to_string())?;
     let broker = Broker::start(config).map_err(|e| e.to_string())?;

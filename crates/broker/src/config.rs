@@ -22,6 +22,7 @@
 //! max-connections-per-ip-overrides = "127.0.0.1:2000,10.0.0.7:50"
 //! queued-max-request-bytes = 268435456
 //! message-timestamp-after-max-ms = 3600000
+//! group-initial-rebalance-delay-ms = 0   # Kafka's code default is 3000
 //! ```
 
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
@@ -147,6 +148,10 @@ pub struct BrokerConfig {
     /// How far ahead of the broker's clock a client record's timestamp may be
     /// (`message.timestamp.after.max.ms`).
     pub message_timestamp_after_max_ms: i64,
+    /// How long the first join phase of a new (Empty) group waits for more members before it
+    /// completes (`group.initial.rebalance.delay.ms`; see
+    /// [`crate::group::INITIAL_REBALANCE_DELAY_MS_DEFAULT`] for the default and its reason).
+    pub group_initial_rebalance_delay_ms: u64,
     /// Test-only fault: the next N Produce requests are appended and then the connection is
     /// dropped instead of answered (the client must retry; idempotence must catch it).
     pub fault_drop_after_append: std::sync::Arc<std::sync::atomic::AtomicU32>,
@@ -178,6 +183,7 @@ impl Default for BrokerConfig {
             queued_max_request_bytes: QUEUED_MAX_REQUEST_BYTES_DEFAULT,
             message_timestamp_before_max_ms: i64::MAX,
             message_timestamp_after_max_ms: MESSAGE_TIMESTAMP_AFTER_MAX_MS_DEFAULT,
+            group_initial_rebalance_delay_ms: crate::group::INITIAL_REBALANCE_DELAY_MS_DEFAULT,
             fault_drop_after_append: Default::default(),
         }
     }
@@ -304,6 +310,13 @@ impl BrokerConfig {
         if self.message_timestamp_before_max_ms < 0 || self.message_timestamp_after_max_ms < 0 {
             return Err("message-timestamp-before-max-ms and -after-max-ms must be >= 0".into());
         }
+        if self.group_initial_rebalance_delay_ms > crate::group::INITIAL_REBALANCE_DELAY_MS_MAX {
+            return Err(format!(
+                "group-initial-rebalance-delay-ms must be at most {} (Kafka's int), got {}",
+                crate::group::INITIAL_REBALANCE_DELAY_MS_MAX,
+                self.group_initial_rebalance_delay_ms
+            ));
+        }
         if self.max_partitions == 0 {
             return Err("max-partitions must be at least 1".into());
         }
@@ -409,6 +422,9 @@ impl BrokerConfig {
         if let Some(v) = file.message_timestamp_after_max_ms {
             self.message_timestamp_after_max_ms = v;
         }
+        if let Some(v) = file.group_initial_rebalance_delay_ms {
+            self.group_initial_rebalance_delay_ms = v;
+        }
         Ok(())
     }
 }
@@ -439,6 +455,7 @@ struct FileConfig {
     queued_max_request_bytes: Option<u64>,
     message_timestamp_before_max_ms: Option<i64>,
     message_timestamp_after_max_ms: Option<i64>,
+    group_initial_rebalance_delay_ms: Option<u64>,
 }
 
 /// Parse `always`, `never` or `interval:<ms>`.
@@ -473,6 +490,18 @@ mod tests {
         assert!(c.merge_toml("bogus = 1").unwrap_err().contains("bogus"));
         assert!(parse_flush("sometimes").is_err());
         assert!(parse_flush("interval:0").is_err());
+    }
+
+    #[test]
+    fn group_initial_rebalance_delay_is_a_bounded_toml_key() {
+        let mut c = BrokerConfig::default();
+        assert!(c.validate().is_ok());
+        c.merge_toml("group-initial-rebalance-delay-ms = 3000\n")
+            .unwrap();
+        assert_eq!(c.group_initial_rebalance_delay_ms, 3_000);
+        c.group_initial_rebalance_delay_ms = u64::MAX;
+        let e = c.validate().unwrap_err();
+        assert!(e.contains("group-initial-rebalance-delay-ms"), "{e}");
     }
 
     #[test]

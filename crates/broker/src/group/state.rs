@@ -20,6 +20,8 @@
 //!   map holds nothing else.
 //! - A member awaiting a join or sync response is never expired by the session timeout (Kafka's
 //!   rule: it is waiting on us); the rebalance timeout bounds those phases instead.
+//! - An initial rebalance delay runs only in PreparingRebalance (it is set when a join phase
+//!   starts from Empty and cleared when the phase ends).
 
 // Field and variant names are Kafka's own (KIP-345, the group state names): docs would repeat them.
 #![allow(missing_docs)]
@@ -30,7 +32,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 
 use super::offsets_log::StoredOffset;
-use super::{GROUP_MEMBERS_MAX, INITIAL_REBALANCE_DELAY_MS};
+use super::GROUP_MEMBERS_MAX;
 use crate::error::BrokerError;
 use crate::runtime::mesh::{self, OneshotReceiver, OneshotSender};
 
@@ -111,6 +113,9 @@ pub struct JoinArgs {
     pub rebalance_timeout: Duration,
     pub protocol_type: String,
     pub protocols: Vec<(String, Bytes)>,
+    /// The broker's `group.initial.rebalance.delay.ms` (a broker setting, carried with each
+    /// join so the state machine stays free of configuration).
+    pub initial_rebalance_delay: Duration,
 }
 
 /// A group member.
@@ -174,7 +179,8 @@ pub struct Group {
     pub static_members: HashMap<String, String>,
     /// End of the current join phase (PreparingRebalance) or sync phase (CompletingRebalance).
     deadline: Option<Instant>,
-    /// A join phase that started from Empty waits at least until then for more members.
+    /// The initial delay of a join phase that started from Empty: it completes no earlier than
+    /// this (see [`Group::initial_delay_end`]). `None` outside that phase and with a 0 delay.
     join_not_before: Option<Instant>,
     /// Committed offsets: (topic, partition) -> offset.
     pub offsets: std::collections::BTreeMap<(String, i32), StoredOffset>,
@@ -431,10 +437,28 @@ impl Group {
             sync_waiter: None,
         });
         let i = self.members.len() - 1;
+        let from_empty = self.state == GroupState::Empty;
+        let initial_phase = from_empty || self.join_not_before.is_some();
         if self.state != GroupState::PreparingRebalance {
             self.prepare_rebalance(now);
         }
+        // Kafka's group.initial.rebalance.delay.ms: the first generation of a new group waits
+        // for more members, and each new member arriving in that wait extends it by another
+        // delay (Kafka's InitialDelayedJoin extends once per delay in which a member arrived),
+        // so a burst of starting consumers lands in one generation instead of one rebalance
+        // each. The rebalance timeout (`deadline`) still ends the phase. A 0 delay sets no
+        // wait at all: a lone member's join completes in this call.
+        if initial_phase && !a.initial_rebalance_delay.is_zero() {
+            self.join_not_before = Some(now + a.initial_rebalance_delay);
+        }
         self.wait_for_join(i, now)
+    }
+
+    /// When the initial delay of a new group's first join phase ends, if one is running: the
+    /// coordinator's timer wakes then instead of at its next tick.
+    pub fn initial_delay_end(&self) -> Option<Instant> {
+        self.join_not_before
+            .filter(|_| self.state == GroupState::PreparingRebalance)
     }
 
     fn wait_for_join(&mut self, i: usize, now: Instant) -> Reply<JoinOutcome> {
@@ -490,7 +514,6 @@ impl Group {
                 }
             }
         }
-        let from_empty = self.state == GroupState::Empty;
         let timeout = self
             .members
             .iter()
@@ -499,10 +522,8 @@ impl Group {
             .unwrap_or(Duration::ZERO);
         self.state = GroupState::PreparingRebalance;
         self.deadline = Some(now + timeout);
-        // Kafka's group.initial.rebalance.delay.ms: let a burst of starting consumers land in one
-        // generation instead of one rebalance each.
-        self.join_not_before = from_empty
-            .then(|| now + Duration::from_millis(INITIAL_REBALANCE_DELAY_MS).min(timeout));
+        // Set by the caller when this phase starts from Empty (`add_member_and_wait`).
+        self.join_not_before = None;
         self.debug_assert_invariants();
     }
 
@@ -859,6 +880,10 @@ impl Group {
                 m.id
             );
         }
+        assert!(
+            self.join_not_before.is_none() || state == GroupState::PreparingRebalance,
+            "group {id}: an initial delay running in {state:?}"
+        );
         if state == GroupState::Empty {
             assert!(
                 self.members.is_empty(),
@@ -949,8 +974,12 @@ mod tests {
                 .iter()
                 .map(|p| (p.to_string(), Bytes::from(format!("md-{p}"))))
                 .collect(),
+            initial_rebalance_delay: Duration::from_millis(DELAY_MS),
         }
     }
+
+    /// The initial rebalance delay the tests' groups run with (0 in `zero_delay_*`).
+    const DELAY_MS: u64 = 500;
 
     fn now_rx<T>(r: Reply<T>) -> T {
         match r {
@@ -982,7 +1011,7 @@ mod tests {
         let second = now_rx(g.join(args(5, "", &["range", "roundrobin"]), t0));
         let b = second.member_id;
         let rx_b = later(g.join(args(5, &b, &["range", "roundrobin"]), t0));
-        g.tick(t0 + Duration::from_millis(INITIAL_REBALANCE_DELAY_MS + 1));
+        g.tick(t0 + Duration::from_millis(DELAY_MS + 1));
         let (ja, jb) = (poll(rx_a), poll(rx_b));
         assert!(ja.error.is_none() && jb.error.is_none(), "{ja:?} {jb:?}");
         assert_eq!(ja.generation, 1);
@@ -1020,6 +1049,64 @@ mod tests {
         let ja2 = poll(later(g.join(args(5, &a, &["range"]), t1)));
         assert!(ja2.error.is_none(), "{:?}", ja2.error);
         assert_eq!((ja2.generation, ja2.members.len()), (2, 1));
+    }
+
+    #[test]
+    fn zero_delay_completes_a_lone_members_join_in_the_call() {
+        let t0 = Instant::now();
+        let mut g = Group::new("g".into());
+        let first = now_rx(g.join(args(5, "", &["range"]), t0));
+        let mut a = args(5, &first.member_id, &["range"]);
+        a.initial_rebalance_delay = Duration::ZERO;
+        let rx = later(g.join(a, t0));
+        // No tick: the join phase is over.
+        assert_eq!(g.state, GroupState::CompletingRebalance);
+        assert_eq!(g.initial_delay_end(), None);
+        let j = poll(rx);
+        assert_eq!((j.generation, j.members.len()), (1, 1));
+        assert_eq!(j.leader, first.member_id);
+    }
+
+    #[test]
+    fn zero_delay_waits_for_a_pending_member_id() {
+        let t0 = Instant::now();
+        let mut g = Group::new("g".into());
+        let zero = |v, id: &str| JoinArgs {
+            initial_rebalance_delay: Duration::ZERO,
+            ..args(v, id, &["range"])
+        };
+        let a = now_rx(g.join(zero(5, ""), t0)).member_id;
+        let b = now_rx(g.join(zero(5, ""), t0)).member_id;
+        let rx_a = later(g.join(zero(5, &a), t0));
+        assert_eq!(g.state, GroupState::PreparingRebalance, "{b} is pending");
+        let rx_b = later(g.join(zero(5, &b), t0));
+        assert_eq!(g.state, GroupState::CompletingRebalance);
+        let (ja, jb) = (poll(rx_a), poll(rx_b));
+        assert_eq!((ja.generation, jb.generation), (1, 1));
+        assert_eq!(ja.members.len(), 2);
+    }
+
+    #[test]
+    fn a_member_arriving_in_the_initial_delay_extends_it() {
+        let t0 = Instant::now();
+        let delay = Duration::from_millis(DELAY_MS);
+        let mut g = Group::new("g".into());
+        let rx_a = later(g.join(args(3, "", &["range"]), t0));
+        assert_eq!(g.initial_delay_end(), Some(t0 + delay));
+        let t1 = t0 + delay * 4 / 5;
+        let rx_b = later(g.join(args(3, "", &["range"]), t1));
+        assert_eq!(g.initial_delay_end(), Some(t1 + delay));
+        g.tick(t0 + delay + Duration::from_millis(1));
+        assert_eq!(g.state, GroupState::PreparingRebalance, "extended");
+        g.tick(t1 + delay);
+        assert_eq!(g.state, GroupState::CompletingRebalance);
+        let (ja, jb) = (poll(rx_a), poll(rx_b));
+        assert_eq!((ja.generation, jb.generation), (1, 1));
+        assert_eq!(ja.members.len(), 2);
+        // A later rebalance of the same group has no initial delay.
+        let rx_c = later(g.join(args(3, "", &["range"]), t1 + delay));
+        assert_eq!(g.initial_delay_end(), None);
+        drop(rx_c);
     }
 
     #[test]
