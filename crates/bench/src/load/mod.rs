@@ -30,6 +30,7 @@
 //! - `config`: the shape of a run and every limit.
 //! - `payload`: the batches (and e2e stamps) built before the clock starts.
 //! - `run`: the generator thread, setup, one task per connection (`tasks`), the drain.
+//! - `topic_wait`: after creating the topic, wait (bounded) until Metadata lists it with leaders.
 //! - `measure`: counters, latency histogram, the window's samples (CPU via [`crate::cpu`]).
 //! - [`report`]: text, JSON, the progress line.
 //! - [`limits`]: the machine's raw limits; [`compare`]: the broker on io_uring against epoll.
@@ -49,6 +50,7 @@ mod payload;
 pub mod report;
 mod run;
 mod tasks;
+mod topic_wait;
 
 pub use config::*;
 pub use measure::{Latency, LoadReport};

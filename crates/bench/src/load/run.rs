@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 use super::measure::{coordinate, Latency, LoadReport, Shared};
 use super::payload::{stamp_epoch, Prebuilt, PREBUILT_BATCHES};
 use super::tasks::{consume_task, e2e_consume_task, produce_task};
+use super::topic_wait::{wait_until_visible, TOPIC_VISIBLE_WAIT_MS_MAX};
 use super::{LoadConfig, LoadError, Mode, IN_FLIGHT_DEFAULT};
 use ringlog_client::{api, ConnectOptions, Connection};
 use ringlog_protocol::error::TOPIC_ALREADY_EXISTS;
@@ -47,7 +48,9 @@ async fn connect(addr: SocketAddr) -> Result<Connection, LoadError> {
     Ok(Connection::connect_with(addr, options).await?)
 }
 
-/// Create the topic (an existing one is kept) and return its partition count.
+/// Create the topic (an existing one is kept), wait until every partition has a leader (Kafka
+/// propagates a new topic asynchronously: see [`super::topic_wait`]), and return its partition
+/// count.
 async fn ensure_topic(
     conn: &mut Connection,
     topic: &str,
@@ -58,11 +61,8 @@ async fn ensure_topic(
         Err(e) if e.kafka_code() == Some(TOPIC_ALREADY_EXISTS) => {}
         Err(e) => return Err(e.into()),
     }
-    let info = conn.topic(topic, false).await?;
-    i32::try_from(info.partitions.len())
-        .ok()
-        .filter(|&n| n > 0)
-        .ok_or_else(|| LoadError(format!("topic {topic} has no partitions")))
+    let wait_max = Duration::from_millis(TOPIC_VISIBLE_WAIT_MS_MAX);
+    wait_until_visible(conn, topic, wait_max).await
 }
 
 /// What the window needs, made before the clock starts.
