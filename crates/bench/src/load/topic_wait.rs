@@ -1,11 +1,14 @@
 //! Waiting for the topic a run just created to be usable: listed in Metadata, every partition
-//! with a leader.
+//! with a leader, and every leader serving it.
 //!
 //! Kafka (KRaft) answers CreateTopics once the controller has committed the topic; brokers learn
 //! it from the metadata log afterwards, so a Metadata request right after the CreateTopics
 //! answer may still get UNKNOWN_TOPIC_OR_PARTITION, or LEADER_NOT_AVAILABLE for a partition
-//! (seen against Kafka 4.4: the bench used to fail there). ringlog broadcasts its catalog before
-//! it answers CreateTopics, so against ringlog the first attempt succeeds.
+//! (seen against Kafka 4.4: the bench used to fail there). Even once Metadata names a leader,
+//! that broker may not have opened the partition yet and answers NOT_LEADER_OR_FOLLOWER (seen
+//! too: 2 of 5 runs failed their first Produce), so the wait ends with a ListOffsets of every
+//! partition, which the leader answers only once it serves the partition. ringlog broadcasts
+//! its catalog before it answers CreateTopics, so against ringlog the first attempt succeeds.
 //!
 //! # Invariants
 //! - Bounded: at most [`TOPIC_VISIBLE_WAIT_MS_MAX`] of waiting, then an error naming the topic,
@@ -33,6 +36,9 @@ pub(crate) trait TopicMetadata {
     /// Metadata of `topic` without auto-creating it; a topic missing from the answer comes
     /// back as UNKNOWN_TOPIC_OR_PARTITION.
     async fn describe(&mut self, topic: &str) -> Result<TopicInfo, ClientError>;
+    /// Ask the leaders of partitions `0..partitions` something only a serving leader answers
+    /// (the log end offset).
+    async fn probe_leaders(&mut self, topic: &str, partitions: i32) -> Result<(), ClientError>;
 }
 
 impl TopicMetadata for Connection {
@@ -47,6 +53,13 @@ impl TopicMetadata for Connection {
             error_code: error::UNKNOWN_TOPIC_OR_PARTITION,
             partitions: Vec::new(),
         }))
+    }
+
+    async fn probe_leaders(&mut self, topic: &str, partitions: i32) -> Result<(), ClientError> {
+        let all: Vec<i32> = (0..partitions).collect();
+        self.list_offsets(topic, &all, ringlog_client::api::LATEST_TIMESTAMP)
+            .await
+            .map(|_| ())
     }
 }
 
@@ -87,8 +100,9 @@ fn read_answer(topic: &str, info: &TopicInfo) -> Result<Answer, ClientError> {
     Ok(Answer::Ready(n))
 }
 
-/// Ask for `topic`'s metadata until every partition has a leader, pausing 10, 20, 40 ... up to
-/// 500 ms between attempts, for at most `wait_max`. Returns the partition count.
+/// Ask for `topic`'s metadata until every partition has a leader that answers a ListOffsets,
+/// pausing 10, 20, 40 ... up to 500 ms between attempts, for at most `wait_max`. Returns the
+/// partition count.
 pub(crate) async fn wait_until_visible(
     source: &mut impl TopicMetadata,
     topic: &str,
@@ -101,7 +115,11 @@ pub(crate) async fn wait_until_visible(
         attempts += 1;
         let info = source.describe(topic).await?;
         let why = match read_answer(topic, &info)? {
-            Answer::Ready(partitions) => return Ok(partitions),
+            Answer::Ready(partitions) => match source.probe_leaders(topic, partitions).await {
+                Ok(()) => return Ok(partitions),
+                Err(e) if e.is_retriable() => format!("a leader is not serving yet: {e}"),
+                Err(e) => return Err(e.into()),
+            },
             Answer::NotYet(why) => why,
         };
         let waited = started.elapsed();
@@ -122,10 +140,13 @@ mod tests {
     use ringlog_client::api::PartitionInfo;
     use ringlog_runtime::{IoKind, RuntimeConfig};
 
-    /// Answers from a list (the last one repeats), counting the requests.
+    /// Metadata answers from a list (the last one repeats), then ListOffsets error codes from
+    /// a list (then none); counts the requests.
     struct Scripted {
         answers: Vec<TopicInfo>,
+        probe_errors: Vec<i16>,
         asked: usize,
+        probed: usize,
     }
 
     impl TopicMetadata for Scripted {
@@ -133,6 +154,12 @@ mod tests {
             let i = self.asked.min(self.answers.len() - 1);
             self.asked += 1;
             Ok(self.answers[i].clone())
+        }
+
+        async fn probe_leaders(&mut self, topic: &str, _: i32) -> Result<(), ClientError> {
+            let code = self.probe_errors.get(self.probed).copied().unwrap_or(0);
+            self.probed += 1;
+            ClientError::check(code, None, || format!("list offsets of {topic}"))
         }
     }
 
@@ -157,12 +184,26 @@ mod tests {
     }
 
     fn wait(answers: Vec<TopicInfo>, wait_max: Duration) -> (Result<i32, LoadError>, usize) {
-        let mut source = Scripted { answers, asked: 0 };
+        let (r, source) = wait_probing(answers, vec![], wait_max);
+        (r, source.asked)
+    }
+
+    fn wait_probing(
+        answers: Vec<TopicInfo>,
+        probe_errors: Vec<i16>,
+        wait_max: Duration,
+    ) -> (Result<i32, LoadError>, Scripted) {
+        let mut source = Scripted {
+            answers,
+            probe_errors,
+            asked: 0,
+            probed: 0,
+        };
         let result = ringlog_runtime::block_on(&RuntimeConfig::single(IoKind::Epoll), async {
             wait_until_visible(&mut source, "t", wait_max).await
         })
         .expect("runtime starts");
-        (result, source.asked)
+        (result, source)
     }
 
     #[test]
@@ -193,6 +234,24 @@ mod tests {
         assert!(e.contains("error code 3"), "{e}");
         assert!(asked >= 2, "{asked}");
         assert!(started.elapsed() < Duration::from_secs(5));
+    }
+
+    #[test]
+    fn a_leader_not_serving_the_partition_yet_is_asked_again() {
+        let (r, source) = wait_probing(
+            vec![topic(0, &[1, 1, 1])],
+            vec![error::NOT_LEADER_OR_FOLLOWER, error::NOT_LEADER_OR_FOLLOWER],
+            Duration::from_secs(5),
+        );
+        assert_eq!(r.unwrap(), 3);
+        assert_eq!((source.asked, source.probed), (3, 3));
+        let (r, source) = wait_probing(
+            vec![topic(0, &[1])],
+            vec![error::TOPIC_AUTHORIZATION_FAILED],
+            Duration::from_secs(5),
+        );
+        assert!(r.is_err());
+        assert_eq!(source.probed, 1, "a non-retriable answer is final");
     }
 
     #[test]
