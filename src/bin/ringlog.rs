@@ -320,150 +320,18 @@ struct ServeArgs {
     /// TOML file with the same keys as these flags (flags given here win).
     #[arg(long)]
     config: Option<std::path::PathBuf>,
-    /// Address to listen on.
-    #[arg(long)]
-    listen: Option<std::net::SocketAddr>,
-    /// HOST:PORT given to clients in Metadata (default: the listen address).
-    #[arg(long)]
-    advertise: Option<String>,
-    /// Data directory.
-    #[arg(long)]
-    data_dir: Option<std::path::PathBuf>,
-    /// Shards (threads, one per core; default: all online cores).
-    #[arg(long)]
-    cores: Option<usize>,
-    /// I/O driver: uring or epoll.
-    #[arg(long)]
-    io: Option<ringlog::runtime::IoKind>,
-    /// Fetch transfer path: copy, mmap, sendfile, splice, uring-splice, uring-send-zc, auto.
-    #[arg(long)]
-    transfer: Option<ringlog::transfer::TransferPath>,
-    /// Durability: always (group commit), never, or interval:<ms>.
-    #[arg(long)]
-    flush: Option<String>,
-    /// Partitions of auto-created topics (default: the number of shards).
-    #[arg(long)]
-    default_partitions: Option<i32>,
-    /// Largest request frame accepted, in bytes.
-    #[arg(long)]
-    request_bytes_max: Option<u32>,
-    /// Most record bytes in one Fetch response, whatever the client asks (default 55 MiB,
-    /// Kafka's `fetch.max.bytes`).
-    #[arg(long)]
-    fetch_max_bytes: Option<u32>,
-    /// Segment size in bytes before rolling.
-    #[arg(long)]
-    segment_bytes: Option<u64>,
-    /// Most partitions the broker hosts, all topics together (default 10,000).
-    #[arg(long)]
-    max_partitions: Option<u32>,
-    /// Segment files kept open at once (default: derived from the open-files limit).
-    #[arg(long)]
-    open_segment_files_max: Option<u64>,
-    /// Close connections idle this long (default 600,000 ms, Kafka's connections.max.idle.ms).
-    #[arg(long)]
-    connections_max_idle_ms: Option<u64>,
-    /// Close a connection whose started request has not fully arrived after this long.
-    #[arg(long)]
-    frame_read_timeout_ms: Option<u64>,
-    /// Most client connections (default: derived from the open-files limit).
-    #[arg(long)]
-    max_connections: Option<u32>,
-    /// Most connections from one IP address.
-    #[arg(long)]
-    max_connections_per_ip: Option<u32>,
-    /// Per-address exceptions to --max-connections-per-ip: `host:count,host:count`.
-    #[arg(long)]
-    max_connections_per_ip_overrides: Option<String>,
-    /// Request bytes held in memory at once, all connections together (default 256 MiB).
-    #[arg(long)]
-    queued_max_request_bytes: Option<u64>,
-    /// Oldest client record timestamp accepted, ms behind the broker's clock (default: no bound).
-    #[arg(long)]
-    message_timestamp_before_max_ms: Option<i64>,
-    /// Newest client record timestamp accepted, ms ahead of the broker's clock (default one hour,
-    /// as Kafka 4.4).
-    #[arg(long)]
-    message_timestamp_after_max_ms: Option<i64>,
-    /// How long a new consumer group's first rebalance waits for more members, ms (Kafka's
-    /// group.initial.rebalance.delay.ms; default 0: a lone consumer joins at once).
-    #[arg(long)]
-    group_initial_rebalance_delay_ms: Option<u64>,
+    #[command(flatten)]
+    settings: ringlog::broker::config::ConfigOverrides,
 }
 
 fn serve(args: ServeArgs) -> Result<(), String> {
-    use ringlog::broker::{config::parse_flush, Broker, BrokerConfig};
+    use ringlog::broker::{Broker, BrokerConfig};
     let mut config = BrokerConfig::default();
     if let Some(path) = &args.config {
         let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
         config.merge_toml(&text)?;
     }
-    if let Some(v) = args.listen {
-        config.listen = v;
-    }
-    if let Some(v) = args.advertise {
-        config.advertise = Some(v);
-    }
-    if let Some(v) = args.data_dir {
-        config.data_dir = v;
-    }
-    if let Some(v) = args.cores {
-        config.cores = v;
-    }
-    if let Some(v) = args.io {
-        config.io = v;
-    }
-    if let Some(v) = args.transfer {
-        config.transfer = v;
-    }
-    if let Some(v) = args.flush {
-        config.flush = parse_flush(&v)?;
-    }
-    if let Some(v) = args.default_partitions {
-        config.default_partitions = Some(v);
-    }
-    if let Some(v) = args.request_bytes_max {
-        config.request_bytes_max = v;
-    }
-    if let Some(v) = args.fetch_max_bytes {
-        config.fetch_max_bytes = v;
-    }
-    if let Some(v) = args.segment_bytes {
-        config.segment_bytes = v;
-    }
-    if let Some(v) = args.max_partitions {
-        config.max_partitions = v;
-    }
-    if let Some(v) = args.open_segment_files_max {
-        config.open_segment_files_max = Some(v);
-    }
-    if let Some(v) = args.connections_max_idle_ms {
-        config.connections_max_idle_ms = v;
-    }
-    if let Some(v) = args.frame_read_timeout_ms {
-        config.frame_read_timeout_ms = v;
-    }
-    if let Some(v) = args.max_connections {
-        config.max_connections = Some(v);
-    }
-    if let Some(v) = args.max_connections_per_ip {
-        config.max_connections_per_ip = v;
-    }
-    if let Some(v) = args.max_connections_per_ip_overrides {
-        config.max_connections_per_ip_overrides = v;
-    }
-    if let Some(v) = args.queued_max_request_bytes {
-        config.queued_max_request_bytes = v;
-    }
-    if let Some(v) = args.message_timestamp_before_max_ms {
-        config.message_timestamp_before_max_ms = v;
-    }
-    if let Some(v) = args.message_timestamp_after_max_ms {
-        config.message_timestamp_after_max_ms = v;
-    }
-    if let Some(v) = args.group_initial_rebalance_delay_ms {
-        config.group_initial_rebalance_delay_ms = v;
-    }
+    config.apply(args.settings)?;
     ringlog::runtime::signal::block_termination_signals().map_err(|e| e.to_string())?;
     let broker = Broker::start(config).map_err(|e| e.to_string())?;
     let stop = broker.shutdown_handle();

@@ -352,9 +352,15 @@ impl BrokerConfig {
 
     /// Apply a TOML file's keys over `self`.
     pub fn merge_toml(&mut self, text: &str) -> Result<(), String> {
-        let file: FileConfig = toml::from_str(text).map_err(|e| format!("config file: {e}"))?;
+        let file: ConfigOverrides =
+            toml::from_str(text).map_err(|e| format!("config file: {e}"))?;
+        self.apply(file)
+    }
+
+    /// Apply every setting `file` gives over `self` (from a TOML file or the command line).
+    pub fn apply(&mut self, file: ConfigOverrides) -> Result<(), String> {
         if let Some(v) = file.listen {
-            self.listen = v.parse().map_err(|e| format!("config listen {v:?}: {e}"))?;
+            self.listen = v.parse().map_err(|e| format!("listen {v:?}: {e}"))?;
         }
         if let Some(v) = file.advertise {
             self.advertise = Some(v);
@@ -429,33 +435,87 @@ impl BrokerConfig {
     }
 }
 
-#[derive(Deserialize)]
+/// Settings given in a TOML file or as `ringlog serve` flags: every field optional, the same
+/// names in both (kebab-case), applied over a [`BrokerConfig`] by [`BrokerConfig::apply`]. One
+/// definition, so a new setting is a field here and a line in `apply`.
+#[derive(Debug, Default, Deserialize, clap::Args)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
-struct FileConfig {
-    listen: Option<String>,
-    advertise: Option<String>,
-    data_dir: Option<PathBuf>,
-    cores: Option<usize>,
-    io: Option<String>,
-    transfer: Option<String>,
-    flush: Option<String>,
-    default_partitions: Option<i32>,
-    request_bytes_max: Option<u32>,
-    fetch_max_bytes: Option<u32>,
-    segment_bytes: Option<u64>,
-    retention_bytes: Option<u64>,
-    retention_ms: Option<u64>,
-    max_partitions: Option<u32>,
-    open_segment_files_max: Option<u64>,
-    connections_max_idle_ms: Option<u64>,
-    frame_read_timeout_ms: Option<u64>,
-    max_connections: Option<u32>,
-    max_connections_per_ip: Option<u32>,
-    max_connections_per_ip_overrides: Option<String>,
-    queued_max_request_bytes: Option<u64>,
-    message_timestamp_before_max_ms: Option<i64>,
-    message_timestamp_after_max_ms: Option<i64>,
-    group_initial_rebalance_delay_ms: Option<u64>,
+pub struct ConfigOverrides {
+    /// Address to listen on.
+    #[arg(long)]
+    pub listen: Option<String>,
+    /// HOST:PORT given to clients in Metadata (default: the listen address).
+    #[arg(long)]
+    pub advertise: Option<String>,
+    /// Data directory.
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    /// Shards (threads, one per core; default: all online cores).
+    #[arg(long)]
+    pub cores: Option<usize>,
+    /// I/O driver: uring or epoll.
+    #[arg(long)]
+    pub io: Option<String>,
+    /// Fetch transfer path: copy, mmap, sendfile, splice, uring-splice, uring-send-zc, auto.
+    #[arg(long)]
+    pub transfer: Option<String>,
+    /// Durability: always (group commit), never, or interval:<ms>.
+    #[arg(long)]
+    pub flush: Option<String>,
+    /// Partitions of auto-created topics (default: the number of shards).
+    #[arg(long)]
+    pub default_partitions: Option<i32>,
+    /// Largest request frame accepted, in bytes.
+    #[arg(long)]
+    pub request_bytes_max: Option<u32>,
+    /// Most record bytes in one Fetch response, whatever the client asks (default 55 MiB,
+    /// Kafka's `fetch.max.bytes`).
+    #[arg(long)]
+    pub fetch_max_bytes: Option<u32>,
+    /// Segment size in bytes before rolling.
+    #[arg(long)]
+    pub segment_bytes: Option<u64>,
+    /// Delete whole segments beyond this many bytes per partition (default: none).
+    #[arg(long)]
+    pub retention_bytes: Option<u64>,
+    /// Delete whole segments older than this, in ms (default: none).
+    #[arg(long)]
+    pub retention_ms: Option<u64>,
+    /// Most partitions the broker hosts, all topics together (default 10,000).
+    #[arg(long)]
+    pub max_partitions: Option<u32>,
+    /// Segment files kept open at once (default: derived from the open-files limit).
+    #[arg(long)]
+    pub open_segment_files_max: Option<u64>,
+    /// Close connections idle this long (default 600,000 ms, Kafka's connections.max.idle.ms).
+    #[arg(long)]
+    pub connections_max_idle_ms: Option<u64>,
+    /// Close a connection whose started request has not fully arrived after this long (ms).
+    #[arg(long)]
+    pub frame_read_timeout_ms: Option<u64>,
+    /// Most client connections (default: derived from the open-files limit).
+    #[arg(long)]
+    pub max_connections: Option<u32>,
+    /// Most connections from one IP address.
+    #[arg(long)]
+    pub max_connections_per_ip: Option<u32>,
+    /// Per-address exceptions to max-connections-per-ip: `host:count,host:count`.
+    #[arg(long)]
+    pub max_connections_per_ip_overrides: Option<String>,
+    /// Request bytes held in memory at once, all connections together (default 256 MiB).
+    #[arg(long)]
+    pub queued_max_request_bytes: Option<u64>,
+    /// Oldest client record timestamp accepted, ms behind the broker's clock (default: no bound).
+    #[arg(long)]
+    pub message_timestamp_before_max_ms: Option<i64>,
+    /// Newest client record timestamp accepted, ms ahead of the broker's clock (default one hour,
+    /// as Kafka 4.4).
+    #[arg(long)]
+    pub message_timestamp_after_max_ms: Option<i64>,
+    /// How long a new consumer group's first rebalance waits for more members, ms (Kafka's
+    /// group.initial.rebalance.delay.ms; default 0: a lone consumer joins at once).
+    #[arg(long)]
+    pub group_initial_rebalance_delay_ms: Option<u64>,
 }
 
 /// Parse `always`, `never` or `interval:<ms>`.
@@ -554,6 +614,45 @@ mod tests {
         assert!(c.validate().unwrap_err().contains("overrides"));
         c.max_connections_per_ip_overrides = "127.0.0.1:5".into();
         c.validate().unwrap();
+    }
+
+    /// The flags and the TOML keys are one struct: the same setting written either way gives the
+    /// same configuration, and a bad value is refused with the setting's name.
+    #[test]
+    fn flags_and_toml_keys_are_the_same_settings() {
+        #[derive(clap::Parser)]
+        struct Cli {
+            #[command(flatten)]
+            settings: ConfigOverrides,
+        }
+        let flags = <Cli as clap::Parser>::try_parse_from([
+            "serve",
+            "--listen",
+            "127.0.0.1:19093",
+            "--io",
+            "epoll",
+            "--max-connections-per-ip-overrides",
+            "127.0.0.2:5",
+            "--message-timestamp-after-max-ms",
+            "60000",
+        ])
+        .unwrap();
+        let mut by_flags = BrokerConfig::default();
+        by_flags.apply(flags.settings).unwrap();
+        let mut by_file = BrokerConfig::default();
+        by_file
+            .merge_toml(
+                "listen = \"127.0.0.1:19093\"\nio = \"epoll\"\n\
+                 max-connections-per-ip-overrides = \"127.0.0.2:5\"\n\
+                 message-timestamp-after-max-ms = 60000\n",
+            )
+            .unwrap();
+        assert_eq!(format!("{by_flags:?}"), format!("{by_file:?}"));
+        assert_eq!(by_flags.listen.port(), 19093);
+        assert_eq!(by_flags.message_timestamp_after_max_ms, 60_000);
+        let bad = <Cli as clap::Parser>::try_parse_from(["serve", "--listen", "nowhere"]).unwrap();
+        let err = BrokerConfig::default().apply(bad.settings).unwrap_err();
+        assert!(err.contains("listen"), "{err}");
     }
 
     #[test]
