@@ -26,6 +26,7 @@ use super::error::BrokerError;
 use super::routing;
 use crate::protocol::error as code;
 use crate::runtime::fs::File;
+use crate::runtime::future::join_all;
 use crate::runtime::mesh::{self, OneshotSender};
 use crate::runtime::sync::Notify;
 use crate::storage::{Engine, Error as StorageError};
@@ -360,29 +361,36 @@ impl ShardState {
         }
         let total: usize = by_shard.iter().map(Vec::len).sum();
         let mut out: Vec<Option<PartitionRead>> = (0..total).map(|_| None).collect();
+        // Fan out before awaiting anything: every other shard's reads are sent first, then the
+        // local ones run (concurrently), then the remote answers are collected, so the shards
+        // read in parallel and a Fetch costs its slowest shard, not their sum.
         let mut remote = Vec::new();
+        let mut local = Vec::new();
         for (shard, reqs) in by_shard.into_iter().enumerate() {
             if reqs.is_empty() {
                 continue;
             }
             if shard == self.id {
-                for (i, r) in reqs {
-                    out[i] = Some(self.read_one(&r).await);
-                }
-            } else {
-                let (idx, reqs): (Vec<usize>, Vec<ReadReq>) = reqs.into_iter().unzip();
-                let (tx, rx) = mesh::oneshot();
-                let sent = self
-                    .send(
-                        shard,
-                        ShardMsg::Read {
-                            reads: reqs,
-                            reply: tx,
-                        },
-                    )
-                    .await;
-                remote.push((shard, idx, sent.then_some(rx)));
+                local = reqs;
+                continue;
             }
+            let (idx, reqs): (Vec<usize>, Vec<ReadReq>) = reqs.into_iter().unzip();
+            let (tx, rx) = mesh::oneshot();
+            let sent = self
+                .send(
+                    shard,
+                    ShardMsg::Read {
+                        reads: reqs,
+                        reply: tx,
+                    },
+                )
+                .await;
+            remote.push((shard, idx, sent.then_some(rx)));
+        }
+        let (idx, reqs): (Vec<usize>, Vec<ReadReq>) = local.into_iter().unzip();
+        let results = join_all(reqs.iter().map(|r| self.read_one(r)).collect()).await;
+        for (i, r) in idx.into_iter().zip(results) {
+            out[i] = Some(r);
         }
         for (shard, idx, rx) in remote {
             let results = match rx {
@@ -573,24 +581,32 @@ impl ShardState {
         }
         let total: usize = by_shard.iter().map(Vec::len).sum();
         let mut out: Vec<Option<OffsetResult>> = (0..total).map(|_| None).collect();
-        for (shard, reqs) in by_shard.into_iter().enumerate() {
-            if reqs.is_empty() {
-                continue;
-            }
-            let (idx, reqs): (Vec<usize>, Vec<OffsetReq>) = reqs.into_iter().unzip();
-            let results = if shard == self.id {
-                self.offsets_local(reqs).await
-            } else {
-                let (tx, rx) = mesh::oneshot();
-                if self
-                    .send(shard, ShardMsg::Offsets { reqs, reply: tx })
-                    .await
-                {
-                    rx.recv().await.unwrap_or_default()
-                } else {
-                    Vec::new()
+        // Every shard's lookups at once (the remote ones sent before any is awaited).
+        let lookups = by_shard
+            .into_iter()
+            .enumerate()
+            .filter(|(_, reqs)| !reqs.is_empty())
+            .map(|(shard, reqs)| {
+                let (idx, reqs): (Vec<usize>, Vec<OffsetReq>) = reqs.into_iter().unzip();
+                async move {
+                    let results = if shard == self.id {
+                        self.offsets_local(reqs).await
+                    } else {
+                        let (tx, rx) = mesh::oneshot();
+                        if self
+                            .send(shard, ShardMsg::Offsets { reqs, reply: tx })
+                            .await
+                        {
+                            rx.recv().await.unwrap_or_default()
+                        } else {
+                            Vec::new()
+                        }
+                    };
+                    (shard, idx, results)
                 }
-            };
+            })
+            .collect();
+        for (shard, idx, results) in join_all(lookups).await {
             let mut results = results.into_iter();
             for i in idx {
                 out[i] = Some(results.next().unwrap_or(Err(BrokerError::ShardUnavailable {
