@@ -362,8 +362,9 @@ impl ShardState {
         let total: usize = by_shard.iter().map(Vec::len).sum();
         let mut out: Vec<Option<PartitionRead>> = (0..total).map(|_| None).collect();
         // Fan out before awaiting anything: every other shard's reads are sent first, then the
-        // local ones run (concurrently), then the remote answers are collected, so the shards
-        // read in parallel and a Fetch costs its slowest shard, not their sum.
+        // local ones run, then the remote answers are collected, so the shards read in parallel
+        // and a Fetch costs its slowest shard, not their sum. (Local reads stay one after the
+        // other: mostly in-memory index lookups; running them concurrently measured no gain.)
         let mut remote = Vec::new();
         let mut local = Vec::new();
         for (shard, reqs) in by_shard.into_iter().enumerate() {
@@ -387,10 +388,8 @@ impl ShardState {
                 .await;
             remote.push((shard, idx, sent.then_some(rx)));
         }
-        let (idx, reqs): (Vec<usize>, Vec<ReadReq>) = local.into_iter().unzip();
-        let results = join_all(reqs.iter().map(|r| self.read_one(r)).collect()).await;
-        for (i, r) in idx.into_iter().zip(results) {
-            out[i] = Some(r);
+        for (i, r) in local {
+            out[i] = Some(self.read_one(&r).await);
         }
         for (shard, idx, rx) in remote {
             let results = match rx {
