@@ -422,6 +422,83 @@ fn failed_write_poisons_until_reopen() {
     assert_eq!(append(&log, test_batch(3, 1, 0)), 1);
 }
 
+/// Sizes of every file under `dir` (the segment files and snapshots of the log).
+fn file_sizes(dir: &std::path::Path) -> Vec<(std::path::PathBuf, u64)> {
+    let mut out = Vec::new();
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        for e in std::fs::read_dir(&d).expect("read dir") {
+            let e = e.expect("entry");
+            let meta = e.metadata().expect("metadata");
+            if meta.is_dir() {
+                todo.push(e.path());
+            } else {
+                out.push((e.path(), meta.len()));
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// A write that finds the disk full (ENOSPC, injected: the segment write itself, or the index
+/// write right after a segment write went through) is undone - the files are cut back to where
+/// the append began, the indexes rewound - and answered DiskFull (KAFKA_STORAGE_ERROR) without
+/// poisoning the log: the next append succeeds at the next offset, and a reopen finds exactly
+/// the acknowledged batches. (`tests/disk_full.rs` does this on a real full tmpfs, where the
+/// test may mount one.)
+#[test]
+fn a_write_that_finds_the_disk_full_is_undone_and_the_log_stays_writable() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cfg = LogConfig {
+        // Every batch adds an offset index entry, so an index write follows each segment write.
+        index_interval_bytes: 1,
+        ..small_config()
+    };
+    let log = open(dir.path(), &cfg);
+    let mut acked = vec![test_batch(0, 2, 0)];
+    append(&log, acked[0].clone());
+    for (skip, what) in [(0, "the segment write"), (1, "the index write")] {
+        let before = file_sizes(dir.path());
+        let hw = log.high_watermark();
+        fault::fail_writes_with(skip, 1, libc::ENOSPC);
+        let e = block_on(log.append(test_batch(10 + skip as u64, 2, 0)))
+            .expect_err("the injected ENOSPC fails the append");
+        assert!(matches!(e, Error::DiskFull { .. }), "{what}: {e}");
+        assert_eq!(error_code(&e), kafka_code::KAFKA_STORAGE_ERROR);
+        assert!(
+            log.poisoned().is_none(),
+            "{what}: a full disk does not poison"
+        );
+        assert_eq!(log.high_watermark(), hw, "{what}: nothing visible");
+        assert_eq!(file_sizes(dir.path()), before, "{what}: files cut back");
+        let b = test_batch(20 + skip as u64, 1, 0);
+        assert_eq!(
+            append(&log, b.clone()),
+            hw,
+            "{what}: the next append continues"
+        );
+        acked.push(b);
+    }
+    let want: Vec<u8> = {
+        let mut offset = 0;
+        acked
+            .iter()
+            .flat_map(|b| {
+                let s = stamped(b, offset);
+                offset += ringlog::storage::batch::BatchHeader::parse(b)
+                    .expect("header")
+                    .offset_count();
+                s
+            })
+            .collect()
+    };
+    assert_eq!(read_all(&log, 0), want);
+    drop(log);
+    let log = open(dir.path(), &cfg);
+    assert_eq!(read_all(&log, 0), want, "after a reopen");
+}
+
 #[test]
 fn failed_fdatasync_poisons_and_is_not_retried() {
     let dir = tempfile::tempdir().expect("tempdir");

@@ -158,8 +158,8 @@ impl File {
 
     /// Write `buf` at `pos` (maybe partially).
     pub async fn write_at<B: IoBuf>(&self, buf: B, pos: u64) -> (io::Result<usize>, B) {
-        if fault::take(&fault::FAIL_WRITES) {
-            return (Err(io::Error::from_raw_os_error(libc::EIO)), buf);
+        if let Some(errno) = fault::take_write_failure() {
+            return (Err(io::Error::from_raw_os_error(errno)), buf);
         }
         let cx = context::current();
         match &cx.driver {
@@ -295,8 +295,8 @@ impl File {
         pos: u64,
     ) -> (io::Result<usize>, Vec<B>, Vec<libc::iovec>) {
         debug_assert!(iovecs.len() <= IOVECS_PER_WRITE_MAX);
-        if fault::take(&fault::FAIL_WRITES) {
-            return (Err(io::Error::from_raw_os_error(libc::EIO)), bufs, iovecs);
+        if let Some(errno) = fault::take_write_failure() {
+            return (Err(io::Error::from_raw_os_error(errno)), bufs, iovecs);
         }
         if let Some(max) = fault::SHORT_WRITEV.with(|c| c.take()) {
             // Forced short write: pass only the first `max` bytes to the kernel.
@@ -392,6 +392,8 @@ pub mod fault {
 
     thread_local! {
         pub(super) static FAIL_WRITES: Cell<u32> = const { Cell::new(0) };
+        pub(super) static WRITES_BEFORE_FAILING: Cell<u32> = const { Cell::new(0) };
+        pub(super) static WRITE_ERRNO: Cell<i32> = const { Cell::new(libc::EIO) };
         pub(super) static FAIL_SYNCS: Cell<u32> = const { Cell::new(0) };
         pub(super) static SYNC_CALLS: Cell<u64> = const { Cell::new(0) };
         pub(super) static SYNC_DELAY: Cell<Option<std::time::Duration>> = const { Cell::new(None) };
@@ -412,7 +414,28 @@ pub mod fault {
 
     /// The next `n` writes on this thread fail with EIO.
     pub fn fail_next_writes(n: u32) {
+        fail_writes_with(0, n, libc::EIO);
+    }
+
+    /// After `skip` more writes succeed on this thread, the next `n` fail with `errno` (e.g.
+    /// ENOSPC after a segment write went through, failing the index write that follows it).
+    pub fn fail_writes_with(skip: u32, n: u32, errno: i32) {
+        WRITES_BEFORE_FAILING.with(|c| c.set(skip));
+        WRITE_ERRNO.with(|c| c.set(errno));
         FAIL_WRITES.with(|c| c.set(n));
+    }
+
+    /// The errno this write must fail with, if a failure is due.
+    pub(super) fn take_write_failure() -> Option<i32> {
+        if FAIL_WRITES.with(|c| c.get()) == 0 {
+            return None;
+        }
+        let skip = WRITES_BEFORE_FAILING.with(|c| c.get());
+        if skip > 0 {
+            WRITES_BEFORE_FAILING.with(|c| c.set(skip - 1));
+            return None;
+        }
+        take(&FAIL_WRITES).then(|| WRITE_ERRNO.with(|c| c.get()))
     }
 
     /// The next `n` fdatasync/fsync calls on this thread fail with EIO.
