@@ -12,20 +12,12 @@ use support::python;
 
 use std::process::Command;
 
-use ringlog::broker::{Broker, BrokerConfig};
 use ringlog::runtime::IoKind;
 
 fn round_trip(io: IoKind, extra: &[&str]) {
     let py = python();
     let dir = tempfile::tempdir().unwrap();
-    let config = BrokerConfig {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        data_dir: dir.path().to_path_buf(),
-        cores: 2,
-        io,
-        ..BrokerConfig::default()
-    };
-    let broker = Broker::start(config).unwrap();
+    let broker = support::start_broker(io, dir.path(), 2, |_| {});
     let out = Command::new(py)
         .arg(concat!(
             env!("CARGO_MANIFEST_DIR"),
@@ -75,14 +67,7 @@ fn poisoned_partition(io: IoKind) {
     use kafka_protocol::messages::ApiKey;
     let py = python();
     let dir = tempfile::tempdir().unwrap();
-    let config = BrokerConfig {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        data_dir: dir.path().to_path_buf(),
-        cores: 2,
-        io,
-        ..BrokerConfig::default()
-    };
-    let broker = Broker::start(config).unwrap();
+    let broker = support::start_broker(io, dir.path(), 2, |_| {});
     let topic = "py-poisoned";
     let mut raw = wire::Client::connect(broker.local_addr());
     wire::create_topic(&mut raw, topic, 1);

@@ -51,7 +51,7 @@ fuzz_target!(|data: &[u8]| {
         0 => validate_and_check(rest, &config),
         1 => {
             let mut bytes = rest.to_vec();
-            fix_crcs(&mut bytes);
+            batch::testing::fix_crcs(&mut bytes);
             validate_and_check(&bytes, &config);
         }
         _ => {
@@ -66,26 +66,6 @@ fuzz_target!(|data: &[u8]| {
     }
 });
 
-/// Recomputes the CRC of every whole batch, walking the buffer by `batch_length`, and stops at
-/// the first length that does not fit.
-fn fix_crcs(bytes: &mut [u8]) {
-    let mut position = 0usize;
-    while let Some(rest) = bytes.get_mut(position..) {
-        let Some(length) = rest.get(BATCH_LENGTH_AT..BATCH_LENGTH_AT + 4) else {
-            return;
-        };
-        let length = i32::from_be_bytes(length.try_into().expect("4 bytes"));
-        let Ok(length) = usize::try_from(length) else {
-            return;
-        };
-        let size = LOG_OVERHEAD_BYTES + length;
-        if size < HEADER_BYTES || size > rest.len() {
-            return;
-        }
-        testing::fix_crc(&mut rest[..size]);
-        position += size;
-    }
-}
 
 fn validate_and_check(buf: &[u8], config: &ValidationConfig) {
     let mut v = Validator::new();

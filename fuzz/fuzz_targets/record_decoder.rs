@@ -38,7 +38,7 @@ fuzz_target!(|data: &[u8]| {
         0 => decode_and_check(Bytes::copy_from_slice(rest)),
         1 => {
             let mut bytes = rest.to_vec();
-            fix_crcs(&mut bytes);
+            batch::testing::fix_crcs(&mut bytes);
             decode_and_check(Bytes::from(bytes));
         }
         _ => {
@@ -50,26 +50,6 @@ fuzz_target!(|data: &[u8]| {
     }
 });
 
-/// Recomputes the CRC of every whole batch, walking the buffer by `batch_length` as the decoder
-/// does, and stops at the first length that does not fit.
-fn fix_crcs(bytes: &mut [u8]) {
-    let mut position = 0usize;
-    while let Some(rest) = bytes.get_mut(position..) {
-        let Some(length) = rest.get(BATCH_LENGTH_AT..BATCH_LENGTH_AT + 4) else {
-            return;
-        };
-        let length = i32::from_be_bytes(length.try_into().expect("4 bytes"));
-        let Ok(length) = usize::try_from(length) else {
-            return;
-        };
-        let size = LOG_OVERHEAD_BYTES + length;
-        if size < HEADER_BYTES || size > rest.len() {
-            return;
-        }
-        batch::testing::fix_crc(&mut rest[..size]);
-        position += size;
-    }
-}
 
 fn decode_and_check(bytes: Bytes) {
     let Ok(decoded) = decode_batches_within(&bytes, "fuzz-0", DECOMPRESSED_BYTES_MAX) else {

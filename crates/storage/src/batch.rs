@@ -740,6 +740,28 @@ pub mod testing {
         batch[CRC_AT..CRC_AT + 4].copy_from_slice(&crc.to_be_bytes());
     }
 
+    /// Recomputes the CRC of every whole batch of a buffer, walking it by `batch_length` as the
+    /// decoders do, and stops at the first length that does not fit (fuzzers use it so that
+    /// mutated bytes get past the CRC check to the code behind it).
+    pub fn fix_crcs(bytes: &mut [u8]) {
+        let mut position = 0usize;
+        while let Some(rest) = bytes.get_mut(position..) {
+            let Some(length) = rest.get(BATCH_LENGTH_AT..BATCH_LENGTH_AT + 4) else {
+                return;
+            };
+            let length = i32::from_be_bytes(length.try_into().expect("4 bytes"));
+            let Ok(length) = usize::try_from(length) else {
+                return;
+            };
+            let size = LOG_OVERHEAD_BYTES + length;
+            if size < HEADER_BYTES || size > rest.len() {
+                return;
+            }
+            fix_crc(&mut rest[..size]);
+            position += size;
+        }
+    }
+
     /// Byte positions of header fields, for tests that corrupt them (the same as the public
     /// `*_AT` constants of [`super`]).
     pub mod field {

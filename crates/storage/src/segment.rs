@@ -553,6 +553,22 @@ mod tests {
         b
     }
 
+    /// Appends one batch of `n` records at `next` as the log would; returns the next offset.
+    async fn append_one(seg: &Segment, next: i64, n: usize) -> i64 {
+        let b = batch_at(next, n);
+        let h = BatchHeader::parse(&b).expect("header");
+        let w = WrittenBatch {
+            base_offset: next,
+            buffer_position: 0,
+            size_bytes: b.len() as u64,
+            max_timestamp: h.max_timestamp,
+        };
+        seg.append(vec![b.into()], &[w]).await.expect("append");
+        let next = next + h.offset_count();
+        seg.set_next_offset(next);
+        next
+    }
+
     #[test]
     fn append_indexes_mirrors_files_and_finds_batches() {
         let dir = tempfile::tempdir().expect("tempdir");
@@ -565,17 +581,7 @@ mod tests {
         block_on(async {
             let mut next = 100;
             for k in 0..8 {
-                let b = batch_at(next, 1 + k % 2);
-                let h = BatchHeader::parse(&b).expect("header");
-                let w = WrittenBatch {
-                    base_offset: next,
-                    buffer_position: 0,
-                    size_bytes: b.len() as u64,
-                    max_timestamp: h.max_timestamp,
-                };
-                seg.append(vec![b.into()], &[w]).await.expect("append");
-                next += h.offset_count();
-                seg.set_next_offset(next);
+                next = append_one(&seg, next, 1 + k % 2).await;
             }
             let size = seg.size_bytes();
             let (ib, _) = seg.read_index_files().await.expect("index files");
@@ -618,17 +624,7 @@ mod tests {
         block_on(async {
             let mut next = 0;
             for k in 0..6 {
-                let b = batch_at(next, 1 + k % 3);
-                let h = BatchHeader::parse(&b).expect("header");
-                let w = WrittenBatch {
-                    base_offset: next,
-                    buffer_position: 0,
-                    size_bytes: b.len() as u64,
-                    max_timestamp: h.max_timestamp,
-                };
-                seg.append(vec![b.into()], &[w]).await.expect("append");
-                next += h.offset_count();
-                seg.set_next_offset(next);
+                next = append_one(&seg, next, 1 + k % 3).await;
                 // Another handle on the same files evicts this one's between appends.
                 assert!(opened.log_file_len().expect("len") > 0);
                 assert_eq!(files.held(), 1);
