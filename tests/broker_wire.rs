@@ -107,6 +107,7 @@ both_drivers!(
     poison::poison_batches_are_refused_at_every_version_and_nothing_is_stored,
     poison::a_poison_batch_refuses_its_whole_partition_and_only_it,
     poison::client_timestamps_outside_kafkas_window_are_refused,
+    poison::poison_is_refused_on_either_side_of_the_shard_hand_off,
     limits::idle_connections_close_after_connections_max_idle_ms,
     limits::slowloris_frames_close_at_the_frame_read_deadline,
     limits::max_connections_holds_new_clients_until_one_closes,

@@ -212,3 +212,62 @@ pub fn client_timestamps_outside_kafkas_window_are_refused(io: IoKind) {
         0
     );
 }
+
+/// Records for a partition another shard owns are validated on the connection's shard and handed
+/// over checked (issue 14): a poison batch is refused the same on either side, good records are
+/// stored on either side. One connection, four partitions spread over both shards, so whichever
+/// shard the connection lands on, some partitions are local and some remote.
+pub fn poison_is_refused_on_either_side_of_the_shard_hand_off(io: IoKind) {
+    use ringlog::broker::routing::owner;
+    let broker = TestBroker::start(io);
+    let mut c = broker.connect();
+    let topic = "poison-spread";
+    let partitions = 4;
+    let id = create_topic(&mut c, topic, partitions);
+    let owners: Vec<usize> = (0..partitions).map(|p| owner(topic, p, CORES)).collect();
+    assert!(owners.contains(&0) && owners.contains(&1), "{owners:?}");
+    let v = *versions(ApiKey::Produce).end();
+    for case in poison_batches(TIMESTAMP_MS) {
+        // Even partitions get the poison, odd ones a good batch.
+        let parts: Vec<(i32, Vec<u8>)> = (0..partitions)
+            .map(|p| {
+                let bytes = if p % 2 == 0 {
+                    case.bytes.clone()
+                } else {
+                    batch(TIMESTAMP_MS, &[format!("good-{p}").as_bytes()])
+                };
+                (p, bytes)
+            })
+            .collect();
+        let resp = c.call(v, &produce_request(topic, -1, &parts));
+        for r in &resp.responses[0].partition_responses {
+            let what = format!(
+                "{} partition {} (shard {})",
+                case.name, r.index, owners[r.index as usize]
+            );
+            if r.index % 2 == 0 {
+                assert_eq!(r.error_code, expected_code(case.name), "{what}");
+                assert_eq!(r.base_offset, -1, "{what}");
+                if let Some(want) = expected_blame(case.name) {
+                    let blamed: Vec<i32> = r.record_errors.iter().map(|e| e.batch_index).collect();
+                    assert_eq!(blamed, want, "{what}: record_errors");
+                }
+                assert!(r.error_message.is_some(), "{what}: error_message");
+            } else {
+                assert_eq!(r.error_code, 0, "{what}");
+            }
+        }
+    }
+    // Nothing of the poison was stored anywhere; every good batch was, at consecutive offsets.
+    let rounds = poison_batches(TIMESTAMP_MS).len() as i64;
+    for p in 0..partitions {
+        let (err, hw, _) = fetch_one(&mut c, topic, id, p, 0);
+        let want = if p % 2 == 0 { 0 } else { rounds };
+        assert_eq!(
+            (err, hw),
+            (0, want),
+            "partition {p} on shard {}",
+            owners[p as usize]
+        );
+    }
+}

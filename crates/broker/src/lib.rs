@@ -440,6 +440,7 @@ async fn shard_main(info: ShardInfo, start: ShardStart) -> io::Result<()> {
             Either::Right(()) => break,
             Either::Left(Ok(accepted)) => {
                 backoff.succeeded();
+                tracing::debug!(peer = ?accepted.1, "shard {id}: connection accepted");
                 accepted
             }
             Either::Left(Err(e)) if e.raw_os_error() == Some(libc::ECONNABORTED) => {

@@ -29,7 +29,9 @@ use crate::runtime::fs::File;
 use crate::runtime::future::join_all;
 use crate::runtime::mesh::{self, OneshotSender};
 use crate::runtime::sync::Notify;
-use crate::storage::{Engine, Error as StorageError};
+use crate::storage::names::partition_name;
+use crate::storage::validate::AppendOrigin;
+use crate::storage::{CheckedAppend, Engine, Error as StorageError};
 use crate::transfer::FileRange;
 
 /// Messages between shards (field names say it all; every request carries its reply channel).
@@ -44,11 +46,11 @@ pub enum ShardMsg {
     AllocateProducerId {
         reply: OneshotSender<Result<i64, BrokerError>>,
     },
-    /// Append to a partition this shard owns.
+    /// Append to a partition this shard owns: records the sender's shard already validated.
     Append {
         topic: Arc<str>,
         partition: i32,
-        records: Bytes,
+        records: CheckedAppend,
         reply: OneshotSender<AppendResult>,
     },
     /// Read from partitions this shard owns.
@@ -292,7 +294,10 @@ impl ShardState {
         self.peers[shard].send(msg).await.is_ok()
     }
 
-    /// Append on the owning shard.
+    /// Append on the owning shard. A partition another shard owns is validated here first (the
+    /// CPU-heavy part: every batch's CRC, every record, decompression) and handed over checked,
+    /// so the owner only stamps offsets, checks idempotence and writes: one hot partition's
+    /// produce work is split over the connection's shard and the owner's.
     pub async fn append(
         self: &Rc<Self>,
         topic: Arc<str>,
@@ -300,8 +305,18 @@ impl ShardState {
         records: Bytes,
     ) -> AppendResult {
         let owner = self.owner(&topic, partition);
+        let checked = CheckedAppend::check(
+            self.engine.log_config(),
+            &partition_name(&topic, partition),
+            records,
+            AppendOrigin::Client,
+        );
+        let checked = match checked {
+            Ok(checked) => checked,
+            Err(e) => return Err(append_failed(&topic, partition, e)),
+        };
         if owner == self.id {
-            return self.append_local(&topic, partition, records).await;
+            return self.append_local(&topic, partition, checked).await;
         }
         let (tx, rx) = mesh::oneshot();
         if !self
@@ -310,7 +325,7 @@ impl ShardState {
                 ShardMsg::Append {
                     topic: topic.clone(),
                     partition,
-                    records,
+                    records: checked,
                     reply: tx,
                 },
             )
@@ -327,29 +342,27 @@ impl ShardState {
         }
     }
 
-    /// The append on the owner. The Produce handler validated the topic name, so the log is
-    /// looked up once, without validating it again, and the records are written from the
-    /// request frame as they are (the log stamps copies of the batch headers).
-    async fn append_local(&self, topic: &str, partition: i32, records: Bytes) -> AppendResult {
+    /// The append on the owner, of records validated by [`ShardState::append`]. The Produce
+    /// handler validated the topic name, so the log is looked up once, without validating it
+    /// again, and the records are written from the request frame as they are (the log stamps
+    /// copies of the batch headers).
+    async fn append_local(
+        &self,
+        topic: &str,
+        partition: i32,
+        records: CheckedAppend,
+    ) -> AppendResult {
         let appended = match self.engine.find_log(topic, partition) {
-            Ok(log) => log.append_bytes(records).await.map(|base_offset| Appended {
-                base_offset,
-                log_start_offset: log.log_start_offset(),
-            }),
+            Ok(log) => log
+                .append_checked(records)
+                .await
+                .map(|base_offset| Appended {
+                    base_offset,
+                    log_start_offset: log.log_start_offset(),
+                }),
             Err(e) => Err(e),
         };
-        match appended {
-            Ok(appended) => Ok(appended),
-            Err(e) => {
-                let e = BrokerError::Storage(e);
-                if e.kafka_code() == code::KAFKA_STORAGE_ERROR {
-                    tracing::error!("append to {topic}-{partition} failed: {e}");
-                } else {
-                    tracing::debug!("append to {topic}-{partition} rejected: {e}");
-                }
-                Err(e)
-            }
-        }
+        appended.map_err(|e| append_failed(topic, partition, e))
     }
 
     /// Read partitions, each on its owner; results in request order.
@@ -977,4 +990,16 @@ impl ShardState {
             e
         })
     }
+}
+
+/// A refused or failed append as the broker's error, logged by how bad it is: a storage failure
+/// as an error, a refusal of the client's records at debug level.
+fn append_failed(topic: &str, partition: i32, e: StorageError) -> BrokerError {
+    let e = BrokerError::Storage(e);
+    if e.kafka_code() == code::KAFKA_STORAGE_ERROR {
+        tracing::error!("append to {topic}-{partition} failed: {e}");
+    } else {
+        tracing::debug!("append to {topic}-{partition} rejected: {e}");
+    }
+    e
 }

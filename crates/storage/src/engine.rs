@@ -204,6 +204,11 @@ impl Engine {
         &self.files
     }
 
+    /// The configuration every log of this engine is opened with.
+    pub fn log_config(&self) -> &LogConfig {
+        &self.config.log
+    }
+
     fn owns(&self, topic: &str, partition: i32) -> bool {
         self.config
             .owns

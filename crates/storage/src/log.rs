@@ -536,7 +536,25 @@ impl Log {
 
     /// [`Log::append_bytes`] for an explicit origin (see [`Log::append_as`]).
     pub async fn append_bytes_as(&self, records: Bytes, origin: AppendOrigin) -> Result<i64> {
-        let (infos, offset_count) = self.validate_append(&records, origin)?;
+        let checked = CheckedAppend::check(&self.config, &self.name, records, origin)?;
+        self.append_checked(checked).await
+    }
+
+    /// [`Log::append_bytes`] of a buffer already validated by [`CheckedAppend::check`], possibly
+    /// on another thread: only what needs the log's state is left (idempotence, offsets, the
+    /// write). A buffer checked under other validation bounds than this log's is checked again.
+    pub async fn append_checked(&self, checked: CheckedAppend) -> Result<i64> {
+        let checked = if checked.bounds_match(&self.config) {
+            checked
+        } else {
+            CheckedAppend::check(&self.config, &self.name, checked.records, checked.origin)?
+        };
+        let CheckedAppend {
+            records,
+            infos,
+            offset_count,
+            ..
+        } = checked;
         let guard = self.write_lock.lock().await;
         let next = match self.write_locked(records, &infos, offset_count).await? {
             Written::Appended { next } => next,
@@ -565,52 +583,6 @@ impl Log {
             FlushPolicy::Never => self.appended.notify_waiters(),
         }
         Ok(base)
-    }
-
-    /// The checks of an append buffer that need no lock: every batch and every record valid
-    /// ([`crate::validate`]), and the whole buffer fits in one segment. Returns the batches and
-    /// how many offsets they take.
-    fn validate_append(&self, buf: &[u8], origin: AppendOrigin) -> Result<(Vec<BatchInfo>, i64)> {
-        let batch_bytes_max = u64::from(self.config.batch_bytes_max);
-        let infos = with_thread_validator(|v| {
-            v.validate_buffer(
-                buf,
-                batch_bytes_max,
-                origin,
-                &self.config.validation,
-                now_ms(),
-            )
-        })
-        .map_err(|e| Error::InvalidBatch {
-            partition: self.name.clone(),
-            batch_index: e.batch_index,
-            position: e.position,
-            source: e.error,
-        })?;
-        let buf_len = buf.len() as u64;
-        if buf_len > SEGMENT_BYTES_MAX {
-            return Err(Error::RecordListTooLarge {
-                partition: self.name.clone(),
-                size_bytes: buf_len,
-                max_bytes: SEGMENT_BYTES_MAX,
-            });
-        }
-        let offset_count: i64 = infos.iter().map(|i| i.header.offset_count()).sum();
-        // Relative offsets are u32: a buffer must fit in one (fresh) segment. Only compressed
-        // batches can claim this many records.
-        if offset_count > i64::from(u32::MAX) {
-            let last = infos.len() - 1;
-            return Err(Error::InvalidBatch {
-                partition: self.name.clone(),
-                batch_index: last,
-                position: infos[last].position,
-                source: BatchError::BadRecordCount {
-                    records_count: infos[last].header.records_count,
-                    last_offset_delta: infos[last].header.last_offset_delta,
-                },
-            });
-        }
-        Ok((infos, offset_count))
     }
 
     /// The write of an append, under the write lock: roll if needed, check idempotence, stamp
@@ -1380,6 +1352,99 @@ async fn rebuild_producers(
     Ok(table)
 }
 
+/// An append buffer whose batches and records passed validation ([`crate::validate`]) and
+/// which fits in one segment: what an append needs no lock and no log state for. It is `Send`,
+/// so a broker may check a Produce on the thread that received it and append it on the thread
+/// that owns the partition ([`Log::append_checked`]). It keeps the bounds it was checked under;
+/// a log with other bounds checks it again.
+#[derive(Debug, Clone)]
+pub struct CheckedAppend {
+    records: Bytes,
+    infos: Vec<BatchInfo>,
+    offset_count: i64,
+    origin: AppendOrigin,
+    batch_bytes_max: u32,
+    validation: ValidationConfig,
+}
+
+impl CheckedAppend {
+    /// Validates `records` (concatenated RecordBatch v2 batches) as an append by `origin` to a
+    /// log with `config`; `partition` (`topic-partition`) names the log in errors.
+    pub fn check(
+        config: &LogConfig,
+        partition: &str,
+        records: Bytes,
+        origin: AppendOrigin,
+    ) -> Result<CheckedAppend> {
+        let infos = with_thread_validator(|v| {
+            v.validate_buffer(
+                &records,
+                u64::from(config.batch_bytes_max),
+                origin,
+                &config.validation,
+                now_ms(),
+            )
+        })
+        .map_err(|e| Error::InvalidBatch {
+            partition: partition.to_string(),
+            batch_index: e.batch_index,
+            position: e.position,
+            source: e.error,
+        })?;
+        let buf_len = records.len() as u64;
+        if buf_len > SEGMENT_BYTES_MAX {
+            return Err(Error::RecordListTooLarge {
+                partition: partition.to_string(),
+                size_bytes: buf_len,
+                max_bytes: SEGMENT_BYTES_MAX,
+            });
+        }
+        let offset_count: i64 = infos.iter().map(|i| i.header.offset_count()).sum();
+        // Relative offsets are u32: a buffer must fit in one (fresh) segment. Only compressed
+        // batches can claim this many records.
+        if offset_count > i64::from(u32::MAX) {
+            let last = infos.len() - 1;
+            return Err(Error::InvalidBatch {
+                partition: partition.to_string(),
+                batch_index: last,
+                position: infos[last].position,
+                source: BatchError::BadRecordCount {
+                    records_count: infos[last].header.records_count,
+                    last_offset_delta: infos[last].header.last_offset_delta,
+                },
+            });
+        }
+        Ok(CheckedAppend {
+            records,
+            infos,
+            offset_count,
+            origin,
+            batch_bytes_max: config.batch_bytes_max,
+            validation: config.validation.clone(),
+        })
+    }
+
+    /// Offsets the buffer takes.
+    pub fn offset_count(&self) -> i64 {
+        self.offset_count
+    }
+
+    /// Bytes of the buffer.
+    pub fn len(&self) -> usize {
+        self.records.len()
+    }
+
+    /// Whether the buffer is empty (never, once checked: an empty buffer is refused).
+    pub fn is_empty(&self) -> bool {
+        self.records.is_empty()
+    }
+
+    /// Whether this buffer was checked under `config`'s bounds.
+    fn bounds_match(&self, config: &LogConfig) -> bool {
+        self.batch_bytes_max == config.batch_bytes_max && self.validation == config.validation
+    }
+}
+
 /// Wall-clock now in milliseconds since the epoch (for retention).
 pub fn now_ms() -> i64 {
     std::time::SystemTime::now()
@@ -1424,6 +1489,68 @@ mod tests {
             stamp(&mut stamped, *base, 0);
             assert_eq!(read.read_to_vec().await.expect("bytes"), stamped);
         }
+    }
+
+    /// A buffer checked on another thread appends as a local one does; one checked under other
+    /// bounds than the log's is checked again, so a larger bound elsewhere cannot smuggle in a
+    /// batch this log refuses.
+    #[test]
+    fn a_buffer_checked_on_another_thread_appends_and_other_bounds_are_checked_again() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let config = LogConfig {
+            batch_bytes_max: 200,
+            ..LogConfig::default()
+        };
+        let small = batch(1);
+        let large = build_batch(7, &[&[b'x'; 400][..]]);
+        let (checked_small, checked_large) = std::thread::spawn({
+            let config = config.clone();
+            let (small, large) = (small.clone(), large.clone());
+            move || {
+                let small =
+                    CheckedAppend::check(&config, "t-0", small.into(), AppendOrigin::Client)
+                        .expect("a small batch passes");
+                assert!(matches!(
+                    CheckedAppend::check(
+                        &config,
+                        "t-0",
+                        large.clone().into(),
+                        AppendOrigin::Client
+                    ),
+                    Err(Error::InvalidBatch { .. })
+                ));
+                let roomy = LogConfig {
+                    batch_bytes_max: 1 << 20,
+                    ..config
+                };
+                let large = CheckedAppend::check(&roomy, "t-0", large.into(), AppendOrigin::Client)
+                    .expect("passes under the larger bound");
+                (small, large)
+            }
+        })
+        .join()
+        .expect("checking thread");
+        assert_eq!(checked_small.offset_count(), 1);
+        block_on(async {
+            let log = Log::open(dir.path(), "t", 0, config, false)
+                .await
+                .expect("open");
+            assert_eq!(log.append_checked(checked_small).await.expect("append"), 0);
+            let refused = log.append_checked(checked_large).await;
+            assert!(
+                matches!(refused, Err(Error::InvalidBatch { .. })),
+                "checked again under the log's bound: {refused:?}"
+            );
+            assert_eq!(
+                log.log_end_offset(),
+                1,
+                "nothing of the refused buffer stored"
+            );
+            let read = log.read(0, 1 << 20).await.expect("read");
+            let mut stamped = small.clone();
+            stamp(&mut stamped, 0, 0);
+            assert_eq!(read.read_to_vec().await.expect("bytes"), stamped);
+        });
     }
 
     /// Out of descriptors at every open an append makes (roll: seal, create, directory sync;
