@@ -1,9 +1,14 @@
-//! One client connection: read whole frames, handle requests one at a time, write responses in
-//! request order.
+//! One client connection: read whole frames, handle requests, write responses in request order.
 //!
-//! Like Kafka, a connection has at most one request in progress: the next frame is read only
-//! after the previous response was written. That keeps responses in request order by
-//! construction, and bounds a connection's memory to one frame plus the response being written.
+//! Produce requests are pipelined: once a Produce's appends are under way (validated here and
+//! handed to the partitions' owners, [`handlers::produce::dispatch`]), the next frame is read
+//! while the owners write, up to [`PIPELINED_PRODUCES_MAX`] Produce requests per connection, so
+//! one producer connection keeps the connection's shard (network, decoding, validation) and the
+//! owner's (the write) busy at once. Appends reach each partition in request order, and a
+//! separate writer answers in request order. Every other request is handled as Kafka handles all
+//! of them, alone: the responses before it are written first, and the next frame is read only
+//! after its own response was written. A pipelined frame beyond the first holds a reservation of
+//! the memory budget (also a small one), so pipelining never adds unbudgeted memory.
 //!
 //! Frames up to [`READ_CHUNK_BYTES`] are received into the connection's standing buffer. A larger
 //! frame first reserves its size from the broker's memory budget (`queued_max_request_bytes`,
@@ -23,6 +28,8 @@
 //!   UNSUPPORTED_VERSION reply) or closes the connection with one log line; other connections
 //!   are unaffected.
 
+use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
 use std::rc::Rc;
 use std::time::Instant;
 
@@ -38,6 +45,7 @@ use crate::protocol::{
 };
 use crate::runtime::future::{select, Either};
 use crate::runtime::net::TcpStream;
+use crate::runtime::sync::Notify;
 use crate::transfer::{Piece, Transfer};
 
 /// Size of the standing read buffer, and so the largest frame read without a budget
@@ -64,31 +72,155 @@ struct Frame {
     _budget: Option<Reservation>,
 }
 
+/// Produce requests a connection may have under way and not yet answered (Kafka's producers
+/// default to `max.in.flight.requests.per.connection` = 5). Each one beyond the first holds a
+/// reservation of the memory budget for its frame.
+pub const PIPELINED_PRODUCES_MAX: usize = 5;
+
+/// A request read and accepted, waiting for its response to be written.
+struct Job {
+    work: Work,
+    /// The frame's budget reservation, released once the response was written.
+    _budget: Option<Reservation>,
+}
+
+enum Work {
+    /// A Produce whose appends are under way.
+    Produce {
+        header: RequestHeader,
+        acks: i16,
+        dispatched: handlers::produce::Dispatched,
+    },
+    /// Any other request, handled by the writer once everything before it was answered.
+    Alone(RequestHeader, Request),
+    /// An ApiVersions request of a version this broker does not know: the v0 answer.
+    ApiVersionsUnsupported { correlation_id: i32 },
+}
+
+/// The jobs between the connection's reader and its writer.
+#[derive(Default)]
+struct Pipeline {
+    jobs: RefCell<VecDeque<Job>>,
+    /// The writer holds a job (handling it or writing its response).
+    writing: Cell<bool>,
+    /// The reader is done: the writer answers what is queued and stops.
+    closed: Cell<bool>,
+    /// A job was queued, taken or finished, or the reader closed.
+    changed: Notify,
+}
+
+impl Pipeline {
+    /// Jobs queued or being answered.
+    fn in_progress(&self) -> usize {
+        self.jobs.borrow().len() + usize::from(self.writing.get())
+    }
+
+    fn push(&self, job: Job) {
+        self.jobs.borrow_mut().push_back(job);
+        self.changed.notify_waiters();
+    }
+
+    /// Waits until at most `n` jobs are in progress.
+    async fn wait_until_at_most(&self, n: usize) {
+        loop {
+            let changed = self.changed.notified();
+            if self.in_progress() <= n {
+                return;
+            }
+            changed.await;
+        }
+    }
+
+    /// The next job, or `None` once the reader closed and everything was answered.
+    async fn next(&self) -> Option<Job> {
+        loop {
+            let changed = self.changed.notified();
+            if let Some(job) = self.jobs.borrow_mut().pop_front() {
+                self.writing.set(true);
+                return Some(job);
+            }
+            if self.closed.get() {
+                return None;
+            }
+            changed.await;
+        }
+    }
+
+    fn finished(&self) {
+        self.writing.set(false);
+        self.changed.notify_waiters();
+    }
+
+    fn close(&self) {
+        self.closed.set(true);
+        self.changed.notify_waiters();
+    }
+}
+
 /// Serve one connection until the peer closes, an error occurs, a deadline passes (the shard's
-/// reaper shuts the socket down), or the broker shuts down.
+/// reaper shuts the socket down), or the broker shuts down. Requests already accepted are
+/// answered before the connection ends (unless writing fails).
 pub async fn serve(shard: Rc<ShardState>, limits: Rc<ShardLimits>, conn: Rc<Conn>) {
-    let stream = &conn.stream;
+    let pipeline = Pipeline::default();
+    let transfer =
+        Transfer::new(shard.config.transfer, conn.peer).with_limits(limits.clone(), conn.clone());
+    let reader = std::pin::pin!(read_requests(&shard, &limits, &conn, &pipeline));
+    let mut writer = std::pin::pin!(write_responses(&shard, &conn, &pipeline, transfer));
+    if let Either::Left(()) = select(reader, writer.as_mut()).await {
+        pipeline.close();
+        writer.await;
+    }
+}
+
+/// The reader: frames in, jobs out, in order; Produce requests dispatched as they come.
+async fn read_requests(
+    shard: &Rc<ShardState>,
+    limits: &ShardLimits,
+    conn: &Conn,
+    pipeline: &Pipeline,
+) {
     let peer = conn.peer;
-    let _ = stream.set_nodelay(true);
     let frame_limits = FrameLimits {
         body_bytes_max: shard.config.request_bytes_max,
     };
     let mut reader = FrameReader::new();
-    let mut out = BytesMut::with_capacity(4096);
-    let mut transfer =
-        Transfer::new(shard.config.transfer, peer).with_limits(limits.clone(), conn.clone());
     loop {
-        let Some(frame) = reader
-            .read_frame(&shard, &limits, &conn, frame_limits)
-            .await
-        else {
+        let Some(frame) = reader.read_frame(shard, limits, conn, frame_limits).await else {
             return;
         };
-        let (header, outcome) = match decode_request(frame.body) {
-            Ok((header, request)) => {
-                let outcome = handle(&shard, &header, request).await;
-                (header, outcome)
+        let Frame { body, _budget } = frame;
+        let frame_bytes = body.len();
+        let work = match decode_request(body) {
+            Ok((header, Request::Produce(r))) => {
+                // Behind other Produce requests only with a reservation for this frame.
+                let mut budget = _budget;
+                if budget.is_none() && pipeline.in_progress() > 0 {
+                    budget = limits.broker.memory.try_reserve(frame_bytes as u64);
+                    if budget.is_none() {
+                        conn.enter(Phase::Sending, Instant::now());
+                        pipeline.wait_until_at_most(0).await;
+                        conn.enter(Phase::Busy, Instant::now());
+                    }
+                }
+                let acks = r.acks;
+                let dispatched = handlers::produce::dispatch(shard, r).await;
+                pipeline.push(Job {
+                    work: Work::Produce {
+                        header,
+                        acks,
+                        dispatched,
+                    },
+                    _budget: budget,
+                });
+                if pipeline.in_progress() >= PIPELINED_PRODUCES_MAX {
+                    conn.enter(Phase::Sending, Instant::now());
+                    pipeline
+                        .wait_until_at_most(PIPELINED_PRODUCES_MAX - 1)
+                        .await;
+                }
+                continue;
             }
+            Ok((header, request)) => Work::Alone(header, request),
             Err(DecodeError::UnsupportedVersion {
                 api_key: ApiKey::ApiVersions,
                 api_version,
@@ -99,19 +231,57 @@ pub async fn serve(shard: Rc<ShardState>, limits: Rc<ShardLimits>, conn: Rc<Conn
                     api_version,
                     "ApiVersions version unsupported: answering with v0"
                 );
-                versions::encode_api_versions_unsupported(correlation_id, &mut out);
-                conn.enter(Phase::Sending, Instant::now());
-                if !send_out(stream, &mut out).await {
-                    return;
-                }
-                continue;
+                Work::ApiVersionsUnsupported { correlation_id }
             }
             Err(e) => {
                 tracing::warn!(?peer, "closing connection: {e}");
                 return;
             }
         };
+        // Alone: after everything before it, and the next frame only after its response.
         conn.enter(Phase::Sending, Instant::now());
+        pipeline.wait_until_at_most(0).await;
+        pipeline.push(Job { work, _budget });
+        pipeline.wait_until_at_most(0).await;
+    }
+}
+
+/// The writer: answers jobs in order. Returns when the reader closed and everything queued was
+/// answered, or when the connection must close.
+async fn write_responses(
+    shard: &Rc<ShardState>,
+    conn: &Conn,
+    pipeline: &Pipeline,
+    mut transfer: Transfer,
+) {
+    let stream = &conn.stream;
+    let peer = conn.peer;
+    let mut out = BytesMut::with_capacity(4096);
+    while let Some(job) = pipeline.next().await {
+        let (header, outcome) = match job.work {
+            Work::Produce {
+                header,
+                acks,
+                dispatched,
+            } => {
+                let outcome = produce_outcome(shard, acks, dispatched.response().await);
+                (header, outcome)
+            }
+            Work::Alone(header, request) => {
+                conn.enter(Phase::Busy, Instant::now());
+                let outcome = handle(shard, &header, request).await;
+                conn.enter(Phase::Sending, Instant::now());
+                (header, outcome)
+            }
+            Work::ApiVersionsUnsupported { correlation_id } => {
+                versions::encode_api_versions_unsupported(correlation_id, &mut out);
+                if !send_out(stream, &mut out).await {
+                    return;
+                }
+                pipeline.finished();
+                continue;
+            }
+        };
         match outcome {
             Outcome::Respond(resp) => {
                 if let Err(e) = encode_response(&header, &resp, &mut out) {
@@ -136,7 +306,9 @@ pub async fn serve(shard: Rc<ShardState>, limits: Rc<ShardLimits>, conn: Rc<Conn
                 return;
             }
         }
-        // The frame's budget reservation (`frame._budget`) is released here, after the response.
+        // The frame's budget reservation (`job._budget`) is released here, after the response.
+        drop(job._budget);
+        pipeline.finished();
     }
 }
 
@@ -304,37 +476,7 @@ async fn handle(shard: &Rc<ShardState>, header: &RequestHeader, request: Request
         Request::Metadata(r) => respond(handlers::metadata::handle(shard, r).await),
         Request::Produce(r) => {
             let acks = r.acks;
-            let resp = handlers::produce::handle(shard, r).await;
-            let drop_now = shard
-                .config
-                .fault_drop_after_append
-                .fetch_update(
-                    std::sync::atomic::Ordering::AcqRel,
-                    std::sync::atomic::Ordering::Acquire,
-                    |n| n.checked_sub(1),
-                )
-                .is_ok();
-            if drop_now {
-                return Outcome::Close(
-                    "test fault: dropping the connection after the append".into(),
-                );
-            }
-            if acks == 0 {
-                // Kafka answers nothing for acks=0, and closes the connection on an error so the
-                // client notices.
-                let failed = resp
-                    .responses
-                    .iter()
-                    .flat_map(|t| &t.partition_responses)
-                    .any(|p| p.error_code != error::NONE);
-                if failed {
-                    Outcome::Close("acks=0 produce failed".into())
-                } else {
-                    Outcome::NoResponse
-                }
-            } else {
-                respond(resp)
-            }
+            produce_outcome(shard, acks, handlers::produce::handle(shard, r).await)
         }
         Request::Fetch(r) => match handlers::fetch::handle(shard, header, *r).await {
             Ok(pieces) => Outcome::Pieces(pieces),
@@ -357,5 +499,40 @@ async fn handle(shard: &Rc<ShardState>, header: &RequestHeader, request: Request
         Request::ListGroups(r) => respond(handlers::list_groups::handle(shard, r).await),
         Request::DeleteGroups(r) => respond(handlers::delete_groups::handle(shard, r).await),
         Request::InitProducerId(r) => respond(handlers::init_producer_id::handle(shard, r).await),
+    }
+}
+
+/// What a Produce response becomes on the wire: nothing for acks=0 (Kafka answers nothing, and
+/// closes the connection on an error so the client notices), else the response.
+fn produce_outcome(
+    shard: &ShardState,
+    acks: i16,
+    resp: crate::protocol::messages::ProduceResponse,
+) -> Outcome {
+    let drop_now = shard
+        .config
+        .fault_drop_after_append
+        .fetch_update(
+            std::sync::atomic::Ordering::AcqRel,
+            std::sync::atomic::Ordering::Acquire,
+            |n| n.checked_sub(1),
+        )
+        .is_ok();
+    if drop_now {
+        return Outcome::Close("test fault: dropping the connection after the append".into());
+    }
+    if acks == 0 {
+        let failed = resp
+            .responses
+            .iter()
+            .flat_map(|t| &t.partition_responses)
+            .any(|p| p.error_code != error::NONE);
+        if failed {
+            Outcome::Close("acks=0 produce failed".into())
+        } else {
+            Outcome::NoResponse
+        }
+    } else {
+        respond(resp)
     }
 }

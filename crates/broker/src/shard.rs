@@ -294,29 +294,46 @@ impl ShardState {
         self.peers[shard].send(msg).await.is_ok()
     }
 
-    /// Append on the owning shard. A partition another shard owns is validated here first (the
-    /// CPU-heavy part: every batch's CRC, every record, decompression) and handed over checked,
-    /// so the owner only stamps offsets, checks idempotence and writes: one hot partition's
-    /// produce work is split over the connection's shard and the owner's.
+    /// Append on the owning shard: [`ShardState::start_append`], then its outcome.
     pub async fn append(
         self: &Rc<Self>,
         topic: Arc<str>,
         partition: i32,
         records: Bytes,
     ) -> AppendResult {
+        match self.start_append(topic, partition, records).await {
+            Ok(pending) => pending.outcome().await,
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Starts an append on the owning shard and returns once it is under way, in the order of
+    /// calls: appends started one after the other by a task reach the partition's log in that
+    /// order (a local one is spawned now and queues on the log's FIFO append lock at its first
+    /// poll; a remote one is in the owner's inbox, which is FIFO per sender and whose handlers
+    /// are spawned in arrival order). A partition another shard owns is validated here first
+    /// (the CPU-heavy part: every batch's CRC, every record, decompression) and handed over
+    /// checked, so the owner only stamps offsets, checks idempotence and writes: one hot
+    /// partition's produce work is split over the connection's shard and the owner's.
+    pub async fn start_append(
+        self: &Rc<Self>,
+        topic: Arc<str>,
+        partition: i32,
+        records: Bytes,
+    ) -> Result<PendingAppend, BrokerError> {
         let owner = self.owner(&topic, partition);
         let checked = CheckedAppend::check(
             self.engine.log_config(),
             &partition_name(&topic, partition),
             records,
             AppendOrigin::Client,
-        );
-        let checked = match checked {
-            Ok(checked) => checked,
-            Err(e) => return Err(append_failed(&topic, partition, e)),
-        };
+        )
+        .map_err(|e| append_failed(&topic, partition, e))?;
         if owner == self.id {
-            return self.append_local(&topic, partition, checked).await;
+            let shard = self.clone();
+            return Ok(PendingAppend::Local(crate::runtime::spawn(async move {
+                shard.append_local(&topic, partition, checked).await
+            })));
         }
         let (tx, rx) = mesh::oneshot();
         if !self
@@ -336,10 +353,11 @@ impl ShardState {
                 op: "append",
             });
         }
-        match rx.recv().await {
-            Some(result) => result,
-            None => Err(BrokerError::AppendUnanswered { topic, partition }),
-        }
+        Ok(PendingAppend::Remote {
+            topic,
+            partition,
+            reply: rx,
+        })
     }
 
     /// The append on the owner, of records validated by [`ShardState::append`]. The Produce
@@ -989,6 +1007,37 @@ impl ShardState {
             tracing::error!("persisting the topic catalog failed: {e}");
             e
         })
+    }
+}
+
+/// An append under way ([`ShardState::start_append`]); it completes whether or not its outcome
+/// is awaited.
+#[allow(missing_docs)]
+pub enum PendingAppend {
+    /// On this shard: the spawned append.
+    Local(crate::runtime::JoinHandle<AppendResult>),
+    /// On the owner: its reply.
+    Remote {
+        topic: Arc<str>,
+        partition: i32,
+        reply: mesh::OneshotReceiver<AppendResult>,
+    },
+}
+
+impl PendingAppend {
+    /// The append's outcome: the base offset, or why it failed.
+    pub async fn outcome(self) -> AppendResult {
+        match self {
+            PendingAppend::Local(task) => task.await,
+            PendingAppend::Remote {
+                topic,
+                partition,
+                reply,
+            } => match reply.recv().await {
+                Some(result) => result,
+                None => Err(BrokerError::AppendUnanswered { topic, partition }),
+            },
+        }
     }
 }
 

@@ -222,31 +222,80 @@ impl LogState {
 }
 
 /// Serializes writers; single-threaded async mutex.
+/// The append lock: first come, first served, by the order in which `lock` is first polled.
+/// FIFO matters: a connection's pipelined Produce requests hand their appends to the owner in
+/// request order, and the lock must not let a later one overtake an earlier one that is already
+/// waiting (a woken waiter is only scheduled; a task arriving meanwhile would otherwise barge in
+/// and reorder the producer's batches).
 #[derive(Default)]
 struct WriteLock {
-    locked: Cell<bool>,
+    /// The next ticket to hand out.
+    next: Cell<u64>,
+    /// The ticket whose turn it is.
+    serving: Cell<u64>,
+    /// Tickets given up while waiting (their futures dropped): skipped when their turn comes.
+    abandoned: RefCell<std::collections::BTreeSet<u64>>,
     released: Notify,
 }
 
 struct WriteGuard<'a>(&'a WriteLock);
 
+/// A waiting turn: gives its ticket up if the waiting future is dropped.
+struct Ticket<'a> {
+    lock: &'a WriteLock,
+    number: u64,
+    served: bool,
+}
+
 impl WriteLock {
     async fn lock(&self) -> WriteGuard<'_> {
+        let number = self.next.get();
+        self.next.set(number + 1);
+        let mut ticket = Ticket {
+            lock: self,
+            number,
+            served: false,
+        };
         loop {
             let released = self.released.notified();
-            if !self.locked.get() {
-                self.locked.set(true);
+            if self.serving.get() == number {
+                ticket.served = true;
                 return WriteGuard(self);
             }
             released.await;
+        }
+    }
+
+    /// The current turn is over: serve the next ticket nobody abandoned.
+    fn advance(&self) {
+        let mut next = self.serving.get() + 1;
+        {
+            let mut abandoned = self.abandoned.borrow_mut();
+            while abandoned.remove(&next) {
+                next += 1;
+            }
+        }
+        self.serving.set(next);
+        self.released.notify_waiters();
+    }
+}
+
+impl Drop for Ticket<'_> {
+    fn drop(&mut self) {
+        if self.served {
+            return;
+        }
+        if self.lock.serving.get() == self.number {
+            self.lock.advance();
+        } else {
+            self.lock.abandoned.borrow_mut().insert(self.number);
         }
     }
 }
 
 impl Drop for WriteGuard<'_> {
     fn drop(&mut self) {
-        self.0.locked.set(false);
-        self.0.released.notify_waiters();
+        self.0.advance();
     }
 }
 
@@ -1489,6 +1538,39 @@ mod tests {
             stamp(&mut stamped, *base, 0);
             assert_eq!(read.read_to_vec().await.expect("bytes"), stamped);
         }
+    }
+
+    /// The append lock is FIFO: a holder that releases and asks again queues behind the waiter
+    /// (no barging, which could reorder a connection's pipelined appends), and a waiter that
+    /// gives up does not block the ones behind it.
+    #[test]
+    fn the_append_lock_serves_in_arrival_order_and_skips_abandoned_waiters() {
+        use crate::runtime::future::{select, Either};
+        block_on(async {
+            let lock = Rc::new(WriteLock::default());
+            let order = Rc::new(RefCell::new(Vec::new()));
+            let first = lock.lock().await;
+            // A waiter that gives up: polled once (it queues), then dropped.
+            let gave_up = select(lock.lock(), std::future::ready(())).await;
+            assert!(matches!(gave_up, Either::Right(())));
+            let waiter = crate::runtime::spawn({
+                let (lock, order) = (lock.clone(), order.clone());
+                async move {
+                    let _g = lock.lock().await;
+                    order.borrow_mut().push("waiter");
+                }
+            });
+            crate::runtime::yield_now().await; // the waiter queues
+            drop(first);
+            // Asking again right after the release, before the woken waiter ran.
+            {
+                let _again = lock.lock().await;
+                order.borrow_mut().push("again");
+            }
+            waiter.await;
+            assert_eq!(*order.borrow(), ["waiter", "again"]);
+            assert!(lock.abandoned.borrow().is_empty());
+        });
     }
 
     /// A buffer checked on another thread appends as a local one does; one checked under other

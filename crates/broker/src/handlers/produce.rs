@@ -16,7 +16,7 @@ use crate::protocol::messages::{
 };
 use crate::protocol::wire::Str;
 use crate::runtime::future::join_all;
-use crate::shard::ShardState;
+use crate::shard::{AppendResult, PendingAppend, ShardState};
 
 /// A topic's name as received (answered as is, no copy) and its partitions with the error each
 /// got before appending (`Ok`: append it).
@@ -24,8 +24,22 @@ type TopicPlan = (Str, Vec<(i32, Result<(), BrokerError>)>);
 
 /// Answer a Produce request.
 pub async fn handle(shard: &Rc<ShardState>, req: ProduceRequest) -> ProduceResponse {
+    dispatch(shard, req).await.response().await
+}
+
+/// A Produce whose appends are under way: its plan and the appends to wait for.
+pub struct Dispatched {
+    plan: Vec<TopicPlan>,
+    pending: Vec<PendingAppend>,
+}
+
+/// The first half of a Produce: checks every partition and starts its append, in request order
+/// (validation runs here, on the connection's shard). Returns once every append is under way, so
+/// a connection may dispatch its next Produce while the owners write this one's: appends of one
+/// connection reach each partition in request order ([`ShardState::start_append`]).
+pub async fn dispatch(shard: &Rc<ShardState>, req: ProduceRequest) -> Dispatched {
     let mut plan: Vec<TopicPlan> = Vec::with_capacity(req.topic_data.len());
-    let mut work = Vec::new();
+    let mut pending = Vec::new();
     for topic in req.topic_data {
         let name: Arc<str> = Arc::from(&*topic.name);
         // Once per topic, not per partition; the owner shard looks the log up without
@@ -35,61 +49,77 @@ pub async fn handle(shard: &Rc<ShardState>, req: ProduceRequest) -> ProduceRespo
         let mut partitions = Vec::with_capacity(topic.partition_data.len());
         for p in topic.partition_data {
             let records = p.records.as_deref();
-            let checked = check(shard, req.acks, &name, name_valid, known, p.index, records);
-            let accepted = checked.is_ok();
-            partitions.push((p.index, checked));
-            if accepted {
+            let mut checked = check(shard, req.acks, &name, name_valid, known, p.index, records);
+            if checked.is_ok() {
                 let records = p.records.expect("checked above");
-                let (shard, name) = (shard.clone(), name.clone());
-                work.push(async move { shard.append(name, p.index, records).await });
+                match shard.start_append(name.clone(), p.index, records).await {
+                    Ok(append) => pending.push(append),
+                    Err(e) => checked = Err(e),
+                }
             }
+            partitions.push((p.index, checked));
         }
         plan.push((topic.name, partitions));
     }
-    let mut results = join_all(work).await.into_iter();
-    let mut out = ProduceResponse::default();
-    for (name, partitions) in plan {
-        let partition_responses = partitions
-            .into_iter()
-            .map(|(index, checked)| {
-                let appended = checked
-                    .and_then(|()| results.next().expect("one result per appended partition"));
-                match appended {
-                    Ok(a) => PartitionProduceResponse {
-                        index,
-                        base_offset: a.base_offset,
-                        log_start_offset: a.log_start_offset,
-                        ..Default::default()
-                    },
-                    Err(e) => PartitionProduceResponse {
-                        index,
-                        error_code: e.kafka_code(),
-                        base_offset: -1,
-                        log_start_offset: -1,
-                        record_errors: e
-                            .record_errors()
-                            .into_iter()
-                            .map(|r| BatchIndexAndErrorMessage {
-                                batch_index: r.batch_index,
-                                batch_index_error_message: Some(Str::from(r.message)),
-                            })
-                            .collect(),
-                        error_message: e.produce_message().map(Str::from),
-                        ..Default::default()
-                    },
-                }
-            })
-            .collect();
-        out.responses.push(TopicProduceResponse {
-            name,
-            partition_responses,
-        });
+    Dispatched { plan, pending }
+}
+
+impl Dispatched {
+    /// The second half: waits for the appends and answers.
+    pub async fn response(self) -> ProduceResponse {
+        let Dispatched { plan, pending } = self;
+        let mut results = join_all(pending.into_iter().map(PendingAppend::outcome).collect())
+            .await
+            .into_iter();
+        let mut out = ProduceResponse::default();
+        for (name, partitions) in plan {
+            let partition_responses = partitions
+                .into_iter()
+                .map(|(index, checked)| {
+                    let appended = checked
+                        .and_then(|()| results.next().expect("one result per appended partition"));
+                    partition_response(index, appended)
+                })
+                .collect();
+            out.responses.push(TopicProduceResponse {
+                name,
+                partition_responses,
+            });
+        }
+        debug_assert!(
+            results.next().is_none(),
+            "produce: more append results than partitions appended"
+        );
+        out
     }
-    debug_assert!(
-        results.next().is_none(),
-        "produce: more append results than partitions appended"
-    );
-    out
+}
+
+/// One partition's answer.
+fn partition_response(index: i32, appended: AppendResult) -> PartitionProduceResponse {
+    match appended {
+        Ok(a) => PartitionProduceResponse {
+            index,
+            base_offset: a.base_offset,
+            log_start_offset: a.log_start_offset,
+            ..Default::default()
+        },
+        Err(e) => PartitionProduceResponse {
+            index,
+            error_code: e.kafka_code(),
+            base_offset: -1,
+            log_start_offset: -1,
+            record_errors: e
+                .record_errors()
+                .into_iter()
+                .map(|r| BatchIndexAndErrorMessage {
+                    batch_index: r.batch_index,
+                    batch_index_error_message: Some(Str::from(r.message)),
+                })
+                .collect(),
+            error_message: e.produce_message().map(Str::from),
+            ..Default::default()
+        },
+    }
 }
 
 /// Why one partition's records are refused before the append, in Kafka's order of checks.
