@@ -137,7 +137,8 @@ impl Broker {
         if config.advertise.is_none() {
             config.advertise = Some(addr.to_string());
         }
-        tracing::info!(
+        // Said once every shard is ready to accept (the start gate), so "serving" is true.
+        let serving = format!(
             "ringlog serving: cores={cores} io={io_kind} transfer={} flush={:?} listen={addr} advertise={} data={}",
             config.transfer,
             config.flush,
@@ -174,6 +175,10 @@ impl Broker {
                     .map(|((l, inbox), ctl)| std::sync::Mutex::new(Some((l, inbox, ctl))))
                     .collect();
                 let peers = mesh.senders;
+                let gate = Arc::new(StartGate {
+                    serving,
+                    ..StartGate::default()
+                });
                 let results = rt::run(&rt_config, |info| {
                     let (listener, inbox, ctl) = per_shard[info.id]
                         .lock()
@@ -192,12 +197,16 @@ impl Broker {
                             producer_id_bound: producer_id_bound.clone(),
                             fd_plan,
                             limits: limits.clone(),
+                            gate: gate.clone(),
                         },
                     );
                     let stop_all = &stop_all;
+                    let gate = gate.clone();
                     async move {
                         let result = shard.await;
                         if let Err(e) = &result {
+                            gate.failed
+                                .store(true, std::sync::atomic::Ordering::Release);
                             // One shard cannot serve its partitions: stop the whole broker
                             // rather than run with a hole in the partition space.
                             tracing::error!("shard {} failed: {e}; stopping the broker", info.id);
@@ -301,6 +310,38 @@ struct ShardStart {
     producer_id_bound: Arc<std::sync::atomic::AtomicI64>,
     fd_plan: config::FdPlan,
     limits: Arc<limits::BrokerLimits>,
+    gate: Arc<StartGate>,
+}
+
+/// Shards accept connections only once every shard has opened its partitions and set aside its
+/// orphans: a client served by a ready shard must not see another shard's partitions (or its
+/// strays) half-opened.
+#[derive(Default)]
+struct StartGate {
+    ready: std::sync::atomic::AtomicUsize,
+    failed: std::sync::atomic::AtomicBool,
+    /// The "ringlog serving" line, logged by the last shard to arrive.
+    serving: String,
+}
+
+/// How often a ready shard looks whether the others are (start-up only).
+const START_GATE_POLL_MS: u64 = 1;
+
+impl StartGate {
+    /// Arrive, and wait until all `count` shards arrived or one failed (the broker is then
+    /// stopping) or shutdown began.
+    async fn arrive_and_wait(&self, count: usize, shutting_down: &Cell<bool>) {
+        use std::sync::atomic::Ordering;
+        if self.ready.fetch_add(1, Ordering::AcqRel) + 1 == count {
+            tracing::info!("{}", self.serving);
+        }
+        while self.ready.load(Ordering::Acquire) < count
+            && !self.failed.load(Ordering::Acquire)
+            && !shutting_down.get()
+        {
+            rt::time::sleep(Duration::from_millis(START_GATE_POLL_MS)).await;
+        }
+    }
 }
 
 async fn shard_main(info: ShardInfo, start: ShardStart) -> io::Result<()> {
@@ -314,6 +355,7 @@ async fn shard_main(info: ShardInfo, start: ShardStart) -> io::Result<()> {
         producer_id_bound,
         fd_plan,
         limits,
+        gate,
     } = start;
     let (id, count) = (info.id, info.count);
     let log = LogConfig {
@@ -416,6 +458,7 @@ async fn shard_main(info: ShardInfo, start: ShardStart) -> io::Result<()> {
     let shard_limits = Rc::new(limits::ShardLimits::new(limits.clone(), &config));
     rt::spawn(shard_limits.clone().run_reaper(state.clone()));
     rt::spawn(shard_limits.clone().run_budget_pump(state.clone()));
+    gate.arrive_and_wait(count, &state.shutting_down).await;
     let live = Rc::new(Cell::new(0usize));
     let drained = Rc::new(Notify::new());
     let mut backoff = limits::AcceptBackoff::default();
