@@ -49,7 +49,7 @@ use super::recovery::{self, RecoverOptions, RecoveryReport};
 use super::rt::fs::File;
 use super::rt::sync::Notify;
 use super::rt::time::Instant;
-use super::segment::{Segment, WrittenBatch, SEGMENT_BYTES_MAX};
+use super::segment::{HeaderScan, Segment, WrittenBatch, SEGMENT_BYTES_MAX};
 use super::validate::{with_thread_validator, AppendOrigin, ValidationConfig};
 
 /// Durability policy of appends.
@@ -997,8 +997,9 @@ impl Log {
             // Held by the slices (and the transfer that sends them): an eviction meanwhile
             // does not close it.
             let file = self.segment_file(seg, offset, start, hw)?;
+            let mut scan = HeaderScan::new(seg);
             let mut pos = if k == 0 {
-                match seg.find_batch(offset, end).await? {
+                match seg.find_batch_with(&mut scan, offset, end).await? {
                     Some((pos, _)) => pos,
                     None => continue,
                 }
@@ -1006,7 +1007,7 @@ impl Log {
                 0
             };
             while pos < end {
-                let h = seg.header_at(pos).await?;
+                let h = scan.header_at(pos, end).await?;
                 if h.base_offset >= hw {
                     break 'segments;
                 }
@@ -1065,14 +1066,15 @@ impl Log {
             }
             let start_rel = seg.state.borrow().indexes.time_scan_start(timestamp_ms);
             let end = seg.size_bytes();
+            let mut scan = HeaderScan::new(&seg);
             let Some((mut pos, _)) = seg
-                .find_batch(seg.base_offset + i64::from(start_rel), end)
+                .find_batch_with(&mut scan, seg.base_offset + i64::from(start_rel), end)
                 .await?
             else {
                 continue;
             };
             while pos < end {
-                let h = seg.header_at(pos).await?;
+                let h = scan.header_at(pos, end).await?;
                 if h.base_offset >= hw {
                     return Ok(None);
                 }
@@ -1392,8 +1394,9 @@ async fn rebuild_producers(
     for seg in segments.iter().filter(|s| s.base_offset >= from) {
         let mut pos = 0u64;
         let size = seg.size_bytes();
+        let mut scan = HeaderScan::new(seg);
         while pos < size {
-            let h = seg.header_at(pos).await?;
+            let h = scan.header_at(pos, size).await?;
             table.update(&h, h.base_offset, now);
             pos += h.size_bytes();
         }

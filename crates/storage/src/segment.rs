@@ -489,6 +489,17 @@ impl Segment {
         offset: i64,
         end_position: u64,
     ) -> Result<Option<(u64, BatchHeader)>> {
+        self.find_batch_with(&mut HeaderScan::new(self), offset, end_position)
+            .await
+    }
+
+    /// [`Segment::find_batch`] through `scan`, whose window the caller goes on reading from.
+    pub async fn find_batch_with(
+        &self,
+        scan: &mut HeaderScan<'_>,
+        offset: i64,
+        end_position: u64,
+    ) -> Result<Option<(u64, BatchHeader)>> {
         let start = {
             let st = self.state.borrow();
             let rel = self
@@ -506,7 +517,7 @@ impl Segment {
         );
         let mut pos = start;
         while pos < end_position {
-            let h = self.header_at(pos).await?;
+            let h = scan.header_at(pos, end_position).await?;
             if h.last_offset() >= offset {
                 return Ok(Some((pos, h)));
             }
@@ -528,6 +539,81 @@ impl Segment {
             }
         }
         Ok(())
+    }
+}
+
+/// Batches smaller than this are read a window at a time ([`HeaderScan`]).
+pub const SMALL_BATCH_BYTES: u64 = 4 * 1024;
+/// The window [`HeaderScan`] reads while batches are small: headers of up to ~500 batches of
+/// 61 bytes, or of 8 batches of 4 KiB, in one read.
+pub const HEADER_WINDOW_BYTES: usize = 32 * 1024;
+
+/// Reads the batch headers of one segment front to back. While batches are small it reads a
+/// window of the file at a time and parses every header inside it (one read for many batches);
+/// once a batch is large it reads just the next header (a window would mostly copy record bytes
+/// nobody looks at). One reused buffer.
+pub struct HeaderScan<'a> {
+    seg: &'a Segment,
+    buf: Vec<u8>,
+    /// File position of `buf[0]`.
+    buf_at: u64,
+    /// The last batch read was small: read a window next time.
+    small: bool,
+    reads: u64,
+}
+
+impl<'a> HeaderScan<'a> {
+    /// A scan of `seg` that has read nothing yet.
+    pub fn new(seg: &'a Segment) -> HeaderScan<'a> {
+        HeaderScan {
+            seg,
+            buf: Vec::new(),
+            buf_at: 0,
+            small: true,
+            reads: 0,
+        }
+    }
+
+    /// Reads from the file this scan made so far.
+    pub fn reads(&self) -> u64 {
+        self.reads
+    }
+
+    /// The structurally checked header of the batch at `position`; the segment's bytes end at
+    /// `end_position` (nothing at or past it is read).
+    pub async fn header_at(&mut self, position: u64, end_position: u64) -> Result<BatchHeader> {
+        let header = HEADER_BYTES as u64;
+        let buffered =
+            position >= self.buf_at && position + header <= self.buf_at + self.buf.len() as u64;
+        if !buffered {
+            let want = if self.small {
+                HEADER_WINDOW_BYTES as u64
+            } else {
+                header
+            };
+            let len = want.min(end_position.saturating_sub(position)).max(header) as usize;
+            let log = self.seg.log_file()?;
+            let mut buf = std::mem::take(&mut self.buf);
+            buf.resize(len, 0);
+            let (r, buf) = log.read_exact_at(buf, position).await;
+            self.buf = buf;
+            self.reads += 1;
+            if let Err(e) = r {
+                self.buf.clear();
+                return Err(Error::io("read", self.seg.log_path(), e));
+            }
+            self.buf_at = position;
+        }
+        let at = (position - self.buf_at) as usize;
+        let h = BatchHeader::parse(&self.buf[at..at + HEADER_BYTES]).map_err(|e| {
+            Error::CorruptSegment {
+                path: self.seg.log_path().to_path_buf(),
+                position,
+                reason: e.to_string(),
+            }
+        })?;
+        self.small = h.size_bytes() < SMALL_BATCH_BYTES;
+        Ok(h)
     }
 }
 
@@ -567,6 +653,59 @@ mod tests {
         let next = next + h.offset_count();
         seg.set_next_offset(next);
         next
+    }
+
+    /// The header scan parses many small batches per read and reads one header at a time
+    /// between large batches, and gives exactly the headers one read per batch gives.
+    #[test]
+    fn header_scan_reads_small_batches_in_windows_and_large_ones_one_by_one() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let files = FileCache::new(8);
+        let seg = Segment::create(dir.path(), 0, 1 << 20, &files).expect("create");
+        block_on(async {
+            let mut next = 0;
+            // 300 small batches (~90-120 bytes), then 20 large ones (~8 KiB), then small again.
+            let sizes: Vec<usize> = (0..300)
+                .map(|k| 1 + k % 2)
+                .chain(std::iter::repeat_n(300, 20))
+                .chain((0..100).map(|k| 1 + k % 3))
+                .collect();
+            for &n in &sizes {
+                next = append_one(&seg, next, n).await;
+            }
+            let end = seg.size_bytes();
+            let mut scan = HeaderScan::new(&seg);
+            let (mut pos, mut batches) = (0u64, 0usize);
+            while pos < end {
+                let h = scan.header_at(pos, end).await.expect("scan");
+                assert_eq!(h, seg.header_at(pos).await.expect("one read"), "at {pos}");
+                pos += h.size_bytes();
+                batches += 1;
+            }
+            assert_eq!((pos, batches), (end, sizes.len()));
+            let small_bytes: u64 = 400 * 130;
+            let windows = small_bytes / HEADER_WINDOW_BYTES as u64 + 4;
+            // One read per large batch, a few windows for all the small ones.
+            assert!(
+                scan.reads() <= 20 + windows,
+                "{} reads for {} batches",
+                scan.reads(),
+                sizes.len()
+            );
+            // A scan that stops early never reads past its end (a window is cut there).
+            let third = {
+                let mut s = HeaderScan::new(&seg);
+                let h0 = s.header_at(0, end).await.expect("first");
+                let h1 = s.header_at(h0.size_bytes(), end).await.expect("second");
+                h0.size_bytes() + h1.size_bytes()
+            };
+            let mut short = HeaderScan::new(&seg);
+            short
+                .header_at(0, third)
+                .await
+                .expect("window cut at the end");
+            assert_eq!(short.buf.len() as u64, third);
+        });
     }
 
     #[test]
