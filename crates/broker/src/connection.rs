@@ -161,6 +161,9 @@ impl Pipeline {
 /// reaper shuts the socket down), or the broker shuts down. Requests already accepted are
 /// answered before the connection ends (unless writing fails).
 pub async fn serve(shard: Rc<ShardState>, limits: Rc<ShardLimits>, conn: Rc<Conn>) {
+    // Responses go out in pieces (a header, file ranges, a tail): Nagle would hold a small tail
+    // back until the client's delayed ACK (~40 ms).
+    let _ = conn.stream.set_nodelay(true);
     let pipeline = Pipeline::default();
     let transfer =
         Transfer::new(shard.config.transfer, conn.peer).with_limits(limits.clone(), conn.clone());
