@@ -275,6 +275,11 @@ impl<T> OneshotReceiver<T> {
                 return Poll::Ready(Some(v));
             }
             self.inner.waker.register(cx.waker());
+            // `gone` before the value: `send` stores the value before it marks the sender gone,
+            // so a sender seen gone has either left its value or sent none. (Reading the value
+            // first could miss a value stored just after and then see the sender gone: a reply
+            // lost as "unanswered".)
+            let gone = self.inner.sender_gone.load(Ordering::Acquire);
             if let Some(v) = self
                 .inner
                 .value
@@ -284,11 +289,58 @@ impl<T> OneshotReceiver<T> {
             {
                 return Poll::Ready(Some(v));
             }
-            if self.inner.sender_gone.load(Ordering::Acquire) {
+            if gone {
                 return Poll::Ready(None);
             }
             Poll::Pending
         })
         .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::future::Future;
+    use std::task::Context;
+
+    /// A reply sent from another thread while the receiver is being polled is never reported as
+    /// unanswered (the receiver once read the value, then the sender's flag, and could see the
+    /// flag of a send whose value it had just missed).
+    #[test]
+    fn a_reply_racing_the_receivers_poll_is_never_lost() {
+        const ROUNDS: usize = 100_000;
+        let (tx, rx) = std::sync::mpsc::channel::<OneshotSender<usize>>();
+        let sender = std::thread::spawn(move || {
+            for (i, reply) in rx.into_iter().enumerate() {
+                reply.send(i);
+            }
+        });
+        let mut cx = Context::from_waker(Waker::noop());
+        for i in 0..ROUNDS {
+            let (reply, receiver) = oneshot::<usize>();
+            let mut recv = std::pin::pin!(receiver.recv());
+            // Poll before, while and after the other thread sends.
+            assert!(recv.as_mut().poll(&mut cx).is_pending());
+            tx.send(reply).expect("sender thread");
+            let got = loop {
+                if let Poll::Ready(v) = recv.as_mut().poll(&mut cx) {
+                    break v;
+                }
+            };
+            assert_eq!(got, Some(i), "round {i}: the reply was lost");
+        }
+        drop(tx);
+        sender.join().expect("sender thread");
+    }
+
+    /// A sender dropped without sending is reported as such.
+    #[test]
+    fn a_dropped_sender_is_none() {
+        let (reply, receiver) = oneshot::<u8>();
+        drop(reply);
+        let mut cx = Context::from_waker(Waker::noop());
+        let mut recv = std::pin::pin!(receiver.recv());
+        assert_eq!(recv.as_mut().poll(&mut cx), Poll::Ready(None));
     }
 }
