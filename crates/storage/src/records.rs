@@ -226,7 +226,15 @@ pub fn varlong_len(v: i64) -> usize {
 
 /// Reads an unsigned LEB128 of at most `max_bytes` at `*pos`, advancing `*pos` only on success.
 /// `None` if truncated, longer than `max_bytes`, or carrying bits above `value_bits`.
+#[inline]
 fn get_unsigned(b: &[u8], pos: &mut usize, max_bytes: usize, value_bits: u32) -> Option<u64> {
+    // Most varints of a record are one byte (attributes aside: deltas, null key, header count).
+    if let Some(&byte) = b.get(*pos) {
+        if byte & 0x80 == 0 {
+            *pos += 1;
+            return Some(u64::from(byte));
+        }
+    }
     let mut z: u64 = 0;
     for i in 0..max_bytes {
         let byte = *b.get(pos.checked_add(i)?)?;
@@ -247,6 +255,7 @@ fn get_unsigned(b: &[u8], pos: &mut usize, max_bytes: usize, value_bits: u32) ->
 
 /// Reads a Kafka `varint` at `*pos` and advances past it; `None` (and `*pos` unchanged) if it is
 /// truncated, longer than 5 bytes or outside 32 bits.
+#[inline]
 pub fn get_varint(b: &[u8], pos: &mut usize) -> Option<i32> {
     let z = get_unsigned(b, pos, VARINT_BYTES_MAX, 32)? as u32;
     Some(((z >> 1) as i32) ^ -((z & 1) as i32))
@@ -254,6 +263,7 @@ pub fn get_varint(b: &[u8], pos: &mut usize) -> Option<i32> {
 
 /// Reads a Kafka `varlong` at `*pos` and advances past it; `None` (and `*pos` unchanged) if it
 /// is truncated or longer than 10 bytes.
+#[inline]
 pub fn get_varlong(b: &[u8], pos: &mut usize) -> Option<i64> {
     let z = get_unsigned(b, pos, VARLONG_BYTES_MAX, 64)?;
     Some(((z >> 1) as i64) ^ -((z & 1) as i64))
@@ -464,6 +474,7 @@ pub struct RecordView<'a> {
 /// Reads an optional byte field of `rec` at `*p`: length varint (-1 = null), then the bytes,
 /// which must lie inside `rec`. `field` is `"key"`, `"value"`, `"header key"` or
 /// `"header value"`.
+#[inline]
 fn bytes_field<'a>(
     rec: &'a [u8],
     p: &mut usize,
