@@ -29,7 +29,6 @@ use crate::runtime::fs::File;
 use crate::runtime::future::join_all;
 use crate::runtime::mesh::{self, OneshotSender};
 use crate::runtime::sync::Notify;
-use crate::storage::names::partition_name;
 use crate::storage::validate::AppendOrigin;
 use crate::storage::{CheckedAppend, Engine, Error as StorageError};
 use crate::transfer::FileRange;
@@ -73,6 +72,7 @@ pub enum ShardMsg {
     CreateTopic {
         name: String,
         partitions: i32,
+        configs: crate::topic_config::TopicConfigs,
         validate_only: bool,
         reply: OneshotSender<Result<(), BrokerError>>,
     },
@@ -324,7 +324,8 @@ impl ShardState {
         let owner = self.owner(&topic, partition);
         let checked = CheckedAppend::check(
             self.engine.log_config(),
-            &partition_name(&topic, partition),
+            &topic,
+            partition,
             records,
             AppendOrigin::Client,
         )
@@ -689,12 +690,14 @@ impl ShardState {
         self: &Rc<Self>,
         name: String,
         partitions: i32,
+        configs: crate::topic_config::TopicConfigs,
         validate_only: bool,
     ) -> Result<(), BrokerError> {
         let (tx, rx) = mesh::oneshot();
         let msg = ShardMsg::CreateTopic {
             name,
             partitions,
+            configs,
             validate_only,
             reply: tx,
         };
@@ -753,10 +756,11 @@ impl ShardState {
             ShardMsg::CreateTopic {
                 name,
                 partitions,
+                configs,
                 validate_only,
                 reply,
             } => reply.send(
-                self.controller_create(name, partitions, validate_only)
+                self.controller_create(name, partitions, configs, validate_only)
                     .await,
             ),
             ShardMsg::DeleteTopic { name, reply } => reply.send(self.controller_delete(name).await),
@@ -844,6 +848,7 @@ impl ShardState {
         &self,
         name: String,
         partitions: i32,
+        configs: crate::topic_config::TopicConfigs,
         validate_only: bool,
     ) -> Result<(), BrokerError> {
         crate::storage::names::validate_topic(&name)?;
@@ -873,6 +878,7 @@ impl ShardState {
         let meta = TopicMeta {
             partitions,
             id: super::catalog::new_topic_id(),
+            configs,
         };
         self.create_partition_dirs(&name, partitions).await?;
         let opened = self.open_everywhere(&name, partitions).await;

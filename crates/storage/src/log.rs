@@ -226,7 +226,8 @@ impl LogState {
 /// FIFO matters: a connection's pipelined Produce requests hand their appends to the owner in
 /// request order, and the lock must not let a later one overtake an earlier one that is already
 /// waiting (a woken waiter is only scheduled; a task arriving meanwhile would otherwise barge in
-/// and reorder the producer's batches).
+/// and reorder the producer's batches). A release wakes only the next ticket's holder, so many
+/// connections appending to one partition cost one wake-up per append, not one per waiter.
 #[derive(Default)]
 struct WriteLock {
     /// The next ticket to hand out.
@@ -235,7 +236,8 @@ struct WriteLock {
     serving: Cell<u64>,
     /// Tickets given up while waiting (their futures dropped): skipped when their turn comes.
     abandoned: RefCell<std::collections::BTreeSet<u64>>,
-    released: Notify,
+    /// The waker of each waiting ticket.
+    waiting: RefCell<std::collections::BTreeMap<u64, std::task::Waker>>,
 }
 
 struct WriteGuard<'a>(&'a WriteLock);
@@ -256,17 +258,20 @@ impl WriteLock {
             number,
             served: false,
         };
-        loop {
-            let released = self.released.notified();
+        std::future::poll_fn(|cx| {
             if self.serving.get() == number {
                 ticket.served = true;
-                return WriteGuard(self);
+                self.waiting.borrow_mut().remove(&number);
+                return std::task::Poll::Ready(());
             }
-            released.await;
-        }
+            self.waiting.borrow_mut().insert(number, cx.waker().clone());
+            std::task::Poll::Pending
+        })
+        .await;
+        WriteGuard(self)
     }
 
-    /// The current turn is over: serve the next ticket nobody abandoned.
+    /// The current turn is over: serve the next ticket nobody abandoned, and wake its holder.
     fn advance(&self) {
         let mut next = self.serving.get() + 1;
         {
@@ -276,7 +281,10 @@ impl WriteLock {
             }
         }
         self.serving.set(next);
-        self.released.notify_waiters();
+        let waker = self.waiting.borrow_mut().remove(&next);
+        if let Some(waker) = waker {
+            waker.wake();
+        }
     }
 }
 
@@ -285,6 +293,7 @@ impl Drop for Ticket<'_> {
         if self.served {
             return;
         }
+        self.lock.waiting.borrow_mut().remove(&self.number);
         if self.lock.serving.get() == self.number {
             self.lock.advance();
         } else {
@@ -585,7 +594,8 @@ impl Log {
 
     /// [`Log::append_bytes`] for an explicit origin (see [`Log::append_as`]).
     pub async fn append_bytes_as(&self, records: Bytes, origin: AppendOrigin) -> Result<i64> {
-        let checked = CheckedAppend::check(&self.config, &self.name, records, origin)?;
+        let checked =
+            CheckedAppend::check(&self.config, &self.topic, self.partition, records, origin)?;
         self.append_checked(checked).await
     }
 
@@ -596,7 +606,13 @@ impl Log {
         let checked = if checked.bounds_match(&self.config) {
             checked
         } else {
-            CheckedAppend::check(&self.config, &self.name, checked.records, checked.origin)?
+            CheckedAppend::check(
+                &self.config,
+                &self.topic,
+                self.partition,
+                checked.records,
+                checked.origin,
+            )?
         };
         let CheckedAppend {
             records,
@@ -1421,13 +1437,16 @@ pub struct CheckedAppend {
 
 impl CheckedAppend {
     /// Validates `records` (concatenated RecordBatch v2 batches) as an append by `origin` to a
-    /// log with `config`; `partition` (`topic-partition`) names the log in errors.
+    /// log with `config`; `topic` and `partition` name the log in errors.
     pub fn check(
         config: &LogConfig,
-        partition: &str,
+        topic: &str,
+        partition: i32,
         records: Bytes,
         origin: AppendOrigin,
     ) -> Result<CheckedAppend> {
+        // Named only on an error: a name per append would be an allocation on the hot path.
+        let name = || partition_name(topic, partition);
         let infos = with_thread_validator(|v| {
             v.validate_buffer(
                 &records,
@@ -1438,7 +1457,7 @@ impl CheckedAppend {
             )
         })
         .map_err(|e| Error::InvalidBatch {
-            partition: partition.to_string(),
+            partition: name(),
             batch_index: e.batch_index,
             position: e.position,
             source: e.error,
@@ -1446,7 +1465,7 @@ impl CheckedAppend {
         let buf_len = records.len() as u64;
         if buf_len > SEGMENT_BYTES_MAX {
             return Err(Error::RecordListTooLarge {
-                partition: partition.to_string(),
+                partition: name(),
                 size_bytes: buf_len,
                 max_bytes: SEGMENT_BYTES_MAX,
             });
@@ -1457,7 +1476,7 @@ impl CheckedAppend {
         if offset_count > i64::from(u32::MAX) {
             let last = infos.len() - 1;
             return Err(Error::InvalidBatch {
-                partition: partition.to_string(),
+                partition: name(),
                 batch_index: last,
                 position: infos[last].position,
                 source: BatchError::BadRecordCount {
@@ -1593,12 +1612,13 @@ mod tests {
             let (small, large) = (small.clone(), large.clone());
             move || {
                 let small =
-                    CheckedAppend::check(&config, "t-0", small.into(), AppendOrigin::Client)
+                    CheckedAppend::check(&config, "t", 0, small.into(), AppendOrigin::Client)
                         .expect("a small batch passes");
                 assert!(matches!(
                     CheckedAppend::check(
                         &config,
-                        "t-0",
+                        "t",
+                        0,
                         large.clone().into(),
                         AppendOrigin::Client
                     ),
@@ -1608,8 +1628,9 @@ mod tests {
                     batch_bytes_max: 1 << 20,
                     ..config
                 };
-                let large = CheckedAppend::check(&roomy, "t-0", large.into(), AppendOrigin::Client)
-                    .expect("passes under the larger bound");
+                let large =
+                    CheckedAppend::check(&roomy, "t", 0, large.into(), AppendOrigin::Client)
+                        .expect("passes under the larger bound");
                 (small, large)
             }
         })
