@@ -31,6 +31,8 @@ mod limits;
 mod poison;
 #[path = "broker_wire/shards.rs"]
 mod shards;
+#[path = "broker_wire/topic_configs.rs"]
+mod topic_configs;
 #[path = "broker_wire/versions.rs"]
 mod versions;
 
@@ -111,6 +113,8 @@ both_drivers!(
     poison::a_poison_batch_refuses_its_whole_partition_and_only_it,
     poison::client_timestamps_outside_kafkas_window_are_refused,
     poison::poison_is_refused_on_either_side_of_the_shard_hand_off,
+    topic_configs::topic_configs_are_validated_and_listed_at_creation,
+    topic_configs::topic_configs_survive_a_restart,
     limits::idle_connections_close_after_connections_max_idle_ms,
     limits::slowloris_frames_close_at_the_frame_read_deadline,
     limits::max_connections_holds_new_clients_until_one_closes,

@@ -115,6 +115,12 @@ enum TopicsAction {
         /// Partitions (default: the broker's default).
         #[arg(long, default_value_t = -1, allow_hyphen_values = true)]
         partitions: i32,
+        /// Records may ask for delayed delivery (`ringlog.delivery.delay.enable=true`).
+        #[arg(long)]
+        delay: bool,
+        /// A topic config KEY=VALUE, as `kafka-topics --config` (repeatable).
+        #[arg(long = "config", value_name = "KEY=VALUE", value_parser = parse_config)]
+        configs: Vec<(String, String)>,
     },
     /// Delete a topic.
     Delete {
@@ -450,8 +456,21 @@ fn topics(args: TopicsArgs) -> Result<(), client::cli::CliError> {
             TopicsAction::List => {
                 cli::topics_list(&mut conn, &mut std::io::stdout().lock()).await?;
             }
-            TopicsAction::Create { name, partitions } => {
-                conn.create_topics(&[(name, *partitions)]).await?;
+            TopicsAction::Create {
+                name,
+                partitions,
+                delay,
+                configs,
+            } => {
+                let mut pairs: Vec<(&str, &str)> = configs
+                    .iter()
+                    .map(|(k, v)| (k.as_str(), v.as_str()))
+                    .collect();
+                if *delay {
+                    pairs.push((ringlog::broker::topic_config::DELIVERY_DELAY_ENABLE, "true"));
+                }
+                conn.create_topics_with_configs(&[(name, *partitions, &pairs[..])])
+                    .await?;
                 eprintln!("created topic {name}");
             }
             TopicsAction::Delete { name } => {
@@ -726,4 +745,12 @@ fn run_groups(args: GroupsArgs) -> Result<(), ringlog::broker::group::admin::Adm
         }
     }
     Ok(())
+}
+
+/// A `KEY=VALUE` topic config from the command line.
+fn parse_config(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((k, v)) if !k.is_empty() => Ok((k.to_string(), v.to_string())),
+        _ => Err(format!("{s:?} is not KEY=VALUE")),
+    }
 }

@@ -9,6 +9,9 @@
 //! | topic id (UUID, 36 chars, hyphenated) | ' ' | partitions (decimal) | ' ' | name | '\n' |
 //! +--------------------------------------+---+------------+---+-------+----+
 //! ```
+//! A topic created with configs ringlog acts on ([`crate::topic_config`]) has them after its
+//! name as tab-separated `key=value` words (a name never holds a tab; catalogs written before
+//! topic configs existed read as topics with default configs).
 //! It is replaced atomically and durably with `storage::fsutil` (temporary file, fdatasync,
 //! rename over the old file, directory fsync).
 //!
@@ -22,6 +25,8 @@ use std::path::{Path, PathBuf};
 
 use uuid::Uuid;
 
+use crate::topic_config::TopicConfigs;
+
 /// File name of the catalog inside the data directory.
 pub const CATALOG_FILE: &str = "topics.catalog";
 
@@ -32,6 +37,8 @@ pub struct TopicMeta {
     pub partitions: i32,
     /// Topic id (Kafka 2.8+ clients fetch by id).
     pub id: Uuid,
+    /// Configs set at creation that ringlog acts on.
+    pub configs: TopicConfigs,
 }
 
 /// All topics, by name.
@@ -114,10 +121,20 @@ impl Catalog {
             };
             let id = Uuid::parse_str(id).map_err(|_| bad("bad topic id"))?;
             let partitions: i32 = parts.parse().map_err(|_| bad("bad partition count"))?;
+            let mut words = name.split('\t');
+            let name = words.next().unwrap_or_default();
             if partitions < 1 || crate::storage::names::validate_topic(name).is_err() {
                 return Err(bad("invalid topic entry"));
             }
-            catalog.insert(name.to_string(), TopicMeta { partitions, id });
+            let configs = TopicConfigs::from_catalog(words).map_err(|e| bad(&e))?;
+            catalog.insert(
+                name.to_string(),
+                TopicMeta {
+                    partitions,
+                    id,
+                    configs,
+                },
+            );
         }
         Ok(catalog)
     }
@@ -126,12 +143,12 @@ impl Catalog {
     pub async fn store(&self, dir: &Path) -> io::Result<()> {
         let mut text = String::new();
         for (name, m) in &self.topics {
-            text.push_str(&format!(
-                "{} {} {}\n",
-                m.id.hyphenated(),
-                m.partitions,
-                name
-            ));
+            text.push_str(&format!("{} {} {}", m.id.hyphenated(), m.partitions, name));
+            for word in m.configs.to_catalog() {
+                text.push('\t');
+                text.push_str(&word);
+            }
+            text.push('\n');
         }
         crate::storage::fsutil::replace_atomically_on_shard(&Self::path(dir), text.into_bytes())
             .await

@@ -122,6 +122,13 @@ pub enum BrokerError {
         /// The refused factor.
         replication_factor: i16,
     },
+    /// A topic config refused at creation (unknown `ringlog.*` key, bad value).
+    InvalidConfig {
+        /// The topic being created.
+        topic: String,
+        /// What is wrong, in Kafka's words.
+        reason: String,
+    },
     /// CreateTopics with explicit replica assignments (one broker: nothing to assign).
     ReplicaAssignment {
         /// The topic being created.
@@ -320,6 +327,7 @@ impl BrokerError {
             E::InvalidPartitions { .. } => code::INVALID_PARTITIONS,
             E::PartitionLimit { .. } => code::POLICY_VIOLATION,
             E::InvalidReplicationFactor { .. } => code::INVALID_REPLICATION_FACTOR,
+            E::InvalidConfig { .. } => code::INVALID_CONFIG,
             E::ReplicaAssignment { .. }
             | E::InvalidTimestamp { .. }
             | E::UnknownCoordinatorKeyType { .. }
@@ -500,6 +508,7 @@ impl fmt::Display for BrokerError {
                 f,
                 "topic {topic:?}: replication factor {replication_factor} (one broker: must be 1)"
             ),
+            E::InvalidConfig { reason, .. } => write!(f, "{reason}"),
             E::ReplicaAssignment { topic } => {
                 write!(f, "topic {topic:?}: explicit replica assignments are not supported")
             }
@@ -867,6 +876,13 @@ mod tests {
                 38,
             ),
             (E::ReplicaAssignment { topic: t() }, 42),
+            (
+                E::InvalidConfig {
+                    topic: t(),
+                    reason: "Unknown topic config name: x".into(),
+                },
+                40,
+            ),
             (E::InvalidRequiredAcks { acks: 2 }, 21),
             (
                 E::NoRecords {

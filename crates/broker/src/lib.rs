@@ -38,6 +38,7 @@ pub mod producer_ids;
 pub mod reserve;
 pub mod routing;
 pub mod shard;
+pub mod topic_config;
 // The file->socket paths need `unsafe` (mmap, `IoBuf` over mappings); nothing else here does.
 #[allow(unsafe_code)]
 pub mod transfer;

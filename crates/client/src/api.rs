@@ -18,13 +18,16 @@ use super::connection::Connection;
 use super::error::{ClientError, Result};
 use ringlog_protocol::error;
 use ringlog_protocol::messages::{
-    CreatableTopic, CreateTopicsRequest, DeleteTopicState, DeleteTopicsRequest, FetchPartition,
-    FetchRequest, FetchTopic, ListOffsetsPartition, ListOffsetsRequest, ListOffsetsTopic,
-    MetadataRequest, MetadataRequestTopic, MetadataResponse, PartitionProduceData, ProduceRequest,
-    ProduceResponse, TopicProduceData,
+    CreatableTopic, CreatableTopicConfig, CreateTopicsRequest, DeleteTopicState,
+    DeleteTopicsRequest, FetchPartition, FetchRequest, FetchTopic, ListOffsetsPartition,
+    ListOffsetsRequest, ListOffsetsTopic, MetadataRequest, MetadataRequestTopic, MetadataResponse,
+    PartitionProduceData, ProduceRequest, ProduceResponse, TopicProduceData,
 };
 use ringlog_protocol::wire::Str;
 use ringlog_protocol::ApiKey;
+
+/// A topic to create: name, partitions (-1: the broker's default), configs `(key, value)`.
+pub type NewTopic<'a> = (&'a str, i32, &'a [(&'a str, &'a str)]);
 
 /// ListOffsets timestamp asking for the log end (next offset to be written).
 pub const LATEST_TIMESTAMP: i64 = -1;
@@ -218,6 +221,13 @@ impl Connection {
     /// Creates topics `(name, partitions)`; `partitions = -1` takes the broker's default.
     /// Every topic's error is checked; the first one is returned.
     pub async fn create_topics(&mut self, topics: &[(&str, i32)]) -> Result<()> {
+        let topics: Vec<NewTopic<'_>> = topics.iter().map(|&(n, p)| (n, p, &[][..])).collect();
+        self.create_topics_with_configs(&topics).await
+    }
+
+    /// [`Connection::create_topics`] with topic configs (`key=value`, as `kafka-topics
+    /// --config`) for each topic.
+    pub async fn create_topics_with_configs(&mut self, topics: &[NewTopic<'_>]) -> Result<()> {
         let version = self.version(ApiKey::CreateTopics)?;
         // Without broker defaults (before v4) a single broker means one replica.
         let replication_factor = if CreateTopicsRequest::accepts_broker_defaults(version) {
@@ -229,10 +239,17 @@ impl Connection {
             timeout_ms: ADMIN_TIMEOUT_MS,
             topics: topics
                 .iter()
-                .map(|&(name, num_partitions)| CreatableTopic {
+                .map(|&(name, num_partitions, configs)| CreatableTopic {
                     name: Str::from(name),
                     num_partitions,
                     replication_factor,
+                    configs: configs
+                        .iter()
+                        .map(|&(k, v)| CreatableTopicConfig {
+                            name: Str::from(k),
+                            value: Some(Str::from(v)),
+                        })
+                        .collect(),
                     ..Default::default()
                 })
                 .collect(),

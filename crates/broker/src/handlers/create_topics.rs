@@ -1,6 +1,8 @@
 //! CreateTopics (key 19): create through the controller shard. Replication factor must be -1 or
-//! 1 (one broker); explicit replica assignments are refused; topic configs are accepted and
-//! ignored (retention and segment size are broker-wide settings for now).
+//! 1 (one broker); explicit replica assignments are refused. Topic configs: ringlog's own keys
+//! are validated and kept with the topic, Kafka's are accepted and not applied yet (retention and
+//! segment size are broker-wide settings for now); see [`crate::topic_config`]. From v5 the
+//! response lists the configs ringlog acts on, with their values and sources.
 //!
 //! As Kafka's controller: each topic gets its own error code and message; `validate_only` runs
 //! every check (including `max.partitions`, answered POLICY_VIOLATION as a create-topic policy
@@ -10,9 +12,12 @@
 use std::rc::Rc;
 
 use crate::error::{code_of, BrokerError};
-use crate::protocol::messages::{CreatableTopicResult, CreateTopicsRequest, CreateTopicsResponse};
+use crate::protocol::messages::{
+    CreatableTopicConfigs, CreatableTopicResult, CreateTopicsRequest, CreateTopicsResponse,
+};
 use crate::protocol::wire::Str;
 use crate::shard::ShardState;
+use crate::topic_config::TopicConfigs;
 
 /// The message for a topic that could not be created, when the error has none of its own.
 const FAILED_MESSAGE: &str = "topic creation failed";
@@ -21,7 +26,9 @@ const FAILED_MESSAGE: &str = "topic creation failed";
 /// create-topic policies do in their `PolicyViolationException` message.
 fn error_message(e: &BrokerError) -> Str {
     match e {
-        BrokerError::PartitionLimit { .. } => Str::from(e.to_string()),
+        BrokerError::PartitionLimit { .. } | BrokerError::InvalidConfig { .. } => {
+            Str::from(e.to_string())
+        }
         _ => Str::from_static(e.message().unwrap_or(FAILED_MESSAGE)),
     }
 }
@@ -35,6 +42,13 @@ pub async fn handle(shard: &Rc<ShardState>, req: CreateTopicsRequest) -> CreateT
             shard.config.default_partitions()
         } else {
             t.num_partitions
+        };
+        let (configs, config_error) = match TopicConfigs::from_request(
+            &name,
+            t.configs.iter().map(|c| (&*c.name, c.value.as_deref())),
+        ) {
+            Ok(configs) => (configs, None),
+            Err(e) => (TopicConfigs::default(), Some(e)),
         };
         let outcome = if !matches!(t.replication_factor, -1 | 1) {
             Err(BrokerError::InvalidReplicationFactor {
@@ -51,9 +65,14 @@ pub async fn handle(shard: &Rc<ShardState>, req: CreateTopicsRequest) -> CreateT
                 partitions,
             })
         } else {
-            shard
-                .create_topic(name.clone(), partitions, req.validate_only)
-                .await
+            match config_error {
+                Some(e) => Err(e),
+                None => {
+                    shard
+                        .create_topic(name.clone(), partitions, configs.clone(), req.validate_only)
+                        .await
+                }
+            }
         };
         let error = outcome.as_ref().err();
         let created = error.is_none();
@@ -71,7 +90,20 @@ pub async fn handle(shard: &Rc<ShardState>, req: CreateTopicsRequest) -> CreateT
             error_message: error.map(error_message),
             num_partitions: if created { partitions } else { -1 },
             replication_factor: if created { 1 } else { -1 },
-            configs: Some(Vec::new()),
+            configs: Some(match created {
+                true => configs
+                    .describe()
+                    .into_iter()
+                    .map(|(name, value, source)| CreatableTopicConfigs {
+                        name: Str::from_static(name),
+                        value: Some(Str::from(value)),
+                        read_only: false,
+                        config_source: source.id(),
+                        is_sensitive: false,
+                    })
+                    .collect(),
+                false => Vec::new(),
+            }),
             ..Default::default()
         });
     }

@@ -70,7 +70,12 @@ pub async fn handle(shard: &Rc<ShardState>, req: MetadataRequest) -> MetadataRes
         let mut meta = shard.catalog.borrow().get(&name).cloned();
         if meta.is_none() && auto_create {
             let created = shard
-                .create_topic(name.clone(), shard.config.default_partitions(), false)
+                .create_topic(
+                    name.clone(),
+                    shard.config.default_partitions(),
+                    Default::default(),
+                    false,
+                )
                 .await;
             match created {
                 // Created meanwhile by another request: answer with it.
