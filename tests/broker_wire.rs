@@ -101,6 +101,7 @@ both_drivers!(
     shards::pipelined_produces_reach_every_partition_in_request_order,
     shards::pipelined_produces_keep_order_under_a_tight_memory_budget,
     shards::served_connections_have_tcp_nodelay,
+    shards::a_connection_reads_ahead_only_a_bounded_number_of_produces,
     shards::acks_zero_produce_is_appended_without_a_response,
     shards::shutdown_with_idle_and_long_polling_connections_is_bounded,
     shards::shutdown_interrupts_long_polls_promptly,

@@ -738,3 +738,61 @@ pub fn served_connections_have_tcp_nodelay(io: IoKind) {
     assert_eq!(rc, 0, "getsockopt");
     assert_ne!(on, 0, "TCP_NODELAY on the broker's end");
 }
+
+/// The Produce pipeline of a connection is bounded: while appends stall (a test fault standing in
+/// for a stalled disk), the broker stops reading a producer that keeps sending, so the producer's
+/// writes block instead of the broker buffering every frame it sends; once appends go on, every
+/// request is answered in order.
+pub fn a_connection_reads_ahead_only_a_bounded_number_of_produces(io: IoKind) {
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    use std::sync::Arc;
+    let hold = Arc::new(AtomicBool::new(true));
+    let broker = TestBroker::start_with(io, |c| c.fault_hold_appends = hold.clone());
+    let mut c = broker.connect();
+    let topic = "held";
+    create_topic(&mut c, topic, 1);
+    let v = *versions(ApiKey::Produce).end();
+    // 40 frames of ~600 KB: far more than the pipeline (5) holds, and more than loopback socket
+    // buffers (a few MB each way) absorb.
+    let requests = 40i32;
+    let value = vec![b'v'; 600_000];
+    let frames: Vec<Vec<u8>> = (0..requests)
+        .map(|i| {
+            let b = batch(T0 + i64::from(i), &[&value[..]]);
+            encode_frame(v, 7000 + i, &produce_request(topic, 1, &[(0, b)]))
+        })
+        .collect();
+    let total: usize = frames.iter().map(Vec::len).sum();
+    let written = Arc::new(AtomicUsize::new(0));
+    let mut writer = c.stream.try_clone().expect("clone stream");
+    writer
+        .set_write_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    let sender = std::thread::spawn({
+        let written = written.clone();
+        move || {
+            for f in frames {
+                for chunk in f.chunks(64 * 1024) {
+                    writer.write_all(chunk).expect("write");
+                    written.fetch_add(chunk.len(), Ordering::Relaxed);
+                }
+            }
+        }
+    });
+    // Appends are held: the writer must get stuck well before the end.
+    std::thread::sleep(Duration::from_millis(1500));
+    let stuck_at = written.load(Ordering::Relaxed);
+    assert!(
+        stuck_at < total / 2,
+        "the broker took {stuck_at} of {total} bytes while no append could finish"
+    );
+    hold.store(false, Ordering::Release);
+    for i in 0..requests {
+        let frame = c.read_frame().expect("response once appends go on");
+        let (corr, resp) = decode_response::<ProduceRequest>(v, &frame);
+        assert_eq!(corr, 7000 + i, "in order");
+        let r = &resp.responses[0].partition_responses[0];
+        assert_eq!((r.error_code, r.base_offset), (0, i64::from(i)));
+    }
+    sender.join().expect("sender");
+}

@@ -155,6 +155,9 @@ pub struct BrokerConfig {
     /// Test-only fault: the next N Produce requests are appended and then the connection is
     /// dropped instead of answered (the client must retry; idempotence must catch it).
     pub fault_drop_after_append: std::sync::Arc<std::sync::atomic::AtomicU32>,
+    /// Test-only fault: while set, appends wait before they write (a stalled disk), so a test
+    /// can see what a connection holds meanwhile.
+    pub fault_hold_appends: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Default for BrokerConfig {
@@ -185,6 +188,7 @@ impl Default for BrokerConfig {
             message_timestamp_after_max_ms: MESSAGE_TIMESTAMP_AFTER_MAX_MS_DEFAULT,
             group_initial_rebalance_delay_ms: crate::group::INITIAL_REBALANCE_DELAY_MS_DEFAULT,
             fault_drop_after_append: Default::default(),
+            fault_hold_appends: Default::default(),
         }
     }
 }

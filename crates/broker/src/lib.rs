@@ -419,7 +419,10 @@ async fn shard_main(info: ShardInfo, start: ShardStart) -> io::Result<()> {
     let inbox_state = state.clone();
     let inbox_task = rt::spawn(async move {
         while let Some(msg) = inbox.recv().await {
-            rt::spawn(inbox_state.clone().handle(msg));
+            // Appends take their place in the log's order here, in arrival order.
+            if let Some(msg) = inbox_state.start_remote_append(msg) {
+                rt::spawn(inbox_state.clone().handle(msg));
+            }
         }
     });
     let control_state = state.clone();

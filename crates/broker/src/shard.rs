@@ -30,7 +30,7 @@ use crate::runtime::future::join_all;
 use crate::runtime::mesh::{self, OneshotSender};
 use crate::runtime::sync::Notify;
 use crate::storage::validate::AppendOrigin;
-use crate::storage::{CheckedAppend, Engine, Error as StorageError};
+use crate::storage::{AppendTurn, CheckedAppend, Engine, Error as StorageError};
 use crate::transfer::FileRange;
 
 /// Messages between shards (field names say it all; every request carries its reply channel).
@@ -309,9 +309,9 @@ impl ShardState {
 
     /// Starts an append on the owning shard and returns once it is under way, in the order of
     /// calls: appends started one after the other by a task reach the partition's log in that
-    /// order (a local one is spawned now and queues on the log's FIFO append lock at its first
-    /// poll; a remote one is in the owner's inbox, which is FIFO per sender and whose handlers
-    /// are spawned in arrival order). A partition another shard owns is validated here first
+    /// order: a local one takes its place in the log's append order now and is spawned; a
+    /// remote one goes to the owner's inbox, FIFO per sender, whose loop takes each Append's
+    /// place in arrival order before spawning it ([`ShardState::start_remote_append`]). A partition another shard owns is validated here first
     /// (the CPU-heavy part: every batch's CRC, every record, decompression) and handed over
     /// checked, so the owner only stamps offsets, checks idempotence and writes: one hot
     /// partition's produce work is split over the connection's shard and the owner's.
@@ -331,9 +331,10 @@ impl ShardState {
         )
         .map_err(|e| append_failed(&topic, partition, e))?;
         if owner == self.id {
+            let turn = self.append_turn(&topic, partition);
             let shard = self.clone();
             return Ok(PendingAppend::Local(crate::runtime::spawn(async move {
-                shard.append_local(&topic, partition, checked).await
+                shard.append_local(&topic, partition, turn, checked).await
             })));
         }
         let (tx, rx) = mesh::oneshot();
@@ -369,19 +370,57 @@ impl ShardState {
         &self,
         topic: &str,
         partition: i32,
+        turn: Result<AppendTurn, StorageError>,
         records: CheckedAppend,
     ) -> AppendResult {
-        let appended = match self.engine.find_log(topic, partition) {
-            Ok(log) => log
-                .append_checked(records)
-                .await
-                .map(|base_offset| Appended {
-                    base_offset,
-                    log_start_offset: log.log_start_offset(),
-                }),
+        while self
+            .config
+            .fault_hold_appends
+            .load(std::sync::atomic::Ordering::Acquire)
+        {
+            crate::runtime::time::sleep(Duration::from_millis(1)).await;
+        }
+        let appended = match turn {
+            Ok(turn) => {
+                let log = turn.log().clone();
+                log.append_checked_in_turn(turn, records)
+                    .await
+                    .map(|base_offset| Appended {
+                        base_offset,
+                        log_start_offset: log.log_start_offset(),
+                    })
+            }
             Err(e) => Err(e),
         };
         appended.map_err(|e| append_failed(topic, partition, e))
+    }
+
+    /// The partition's place in append order, taken now (an append's order is fixed when it is
+    /// started, not when its task first runs).
+    fn append_turn(&self, topic: &str, partition: i32) -> Result<AppendTurn, StorageError> {
+        self.engine
+            .find_log(topic, partition)
+            .map(|log| log.append_turn())
+    }
+
+    /// An Append message from another shard, in inbox order: its turn is taken before anything
+    /// else runs, and the append is spawned. Any other message is given back.
+    pub fn start_remote_append(self: &Rc<Self>, msg: ShardMsg) -> Option<ShardMsg> {
+        let ShardMsg::Append {
+            topic,
+            partition,
+            records,
+            reply,
+        } = msg
+        else {
+            return Some(msg);
+        };
+        let turn = self.append_turn(&topic, partition);
+        let shard = self.clone();
+        crate::runtime::spawn(async move {
+            reply.send(shard.append_local(&topic, partition, turn, records).await);
+        });
+        None
     }
 
     /// Read partitions, each on its owner; results in request order.
@@ -739,13 +778,10 @@ impl ShardState {
     /// reads).
     pub async fn handle(self: Rc<Self>, msg: ShardMsg) {
         match msg {
-            ShardMsg::Append {
-                topic,
-                partition,
-                records,
-                reply,
-            } => {
-                reply.send(self.append_local(&topic, partition, records).await);
+            msg @ ShardMsg::Append { .. } => {
+                // Normally taken by the inbox loop (`start_remote_append`) in arrival order.
+                let given_back = self.start_remote_append(msg);
+                debug_assert!(given_back.is_none(), "an Append message is started");
             }
             ShardMsg::Read { reads, reply } => reply.send(self.read_for_send(&reads).await),
             ShardMsg::Wait { parts, wait, reply } => {

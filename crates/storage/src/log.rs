@@ -251,8 +251,19 @@ struct Ticket<'a> {
 
 impl WriteLock {
     async fn lock(&self) -> WriteGuard<'_> {
+        let number = self.take();
+        self.wait(number).await
+    }
+
+    /// The next ticket, taken now.
+    fn take(&self) -> u64 {
         let number = self.next.get();
         self.next.set(number + 1);
+        number
+    }
+
+    /// Waits for ticket `number`'s turn; a dropped wait gives the ticket up.
+    async fn wait(&self, number: u64) -> WriteGuard<'_> {
         let mut ticket = Ticket {
             lock: self,
             number,
@@ -269,6 +280,16 @@ impl WriteLock {
         })
         .await;
         WriteGuard(self)
+    }
+
+    /// Ticket `number` will not be used: skip it (now, if it is its turn).
+    fn give_up(&self, number: u64) {
+        self.waiting.borrow_mut().remove(&number);
+        if self.serving.get() == number {
+            self.advance();
+        } else {
+            self.abandoned.borrow_mut().insert(number);
+        }
     }
 
     /// The current turn is over: serve the next ticket nobody abandoned, and wake its holder.
@@ -290,14 +311,33 @@ impl WriteLock {
 
 impl Drop for Ticket<'_> {
     fn drop(&mut self) {
-        if self.served {
-            return;
+        if !self.served {
+            self.lock.give_up(self.number);
         }
-        self.lock.waiting.borrow_mut().remove(&self.number);
-        if self.lock.serving.get() == self.number {
-            self.lock.advance();
-        } else {
-            self.lock.abandoned.borrow_mut().insert(self.number);
+    }
+}
+
+/// A place in a log's append order, taken when it is made ([`Log::append_turn`]) and used by
+/// [`Log::append_checked_in_turn`], possibly much later and from a task spawned meanwhile:
+/// appends whose turns were taken in some order reach the log in that order, however their
+/// tasks are scheduled. A turn dropped unused is skipped.
+pub struct AppendTurn {
+    log: Rc<Log>,
+    number: u64,
+    used: bool,
+}
+
+impl AppendTurn {
+    /// The log this turn is for.
+    pub fn log(&self) -> &Rc<Log> {
+        &self.log
+    }
+}
+
+impl Drop for AppendTurn {
+    fn drop(&mut self) {
+        if !self.used {
+            self.log.write_lock.give_up(self.number);
         }
     }
 }
@@ -603,16 +643,52 @@ impl Log {
     /// on another thread: only what needs the log's state is left (idempotence, offsets, the
     /// write). A buffer checked under other validation bounds than this log's is checked again.
     pub async fn append_checked(&self, checked: CheckedAppend) -> Result<i64> {
+        let number = self.write_lock.take();
+        self.append_checked_at(number, checked).await
+    }
+
+    /// Takes this log's next place in append order now (see [`AppendTurn`]).
+    pub fn append_turn(self: &Rc<Self>) -> AppendTurn {
+        AppendTurn {
+            log: self.clone(),
+            number: self.write_lock.take(),
+            used: false,
+        }
+    }
+
+    /// [`Log::append_checked`] in a turn taken earlier with [`Log::append_turn`] on this log.
+    pub async fn append_checked_in_turn(
+        &self,
+        mut turn: AppendTurn,
+        checked: CheckedAppend,
+    ) -> Result<i64> {
+        assert!(
+            std::ptr::eq(Rc::as_ptr(&turn.log), self),
+            "{}: an append turn of another log",
+            self.name
+        );
+        turn.used = true;
+        self.append_checked_at(turn.number, checked).await
+    }
+
+    /// The append in ticket `number` of the write lock (given up if refused before its turn).
+    async fn append_checked_at(&self, number: u64, checked: CheckedAppend) -> Result<i64> {
         let checked = if checked.bounds_match(&self.config) {
             checked
         } else {
-            CheckedAppend::check(
+            match CheckedAppend::check(
                 &self.config,
                 &self.topic,
                 self.partition,
                 checked.records,
                 checked.origin,
-            )?
+            ) {
+                Ok(checked) => checked,
+                Err(e) => {
+                    self.write_lock.give_up(number);
+                    return Err(e);
+                }
+            }
         };
         let CheckedAppend {
             records,
@@ -620,7 +696,7 @@ impl Log {
             offset_count,
             ..
         } = checked;
-        let guard = self.write_lock.lock().await;
+        let guard = self.write_lock.wait(number).await;
         let next = match self.write_locked(records, &infos, offset_count).await? {
             Written::Appended { next } => next,
             Written::Duplicate {
@@ -1592,6 +1668,48 @@ mod tests {
             waiter.await;
             assert_eq!(*order.borrow(), ["waiter", "again"]);
             assert!(lock.abandoned.borrow().is_empty());
+        });
+    }
+
+    /// Turns fix the append order when they are taken: appends started in one order reach the
+    /// log in that order even when their tasks run in the other, and a turn dropped unused is
+    /// skipped.
+    #[test]
+    fn appends_land_in_the_order_their_turns_were_taken() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        block_on(async {
+            let log = Rc::new(
+                Log::open(dir.path(), "t", 0, LogConfig::default(), false)
+                    .await
+                    .expect("open"),
+            );
+            let check = |seed: usize| {
+                CheckedAppend::check(
+                    log.config(),
+                    "t",
+                    0,
+                    batch(seed).into(),
+                    AppendOrigin::Client,
+                )
+                .expect("valid")
+            };
+            let first = log.append_turn();
+            let skipped = log.append_turn();
+            let second = log.append_turn();
+            drop(skipped);
+            // The later turn's task is spawned (and so runs) first.
+            let late = crate::runtime::spawn({
+                let (log, checked) = (log.clone(), check(2));
+                async move { log.append_checked_in_turn(second, checked).await }
+            });
+            let early = crate::runtime::spawn({
+                let (log, checked) = (log.clone(), check(1));
+                async move { log.append_checked_in_turn(first, checked).await }
+            });
+            assert_eq!(late.await.expect("append"), 1);
+            assert_eq!(early.await.expect("append"), 0);
+            // A plain append after them takes the next place.
+            assert_eq!(log.append_checked(check(3)).await.expect("append"), 2);
         });
     }
 
