@@ -222,6 +222,11 @@ async fn read_requests(
                     pipeline
                         .wait_until_at_most(PIPELINED_PRODUCES_MAX - 1)
                         .await;
+                } else if !reader.has_whole_frame(frame_limits) {
+                    // Let the appends and the writer run before asking the socket for more: a
+                    // receive issued right away mostly finds nothing yet, and an idle shard
+                    // parks (a context switch) where it could have written meanwhile.
+                    crate::runtime::yield_now().await;
                 }
                 continue;
             }
@@ -439,6 +444,18 @@ impl FrameReader {
                 }
             }
         }
+    }
+
+    /// Whether a whole frame is buffered already (the next `read_frame` needs no receive).
+    fn has_whole_frame(&self, frame_limits: FrameLimits) -> bool {
+        let buffered = match &self.large {
+            Some((buf, _)) => &buf[..],
+            None => &self.standing[..],
+        };
+        matches!(
+            check_frame(buffered, frame_limits),
+            Ok(FrameStatus::Complete { .. })
+        )
     }
 
     /// Split off the whole frame at the front of the buffer being filled.
