@@ -114,6 +114,7 @@ both_drivers!(
     poison::a_poison_batch_refuses_its_whole_partition_and_only_it,
     poison::client_timestamps_outside_kafkas_window_are_refused,
     poison::poison_is_refused_on_either_side_of_the_shard_hand_off,
+    errors::api_versions_v5_checks_the_cluster_and_node_the_client_means,
     topic_configs::topic_configs_are_validated_and_listed_at_creation,
     topic_configs::topic_configs_survive_a_restart,
     limits::idle_connections_close_after_connections_max_idle_ms,

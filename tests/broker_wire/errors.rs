@@ -66,7 +66,7 @@ pub fn api_versions_unsupported_version_gets_the_v0_error_reply(io: IoKind) {
         .with_client_software_version(StrBytes::from_static_str("99"))
         .encode(&mut body, 4)
         .unwrap();
-    for (i, v) in [99i16, 5, i16::MAX].into_iter().enumerate() {
+    for (i, v) in [99i16, 6, i16::MAX].into_iter().enumerate() {
         let corr = 4200 + i as i32;
         c.write_raw(&raw_frame(ApiKey::ApiVersions as i16, v, corr, 2, &body))
             .unwrap();
@@ -375,4 +375,66 @@ pub fn produce_error_codes_and_nothing_is_appended(io: IoKind) {
     let (err, hw, records) = fetch_one(&mut c, topic, id, 0, 0);
     assert_eq!((err, hw), (0, 2));
     assert_eq!(records, stamped(&good, 0));
+}
+
+/// An ApiVersions v5 request body (KIP-1242), encoded here: kafka-protocol stops at v4.
+fn api_versions_v5_frame(correlation_id: i32, cluster_id: Option<&str>, node_id: i32) -> Vec<u8> {
+    let compact = |out: &mut Vec<u8>, s: Option<&str>| match s {
+        None => out.push(0),
+        Some(s) => {
+            assert!(s.len() < 127, "one-byte length");
+            out.push(s.len() as u8 + 1);
+            out.extend_from_slice(s.as_bytes());
+        }
+    };
+    let mut body = Vec::new();
+    compact(&mut body, Some("future-client"));
+    compact(&mut body, Some("5"));
+    compact(&mut body, cluster_id);
+    body.extend_from_slice(&node_id.to_be_bytes());
+    body.push(0); // no tagged fields
+    raw_frame(ApiKey::ApiVersions as i16, 5, correlation_id, 2, &body)
+}
+
+/// ApiVersions v5 (KIP-1242), as Kafka 4.4's broker answers it: without a cluster id, or naming
+/// this cluster and node, the usual list; another cluster, or this cluster with another node id,
+/// REBOOTSTRAP_REQUIRED (129) and no list. The connection stays usable either way.
+pub fn api_versions_v5_checks_the_cluster_and_node_the_client_means(io: IoKind) {
+    use ringlog::broker::handlers::metadata::{CLUSTER_ID, NODE_ID};
+    use ringlog::protocol::messages::ApiVersionsResponse as Ours;
+    use ringlog::protocol::Message;
+    let broker = TestBroker::start(io);
+    let mut c = broker.connect();
+    let cases: [(Option<&str>, i32, i16); 5] = [
+        (None, -1, 0),
+        (None, 7, 0), // no cluster named: the node id is not checked
+        (Some(CLUSTER_ID), NODE_ID, 0),
+        (Some(CLUSTER_ID), NODE_ID + 1, 129),
+        (Some("another-cluster"), NODE_ID, 129),
+    ];
+    for (i, (cluster, node, code)) in cases.into_iter().enumerate() {
+        let corr = 5500 + i as i32;
+        c.write_raw(&api_versions_v5_frame(corr, cluster, node))
+            .unwrap();
+        let frame = c.read_frame().expect("a v5 reply");
+        let mut buf = bytes::Bytes::from(frame);
+        let header = ResponseHeader::decode(&mut buf, 0).unwrap();
+        assert_eq!(header.correlation_id, corr);
+        let resp = Ours::decode(buf, 5).expect("a v5 body");
+        assert_eq!(resp.error_code, code, "cluster {cluster:?} node {node}");
+        let listed: Vec<(i16, i16, i16)> = resp
+            .api_keys
+            .iter()
+            .map(|k| (k.api_key, k.min_version, k.max_version))
+            .collect();
+        if code == 0 {
+            let mut listed = listed;
+            listed.sort();
+            assert_eq!(listed, supported_list(), "cluster {cluster:?} node {node}");
+        } else {
+            assert!(listed.is_empty(), "no list with REBOOTSTRAP_REQUIRED");
+        }
+    }
+    let resp = c.call(3, &ApiVersionsRequest::default());
+    assert_eq!(resp.error_code, 0);
 }

@@ -494,7 +494,7 @@ async fn send_out(stream: &TcpStream, out: &mut BytesMut) -> bool {
 async fn handle(shard: &Rc<ShardState>, header: &RequestHeader, request: Request) -> Outcome {
     let v = header.api_version;
     match request {
-        Request::ApiVersions(r) => respond(handlers::api_versions::handle(&r)),
+        Request::ApiVersions(r) => respond(handlers::api_versions::handle(v, &r)),
         Request::Metadata(r) => respond(handlers::metadata::handle(shard, r).await),
         Request::Produce(r) => {
             let acks = r.acks;

@@ -171,6 +171,9 @@ impl Connection {
         let request = ApiVersionsRequest {
             client_software_name: Str::from_static("ringlog"),
             client_software_version: Str::from_static(env!("CARGO_PKG_VERSION")),
+            // Any cluster, any node (KIP-1242's check is for clients that cached metadata).
+            cluster_id: None,
+            node_id: -1,
         };
         let mut version = ours;
         for _attempt in 0..2 {

@@ -35,13 +35,18 @@ fn versions_to_check<M: Message>() -> VersionRange {
 fn differential<Ours, Theirs>(name: &str)
 where
     Ours: Message + Random + std::fmt::Debug + PartialEq,
-    Theirs: Decodable + Encodable + std::fmt::Debug,
+    Theirs: Decodable + Encodable + kafka_protocol::protocol::Message + std::fmt::Debug,
 {
-    let range = versions_to_check::<Ours>();
+    let mut range = versions_to_check::<Ours>();
     assert!(
         Ours::VERSIONS.contains(range.min) && Ours::VERSIONS.contains(range.max),
         "{name}: definition does not cover the advertised versions {range:?}"
     );
+    // Versions newer than the oracle knows (ApiVersions v5, KIP-1242) are covered by our own
+    // round-trip tests and byte vectors instead.
+    range.max = range
+        .max
+        .min(<Theirs as kafka_protocol::protocol::Message>::VERSIONS.max);
     for version in range.min..=range.max {
         for case in 0..CASES_PER_VERSION {
             let seed = (u64::from(Ours::API_KEY as u16) << 48) ^ ((version as u64) << 32) ^ case;

@@ -149,6 +149,7 @@ error_codes! {
     DUPLICATE_VOTER = 126,
     VOTER_NOT_FOUND = 127,
     INVALID_REGULAR_EXPRESSION = 128,
+    REBOOTSTRAP_REQUIRED = 129,
 }
 
 /// The Kafka name of `code` (`"UNKNOWN_TOPIC_OR_PARTITION"`), or `None` for a code Kafka 4 does

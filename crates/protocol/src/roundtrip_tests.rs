@@ -255,9 +255,9 @@ fn every_advertised_request_version_decodes_from_whole_frames() {
     }
     // Produce 8, Fetch 13, ListOffsets 8, Metadata 12, OffsetCommit 8, OffsetFetch 9,
     // FindCoordinator 5, JoinGroup 10, Heartbeat 5, LeaveGroup 6, SyncGroup 6,
-    // DescribeGroups 6, ListGroups 6, ApiVersions 5, CreateTopics 6, DeleteTopics 6,
+    // DescribeGroups 6, ListGroups 6, ApiVersions 6, CreateTopics 6, DeleteTopics 6,
     // InitProducerId 6, DeleteGroups 3.
-    assert_eq!(count, 128);
+    assert_eq!(count, 129);
 }
 
 fn response_frames_round_trip<R: TestedRequest>(api_key: ApiKey, v: i16) {
@@ -479,7 +479,7 @@ const TABLE_V0: &str = "0000 0003 000a  0001 0004 0010  0002 0001 0008  0003 000
                         0008 0002 0009  0009 0001 0009  000a 0000 0004  000b 0000 0009
                         000c 0000 0004  000d 0000 0005  000e 0000 0005  000f 0000 0005
                         0010 0000 0005
-                        0012 0000 0004  0013 0002 0007  0014 0001 0006  0016 0000 0005
+                        0012 0000 0005  0013 0002 0007  0014 0001 0006  0016 0000 0005
                         002a 0000 0002";
 /// The same in v3 layout: each entry followed by an empty tagged-field section (00).
 fn table_v3() -> String {
@@ -539,7 +539,7 @@ fn api_versions_v0_response_vector() {
 
 #[test]
 fn api_versions_v3_response_vector_has_v0_header_and_no_default_tagged_fields() {
-    for v in [3, 4] {
+    for v in [3, 4, 5] {
         let mut out = BytesMut::new();
         encode_response(
             &header_for(ApiKey::ApiVersions, v),
@@ -575,13 +575,13 @@ fn api_versions_unsupported_reply_vector() {
 
 #[test]
 fn unsupported_versions_and_unknown_keys() {
-    // ApiVersions v5 (header v2) from a future client: reported with its correlation id.
-    let body = hex("0012 0005 0000002a 0001 61 00");
+    // ApiVersions v6 (header v2) from a future client: reported with its correlation id.
+    let body = hex("0012 0006 0000002a 0001 61 00");
     assert_eq!(
         decode_request(Bytes::from(body)),
         Err(DecodeError::UnsupportedVersion {
             api_key: ApiKey::ApiVersions,
-            api_version: 5,
+            api_version: 6,
             correlation_id: 42
         })
     );

@@ -22,7 +22,7 @@
 //! | DescribeGroups | 15 | 0..=5 | v6 (KIP-1043 error messages) left out                                 |
 //! | ListGroups   | 16  | 0..=5  | v4 state filter, v5 type filter ("classic" only)                      |
 //! | DeleteGroups | 42  | 0..=2  |                                           |
-//! | ApiVersions  | 18  | 0..=4  | aiokafka sends v0, kafkajs v2, librdkafka/kafka-python v3/v4           |
+//! | ApiVersions  | 18  | 0..=5  | aiokafka sends v0, kafkajs v2, librdkafka/kafka-python v3/v4           |
 //! | CreateTopics | 19  | 2..=7  |                                          |
 //! | DeleteTopics | 20  | 1..=6  | v6 deletes by name or topic id         |
 //! | InitProducerId | 22 | 0..=5 | idempotent (non-transactional) producers |
@@ -69,7 +69,7 @@ pub const SUPPORTED_APIS: &[ApiRange] = &[
     ApiRange { api_key: ApiKey::SyncGroup, min_version: 0, max_version: 5 },
     ApiRange { api_key: ApiKey::DescribeGroups, min_version: 0, max_version: 5 },
     ApiRange { api_key: ApiKey::ListGroups, min_version: 0, max_version: 5 },
-    ApiRange { api_key: ApiKey::ApiVersions, min_version: 0, max_version: 4 },
+    ApiRange { api_key: ApiKey::ApiVersions, min_version: 0, max_version: 5 },
     ApiRange { api_key: ApiKey::CreateTopics, min_version: 2, max_version: 7 },
     ApiRange { api_key: ApiKey::DeleteTopics, min_version: 1, max_version: 6 },
     ApiRange { api_key: ApiKey::InitProducerId, min_version: 0, max_version: 5 },
