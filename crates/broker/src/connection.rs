@@ -350,11 +350,7 @@ impl FrameReader {
     ) -> Option<Frame> {
         let peer = conn.peer;
         loop {
-            let buffered = match &self.large {
-                Some((buf, _)) => &buf[..],
-                None => &self.standing[..],
-            };
-            let status = match check_frame(buffered, frame_limits) {
+            let status = match check_frame(self.buffered(), frame_limits) {
                 Ok(status) => status,
                 Err(e) => {
                     tracing::warn!(?peer, "closing connection: {e}");
@@ -446,14 +442,19 @@ impl FrameReader {
         }
     }
 
+    /// The bytes received and not yet split off: the large frame's buffer while one is being
+    /// received, else the standing buffer.
+    fn buffered(&self) -> &[u8] {
+        match &self.large {
+            Some((buf, _)) => buf,
+            None => &self.standing,
+        }
+    }
+
     /// Whether a whole frame is buffered already (the next `read_frame` needs no receive).
     fn has_whole_frame(&self, frame_limits: FrameLimits) -> bool {
-        let buffered = match &self.large {
-            Some((buf, _)) => &buf[..],
-            None => &self.standing[..],
-        };
         matches!(
-            check_frame(buffered, frame_limits),
+            check_frame(self.buffered(), frame_limits),
             Ok(FrameStatus::Complete { .. })
         )
     }
@@ -496,9 +497,12 @@ async fn handle(shard: &Rc<ShardState>, header: &RequestHeader, request: Request
     match request {
         Request::ApiVersions(r) => respond(handlers::api_versions::handle(v, &r)),
         Request::Metadata(r) => respond(handlers::metadata::handle(shard, r).await),
+        // The reader dispatches Produce requests itself (pipelined); this arm keeps `handle`
+        // an answer to every request.
         Request::Produce(r) => {
             let acks = r.acks;
-            produce_outcome(shard, acks, handlers::produce::handle(shard, r).await)
+            let dispatched = handlers::produce::dispatch(shard, r).await;
+            produce_outcome(shard, acks, dispatched.response().await)
         }
         Request::Fetch(r) => match handlers::fetch::handle(shard, header, *r).await {
             Ok(pieces) => Outcome::Pieces(pieces),

@@ -294,27 +294,15 @@ impl ShardState {
         self.peers[shard].send(msg).await.is_ok()
     }
 
-    /// Append on the owning shard: [`ShardState::start_append`], then its outcome.
-    pub async fn append(
-        self: &Rc<Self>,
-        topic: Arc<str>,
-        partition: i32,
-        records: Bytes,
-    ) -> AppendResult {
-        match self.start_append(topic, partition, records).await {
-            Ok(pending) => pending.outcome().await,
-            Err(e) => Err(e),
-        }
-    }
-
-    /// Starts an append on the owning shard and returns once it is under way, in the order of
-    /// calls: appends started one after the other by a task reach the partition's log in that
-    /// order: a local one takes its place in the log's append order now and is spawned; a
-    /// remote one goes to the owner's inbox, FIFO per sender, whose loop takes each Append's
-    /// place in arrival order before spawning it ([`ShardState::start_remote_append`]). A partition another shard owns is validated here first
-    /// (the CPU-heavy part: every batch's CRC, every record, decompression) and handed over
-    /// checked, so the owner only stamps offsets, checks idempotence and writes: one hot
-    /// partition's produce work is split over the connection's shard and the owner's.
+    /// Starts an append on the owning shard and returns once it is under way; its outcome is
+    /// [`PendingAppend::outcome`]. Appends started one after the other by a task reach the
+    /// partition's log in that order: a local one takes its place in the log's append order now
+    /// and is spawned; a remote one goes to the owner's inbox, FIFO per sender, whose loop takes
+    /// each Append's place in arrival order before spawning it
+    /// ([`ShardState::start_remote_append`]). The records are validated here, on the
+    /// connection's shard (the CPU-heavy part: every batch's CRC, every record, decompression),
+    /// and handed over checked, so the owner only stamps offsets, checks idempotence and writes:
+    /// one hot partition's produce work is split over the connection's shard and the owner's.
     pub async fn start_append(
         self: &Rc<Self>,
         topic: Arc<str>,
@@ -362,7 +350,7 @@ impl ShardState {
         })
     }
 
-    /// The append on the owner, of records validated by [`ShardState::append`]. The Produce
+    /// The append on the owner, of records validated by [`ShardState::start_append`]. The Produce
     /// handler validated the topic name, so the log is looked up once, without validating it
     /// again, and the records are written from the request frame as they are (the log stamps
     /// copies of the batch headers).

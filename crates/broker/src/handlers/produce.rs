@@ -22,11 +22,6 @@ use crate::shard::{AppendResult, PendingAppend, ShardState};
 /// got before appending (`Ok`: append it).
 type TopicPlan = (Str, Vec<(i32, Result<(), BrokerError>)>);
 
-/// Answer a Produce request.
-pub async fn handle(shard: &Rc<ShardState>, req: ProduceRequest) -> ProduceResponse {
-    dispatch(shard, req).await.response().await
-}
-
 /// A Produce whose appends are under way: its plan and the appends to wait for.
 pub struct Dispatched {
     plan: Vec<TopicPlan>,
