@@ -145,6 +145,9 @@ pub struct BrokerConfig {
     /// How far behind the broker's clock a client record's timestamp may be
     /// (`message.timestamp.before.max.ms`; `i64::MAX`: no bound).
     pub message_timestamp_before_max_ms: i64,
+    /// Longest delay a record of a delay-enabled topic may ask for (`ringlog-delay-ms`, or
+    /// `ringlog-deliver-at` this far ahead); longer is refused with INVALID_RECORD.
+    pub delivery_delay_max_ms: i64,
     /// How far ahead of the broker's clock a client record's timestamp may be
     /// (`message.timestamp.after.max.ms`).
     pub message_timestamp_after_max_ms: i64,
@@ -185,6 +188,7 @@ impl Default for BrokerConfig {
             max_connections_per_ip_overrides: String::new(),
             queued_max_request_bytes: QUEUED_MAX_REQUEST_BYTES_DEFAULT,
             message_timestamp_before_max_ms: i64::MAX,
+            delivery_delay_max_ms: crate::delay::DELAY_MAX_MS_DEFAULT,
             message_timestamp_after_max_ms: MESSAGE_TIMESTAMP_AFTER_MAX_MS_DEFAULT,
             group_initial_rebalance_delay_ms: crate::group::INITIAL_REBALANCE_DELAY_MS_DEFAULT,
             fault_drop_after_append: Default::default(),

@@ -122,6 +122,24 @@ pub enum BrokerError {
         /// The refused factor.
         replication_factor: i16,
     },
+    /// A record of a delay-enabled topic asks for its delivery time badly (not a number,
+    /// negative, beyond the maximum delay, or both headers): the batch is refused.
+    InvalidDelay {
+        /// The topic produced to.
+        topic: String,
+        /// The partition.
+        partition: i32,
+        /// Index of the record in its batch.
+        record_index: i32,
+        /// What is wrong with its header.
+        reason: String,
+    },
+    /// The shard's timer log of delayed records failed (it refuses delayed records until the
+    /// broker restarts; the cause was logged when it happened).
+    TimerFailed {
+        /// The cause.
+        reason: String,
+    },
     /// A topic config refused at creation (unknown `ringlog.*` key, bad value).
     InvalidConfig {
         /// The topic being created.
@@ -328,6 +346,8 @@ impl BrokerError {
             E::PartitionLimit { .. } => code::POLICY_VIOLATION,
             E::InvalidReplicationFactor { .. } => code::INVALID_REPLICATION_FACTOR,
             E::InvalidConfig { .. } => code::INVALID_CONFIG,
+            E::InvalidDelay { .. } => code::INVALID_RECORD,
+            E::TimerFailed { .. } => code::KAFKA_STORAGE_ERROR,
             E::ReplicaAssignment { .. }
             | E::InvalidTimestamp { .. }
             | E::UnknownCoordinatorKeyType { .. }
@@ -399,6 +419,17 @@ impl BrokerError {
     /// lists them for INVALID_RECORD and INVALID_TIMESTAMP; empty when no single record is to
     /// blame (a batch-level problem, or an error that is not about records at all).
     pub fn record_errors(&self) -> Vec<RecordError> {
+        if let BrokerError::InvalidDelay {
+            record_index,
+            reason,
+            ..
+        } = self
+        {
+            return vec![RecordError {
+                batch_index: *record_index,
+                message: reason.clone(),
+            }];
+        }
         let BrokerError::Storage(Error::InvalidBatch { source, .. }) = self else {
             return Vec::new();
         };
@@ -448,6 +479,9 @@ impl BrokerError {
                 | Error::Poisoned { .. }
                 | Error::Io { .. }),
             ) => Some(e.to_string()),
+            e @ (BrokerError::InvalidDelay { .. } | BrokerError::TimerFailed { .. }) => {
+                Some(e.to_string())
+            }
             _ => None,
         }
     }
@@ -509,6 +543,16 @@ impl fmt::Display for BrokerError {
                 "topic {topic:?}: replication factor {replication_factor} (one broker: must be 1)"
             ),
             E::InvalidConfig { reason, .. } => write!(f, "{reason}"),
+            E::InvalidDelay {
+                topic,
+                partition,
+                record_index,
+                reason,
+            } => write!(
+                f,
+                "{topic}-{partition}: record {record_index}: {reason}"
+            ),
+            E::TimerFailed { reason } => write!(f, "the timer log of delayed records failed: {reason}"),
             E::ReplicaAssignment { topic } => {
                 write!(f, "topic {topic:?}: explicit replica assignments are not supported")
             }
@@ -843,6 +887,21 @@ mod tests {
                 56,
             ),
             (E::UnknownTopic { topic: t() }, 3),
+            (
+                E::InvalidDelay {
+                    topic: t(),
+                    partition: 0,
+                    record_index: 2,
+                    reason: "bad".into(),
+                },
+                87,
+            ),
+            (
+                E::TimerFailed {
+                    reason: "eio".into(),
+                },
+                56,
+            ),
             (
                 E::UnknownPartition {
                     topic: t(),

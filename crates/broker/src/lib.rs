@@ -30,6 +30,7 @@ use ringlog_storage as storage;
 pub mod catalog;
 pub mod config;
 pub mod connection;
+pub mod delay;
 pub mod error;
 pub mod group;
 pub mod handlers;
@@ -413,7 +414,13 @@ async fn shard_main(info: ShardInfo, start: ShardStart) -> io::Result<()> {
         space_reserve: reserve::SpaceReserve::new(&config.data_dir),
         fd_plan,
         fetch_files: limits.fetch_files.clone(),
+        timer: std::cell::OnceCell::new(),
     });
+    let timer = delay::Timer::open(&config.data_dir, id, count, config.flush, &state.engine)
+        .await
+        .map_err(|e| io::Error::other(format!("shard {id}: {e}")))?;
+    let _ = state.timer.set(timer.clone());
+    rt::spawn(timer.run(state.clone()));
 
     rt::spawn(group::run_timers(state.clone()));
     let inbox_state = state.clone();

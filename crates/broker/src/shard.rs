@@ -45,12 +45,18 @@ pub enum ShardMsg {
     AllocateProducerId {
         reply: OneshotSender<Result<i64, BrokerError>>,
     },
-    /// Append to a partition this shard owns: records the sender's shard already validated.
+    /// Append to a partition this shard owns: records the sender's shard already validated
+    /// (and, for a delay-enabled topic, split into records due now and delayed ones).
     Append {
         topic: Arc<str>,
         partition: i32,
-        records: CheckedAppend,
+        records: AppendPayload,
         reply: OneshotSender<AppendResult>,
+    },
+    /// The delay numbers of this shard's timer (`ringlog delays`).
+    DescribeDelays {
+        topics: Option<Vec<String>>,
+        reply: OneshotSender<Vec<crate::delay::TopicDelays>>,
     },
     /// Read from partitions this shard owns.
     Read {
@@ -105,6 +111,16 @@ pub enum ShardMsg {
         name: String,
         reply: OneshotSender<()>,
     },
+}
+
+/// What an append carries to the partition's owner.
+#[derive(Debug)]
+pub enum AppendPayload {
+    /// Records appended as they are.
+    Checked(CheckedAppend),
+    /// Records of a delay-enabled topic of which some are delayed: taken in by the owner's
+    /// timer ([`crate::delay`]).
+    Held(Box<crate::delay::HeldBatch>),
 }
 
 /// Outcome of an append.
@@ -263,6 +279,8 @@ pub struct ShardState {
     pub fd_plan: super::config::FdPlan,
     /// The broker-wide budget of segment file ranges held by Fetch responses in flight.
     pub fetch_files: Arc<super::limits::MemoryBudget>,
+    /// This shard's timer of delayed records (set once at start, before serving).
+    pub timer: std::cell::OnceCell<Rc<crate::delay::Timer>>,
 }
 
 /// This shard's share of the broker's budget of open segment files (the fd plan's
@@ -318,11 +336,39 @@ impl ShardState {
             AppendOrigin::Client,
         )
         .map_err(|e| append_failed(&topic, partition, e))?;
+        let delays = self
+            .catalog
+            .borrow()
+            .get(&topic)
+            .is_some_and(|m| m.configs.delivery_delay);
+        let payload = if delays {
+            // Only delay-enabled topics have their records looked into; on this shard, so the
+            // owner only writes.
+            match crate::delay::header::split(
+                &checked,
+                crate::storage::log::now_ms(),
+                self.config.delivery_delay_max_ms,
+                self.engine.log_config().validation.decompressed_bytes_max,
+            ) {
+                Ok(None) => AppendPayload::Checked(checked),
+                Ok(Some(held)) => AppendPayload::Held(Box::new(held)),
+                Err((record_index, reason)) => {
+                    return Err(BrokerError::InvalidDelay {
+                        topic: topic.to_string(),
+                        partition,
+                        record_index,
+                        reason,
+                    })
+                }
+            }
+        } else {
+            AppendPayload::Checked(checked)
+        };
         if owner == self.id {
             let turn = self.append_turn(&topic, partition);
             let shard = self.clone();
             return Ok(PendingAppend::Local(crate::runtime::spawn(async move {
-                shard.append_local(&topic, partition, turn, checked).await
+                shard.append_local(&topic, partition, turn, payload).await
             })));
         }
         let (tx, rx) = mesh::oneshot();
@@ -332,7 +378,7 @@ impl ShardState {
                 ShardMsg::Append {
                     topic: topic.clone(),
                     partition,
-                    records: checked,
+                    records: payload,
                     reply: tx,
                 },
             )
@@ -356,10 +402,10 @@ impl ShardState {
     /// copies of the batch headers).
     async fn append_local(
         &self,
-        topic: &str,
+        topic: &Arc<str>,
         partition: i32,
         turn: Result<AppendTurn, StorageError>,
-        records: CheckedAppend,
+        records: AppendPayload,
     ) -> AppendResult {
         while self
             .config
@@ -368,19 +414,26 @@ impl ShardState {
         {
             crate::runtime::time::sleep(Duration::from_millis(1)).await;
         }
-        let appended = match turn {
-            Ok(turn) => {
-                let log = turn.log().clone();
-                log.append_checked_in_turn(turn, records)
-                    .await
-                    .map(|base_offset| Appended {
-                        base_offset,
-                        log_start_offset: log.log_start_offset(),
-                    })
+        let turn = turn.map_err(|e| append_failed(topic, partition, e))?;
+        let log = turn.log().clone();
+        let base_offset = match records {
+            AppendPayload::Checked(checked) => log
+                .append_checked_in_turn(turn, checked)
+                .await
+                .map_err(|e| append_failed(topic, partition, e))?,
+            AppendPayload::Held(held) => {
+                let Some(timer) = self.timer.get() else {
+                    return Err(BrokerError::TimerFailed {
+                        reason: "the timer is not open".to_string(),
+                    });
+                };
+                timer.admit(turn, topic, partition, *held).await?
             }
-            Err(e) => Err(e),
         };
-        appended.map_err(|e| append_failed(topic, partition, e))
+        Ok(Appended {
+            base_offset,
+            log_start_offset: log.log_start_offset(),
+        })
     }
 
     /// The partition's place in append order, taken now (an append's order is fixed when it is
@@ -772,6 +825,12 @@ impl ShardState {
                 debug_assert!(given_back.is_none(), "an Append message is started");
             }
             ShardMsg::Read { reads, reply } => reply.send(self.read_for_send(&reads).await),
+            ShardMsg::DescribeDelays { topics, reply } => reply.send(
+                self.timer
+                    .get()
+                    .map(|t| t.describe(topics.as_deref()))
+                    .unwrap_or_default(),
+            ),
             ShardMsg::Wait { parts, wait, reply } => {
                 self.wait_local(parts, wait).await;
                 reply.send(());

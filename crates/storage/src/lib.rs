@@ -77,4 +77,6 @@ pub mod validate;
 
 pub use engine::{Engine, EngineConfig, OwnsFn};
 pub use error::{BatchError, Error, Result};
-pub use log::{AppendTurn, CheckedAppend, FileSlice, FlushPolicy, Log, LogConfig, ReadResult};
+pub use log::{
+    AppendTurn, CheckedAppend, FileSlice, FlushPolicy, HeldAppend, Log, LogConfig, ReadResult,
+};

@@ -671,6 +671,190 @@ impl Log {
         self.append_checked_at(turn.number, checked).await
     }
 
+    /// An append whose records are held elsewhere first (the broker's timer log of delayed
+    /// records), in a turn taken with [`Log::append_turn`]. Under the write lock, in order:
+    /// 1. the idempotence of `client` (the producer's batch headers, none of whose records need
+    ///    be written here) is checked against this log's producers: a retried batch answers
+    ///    [`HeldAppend::Duplicate`] and nothing else happens;
+    /// 2. `stage` runs: it makes the held records durable where they are kept and returns the
+    ///    batches to append here now, if any (built after the check, so from this log's producer
+    ///    state: [`Log::producer_last`]);
+    /// 3. those batches are written, and the client's batches are recorded as appended at
+    ///    their base offset (or -1 when nothing was written here): a retry of them is a
+    ///    duplicate from now on.
+    ///
+    /// The lock is held across `stage`, so no other append of this log runs between the check
+    /// and the record. If `stage` fails nothing is recorded (the producer's retry is checked
+    /// again). Records of `client` are never appended by this call; after a restart the caller
+    /// puts the recorded batches back with [`Log::restore_producer_batch`].
+    pub async fn append_held<F, Fut>(
+        &self,
+        mut turn: AppendTurn,
+        client: &[BatchHeader],
+        stage: F,
+    ) -> Result<HeldAppend>
+    where
+        F: FnOnce() -> Fut,
+        Fut: std::future::Future<Output = Result<Option<CheckedAppend>>>,
+    {
+        assert!(
+            std::ptr::eq(Rc::as_ptr(&turn.log), self),
+            "{}: an append turn of another log",
+            self.name
+        );
+        turn.used = true;
+        let guard = self.write_lock.wait(turn.number).await;
+        self.check_writable()?;
+        let infos: Vec<BatchInfo> = client
+            .iter()
+            .map(|h| BatchInfo {
+                position: 0,
+                header: *h,
+            })
+            .collect();
+        if let ProducerCheck::Duplicate {
+            base_offset,
+            next_offset,
+        } = self.check_producers(&infos)?
+        {
+            drop(guard);
+            if self.config.flush == FlushPolicy::Always && base_offset >= 0 {
+                self.wait_durable(next_offset).await?;
+            }
+            return Ok(HeldAppend::Duplicate { base_offset });
+        }
+        let now_batches = stage().await?;
+        let mut written = None;
+        if let Some(checked) = now_batches {
+            let checked = if checked.bounds_match(&self.config) {
+                checked
+            } else {
+                CheckedAppend::check(
+                    &self.config,
+                    &self.topic,
+                    self.partition,
+                    checked.records,
+                    checked.origin,
+                )?
+            };
+            let count = checked.offset_count;
+            match self
+                .write_locked(checked.records, &checked.infos, count)
+                .await?
+            {
+                Written::Appended { next } => written = Some((next - count, next)),
+                Written::Duplicate { .. } => {
+                    return Err(Error::InvalidArgument {
+                        what: format!(
+                            "{}: a held append's own batches were taken for a retry",
+                            self.name
+                        ),
+                    })
+                }
+            }
+        }
+        {
+            let base = written.map_or(-1, |(base, _)| base);
+            let now = now_ms();
+            let mut producers = self.producers.borrow_mut();
+            for h in client {
+                producers.update(h, base, now);
+            }
+        }
+        drop(guard);
+        if let Some((_, next)) = written {
+            match self.config.flush {
+                FlushPolicy::Always => self.wait_durable(next).await?,
+                FlushPolicy::Interval(d) => {
+                    self.appended.notify_waiters();
+                    let due = self.state.borrow().last_flush.elapsed() >= d;
+                    if due {
+                        self.wait_durable(next).await?;
+                    }
+                }
+                FlushPolicy::Never => self.appended.notify_waiters(),
+            }
+        }
+        Ok(HeldAppend::Admitted {
+            base_offset: written.map(|(base, _)| base),
+        })
+    }
+
+    /// The epoch and last sequence this log holds for an idempotent producer, if it tracks it.
+    pub fn producer_last(&self, producer_id: i64) -> Option<(i16, i32)> {
+        let producers = self.producers.borrow();
+        let entry = producers.get(producer_id)?;
+        let last = entry.batches.back()?;
+        Some((entry.epoch, last.last_seq))
+    }
+
+    /// Puts back a batch [`Log::append_held`] recorded before a restart (the records went
+    /// elsewhere, so the log's own replay does not see it). Recorded only if it comes next for
+    /// its producer (or the producer is unknown here): a batch the log already has, or an older
+    /// one, changes nothing. Returns whether it was recorded.
+    pub fn restore_producer_batch(&self, h: &BatchHeader) -> bool {
+        let mut producers = self.producers.borrow_mut();
+        match producers.check(h) {
+            Ok(Verdict::Append) | Err(ProducerError::UnknownProducer { .. }) => {
+                producers.update(h, -1, now_ms());
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Makes the producer state durable now (a snapshot at the current end, which is a segment
+    /// boundary: the active segment is rolled unless it is empty). State recorded by
+    /// [`Log::append_held`] then survives a restart without its caller's help.
+    pub async fn snapshot_producers(&self) -> Result<()> {
+        let _guard = self.write_lock.lock().await;
+        self.check_writable()?;
+        if !self.active().is_empty() {
+            let r = self.roll_locked().await;
+            return self.poison_on_err(r);
+        }
+        let dirty = self.state.borrow().dirty;
+        self.write_producer_snapshot(dirty).await
+    }
+
+    /// Deletes whole sealed segments every record of which is below `offset` (the caller no
+    /// longer needs them: a drained internal log). The active segment is kept. Returns how many
+    /// were deleted.
+    pub async fn delete_below(&self, offset: i64) -> Result<usize> {
+        let _guard = self.write_lock.lock().await;
+        self.check_writable()?;
+        let mut deleted = 0;
+        loop {
+            let first = {
+                let segs = self.segments.borrow();
+                if segs.len() <= 1 || segs[1].base_offset > offset {
+                    break;
+                }
+                segs[0].clone()
+            };
+            let r = first.delete_files();
+            self.poison_on_err(r)?;
+            let next_start = {
+                let mut segs = self.segments.borrow_mut();
+                segs.remove(0);
+                segs[0].base_offset
+            };
+            {
+                let mut st = self.state.borrow_mut();
+                st.log_start = next_start;
+                st.assert_offsets(&self.name);
+            }
+            deleted += 1;
+        }
+        if deleted > 0 {
+            let start = self.state.borrow().log_start;
+            remove_snapshots(&self.dir, |base| base < start);
+            let r = self.files.sync_dir(&self.dir).await;
+            self.poison_on_err(r)?;
+        }
+        Ok(deleted)
+    }
+
     /// The append in ticket `number` of the write lock (given up if refused before its turn).
     async fn append_checked_at(&self, number: u64, checked: CheckedAppend) -> Result<i64> {
         let checked = if checked.bounds_match(&self.config) {
@@ -1349,6 +1533,23 @@ impl Log {
     }
 }
 
+/// What [`Log::append_held`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HeldAppend {
+    /// The producer's batches were recorded; `base_offset` is where the batches staged for now
+    /// went (`None`: everything is held).
+    Admitted {
+        /// Offset of the first batch written here.
+        base_offset: Option<i64>,
+    },
+    /// A retry of batches recorded before (at this base offset, -1 if all were held): nothing
+    /// was done.
+    Duplicate {
+        /// The earlier answer's base offset.
+        base_offset: i64,
+    },
+}
+
 enum ProducerCheck {
     Append,
     Duplicate { base_offset: i64, next_offset: i64 },
@@ -1569,6 +1770,16 @@ impl CheckedAppend {
             batch_bytes_max: config.batch_bytes_max,
             validation: config.validation.clone(),
         })
+    }
+
+    /// The buffer as it was checked.
+    pub fn records(&self) -> &Bytes {
+        &self.records
+    }
+
+    /// Where each batch of the buffer starts, with its validated header.
+    pub fn batches(&self) -> &[BatchInfo] {
+        &self.infos
     }
 
     /// Offsets the buffer takes.

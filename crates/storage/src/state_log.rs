@@ -86,8 +86,9 @@ use crate::rt::sync::Notify;
 use crate::validate::AppendOrigin;
 use disk::{
     encode_updates, fsync_parent, open_log, parent, recover_swap, remove_dir_if_exists, scan_live,
-    sibling, swap_in, FreshWriter, Scan,
+    sibling, swap_in, FreshWriter,
 };
+pub use disk::{encode_updates as encode_records, Entry, Scan};
 pub use family::prepare_family;
 
 /// The reserved directory of internal state under a data directory. It has no `-{partition}`

@@ -129,7 +129,7 @@ pub(super) async fn recover_swap(live: &Path) -> Result<bool> {
 
 /// Encodes `updates` (one record each) as uncompressed batches of at most
 /// [`STATE_BATCH_BYTES_MAX`] bytes.
-pub(super) fn encode_updates(updates: &[Update], out: &mut Vec<u8>) -> Result<()> {
+pub fn encode_updates(updates: &[Update], out: &mut Vec<u8>) -> Result<()> {
     let meta = BatchMeta {
         base_timestamp: now_ms(),
         ..BatchMeta::default()
@@ -169,35 +169,52 @@ pub(super) fn encode_updates(updates: &[Update], out: &mut Vec<u8>) -> Result<()
 }
 
 /// One record read back.
-pub(super) struct Entry {
-    pub(super) offset: i64,
-    pub(super) key: Bytes,
-    pub(super) value: Option<Bytes>,
+#[derive(Clone, Debug)]
+pub struct Entry {
+    /// The record's offset.
+    pub offset: i64,
+    /// Its key (never null in a state log).
+    pub key: Bytes,
+    /// Its value (`None`: a tombstone).
+    pub value: Option<Bytes>,
 }
 
 /// Reads a log's records in offset order, [`READ_CHUNK_BYTES`] at a time, checking every batch
 /// again (CRC, record count, offsets contiguous, keys present).
-pub(super) struct Scan<'a> {
+pub struct Scan<'a> {
     log: &'a Log,
     next: i64,
     end: i64,
+    /// Records below this offset (in the first batch read) are skipped.
+    from: i64,
+    chunk_bytes: u64,
 }
 
 impl<'a> Scan<'a> {
-    pub(super) fn new(log: &'a Log) -> Scan<'a> {
+    /// A scan of the whole log, from its start to its high watermark.
+    pub fn new(log: &'a Log) -> Scan<'a> {
+        Scan::at(log, log.log_start_offset(), READ_CHUNK_BYTES)
+    }
+
+    /// A scan from `offset` (in `[log_start_offset, high_watermark]`) to the high watermark,
+    /// reading about `chunk_bytes` per step (at least one whole batch: a small value reads one
+    /// batch at a time, for random access by offset).
+    pub fn at(log: &'a Log, offset: i64, chunk_bytes: u64) -> Scan<'a> {
         Scan {
             log,
-            next: log.log_start_offset(),
+            next: offset,
             end: log.high_watermark(),
+            from: offset,
+            chunk_bytes: chunk_bytes.max(1),
         }
     }
 
     /// The records of the next chunk, or `None` at the end.
-    pub(super) async fn next_chunk(&mut self) -> Result<Option<Vec<Entry>>> {
+    pub async fn next_chunk(&mut self) -> Result<Option<Vec<Entry>>> {
         if self.next >= self.end {
             return Ok(None);
         }
-        let read = self.log.read(self.next, READ_CHUNK_BYTES).await?;
+        let read = self.log.read(self.next, self.chunk_bytes).await?;
         assert!(
             !read.slices.is_empty(),
             "{}: read at {} below the high watermark {} returned nothing",
@@ -222,7 +239,12 @@ impl<'a> Scan<'a> {
                 };
                 let header = validate_one(&bytes[at..], STATE_BATCH_BYTES_MAX as u64)
                     .map_err(|e| corrupt(e.to_string()))?;
-                if header.base_offset != self.next {
+                // The first batch of a scan `at` an offset may start before it.
+                let first_holds_from = out.is_empty()
+                    && self.next == self.from
+                    && header.base_offset <= self.from
+                    && self.from <= header.last_offset();
+                if header.base_offset != self.next && !first_holds_from {
                     return Err(corrupt(format!(
                         "batch at offset {}, expected {}",
                         header.base_offset, self.next
@@ -245,8 +267,12 @@ impl<'a> Scan<'a> {
                     let key = r
                         .key
                         .ok_or_else(|| corrupt(format!("record {i} has no key")))?;
+                    let offset = header.base_offset + i as i64;
+                    if offset < self.from {
+                        continue;
+                    }
                     out.push(Entry {
-                        offset: header.base_offset + i as i64,
+                        offset,
                         key,
                         value: r.value,
                     });
