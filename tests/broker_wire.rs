@@ -13,6 +13,8 @@
 //!   connection while another client keeps producing and consuming.
 //! - `poison`: batches with a valid header and CRC but unreadable records, each refused with
 //!   Kafka's code (and `record_errors` from Produce v8), nothing stored, the partition serving on.
+//! - `delay`: scheduled delivery (issue 15): due order, not before due, exactly once across a
+//!   restart, bad values refused, rolls past the wheel, the loaded queue's bound.
 //! - `limits`: idle and slowloris deadlines, max.connections (+ per IP), the memory budget with
 //!   the broker's RSS measured, and a broker out of file descriptors.
 //!
@@ -21,6 +23,8 @@
 mod chaos;
 #[path = "broker_wire/client.rs"]
 mod client;
+#[path = "broker_wire/delay.rs"]
+mod delay;
 #[path = "broker_wire/errors.rs"]
 mod errors;
 #[path = "broker_wire/hostile.rs"]
@@ -117,6 +121,10 @@ both_drivers!(
     errors::api_versions_v5_checks_the_cluster_and_node_the_client_means,
     topic_configs::topic_configs_are_validated_and_listed_at_creation,
     topic_configs::topic_configs_survive_a_restart,
+    delay::delayed_records_arrive_when_due_in_due_order,
+    delay::bad_delays_are_refused_and_topics_without_the_config_ignore_them,
+    delay::a_restart_delivers_pending_records_once_and_keeps_idempotence,
+    delay::rolled_records_and_a_tiny_loaded_bound_still_deliver_in_order,
     limits::idle_connections_close_after_connections_max_idle_ms,
     limits::slowloris_frames_close_at_the_frame_read_deadline,
     limits::max_connections_holds_new_clients_until_one_closes,

@@ -148,6 +148,9 @@ pub struct BrokerConfig {
     /// Longest delay a record of a delay-enabled topic may ask for (`ringlog-delay-ms`, or
     /// `ringlog-deliver-at` this far ahead); longer is refused with INVALID_RECORD.
     pub delivery_delay_max_ms: i64,
+    /// Sizes of each shard's timer of delayed records (wheel slots, loaded records); the
+    /// defaults suit every broker, tests shrink them.
+    pub delay_timer: crate::delay::timer::TimerConfig,
     /// How far ahead of the broker's clock a client record's timestamp may be
     /// (`message.timestamp.after.max.ms`).
     pub message_timestamp_after_max_ms: i64,
@@ -189,6 +192,7 @@ impl Default for BrokerConfig {
             queued_max_request_bytes: QUEUED_MAX_REQUEST_BYTES_DEFAULT,
             message_timestamp_before_max_ms: i64::MAX,
             delivery_delay_max_ms: crate::delay::DELAY_MAX_MS_DEFAULT,
+            delay_timer: crate::delay::timer::TimerConfig::default(),
             message_timestamp_after_max_ms: MESSAGE_TIMESTAMP_AFTER_MAX_MS_DEFAULT,
             group_initial_rebalance_delay_ms: crate::group::INITIAL_REBALANCE_DELAY_MS_DEFAULT,
             fault_drop_after_append: Default::default(),
@@ -315,6 +319,13 @@ impl BrokerConfig {
         if self.fetch_max_bytes < 1024 {
             return Err("fetch-max-bytes must be at least 1024".into());
         }
+        if !(1..=crate::delay::DELAY_MAX_MS_DEFAULT * 100).contains(&self.delivery_delay_max_ms) {
+            return Err(format!(
+                "delivery-delay-max-ms must be in 1..={} (100 years), got {}",
+                crate::delay::DELAY_MAX_MS_DEFAULT * 100,
+                self.delivery_delay_max_ms
+            ));
+        }
         if self.message_timestamp_before_max_ms < 0 || self.message_timestamp_after_max_ms < 0 {
             return Err("message-timestamp-before-max-ms and -after-max-ms must be >= 0".into());
         }
@@ -436,6 +447,9 @@ impl BrokerConfig {
         if let Some(v) = file.message_timestamp_after_max_ms {
             self.message_timestamp_after_max_ms = v;
         }
+        if let Some(v) = file.delivery_delay_max_ms {
+            self.delivery_delay_max_ms = v;
+        }
         if let Some(v) = file.group_initial_rebalance_delay_ms {
             self.group_initial_rebalance_delay_ms = v;
         }
@@ -520,6 +534,11 @@ pub struct ConfigOverrides {
     /// as Kafka 4.4).
     #[arg(long)]
     pub message_timestamp_after_max_ms: Option<i64>,
+    /// Longest delay a record of a delay-enabled topic may ask for, ms (`ringlog-delay-ms`, or
+    /// `ringlog-deliver-at` this far ahead; default 365 days). Longer is refused with
+    /// INVALID_RECORD.
+    #[arg(long)]
+    pub delivery_delay_max_ms: Option<i64>,
     /// How long a new consumer group's first rebalance waits for more members, ms (Kafka's
     /// group.initial.rebalance.delay.ms; default 0: a lone consumer joins at once).
     #[arg(long)]

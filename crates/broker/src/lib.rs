@@ -416,9 +416,16 @@ async fn shard_main(info: ShardInfo, start: ShardStart) -> io::Result<()> {
         fetch_files: limits.fetch_files.clone(),
         timer: std::cell::OnceCell::new(),
     });
-    let timer = delay::Timer::open(&config.data_dir, id, count, config.flush, &state.engine)
-        .await
-        .map_err(|e| io::Error::other(format!("shard {id}: {e}")))?;
+    let timer = delay::Timer::open(
+        &config.data_dir,
+        id,
+        count,
+        config.flush,
+        config.delay_timer,
+        &state.engine,
+    )
+    .await
+    .map_err(|e| io::Error::other(format!("shard {id}: {e}")))?;
     let _ = state.timer.set(timer.clone());
     rt::spawn(timer.run(state.clone()));
 

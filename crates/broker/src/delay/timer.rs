@@ -65,6 +65,27 @@ const WALK_CACHE_BLOCKS: usize = 8;
 /// Segment size of the timer log: drained segments are dropped whole.
 const TIMER_SEGMENT_BYTES: u64 = 64 << 20;
 
+/// Sizes of a timer (tests shrink them to reach rolls and the memory bound quickly).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TimerConfig {
+    /// Slots of the wheel ([`WHEEL_SLOTS`]).
+    pub wheel_slots: i64,
+    /// Most loaded records ([`LOADED_MAX`]).
+    pub loaded_max: usize,
+    /// Most bytes of loaded records ([`LOADED_BYTES_MAX`]).
+    pub loaded_bytes_max: usize,
+}
+
+impl Default for TimerConfig {
+    fn default() -> Self {
+        TimerConfig {
+            wheel_slots: WHEEL_SLOTS,
+            loaded_max: LOADED_MAX,
+            loaded_bytes_max: LOADED_BYTES_MAX,
+        }
+    }
+}
+
 /// The idempotent producer id with which shard `shard` delivers due records. Above every id
 /// the broker hands out (Produce refuses ids at or above the allocator's bound), so no client
 /// can write with it.
@@ -235,6 +256,7 @@ struct Staged {
 
 /// One shard's timer.
 pub struct Timer {
+    config: TimerConfig,
     shard: usize,
     shards: usize,
     log: Rc<Log>,
@@ -254,27 +276,32 @@ impl Timer {
         shard: usize,
         shards: usize,
         flush: FlushPolicy,
+        config: TimerConfig,
         engine: &Engine,
     ) -> Result<Rc<Timer>, String> {
+        if config.wheel_slots < 4 || config.loaded_max == 0 || config.loaded_bytes_max == 0 {
+            return Err(format!("timer sizes out of range: {config:?}"));
+        }
         let dir = state_log::shard_dir(&state_log::state_root(data_dir), FAMILY, shard);
         std::fs::create_dir_all(&dir)
             .map_err(|e| format!("creating the timer log {}: {e}", dir.display()))?;
-        let config = LogConfig {
+        let log_config = LogConfig {
             segment_bytes: TIMER_SEGMENT_BYTES,
             segment_ms: None,
             batch_bytes_max: state_log::STATE_BATCH_BYTES_MAX as u32,
             flush,
             ..LogConfig::default()
         };
-        let log = Log::open(&dir, FAMILY, shard as i32, config, false)
+        let log = Log::open(&dir, FAMILY, shard as i32, log_config, false)
             .await
             .map_err(|e| format!("opening the timer log {}: {e}", dir.display()))?;
         let timer = Rc::new(Timer {
+            config,
             shard,
             shards,
             log: Rc::new(log),
             st: RefCell::new(State {
-                slots: vec![Slot { sec: -1, head: -1 }; WHEEL_SLOTS as usize],
+                slots: vec![Slot { sec: -1, head: -1 }; config.wheel_slots as usize],
                 ..State::default()
             }),
             wake: Notify::new(),
@@ -309,7 +336,8 @@ impl Timer {
                         }
                         TimerRecord::Entry(en) if en.fire >= 0 => {
                             let mut st = self.st.borrow_mut();
-                            let slot = &mut st.slots[en.fire.rem_euclid(WHEEL_SLOTS) as usize];
+                            let slot =
+                                &mut st.slots[en.fire.rem_euclid(self.config.wheel_slots) as usize];
                             if en.fire > slot.sec || (en.fire == slot.sec && e.offset > slot.head) {
                                 *slot = Slot {
                                     sec: en.fire,
@@ -379,7 +407,6 @@ impl Timer {
         }
         {
             let mut st = self.st.borrow_mut();
-            st.done_through = d.max(i64::MIN / 4);
             st.checkpoint_offset = checkpoint_offset;
             st.redo_from = checkpoint.redo_from;
             st.next_offset = self.log.log_end_offset();
@@ -388,6 +415,13 @@ impl Timer {
                 now_sec
             } else {
                 min_fire.max(d + 1)
+            };
+            // Without a checkpoint nothing is done yet: the window of slots starts where
+            // loading starts (new records' slots are placed relative to it).
+            st.done_through = if checkpoint_offset >= 0 {
+                d
+            } else {
+                st.cursor - 1
             };
         }
         for intent in redo {
@@ -476,7 +510,7 @@ impl Timer {
             if let TimerRecord::Entry(e) = rec {
                 if e.fire >= 0 {
                     let offset = first + k as i64;
-                    let slot = &mut st.slots[e.fire.rem_euclid(WHEEL_SLOTS) as usize];
+                    let slot = &mut st.slots[e.fire.rem_euclid(self.config.wheel_slots) as usize];
                     e.prev = if slot.sec == e.fire { slot.head } else { -1 };
                     *slot = Slot {
                         sec: e.fire,
@@ -609,7 +643,7 @@ impl Timer {
                 }
                 let done_through = self.st.borrow().done_through;
                 for r in &delayed {
-                    let fire = fire_for(r.due_ms, done_through);
+                    let fire = fire_for(r.due_ms, done_through, self.config.wheel_slots);
                     records.push(TimerRecord::Entry(entry_of(topic, partition, r, fire)));
                 }
                 let pid = now_producer_id(self.shard);
@@ -744,7 +778,8 @@ impl Timer {
                 (
                     st.walk,
                     st.cursor,
-                    st.loaded.len() >= LOADED_MAX || st.loaded_bytes >= LOADED_BYTES_MAX,
+                    st.loaded.len() >= self.config.loaded_max
+                        || st.loaded_bytes >= self.config.loaded_bytes_max,
                 )
             };
             if full {
@@ -754,7 +789,8 @@ impl Timer {
                 if cursor > now_ms().div_euclid(1000) + LOOKAHEAD_SECS {
                     return Ok(());
                 }
-                let slot = self.st.borrow().slots[cursor.rem_euclid(WHEEL_SLOTS) as usize];
+                let slot =
+                    self.st.borrow().slots[cursor.rem_euclid(self.config.wheel_slots) as usize];
                 let mut st = self.st.borrow_mut();
                 if slot.sec == cursor && slot.head >= 0 {
                     if slot.head >= self.log.high_watermark() {
@@ -852,9 +888,15 @@ impl Timer {
         let mut st = self.st.borrow_mut();
         let mut round = Vec::new();
         let mut bytes = 0;
+        // The records of a slot still being loaded wait for the rest of it (an unloaded one may
+        // be due earlier), unless the loaded bound stops its loading: then order within that
+        // second gives way to progress (more records due in one second than the bound).
+        let full = st.loaded.len() >= self.config.loaded_max
+            || st.loaded_bytes >= self.config.loaded_bytes_max;
+        let walking = st.walk.map(|w| w.sec).filter(|_| !full);
         while round.len() < ROUND_RECORDS_MAX && bytes < ROUND_BYTES_MAX {
             match st.loaded.peek() {
-                Some(Reverse(l)) if l.at <= now => {}
+                Some(Reverse(l)) if l.at <= now && walking.is_none_or(|s| l.entry.fire < s) => {}
                 _ => break,
             }
             let Reverse(l) = st.loaded.pop().expect("peeked");
@@ -891,7 +933,7 @@ impl Timer {
             let mut e = l.entry.clone();
             e.rolled_from = l.offset;
             e.rolled_from_fire = l.entry.fire;
-            e.fire = fire_for(e.due, done_through);
+            e.fire = fire_for(e.due, done_through, self.config.wheel_slots);
             records.push(TimerRecord::Entry(e));
         }
         for ((topic, partition), entries) in &by_partition {
@@ -1159,9 +1201,9 @@ fn next_sequence(log: &Log, pid: i64) -> (i16, i32) {
 /// `(done_through, done_through + WHEEL_SLOTS)` so that no two pending seconds share a slot and
 /// none is below the checkpoint (which would make it look done at the next open). A record due
 /// beyond the window is re-written ("rolled") when its slot comes.
-fn fire_for(due: i64, done_through: i64) -> i64 {
+fn fire_for(due: i64, done_through: i64, wheel_slots: i64) -> i64 {
     due.div_euclid(1000)
-        .clamp(done_through + 1, done_through + WHEEL_SLOTS - 1)
+        .clamp(done_through + 1, done_through + wheel_slots - 1)
 }
 
 fn entry_of(topic: &Arc<str>, partition: i32, r: &HeldRecord, fire: i64) -> EntryRec {
