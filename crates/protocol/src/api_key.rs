@@ -1,6 +1,11 @@
 //! Kafka API keys (Kafka protocol guide, "Api Keys"): every key Kafka 4.x defines, so a request
 //! for any of them can be named in logs and answered as Kafka would, whether ringlog serves it
-//! or not. Which ones ringlog serves, and at which versions, is [`super::versions`].
+//! or not, and ringlog's own private APIs. Which ones ringlog serves, and at which versions, is
+//! [`super::versions`].
+//!
+//! # Invariants
+//! - Kafka's keys ([`ApiKey::ALL`]) are all below [`RINGLOG_PRIVATE_KEY_MIN`]; ringlog's own
+//!   ([`RINGLOG_PRIVATE`]) are all at or above it, so the two can never collide (tested).
 
 /// A Kafka API, by its key on the wire.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -93,10 +98,23 @@ pub enum ApiKey {
     DescribeShareGroupOffsets = 90,
     AlterShareGroupOffsets = 91,
     DeleteShareGroupOffsets = 92,
+    // ringlog-private APIs, from RINGLOG_PRIVATE_KEY_MIN up (served, never advertised).
+    /// Scheduled delivery: pending, next due and delivered records per topic (`ringlog delays`).
+    DescribeDelays = 32_000,
 }
 
+/// The first api key of ringlog's private APIs. Kafka allocates its keys one by one from 0 (92
+/// in Kafka 4.x, growing by a few per release), so keys this high stay clear of it for the
+/// foreseeable future, and still fit the wire's i16 with room for more.
+pub const RINGLOG_PRIVATE_KEY_MIN: i16 = 32_000;
+
+/// ringlog's private APIs, in key order. They are decoded and answered like any served API but
+/// never listed in ApiVersions ([`super::versions::PRIVATE_APIS`]), so Kafka clients see exactly
+/// the APIs a Kafka broker would offer them.
+pub const RINGLOG_PRIVATE: &[ApiKey] = &[ApiKey::DescribeDelays];
+
 impl ApiKey {
-    /// Every key, in key order.
+    /// Every key Kafka defines, in key order (ringlog's own are [`RINGLOG_PRIVATE`]).
     pub const ALL: &'static [ApiKey] = &[
         ApiKey::Produce,
         ApiKey::Fetch,
@@ -187,9 +205,19 @@ impl ApiKey {
         ApiKey::DeleteShareGroupOffsets,
     ];
 
-    /// The key for a raw wire value, or `None` for a key Kafka does not define.
+    /// The key for a raw wire value, or `None` for a key neither Kafka nor ringlog defines.
     pub fn from_i16(key: i16) -> Option<ApiKey> {
-        ApiKey::ALL.iter().copied().find(|k| *k as i16 == key)
+        let table = if key >= RINGLOG_PRIVATE_KEY_MIN {
+            RINGLOG_PRIVATE
+        } else {
+            ApiKey::ALL
+        };
+        table.iter().copied().find(|k| *k as i16 == key)
+    }
+
+    /// Whether this is one of ringlog's private APIs (never advertised).
+    pub fn is_ringlog_private(self) -> bool {
+        self as i16 >= RINGLOG_PRIVATE_KEY_MIN
     }
 }
 
@@ -202,17 +230,33 @@ impl TryFrom<i16> for ApiKey {
 
 #[cfg(test)]
 mod tests {
-    use super::ApiKey;
+    use super::{ApiKey, RINGLOG_PRIVATE, RINGLOG_PRIVATE_KEY_MIN};
 
     #[test]
     fn keys_are_unique_sorted_and_round_trip() {
-        for pair in ApiKey::ALL.windows(2) {
-            assert!((pair[0] as i16) < (pair[1] as i16));
-        }
-        for key in ApiKey::ALL {
-            assert_eq!(ApiKey::from_i16(*key as i16), Some(*key));
+        for table in [ApiKey::ALL, RINGLOG_PRIVATE] {
+            for pair in table.windows(2) {
+                assert!((pair[0] as i16) < (pair[1] as i16));
+            }
+            for key in table {
+                assert_eq!(ApiKey::from_i16(*key as i16), Some(*key));
+            }
         }
         assert_eq!(ApiKey::from_i16(4), None); // LeaderAndIsr: removed in Kafka 4
         assert_eq!(ApiKey::from_i16(-1), None);
+        assert_eq!(ApiKey::from_i16(RINGLOG_PRIVATE_KEY_MIN - 1), None);
+        assert_eq!(ApiKey::from_i16(i16::MAX), None);
+    }
+
+    #[test]
+    fn kafka_and_ringlog_keys_never_collide() {
+        for key in ApiKey::ALL {
+            assert!((*key as i16) < RINGLOG_PRIVATE_KEY_MIN, "{key:?}");
+            assert!(!key.is_ringlog_private(), "{key:?}");
+        }
+        for key in RINGLOG_PRIVATE {
+            assert!(key.is_ringlog_private(), "{key:?}");
+        }
+        assert_eq!(ApiKey::DescribeDelays as i16, 32_000);
     }
 }

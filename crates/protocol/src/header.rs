@@ -29,9 +29,10 @@
 //! ([`super::messages::request_is_flexible`]).
 //!
 //! # Invariants
-//! - The api key is checked against [`super::versions::SUPPORTED_APIS`] and the version against its
-//!   range from the fixed 8 bytes alone, so an unknown key or unsupported version is reported with
-//!   its correlation id even if the rest of the header is garbage.
+//! - The api key is checked against the served APIs ([`super::versions::supported_range`]:
+//!   advertised and private) and the version against its range from the fixed 8 bytes alone, so
+//!   an unknown key or unsupported version is reported with its correlation id even if the rest
+//!   of the header is garbage.
 //! - Header tagged fields are skipped, never stored: no allocation driven by their count or size.
 //! - Every read is bounds-checked; malformed input is an error, never a panic.
 

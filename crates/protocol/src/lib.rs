@@ -23,8 +23,8 @@
 //!   [`wire::ARRAY_PREALLOC_MAX`] elements pre-allocated (see [`wire`]). Decoded memory thus
 //!   tracks bytes actually parsed, within the frame bound. Fuzz-style tests feed random, truncated
 //!   and mutated bodies for every advertised (api, version); a cargo-fuzz target does the same.
-//! - Only versions listed in [`versions::SUPPORTED_APIS`] are decoded; everything else is a
-//!   [`DecodeError`] the caller can answer or close on.
+//! - Only versions listed in [`versions::SUPPORTED_APIS`] or [`versions::PRIVATE_APIS`] are
+//!   decoded; everything else is a [`DecodeError`] the caller can answer or close on.
 //! - Produce record sets stay `Bytes` slices of the request frame (no copy).
 //! - No response ever carries a tagged field holding its default value (the message macros omit
 //!   them; checked byte for byte against Kafka's encoding in the differential tests).
@@ -172,7 +172,7 @@ pub fn decode_request(frame_body: Bytes) -> Result<(RequestHeader, Request), Dec
     let header = header::decode_request_header(&mut r)?;
     match Request::decode(header.api_key, header.api_version, &mut r) {
         Ok(Some(request)) => Ok((header, request)),
-        // decode_request_header only returns keys from versions::SUPPORTED_APIS; a table row
+        // decode_request_header only returns keys from the versions tables; a table row
         // without a definition is our bug, reported rather than panicked on (and tested).
         Ok(None) => Err(DecodeError::UnknownApiKey {
             api_key: header.api_key as i16,

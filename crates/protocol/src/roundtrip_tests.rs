@@ -1,9 +1,12 @@
-//! Whole-frame tests for every advertised (api, version), on our own types.
+//! Whole-frame tests for every served (api, version), advertised or private, on our own types.
 //!
 //! The differential tests check each message body byte for byte against the `kafka-protocol`
 //! crate. What they do not see, and this file does:
+//! - the ringlog-private APIs ([`super::versions::PRIVATE_APIS`], e.g. DescribeDelays), which
+//!   Kafka's schemas and so the `kafka-protocol` oracle do not know: hand-written byte vectors
+//!   below stand in for the differential check;
 //! - whole request frames (size prefix, request header v1/v2 with and without header tagged
-//!   fields, body) through [`super::decode_request`], for random valid bodies of every advertised
+//!   fields, body) through [`super::decode_request`], for random valid bodies of every served
 //!   (api, version), and the client side's [`super::encode_request`] writing the same bytes;
 //! - whole response frames from [`super::encode_response`] (size prefix, response header v0/v1,
 //!   always v0 for ApiVersions) read back by our decoders, and the client side's
@@ -24,11 +27,12 @@ use super::api_key::ApiKey;
 use super::fetch::{self, FetchReply, FetchReplyPartition, FetchReplyTopic, Part, RecordSlice};
 use super::header::{response_header_version, RequestHeader};
 use super::messages::{
-    self, ApiVersionsRequest, FetchRequest, FetchResponse, FetchableTopicResponse, MetadataRequest,
-    MetadataResponse, PartitionData, PartitionProduceData, ProduceRequest, TopicProduceData,
+    self, ApiVersionsRequest, DescribeDelaysRequest, DescribeDelaysResponse, DescribedTopicDelays,
+    FetchRequest, FetchResponse, FetchableTopicResponse, MetadataRequest, MetadataResponse,
+    PartitionData, PartitionProduceData, ProduceRequest, TopicProduceData,
 };
 use super::random::{Random, Rng};
-use super::versions::{self, SUPPORTED_APIS};
+use super::versions;
 use super::wire::{Cx, Str};
 use super::{
     decode_request, decode_response, encode_request, encode_response, ApiRequest, DecodeError,
@@ -41,14 +45,14 @@ use ringlog_storage::records::{self as recs, BatchMeta, Compression, Record};
 /// version in the differential tests).
 const FRAME_CASES_PER_VERSION: u64 = 24;
 
+/// Every served (api, version): advertised, then private.
 fn all_versions() -> impl Iterator<Item = (ApiKey, i16)> {
-    SUPPORTED_APIS
-        .iter()
+    versions::served_apis()
         .flat_map(|r| (r.min_version..=r.max_version).map(move |v| (r.api_key, v)))
 }
 
 fn versions_of(api_key: ApiKey) -> std::ops::RangeInclusive<i16> {
-    let r = versions::supported_range(api_key as i16).expect("advertised");
+    let r = versions::supported_range(api_key as i16).expect("served");
     r.min_version..=r.max_version
 }
 
@@ -83,7 +87,9 @@ fn first_flexible_version(api_key: ApiKey) -> i16 {
         ApiKey::DeleteTopics => 4,
         ApiKey::InitProducerId => 2,
         ApiKey::DeleteGroups => 2,
-        other => panic!("{other:?} is advertised but missing from this test's header table"),
+        // ringlog-private: flexible from its first version, by design (describe_delays.rs).
+        ApiKey::DescribeDelays => 0,
+        other => panic!("{other:?} is served but missing from this test's header table"),
     }
 }
 
@@ -109,7 +115,8 @@ macro_rules! with_request_type {
             ApiKey::DeleteTopics => $f::<messages::DeleteTopicsRequest>($($arg),*),
             ApiKey::InitProducerId => $f::<messages::InitProducerIdRequest>($($arg),*),
             ApiKey::DeleteGroups => $f::<messages::DeleteGroupsRequest>($($arg),*),
-            other => panic!("{other:?} is advertised but missing from this test's api table"),
+            ApiKey::DescribeDelays => $f::<messages::DescribeDelaysRequest>($($arg),*),
+            other => panic!("{other:?} is served but missing from this test's api table"),
         }
     };
 }
@@ -204,7 +211,7 @@ fn random_request_frame<R: TestedRequest>(v: i16, g: &mut Rng) -> (Bytes, Reques
 }
 
 // ---------------------------------------------------------------------------------------------
-// Whole request and response frames, every advertised (api, version).
+// Whole request and response frames, every served (api, version).
 
 fn request_frames_round_trip<R: TestedRequest>(api_key: ApiKey, v: i16) {
     assert_eq!(R::KEY, api_key, "test table row");
@@ -247,7 +254,7 @@ fn request_frames_round_trip<R: TestedRequest>(api_key: ApiKey, v: i16) {
 }
 
 #[test]
-fn every_advertised_request_version_decodes_from_whole_frames() {
+fn every_served_request_version_decodes_from_whole_frames() {
     let mut count = 0;
     for (api_key, v) in all_versions() {
         with_request_type!(api_key, request_frames_round_trip(api_key, v));
@@ -256,8 +263,8 @@ fn every_advertised_request_version_decodes_from_whole_frames() {
     // Produce 8, Fetch 13, ListOffsets 8, Metadata 12, OffsetCommit 8, OffsetFetch 9,
     // FindCoordinator 5, JoinGroup 10, Heartbeat 5, LeaveGroup 6, SyncGroup 6,
     // DescribeGroups 6, ListGroups 6, ApiVersions 6, CreateTopics 6, DeleteTopics 6,
-    // InitProducerId 6, DeleteGroups 3.
-    assert_eq!(count, 129);
+    // InitProducerId 6, DeleteGroups 3; private: DescribeDelays 1.
+    assert_eq!(count, 130);
 }
 
 fn response_frames_round_trip<R: TestedRequest>(api_key: ApiKey, v: i16) {
@@ -319,7 +326,7 @@ fn response_frames_round_trip<R: TestedRequest>(api_key: ApiKey, v: i16) {
 }
 
 #[test]
-fn every_advertised_response_version_encodes_whole_frames() {
+fn every_served_response_version_encodes_whole_frames() {
     for (api_key, v) in all_versions() {
         with_request_type!(api_key, response_frames_round_trip(api_key, v));
     }
@@ -573,6 +580,85 @@ fn api_versions_unsupported_reply_vector() {
     assert_eq!(&out[..], &expected[..]);
 }
 
+// ---------------------------------------------------------------------------------------------
+// DescribeDelays (ringlog-private, key 32000 = 0x7d00): Kafka's schemas do not have it, so the
+// differential tests cannot check it against kafka-protocol; these vectors, written from the
+// layout in messages/describe_delays.rs, are its byte-for-byte check.
+
+#[test]
+fn describe_delays_request_vectors() {
+    let cases = [
+        // header v2: key 0x7d00, version 0, correlation 3, client_id "ringlog", no tagged
+        // fields; body: topics null (compact array length 0), no tagged fields.
+        (
+            "7d00 0000 00000003 0007 72696e676c6f67 00  00 00",
+            Some("ringlog"),
+            None,
+        ),
+        // null client_id; topics [] (compact length 1: not null, empty).
+        ("7d00 0000 00000004 ffff 00  01 00", None, Some(vec![])),
+        // topics ["orders", ""] (compact length 3; compact strings 07 "orders", 01 "").
+        (
+            "7d00 0000 00000005 ffff 00  03 07 6f7264657273 01 00",
+            None,
+            Some(vec![Str::from("orders"), Str::from("")]),
+        ),
+    ];
+    for (corr, (bytes, client_id, topics)) in (3..).zip(cases) {
+        let body = hex(bytes);
+        let (h, r) = decode_request(Bytes::from(body.clone())).unwrap();
+        assert_eq!(h.api_key, ApiKey::DescribeDelays);
+        assert_eq!((h.api_version, h.correlation_id), (0, corr));
+        assert_eq!(h.client_id.as_deref(), client_id);
+        let want = DescribeDelaysRequest { topics };
+        assert_eq!(r, Request::DescribeDelays(want.clone()));
+        // The client side writes the same bytes.
+        let mut out = BytesMut::new();
+        encode_request(&want, 0, corr, client_id, &mut out).unwrap();
+        assert_eq!(&out[4..], &body[..], "{bytes}");
+    }
+}
+
+#[test]
+fn describe_delays_response_vector() {
+    let resp = DescribeDelaysResponse {
+        throttle_time_ms: 0,
+        error_code: 0,
+        topics: vec![
+            DescribedTopicDelays {
+                name: Str::from("orders"),
+                pending: 3,
+                next_due_ms: 1_700_000_000_000,
+                oldest_overdue_lag_ms: 0,
+                delivered: 42,
+            },
+            DescribedTopicDelays {
+                name: Str::from("t"),
+                pending: 0,
+                next_due_ms: -1,
+                oldest_overdue_lag_ms: 250,
+                delivered: 0,
+            },
+        ],
+    };
+    let header = header_for(ApiKey::DescribeDelays, 0);
+    let mut out = BytesMut::new();
+    encode_response(&header, &resp.clone().into(), &mut out).unwrap();
+    // size 88; header v1: correlation 32_000_000, no tagged fields; throttle 0, error 0,
+    // compact array of 2; per topic: compact name, four i64, no tagged fields; then none at the
+    // end.
+    let expected = hex("00000058 01e84800 00  00000000 0000 03
+         07 6f7264657273 0000000000000003 0000018bcfe56800 0000000000000000 000000000000002a 00
+         02 74 0000000000000000 ffffffffffffffff 00000000000000fa 0000000000000000 00
+         00");
+    assert_eq!(&out[..], &expected[..]);
+    let (corr, back) =
+        decode_response::<DescribeDelaysRequest>(Bytes::from(expected).slice(4..), 0).unwrap();
+    assert_eq!((corr, back), (header.correlation_id, resp));
+    // An absent next due time is -1, Kafka's usual "none", not 0 (the epoch).
+    assert_eq!(DescribedTopicDelays::default().next_due_ms, -1);
+}
+
 #[test]
 fn unsupported_versions_and_unknown_keys() {
     // ApiVersions v6 (header v2) from a future client: reported with its correlation id.
@@ -593,6 +679,8 @@ fn unsupported_versions_and_unknown_keys() {
         (3, 0),
         (3, 13),
         (2, 9),
+        (ApiKey::DescribeDelays as i16, 1),
+        (ApiKey::DescribeDelays as i16, -1),
     ] {
         let mut b = BytesMut::new();
         b.put_i16(key);
@@ -608,8 +696,8 @@ fn unsupported_versions_and_unknown_keys() {
         );
     }
     // DescribeConfigs (32), OffsetForLeaderEpoch (23): real Kafka APIs we do not serve yet;
-    // 999: not a Kafka API at all.
-    for key in [32i16, 23, 999, -1] {
+    // 999: not a Kafka API at all; 32001: in ringlog's private range, but not one of its APIs.
+    for key in [32i16, 23, 999, -1, 32_001] {
         let mut b = BytesMut::new();
         b.put_i16(key);
         b.put_i16(0);

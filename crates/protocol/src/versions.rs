@@ -1,6 +1,9 @@
-//! The Kafka APIs and version ranges ringlog advertises in its ApiVersions response.
+//! The Kafka APIs and version ranges ringlog advertises in its ApiVersions response, and the
+//! ringlog-private APIs it serves without advertising them.
 //!
-//! One row per API in [`SUPPORTED_APIS`]. To add an API (consumer groups, InitProducerId): add a
+//! One row per API in [`SUPPORTED_APIS`] (advertised) or [`PRIVATE_APIS`] (not advertised: real
+//! Kafka clients see exactly what a Kafka broker would offer; ringlog's own tools send these at
+//! their one version without asking). To add an API (consumer groups, InitProducerId): add a
 //! row here, a variant to [`super::Request`] and its arm in `decode_request`, and a sample message to
 //! the round-trip tests, which then exercise every version in the new range.
 //!
@@ -27,11 +30,20 @@
 //! | DeleteTopics | 20  | 1..=6  | v6 deletes by name or topic id         |
 //! | InitProducerId | 22 | 0..=5 | idempotent (non-transactional) producers |
 //!
+//! Private, served but never advertised:
+//!
+//! | API            | key   | range  | why                                                       |
+//! |----------------|-------|--------|-----------------------------------------------------------|
+//! | DescribeDelays | 32000 | 0..=0  | `ringlog delays`: scheduled delivery per topic (issue #15) |
+//!
 //! # Invariants
-//! - Every range lies inside the versions its message definition covers (tested in
-//!   `differential_tests`, which also checks every advertised version byte for byte).
-//! - Every advertised version is exercised by a byte-level round-trip test (`roundtrip_tests`).
-//! - Api keys are unique in the table (tested).
+//! - Every range lies inside the versions its message definition covers (tested: in
+//!   `differential_tests` for the advertised APIs, which also checks every advertised version
+//!   byte for byte, and below for the private ones, which Kafka's schemas do not know).
+//! - Every served version, advertised or private, is exercised by a byte-level round-trip test
+//!   (`roundtrip_tests`).
+//! - Api keys are unique across both tables (tested); only Kafka's keys are in
+//!   [`SUPPORTED_APIS`], only ringlog's private keys in [`PRIVATE_APIS`].
 
 use bytes::BytesMut;
 
@@ -76,15 +88,25 @@ pub const SUPPORTED_APIS: &[ApiRange] = &[
     ApiRange { api_key: ApiKey::DeleteGroups, min_version: 0, max_version: 2 },
 ];
 
-/// The advertised range for a raw api key, or `None` if ringlog does not serve that API.
-pub fn supported_range(api_key: i16) -> Option<ApiRange> {
-    SUPPORTED_APIS
-        .iter()
-        .find(|r| r.api_key as i16 == api_key)
-        .copied()
+/// The ringlog-private APIs served, in api-key order: decoded and answered like the advertised
+/// ones, never listed by ApiVersions. See the module doc.
+#[rustfmt::skip] // one row per API reads as a table
+pub const PRIVATE_APIS: &[ApiRange] = &[
+    ApiRange { api_key: ApiKey::DescribeDelays, min_version: 0, max_version: 0 },
+];
+
+/// Every API served, advertised first, then the private ones.
+pub fn served_apis() -> impl Iterator<Item = &'static ApiRange> {
+    SUPPORTED_APIS.iter().chain(PRIVATE_APIS)
 }
 
-/// The ApiVersions response body listing [`SUPPORTED_APIS`]. `error_code` is [`error::NONE`], or
+/// The range served for a raw api key (advertised or private), or `None` if ringlog does not
+/// serve that API.
+pub fn supported_range(api_key: i16) -> Option<ApiRange> {
+    served_apis().find(|r| r.api_key as i16 == api_key).copied()
+}
+
+/// The ApiVersions response body listing [`SUPPORTED_APIS`] (never [`PRIVATE_APIS`]). `error_code` is [`error::NONE`], or
 /// [`error::UNSUPPORTED_VERSION`] when answering a version we do not serve.
 ///
 /// Feature fields (supported/finalized features, zk_migration_ready) keep their defaults, so no
@@ -134,12 +156,53 @@ mod tests {
 
     #[test]
     fn keys_are_unique_and_sorted() {
-        for w in SUPPORTED_APIS.windows(2) {
+        // Advertised keys are all below the private ones, so the chain is sorted as a whole.
+        let served: Vec<&ApiRange> = served_apis().collect();
+        for w in served.windows(2) {
             assert!((w[0].api_key as i16) < (w[1].api_key as i16), "{w:?}");
         }
-        for r in SUPPORTED_APIS {
+        for r in served {
             assert!(r.min_version <= r.max_version, "{r:?}");
         }
+        assert!(SUPPORTED_APIS
+            .iter()
+            .all(|r| !r.api_key.is_ringlog_private()));
+        assert!(PRIVATE_APIS.iter().all(|r| r.api_key.is_ringlog_private()));
+    }
+
+    #[test]
+    fn private_apis_are_served_but_never_advertised() {
+        for r in PRIVATE_APIS {
+            assert_eq!(supported_range(r.api_key as i16), Some(*r));
+            // The differential tests check this for the advertised APIs; Kafka's schemas (their
+            // oracle) do not know the private ones.
+            let defined = crate::messages::defined_versions(r.api_key).expect("a definition");
+            assert!(
+                defined.contains(r.min_version) && defined.contains(r.max_version),
+                "{r:?} outside its definition {defined:?}"
+            );
+        }
+        let listed = |error_code| {
+            api_versions_response(error_code)
+                .api_keys
+                .iter()
+                .map(|k| k.api_key)
+                .collect::<Vec<i16>>()
+        };
+        for error_code in [error::NONE, error::UNSUPPORTED_VERSION] {
+            let keys = listed(error_code);
+            assert_eq!(keys.len(), SUPPORTED_APIS.len());
+            for r in PRIVATE_APIS {
+                assert!(!keys.contains(&(r.api_key as i16)), "{r:?} is advertised");
+            }
+        }
+        let mut out = BytesMut::new();
+        encode_api_versions_unsupported(1, &mut out);
+        let body = ApiVersionsResponse::decode(out.freeze().slice(8..), 0).unwrap();
+        assert!(body
+            .api_keys
+            .iter()
+            .all(|k| k.api_key < crate::api_key::RINGLOG_PRIVATE_KEY_MIN));
     }
 
     #[test]

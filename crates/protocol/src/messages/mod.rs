@@ -4,7 +4,10 @@
 //!
 //! To add an API: write its file with [`crate::api_message!`] and [`crate::wire_struct!`], add a
 //! line to the [`apis!`] list below, a row to [`super::versions::SUPPORTED_APIS`] if the broker
-//! serves it, and a line to the differential tests' table.
+//! serves it, and a line to the differential tests' table. A ringlog-private API (a key from
+//! [`super::api_key::RINGLOG_PRIVATE_KEY_MIN`] up, unknown to Kafka and so to the differential
+//! tests' oracle) gets a row in [`super::versions::PRIVATE_APIS`] instead, and byte vectors of its
+//! own in the round-trip tests.
 //!
 //! # Invariants
 //! - Each definition covers at least every version the broker advertises (tested).
@@ -14,6 +17,7 @@ pub mod api_versions;
 pub mod create_topics;
 pub mod delete_groups;
 pub mod delete_topics;
+pub mod describe_delays;
 pub mod describe_groups;
 pub mod fetch;
 pub mod find_coordinator;
@@ -33,6 +37,7 @@ pub use api_versions::*;
 pub use create_topics::*;
 pub use delete_groups::*;
 pub use delete_topics::*;
+pub use describe_delays::*;
 pub use describe_groups::*;
 pub use fetch::*;
 pub use find_coordinator::*;
@@ -208,4 +213,6 @@ apis! {
     DescribeGroups => DescribeGroupsRequest, DescribeGroupsResponse;
     ListGroups => ListGroupsRequest, ListGroupsResponse;
     DeleteGroups => DeleteGroupsRequest, DeleteGroupsResponse;
+    // ringlog-private, never advertised (versions::PRIVATE_APIS).
+    DescribeDelays => DescribeDelaysRequest, DescribeDelaysResponse;
 }
