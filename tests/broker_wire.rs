@@ -17,6 +17,8 @@
 //!   restart, bad values refused, rolls past the wheel, the loaded queue's bound.
 //! - `limits`: idle and slowloris deadlines, max.connections (+ per IP), the memory budget with
 //!   the broker's RSS measured, and a broker out of file descriptors.
+//! - `delays_api`: DescribeDelays (key 32000, ringlog-private, behind `ringlog delays`) answered
+//!   and checked, refused outside its version, never listed by ApiVersions.
 //!
 
 #[path = "broker_wire/chaos.rs"]
@@ -25,6 +27,8 @@ mod chaos;
 mod client;
 #[path = "broker_wire/delay.rs"]
 mod delay;
+#[path = "broker_wire/delays_api.rs"]
+mod delays_api;
 #[path = "broker_wire/errors.rs"]
 mod errors;
 #[path = "broker_wire/hostile.rs"]
@@ -132,4 +136,6 @@ both_drivers!(
     limits::memory_budget_bounds_partial_frames,
     limits::memory_budget_bounds_slow_copy_fetches,
     limits::out_of_file_descriptors_keeps_serving_with_one_log_line,
+    delays_api::describe_delays_is_answered_and_never_advertised,
+    delays_api::describe_delays_outside_its_version_closes_the_connection,
 );

@@ -525,6 +525,7 @@ async fn handle(shard: &Rc<ShardState>, header: &RequestHeader, request: Request
         Request::ListGroups(r) => respond(handlers::list_groups::handle(shard, r).await),
         Request::DeleteGroups(r) => respond(handlers::delete_groups::handle(shard, r).await),
         Request::InitProducerId(r) => respond(handlers::init_producer_id::handle(shard, r).await),
+        Request::DescribeDelays(r) => respond(handlers::describe_delays::handle(shard, r).await),
     }
 }
 

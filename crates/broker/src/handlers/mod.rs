@@ -31,3 +31,5 @@ pub mod list_groups;
 pub mod offset_commit;
 pub mod offset_fetch;
 pub mod sync_group;
+// ringlog-private APIs (served, never advertised: protocol::versions::PRIVATE_APIS).
+pub mod describe_delays;
