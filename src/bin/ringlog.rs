@@ -37,6 +37,9 @@ enum Command {
     Consume(ConsumeArgs),
     /// List, create or delete topics.
     Topics(TopicsArgs),
+    /// Scheduled delivery per topic: records pending, when the next is due, how late the oldest
+    /// overdue one is, records delivered (a ringlog broker only: Kafka has no such API).
+    Delays(DelaysArgs),
     /// Dump and check the batches of a segment `.log` file (exit 1 if it is damaged).
     Inspect {
         /// Path of a segment file, e.g. data/orders-0/00000000000000000000.log.
@@ -127,6 +130,19 @@ enum TopicsAction {
         /// Topic name.
         name: String,
     },
+}
+
+#[derive(clap::Args)]
+struct DelaysArgs {
+    /// Only this topic (repeatable; default: every topic the broker reports).
+    #[arg(long = "topic", value_name = "TOPIC")]
+    topics: Vec<String>,
+    /// Broker HOST:PORT.
+    #[arg(long, visible_alias = "bootstrap", default_value = client::cli::BROKER_DEFAULT)]
+    broker: String,
+    /// Print one JSON object instead of the table.
+    #[arg(long)]
+    json: bool,
 }
 
 /// The benchmark kinds, one subcommand each.
@@ -392,6 +408,7 @@ fn main() {
         Command::Produce(args) => exit_on_error("produce", produce(args)),
         Command::Consume(args) => exit_on_error("consume", consume(args)),
         Command::Topics(args) => exit_on_error("topics", topics(args)),
+        Command::Delays(args) => exit_on_error("delays", delays(args)),
         Command::Inspect { path } => exit_on_error("inspect", inspect(&path)),
     }
 }
@@ -480,6 +497,17 @@ fn topics(args: TopicsArgs) -> Result<(), client::cli::CliError> {
         }
         Ok(())
     })
+}
+
+fn delays(args: DelaysArgs) -> Result<(), client::cli::CliError> {
+    use client::cli;
+    let addr = cli::resolve_broker(&args.broker)?;
+    cli::run(async {
+        let mut conn = client::Connection::connect(addr).await?;
+        let mut out = std::io::stdout().lock();
+        cli::delays(&mut conn, &args.topics, args.json, &mut out).await
+    })?;
+    Ok(())
 }
 
 fn inspect(path: &std::path::Path) -> Result<(), client::cli::CliError> {

@@ -19,9 +19,10 @@ use super::error::{ClientError, Result};
 use ringlog_protocol::error;
 use ringlog_protocol::messages::{
     CreatableTopic, CreatableTopicConfig, CreateTopicsRequest, DeleteTopicState,
-    DeleteTopicsRequest, FetchPartition, FetchRequest, FetchTopic, ListOffsetsPartition,
-    ListOffsetsRequest, ListOffsetsTopic, MetadataRequest, MetadataRequestTopic, MetadataResponse,
-    PartitionProduceData, ProduceRequest, ProduceResponse, TopicProduceData,
+    DeleteTopicsRequest, DescribeDelaysRequest, DescribeDelaysResponse, FetchPartition,
+    FetchRequest, FetchTopic, ListOffsetsPartition, ListOffsetsRequest, ListOffsetsTopic,
+    MetadataRequest, MetadataRequestTopic, MetadataResponse, PartitionProduceData, ProduceRequest,
+    ProduceResponse, TopicProduceData,
 };
 use ringlog_protocol::wire::Str;
 use ringlog_protocol::ApiKey;
@@ -39,6 +40,9 @@ pub const ADMIN_TIMEOUT_MS: i32 = 30_000;
 /// Largest Fetch wait a caller may ask for: the broker caps it at 30 s anyway
 /// (`FETCH_WAIT_MS_MAX`), and every client wait must stay bounded.
 pub const FETCH_WAIT_MAX: Duration = Duration::from_secs(30);
+/// The version DescribeDelays is sent at: ringlog-private APIs are never advertised by
+/// ApiVersions, so there is nothing to negotiate; each has the versions its definition covers.
+pub const DESCRIBE_DELAYS_VERSION: i16 = 0;
 
 /// One partition of a topic, as Metadata describes it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -76,6 +80,55 @@ pub struct FetchedPartition {
     pub high_watermark: i64,
     /// First offset still in the log.
     pub log_start_offset: i64,
+}
+
+/// One topic's scheduled-delivery state (issue #15), as DescribeDelays reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TopicDelays {
+    /// Topic name.
+    pub topic: String,
+    /// Records the broker holds, not yet appended to their partition.
+    pub pending: u64,
+    /// Epoch ms when the earliest pending record is due; `None` when none is pending.
+    pub next_due_ms: Option<i64>,
+    /// How late the oldest overdue pending record already is, in ms; 0 when none is overdue.
+    pub oldest_overdue_lag_ms: u64,
+    /// Records delivered so far (appended to their partition when due).
+    pub delivered: u64,
+}
+
+/// The topics of a DescribeDelays response, sorted by name; a negative count, or a next due time
+/// below -1, is a malformed response (named in the error), never a default.
+pub fn describe_delays_result(
+    response: &DescribeDelaysResponse,
+    asked: &[&str],
+) -> std::result::Result<Vec<TopicDelays>, String> {
+    let mut out = Vec::with_capacity(response.topics.len());
+    for t in &response.topics {
+        let count = |field: &str, n: i64| {
+            u64::try_from(n).map_err(|_| format!("topic {}: negative {field} {n}", t.name))
+        };
+        let next_due_ms = match t.next_due_ms {
+            -1 => None,
+            ms if ms >= 0 => Some(ms),
+            ms => return Err(format!("topic {}: next due time {ms}", t.name)),
+        };
+        out.push(TopicDelays {
+            topic: t.name.to_string(),
+            pending: count("pending count", t.pending)?,
+            next_due_ms,
+            oldest_overdue_lag_ms: count("overdue lag", t.oldest_overdue_lag_ms)?,
+            delivered: count("delivered count", t.delivered)?,
+        });
+    }
+    if let Some(t) = out
+        .iter()
+        .find(|t| !asked.is_empty() && !asked.contains(&t.topic.as_str()))
+    {
+        return Err(format!("topic {} was not asked for", t.topic));
+    }
+    out.sort_by(|a, b| a.topic.cmp(&b.topic));
+    Ok(out)
 }
 
 /// Builds a Produce request for one partition.
@@ -354,6 +407,43 @@ impl Connection {
         produce_result(&response, topic, partition)
     }
 
+    /// The scheduled-delivery state of `topics` (when empty: every topic the broker reports),
+    /// sorted by name. A topic asked for that does not exist is an error
+    /// (UNKNOWN_TOPIC_OR_PARTITION).
+    ///
+    /// DescribeDelays is ringlog-private: ApiVersions never lists it, so it is sent at
+    /// [`DESCRIBE_DELAYS_VERSION`] without negotiating. A Kafka broker, or a ringlog broker
+    /// without scheduled delivery, closes the connection on it; the error says so.
+    pub async fn describe_delays(&mut self, topics: &[&str]) -> Result<Vec<TopicDelays>> {
+        let request = DescribeDelaysRequest {
+            topics: (!topics.is_empty()).then(|| topics.iter().map(|&t| Str::from(t)).collect()),
+        };
+        let op = || match topics {
+            [] => "describe delays".to_string(),
+            _ => format!("describe delays of {}", topics.join(", ")),
+        };
+        let response = match self.request(&request, DESCRIBE_DELAYS_VERSION).await {
+            Err(ClientError::Closed { addr, .. }) => {
+                return Err(ClientError::Closed {
+                    addr,
+                    op: format!(
+                        "{} (DescribeDelays is ringlog-private: a Kafka broker, or a ringlog \
+                         broker without scheduled delivery, closes the connection on it)",
+                        op()
+                    ),
+                })
+            }
+            other => other?,
+        };
+        ClientError::check(response.error_code, None, op)?;
+        describe_delays_result(&response, topics).map_err(|reason| ClientError::Protocol {
+            addr: self.addr(),
+            api_key: ApiKey::DescribeDelays,
+            api_version: DESCRIBE_DELAYS_VERSION,
+            reason,
+        })
+    }
+
     /// Fetches from one partition: up to `max_bytes` of record batches starting at the batch
     /// holding `offset`, waiting up to `max_wait` for at least one byte.
     pub async fn fetch(
@@ -445,6 +535,51 @@ mod tests {
                 ("b", vec![(1, 7, 1000)])
             ]
         );
+    }
+
+    #[test]
+    fn describe_delays_result_sorts_and_refuses_impossible_values() {
+        use ringlog_protocol::messages::DescribedTopicDelays;
+        let topic = |name: &str, pending, next_due_ms| DescribedTopicDelays {
+            name: Str::from(name),
+            pending,
+            next_due_ms,
+            oldest_overdue_lag_ms: 5,
+            delivered: 9,
+        };
+        let mut response = DescribeDelaysResponse {
+            topics: vec![topic("b", 2, -1), topic("a", 1, 1_700_000_000_000)],
+            ..Default::default()
+        };
+        let got = describe_delays_result(&response, &[]).unwrap();
+        assert_eq!(
+            got,
+            [
+                TopicDelays {
+                    topic: "a".into(),
+                    pending: 1,
+                    next_due_ms: Some(1_700_000_000_000),
+                    oldest_overdue_lag_ms: 5,
+                    delivered: 9,
+                },
+                TopicDelays {
+                    topic: "b".into(),
+                    pending: 2,
+                    next_due_ms: None,
+                    oldest_overdue_lag_ms: 5,
+                    delivered: 9,
+                },
+            ]
+        );
+        assert_eq!(describe_delays_result(&response, &["a", "b"]).unwrap(), got);
+        let e = describe_delays_result(&response, &["a"]).unwrap_err();
+        assert!(e.contains("topic b was not asked for"), "{e}");
+        response.topics = vec![topic("a", -1, -1)];
+        let e = describe_delays_result(&response, &[]).unwrap_err();
+        assert!(e.contains("negative pending count -1"), "{e}");
+        response.topics = vec![topic("a", 0, -2)];
+        let e = describe_delays_result(&response, &[]).unwrap_err();
+        assert!(e.contains("next due time -2"), "{e}");
     }
 
     #[test]

@@ -1,5 +1,5 @@
-//! What `ringlog produce`, `consume`, `topics` and `inspect` do, as library functions over
-//! readers and writers, so the binary only parses arguments and tests need no process.
+//! What `ringlog produce`, `consume`, `topics`, `delays` and `inspect` do, as library functions
+//! over readers and writers, so the binary only parses arguments and tests need no process.
 //!
 //! # Invariants
 //! - Every loop is bounded: `produce` batches at most [`BATCH_RECORDS_MAX`] records or
@@ -17,7 +17,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 
-use super::api::{self, EARLIEST_TIMESTAMP, LATEST_TIMESTAMP};
+use super::api::{self, TopicDelays, EARLIEST_TIMESTAMP, LATEST_TIMESTAMP};
 use super::connection::Connection;
 use super::error::ClientError;
 use super::records::{self, Compression, ProducerRecord};
@@ -532,6 +532,184 @@ pub async fn topics_list(conn: &mut Connection, out: &mut impl Write) -> Result<
 }
 
 // ---------------------------------------------------------------------------------------------
+// delays
+
+/// Column headers of the `ringlog delays` table.
+pub const DELAYS_HEADER: [&str; 5] = [
+    "TOPIC",
+    "PENDING",
+    "NEXT DUE",
+    "OLDEST OVERDUE LAG",
+    "DELIVERED",
+];
+
+/// Writes the scheduled-delivery state of `topics` (every topic the broker reports when empty):
+/// a table (header even when no topic has delayed records), or one JSON object with `json`.
+/// Returns the number of topics written.
+pub async fn delays(
+    conn: &mut Connection,
+    topics: &[String],
+    json: bool,
+    out: &mut impl Write,
+) -> Result<usize, CliError> {
+    let names: Vec<&str> = topics.iter().map(String::as_str).collect();
+    let rows = conn.describe_delays(&names).await?;
+    let text = if json {
+        delays_json(&rows)
+    } else {
+        delays_table(&rows, now_ms())
+    };
+    output_ok(out.write_all(text.as_bytes()).and_then(|()| out.flush()))?;
+    Ok(rows.len())
+}
+
+/// The `ringlog delays` table, columns aligned, times relative to `now_ms` (this machine's
+/// clock): next due as RFC 3339 UTC and "in 4.2 s" (or "3.0 s ago" for one already overdue),
+/// "-" where there is nothing pending or nothing overdue.
+pub fn delays_table(rows: &[TopicDelays], now_ms: i64) -> String {
+    let cells: Vec<[String; 5]> = rows
+        .iter()
+        .map(|r| {
+            let next_due = match r.next_due_ms {
+                None => "-".to_string(),
+                Some(due) => format!("{} ({})", format_rfc3339_ms(due), relative(due, now_ms)),
+            };
+            let lag = match r.oldest_overdue_lag_ms {
+                0 => "-".to_string(),
+                ms => format_duration_ms(ms),
+            };
+            [
+                r.topic.clone(),
+                r.pending.to_string(),
+                next_due,
+                lag,
+                r.delivered.to_string(),
+            ]
+        })
+        .collect();
+    let mut widths = DELAYS_HEADER.map(str::len);
+    for row in &cells {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let mut out = String::new();
+    let mut line = |row: [&str; 5]| {
+        // Counts are right-aligned, text left-aligned; no trailing blanks.
+        let [topic, pending, next_due, lag, delivered] = row;
+        let [w0, w1, w2, w3, w4] = widths;
+        let text =
+            format!("{topic:<w0$}  {pending:>w1$}  {next_due:<w2$}  {lag:<w3$}  {delivered:>w4$}");
+        out.push_str(text.trim_end());
+        out.push('\n');
+    };
+    line(DELAYS_HEADER);
+    for row in &cells {
+        line([&row[0], &row[1], &row[2], &row[3], &row[4]]);
+    }
+    out
+}
+
+/// The `ringlog delays --json` object (one line): `{"topics":[{"topic", "pending",
+/// "next_due_ms" (null when none), "next_due" (RFC 3339 UTC or null), "oldest_overdue_lag_ms",
+/// "delivered"}]}`.
+pub fn delays_json(rows: &[TopicDelays]) -> String {
+    let topics: Vec<String> = rows
+        .iter()
+        .map(|r| {
+            let (due_ms, due) = match r.next_due_ms {
+                None => ("null".to_string(), "null".to_string()),
+                Some(ms) => (ms.to_string(), json_string(&format_rfc3339_ms(ms))),
+            };
+            format!(
+                "{{\"topic\":{},\"pending\":{},\"next_due_ms\":{due_ms},\"next_due\":{due},\
+                 \"oldest_overdue_lag_ms\":{},\"delivered\":{}}}",
+                json_string(&r.topic),
+                r.pending,
+                r.oldest_overdue_lag_ms,
+                r.delivered
+            )
+        })
+        .collect();
+    format!("{{\"topics\":[{}]}}\n", topics.join(","))
+}
+
+/// A JSON string with the escapes RFC 8259 requires. (`ringlog-bench` has the same helper for
+/// its reports; it sits above this crate, so it could use this one.)
+fn json_string(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// `due` relative to `now`: "in 4.2 s", "now", "3.0 s ago".
+fn relative(due_ms: i64, now_ms: i64) -> String {
+    let delta = i128::from(due_ms) - i128::from(now_ms);
+    let magnitude = u64::try_from(delta.unsigned_abs()).unwrap_or(u64::MAX);
+    match delta {
+        0 => "now".to_string(),
+        d if d > 0 => format!("in {}", format_duration_ms(magnitude)),
+        _ => format!("{} ago", format_duration_ms(magnitude)),
+    }
+}
+
+/// A duration for people: "850 ms", "4.2 s", "12.5 min", "3.0 h", "2.1 d" (one decimal,
+/// truncated, so a value never reads as the next unit up).
+pub fn format_duration_ms(ms: u64) -> String {
+    const UNITS: [(u64, &str); 4] = [
+        (86_400_000, "d"),
+        (3_600_000, "h"),
+        (60_000, "min"),
+        (1_000, "s"),
+    ];
+    for (unit_ms, name) in UNITS {
+        if ms >= unit_ms {
+            let tenths = ms / (unit_ms / 10);
+            return format!("{}.{} {name}", tenths / 10, tenths % 10);
+        }
+    }
+    format!("{ms} ms")
+}
+
+/// Epoch milliseconds as RFC 3339 UTC with milliseconds (`2023-11-14T22:13:20.000Z`); what
+/// [`parse_time`] reads back.
+pub fn format_rfc3339_ms(ms: i64) -> String {
+    let secs = ms.div_euclid(1000);
+    let millis = ms.rem_euclid(1000);
+    let days = secs.div_euclid(86_400);
+    let second_of_day = secs.rem_euclid(86_400);
+    // The civil date of a day count from 1970-01-01 (Howard Hinnant's civil_from_days, the
+    // inverse of the days_from_civil in parse_time).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{millis:03}Z",
+        second_of_day / 3600,
+        second_of_day / 60 % 60,
+        second_of_day % 60
+    )
+}
+
+// ---------------------------------------------------------------------------------------------
 // inspect
 
 /// What `inspect` found in a segment file.
@@ -686,6 +864,106 @@ mod tests {
         ] {
             assert!(parse_time(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn rfc3339_formatting_reads_back() {
+        assert_eq!(format_rfc3339_ms(0), "1970-01-01T00:00:00.000Z");
+        assert_eq!(
+            format_rfc3339_ms(1_700_000_000_123),
+            "2023-11-14T22:13:20.123Z"
+        );
+        assert_eq!(
+            format_rfc3339_ms(951_782_400_000),
+            "2000-02-29T00:00:00.000Z"
+        );
+        assert_eq!(format_rfc3339_ms(-1), "1969-12-31T23:59:59.999Z");
+        // Every day over 1600..2400 (leap rules of 4, 100 and 400 years), at a ms within it.
+        let mut ms = -11_676_096_000_000i64; // 1600-01-01
+        while ms < 13_569_465_600_000 {
+            let text = format_rfc3339_ms(ms + 45_296_789);
+            assert_eq!(parse_time(&text).unwrap(), ms + 45_296_789, "{text}");
+            ms += 86_400_000;
+        }
+        // Whatever a broker sends, formatting does not panic.
+        for ms in [i64::MIN, i64::MAX] {
+            assert!(format_rfc3339_ms(ms).ends_with('Z'));
+        }
+    }
+
+    #[test]
+    fn durations_for_people() {
+        let cases = [
+            (0, "0 ms"),
+            (999, "999 ms"),
+            (1_000, "1.0 s"),
+            (4_250, "4.2 s"),
+            (59_999, "59.9 s"),
+            (60_000, "1.0 min"),
+            (5_400_000, "1.5 h"),
+            (90_000_000, "1.0 d"),
+            (u64::MAX, "213503982334.6 d"),
+        ];
+        for (ms, text) in cases {
+            assert_eq!(format_duration_ms(ms), text);
+        }
+        assert_eq!(relative(10_000, 5_800), "in 4.2 s");
+        assert_eq!(relative(5_000, 5_000), "now");
+        assert_eq!(relative(2_000, 5_000), "3.0 s ago");
+        assert_eq!(
+            relative(i64::MAX, i64::MIN),
+            format!("in {}", format_duration_ms(u64::MAX))
+        );
+    }
+
+    fn delays_rows() -> Vec<TopicDelays> {
+        vec![
+            TopicDelays {
+                topic: "orders".into(),
+                pending: 12_345,
+                next_due_ms: Some(1_700_000_004_200),
+                oldest_overdue_lag_ms: 0,
+                delivered: 7,
+            },
+            TopicDelays {
+                topic: "r\"x".into(),
+                pending: 0,
+                next_due_ms: None,
+                oldest_overdue_lag_ms: 1_500,
+                delivered: 1_000_000,
+            },
+        ]
+    }
+
+    #[test]
+    fn delays_table_aligns_columns() {
+        let table = delays_table(&delays_rows(), 1_700_000_000_000);
+        let want = "\
+TOPIC   PENDING  NEXT DUE                             OLDEST OVERDUE LAG  DELIVERED
+orders    12345  2023-11-14T22:13:24.200Z (in 4.2 s)  -                           7
+r\"x           0  -                                    1.5 s                 1000000
+";
+        assert_eq!(table, want);
+        assert_eq!(
+            delays_table(&[], 0),
+            "TOPIC  PENDING  NEXT DUE  OLDEST OVERDUE LAG  DELIVERED\n"
+        );
+    }
+
+    #[test]
+    fn delays_json_is_one_object() {
+        assert_eq!(delays_json(&[]), "{\"topics\":[]}\n");
+        assert_eq!(
+            delays_json(&delays_rows()),
+            concat!(
+                r#"{"topics":[{"topic":"orders","pending":12345,"next_due_ms":1700000004200,"#,
+                r#""next_due":"2023-11-14T22:13:24.200Z","oldest_overdue_lag_ms":0,"delivered":7},"#,
+                r#"{"topic":"r\"x","pending":0,"next_due_ms":null,"next_due":null,"#,
+                r#""oldest_overdue_lag_ms":1500,"delivered":1000000}]}"#,
+                "\n"
+            )
+        );
+        assert_eq!(json_string("a\u{1}\\\n"), r#""a\u0001\\\n""#);
     }
 
     #[test]

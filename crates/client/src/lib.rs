@@ -1,13 +1,14 @@
 //! An async Kafka client on ringlog's runtime, and the logic behind `ringlog produce`,
-//! `consume`, `topics` and `inspect`.
+//! `consume`, `topics`, `delays` and `inspect`.
 //!
 //! - [`connection`]: one TCP connection: framing, correlation ids, ApiVersions negotiation,
 //!   pipelining with a bounded in-flight count, a deadline on every wait.
 //! - [`api`]: Metadata, CreateTopics, DeleteTopics, ListOffsets, Produce, Fetch as methods on
-//!   [`Connection`], with request builders for pipelined use.
+//!   [`Connection`], with request builders for pipelined use; and ringlog's private
+//!   DescribeDelays (scheduled delivery per topic), sent without negotiation.
 //! - [`records`]: RecordBatch v2 encode (none/gzip/snappy/lz4/zstd) and a guarded decode.
 //! - [`cli`]: the command implementations (`produce` from a reader, `consume` to a writer,
-//!   `topics`, `inspect` of a segment file), so the binary only parses arguments.
+//!   `topics`, `delays`, `inspect` of a segment file), so the binary only parses arguments.
 //! - [`error`]: [`ClientError`], with context and Kafka error codes.
 //!
 //! Requests and responses are the message definitions of [`ringlog_protocol::messages`], encoded
@@ -50,6 +51,6 @@ pub mod connection;
 pub mod error;
 pub mod records;
 
-pub use api::{FetchedPartition, PartitionInfo, TopicInfo};
+pub use api::{FetchedPartition, PartitionInfo, TopicDelays, TopicInfo};
 pub use connection::{ConnectOptions, Connection};
 pub use error::{ClientError, Result};
