@@ -1849,6 +1849,153 @@ mod tests {
         }
     }
 
+    /// A batch of producer `pid` from sequence `seq`, `n` records.
+    fn producer_batch(pid: i64, seq: i32, n: usize) -> Vec<u8> {
+        use super::super::batch::testing::{build_batch_with, BatchSpec, TestRecord};
+        build_batch_with(&BatchSpec {
+            base_timestamp_ms: now_ms(),
+            producer_id: pid,
+            producer_epoch: 0,
+            base_sequence: seq,
+            records: (0..n)
+                .map(|i| TestRecord {
+                    value: Some(format!("r{i}").into_bytes()),
+                    ..TestRecord::default()
+                })
+                .collect(),
+            ..BatchSpec::default()
+        })
+    }
+
+    fn header_of(b: &[u8]) -> BatchHeader {
+        BatchHeader::parse(b).expect("header")
+    }
+
+    /// Held appends (the delayed records of a produce): the producer's batch is checked and
+    /// recorded without its records being written here; a retry is a duplicate, the producer's
+    /// next batch is taken, a failed stage records nothing, batches staged for now are written,
+    /// and after a reopen the recorded batch is put back only where it comes next.
+    #[test]
+    fn held_appends_check_and_record_the_producer_and_are_restored_where_they_come_next() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        block_on(async {
+            let log = Rc::new(
+                Log::open(dir.path(), "t", 0, LogConfig::default(), false)
+                    .await
+                    .expect("open"),
+            );
+            let held = header_of(&producer_batch(7, 0, 5));
+            let staged = Cell::new(0);
+            let r = log
+                .append_held(log.append_turn(), &[held], || async {
+                    staged.set(staged.get() + 1);
+                    Ok(None)
+                })
+                .await;
+            assert_eq!(r.unwrap(), HeldAppend::Admitted { base_offset: None });
+            // The retry: a duplicate, the stage does not run.
+            let r = log
+                .append_held(log.append_turn(), &[held], || async {
+                    staged.set(staged.get() + 1);
+                    Ok(None)
+                })
+                .await;
+            assert_eq!(r.unwrap(), HeldAppend::Duplicate { base_offset: -1 });
+            assert_eq!(staged.get(), 1);
+            assert_eq!(log.high_watermark(), 0, "nothing written for held records");
+            // The producer's next batch continues the sequence.
+            assert_eq!(log.append(producer_batch(7, 5, 2)).await.unwrap(), 0);
+            // A failed stage records nothing: the same batch is checked again afterwards.
+            let next = header_of(&producer_batch(7, 7, 3));
+            let r = log
+                .append_held(log.append_turn(), &[next], || async {
+                    Err(Error::InvalidArgument {
+                        what: "stage failed".into(),
+                    })
+                })
+                .await;
+            assert!(r.is_err());
+            // Batches staged for now are written, as another producer's.
+            let now = CheckedAppend::check(
+                log.config(),
+                "t",
+                0,
+                Bytes::from(producer_batch(99, 0, 4)),
+                AppendOrigin::Internal,
+            )
+            .unwrap();
+            let r = log
+                .append_held(log.append_turn(), &[next], || async { Ok(Some(now)) })
+                .await;
+            assert_eq!(
+                r.unwrap(),
+                HeldAppend::Admitted {
+                    base_offset: Some(2)
+                }
+            );
+            assert_eq!(log.high_watermark(), 6);
+            assert_eq!(log.producer_last(7), Some((0, 9)));
+            assert_eq!(log.producer_last(99), Some((0, 3)));
+        });
+        // Reopened: the log's replay knows producer 7 up to sequence 6 (its written batch) only.
+        block_on(async {
+            let log = Log::open(dir.path(), "t", 0, LogConfig::default(), false)
+                .await
+                .expect("reopen");
+            assert_eq!(log.producer_last(7), Some((0, 6)));
+            assert!(
+                !log.restore_producer_batch(&header_of(&producer_batch(7, 0, 5))),
+                "older"
+            );
+            assert!(
+                log.restore_producer_batch(&header_of(&producer_batch(7, 7, 3))),
+                "next"
+            );
+            assert!(
+                !log.restore_producer_batch(&header_of(&producer_batch(7, 7, 3))),
+                "again"
+            );
+            assert_eq!(log.producer_last(7), Some((0, 9)));
+            // A producer the log does not know is put back wherever its batch starts.
+            assert!(log.restore_producer_batch(&header_of(&producer_batch(8, 40, 2))));
+            assert_eq!(log.producer_last(8), Some((0, 41)));
+            // Made durable by a snapshot: survives the next reopen without being restored.
+            log.snapshot_producers().await.expect("snapshot");
+        });
+        block_on(async {
+            let log = Log::open(dir.path(), "t", 0, LogConfig::default(), false)
+                .await
+                .expect("reopen");
+            assert_eq!(log.producer_last(8), Some((0, 41)));
+            assert_eq!(log.producer_last(7), Some((0, 9)));
+        });
+    }
+
+    /// `delete_below` drops whole sealed segments below an offset, never the active one.
+    #[test]
+    fn delete_below_drops_whole_sealed_segments_only() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        block_on(async {
+            let log = Log::open(dir.path(), "t", 0, rolling_config(), false)
+                .await
+                .expect("open");
+            for seed in 0..20 {
+                log.append(batch(seed)).await.expect("append");
+            }
+            let bases = log.segment_base_offsets();
+            assert!(bases.len() > 3, "{bases:?}");
+            // Below the second segment's base + 1: only the first segment goes.
+            assert_eq!(log.delete_below(bases[1] + 1).await.unwrap(), 1);
+            assert_eq!(log.log_start_offset(), bases[1]);
+            // Below everything: every sealed segment goes, the active one stays.
+            let deleted = log.delete_below(i64::MAX).await.unwrap();
+            assert_eq!(deleted, bases.len() - 2);
+            assert_eq!(log.segment_count(), 1);
+            assert_eq!(log.log_start_offset(), *bases.last().unwrap());
+            assert_eq!(log.high_watermark(), 20);
+        });
+    }
+
     /// The append lock is FIFO: a holder that releases and asks again queues behind the waiter
     /// (no barging, which could reorder a connection's pipelined appends), and a waiter that
     /// gives up does not block the ones behind it.
