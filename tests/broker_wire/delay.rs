@@ -521,3 +521,53 @@ pub fn rolled_records_and_a_tiny_loaded_bound_still_deliver_in_order(io: IoKind)
     drop(c);
     stop(broker);
 }
+
+/// A broker restarted with another shard count while delayed records are pending refuses to
+/// start and says how to drain them; with the old count it starts and delivers them.
+pub fn another_core_count_with_pending_records_is_refused_at_start(io: IoKind) {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = start(io, dir.path(), TimerConfig::default());
+    let mut c = Client::connect(broker.local_addr());
+    create(&mut c, "cores", 2, true);
+    for p in 0..2 {
+        let records = vec![rec(&format!("p{p}"), &[(DELAY_MS_HEADER, "1500")])];
+        let (code, _, msg) = produce(
+            &mut c,
+            "cores",
+            p,
+            batch_of(&records, Compression::None, BatchMeta::default()),
+        );
+        assert_eq!(code, 0, "{msg:?}");
+    }
+    drop(c);
+    stop(broker);
+    let refused = Broker::start(BrokerConfig {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        data_dir: dir.path().to_path_buf(),
+        cores: 1,
+        io,
+        ..Default::default()
+    });
+    // The shard fails while opening: start or join reports it.
+    let err = match refused {
+        Err(e) => e.to_string(),
+        Ok(b) => {
+            let (tx, rx) = std::sync::mpsc::channel();
+            std::thread::spawn(move || {
+                let _ = tx.send(b.join());
+            });
+            match rx.recv_timeout(Duration::from_secs(20)) {
+                Ok(Err(e)) => e.to_string(),
+                Ok(Ok(())) => panic!("a broker with another shard count served pending records"),
+                Err(_) => panic!("a broker with another shard count neither failed nor stopped"),
+            }
+        }
+    };
+    assert!(err.contains("--cores 2"), "{err}");
+    let broker = start(io, dir.path(), TimerConfig::default());
+    let mut c = Client::connect(broker.local_addr());
+    let got = collect(&mut c, "cores", 2, 2, Instant::now() + LATE_MAX);
+    assert_eq!(got.values().map(Vec::len).sum::<usize>(), 2, "{got:?}");
+    drop(c);
+    stop(broker);
+}

@@ -285,14 +285,7 @@ impl Timer {
         let dir = state_log::shard_dir(&state_log::state_root(data_dir), FAMILY, shard);
         std::fs::create_dir_all(&dir)
             .map_err(|e| format!("creating the timer log {}: {e}", dir.display()))?;
-        let log_config = LogConfig {
-            segment_bytes: TIMER_SEGMENT_BYTES,
-            segment_ms: None,
-            batch_bytes_max: state_log::STATE_BATCH_BYTES_MAX as u32,
-            flush,
-            ..LogConfig::default()
-        };
-        let log = Log::open(&dir, FAMILY, shard as i32, log_config, false)
+        let log = Log::open(&dir, FAMILY, shard as i32, timer_log_config(flush), false)
             .await
             .map_err(|e| format!("opening the timer log {}: {e}", dir.display()))?;
         let timer = Rc::new(Timer {
@@ -309,13 +302,81 @@ impl Timer {
             delivering: Cell::new(false),
         });
         timer
-            .recover(engine)
+            .recover(Some(engine))
             .await
             .map_err(|e| format!("timer log {}: {e}", dir.display()))?;
+        // A checkpoint at once: the shard count and what recovery finished are on disk before
+        // anything new is taken in.
+        timer
+            .write_checkpoint()
+            .await
+            .map_err(|e| format!("timer log {}: {e}", dir.display()))?;
+        if shard == 0 {
+            Self::check_retired_shards(data_dir, shards, flush).await?;
+        }
         Ok(timer)
     }
 
-    async fn recover(&self, engine: &Engine) -> Result<(), String> {
+    /// The timer logs of shards this broker does not have (it was started with more cores
+    /// before): refused if they hold pending records, removed if drained.
+    async fn check_retired_shards(
+        data_dir: &Path,
+        shards: usize,
+        flush: FlushPolicy,
+    ) -> Result<(), String> {
+        let family = state_log::state_root(data_dir).join(FAMILY);
+        let Ok(dirs) = std::fs::read_dir(&family) else {
+            return Ok(());
+        };
+        for d in dirs.flatten() {
+            let name = d.file_name().to_string_lossy().into_owned();
+            let Some(k) = name
+                .strip_prefix("shard-")
+                .and_then(|n| n.parse::<usize>().ok())
+            else {
+                continue;
+            };
+            if k < shards {
+                continue;
+            }
+            let log = Log::open(&d.path(), FAMILY, k as i32, timer_log_config(flush), false)
+                .await
+                .map_err(|e| format!("opening the timer log {}: {e}", d.path().display()))?;
+            let retired = Timer {
+                config: TimerConfig::default(),
+                shard: k,
+                shards,
+                log: Rc::new(log),
+                st: RefCell::new(State {
+                    slots: vec![Slot { sec: -1, head: -1 }; WHEEL_SLOTS as usize],
+                    ..State::default()
+                }),
+                wake: Notify::new(),
+                failed: RefCell::new(None),
+                delivering: Cell::new(false),
+            };
+            retired
+                .recover(None)
+                .await
+                .map_err(|e| format!("timer log {}: {e}", d.path().display()))?;
+            let pending = retired.pending();
+            drop(retired);
+            if pending > 0 {
+                return Err(format!(
+                    "{pending} delayed records wait in the timer log of shard {k}, and this                      broker has {shards} shards: start it with --cores {} until they are                      delivered",
+                    k + 1
+                ));
+            }
+            std::fs::remove_dir_all(d.path()).map_err(|e| {
+                format!("removing the drained timer log {}: {e}", d.path().display())
+            })?;
+        }
+        Ok(())
+    }
+
+    /// Rebuilds the wheel and the counts from the log; with an engine also puts the producer
+    /// batches back and finishes interrupted deliveries (without one: counting only).
+    async fn recover(&self, engine: Option<&Engine>) -> Result<(), String> {
         // Pass 1: the last checkpoint, the slots' newest entries, and the producer batches
         // taken in (put back in log order).
         let mut checkpoint = CheckpointRec {
@@ -346,7 +407,8 @@ impl Timer {
                             }
                         }
                         TimerRecord::Accept(a) => {
-                            if let Ok(log) = engine.find_log(&a.topic, a.partition) {
+                            if let Some(Ok(log)) = engine.map(|e| e.find_log(&a.topic, a.partition))
+                            {
                                 log.restore_producer_batch(&accept_header(&a));
                                 self.st
                                     .borrow_mut()
@@ -362,7 +424,7 @@ impl Timer {
         let d = checkpoint.done_through;
         // Pass 2: what is pending, what is done, and the intents to finish.
         let start = self.log.log_start_offset();
-        let mut redo: Vec<IntentRec> = Vec::new();
+        let mut redo: Vec<(i64, IntentRec)> = Vec::new();
         let mut min_fire = i64::MAX;
         {
             let mut scan = Scan::new(&self.log);
@@ -389,7 +451,7 @@ impl Timer {
                                 }
                             }
                             if e.offset >= checkpoint.redo_from && i.producer_id >= 0 {
-                                redo.push(i);
+                                redo.push((e.offset, i));
                             }
                         }
                         _ => {}
@@ -424,8 +486,15 @@ impl Timer {
                 st.cursor - 1
             };
         }
-        for intent in redo {
-            self.redo(engine, &intent).await;
+        if let Some(engine) = engine {
+            let mut unfinished = None;
+            for (offset, intent) in redo {
+                if !self.redo(engine, &intent).await && unfinished.is_none() {
+                    unfinished = Some(offset);
+                }
+            }
+            let mut st = self.st.borrow_mut();
+            st.redo_from = unfinished.unwrap_or(st.next_offset);
         }
         tracing::info!(
             "shard {}: timer log open: {pending} delayed records pending, loading from {}",
@@ -436,10 +505,11 @@ impl Timer {
     }
 
     /// Appends an intent's records to its partition again: the partition's producer state
-    /// answers a duplicate if they got there before the crash.
-    async fn redo(&self, engine: &Engine, i: &IntentRec) {
+    /// answers a duplicate if they got there before the crash. False if it could not be
+    /// finished (its partition is gone counts as finished: there is nowhere to deliver).
+    async fn redo(&self, engine: &Engine, i: &IntentRec) -> bool {
         let Ok(log) = engine.find_log(&i.topic, i.partition) else {
-            return;
+            return true;
         };
         let mut entries = Vec::with_capacity(i.entries.len());
         for &(offset, _) in &i.entries {
@@ -453,7 +523,7 @@ impl Timer {
                         i.topic,
                         i.partition
                     );
-                    return;
+                    return false;
                 }
             }
         }
@@ -461,23 +531,27 @@ impl Timer {
             Ok(r) => r,
             Err(e) => {
                 tracing::error!("shard {}: timer log: {e}", self.shard);
-                return;
+                return false;
             }
         };
         let buf = match delivery_batches(&records, i.producer_id, i.epoch, i.base_sequence) {
             Ok(b) => b,
             Err(e) => {
                 tracing::error!("shard {}: timer log: {e}", self.shard);
-                return;
+                return false;
             }
         };
-        if let Err(e) = log.append_as(buf, AppendOrigin::Internal).await {
-            tracing::error!(
-                "shard {}: finishing an interrupted delivery to {}-{}: {e}",
-                self.shard,
-                i.topic,
-                i.partition
-            );
+        match log.append_as(buf, AppendOrigin::Internal).await {
+            Ok(_) => true,
+            Err(e) => {
+                tracing::error!(
+                    "shard {}: finishing an interrupted delivery to {}-{}: {e}",
+                    self.shard,
+                    i.topic,
+                    i.partition
+                );
+                false
+            }
         }
     }
 
@@ -1059,19 +1133,7 @@ impl Timer {
             )
         };
         if changed {
-            let staged = self
-                .stage(vec![TimerRecord::Checkpoint(CheckpointRec {
-                    done_through,
-                    redo_from,
-                    shards: self.shards as u32,
-                })])
-                .map_err(|e| e.to_string())?;
-            let offset = staged.first;
-            self.write(staged).await.map_err(|e| e.to_string())?;
-            let mut st = self.st.borrow_mut();
-            st.done_through = done_through;
-            st.redo_from = redo_from;
-            st.checkpoint_offset = offset;
+            self.write_checkpoint_of(done_through, redo_from).await?;
         }
         // Drop what every pending record, open intent and the checkpoint are past.
         let bound = {
@@ -1107,6 +1169,32 @@ impl Timer {
                 .map_err(|e| e.to_string())?;
             self.st.borrow_mut().cache.clear();
         }
+        Ok(())
+    }
+
+    /// Writes a checkpoint of the state as it is (at open).
+    async fn write_checkpoint(&self) -> Result<(), String> {
+        let (d, r) = {
+            let st = self.st.borrow();
+            (st.done_through, st.redo_from)
+        };
+        self.write_checkpoint_of(d, r).await
+    }
+
+    async fn write_checkpoint_of(&self, done_through: i64, redo_from: i64) -> Result<(), String> {
+        let staged = self
+            .stage(vec![TimerRecord::Checkpoint(CheckpointRec {
+                done_through,
+                redo_from,
+                shards: self.shards as u32,
+            })])
+            .map_err(|e| e.to_string())?;
+        let offset = staged.first;
+        self.write(staged).await.map_err(|e| e.to_string())?;
+        let mut st = self.st.borrow_mut();
+        st.done_through = done_through;
+        st.redo_from = redo_from;
+        st.checkpoint_offset = offset;
         Ok(())
     }
 
@@ -1152,6 +1240,17 @@ impl Timer {
     /// Records loaded in memory (for tests of the memory bound).
     pub fn loaded(&self) -> usize {
         self.st.borrow().loaded.len()
+    }
+}
+
+/// The engine log configuration of a timer log.
+fn timer_log_config(flush: FlushPolicy) -> LogConfig {
+    LogConfig {
+        segment_bytes: TIMER_SEGMENT_BYTES,
+        segment_ms: None,
+        batch_bytes_max: state_log::STATE_BATCH_BYTES_MAX as u32,
+        flush,
+        ..LogConfig::default()
     }
 }
 
