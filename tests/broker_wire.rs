@@ -130,6 +130,7 @@ both_drivers!(
     delay::a_restart_delivers_pending_records_once_and_keeps_idempotence,
     delay::rolled_records_and_a_tiny_loaded_bound_still_deliver_in_order,
     delay::another_core_count_with_pending_records_is_refused_at_start,
+    delay::the_timer_log_drains_and_keeps_the_producer_state_it_held,
     limits::idle_connections_close_after_connections_max_idle_ms,
     limits::slowloris_frames_close_at_the_frame_read_deadline,
     limits::max_connections_holds_new_clients_until_one_closes,

@@ -458,6 +458,7 @@ pub fn rolled_records_and_a_tiny_loaded_bound_still_deliver_in_order(io: IoKind)
         wheel_slots: 4,
         loaded_max: 250,
         loaded_bytes_max: 1 << 20,
+        ..TimerConfig::default()
     };
     let broker = start(io, dir.path(), timer);
     let mut c = Client::connect(broker.local_addr());
@@ -570,4 +571,103 @@ pub fn another_core_count_with_pending_records_is_refused_at_start(io: IoKind) {
     assert_eq!(got.values().map(Vec::len).sum::<usize>(), 2, "{got:?}");
     drop(c);
     stop(broker);
+}
+
+/// The timer log drains: with 16 KiB segments, once everything is delivered the segments that
+/// held it are deleted, and the producer state that only they recorded (an idempotent
+/// producer's delayed batches) survives that and a restart: a retry is still a duplicate and
+/// the next batch is still taken.
+pub fn the_timer_log_drains_and_keeps_the_producer_state_it_held(io: IoKind) {
+    let dir = tempfile::tempdir().unwrap();
+    let timer = TimerConfig {
+        segment_bytes: 16 << 10,
+        ..TimerConfig::default()
+    };
+    let timer_dir = dir.path().join("__ringlog_state/timers");
+    let timer_bytes = || -> u64 { walk_bytes(&timer_dir) };
+    let broker = start(io, dir.path(), timer);
+    let mut c = Client::connect(broker.local_addr());
+    create(&mut c, "drain", 1, true);
+    let v = *versions(ApiKey::InitProducerId).end();
+    let init = c.call(
+        v,
+        &InitProducerIdRequest::default()
+            .with_transactional_id(None)
+            .with_transaction_timeout_ms(60_000),
+    );
+    let pid = init.producer_id.0;
+    let mut last = Vec::new();
+    for k in 0..40 {
+        let records: Vec<Record> = (0..20)
+            .map(|i| {
+                rec(
+                    &format!("{k}-{i}-{}", "x".repeat(100)),
+                    &[(DELAY_MS_HEADER, "200")],
+                )
+            })
+            .collect();
+        let meta = BatchMeta {
+            producer_id: pid,
+            producer_epoch: init.producer_epoch,
+            base_sequence: k * 20,
+            ..BatchMeta::default()
+        };
+        last = batch_of(&records, Compression::None, meta);
+        let (code, _, msg) = produce(&mut c, "drain", 0, last.clone());
+        assert_eq!(code, 0, "{msg:?}");
+    }
+    let got = collect(&mut c, "drain", 1, 800, Instant::now() + LATE_MAX);
+    assert_eq!(got[&0].len(), 800);
+    let full = timer_bytes();
+    assert!(
+        full > 100 << 10,
+        "the records went through the timer log: {full} bytes"
+    );
+    // Checkpoints twice a second drop the drained segments.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while timer_bytes() > 64 << 10 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let drained = timer_bytes();
+    assert!(
+        drained <= 64 << 10,
+        "timer log still {drained} bytes (was {full})"
+    );
+    drop(c);
+    stop(broker);
+    let broker = start(io, dir.path(), timer);
+    let mut c = Client::connect(broker.local_addr());
+    let (code, base, msg) = produce(&mut c, "drain", 0, last);
+    assert_eq!(
+        (code, base),
+        (0, -1),
+        "the retry is a duplicate after the drain: {msg:?}"
+    );
+    let meta = BatchMeta {
+        producer_id: pid,
+        producer_epoch: init.producer_epoch,
+        base_sequence: 800,
+        ..BatchMeta::default()
+    };
+    let next = batch_of(&[rec("next", &[])], Compression::None, meta);
+    let (code, _, msg) = produce(&mut c, "drain", 0, next);
+    assert_eq!(code, 0, "the next batch is taken after the drain: {msg:?}");
+    let got = collect(&mut c, "drain", 1, 801, Instant::now() + LATE_MAX);
+    assert_eq!(got[&0].len(), 801, "nothing delivered twice");
+    drop(c);
+    stop(broker);
+}
+
+/// Bytes of the files under `dir`, recursively.
+fn walk_bytes(dir: &std::path::Path) -> u64 {
+    let mut n = 0;
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let meta = e.metadata().unwrap();
+        n += if meta.is_dir() {
+            walk_bytes(&e.path())
+        } else {
+            meta.len()
+        };
+    }
+    n
 }

@@ -63,7 +63,7 @@ const WALK_READ_BYTES: u64 = 64 << 10;
 /// Batches of the timer log kept decoded while walking chains.
 const WALK_CACHE_BLOCKS: usize = 8;
 /// Segment size of the timer log: drained segments are dropped whole.
-const TIMER_SEGMENT_BYTES: u64 = 64 << 20;
+pub const TIMER_SEGMENT_BYTES: u64 = 64 << 20;
 
 /// Sizes of a timer (tests shrink them to reach rolls and the memory bound quickly).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -74,6 +74,9 @@ pub struct TimerConfig {
     pub loaded_max: usize,
     /// Most bytes of loaded records ([`LOADED_BYTES_MAX`]).
     pub loaded_bytes_max: usize,
+    /// Segment size of the timer log ([`TIMER_SEGMENT_BYTES`]): drained segments are dropped
+    /// whole.
+    pub segment_bytes: u64,
 }
 
 impl Default for TimerConfig {
@@ -82,6 +85,7 @@ impl Default for TimerConfig {
             wheel_slots: WHEEL_SLOTS,
             loaded_max: LOADED_MAX,
             loaded_bytes_max: LOADED_BYTES_MAX,
+            segment_bytes: TIMER_SEGMENT_BYTES,
         }
     }
 }
@@ -279,15 +283,25 @@ impl Timer {
         config: TimerConfig,
         engine: &Engine,
     ) -> Result<Rc<Timer>, String> {
-        if config.wheel_slots < 4 || config.loaded_max == 0 || config.loaded_bytes_max == 0 {
+        if config.wheel_slots < 4
+            || config.loaded_max == 0
+            || config.loaded_bytes_max == 0
+            || config.segment_bytes == 0
+        {
             return Err(format!("timer sizes out of range: {config:?}"));
         }
         let dir = state_log::shard_dir(&state_log::state_root(data_dir), FAMILY, shard);
         std::fs::create_dir_all(&dir)
             .map_err(|e| format!("creating the timer log {}: {e}", dir.display()))?;
-        let log = Log::open(&dir, FAMILY, shard as i32, timer_log_config(flush), false)
-            .await
-            .map_err(|e| format!("opening the timer log {}: {e}", dir.display()))?;
+        let log = Log::open(
+            &dir,
+            FAMILY,
+            shard as i32,
+            timer_log_config(flush, config.segment_bytes),
+            false,
+        )
+        .await
+        .map_err(|e| format!("opening the timer log {}: {e}", dir.display()))?;
         let timer = Rc::new(Timer {
             config,
             shard,
@@ -339,9 +353,15 @@ impl Timer {
             if k < shards {
                 continue;
             }
-            let log = Log::open(&d.path(), FAMILY, k as i32, timer_log_config(flush), false)
-                .await
-                .map_err(|e| format!("opening the timer log {}: {e}", d.path().display()))?;
+            let log = Log::open(
+                &d.path(),
+                FAMILY,
+                k as i32,
+                timer_log_config(flush, TIMER_SEGMENT_BYTES),
+                false,
+            )
+            .await
+            .map_err(|e| format!("opening the timer log {}: {e}", d.path().display()))?;
             let retired = Timer {
                 config: TimerConfig::default(),
                 shard: k,
@@ -1244,9 +1264,9 @@ impl Timer {
 }
 
 /// The engine log configuration of a timer log.
-fn timer_log_config(flush: FlushPolicy) -> LogConfig {
+fn timer_log_config(flush: FlushPolicy, segment_bytes: u64) -> LogConfig {
     LogConfig {
-        segment_bytes: TIMER_SEGMENT_BYTES,
+        segment_bytes,
         segment_ms: None,
         batch_bytes_max: state_log::STATE_BATCH_BYTES_MAX as u32,
         flush,
