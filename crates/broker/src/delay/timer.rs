@@ -256,6 +256,10 @@ struct Staged {
     bytes: Vec<u8>,
     first: i64,
     records: Vec<TimerRecord>,
+    /// Per record: an entry the loader will not find (its slot was loaded, or is being
+    /// loaded from an older head), so the write loads it itself. Decided when staged: by the
+    /// time the write is durable the loader may already have walked the slot.
+    direct: Vec<bool>,
 }
 
 /// One shard's timer.
@@ -595,13 +599,20 @@ impl Timer {
         BrokerError::TimerFailed { reason }
     }
 
-    /// Assigns offsets (and chains entries into their slots), encodes, and takes the timer
-    /// log's next turn: all at once, so the offsets are the ones the write gets.
+    /// Assigns offsets (and chains entries into their slots), counts the entries as pending,
+    /// encodes, and takes the timer log's next turn: all at once, so the offsets are the ones
+    /// the write gets (a failed write fails the timer, so nothing is counted twice or lost
+    /// track of).
     fn stage(&self, mut records: Vec<TimerRecord>) -> Result<Staged, BrokerError> {
         let mut st = self.st.borrow_mut();
         let first = st.next_offset;
+        let mut direct = vec![false; records.len()];
         for (k, rec) in records.iter_mut().enumerate() {
             if let TimerRecord::Entry(e) = rec {
+                if e.rolled_from >= 0 {
+                    let topic = e.topic.clone();
+                    st.forget(&topic, e.rolled_from, e.rolled_from_fire);
+                }
                 if e.fire >= 0 {
                     let offset = first + k as i64;
                     let slot = &mut st.slots[e.fire.rem_euclid(self.config.wheel_slots) as usize];
@@ -611,6 +622,8 @@ impl Timer {
                         head: offset,
                     };
                     State::add_fire(&mut st.staged_fires, e.fire, 1);
+                    st.count(e, offset, 1);
+                    direct[k] = e.fire < st.cursor || st.walk.is_some_and(|w| w.sec == e.fire);
                 }
             }
         }
@@ -634,17 +647,19 @@ impl Timer {
             bytes,
             first,
             records,
+            direct,
         })
     }
 
     /// Writes staged records (durable under the broker's flush policy when this returns) and
-    /// accounts their entries: pending, and loaded at once if their slot was loaded already.
+    /// loads the entries the loader will not find.
     async fn write(&self, staged: Staged) -> Result<(), BrokerError> {
         let Staged {
             turn,
             bytes,
             first,
             records,
+            direct,
         } = staged;
         let result = match CheckedAppend::check(
             self.log.config(),
@@ -679,21 +694,12 @@ impl Timer {
         }
         let mut wake = false;
         for (k, rec) in records.into_iter().enumerate() {
-            let offset = first + k as i64;
-            let TimerRecord::Entry(e) = rec else { continue };
-            if e.rolled_from >= 0 {
-                let topic = e.topic.clone();
-                st.forget(&topic, e.rolled_from, e.rolled_from_fire);
-            }
-            if e.fire < 0 {
+            if !direct[k] {
                 continue;
             }
-            st.count(&e, offset, 1);
-            let walked = st.walk.is_some_and(|w| w.sec == e.fire);
-            if e.fire < st.cursor || walked {
-                st.push(offset, e);
-                wake = true;
-            }
+            let TimerRecord::Entry(e) = rec else { continue };
+            st.push(first + k as i64, e);
+            wake = true;
         }
         drop(st);
         if wake {
