@@ -164,6 +164,68 @@ enum BenchCommand {
     Compare(CompareArgs),
     /// The machine's raw limits: one loopback TCP stream, append + fdatasync, memcpy.
     Limits(LimitsArgs),
+    /// Scheduled delivery (issue 15): lateness at 10k/100k/1M pending under a plain load,
+    /// enqueue and delivery rates, memory with 10M pending, and the cost on topics without
+    /// delay; writes bench-results/delay-<date>.{md,json}.
+    Delay(DelayBenchArgs),
+}
+
+#[derive(clap::Args)]
+struct DelayBenchArgs {
+    /// Parts, comma-separated: 1|precision, 2|throughput, 3|capacity, 4|cost (default: all).
+    #[arg(long, default_value = "1,2,3,4")]
+    parts: String,
+    /// Rounds of each repeated part (medians are taken over them).
+    #[arg(long, default_value_t = bench::delay::ROUNDS_DEFAULT)]
+    rounds: usize,
+    /// Broker shards.
+    #[arg(long, default_value_t = bench::delay::CORES_DEFAULT)]
+    cores: usize,
+    /// Broker I/O driver: uring or epoll.
+    #[arg(long, default_value = "uring")]
+    io: ringlog::runtime::IoKind,
+    /// Broker --flush for parts 1 to 3.
+    #[arg(long, default_value = "always")]
+    flush: String,
+    /// The ringlog binary under test (default: this one).
+    #[arg(long)]
+    exe: Option<std::path::PathBuf>,
+    /// A ringlog binary built before scheduled delivery: part 4's baseline.
+    #[arg(long)]
+    baseline_exe: Option<std::path::PathBuf>,
+    /// Part 1: pending counts, ascending, comma-separated.
+    #[arg(long, value_delimiter = ',')]
+    pending: Option<Vec<u64>>,
+    /// Part 1: measured delayed records per second.
+    #[arg(long, default_value_t = bench::delay::STREAM_RATE_DEFAULT)]
+    stream_rate: u64,
+    /// Part 1: seconds the measured records' due times span.
+    #[arg(long, default_value_t = bench::delay::STREAM_MS_DEFAULT as f64 / 1000.0)]
+    stream_seconds: f64,
+    /// Part 2: seconds of the enqueue window.
+    #[arg(long, default_value_t = bench::delay::ENQUEUE_MS_DEFAULT as f64 / 1000.0)]
+    enqueue_seconds: f64,
+    /// Part 2: records due at one instant.
+    #[arg(long, default_value_t = bench::delay::DELIVERY_RECORDS_DEFAULT)]
+    delivery_records: u64,
+    /// Part 3: records pending.
+    #[arg(long, default_value_t = bench::delay::CAPACITY_RECORDS_DEFAULT)]
+    capacity_records: u64,
+    /// Part 4: measured seconds per produce run.
+    #[arg(long, default_value_t = bench::delay::COST_MS_DEFAULT as f64 / 1000.0)]
+    cost_seconds: f64,
+    /// Smoke test: 1 round, small counts, short windows (other sizes given are ignored).
+    #[arg(long)]
+    quick: bool,
+    /// Where fresh data directories go (a disk, not tmpfs; default: the temp dir).
+    #[arg(long)]
+    dir: Option<std::path::PathBuf>,
+    /// Output directory of delay-<date>.md and .json.
+    #[arg(long, default_value = "bench-results")]
+    out: std::path::PathBuf,
+    /// Print JSON instead of the Markdown report.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(clap::Args)]
@@ -599,6 +661,14 @@ fn run_bench(kind: BenchCommand) -> Result<(), Box<dyn std::error::Error>> {
                 print!("{report}");
             }
         }
+        BenchCommand::Delay(args) => {
+            let report = bench::delay::run(&delay_config(&args)?)?;
+            if args.json {
+                println!("{}", report.to_json());
+            } else {
+                print!("{report}");
+            }
+        }
         BenchCommand::Limits(args) => {
             use bench::load::{self as load, limits::Limits};
             let write_bytes = match args.write_bytes {
@@ -624,6 +694,45 @@ fn run_bench(kind: BenchCommand) -> Result<(), Box<dyn std::error::Error>> {
         }
     }
     Ok(())
+}
+
+fn delay_config(
+    args: &DelayBenchArgs,
+) -> Result<bench::delay::DelayBenchConfig, Box<dyn std::error::Error>> {
+    let exe = match &args.exe {
+        Some(exe) => exe.clone(),
+        None => std::env::current_exe()?,
+    };
+    let mut c = bench::delay::DelayBenchConfig::new(exe);
+    if args.quick {
+        c = c.quick();
+    } else {
+        c.rounds = args.rounds;
+        if let Some(p) = &args.pending {
+            c.pending_levels = p.clone();
+        }
+        c.stream = Duration::try_from_secs_f64(args.stream_seconds)?;
+        c.enqueue = Duration::try_from_secs_f64(args.enqueue_seconds)?;
+        c.delivery_records = args.delivery_records;
+        c.capacity_records = args.capacity_records;
+        c.cost = Duration::try_from_secs_f64(args.cost_seconds)?;
+    }
+    c.parts = bench::delay::Part::parse_list(&args.parts)?;
+    c.baseline_exe = args.baseline_exe.clone();
+    c.cores = args.cores;
+    c.io = args.io;
+    c.flush = args.flush.clone();
+    c.stream_rate = args.stream_rate;
+    if let Some(dir) = &args.dir {
+        c.base_dir = dir.clone();
+    }
+    c.out_dir = Some(args.out.clone());
+    c.progress = true;
+    c.command = std::env::args()
+        .skip(1)
+        .fold("ringlog".to_string(), |acc, a| acc + " " + &a);
+    c.validate()?;
+    Ok(c)
 }
 
 fn run_load(

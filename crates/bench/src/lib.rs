@@ -19,6 +19,8 @@
 //!   limits, and the broker comparison io_uring against epoll (`compare`).
 //! - [`transfer`]: every consumer transfer path x slice size x driver over loopback, and a broker
 //!   consume per path against the best raw path of the same run.
+//! - [`delay`]: scheduled delivery (issue 15): lateness, enqueue and delivery rates, memory with
+//!   millions pending, and the cost on topics without delay against the build before it.
 //!
 //! # Invariants
 //! - Every benchmark is bounded: fixed counts and durations, each limit a named constant, and
@@ -32,6 +34,7 @@
 
 mod batches;
 pub mod cpu;
+pub mod delay;
 mod format;
 pub mod load;
 pub mod machine;

@@ -34,5 +34,6 @@ mod workloads;
 
 pub use config::*;
 pub use measure::{CompareReport, Goal, Run, WorkloadResult};
+pub(crate) use run::{data_root_in, BrokerUnderTest, DirGuard};
 pub use run::{run, BROKER_START_TIMEOUT_MS};
 pub use workloads::{load_of, Metric, Workload, WORKLOADS};

@@ -22,10 +22,10 @@ use ringlog_runtime::IoKind;
 /// How long a started broker may take to accept connections.
 pub const BROKER_START_TIMEOUT_MS: u64 = 10_000;
 
-/// A broker under test.
-struct BrokerUnderTest {
-    addr: SocketAddr,
-    pid: u32,
+/// A broker under test (also started by `bench delay`).
+pub(crate) struct BrokerUnderTest {
+    pub(crate) addr: SocketAddr,
+    pub(crate) pid: u32,
     inner: Running,
     dir: PathBuf,
 }
@@ -36,7 +36,12 @@ enum Running {
 }
 
 impl BrokerUnderTest {
-    fn start(c: &CompareConfig, io: IoKind, flush: &str, dir: PathBuf) -> Result<Self, LoadError> {
+    pub(crate) fn start(
+        c: &CompareConfig,
+        io: IoKind,
+        flush: &str,
+        dir: PathBuf,
+    ) -> Result<Self, LoadError> {
         std::fs::create_dir_all(&dir)?;
         match &c.launcher {
             Launcher::InProcess => {
@@ -112,7 +117,7 @@ impl BrokerUnderTest {
         )))
     }
 
-    fn stop(self) -> Result<(), LoadError> {
+    pub(crate) fn stop(self) -> Result<(), LoadError> {
         let result = match self.inner {
             Running::Child(mut child) => {
                 // Data is thrown away: no graceful flush needed.
@@ -131,7 +136,7 @@ impl BrokerUnderTest {
 }
 
 /// Remove a directory tree when dropped.
-struct DirGuard(PathBuf);
+pub(crate) struct DirGuard(pub(crate) PathBuf);
 
 impl Drop for DirGuard {
     fn drop(&mut self) {
@@ -199,7 +204,13 @@ pub fn run(config: &CompareConfig) -> Result<CompareReport, LoadError> {
 /// The directory this run's data directories go under (created; not on tmpfs, where workload 2
 /// would measure nothing).
 fn data_root(config: &CompareConfig) -> Result<PathBuf, LoadError> {
-    let mut base = config.base_dir.clone();
+    data_root_in(&config.base_dir, "compare")
+}
+
+/// `<base>/ringlog-<name>-<pid>`, created (under ./target/bench-data instead when `base` is
+/// tmpfs). Shared with `bench delay`.
+pub(crate) fn data_root_in(base: &Path, name: &str) -> Result<PathBuf, LoadError> {
+    let mut base = base.to_path_buf();
     if limits::is_tmpfs(&base) {
         eprintln!(
             "note: {} is tmpfs; data directories go under ./target/bench-data instead",
@@ -207,7 +218,7 @@ fn data_root(config: &CompareConfig) -> Result<PathBuf, LoadError> {
         );
         base = PathBuf::from("target/bench-data");
     }
-    let root = base.join(format!("ringlog-compare-{}", std::process::id()));
+    let root = base.join(format!("ringlog-{name}-{}", std::process::id()));
     std::fs::create_dir_all(&root)?;
     Ok(root)
 }

@@ -1,0 +1,451 @@
+//! Reporting `bench delay`: the Markdown tables (with the goals), the JSON, and the files
+//! `bench-results/delay-<date>.{md,json}`.
+
+use std::fmt::{self, Write as _};
+use std::path::Path;
+
+use super::config::{
+    ENQUEUE_BATCH_RECORDS, ENQUEUE_CONNECTIONS, ENQUEUE_IN_FLIGHT, LOAD_SHARE, PARTITIONS,
+    PENDING_AHEAD_MS, PENDING_SPREAD_SLOTS, RECORD_BYTES, STREAM_LEAD_MS, STREAM_TICK_MS,
+};
+use super::measure::{DelayReport, Variant};
+use super::stats::Percentiles;
+use crate::load::LoadError;
+use crate::{human, json_array, JsonObject, Summary};
+
+const MIB: f64 = (1u64 << 20) as f64;
+
+/// `median (min..max)` with `digits` decimals, or `n/a`.
+fn cell(s: Option<Summary>, digits: usize) -> String {
+    match s {
+        Some(s) if digits == 0 => {
+            format!("{} ({}..{})", human(s.median), human(s.min), human(s.max))
+        }
+        Some(s) => format!(
+            "{:.d$} ({:.d$}..{:.d$})",
+            s.median,
+            s.min,
+            s.max,
+            d = digits
+        ),
+        None => "n/a".into(),
+    }
+}
+
+fn summary_json(s: Option<Summary>) -> String {
+    match s {
+        Some(s) => JsonObject::new()
+            .num("median", s.median)
+            .num("min", s.min)
+            .num("max", s.max)
+            .finish(),
+        None => "null".into(),
+    }
+}
+
+fn percentiles_json(p: Option<Percentiles>) -> String {
+    match p {
+        Some(p) => JsonObject::new()
+            .num("count", p.count as f64)
+            .num("min_us", p.min_us as f64)
+            .num("p50_us", p.p50_us as f64)
+            .num("p99_us", p.p99_us as f64)
+            .num("max_us", p.max_us as f64)
+            .finish(),
+        None => "null".into(),
+    }
+}
+
+impl DelayReport {
+    /// The report as Markdown.
+    pub fn markdown(&self) -> String {
+        let c = &self.config;
+        let m = &self.machine;
+        let mut s = String::new();
+        let _ = writeln!(s, "# ringlog bench delay: scheduled delivery (issue #15)\n");
+        let _ = writeln!(
+            s,
+            "Machine: {} CPUs, {}, kernel {}. Broker under test: `ringlog serve --cores {} --io {} \
+             --flush {}` as a child process, a fresh data directory per round (part 4: \
+             `--flush never`). Rounds: {}; a figure over rounds is the median (min..max of the \
+             rounds). Load generators and consumers run in the benchmark's process on the same \
+             machine. Wall time {:.0} s.\n",
+            m.cpus, m.cpu_model, m.kernel, c.cores, c.io, c.flush, c.rounds, self.wall_seconds
+        );
+        let _ = writeln!(s, "Reproduce: `{}`\n", c.command);
+        let _ = writeln!(s, "## Goals\n\n| goal | measured | met |\n|---|---|---|");
+        for g in self.goals() {
+            let _ = writeln!(
+                s,
+                "| {} | {} | {} |",
+                g.goal,
+                g.measured,
+                if g.met { "yes" } else { "**no**" }
+            );
+        }
+        self.markdown_precision(&mut s);
+        self.markdown_throughput(&mut s);
+        self.markdown_capacity(&mut s);
+        self.markdown_cost(&mut s);
+        s
+    }
+
+    fn markdown_precision(&self, s: &mut String) {
+        let levels = self.levels();
+        if levels.is_empty() {
+            return;
+        }
+        let c = &self.config;
+        let _ = writeln!(
+            s,
+            "\n## 1. Precision: lateness of delivery\n\n\
+             Measured stream: {} delayed records/s whose `ringlog-deliver-at` due times span {} s \
+             ({} per {} ms tick, spread over the tick), each produced {} ms before it is due (so \
+             it waits in an unloaded slot of the wheel), acks=all, to a delay-enabled topic of {} \
+             partitions; plus one record without delay per tick to the same partition (the \
+             baseline: the consumer's own produce-to-fetch latency). Lateness = time a \
+             long-polling consumer (one connection per partition) receives the record minus its \
+             due time. Pending records wait in another delay-enabled topic, due {} h ahead over \
+             {} one-second slots. Concurrent plain load: {} connections x {} x {} B records, \
+             acks=1, paced at {:.0}% of what the machine does alone with that shape ({} \
+             records/s, closed loop, same run).\n",
+            human(c.stream_rate as f64),
+            c.stream.as_secs_f64(),
+            c.records_per_tick(),
+            STREAM_TICK_MS,
+            STREAM_LEAD_MS,
+            PARTITIONS,
+            PENDING_AHEAD_MS / 3_600_000,
+            PENDING_SPREAD_SLOTS,
+            4,
+            16,
+            1024,
+            LOAD_SHARE * 100.0,
+            self.calibration.map_or("n/a".into(), human),
+        );
+        let _ = writeln!(
+            s,
+            "| pending | lateness p50 ms | p99 ms | max ms | baseline p50 ms | p99 ms | max ms | \
+             samples | missing | early | plain load records/s | its p99 ack us | broker RSS MiB |\n\
+             |---|---|---|---|---|---|---|---|---|---|---|---|---|"
+        );
+        for l in &levels {
+            let _ = writeln!(
+                s,
+                "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {:.0} |",
+                human(l.level as f64),
+                cell(l.lateness_ms[0], 2),
+                cell(l.lateness_ms[1], 2),
+                cell(l.lateness_ms[2], 2),
+                cell(l.baseline_ms[0], 2),
+                cell(l.baseline_ms[1], 2),
+                cell(l.baseline_ms[2], 2),
+                human(l.samples as f64),
+                l.missing,
+                l.early,
+                cell(l.load[0], 0),
+                cell(l.load[1], 0),
+                l.rss.map_or(f64::NAN, |r| r.median / MIB),
+            );
+        }
+    }
+
+    fn markdown_throughput(&self, s: &mut String) {
+        if self.throughput.is_empty() {
+            return;
+        }
+        let c = &self.config;
+        let _ = writeln!(
+            s,
+            "\n## 2. Throughput on {} cores\n\n\
+             Enqueue: {} connections, {} records of {} B per batch (each with \
+             `ringlog-deliver-at`), {} requests in flight per connection, acks=all, for {} s; \
+             records due {} h ahead. Delivery (a fresh broker): {} records due at one instant, \
+             enqueued the same way (the instant is set after the enqueue is expected to end); \
+             delivered/s = records / (time the consumers, one per partition, have them all - \
+             due time).\n",
+            c.cores,
+            ENQUEUE_CONNECTIONS,
+            ENQUEUE_BATCH_RECORDS,
+            RECORD_BYTES,
+            ENQUEUE_IN_FLIGHT,
+            c.enqueue.as_secs_f64(),
+            PENDING_AHEAD_MS / 3_600_000,
+            human(c.delivery_records as f64),
+        );
+        let _ = writeln!(
+            s,
+            "| round | enqueued/s | delivery: enqueued/s | acked after due ms | received | due -> \
+             first ms | due -> all ms | delivered/s |\n|---|---|---|---|---|---|---|---|"
+        );
+        for r in &self.throughput {
+            let _ = writeln!(
+                s,
+                "| {} | {} | {} | {} | {} | {} | {} | {} |",
+                r.round,
+                human(r.enqueue_per_s()),
+                human(r.delivery_enqueue_rate),
+                r.enqueue_overran_ms,
+                human(r.received as f64),
+                r.first_after_due_ms
+                    .map_or("n/a".into(), |v| format!("{v:.0}")),
+                r.all_after_due_ms
+                    .map_or("n/a".into(), |v| format!("{v:.0}")),
+                human(r.delivery_per_s()),
+            );
+        }
+        let [enq, del] = self.throughput_summary();
+        let _ = writeln!(
+            s,
+            "\nMedians: enqueued {}/s, delivered {}/s.",
+            cell(enq, 0),
+            cell(del, 0)
+        );
+    }
+
+    fn markdown_capacity(&self, s: &mut String) {
+        let Some(cap) = &self.capacity else { return };
+        let _ = writeln!(
+            s,
+            "\n## 3. Pending capacity\n\n\
+             {} records of {} B enqueued as in part 2, due {} h ahead over {} one-second slots; \
+             the broker's memory from /proc/<pid>/status after the broker reported them all \
+             pending (and 1.5 s for a checkpoint); the timer logs' files under \
+             `__ringlog_state/timers`.\n",
+            human(cap.records as f64),
+            RECORD_BYTES,
+            PENDING_AHEAD_MS / 3_600_000,
+            PENDING_SPREAD_SLOTS,
+        );
+        let _ = writeln!(
+            s,
+            "| records | enqueued/s | pending reported | VmRSS before MiB | VmRSS after MiB | \
+             VmHWM MiB | timer log bytes | allocated | bytes per record |\n\
+             |---|---|---|---|---|---|---|---|---|"
+        );
+        let _ = writeln!(
+            s,
+            "| {} | {} | {} | {:.0} | {:.0} | {:.0} | {} | {} | {:.1} |",
+            human(cap.records as f64),
+            human(cap.enqueue_per_s),
+            human(cap.pending_seen as f64),
+            cap.rss_before as f64 / MIB,
+            cap.rss_after as f64 / MIB,
+            cap.hwm_after as f64 / MIB,
+            human(cap.timer_bytes as f64),
+            human(cap.timer_allocated as f64),
+            cap.bytes_per_record(),
+        );
+    }
+
+    fn markdown_cost(&self, s: &mut String) {
+        if self.cost.is_empty() {
+            return;
+        }
+        let c = &self.config;
+        let _ = writeln!(
+            s,
+            "\n## 4. Cost on topics without delay\n\n\
+             The same closed-loop produce load ({} connections, {} records of {} B per batch, {} \
+             in flight, acks=1, {} partitions, {} s after a 1 s warm-up; broker `--flush never` \
+             so the figures are CPU, not the disk) against each variant, alternately in each \
+             round, a fresh broker each time.{}\n",
+            ENQUEUE_CONNECTIONS,
+            ENQUEUE_BATCH_RECORDS,
+            RECORD_BYTES,
+            ENQUEUE_IN_FLIGHT,
+            PARTITIONS,
+            c.cost.as_secs_f64(),
+            match &c.baseline_exe {
+                Some(_) => " The baseline build is a separate binary (`--baseline-exe`).",
+                None => " No baseline build was given (`--baseline-exe`).",
+            }
+        );
+        let _ = writeln!(
+            s,
+            "| variant | records/s | broker CPU s per GB |\n|---|---|---|"
+        );
+        for v in Variant::ALL {
+            let [rps, cpu] = self.cost_summary(v);
+            if rps.is_some() {
+                let _ = writeln!(s, "| {} | {} | {} |", v.name(), cell(rps, 0), cell(cpu, 2));
+            }
+        }
+        for (v, base) in [
+            (Variant::DelayTopic, Variant::Plain),
+            (Variant::Plain, Variant::Baseline),
+        ] {
+            if let Some((ratio, spread)) = self.cost_ratio(v, base) {
+                let _ = writeln!(
+                    s,
+                    "\n{} / {}: {ratio:.3}x records/s (per round {:.3}..{:.3})",
+                    v.name(),
+                    base.name(),
+                    spread.min,
+                    spread.max
+                );
+            }
+        }
+    }
+
+    /// The report as one JSON object.
+    pub fn to_json(&self) -> String {
+        let c = &self.config;
+        let machine = JsonObject::new()
+            .str("kernel", &self.machine.kernel)
+            .str("cpu_model", &self.machine.cpu_model)
+            .num("cpus", self.machine.cpus as f64)
+            .finish();
+        let config = JsonObject::new()
+            .str("command", &c.command)
+            .num("rounds", c.rounds as f64)
+            .num("cores", c.cores as f64)
+            .str("io", &c.io.to_string())
+            .str("flush", &c.flush)
+            .num("stream_rate", c.stream_rate as f64)
+            .num("stream_ms", c.stream.as_millis() as f64)
+            .num("delivery_records", c.delivery_records as f64)
+            .num("capacity_records", c.capacity_records as f64)
+            .bool("baseline", c.baseline_exe.is_some())
+            .finish();
+        let precision = json_array(self.precision.iter().map(|r| {
+            JsonObject::new()
+                .num("round", r.round as f64)
+                .num("pending", r.level as f64)
+                .num("pending_seen", r.pending_seen as f64)
+                .num("rss_bytes", r.rss_bytes as f64)
+                .num("expected", r.expected as f64)
+                .num("received", r.received as f64)
+                .num("early", r.early as f64)
+                .raw("lateness", &percentiles_json(r.lateness))
+                .raw("baseline", &percentiles_json(r.baseline))
+                .num("load_records_per_s", r.load.records_per_s())
+                .num("load_p99_us", r.load.latency.map_or(f64::NAN, |l| l.p99_us))
+                .finish()
+        }));
+        let levels = json_array(self.levels().iter().map(|l| {
+            JsonObject::new()
+                .num("pending", l.level as f64)
+                .raw("lateness_p50_ms", &summary_json(l.lateness_ms[0]))
+                .raw("lateness_p99_ms", &summary_json(l.lateness_ms[1]))
+                .raw("lateness_max_ms", &summary_json(l.lateness_ms[2]))
+                .raw("baseline_p50_ms", &summary_json(l.baseline_ms[0]))
+                .raw("baseline_p99_ms", &summary_json(l.baseline_ms[1]))
+                .raw("baseline_max_ms", &summary_json(l.baseline_ms[2]))
+                .num("missing", l.missing as f64)
+                .num("early", l.early as f64)
+                .finish()
+        }));
+        let throughput = json_array(self.throughput.iter().map(|r| {
+            JsonObject::new()
+                .num("round", r.round as f64)
+                .num("enqueue_per_s", r.enqueue_per_s())
+                .num("delivery_records", r.delivery_records as f64)
+                .num("received", r.received as f64)
+                .num("enqueue_overran_ms", r.enqueue_overran_ms as f64)
+                .num(
+                    "first_after_due_ms",
+                    r.first_after_due_ms.unwrap_or(f64::NAN),
+                )
+                .num("all_after_due_ms", r.all_after_due_ms.unwrap_or(f64::NAN))
+                .num("delivery_per_s", r.delivery_per_s())
+                .finish()
+        }));
+        let capacity = self.capacity.as_ref().map_or("null".into(), |cap| {
+            JsonObject::new()
+                .num("records", cap.records as f64)
+                .num("enqueue_per_s", cap.enqueue_per_s)
+                .num("pending_seen", cap.pending_seen as f64)
+                .num("rss_before_bytes", cap.rss_before as f64)
+                .num("rss_after_bytes", cap.rss_after as f64)
+                .num("hwm_after_bytes", cap.hwm_after as f64)
+                .num("timer_log_bytes", cap.timer_bytes as f64)
+                .num("timer_log_allocated_bytes", cap.timer_allocated as f64)
+                .num("bytes_per_record", cap.bytes_per_record())
+                .finish()
+        });
+        let cost = json_array(self.cost.iter().map(|r| {
+            JsonObject::new()
+                .num("round", r.round as f64)
+                .str("variant", r.variant.name())
+                .num("records_per_s", r.report.records_per_s())
+                .num(
+                    "broker_cpu_s_per_gb",
+                    r.report.broker_cpu_s_per_gb().unwrap_or(f64::NAN),
+                )
+                .finish()
+        }));
+        let goals = json_array(self.goals().iter().map(|g| {
+            JsonObject::new()
+                .str("goal", &g.goal)
+                .str("measured", &g.measured)
+                .bool("met", g.met)
+                .finish()
+        }));
+        JsonObject::new()
+            .str("benchmark", "delay")
+            .raw("machine", &machine)
+            .raw("config", &config)
+            .num("wall_seconds", self.wall_seconds)
+            .num(
+                "load_alone_records_per_s",
+                self.calibration.unwrap_or(f64::NAN),
+            )
+            .raw("precision_levels", &levels)
+            .raw("precision_runs", &precision)
+            .raw("throughput_runs", &throughput)
+            .raw("capacity", &capacity)
+            .raw("cost_runs", &cost)
+            .raw("goals", &goals)
+            .num("json_version", 1.0)
+            .finish()
+            .replace(":NaN", ":null")
+    }
+
+    /// Writes `delay-<stamp>.md` and `.json` into `dir`; returns the Markdown path.
+    pub fn write_files(&self, dir: &Path) -> Result<std::path::PathBuf, LoadError> {
+        std::fs::create_dir_all(dir)?;
+        let stamp = file_stamp(&ringlog_client::cli::format_rfc3339_ms(
+            super::wire::now_ms(),
+        ));
+        let write = |name: String, text: String| {
+            let path = dir.join(name);
+            std::fs::write(&path, text)
+                .map_err(|e| LoadError(format!("{}: {e}", path.display())))
+                .map(|()| path)
+        };
+        let md = write(format!("delay-{stamp}.md"), self.markdown())?;
+        write(format!("delay-{stamp}.json"), self.to_json() + "\n")?;
+        Ok(md)
+    }
+}
+
+/// `2026-12-01T23:10:05.123Z` -> `20261201-231005`.
+fn file_stamp(rfc3339: &str) -> String {
+    let digits: String = rfc3339
+        .chars()
+        .take_while(|&ch| ch != '.')
+        .filter(char::is_ascii_digit)
+        .collect();
+    match digits.len() {
+        14 => format!("{}-{}", &digits[..8], &digits[8..]),
+        _ => digits,
+    }
+}
+
+impl fmt::Display for DelayReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.markdown())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_stamps_are_date_dash_time() {
+        assert_eq!(file_stamp("2026-12-01T23:10:05.123Z"), "20261201-231005");
+        assert_eq!(file_stamp("garbage"), "");
+    }
+}

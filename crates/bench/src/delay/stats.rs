@@ -1,0 +1,114 @@
+//! Percentiles of latency samples (lateness of delivery, produce-to-consume latency) and the
+//! broker's memory from /proc.
+//!
+//! Samples are kept whole (a round has thousands, not millions) and percentiles are exact
+//! nearest-rank values: the p-th percentile is the smallest sample with at least p% of the
+//! samples at or below it. Lateness can be negative (a record seen before its due time), so
+//! samples are signed.
+
+/// Percentiles of signed samples in microseconds.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Percentiles {
+    /// Samples.
+    pub count: u64,
+    /// Smallest sample.
+    pub min_us: i64,
+    /// Median.
+    pub p50_us: i64,
+    /// 99th percentile.
+    pub p99_us: i64,
+    /// Largest sample.
+    pub max_us: i64,
+}
+
+impl Percentiles {
+    /// Percentiles of `samples` (sorted here); `None` when there are none.
+    pub fn of(samples: &mut [i64]) -> Option<Percentiles> {
+        samples.sort_unstable();
+        Some(Percentiles {
+            count: samples.len() as u64,
+            min_us: *samples.first()?,
+            p50_us: nearest_rank(samples, 0.50)?,
+            p99_us: nearest_rank(samples, 0.99)?,
+            max_us: *samples.last()?,
+        })
+    }
+}
+
+/// The nearest-rank `q`-quantile (0 < q <= 1) of sorted `samples`: the sample at rank
+/// ceil(q * n) (1-based). `None` when empty or `q` is out of range.
+pub fn nearest_rank(sorted: &[i64], q: f64) -> Option<i64> {
+    if sorted.is_empty() || !(q > 0.0 && q <= 1.0) {
+        return None;
+    }
+    let rank = (q * sorted.len() as f64).ceil() as usize;
+    sorted.get(rank.clamp(1, sorted.len()) - 1).copied()
+}
+
+/// Resident memory of a process from its `/proc/<pid>/status`: (VmRSS, VmHWM) in bytes.
+pub fn memory_of_status(status: &str) -> Option<(u64, u64)> {
+    let kib = |name: &str| -> Option<u64> {
+        let line = status.lines().find(|l| l.starts_with(name))?;
+        let mut words = line[name.len()..].split_whitespace();
+        let n: u64 = words.next()?.parse().ok()?;
+        (words.next()? == "kB").then_some(n * 1024)
+    };
+    Some((kib("VmRSS:")?, kib("VmHWM:")?))
+}
+
+/// (VmRSS, VmHWM) of process `pid` in bytes.
+pub fn memory_of(pid: u32) -> std::io::Result<(u64, u64)> {
+    let path = format!("/proc/{pid}/status");
+    let status = std::fs::read_to_string(&path)?;
+    memory_of_status(&status).ok_or_else(|| {
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("{path}: no VmRSS/VmHWM"),
+        )
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nearest_rank_picks_the_smallest_sample_covering_the_share() {
+        let s: Vec<i64> = (1..=100).collect();
+        assert_eq!(nearest_rank(&s, 0.50), Some(50));
+        assert_eq!(nearest_rank(&s, 0.99), Some(99));
+        assert_eq!(nearest_rank(&s, 1.0), Some(100));
+        assert_eq!(nearest_rank(&s, 0.001), Some(1));
+        // 10 samples: p99 is the largest (rank ceil(9.9) = 10), p50 the 5th.
+        let t: Vec<i64> = (0..10).collect();
+        assert_eq!(nearest_rank(&t, 0.99), Some(9));
+        assert_eq!(nearest_rank(&t, 0.5), Some(4));
+        assert_eq!(nearest_rank(&[7], 0.99), Some(7));
+        assert_eq!(nearest_rank(&[], 0.5), None);
+        assert_eq!(nearest_rank(&t, 0.0), None);
+        assert_eq!(nearest_rank(&t, 1.5), None);
+        assert_eq!(nearest_rank(&t, f64::NAN), None);
+    }
+
+    #[test]
+    fn percentiles_sort_and_keep_negative_samples() {
+        let mut s = vec![5, -3, 1_000, 2, 4, 3, 1, 0, 6, 7];
+        let p = Percentiles::of(&mut s).unwrap();
+        assert_eq!(
+            (p.count, p.min_us, p.p50_us, p.p99_us, p.max_us),
+            (10, -3, 3, 1_000, 1_000)
+        );
+        assert!(Percentiles::of(&mut []).is_none());
+    }
+
+    #[test]
+    fn memory_comes_from_vmrss_and_vmhwm_in_kib() {
+        let status = "Name:\tringlog\nVmPeak:\t  999 kB\nVmHWM:\t   2048 kB\nVmRSS:\t   1024 kB\n";
+        assert_eq!(memory_of_status(status), Some((1 << 20, 2 << 20)));
+        assert_eq!(memory_of_status("VmRSS:\t1 kB\n"), None);
+        assert_eq!(memory_of_status("VmRSS:\tx kB\nVmHWM:\t1 kB\n"), None);
+        assert_eq!(memory_of_status("VmRSS:\t1 MB\nVmHWM:\t1 kB\n"), None);
+        let (rss, hwm) = memory_of(std::process::id()).unwrap();
+        assert!(rss > 0 && hwm >= rss, "{rss} {hwm}");
+    }
+}
