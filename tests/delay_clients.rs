@@ -23,8 +23,8 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use delay_common::{
-    consume, consumer, create_topics, delivery_checks, flush, now_ms, producer, send, Delivery,
-    Kind, RecordHeaders, Report, Rng, Sent, DELAY_MS, DELIVER_AT, STEP_WAIT,
+    consume, consumer, create_topics, delivery_checks, flush, high_watermarks, now_ms, producer,
+    send, Delivery, Kind, RecordHeaders, Report, Rng, Sent, DELAY_MS, DELIVER_AT, STEP_WAIT,
 };
 use rdkafka::error::KafkaError;
 use rdkafka::producer::Producer;
@@ -55,8 +55,9 @@ const PARTITIONS: i32 = 3;
 /// A consumer polls this long before anything is produced (librdkafka's first fetches of an
 /// assignment take a few hundred ms), so that later records are seen as they appear.
 const CONSUMER_WARM_UP: Duration = Duration::from_millis(1_000);
-/// A consumer reads this long past the last record's due + [`LATE_MS_MAX`] before giving up.
-const CONSUMER_SLACK: Duration = Duration::from_millis(500);
+/// A consumer reads this long past the last record's due + [`LATE_MS_MAX`] before giving up, so
+/// that a record delivered late is told from one never delivered.
+const CONSUMER_SLACK: Duration = Duration::from_secs(5);
 /// The kafka-python script's whole run may take this long before it is killed.
 const SCRIPT_WAIT: Duration = Duration::from_secs(90);
 const DAY_MS: i64 = 86_400_000;
@@ -238,6 +239,10 @@ fn mixed_batches(io: IoKind, variants: &[(&str, &[(&str, &str)])], what: &str) {
     let want: HashSet<String> = sent.iter().map(|s| s.id.clone()).collect();
     let until = Instant::now() + Duration::from_millis(wait_ms as u64) + CONSUMER_SLACK;
     got.extend(consume(&c, &want, until));
+    let high_watermarks: HashMap<&str, HashMap<i32, i64>> = topics
+        .iter()
+        .map(|(t, n)| (t.as_str(), high_watermarks(&c, t, *n)))
+        .collect();
     drop(c);
 
     let acked_at: HashMap<&str, f64> = sent
@@ -261,6 +266,7 @@ fn mixed_batches(io: IoKind, variants: &[(&str, &[(&str, &str)])], what: &str) {
                 seen: got.iter().filter(|g| &g.topic == topic).collect(),
                 late_ms_max: Some(LATE_MS_MAX),
                 at_once: Some((AT_ONCE_MS_MAX, &acked_at)),
+                high_watermarks: high_watermarks[topic.as_str()].clone(),
             },
         );
     }

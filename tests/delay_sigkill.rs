@@ -20,8 +20,8 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use delay_common::{
-    consume, consume_until, consumer, create_topics, delivery_checks, flush, now_ms, producer,
-    send, Delivery, Kind, Report, Rng, Sent,
+    consume, consume_until, consumer, create_topics, delivery_checks, flush, high_watermarks,
+    now_ms, producer, send, Delivery, Kind, Report, Rng, Sent,
 };
 use rdkafka::producer::Producer;
 use ringlog::runtime::IoKind;
@@ -195,6 +195,7 @@ fn acknowledged_delayed_records_are_delivered_once_across_a_sigkill(io: IoKind) 
             Instant::now() + Duration::from_millis(watch_until as u64),
         ));
     }
+    let high_watermarks = high_watermarks(&c, topic, PARTITIONS);
     drop(c);
 
     let acked_set: HashSet<usize> = acked.iter().copied().collect();
@@ -221,6 +222,7 @@ fn acknowledged_delayed_records_are_delivered_once_across_a_sigkill(io: IoKind) 
             // must arrive before the consumer gives up, which the first check covers.
             late_ms_max: None,
             at_once: None,
+            high_watermarks,
         },
     );
     report.finish("delayed records across a SIGKILL");

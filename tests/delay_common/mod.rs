@@ -179,19 +179,28 @@ pub struct Sent {
     pub kind: Kind,
     pub headers: RecordHeaders,
     pub sent_ms: f64,
-    /// No earlier than this (ms) may it be seen.
+    /// No earlier than this (ms) may it be seen: its deliver-at, or its delay after it was sent.
     pub due_lo: Option<f64>,
-    /// It is due by this (ms); known for `Delay` once acknowledged ([`Sent::acknowledged`]).
+    /// It is due by this (ms), once acknowledged ([`Sent::acknowledged`]).
     pub due_hi: Option<f64>,
 }
 
 impl Sent {
-    /// A `Delay` record is due at most its delay after its acknowledgement (the broker received
-    /// it before answering).
+    /// The broker received the record before it answered at `ack_ms`: a `Delay` record is due
+    /// at most its delay after that, an `At` record at its time or, if the broker only received
+    /// it later (a retry after a restart), at once on receipt.
     pub fn acknowledged(&mut self, ack_ms: f64) {
-        if let Kind::Delay(ms) = self.kind {
-            self.due_hi = Some(ack_ms + ms as f64);
+        match self.kind {
+            Kind::Delay(ms) => self.due_hi = Some(ack_ms + ms as f64),
+            Kind::At(at) => self.due_hi = Some(ack_ms.max(at as f64)),
+            Kind::Now | Kind::Due => {}
         }
+    }
+
+    /// When it was due at the earliest, for its place in the partition: not before its due
+    /// time nor before the broker had it (it was sent at `sent_ms`; floored, as `due_lo`).
+    fn placed_from(&self) -> Option<f64> {
+        self.due_lo.map(|d| d.max(self.sent_ms.floor()))
     }
 }
 
@@ -211,7 +220,7 @@ pub fn send(
         // The broker received it no earlier than it was sent; floored, since a broker reading its
         // clock in whole ms may count from the ms the receive fell in.
         Kind::Delay(ms) => (Some(t.floor() + ms as f64), None),
-        Kind::At(at) => (Some(at as f64), Some(at as f64)),
+        Kind::At(at) => (Some(at as f64), None),
         Kind::Now | Kind::Due => (None, None),
     };
     let index = sent.len();
@@ -349,6 +358,21 @@ pub struct Delivery<'a> {
     /// An undelayed record must be seen this soon (ms) after its acknowledgement (id -> ms);
     /// `None`: not checked.
     pub at_once: Option<(f64, &'a HashMap<&'a str, f64>)>,
+    /// Each partition's high watermark after the consumer gave up, to tell a record never
+    /// appended from one appended but not fetched.
+    pub high_watermarks: HashMap<i32, i64>,
+}
+
+/// Each partition's high watermark (-1 where it could not be had).
+pub fn high_watermarks(c: &BaseConsumer, topic: &str, partitions: i32) -> HashMap<i32, i64> {
+    (0..partitions)
+        .map(|p| {
+            let hw = c
+                .fetch_watermarks(topic, p, Duration::from_secs(5))
+                .map_or(-1, |(_, high)| high);
+            (p, hw)
+        })
+        .collect()
 }
 
 /// Exactly once, headers kept, never early, on time, undelayed at once, due-time order.
@@ -381,10 +405,20 @@ pub fn delivery_checks(report: &mut Report, d: &Delivery<'_>) {
         ),
         missing.is_empty(),
         || {
+            let mut per_partition: Vec<String> = d
+                .high_watermarks
+                .iter()
+                .map(|(p, hw)| {
+                    let seen = d.seen.iter().filter(|g| g.partition == *p).count();
+                    format!("partition {p}: high watermark {hw}, {seen} read")
+                })
+                .collect();
+            per_partition.sort();
             format!(
-                "{} missing, e.g. {:?}",
+                "{} missing, e.g. {:?} ({})",
                 missing.len(),
-                &missing[..missing.len().min(3)]
+                &missing[..missing.len().min(3)],
+                per_partition.join(", ")
             )
         },
     );
@@ -490,7 +524,8 @@ pub fn delivery_checks(report: &mut Report, d: &Delivery<'_>) {
         );
     }
     // Due-time order within a partition: a record placed before another must not be due later
-    // than that one can be (a delay-ms record is due somewhere in [sent + delay, acked + delay]).
+    // than that one can be (a delay-ms record is due somewhere in [sent + delay, acked + delay];
+    // a deliver-at record at its time, or on receipt if it came later: by its acknowledgement).
     let mut by_place: Vec<(&Sent, &Seen)> = first
         .iter()
         .filter(|(s, _)| s.due_lo.is_some())
@@ -500,7 +535,7 @@ pub fn delivery_checks(report: &mut Report, d: &Delivery<'_>) {
     let mut disorder: Vec<String> = Vec::new();
     let mut latest: Option<(i32, &Sent, &Seen, f64)> = None;
     for (s, g) in by_place {
-        let lo = s.due_lo.expect("delayed");
+        let lo = s.placed_from().expect("delayed");
         let hi = s.due_hi.unwrap_or(f64::INFINITY);
         match latest {
             Some((p, ls, lg, l)) if p == g.partition => {

@@ -39,6 +39,8 @@ DELAY_MS = "ringlog-delay-ms"
 DELAY_MS_MIN, DELAY_MS_MAX = 300, 2500
 # A delayed record must be seen by its due time plus this (ms).
 LATE_MS_MAX = 3000
+# A consumer reads this long (ms) past the last due time + LATE_MS_MAX before giving up.
+CONSUMER_SLACK_MS = 5000
 # An undelayed record must be seen this soon (ms) after its acknowledgement.
 AT_ONCE_MS_MAX = 1500
 # Per codec: delayed records (half of each header form), undelayed ones, already-due ones.
@@ -157,7 +159,7 @@ def send(producer, topic, rid, partition, kind, header):
         due_lo = math.floor(t) + header
     elif kind == "at":
         headers.append((DELIVER_AT, str(header).encode()))
-        due_lo = due_hi = float(header)
+        due_lo = float(header)
     elif kind == "due":
         headers.append(header)
     sent[rid] = dict(kind=kind, topic=topic, partition=partition, headers=headers, sent_ms=t,
@@ -201,9 +203,13 @@ all_delayed_futures = [send(all_delayed, "pyd-alldelayed", f"alldelayed:{i}", 0,
 for _, p in producers + [("", all_delayed)]:
     p.flush(timeout=STEP_WAIT_S)
 flushed_ms = now_ms()
+# The broker received each record before it answered: a delay-ms record is due at most its delay
+# after the answer, a deliver-at record at its time or, if the broker only had it later, on receipt.
 for rec in sent.values():
     if rec["kind"] == "delay":
         rec["due_hi"] = (rec["ack_ms"] or flushed_ms) + rec["delay"]
+    elif rec["kind"] == "at":
+        rec["due_hi"] = max(rec["due_lo"], rec["ack_ms"] or flushed_ms)
 
 errors = {rid: r["error"] for rid, r in sent.items() if r["error"] or r["ack_ms"] is None}
 check("mixed batches acknowledged (every codec)", not errors, f"{len(errors)} not acknowledged, e.g. "
@@ -213,7 +219,12 @@ check("all-delayed batch answered with offset -1", all(o == -1 for o in offsets)
       f"offsets {offsets}")
 
 due_max = max(r["due_hi"] for r in sent.values() if r["due_hi"] is not None)
-got = early_polls + consume(consumer, set(sent), until_s=min(due_max + LATE_MS_MAX, now_ms() + STEP_WAIT_S * 1000) / 1000.0)
+# Read past the last due time + LATE_MS_MAX by CONSUMER_SLACK_MS, so that a record delivered late
+# is told from one never delivered.
+until_ms = min(due_max + LATE_MS_MAX + CONSUMER_SLACK_MS, now_ms() + STEP_WAIT_S * 1000)
+got = early_polls + consume(consumer, set(sent), until_s=until_ms / 1000.0)
+# Each partition's end offset, to tell a record never appended from one appended but not fetched.
+end_offsets = {(tp.topic, tp.partition): end for tp, end in consumer.end_offsets(list(consumer.assignment())).items()}
 consumer.close()
 for _, p in producers + [("", all_delayed)]:
     p.close()
@@ -235,8 +246,11 @@ for c in codecs + ["alldelayed"]:
         count[g[0]] = count.get(g[0], 0) + 1
     doubled = [rid for rid, n in count.items() if n > 1]
     missing = [rid for rid in mine if rid not in count]
+    ends = {p: e for (t, p), e in sorted(end_offsets.items()) if t == (mine and next(iter(mine.values()))["topic"])}
+    read = {p: sum(1 for g in seen if g[1] == p) for p in ends}
     check(f"{c}: every record delivered exactly once", not doubled and not missing,
-          f"{len(missing)} missing (e.g. {missing[:3]}), {len(doubled)} doubled (e.g. {doubled[:3]})")
+          f"{len(missing)} missing (e.g. {missing[:3]}), {len(doubled)} doubled (e.g. {doubled[:3]}); "
+          f"end offsets {ends}, records read {read}")
     first_seen = {}
     for g in seen:
         first_seen.setdefault(g[0], g)
@@ -257,7 +271,8 @@ for c in codecs + ["alldelayed"]:
     check(f"{c}: undelayed and already-due records readable at once", not slow,
           f"{len(slow)} held, e.g. " + "; ".join(describe(rid, s) for rid, s in slow[:3]))
     # Due-time order within a partition: a record placed before another must not be due later than
-    # that one can be (delay-ms records are due somewhere in [sent + delay, acknowledged + delay]).
+    # that one can be (delay-ms records are due somewhere in [sent + delay, acknowledged + delay],
+    # deliver-at records at their time or on receipt if that came later: by the acknowledgement).
     disorder = []
     by_partition = {}
     for g in sorted(first_seen.values(), key=lambda g: (g[1], g[2])):
@@ -267,10 +282,12 @@ for c in codecs + ["alldelayed"]:
         latest_lo = None
         for rid in rids:
             r = mine[rid]
-            if latest_lo is not None and latest_lo[1] > r["due_hi"]:
-                disorder.append(f"partition {p}: {latest_lo[0]} before {rid}")
-            if latest_lo is None or r["due_lo"] > latest_lo[1]:
-                latest_lo = (rid, r["due_lo"])
+            if latest_lo is not None and r["due_hi"] is not None and latest_lo[1] > r["due_hi"]:
+                disorder.append(f"partition {p}: {latest_lo[0]} (due from {latest_lo[1]:.0f}) before "
+                                f"{rid} ({r['kind']}, due by {r['due_hi']:.0f})")
+            placed_from = max(r["due_lo"], math.floor(r["sent_ms"]))
+            if latest_lo is None or placed_from > latest_lo[1]:
+                latest_lo = (rid, placed_from)
     check(f"{c}: delayed records in due-time order within each partition", not disorder,
           f"{len(disorder)} out of order, e.g. {disorder[:3]}")
 
