@@ -53,7 +53,7 @@ pub const ENQUEUE_IN_FLIGHT: usize = 5;
 /// Part 2: measured window of the enqueue rate.
 pub const ENQUEUE_MS_DEFAULT: u64 = 3_000;
 /// Part 2: records due at one instant for the delivery rate.
-pub const DELIVERY_RECORDS_DEFAULT: u64 = 1_000_000;
+pub const DELIVERY_RECORDS_DEFAULT: u64 = 500_000;
 /// Part 2: the due instant is this long after the enqueue is expected to end (its expected
 /// length comes from the enqueue rate measured just before), so every record is acknowledged
 /// before the first is due.

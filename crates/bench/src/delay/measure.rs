@@ -8,7 +8,7 @@
 //!   counted and shown; it is never left out of the figures silently.
 
 use super::config::{DelayBenchConfig, RSS_GOAL_BYTES};
-use super::stats::Percentiles;
+use super::stats::{Memory, Percentiles};
 use crate::load::LoadReport;
 use crate::{Machine, Summary};
 
@@ -29,8 +29,8 @@ pub struct PrecisionRun {
     pub level: u64,
     /// Pending records the broker reported (DescribeDelays) before the window.
     pub pending_seen: u64,
-    /// Broker VmRSS before the window, bytes.
-    pub rss_bytes: u64,
+    /// Broker memory before the window.
+    pub memory: Memory,
     /// Delayed records of the measured stream acknowledged.
     pub expected: u64,
     /// Delayed records of the measured stream received.
@@ -98,12 +98,10 @@ pub struct CapacityRun {
     pub enqueue_per_s: f64,
     /// Pending records the broker reported.
     pub pending_seen: u64,
-    /// Broker VmRSS before enqueuing, bytes.
-    pub rss_before: u64,
-    /// Broker VmRSS after, bytes.
-    pub rss_after: u64,
-    /// Broker VmHWM (peak RSS) after, bytes.
-    pub hwm_after: u64,
+    /// Broker memory before enqueuing.
+    pub before: Memory,
+    /// Broker memory after (its `hwm` is the peak of the whole run).
+    pub after: Memory,
     /// Bytes of the timer logs' files.
     pub timer_bytes: u64,
     /// Bytes allocated on disk for them.
@@ -249,7 +247,7 @@ impl DelayReport {
                         pick(&|r| Some(r.load.records_per_s())),
                         pick(&|r| r.load.latency.map(|l| l.p99_us)),
                     ],
-                    rss: pick(&|r| Some(r.rss_bytes as f64)),
+                    rss: pick(&|r| Some(r.memory.rss as f64)),
                 })
             })
             .collect()
@@ -328,11 +326,11 @@ impl DelayReport {
                 ),
                 measured: format!(
                     "VmRSS {:.0} MiB, VmHWM {:.0} MiB, {} pending reported",
-                    cap.rss_after as f64 / (1 << 20) as f64,
-                    cap.hwm_after as f64 / (1 << 20) as f64,
+                    cap.after.rss as f64 / (1 << 20) as f64,
+                    cap.after.hwm as f64 / (1 << 20) as f64,
                     crate::human(cap.pending_seen as f64)
                 ),
-                met: cap.hwm_after <= RSS_GOAL_BYTES && cap.pending_seen == cap.records,
+                met: cap.after.hwm <= RSS_GOAL_BYTES && cap.pending_seen == cap.records,
             });
         }
         for (v, base) in [

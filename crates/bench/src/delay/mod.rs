@@ -43,4 +43,4 @@ pub use measure::{
     CapacityRun, CostRun, DelayReport, Goal, LevelSummary, PrecisionRun, ThroughputRun, Variant,
 };
 pub use run::run;
-pub use stats::{memory_of, nearest_rank, Percentiles};
+pub use stats::{memory_of, nearest_rank, Memory, Percentiles};

@@ -9,6 +9,7 @@ use super::config::{
     PENDING_AHEAD_MS, PENDING_SPREAD_SLOTS, RECORD_BYTES, STREAM_LEAD_MS, STREAM_TICK_MS,
 };
 use super::measure::{DelayReport, Variant};
+use super::run::LOAD_SHAPE;
 use super::stats::Percentiles;
 use crate::load::LoadError;
 use crate::{human, json_array, JsonObject, Summary};
@@ -117,9 +118,9 @@ impl DelayReport {
             PARTITIONS,
             PENDING_AHEAD_MS / 3_600_000,
             PENDING_SPREAD_SLOTS,
-            4,
-            16,
-            1024,
+            LOAD_SHAPE.0,
+            LOAD_SHAPE.1,
+            LOAD_SHAPE.2,
             LOAD_SHARE * 100.0,
             self.calibration.map_or("n/a".into(), human),
         );
@@ -220,18 +221,19 @@ impl DelayReport {
         let _ = writeln!(
             s,
             "| records | enqueued/s | pending reported | VmRSS before MiB | VmRSS after MiB | \
-             VmHWM MiB | timer log bytes | allocated | bytes per record |\n\
-             |---|---|---|---|---|---|---|---|---|"
+             RssAnon after MiB | VmHWM MiB | timer log bytes | allocated | bytes per record |\n\
+             |---|---|---|---|---|---|---|---|---|---|"
         );
         let _ = writeln!(
             s,
-            "| {} | {} | {} | {:.0} | {:.0} | {:.0} | {} | {} | {:.1} |",
+            "| {} | {} | {} | {:.0} | {:.0} | {:.0} | {:.0} | {} | {} | {:.1} |",
             human(cap.records as f64),
             human(cap.enqueue_per_s),
             human(cap.pending_seen as f64),
-            cap.rss_before as f64 / MIB,
-            cap.rss_after as f64 / MIB,
-            cap.hwm_after as f64 / MIB,
+            cap.before.rss as f64 / MIB,
+            cap.after.rss as f64 / MIB,
+            cap.after.anon as f64 / MIB,
+            cap.after.hwm as f64 / MIB,
             human(cap.timer_bytes as f64),
             human(cap.timer_allocated as f64),
             cap.bytes_per_record(),
@@ -313,7 +315,8 @@ impl DelayReport {
                 .num("round", r.round as f64)
                 .num("pending", r.level as f64)
                 .num("pending_seen", r.pending_seen as f64)
-                .num("rss_bytes", r.rss_bytes as f64)
+                .num("rss_bytes", r.memory.rss as f64)
+                .num("rss_anon_bytes", r.memory.anon as f64)
                 .num("expected", r.expected as f64)
                 .num("received", r.received as f64)
                 .num("early", r.early as f64)
@@ -356,9 +359,10 @@ impl DelayReport {
                 .num("records", cap.records as f64)
                 .num("enqueue_per_s", cap.enqueue_per_s)
                 .num("pending_seen", cap.pending_seen as f64)
-                .num("rss_before_bytes", cap.rss_before as f64)
-                .num("rss_after_bytes", cap.rss_after as f64)
-                .num("hwm_after_bytes", cap.hwm_after as f64)
+                .num("rss_before_bytes", cap.before.rss as f64)
+                .num("rss_after_bytes", cap.after.rss as f64)
+                .num("rss_anon_after_bytes", cap.after.anon as f64)
+                .num("hwm_after_bytes", cap.after.hwm as f64)
                 .num("timer_log_bytes", cap.timer_bytes as f64)
                 .num("timer_log_allocated_bytes", cap.timer_allocated as f64)
                 .num("bytes_per_record", cap.bytes_per_record())

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use super::clients::{self, join, Dues, Until};
 use super::config::*;
 use super::measure::*;
-use super::stats::{memory_of, Percentiles};
+use super::stats::{memory_of, Memory, Percentiles};
 use super::wire::{self, now_ms};
 use crate::load::compare::{data_root_in, BrokerUnderTest, CompareConfig, DirGuard, Launcher};
 use crate::load::{self, LoadConfig, LoadError, Mode};
@@ -30,8 +30,9 @@ const LOAD_TOPIC: &str = "delay-load";
 /// Topic of parts 2 and 3.
 const ENQUEUE_TOPIC: &str = "delay-enqueue";
 /// Part 1's concurrent load: connections, records per batch, record bytes (compare's
-/// latency workload, at 4 connections).
-const LOAD_SHAPE: (usize, usize, usize) = (4, 16, 1_024);
+/// latency workload). Paced connections have one request in flight each, so there are enough
+/// of them for half the closed-loop rate to fit one fsync per request (`--flush always`).
+pub(super) const LOAD_SHAPE: (usize, usize, usize) = (32, 16, 1_024);
 /// Part 4's produce load: connections, records per batch, record bytes (the enqueue shape,
 /// without delays).
 const COST_SHAPE: (usize, usize, usize) = (4, ENQUEUE_BATCH_RECORDS, RECORD_BYTES);
@@ -262,7 +263,7 @@ impl Brokers<'_> {
         round: usize,
         level: u64,
         pending: u64,
-        memory: (u64, u64),
+        memory: Memory,
         load_rate: f64,
     ) -> Result<PrecisionRun, LoadError> {
         let c = self.c;
@@ -305,7 +306,7 @@ impl Brokers<'_> {
             round,
             level,
             pending_seen: pending,
-            rss_bytes: memory.0,
+            memory,
             expected: streamed.delayed,
             received: received.lateness_us.len() as u64,
             early: received.lateness_us.iter().filter(|&&l| l < 0).count() as u64,
@@ -436,9 +437,8 @@ impl Brokers<'_> {
             records: enqueued.records,
             enqueue_per_s: enqueued.per_s(),
             pending_seen: pending,
-            rss_before: before.0,
-            rss_after: after.0,
-            hwm_after: after.1,
+            before,
+            after,
             timer_bytes,
             timer_allocated,
         })

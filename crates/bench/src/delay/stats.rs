@@ -45,25 +45,40 @@ pub fn nearest_rank(sorted: &[i64], q: f64) -> Option<i64> {
     sorted.get(rank.clamp(1, sorted.len()) - 1).copied()
 }
 
-/// Resident memory of a process from its `/proc/<pid>/status`: (VmRSS, VmHWM) in bytes.
-pub fn memory_of_status(status: &str) -> Option<(u64, u64)> {
+/// Resident memory of a process, bytes (from `/proc/<pid>/status`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Memory {
+    /// VmRSS: resident now.
+    pub rss: u64,
+    /// VmHWM: the peak of VmRSS.
+    pub hwm: u64,
+    /// RssAnon: resident anonymous memory (the heap: what the broker itself holds).
+    pub anon: u64,
+}
+
+/// The [`Memory`] of a `/proc/<pid>/status` text.
+pub fn memory_of_status(status: &str) -> Option<Memory> {
     let kib = |name: &str| -> Option<u64> {
         let line = status.lines().find(|l| l.starts_with(name))?;
         let mut words = line[name.len()..].split_whitespace();
         let n: u64 = words.next()?.parse().ok()?;
         (words.next()? == "kB").then_some(n * 1024)
     };
-    Some((kib("VmRSS:")?, kib("VmHWM:")?))
+    Some(Memory {
+        rss: kib("VmRSS:")?,
+        hwm: kib("VmHWM:")?,
+        anon: kib("RssAnon:")?,
+    })
 }
 
-/// (VmRSS, VmHWM) of process `pid` in bytes.
-pub fn memory_of(pid: u32) -> std::io::Result<(u64, u64)> {
+/// The [`Memory`] of process `pid`.
+pub fn memory_of(pid: u32) -> std::io::Result<Memory> {
     let path = format!("/proc/{pid}/status");
     let status = std::fs::read_to_string(&path)?;
     memory_of_status(&status).ok_or_else(|| {
         std::io::Error::new(
             std::io::ErrorKind::InvalidData,
-            format!("{path}: no VmRSS/VmHWM"),
+            format!("{path}: no VmRSS/VmHWM/RssAnon"),
         )
     })
 }
@@ -103,12 +118,26 @@ mod tests {
 
     #[test]
     fn memory_comes_from_vmrss_and_vmhwm_in_kib() {
-        let status = "Name:\tringlog\nVmPeak:\t  999 kB\nVmHWM:\t   2048 kB\nVmRSS:\t   1024 kB\n";
-        assert_eq!(memory_of_status(status), Some((1 << 20, 2 << 20)));
-        assert_eq!(memory_of_status("VmRSS:\t1 kB\n"), None);
-        assert_eq!(memory_of_status("VmRSS:\tx kB\nVmHWM:\t1 kB\n"), None);
-        assert_eq!(memory_of_status("VmRSS:\t1 MB\nVmHWM:\t1 kB\n"), None);
-        let (rss, hwm) = memory_of(std::process::id()).unwrap();
-        assert!(rss > 0 && hwm >= rss, "{rss} {hwm}");
+        let status = "Name:\tringlog\nVmPeak:\t  999 kB\nVmHWM:\t   2048 kB\n\
+                      VmRSS:\t   1024 kB\nRssAnon:\t  512 kB\nRssFile:\t 512 kB\n";
+        assert_eq!(
+            memory_of_status(status),
+            Some(Memory {
+                rss: 1 << 20,
+                hwm: 2 << 20,
+                anon: 512 << 10
+            })
+        );
+        assert_eq!(memory_of_status("VmRSS:\t1 kB\nVmHWM:\t1 kB\n"), None);
+        assert_eq!(
+            memory_of_status("VmRSS:\tx kB\nVmHWM:\t1 kB\nRssAnon:\t1 kB\n"),
+            None
+        );
+        assert_eq!(
+            memory_of_status("VmRSS:\t1 MB\nVmHWM:\t1 kB\nRssAnon:\t1 kB\n"),
+            None
+        );
+        let m = memory_of(std::process::id()).unwrap();
+        assert!(m.rss > 0 && m.hwm >= m.rss && m.anon <= m.rss, "{m:?}");
     }
 }
