@@ -182,6 +182,8 @@ fn summary_of(values: impl Iterator<Item = Option<f64>>) -> Option<Summary> {
 pub struct DelayReport {
     /// Where it ran.
     pub machine: Machine,
+    /// The machine's load averages (1, 5, 15 min) when the run started and ended.
+    pub loadavg: [String; 2],
     /// With what.
     pub config: DelayBenchConfig,
     /// Part 1's plain load alone, closed loop: records/s.

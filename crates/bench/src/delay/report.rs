@@ -70,8 +70,17 @@ impl DelayReport {
              --flush {}` as a child process, a fresh data directory per round (part 4: \
              `--flush never`). Rounds: {}; a figure over rounds is the median (min..max of the \
              rounds). Load generators and consumers run in the benchmark's process on the same \
-             machine. Wall time {:.0} s.\n",
-            m.cpus, m.cpu_model, m.kernel, c.cores, c.io, c.flush, c.rounds, self.wall_seconds
+             machine. Wall time {:.0} s; load average {} at the start, {} at the end.\n",
+            m.cpus,
+            m.cpu_model,
+            m.kernel,
+            c.cores,
+            c.io,
+            c.flush,
+            c.rounds,
+            self.wall_seconds,
+            self.loadavg[0],
+            self.loadavg[1]
         );
         let _ = writeln!(s, "Reproduce: `{}`\n", c.command);
         let _ = writeln!(s, "## Goals\n\n| goal | measured | met |\n|---|---|---|");
@@ -109,7 +118,8 @@ impl DelayReport {
              due time. Pending records wait in another delay-enabled topic, due {} h ahead over \
              {} one-second slots. Concurrent plain load: {} connections x {} x {} B records, \
              acks=1, paced at {:.0}% of what the machine does alone with that shape ({} \
-             records/s, closed loop, same run).\n",
+             records/s, closed loop with one request in flight per connection as when paced, \
+             same run).\n",
             human(c.stream_rate as f64),
             c.stream.as_secs_f64(),
             c.records_per_tick(),
@@ -391,6 +401,8 @@ impl DelayReport {
             .raw("machine", &machine)
             .raw("config", &config)
             .num("wall_seconds", self.wall_seconds)
+            .str("loadavg_start", &self.loadavg[0])
+            .str("loadavg_end", &self.loadavg[1])
             .num(
                 "load_alone_records_per_s",
                 self.calibration.unwrap_or(f64::NAN),

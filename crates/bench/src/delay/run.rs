@@ -52,6 +52,7 @@ pub fn run(config: &DelayBenchConfig) -> Result<DelayReport, LoadError> {
     };
     let mut report = DelayReport {
         machine: Machine::current(),
+        loadavg: [loadavg(), String::new()],
         config: config.clone(),
         calibration: None,
         precision: Vec::new(),
@@ -85,10 +86,19 @@ pub fn run(config: &DelayBenchConfig) -> Result<DelayReport, LoadError> {
         }
     }
     report.wall_seconds = started.elapsed().as_secs_f64();
+    report.loadavg[1] = loadavg();
     if let Some(out) = &config.out_dir {
         report.write_files(out)?;
     }
     Ok(report)
+}
+
+/// The machine's load averages (1, 5, 15 min) from /proc/loadavg: other work on a shared
+/// machine shows here.
+fn loadavg() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_default()
 }
 
 /// Bytes of the files under `dir`: (length, allocated on disk).
@@ -183,14 +193,18 @@ impl Brokers<'_> {
         self.say("part 1: the plain load's maximum rate alone");
         let c = self.c;
         let (broker, _) = self.start(&c.exe, &c.flush)?;
-        let config = Self::load(
-            &broker,
-            LOAD_TOPIC,
-            LOAD_SHAPE,
-            None,
-            Duration::from_millis(WARMUP_MS),
-            Duration::from_millis(COST_MS_DEFAULT),
-        );
+        let config = LoadConfig {
+            // As the paced load: one request in flight per connection.
+            in_flight: 1,
+            ..Self::load(
+                &broker,
+                LOAD_TOPIC,
+                LOAD_SHAPE,
+                None,
+                Duration::from_millis(WARMUP_MS),
+                Duration::from_millis(COST_MS_DEFAULT),
+            )
+        };
         let r = load::run(&config);
         broker.stop()?;
         Ok(r?.records_per_s())
