@@ -31,6 +31,8 @@ pub struct PrecisionRun {
     pub pending_seen: u64,
     /// Broker memory before the window.
     pub memory: Memory,
+    /// Broker peak memory in the window.
+    pub peak: Memory,
     /// Delayed records of the measured stream acknowledged.
     pub expected: u64,
     /// Delayed records of the measured stream received.
@@ -68,6 +70,8 @@ pub struct ThroughputRun {
     pub first_after_due_ms: Option<f64>,
     /// Last record received, ms after the due time.
     pub all_after_due_ms: Option<f64>,
+    /// The broker's peak memory from the due instant's enqueue to the end of the delivery.
+    pub delivery_peak: Memory,
 }
 
 impl ThroughputRun {
@@ -168,8 +172,8 @@ pub struct LevelSummary {
     pub samples: u64,
     /// The concurrent load's achieved records/s and p99 ack latency (us).
     pub load: [Option<Summary>; 2],
-    /// Broker VmRSS (bytes) and pending seen.
-    pub rss: Option<Summary>,
+    /// Broker VmRSS before the window and its peak in the window (bytes).
+    pub rss: [Option<Summary>; 2],
 }
 
 fn summary_of(values: impl Iterator<Item = Option<f64>>) -> Option<Summary> {
@@ -196,6 +200,8 @@ pub struct DelayReport {
     pub capacity: Option<CapacityRun>,
     /// Part 4.
     pub cost: Vec<CostRun>,
+    /// Rounds (or parts) that failed, and why: the rest was measured all the same.
+    pub failures: Vec<String>,
     /// Wall-clock seconds of the whole run.
     pub wall_seconds: f64,
 }
@@ -249,7 +255,10 @@ impl DelayReport {
                         pick(&|r| Some(r.load.records_per_s())),
                         pick(&|r| r.load.latency.map(|l| l.p99_us)),
                     ],
-                    rss: pick(&|r| Some(r.memory.rss as f64)),
+                    rss: [
+                        pick(&|r| Some(r.memory.rss as f64)),
+                        pick(&|r| Some(r.peak.rss as f64)),
+                    ],
                 })
             })
             .collect()
@@ -371,6 +380,7 @@ mod tests {
             received,
             first_after_due_ms: Some(1.0),
             all_after_due_ms: all_ms,
+            delivery_peak: Memory::default(),
         }
     }
 

@@ -93,6 +93,12 @@ impl DelayReport {
                 if g.met { "yes" } else { "**no**" }
             );
         }
+        if !self.failures.is_empty() {
+            let _ = writeln!(s, "\n## Failed rounds\n");
+            for f in &self.failures {
+                let _ = writeln!(s, "- {f}");
+            }
+        }
         self.markdown_precision(&mut s);
         self.markdown_throughput(&mut s);
         self.markdown_capacity(&mut s);
@@ -137,13 +143,13 @@ impl DelayReport {
         let _ = writeln!(
             s,
             "| pending | lateness p50 ms | p99 ms | max ms | baseline p50 ms | p99 ms | max ms | \
-             samples | missing | early | plain load records/s | its p99 ack us | broker RSS MiB |\n\
-             |---|---|---|---|---|---|---|---|---|---|---|---|---|"
+             samples | missing | early | plain load records/s | its p99 ack us | broker VmRSS \
+             before MiB | peak MiB |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
         );
         for l in &levels {
             let _ = writeln!(
                 s,
-                "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {:.0} |",
+                "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {:.0} | {:.0} |",
                 human(l.level as f64),
                 cell(l.lateness_ms[0], 2),
                 cell(l.lateness_ms[1], 2),
@@ -156,7 +162,8 @@ impl DelayReport {
                 l.early,
                 cell(l.load[0], 0),
                 cell(l.load[1], 0),
-                l.rss.map_or(f64::NAN, |r| r.median / MIB),
+                l.rss[0].map_or(f64::NAN, |r| r.median / MIB),
+                l.rss[1].map_or(f64::NAN, |r| r.median / MIB),
             );
         }
     }
@@ -187,12 +194,13 @@ impl DelayReport {
         let _ = writeln!(
             s,
             "| round | enqueued/s | delivery: enqueued/s | acked after due ms | received | due -> \
-             first ms | due -> all ms | delivered/s |\n|---|---|---|---|---|---|---|---|"
+             first ms | due -> all ms | delivered/s | broker peak VmRSS MiB |\n\
+             |---|---|---|---|---|---|---|---|---|"
         );
         for r in &self.throughput {
             let _ = writeln!(
                 s,
-                "| {} | {} | {} | {} | {} | {} | {} | {} |",
+                "| {} | {} | {} | {} | {} | {} | {} | {} | {:.0} |",
                 r.round,
                 human(r.enqueue_per_s()),
                 human(r.delivery_enqueue_rate),
@@ -203,6 +211,7 @@ impl DelayReport {
                 r.all_after_due_ms
                     .map_or("n/a".into(), |v| format!("{v:.0}")),
                 human(r.delivery_per_s()),
+                r.delivery_peak.rss as f64 / MIB,
             );
         }
         let [enq, del] = self.throughput_summary();
@@ -327,6 +336,7 @@ impl DelayReport {
                 .num("pending_seen", r.pending_seen as f64)
                 .num("rss_bytes", r.memory.rss as f64)
                 .num("rss_anon_bytes", r.memory.anon as f64)
+                .num("peak_rss_bytes", r.peak.rss as f64)
                 .num("expected", r.expected as f64)
                 .num("received", r.received as f64)
                 .num("early", r.early as f64)
@@ -362,6 +372,7 @@ impl DelayReport {
                 )
                 .num("all_after_due_ms", r.all_after_due_ms.unwrap_or(f64::NAN))
                 .num("delivery_per_s", r.delivery_per_s())
+                .num("delivery_peak_rss_bytes", r.delivery_peak.rss as f64)
                 .finish()
         }));
         let capacity = self.capacity.as_ref().map_or("null".into(), |cap| {
@@ -413,6 +424,10 @@ impl DelayReport {
             .raw("capacity", &capacity)
             .raw("cost_runs", &cost)
             .raw("goals", &goals)
+            .raw(
+                "failures",
+                &json_array(self.failures.iter().map(|f| crate::format::json_string(f))),
+            )
             .num("json_version", 1.0)
             .finish()
             .replace(":NaN", ":null")

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use super::clients::{self, join, Dues, Until};
 use super::config::*;
 use super::measure::*;
-use super::stats::{memory_of, Memory, Percentiles};
+use super::stats::{memory_of, Memory, Percentiles, Watchdog};
 use super::wire::{self, now_ms};
 use crate::load::compare::{data_root_in, BrokerUnderTest, CompareConfig, DirGuard, Launcher};
 use crate::load::{self, LoadConfig, LoadError, Mode};
@@ -59,28 +59,46 @@ pub fn run(config: &DelayBenchConfig) -> Result<DelayReport, LoadError> {
         throughput: Vec::new(),
         capacity: None,
         cost: Vec::new(),
+        failures: Vec::new(),
         wall_seconds: 0.0,
+    };
+    // A failed round (or part) is recorded and the run goes on with the next one.
+    let mut failed = |what: String, e: LoadError| {
+        say(config, &format!("{what} failed: {e}"));
+        report.failures.push(format!("{what}: {e}"));
     };
     for &part in &config.parts {
         match part {
-            Part::Precision => {
-                let max = b.calibrate()?;
-                report.calibration = Some(max);
-                for round in 1..=config.rounds {
-                    report
-                        .precision
-                        .extend(b.precision_round(round, LOAD_SHARE * max)?);
+            Part::Precision => match b.calibrate() {
+                Ok(max) => {
+                    report.calibration = Some(max);
+                    for round in 1..=config.rounds {
+                        match b.precision_round(round, LOAD_SHARE * max) {
+                            Ok(runs) => report.precision.extend(runs),
+                            Err(e) => failed(format!("part 1, round {round}"), e),
+                        }
+                    }
                 }
-            }
+                Err(e) => failed("part 1, calibration".into(), e),
+            },
             Part::Throughput => {
                 for round in 1..=config.rounds {
-                    report.throughput.push(b.throughput_round(round)?);
+                    match b.throughput_round(round) {
+                        Ok(r) => report.throughput.push(r),
+                        Err(e) => failed(format!("part 2, round {round}"), e),
+                    }
                 }
             }
-            Part::Capacity => report.capacity = Some(b.capacity()?),
+            Part::Capacity => match b.capacity() {
+                Ok(r) => report.capacity = Some(r),
+                Err(e) => failed("part 3".into(), e),
+            },
             Part::Cost => {
                 for round in 1..=config.rounds {
-                    report.cost.extend(b.cost_round(round)?);
+                    match b.cost_round(round) {
+                        Ok(runs) => report.cost.extend(runs),
+                        Err(e) => failed(format!("part 4, round {round}"), e),
+                    }
                 }
             }
         }
@@ -138,11 +156,15 @@ struct Brokers<'a> {
     runs: usize,
 }
 
+fn say(c: &DelayBenchConfig, what: &str) {
+    if c.progress {
+        eprintln!("bench delay: {what}");
+    }
+}
+
 impl Brokers<'_> {
     fn say(&self, what: &str) {
-        if self.c.progress {
-            eprintln!("bench delay: {what}");
-        }
+        say(self.c, what);
     }
 
     /// A fresh broker from `exe` with `flush`; returns it and its data directory.
@@ -292,6 +314,7 @@ impl Brokers<'_> {
             warmup,
             span + Duration::from_millis(500),
         );
+        let watchdog = Watchdog::start(broker.pid, BROKER_RSS_ABORT_BYTES);
         let load = std::thread::spawn(move || load::run(&load_config));
         let first_tick = Instant::now() + warmup;
         let delayed = (c.ticks() * c.records_per_tick() as u64) as usize;
@@ -315,12 +338,20 @@ impl Brokers<'_> {
         let load = load
             .join()
             .map_err(|_| LoadError("the load thread panicked".into()))?;
+        let (peak, killed) = watchdog.finish();
+        if killed {
+            return Err(LoadError(format!(
+                "the broker's VmRSS passed {} MiB (killed by the benchmark)",
+                BROKER_RSS_ABORT_BYTES >> 20
+            )));
+        }
         let (streamed, mut received, load) = (streamed?, received?, load?);
         Ok(PrecisionRun {
             round,
             level,
             pending_seen: pending,
             memory,
+            peak,
             expected: streamed.delayed,
             received: received.lateness_us.len() as u64,
             early: received.lateness_us.iter().filter(|&&l| l < 0).count() as u64,
@@ -355,7 +386,7 @@ impl Brokers<'_> {
         let (broker, _) = self.start(&c.exe, &c.flush)?;
         let r = self.delivery(&broker, enqueued.per_s());
         broker.stop()?;
-        let (due_ms, filled, drained) = r?;
+        let (due_ms, filled, drained, delivery_peak) = r?;
         Ok(ThroughputRun {
             round,
             enqueue_records: enqueued.records,
@@ -367,6 +398,7 @@ impl Brokers<'_> {
             received: drained.records,
             first_after_due_ms: drained.first_us.map(|t| (t - due_ms * 1_000) as f64 / 1e3),
             all_after_due_ms: drained.all_us.map(|t| (t - due_ms * 1_000) as f64 / 1e3),
+            delivery_peak,
         })
     }
 
@@ -374,7 +406,7 @@ impl Brokers<'_> {
         &self,
         broker: &BrokerUnderTest,
         enqueue_rate: f64,
-    ) -> Result<(i64, clients::Enqueued, clients::Drained), LoadError> {
+    ) -> Result<(i64, clients::Enqueued, clients::Drained, Memory), LoadError> {
         let c = self.c;
         admin(broker.addr, async |conn| {
             wire::create_topic(conn, ENQUEUE_TOPIC, PARTITIONS, true).await
@@ -391,6 +423,7 @@ impl Brokers<'_> {
             c.delivery_records,
             deadline,
         );
+        let watchdog = Watchdog::start(broker.pid, BROKER_RSS_ABORT_BYTES);
         let filled = clients::enqueue(
             broker.addr,
             ENQUEUE_TOPIC,
@@ -399,7 +432,14 @@ impl Brokers<'_> {
             Until::Records(c.delivery_records),
         );
         let drained = join(drain);
-        Ok((due_ms, filled?, drained?))
+        let (peak, killed) = watchdog.finish();
+        if killed {
+            return Err(LoadError(format!(
+                "the broker's VmRSS passed {} MiB while delivering (killed by the benchmark)",
+                BROKER_RSS_ABORT_BYTES >> 20
+            )));
+        }
+        Ok((due_ms, filled?, drained?, peak))
     }
 
     /// Part 3: `capacity_records` pending on one broker; its memory and the timer log's bytes.

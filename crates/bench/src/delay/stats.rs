@@ -83,6 +83,50 @@ pub fn memory_of(pid: u32) -> std::io::Result<Memory> {
     })
 }
 
+/// Samples a process's memory every [`WATCH_INTERVAL_MS`] on a thread of its own, keeping the
+/// peak, and kills the process (SIGKILL) if its VmRSS passes `limit` bytes: a broker whose
+/// memory runs away must not take a shared machine's memory (and its neighbours) with it.
+pub struct Watchdog {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: std::thread::JoinHandle<(Memory, bool)>,
+}
+
+/// How often the watchdog samples.
+pub const WATCH_INTERVAL_MS: u64 = 50;
+
+impl Watchdog {
+    /// Starts watching `pid`.
+    pub fn start(pid: u32, limit: u64) -> Watchdog {
+        use std::sync::atomic::Ordering;
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = stop.clone();
+        let thread = std::thread::spawn(move || {
+            let mut peak = Memory::default();
+            while !flag.load(Ordering::Relaxed) {
+                let Ok(m) = memory_of(pid) else { break };
+                peak.rss = peak.rss.max(m.rss);
+                peak.anon = peak.anon.max(m.anon);
+                peak.hwm = peak.hwm.max(m.hwm);
+                if m.rss > limit {
+                    let _ = std::process::Command::new("kill")
+                        .args(["-KILL", &pid.to_string()])
+                        .status();
+                    return (peak, true);
+                }
+                std::thread::sleep(std::time::Duration::from_millis(WATCH_INTERVAL_MS));
+            }
+            (peak, false)
+        });
+        Watchdog { stop, thread }
+    }
+
+    /// Stops watching: the peak memory seen, and whether the process was killed.
+    pub fn finish(self) -> (Memory, bool) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        self.thread.join().unwrap_or_default()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -139,5 +183,10 @@ mod tests {
         );
         let m = memory_of(std::process::id()).unwrap();
         assert!(m.rss > 0 && m.hwm >= m.rss && m.anon <= m.rss, "{m:?}");
+        // This process stays far below 1 TiB: watched, not killed.
+        let w = Watchdog::start(std::process::id(), 1 << 40);
+        std::thread::sleep(std::time::Duration::from_millis(2 * WATCH_INTERVAL_MS));
+        let (peak, killed) = w.finish();
+        assert!(!killed && peak.rss > 0, "{peak:?}");
     }
 }
