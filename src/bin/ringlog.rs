@@ -196,6 +196,10 @@ struct DelayBenchArgs {
     /// Part 1: pending counts, ascending, comma-separated.
     #[arg(long, value_delimiter = ',')]
     pending: Option<Vec<u64>>,
+    /// Part 1: the plain load beside the measured stream, as a share (0..=1) of what the
+    /// machine does alone with its shape (0: no load).
+    #[arg(long, default_value_t = bench::delay::LOAD_SHARE)]
+    load_share: f64,
     /// Part 1: measured delayed records per second.
     #[arg(long, default_value_t = bench::delay::STREAM_RATE_DEFAULT)]
     stream_rate: u64,
@@ -723,6 +727,7 @@ fn delay_config(
     c.io = args.io;
     c.flush = args.flush.clone();
     c.stream_rate = args.stream_rate;
+    c.load_share = args.load_share;
     if let Some(dir) = &args.dir {
         c.base_dir = dir.clone();
     }

@@ -37,7 +37,7 @@ pub const STREAM_LEAD_MS: u64 = 3_000;
 /// baseline record) per tick.
 pub const STREAM_TICK_MS: u64 = 10;
 /// Part 1: the concurrent plain produce load runs at this share of what the machine does alone
-/// with the same shape (closed loop, measured first in the same run).
+/// with the same shape (closed loop, measured first in the same run) by default.
 pub const LOAD_SHARE: f64 = 0.5;
 /// Part 1: pending records are due this far ahead (hours: they stay in the wheel throughout)...
 pub const PENDING_AHEAD_MS: i64 = 2 * 3_600_000;
@@ -157,6 +157,9 @@ pub struct DelayBenchConfig {
     pub flush: String,
     /// Part 1: pending counts, ascending.
     pub pending_levels: Vec<u64>,
+    /// Part 1: share (0..=1) of the machine's closed-loop rate at which the plain load runs
+    /// beside the measured stream (0: no load, no calibration).
+    pub load_share: f64,
     /// Part 1: measured delayed records per second.
     pub stream_rate: u64,
     /// Part 1: span of the measured records' due times.
@@ -191,6 +194,7 @@ impl DelayBenchConfig {
             io: IoKind::Uring,
             flush: "always".into(),
             pending_levels: PENDING_LEVELS_DEFAULT.to_vec(),
+            load_share: LOAD_SHARE,
             stream_rate: STREAM_RATE_DEFAULT,
             stream: Duration::from_millis(STREAM_MS_DEFAULT),
             enqueue: Duration::from_millis(ENQUEUE_MS_DEFAULT),
@@ -234,6 +238,10 @@ impl DelayBenchConfig {
             (
                 levels_ok,
                 format!("pending counts must be ascending and at most {RECORDS_MAX}"),
+            ),
+            (
+                (0.0..=1.0).contains(&self.load_share),
+                "the load share must be 0..=1".to_string(),
             ),
             (
                 (1..=STREAM_RATE_MAX).contains(&self.stream_rate),
@@ -313,6 +321,14 @@ mod tests {
             },
             DelayBenchConfig {
                 stream_rate: 0,
+                ..ok.clone()
+            },
+            DelayBenchConfig {
+                load_share: 1.5,
+                ..ok.clone()
+            },
+            DelayBenchConfig {
+                load_share: f64::NAN,
                 ..ok.clone()
             },
             DelayBenchConfig {

@@ -43,8 +43,8 @@ pub struct PrecisionRun {
     pub lateness: Option<Percentiles>,
     /// Receipt minus send time of the non-delayed records of the same stream.
     pub baseline: Option<Percentiles>,
-    /// The concurrent plain load.
-    pub load: LoadReport,
+    /// The concurrent plain load (`None`: run without).
+    pub load: Option<LoadReport>,
 }
 
 /// Part 2: one round.
@@ -252,8 +252,8 @@ impl DelayReport {
                     early: runs.iter().map(|r| r.early).sum(),
                     samples: runs.iter().map(|r| r.received).sum(),
                     load: [
-                        pick(&|r| Some(r.load.records_per_s())),
-                        pick(&|r| r.load.latency.map(|l| l.p99_us)),
+                        pick(&|r| r.load.as_ref().map(|l| l.records_per_s())),
+                        pick(&|r| r.load.as_ref()?.latency.map(|l| l.p99_us)),
                     ],
                     rss: [
                         pick(&|r| Some(r.memory.rss as f64)),

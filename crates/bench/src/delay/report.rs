@@ -5,8 +5,8 @@ use std::fmt::{self, Write as _};
 use std::path::Path;
 
 use super::config::{
-    ENQUEUE_BATCH_RECORDS, ENQUEUE_CONNECTIONS, ENQUEUE_IN_FLIGHT, LOAD_SHARE, PARTITIONS,
-    PENDING_AHEAD_MS, PENDING_SPREAD_SLOTS, RECORD_BYTES, STREAM_LEAD_MS, STREAM_TICK_MS,
+    ENQUEUE_BATCH_RECORDS, ENQUEUE_CONNECTIONS, ENQUEUE_IN_FLIGHT, PARTITIONS, PENDING_AHEAD_MS,
+    PENDING_SPREAD_SLOTS, RECORD_BYTES, STREAM_LEAD_MS, STREAM_TICK_MS,
 };
 use super::measure::{DelayReport, Variant};
 use super::run::LOAD_SHAPE;
@@ -112,6 +112,19 @@ impl DelayReport {
             return;
         }
         let c = &self.config;
+        let load = match self.calibration {
+            Some(max) => format!(
+                "{} connections x {} x {} B records, acks=1, paced at {:.0}% of what the machine \
+                 does alone with that shape ({} records/s, closed loop with one request in \
+                 flight per connection as when paced, same run)",
+                LOAD_SHAPE.0,
+                LOAD_SHAPE.1,
+                LOAD_SHAPE.2,
+                c.load_share * 100.0,
+                human(max)
+            ),
+            None => "none".into(),
+        };
         let _ = writeln!(
             s,
             "\n## 1. Precision: lateness of delivery\n\n\
@@ -122,10 +135,7 @@ impl DelayReport {
              baseline: the consumer's own produce-to-fetch latency). Lateness = time a \
              long-polling consumer (one connection per partition) receives the record minus its \
              due time. Pending records wait in another delay-enabled topic, due {} h ahead over \
-             {} one-second slots. Concurrent plain load: {} connections x {} x {} B records, \
-             acks=1, paced at {:.0}% of what the machine does alone with that shape ({} \
-             records/s, closed loop with one request in flight per connection as when paced, \
-             same run).\n",
+             {} one-second slots. Concurrent plain load: {load}.\n",
             human(c.stream_rate as f64),
             c.stream.as_secs_f64(),
             c.records_per_tick(),
@@ -134,11 +144,6 @@ impl DelayReport {
             PARTITIONS,
             PENDING_AHEAD_MS / 3_600_000,
             PENDING_SPREAD_SLOTS,
-            LOAD_SHAPE.0,
-            LOAD_SHAPE.1,
-            LOAD_SHAPE.2,
-            LOAD_SHARE * 100.0,
-            self.calibration.map_or("n/a".into(), human),
         );
         let _ = writeln!(
             s,
@@ -324,6 +329,7 @@ impl DelayReport {
             .str("io", &c.io.to_string())
             .str("flush", &c.flush)
             .num("stream_rate", c.stream_rate as f64)
+            .num("load_share", c.load_share)
             .num("stream_ms", c.stream.as_millis() as f64)
             .num("delivery_records", c.delivery_records as f64)
             .num("capacity_records", c.capacity_records as f64)
@@ -342,8 +348,17 @@ impl DelayReport {
                 .num("early", r.early as f64)
                 .raw("lateness", &percentiles_json(r.lateness))
                 .raw("baseline", &percentiles_json(r.baseline))
-                .num("load_records_per_s", r.load.records_per_s())
-                .num("load_p99_us", r.load.latency.map_or(f64::NAN, |l| l.p99_us))
+                .num(
+                    "load_records_per_s",
+                    r.load.as_ref().map_or(f64::NAN, |l| l.records_per_s()),
+                )
+                .num(
+                    "load_p99_us",
+                    r.load
+                        .as_ref()
+                        .and_then(|l| l.latency)
+                        .map_or(f64::NAN, |l| l.p99_us),
+                )
                 .finish()
         }));
         let levels = json_array(self.levels().iter().map(|l| {

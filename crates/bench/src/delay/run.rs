@@ -71,9 +71,10 @@ pub fn run(config: &DelayBenchConfig) -> Result<DelayReport, LoadError> {
         match part {
             Part::Precision => match b.calibrate() {
                 Ok(max) => {
-                    report.calibration = Some(max);
+                    report.calibration = max;
+                    let rate = max.map(|m| config.load_share * m);
                     for round in 1..=config.rounds {
-                        match b.precision_round(round, LOAD_SHARE * max) {
+                        match b.precision_round(round, rate) {
                             Ok(runs) => report.precision.extend(runs),
                             Err(e) => failed(format!("part 1, round {round}"), e),
                         }
@@ -210,10 +211,14 @@ impl Brokers<'_> {
         }
     }
 
-    /// What the machine does alone with part 1's load shape (closed loop, fresh broker).
-    fn calibrate(&mut self) -> Result<f64, LoadError> {
-        self.say("part 1: the plain load's maximum rate alone");
+    /// What the machine does alone with part 1's load shape (closed loop, fresh broker);
+    /// `None` when part 1 runs without the load.
+    fn calibrate(&mut self) -> Result<Option<f64>, LoadError> {
         let c = self.c;
+        if c.load_share == 0.0 {
+            return Ok(None);
+        }
+        self.say("part 1: the plain load's maximum rate alone");
         let (broker, _) = self.start(&c.exe, &c.flush)?;
         let config = LoadConfig {
             // As the paced load: one request in flight per connection.
@@ -229,7 +234,7 @@ impl Brokers<'_> {
         };
         let r = load::run(&config);
         broker.stop()?;
-        Ok(r?.records_per_s())
+        Ok(Some(r?.records_per_s()))
     }
 
     /// Part 1, one round: one broker, the pending counts in ascending order, at each the
@@ -237,7 +242,7 @@ impl Brokers<'_> {
     fn precision_round(
         &mut self,
         round: usize,
-        load_rate: f64,
+        load_rate: Option<f64>,
     ) -> Result<Vec<PrecisionRun>, LoadError> {
         let c = self.c;
         let (broker, _) = self.start(&c.exe, &c.flush)?;
@@ -250,7 +255,7 @@ impl Brokers<'_> {
         &mut self,
         broker: &BrokerUnderTest,
         round: usize,
-        load_rate: f64,
+        load_rate: Option<f64>,
     ) -> Result<Vec<PrecisionRun>, LoadError> {
         let addr = broker.addr;
         admin(addr, async |conn| {
@@ -300,22 +305,24 @@ impl Brokers<'_> {
         level: u64,
         pending: u64,
         memory: Memory,
-        load_rate: f64,
+        load_rate: Option<f64>,
     ) -> Result<PrecisionRun, LoadError> {
         let c = self.c;
         let addr = broker.addr;
         let warmup = Duration::from_millis(WARMUP_MS);
         let span = Duration::from_millis(STREAM_LEAD_MS) + c.stream;
-        let load_config = Self::load(
-            broker,
-            LOAD_TOPIC,
-            LOAD_SHAPE,
-            Some(load_rate),
-            warmup,
-            span + Duration::from_millis(500),
-        );
+        let load_config = load_rate.map(|rate| {
+            Self::load(
+                broker,
+                LOAD_TOPIC,
+                LOAD_SHAPE,
+                Some(rate),
+                warmup,
+                span + Duration::from_millis(500),
+            )
+        });
         let watchdog = Watchdog::start(broker.pid, BROKER_RSS_ABORT_BYTES);
-        let load = std::thread::spawn(move || load::run(&load_config));
+        let load = std::thread::spawn(move || load_config.map(|c| load::run(&c)).transpose());
         let first_tick = Instant::now() + warmup;
         let delayed = (c.ticks() * c.records_per_tick() as u64) as usize;
         let deadline = first_tick + span + Duration::from_millis(DRAIN_TIMEOUT_MS);
