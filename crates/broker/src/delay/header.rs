@@ -113,8 +113,10 @@ pub struct HeldBatch {
     pub delayed: Vec<HeldRecord>,
 }
 
-/// Splits a validated buffer: `Ok(None)` when no record is delayed (the buffer is appended as
-/// it is, byte for byte), else the records due now and the delayed ones. Err: the index of the
+/// Splits a validated buffer: `Ok(None)` when no record names a delivery time (the buffer is
+/// appended as it is, byte for byte), else the records due now and the delayed ones (a record
+/// whose time has passed is due now, but goes to the timer: if records due before it are still
+/// being delivered, it waits behind them). Err: the index of the
 /// first bad record of the first bad batch and why.
 pub fn split(
     checked: &CheckedAppend,
@@ -128,6 +130,7 @@ pub fn split(
         now: Vec::new(),
         delayed: Vec::new(),
     };
+    let mut timed = false;
     for info in checked.batches() {
         let h = &info.header;
         let at = info.position as usize;
@@ -139,6 +142,7 @@ pub fn split(
         for (i, record) in decoded.into_iter().enumerate() {
             let due = due_of(&record.headers, received_ms, delay_max_ms)
                 .map_err(|reason| (i as i32, reason))?;
+            timed |= due.is_some() || has_delay_header(&record.headers);
             let one = HeldRecord {
                 due_ms: due.unwrap_or(received_ms),
                 timestamp_ms: h.base_timestamp.saturating_add(record.timestamp_delta),
@@ -155,7 +159,14 @@ pub fn split(
             held.client.push(*h);
         }
     }
-    Ok((!held.delayed.is_empty()).then_some(held))
+    Ok(timed.then_some(held))
+}
+
+/// Whether a record names a delivery time (due or not).
+fn has_delay_header(headers: &[(Bytes, Option<Bytes>)]) -> bool {
+    headers.iter().any(|(k, _)| {
+        k.as_ref() == DELIVER_AT_HEADER.as_bytes() || k.as_ref() == DELAY_MS_HEADER.as_bytes()
+    })
 }
 
 #[cfg(test)]

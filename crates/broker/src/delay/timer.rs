@@ -58,10 +58,16 @@ pub const CHECKPOINT_INTERVAL_MS: u64 = 500;
 /// Pending records are counted per run of 2^12 timer log offsets: the lowest non-empty run
 /// bounds what the log may drop.
 const BUCKET_SHIFT: u32 = 12;
-/// Bytes read per step when a slot's chain leads to a batch not in the cache.
-const WALK_READ_BYTES: u64 = 64 << 10;
-/// Batches of the timer log kept decoded while walking chains.
-const WALK_CACHE_BLOCKS: usize = 8;
+/// Bytes read per step when a slot's chain leads to a batch not in the cache: 1 reads exactly
+/// the batch holding the entry (a chain's next entry is often in another produce's batch, so
+/// reading ahead decodes records the walk does not want).
+const WALK_READ_BYTES: u64 = 1;
+/// Batches of the timer log kept decoded while walking chains (at most 4 MiB each; a walk
+/// mostly hits the last few).
+const WALK_CACHE_BLOCKS: usize = 32;
+/// Chain steps one loading pass takes before due records are delivered again: a backlog of
+/// slots (after a restart) is loaded while the records already loaded go out.
+const LOAD_STEPS_MAX: usize = 4_096;
 /// Segment size of the timer log: drained segments are dropped whole.
 pub const TIMER_SEGMENT_BYTES: u64 = 64 << 20;
 
@@ -183,6 +189,8 @@ struct State {
     staged_fires: BTreeMap<i64, u32>,
     /// Slots of the entries of the round being delivered, until its intents are durable.
     round_fires: BTreeMap<i64, u32>,
+    /// Partitions the round being delivered appends to.
+    round_partitions: HashSet<PartitionKey>,
     /// Intents whose appends have not completed.
     open_intents: BTreeSet<i64>,
     /// The last checkpoint written.
@@ -332,7 +340,43 @@ impl Timer {
         if shard == 0 {
             Self::check_retired_shards(data_dir, shards, flush).await?;
         }
+        timer
+            .catch_up(engine)
+            .await
+            .map_err(|e| format!("timer log {}: {e}", dir.display()))?;
         Ok(timer)
+    }
+
+    /// Delivers every record that fell due while the broker was down, in due order, before
+    /// the broker serves: a record produced after the restart (one due on receipt is appended
+    /// at once) can then never come before them.
+    async fn catch_up(&self, engine: &Engine) -> Result<(), String> {
+        let started = std::time::Instant::now();
+        let mut delivered = 0usize;
+        loop {
+            self.load().await.map_err(|e| e.to_string())?;
+            let now = now_ms();
+            let round = self.take_round(now);
+            if round.is_empty() {
+                let st = self.st.borrow();
+                let loaded_due = st.loaded.peek().is_some_and(|Reverse(l)| l.at <= now);
+                if st.cursor > now.div_euclid(1000) && st.walk.is_none() && !loaded_due {
+                    break;
+                }
+                continue;
+            }
+            delivered += round.len();
+            self.deliver(engine, round).await?;
+        }
+        if delivered > 0 {
+            tracing::info!(
+                "shard {}: {delivered} delayed records that fell due while the broker was down \
+                 delivered in {} ms",
+                self.shard,
+                started.elapsed().as_millis()
+            );
+        }
+        Ok(())
     }
 
     /// The timer logs of shards this broker does not have (it was started with more cores
@@ -535,6 +579,33 @@ impl Timer {
         let Ok(log) = engine.find_log(&i.topic, i.partition) else {
             return true;
         };
+        // The partition's producer state says whether the intent got there: its sequences are
+        // this producer's only, handed out in order (the last 5 batches Kafka's duplicate check
+        // keeps would not do: many rounds may have followed the intent before the crash).
+        let n = i.entries.len() as i64;
+        let intent_last = seq_add(i.base_sequence, n - 1);
+        let mut base_sequence = i.base_sequence;
+        match log.producer_last(i.producer_id) {
+            Some((epoch, last)) if epoch == i.epoch => {
+                if seq_add(last, 1) != i.base_sequence {
+                    if seq_at_or_after(last, intent_last) {
+                        return true;
+                    }
+                    tracing::error!(
+                        "shard {}: an interrupted delivery to {}-{} starts at sequence {} but                          the partition's last is {last}: records between are missing",
+                        self.shard,
+                        i.topic,
+                        i.partition,
+                        i.base_sequence
+                    );
+                    return false;
+                }
+            }
+            Some(_) => {}
+            // Forgotten by the partition (expired or evicted): it cannot tell, so the records
+            // are delivered (at least once rather than lost), as a producer starting over.
+            None => base_sequence = 0,
+        }
         let mut entries = Vec::with_capacity(i.entries.len());
         for &(offset, _) in &i.entries {
             match self.read_entry(offset).await {
@@ -558,7 +629,7 @@ impl Timer {
                 return false;
             }
         };
-        let buf = match delivery_batches(&records, i.producer_id, i.epoch, i.base_sequence) {
+        let buf = match delivery_batches(&records, i.producer_id, i.epoch, base_sequence) {
             Ok(b) => b,
             Err(e) => {
                 tracing::error!("shard {}: timer log: {e}", self.shard);
@@ -723,9 +794,15 @@ impl Timer {
         let log = turn.log().clone();
         let HeldBatch {
             client,
-            now,
-            delayed,
+            mut now,
+            mut delayed,
         } = held;
+        // Records due on receipt are appended at once, unless records due before them are
+        // still to be delivered (a backlog, or a round writing to this partition): then they
+        // queue behind those, due at their receipt.
+        if !now.is_empty() && self.behind(topic, partition) {
+            delayed.append(&mut now);
+        }
         let intent_offset = Cell::new(None);
         let outcome = log
             .append_held(turn, &client, || async {
@@ -810,6 +887,15 @@ impl Timer {
         Ok(base)
     }
 
+    /// Whether records already due wait to be delivered, to this partition or (conservatively)
+    /// any: a loaded record due by now, or a round writing to it.
+    fn behind(&self, topic: &Arc<str>, partition: i32) -> bool {
+        let st = self.st.borrow();
+        let now = now_ms();
+        st.loaded.peek().is_some_and(|Reverse(l)| l.at <= now)
+            || st.round_partitions.contains(&(topic.clone(), partition))
+    }
+
     /// The delivery loop of this shard: loads slots as their time nears, moves due records to
     /// their partitions, writes checkpoints and drops drained segments. Runs until shutdown.
     pub async fn run(self: Rc<Timer>, shard: Rc<crate::shard::ShardState>) {
@@ -872,7 +958,7 @@ impl Timer {
 
     /// Loads slots whose time is within the look-ahead, while memory allows.
     async fn load(&self) -> Result<(), StorageError> {
-        loop {
+        for _ in 0..LOAD_STEPS_MAX {
             let (walk, cursor, full) = {
                 let st = self.st.borrow();
                 (
@@ -893,10 +979,9 @@ impl Timer {
                     self.st.borrow().slots[cursor.rem_euclid(self.config.wheel_slots) as usize];
                 let mut st = self.st.borrow_mut();
                 if slot.sec == cursor && slot.head >= 0 {
-                    if slot.head >= self.log.high_watermark() {
-                        // Its newest entry is still being written.
-                        return Ok(());
-                    }
+                    // Started now even if its newest entry is still being written (the step
+                    // waits for it): entries staged for this slot from now on are loaded by
+                    // their writers, so a slot that keeps being written to is not starved.
                     st.walk = Some(Walk {
                         sec: cursor,
                         next: slot.head,
@@ -907,6 +992,10 @@ impl Timer {
                 continue;
             };
             // One step of the chain.
+            if walk.next >= self.log.high_watermark() {
+                // Staged before the walk began, not durable yet: a write is under way.
+                return Ok(());
+            }
             if walk.next < self.log.log_start_offset() {
                 let mut st = self.st.borrow_mut();
                 st.walk = None;
@@ -947,6 +1036,7 @@ impl Timer {
                 });
             }
         }
+        Ok(())
     }
 
     /// The entry at `offset` of the timer log, through a small cache of decoded batches.
@@ -993,10 +1083,16 @@ impl Timer {
         // second gives way to progress (more records due in one second than the bound).
         let full = st.loaded.len() >= self.config.loaded_max
             || st.loaded_bytes >= self.config.loaded_bytes_max;
-        let walking = st.walk.map(|w| w.sec).filter(|_| !full);
+        // Records of slots not loaded yet are due no earlier than the first of them, so what is
+        // loaded below it may go (a backlog after a restart is delivered as it is loaded).
+        let gate = match st.walk {
+            Some(_) if full => i64::MAX,
+            Some(w) => w.sec,
+            None => st.cursor,
+        };
         while round.len() < ROUND_RECORDS_MAX && bytes < ROUND_BYTES_MAX {
             match st.loaded.peek() {
-                Some(Reverse(l)) if l.at <= now && walking.is_none_or(|s| l.entry.fire < s) => {}
+                Some(Reverse(l)) if l.at <= now && l.entry.fire < gate => {}
                 _ => break,
             }
             let Reverse(l) = st.loaded.pop().expect("peeked");
@@ -1010,6 +1106,12 @@ impl Timer {
 
     /// One delivery round: intents (and rolls) made durable, then one append per partition.
     async fn deliver(&self, engine: &Engine, round: Vec<Loaded>) -> Result<(), String> {
+        let r = self.deliver_round(engine, round).await;
+        self.st.borrow_mut().round_partitions.clear();
+        r
+    }
+
+    async fn deliver_round(&self, engine: &Engine, round: Vec<Loaded>) -> Result<(), String> {
         let mut by_partition: Vec<(PartitionKey, Vec<Loaded>)> = Vec::new();
         let mut index: HashMap<PartitionKey, usize> = HashMap::new();
         let mut rolls = Vec::new();
@@ -1028,6 +1130,10 @@ impl Timer {
         let pid = rounds_producer_id(self.shard);
         let mut records = Vec::new();
         let mut plans = Vec::new();
+        self.st
+            .borrow_mut()
+            .round_partitions
+            .extend(by_partition.iter().map(|(k, _)| k.clone()));
         let done_through = self.st.borrow().done_through;
         for l in &rolls {
             let mut e = l.entry.clone();
@@ -1128,7 +1234,9 @@ impl Timer {
     async fn checkpoint(&self, engine: &Engine) -> Result<(), String> {
         let (done_through, redo_from, changed) = {
             let st = self.st.borrow();
-            let mut d = st.cursor - 1;
+            // Never past the second before now: a record taken in now is due now or later, so
+            // its own second is never below the checkpoint (no slot clamped up, none late).
+            let mut d = (st.cursor - 1).min(now_ms().div_euclid(1000) - 1);
             if let Some(w) = st.walk {
                 d = d.min(w.sec - 1);
             }
@@ -1313,6 +1421,13 @@ fn accept_header(a: &AcceptRec) -> BatchHeader {
     }
 }
 
+/// Whether sequence `a` is `b` or after it on Kafka's sequence ring (sequences wrap from
+/// `i32::MAX` to 0; "after" is within half the ring).
+fn seq_at_or_after(a: i32, b: i32) -> bool {
+    let ring = i64::from(i32::MAX) + 1;
+    (i64::from(a) - i64::from(b)).rem_euclid(ring) < ring / 2
+}
+
 /// The epoch and first sequence of `pid`'s next batch on `log`: after the last one the log
 /// holds, or from 0 when it holds none (a producer it does not know starts at 0).
 fn next_sequence(log: &Log, pid: i64) -> (i16, i32) {
@@ -1419,4 +1534,29 @@ fn record_bytes(r: &Record) -> usize {
             .map(|(k, v)| k.len() + v.as_ref().map_or(0, Bytes::len))
             .sum::<usize>()
         + 32
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sequences_compare_on_the_ring() {
+        assert!(seq_at_or_after(5, 5));
+        assert!(seq_at_or_after(9, 5));
+        assert!(!seq_at_or_after(4, 5));
+        // Across the wrap: 3 comes after i32::MAX - 2.
+        assert!(seq_at_or_after(3, i32::MAX - 2));
+        assert!(!seq_at_or_after(i32::MAX - 2, 3));
+    }
+
+    #[test]
+    fn slots_stay_in_the_window_after_the_checkpoint() {
+        // Due in the past of the checkpoint: the first slot after it.
+        assert_eq!(fire_for(5_000, 9, 16), 10);
+        // Due inside the window: its own second.
+        assert_eq!(fire_for(12_500, 9, 16), 12);
+        // Due beyond it: the window's last slot (rolled from there).
+        assert_eq!(fire_for(100_000, 9, 16), 24);
+    }
 }
