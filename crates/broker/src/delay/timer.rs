@@ -62,9 +62,9 @@ const BUCKET_SHIFT: u32 = 12;
 /// the batch holding the entry (a chain's next entry is often in another produce's batch, so
 /// reading ahead decodes records the walk does not want).
 const WALK_READ_BYTES: u64 = 1;
-/// Batches of the timer log kept decoded while walking chains (at most 4 MiB each; a walk
-/// mostly hits the last few).
-const WALK_CACHE_BLOCKS: usize = 32;
+/// Batches of the timer log kept decoded while walking chains (at most 4 MiB each, so at most
+/// 32 MiB; a walk mostly hits the last few).
+const WALK_CACHE_BLOCKS: usize = 8;
 /// Chain steps one loading pass takes before due records are delivered again: a backlog of
 /// slots (after a restart) is loaded while the records already loaded go out.
 const LOAD_STEPS_MAX: usize = 4_096;
@@ -239,7 +239,10 @@ impl State {
         }
     }
 
-    fn push(&mut self, offset: i64, entry: EntryRec) {
+    fn push(&mut self, offset: i64, mut entry: EntryRec) {
+        // A record read back is a slice of the batch it was read in: copied, so a loaded record
+        // holds its own bytes and not its whole batch (up to 4 MiB each) in memory.
+        entry.record = Bytes::copy_from_slice(&entry.record);
         self.loaded_bytes += entry.record.len();
         self.loaded.push(Reverse(Loaded {
             at: take_at(&entry),
