@@ -40,10 +40,13 @@ pub const WHEEL_SLOTS: i64 = 1 << 17;
 /// Slots are loaded this many seconds before their time (so a slot's records are in memory,
 /// ordered by due millisecond, before the first is due).
 pub const LOOKAHEAD_SECS: i64 = 1;
-/// Most loaded records held in memory; loading pauses above it. Records taken in for a slot
+/// Most loaded records held in memory (about 150 bytes each besides their own bytes, so at
+/// most ~40 MiB plus [`LOADED_BYTES_MAX`]); loading pauses above it. It is also about what
+/// one shard delivers in a second: a second with more records due than this keeps due order
+/// within that second only as far as it fits. Records taken in for a slot
 /// already loaded (due within about `LOOKAHEAD_SECS`) are added all the same: what they add
 /// is bounded by the produce rate over the look-ahead, not by how much is pending.
-pub const LOADED_MAX: usize = 1 << 20;
+pub const LOADED_MAX: usize = 1 << 18;
 /// Most bytes of loaded records (their keys, values and headers) held in memory.
 pub const LOADED_BYTES_MAX: usize = 64 << 20;
 /// Most records one delivery round moves (one intent write, one append per partition).
@@ -243,6 +246,10 @@ impl State {
         // A record read back is a slice of the batch it was read in: copied, so a loaded record
         // holds its own bytes and not its whole batch (up to 4 MiB each) in memory.
         entry.record = Bytes::copy_from_slice(&entry.record);
+        // One allocation per topic name, not one per loaded record.
+        if let Some((name, _)) = self.topics.get_key_value(&entry.topic) {
+            entry.topic = name.clone();
+        }
         self.loaded_bytes += entry.record.len();
         self.loaded.push(Reverse(Loaded {
             at: take_at(&entry),
