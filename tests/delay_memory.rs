@@ -12,7 +12,9 @@ mod wire;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use kafka_protocol::messages::{create_topics_request, ApiKey};
+use kafka_protocol::messages::{
+    create_topics_request, list_offsets_request, ApiKey, ListOffsetsRequest,
+};
 use kafka_protocol::protocol::StrBytes;
 use ringlog::storage::records::{encode_batch, BatchMeta, Compression, Record};
 use support::{free_port, spawn_serve};
@@ -96,6 +98,98 @@ fn a_million_pending_records_keep_the_broker_small() {
         after.saturating_sub(before) <= RSS_GROWTH_MAX_BYTES,
         "RSS grew by {} MiB with {PENDING} records pending",
         (after - before) >> 20
+    );
+    drop(c);
+    drop(serve);
+}
+
+/// Records read back from the timer log to be delivered hold their own bytes only: 100,000
+/// records of 100 bytes due in the same second are delivered with the broker's resident memory
+/// growing by a bounded amount (a record that kept the batch it was read in alive held ~46 KB).
+#[test]
+fn records_due_at_once_are_delivered_in_bounded_memory() {
+    const RECORDS: usize = 100_000;
+    /// ~150 bytes of bookkeeping and 100 of value per loaded record, twice over, plus slack.
+    const PEAK_GROWTH_MAX_BYTES: u64 = 96 << 20;
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let serve = spawn_serve(dir.path(), port);
+    let addr = format!("127.0.0.1:{port}").parse().unwrap();
+    let mut c = connect_retry(addr);
+    let v = *versions(ApiKey::CreateTopics).end();
+    let mut req = create_topics_request(&[("burst", 2, 1)]);
+    req.topics[0].configs = vec![create_topics_request::CreatableTopicConfig::default()
+        .with_name(StrBytes::from_static_str("ringlog.delivery.delay.enable"))
+        .with_value(Some(StrBytes::from_static_str("true")))];
+    assert_eq!(c.call(v, &req).topics[0].error_code, 0);
+    let pid = serve.0.id();
+    let before = rss_bytes(pid);
+    let now = || {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as i64
+    };
+    // All due in the same second, a few seconds from now.
+    let due = Bytes::from(((now() / 1000 + 5) * 1000 + 500).to_string());
+    let value = Bytes::from(vec![b'v'; VALUE_BYTES]);
+    let pv = *versions(ApiKey::Produce).end();
+    for b in 0..RECORDS / PER_BATCH {
+        let records: Vec<Record> = (0..PER_BATCH)
+            .map(|i| Record {
+                offset_delta: i as i32,
+                value: Some(value.clone()),
+                headers: vec![(Bytes::from_static(b"ringlog-deliver-at"), Some(due.clone()))],
+                ..Record::default()
+            })
+            .collect();
+        let mut buf = Vec::new();
+        let meta = BatchMeta {
+            base_timestamp: now(),
+            ..BatchMeta::default()
+        };
+        encode_batch(&meta, &records, Compression::None, &mut buf).unwrap();
+        let resp = c.call(pv, &produce_request("burst", -1, &[((b % 2) as i32, buf)]));
+        assert_eq!(resp.responses[0].partition_responses[0].error_code, 0);
+    }
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut peak = before;
+    let lv = *versions(ApiKey::ListOffsets).end();
+    loop {
+        peak = peak.max(rss_bytes(pid));
+        let req = ListOffsetsRequest::default()
+            .with_replica_id((-1).into())
+            .with_topics(vec![list_offsets_request::ListOffsetsTopic::default()
+                .with_name(wire::topic_name("burst"))
+                .with_partitions(
+                    (0..2)
+                        .map(|p| {
+                            list_offsets_request::ListOffsetsPartition::default()
+                                .with_partition_index(p)
+                                .with_timestamp(-1)
+                        })
+                        .collect(),
+                )]);
+        let resp = c.call(lv, &req);
+        let total: i64 = resp.topics[0].partitions.iter().map(|p| p.offset).sum();
+        if total as usize >= RECORDS {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "only {total} of {RECORDS} delivered"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    eprintln!(
+        "{RECORDS} due at once: broker RSS {} MiB, peak {} MiB",
+        before >> 20,
+        peak >> 20
+    );
+    assert!(
+        peak.saturating_sub(before) <= PEAK_GROWTH_MAX_BYTES,
+        "RSS grew by {} MiB delivering {RECORDS} records due at once",
+        (peak - before) >> 20
     );
     drop(c);
     drop(serve);

@@ -1063,11 +1063,14 @@ impl Timer {
         if offset < self.log.log_start_offset() || offset >= self.log.high_watermark() {
             return Ok(None);
         }
-        let mut scan = Scan::at(&self.log, offset, WALK_READ_BYTES);
+        let mut scan = Scan::from_batch_of(&self.log, offset, WALK_READ_BYTES);
         let Some(entries) = scan.next_chunk().await? else {
             return Ok(None);
         };
-        let found = entries.first().filter(|e| e.offset == offset).cloned();
+        let found = {
+            let i = entries.partition_point(|e| e.offset < offset);
+            entries.get(i).filter(|e| e.offset == offset).cloned()
+        };
         if let (Some(first), Some(last)) = (entries.first(), entries.last()) {
             let block = Block {
                 first: first.offset,

@@ -185,9 +185,11 @@ pub struct Scan<'a> {
     log: &'a Log,
     next: i64,
     end: i64,
-    /// Records below this offset (in the first batch read) are skipped.
+    /// Records below this offset (in the first batch read) are skipped, unless `whole`.
     from: i64,
     chunk_bytes: u64,
+    /// Keep every record of the first batch, also those before `from`.
+    whole: bool,
 }
 
 impl<'a> Scan<'a> {
@@ -206,6 +208,16 @@ impl<'a> Scan<'a> {
             end: log.high_watermark(),
             from: offset,
             chunk_bytes: chunk_bytes.max(1),
+            whole: false,
+        }
+    }
+
+    /// A scan from the start of the batch that holds `offset` (every record of that batch is
+    /// returned, also those before `offset`): random access that caches whole batches.
+    pub fn from_batch_of(log: &'a Log, offset: i64, chunk_bytes: u64) -> Scan<'a> {
+        Scan {
+            whole: true,
+            ..Scan::at(log, offset, chunk_bytes)
         }
     }
 
@@ -268,7 +280,7 @@ impl<'a> Scan<'a> {
                         .key
                         .ok_or_else(|| corrupt(format!("record {i} has no key")))?;
                     let offset = header.base_offset + i as i64;
-                    if offset < self.from {
+                    if offset < self.from && !self.whole {
                         continue;
                     }
                     out.push(Entry {
