@@ -12,6 +12,15 @@ use super::stats::{Memory, Percentiles};
 use crate::load::LoadReport;
 use crate::{Machine, Summary};
 
+/// A count with thousands grouped (`human` keeps decimals below 100).
+pub(super) fn count(n: u64) -> String {
+    if n < 100 {
+        n.to_string()
+    } else {
+        crate::human(n as f64)
+    }
+}
+
 /// Issue 15's precision goal: p99 lateness at most this many ms.
 pub const LATENESS_P99_GOAL_MS: f64 = 10.0;
 /// Issue 15's throughput goal, records/s enqueued and delivered.
@@ -307,7 +316,7 @@ impl DelayReport {
                 goals.push(Goal {
                     goal: format!(
                         "lateness p99 <= {LATENESS_P99_GOAL_MS} ms with {} pending",
-                        crate::human(l.level as f64)
+                        count(l.level)
                     ),
                     measured: format!(
                         "{:.2} ms (rounds {:.2}..{:.2})",
@@ -331,15 +340,12 @@ impl DelayReport {
         }
         if let Some(cap) = &self.capacity {
             goals.push(Goal {
-                goal: format!(
-                    "{} pending with broker RSS <= 256 MiB",
-                    crate::human(cap.records as f64)
-                ),
+                goal: format!("{} pending with broker RSS <= 256 MiB", count(cap.records)),
                 measured: format!(
                     "VmRSS {:.0} MiB, VmHWM {:.0} MiB, {} pending reported",
                     cap.after.rss as f64 / (1 << 20) as f64,
                     cap.after.hwm as f64 / (1 << 20) as f64,
-                    crate::human(cap.pending_seen as f64)
+                    count(cap.pending_seen)
                 ),
                 met: cap.after.hwm <= RSS_GOAL_BYTES && cap.pending_seen == cap.records,
             });

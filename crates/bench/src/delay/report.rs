@@ -8,7 +8,7 @@ use super::config::{
     ENQUEUE_BATCH_RECORDS, ENQUEUE_CONNECTIONS, ENQUEUE_IN_FLIGHT, PARTITIONS, PENDING_AHEAD_MS,
     PENDING_SPREAD_SLOTS, RECORD_BYTES, STREAM_LEAD_MS, STREAM_TICK_MS,
 };
-use super::measure::{DelayReport, Variant};
+use super::measure::{count, DelayReport, Variant};
 use super::run::LOAD_SHAPE;
 use super::stats::Percentiles;
 use crate::load::LoadError;
@@ -136,7 +136,7 @@ impl DelayReport {
              long-polling consumer (one connection per partition) receives the record minus its \
              due time. Pending records wait in another delay-enabled topic, due {} h ahead over \
              {} one-second slots. Concurrent plain load: {load}.\n",
-            human(c.stream_rate as f64),
+            count(c.stream_rate),
             c.stream.as_secs_f64(),
             c.records_per_tick(),
             STREAM_TICK_MS,
@@ -155,14 +155,14 @@ impl DelayReport {
             let _ = writeln!(
                 s,
                 "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {:.0} | {:.0} |",
-                human(l.level as f64),
+                count(l.level),
                 cell(l.lateness_ms[0], 2),
                 cell(l.lateness_ms[1], 2),
                 cell(l.lateness_ms[2], 2),
                 cell(l.baseline_ms[0], 2),
                 cell(l.baseline_ms[1], 2),
                 cell(l.baseline_ms[2], 2),
-                human(l.samples as f64),
+                count(l.samples),
                 l.missing,
                 l.early,
                 cell(l.load[0], 0),
@@ -170,6 +170,24 @@ impl DelayReport {
                 l.rss[0].map_or(f64::NAN, |r| r.median / MIB),
                 l.rss[1].map_or(f64::NAN, |r| r.median / MIB),
             );
+        }
+        let _ = writeln!(s);
+        for l in &levels {
+            if let ([Some(l50), Some(l99), _], [Some(b50), Some(b99), _]) =
+                (l.lateness_ms, l.baseline_ms)
+            {
+                let _ = writeln!(
+                    s,
+                    "- {} pending: the consumer's own produce-to-fetch latency (baseline p50 \
+                     {:.2} ms) is {:.0}% of the median lateness ({:.2} ms); at p99 delivery adds \
+                     {:.1} ms over the baseline's p99.",
+                    count(l.level),
+                    b50.median,
+                    (b50.median / l50.median * 100.0).min(100.0),
+                    l50.median,
+                    l99.median - b99.median
+                );
+            }
         }
     }
 
@@ -194,7 +212,7 @@ impl DelayReport {
             ENQUEUE_IN_FLIGHT,
             c.enqueue.as_secs_f64(),
             PENDING_AHEAD_MS / 3_600_000,
-            human(c.delivery_records as f64),
+            count(c.delivery_records),
         );
         let _ = writeln!(
             s,
@@ -210,7 +228,7 @@ impl DelayReport {
                 human(r.enqueue_per_s()),
                 human(r.delivery_enqueue_rate),
                 r.enqueue_overran_ms,
-                human(r.received as f64),
+                count(r.received),
                 r.first_after_due_ms
                     .map_or("n/a".into(), |v| format!("{v:.0}")),
                 r.all_after_due_ms
@@ -237,7 +255,7 @@ impl DelayReport {
              the broker's memory from /proc/<pid>/status after the broker reported them all \
              pending (and 1.5 s for a checkpoint); the timer logs' files under \
              `__ringlog_state/timers`.\n",
-            human(cap.records as f64),
+            count(cap.records),
             RECORD_BYTES,
             PENDING_AHEAD_MS / 3_600_000,
             PENDING_SPREAD_SLOTS,
@@ -251,15 +269,15 @@ impl DelayReport {
         let _ = writeln!(
             s,
             "| {} | {} | {} | {:.0} | {:.0} | {:.0} | {:.0} | {} | {} | {:.1} |",
-            human(cap.records as f64),
+            count(cap.records),
             human(cap.enqueue_per_s),
-            human(cap.pending_seen as f64),
+            count(cap.pending_seen),
             cap.before.rss as f64 / MIB,
             cap.after.rss as f64 / MIB,
             cap.after.anon as f64 / MIB,
             cap.after.hwm as f64 / MIB,
-            human(cap.timer_bytes as f64),
-            human(cap.timer_allocated as f64),
+            count(cap.timer_bytes),
+            count(cap.timer_allocated),
             cap.bytes_per_record(),
         );
     }
@@ -302,9 +320,15 @@ impl DelayReport {
             (Variant::Plain, Variant::Baseline),
         ] {
             if let Some((ratio, spread)) = self.cost_ratio(v, base) {
+                let cpu = match (self.cost_summary(v)[1], self.cost_summary(base)[1]) {
+                    (Some(a), Some(b)) => {
+                        format!("; broker CPU per GB {:.3}x", a.median / b.median)
+                    }
+                    _ => String::new(),
+                };
                 let _ = writeln!(
                     s,
-                    "\n{} / {}: {ratio:.3}x records/s (per round {:.3}..{:.3})",
+                    "\n{} / {}: {ratio:.3}x records/s (per round {:.3}..{:.3}){cpu}",
                     v.name(),
                     base.name(),
                     spread.min,
@@ -488,6 +512,141 @@ impl fmt::Display for DelayReport {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    use super::super::config::DelayBenchConfig;
+    use super::super::measure::{CapacityRun, CostRun, PrecisionRun, ThroughputRun};
+    use super::super::stats::Memory;
+    use crate::load::{LoadConfig, LoadReport, Mode};
+    use crate::Machine;
+
+    fn load(records_per_s: f64) -> LoadReport {
+        LoadReport {
+            config: LoadConfig::new(Mode::Produce, "127.0.0.1:1".parse().unwrap()),
+            seconds: 1.0,
+            records: records_per_s as u64,
+            bytes: records_per_s as u64 * 100,
+            requests: 1,
+            latency: None,
+            client_cpu_s: 0.1,
+            broker_cpu_s: Some(0.2),
+            broker_in_process: false,
+        }
+    }
+
+    /// A report of one round of every part, as the runs would fill it.
+    fn report() -> DelayReport {
+        let lateness = |p99_us| Percentiles {
+            count: 100,
+            min_us: 100,
+            p50_us: 1_000,
+            p99_us,
+            max_us: p99_us + 1,
+        };
+        DelayReport {
+            machine: Machine::current(),
+            loadavg: ["0.1 0.2 0.3".into(), "0.4 0.5 0.6".into()],
+            config: DelayBenchConfig {
+                rounds: 1,
+                pending_levels: vec![10, 100],
+                baseline_exe: Some("old".into()),
+                ..DelayBenchConfig::new("ringlog".into())
+            },
+            calibration: Some(1_000.0),
+            precision: [(10, 5_000), (100, 20_000)]
+                .into_iter()
+                .map(|(level, p99)| PrecisionRun {
+                    round: 1,
+                    level,
+                    pending_seen: level,
+                    memory: Memory::default(),
+                    peak: Memory::default(),
+                    expected: 100,
+                    received: 100,
+                    early: 0,
+                    lateness: Some(lateness(p99)),
+                    baseline: Some(lateness(2_000)),
+                    load: Some(load(500.0)),
+                })
+                .collect(),
+            throughput: vec![ThroughputRun {
+                round: 1,
+                enqueue_records: 300_000,
+                enqueue_seconds: 1.0,
+                due_ms: 0,
+                delivery_enqueue_rate: 1.0,
+                enqueue_overran_ms: 0,
+                delivery_records: 1_000,
+                received: 1_000,
+                first_after_due_ms: Some(1.0),
+                all_after_due_ms: Some(4.0),
+                delivery_peak: Memory::default(),
+            }],
+            capacity: Some(CapacityRun {
+                records: 10,
+                enqueue_per_s: 1.0,
+                pending_seen: 10,
+                before: Memory::default(),
+                after: Memory::default(),
+                timer_bytes: 2_210,
+                timer_allocated: 4_096,
+            }),
+            cost: [
+                (Variant::Plain, 100.0),
+                (Variant::DelayTopic, 80.0),
+                (Variant::Baseline, 100.0),
+            ]
+            .into_iter()
+            .map(|(variant, rps)| CostRun {
+                round: 1,
+                variant,
+                report: load(rps),
+            })
+            .collect(),
+            failures: vec!["part 2, round 2: the broker \"closed\"".into()],
+            wall_seconds: 1.0,
+        }
+    }
+
+    #[test]
+    fn the_report_judges_each_goal_and_writes_every_part() {
+        let r = report();
+        let met: Vec<(String, bool)> = r.goals().into_iter().map(|g| (g.goal, g.met)).collect();
+        let judged = |prefix: &str| {
+            met.iter()
+                .find(|(g, _)| g.starts_with(prefix))
+                .map(|(_, m)| *m)
+        };
+        // p99 5 ms at 10 pending meets the goal, 20 ms at 100 does not.
+        assert_eq!(judged("lateness p99 <= 10 ms with 10 "), Some(true));
+        assert_eq!(judged("lateness p99 <= 10 ms with 100 "), Some(false));
+        assert_eq!(judged("delayed 100 B records enqueued"), Some(true));
+        assert_eq!(judged("delayed 100 B records delivered"), Some(true));
+        assert_eq!(judged("10 pending with broker RSS"), Some(true));
+        // 80 over 100 records/s is below 0.95; 100 over 100 is not.
+        assert_eq!(
+            judged("produce throughput: delay-enabled topic"),
+            Some(false)
+        );
+        assert_eq!(judged("produce throughput: plain topic /"), Some(true));
+        let md = r.markdown();
+        for part in [
+            "## 1.",
+            "## 2.",
+            "## 3.",
+            "## 4.",
+            "## Failed rounds",
+            "0.800x",
+        ] {
+            assert!(md.contains(part), "{part} missing:\n{md}");
+        }
+        let json = r.to_json();
+        assert!(json.starts_with('{') && json.ends_with('}'), "{json}");
+        assert!(
+            !json.contains("NaN") && json.contains(r#"\"closed\""#),
+            "{json}"
+        );
+        assert_eq!(r.capacity.unwrap().bytes_per_record(), 221.0);
+    }
 
     #[test]
     fn file_stamps_are_date_dash_time() {
