@@ -290,7 +290,6 @@ pub struct Timer {
     /// Wakes the delivery loop (a record was loaded or taken in).
     wake: Notify,
     failed: RefCell<Option<String>>,
-    delivering: Cell<bool>,
 }
 
 impl Timer {
@@ -335,7 +334,6 @@ impl Timer {
             }),
             wake: Notify::new(),
             failed: RefCell::new(None),
-            delivering: Cell::new(false),
         });
         timer
             .recover(Some(engine))
@@ -431,7 +429,6 @@ impl Timer {
                 }),
                 wake: Notify::new(),
                 failed: RefCell::new(None),
-                delivering: Cell::new(false),
             };
             retired
                 .recover(None)
@@ -926,23 +923,22 @@ impl Timer {
                 self.fail(&e);
                 continue;
             }
-            let now = now_ms();
-            let round = self.take_round(now);
-            if !round.is_empty() {
-                self.delivering.set(true);
-                let r = self.deliver(&shard.engine, round).await;
-                self.delivering.set(false);
-                if let Err(e) = r {
-                    tracing::error!("shard {}: delivering delayed records: {e}", self.shard);
-                }
-                continue;
-            }
+            // Also between rounds: under a steady stream of due records the log must still
+            // drain and the checkpoint move.
             if last_checkpoint.elapsed() >= Duration::from_millis(CHECKPOINT_INTERVAL_MS) {
                 last_checkpoint = std::time::Instant::now();
                 if let Err(e) = self.checkpoint(&shard.engine).await {
                     self.fail(&e);
                     continue;
                 }
+            }
+            let now = now_ms();
+            let round = self.take_round(now);
+            if !round.is_empty() {
+                if let Err(e) = self.deliver(&shard.engine, round).await {
+                    tracing::error!("shard {}: delivering delayed records: {e}", self.shard);
+                }
+                continue;
             }
             // Sleep until the next record is due, the next slot is to be loaded, or a record
             // is taken in.
