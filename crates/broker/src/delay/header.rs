@@ -13,7 +13,8 @@
 use bytes::Bytes;
 
 use crate::storage::batch::BatchHeader;
-use crate::storage::records::{decode_batch_records, Compression, Record};
+use crate::storage::batch::RECORDS_AT;
+use crate::storage::records::{decode_batch_records, read_record, Compression, Record};
 use crate::storage::CheckedAppend;
 
 /// Header giving the delivery time in epoch milliseconds.
@@ -125,6 +126,9 @@ pub fn split(
     decompressed_bytes_max: usize,
 ) -> Result<Option<HeldBatch>, (i32, String)> {
     let records: &Bytes = checked.records();
+    if !names_a_time(checked) {
+        return Ok(None);
+    }
     let mut held = HeldBatch {
         client: Vec::new(),
         now: Vec::new(),
@@ -162,6 +166,37 @@ pub fn split(
     Ok(timed.then_some(held))
 }
 
+/// False when no record can name a delivery time: every batch is uncompressed and no record
+/// has either header (read in place, allocating nothing: the common case of a delay-enabled
+/// topic's records that ask for no delay costs one pass over the headers). True when one does,
+/// or a batch is compressed (its records are looked at after inflating).
+fn names_a_time(checked: &CheckedAppend) -> bool {
+    let records = checked.records();
+    for info in checked.batches() {
+        let h = &info.header;
+        if h.compression_bits() != 0 {
+            return true;
+        }
+        let at = info.position as usize;
+        let region = &records[at + RECORDS_AT..at + h.size_bytes() as usize];
+        let mut pos = 0;
+        let mut found = false;
+        let mut on_header = |k: &[u8], _: Option<&[u8]>| {
+            found |= k == DELIVER_AT_HEADER.as_bytes() || k == DELAY_MS_HEADER.as_bytes();
+        };
+        for _ in 0..h.records_count {
+            // Validated already; a record that does not read is left to the full decode.
+            if read_record(region, &mut pos, &mut on_header).is_err() {
+                return true;
+            }
+        }
+        if found {
+            return true;
+        }
+    }
+    false
+}
+
 /// Whether a record names a delivery time (due or not).
 fn has_delay_header(headers: &[(Bytes, Option<Bytes>)]) -> bool {
     headers.iter().any(|(k, _)| {
@@ -182,6 +217,76 @@ mod tests {
 
     const NOW: i64 = 1_700_000_000_000;
     const MAX: i64 = DELAY_MAX_MS_DEFAULT;
+
+    fn checked(headers: &[(&str, &str)], codec: Compression) -> CheckedAppend {
+        use crate::storage::records::{encode_batch, BatchMeta};
+        let records: Vec<Record> = (0..3)
+            .map(|i| Record {
+                offset_delta: i,
+                value: Some(Bytes::from_static(b"v")),
+                headers: if i == 2 {
+                    headers
+                        .iter()
+                        .map(|(k, v)| {
+                            (
+                                Bytes::copy_from_slice(k.as_bytes()),
+                                Some(Bytes::copy_from_slice(v.as_bytes())),
+                            )
+                        })
+                        .collect()
+                } else {
+                    Vec::new()
+                },
+                ..Record::default()
+            })
+            .collect();
+        let mut buf = Vec::new();
+        let meta = BatchMeta {
+            base_timestamp: NOW,
+            ..BatchMeta::default()
+        };
+        encode_batch(&meta, &records, codec, &mut buf).unwrap();
+        CheckedAppend::check(
+            &crate::storage::LogConfig::default(),
+            "t",
+            0,
+            Bytes::from(buf),
+            crate::storage::validate::AppendOrigin::Internal,
+        )
+        .unwrap()
+    }
+
+    /// Buffers naming no delivery time keep the byte-for-byte path (found without decoding
+    /// when uncompressed); one naming a time, even a passed one, goes to the timer.
+    #[test]
+    fn only_buffers_that_name_a_time_are_split() {
+        let split_of = |headers: &[(&str, &str)], codec| {
+            split(&checked(headers, codec), NOW, MAX, 1 << 20)
+                .unwrap()
+                .map(|h| (h.now.len(), h.delayed.len()))
+        };
+        for codec in [Compression::None, Compression::Lz4] {
+            assert_eq!(split_of(&[], codec), None, "{codec}");
+            assert_eq!(split_of(&[("x", "1")], codec), None, "{codec}");
+            assert_eq!(
+                split_of(&[(DELAY_MS_HEADER, "0")], codec),
+                Some((3, 0)),
+                "{codec}"
+            );
+            assert_eq!(
+                split_of(&[(DELAY_MS_HEADER, "50")], codec),
+                Some((2, 1)),
+                "{codec}"
+            );
+        }
+        let bad = split(
+            &checked(&[(DELAY_MS_HEADER, "x")], Compression::None),
+            NOW,
+            MAX,
+            1 << 20,
+        );
+        assert_eq!(bad.unwrap_err().0, 2, "the bad record's index");
+    }
 
     #[test]
     fn both_forms_give_the_due_time_and_past_times_are_due_now() {
