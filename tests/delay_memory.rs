@@ -41,52 +41,84 @@ fn rss_bytes(pid: u32) -> u64 {
     kb * 1024
 }
 
-#[test]
-fn a_million_pending_records_keep_the_broker_small() {
-    let dir = tempfile::tempdir().unwrap();
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
+}
+
+/// A `ringlog serve` child with a delay-enabled topic of `partitions`, and a client of it.
+fn broker_with_delay_topic(
+    dir: &std::path::Path,
+    topic: &str,
+    partitions: i32,
+) -> (support::Serve, wire::Client) {
     let port = free_port();
-    let serve = spawn_serve(dir.path(), port);
-    let addr = format!("127.0.0.1:{port}").parse().unwrap();
-    let mut c = connect_retry(addr);
+    let serve = spawn_serve(dir, port);
+    let mut c = connect_retry(format!("127.0.0.1:{port}").parse().unwrap());
     let v = *versions(ApiKey::CreateTopics).end();
-    let mut req = create_topics_request(&[("mem", 4, 1)]);
+    let mut req = create_topics_request(&[(topic, partitions, 1)]);
     req.topics[0].configs = vec![create_topics_request::CreatableTopicConfig::default()
         .with_name(StrBytes::from_static_str("ringlog.delivery.delay.enable"))
         .with_value(Some(StrBytes::from_static_str("true")))];
     assert_eq!(c.call(v, &req).topics[0].error_code, 0);
-    let pid = serve.0.id();
-    let before = rss_bytes(pid);
+    (serve, c)
+}
+
+/// Produces `records` records of [`VALUE_BYTES`] with header `name` = `value`, in batches of
+/// [`PER_BATCH`] spread over `partitions`, each acknowledged with every record held (-1).
+fn produce_held(
+    c: &mut wire::Client,
+    topic: &str,
+    partitions: i32,
+    records: usize,
+    (name, value): (&'static str, Bytes),
+) {
     let started = Instant::now();
-    let value = Bytes::from(vec![b'v'; VALUE_BYTES]);
-    // Due in an hour and more: nothing is loaded during the test.
-    let delay = Bytes::from_static(b"3600000");
+    let payload = Bytes::from(vec![b'v'; VALUE_BYTES]);
     let pv = *versions(ApiKey::Produce).end();
-    for b in 0..PENDING / PER_BATCH {
-        let records: Vec<Record> = (0..PER_BATCH)
+    for b in 0..records / PER_BATCH {
+        let batch: Vec<Record> = (0..PER_BATCH)
             .map(|i| Record {
                 offset_delta: i as i32,
-                value: Some(value.clone()),
-                headers: vec![(Bytes::from_static(b"ringlog-delay-ms"), Some(delay.clone()))],
+                value: Some(payload.clone()),
+                headers: vec![(Bytes::from_static(name.as_bytes()), Some(value.clone()))],
                 ..Record::default()
             })
             .collect();
         let mut buf = Vec::new();
         let meta = BatchMeta {
-            base_timestamp: std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap()
-                .as_millis() as i64,
+            base_timestamp: now_ms(),
             ..BatchMeta::default()
         };
-        encode_batch(&meta, &records, Compression::None, &mut buf).unwrap();
-        let resp = c.call(pv, &produce_request("mem", -1, &[((b % 4) as i32, buf)]));
+        encode_batch(&meta, &batch, Compression::None, &mut buf).unwrap();
+        let partition = (b % partitions as usize) as i32;
+        let resp = c.call(pv, &produce_request(topic, -1, &[(partition, buf)]));
         let p = &resp.responses[0].partition_responses[0];
         assert_eq!((p.error_code, p.base_offset), (0, -1), "{p:?}");
         assert!(
             started.elapsed() < Duration::from_secs(240),
-            "taking in {PENDING} records took too long (at batch {b})"
+            "taking in {records} records took too long (at batch {b})"
         );
     }
+}
+
+#[test]
+fn a_million_pending_records_keep_the_broker_small() {
+    let dir = tempfile::tempdir().unwrap();
+    let (serve, mut c) = broker_with_delay_topic(dir.path(), "mem", 4);
+    let pid = serve.0.id();
+    let before = rss_bytes(pid);
+    let started = Instant::now();
+    // Due in an hour: nothing is loaded during the test.
+    produce_held(
+        &mut c,
+        "mem",
+        4,
+        PENDING,
+        ("ringlog-delay-ms", Bytes::from_static(b"3600000")),
+    );
     let after = rss_bytes(pid);
     eprintln!(
         "{PENDING} pending in {:.1} s: broker RSS {} -> {} MiB",
@@ -112,46 +144,12 @@ fn records_due_at_once_are_delivered_in_bounded_memory() {
     /// ~150 bytes of bookkeeping and 100 of value per loaded record, twice over, plus slack.
     const PEAK_GROWTH_MAX_BYTES: u64 = 96 << 20;
     let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let serve = spawn_serve(dir.path(), port);
-    let addr = format!("127.0.0.1:{port}").parse().unwrap();
-    let mut c = connect_retry(addr);
-    let v = *versions(ApiKey::CreateTopics).end();
-    let mut req = create_topics_request(&[("burst", 2, 1)]);
-    req.topics[0].configs = vec![create_topics_request::CreatableTopicConfig::default()
-        .with_name(StrBytes::from_static_str("ringlog.delivery.delay.enable"))
-        .with_value(Some(StrBytes::from_static_str("true")))];
-    assert_eq!(c.call(v, &req).topics[0].error_code, 0);
+    let (serve, mut c) = broker_with_delay_topic(dir.path(), "burst", 2);
     let pid = serve.0.id();
     let before = rss_bytes(pid);
-    let now = || {
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_millis() as i64
-    };
     // All due in the same second, a few seconds from now.
-    let due = Bytes::from(((now() / 1000 + 5) * 1000 + 500).to_string());
-    let value = Bytes::from(vec![b'v'; VALUE_BYTES]);
-    let pv = *versions(ApiKey::Produce).end();
-    for b in 0..RECORDS / PER_BATCH {
-        let records: Vec<Record> = (0..PER_BATCH)
-            .map(|i| Record {
-                offset_delta: i as i32,
-                value: Some(value.clone()),
-                headers: vec![(Bytes::from_static(b"ringlog-deliver-at"), Some(due.clone()))],
-                ..Record::default()
-            })
-            .collect();
-        let mut buf = Vec::new();
-        let meta = BatchMeta {
-            base_timestamp: now(),
-            ..BatchMeta::default()
-        };
-        encode_batch(&meta, &records, Compression::None, &mut buf).unwrap();
-        let resp = c.call(pv, &produce_request("burst", -1, &[((b % 2) as i32, buf)]));
-        assert_eq!(resp.responses[0].partition_responses[0].error_code, 0);
-    }
+    let due = Bytes::from(((now_ms() / 1000 + 5) * 1000 + 500).to_string());
+    produce_held(&mut c, "burst", 2, RECORDS, ("ringlog-deliver-at", due));
     let deadline = Instant::now() + Duration::from_secs(60);
     let mut peak = before;
     let lv = *versions(ApiKey::ListOffsets).end();

@@ -2,7 +2,6 @@
 //! the reports are flat enough not to need it), text escaped for the hand-written SVG charts, and
 //! thousands-grouped numbers for text tables.
 
-use std::fmt::Write as _;
 
 /// A minimal JSON object writer: keys in insertion order, values already encoded.
 #[derive(Default)]
@@ -71,26 +70,8 @@ pub(crate) fn json_number(v: f64) -> String {
     }
 }
 
-/// Encode a JSON string with the escapes RFC 8259 requires.
-pub(crate) fn json_string(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if (c as u32) < 0x20 => {
-                let _ = write!(out, "\\u{:04x}", c as u32);
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
-}
+/// Encode a JSON string with the escapes RFC 8259 requires (the client's, one for both).
+pub(crate) use ringlog_client::cli::json_string;
 
 /// Escape text for SVG (XML character data).
 pub(crate) fn xml(s: &str) -> String {

@@ -634,9 +634,8 @@ pub fn delays_json(rows: &[TopicDelays]) -> String {
     format!("{{\"topics\":[{}]}}\n", topics.join(","))
 }
 
-/// A JSON string with the escapes RFC 8259 requires. (`ringlog-bench` has the same helper for
-/// its reports; it sits above this crate, so it could use this one.)
-fn json_string(s: &str) -> String {
+/// A JSON string with the escapes RFC 8259 requires (also `ringlog-bench`'s reports).
+pub fn json_string(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + 2);
     out.push('"');
     for c in s.chars() {

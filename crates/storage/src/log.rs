@@ -832,27 +832,38 @@ impl Log {
                 }
                 segs[0].clone()
             };
-            let r = first.delete_files();
-            self.poison_on_err(r)?;
-            let next_start = {
-                let mut segs = self.segments.borrow_mut();
-                segs.remove(0);
-                segs[0].base_offset
-            };
-            {
-                let mut st = self.state.borrow_mut();
-                st.log_start = next_start;
-                st.assert_offsets(&self.name);
-            }
+            self.delete_first_segment(&first)?;
             deleted += 1;
         }
         if deleted > 0 {
-            let start = self.state.borrow().log_start;
-            remove_snapshots(&self.dir, |base| base < start);
-            let r = self.files.sync_dir(&self.dir).await;
-            self.poison_on_err(r)?;
+            self.after_deleting_segments().await?;
         }
         Ok(deleted)
+    }
+
+    /// Deletes the first (sealed) segment `first` and moves the log start to the next one; under
+    /// the write lock (retention and `delete_below`).
+    fn delete_first_segment(&self, first: &Segment) -> Result<()> {
+        let r = first.delete_files();
+        self.poison_on_err(r)?;
+        let next_start = {
+            let mut segs = self.segments.borrow_mut();
+            segs.remove(0);
+            segs[0].base_offset
+        };
+        let mut st = self.state.borrow_mut();
+        st.log_start = next_start;
+        st.assert_offsets(&self.name);
+        Ok(())
+    }
+
+    /// After segments were deleted: drop the snapshots below the new start and make the
+    /// deletions durable.
+    async fn after_deleting_segments(&self) -> Result<()> {
+        let start = self.state.borrow().log_start;
+        remove_snapshots(&self.dir, |base| base < start);
+        let r = self.files.sync_dir(&self.dir).await;
+        self.poison_on_err(r)
     }
 
     /// The append in ticket `number` of the write lock (given up if refused before its turn).
@@ -1506,28 +1517,14 @@ impl Log {
             if !(by_size || by_age) {
                 break;
             }
-            let r = first.delete_files();
-            self.poison_on_err(r)?;
-            let next_start = {
-                let mut segs = self.segments.borrow_mut();
-                segs.remove(0);
-                segs[0].base_offset
-            };
-            {
-                let mut st = self.state.borrow_mut();
-                st.log_start = next_start;
-                st.assert_offsets(&self.name);
-            }
+            self.delete_first_segment(&first)?;
             deleted += 1;
         }
         self.producers
             .borrow_mut()
             .expire(now_ms, self.config.producer_id_expiration_ms);
         if deleted > 0 {
-            let start = self.state.borrow().log_start;
-            remove_snapshots(&self.dir, |base| base < start);
-            let r = self.files.sync_dir(&self.dir).await;
-            self.poison_on_err(r)?;
+            self.after_deleting_segments().await?;
         }
         Ok(deleted)
     }
