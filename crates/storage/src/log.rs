@@ -763,17 +763,7 @@ impl Log {
         }
         drop(guard);
         if let Some((_, next)) = written {
-            match self.config.flush {
-                FlushPolicy::Always => self.wait_durable(next).await?,
-                FlushPolicy::Interval(d) => {
-                    self.appended.notify_waiters();
-                    let due = self.state.borrow().last_flush.elapsed() >= d;
-                    if due {
-                        self.wait_durable(next).await?;
-                    }
-                }
-                FlushPolicy::Never => self.appended.notify_waiters(),
-            }
+            self.after_write(next).await?;
         }
         Ok(HeldAppend::Admitted {
             base_offset: written.map(|(base, _)| base),
@@ -907,6 +897,14 @@ impl Log {
         };
         drop(guard);
         let base = next - offset_count;
+        self.after_write(next).await?;
+        Ok(base)
+    }
+
+    /// After a write that moved the log end to `next` (write lock released): under `Always`
+    /// wait until it is durable (group commit); under `Interval` sync if one is due; wake
+    /// readers of what is visible now.
+    async fn after_write(&self, next: i64) -> Result<()> {
         match self.config.flush {
             FlushPolicy::Always => self.wait_durable(next).await?,
             FlushPolicy::Interval(d) => {
@@ -918,7 +916,7 @@ impl Log {
             }
             FlushPolicy::Never => self.appended.notify_waiters(),
         }
-        Ok(base)
+        Ok(())
     }
 
     /// The write of an append, under the write lock: roll if needed, check idempotence, stamp
