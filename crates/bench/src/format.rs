@@ -2,7 +2,6 @@
 //! the reports are flat enough not to need it), text escaped for the hand-written SVG charts, and
 //! thousands-grouped numbers for text tables.
 
-
 /// A minimal JSON object writer: keys in insertion order, values already encoded.
 #[derive(Default)]
 pub(crate) struct JsonObject {
