@@ -321,11 +321,14 @@ impl ShardState {
     /// connection's shard (the CPU-heavy part: every batch's CRC, every record, decompression),
     /// and handed over checked, so the owner only stamps offsets, checks idempotence and writes:
     /// one hot partition's produce work is split over the connection's shard and the owner's.
+    /// `delays`: the topic is delay-enabled (its records are looked into for delivery times
+    /// here too; the caller read it from the catalog with the partition count).
     pub async fn start_append(
         self: &Rc<Self>,
         topic: Arc<str>,
         partition: i32,
         records: Bytes,
+        delays: bool,
     ) -> Result<PendingAppend, BrokerError> {
         let owner = self.owner(&topic, partition);
         let checked = CheckedAppend::check(
@@ -336,11 +339,6 @@ impl ShardState {
             AppendOrigin::Client,
         )
         .map_err(|e| append_failed(&topic, partition, e))?;
-        let delays = self
-            .catalog
-            .borrow()
-            .get(&topic)
-            .is_some_and(|m| m.configs.delivery_delay);
         let payload = if delays {
             // Only delay-enabled topics have their records looked into; on this shard, so the
             // owner only writes.

@@ -40,14 +40,23 @@ pub async fn dispatch(shard: &Rc<ShardState>, req: ProduceRequest) -> Dispatched
         // Once per topic, not per partition; the owner shard looks the log up without
         // validating the name again.
         let name_valid = crate::storage::names::validate_topic(&name).is_ok();
-        let known = shard.catalog.borrow().get(&name).map(|m| m.partitions);
+        let (known, delays) = shard
+            .catalog
+            .borrow()
+            .get(&name)
+            .map_or((None, false), |m| {
+                (Some(m.partitions), m.configs.delivery_delay)
+            });
         let mut partitions = Vec::with_capacity(topic.partition_data.len());
         for p in topic.partition_data {
             let records = p.records.as_deref();
             let mut checked = check(shard, req.acks, &name, name_valid, known, p.index, records);
             if checked.is_ok() {
                 let records = p.records.expect("checked above");
-                match shard.start_append(name.clone(), p.index, records).await {
+                match shard
+                    .start_append(name.clone(), p.index, records, delays)
+                    .await
+                {
                     Ok(append) => pending.push(append),
                     Err(e) => checked = Err(e),
                 }
