@@ -9,6 +9,12 @@
 //! tests' oracle) gets a row in [`super::versions::PRIVATE_APIS`] instead, and byte vectors of its
 //! own in the round-trip tests.
 //!
+//! Defined but not served (issue #16, first step): the share-group APIs (ShareGroupHeartbeat,
+//! ShareGroupDescribe, ShareFetch, ShareAcknowledge). They are listed in `unserved_apis!`
+//! (at the end): [`ApiRequest`] and the header versions, so a client can send them, but no
+//! [`Request`] variant, so the broker's dispatch and ApiVersions are unchanged. Serving one
+//! means moving it into `apis!` and adding its [`super::versions::SUPPORTED_APIS`] row.
+//!
 //! # Invariants
 //! - Each definition covers at least every version the broker advertises (tested).
 //! - Handlers see these types only; which field exists at which version is decided here.
@@ -31,6 +37,10 @@ pub mod metadata;
 pub mod offset_commit;
 pub mod offset_fetch;
 pub mod produce;
+pub mod share_acknowledge;
+pub mod share_fetch;
+pub mod share_group_describe;
+pub mod share_group_heartbeat;
 pub mod sync_group;
 
 pub use api_versions::*;
@@ -51,6 +61,10 @@ pub use metadata::*;
 pub use offset_commit::*;
 pub use offset_fetch::*;
 pub use produce::*;
+pub use share_acknowledge::*;
+pub use share_fetch::*;
+pub use share_group_describe::*;
+pub use share_group_heartbeat::*;
 pub use sync_group::*;
 
 use bytes::BytesMut;
@@ -159,16 +173,17 @@ macro_rules! apis {
             match api_key {
                 $( ApiKey::$api => Some(<$request>::FLEXIBLE.contains(version)), )*
                 #[allow(unreachable_patterns)]
-                _ => None,
+                _ => unserved_definition(api_key).map(|(_, flexible)| flexible.contains(version)),
             }
         }
 
-        /// The versions the definition of `api_key` covers (requests and responses alike).
+        /// The versions the definition of `api_key` covers (requests and responses alike), or
+        /// `None` for an API without a definition here.
         pub fn defined_versions(api_key: ApiKey) -> Option<super::wire::VersionRange> {
             match api_key {
                 $( ApiKey::$api => Some(<$request>::VERSIONS), )*
                 #[allow(unreachable_patterns)]
-                _ => None,
+                _ => unserved_definition(api_key).map(|(versions, _)| versions),
             }
         }
 
@@ -215,4 +230,37 @@ apis! {
     DeleteGroups => DeleteGroupsRequest, DeleteGroupsResponse;
     // ringlog-private, never advertised (versions::PRIVATE_APIS).
     DescribeDelays => DescribeDelaysRequest, DescribeDelaysResponse;
+}
+
+/// Generates [`ApiRequest`] and the header-version facts for APIs defined here but not served:
+/// no [`Request`]/[`Response`] variant, so the broker's dispatch and the versions tables do not
+/// see them, while a client (or a test) can already encode and decode them with the right
+/// request and response header versions.
+macro_rules! unserved_apis {
+    ($($api:ident => $request:ident, $response:ident;)*) => {
+        /// The versions and flexible versions of an API defined but not served.
+        fn unserved_definition(
+            api_key: ApiKey,
+        ) -> Option<(super::wire::VersionRange, super::wire::VersionRange)> {
+            match api_key {
+                $( ApiKey::$api => Some((<$request>::VERSIONS, <$request>::FLEXIBLE)), )*
+                _ => None,
+            }
+        }
+
+        $(
+            impl ApiRequest for $request {
+                const KEY: ApiKey = ApiKey::$api;
+                type Response = $response;
+            }
+        )*
+    };
+}
+
+// Share groups (KIP-932, issue #16): defined, not served yet.
+unserved_apis! {
+    ShareGroupHeartbeat => ShareGroupHeartbeatRequest, ShareGroupHeartbeatResponse;
+    ShareGroupDescribe => ShareGroupDescribeRequest, ShareGroupDescribeResponse;
+    ShareFetch => ShareFetchRequest, ShareFetchResponse;
+    ShareAcknowledge => ShareAcknowledgeRequest, ShareAcknowledgeResponse;
 }
