@@ -129,6 +129,17 @@ differential_tests! {
     list_groups_response => messages::ListGroupsResponse, kp::ListGroupsResponse;
     delete_groups_request => messages::DeleteGroupsRequest, kp::DeleteGroupsRequest;
     delete_groups_response => messages::DeleteGroupsResponse, kp::DeleteGroupsResponse;
+    // Share groups (KIP-932): defined, not served. kafka-protocol 0.18 knows v1 only, so
+    // ShareFetch and ShareAcknowledge v2 (Kafka 4.4) are checked by share_roundtrip_tests'
+    // byte vectors instead.
+    share_group_heartbeat_request => messages::ShareGroupHeartbeatRequest, kp::ShareGroupHeartbeatRequest;
+    share_group_heartbeat_response => messages::ShareGroupHeartbeatResponse, kp::ShareGroupHeartbeatResponse;
+    share_group_describe_request => messages::ShareGroupDescribeRequest, kp::ShareGroupDescribeRequest;
+    share_group_describe_response => messages::ShareGroupDescribeResponse, kp::ShareGroupDescribeResponse;
+    share_fetch_request => messages::ShareFetchRequest, kp::ShareFetchRequest;
+    share_fetch_response => messages::ShareFetchResponse, kp::ShareFetchResponse;
+    share_acknowledge_request => messages::ShareAcknowledgeRequest, kp::ShareAcknowledgeRequest;
+    share_acknowledge_response => messages::ShareAcknowledgeResponse, kp::ShareAcknowledgeResponse;
     // Not here: the ringlog-private APIs (versions::PRIVATE_APIS, e.g. DescribeDelays, key 32000).
     // Kafka's schemas, and so kafka-protocol, do not know them: there is no oracle to compare
     // with. roundtrip_tests checks them with hand-written byte vectors instead.

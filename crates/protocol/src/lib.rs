@@ -54,6 +54,9 @@ mod differential_tests;
 #[cfg(test)]
 mod roundtrip_tests;
 
+#[cfg(test)]
+mod share_roundtrip_tests;
+
 use bytes::{BufMut, Bytes, BytesMut};
 
 pub use api_key::ApiKey;
