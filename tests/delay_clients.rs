@@ -19,7 +19,7 @@ mod support;
 mod delay_common;
 
 use std::collections::{HashMap, HashSet};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use delay_common::{
@@ -65,29 +65,11 @@ const DAY_MS: i64 = 86_400_000;
 // ---------------------------------------------------------------------------------------------
 // kafka-python
 
-/// Runs `cmd` with piped output, killed at `limit`.
-fn run_bounded(cmd: &mut Command, limit: Duration) -> std::process::Output {
-    let mut child = cmd
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn");
-    let deadline = Instant::now() + limit;
-    while child.try_wait().expect("wait").is_none() {
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    child.wait_with_output().expect("output")
-}
-
 fn kafka_python_scheduled_delivery(io: IoKind) {
     let py = support::python();
     let dir = tempfile::tempdir().unwrap();
     let broker = support::start_broker(io, dir.path(), 2, |_| {});
-    let out = run_bounded(
+    let out = support::run_bounded(
         Command::new(py)
             .arg(concat!(
                 env!("CARGO_MANIFEST_DIR"),

@@ -331,25 +331,6 @@ fn acknowledged_records_survive_a_restart(io: IoKind) {
 /// short enough that a consumer stuck on a stored poison batch fails the test in bounded time.
 const POISON_WAIT: Duration = Duration::from_secs(20);
 
-/// Runs `cmd` with piped output, killed at `limit`.
-fn run_bounded(cmd: &mut std::process::Command, limit: Duration) -> std::process::Output {
-    use std::process::Stdio;
-    let mut child = cmd
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn");
-    let deadline = Instant::now() + limit;
-    while child.try_wait().expect("wait").is_none() {
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    child.wait_with_output().expect("output")
-}
-
 /// Every poison batch (`storage::batch::testing::poison_batches`) is sent raw between good
 /// records and refused; afterwards a librdkafka consumer and kcat read the partition from the
 /// beginning and get exactly the good records, in order, with no error (before record
@@ -435,7 +416,7 @@ fn consumers_of_a_poisoned_partition_read_only_the_good_records(io: IoKind) {
     match std::process::Command::new("kcat").arg("-V").output() {
         Ok(o) if o.status.success() => {
             let addr = broker.local_addr().to_string();
-            let out = run_bounded(
+            let out = support::run_bounded(
                 std::process::Command::new("kcat").args([
                     "-C",
                     "-b",

@@ -440,3 +440,14 @@ pub fn connect_retry(addr: SocketAddr) -> Client {
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
 }
+
+/// An ApiVersions request as a client sends it at version `v` (software name and version from
+/// v3).
+pub fn api_versions_request(v: i16) -> kafka_protocol::messages::ApiVersionsRequest {
+    let req = kafka_protocol::messages::ApiVersionsRequest::default();
+    if v < 3 {
+        return req;
+    }
+    req.with_client_software_name(StrBytes::from_static_str("broker-wire"))
+        .with_client_software_version(StrBytes::from_static_str("0.1"))
+}

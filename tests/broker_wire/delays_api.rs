@@ -17,7 +17,6 @@
 //! ```
 
 use kafka_protocol::messages::{ApiKey, ApiVersionsRequest};
-use kafka_protocol::protocol::StrBytes;
 use ringlog::runtime::IoKind;
 
 use super::client::*;
@@ -150,12 +149,7 @@ pub fn describe_delays_is_answered_and_never_advertised(io: IoKind) {
 
     // Kafka clients see no trace of the private API, at any ApiVersions version.
     for v in versions(ApiKey::ApiVersions) {
-        let mut req = ApiVersionsRequest::default();
-        if v >= 3 {
-            req = req
-                .with_client_software_name(StrBytes::from_static_str("broker-wire"))
-                .with_client_software_version(StrBytes::from_static_str("0.1"));
-        }
+        let req = api_versions_request(v);
         let resp = c.call(v, &req);
         assert_eq!(resp.error_code, 0, "ApiVersions v{v}");
         assert!(

@@ -3,10 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use kafka_protocol::messages::{
-    ApiKey, ApiVersionsRequest, FetchRequest, MetadataRequest, ProduceRequest,
-};
-use kafka_protocol::protocol::StrBytes;
+use kafka_protocol::messages::{ApiKey, FetchRequest, MetadataRequest, ProduceRequest};
 use ringlog::protocol::versions::SUPPORTED_APIS;
 use ringlog::runtime::IoKind;
 use uuid::Uuid;
@@ -24,12 +21,7 @@ pub fn api_versions_every_version_lists_exactly_the_supported_apis(io: IoKind) {
         .map(|r| (r.api_key as i16, r.min_version, r.max_version))
         .collect();
     for v in versions(ApiKey::ApiVersions) {
-        let mut req = ApiVersionsRequest::default();
-        if v >= 3 {
-            req = req
-                .with_client_software_name(StrBytes::from_static_str("broker-wire"))
-                .with_client_software_version(StrBytes::from_static_str("0.1"));
-        }
+        let req = api_versions_request(v);
         // decode_response reads the response header at v0 for every version (kafka-protocol's
         // ApiVersionsResponse header version) and insists the body consumes the whole frame.
         let resp = c.call(v, &req);

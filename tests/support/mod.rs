@@ -98,3 +98,21 @@ pub fn free_port() -> u16 {
         .expect("free port")
         .port()
 }
+
+/// Runs `cmd` with piped output, killed at `limit` (a client under test never hangs the suite).
+pub fn run_bounded(cmd: &mut Command, limit: std::time::Duration) -> std::process::Output {
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let deadline = std::time::Instant::now() + limit;
+    while child.try_wait().expect("wait").is_none() {
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    child.wait_with_output().expect("output")
+}
