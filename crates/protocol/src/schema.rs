@@ -34,6 +34,10 @@
 //! - under `cfg(test)`, `impl Random`, which builds valid random values for the differential
 //!   tests against the `kafka-protocol` crate.
 //!
+//! A field whose type is a nullable struct (Kafka's `"type": "SomeStruct", "nullableVersions"`)
+//! is declared as `Option<SomeStruct>` with `nullable`, and the struct gets
+//! `nullable_struct!(SomeStruct)` beside its definition for the one-byte marker encoding.
+//!
 //! # Invariants
 //! - Tagged fields are declared in ascending tag order (asserted by the differential tests,
 //!   which check our bytes against Kafka's ordering), so they are written in ascending order.
@@ -248,6 +252,52 @@ macro_rules! api_message {
                 $crate::wire::VersionRange::parse($versions);
             const FLEXIBLE: $crate::wire::VersionRange =
                 $crate::wire::VersionRange::parse($flexible);
+        }
+    };
+}
+
+/// Kafka's encoding of a nullable struct field, for `Option<$ty>`: an i8 marker, -1 for null or
+/// 1 for a struct that follows. Any other marker is malformed: stricter than Kafka's generated
+/// readers (any negative is null) and the kafka-protocol crate (anything but 1 is null), which
+/// never write anything but -1 and 1 either. Where the field is not nullable at the version the
+/// struct is written without a marker (and `None` as the struct's default).
+#[macro_export]
+macro_rules! nullable_struct {
+    ($ty:ty) => {
+        impl $crate::wire::Wire for ::core::option::Option<$ty> {
+            fn read(
+                r: &mut $crate::wire::Reader,
+                cx: $crate::wire::Cx,
+            ) -> ::core::result::Result<Self, $crate::wire::WireError> {
+                if !cx.nullable {
+                    return Ok(Some(<$ty as $crate::wire::Wire>::read(r, cx)?));
+                }
+                match r.i8()? {
+                    $crate::wire::NULL_STRUCT_MARKER => Ok(None),
+                    $crate::wire::PRESENT_STRUCT_MARKER => {
+                        Ok(Some(<$ty as $crate::wire::Wire>::read(r, cx)?))
+                    }
+                    _ => Err(r.error("nullable struct marker is neither -1 nor 1")),
+                }
+            }
+
+            fn write(&self, w: &mut ::bytes::BytesMut, cx: $crate::wire::Cx) {
+                use ::bytes::BufMut;
+                match (self, cx.nullable) {
+                    (None, true) => w.put_i8($crate::wire::NULL_STRUCT_MARKER),
+                    (None, false) => $crate::wire::Wire::write(
+                        &<$ty as ::core::default::Default>::default(),
+                        w,
+                        cx,
+                    ),
+                    (Some(value), nullable) => {
+                        if nullable {
+                            w.put_i8($crate::wire::PRESENT_STRUCT_MARKER);
+                        }
+                        $crate::wire::Wire::write(value, w, cx);
+                    }
+                }
+            }
         }
     };
 }

@@ -16,6 +16,7 @@
 //!  string          i16 length (-1 = null) + UTF-8       uvarint length+1 (0 = null) + UTF-8
 //!  bytes/records   i32 length (-1 = null) + bytes       uvarint length+1 (0 = null) + bytes
 //!  array           i32 count (-1 = null) + elements     uvarint count+1 (0 = null) + elements
+//!  nullable struct i8 marker (-1 = null, 1 = present) + the struct's fields (both)
 //!  tagged fields   (none)                               uvarint count, then per field in
 //!                                                        ascending tag order: uvarint tag,
 //!                                                        uvarint size, size bytes
@@ -42,6 +43,11 @@ pub type Str = bytestring::ByteString;
 /// from the peer, the bytes are the proof. 1,024 covers every real request's arrays at once
 /// (a Metadata for 1,000 topics) and bounds a lying count's reservation to a few tens of KiB.
 pub const ARRAY_PREALLOC_MAX: usize = 1024;
+
+/// The marker byte before a nullable struct (see [`crate::nullable_struct!`]): null.
+pub const NULL_STRUCT_MARKER: i8 = -1;
+/// The marker byte before a nullable struct: a struct follows.
+pub const PRESENT_STRUCT_MARKER: i8 = 1;
 
 /// Why bytes do not decode as the message they claim to be.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -6,15 +6,13 @@
 //!
 //! # Invariants
 //! - The response's `assignment` is a nullable struct: one i8 marker on the wire, -1 for null,
-//!   1 for present followed by the struct (Kafka's encoding of nullable structs); any other
-//!   marker is malformed (stricter than the kafka-protocol crate, which reads any marker but 1
-//!   as null).
+//!   1 for present followed by the struct (Kafka's encoding of nullable structs, see
+//!   [`crate::nullable_struct!`]); any other marker is malformed.
 
-use bytes::{BufMut, BytesMut};
 use uuid::Uuid;
 
-use crate::wire::{Cx, Reader, Str, Wire, WireError};
-use crate::{api_message, wire_struct};
+use crate::wire::Str;
+use crate::{api_message, nullable_struct, wire_struct};
 
 api_message! {
     /// A member's heartbeat: its epoch, and its rack and subscription when they changed.
@@ -63,35 +61,5 @@ wire_struct! {
     }
 }
 
-/// The nullable-struct marker: -1 for null, 1 for a struct that follows.
-const NULL_STRUCT_MARKER: i8 = -1;
-const PRESENT_STRUCT_MARKER: i8 = 1;
-
-/// Kafka's nullable struct (the only one ringlog defines so far): an i8 marker, then the struct.
-/// Where the field is not nullable the struct is written without a marker (never the case at
-/// the versions defined here, but the generic macros may ask).
-impl Wire for Option<ShareGroupHeartbeatAssignment> {
-    fn read(r: &mut Reader, cx: Cx) -> Result<Self, WireError> {
-        if !cx.nullable {
-            return Ok(Some(ShareGroupHeartbeatAssignment::read(r, cx)?));
-        }
-        match r.i8()? {
-            NULL_STRUCT_MARKER => Ok(None),
-            PRESENT_STRUCT_MARKER => Ok(Some(ShareGroupHeartbeatAssignment::read(r, cx)?)),
-            _ => Err(r.error("nullable struct marker is neither -1 nor 1")),
-        }
-    }
-
-    fn write(&self, w: &mut BytesMut, cx: Cx) {
-        match (self, cx.nullable) {
-            (None, true) => w.put_i8(NULL_STRUCT_MARKER),
-            (None, false) => ShareGroupHeartbeatAssignment::default().write(w, cx),
-            (Some(value), nullable) => {
-                if nullable {
-                    w.put_i8(PRESENT_STRUCT_MARKER);
-                }
-                value.write(w, cx);
-            }
-        }
-    }
-}
+// `assignment` is a nullable struct: an i8 marker, then the struct.
+nullable_struct!(ShareGroupHeartbeatAssignment);
