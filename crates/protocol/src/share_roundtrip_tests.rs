@@ -1,12 +1,15 @@
-//! Round-trip tests for the share-group APIs (keys 76-79, issue #16), defined but not served.
+//! Round-trip tests for the APIs issue #16 defines but does not serve yet: the share-group APIs
+//! (keys 76-79 and the Admin client's 90-92), KIP-848's ConsumerGroupHeartbeat and
+//! ConsumerGroupDescribe (68, 69), DescribeConfigs (32) and IncrementalAlterConfigs (44).
 //!
 //! The differential tests check their bodies byte for byte against the `kafka-protocol` crate,
-//! but that crate (0.18) knows only v1 of each; ShareFetch and ShareAcknowledge v2 (Kafka 4.4,
-//! KIP-1206/KIP-1222) are checked here with hand-written byte vectors laid out from Kafka's
-//! message schemas. Also here:
+//! but that crate (0.18) knows only v1 of the share APIs and v0 of DescribeShareGroupOffsets;
+//! ShareFetch and ShareAcknowledge v2 (Kafka 4.4, KIP-1206/KIP-1222) and DescribeShareGroupOffsets
+//! v1 (KIP-1226) are checked here with hand-written byte vectors laid out from Kafka's message
+//! schemas. Also here:
 //! - random values of every defined version decode back to themselves, as bodies and as whole
 //!   frames through the client side's [`super::encode_request`] and [`super::decode_response`]
-//!   (request header v2, response header v1: every share API is flexible);
+//!   (request header v2 and response header v1 for flexible versions, v1 and v0 otherwise);
 //! - the broker's view is unchanged: none of the keys is served or advertised, and a request
 //!   frame for one is an unknown key, as before;
 //! - truncated and mutated bodies never panic, and whatever decodes re-encodes to a fixed point.
@@ -19,7 +22,12 @@ use uuid::Uuid;
 use super::api_key::ApiKey;
 use super::header::{request_header_version, response_header_version};
 use super::messages::{
-    self, ShareAcknowledgeRequest, ShareAcknowledgeResponse, ShareAcknowledgementBatch,
+    self, ConsumerGroupHeartbeatAssignment, ConsumerGroupHeartbeatRequest,
+    ConsumerGroupHeartbeatResponse, ConsumerGroupHeartbeatTopicPartitions,
+    DescribeShareGroupOffsetsRequest, DescribeShareGroupOffsetsRequestGroup,
+    DescribeShareGroupOffsetsResponse, DescribeShareGroupOffsetsResponseGroup,
+    DescribeShareGroupOffsetsResponsePartition, DescribeShareGroupOffsetsResponseTopic,
+    ShareAcknowledgeRequest, ShareAcknowledgeResponse, ShareAcknowledgementBatch,
     ShareFetchPartition, ShareFetchRequest, ShareFetchTopic, ShareGroupHeartbeatAssignment,
     ShareGroupHeartbeatResponse, ShareGroupHeartbeatTopicPartitions,
 };
@@ -31,12 +39,19 @@ use super::{decode_request, decode_response, encode_request, ApiRequest, DecodeE
 /// Random values per (message, version).
 const CASES_PER_VERSION: u64 = 200;
 
-/// The share-group API keys, in Kafka's numbering.
-const SHARE_KEYS: [ApiKey; 4] = [
+/// The APIs defined but not served, in Kafka's numbering.
+const UNSERVED_KEYS: [ApiKey; 11] = [
+    ApiKey::DescribeConfigs,
+    ApiKey::IncrementalAlterConfigs,
+    ApiKey::ConsumerGroupHeartbeat,
+    ApiKey::ConsumerGroupDescribe,
     ApiKey::ShareGroupHeartbeat,
     ApiKey::ShareGroupDescribe,
     ApiKey::ShareFetch,
     ApiKey::ShareAcknowledge,
+    ApiKey::DescribeShareGroupOffsets,
+    ApiKey::AlterShareGroupOffsets,
+    ApiKey::DeleteShareGroupOffsets,
 ];
 
 fn seed(key: i16, v: i16, case: u64) -> u64 {
@@ -64,17 +79,28 @@ fn bodies_round_trip<M: Message + Random + Debug + PartialEq>() {
     }
 }
 
-/// A request frame from [`encode_request`] has the size prefix, request header v2 (client id,
-/// empty tag section) and the body; a response frame with header v1 decodes through
-/// [`decode_response`].
+/// A request frame from [`encode_request`] has the size prefix, the request header (v2 with an
+/// empty tag section after the client id where the version is flexible, v1 otherwise) and the
+/// body; a response frame with header v1 (flexible) or v0 decodes through [`decode_response`].
 fn frames_round_trip<R>()
 where
     R: ApiRequest + Random + Debug + PartialEq,
     R::Response: Random + Debug + PartialEq,
 {
     for v in R::VERSIONS.min..=R::VERSIONS.max {
-        assert_eq!(request_header_version(R::KEY, v), 2, "{:?} v{v}", R::KEY);
-        assert_eq!(response_header_version(R::KEY, v), 1, "{:?} v{v}", R::KEY);
+        let flexible = R::FLEXIBLE.contains(v);
+        assert_eq!(
+            request_header_version(R::KEY, v),
+            if flexible { 2 } else { 1 },
+            "{:?} v{v}",
+            R::KEY
+        );
+        assert_eq!(
+            response_header_version(R::KEY, v),
+            i16::from(flexible),
+            "{:?} v{v}",
+            R::KEY
+        );
         for case in 0..CASES_PER_VERSION / 8 {
             let mut g = Rng::new(seed(R::API_KEY, v, case) ^ 1);
             let request = R::random(&mut g, R::cx(v));
@@ -109,7 +135,9 @@ where
             )
             .unwrap();
             assert_eq!(client_id.as_deref(), Some("share-client"));
-            assert_eq!(r.uvarint().unwrap(), 0, "header tag section");
+            if flexible {
+                assert_eq!(r.uvarint().unwrap(), 0, "header tag section");
+            }
             let back = R::read(&mut r, R::cx(v)).unwrap();
             assert_eq!(back, request, "{:?} v{v} case {case}", R::KEY);
             assert_eq!(r.remaining(), 0);
@@ -117,7 +145,9 @@ where
             let response = R::Response::random(&mut g, R::Response::cx(v));
             let mut frame = BytesMut::new();
             frame.put_i32(correlation_id);
-            frame.put_u8(0); // response header v1: empty tag section
+            if flexible {
+                frame.put_u8(0); // response header v1: empty tag section
+            }
             response.encode(&mut frame, v);
             let (got_id, back) = decode_response::<R>(frame.freeze(), v).unwrap();
             assert_eq!(got_id, correlation_id);
@@ -154,23 +184,84 @@ fn share_acknowledge_round_trips() {
     frames_round_trip::<messages::ShareAcknowledgeRequest>();
 }
 
-/// The versions Kafka 4.4's schemas declare (validVersions), written out here rather than
-/// taken from the definitions.
+#[test]
+fn describe_share_group_offsets_round_trips() {
+    bodies_round_trip::<messages::DescribeShareGroupOffsetsRequest>();
+    bodies_round_trip::<messages::DescribeShareGroupOffsetsResponse>();
+    frames_round_trip::<messages::DescribeShareGroupOffsetsRequest>();
+}
+
+#[test]
+fn alter_share_group_offsets_round_trips() {
+    bodies_round_trip::<messages::AlterShareGroupOffsetsRequest>();
+    bodies_round_trip::<messages::AlterShareGroupOffsetsResponse>();
+    frames_round_trip::<messages::AlterShareGroupOffsetsRequest>();
+}
+
+#[test]
+fn delete_share_group_offsets_round_trips() {
+    bodies_round_trip::<messages::DeleteShareGroupOffsetsRequest>();
+    bodies_round_trip::<messages::DeleteShareGroupOffsetsResponse>();
+    frames_round_trip::<messages::DeleteShareGroupOffsetsRequest>();
+}
+
+#[test]
+fn consumer_group_heartbeat_round_trips() {
+    bodies_round_trip::<messages::ConsumerGroupHeartbeatRequest>();
+    bodies_round_trip::<messages::ConsumerGroupHeartbeatResponse>();
+    frames_round_trip::<messages::ConsumerGroupHeartbeatRequest>();
+}
+
+#[test]
+fn consumer_group_describe_round_trips() {
+    bodies_round_trip::<messages::ConsumerGroupDescribeRequest>();
+    bodies_round_trip::<messages::ConsumerGroupDescribeResponse>();
+    frames_round_trip::<messages::ConsumerGroupDescribeRequest>();
+}
+
+#[test]
+fn describe_configs_round_trips() {
+    bodies_round_trip::<messages::DescribeConfigsRequest>();
+    bodies_round_trip::<messages::DescribeConfigsResponse>();
+    frames_round_trip::<messages::DescribeConfigsRequest>();
+}
+
+#[test]
+fn incremental_alter_configs_round_trips() {
+    bodies_round_trip::<messages::IncrementalAlterConfigsRequest>();
+    bodies_round_trip::<messages::IncrementalAlterConfigsResponse>();
+    frames_round_trip::<messages::IncrementalAlterConfigsRequest>();
+}
+
+/// The versions Kafka 4.4's schemas declare (validVersions, flexibleVersions), written out here
+/// rather than taken from the definitions. Kafka 4.4's clients send the newest of these the
+/// broker advertises (their request builders pin none of them).
 #[test]
 fn defined_versions_are_kafka_4_4s() {
+    // (key, min, max, first flexible version)
     let want = [
-        (ApiKey::ShareGroupHeartbeat, 1, 1),
-        (ApiKey::ShareGroupDescribe, 1, 1),
-        (ApiKey::ShareFetch, 1, 2),
-        (ApiKey::ShareAcknowledge, 1, 2),
+        (ApiKey::DescribeConfigs, 1, 4, 4),
+        (ApiKey::IncrementalAlterConfigs, 0, 1, 1),
+        (ApiKey::ConsumerGroupHeartbeat, 0, 1, 0),
+        (ApiKey::ConsumerGroupDescribe, 0, 1, 0),
+        (ApiKey::ShareGroupHeartbeat, 1, 1, 0),
+        (ApiKey::ShareGroupDescribe, 1, 1, 0),
+        (ApiKey::ShareFetch, 1, 2, 0),
+        (ApiKey::ShareAcknowledge, 1, 2, 0),
+        (ApiKey::DescribeShareGroupOffsets, 0, 1, 0),
+        (ApiKey::AlterShareGroupOffsets, 0, 0, 0),
+        (ApiKey::DeleteShareGroupOffsets, 0, 0, 0),
+        // Served already; types_filter (v5) lets the Admin client list share groups.
+        (ApiKey::ListGroups, 0, 5, 3),
     ];
-    for (key, min, max) in want {
+    assert_eq!(want.len(), UNSERVED_KEYS.len() + 1);
+    for (key, min, max, flexible_from) in want {
         let defined = messages::defined_versions(key).expect("defined");
         assert_eq!((defined.min, defined.max), (min, max), "{key:?}");
         for v in min..=max {
             assert_eq!(
                 messages::request_is_flexible(key, v),
-                Some(true),
+                Some(v >= flexible_from),
                 "{key:?} v{v}"
             );
         }
@@ -181,28 +272,29 @@ fn defined_versions_are_kafka_4_4s() {
 // Not served: the broker's view is what it was.
 
 #[test]
-fn share_apis_are_not_served_or_advertised() {
+fn unserved_apis_are_not_served_or_advertised() {
     let advertised = versions::api_versions_response(0);
-    for key in SHARE_KEYS {
+    for key in UNSERVED_KEYS {
         assert!(versions::supported_range(key as i16).is_none(), "{key:?}");
         assert!(
             advertised.api_keys.iter().all(|k| k.api_key != key as i16),
             "{key:?} advertised"
         );
-        // A well-formed ShareFetch-style frame is still an unknown key: the broker closes as
-        // it did before the definitions existed.
+        // A well-formed frame is still an unknown key: the broker closes as it did before the
+        // definitions existed.
+        let v = messages::defined_versions(key).expect("defined").max;
         let mut frame = BytesMut::new();
         frame.put_i16(key as i16);
-        frame.put_i16(1);
+        frame.put_i16(v);
         frame.put_i32(42);
         frame.put_i16(-1); // null client id
-        frame.put_u8(0); // header tag section
+        frame.put_u8(0); // header tag section (v2) or the body's first byte (v1)
         frame.put_u8(0); // a body that does not matter
         assert_eq!(
             decode_request(frame.freeze()),
             Err(DecodeError::UnknownApiKey {
                 api_key: key as i16,
-                api_version: 1,
+                api_version: v,
                 correlation_id: 42,
             }),
             "{key:?}"
@@ -401,6 +493,165 @@ fn share_group_heartbeat_assignment_is_a_nullable_struct() {
     }
 }
 
+fn sample_share_group_offsets() -> DescribeShareGroupOffsetsResponse {
+    DescribeShareGroupOffsetsResponse {
+        throttle_time_ms: 0,
+        groups: vec![DescribeShareGroupOffsetsResponseGroup {
+            group_id: Str::from("g"),
+            topics: vec![DescribeShareGroupOffsetsResponseTopic {
+                topic_name: Str::from("t"),
+                topic_id: Uuid::from_u128(3),
+                partitions: vec![DescribeShareGroupOffsetsResponsePartition {
+                    partition_index: 0,
+                    start_offset: 5,
+                    leader_epoch: 1,
+                    lag: 7,
+                    error_code: 0,
+                    error_message: None,
+                }],
+            }],
+            error_code: 0,
+            error_message: None,
+        }],
+    }
+}
+
+const SHARE_GROUP_OFFSETS_HEAD: &str = "
+    00000000                throttle_time_ms 0
+    02                      groups: 1
+    02 67                   group_id \"g\"
+    02                      topics: 1
+    02 74                   topic_name \"t\"
+    00000000000000000000000000000003  topic_id
+    02                      partitions: 1
+    00000000                partition_index 0
+    0000000000000005        start_offset 5
+    00000001                leader_epoch 1";
+
+const SHARE_GROUP_OFFSETS_TAIL: &str = "
+    0000 00 00              error_code, null error_message, partition tag section
+    00                      topic tag section
+    0000 00 00              group error_code, null error_message, group tag section
+    00                      tag section";
+
+/// DescribeShareGroupOffsets v1 (KIP-1226) adds `lag` after `leader_epoch`; the oracle knows v0
+/// only.
+#[test]
+fn describe_share_group_offsets_vectors() {
+    let value = sample_share_group_offsets();
+    let v1 = vector(&[
+        SHARE_GROUP_OFFSETS_HEAD,
+        "0000000000000007  lag 7",
+        SHARE_GROUP_OFFSETS_TAIL,
+    ]);
+    assert_eq!(body(&value, 1).as_ref(), v1.as_slice());
+    assert_eq!(
+        DescribeShareGroupOffsetsResponse::decode(Bytes::from(v1), 1).unwrap(),
+        value
+    );
+    // v0: no lag on the wire; it decodes as -1 (unknown), Kafka's default.
+    let v0 = vector(&[SHARE_GROUP_OFFSETS_HEAD, SHARE_GROUP_OFFSETS_TAIL]);
+    assert_eq!(body(&value, 0).as_ref(), v0.as_slice());
+    let back = DescribeShareGroupOffsetsResponse::decode(Bytes::from(v0), 0).unwrap();
+    assert_eq!(back.groups[0].topics[0].partitions[0].lag, -1);
+
+    // The request's topics are nullable: null asks for every partition with state.
+    let request = DescribeShareGroupOffsetsRequest {
+        groups: vec![DescribeShareGroupOffsetsRequestGroup {
+            group_id: Str::from("g"),
+            topics: None,
+        }],
+    };
+    for v in 0..=1 {
+        let bytes = vector(&["02 02 67 00 00  one group \"g\", topics null", "00"]);
+        assert_eq!(body(&request, v).as_ref(), bytes.as_slice());
+        assert_eq!(
+            DescribeShareGroupOffsetsRequest::decode(Bytes::from(bytes), v).unwrap(),
+            request
+        );
+    }
+}
+
+#[test]
+fn consumer_group_heartbeat_assignment_is_a_nullable_struct() {
+    let mut response = ConsumerGroupHeartbeatResponse {
+        throttle_time_ms: 0,
+        error_code: 0,
+        error_message: None,
+        member_id: Some(Str::from("m")),
+        member_epoch: 3,
+        heartbeat_interval_ms: 5000,
+        assignment: None,
+    };
+    let head = "00000000 0000 00 02 6d 00000003 00001388";
+    for v in 0..=1 {
+        let null = vector(&[head, "ff  assignment null", "00"]);
+        assert_eq!(body(&response, v).as_ref(), null.as_slice(), "v{v}");
+        assert_eq!(
+            ConsumerGroupHeartbeatResponse::decode(Bytes::from(null), v).unwrap(),
+            response
+        );
+    }
+
+    response.assignment = Some(ConsumerGroupHeartbeatAssignment {
+        topic_partitions: vec![ConsumerGroupHeartbeatTopicPartitions {
+            topic_id: Uuid::from_u128(2),
+            partitions: vec![1],
+        }],
+    });
+    let present = vector(&[
+        head,
+        "01  assignment present",
+        "02 00000000000000000000000000000002 02 00000001 00  one topic, partition [1]",
+        "00  assignment tag section",
+        "00",
+    ]);
+    assert_eq!(body(&response, 1).as_ref(), present.as_slice());
+    assert_eq!(
+        ConsumerGroupHeartbeatResponse::decode(Bytes::from(present.clone()), 1).unwrap(),
+        response
+    );
+    let mut bad = present;
+    let at = hex(head).len();
+    for marker in [0x00, 0x02, 0xfe, 0x80] {
+        bad[at] = marker;
+        assert!(
+            ConsumerGroupHeartbeatResponse::decode(Bytes::from(bad.clone()), 1).is_err(),
+            "marker {marker:#x}"
+        );
+    }
+}
+
+/// ConsumerGroupHeartbeat v1 adds `subscribed_topic_regex` after the topic names; at v0 the
+/// field is not on the wire, whatever its value.
+#[test]
+fn consumer_group_heartbeat_request_vectors() {
+    let request = ConsumerGroupHeartbeatRequest {
+        group_id: Str::from("g"),
+        member_id: Str::from("m"),
+        member_epoch: 0,
+        instance_id: None,
+        rack_id: None,
+        rebalance_timeout_ms: -1,
+        subscribed_topic_names: None,
+        subscribed_topic_regex: Some(Str::from("t")),
+        server_assignor: None,
+        topic_partitions: Some(vec![]),
+    };
+    let head = "02 67 02 6d 00000000 00 00 ffffffff 00  group, member, epoch 0, instance, rack, timeout -1, names null";
+    let tail = "00 01 00  assignor null, owned partitions: empty (not null), tag section";
+    let v1 = vector(&[head, "02 74  regex \"t\"", tail]);
+    assert_eq!(body(&request, 1).as_ref(), v1.as_slice());
+    assert_eq!(
+        ConsumerGroupHeartbeatRequest::decode(Bytes::from(v1), 1).unwrap(),
+        request
+    );
+    let v0 = vector(&[head, tail]);
+    assert_eq!(body(&request, 0).as_ref(), v0.as_slice());
+    let back = ConsumerGroupHeartbeatRequest::decode(Bytes::from(v0), 0).unwrap();
+    assert_eq!(back.subscribed_topic_regex, None);
+}
+
 // ---------------------------------------------------------------------------------------------
 // Robustness: truncated, mutated and random bodies never panic.
 
@@ -461,7 +712,27 @@ fn truncated_and_mutated_share_bodies_never_panic() {
         + mutations::<messages::ShareFetchRequest>(&mut g)
         + mutations::<messages::ShareFetchResponse>(&mut g)
         + mutations::<messages::ShareAcknowledgeRequest>(&mut g)
-        + mutations::<messages::ShareAcknowledgeResponse>(&mut g);
+        + mutations::<messages::ShareAcknowledgeResponse>(&mut g)
+        + mutations::<messages::DescribeShareGroupOffsetsRequest>(&mut g)
+        + mutations::<messages::DescribeShareGroupOffsetsResponse>(&mut g)
+        + mutations::<messages::AlterShareGroupOffsetsRequest>(&mut g)
+        + mutations::<messages::AlterShareGroupOffsetsResponse>(&mut g)
+        + mutations::<messages::DeleteShareGroupOffsetsRequest>(&mut g)
+        + mutations::<messages::DeleteShareGroupOffsetsResponse>(&mut g);
     // Enough mutations still decode for the fixed-point check to mean something.
+    assert!(decoded > 200, "{decoded}");
+}
+
+#[test]
+fn truncated_and_mutated_group_and_config_bodies_never_panic() {
+    let mut g = Rng::new(0x5ba7_e000_0000_0848);
+    let decoded = mutations::<messages::ConsumerGroupHeartbeatRequest>(&mut g)
+        + mutations::<messages::ConsumerGroupHeartbeatResponse>(&mut g)
+        + mutations::<messages::ConsumerGroupDescribeRequest>(&mut g)
+        + mutations::<messages::ConsumerGroupDescribeResponse>(&mut g)
+        + mutations::<messages::DescribeConfigsRequest>(&mut g)
+        + mutations::<messages::DescribeConfigsResponse>(&mut g)
+        + mutations::<messages::IncrementalAlterConfigsRequest>(&mut g)
+        + mutations::<messages::IncrementalAlterConfigsResponse>(&mut g);
     assert!(decoded > 200, "{decoded}");
 }

@@ -1,5 +1,6 @@
 //! ListGroups (key 16): every group the broker coordinates, optionally filtered by state (v4+)
-//! and type (v5+). Served at v0-5.
+//! and type (v5+; the Java Admin client's `listGroups(ListGroupsOptions.forShareGroups())`
+//! filters by type "share"). Served at v0-5.
 
 use crate::wire::Str;
 use crate::{api_message, wire_struct};
@@ -9,7 +10,7 @@ api_message! {
     pub struct ListGroupsRequest: key 16, versions "0-5", flexible "3+" {
         /// Only groups in these states (v4+).
         states_filter: Vec<Str> => "4+";
-        /// Only groups of these types, e.g. "classic" (v5+).
+        /// Only groups of these types, e.g. "share" (v5+).
         types_filter: Vec<Str> => "5+";
     }
 }
@@ -29,7 +30,8 @@ wire_struct! {
         group_id: Str => "0+";
         protocol_type: Str => "0+";
         group_state: Str => "4+";
-        /// "classic" or "consumer" (v5+).
+        /// The group's type (v5+). Kafka 4.4 writes its `GroupType` names, "Classic",
+        /// "Consumer", "Share" or "Streams"; clients parse them ignoring case.
         group_type: Str => "5+";
     }
 }

@@ -9,25 +9,35 @@
 //! tests' oracle) gets a row in [`super::versions::PRIVATE_APIS`] instead, and byte vectors of its
 //! own in the round-trip tests.
 //!
-//! Defined but not served (issue #16, first step): the share-group APIs (ShareGroupHeartbeat,
-//! ShareGroupDescribe, ShareFetch, ShareAcknowledge). They are listed in `unserved_apis!`
-//! (at the end): [`ApiRequest`] and the header versions, so a client can send them, but no
-//! [`Request`] variant, so the broker's dispatch and ApiVersions are unchanged. Serving one
-//! means moving it into `apis!` and adding its [`super::versions::SUPPORTED_APIS`] row.
+//! Defined but not served (issue #16): the share-group APIs (ShareGroupHeartbeat,
+//! ShareGroupDescribe, ShareFetch, ShareAcknowledge, and the Admin client's
+//! Describe/Alter/DeleteShareGroupOffsets), KIP-848's ConsumerGroupHeartbeat and
+//! ConsumerGroupDescribe, and DescribeConfigs and IncrementalAlterConfigs (GROUP and topic
+//! configs). They are listed in `unserved_apis!` (at the end): [`ApiRequest`] and the header
+//! versions, so a client can send them, but no [`Request`] variant, so the broker's dispatch and
+//! ApiVersions are unchanged. Serving one means moving it into `apis!` and adding its
+//! [`super::versions::SUPPORTED_APIS`] row.
 //!
 //! # Invariants
 //! - Each definition covers at least every version the broker advertises (tested).
 //! - Handlers see these types only; which field exists at which version is decided here.
 
+pub mod alter_share_group_offsets;
 pub mod api_versions;
+pub mod consumer_group_describe;
+pub mod consumer_group_heartbeat;
 pub mod create_topics;
 pub mod delete_groups;
+pub mod delete_share_group_offsets;
 pub mod delete_topics;
+pub mod describe_configs;
 pub mod describe_delays;
 pub mod describe_groups;
+pub mod describe_share_group_offsets;
 pub mod fetch;
 pub mod find_coordinator;
 pub mod heartbeat;
+pub mod incremental_alter_configs;
 pub mod init_producer_id;
 pub mod join_group;
 pub mod leave_group;
@@ -43,15 +53,22 @@ pub mod share_group_describe;
 pub mod share_group_heartbeat;
 pub mod sync_group;
 
+pub use alter_share_group_offsets::*;
 pub use api_versions::*;
+pub use consumer_group_describe::*;
+pub use consumer_group_heartbeat::*;
 pub use create_topics::*;
 pub use delete_groups::*;
+pub use delete_share_group_offsets::*;
 pub use delete_topics::*;
+pub use describe_configs::*;
 pub use describe_delays::*;
 pub use describe_groups::*;
+pub use describe_share_group_offsets::*;
 pub use fetch::*;
 pub use find_coordinator::*;
 pub use heartbeat::*;
+pub use incremental_alter_configs::*;
 pub use init_producer_id::*;
 pub use join_group::*;
 pub use leave_group::*;
@@ -257,10 +274,18 @@ macro_rules! unserved_apis {
     };
 }
 
-// Share groups (KIP-932, issue #16): defined, not served yet.
+// Issue #16, defined, not served yet: share groups (KIP-932) and their Admin APIs, consumer
+// groups of the new protocol (KIP-848), and the configs of groups (and of topics, issue #19).
 unserved_apis! {
+    DescribeConfigs => DescribeConfigsRequest, DescribeConfigsResponse;
+    IncrementalAlterConfigs => IncrementalAlterConfigsRequest, IncrementalAlterConfigsResponse;
+    ConsumerGroupHeartbeat => ConsumerGroupHeartbeatRequest, ConsumerGroupHeartbeatResponse;
+    ConsumerGroupDescribe => ConsumerGroupDescribeRequest, ConsumerGroupDescribeResponse;
     ShareGroupHeartbeat => ShareGroupHeartbeatRequest, ShareGroupHeartbeatResponse;
     ShareGroupDescribe => ShareGroupDescribeRequest, ShareGroupDescribeResponse;
     ShareFetch => ShareFetchRequest, ShareFetchResponse;
     ShareAcknowledge => ShareAcknowledgeRequest, ShareAcknowledgeResponse;
+    DescribeShareGroupOffsets => DescribeShareGroupOffsetsRequest, DescribeShareGroupOffsetsResponse;
+    AlterShareGroupOffsets => AlterShareGroupOffsetsRequest, AlterShareGroupOffsetsResponse;
+    DeleteShareGroupOffsets => DeleteShareGroupOffsetsRequest, DeleteShareGroupOffsetsResponse;
 }
