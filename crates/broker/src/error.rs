@@ -140,6 +140,12 @@ pub enum BrokerError {
         /// The cause.
         reason: String,
     },
+    /// The shard's share-group state could not be kept (its state log failed, or a bound was
+    /// reached); the request is refused rather than served without durable state.
+    ShareState {
+        /// The cause.
+        reason: String,
+    },
     /// A topic config refused at creation (unknown `ringlog.*` key, bad value).
     InvalidConfig {
         /// The topic being created.
@@ -348,6 +354,7 @@ impl BrokerError {
             E::InvalidConfig { .. } => code::INVALID_CONFIG,
             E::InvalidDelay { .. } => code::INVALID_RECORD,
             E::TimerFailed { .. } => code::KAFKA_STORAGE_ERROR,
+            E::ShareState { .. } => code::KAFKA_STORAGE_ERROR,
             E::ReplicaAssignment { .. }
             | E::InvalidTimestamp { .. }
             | E::UnknownCoordinatorKeyType { .. }
@@ -553,6 +560,7 @@ impl fmt::Display for BrokerError {
                 "{topic}-{partition}: record {record_index}: {reason}"
             ),
             E::TimerFailed { reason } => write!(f, "the timer log of delayed records failed: {reason}"),
+            E::ShareState { reason } => write!(f, "share-group state: {reason}"),
             E::ReplicaAssignment { topic } => {
                 write!(f, "topic {topic:?}: explicit replica assignments are not supported")
             }
@@ -898,6 +906,12 @@ mod tests {
             ),
             (
                 E::TimerFailed {
+                    reason: "eio".into(),
+                },
+                56,
+            ),
+            (
+                E::ShareState {
                     reason: "eio".into(),
                 },
                 56,

@@ -39,6 +39,7 @@ pub mod producer_ids;
 pub mod reserve;
 pub mod routing;
 pub mod shard;
+pub mod share;
 pub mod topic_config;
 // The file->socket paths need `unsafe` (mmap, `IoBuf` over mappings); nothing else here does.
 #[allow(unsafe_code)]
@@ -125,6 +126,7 @@ impl Broker {
         // Committed offsets: migrate an old offsets directory, re-route the logs if the shard
         // count changed (blocking, once).
         group::offsets_log::prepare(&config.data_dir, config.cores, io_kind)?;
+        share::prepare(&config.data_dir, config.cores, io_kind)?;
         // Loaded here so a damaged file stops startup with a clear message; shard 0 reloads it.
         let producer_id_bound = producer_ids::ProducerIdAllocator::load(&config.data_dir)?.bound();
         let cores = config.cores;
@@ -415,7 +417,9 @@ async fn shard_main(info: ShardInfo, start: ShardStart) -> io::Result<()> {
         fd_plan,
         fetch_files: limits.fetch_files.clone(),
         timer: std::cell::OnceCell::new(),
+        shares: share::Shares::default(),
     });
+    state.shares.open(&config.data_dir, id, count).await?;
     let timer = delay::Timer::open(
         &config.data_dir,
         id,
@@ -430,6 +434,7 @@ async fn shard_main(info: ShardInfo, start: ShardStart) -> io::Result<()> {
     rt::spawn(timer.run(state.clone()));
 
     rt::spawn(group::run_timers(state.clone()));
+    rt::spawn(share::run_sweeper(state.clone()));
     let inbox_state = state.clone();
     let inbox_task = rt::spawn(async move {
         while let Some(msg) = inbox.recv().await {

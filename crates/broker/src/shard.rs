@@ -36,6 +36,9 @@ use crate::transfer::FileRange;
 /// Messages between shards (field names say it all; every request carries its reply channel).
 #[allow(missing_docs)]
 pub enum ShardMsg {
+    /// Run a task on this shard with its state (work whose state lives on one shard, such as
+    /// share groups; see [`ShardState::call`]).
+    Call(ShardCall),
     /// To a group's coordinator shard (`routing::group_coordinator`): group work.
     Group {
         op: super::group::GroupOp,
@@ -113,6 +116,11 @@ pub enum ShardMsg {
     },
 }
 
+/// A task for another shard: given that shard's state, it returns the future to run there.
+pub type ShardCall = Box<
+    dyn FnOnce(Rc<ShardState>) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()>>> + Send,
+>;
+
 /// What an append carries to the partition's owner.
 #[derive(Debug)]
 pub enum AppendPayload {
@@ -164,6 +172,8 @@ pub struct ReadResultMsg {
     pub high_watermark: i64,
     /// Log start offset.
     pub log_start_offset: i64,
+    /// The offset after the last record read.
+    pub next_offset: i64,
     /// The record bytes.
     pub ranges: Vec<SendRange>,
 }
@@ -178,6 +188,8 @@ pub struct PartitionRead {
     pub high_watermark: i64,
     /// Log start offset.
     pub log_start_offset: i64,
+    /// The offset after the last record of `ranges` (the offset asked for when they are empty).
+    pub next_offset: i64,
     /// The record bytes.
     pub ranges: Vec<FileRange>,
 }
@@ -189,6 +201,7 @@ impl PartitionRead {
             error: Some(error),
             high_watermark: -1,
             log_start_offset: -1,
+            next_offset: -1,
             ranges: Vec::new(),
         }
     }
@@ -200,11 +213,18 @@ impl PartitionRead {
 }
 
 impl ReadResultMsg {
-    fn into_local(self) -> PartitionRead {
+    /// Total record bytes.
+    pub fn bytes(&self) -> u64 {
+        self.ranges.iter().map(|r| r.len).sum()
+    }
+
+    /// The read on the receiving shard (descriptors become files again).
+    pub fn into_local(self) -> PartitionRead {
         PartitionRead {
             error: self.error,
             high_watermark: self.high_watermark,
             log_start_offset: self.log_start_offset,
+            next_offset: self.next_offset,
             ranges: self
                 .ranges
                 .into_iter()
@@ -281,6 +301,9 @@ pub struct ShardState {
     pub fetch_files: Arc<super::limits::MemoryBudget>,
     /// This shard's timer of delayed records (set once at start, before serving).
     pub timer: std::cell::OnceCell<Rc<crate::delay::Timer>>,
+    /// Share groups: share-partitions this shard owns, and membership, sessions and configs
+    /// of the share groups it coordinates.
+    pub shares: crate::share::Shares,
 }
 
 /// This shard's share of the broker's budget of open segment files (the fd plan's
@@ -462,6 +485,29 @@ impl ShardState {
         None
     }
 
+    /// Runs `f` on `shard` (here, without a message, when it is this shard) and returns its
+    /// output; `None` when that shard is gone (shutting down).
+    pub async fn call<T, F, Fut>(self: &Rc<Self>, shard: usize, f: F) -> Option<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(Rc<ShardState>) -> Fut + Send + 'static,
+        Fut: std::future::Future<Output = T> + 'static,
+    {
+        if shard == self.id {
+            return Some(f(self.clone()).await);
+        }
+        let (tx, rx) = mesh::oneshot();
+        let call: ShardCall = Box::new(move |state| {
+            Box::pin(async move {
+                tx.send(f(state).await);
+            })
+        });
+        if !self.send(shard, ShardMsg::Call(call)).await {
+            return None;
+        }
+        rx.recv().await
+    }
+
     /// Read partitions, each on its owner; results in request order.
     pub async fn read(self: &Rc<Self>, reads: Vec<ReadReq>) -> Vec<PartitionRead> {
         let mut by_shard: Vec<Vec<(usize, ReadReq)>> =
@@ -526,41 +572,47 @@ impl ShardState {
     async fn read_for_send(&self, reads: &[ReadReq]) -> Vec<ReadResultMsg> {
         let mut out = Vec::with_capacity(reads.len());
         for r in reads {
-            let local = self.read_one(r).await;
-            let mut ranges = Vec::with_capacity(local.ranges.len());
-            let mut error = local.error;
-            for range in local.ranges {
-                match range.file.dup_fd() {
-                    Ok(fd) => ranges.push(SendRange {
-                        fd,
-                        position: range.position,
-                        len: range.len,
-                        hold: range.hold,
-                    }),
-                    Err(source) => {
-                        let e = BrokerError::Io {
-                            op: "dup",
-                            target: format!("a segment fd of {}-{}", r.topic, r.partition),
-                            source,
-                        };
-                        tracing::error!("{e}");
-                        error = Some(e);
-                        ranges.clear();
-                        break;
-                    }
-                }
-            }
-            out.push(ReadResultMsg {
-                error,
-                high_watermark: local.high_watermark,
-                log_start_offset: local.log_start_offset,
-                ranges,
-            });
+            out.push(self.sendable(r, self.read_one(r).await));
         }
         out
     }
 
-    async fn read_one(&self, r: &ReadReq) -> PartitionRead {
+    /// A local read made sendable to another shard (segment files `dup`ed).
+    pub fn sendable(&self, r: &ReadReq, local: PartitionRead) -> ReadResultMsg {
+        let mut ranges = Vec::with_capacity(local.ranges.len());
+        let mut error = local.error;
+        for range in local.ranges {
+            match range.file.dup_fd() {
+                Ok(fd) => ranges.push(SendRange {
+                    fd,
+                    position: range.position,
+                    len: range.len,
+                    hold: range.hold,
+                }),
+                Err(source) => {
+                    let e = BrokerError::Io {
+                        op: "dup",
+                        target: format!("a segment fd of {}-{}", r.topic, r.partition),
+                        source,
+                    };
+                    tracing::error!("{e}");
+                    error = Some(e);
+                    ranges.clear();
+                    break;
+                }
+            }
+        }
+        ReadResultMsg {
+            error,
+            high_watermark: local.high_watermark,
+            log_start_offset: local.log_start_offset,
+            next_offset: local.next_offset,
+            ranges,
+        }
+    }
+
+    /// Reads one partition this shard owns.
+    pub async fn read_one(&self, r: &ReadReq) -> PartitionRead {
         let log = match self.engine.log(&r.topic, r.partition) {
             Ok(log) => log,
             Err(e) => return PartitionRead::failed(BrokerError::Storage(e)),
@@ -602,6 +654,12 @@ impl ShardState {
                     error: None,
                     high_watermark: res.high_watermark,
                     log_start_offset: res.log_start_offset,
+                    // Without data (the budget is spent), nothing was read.
+                    next_offset: if ranges.is_empty() {
+                        r.offset
+                    } else {
+                        res.next_offset
+                    },
                     ranges,
                 }
             }
@@ -609,6 +667,7 @@ impl ShardState {
                 error: Some(BrokerError::Storage(e)),
                 high_watermark: log.high_watermark(),
                 log_start_offset: log.log_start_offset(),
+                next_offset: r.offset,
                 ranges: Vec::new(),
             },
         }
@@ -822,6 +881,7 @@ impl ShardState {
                 let given_back = self.start_remote_append(msg);
                 debug_assert!(given_back.is_none(), "an Append message is started");
             }
+            ShardMsg::Call(call) => call(self.clone()).await,
             ShardMsg::Read { reads, reply } => reply.send(self.read_for_send(&reads).await),
             ShardMsg::DescribeDelays { topics, reply } => reply.send(
                 self.timer
@@ -885,6 +945,7 @@ impl ShardState {
             ShardMsg::Group { op, reply } => reply.send(self.groups.handle(&self, op).await),
             ShardMsg::TopicDeleted { name, reply } => {
                 self.catalog.borrow_mut().remove(&name);
+                self.shares.topic_deleted(&name).await;
                 if let Err(e) = self.engine.delete_topic(&name).await {
                     if !matches!(e, StorageError::UnknownTopicOrPartition { .. }) {
                         tracing::error!("shard {}: deleting {name} failed: {e}", self.id);

@@ -178,6 +178,9 @@ pub struct ReadResult {
     pub high_watermark: i64,
     /// Log start offset when the read started (for the Fetch response).
     pub log_start_offset: i64,
+    /// The offset after the last record of the slices (the requested offset when they are
+    /// empty): the slices hold every record from their first batch's base offset up to it.
+    pub next_offset: i64,
 }
 
 impl ReadResult {
@@ -1263,6 +1266,7 @@ impl Log {
             slices: Vec::new(),
             high_watermark: hw,
             log_start_offset: start,
+            next_offset: offset,
         };
         if offset == hw {
             return Ok(result);
@@ -1310,6 +1314,7 @@ impl Log {
                     break 'segments;
                 }
                 push_batch(&mut result.slices, &file, pos, &h);
+                result.next_offset = h.last_offset() + 1;
                 total += size;
                 pos += size;
                 if total >= max_bytes {

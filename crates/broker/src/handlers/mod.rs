@@ -33,3 +33,8 @@ pub mod offset_fetch;
 pub mod sync_group;
 // ringlog-private APIs (served, never advertised: protocol::versions::PRIVATE_APIS).
 pub mod describe_delays;
+// Share groups (state lives in crate::share).
+pub mod share_acknowledge;
+pub mod share_fetch;
+pub mod share_group_describe;
+pub mod share_group_heartbeat;

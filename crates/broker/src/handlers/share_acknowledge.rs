@@ -1,0 +1,97 @@
+//! ShareAcknowledge (key 79, KIP-932): a member acknowledges records it acquired, in its share
+//! session, without fetching (`share::serve` without fetch limits).
+
+use std::rc::Rc;
+
+use crate::error::code_of;
+use crate::protocol::messages::{
+    ShareAcknowledgePartitionData, ShareAcknowledgeRequest, ShareAcknowledgeResponse,
+    ShareAcknowledgeTopicResponse, ShareLeaderIdAndEpoch,
+};
+use crate::protocol::wire::Str;
+use crate::shard::ShardState;
+use crate::share::group::codes;
+use crate::share::partition::AckBatch;
+use crate::share::{self, Wanted};
+
+/// Answer a ShareAcknowledge request.
+pub async fn handle(
+    shard: &Rc<ShardState>,
+    req: ShareAcknowledgeRequest,
+) -> ShareAcknowledgeResponse {
+    let (Some(group), Some(member)) = (req.group_id.as_ref(), req.member_id.as_ref()) else {
+        return refused(codes::INVALID_REQUEST, "GroupId and MemberId must be set");
+    };
+    let wanted = req
+        .topics
+        .iter()
+        .flat_map(|t| {
+            t.partitions.iter().map(move |p| Wanted {
+                topic_id: t.topic_id,
+                partition: p.partition_index,
+                acks: p
+                    .acknowledgement_batches
+                    .iter()
+                    .map(|b| AckBatch {
+                        first: b.first_offset,
+                        last: b.last_offset,
+                        types: b.acknowledge_types.clone(),
+                    })
+                    .collect(),
+            })
+        })
+        .collect();
+    let served = share::serve(
+        shard,
+        group.to_string(),
+        member.to_string(),
+        req.share_session_epoch,
+        wanted,
+        Vec::new(),
+        None,
+    )
+    .await;
+    let served = match served {
+        Ok(s) => s,
+        Err(r) => return refused(r.code, &r.message),
+    };
+    let mut responses: Vec<ShareAcknowledgeTopicResponse> = Vec::new();
+    for (topic_id, partition, outcome) in served.parts {
+        let (error_code, error_message) = match &outcome {
+            Err(e) => (code_of(Some(e)), Some(Str::from(e.to_string()))),
+            Ok(o) => match &o.ack_error {
+                Some((code, message)) => (*code, Some(Str::from(message.as_str()))),
+                None => (0, None),
+            },
+        };
+        let data = ShareAcknowledgePartitionData {
+            partition_index: partition,
+            error_code,
+            error_message,
+            current_leader: ShareLeaderIdAndEpoch {
+                leader_id: 0,
+                leader_epoch: 0,
+            },
+        };
+        match responses.iter_mut().find(|t| t.topic_id == topic_id) {
+            Some(t) => t.partitions.push(data),
+            None => responses.push(ShareAcknowledgeTopicResponse {
+                topic_id,
+                partitions: vec![data],
+            }),
+        }
+    }
+    ShareAcknowledgeResponse {
+        acquisition_lock_timeout_ms: served.lock_ms as i32,
+        responses,
+        ..Default::default()
+    }
+}
+
+fn refused(code: i16, message: &str) -> ShareAcknowledgeResponse {
+    ShareAcknowledgeResponse {
+        error_code: code,
+        error_message: Some(Str::from(message)),
+        ..Default::default()
+    }
+}

@@ -1,0 +1,1 @@
+//! ShareFetch (key 78, KIP-932): framed by hand once the protocol crate's framer lands.

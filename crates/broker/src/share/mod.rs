@@ -1,0 +1,908 @@
+//! Share groups (KIP-932, "Queues for Kafka"): many consumers share a partition, every record
+//! is acquired, then accepted, released or rejected, with a delivery-count limit, a dead-letter
+//! topic (KIP-1191) and, beyond Kafka, a retry backoff.
+//!
+//! ```text
+//!  connection shard                     group coordinator shard          partition owner shards
+//!  ShareGroupHeartbeat ──────────────▶ membership, assignment (group.rs)
+//!  ShareFetch / ShareAcknowledge ───▶ share session step, configs ──▶ per partition (owner):
+//!     (handlers/share_fetch.rs)          (group.rs, config.rs)          expire locks, apply acks,
+//!                                                                       read batches, acquire,
+//!                                                                       persist, then answer
+//!  the answer: the stored batches as they are (file slices, the Fetch transfer paths) with the
+//!  acquired offset ranges and delivery counts.
+//! ```
+//!
+//! Durable state: the state log family `share_state`, one log per shard (the design's "one
+//! durable-state mechanism"): on a partition's owner, one key per (group, topic, partition)
+//! whose value is the whole share-partition ([`partition::SharePartition::encode`]: start offset
+//! and the runs of the in-flight window, acquired records stored as available with their
+//! delivery counts); on a group's coordinator, one key per group holding its configs. A
+//! ShareFetch is answered only after the acquisitions it made are durable, and an
+//! acknowledgement only after it is, so after a crash or SIGKILL no acknowledged record is
+//! delivered again and an unacknowledged one comes back with its delivery count kept.
+//!
+//! # Invariants
+//! - A share-partition is touched only by its partition's owner shard; membership, sessions and
+//!   configs only by the group's coordinator shard.
+//! - Every change to a share-partition is written (one state-log append per request and owner)
+//!   before the request it served is answered; memory may run ahead of the log only while that
+//!   append is in flight.
+//! - The in-flight window of a share-partition is at most `record_locks_max` offsets
+//!   (`group.share.partition.max.record.locks`), so its state is bounded.
+
+pub mod config;
+pub mod group;
+pub mod partition;
+
+use std::cell::{OnceCell, RefCell};
+use std::collections::HashMap;
+use std::io;
+use std::path::Path;
+use std::rc::Rc;
+use std::sync::Arc;
+
+use crate::error::BrokerError;
+use crate::runtime::{IoKind, RuntimeConfig};
+use crate::shard::{ReadReq, ReadResultMsg, ShardState};
+use crate::storage::codec::BeReader;
+use crate::storage::state_log::{self, StateLog, StateLogConfig, Update};
+use config::{AutoReset, GroupConfigs};
+use partition::{AckBatch, AckError, Acquired, Archived, SharePartition, ShareSettings};
+
+/// The state log family of share groups (`{data_dir}/__ringlog_state/share_state`).
+pub const FAMILY: &str = "share_state";
+/// Key kind: a share-partition (on the partition's owner).
+const KEY_PARTITION: u8 = 1;
+/// Key kind: a share group's configs (on the group's coordinator).
+const KEY_GROUP_CONFIGS: u8 = 2;
+/// Share-partitions per shard (each holds at most a window of `record_locks_max` records).
+/// Beyond: the fetch of a new one is refused (COORDINATOR_NOT_AVAILABLE-like, retriable).
+pub const PARTITIONS_PER_SHARD_MAX: usize = 100_000;
+/// How often each shard ends expired acquisition locks of its share-partitions (fetches end
+/// them too, on the partitions they touch).
+pub const SWEEP_MS: u64 = 250;
+
+/// A share-partition's key: (group, topic, partition).
+pub type PartKey = (String, Arc<str>, i32);
+
+/// One share-partition on its owner, with the bytes last written for it.
+struct Slot {
+    part: SharePartition,
+    persisted: Vec<u8>,
+    settings: ShareSettings,
+}
+
+/// The share-group state of one shard.
+#[derive(Default)]
+pub struct Shares {
+    log: OnceCell<StateLog>,
+    parts: RefCell<HashMap<PartKey, Slot>>,
+    /// Coordinator role: membership by group.
+    pub groups: RefCell<HashMap<String, group::ShareGroup>>,
+    /// Coordinator role: share sessions by (group, member).
+    pub sessions: RefCell<HashMap<(String, String), group::Session>>,
+    /// Coordinator role: configs by group.
+    pub configs: RefCell<HashMap<String, GroupConfigs>>,
+}
+
+fn put_str16(out: &mut Vec<u8>, s: &str) {
+    let n = u16::try_from(s.len()).expect("group ids and topic names are bounded far below 64 KiB");
+    out.extend_from_slice(&n.to_be_bytes());
+    out.extend_from_slice(s.as_bytes());
+}
+
+fn part_key(group: &str, topic: &str, partition: i32) -> Vec<u8> {
+    let mut out = Vec::with_capacity(1 + 2 + group.len() + 2 + topic.len() + 4);
+    out.push(KEY_PARTITION);
+    put_str16(&mut out, group);
+    put_str16(&mut out, topic);
+    out.extend_from_slice(&partition.to_be_bytes());
+    out
+}
+
+fn configs_key(group: &str) -> Vec<u8> {
+    let mut out = Vec::with_capacity(3 + group.len());
+    out.push(KEY_GROUP_CONFIGS);
+    put_str16(&mut out, group);
+    out
+}
+
+enum Key {
+    Part(String, String, i32),
+    Configs(String),
+}
+
+fn decode_key(bytes: &[u8]) -> Option<Key> {
+    let mut r = BeReader::new(bytes);
+    let key = match r.u8()? {
+        KEY_PARTITION => {
+            let group = r.str16()?;
+            let topic = r.str16()?;
+            Key::Part(group, topic, r.i32()?)
+        }
+        KEY_GROUP_CONFIGS => Key::Configs(r.str16()?),
+        _ => return None,
+    };
+    let consumed = match &key {
+        Key::Part(g, t, _) => 1 + 2 + g.len() + 2 + t.len() + 4,
+        Key::Configs(g) => 1 + 2 + g.len(),
+    };
+    (consumed == bytes.len()).then_some(key)
+}
+
+fn route(key: &[u8], shards: usize) -> Option<usize> {
+    match decode_key(key)? {
+        Key::Part(_, topic, partition) => Some(crate::routing::owner(&topic, partition, shards)),
+        Key::Configs(group) => Some(crate::routing::group_coordinator(&group, shards)),
+    }
+}
+
+/// Re-routes the family when the shard count changed (once, before the shards start).
+pub fn prepare(data_dir: &Path, shards: usize, io: IoKind) -> io::Result<()> {
+    let root = state_log::state_root(data_dir);
+    let config = RuntimeConfig {
+        cores: 1,
+        io,
+        pin: false,
+        ..RuntimeConfig::default()
+    };
+    let route = move |key: &[u8]| route(key, shards);
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            crate::runtime::block_on(&config, async {
+                state_log::prepare_family(
+                    &root,
+                    FAMILY,
+                    shards,
+                    &StateLogConfig::default(),
+                    &route,
+                    Vec::new(),
+                )
+                .await
+            })
+        })
+        .join()
+        .expect("share state preparation thread")
+    })
+    .map_err(|e| io::Error::other(format!("share state: {e}")))?
+    .map_err(|e| io::Error::other(format!("share state: {e}")))?;
+    Ok(())
+}
+
+/// One partition's work in a ShareFetch/ShareAcknowledge, for its owner.
+#[derive(Clone, Debug)]
+pub struct PartWork {
+    /// The topic.
+    pub topic: Arc<str>,
+    /// The partition.
+    pub partition: i32,
+    /// Its acknowledgements.
+    pub acks: Vec<AckBatch>,
+    /// Acquire and read too.
+    pub fetch: bool,
+}
+
+/// What the owner does for one member's request.
+#[derive(Clone, Debug)]
+pub struct OwnerArgs {
+    /// The share group.
+    pub group: String,
+    /// The member.
+    pub member: String,
+    /// Lock, delivery limit, window and backoff.
+    pub settings: ShareSettings,
+    /// Where a new share-partition starts.
+    pub reset: AutoReset,
+    /// Most records to acquire.
+    pub max_records: i64,
+    /// Most bytes to read.
+    pub max_bytes: u64,
+    /// Release everything the member holds on these partitions (session closed).
+    pub release: bool,
+}
+
+/// The owner's answer for one partition.
+pub struct PartOutcome {
+    /// Why the acknowledgements were refused (code, message).
+    pub ack_error: Option<(i16, String)>,
+    /// Why the fetch failed.
+    pub fetch_error: Option<BrokerError>,
+    /// The acquired offset ranges with their delivery counts.
+    pub acquired: Vec<Acquired>,
+    /// The batches holding them.
+    pub read: Option<ReadResultMsg>,
+    /// The offset new data would arrive at (for the long poll), when the window has room.
+    pub wait_offset: Option<i64>,
+    /// When held or backed-off records become available (ms since the epoch).
+    pub wakeup_ms: Option<i64>,
+}
+
+impl Shares {
+    /// Opens this shard's share state log and replays it.
+    pub async fn open(&self, data_dir: &Path, shard: usize, shards: usize) -> io::Result<()> {
+        let root = state_log::state_root(data_dir);
+        let mut parts = HashMap::new();
+        let mut configs = HashMap::new();
+        let log = StateLog::open(&root, FAMILY, shard, StateLogConfig::default(), |k, v| {
+            match decode_key(k).ok_or("not a share state key")? {
+                Key::Part(group, topic, partition) => {
+                    let owner = crate::routing::owner(&topic, partition, shards);
+                    if owner != shard {
+                        return Err(format!("{topic}-{partition} belongs to shard {owner}"));
+                    }
+                    let part = SharePartition::decode(v)?;
+                    parts.insert(
+                        (group, Arc::from(topic.as_str()), partition),
+                        Slot {
+                            part,
+                            persisted: v.to_vec(),
+                            settings: GroupConfigs::default().settings(),
+                        },
+                    );
+                }
+                Key::Configs(group) => {
+                    configs.insert(group, GroupConfigs::decode(v)?);
+                }
+            }
+            Ok(())
+        })
+        .await
+        .map_err(|e| io::Error::other(format!("shard {shard}: share state: {e}")))?;
+        *self.parts.borrow_mut() = parts;
+        *self.configs.borrow_mut() = configs;
+        let _ = self.log.set(log);
+        Ok(())
+    }
+
+    fn log(&self) -> Result<&StateLog, BrokerError> {
+        self.log.get().ok_or_else(|| BrokerError::ShareState {
+            reason: "the share state log is not open".to_string(),
+        })
+    }
+
+    /// Stores `group`'s configs (coordinator shard); resolves once durable.
+    pub async fn store_configs(
+        &self,
+        group: &str,
+        configs: GroupConfigs,
+    ) -> Result<(), BrokerError> {
+        let update = if configs.raw.is_empty() {
+            Update::delete(configs_key(group))
+        } else {
+            Update::put(configs_key(group), configs.encode())
+        };
+        self.log()?
+            .append(vec![update], || {})
+            .await
+            .map_err(|e| BrokerError::ShareState {
+                reason: e.to_string(),
+            })?;
+        if configs.raw.is_empty() {
+            self.configs.borrow_mut().remove(group);
+        } else {
+            self.configs.borrow_mut().insert(group.to_string(), configs);
+        }
+        Ok(())
+    }
+
+    /// Counts of one group's share-partitions on this shard (for describe).
+    pub fn describe_partitions(
+        &self,
+        group: &str,
+    ) -> Vec<(Arc<str>, i32, i64, i64, partition::Counts)> {
+        let mut out: Vec<_> = self
+            .parts
+            .borrow()
+            .iter()
+            .filter(|((g, _, _), _)| g == group)
+            .map(|((_, t, p), s)| {
+                (
+                    t.clone(),
+                    *p,
+                    s.part.start_offset(),
+                    s.part.end_offset(),
+                    s.part.counts(),
+                )
+            })
+            .collect();
+        out.sort_by(|a, b| (&a.0, a.1).cmp(&(&b.0, b.1)));
+        out
+    }
+
+    /// Drops every share-partition of a deleted topic (with tombstones).
+    pub async fn topic_deleted(&self, topic: &str) {
+        let keys: Vec<PartKey> = self
+            .parts
+            .borrow()
+            .keys()
+            .filter(|(_, t, _)| &**t == topic)
+            .cloned()
+            .collect();
+        if keys.is_empty() {
+            return;
+        }
+        let updates = keys
+            .iter()
+            .map(|(g, t, p)| Update::delete(part_key(g, t, *p)))
+            .collect();
+        {
+            let mut parts = self.parts.borrow_mut();
+            for k in &keys {
+                parts.remove(k);
+            }
+        }
+        if let Ok(log) = self.log() {
+            if let Err(e) = log.append(updates, || {}).await {
+                tracing::error!("share state: dropping the share-partitions of {topic}: {e}");
+            }
+        }
+    }
+
+    /// Persists every slot whose encoding changed; one append.
+    async fn persist(&self, keys: &[PartKey]) -> Result<(), BrokerError> {
+        let mut updates = Vec::new();
+        {
+            let mut parts = self.parts.borrow_mut();
+            for k in keys {
+                if let Some(slot) = parts.get_mut(k) {
+                    let bytes = slot.part.encode();
+                    if bytes != slot.persisted {
+                        updates.push(Update::put(part_key(&k.0, &k.1, k.2), bytes.clone()));
+                        slot.persisted = bytes;
+                    }
+                }
+            }
+        }
+        if updates.is_empty() {
+            return Ok(());
+        }
+        self.log()?
+            .append(updates, || {})
+            .await
+            .map_err(|e| BrokerError::ShareState {
+                reason: e.to_string(),
+            })
+    }
+}
+
+/// The owner's work for one member's request: for each partition, end expired locks, apply
+/// the acknowledgements, then read and acquire; everything changed is durable before this
+/// returns.
+pub async fn on_owner(
+    shard: Rc<ShardState>,
+    args: OwnerArgs,
+    work: Vec<PartWork>,
+) -> Vec<PartOutcome> {
+    let shares = &shard.shares;
+    let member: Rc<str> = Rc::from(args.member.as_str());
+    let mut out = Vec::with_capacity(work.len());
+    let mut touched = Vec::with_capacity(work.len());
+    let mut archived_all: Vec<(PartKey, Vec<Archived>)> = Vec::new();
+    for w in work {
+        let key: PartKey = (args.group.clone(), w.topic.clone(), w.partition);
+        let mut outcome = PartOutcome {
+            ack_error: None,
+            fetch_error: None,
+            acquired: Vec::new(),
+            read: None,
+            wait_offset: None,
+            wakeup_ms: None,
+        };
+        let log = match shard.engine.log(&w.topic, w.partition) {
+            Ok(log) => log,
+            Err(e) => {
+                let e = BrokerError::Storage(e);
+                if !w.acks.is_empty() {
+                    outcome.ack_error = Some((e.kafka_code(), e.to_string()));
+                }
+                outcome.fetch_error = Some(e);
+                out.push(outcome);
+                continue;
+            }
+        };
+        if let Err(e) = ensure_slot(&shard, &key, &args, &log).await {
+            if !w.acks.is_empty() {
+                outcome.ack_error = Some((e.kafka_code(), e.to_string()));
+            }
+            outcome.fetch_error = Some(e);
+            out.push(outcome);
+            continue;
+        }
+        touched.push(key.clone());
+        let now = crate::storage::log::now_ms();
+        let mut archived = Vec::new();
+        {
+            let mut parts = shares.parts.borrow_mut();
+            let slot = parts.get_mut(&key).expect("ensured");
+            slot.settings = args.settings.clone();
+            slot.part.truncate_below(log.log_start_offset());
+            archived.extend(slot.part.expire_locks(now, &args.settings));
+            if !w.acks.is_empty() {
+                match slot
+                    .part
+                    .acknowledge(&args.member, &w.acks, now, &args.settings)
+                {
+                    Ok(a) => archived.extend(a),
+                    Err(AckError::InvalidState { offset }) => {
+                        outcome.ack_error = Some((
+                            group::codes::INVALID_RECORD_STATE,
+                            format!("The record at offset {offset} is not acquired by this member"),
+                        ))
+                    }
+                    Err(AckError::Invalid { reason }) => {
+                        outcome.ack_error = Some((group::codes::INVALID_REQUEST, reason))
+                    }
+                }
+            }
+            if args.release {
+                archived.extend(slot.part.release_member(&args.member, now, &args.settings));
+            }
+        }
+        if w.fetch {
+            let from = {
+                let parts = shares.parts.borrow();
+                parts[&key].part.next_acquirable(now, &args.settings)
+            };
+            if let Some(from) = from {
+                if from < log.high_watermark() {
+                    let req = ReadReq {
+                        topic: w.topic.clone(),
+                        partition: w.partition,
+                        offset: from,
+                        max_bytes: args.max_bytes.max(1),
+                    };
+                    let read = shard.read_one(&req).await;
+                    if let Some(e) = read.error {
+                        outcome.fetch_error = Some(e);
+                    } else if read.next_offset > from {
+                        let now = crate::storage::log::now_ms();
+                        let acquired = {
+                            let mut parts = shares.parts.borrow_mut();
+                            let slot = parts.get_mut(&key).expect("ensured");
+                            slot.part.acquire(
+                                &member,
+                                from,
+                                read.next_offset - 1,
+                                args.max_records,
+                                now,
+                                &args.settings,
+                            )
+                        };
+                        if !acquired.is_empty() {
+                            outcome.acquired = acquired;
+                            outcome.read = Some(shard.sendable(&req, read));
+                        }
+                    }
+                }
+            }
+            let parts = shares.parts.borrow();
+            let p = &parts[&key].part;
+            let now = crate::storage::log::now_ms();
+            outcome.wait_offset = p
+                .next_acquirable(i64::MAX, &args.settings)
+                .map(|_| p.end_offset());
+            outcome.wakeup_ms = p.next_wakeup(now);
+        }
+        if !archived.is_empty() {
+            archived_all.push((key, archived));
+        }
+        out.push(outcome);
+    }
+    if let Err(e) = shares.persist(&touched).await {
+        tracing::error!("shard {}: share state write failed: {e}", shard.id);
+        for o in &mut out {
+            o.acquired.clear();
+            o.read = None;
+            if o.ack_error.is_none() {
+                o.ack_error = Some((e.kafka_code(), e.to_string()));
+            }
+            o.fetch_error = Some(BrokerError::ShareState {
+                reason: e.to_string(),
+            });
+        }
+        return out;
+    }
+    for (key, archived) in archived_all {
+        for a in archived {
+            tracing::debug!(
+                "share group {}: {}-{} offsets {}..={} archived ({:?}, delivered {} times)",
+                key.0,
+                key.1,
+                key.2,
+                a.first,
+                a.last,
+                a.reason,
+                a.delivery_count
+            );
+        }
+    }
+    out
+}
+
+/// Creates the slot of a share-partition the group reads for the first time, starting where
+/// `share.auto.offset.reset` says.
+async fn ensure_slot(
+    shard: &ShardState,
+    key: &PartKey,
+    args: &OwnerArgs,
+    log: &Rc<crate::storage::Log>,
+) -> Result<(), BrokerError> {
+    if shard.shares.parts.borrow().contains_key(key) {
+        return Ok(());
+    }
+    if shard.shares.parts.borrow().len() >= PARTITIONS_PER_SHARD_MAX {
+        return Err(BrokerError::ShareState {
+            reason: format!(
+                "this shard holds {PARTITIONS_PER_SHARD_MAX} share-partitions, its bound"
+            ),
+        });
+    }
+    let start = match args.reset {
+        AutoReset::Latest => log.high_watermark(),
+        AutoReset::Earliest => log.log_start_offset(),
+        AutoReset::ByDuration(ms) => {
+            let at = crate::storage::log::now_ms().saturating_sub(ms);
+            match log.record_for_timestamp(at).await {
+                Ok(Some((offset, _))) => offset,
+                Ok(None) => log.high_watermark(),
+                Err(e) => return Err(BrokerError::Storage(e)),
+            }
+        }
+    };
+    // Another request may have created it while the lookup above waited.
+    shard
+        .shares
+        .parts
+        .borrow_mut()
+        .entry(key.clone())
+        .or_insert_with(|| Slot {
+            part: SharePartition::new(start),
+            persisted: Vec::new(),
+            settings: args.settings.clone(),
+        });
+    Ok(())
+}
+
+/// Ends expired locks on every share-partition of this shard (and persists what changed).
+pub async fn sweep(shard: &Rc<ShardState>) {
+    let now = crate::storage::log::now_ms();
+    let mut touched = Vec::new();
+    {
+        let mut parts = shard.shares.parts.borrow_mut();
+        for (key, slot) in parts.iter_mut() {
+            if slot.part.next_wakeup(now).is_some_and(|t| t <= now) {
+                let settings = slot.settings.clone();
+                let _archived = slot.part.expire_locks(now, &settings);
+                touched.push(key.clone());
+            }
+        }
+    }
+    if !touched.is_empty() {
+        if let Err(e) = shard.shares.persist(&touched).await {
+            tracing::error!("shard {}: share state write failed: {e}", shard.id);
+        }
+    }
+}
+
+/// Releases everything `member` holds in `group` on this shard (it left the group).
+pub async fn release_member(shard: Rc<ShardState>, group: String, member: String) {
+    let now = crate::storage::log::now_ms();
+    let mut touched = Vec::new();
+    {
+        let mut parts = shard.shares.parts.borrow_mut();
+        for (key, slot) in parts.iter_mut() {
+            if key.0 == group {
+                let settings = slot.settings.clone();
+                slot.part.release_member(&member, now, &settings);
+                touched.push(key.clone());
+            }
+        }
+    }
+    if let Err(e) = shard.shares.persist(&touched).await {
+        tracing::error!("shard {}: share state write failed: {e}", shard.id);
+    }
+}
+
+/// Runs the sweep on this shard until shutdown.
+pub async fn run_sweeper(shard: Rc<ShardState>) {
+    use crate::runtime::future::{select, Either};
+    loop {
+        if shard.shutting_down.get() {
+            return;
+        }
+        let tick = crate::runtime::time::sleep(std::time::Duration::from_millis(SWEEP_MS));
+        if let Either::Right(()) = select(tick, shard.shutdown.notified()).await {
+            return;
+        }
+        sweep(&shard).await;
+    }
+}
+
+/// Releases, on every shard, what `member` of `group` holds (it left or timed out); in the
+/// background.
+pub fn release_everywhere(shard: &Rc<ShardState>, group: String, member: String) {
+    // Also forget its share session (this is the coordinator shard).
+    shard
+        .shares
+        .sessions
+        .borrow_mut()
+        .remove(&(group.clone(), member.clone()));
+    for target in 0..shard.count {
+        let (shard, group, member) = (shard.clone(), group.clone(), member.clone());
+        crate::runtime::spawn(async move {
+            shard
+                .call(target, move |s| release_member(s, group, member))
+                .await;
+        });
+    }
+}
+
+/// One partition named by a ShareFetch/ShareAcknowledge request, or in its session.
+#[derive(Clone, Debug)]
+pub struct Wanted {
+    /// The topic id the client used.
+    pub topic_id: uuid::Uuid,
+    /// The partition index.
+    pub partition: i32,
+    /// Its acknowledgements in this request.
+    pub acks: Vec<AckBatch>,
+}
+
+/// A served share request: per partition, what its owner did (or why it could not).
+pub struct Served {
+    /// `share.record.lock.duration.ms` in effect.
+    pub lock_ms: i64,
+    /// In request order, then the session's other partitions.
+    pub parts: Vec<(uuid::Uuid, i32, Result<PartOutcome, BrokerError>)>,
+}
+
+/// What a ShareFetch asks beyond acknowledging (`None` for ShareAcknowledge).
+#[derive(Clone, Copy, Debug)]
+pub struct FetchLimits {
+    /// Most records to acquire.
+    pub max_records: i64,
+    /// Most bytes to read.
+    pub max_bytes: u64,
+    /// Bytes to wait for.
+    pub min_bytes: u64,
+    /// Longest long poll.
+    pub max_wait: std::time::Duration,
+}
+
+/// Longest pause of a share long poll between looks at the share-partitions: locks and
+/// backoffs end without an append to wake the poll.
+pub const POLL_SLICE_MS: u64 = 200;
+
+/// Serves a ShareFetch (with `fetch`) or ShareAcknowledge: the session step on the group's
+/// coordinator, then each owner's work, then (ShareFetch) the long poll until something was
+/// acquired, `min_bytes` or the wait ends.
+pub async fn serve(
+    shard: &Rc<ShardState>,
+    group: String,
+    member: String,
+    epoch: i32,
+    wanted: Vec<Wanted>,
+    forgotten: Vec<(uuid::Uuid, i32)>,
+    fetch: Option<FetchLimits>,
+) -> Result<Served, group::Refusal> {
+    let target = crate::routing::group_coordinator(&group, shard.count);
+    let step = group::SessionStep {
+        epoch,
+        added: wanted.iter().map(|w| (w.topic_id, w.partition)).collect(),
+        forgotten,
+        has_acks: wanted.iter().any(|w| !w.acks.is_empty()),
+        ack_only: fetch.is_none(),
+    };
+    let (g, m) = (group.clone(), member.clone());
+    let (view, configs) = shard
+        .call(target, move |s| async move {
+            let view = group::session_step(&mut s.shares.sessions.borrow_mut(), &g, &m, step)?;
+            let configs = s
+                .shares
+                .configs
+                .borrow()
+                .get(&g)
+                .cloned()
+                .unwrap_or_default();
+            Ok((view, configs))
+        })
+        .await
+        .unwrap_or_else(|| {
+            Err(group::Refusal::new(
+                group::codes::COORDINATOR_NOT_AVAILABLE,
+                "the group coordinator shard is not available",
+            ))
+        })?;
+    let settings = configs.settings();
+    // Partitions to work on: those named (with their acks), then the session's others (to
+    // fetch from), each once.
+    let mut todo: Vec<Wanted> = Vec::new();
+    for w in wanted {
+        match todo
+            .iter_mut()
+            .find(|t| (t.topic_id, t.partition) == (w.topic_id, w.partition))
+        {
+            Some(t) => t.acks.extend(w.acks),
+            None => todo.push(w),
+        }
+    }
+    if fetch.is_some() || view.closed {
+        for &(topic_id, partition) in &view.partitions {
+            if !todo
+                .iter()
+                .any(|t| (t.topic_id, t.partition) == (topic_id, partition))
+            {
+                todo.push(Wanted {
+                    topic_id,
+                    partition,
+                    acks: Vec::new(),
+                });
+            }
+        }
+    }
+    let do_fetch = fetch.is_some() && !view.closed;
+    let args = OwnerArgs {
+        group,
+        member,
+        settings: settings.clone(),
+        reset: configs.auto_reset.unwrap_or_default(),
+        max_records: fetch.map_or(0, |f| f.max_records),
+        max_bytes: fetch.map_or(0, |f| f.max_bytes),
+        release: view.closed,
+    };
+    let resolved: Vec<Result<Arc<str>, Unresolved>> = {
+        let catalog = shard.catalog.borrow();
+        todo.iter()
+            .map(|t| match catalog.name_of(t.topic_id) {
+                None => Err(Unresolved::TopicId(t.topic_id)),
+                Some(name) => match catalog.get(name) {
+                    Some(meta) if t.partition >= 0 && t.partition < meta.partitions => {
+                        Ok(Arc::from(name))
+                    }
+                    _ => Err(Unresolved::Partition(name.to_string(), t.partition)),
+                },
+            })
+            .collect()
+    };
+    let mut results = run_owners(shard, &args, &todo, &resolved, do_fetch, true).await;
+    if let Some(limits) = fetch.filter(|_| do_fetch) {
+        let deadline = std::time::Instant::now() + limits.max_wait;
+        loop {
+            let bytes: u64 = results
+                .iter()
+                .filter_map(|r| r.as_ref().ok())
+                .filter_map(|o| o.read.as_ref())
+                .map(ReadResultMsg::bytes)
+                .sum();
+            let acquired = results
+                .iter()
+                .any(|r| r.as_ref().is_ok_and(|o| !o.acquired.is_empty()));
+            let now = std::time::Instant::now();
+            if acquired && bytes >= limits.min_bytes.max(1)
+                || now >= deadline
+                || shard.shutting_down.get()
+                || (acquired && limits.min_bytes <= 1)
+            {
+                break;
+            }
+            // Wait for an append past a window's end, a lock or backoff to end, or the deadline.
+            let now_ms = crate::storage::log::now_ms();
+            let mut slice = (deadline - now).min(std::time::Duration::from_millis(POLL_SLICE_MS));
+            let mut waits = Vec::new();
+            for (t, r) in resolved.iter().zip(&results) {
+                let (Ok(topic), Ok(o)) = (t, r) else { continue };
+                if let Some(at) = o.wakeup_ms {
+                    let until = std::time::Duration::from_millis((at - now_ms).max(0) as u64);
+                    slice = slice.min(until);
+                }
+                if let Some(offset) = o.wait_offset {
+                    let w = todo
+                        .iter()
+                        .zip(&resolved)
+                        .find(|(_, x)| x.as_ref().ok() == Some(topic));
+                    if let Some((w, _)) = w {
+                        waits.push((topic.clone(), w.partition, offset));
+                    }
+                }
+            }
+            if waits.is_empty() {
+                crate::runtime::time::sleep(slice).await;
+            } else {
+                shard.wait_for_data(waits, slice).await;
+            }
+            if acquired {
+                break;
+            }
+            results = run_owners(shard, &args, &todo, &resolved, true, false).await;
+        }
+    }
+    Ok(Served {
+        lock_ms: settings.lock_ms,
+        parts: todo
+            .iter()
+            .zip(results)
+            .map(|(t, r)| (t.topic_id, t.partition, r))
+            .collect(),
+    })
+}
+
+/// A partition the catalog does not know.
+#[derive(Clone, Debug)]
+enum Unresolved {
+    TopicId(uuid::Uuid),
+    Partition(String, i32),
+}
+
+impl Unresolved {
+    fn error(&self) -> BrokerError {
+        match self {
+            Unresolved::TopicId(id) => BrokerError::UnknownTopicId { id: *id },
+            Unresolved::Partition(topic, partition) => BrokerError::UnknownPartition {
+                topic: topic.clone(),
+                partition: *partition,
+            },
+        }
+    }
+}
+
+/// Sends each owner its partitions' work (acks only with `with_acks`) and collects the
+/// outcomes in `todo` order.
+async fn run_owners(
+    shard: &Rc<ShardState>,
+    args: &OwnerArgs,
+    todo: &[Wanted],
+    resolved: &[Result<Arc<str>, Unresolved>],
+    fetch: bool,
+    with_acks: bool,
+) -> Vec<Result<PartOutcome, BrokerError>> {
+    let mut by_owner: HashMap<usize, Vec<(usize, PartWork)>> = HashMap::new();
+    let mut out: Vec<Option<Result<PartOutcome, BrokerError>>> = Vec::with_capacity(todo.len());
+    for (i, (t, r)) in todo.iter().zip(resolved).enumerate() {
+        match r {
+            Err(e) => out.push(Some(Err(e.error()))),
+            Ok(topic) => {
+                out.push(None);
+                by_owner
+                    .entry(shard.owner(topic, t.partition))
+                    .or_default()
+                    .push((
+                        i,
+                        PartWork {
+                            topic: topic.clone(),
+                            partition: t.partition,
+                            acks: if with_acks {
+                                t.acks.clone()
+                            } else {
+                                Vec::new()
+                            },
+                            fetch,
+                        },
+                    ));
+            }
+        }
+    }
+    let calls = by_owner.into_iter().map(|(owner, work)| {
+        let (idx, work): (Vec<usize>, Vec<PartWork>) = work.into_iter().unzip();
+        let args = args.clone();
+        async move {
+            let outcomes = shard.call(owner, move |s| on_owner(s, args, work)).await;
+            (owner, idx, outcomes)
+        }
+    });
+    for (owner, idx, outcomes) in crate::runtime::future::join_all(calls.collect()).await {
+        let mut outcomes = outcomes.map(|o| o.into_iter());
+        for i in idx {
+            out[i] = Some(match outcomes.as_mut().and_then(|o| o.next()) {
+                Some(o) => Ok(o),
+                None => Err(BrokerError::ShardUnavailable {
+                    shard: owner,
+                    op: "share fetch",
+                }),
+            });
+        }
+    }
+    out.into_iter()
+        .map(|o| o.expect("every partition answered"))
+        .collect()
+}
