@@ -36,6 +36,10 @@
 //! Tagged fields (diverging_epoch, current_leader, snapshot_id, node_endpoints) are never written:
 //! they would hold their defaults, and librdkafka 2.0.2 mis-skips tagged fields.
 //!
+//! The plan types ([`Part`], [`RecordSlice`], [`FetchFrameError`]) and the writer that cuts the
+//! header bytes around the slices are shared with the ShareFetch framer,
+//! [`super::share_fetch_frame`].
+//!
 //! # Invariants
 //! - Only the Fetch versions in [`super::versions::SUPPORTED_APIS`] are framed.
 //! - The size prefix equals header bytes after it plus the sum of all slice lengths, and fits i32.
@@ -52,7 +56,7 @@ use super::api_key::ApiKey;
 use super::frame::SIZE_PREFIX_BYTES;
 use super::header;
 use super::versions;
-use super::wire::Str;
+use super::wire::{self, Str};
 
 /// `aborted_transactions` is always null: ringlog has no transactions, and Kafka itself sends null
 /// (not an empty array) to READ_UNCOMMITTED consumers, so every client handles it.
@@ -110,13 +114,20 @@ pub enum Part {
     Slice(usize),
 }
 
-/// A Fetch response that cannot be framed. All are broker bugs or impossible sizes.
+/// A Fetch or ShareFetch response that cannot be framed. All are broker bugs or impossible
+/// sizes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum FetchFrameError {
-    /// The version is not one ringlog advertises.
-    UnsupportedVersion { api_version: i16 },
+    /// The version is not one the framer of `api_key` covers (Fetch: the advertised ones;
+    /// ShareFetch: the defined ones).
+    UnsupportedVersion { api_key: ApiKey, api_version: i16 },
     /// A topic name longer than a Kafka string can hold (i16::MAX bytes).
     TopicNameTooLong { name_bytes: usize },
+    /// Another string (an error message, a host) longer than a Kafka string can hold.
+    StringTooLong {
+        field: &'static str,
+        string_bytes: usize,
+    },
     /// One partition's records exceed i32::MAX bytes.
     RecordsTooLarge {
         partition_index: i32,
@@ -129,12 +140,19 @@ pub enum FetchFrameError {
 impl std::fmt::Display for FetchFrameError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            FetchFrameError::UnsupportedVersion { api_version } => {
-                write!(f, "Fetch v{api_version} is not advertised")
+            FetchFrameError::UnsupportedVersion {
+                api_key,
+                api_version,
+            } => {
+                write!(f, "{api_key:?} v{api_version} cannot be framed")
             }
             FetchFrameError::TopicNameTooLong { name_bytes } => {
                 write!(f, "topic name of {name_bytes} bytes is too long")
             }
+            FetchFrameError::StringTooLong {
+                field,
+                string_bytes,
+            } => write!(f, "{field} of {string_bytes} bytes is too long"),
             FetchFrameError::RecordsTooLarge {
                 partition_index,
                 records_bytes,
@@ -143,13 +161,17 @@ impl std::fmt::Display for FetchFrameError {
                 "partition {partition_index}: {records_bytes} record bytes exceed i32::MAX"
             ),
             FetchFrameError::FrameTooLarge { frame_bytes } => {
-                write!(f, "Fetch response of {frame_bytes} bytes exceeds i32::MAX")
+                write!(f, "response of {frame_bytes} bytes exceeds i32::MAX")
             }
         }
     }
 }
 
 impl std::error::Error for FetchFrameError {}
+
+/// The longest Kafka string, in bytes (the classic encoding's i16 length; Kafka's generated
+/// writers refuse longer ones in the compact encoding too).
+pub const STRING_BYTES_MAX: usize = i16::MAX as usize;
 
 /// Appends the header bytes of a Fetch response frame to `out` and returns the send plan.
 /// `Part::Header` ranges index into `out` (including bytes it held on entry).
@@ -162,34 +184,80 @@ pub fn frame_fetch_response(
     let supported =
         versions::supported_range(ApiKey::Fetch as i16).is_some_and(|r| r.contains(api_version));
     if !supported {
-        return Err(FetchFrameError::UnsupportedVersion { api_version });
+        return Err(FetchFrameError::UnsupportedVersion {
+            api_key: ApiKey::Fetch,
+            api_version,
+        });
     }
-    let start = out.len();
-    let mut w = Writer {
+    let header_version = header::response_header_version(ApiKey::Fetch, api_version);
+    PlanWriter::frame(
         out,
-        flexible: api_version >= 12,
-        parts: Vec::new(),
-        header_start: start,
-        slice_bytes: 0,
-    };
-    if let Err(e) = w.write(correlation_id, api_version, reply) {
-        w.out.truncate(start);
-        return Err(e);
-    }
-    w.flush_header();
-    let frame_bytes = (w.out.len() - start) as u64 + w.slice_bytes;
-    let size = frame_bytes - SIZE_PREFIX_BYTES as u64;
-    let Ok(size) = i32::try_from(size) else {
-        w.out.truncate(start);
-        return Err(FetchFrameError::FrameTooLarge { frame_bytes });
-    };
-    w.out[start..start + SIZE_PREFIX_BYTES].copy_from_slice(&size.to_be_bytes());
-    Ok(w.parts)
+        api_version >= 12,
+        correlation_id,
+        header_version,
+        |w| write_fetch(w, api_version, reply),
+    )
 }
 
-struct Writer<'a> {
-    out: &'a mut BytesMut,
-    flexible: bool,
+fn write_fetch(w: &mut PlanWriter, v: i16, reply: &FetchReply) -> Result<(), FetchFrameError> {
+    w.out.put_i32(reply.throttle_time_ms);
+    if v >= 7 {
+        w.out.put_i16(reply.error_code);
+        w.out.put_i32(reply.session_id);
+    }
+    w.array_len(reply.topics.len());
+    for topic in &reply.topics {
+        if v <= 12 {
+            if topic.name.len() > STRING_BYTES_MAX {
+                return Err(FetchFrameError::TopicNameTooLong {
+                    name_bytes: topic.name.len(),
+                });
+            }
+            w.string(&topic.name);
+        } else {
+            w.out.put_slice(topic.topic_id.as_bytes());
+        }
+        w.array_len(topic.partitions.len());
+        for p in &topic.partitions {
+            write_fetch_partition(w, v, p)?;
+        }
+        w.no_tagged_fields();
+    }
+    w.no_tagged_fields();
+    Ok(())
+}
+
+fn write_fetch_partition(
+    w: &mut PlanWriter,
+    v: i16,
+    p: &FetchReplyPartition,
+) -> Result<(), FetchFrameError> {
+    w.out.put_i32(p.partition_index);
+    w.out.put_i16(p.error_code);
+    w.out.put_i64(p.high_watermark);
+    w.out.put_i64(p.last_stable_offset);
+    if v >= 5 {
+        w.out.put_i64(p.log_start_offset);
+    }
+    if w.flexible {
+        w.uvarint(0); // compact nullable array: 0 = null
+    } else {
+        w.out.put_i32(ABORTED_TRANSACTIONS_NULL);
+    }
+    if v >= 11 {
+        w.out.put_i32(PREFERRED_READ_REPLICA_NONE);
+    }
+    w.records(p.partition_index, &p.records)?;
+    w.no_tagged_fields();
+    Ok(())
+}
+
+/// Builds a send plan: the frame's header bytes go to `out`, cut into [`Part::Header`] ranges
+/// around the [`Part::Slice`]s of record bytes. Shared by the Fetch and ShareFetch framers.
+pub(crate) struct PlanWriter<'a> {
+    pub(crate) out: &'a mut BytesMut,
+    /// Compact lengths and tag sections (the response's version is flexible).
+    pub(crate) flexible: bool,
     parts: Vec<Part>,
     /// Start of the header bytes not yet covered by a `Part::Header`.
     header_start: usize,
@@ -197,61 +265,57 @@ struct Writer<'a> {
     slice_bytes: u64,
 }
 
-impl Writer<'_> {
-    fn write(
-        &mut self,
+impl<'a> PlanWriter<'a> {
+    /// Frames one response: the size prefix (patched at the end to count the slices too), the
+    /// response header, then whatever `body` writes. On error `out` is truncated back to its
+    /// length on entry.
+    pub(crate) fn frame(
+        out: &'a mut BytesMut,
+        flexible: bool,
         correlation_id: i32,
-        v: i16,
-        reply: &FetchReply,
-    ) -> Result<(), FetchFrameError> {
-        self.out.put_i32(0); // size, patched by the caller
-        header::encode_response_header(
-            correlation_id,
-            header::response_header_version(ApiKey::Fetch, v),
-            self.out,
-        );
-        self.out.put_i32(reply.throttle_time_ms);
-        if v >= 7 {
-            self.out.put_i16(reply.error_code);
-            self.out.put_i32(reply.session_id);
+        header_version: i16,
+        body: impl FnOnce(&mut PlanWriter<'a>) -> Result<(), FetchFrameError>,
+    ) -> Result<Vec<Part>, FetchFrameError> {
+        let start = out.len();
+        let mut w = PlanWriter {
+            out,
+            flexible,
+            parts: Vec::new(),
+            header_start: start,
+            slice_bytes: 0,
+        };
+        w.out.put_i32(0); // size, patched below
+        header::encode_response_header(correlation_id, header_version, w.out);
+        if let Err(e) = body(&mut w) {
+            w.out.truncate(start);
+            return Err(e);
         }
-        self.array_len(reply.topics.len());
-        for topic in &reply.topics {
-            if v <= 12 {
-                self.string(&topic.name)?;
-            } else {
-                self.out.put_slice(topic.topic_id.as_bytes());
-            }
-            self.array_len(topic.partitions.len());
-            for p in &topic.partitions {
-                self.partition(v, p)?;
-            }
-            self.no_tagged_fields();
-        }
-        self.no_tagged_fields();
-        Ok(())
+        w.flush_header();
+        let frame_bytes = (w.out.len() - start) as u64 + w.slice_bytes;
+        let size = frame_bytes - SIZE_PREFIX_BYTES as u64;
+        let Ok(size) = i32::try_from(size) else {
+            w.out.truncate(start);
+            return Err(FetchFrameError::FrameTooLarge { frame_bytes });
+        };
+        w.out[start..start + SIZE_PREFIX_BYTES].copy_from_slice(&size.to_be_bytes());
+        debug_assert!(w.parts.iter().all(|p| match p {
+            Part::Header(r) => r.start < r.end && r.end <= w.out.len(),
+            Part::Slice(_) => true,
+        }));
+        Ok(w.parts)
     }
 
-    fn partition(&mut self, v: i16, p: &FetchReplyPartition) -> Result<(), FetchFrameError> {
-        self.out.put_i32(p.partition_index);
-        self.out.put_i16(p.error_code);
-        self.out.put_i64(p.high_watermark);
-        self.out.put_i64(p.last_stable_offset);
-        if v >= 5 {
-            self.out.put_i64(p.log_start_offset);
-        }
-        if self.flexible {
-            self.uvarint(0); // compact nullable array: 0 = null
-        } else {
-            self.out.put_i32(ABORTED_TRANSACTIONS_NULL);
-        }
-        if v >= 11 {
-            self.out.put_i32(PREFERRED_READ_REPLICA_NONE);
-        }
-        let records_bytes: u64 = p.records.iter().map(|s| u64::from(s.len)).sum();
+    /// One partition's records field: its length (the sum of the slices') here, the slices
+    /// themselves as [`Part::Slice`]s in order. No slices is an empty, not null, field.
+    pub(crate) fn records(
+        &mut self,
+        partition_index: i32,
+        slices: &[RecordSlice],
+    ) -> Result<(), FetchFrameError> {
+        let records_bytes: u64 = slices.iter().map(|s| u64::from(s.len)).sum();
         let Ok(len) = i32::try_from(records_bytes) else {
             return Err(FetchFrameError::RecordsTooLarge {
-                partition_index: p.partition_index,
+                partition_index,
                 records_bytes,
             });
         };
@@ -260,14 +324,12 @@ impl Writer<'_> {
         } else {
             self.out.put_i32(len);
         }
-        if !p.records.is_empty() {
+        if !slices.is_empty() {
             self.flush_header();
-            for s in &p.records {
-                self.parts.push(Part::Slice(s.slice_id));
-            }
+            self.parts
+                .extend(slices.iter().map(|s| Part::Slice(s.slice_id)));
             self.slice_bytes += records_bytes;
         }
-        self.no_tagged_fields();
         Ok(())
     }
 
@@ -280,7 +342,7 @@ impl Writer<'_> {
         self.header_start = end;
     }
 
-    fn array_len(&mut self, n: usize) {
+    pub(crate) fn array_len(&mut self, n: usize) {
         // Counts are bounded by the frame size check: every element writes at least 4 bytes.
         if self.flexible {
             self.uvarint(n as u32 + 1);
@@ -289,32 +351,24 @@ impl Writer<'_> {
         }
     }
 
-    fn string(&mut self, s: &str) -> Result<(), FetchFrameError> {
-        if s.len() > i16::MAX as usize {
-            return Err(FetchFrameError::TopicNameTooLong {
-                name_bytes: s.len(),
-            });
-        }
+    /// A string the caller has checked against [`STRING_BYTES_MAX`].
+    fn string(&mut self, s: &str) {
+        debug_assert!(s.len() <= STRING_BYTES_MAX);
         if self.flexible {
             self.uvarint(s.len() as u32 + 1);
         } else {
             self.out.put_i16(s.len() as i16);
         }
         self.out.put_slice(s.as_bytes());
-        Ok(())
     }
 
-    fn no_tagged_fields(&mut self) {
+    pub(crate) fn no_tagged_fields(&mut self) {
         if self.flexible {
             self.out.put_u8(0);
         }
     }
 
-    fn uvarint(&mut self, mut value: u32) {
-        while value >= 0x80 {
-            self.out.put_u8((value as u8) | 0x80);
-            value >>= 7;
-        }
-        self.out.put_u8(value as u8);
+    pub(crate) fn uvarint(&mut self, value: u32) {
+        wire::put_uvarint(self.out, value);
     }
 }

@@ -1,11 +1,11 @@
 //! Kafka wire protocol for ringlog: request framing, request headers, the APIs we advertise,
-//! request decoding, response encoding, and the zero-copy Fetch response framer.
+//! request decoding, response encoding, and the zero-copy Fetch and ShareFetch response framers.
 //!
 //! A connection's read path is: [`frame::split_frame`] cuts a whole frame off the read buffer,
 //! [`decode_request`] turns its body into a [`RequestHeader`] and a [`Request`]. The write path is
 //! [`encode_response`] for every response built from [`messages`], and
-//! [`fetch::frame_fetch_response`] for Fetch responses whose record bytes go from a segment file
-//! straight to the socket.
+//! [`fetch::frame_fetch_response`] and [`frame_share_fetch_response`] for Fetch and ShareFetch
+//! responses whose record bytes go from a segment file straight to the socket.
 //!
 //! ```text
 //!  request frame                               response frame
@@ -15,7 +15,8 @@
 //!  +--------+----------------+--------------+  +--------+-----------------+---------------+
 //! ```
 //!
-//! Header layouts are in [`header`], the Fetch response layout in [`fetch`].
+//! Header layouts are in [`header`], the Fetch response layout in [`fetch`], the ShareFetch one
+//! in [`share_fetch_frame`].
 //!
 //! # Invariants
 //! - No input panics or aborts: every decoder is bounds-checked, and every length and count is
@@ -29,8 +30,8 @@
 //! - No response ever carries a tagged field holding its default value (the message macros omit
 //!   them; checked byte for byte against Kafka's encoding in the differential tests).
 //! - Every Kafka message is defined once, in [`messages`]; nothing outside this crate decodes or
-//!   encodes Kafka wire types by hand except the zero-copy Fetch framer, which is tested byte for
-//!   byte against the Fetch definition.
+//!   encodes Kafka wire types by hand except the zero-copy Fetch and ShareFetch framers, which
+//!   are tested byte for byte against the Fetch and ShareFetch definitions.
 #![deny(unsafe_code)]
 // Protocol items mirror names from the Kafka protocol spec (API keys, error codes, fields);
 // their documentation is the spec itself.
@@ -45,6 +46,7 @@ pub mod messages;
 #[cfg(test)]
 pub mod random;
 pub mod schema;
+pub mod share_fetch_frame;
 pub mod versions;
 pub mod wire;
 
@@ -62,6 +64,9 @@ use bytes::{BufMut, Bytes, BytesMut};
 pub use api_key::ApiKey;
 pub use header::RequestHeader;
 pub use messages::{ApiRequest, Request, Response};
+pub use share_fetch_frame::{
+    frame_share_fetch_response, ShareFetchReply, ShareFetchReplyPartition, ShareFetchReplyTopic,
+};
 
 /// A top-level request or response body (implemented by [`api_message!`]).
 pub trait Message: wire::Wire + Default {

@@ -987,7 +987,10 @@ fn fetch_framer_errors_leave_out_untouched() {
     for v in [3, 17, -1] {
         assert_eq!(
             fetch::frame_fetch_response(1, v, &FetchReply::default(), &mut out),
-            Err(fetch::FetchFrameError::UnsupportedVersion { api_version: v })
+            Err(fetch::FetchFrameError::UnsupportedVersion {
+                api_key: ApiKey::Fetch,
+                api_version: v
+            })
         );
     }
     let huge = |id| RecordSlice {
