@@ -1,9 +1,9 @@
 //! The Kafka wire's primitive types and the bounded reader every message decoder is built on.
 //!
-//! Messages are defined declaratively in [`super::messages`] with the [`wire_struct!`] and
-//! [`api_message!`] macros of [`super::schema`]; the code those macros generate calls only the
-//! [`Wire`] implementations in this file. So every allocation a decoder can make is one of the
-//! few below, and each is checked against the bytes that remain in the frame first.
+//! Messages are defined declaratively in [`super::messages`] with the [`crate::wire_struct!`]
+//! and [`crate::api_message!`] macros of [`super::schema`]; the code those macros generate calls
+//! only the [`Wire`] implementations in this file. So every allocation a decoder can make is one
+//! of the few below, and each is checked against the bytes that remain in the frame first.
 //!
 //! Encodings (Kafka protocol guide, "Protocol Primitive Types"):
 //!

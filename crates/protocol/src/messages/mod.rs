@@ -3,7 +3,7 @@
 //! [`Request`]/[`Response`] enums that dispatch on the api key.
 //!
 //! To add an API: write its file with [`crate::api_message!`] and [`crate::wire_struct!`], add a
-//! line to the [`apis!`] list below, a row to [`super::versions::SUPPORTED_APIS`] if the broker
+//! line to the `apis!` list below, a row to [`super::versions::SUPPORTED_APIS`] if the broker
 //! serves it, and a line to the differential tests' table. A ringlog-private API (a key from
 //! [`super::api_key::RINGLOG_PRIVATE_KEY_MIN`] up, unknown to Kafka and so to the differential
 //! tests' oracle) gets a row in [`super::versions::PRIVATE_APIS`] instead, and byte vectors of its
