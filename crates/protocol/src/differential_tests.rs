@@ -129,9 +129,9 @@ differential_tests! {
     list_groups_response => messages::ListGroupsResponse, kp::ListGroupsResponse;
     delete_groups_request => messages::DeleteGroupsRequest, kp::DeleteGroupsRequest;
     delete_groups_response => messages::DeleteGroupsResponse, kp::DeleteGroupsResponse;
-    // Share groups (KIP-932): defined, not served. kafka-protocol 0.18 knows v1 only, so
-    // ShareFetch and ShareAcknowledge v2 (Kafka 4.4) are checked by share_roundtrip_tests'
-    // byte vectors instead.
+    // Share groups (KIP-932), served: heartbeat and describe at v1, fetch and acknowledge at
+    // v1-2. kafka-protocol 0.18 knows v1 only, so ShareFetch and ShareAcknowledge v2 (Kafka 4.4)
+    // are checked by share_roundtrip_tests' byte vectors instead.
     share_group_heartbeat_request => messages::ShareGroupHeartbeatRequest, kp::ShareGroupHeartbeatRequest;
     share_group_heartbeat_response => messages::ShareGroupHeartbeatResponse, kp::ShareGroupHeartbeatResponse;
     share_group_describe_request => messages::ShareGroupDescribeRequest, kp::ShareGroupDescribeRequest;
@@ -140,7 +140,7 @@ differential_tests! {
     share_fetch_response => messages::ShareFetchResponse, kp::ShareFetchResponse;
     share_acknowledge_request => messages::ShareAcknowledgeRequest, kp::ShareAcknowledgeRequest;
     share_acknowledge_response => messages::ShareAcknowledgeResponse, kp::ShareAcknowledgeResponse;
-    // Also defined, not served (issue #16). kafka-protocol 0.18 knows DescribeShareGroupOffsets
+    // Defined, not served yet (issue #16). kafka-protocol 0.18 knows DescribeShareGroupOffsets
     // v0 only; v1 (KIP-1226's lag) is checked by share_roundtrip_tests' byte vectors.
     describe_share_group_offsets_request => messages::DescribeShareGroupOffsetsRequest, kp::DescribeShareGroupOffsetsRequest;
     describe_share_group_offsets_response => messages::DescribeShareGroupOffsetsResponse, kp::DescribeShareGroupOffsetsResponse;
@@ -152,6 +152,7 @@ differential_tests! {
     consumer_group_heartbeat_response => messages::ConsumerGroupHeartbeatResponse, kp::ConsumerGroupHeartbeatResponse;
     consumer_group_describe_request => messages::ConsumerGroupDescribeRequest, kp::ConsumerGroupDescribeRequest;
     consumer_group_describe_response => messages::ConsumerGroupDescribeResponse, kp::ConsumerGroupDescribeResponse;
+    // Served: configs (GROUP configs of share groups; topic configs, issue #19).
     describe_configs_request => messages::DescribeConfigsRequest, kp::DescribeConfigsRequest;
     describe_configs_response => messages::DescribeConfigsResponse, kp::DescribeConfigsResponse;
     incremental_alter_configs_request => messages::IncrementalAlterConfigsRequest, kp::IncrementalAlterConfigsRequest;

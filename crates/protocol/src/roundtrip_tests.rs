@@ -11,7 +11,8 @@
 //! - whole response frames from [`super::encode_response`] (size prefix, response header v0/v1,
 //!   always v0 for ApiVersions) read back by our decoders, and the client side's
 //!   [`super::decode_response`];
-//! - hand-written hex vectors for ApiVersions (Kafka protocol guide layouts);
+//! - hand-written hex vectors for ApiVersions (Kafka protocol guide layouts; the share-group
+//!   rows are the bytes a Kafka 4.4 broker sends for them);
 //! - the zero-copy Fetch framer, [`super::fetch::frame_fetch_response`], byte for byte against
 //!   the [`FetchResponse`] definition's encoding at every advertised Fetch version;
 //! - Produce record sets staying slices of the request frame;
@@ -86,7 +87,14 @@ fn first_flexible_version(api_key: ApiKey) -> i16 {
         ApiKey::CreateTopics => 5,
         ApiKey::DeleteTopics => 4,
         ApiKey::InitProducerId => 2,
+        ApiKey::DescribeConfigs => 4,
         ApiKey::DeleteGroups => 2,
+        ApiKey::IncrementalAlterConfigs => 1,
+        // flexibleVersions "0+" in Kafka 4.4's share-group schemas: every valid version (1 up).
+        ApiKey::ShareGroupHeartbeat => 0,
+        ApiKey::ShareGroupDescribe => 0,
+        ApiKey::ShareFetch => 0,
+        ApiKey::ShareAcknowledge => 0,
         // ringlog-private: flexible from its first version, by design (describe_delays.rs).
         ApiKey::DescribeDelays => 0,
         other => panic!("{other:?} is served but missing from this test's header table"),
@@ -114,7 +122,15 @@ macro_rules! with_request_type {
             ApiKey::CreateTopics => $f::<messages::CreateTopicsRequest>($($arg),*),
             ApiKey::DeleteTopics => $f::<messages::DeleteTopicsRequest>($($arg),*),
             ApiKey::InitProducerId => $f::<messages::InitProducerIdRequest>($($arg),*),
+            ApiKey::DescribeConfigs => $f::<messages::DescribeConfigsRequest>($($arg),*),
             ApiKey::DeleteGroups => $f::<messages::DeleteGroupsRequest>($($arg),*),
+            ApiKey::IncrementalAlterConfigs => {
+                $f::<messages::IncrementalAlterConfigsRequest>($($arg),*)
+            }
+            ApiKey::ShareGroupHeartbeat => $f::<messages::ShareGroupHeartbeatRequest>($($arg),*),
+            ApiKey::ShareGroupDescribe => $f::<messages::ShareGroupDescribeRequest>($($arg),*),
+            ApiKey::ShareFetch => $f::<messages::ShareFetchRequest>($($arg),*),
+            ApiKey::ShareAcknowledge => $f::<messages::ShareAcknowledgeRequest>($($arg),*),
             ApiKey::DescribeDelays => $f::<messages::DescribeDelaysRequest>($($arg),*),
             other => panic!("{other:?} is served but missing from this test's api table"),
         }
@@ -263,8 +279,10 @@ fn every_served_request_version_decodes_from_whole_frames() {
     // Produce 8, Fetch 13, ListOffsets 8, Metadata 12, OffsetCommit 8, OffsetFetch 9,
     // FindCoordinator 5, JoinGroup 10, Heartbeat 5, LeaveGroup 6, SyncGroup 6,
     // DescribeGroups 6, ListGroups 6, ApiVersions 6, CreateTopics 6, DeleteTopics 6,
-    // InitProducerId 6, DeleteGroups 3; private: DescribeDelays 1.
-    assert_eq!(count, 130);
+    // InitProducerId 6, DescribeConfigs 4, DeleteGroups 3, IncrementalAlterConfigs 2,
+    // ShareGroupHeartbeat 1, ShareGroupDescribe 1, ShareFetch 2, ShareAcknowledge 2; private:
+    // DescribeDelays 1.
+    assert_eq!(count, 142);
 }
 
 fn response_frames_round_trip<R: TestedRequest>(api_key: ApiKey, v: i16) {
@@ -481,13 +499,17 @@ fn hex(s: &str) -> Vec<u8> {
         .collect()
 }
 
-/// Our table in v0 ApiVersion layout: api_key, min_version, max_version (i16 each).
+/// Our table in v0 ApiVersion layout: api_key, min_version, max_version (i16 each). The entries
+/// issue #16 added, DescribeConfigs (0020), IncrementalAlterConfigs (002c) and the share-group
+/// APIs (004c-004f), are byte for byte what a Kafka 4.4 broker lists for them (read from its
+/// ApiVersions v0 and v3 responses).
 const TABLE_V0: &str = "0000 0003 000a  0001 0004 0010  0002 0001 0008  0003 0001 000c
                         0008 0002 0009  0009 0001 0009  000a 0000 0004  000b 0000 0009
                         000c 0000 0004  000d 0000 0005  000e 0000 0005  000f 0000 0005
                         0010 0000 0005
                         0012 0000 0005  0013 0002 0007  0014 0001 0006  0016 0000 0005
-                        002a 0000 0002";
+                        0020 0001 0004  002a 0000 0002  002c 0000 0001
+                        004c 0001 0001  004d 0001 0001  004e 0001 0002  004f 0001 0002";
 /// The same in v3 layout: each entry followed by an empty tagged-field section (00).
 fn table_v3() -> String {
     let digits: Vec<char> = TABLE_V0.chars().filter(|c| c.is_ascii_hexdigit()).collect();
@@ -558,6 +580,10 @@ fn api_versions_v3_response_vector_has_v0_header_and_no_default_tagged_fields() 
         // entries; throttle_time_ms 0; tagged fields: 00 (no features, no epoch, no zk flag).
         let corr = correlation_id(ApiKey::ApiVersions, v);
         let n = table_entries();
+        assert!(
+            n + 1 < 0x80,
+            "the compact array length below is one varint byte"
+        );
         let expected = hex(&format!(
             "{:08x} {corr:08x} 0000 {:02x} {} 00000000 00",
             12 + 7 * n,
@@ -679,6 +705,18 @@ fn unsupported_versions_and_unknown_keys() {
         (3, 0),
         (3, 13),
         (2, 9),
+        // Configs: v0 of DescribeConfigs was removed in Kafka 4.0.
+        (ApiKey::DescribeConfigs as i16, 0),
+        (ApiKey::DescribeConfigs as i16, 5),
+        (ApiKey::IncrementalAlterConfigs as i16, 2),
+        // Share groups: v0 (early access) is gone from Kafka 4.4, and nothing past its newest.
+        (ApiKey::ShareGroupHeartbeat as i16, 0),
+        (ApiKey::ShareGroupHeartbeat as i16, 2),
+        (ApiKey::ShareGroupDescribe as i16, 0),
+        (ApiKey::ShareFetch as i16, 0),
+        (ApiKey::ShareFetch as i16, 3),
+        (ApiKey::ShareAcknowledge as i16, 0),
+        (ApiKey::ShareAcknowledge as i16, 3),
         (ApiKey::DescribeDelays as i16, 1),
         (ApiKey::DescribeDelays as i16, -1),
     ] {
@@ -695,9 +733,10 @@ fn unsupported_versions_and_unknown_keys() {
             "key {key} v{v}"
         );
     }
-    // DescribeConfigs (32), OffsetForLeaderEpoch (23): real Kafka APIs we do not serve yet;
-    // 999: not a Kafka API at all; 32001: in ringlog's private range, but not one of its APIs.
-    for key in [32i16, 23, 999, -1, 32_001] {
+    // ConsumerGroupHeartbeat (68, defined but not served), OffsetForLeaderEpoch (23): real Kafka
+    // APIs we do not serve yet; 999: not a Kafka API at all; 32001: in ringlog's private range,
+    // but not one of its APIs.
+    for key in [68i16, 23, 999, -1, 32_001] {
         let mut b = BytesMut::new();
         b.put_i16(key);
         b.put_i16(0);

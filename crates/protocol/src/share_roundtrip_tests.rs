@@ -1,6 +1,9 @@
-//! Round-trip tests for the APIs issue #16 defines but does not serve yet: the share-group APIs
-//! (keys 76-79 and the Admin client's 90-92), KIP-848's ConsumerGroupHeartbeat and
-//! ConsumerGroupDescribe (68, 69), DescribeConfigs (32) and IncrementalAlterConfigs (44).
+//! Round-trip tests for the APIs issue #16 adds: those the broker serves, the share-group APIs
+//! (ShareGroupHeartbeat 76, ShareGroupDescribe 77, ShareFetch 78, ShareAcknowledge 79) and
+//! DescribeConfigs (32) and IncrementalAlterConfigs (44), and those it defines but does not serve
+//! yet, the Admin client's share-group offset APIs (90-92) and KIP-848's ConsumerGroupHeartbeat
+//! and ConsumerGroupDescribe (68, 69). (The served ones are also in `roundtrip_tests`' whole-frame
+//! tests over every served version, like every other served API.)
 //!
 //! The differential tests check their bodies byte for byte against the `kafka-protocol` crate,
 //! but that crate (0.18) knows only v1 of the share APIs and v0 of DescribeShareGroupOffsets;
@@ -10,8 +13,10 @@
 //! - random values of every defined version decode back to themselves, as bodies and as whole
 //!   frames through the client side's [`super::encode_request`] and [`super::decode_response`]
 //!   (request header v2 and response header v1 for flexible versions, v1 and v0 otherwise);
-//! - the broker's view is unchanged: none of the keys is served or advertised, and a request
-//!   frame for one is an unknown key, as before;
+//! - the served ones are advertised with exactly the ranges a Kafka 4.4 broker advertises, and
+//!   the share-group APIs' request frames decode at those versions and no others;
+//! - the broker's view of the rest is unchanged: none of those keys is served or advertised, and a
+//!   request frame for one is an unknown key, as before;
 //! - truncated and mutated bodies never panic, and whatever decodes re-encodes to a fixed point.
 
 use std::fmt::Debug;
@@ -40,18 +45,29 @@ use super::{decode_request, decode_response, encode_request, ApiRequest, DecodeE
 const CASES_PER_VERSION: u64 = 200;
 
 /// The APIs defined but not served, in Kafka's numbering.
-const UNSERVED_KEYS: [ApiKey; 11] = [
-    ApiKey::DescribeConfigs,
-    ApiKey::IncrementalAlterConfigs,
+const UNSERVED_KEYS: [ApiKey; 5] = [
     ApiKey::ConsumerGroupHeartbeat,
     ApiKey::ConsumerGroupDescribe,
-    ApiKey::ShareGroupHeartbeat,
-    ApiKey::ShareGroupDescribe,
-    ApiKey::ShareFetch,
-    ApiKey::ShareAcknowledge,
     ApiKey::DescribeShareGroupOffsets,
     ApiKey::AlterShareGroupOffsets,
     ApiKey::DeleteShareGroupOffsets,
+];
+
+/// The share-group APIs served, with the version ranges (min, max) a Kafka 4.4 broker advertises
+/// for them in its ApiVersions response (read from a running 4.4.0 broker; the same as its
+/// schemas' validVersions). Written out here rather than taken from [`versions::SUPPORTED_APIS`].
+const SERVED_SHARE_APIS: [(ApiKey, i16, i16); 4] = [
+    (ApiKey::ShareGroupHeartbeat, 1, 1),
+    (ApiKey::ShareGroupDescribe, 1, 1),
+    (ApiKey::ShareFetch, 1, 2),
+    (ApiKey::ShareAcknowledge, 1, 2),
+];
+
+/// The config APIs served (GROUP configs of share groups), with the ranges a Kafka 4.4 broker
+/// advertises for them, read the same way. DescribeConfigs v0 was removed in Kafka 4.0.
+const SERVED_CONFIG_APIS: [(ApiKey, i16, i16); 2] = [
+    (ApiKey::DescribeConfigs, 1, 4),
+    (ApiKey::IncrementalAlterConfigs, 0, 1),
 ];
 
 fn seed(key: i16, v: i16, case: u64) -> u64 {
@@ -254,7 +270,17 @@ fn defined_versions_are_kafka_4_4s() {
         // Served already; types_filter (v5) lets the Admin client list share groups.
         (ApiKey::ListGroups, 0, 5, 3),
     ];
-    assert_eq!(want.len(), UNSERVED_KEYS.len() + 1);
+    assert_eq!(
+        want.len(),
+        UNSERVED_KEYS.len() + SERVED_SHARE_APIS.len() + SERVED_CONFIG_APIS.len() + 1
+    );
+    for key in UNSERVED_KEYS
+        .into_iter()
+        .chain(SERVED_SHARE_APIS.map(|(key, _, _)| key))
+        .chain(SERVED_CONFIG_APIS.map(|(key, _, _)| key))
+    {
+        assert!(want.iter().any(|w| w.0 == key), "{key:?} not checked");
+    }
     for (key, min, max, flexible_from) in want {
         let defined = messages::defined_versions(key).expect("defined");
         assert_eq!((defined.min, defined.max), (min, max), "{key:?}");
@@ -262,6 +288,109 @@ fn defined_versions_are_kafka_4_4s() {
             assert_eq!(
                 messages::request_is_flexible(key, v),
                 Some(v >= flexible_from),
+                "{key:?} v{v}"
+            );
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Served: the share-group and config APIs, advertised as Kafka 4.4 advertises them.
+
+/// A request frame body (no size prefix) for `key` at `v`: header v2 (every share-group version
+/// is flexible) with a null client id, then `body`.
+fn request_frame(key: ApiKey, v: i16, correlation_id: i32, body: &[u8]) -> Bytes {
+    let mut frame = BytesMut::new();
+    frame.put_i16(key as i16);
+    frame.put_i16(v);
+    frame.put_i32(correlation_id);
+    frame.put_i16(-1); // null client id
+    frame.put_u8(0); // header tag section
+    frame.put_slice(body);
+    frame.freeze()
+}
+
+#[test]
+fn served_apis_are_advertised_with_kafka_4_4s_ranges() {
+    let listed = |response: &messages::ApiVersionsResponse, key: ApiKey| {
+        response
+            .api_keys
+            .iter()
+            .filter(|k| k.api_key == key as i16)
+            .map(|k| (k.min_version, k.max_version))
+            .collect::<Vec<_>>()
+    };
+    // The reply to an unsupported ApiVersions version is hand-framed at v0: it lists them too.
+    let mut unsupported = BytesMut::new();
+    versions::encode_api_versions_unsupported(1, &mut unsupported);
+    let unsupported = messages::ApiVersionsResponse::decode(unsupported.freeze().slice(8..), 0)
+        .expect("a v0 body");
+    for (key, min, max) in SERVED_SHARE_APIS.into_iter().chain(SERVED_CONFIG_APIS) {
+        let range = versions::supported_range(key as i16).unwrap_or_else(|| panic!("{key:?}"));
+        assert_eq!(
+            (range.min_version, range.max_version),
+            (min, max),
+            "{key:?}"
+        );
+        for error_code in [0, super::error::UNSUPPORTED_VERSION] {
+            let advertised = versions::api_versions_response(error_code);
+            assert_eq!(listed(&advertised, key), [(min, max)], "{key:?}");
+        }
+        assert_eq!(listed(&unsupported, key), [(min, max)], "{key:?}");
+        // Kafka 4.4 defines nothing outside these versions, so the definition is the range.
+        let defined = messages::defined_versions(key).expect("defined");
+        assert_eq!((defined.min, defined.max), (min, max), "{key:?}");
+    }
+}
+
+/// A request for each served share-group API decodes, at every advertised version, into its own
+/// [`super::Request`] variant; one version below or above the range is an unsupported version (which
+/// the broker answers with UNSUPPORTED_VERSION), not an unknown key.
+#[test]
+fn served_share_api_frames_decode_at_their_versions_only() {
+    for (key, min, max) in SERVED_SHARE_APIS {
+        for v in min..=max {
+            let body = match key {
+                ApiKey::ShareGroupHeartbeat => body(
+                    &messages::ShareGroupHeartbeatRequest {
+                        group_id: Str::from("g"),
+                        member_id: Str::from("m"),
+                        member_epoch: 0,
+                        rack_id: None,
+                        subscribed_topic_names: Some(vec![Str::from("t")]),
+                    },
+                    v,
+                ),
+                ApiKey::ShareGroupDescribe => body(
+                    &messages::ShareGroupDescribeRequest {
+                        group_ids: vec![Str::from("g")],
+                        include_authorized_operations: false,
+                    },
+                    v,
+                ),
+                ApiKey::ShareFetch => body(&sample_share_fetch(), v),
+                ApiKey::ShareAcknowledge => body(&sample_share_acknowledge(), v),
+                other => panic!("{other:?} is not a share-group API"),
+            };
+            let (header, request) = decode_request(request_frame(key, v, 9, &body))
+                .unwrap_or_else(|e| panic!("{key:?} v{v}: {e}"));
+            assert_eq!(
+                (header.api_key, header.api_version, header.correlation_id),
+                (key, v, 9)
+            );
+            assert_eq!(request.api_key(), key, "{key:?} v{v}");
+            let mut again = BytesMut::new();
+            request.encode(&mut again, v);
+            assert_eq!(again.freeze(), body, "{key:?} v{v}");
+        }
+        for v in [min - 1, max + 1] {
+            assert_eq!(
+                decode_request(request_frame(key, v, 10, &[0])),
+                Err(DecodeError::UnsupportedVersion {
+                    api_key: key,
+                    api_version: v,
+                    correlation_id: 10,
+                }),
                 "{key:?} v{v}"
             );
         }
@@ -400,15 +529,19 @@ fn share_fetch_request_vectors() {
     assert_eq!((back.share_acquire_mode, back.is_renew_ack), (0, false));
 }
 
-#[test]
-fn share_acknowledge_vectors() {
-    let request = ShareAcknowledgeRequest {
+fn sample_share_acknowledge() -> ShareAcknowledgeRequest {
+    ShareAcknowledgeRequest {
         group_id: None,
         member_id: Some(Str::from("m")),
         share_session_epoch: -1,
         is_renew_ack: true,
         topics: vec![],
-    };
+    }
+}
+
+#[test]
+fn share_acknowledge_vectors() {
+    let request = sample_share_acknowledge();
     let v2 = vector(&[
         "00 02 6d ffffffff 01  group null, member \"m\", epoch -1, renew",
         "01 00",

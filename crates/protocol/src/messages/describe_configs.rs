@@ -2,8 +2,7 @@
 //! GROUP configs (share groups' `share.*` and dead-letter settings, issue #16) and topic configs
 //! (issue #19). Defined at v1-4, Kafka 4.4's versions (v0 was removed in Kafka 4.0; v1 adds
 //! synonyms and `config_source`, v3 documentation and `config_type`, v4 is the first flexible
-//! one). Not served or advertised yet: the definition is outside the [`super::Request`]
-//! dispatch.
+//! one). Served and advertised at v1-4, the range a Kafka 4.4 broker advertises.
 //!
 //! The resource types, sources and types below are Kafka's (`ConfigResource.Type`,
 //! `DescribeConfigsResponse.ConfigSource`, `DescribeConfigsResponse.ConfigType`); they are

@@ -1,8 +1,8 @@
 //! IncrementalAlterConfigs (key 44): sets, deletes, appends to or subtracts from single configs
 //! of topics, brokers and groups (the Java Admin client's `incrementalAlterConfigs`, and so
 //! `kafka-configs.sh --alter`). ringlog needs it for GROUP configs (issue #16) and topic configs
-//! (issue #19). Defined at v0-1, Kafka 4.4's versions (v1 is the flexible one). Not served or
-//! advertised yet: the definition is outside the [`super::Request`] dispatch.
+//! (issue #19). Defined at v0-1, Kafka 4.4's versions (v1 is the flexible one). Served and
+//! advertised at v0-1, the range a Kafka 4.4 broker advertises.
 //!
 //! Resource types are [`super::describe_configs`]'s `RESOURCE_TYPE_*`.
 

@@ -1,7 +1,7 @@
 //! ShareAcknowledge (key 79, KIP-932): a share-group member acknowledges acquired records
 //! without fetching more. Defined at v1-2, Kafka 4.4's versions (v2 adds `is_renew_ack` and the
-//! response's `acquisition_lock_timeout_ms`, KIP-1222). Not served or advertised yet (issue
-//! #16): the definition is outside the [`super::Request`] dispatch.
+//! response's `acquisition_lock_timeout_ms`, KIP-1222). Served and advertised at v1-2, the range
+//! a Kafka 4.4 broker advertises (issue #16).
 //!
 //! Reuses [`super::ShareAcknowledgementBatch`], [`super::ShareLeaderIdAndEpoch`] and
 //! [`super::ShareNodeEndpoint`] from ShareFetch.

@@ -1,8 +1,9 @@
 //! ShareFetch (key 78, KIP-932): a share-group member acquires records from partitions and
 //! acknowledges records it acquired before. Defined at v1-2, Kafka 4.4's versions (v1 is the
 //! first stable one; v2 adds `share_acquire_mode` (KIP-1206) and renew acknowledgements,
-//! `is_renew_ack` (KIP-1222)). Not served or advertised yet (issue #16): the definition is
-//! outside the [`super::Request`] dispatch.
+//! `is_renew_ack` (KIP-1222)). Served and advertised at v1-2, the range a Kafka 4.4 broker
+//! advertises (issue #16); the broker frames its responses with
+//! [`crate::share_fetch_frame::frame_share_fetch_response`] so records are sent as stored.
 //!
 //! Kafka's schema also lists v0 fields (`partition_max_bytes`, nullable `records`); v0 is not a
 //! valid version any more, so they are left out here.

@@ -1,6 +1,5 @@
 //! ShareGroupDescribe (key 77, KIP-932): state, members and assignments of share groups.
-//! Defined at v1, the only version Kafka 4.4 has. Not served or advertised yet (issue #16): the
-//! definition is outside the [`super::Request`] dispatch.
+//! Defined, served and advertised at v1, the only version Kafka 4.4 has (issue #16).
 
 use uuid::Uuid;
 

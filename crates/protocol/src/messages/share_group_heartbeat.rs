@@ -1,8 +1,7 @@
 //! ShareGroupHeartbeat (key 76, KIP-932): a share-group member joins, stays in and leaves its
 //! group and receives its assignment. Defined at v1, the only version Kafka 4.4 has (v0 was the
-//! early-access version and is gone from the schema). Not served or advertised yet (issue #16):
-//! the definition is outside the [`super::Request`] dispatch, so the broker still answers key 76
-//! as an unknown key.
+//! early-access version and is gone from the schema). Served and advertised at v1 (issue #16), as
+//! a Kafka 4.4 broker does.
 //!
 //! # Invariants
 //! - The response's `assignment` is a nullable struct: one i8 marker on the wire, -1 for null,
