@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# Prepare (once) the Java share-group driver the share tests run, under the cargo target directory.
+# Usage: tests/java/setup.sh TARGET_DIR   -> prints the driver's classpath on stdout.
+#
+#   TARGET_DIR/java-deps/     kafka-clients 4.4.0 and its runtime dependencies (pom.xml), copied by
+#                             Maven with its default settings; fetched again only when pom.xml changes
+#   TARGET_DIR/java-classes/  the compiled tests/java/*.java; compiled again only when a source changes
+#
+# Exits with SKIP_EXIT (77, automake's "skipped") and a message on stderr when java, javac or mvn
+# is missing or too old: the Rust side reports the tests as skipped, loudly, instead of failing.
+set -euo pipefail
+SKIP_EXIT=77
+# kafka-clients 4.x is built for Java 11.
+JAVA_RELEASE_MIN=11
+
+here="$(cd "$(dirname "$0")" && pwd)"
+target="${1:?usage: setup.sh TARGET_DIR}"
+
+skip() { echo "tests/java/setup.sh: SKIP: $*" >&2; exit "$SKIP_EXIT"; }
+for tool in java javac mvn; do
+    command -v "$tool" >/dev/null 2>&1 || skip "'$tool' is not installed (the share-group tests need a JDK $JAVA_RELEASE_MIN+ and Maven)"
+done
+release=$(javac -version 2>&1 | sed -n 's/^javac \([0-9][0-9]*\).*/\1/p')
+[ -n "$release" ] && [ "$release" -ge "$JAVA_RELEASE_MIN" ] \
+    || skip "javac $(javac -version 2>&1) is older than $JAVA_RELEASE_MIN"
+
+deps="$target/java-deps"
+classes="$target/java-classes"
+mkdir -p "$target"
+
+# One setup at a time (test binaries may start it concurrently); flock is util-linux, optional.
+exec 9>"$target/java-setup.lock"
+command -v flock >/dev/null 2>&1 && flock 9
+
+# Dependencies: again only when pom.xml differs from the copy saved after the last success.
+if ! cmp -s "$here/pom.xml" "$deps/.pom.xml" 2>/dev/null; then
+    rm -rf "$deps.tmp"
+    if ! mvn -q -B -Dstyle.color=never -f "$here/pom.xml" dependency:copy-dependencies \
+            -DincludeScope=runtime -DoutputDirectory="$deps.tmp" >&2; then
+        echo "tests/java/setup.sh: mvn dependency:copy-dependencies failed" >&2
+        exit 1
+    fi
+    cp "$here/pom.xml" "$deps.tmp/.pom.xml"
+    rm -rf "$deps"
+    mv "$deps.tmp" "$deps"
+fi
+
+# Sources: compiled again only when their digest (and the dependencies') changes.
+digest=$(cat "$here"/*.java "$deps/.pom.xml" | cksum)
+if [ "$(cat "$classes/.digest" 2>/dev/null)" != "$digest" ]; then
+    rm -rf "$classes.tmp"
+    mkdir -p "$classes.tmp"
+    javac -encoding UTF-8 --release "$JAVA_RELEASE_MIN" -Xlint:all -Werror \
+        -cp "$deps/*" -d "$classes.tmp" "$here"/*.java >&2
+    echo "$digest" > "$classes.tmp/.digest"
+    rm -rf "$classes"
+    mv "$classes.tmp" "$classes"
+fi
+
+echo "$classes:$deps/*"
