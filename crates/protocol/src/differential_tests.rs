@@ -140,14 +140,16 @@ differential_tests! {
     share_fetch_response => messages::ShareFetchResponse, kp::ShareFetchResponse;
     share_acknowledge_request => messages::ShareAcknowledgeRequest, kp::ShareAcknowledgeRequest;
     share_acknowledge_response => messages::ShareAcknowledgeResponse, kp::ShareAcknowledgeResponse;
-    // Defined, not served yet (issue #16). kafka-protocol 0.18 knows DescribeShareGroupOffsets
-    // v0 only; v1 (KIP-1226's lag) is checked by share_roundtrip_tests' byte vectors.
+    // Share groups' Admin APIs, served: DescribeShareGroupOffsets at v0-1, Alter and
+    // DeleteShareGroupOffsets at v0. kafka-protocol 0.18 knows DescribeShareGroupOffsets v0
+    // only; v1 (KIP-1226's lag) is checked by share_roundtrip_tests' byte vectors.
     describe_share_group_offsets_request => messages::DescribeShareGroupOffsetsRequest, kp::DescribeShareGroupOffsetsRequest;
     describe_share_group_offsets_response => messages::DescribeShareGroupOffsetsResponse, kp::DescribeShareGroupOffsetsResponse;
     alter_share_group_offsets_request => messages::AlterShareGroupOffsetsRequest, kp::AlterShareGroupOffsetsRequest;
     alter_share_group_offsets_response => messages::AlterShareGroupOffsetsResponse, kp::AlterShareGroupOffsetsResponse;
     delete_share_group_offsets_request => messages::DeleteShareGroupOffsetsRequest, kp::DeleteShareGroupOffsetsRequest;
     delete_share_group_offsets_response => messages::DeleteShareGroupOffsetsResponse, kp::DeleteShareGroupOffsetsResponse;
+    // KIP-848 consumer groups: defined, not served yet (issue #16).
     consumer_group_heartbeat_request => messages::ConsumerGroupHeartbeatRequest, kp::ConsumerGroupHeartbeatRequest;
     consumer_group_heartbeat_response => messages::ConsumerGroupHeartbeatResponse, kp::ConsumerGroupHeartbeatResponse;
     consumer_group_describe_request => messages::ConsumerGroupDescribeRequest, kp::ConsumerGroupDescribeRequest;

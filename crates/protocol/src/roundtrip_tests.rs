@@ -11,8 +11,8 @@
 //! - whole response frames from [`super::encode_response`] (size prefix, response header v0/v1,
 //!   always v0 for ApiVersions) read back by our decoders, and the client side's
 //!   [`super::decode_response`];
-//! - hand-written hex vectors for ApiVersions (Kafka protocol guide layouts; the share-group
-//!   rows are the bytes a Kafka 4.4 broker sends for them);
+//! - hand-written hex vectors for ApiVersions (Kafka protocol guide layouts; the rows issue #16
+//!   added, configs and share groups, are the bytes a Kafka 4.4 broker sends for them);
 //! - the zero-copy Fetch framer, [`super::fetch::frame_fetch_response`], byte for byte against
 //!   the [`FetchResponse`] definition's encoding at every advertised Fetch version;
 //! - Produce record sets staying slices of the request frame;
@@ -95,6 +95,10 @@ fn first_flexible_version(api_key: ApiKey) -> i16 {
         ApiKey::ShareGroupDescribe => 0,
         ApiKey::ShareFetch => 0,
         ApiKey::ShareAcknowledge => 0,
+        // flexibleVersions "0+" in Kafka 4.4's share-group offset schemas too.
+        ApiKey::DescribeShareGroupOffsets => 0,
+        ApiKey::AlterShareGroupOffsets => 0,
+        ApiKey::DeleteShareGroupOffsets => 0,
         // ringlog-private: flexible from its first version, by design (describe_delays.rs).
         ApiKey::DescribeDelays => 0,
         other => panic!("{other:?} is served but missing from this test's header table"),
@@ -131,6 +135,15 @@ macro_rules! with_request_type {
             ApiKey::ShareGroupDescribe => $f::<messages::ShareGroupDescribeRequest>($($arg),*),
             ApiKey::ShareFetch => $f::<messages::ShareFetchRequest>($($arg),*),
             ApiKey::ShareAcknowledge => $f::<messages::ShareAcknowledgeRequest>($($arg),*),
+            ApiKey::DescribeShareGroupOffsets => {
+                $f::<messages::DescribeShareGroupOffsetsRequest>($($arg),*)
+            }
+            ApiKey::AlterShareGroupOffsets => {
+                $f::<messages::AlterShareGroupOffsetsRequest>($($arg),*)
+            }
+            ApiKey::DeleteShareGroupOffsets => {
+                $f::<messages::DeleteShareGroupOffsetsRequest>($($arg),*)
+            }
             ApiKey::DescribeDelays => $f::<messages::DescribeDelaysRequest>($($arg),*),
             other => panic!("{other:?} is served but missing from this test's api table"),
         }
@@ -280,9 +293,10 @@ fn every_served_request_version_decodes_from_whole_frames() {
     // FindCoordinator 5, JoinGroup 10, Heartbeat 5, LeaveGroup 6, SyncGroup 6,
     // DescribeGroups 6, ListGroups 6, ApiVersions 6, CreateTopics 6, DeleteTopics 6,
     // InitProducerId 6, DescribeConfigs 4, DeleteGroups 3, IncrementalAlterConfigs 2,
-    // ShareGroupHeartbeat 1, ShareGroupDescribe 1, ShareFetch 2, ShareAcknowledge 2; private:
-    // DescribeDelays 1.
-    assert_eq!(count, 142);
+    // ShareGroupHeartbeat 1, ShareGroupDescribe 1, ShareFetch 2, ShareAcknowledge 2,
+    // DescribeShareGroupOffsets 2, AlterShareGroupOffsets 1, DeleteShareGroupOffsets 1;
+    // private: DescribeDelays 1.
+    assert_eq!(count, 146);
 }
 
 fn response_frames_round_trip<R: TestedRequest>(api_key: ApiKey, v: i16) {
@@ -500,16 +514,17 @@ fn hex(s: &str) -> Vec<u8> {
 }
 
 /// Our table in v0 ApiVersion layout: api_key, min_version, max_version (i16 each). The entries
-/// issue #16 added, DescribeConfigs (0020), IncrementalAlterConfigs (002c) and the share-group
-/// APIs (004c-004f), are byte for byte what a Kafka 4.4 broker lists for them (read from its
-/// ApiVersions v0 and v3 responses).
+/// issue #16 added, DescribeConfigs (0020), IncrementalAlterConfigs (002c), the share-group
+/// APIs (004c-004f) and their Admin offset APIs (005a-005c), are byte for byte what a Kafka 4.4
+/// broker lists for them (read from its ApiVersions v0 and v3 responses).
 const TABLE_V0: &str = "0000 0003 000a  0001 0004 0010  0002 0001 0008  0003 0001 000c
                         0008 0002 0009  0009 0001 0009  000a 0000 0004  000b 0000 0009
                         000c 0000 0004  000d 0000 0005  000e 0000 0005  000f 0000 0005
                         0010 0000 0005
                         0012 0000 0005  0013 0002 0007  0014 0001 0006  0016 0000 0005
                         0020 0001 0004  002a 0000 0002  002c 0000 0001
-                        004c 0001 0001  004d 0001 0001  004e 0001 0002  004f 0001 0002";
+                        004c 0001 0001  004d 0001 0001  004e 0001 0002  004f 0001 0002
+                        005a 0000 0001  005b 0000 0000  005c 0000 0000";
 /// The same in v3 layout: each entry followed by an empty tagged-field section (00).
 fn table_v3() -> String {
     let digits: Vec<char> = TABLE_V0.chars().filter(|c| c.is_ascii_hexdigit()).collect();
@@ -717,6 +732,11 @@ fn unsupported_versions_and_unknown_keys() {
         (ApiKey::ShareFetch as i16, 3),
         (ApiKey::ShareAcknowledge as i16, 0),
         (ApiKey::ShareAcknowledge as i16, 3),
+        // Share-group offsets: Kafka 4.4's versions start at 0; nothing past its newest.
+        (ApiKey::DescribeShareGroupOffsets as i16, -1),
+        (ApiKey::DescribeShareGroupOffsets as i16, 2),
+        (ApiKey::AlterShareGroupOffsets as i16, 1),
+        (ApiKey::DeleteShareGroupOffsets as i16, 1),
         (ApiKey::DescribeDelays as i16, 1),
         (ApiKey::DescribeDelays as i16, -1),
     ] {

@@ -1,9 +1,10 @@
 //! Round-trip tests for the APIs issue #16 adds: those the broker serves, the share-group APIs
-//! (ShareGroupHeartbeat 76, ShareGroupDescribe 77, ShareFetch 78, ShareAcknowledge 79) and
+//! (ShareGroupHeartbeat 76, ShareGroupDescribe 77, ShareFetch 78, ShareAcknowledge 79), the
+//! Admin client's share-group offset APIs (Describe/Alter/DeleteShareGroupOffsets 90-92),
 //! DescribeConfigs (32) and IncrementalAlterConfigs (44), and those it defines but does not serve
-//! yet, the Admin client's share-group offset APIs (90-92) and KIP-848's ConsumerGroupHeartbeat
-//! and ConsumerGroupDescribe (68, 69). (The served ones are also in `roundtrip_tests`' whole-frame
-//! tests over every served version, like every other served API.)
+//! yet, KIP-848's ConsumerGroupHeartbeat and ConsumerGroupDescribe (68, 69). (The served ones are
+//! also in `roundtrip_tests`' whole-frame tests over every served version, like every other
+//! served API.)
 //!
 //! The differential tests check their bodies byte for byte against the `kafka-protocol` crate,
 //! but that crate (0.18) knows only v1 of the share APIs and v0 of DescribeShareGroupOffsets;
@@ -45,22 +46,23 @@ use super::{decode_request, decode_response, encode_request, ApiRequest, DecodeE
 const CASES_PER_VERSION: u64 = 200;
 
 /// The APIs defined but not served, in Kafka's numbering.
-const UNSERVED_KEYS: [ApiKey; 5] = [
+const UNSERVED_KEYS: [ApiKey; 2] = [
     ApiKey::ConsumerGroupHeartbeat,
     ApiKey::ConsumerGroupDescribe,
-    ApiKey::DescribeShareGroupOffsets,
-    ApiKey::AlterShareGroupOffsets,
-    ApiKey::DeleteShareGroupOffsets,
 ];
 
-/// The share-group APIs served, with the version ranges (min, max) a Kafka 4.4 broker advertises
-/// for them in its ApiVersions response (read from a running 4.4.0 broker; the same as its
-/// schemas' validVersions). Written out here rather than taken from [`versions::SUPPORTED_APIS`].
-const SERVED_SHARE_APIS: [(ApiKey, i16, i16); 4] = [
+/// The share-group APIs served, the consumer's and the Admin client's, with the version ranges
+/// (min, max) a Kafka 4.4 broker advertises for them in its ApiVersions response (read from a
+/// running 4.4.0 broker; the same as its schemas' validVersions). Written out here rather than
+/// taken from [`versions::SUPPORTED_APIS`].
+const SERVED_SHARE_APIS: [(ApiKey, i16, i16); 7] = [
     (ApiKey::ShareGroupHeartbeat, 1, 1),
     (ApiKey::ShareGroupDescribe, 1, 1),
     (ApiKey::ShareFetch, 1, 2),
     (ApiKey::ShareAcknowledge, 1, 2),
+    (ApiKey::DescribeShareGroupOffsets, 0, 1),
+    (ApiKey::AlterShareGroupOffsets, 0, 0),
+    (ApiKey::DeleteShareGroupOffsets, 0, 0),
 ];
 
 /// The config APIs served (GROUP configs of share groups), with the ranges a Kafka 4.4 broker
@@ -370,6 +372,40 @@ fn served_share_api_frames_decode_at_their_versions_only() {
                 ),
                 ApiKey::ShareFetch => body(&sample_share_fetch(), v),
                 ApiKey::ShareAcknowledge => body(&sample_share_acknowledge(), v),
+                ApiKey::DescribeShareGroupOffsets => body(
+                    &DescribeShareGroupOffsetsRequest {
+                        groups: vec![DescribeShareGroupOffsetsRequestGroup {
+                            group_id: Str::from("g"),
+                            topics: Some(vec![messages::DescribeShareGroupOffsetsRequestTopic {
+                                topic_name: Str::from("t"),
+                                partitions: vec![0, 2],
+                            }]),
+                        }],
+                    },
+                    v,
+                ),
+                ApiKey::AlterShareGroupOffsets => body(
+                    &messages::AlterShareGroupOffsetsRequest {
+                        group_id: Str::from("g"),
+                        topics: vec![messages::AlterShareGroupOffsetsRequestTopic {
+                            topic_name: Str::from("t"),
+                            partitions: vec![messages::AlterShareGroupOffsetsRequestPartition {
+                                partition_index: 0,
+                                start_offset: 42,
+                            }],
+                        }],
+                    },
+                    v,
+                ),
+                ApiKey::DeleteShareGroupOffsets => body(
+                    &messages::DeleteShareGroupOffsetsRequest {
+                        group_id: Str::from("g"),
+                        topics: vec![messages::DeleteShareGroupOffsetsRequestTopic {
+                            topic_name: Str::from("t"),
+                        }],
+                    },
+                    v,
+                ),
                 other => panic!("{other:?} is not a share-group API"),
             };
             let (header, request) = decode_request(request_frame(key, v, 9, &body))

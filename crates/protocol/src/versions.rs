@@ -3,9 +3,14 @@
 //!
 //! One row per API in [`SUPPORTED_APIS`] (advertised) or [`PRIVATE_APIS`] (not advertised: real
 //! Kafka clients see exactly what a Kafka broker would offer; ringlog's own tools send these at
-//! their one version without asking). To add an API (consumer groups, InitProducerId): add a
-//! row here, a variant to [`super::Request`] and its arm in `decode_request`, and a sample message to
-//! the round-trip tests, which then exercise every version in the new range.
+//! their one version without asking). To add an API: define it in [`super::messages`] (its line
+//! in the `apis!` list there gives it a [`super::Request`] variant and its decoding; an API
+//! defined earlier moves there from `unserved_apis!`), add a row here, and add it to the tables
+//! of the whole-frame tests in `roundtrip_tests`: its first flexible version (from Kafka's
+//! schema) in `first_flexible_version` and its request type in `with_request_type!`. Those tests
+//! then exercise every version in the new range (whole request and response frames, mutated
+//! bodies) and fail, naming the API, until both rows are there; the ApiVersions byte vectors
+//! there (`TABLE_V0`) and the count of served versions need the new row too.
 //!
 //! Why these ranges (client facts measured for ringlog, see design.md §5):
 //!
@@ -29,6 +34,15 @@
 //! | CreateTopics | 19  | 2..=7  |                                          |
 //! | DeleteTopics | 20  | 1..=6  | v6 deletes by name or topic id         |
 //! | InitProducerId | 22 | 0..=5 | idempotent (non-transactional) producers |
+//! | DescribeConfigs | 32 | 1..=4 | GROUP configs and ringlog's TOPIC configs (v0 left out, as Kafka 4 does) |
+//! | IncrementalAlterConfigs | 44 | 0..=1 | GROUP configs (share groups); TOPIC/BROKER refused until #19 |
+//! | ShareGroupHeartbeat | 76 | 1..=1 | KIP-932 share groups; v1 = Kafka 4.4's only version   |
+//! | ShareGroupDescribe  | 77 | 1..=1 | (v0 was the early-access protocol, gone from 4.4)    |
+//! | ShareFetch          | 78 | 1..=2 | v2: share_acquire_mode (KIP-1206), renew acks (KIP-1222) |
+//! | ShareAcknowledge    | 79 | 1..=2 | v2: renew acks                                         |
+//! | DescribeShareGroupOffsets | 90 | 0..=1 | v1 adds lag (KIP-1226)                           |
+//! | AlterShareGroupOffsets    | 91 | 0..=0 | group must be empty                              |
+//! | DeleteShareGroupOffsets   | 92 | 0..=0 | group must be empty                              |
 //!
 //! Private, served but never advertised:
 //!
@@ -85,7 +99,16 @@ pub const SUPPORTED_APIS: &[ApiRange] = &[
     ApiRange { api_key: ApiKey::CreateTopics, min_version: 2, max_version: 7 },
     ApiRange { api_key: ApiKey::DeleteTopics, min_version: 1, max_version: 6 },
     ApiRange { api_key: ApiKey::InitProducerId, min_version: 0, max_version: 5 },
+    ApiRange { api_key: ApiKey::DescribeConfigs, min_version: 1, max_version: 4 },
     ApiRange { api_key: ApiKey::DeleteGroups, min_version: 0, max_version: 2 },
+    ApiRange { api_key: ApiKey::IncrementalAlterConfigs, min_version: 0, max_version: 1 },
+    ApiRange { api_key: ApiKey::ShareGroupHeartbeat, min_version: 1, max_version: 1 },
+    ApiRange { api_key: ApiKey::ShareGroupDescribe, min_version: 1, max_version: 1 },
+    ApiRange { api_key: ApiKey::ShareFetch, min_version: 1, max_version: 2 },
+    ApiRange { api_key: ApiKey::ShareAcknowledge, min_version: 1, max_version: 2 },
+    ApiRange { api_key: ApiKey::DescribeShareGroupOffsets, min_version: 0, max_version: 1 },
+    ApiRange { api_key: ApiKey::AlterShareGroupOffsets, min_version: 0, max_version: 0 },
+    ApiRange { api_key: ApiKey::DeleteShareGroupOffsets, min_version: 0, max_version: 0 },
 ];
 
 /// The ringlog-private APIs served, in api-key order: decoded and answered like the advertised

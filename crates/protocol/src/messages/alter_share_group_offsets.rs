@@ -1,7 +1,6 @@
 //! AlterShareGroupOffsets (key 91, KIP-932): sets share partitions' start offsets of an empty
 //! share group; the Java Admin client's `alterShareGroupOffsets`. Defined at v0, the only version
-//! Kafka 4.4 has. Not served or advertised yet (issue #16): the definition is outside the
-//! [`super::Request`] dispatch.
+//! Kafka 4.4 has. Served and advertised at v0, as a Kafka 4.4 broker does (issue #16).
 
 use uuid::Uuid;
 

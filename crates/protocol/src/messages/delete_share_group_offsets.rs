@@ -1,7 +1,6 @@
 //! DeleteShareGroupOffsets (key 92, KIP-932): drops an empty share group's state for whole
 //! topics; the Java Admin client's `deleteShareGroupOffsets`. Defined at v0, the only version
-//! Kafka 4.4 has. Not served or advertised yet (issue #16): the definition is outside the
-//! [`super::Request`] dispatch.
+//! Kafka 4.4 has. Served and advertised at v0, as a Kafka 4.4 broker does (issue #16).
 
 use uuid::Uuid;
 

@@ -1,7 +1,7 @@
 //! DescribeShareGroupOffsets (key 90, KIP-932): each share partition's start offset (and, from
 //! v1, its lag, KIP-1226) for share groups; the Java Admin client's
-//! `listShareGroupOffsets`. Defined at v0-1, Kafka 4.4's versions. Not served or advertised yet
-//! (issue #16): the definition is outside the [`super::Request`] dispatch.
+//! `listShareGroupOffsets`. Defined at v0-1, Kafka 4.4's versions. Served and advertised at v0-1,
+//! the range a Kafka 4.4 broker advertises (issue #16).
 
 use uuid::Uuid;
 

@@ -9,11 +9,8 @@
 //! tests' oracle) gets a row in [`super::versions::PRIVATE_APIS`] instead, and byte vectors of its
 //! own in the round-trip tests.
 //!
-//! Defined but not served (issue #16): the share-group APIs (ShareGroupHeartbeat,
-//! ShareGroupDescribe, ShareFetch, ShareAcknowledge, and the Admin client's
-//! Describe/Alter/DeleteShareGroupOffsets), KIP-848's ConsumerGroupHeartbeat and
-//! ConsumerGroupDescribe, and DescribeConfigs and IncrementalAlterConfigs (GROUP and topic
-//! configs). They are listed in `unserved_apis!` (at the end): [`ApiRequest`] and the header
+//! Defined but not served (issue #16): KIP-848's ConsumerGroupHeartbeat and
+//! ConsumerGroupDescribe. They are listed in `unserved_apis!` (at the end): [`ApiRequest`] and the header
 //! versions, so a client can send them, but no [`Request`] variant, so the broker's dispatch and
 //! ApiVersions are unchanged. Serving one means moving it into `apis!` and adding its
 //! [`super::versions::SUPPORTED_APIS`] row.
@@ -245,6 +242,15 @@ apis! {
     DescribeGroups => DescribeGroupsRequest, DescribeGroupsResponse;
     ListGroups => ListGroupsRequest, ListGroupsResponse;
     DeleteGroups => DeleteGroupsRequest, DeleteGroupsResponse;
+    ShareGroupHeartbeat => ShareGroupHeartbeatRequest [boxed], ShareGroupHeartbeatResponse;
+    ShareGroupDescribe => ShareGroupDescribeRequest, ShareGroupDescribeResponse;
+    ShareFetch => ShareFetchRequest [boxed], ShareFetchResponse;
+    ShareAcknowledge => ShareAcknowledgeRequest [boxed], ShareAcknowledgeResponse;
+    DescribeConfigs => DescribeConfigsRequest, DescribeConfigsResponse;
+    IncrementalAlterConfigs => IncrementalAlterConfigsRequest, IncrementalAlterConfigsResponse;
+    DescribeShareGroupOffsets => DescribeShareGroupOffsetsRequest, DescribeShareGroupOffsetsResponse;
+    AlterShareGroupOffsets => AlterShareGroupOffsetsRequest, AlterShareGroupOffsetsResponse;
+    DeleteShareGroupOffsets => DeleteShareGroupOffsetsRequest, DeleteShareGroupOffsetsResponse;
     // ringlog-private, never advertised (versions::PRIVATE_APIS).
     DescribeDelays => DescribeDelaysRequest, DescribeDelaysResponse;
 }
@@ -274,18 +280,8 @@ macro_rules! unserved_apis {
     };
 }
 
-// Issue #16, defined, not served yet: share groups (KIP-932) and their Admin APIs, consumer
-// groups of the new protocol (KIP-848), and the configs of groups (and of topics, issue #19).
+// Issue #16, defined, not served yet: consumer groups of the new protocol (KIP-848).
 unserved_apis! {
-    DescribeConfigs => DescribeConfigsRequest, DescribeConfigsResponse;
-    IncrementalAlterConfigs => IncrementalAlterConfigsRequest, IncrementalAlterConfigsResponse;
     ConsumerGroupHeartbeat => ConsumerGroupHeartbeatRequest, ConsumerGroupHeartbeatResponse;
     ConsumerGroupDescribe => ConsumerGroupDescribeRequest, ConsumerGroupDescribeResponse;
-    ShareGroupHeartbeat => ShareGroupHeartbeatRequest, ShareGroupHeartbeatResponse;
-    ShareGroupDescribe => ShareGroupDescribeRequest, ShareGroupDescribeResponse;
-    ShareFetch => ShareFetchRequest, ShareFetchResponse;
-    ShareAcknowledge => ShareAcknowledgeRequest, ShareAcknowledgeResponse;
-    DescribeShareGroupOffsets => DescribeShareGroupOffsetsRequest, DescribeShareGroupOffsetsResponse;
-    AlterShareGroupOffsets => AlterShareGroupOffsetsRequest, AlterShareGroupOffsetsResponse;
-    DeleteShareGroupOffsets => DeleteShareGroupOffsetsRequest, DeleteShareGroupOffsetsResponse;
 }
