@@ -158,6 +158,9 @@ pub struct BrokerConfig {
     /// completes (`group.initial.rebalance.delay.ms`; see
     /// [`crate::group::INITIAL_REBALANCE_DELAY_MS_DEFAULT`] for the default and its reason).
     pub group_initial_rebalance_delay_ms: u64,
+    /// Share groups' broker-wide settings (Kafka's `group.share.*` and
+    /// `errors.deadletterqueue.*` broker configs); group configs override some of them.
+    pub share: crate::share::config::BrokerShareConfig,
     /// Test-only fault: the next N Produce requests are appended and then the connection is
     /// dropped instead of answered (the client must retry; idempotence must catch it).
     pub fault_drop_after_append: std::sync::Arc<std::sync::atomic::AtomicU32>,
@@ -195,6 +198,7 @@ impl Default for BrokerConfig {
             delay_timer: crate::delay::timer::TimerConfig::default(),
             message_timestamp_after_max_ms: MESSAGE_TIMESTAMP_AFTER_MAX_MS_DEFAULT,
             group_initial_rebalance_delay_ms: crate::group::INITIAL_REBALANCE_DELAY_MS_DEFAULT,
+            share: crate::share::config::BrokerShareConfig::default(),
             fault_drop_after_append: Default::default(),
             fault_hold_appends: Default::default(),
         }
@@ -329,6 +333,7 @@ impl BrokerConfig {
         if self.message_timestamp_before_max_ms < 0 || self.message_timestamp_after_max_ms < 0 {
             return Err("message-timestamp-before-max-ms and -after-max-ms must be >= 0".into());
         }
+        self.share.validate()?;
         if self.group_initial_rebalance_delay_ms > crate::group::INITIAL_REBALANCE_DELAY_MS_MAX {
             return Err(format!(
                 "group-initial-rebalance-delay-ms must be at most {} (Kafka's int), got {}",
@@ -453,6 +458,21 @@ impl BrokerConfig {
         if let Some(v) = file.group_initial_rebalance_delay_ms {
             self.group_initial_rebalance_delay_ms = v;
         }
+        if let Some(v) = file.group_share_delivery_count_limit {
+            self.share.delivery_count_limit = v;
+        }
+        if let Some(v) = file.group_share_record_lock_duration_ms {
+            self.share.record_lock_duration_ms = v;
+        }
+        if let Some(v) = file.group_share_partition_max_record_locks {
+            self.share.partition_max_record_locks = v;
+        }
+        if let Some(v) = &file.errors_deadletterqueue_topic_name_prefix {
+            self.share.dlq_topic_name_prefix = v.clone();
+        }
+        if let Some(v) = file.errors_deadletterqueue_auto_create_topics_enable {
+            self.share.dlq_auto_create_topics = v;
+        }
         Ok(())
     }
 }
@@ -543,6 +563,27 @@ pub struct ConfigOverrides {
     /// group.initial.rebalance.delay.ms; default 0: a lone consumer joins at once).
     #[arg(long)]
     pub group_initial_rebalance_delay_ms: Option<u64>,
+    /// Share groups: deliveries of a record before it is archived (Kafka's
+    /// group.share.delivery.count.limit, 2..=10, default 5); a group's
+    /// share.delivery.count.limit overrides it.
+    #[arg(long)]
+    pub group_share_delivery_count_limit: Option<u16>,
+    /// Share groups: how long an acquired record stays locked to its consumer, ms (Kafka's
+    /// group.share.record.lock.duration.ms, 1,000..=3,600,000, default 30,000).
+    #[arg(long)]
+    pub group_share_record_lock_duration_ms: Option<i64>,
+    /// Share groups: records in flight per share-partition (Kafka's
+    /// group.share.partition.max.record.locks, 100..=10,000, default 2,000).
+    #[arg(long)]
+    pub group_share_partition_max_record_locks: Option<i64>,
+    /// Share groups: the prefix every dead-letter topic name must start with (Kafka's
+    /// errors.deadletterqueue.topic.name.prefix, default "dlq."; empty lifts the rule).
+    #[arg(long)]
+    pub errors_deadletterqueue_topic_name_prefix: Option<String>,
+    /// Share groups: create a missing dead-letter topic when a record is first sent there
+    /// (Kafka's errors.deadletterqueue.auto.create.topics.enable, default false).
+    #[arg(long)]
+    pub errors_deadletterqueue_auto_create_topics_enable: Option<bool>,
 }
 
 /// Parse `always`, `never` or `interval:<ms>`.

@@ -526,6 +526,33 @@ async fn handle(shard: &Rc<ShardState>, header: &RequestHeader, request: Request
         Request::DeleteGroups(r) => respond(handlers::delete_groups::handle(shard, r).await),
         Request::InitProducerId(r) => respond(handlers::init_producer_id::handle(shard, r).await),
         Request::DescribeDelays(r) => respond(handlers::describe_delays::handle(shard, r).await),
+        Request::DescribeConfigs(r) => respond(handlers::describe_configs::handle(shard, r).await),
+        Request::IncrementalAlterConfigs(r) => {
+            respond(handlers::incremental_alter_configs::handle(shard, r).await)
+        }
+        // Share groups.
+        Request::ShareGroupHeartbeat(r) => respond(
+            handlers::share_group_heartbeat::handle(shard, header.client_id.as_deref(), *r).await,
+        ),
+        Request::ShareGroupDescribe(r) => {
+            respond(handlers::share_group_describe::handle(shard, r).await)
+        }
+        Request::ShareFetch(r) => match handlers::share_fetch::handle(shard, header, *r).await {
+            Ok(pieces) => Outcome::Pieces(pieces),
+            Err(e) => Outcome::Close(format!("cannot frame share fetch response: {e}")),
+        },
+        Request::ShareAcknowledge(r) => {
+            respond(handlers::share_acknowledge::handle(shard, *r).await)
+        }
+        Request::DescribeShareGroupOffsets(r) => {
+            respond(handlers::share_group_offsets::describe(shard, r).await)
+        }
+        Request::AlterShareGroupOffsets(r) => {
+            respond(handlers::share_group_offsets::alter(shard, r).await)
+        }
+        Request::DeleteShareGroupOffsets(r) => {
+            respond(handlers::share_group_offsets::delete(shard, r).await)
+        }
     }
 }
 

@@ -140,6 +140,15 @@ pub enum BrokerError {
         /// The cause.
         reason: String,
     },
+    /// KIP-848: an offset commit with a member epoch other than the member's current one.
+    StaleMemberEpoch {
+        /// The group.
+        group: String,
+        /// The member.
+        member_id: String,
+        /// The epoch given.
+        epoch: i32,
+    },
     /// The shard's share-group state could not be kept (its state log failed, or a bound was
     /// reached); the request is refused rather than served without durable state.
     ShareState {
@@ -355,6 +364,7 @@ impl BrokerError {
             E::InvalidDelay { .. } => code::INVALID_RECORD,
             E::TimerFailed { .. } => code::KAFKA_STORAGE_ERROR,
             E::ShareState { .. } => code::KAFKA_STORAGE_ERROR,
+            E::StaleMemberEpoch { .. } => code::STALE_MEMBER_EPOCH,
             E::ReplicaAssignment { .. }
             | E::InvalidTimestamp { .. }
             | E::UnknownCoordinatorKeyType { .. }
@@ -561,6 +571,14 @@ impl fmt::Display for BrokerError {
             ),
             E::TimerFailed { reason } => write!(f, "the timer log of delayed records failed: {reason}"),
             E::ShareState { reason } => write!(f, "share-group state: {reason}"),
+            E::StaleMemberEpoch {
+                group,
+                member_id,
+                epoch,
+            } => write!(
+                f,
+                "group {group}: member {member_id}'s epoch {epoch} is not its current epoch"
+            ),
             E::ReplicaAssignment { topic } => {
                 write!(f, "topic {topic:?}: explicit replica assignments are not supported")
             }

@@ -419,7 +419,10 @@ async fn shard_main(info: ShardInfo, start: ShardStart) -> io::Result<()> {
         timer: std::cell::OnceCell::new(),
         shares: share::Shares::default(),
     });
-    state.shares.open(&config.data_dir, id, count).await?;
+    state
+        .shares
+        .open(&config.data_dir, id, count, &config.share)
+        .await?;
     let timer = delay::Timer::open(
         &config.data_dir,
         id,
@@ -435,6 +438,7 @@ async fn shard_main(info: ShardInfo, start: ShardStart) -> io::Result<()> {
 
     rt::spawn(group::run_timers(state.clone()));
     rt::spawn(share::run_sweeper(state.clone()));
+    rt::spawn(share::dlq::run_writer(state.clone()));
     let inbox_state = state.clone();
     let inbox_task = rt::spawn(async move {
         while let Some(msg) = inbox.recv().await {

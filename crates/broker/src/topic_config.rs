@@ -15,6 +15,10 @@ use crate::error::BrokerError;
 /// `ringlog-delay-ms` headers); only such topics have their records looked into on produce.
 pub const DELIVERY_DELAY_ENABLE: &str = "ringlog.delivery.delay.enable";
 
+/// Kafka's topic config (KIP-1191) that lets a topic receive share groups' dead-letter copies;
+/// kept and acted on (the other Kafka topic configs are accepted and not applied yet).
+pub const DLQ_GROUP_ENABLE: &str = "errors.deadletterqueue.group.enable";
+
 /// Prefix of ringlog's own topic configs.
 pub const RINGLOG_PREFIX: &str = "ringlog.";
 
@@ -23,6 +27,8 @@ pub const RINGLOG_PREFIX: &str = "ringlog.";
 pub struct TopicConfigs {
     /// [`DELIVERY_DELAY_ENABLE`].
     pub delivery_delay: bool,
+    /// [`DLQ_GROUP_ENABLE`].
+    pub dlq_enable: bool,
 }
 
 /// Where a config value comes from, as DescribeConfigs' `ConfigSource` (CreateTopics v5+).
@@ -63,6 +69,12 @@ impl TopicConfigs {
                 return Err(invalid(format!("Duplicate resource config names: {key}")));
             }
             seen.push(key);
+            if key == DLQ_GROUP_ENABLE {
+                if let Some(value) = value {
+                    out.dlq_enable = parse_bool(key, value).map_err(invalid)?;
+                }
+                continue;
+            }
             if !key.starts_with(RINGLOG_PREFIX) {
                 continue;
             }
@@ -83,15 +95,19 @@ impl TopicConfigs {
 
     /// Every config ringlog acts on with its value and source (CreateTopics v5+ `configs`).
     pub fn describe(&self) -> Vec<(&'static str, String, Source)> {
-        vec![(
-            DELIVERY_DELAY_ENABLE,
-            self.delivery_delay.to_string(),
-            if self.delivery_delay {
-                Source::Topic
-            } else {
-                Source::Default
-            },
-        )]
+        let source = |set: bool| if set { Source::Topic } else { Source::Default };
+        vec![
+            (
+                DELIVERY_DELAY_ENABLE,
+                self.delivery_delay.to_string(),
+                source(self.delivery_delay),
+            ),
+            (
+                DLQ_GROUP_ENABLE,
+                self.dlq_enable.to_string(),
+                source(self.dlq_enable),
+            ),
+        ]
     }
 
     /// The catalog form: the non-default configs as `key=value` words.
@@ -99,6 +115,9 @@ impl TopicConfigs {
         let mut out = Vec::new();
         if self.delivery_delay {
             out.push(format!("{DELIVERY_DELAY_ENABLE}=true"));
+        }
+        if self.dlq_enable {
+            out.push(format!("{DLQ_GROUP_ENABLE}=true"));
         }
         out
     }
@@ -177,6 +196,11 @@ mod tests {
             TopicConfigs::default(),
             TopicConfigs {
                 delivery_delay: true,
+                dlq_enable: false,
+            },
+            TopicConfigs {
+                delivery_delay: true,
+                dlq_enable: true,
             },
         ] {
             let words = c.to_catalog();

@@ -43,6 +43,7 @@
 //!   assignment bytes, offsets metadata bytes.
 
 pub mod admin;
+pub mod consumer;
 pub mod offsets_log;
 pub mod state;
 
@@ -151,6 +152,15 @@ pub enum GroupOp {
     TopicDeleted {
         topic: String,
     },
+    /// KIP-848: a consumer group member's heartbeat.
+    ConsumerHeartbeat {
+        group: String,
+        beat: consumer::CBeat,
+    },
+    /// KIP-848: a consumer group's membership, for ConsumerGroupDescribe.
+    ConsumerDescribe {
+        group: String,
+    },
 }
 
 /// A member as DescribeGroups shows it.
@@ -174,6 +184,8 @@ pub struct GroupSummary {
     pub protocol_type: String,
     pub protocol_name: String,
     pub members: Vec<MemberSummary>,
+    /// "Classic" or "Consumer" (KIP-848), as Kafka 4.4 writes group types.
+    pub group_type: &'static str,
 }
 
 /// One partition's committed offset in an OffsetFetch answer.
@@ -193,6 +205,10 @@ pub type CommitResults = Vec<(String, Vec<(i32, Result<(), BrokerError>)>)>;
 /// Each leaving member's outcome: (member id, instance id, result).
 pub type LeaveResults = Vec<(String, Option<String>, Result<(), BrokerError>)>;
 
+/// A KIP-848 heartbeat's outcome: the answer and its assignment by topic id, or a refusal.
+pub type ConsumerBeatResult =
+    Result<(consumer::CReply, Vec<(uuid::Uuid, Vec<i32>)>), consumer::CRefusal>;
+
 /// Answers from the coordinator shard, with typed errors (the handlers turn them into codes).
 #[allow(missing_docs)]
 pub enum GroupReply {
@@ -208,6 +224,10 @@ pub enum GroupReply {
     Describe(GroupSummary),
     List(Vec<GroupSummary>),
     Delete(Result<(), BrokerError>),
+    /// KIP-848 heartbeat: the answer with the assignment by topic id, or a refusal.
+    ConsumerHeartbeat(ConsumerBeatResult),
+    /// KIP-848 describe: the group, if it is a consumer group.
+    ConsumerDescribe(Option<consumer::ConsumerGroup>),
     Done,
 }
 
@@ -221,6 +241,9 @@ pub struct Coordinator {
     initial_delay_due: Cell<Option<Instant>>,
     /// Wakes the timer task when `initial_delay_due` moved earlier.
     timer_wake: Notify,
+    /// KIP-848 consumer groups' membership by group id (their committed offsets are in
+    /// `groups`, as classic groups' are).
+    consumers: RefCell<HashMap<String, consumer::ConsumerGroup>>,
 }
 
 fn now_ms() -> i64 {
@@ -259,7 +282,14 @@ impl Coordinator {
             log,
             initial_delay_due: Cell::new(None),
             timer_wake: Notify::new(),
+            consumers: RefCell::new(HashMap::new()),
         })
+    }
+
+    /// Whether a classic group `id` is known here (members or committed offsets): a share group
+    /// may not take its id.
+    pub fn has_group(&self, id: &str) -> bool {
+        self.groups.borrow().contains_key(id) || self.consumers.borrow().contains_key(id)
     }
 
     /// Number of groups this shard holds (members or offsets).
@@ -270,6 +300,13 @@ impl Coordinator {
     /// One timer tick: expire members, finish overdue phases, forget empty groups.
     pub fn tick(&self) {
         let now = Instant::now();
+        {
+            let mut consumers = self.consumers.borrow_mut();
+            for c in consumers.values_mut() {
+                c.expire(now);
+            }
+            consumers.retain(|_, c| !c.members.is_empty());
+        }
         let mut groups = self.groups.borrow_mut();
         for g in groups.values_mut() {
             g.tick(now);
@@ -306,6 +343,14 @@ impl Coordinator {
                 client_id,
                 req,
             } => {
+                if self.consumers.borrow().contains_key(&*req.group_id) {
+                    // A KIP-848 group: a classic member may not join it.
+                    let e = BrokerError::InconsistentGroupProtocol {
+                        group: req.group_id.to_string(),
+                        member_id: req.member_id.to_string(),
+                    };
+                    return GroupReply::Join(JoinOutcome::error(e, &req.member_id));
+                }
                 let delay = Duration::from_millis(shard.config.group_initial_rebalance_delay_ms);
                 let reply = self.join(version, client_id, req, delay);
                 GroupReply::Join(match reply {
@@ -354,14 +399,81 @@ impl Coordinator {
                     .unwrap_or_else(|| dead_group(&group)),
             ),
             GroupOp::List => {
-                GroupReply::List(self.groups.borrow().values().map(summarize).collect())
+                let consumers = self.consumers.borrow();
+                let mut list: Vec<GroupSummary> = self
+                    .groups
+                    .borrow()
+                    .values()
+                    .filter(|g| !consumers.contains_key(&g.id))
+                    .map(summarize)
+                    .collect();
+                list.extend(consumers.iter().map(|(id, c)| GroupSummary {
+                    group_id: id.clone(),
+                    state: c.state_name().to_string(),
+                    protocol_type: "consumer".to_string(),
+                    protocol_name: String::new(),
+                    members: Vec::new(),
+                    group_type: "Consumer",
+                }));
+                GroupReply::List(list)
             }
             GroupOp::Delete { group } => GroupReply::Delete(self.delete(&group).await),
             GroupOp::TopicDeleted { topic } => {
                 self.topic_deleted(&topic).await;
                 GroupReply::Done
             }
+            GroupOp::ConsumerHeartbeat { group, beat } => {
+                GroupReply::ConsumerHeartbeat(self.consumer_heartbeat(shard, &group, beat))
+            }
+            GroupOp::ConsumerDescribe { group } => {
+                GroupReply::ConsumerDescribe(self.consumers.borrow().get(&group).cloned())
+            }
         }
+    }
+
+    /// A KIP-848 heartbeat. A group id held by a classic group with members is refused (as
+    /// Kafka does); one with only committed offsets becomes a consumer group.
+    fn consumer_heartbeat(
+        &self,
+        shard: &ShardState,
+        group: &str,
+        beat: consumer::CBeat,
+    ) -> ConsumerBeatResult {
+        let classic_busy = self
+            .groups
+            .borrow()
+            .get(group)
+            .is_some_and(|g| !g.members.is_empty() || g.state != GroupState::Empty);
+        if classic_busy {
+            return Err(consumer::CRefusal {
+                code: crate::protocol::error::GROUP_ID_NOT_FOUND,
+                message: format!("Group {group} is not a consumer group."),
+            });
+        }
+        let mut consumers = self.consumers.borrow_mut();
+        if !consumers.contains_key(group)
+            && self.groups.borrow().len() + consumers.len() >= GROUPS_PER_SHARD_MAX
+        {
+            return Err(consumer::CRefusal {
+                code: crate::protocol::error::COORDINATOR_NOT_AVAILABLE,
+                message: format!(
+                    "shard {} coordinates {GROUPS_PER_SHARD_MAX} groups",
+                    self.shard
+                ),
+            });
+        }
+        let catalog = shard.catalog.borrow();
+        let g = consumers.entry(group.to_string()).or_default();
+        let reply = g.heartbeat(beat, Instant::now(), &CatalogTopics(&catalog))?;
+        let by_id = reply
+            .assignment
+            .as_ref()
+            .map(|a| consumer::by_topic_id(a, |t| catalog.get(t).map(|m| m.id)))
+            .unwrap_or_default();
+        if g.members.is_empty() {
+            consumers.remove(group);
+        }
+        Ok((reply, by_id))
     }
 
     fn join(
@@ -595,6 +707,24 @@ impl Coordinator {
         let member_id = &*req.member_id;
         let mut groups = self.groups.borrow_mut();
         let group = group.to_string();
+        if let Some(c) = self.consumers.borrow().get(&group) {
+            // A KIP-848 group: the member's current epoch is the generation.
+            c.may_commit(member_id, generation).map_err(|r| {
+                if r.code == consumer::codes::STALE_MEMBER_EPOCH {
+                    BrokerError::StaleMemberEpoch {
+                        group: group.clone(),
+                        member_id: member_id.to_string(),
+                        epoch: generation,
+                    }
+                } else {
+                    unknown_member(group.clone(), member_id)
+                }
+            })?;
+            groups
+                .entry(group.clone())
+                .or_insert_with(|| Group::new(group.clone()));
+            return Ok(());
+        }
         let Some(g) = groups.get(&group) else {
             if generation >= 0 {
                 return Err(BrokerError::IllegalGeneration { group, generation });
@@ -664,6 +794,14 @@ impl Coordinator {
         let named = || group.to_string();
         if !valid_group_id(group) {
             return Err(BrokerError::InvalidGroupId { group: named() });
+        }
+        if self
+            .consumers
+            .borrow()
+            .get(group)
+            .is_some_and(|c| !c.members.is_empty())
+        {
+            return Err(BrokerError::NonEmptyGroup { group: named() });
         }
         {
             let groups = self.groups.borrow();
@@ -735,6 +873,15 @@ fn forget_offsets(groups: &Rc<RefCell<HashMap<String, Group>>>) -> impl Fn(&[Off
 }
 
 /// A member of a group this shard does not hold.
+/// The catalog as the KIP-848 assignor sees it.
+struct CatalogTopics<'a>(&'a crate::catalog::Catalog);
+
+impl consumer::Topics for CatalogTopics<'_> {
+    fn partitions(&self, topic: &str) -> Option<i32> {
+        self.0.get(topic).map(|m| m.partitions)
+    }
+}
+
 fn unknown_member(group: String, member_id: &str) -> BrokerError {
     let member_id = member_id.to_string();
     BrokerError::UnknownMember { group, member_id }
@@ -750,6 +897,7 @@ fn summarize(g: &Group) -> GroupSummary {
         group_id: g.id.clone(),
         state: g.state.name().to_string(),
         protocol_type: g.current_protocol_type().unwrap_or_default(),
+        group_type: "Classic",
         protocol_name: if settled {
             protocol.clone()
         } else {
@@ -788,6 +936,7 @@ fn dead_group(id: &str) -> GroupSummary {
         protocol_type: String::new(),
         protocol_name: String::new(),
         members: Vec::new(),
+        group_type: "Classic",
     }
 }
 

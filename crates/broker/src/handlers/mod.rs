@@ -38,3 +38,10 @@ pub mod share_acknowledge;
 pub mod share_fetch;
 pub mod share_group_describe;
 pub mod share_group_heartbeat;
+// Configs (group configs now; topic and broker configs with issue #19).
+pub mod describe_configs;
+pub mod incremental_alter_configs;
+pub mod share_group_offsets;
+// KIP-848 consumer groups (state lives in crate::group::consumer).
+pub mod consumer_group_describe;
+pub mod consumer_group_heartbeat;

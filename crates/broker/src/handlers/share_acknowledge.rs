@@ -22,7 +22,7 @@ pub async fn handle(
     let (Some(group), Some(member)) = (req.group_id.as_ref(), req.member_id.as_ref()) else {
         return refused(codes::INVALID_REQUEST, "GroupId and MemberId must be set");
     };
-    let wanted = req
+    let wanted: Vec<Wanted> = req
         .topics
         .iter()
         .flat_map(|t| {
@@ -41,6 +41,7 @@ pub async fn handle(
             })
         })
         .collect();
+    let named: Vec<(uuid::Uuid, i32)> = wanted.iter().map(|w| (w.topic_id, w.partition)).collect();
     let served = share::serve(
         shard,
         group.to_string(),
@@ -57,6 +58,11 @@ pub async fn handle(
     };
     let mut responses: Vec<ShareAcknowledgeTopicResponse> = Vec::new();
     for (topic_id, partition, outcome) in served.parts {
+        // Partitions of a closing session that the request did not name were only released:
+        // the client expects answers for the partitions it named.
+        if !named.contains(&(topic_id, partition)) {
+            continue;
+        }
         let (error_code, error_message) = match &outcome {
             Err(e) => (code_of(Some(e)), Some(Str::from(e.to_string()))),
             Ok(o) => match &o.ack_error {

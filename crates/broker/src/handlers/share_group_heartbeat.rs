@@ -38,6 +38,20 @@ pub async fn handle(
             let target = routing::group_coordinator(&group_id, shard.count);
             shard
                 .call(target, move |s| async move {
+                    // A new share group is recorded durably before its first member is
+                    // answered (it then survives a restart).
+                    if s.groups.has_group(&group_id) {
+                        return Err(Refusal::new(
+                            codes::GROUP_ID_NOT_FOUND,
+                            format!("Group {group_id} is not a share group."),
+                        ));
+                    }
+                    let known = s.shares.groups.borrow().contains_key(&group_id);
+                    if !known && beat.member_epoch == 0 {
+                        if let Err(e) = s.shares.remember_group(&group_id).await {
+                            return Err(Refusal::new(e.kafka_code(), e.to_string()));
+                        }
+                    }
                     on_coordinator(&s, group_id, beat)
                 })
                 .await

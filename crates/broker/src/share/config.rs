@@ -59,6 +59,71 @@ pub const BACKOFF_MS_MAX: i64 = 86_400_000;
 /// Longest dead-letter topic name (Kafka's topic name bound).
 pub const TOPIC_NAME_BYTES_MAX: usize = 249;
 
+/// Smallest `group.share.partition.max.record.locks` (Kafka's bound).
+pub const RECORD_LOCKS_MIN: i64 = 100;
+/// Largest `group.share.partition.max.record.locks` (Kafka's bound).
+pub const RECORD_LOCKS_MAX: i64 = 10_000;
+/// Kafka's `errors.deadletterqueue.topic.name.prefix` default.
+pub const DLQ_PREFIX_DEFAULT: &str = "dlq.";
+
+/// Share groups' broker settings (`ringlog serve` flags and TOML keys named as Kafka's broker
+/// configs).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BrokerShareConfig {
+    /// `group.share.delivery.count.limit`.
+    pub delivery_count_limit: u16,
+    /// `group.share.record.lock.duration.ms`.
+    pub record_lock_duration_ms: i64,
+    /// `group.share.partition.max.record.locks`.
+    pub partition_max_record_locks: i64,
+    /// `errors.deadletterqueue.topic.name.prefix`.
+    pub dlq_topic_name_prefix: String,
+    /// `errors.deadletterqueue.auto.create.topics.enable`.
+    pub dlq_auto_create_topics: bool,
+}
+
+impl Default for BrokerShareConfig {
+    fn default() -> BrokerShareConfig {
+        BrokerShareConfig {
+            delivery_count_limit: DELIVERY_LIMIT_DEFAULT,
+            record_lock_duration_ms: LOCK_MS_DEFAULT,
+            partition_max_record_locks: RECORD_LOCKS_DEFAULT,
+            dlq_topic_name_prefix: DLQ_PREFIX_DEFAULT.to_string(),
+            dlq_auto_create_topics: false,
+        }
+    }
+}
+
+impl BrokerShareConfig {
+    /// Checks every setting against Kafka's bounds.
+    pub fn validate(&self) -> Result<(), String> {
+        if !(DELIVERY_LIMIT_MIN..=DELIVERY_LIMIT_MAX).contains(&self.delivery_count_limit) {
+            return Err(format!(
+                "group-share-delivery-count-limit must be in {DELIVERY_LIMIT_MIN}..={DELIVERY_LIMIT_MAX}, got {}",
+                self.delivery_count_limit
+            ));
+        }
+        if !(LOCK_MS_MIN..=LOCK_MS_MAX).contains(&self.record_lock_duration_ms) {
+            return Err(format!(
+                "group-share-record-lock-duration-ms must be in {LOCK_MS_MIN}..={LOCK_MS_MAX}, got {}",
+                self.record_lock_duration_ms
+            ));
+        }
+        if !(RECORD_LOCKS_MIN..=RECORD_LOCKS_MAX).contains(&self.partition_max_record_locks) {
+            return Err(format!(
+                "group-share-partition-max-record-locks must be in {RECORD_LOCKS_MIN}..={RECORD_LOCKS_MAX}, got {}",
+                self.partition_max_record_locks
+            ));
+        }
+        if self.dlq_topic_name_prefix.len() > TOPIC_NAME_BYTES_MAX {
+            return Err(
+                "errors-deadletterqueue-topic-name-prefix is longer than a topic name".to_string(),
+            );
+        }
+        Ok(())
+    }
+}
+
 /// Where a share-partition starts.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum AutoReset {
@@ -108,12 +173,12 @@ pub const NAMES: &[&str] = &[
 ];
 
 impl GroupConfigs {
-    /// The settings a share-partition applies.
-    pub fn settings(&self) -> ShareSettings {
+    /// The settings a share-partition applies: the group's, else the broker's.
+    pub fn settings(&self, broker: &BrokerShareConfig) -> ShareSettings {
         ShareSettings {
-            lock_ms: self.lock_ms.unwrap_or(LOCK_MS_DEFAULT),
-            delivery_limit: self.delivery_limit.unwrap_or(DELIVERY_LIMIT_DEFAULT),
-            record_locks_max: RECORD_LOCKS_DEFAULT,
+            lock_ms: self.lock_ms.unwrap_or(broker.record_lock_duration_ms),
+            delivery_limit: self.delivery_limit.unwrap_or(broker.delivery_count_limit),
+            record_locks_max: broker.partition_max_record_locks,
             backoff_ms: self.backoff_ms.clone().unwrap_or_default(),
         }
     }
@@ -366,14 +431,17 @@ mod tests {
         assert!(c.set("share.nope", Some("1")).is_err());
         assert!(c.set(RETRY_BACKOFF_MS, Some("1,-2")).is_err());
         assert_eq!(c.delivery_limit, Some(3));
-        let s = c.settings();
+        let s = c.settings(&BrokerShareConfig::default());
         assert_eq!(
             (s.delivery_limit, s.backoff_ms.clone()),
             (3, vec![1000, 5000])
         );
         assert_eq!(GroupConfigs::decode(&c.encode()).unwrap(), c);
         c.set(DELIVERY_COUNT_LIMIT, None).unwrap();
-        assert_eq!(c.settings().delivery_limit, DELIVERY_LIMIT_DEFAULT);
+        assert_eq!(
+            c.settings(&BrokerShareConfig::default()).delivery_limit,
+            DELIVERY_LIMIT_DEFAULT
+        );
         assert_eq!(
             c.value_of(DELIVERY_COUNT_LIMIT),
             Some(("5".to_string(), false))

@@ -32,6 +32,7 @@
 //!   (`group.share.partition.max.record.locks`), so its state is bounded.
 
 pub mod config;
+pub mod dlq;
 pub mod group;
 pub mod partition;
 
@@ -56,6 +57,9 @@ pub const FAMILY: &str = "share_state";
 const KEY_PARTITION: u8 = 1;
 /// Key kind: a share group's configs (on the group's coordinator).
 const KEY_GROUP_CONFIGS: u8 = 2;
+/// Key kind: a share group exists (on its coordinator; written when it first forms, so it is
+/// listed and described after a restart, before its members come back).
+const KEY_GROUP: u8 = 3;
 /// Share-partitions per shard (each holds at most a window of `record_locks_max` records).
 /// Beyond: the fetch of a new one is refused (COORDINATOR_NOT_AVAILABLE-like, retriable).
 pub const PARTITIONS_PER_SHARD_MAX: usize = 100_000;
@@ -71,6 +75,8 @@ struct Slot {
     part: SharePartition,
     persisted: Vec<u8>,
     settings: ShareSettings,
+    /// The group's `errors.deadletterqueue.copy.record.enable`, as last seen.
+    dlq_copy: bool,
 }
 
 /// The share-group state of one shard.
@@ -84,6 +90,10 @@ pub struct Shares {
     pub sessions: RefCell<HashMap<(String, String), group::Session>>,
     /// Coordinator role: configs by group.
     pub configs: RefCell<HashMap<String, GroupConfigs>>,
+    /// Dead-letter copies: the next sequence by dead-letter partition.
+    dlq_next: RefCell<HashMap<(String, i32), i32>>,
+    /// Wakes the dead-letter writer.
+    dlq_wake: crate::runtime::sync::Notify,
 }
 
 fn put_str16(out: &mut Vec<u8>, s: &str) {
@@ -108,9 +118,17 @@ fn configs_key(group: &str) -> Vec<u8> {
     out
 }
 
+fn group_key(group: &str) -> Vec<u8> {
+    let mut out = Vec::with_capacity(3 + group.len());
+    out.push(KEY_GROUP);
+    put_str16(&mut out, group);
+    out
+}
+
 enum Key {
     Part(String, String, i32),
     Configs(String),
+    Group(String),
 }
 
 fn decode_key(bytes: &[u8]) -> Option<Key> {
@@ -122,11 +140,12 @@ fn decode_key(bytes: &[u8]) -> Option<Key> {
             Key::Part(group, topic, r.i32()?)
         }
         KEY_GROUP_CONFIGS => Key::Configs(r.str16()?),
+        KEY_GROUP => Key::Group(r.str16()?),
         _ => return None,
     };
     let consumed = match &key {
         Key::Part(g, t, _) => 1 + 2 + g.len() + 2 + t.len() + 4,
-        Key::Configs(g) => 1 + 2 + g.len(),
+        Key::Configs(g) | Key::Group(g) => 1 + 2 + g.len(),
     };
     (consumed == bytes.len()).then_some(key)
 }
@@ -134,7 +153,9 @@ fn decode_key(bytes: &[u8]) -> Option<Key> {
 fn route(key: &[u8], shards: usize) -> Option<usize> {
     match decode_key(key)? {
         Key::Part(_, topic, partition) => Some(crate::routing::owner(&topic, partition, shards)),
-        Key::Configs(group) => Some(crate::routing::group_coordinator(&group, shards)),
+        Key::Configs(group) | Key::Group(group) => {
+            Some(crate::routing::group_coordinator(&group, shards))
+        }
     }
 }
 
@@ -200,6 +221,8 @@ pub struct OwnerArgs {
     pub max_bytes: u64,
     /// Release everything the member holds on these partitions (session closed).
     pub release: bool,
+    /// The group's valid dead-letter topic, if any.
+    pub dlq: Option<dlq::Target>,
 }
 
 /// The owner's answer for one partition.
@@ -220,10 +243,17 @@ pub struct PartOutcome {
 
 impl Shares {
     /// Opens this shard's share state log and replays it.
-    pub async fn open(&self, data_dir: &Path, shard: usize, shards: usize) -> io::Result<()> {
+    pub async fn open(
+        &self,
+        data_dir: &Path,
+        shard: usize,
+        shards: usize,
+        broker: &config::BrokerShareConfig,
+    ) -> io::Result<()> {
         let root = state_log::state_root(data_dir);
         let mut parts = HashMap::new();
         let mut configs = HashMap::new();
+        let mut groups = HashMap::new();
         let log = StateLog::open(&root, FAMILY, shard, StateLogConfig::default(), |k, v| {
             match decode_key(k).ok_or("not a share state key")? {
                 Key::Part(group, topic, partition) => {
@@ -237,12 +267,16 @@ impl Shares {
                         Slot {
                             part,
                             persisted: v.to_vec(),
-                            settings: GroupConfigs::default().settings(),
+                            settings: GroupConfigs::default().settings(broker),
+                            dlq_copy: false,
                         },
                     );
                 }
                 Key::Configs(group) => {
                     configs.insert(group, GroupConfigs::decode(v)?);
+                }
+                Key::Group(group) => {
+                    groups.insert(group, group::ShareGroup::default());
                 }
             }
             Ok(())
@@ -251,6 +285,7 @@ impl Shares {
         .map_err(|e| io::Error::other(format!("shard {shard}: share state: {e}")))?;
         *self.parts.borrow_mut() = parts;
         *self.configs.borrow_mut() = configs;
+        *self.groups.borrow_mut() = groups;
         let _ = self.log.set(log);
         Ok(())
     }
@@ -284,6 +319,131 @@ impl Shares {
             self.configs.borrow_mut().insert(group.to_string(), configs);
         }
         Ok(())
+    }
+
+    /// Records that `group` exists (coordinator shard), once; resolves once durable.
+    pub async fn remember_group(&self, group: &str) -> Result<(), BrokerError> {
+        self.log()?
+            .append(vec![Update::put(group_key(group), Vec::new())], || {})
+            .await
+            .map_err(|e| BrokerError::ShareState {
+                reason: e.to_string(),
+            })
+    }
+
+    /// Forgets share group `group` on its coordinator: membership, sessions, configs and its
+    /// marker, durably. Its share-partitions are dropped by [`Shares::drop_group_parts`] on
+    /// every shard.
+    pub async fn forget_group(&self, group: &str) -> Result<(), BrokerError> {
+        self.log()?
+            .append(
+                vec![
+                    Update::delete(group_key(group)),
+                    Update::delete(configs_key(group)),
+                ],
+                || {},
+            )
+            .await
+            .map_err(|e| BrokerError::ShareState {
+                reason: e.to_string(),
+            })?;
+        self.groups.borrow_mut().remove(group);
+        self.configs.borrow_mut().remove(group);
+        self.sessions.borrow_mut().retain(|(g, _), _| g != group);
+        Ok(())
+    }
+
+    /// Drops `group`'s share-partitions on this shard (of `topic` only, when given), durably.
+    pub async fn drop_group_parts(
+        &self,
+        group: &str,
+        topic: Option<&str>,
+    ) -> Result<(), BrokerError> {
+        let keys: Vec<PartKey> = self
+            .parts
+            .borrow()
+            .keys()
+            .filter(|(g, t, _)| g == group && topic.is_none_or(|x| x == &**t))
+            .cloned()
+            .collect();
+        if keys.is_empty() {
+            return Ok(());
+        }
+        let updates = keys
+            .iter()
+            .map(|(g, t, p)| Update::delete(part_key(g, t, *p)))
+            .collect();
+        self.log()?
+            .append(updates, || {})
+            .await
+            .map_err(|e| BrokerError::ShareState {
+                reason: e.to_string(),
+            })?;
+        let mut parts = self.parts.borrow_mut();
+        for k in &keys {
+            parts.remove(k);
+        }
+        Ok(())
+    }
+
+    /// Sets the start of `group`'s share-partition `topic`-`partition` (this shard owns it):
+    /// everything in flight is forgotten, delivery starts again at `offset`. Durable.
+    pub async fn reset_start(
+        &self,
+        group: &str,
+        topic: &Arc<str>,
+        partition: i32,
+        offset: i64,
+    ) -> Result<(), BrokerError> {
+        let key: PartKey = (group.to_string(), topic.clone(), partition);
+        {
+            let mut parts = self.parts.borrow_mut();
+            match parts.get_mut(&key) {
+                Some(slot) => {
+                    let pending = slot.part.pending_dlq().to_vec();
+                    slot.part = SharePartition::new(offset);
+                    slot.part.add_pending_dlq(pending);
+                }
+                None => {
+                    parts.insert(
+                        key.clone(),
+                        Slot {
+                            part: SharePartition::new(offset),
+                            persisted: Vec::new(),
+                            settings: GroupConfigs::default()
+                                .settings(&config::BrokerShareConfig::default()),
+                            dlq_copy: false,
+                        },
+                    );
+                }
+            }
+        }
+        self.persist(&[key]).await
+    }
+
+    /// `group`'s share-partitions on this shard: (topic, partition, start offset, lag), where
+    /// lag counts the records from the start to `high_watermark(topic, partition)` not yet
+    /// acknowledged or archived.
+    pub fn offsets_of(
+        &self,
+        group: &str,
+        high_watermark: impl Fn(&str, i32) -> Option<i64>,
+    ) -> Vec<(Arc<str>, i32, i64, i64)> {
+        let mut out: Vec<_> = self
+            .parts
+            .borrow()
+            .iter()
+            .filter(|((g, _, _), _)| g == group)
+            .map(|((_, t, p), s)| {
+                let start = s.part.start_offset();
+                let c = s.part.counts();
+                let lag = high_watermark(t, *p)
+                    .map_or(-1, |hw| (hw - start - c.acknowledged - c.archived).max(0));
+                (t.clone(), *p, start, lag)
+            })
+            .collect();
+        out.sort_by(|a, b| (&a.0, a.1).cmp(&(&b.0, b.1)));
+        out
     }
 
     /// Counts of one group's share-partitions on this shard (for describe).
@@ -336,6 +496,39 @@ impl Shares {
             if let Err(e) = log.append(updates, || {}).await {
                 tracing::error!("share state: dropping the share-partitions of {topic}: {e}");
             }
+        }
+    }
+
+    /// Every pending dead-letter copy of this shard, with whether to copy the records' data.
+    fn all_pending(&self) -> Vec<(PartKey, partition::PendingDlq, bool)> {
+        self.parts
+            .borrow()
+            .iter()
+            .flat_map(|(k, s)| {
+                s.part
+                    .pending_dlq()
+                    .iter()
+                    .map(move |p| (k.clone(), p.clone(), s.dlq_copy))
+            })
+            .collect()
+    }
+
+    /// Forgets dead-letter copies that are done, durably.
+    async fn forget_pending(&self, done: &[(PartKey, partition::PendingDlq)]) {
+        let mut keys: Vec<PartKey> = Vec::new();
+        {
+            let mut parts = self.parts.borrow_mut();
+            for (k, p) in done {
+                if let Some(slot) = parts.get_mut(k) {
+                    slot.part.remove_pending_dlq(|x| x == p);
+                    if !keys.contains(k) {
+                        keys.push(k.clone());
+                    }
+                }
+            }
+        }
+        if let Err(e) = self.persist(&keys).await {
+            tracing::error!("share state write failed: {e}");
         }
     }
 
@@ -489,6 +682,25 @@ pub async fn on_owner(
         }
         out.push(outcome);
     }
+    // Archived records get their dead-letter copies planned, in the same durable write.
+    if let Some(target) = &args.dlq {
+        for (key, archived) in &archived_all {
+            match dlq::plan(&shard, key, archived, target).await {
+                Ok(planned) => {
+                    if let Some(slot) = shares.parts.borrow_mut().get_mut(key) {
+                        slot.dlq_copy = target.copy_record;
+                        slot.part.add_pending_dlq(planned);
+                    }
+                }
+                Err(e) => tracing::warn!(
+                    "share group {}: {}-{}: no dead-letter copy: {e}",
+                    key.0,
+                    key.1,
+                    key.2
+                ),
+            }
+        }
+    }
     if let Err(e) = shares.persist(&touched).await {
         tracing::error!("shard {}: share state write failed: {e}", shard.id);
         for o in &mut out {
@@ -502,6 +714,9 @@ pub async fn on_owner(
             });
         }
         return out;
+    }
+    if args.dlq.is_some() && !archived_all.is_empty() {
+        shares.dlq_wake.notify_waiters();
     }
     for (key, archived) in archived_all {
         for a in archived {
@@ -560,6 +775,7 @@ async fn ensure_slot(
             part: SharePartition::new(start),
             persisted: Vec::new(),
             settings: args.settings.clone(),
+            dlq_copy: false,
         });
     Ok(())
 }
@@ -714,7 +930,7 @@ pub async fn serve(
                 "the group coordinator shard is not available",
             ))
         })?;
-    let settings = configs.settings();
+    let settings = configs.settings(&shard.config.share);
     // Partitions to work on: those named (with their acks), then the session's others (to
     // fetch from), each once.
     let mut todo: Vec<Wanted> = Vec::new();
@@ -742,14 +958,17 @@ pub async fn serve(
         }
     }
     let do_fetch = fetch.is_some() && !view.closed;
+    let dlq = dlq::target(shard, &group, &configs).await;
     let args = OwnerArgs {
         group,
         member,
         settings: settings.clone(),
         reset: configs.auto_reset.unwrap_or_default(),
         max_records: fetch.map_or(0, |f| f.max_records),
-        max_bytes: fetch.map_or(0, |f| f.max_bytes),
+        // The response's bytes shared by its partitions (each still returns at least a batch).
+        max_bytes: fetch.map_or(0, |f| f.max_bytes / todo.len().max(1) as u64),
         release: view.closed,
+        dlq,
     };
     let resolved: Vec<Result<Arc<str>, Unresolved>> = {
         let catalog = shard.catalog.borrow();

@@ -138,6 +138,28 @@ pub struct Archived {
     pub reason: ArchiveReason,
 }
 
+/// Archived records waiting to be copied to the group's dead-letter topic, with the place
+/// (partition and idempotent sequence) they were given when they were archived, in the same
+/// durable write: a copy interrupted by a crash is written again with the same sequence, and
+/// the dead-letter partition's producer state tells whether it had landed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PendingDlq {
+    /// First offset.
+    pub first: i64,
+    /// Last offset, inclusive.
+    pub last: i64,
+    /// The delivery count at archiving.
+    pub delivery_count: u16,
+    /// Why they were archived.
+    pub reason: ArchiveReason,
+    /// The dead-letter topic.
+    pub topic: String,
+    /// Its partition (the source partition modulo its partition count, as Kafka does).
+    pub partition: i32,
+    /// The sequence of the copy's first record.
+    pub base_sequence: i32,
+}
+
 /// Why an acknowledgement was refused (the partition's `acknowledge_error_code`).
 #[allow(missing_docs)] // the variants' docs name their fields
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -178,6 +200,7 @@ pub struct SharePartition {
     spso: i64,
     end: i64,
     runs: Vec<Run>,
+    pending: Vec<PendingDlq>,
 }
 
 impl SharePartition {
@@ -187,7 +210,23 @@ impl SharePartition {
             spso: start,
             end: start,
             runs: Vec::new(),
+            pending: Vec::new(),
         }
+    }
+
+    /// Archived records waiting for their dead-letter copy.
+    pub fn pending_dlq(&self) -> &[PendingDlq] {
+        &self.pending
+    }
+
+    /// Records archived records for their dead-letter copy.
+    pub fn add_pending_dlq(&mut self, entries: impl IntoIterator<Item = PendingDlq>) {
+        self.pending.extend(entries);
+    }
+
+    /// Forgets dead-letter copies that are done (or given up).
+    pub fn remove_pending_dlq(&mut self, done: impl Fn(&PendingDlq) -> bool) {
+        self.pending.retain(|p| !done(p));
     }
 
     /// The share-partition start offset.
@@ -552,7 +591,10 @@ impl SharePartition {
     /// ```text
     /// version u8=0 | spso i64 | end i64 | runs u32 | per run: first i64, last i64,
     ///   state u8 (0 available, 1 acknowledged, 2 archived), delivery_count u16,
-    ///   available_at_ms i64                                   (all big-endian)
+    ///   available_at_ms i64
+    /// pending u32 | per dead-letter copy: first i64, last i64, delivery_count u16,
+    ///   reason u8 (0 rejected, 1 delivery limit), topic (len u16 + UTF-8), partition i32,
+    ///   base_sequence i32                                     (all big-endian)
     /// ```
     pub fn encode(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(21 + self.runs.len() * RUN_BYTES);
@@ -573,6 +615,21 @@ impl SharePartition {
             out.extend_from_slice(&r.delivery_count.to_be_bytes());
             out.extend_from_slice(&at.to_be_bytes());
         }
+        out.extend_from_slice(&(self.pending.len() as u32).to_be_bytes());
+        for p in &self.pending {
+            out.extend_from_slice(&p.first.to_be_bytes());
+            out.extend_from_slice(&p.last.to_be_bytes());
+            out.extend_from_slice(&p.delivery_count.to_be_bytes());
+            out.push(match p.reason {
+                ArchiveReason::Rejected => 0,
+                ArchiveReason::DeliveryLimit => 1,
+            });
+            let topic = p.topic.as_bytes();
+            out.extend_from_slice(&(topic.len() as u16).to_be_bytes());
+            out.extend_from_slice(topic);
+            out.extend_from_slice(&p.partition.to_be_bytes());
+            out.extend_from_slice(&p.base_sequence.to_be_bytes());
+        }
         out
     }
 
@@ -586,7 +643,7 @@ impl SharePartition {
         let spso = i64::from_be_bytes(take::<8>(&mut r)?);
         let end = i64::from_be_bytes(take::<8>(&mut r)?);
         let n = u32::from_be_bytes(take::<4>(&mut r)?) as usize;
-        if r.len() != n * RUN_BYTES {
+        if r.len() < n * RUN_BYTES {
             return Err(format!("share state: {n} runs in {} bytes", r.len()));
         }
         let mut runs = Vec::with_capacity(n);
@@ -623,7 +680,49 @@ impl SharePartition {
                 "share state: runs end at {expect}, window end {end}"
             ));
         }
-        let mut p = SharePartition { spso, end, runs };
+        let n = u32::from_be_bytes(take::<4>(&mut r)?) as usize;
+        let mut pending = Vec::with_capacity(n.min(r.len() / 8));
+        for _ in 0..n {
+            let first = i64::from_be_bytes(take::<8>(&mut r)?);
+            let last = i64::from_be_bytes(take::<8>(&mut r)?);
+            let delivery_count = u16::from_be_bytes(take::<2>(&mut r)?);
+            let reason = match take::<1>(&mut r)?[0] {
+                0 => ArchiveReason::Rejected,
+                1 => ArchiveReason::DeliveryLimit,
+                x => return Err(format!("share state: archive reason {x} is unknown")),
+            };
+            let len = u16::from_be_bytes(take::<2>(&mut r)?) as usize;
+            if r.len() < len {
+                return Err("share state is truncated".to_string());
+            }
+            let topic = std::str::from_utf8(&r[..len])
+                .map_err(|_| "share state: a dead-letter topic name is not UTF-8")?
+                .to_string();
+            r = &r[len..];
+            let partition = i32::from_be_bytes(take::<4>(&mut r)?);
+            let base_sequence = i32::from_be_bytes(take::<4>(&mut r)?);
+            if last < first {
+                return Err(format!("share state: dead-letter range {first}..={last}"));
+            }
+            pending.push(PendingDlq {
+                first,
+                last,
+                delivery_count,
+                reason,
+                topic,
+                partition,
+                base_sequence,
+            });
+        }
+        if !r.is_empty() {
+            return Err(format!("share state: {} bytes after the end", r.len()));
+        }
+        let mut p = SharePartition {
+            spso,
+            end,
+            runs,
+            pending,
+        };
         p.merge();
         p.advance();
         Ok(p)
@@ -945,6 +1044,20 @@ mod tests {
                 delivery_count: 2
             }]
         );
+        p.add_pending_dlq([PendingDlq {
+            first: 11,
+            last: 12,
+            delivery_count: 1,
+            reason: ArchiveReason::Rejected,
+            topic: "dlq.t".to_string(),
+            partition: 0,
+            base_sequence: 7,
+        }]);
+        let r = SharePartition::decode(&p.encode()).unwrap();
+        assert_eq!(r.pending_dlq(), p.pending_dlq());
+        let mut trailing = p.encode();
+        trailing.push(0);
+        assert!(SharePartition::decode(&trailing).is_err());
         for bad in [&b""[..], &[1u8][..], &p.encode()[..20]] {
             assert!(SharePartition::decode(bad).is_err());
         }
