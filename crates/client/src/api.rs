@@ -20,12 +20,14 @@ use ringlog_protocol::error;
 use ringlog_protocol::messages::{
     CreatableTopic, CreatableTopicConfig, CreateTopicsRequest, DeleteTopicState,
     DeleteTopicsRequest, DescribeDelaysRequest, DescribeDelaysResponse, FetchPartition,
-    FetchRequest, FetchTopic, ListOffsetsPartition, ListOffsetsRequest, ListOffsetsTopic,
+    FetchRequest, FetchTopic, IncrementalAlterConfigsRequest, IncrementalAlterConfigsResource,
+    IncrementalAlterableConfig, ListOffsetsPartition, ListOffsetsRequest, ListOffsetsTopic,
     MetadataRequest, MetadataRequestTopic, MetadataResponse, PartitionProduceData, ProduceRequest,
     ProduceResponse, TopicProduceData,
 };
 use ringlog_protocol::wire::Str;
 use ringlog_protocol::ApiKey;
+use uuid::Uuid;
 
 /// A topic to create: name, partitions (-1: the broker's default), configs `(key, value)`.
 pub type NewTopic<'a> = (&'a str, i32, &'a [(&'a str, &'a str)]);
@@ -43,6 +45,12 @@ pub const FETCH_WAIT_MAX: Duration = Duration::from_secs(30);
 /// The version DescribeDelays is sent at: ringlog-private APIs are never advertised by
 /// ApiVersions, so there is nothing to negotiate; each has the versions its definition covers.
 pub const DESCRIBE_DELAYS_VERSION: i16 = 0;
+/// The first Metadata version whose response carries topic ids (KIP-516), which the share
+/// APIs name topics by.
+pub const METADATA_TOPIC_ID_VERSION: i16 = 10;
+pub use ringlog_protocol::messages::{
+    CONFIG_OPERATION_SET, RESOURCE_TYPE_GROUP, RESOURCE_TYPE_TOPIC,
+};
 
 /// One partition of a topic, as Metadata describes it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -197,27 +205,37 @@ pub fn fetch_request(
     }
 }
 
+/// The ids of `asked` in a Metadata response, in the order asked; a topic's error (an unknown
+/// topic), a missing topic or a nil id is an error naming the topic.
+pub fn topic_ids_result(response: &MetadataResponse, asked: &[&str]) -> Result<Vec<Uuid>> {
+    asked
+        .iter()
+        .map(|&name| {
+            let op = || format!("metadata for {name}");
+            let t = response
+                .topics
+                .iter()
+                .find(|t| t.name.as_deref() == Some(name))
+                .ok_or_else(|| ClientError::Records {
+                    reason: format!("{}: topic missing from the response", op()),
+                })?;
+            ClientError::check(t.error_code, None, op)?;
+            if t.topic_id.is_nil() {
+                return Err(ClientError::Records {
+                    reason: format!("{}: the broker gave no topic id", op()),
+                });
+            }
+            Ok(t.topic_id)
+        })
+        .collect()
+}
+
 impl Connection {
     /// Metadata for `topics` (all topics when empty), auto-creating missing ones if
     /// `auto_create` (and the broker allows it). Unknown topics come back with error code 3.
     pub async fn metadata(&mut self, topics: &[&str], auto_create: bool) -> Result<Vec<TopicInfo>> {
         let version = self.version(ApiKey::Metadata)?;
-        // Before v4 the request cannot carry `allow_auto_topic_creation` (the encoder leaves it
-        // out) and the broker's own setting decides.
-        let request = MetadataRequest {
-            topics: (!topics.is_empty()).then(|| {
-                topics
-                    .iter()
-                    .map(|&t| MetadataRequestTopic {
-                        name: Some(Str::from(t)),
-                        ..Default::default()
-                    })
-                    .collect()
-            }),
-            allow_auto_topic_creation: auto_create,
-            ..Default::default()
-        };
-        let response: MetadataResponse = self.request(&request, version).await?;
+        let response = self.metadata_response(topics, auto_create, version).await?;
         let mut out: Vec<TopicInfo> = response
             .topics
             .iter()
@@ -241,6 +259,86 @@ impl Connection {
             .collect();
         out.sort_by(|a, b| a.name.cmp(&b.name));
         Ok(out)
+    }
+
+    /// The Metadata request for `topics` (all when empty) at `version`, and its response.
+    async fn metadata_response(
+        &mut self,
+        topics: &[&str],
+        auto_create: bool,
+        version: i16,
+    ) -> Result<MetadataResponse> {
+        // Before v4 the request cannot carry `allow_auto_topic_creation` (the encoder leaves it
+        // out) and the broker's own setting decides.
+        let request = MetadataRequest {
+            topics: (!topics.is_empty()).then(|| {
+                topics
+                    .iter()
+                    .map(|&t| MetadataRequestTopic {
+                        name: Some(Str::from(t)),
+                        ..Default::default()
+                    })
+                    .collect()
+            }),
+            allow_auto_topic_creation: auto_create,
+            ..Default::default()
+        };
+        self.request(&request, version).await
+    }
+
+    /// The topic id of each of `topics` (which must exist), in the order asked: what the share
+    /// APIs name topics by. Needs Metadata v10 or later (Kafka 2.8+, every ringlog).
+    pub async fn topic_ids(&mut self, topics: &[&str]) -> Result<Vec<Uuid>> {
+        let version = self.version(ApiKey::Metadata)?;
+        if version < METADATA_TOPIC_ID_VERSION {
+            return Err(ClientError::UnsupportedApi {
+                api_key: ApiKey::Metadata,
+                broker: self.broker_range(ApiKey::Metadata),
+                client: (METADATA_TOPIC_ID_VERSION, version),
+            });
+        }
+        if topics.is_empty() {
+            return Ok(Vec::new());
+        }
+        let response = self.metadata_response(topics, false, version).await?;
+        topic_ids_result(&response, topics)
+    }
+
+    /// Sets configs of one resource (IncrementalAlterConfigs, `SET` of each `(name, value)`):
+    /// a group's share-group configs (`resource_type` [`RESOURCE_TYPE_GROUP`]), as
+    /// `kafka-configs.sh --alter --entity-type groups` does, or a topic's.
+    pub async fn set_configs(
+        &mut self,
+        resource_type: i8,
+        resource_name: &str,
+        configs: &[(&str, &str)],
+    ) -> Result<()> {
+        let version = self.version(ApiKey::IncrementalAlterConfigs)?;
+        let request = IncrementalAlterConfigsRequest {
+            resources: vec![IncrementalAlterConfigsResource {
+                resource_type,
+                resource_name: Str::from(resource_name),
+                configs: configs
+                    .iter()
+                    .map(|&(name, value)| IncrementalAlterableConfig {
+                        name: Str::from(name),
+                        config_operation: CONFIG_OPERATION_SET,
+                        value: Some(Str::from(value)),
+                    })
+                    .collect(),
+            }],
+            validate_only: false,
+        };
+        let response = self.request(&request, version).await?;
+        let op = || format!("set configs of {resource_name} (resource type {resource_type})");
+        let r = response
+            .responses
+            .iter()
+            .find(|r| &*r.resource_name == resource_name && r.resource_type == resource_type)
+            .ok_or_else(|| ClientError::Records {
+                reason: format!("{}: resource missing from the response", op()),
+            })?;
+        ClientError::check(r.error_code, r.error_message.as_deref(), op)
     }
 
     /// Metadata of one topic that must exist (optionally auto-created), with its partitions.
@@ -580,6 +678,37 @@ mod tests {
         response.topics = vec![topic("a", 0, -2)];
         let e = describe_delays_result(&response, &[]).unwrap_err();
         assert!(e.contains("next due time -2"), "{e}");
+    }
+
+    #[test]
+    fn topic_ids_come_in_the_order_asked_and_refuse_what_is_missing() {
+        use ringlog_protocol::messages::MetadataResponseTopic;
+        let topic = |name: &str, error_code, id: u128| MetadataResponseTopic {
+            name: Some(Str::from(name)),
+            error_code,
+            topic_id: Uuid::from_u128(id),
+            ..Default::default()
+        };
+        let response = MetadataResponse {
+            topics: vec![
+                topic("a", 0, 1),
+                topic("b", 0, 2),
+                topic("gone", error::UNKNOWN_TOPIC_OR_PARTITION, 0),
+                topic("old", 0, 0),
+            ],
+            ..Default::default()
+        };
+        let ids = topic_ids_result(&response, &["b", "a"]).unwrap();
+        assert_eq!(ids, [Uuid::from_u128(2), Uuid::from_u128(1)]);
+        let e = topic_ids_result(&response, &["gone"]).unwrap_err();
+        assert_eq!(e.kafka_code(), Some(error::UNKNOWN_TOPIC_OR_PARTITION));
+        let e = topic_ids_result(&response, &["old"]).unwrap_err();
+        assert!(e.to_string().contains("no topic id"), "{e}");
+        let e = topic_ids_result(&response, &["c"]).unwrap_err();
+        assert!(
+            e.to_string().contains("metadata for c: topic missing"),
+            "{e}"
+        );
     }
 
     #[test]

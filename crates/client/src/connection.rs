@@ -53,7 +53,8 @@ const READ_CHUNK_BYTES: usize = 64 * 1024;
 /// first carries what the client needs (RecordBatch v2 from Produce v3 and Fetch v4, a single
 /// offset per partition from ListOffsets v1). Ceilings stop where the request would need
 /// something the client does not track (Fetch v13+ names topics by id), and never go past the
-/// versions [`ringlog_protocol::messages`] defines (both checked in the tests below).
+/// versions [`ringlog_protocol::messages`] defines (both checked in the tests below). The share
+/// APIs start at v1, the first stable version (Kafka 4.4 has no v0 any more).
 #[rustfmt::skip] // one row per API reads as a table
 pub const CLIENT_APIS: &[(ApiKey, i16, i16)] = &[
     (ApiKey::Produce, 3, 11),
@@ -63,6 +64,10 @@ pub const CLIENT_APIS: &[(ApiKey, i16, i16)] = &[
     (ApiKey::ApiVersions, 0, 3),
     (ApiKey::CreateTopics, 2, 7),
     (ApiKey::DeleteTopics, 1, 6),
+    (ApiKey::IncrementalAlterConfigs, 0, 1),
+    (ApiKey::ShareGroupHeartbeat, 1, 1),
+    (ApiKey::ShareFetch, 1, 2),
+    (ApiKey::ShareAcknowledge, 1, 2),
 ];
 
 /// How to connect.

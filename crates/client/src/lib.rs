@@ -3,10 +3,14 @@
 //!
 //! - [`connection`]: one TCP connection: framing, correlation ids, ApiVersions negotiation,
 //!   pipelining with a bounded in-flight count, a deadline on every wait.
-//! - [`api`]: Metadata, CreateTopics, DeleteTopics, ListOffsets, Produce, Fetch as methods on
-//!   [`Connection`], with request builders for pipelined use; and ringlog's private
+//! - [`api`]: Metadata (with topic ids), CreateTopics, DeleteTopics, ListOffsets, Produce, Fetch,
+//!   IncrementalAlterConfigs as methods on [`Connection`], with request builders for pipelined
+//!   use; and ringlog's private
 //!   DescribeDelays (scheduled delivery per topic), sent without negotiation.
 //! - [`records`]: RecordBatch v2 encode (none/gzip/snappy/lz4/zstd) and a guarded decode.
+//! - [`share`]: a share-group consumer (KIP-932): join, share sessions, acquired records with
+//!   their delivery counts, acknowledgements piggybacked on ShareFetch or sent with
+//!   ShareAcknowledge.
 //! - [`cli`]: the command implementations (`produce` from a reader, `consume` to a writer,
 //!   `topics`, `delays`, `inspect` of a segment file), so the binary only parses arguments.
 //! - [`error`]: [`ClientError`], with context and Kafka error codes.
@@ -50,7 +54,9 @@ pub mod cli;
 pub mod connection;
 pub mod error;
 pub mod records;
+pub mod share;
 
 pub use api::{FetchedPartition, PartitionInfo, TopicDelays, TopicInfo};
 pub use connection::{ConnectOptions, Connection};
 pub use error::{ClientError, Result};
+pub use share::{ShareConsumer, ShareConsumerConfig, ShareRecord};

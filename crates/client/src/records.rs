@@ -137,6 +137,18 @@ pub fn decode_batches_within(
     context: &str,
     decompressed_bytes_max: usize,
 ) -> Result<DecodedRecords> {
+    decode_batches_where(bytes, context, decompressed_bytes_max, |_| true)
+}
+
+/// [`decode_batches_within`], decoding the records only of the batches `wanted` accepts (a
+/// share consumer skips batches that hold none of its acquired records). Every whole batch is
+/// still validated and counts for `next_offset`.
+pub fn decode_batches_where(
+    bytes: &Bytes,
+    context: &str,
+    decompressed_bytes_max: usize,
+    mut wanted: impl FnMut(&BatchHeader) -> bool,
+) -> Result<DecodedRecords> {
     let mut out = DecodedRecords::default();
     let mut position = 0usize;
     while position < bytes.len() {
@@ -172,7 +184,7 @@ pub fn decode_batches_within(
             )));
         };
         out.next_offset = Some(next_offset);
-        if header.is_control() {
+        if header.is_control() || !wanted(&header) {
             continue;
         }
         let records = recs::decode_batch_records(&batch_bytes, &header, decompressed_bytes_max)
