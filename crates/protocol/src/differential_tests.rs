@@ -149,7 +149,7 @@ differential_tests! {
     alter_share_group_offsets_response => messages::AlterShareGroupOffsetsResponse, kp::AlterShareGroupOffsetsResponse;
     delete_share_group_offsets_request => messages::DeleteShareGroupOffsetsRequest, kp::DeleteShareGroupOffsetsRequest;
     delete_share_group_offsets_response => messages::DeleteShareGroupOffsetsResponse, kp::DeleteShareGroupOffsetsResponse;
-    // KIP-848 consumer groups: defined, not served yet (issue #16).
+    // KIP-848 consumer groups, served at v0-1.
     consumer_group_heartbeat_request => messages::ConsumerGroupHeartbeatRequest, kp::ConsumerGroupHeartbeatRequest;
     consumer_group_heartbeat_response => messages::ConsumerGroupHeartbeatResponse, kp::ConsumerGroupHeartbeatResponse;
     consumer_group_describe_request => messages::ConsumerGroupDescribeRequest, kp::ConsumerGroupDescribeRequest;

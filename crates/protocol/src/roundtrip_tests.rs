@@ -12,7 +12,8 @@
 //!   always v0 for ApiVersions) read back by our decoders, and the client side's
 //!   [`super::decode_response`];
 //! - hand-written hex vectors for ApiVersions (Kafka protocol guide layouts; the rows issue #16
-//!   added, configs and share groups, are the bytes a Kafka 4.4 broker sends for them);
+//!   added, configs, KIP-848 consumer groups and share groups, are the bytes a Kafka 4.4
+//!   broker sends for them);
 //! - the zero-copy Fetch framer, [`super::fetch::frame_fetch_response`], byte for byte against
 //!   the [`FetchResponse`] definition's encoding at every advertised Fetch version;
 //! - Produce record sets staying slices of the request frame;
@@ -99,6 +100,9 @@ fn first_flexible_version(api_key: ApiKey) -> i16 {
         ApiKey::DescribeShareGroupOffsets => 0,
         ApiKey::AlterShareGroupOffsets => 0,
         ApiKey::DeleteShareGroupOffsets => 0,
+        // flexibleVersions "0+" in Kafka 4.4's KIP-848 consumer-group schemas.
+        ApiKey::ConsumerGroupHeartbeat => 0,
+        ApiKey::ConsumerGroupDescribe => 0,
         // ringlog-private: flexible from its first version, by design (describe_delays.rs).
         ApiKey::DescribeDelays => 0,
         other => panic!("{other:?} is served but missing from this test's header table"),
@@ -143,6 +147,12 @@ macro_rules! with_request_type {
             }
             ApiKey::DeleteShareGroupOffsets => {
                 $f::<messages::DeleteShareGroupOffsetsRequest>($($arg),*)
+            }
+            ApiKey::ConsumerGroupHeartbeat => {
+                $f::<messages::ConsumerGroupHeartbeatRequest>($($arg),*)
+            }
+            ApiKey::ConsumerGroupDescribe => {
+                $f::<messages::ConsumerGroupDescribeRequest>($($arg),*)
             }
             ApiKey::DescribeDelays => $f::<messages::DescribeDelaysRequest>($($arg),*),
             other => panic!("{other:?} is served but missing from this test's api table"),
@@ -294,9 +304,9 @@ fn every_served_request_version_decodes_from_whole_frames() {
     // DescribeGroups 6, ListGroups 6, ApiVersions 6, CreateTopics 6, DeleteTopics 6,
     // InitProducerId 6, DescribeConfigs 4, DeleteGroups 3, IncrementalAlterConfigs 2,
     // ShareGroupHeartbeat 1, ShareGroupDescribe 1, ShareFetch 2, ShareAcknowledge 2,
-    // DescribeShareGroupOffsets 2, AlterShareGroupOffsets 1, DeleteShareGroupOffsets 1;
-    // private: DescribeDelays 1.
-    assert_eq!(count, 146);
+    // DescribeShareGroupOffsets 2, AlterShareGroupOffsets 1, DeleteShareGroupOffsets 1,
+    // ConsumerGroupHeartbeat 2, ConsumerGroupDescribe 2; private: DescribeDelays 1.
+    assert_eq!(count, 150);
 }
 
 fn response_frames_round_trip<R: TestedRequest>(api_key: ApiKey, v: i16) {
@@ -514,8 +524,9 @@ fn hex(s: &str) -> Vec<u8> {
 }
 
 /// Our table in v0 ApiVersion layout: api_key, min_version, max_version (i16 each). The entries
-/// issue #16 added, DescribeConfigs (0020), IncrementalAlterConfigs (002c), the share-group
-/// APIs (004c-004f) and their Admin offset APIs (005a-005c), are byte for byte what a Kafka 4.4
+/// issue #16 added, DescribeConfigs (0020), IncrementalAlterConfigs (002c), KIP-848's
+/// ConsumerGroupHeartbeat and ConsumerGroupDescribe (0044, 0045), the share-group APIs
+/// (004c-004f) and their Admin offset APIs (005a-005c), are byte for byte what a Kafka 4.4
 /// broker lists for them (read from its ApiVersions v0 and v3 responses).
 const TABLE_V0: &str = "0000 0003 000a  0001 0004 0010  0002 0001 0008  0003 0001 000c
                         0008 0002 0009  0009 0001 0009  000a 0000 0004  000b 0000 0009
@@ -523,6 +534,7 @@ const TABLE_V0: &str = "0000 0003 000a  0001 0004 0010  0002 0001 0008  0003 000
                         0010 0000 0005
                         0012 0000 0005  0013 0002 0007  0014 0001 0006  0016 0000 0005
                         0020 0001 0004  002a 0000 0002  002c 0000 0001
+                        0044 0000 0001  0045 0000 0001
                         004c 0001 0001  004d 0001 0001  004e 0001 0002  004f 0001 0002
                         005a 0000 0001  005b 0000 0000  005c 0000 0000";
 /// The same in v3 layout: each entry followed by an empty tagged-field section (00).
@@ -737,6 +749,11 @@ fn unsupported_versions_and_unknown_keys() {
         (ApiKey::DescribeShareGroupOffsets as i16, 2),
         (ApiKey::AlterShareGroupOffsets as i16, 1),
         (ApiKey::DeleteShareGroupOffsets as i16, 1),
+        // KIP-848 consumer groups: v0-1 in Kafka 4.4, nothing below or past them.
+        (ApiKey::ConsumerGroupHeartbeat as i16, -1),
+        (ApiKey::ConsumerGroupHeartbeat as i16, 2),
+        (ApiKey::ConsumerGroupDescribe as i16, -1),
+        (ApiKey::ConsumerGroupDescribe as i16, 2),
         (ApiKey::DescribeDelays as i16, 1),
         (ApiKey::DescribeDelays as i16, -1),
     ] {
@@ -753,10 +770,10 @@ fn unsupported_versions_and_unknown_keys() {
             "key {key} v{v}"
         );
     }
-    // ConsumerGroupHeartbeat (68, defined but not served), OffsetForLeaderEpoch (23): real Kafka
-    // APIs we do not serve yet; 999: not a Kafka API at all; 32001: in ringlog's private range,
-    // but not one of its APIs.
-    for key in [68i16, 23, 999, -1, 32_001] {
+    // OffsetForLeaderEpoch (23), ShareGroup state APIs (84): real Kafka APIs we do not serve
+    // (no definition here); 999: not a Kafka API at all; 32001: in ringlog's private range, but
+    // not one of its APIs.
+    for key in [23i16, 84, 999, -1, 32_001] {
         let mut b = BytesMut::new();
         b.put_i16(key);
         b.put_i16(0);

@@ -1,10 +1,9 @@
-//! Round-trip tests for the APIs issue #16 adds: those the broker serves, the share-group APIs
+//! Round-trip tests for the APIs issue #16 adds, all served now: the share-group APIs
 //! (ShareGroupHeartbeat 76, ShareGroupDescribe 77, ShareFetch 78, ShareAcknowledge 79), the
 //! Admin client's share-group offset APIs (Describe/Alter/DeleteShareGroupOffsets 90-92),
-//! DescribeConfigs (32) and IncrementalAlterConfigs (44), and those it defines but does not serve
-//! yet, KIP-848's ConsumerGroupHeartbeat and ConsumerGroupDescribe (68, 69). (The served ones are
-//! also in `roundtrip_tests`' whole-frame tests over every served version, like every other
-//! served API.)
+//! KIP-848's ConsumerGroupHeartbeat and ConsumerGroupDescribe (68, 69), DescribeConfigs (32) and
+//! IncrementalAlterConfigs (44). (They are also in `roundtrip_tests`' whole-frame tests over
+//! every served version, like every other served API.)
 //!
 //! The differential tests check their bodies byte for byte against the `kafka-protocol` crate,
 //! but that crate (0.18) knows only v1 of the share APIs and v0 of DescribeShareGroupOffsets;
@@ -14,10 +13,11 @@
 //! - random values of every defined version decode back to themselves, as bodies and as whole
 //!   frames through the client side's [`super::encode_request`] and [`super::decode_response`]
 //!   (request header v2 and response header v1 for flexible versions, v1 and v0 otherwise);
-//! - the served ones are advertised with exactly the ranges a Kafka 4.4 broker advertises, and
-//!   the share-group APIs' request frames decode at those versions and no others;
-//! - the broker's view of the rest is unchanged: none of those keys is served or advertised, and a
-//!   request frame for one is an unknown key, as before;
+//! - they are advertised with exactly the ranges a Kafka 4.4 broker advertises, and the group
+//!   APIs' request frames decode at those versions and no others;
+//! - no API is defined ahead of its handler any more (`unserved_apis!` is empty), and every
+//!   Kafka key without a served definition is still neither served nor advertised, a request
+//!   frame for one an unknown key;
 //! - truncated and mutated bodies never panic, and whatever decodes re-encodes to a fixed point.
 
 use std::fmt::Debug;
@@ -45,11 +45,9 @@ use super::{decode_request, decode_response, encode_request, ApiRequest, DecodeE
 /// Random values per (message, version).
 const CASES_PER_VERSION: u64 = 200;
 
-/// The APIs defined but not served, in Kafka's numbering.
-const UNSERVED_KEYS: [ApiKey; 2] = [
-    ApiKey::ConsumerGroupHeartbeat,
-    ApiKey::ConsumerGroupDescribe,
-];
+/// The APIs defined but not served (`unserved_apis!`), in Kafka's numbering: none today, the
+/// last two (KIP-848's consumer-group APIs) moved to the served ones.
+const UNSERVED_KEYS: [ApiKey; 0] = [];
 
 /// The share-group APIs served, the consumer's and the Admin client's, with the version ranges
 /// (min, max) a Kafka 4.4 broker advertises for them in its ApiVersions response (read from a
@@ -63,6 +61,13 @@ const SERVED_SHARE_APIS: [(ApiKey, i16, i16); 7] = [
     (ApiKey::DescribeShareGroupOffsets, 0, 1),
     (ApiKey::AlterShareGroupOffsets, 0, 0),
     (ApiKey::DeleteShareGroupOffsets, 0, 0),
+];
+
+/// KIP-848's consumer-group APIs served, with the ranges a Kafka 4.4 broker advertises for them,
+/// read the same way (its ApiVersions v0 and v3 list 0044 0000 0001 and 0045 0000 0001).
+const SERVED_CONSUMER_GROUP_APIS: [(ApiKey, i16, i16); 2] = [
+    (ApiKey::ConsumerGroupHeartbeat, 0, 1),
+    (ApiKey::ConsumerGroupDescribe, 0, 1),
 ];
 
 /// The config APIs served (GROUP configs of share groups), with the ranges a Kafka 4.4 broker
@@ -274,12 +279,13 @@ fn defined_versions_are_kafka_4_4s() {
     ];
     assert_eq!(
         want.len(),
-        UNSERVED_KEYS.len() + SERVED_SHARE_APIS.len() + SERVED_CONFIG_APIS.len() + 1
+        SERVED_SHARE_APIS.len() + SERVED_CONSUMER_GROUP_APIS.len() + SERVED_CONFIG_APIS.len() + 1
     );
-    for key in UNSERVED_KEYS
+    for key in SERVED_SHARE_APIS
         .into_iter()
-        .chain(SERVED_SHARE_APIS.map(|(key, _, _)| key))
-        .chain(SERVED_CONFIG_APIS.map(|(key, _, _)| key))
+        .chain(SERVED_CONSUMER_GROUP_APIS)
+        .chain(SERVED_CONFIG_APIS)
+        .map(|(key, _, _)| key)
     {
         assert!(want.iter().any(|w| w.0 == key), "{key:?} not checked");
     }
@@ -297,10 +303,11 @@ fn defined_versions_are_kafka_4_4s() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Served: the share-group and config APIs, advertised as Kafka 4.4 advertises them.
+// Served: the share-group, consumer-group and config APIs, advertised as Kafka 4.4 advertises
+// them.
 
-/// A request frame body (no size prefix) for `key` at `v`: header v2 (every share-group version
-/// is flexible) with a null client id, then `body`.
+/// A request frame body (no size prefix) for `key` at `v`: header v2 (every share-group and
+/// consumer-group version is flexible) with a null client id, then `body`.
 fn request_frame(key: ApiKey, v: i16, correlation_id: i32, body: &[u8]) -> Bytes {
     let mut frame = BytesMut::new();
     frame.put_i16(key as i16);
@@ -327,7 +334,11 @@ fn served_apis_are_advertised_with_kafka_4_4s_ranges() {
     versions::encode_api_versions_unsupported(1, &mut unsupported);
     let unsupported = messages::ApiVersionsResponse::decode(unsupported.freeze().slice(8..), 0)
         .expect("a v0 body");
-    for (key, min, max) in SERVED_SHARE_APIS.into_iter().chain(SERVED_CONFIG_APIS) {
+    for (key, min, max) in SERVED_SHARE_APIS
+        .into_iter()
+        .chain(SERVED_CONSUMER_GROUP_APIS)
+        .chain(SERVED_CONFIG_APIS)
+    {
         let range = versions::supported_range(key as i16).unwrap_or_else(|| panic!("{key:?}"));
         assert_eq!(
             (range.min_version, range.max_version),
@@ -345,12 +356,15 @@ fn served_apis_are_advertised_with_kafka_4_4s_ranges() {
     }
 }
 
-/// A request for each served share-group API decodes, at every advertised version, into its own
-/// [`super::Request`] variant; one version below or above the range is an unsupported version (which
-/// the broker answers with UNSUPPORTED_VERSION), not an unknown key.
+/// A request for each served share-group and consumer-group API decodes, at every advertised
+/// version, into its own [`super::Request`] variant; one version below or above the range is an
+/// unsupported version (which the broker answers with UNSUPPORTED_VERSION), not an unknown key.
 #[test]
-fn served_share_api_frames_decode_at_their_versions_only() {
-    for (key, min, max) in SERVED_SHARE_APIS {
+fn served_group_api_frames_decode_at_their_versions_only() {
+    for (key, min, max) in SERVED_SHARE_APIS
+        .into_iter()
+        .chain(SERVED_CONSUMER_GROUP_APIS)
+    {
         for v in min..=max {
             let body = match key {
                 ApiKey::ShareGroupHeartbeat => body(
@@ -406,7 +420,29 @@ fn served_share_api_frames_decode_at_their_versions_only() {
                     },
                     v,
                 ),
-                other => panic!("{other:?} is not a share-group API"),
+                ApiKey::ConsumerGroupHeartbeat => body(
+                    &ConsumerGroupHeartbeatRequest {
+                        group_id: Str::from("g"),
+                        member_id: Str::from("m"),
+                        member_epoch: 0,
+                        instance_id: None,
+                        rack_id: None,
+                        rebalance_timeout_ms: 300_000,
+                        subscribed_topic_names: Some(vec![Str::from("t")]),
+                        subscribed_topic_regex: None,
+                        server_assignor: None,
+                        topic_partitions: Some(vec![]),
+                    },
+                    v,
+                ),
+                ApiKey::ConsumerGroupDescribe => body(
+                    &messages::ConsumerGroupDescribeRequest {
+                        group_ids: vec![Str::from("g")],
+                        include_authorized_operations: false,
+                    },
+                    v,
+                ),
+                other => panic!("{other:?} is not a share-group or consumer-group API"),
             };
             let (header, request) = decode_request(request_frame(key, v, 9, &body))
                 .unwrap_or_else(|e| panic!("{key:?} v{v}: {e}"));
@@ -434,20 +470,42 @@ fn served_share_api_frames_decode_at_their_versions_only() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Not served: the broker's view is what it was.
+// Not served: nothing is defined ahead of its handler; keys without a definition stay unknown.
 
+/// Every Kafka key is served (a [`versions::SUPPORTED_APIS`] row and a definition), defined but
+/// not served (`unserved_apis!`, [`UNSERVED_KEYS`]: none today) or neither. The kinds are read
+/// from the definitions and the versions table, not from a list written here, so an API left in
+/// `unserved_apis!` or a row without a definition fails this test; and the broker's view of every
+/// key not served is what it was: not advertised, and a well-formed frame is an unknown key (the
+/// broker closes the connection, as Kafka does).
 #[test]
-fn unserved_apis_are_not_served_or_advertised() {
+fn keys_without_a_served_definition_are_unknown() {
     let advertised = versions::api_versions_response(0);
-    for key in UNSERVED_KEYS {
-        assert!(versions::supported_range(key as i16).is_none(), "{key:?}");
+    let mut unserved_defined = Vec::new();
+    let mut undefined = 0;
+    for &key in ApiKey::ALL {
+        let defined = messages::defined_versions(key);
+        if versions::supported_range(key as i16).is_some() {
+            assert!(defined.is_some(), "{key:?} is served without a definition");
+            continue;
+        }
         assert!(
             advertised.api_keys.iter().all(|k| k.api_key != key as i16),
             "{key:?} advertised"
         );
-        // A well-formed frame is still an unknown key: the broker closes as it did before the
-        // definitions existed.
-        let v = messages::defined_versions(key).expect("defined").max;
+        let v = match defined {
+            Some(versions) => {
+                unserved_defined.push(key);
+                versions.max
+            }
+            None => {
+                undefined += 1;
+                for v in [0, 1] {
+                    assert_eq!(messages::request_is_flexible(key, v), None, "{key:?} v{v}");
+                }
+                0
+            }
+        };
         let mut frame = BytesMut::new();
         frame.put_i16(key as i16);
         frame.put_i16(v);
@@ -465,6 +523,12 @@ fn unserved_apis_are_not_served_or_advertised() {
             "{key:?}"
         );
     }
+    assert_eq!(unserved_defined, UNSERVED_KEYS, "defined but not served");
+    assert_eq!(
+        versions::SUPPORTED_APIS.len() + UNSERVED_KEYS.len() + undefined,
+        ApiKey::ALL.len(),
+        "every Kafka key is of exactly one kind"
+    );
 }
 
 // ---------------------------------------------------------------------------------------------

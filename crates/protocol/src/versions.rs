@@ -36,6 +36,8 @@
 //! | InitProducerId | 22 | 0..=5 | idempotent (non-transactional) producers |
 //! | DescribeConfigs | 32 | 1..=4 | GROUP configs and ringlog's TOPIC configs (v0 left out, as Kafka 4 does) |
 //! | IncrementalAlterConfigs | 44 | 0..=1 | GROUP configs (share groups); TOPIC/BROKER refused until #19 |
+//! | ConsumerGroupHeartbeat | 68 | 0..=1 | KIP-848 consumer groups; v1 adds the topic regex (refused) |
+//! | ConsumerGroupDescribe  | 69 | 0..=1 | v1 adds member_type                                  |
 //! | ShareGroupHeartbeat | 76 | 1..=1 | KIP-932 share groups; v1 = Kafka 4.4's only version   |
 //! | ShareGroupDescribe  | 77 | 1..=1 | (v0 was the early-access protocol, gone from 4.4)    |
 //! | ShareFetch          | 78 | 1..=2 | v2: share_acquire_mode (KIP-1206), renew acks (KIP-1222) |
@@ -102,6 +104,8 @@ pub const SUPPORTED_APIS: &[ApiRange] = &[
     ApiRange { api_key: ApiKey::DescribeConfigs, min_version: 1, max_version: 4 },
     ApiRange { api_key: ApiKey::DeleteGroups, min_version: 0, max_version: 2 },
     ApiRange { api_key: ApiKey::IncrementalAlterConfigs, min_version: 0, max_version: 1 },
+    ApiRange { api_key: ApiKey::ConsumerGroupHeartbeat, min_version: 0, max_version: 1 },
+    ApiRange { api_key: ApiKey::ConsumerGroupDescribe, min_version: 0, max_version: 1 },
     ApiRange { api_key: ApiKey::ShareGroupHeartbeat, min_version: 1, max_version: 1 },
     ApiRange { api_key: ApiKey::ShareGroupDescribe, min_version: 1, max_version: 1 },
     ApiRange { api_key: ApiKey::ShareFetch, min_version: 1, max_version: 2 },

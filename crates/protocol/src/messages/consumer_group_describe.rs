@@ -2,8 +2,8 @@
 //! of the new protocol. The Java Admin client's `describeConsumerGroups` sends it first, and
 //! DescribeGroups instead for groups it learns are classic or when the broker does not serve
 //! it (UNSUPPORTED_VERSION). Defined at v0-1, Kafka 4.4's versions (v1 adds the
-//! member's `member_type`, KIP-1099). Not served or advertised yet (issue #16): the definition
-//! is outside the [`super::Request`] dispatch.
+//! member's `member_type`, KIP-1099). Served and advertised at v0-1, as a Kafka 4.4 broker does
+//! (issue #16).
 
 use uuid::Uuid;
 

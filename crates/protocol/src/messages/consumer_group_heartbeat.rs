@@ -1,8 +1,8 @@
 //! ConsumerGroupHeartbeat (key 68, KIP-848): a member of a consumer group of the new protocol
 //! (`group.protocol=consumer`) joins, stays in and leaves its group, reports what it owns and
 //! receives its assignment, all in one request. Defined at v0-1, Kafka 4.4's versions (v1 adds
-//! `subscribed_topic_regex` and has the consumer generate its member id, KIP-1082). Not served
-//! or advertised yet (issue #16): the definition is outside the [`super::Request`] dispatch.
+//! `subscribed_topic_regex` and has the consumer generate its member id, KIP-1082). Served and
+//! advertised at v0-1, as a Kafka 4.4 broker does (issue #16).
 //!
 //! # Invariants
 //! - The response's `assignment` is a nullable struct ([`crate::nullable_struct!`]): an i8
