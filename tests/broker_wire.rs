@@ -19,6 +19,9 @@
 //!   the broker's RSS measured, and a broker out of file descriptors.
 //! - `delays_api`: DescribeDelays (key 32000, ringlog-private, behind `ringlog delays`) answered
 //!   and checked, refused outside its version, never listed by ApiVersions.
+//! - `share`: share groups (issue 16): membership and assignment, share sessions, acquisition,
+//!   ACCEPT/RELEASE/REJECT, locks, the delivery limit, retry backoff, dead-letter topics, group
+//!   configs, the share state across restarts, and the share-group admin APIs.
 //!
 
 #[path = "broker_wire/chaos.rs"]
@@ -39,6 +42,8 @@ mod limits;
 mod poison;
 #[path = "broker_wire/shards.rs"]
 mod shards;
+#[path = "broker_wire/share.rs"]
+mod share;
 #[path = "broker_wire/topic_configs.rs"]
 mod topic_configs;
 #[path = "broker_wire/versions.rs"]
@@ -140,4 +145,18 @@ both_drivers!(
     limits::out_of_file_descriptors_keeps_serving_with_one_log_line,
     delays_api::describe_delays_is_answered_and_never_advertised,
     delays_api::describe_delays_outside_its_version_closes_the_connection,
+    share::share_members_join_get_partitions_are_fenced_and_leave,
+    share::share_sessions_follow_kafkas_epoch_rules,
+    share::share_records_are_acquired_once_accepted_and_released,
+    share::share_piggybacked_ack_errors_survive_the_long_poll,
+    share::share_session_close_or_leaving_releases_held_records,
+    share::share_expired_lock_hands_records_to_another_member,
+    share::share_delivery_limit_archives_records,
+    share::share_retry_backoff_delays_redelivery,
+    share::share_rejected_and_exhausted_records_reach_the_dead_letter_topic,
+    share::share_limit_reached_by_lock_end_or_leaving_copies_to_the_dead_letter_topic,
+    share::share_group_configs_are_validated_described_and_deleted,
+    share::share_state_and_group_configs_survive_a_restart,
+    share::share_restart_never_delivers_past_the_delivery_limit,
+    share::share_admin_alters_and_deletes_offsets_and_groups,
 );
