@@ -75,8 +75,13 @@ struct Slot {
     part: SharePartition,
     persisted: Vec<u8>,
     settings: ShareSettings,
-    /// The group's `errors.deadletterqueue.copy.record.enable`, as last seen.
-    dlq_copy: bool,
+    /// The group's settings were seen since the broker started (by a ShareFetch or
+    /// ShareAcknowledge): until then the sweep leaves the share-partition alone, so records held
+    /// before a restart are judged by the group's own delivery limit, not the broker default.
+    live: bool,
+    /// The group's dead-letter topic as last seen (by the last ShareFetch/ShareAcknowledge):
+    /// records archived by the sweep or a member's departure go there too.
+    dlq: Option<dlq::Target>,
 }
 
 /// The share-group state of one shard.
@@ -268,7 +273,8 @@ impl Shares {
                             part,
                             persisted: v.to_vec(),
                             settings: GroupConfigs::default().settings(broker),
-                            dlq_copy: false,
+                            dlq: None,
+                            live: false,
                         },
                     );
                 }
@@ -412,7 +418,8 @@ impl Shares {
                             persisted: Vec::new(),
                             settings: GroupConfigs::default()
                                 .settings(&config::BrokerShareConfig::default()),
-                            dlq_copy: false,
+                            dlq: None,
+                            live: false,
                         },
                     );
                 }
@@ -505,10 +512,10 @@ impl Shares {
             .borrow()
             .iter()
             .flat_map(|(k, s)| {
-                s.part
-                    .pending_dlq()
-                    .iter()
-                    .map(move |p| (k.clone(), p.clone(), s.dlq_copy))
+                s.part.pending_dlq().iter().map(move |p| {
+                    let copy = s.dlq.as_ref().is_some_and(|t| t.copy_record);
+                    (k.clone(), p.clone(), copy)
+                })
             })
             .collect()
     }
@@ -609,6 +616,8 @@ pub async fn on_owner(
             let mut parts = shares.parts.borrow_mut();
             let slot = parts.get_mut(&key).expect("ensured");
             slot.settings = args.settings.clone();
+            slot.dlq = args.dlq.clone();
+            slot.live = true;
             slot.part.truncate_below(log.log_start_offset());
             archived.extend(slot.part.expire_locks(now, &args.settings));
             if !w.acks.is_empty() {
@@ -683,24 +692,7 @@ pub async fn on_owner(
         out.push(outcome);
     }
     // Archived records get their dead-letter copies planned, in the same durable write.
-    if let Some(target) = &args.dlq {
-        for (key, archived) in &archived_all {
-            match dlq::plan(&shard, key, archived, target).await {
-                Ok(planned) => {
-                    if let Some(slot) = shares.parts.borrow_mut().get_mut(key) {
-                        slot.dlq_copy = target.copy_record;
-                        slot.part.add_pending_dlq(planned);
-                    }
-                }
-                Err(e) => tracing::warn!(
-                    "share group {}: {}-{}: no dead-letter copy: {e}",
-                    key.0,
-                    key.1,
-                    key.2
-                ),
-            }
-        }
-    }
+    plan_copies(&shard, &archived_all).await;
     if let Err(e) = shares.persist(&touched).await {
         tracing::error!("shard {}: share state write failed: {e}", shard.id);
         for o in &mut out {
@@ -715,7 +707,7 @@ pub async fn on_owner(
         }
         return out;
     }
-    if args.dlq.is_some() && !archived_all.is_empty() {
+    if !archived_all.is_empty() {
         shares.dlq_wake.notify_waiters();
     }
     for (key, archived) in archived_all {
@@ -775,7 +767,8 @@ async fn ensure_slot(
             part: SharePartition::new(start),
             persisted: Vec::new(),
             settings: args.settings.clone(),
-            dlq_copy: false,
+            dlq: None,
+            live: false,
         });
     Ok(())
 }
@@ -784,19 +777,65 @@ async fn ensure_slot(
 pub async fn sweep(shard: &Rc<ShardState>) {
     let now = crate::storage::log::now_ms();
     let mut touched = Vec::new();
+    let mut archived_all = Vec::new();
     {
         let mut parts = shard.shares.parts.borrow_mut();
         for (key, slot) in parts.iter_mut() {
-            if slot.part.next_wakeup(now).is_some_and(|t| t <= now) {
+            if slot.live && slot.part.next_wakeup(now).is_some_and(|t| t <= now) {
                 let settings = slot.settings.clone();
-                let _archived = slot.part.expire_locks(now, &settings);
+                let archived = slot.part.expire_locks(now, &settings);
+                if !archived.is_empty() {
+                    archived_all.push((key.clone(), archived));
+                }
                 touched.push(key.clone());
             }
         }
     }
-    if !touched.is_empty() {
-        if let Err(e) = shard.shares.persist(&touched).await {
-            tracing::error!("shard {}: share state write failed: {e}", shard.id);
+    finish_changes(shard, &touched, archived_all).await;
+}
+
+/// Plans the dead-letter copies of archived records (each share-partition's last seen
+/// dead-letter topic), persists `touched` (with the plans, in one write) and wakes the writer.
+async fn finish_changes(
+    shard: &Rc<ShardState>,
+    touched: &[PartKey],
+    archived_all: Vec<(PartKey, Vec<Archived>)>,
+) {
+    if touched.is_empty() {
+        return;
+    }
+    plan_copies(shard, &archived_all).await;
+    if let Err(e) = shard.shares.persist(touched).await {
+        tracing::error!("shard {}: share state write failed: {e}", shard.id);
+    }
+    if !archived_all.is_empty() {
+        shard.shares.dlq_wake.notify_waiters();
+    }
+}
+
+/// Adds the planned dead-letter copies of `archived_all` to their share-partitions (not yet
+/// persisted: the caller's next write carries them).
+async fn plan_copies(shard: &Rc<ShardState>, archived_all: &[(PartKey, Vec<Archived>)]) {
+    for (key, archived) in archived_all {
+        let target = shard
+            .shares
+            .parts
+            .borrow()
+            .get(key)
+            .and_then(|s| s.dlq.clone());
+        let Some(target) = target else { continue };
+        match dlq::plan(shard, key, archived, &target).await {
+            Ok(planned) => {
+                if let Some(slot) = shard.shares.parts.borrow_mut().get_mut(key) {
+                    slot.part.add_pending_dlq(planned);
+                }
+            }
+            Err(e) => tracing::warn!(
+                "share group {}: {}-{}: no dead-letter copy: {e}",
+                key.0,
+                key.1,
+                key.2
+            ),
         }
     }
 }
@@ -805,19 +844,21 @@ pub async fn sweep(shard: &Rc<ShardState>) {
 pub async fn release_member(shard: Rc<ShardState>, group: String, member: String) {
     let now = crate::storage::log::now_ms();
     let mut touched = Vec::new();
+    let mut archived_all = Vec::new();
     {
         let mut parts = shard.shares.parts.borrow_mut();
         for (key, slot) in parts.iter_mut() {
             if key.0 == group {
                 let settings = slot.settings.clone();
-                slot.part.release_member(&member, now, &settings);
+                let archived = slot.part.release_member(&member, now, &settings);
+                if !archived.is_empty() {
+                    archived_all.push((key.clone(), archived));
+                }
                 touched.push(key.clone());
             }
         }
     }
-    if let Err(e) = shard.shares.persist(&touched).await {
-        tracing::error!("shard {}: share state write failed: {e}", shard.id);
-    }
+    finish_changes(&shard, &touched, archived_all).await;
 }
 
 /// Runs the sweep on this shard until shutdown.
@@ -1033,7 +1074,20 @@ pub async fn serve(
             if acquired {
                 break;
             }
-            results = run_owners(shard, &args, &todo, &resolved, true, false).await;
+            // Fetch again (the acknowledgements were applied in the first pass; their
+            // outcomes stay in the answer).
+            let again = run_owners(shard, &args, &todo, &resolved, true, false).await;
+            results = results
+                .into_iter()
+                .zip(again)
+                .map(|(old, new)| match (old, new) {
+                    (Ok(old), Ok(mut new)) => {
+                        new.ack_error = old.ack_error;
+                        Ok(new)
+                    }
+                    (Err(e), _) | (_, Err(e)) => Err(e),
+                })
+                .collect();
         }
     }
     Ok(Served {

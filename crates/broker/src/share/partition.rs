@@ -585,12 +585,14 @@ impl SharePartition {
         }
     }
 
-    /// The durable form: acquired records are stored as available (after a restart nobody
-    /// holds them), with their delivery counts.
+    /// The durable form: acquired records are stored as acquired with their delivery counts,
+    /// and read back as held by nobody with a lock that has already ended, so the first
+    /// `expire_locks` after a restart treats them as a lock end: available again, or archived
+    /// (and copied to the dead-letter topic) when their count reached the limit.
     ///
     /// ```text
     /// version u8=0 | spso i64 | end i64 | runs u32 | per run: first i64, last i64,
-    ///   state u8 (0 available, 1 acknowledged, 2 archived), delivery_count u16,
+    ///   state u8 (0 available, 1 acknowledged, 2 archived, 3 acquired), delivery_count u16,
     ///   available_at_ms i64
     /// pending u32 | per dead-letter copy: first i64, last i64, delivery_count u16,
     ///   reason u8 (0 rejected, 1 delivery limit), topic (len u16 + UTF-8), partition i32,
@@ -605,7 +607,7 @@ impl SharePartition {
         for r in &self.runs {
             let (state, at) = match &r.state {
                 RecordState::Available { available_at_ms } => (0u8, *available_at_ms),
-                RecordState::Acquired { .. } => (0u8, 0),
+                RecordState::Acquired { .. } => (3u8, 0),
                 RecordState::Acknowledged => (1u8, 0),
                 RecordState::Archived => (2u8, 0),
             };
@@ -666,6 +668,13 @@ impl SharePartition {
                 },
                 1 => RecordState::Acknowledged,
                 2 => RecordState::Archived,
+                // Held when written: after a restart nobody holds them, so their lock has
+                // ended (the next `expire_locks` makes them available, or archives them at
+                // the delivery limit).
+                3 => RecordState::Acquired {
+                    member: Rc::from(""),
+                    deadline_ms: i64::MIN,
+                },
                 s => return Err(format!("share state: record state {s} is unknown")),
             };
             runs.push(Run {
@@ -1028,9 +1037,12 @@ mod tests {
             &s,
         )
         .unwrap();
-        let q = SharePartition::decode(&p.encode()).unwrap();
+        let mut q = SharePartition::decode(&p.encode()).unwrap();
         assert_eq!(q.start_offset(), 7);
         assert_eq!(q.end_offset(), 21);
+        assert_eq!(q.counts().acquired, 11, "held, by nobody");
+        assert!(q.acknowledge("a", &[ack(7, 7, ACK_ACCEPT)], 2, &s).is_err());
+        assert!(q.expire_locks(2, &s).is_empty());
         assert_eq!(q.counts().available, 11);
         assert_eq!(q.counts().acknowledged, 1);
         assert_eq!(q.counts().archived, 2);
@@ -1061,6 +1073,30 @@ mod tests {
         for bad in [&b""[..], &[1u8][..], &p.encode()[..20]] {
             assert!(SharePartition::decode(bad).is_err());
         }
+    }
+
+    #[test]
+    fn records_held_at_the_limit_when_written_are_archived_after_a_restart() {
+        let mut s = settings();
+        s.delivery_limit = 2;
+        let mut p = SharePartition::new(0);
+        p.acquire(&m("a"), 0, 1, 500, 0, &s);
+        p.acknowledge("a", &[ack(0, 1, ACK_RELEASE)], 1, &s)
+            .unwrap();
+        let again = p.acquire(&m("a"), 0, 1, 500, 2, &s);
+        assert_eq!(again[0].delivery_count, 2);
+        let mut q = SharePartition::decode(&p.encode()).unwrap();
+        let archived = q.expire_locks(3, &s);
+        assert_eq!(
+            archived,
+            vec![Archived {
+                first: 0,
+                last: 1,
+                delivery_count: 2,
+                reason: ArchiveReason::DeliveryLimit
+            }]
+        );
+        assert!(q.acquire(&m("b"), 0, 1, 500, 3, &s).is_empty());
     }
 
     #[test]
