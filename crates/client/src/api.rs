@@ -20,10 +20,11 @@ use ringlog_protocol::error;
 use ringlog_protocol::messages::{
     CreatableTopic, CreatableTopicConfig, CreateTopicsRequest, DeleteTopicState,
     DeleteTopicsRequest, DescribeDelaysRequest, DescribeDelaysResponse, FetchPartition,
-    FetchRequest, FetchTopic, IncrementalAlterConfigsRequest, IncrementalAlterConfigsResource,
-    IncrementalAlterableConfig, ListOffsetsPartition, ListOffsetsRequest, ListOffsetsTopic,
-    MetadataRequest, MetadataRequestTopic, MetadataResponse, PartitionProduceData, ProduceRequest,
-    ProduceResponse, TopicProduceData,
+    FetchRequest, FetchTopic, FindCoordinatorRequest, FindCoordinatorResponse,
+    IncrementalAlterConfigsRequest, IncrementalAlterConfigsResource, IncrementalAlterableConfig,
+    ListOffsetsPartition, ListOffsetsRequest, ListOffsetsTopic, MetadataRequest,
+    MetadataRequestTopic, MetadataResponse, PartitionProduceData, ProduceRequest, ProduceResponse,
+    TopicProduceData,
 };
 use ringlog_protocol::wire::Str;
 use ringlog_protocol::ApiKey;
@@ -205,6 +206,50 @@ pub fn fetch_request(
     }
 }
 
+/// FindCoordinator's key type of groups (classic, consumer and share groups alike).
+pub const COORDINATOR_KEY_TYPE_GROUP: i8 = 0;
+
+/// A group's coordinator, as FindCoordinator names it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CoordinatorInfo {
+    /// Broker id.
+    pub node_id: i32,
+    /// Host it listens on.
+    pub host: String,
+    /// Port.
+    pub port: i32,
+}
+
+/// The coordinator of `group` in a FindCoordinator response (v0-3 one key, v4+ a list).
+pub fn coordinator_result(
+    response: &FindCoordinatorResponse,
+    group: &str,
+    version: i16,
+) -> Result<CoordinatorInfo> {
+    let op = || format!("find the coordinator of group {group}");
+    if version < 4 {
+        ClientError::check(response.error_code, response.error_message.as_deref(), op)?;
+        return Ok(CoordinatorInfo {
+            node_id: response.node_id,
+            host: response.host.to_string(),
+            port: response.port,
+        });
+    }
+    let c = response
+        .coordinators
+        .iter()
+        .find(|c| &*c.key == group)
+        .ok_or_else(|| ClientError::Records {
+            reason: format!("{}: the group is missing from the response", op()),
+        })?;
+    ClientError::check(c.error_code, c.error_message.as_deref(), op)?;
+    Ok(CoordinatorInfo {
+        node_id: c.node_id,
+        host: c.host.to_string(),
+        port: c.port,
+    })
+}
+
 /// The ids of `asked` in a Metadata response, in the order asked; a topic's error (an unknown
 /// topic), a missing topic or a nil id is an error naming the topic.
 pub fn topic_ids_result(response: &MetadataResponse, asked: &[&str]) -> Result<Vec<Uuid>> {
@@ -302,6 +347,20 @@ impl Connection {
         }
         let response = self.metadata_response(topics, false, version).await?;
         topic_ids_result(&response, topics)
+    }
+
+    /// The coordinator of `group` (FindCoordinator). Kafka creates its group-offsets topic on
+    /// the first such request, and answers NOT_COORDINATOR or COORDINATOR_NOT_AVAILABLE
+    /// (retriable) until it has: callers retry.
+    pub async fn find_group_coordinator(&mut self, group: &str) -> Result<CoordinatorInfo> {
+        let version = self.version(ApiKey::FindCoordinator)?;
+        let request = FindCoordinatorRequest {
+            key: Str::from(group),
+            key_type: COORDINATOR_KEY_TYPE_GROUP,
+            coordinator_keys: vec![Str::from(group)],
+        };
+        let response = self.request(&request, version).await?;
+        coordinator_result(&response, group, version)
     }
 
     /// Sets configs of one resource (IncrementalAlterConfigs, `SET` of each `(name, value)`):
@@ -709,6 +768,42 @@ mod tests {
             e.to_string().contains("metadata for c: topic missing"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn coordinators_are_read_from_either_response_shape() {
+        use ringlog_protocol::messages::Coordinator;
+        let single = FindCoordinatorResponse {
+            node_id: 1,
+            host: Str::from("h"),
+            port: 9,
+            ..Default::default()
+        };
+        let want = CoordinatorInfo {
+            node_id: 1,
+            host: "h".into(),
+            port: 9,
+        };
+        assert_eq!(coordinator_result(&single, "g", 3).unwrap(), want);
+        let refused = FindCoordinatorResponse {
+            error_code: error::COORDINATOR_NOT_AVAILABLE,
+            ..Default::default()
+        };
+        let e = coordinator_result(&refused, "g", 3).unwrap_err();
+        assert!(e.is_retriable(), "{e}");
+        let batched = FindCoordinatorResponse {
+            coordinators: vec![Coordinator {
+                key: Str::from("g"),
+                node_id: 1,
+                host: Str::from("h"),
+                port: 9,
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        assert_eq!(coordinator_result(&batched, "g", 4).unwrap(), want);
+        let e = coordinator_result(&batched, "other", 4).unwrap_err();
+        assert!(e.to_string().contains("missing"), "{e}");
     }
 
     #[test]

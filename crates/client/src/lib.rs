@@ -4,9 +4,9 @@
 //! - [`connection`]: one TCP connection: framing, correlation ids, ApiVersions negotiation,
 //!   pipelining with a bounded in-flight count, a deadline on every wait.
 //! - [`api`]: Metadata (with topic ids), CreateTopics, DeleteTopics, ListOffsets, Produce, Fetch,
-//!   IncrementalAlterConfigs as methods on [`Connection`], with request builders for pipelined
-//!   use; and ringlog's private
-//!   DescribeDelays (scheduled delivery per topic), sent without negotiation.
+//!   FindCoordinator, IncrementalAlterConfigs as methods on [`Connection`], with request builders
+//!   for pipelined use; and ringlog's private DescribeDelays (scheduled delivery per topic), sent
+//!   without negotiation.
 //! - [`records`]: RecordBatch v2 encode (none/gzip/snappy/lz4/zstd) and a guarded decode.
 //! - [`share`]: a share-group consumer (KIP-932): join, share sessions, acquired records with
 //!   their delivery counts, acknowledgements piggybacked on ShareFetch or sent with

@@ -3,7 +3,8 @@
 //! code runs against ringlog and against Apache Kafka 4.4.
 //!
 //! ```text
-//!  join:  Metadata (topic ids) ─ ShareGroupHeartbeat(epoch 0, subscribed topics)
+//!  join:  Metadata (topic ids) ─ FindCoordinator (this broker) ─
+//!         ShareGroupHeartbeat(epoch 0, subscribed topics)
 //!  poll:  [ShareGroupHeartbeat(epoch) when the interval has passed]
 //!         ShareFetch(session epoch 0: every assigned partition | 1, 2, ...: new partitions and
 //!                    those with acknowledgements; acknowledgements piggybacked)
@@ -17,8 +18,9 @@
 //!   RELEASE acknowledgements for acquired offsets without a record.
 //! - `member_id`: Kafka-style member ids (22 characters of base64url).
 //!
-//! The group coordinator is the broker connected to (ringlog answers every request on any
-//! shard; a single Kafka broker is its own coordinator), so there is no FindCoordinator.
+//! The group coordinator must be the broker connected to (ringlog answers every request on any
+//! shard; a single Kafka broker is its own coordinator): FindCoordinator checks it once at join
+//! (and makes Kafka create its group offsets topic, without which it coordinates no group).
 //!
 //! Acknowledgement modes, as Kafka's `share.acknowledgement.mode`: `Implicit` accepts every
 //! record a poll handed out with the next request (poll, commit or close); `Explicit` sends
@@ -35,7 +37,8 @@
 //!   reported dropped (a request that failed as a whole loses them; the broker makes the records
 //!   available again when their locks end).
 //! - Every wait is bounded: requests by the connection's timeout (a ShareFetch also by its
-//!   `max_wait`), joining by [`ShareConsumer::wait_for_assignment`]'s bound.
+//!   `max_wait`), a coordinator that is not ready by [`COORDINATOR_WAIT_MS`], an assignment by
+//!   [`ShareConsumer::wait_for_assignment`]'s bound.
 
 pub mod acks;
 pub mod fetched;
@@ -48,7 +51,7 @@ use std::time::{Duration, Instant};
 
 use uuid::Uuid;
 
-use crate::api::FETCH_WAIT_MAX;
+use crate::api::{CoordinatorInfo, FETCH_WAIT_MAX};
 use crate::connection::{ConnectOptions, Connection};
 use crate::error::{ClientError, Result};
 use crate::records::ConsumedRecord;
@@ -73,6 +76,12 @@ pub const MAX_WAIT_MS_DEFAULT: u64 = 500;
 /// compute assignments after the join answered (Kafka 4.4 does), and waiting a whole heartbeat
 /// interval (5 s by default) would make joining slow.
 pub const UNASSIGNED_HEARTBEAT_MS: u64 = 200;
+/// How long joining may wait for the group's coordinator to be ready: Kafka creates its group
+/// offsets topic on the first FindCoordinator and answers NOT_COORDINATOR or
+/// COORDINATOR_LOAD_IN_PROGRESS (retriable) until it has loaded it.
+pub const COORDINATOR_WAIT_MS: u64 = 30_000;
+/// Pause between those attempts.
+pub const COORDINATOR_BACKOFF_MS: u64 = 100;
 /// The session epoch that closes a share session.
 pub const FINAL_EPOCH: i32 = -1;
 /// The member epoch that leaves a group.
@@ -217,6 +226,25 @@ struct Versions {
     acknowledge: i16,
 }
 
+/// This consumer speaks to one broker, which must coordinate its group: `coordinator` must
+/// resolve to `addr`.
+fn check_same_broker(coordinator: &CoordinatorInfo, addr: SocketAddr, group: &str) -> Result<()> {
+    use std::net::ToSocketAddrs;
+    let same = u16::try_from(coordinator.port).is_ok_and(|port| {
+        (coordinator.host.as_str(), port)
+            .to_socket_addrs()
+            .is_ok_and(|mut all| all.any(|a| a == addr))
+    });
+    if same {
+        return Ok(());
+    }
+    Err(ClientError::InvalidArgument(format!(
+        "the coordinator of share group {group} is broker {} at {}:{}, not {addr}: this \
+         consumer speaks to one broker, which must coordinate the group",
+        coordinator.node_id, coordinator.host, coordinator.port
+    )))
+}
+
 /// A share-group member on one connection (see the module doc). Not `Send`.
 pub struct ShareConsumer {
     conn: Connection,
@@ -254,6 +282,20 @@ impl ShareConsumer {
             .zip(&config.topics)
             .map(|(id, name)| (id, Arc::from(name.as_str())))
             .collect();
+        // The coordinator must be this broker; asking also makes Kafka create its group
+        // offsets topic, without which it coordinates no group.
+        let deadline = Instant::now() + Duration::from_millis(COORDINATOR_WAIT_MS);
+        let backoff = Duration::from_millis(COORDINATOR_BACKOFF_MS);
+        let coordinator = loop {
+            match conn.find_group_coordinator(&config.group_id).await {
+                Ok(c) => break c,
+                Err(e) if e.is_retriable() && Instant::now() < deadline => {
+                    ringlog_runtime::time::sleep(backoff).await
+                }
+                Err(e) => return Err(e),
+            }
+        };
+        check_same_broker(&coordinator, conn.addr(), &config.group_id)?;
         let mut consumer = ShareConsumer {
             conn,
             config,
@@ -267,8 +309,15 @@ impl ShareConsumer {
             session: None,
             acks: BTreeMap::new(),
         };
-        consumer.heartbeat().await?;
-        Ok(consumer)
+        loop {
+            match consumer.heartbeat().await {
+                Ok(()) => return Ok(consumer),
+                Err(e) if e.is_retriable() && Instant::now() < deadline => {
+                    ringlog_runtime::time::sleep(backoff).await
+                }
+                Err(e) => return Err(e),
+            }
+        }
     }
 
     /// This member's id.

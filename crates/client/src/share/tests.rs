@@ -47,6 +47,7 @@ fn accept(listener: &TcpListener) -> TcpStream {
         api_keys: vec![
             api(ApiKey::ApiVersions, 0, 3),
             api(ApiKey::Metadata, 0, 12),
+            api(ApiKey::FindCoordinator, 0, 4),
             api(ApiKey::ShareGroupHeartbeat, 1, 1),
             api(ApiKey::ShareFetch, 1, 2),
             api(ApiKey::ShareAcknowledge, 1, 2),
@@ -70,6 +71,27 @@ fn accept(listener: &TcpListener) -> TcpStream {
         ..Default::default()
     };
     reply(&mut s, &header, metadata.into());
+    let (header, request) = read_request(&mut s);
+    let Request::FindCoordinator(f) = request else {
+        panic!("{request:?}")
+    };
+    assert_eq!(header.api_version, 4);
+    assert_eq!(
+        (f.key_type, &f.coordinator_keys[..]),
+        (0, &[Str::from("g")][..])
+    );
+    let port = listener.local_addr().unwrap().port();
+    let coordinator = messages::FindCoordinatorResponse {
+        coordinators: vec![messages::Coordinator {
+            key: Str::from("g"),
+            node_id: 0,
+            host: Str::from("127.0.0.1"),
+            port: i32::from(port),
+            ..Default::default()
+        }],
+        ..Default::default()
+    };
+    reply(&mut s, &header, coordinator.into());
     s
 }
 
@@ -441,4 +463,23 @@ fn session_epochs_wrap_past_the_largest_to_1() {
     assert_eq!(s.advance(), i32::MAX);
     assert_eq!(s.advance(), 1);
     assert_eq!(s.advance(), 2);
+}
+
+#[test]
+fn the_coordinator_must_be_the_broker_connected_to() {
+    let addr = SocketAddr::from(([127, 0, 0, 1], 9092));
+    let at = |host: &str, port| CoordinatorInfo {
+        node_id: 1,
+        host: host.into(),
+        port,
+    };
+    assert!(check_same_broker(&at("127.0.0.1", 9092), addr, "g").is_ok());
+    let e = check_same_broker(&at("127.0.0.1", 9093), addr, "g").unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("coordinator of share group g is broker 1 at 127.0.0.1:9093"),
+        "{e}"
+    );
+    assert!(check_same_broker(&at("10.1.2.3", 9092), addr, "g").is_err());
+    assert!(check_same_broker(&at("127.0.0.1", -1), addr, "g").is_err());
 }
