@@ -168,6 +168,75 @@ enum BenchCommand {
     /// enqueue and delivery rates, memory with 10M pending, and the cost on topics without
     /// delay; writes bench-results/delay-<date>.{md,json}.
     Delay(DelayBenchArgs),
+    /// Share groups (issue 16): share consume throughput with 1, 4 and 16 consumers on one
+    /// partition against a classic consumer of the same topic, and ShareAcknowledge round trips,
+    /// against a ringlog started here or --bootstrap (Kafka 4.4 too); writes
+    /// bench-results/share-<date>.{md,json}.
+    Share(ShareBenchArgs),
+}
+
+#[derive(clap::Args)]
+struct ShareBenchArgs {
+    /// A running broker HOST:PORT (ringlog or Kafka) instead of a ringlog started here.
+    #[arg(long)]
+    bootstrap: Option<String>,
+    /// Pid of the --bootstrap broker, for its CPU seconds.
+    #[arg(long)]
+    broker_pid: Option<u32>,
+    /// What the report calls the broker (default: ringlog, or the --bootstrap address).
+    #[arg(long)]
+    label: Option<String>,
+    /// Rounds (medians are taken over them).
+    #[arg(long, default_value_t = bench::share::ROUNDS_DEFAULT)]
+    rounds: usize,
+    /// Records in the topic.
+    #[arg(long, default_value_t = bench::share::RECORDS_DEFAULT)]
+    records: u64,
+    /// Value bytes per record.
+    #[arg(long, default_value_t = bench::share::RECORD_BYTES_DEFAULT)]
+    record_bytes: usize,
+    /// Share consumer counts, comma-separated (default 1,4,16).
+    #[arg(long, value_delimiter = ',')]
+    consumers: Option<Vec<usize>>,
+    /// ShareAcknowledge round trips sampled per round (0: none).
+    #[arg(long, default_value_t = bench::share::ACK_SAMPLES_DEFAULT)]
+    ack_samples: usize,
+    /// Records one ShareFetch may acquire.
+    #[arg(long, default_value_t = bench::share::MAX_RECORDS_DEFAULT)]
+    max_records: i32,
+    /// Bytes of one classic Fetch.
+    #[arg(long, default_value_t = bench::share::FETCH_BYTES_DEFAULT)]
+    fetch_bytes: i32,
+    /// Long-poll wait of every Fetch and ShareFetch, ms.
+    #[arg(long, default_value_t = bench::share::MAX_WAIT_MS_DEFAULT)]
+    max_wait_ms: u64,
+    /// Records read by each round's warm-up (0: none).
+    #[arg(long, default_value_t = bench::share::WARMUP_RECORDS_DEFAULT)]
+    warmup_records: u64,
+    /// Shards of the broker started here.
+    #[arg(long, default_value_t = bench::share::CORES_DEFAULT)]
+    cores: usize,
+    /// I/O driver of the broker started here: uring or epoll.
+    #[arg(long, default_value = "uring")]
+    io: ringlog::runtime::IoKind,
+    /// --flush of the broker started here.
+    #[arg(long, default_value = "always")]
+    flush: String,
+    /// The ringlog binary started as the broker (default: this one).
+    #[arg(long)]
+    exe: Option<std::path::PathBuf>,
+    /// Smoke test: 1 round, 20,000 records, 500 acknowledgements.
+    #[arg(long)]
+    quick: bool,
+    /// Where fresh data directories go (a disk, not tmpfs; default: the temp dir).
+    #[arg(long)]
+    dir: Option<std::path::PathBuf>,
+    /// Output directory of share-<date>.md and .json.
+    #[arg(long, default_value = "bench-results")]
+    out: std::path::PathBuf,
+    /// Print JSON instead of the Markdown report.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(clap::Args)]
@@ -673,6 +742,14 @@ fn run_bench(kind: BenchCommand) -> Result<(), Box<dyn std::error::Error>> {
                 print!("{report}");
             }
         }
+        BenchCommand::Share(args) => {
+            let report = bench::share::run(&share_config(&args)?)?;
+            if args.json {
+                println!("{}", report.to_json());
+            } else {
+                print!("{report}");
+            }
+        }
         BenchCommand::Limits(args) => {
             use bench::load::{self as load, limits::Limits};
             let write_bytes = match args.write_bytes {
@@ -728,6 +805,59 @@ fn delay_config(
     c.flush = args.flush.clone();
     c.stream_rate = args.stream_rate;
     c.load_share = args.load_share;
+    if let Some(dir) = &args.dir {
+        c.base_dir = dir.clone();
+    }
+    c.out_dir = Some(args.out.clone());
+    c.progress = true;
+    c.command = std::env::args()
+        .skip(1)
+        .fold("ringlog".to_string(), |acc, a| acc + " " + &a);
+    c.validate()?;
+    Ok(c)
+}
+
+fn share_config(
+    args: &ShareBenchArgs,
+) -> Result<bench::share::ShareBenchConfig, Box<dyn std::error::Error>> {
+    use bench::share::{ShareBenchConfig, Target};
+    let (target, label) = match &args.bootstrap {
+        Some(b) => {
+            let addr = client::cli::resolve_broker(b)?;
+            (Target::Bootstrap(addr), b.clone())
+        }
+        None => {
+            let exe = match &args.exe {
+                Some(exe) => exe.clone(),
+                None => std::env::current_exe()?,
+            };
+            let target = Target::Own {
+                exe,
+                cores: args.cores,
+                io: args.io,
+                flush: args.flush.clone(),
+            };
+            (target, "ringlog".to_string())
+        }
+    };
+    let mut c = ShareBenchConfig::new(target);
+    if args.quick {
+        c = c.quick();
+    } else {
+        c.rounds = args.rounds;
+        c.records = args.records;
+        c.ack_samples = args.ack_samples;
+        c.warmup_records = args.warmup_records;
+    }
+    c.label = args.label.clone().unwrap_or(label);
+    c.broker_pid = args.broker_pid;
+    c.record_bytes = args.record_bytes;
+    if let Some(k) = &args.consumers {
+        c.consumers = k.clone();
+    }
+    c.max_records = args.max_records;
+    c.fetch_bytes = args.fetch_bytes;
+    c.max_wait = Duration::from_millis(args.max_wait_ms);
     if let Some(dir) = &args.dir {
         c.base_dir = dir.clone();
     }

@@ -21,6 +21,8 @@
 //!   consume per path against the best raw path of the same run.
 //! - [`delay`]: scheduled delivery (issue 15): lateness, enqueue and delivery rates, memory with
 //!   millions pending, and the cost on topics without delay against the build before it.
+//! - [`share`]: share groups (issue 16): share consume throughput with 1, 4 and 16 members
+//!   against a classic consumer of the same topic, and acknowledgement round trips.
 //!
 //! # Invariants
 //! - Every benchmark is bounded: fixed counts and durations, each limit a named constant, and
@@ -39,6 +41,7 @@ mod format;
 pub mod load;
 pub mod machine;
 pub mod runtime;
+pub mod share;
 pub mod summary;
 pub mod transfer;
 

@@ -50,7 +50,7 @@ mod payload;
 pub mod report;
 mod run;
 mod tasks;
-mod topic_wait;
+pub(crate) mod topic_wait;
 
 pub use config::*;
 pub use measure::{Latency, LoadReport};

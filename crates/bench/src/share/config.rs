@@ -1,0 +1,279 @@
+//! What `bench share` runs: the broker (started here, or one at `--bootstrap`), the topic's
+//! records, the consumer counts, the acknowledgement samples, rounds; and the limit of every
+//! knob.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use ringlog_runtime::IoKind;
+
+/// Default rounds (medians are taken over them).
+pub const ROUNDS_DEFAULT: usize = 3;
+/// Upper bound on rounds.
+pub const ROUNDS_MAX: usize = 20;
+/// Default records in the topic (1 KiB each: 200 MiB, in the page cache of any machine that
+/// runs this, several seconds of share consumption on 2 cores).
+pub const RECORDS_DEFAULT: u64 = 200_000;
+/// Upper bound on records (the accepted-offsets bitmap is 1 bit per record).
+pub const RECORDS_MAX: u64 = 100_000_000;
+/// Default value bytes per record (the issue's 1 KiB).
+pub const RECORD_BYTES_DEFAULT: usize = 1_024;
+/// Upper bound on value bytes per record.
+pub const RECORD_BYTES_MAX: usize = 1 << 20;
+/// Produce batches of the fill hold about this many value bytes (the Java producer's default
+/// `batch.size` is 16 KiB; larger batches fill faster and are what a share fetch acquires by).
+pub const FILL_BATCH_BYTES: usize = 64 * 1024;
+/// Produce requests in flight during the fill.
+pub const FILL_IN_FLIGHT: usize = 8;
+/// Share consumer counts measured by default (the issue's 1, 4 and 16).
+pub const CONSUMERS_DEFAULT: [usize; 3] = [1, 4, 16];
+/// Upper bound on share consumers in one run (Kafka's `group.share.max.size` default is 200).
+pub const CONSUMERS_MAX: usize = 64;
+/// Default ShareAcknowledge round trips sampled per round ("a few thousand").
+pub const ACK_SAMPLES_DEFAULT: usize = 2_000;
+/// Upper bound on acknowledgement samples per round.
+pub const ACK_SAMPLES_MAX: usize = 1_000_000;
+/// Records one ShareFetch may acquire (the Java client's `max.poll.records` default).
+pub const MAX_RECORDS_DEFAULT: i32 = 500;
+/// Bytes of one classic Fetch (the Java client's `max.partition.fetch.bytes` default).
+pub const FETCH_BYTES_DEFAULT: i32 = 1024 * 1024;
+/// Long-poll wait of every Fetch and ShareFetch. Kafka's client default is 500 ms; near the end
+/// of a share run a member whose request waits for records that others hold delays the last
+/// acknowledgements by up to this much, so the benchmark uses less.
+pub const MAX_WAIT_MS_DEFAULT: u64 = 100;
+/// Records a warm-up share consumer reads before each round's measurements (not reported): the
+/// JIT of a JVM broker, internal topics and code paths are warm before anything is timed.
+pub const WARMUP_RECORDS_DEFAULT: u64 = 20_000;
+/// How long the members of one run may take to be assigned the partition.
+pub const JOIN_WAIT_MS: u64 = 30_000;
+/// A measured run that has not ended after this long fails (a lost acknowledgement would
+/// otherwise wait for its 30 s lock, or forever for a broker that stopped answering).
+pub const RUN_TIMEOUT_MS: u64 = 300_000;
+/// Broker shards of the broker this benchmark starts.
+pub const CORES_DEFAULT: usize = 1;
+
+/// Where the broker under test comes from.
+#[derive(Clone, Debug)]
+pub enum Target {
+    /// `exe serve` as a child process, a fresh data directory per round.
+    Own {
+        /// The `ringlog` binary.
+        exe: PathBuf,
+        /// Its `--cores`.
+        cores: usize,
+        /// Its `--io`.
+        io: IoKind,
+        /// Its `--flush`.
+        flush: String,
+    },
+    /// A running broker (ringlog or Kafka); each round uses a new topic and new groups.
+    Bootstrap(SocketAddr),
+}
+
+/// What to run.
+#[derive(Clone, Debug)]
+pub struct ShareBenchConfig {
+    /// The broker under test.
+    pub target: Target,
+    /// Pid of the broker at `--bootstrap`, for its CPU seconds (a broker started here is
+    /// always measured).
+    pub broker_pid: Option<u32>,
+    /// What the report calls the broker (`ringlog`, `kafka`, ...).
+    pub label: String,
+    /// Rounds.
+    pub rounds: usize,
+    /// Records in the topic.
+    pub records: u64,
+    /// Value bytes per record.
+    pub record_bytes: usize,
+    /// Share consumer counts, one run each.
+    pub consumers: Vec<usize>,
+    /// ShareAcknowledge round trips sampled per round.
+    pub ack_samples: usize,
+    /// Records one ShareFetch may acquire.
+    pub max_records: i32,
+    /// Bytes of one classic Fetch.
+    pub fetch_bytes: i32,
+    /// Long-poll wait of every Fetch and ShareFetch.
+    pub max_wait: Duration,
+    /// Records of each round's warm-up (0: none).
+    pub warmup_records: u64,
+    /// Where fresh data directories go (a broker started here).
+    pub base_dir: PathBuf,
+    /// Where `share-<date>.{md,json}` are written (`None`: nowhere).
+    pub out_dir: Option<PathBuf>,
+    /// Progress lines on stderr.
+    pub progress: bool,
+    /// The command line that reproduces this run (recorded in the outputs).
+    pub command: String,
+}
+
+impl ShareBenchConfig {
+    /// Defaults against `target`.
+    pub fn new(target: Target) -> ShareBenchConfig {
+        ShareBenchConfig {
+            target,
+            broker_pid: None,
+            label: "ringlog".into(),
+            rounds: ROUNDS_DEFAULT,
+            records: RECORDS_DEFAULT,
+            record_bytes: RECORD_BYTES_DEFAULT,
+            consumers: CONSUMERS_DEFAULT.to_vec(),
+            ack_samples: ACK_SAMPLES_DEFAULT,
+            max_records: MAX_RECORDS_DEFAULT,
+            fetch_bytes: FETCH_BYTES_DEFAULT,
+            max_wait: Duration::from_millis(MAX_WAIT_MS_DEFAULT),
+            warmup_records: WARMUP_RECORDS_DEFAULT,
+            base_dir: std::env::temp_dir(),
+            out_dir: Some(PathBuf::from("bench-results")),
+            progress: false,
+            command: "ringlog bench share".into(),
+        }
+    }
+
+    /// `--quick`: a smoke test (one round, 20,000 records, 500 acknowledgements).
+    pub fn quick(mut self) -> ShareBenchConfig {
+        self.rounds = 1;
+        self.records = 20_000;
+        self.ack_samples = 500;
+        self.warmup_records = 2_000;
+        self
+    }
+
+    /// Records per produced batch of the fill.
+    pub fn fill_batch_records(&self) -> usize {
+        (FILL_BATCH_BYTES / self.record_bytes.max(1)).max(1)
+    }
+
+    /// Check every field against its limit.
+    pub fn validate(&self) -> Result<(), String> {
+        let own_ok = match &self.target {
+            Target::Own { cores, flush, .. } => {
+                *cores >= 1
+                    && (matches!(flush.as_str(), "always" | "never")
+                        || flush.starts_with("interval:"))
+            }
+            Target::Bootstrap(_) => true,
+        };
+        let checks = [
+            (
+                (1..=ROUNDS_MAX).contains(&self.rounds),
+                format!("rounds must be 1..={ROUNDS_MAX}"),
+            ),
+            (
+                (1..=RECORDS_MAX).contains(&self.records),
+                format!("records must be 1..={RECORDS_MAX}"),
+            ),
+            (
+                (1..=RECORD_BYTES_MAX).contains(&self.record_bytes),
+                format!("record bytes must be 1..={RECORD_BYTES_MAX}"),
+            ),
+            (
+                self.consumers
+                    .iter()
+                    .all(|&c| (1..=CONSUMERS_MAX).contains(&c)),
+                format!("share consumer counts must be 1..={CONSUMERS_MAX}"),
+            ),
+            (
+                self.ack_samples <= ACK_SAMPLES_MAX && self.ack_samples as u64 <= self.records,
+                format!(
+                    "acknowledgement samples must be at most {ACK_SAMPLES_MAX} and at most the \
+                     records"
+                ),
+            ),
+            (
+                self.max_records >= 1 && self.fetch_bytes >= 1,
+                "max records and fetch bytes must be at least 1".to_string(),
+            ),
+            (
+                self.fetch_bytes as usize >= self.record_bytes + FETCH_OVERHEAD_BYTES,
+                "fetch bytes must hold at least one record batch".to_string(),
+            ),
+            (
+                self.max_wait <= Duration::from_secs(30),
+                "the fetch wait must be at most 30 s".to_string(),
+            ),
+            (
+                self.warmup_records <= self.records,
+                "warm-up records must be at most the records".to_string(),
+            ),
+            (
+                own_ok,
+                "the broker needs at least 1 core and flush always, never or interval:<ms>"
+                    .to_string(),
+            ),
+            (!self.label.is_empty(), "the label is empty".to_string()),
+        ];
+        match checks.into_iter().find(|(ok, _)| !ok) {
+            Some((_, why)) => Err(why),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Bytes a one-record batch adds to its value (batch header and record framing), rounded up.
+const FETCH_OVERHEAD_BYTES: usize = 128;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn config_limits_are_enforced() {
+        let ok = ShareBenchConfig::new(Target::Bootstrap(SocketAddr::from(([127, 0, 0, 1], 1))));
+        assert!(ok.validate().is_ok());
+        assert!(ok.clone().quick().validate().is_ok());
+        let own = ShareBenchConfig::new(Target::Own {
+            exe: PathBuf::from("ringlog"),
+            cores: 1,
+            io: IoKind::Uring,
+            flush: "interval:5".into(),
+        });
+        assert!(own.validate().is_ok());
+        let bad = [
+            ShareBenchConfig {
+                rounds: 0,
+                ..ok.clone()
+            },
+            ShareBenchConfig {
+                records: 0,
+                ..ok.clone()
+            },
+            ShareBenchConfig {
+                consumers: vec![1, CONSUMERS_MAX + 1],
+                ..ok.clone()
+            },
+            ShareBenchConfig {
+                ack_samples: RECORDS_DEFAULT as usize + 1,
+                ..ok.clone()
+            },
+            ShareBenchConfig {
+                record_bytes: 4096,
+                fetch_bytes: 4096,
+                ..ok.clone()
+            },
+            ShareBenchConfig {
+                max_records: 0,
+                ..ok.clone()
+            },
+            ShareBenchConfig {
+                warmup_records: RECORDS_DEFAULT + 1,
+                ..ok.clone()
+            },
+            ShareBenchConfig {
+                target: Target::Own {
+                    exe: PathBuf::from("ringlog"),
+                    cores: 1,
+                    io: IoKind::Uring,
+                    flush: "sometimes".into(),
+                },
+                ..ok.clone()
+            },
+        ];
+        for c in bad {
+            assert!(c.validate().is_err(), "{c:?}");
+        }
+        assert_eq!(ok.fill_batch_records(), 64);
+    }
+}
