@@ -530,6 +530,14 @@ async fn handle(shard: &Rc<ShardState>, header: &RequestHeader, request: Request
         Request::IncrementalAlterConfigs(r) => {
             respond(handlers::incremental_alter_configs::handle(shard, r).await)
         }
+        // KIP-848 consumer groups.
+        Request::ConsumerGroupHeartbeat(r) => respond(
+            handlers::consumer_group_heartbeat::handle(shard, header.client_id.as_deref(), *r)
+                .await,
+        ),
+        Request::ConsumerGroupDescribe(r) => {
+            respond(handlers::consumer_group_describe::handle(shard, r).await)
+        }
         // Share groups.
         Request::ShareGroupHeartbeat(r) => respond(
             handlers::share_group_heartbeat::handle(shard, header.client_id.as_deref(), *r).await,
