@@ -27,11 +27,11 @@ const DRIVER_MARGIN: Duration = Duration::from_secs(20);
 /// How long a restarted `ringlog serve` may take to listen.
 const LISTEN_WAIT: Duration = Duration::from_secs(20);
 
-/// The driver's classpath, or `None` (after saying so on stderr) when Java or Maven is absent.
-/// Prepared once per test process.
+/// The driver's classpath, or `None` (after saying so on stderr, at every call: every test that
+/// returns early shows it) when Java or Maven is absent. Prepared once per test process.
 pub fn java_classpath() -> Option<&'static str> {
-    static CP: OnceLock<Option<String>> = OnceLock::new();
-    CP.get_or_init(|| {
+    static CP: OnceLock<Result<String, String>> = OnceLock::new();
+    let cp = CP.get_or_init(|| {
         let target = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target");
         let out = run_draining(
             Command::new("bash")
@@ -41,22 +41,25 @@ pub fn java_classpath() -> Option<&'static str> {
         );
         let stderr = String::from_utf8_lossy(&out.stderr);
         if out.status.code() == Some(SKIP_EXIT) {
-            eprintln!("SKIPPED (the Java share-group driver cannot be built): {stderr}");
-            return None;
+            return Err(stderr.trim().to_string());
         }
         assert!(
             out.status.success(),
             "tests/java/setup.sh failed ({:?}):\n{stderr}",
             out.status
         );
-        Some(
-            String::from_utf8(out.stdout)
-                .expect("utf-8 classpath")
-                .trim()
-                .to_string(),
-        )
-    })
-    .as_deref()
+        Ok(String::from_utf8(out.stdout)
+            .expect("utf-8 classpath")
+            .trim()
+            .to_string())
+    });
+    match cp {
+        Ok(cp) => Some(cp),
+        Err(why) => {
+            eprintln!("SKIPPED: the Java share-group driver cannot be built: {why}");
+            None
+        }
+    }
 }
 
 /// Runs `cmd` to its end or until `limit` passes (then kills it), collecting its stdout and
