@@ -467,6 +467,15 @@ impl BrokerConfig {
         if let Some(v) = file.group_share_partition_max_record_locks {
             self.share.partition_max_record_locks = v;
         }
+        if let Some(v) = file.group_share_max_partition_max_record_locks {
+            self.share.max_partition_max_record_locks = v;
+        }
+        if let Some(v) = file.group_share_min_record_lock_duration_ms {
+            self.share.min_record_lock_duration_ms = v;
+        }
+        if let Some(v) = file.group_share_max_record_lock_duration_ms {
+            self.share.max_record_lock_duration_ms = v;
+        }
         if let Some(v) = &file.errors_deadletterqueue_topic_name_prefix {
             self.share.dlq_topic_name_prefix = v.clone();
         }
@@ -576,6 +585,18 @@ pub struct ConfigOverrides {
     /// group.share.partition.max.record.locks, 100..=10,000, default 2,000).
     #[arg(long)]
     pub group_share_partition_max_record_locks: Option<i64>,
+    /// Share groups: the largest share.partition.max.record.locks a group may set (Kafka's
+    /// group.share.max.partition.max.record.locks, default 4,000).
+    #[arg(long)]
+    pub group_share_max_partition_max_record_locks: Option<i64>,
+    /// Share groups: the shortest share.record.lock.duration.ms a group may set, ms (Kafka's
+    /// group.share.min.record.lock.duration.ms, default 15,000).
+    #[arg(long)]
+    pub group_share_min_record_lock_duration_ms: Option<i64>,
+    /// Share groups: the longest share.record.lock.duration.ms a group may set, ms (Kafka's
+    /// group.share.max.record.lock.duration.ms, default 60,000).
+    #[arg(long)]
+    pub group_share_max_record_lock_duration_ms: Option<i64>,
     /// Share groups: the prefix every dead-letter topic name must start with (Kafka's
     /// errors.deadletterqueue.topic.name.prefix, default "dlq."; empty lifts the rule).
     #[arg(long)]

@@ -526,6 +526,9 @@ async fn handle(shard: &Rc<ShardState>, header: &RequestHeader, request: Request
         Request::DeleteGroups(r) => respond(handlers::delete_groups::handle(shard, r).await),
         Request::InitProducerId(r) => respond(handlers::init_producer_id::handle(shard, r).await),
         Request::DescribeDelays(r) => respond(handlers::describe_delays::handle(shard, r).await),
+        Request::DescribeShareState(r) => {
+            respond(handlers::describe_share_state::handle(shard, r).await)
+        }
         Request::DescribeConfigs(r) => respond(handlers::describe_configs::handle(shard, r).await),
         Request::IncrementalAlterConfigs(r) => {
             respond(handlers::incremental_alter_configs::handle(shard, r).await)

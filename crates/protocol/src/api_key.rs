@@ -101,6 +101,9 @@ pub enum ApiKey {
     // ringlog-private APIs, from RINGLOG_PRIVATE_KEY_MIN up (served, never advertised).
     /// Scheduled delivery: pending, next due and delivered records per topic (`ringlog delays`).
     DescribeDelays = 32_000,
+    /// Share groups: each share-partition's window and delivery-state counts (`ringlog groups
+    /// describe`).
+    DescribeShareState = 32_001,
 }
 
 /// The first api key of ringlog's private APIs. Kafka allocates its keys one by one from 0 (92
@@ -111,7 +114,7 @@ pub const RINGLOG_PRIVATE_KEY_MIN: i16 = 32_000;
 /// ringlog's private APIs, in key order. They are decoded and answered like any served API but
 /// never listed in ApiVersions ([`super::versions::PRIVATE_APIS`]), so Kafka clients see exactly
 /// the APIs a Kafka broker would offer them.
-pub const RINGLOG_PRIVATE: &[ApiKey] = &[ApiKey::DescribeDelays];
+pub const RINGLOG_PRIVATE: &[ApiKey] = &[ApiKey::DescribeDelays, ApiKey::DescribeShareState];
 
 impl ApiKey {
     /// Every key Kafka defines, in key order (ringlog's own are [`RINGLOG_PRIVATE`]).
@@ -258,5 +261,6 @@ mod tests {
             assert!(key.is_ringlog_private(), "{key:?}");
         }
         assert_eq!(ApiKey::DescribeDelays as i16, 32_000);
+        assert_eq!(ApiKey::DescribeShareState as i16, 32_001);
     }
 }

@@ -29,9 +29,10 @@ use super::api_key::ApiKey;
 use super::fetch::{self, FetchReply, FetchReplyPartition, FetchReplyTopic, Part, RecordSlice};
 use super::header::{response_header_version, RequestHeader};
 use super::messages::{
-    self, ApiVersionsRequest, DescribeDelaysRequest, DescribeDelaysResponse, DescribedTopicDelays,
-    FetchRequest, FetchResponse, FetchableTopicResponse, MetadataRequest, MetadataResponse,
-    PartitionData, PartitionProduceData, ProduceRequest, TopicProduceData,
+    self, ApiVersionsRequest, DescribeDelaysRequest, DescribeDelaysResponse,
+    DescribeShareStateRequest, DescribeShareStateResponse, DescribedSharePartition,
+    DescribedTopicDelays, FetchRequest, FetchResponse, FetchableTopicResponse, MetadataRequest,
+    MetadataResponse, PartitionData, PartitionProduceData, ProduceRequest, TopicProduceData,
 };
 use super::random::{Random, Rng};
 use super::versions;
@@ -105,6 +106,7 @@ fn first_flexible_version(api_key: ApiKey) -> i16 {
         ApiKey::ConsumerGroupDescribe => 0,
         // ringlog-private: flexible from its first version, by design (describe_delays.rs).
         ApiKey::DescribeDelays => 0,
+        ApiKey::DescribeShareState => 0,
         other => panic!("{other:?} is served but missing from this test's header table"),
     }
 }
@@ -155,6 +157,9 @@ macro_rules! with_request_type {
                 $f::<messages::ConsumerGroupDescribeRequest>($($arg),*)
             }
             ApiKey::DescribeDelays => $f::<messages::DescribeDelaysRequest>($($arg),*),
+            ApiKey::DescribeShareState => {
+                $f::<messages::DescribeShareStateRequest>($($arg),*)
+            }
             other => panic!("{other:?} is served but missing from this test's api table"),
         }
     };
@@ -305,8 +310,9 @@ fn every_served_request_version_decodes_from_whole_frames() {
     // InitProducerId 6, DescribeConfigs 4, DeleteGroups 3, IncrementalAlterConfigs 2,
     // ShareGroupHeartbeat 1, ShareGroupDescribe 1, ShareFetch 2, ShareAcknowledge 2,
     // DescribeShareGroupOffsets 2, AlterShareGroupOffsets 1, DeleteShareGroupOffsets 1,
-    // ConsumerGroupHeartbeat 2, ConsumerGroupDescribe 2; private: DescribeDelays 1.
-    assert_eq!(count, 150);
+    // ConsumerGroupHeartbeat 2, ConsumerGroupDescribe 2; private: DescribeDelays 1,
+    // DescribeShareState 1.
+    assert_eq!(count, 151);
 }
 
 fn response_frames_round_trip<R: TestedRequest>(api_key: ApiKey, v: i16) {
@@ -712,6 +718,60 @@ fn describe_delays_response_vector() {
     assert_eq!(DescribedTopicDelays::default().next_due_ms, -1);
 }
 
+// DescribeShareState (ringlog-private, key 32001 = 0x7d01): vectors from the layout in
+// messages/describe_share_state.rs.
+
+#[test]
+fn describe_share_state_vectors() {
+    // header v2: key 0x7d01, version 0, correlation 7, client_id null, no tagged fields; body:
+    // group_id "g1" (compact string 03), no tagged fields.
+    let body = hex("7d01 0000 00000007 ffff 00  03 6731 00");
+    let (h, r) = decode_request(Bytes::from(body.clone())).unwrap();
+    assert_eq!(h.api_key, ApiKey::DescribeShareState);
+    let want = DescribeShareStateRequest {
+        group_id: Str::from("g1"),
+    };
+    assert_eq!(r, Request::DescribeShareState(want.clone()));
+    let mut out = BytesMut::new();
+    encode_request(&want, 0, 7, None, &mut out).unwrap();
+    assert_eq!(&out[4..], &body[..]);
+
+    let resp = DescribeShareStateResponse {
+        throttle_time_ms: 0,
+        error_code: 0,
+        partitions: vec![DescribedSharePartition {
+            topic: Str::from("t"),
+            partition: 2,
+            start_offset: 5,
+            end_offset: 9,
+            available: 1,
+            acquired: 2,
+            acknowledged: 1,
+            archived: 0,
+            dlq_pending: 0,
+        }],
+    };
+    let header = header_for(ApiKey::DescribeShareState, 0);
+    let mut out = BytesMut::new();
+    encode_response(&header, &resp.clone().into(), &mut out).unwrap();
+    // header v1: correlation, no tagged fields; throttle, error, compact array of 1: compact
+    // "t", partition, then seven i64, no tagged fields; none at the end.
+    let mut expected = hex(&format!(
+        "{:08x} 00  00000000 0000 02
+         02 74 00000002 0000000000000005 0000000000000009 0000000000000001 0000000000000002
+         0000000000000001 0000000000000000 0000000000000000 00
+         00",
+        header.correlation_id
+    ));
+    let size = (expected.len() as u32).to_be_bytes();
+    let mut framed = size.to_vec();
+    framed.append(&mut expected);
+    assert_eq!(&out[..], &framed[..]);
+    let (corr, back) =
+        decode_response::<DescribeShareStateRequest>(Bytes::from(framed).slice(4..), 0).unwrap();
+    assert_eq!((corr, back), (header.correlation_id, resp));
+}
+
 #[test]
 fn unsupported_versions_and_unknown_keys() {
     // ApiVersions v6 (header v2) from a future client: reported with its correlation id.
@@ -756,6 +816,8 @@ fn unsupported_versions_and_unknown_keys() {
         (ApiKey::ConsumerGroupDescribe as i16, 2),
         (ApiKey::DescribeDelays as i16, 1),
         (ApiKey::DescribeDelays as i16, -1),
+        (ApiKey::DescribeShareState as i16, 1),
+        (ApiKey::DescribeShareState as i16, -1),
     ] {
         let mut b = BytesMut::new();
         b.put_i16(key);
@@ -771,9 +833,9 @@ fn unsupported_versions_and_unknown_keys() {
         );
     }
     // OffsetForLeaderEpoch (23), ShareGroup state APIs (84): real Kafka APIs we do not serve
-    // (no definition here); 999: not a Kafka API at all; 32001: in ringlog's private range, but
+    // (no definition here); 999: not a Kafka API at all; 32002: in ringlog's private range, but
     // not one of its APIs.
-    for key in [23i16, 84, 999, -1, 32_001] {
+    for key in [23i16, 84, 999, -1, 32_002] {
         let mut b = BytesMut::new();
         b.put_i16(key);
         b.put_i16(0);

@@ -51,6 +51,7 @@
 //! | API            | key   | range  | why                                                       |
 //! |----------------|-------|--------|-----------------------------------------------------------|
 //! | DescribeDelays | 32000 | 0..=0  | `ringlog delays`: scheduled delivery per topic (issue #15) |
+//! | DescribeShareState | 32001 | 0..=0 | `ringlog groups describe`: share-partitions' windows and counts (issue #16) |
 //!
 //! # Invariants
 //! - Every range lies inside the versions its message definition covers (tested: in
@@ -120,6 +121,7 @@ pub const SUPPORTED_APIS: &[ApiRange] = &[
 #[rustfmt::skip] // one row per API reads as a table
 pub const PRIVATE_APIS: &[ApiRange] = &[
     ApiRange { api_key: ApiKey::DescribeDelays, min_version: 0, max_version: 0 },
+    ApiRange { api_key: ApiKey::DescribeShareState, min_version: 0, max_version: 0 },
 ];
 
 /// Every API served, advertised first, then the private ones.

@@ -47,6 +47,21 @@ pub enum ResetTo {
     Time(i64),
 }
 
+/// A share group as `groups describe` prints it.
+#[derive(Debug)]
+pub struct ShareGroupDescription {
+    /// The group id.
+    pub group_id: String,
+    /// Empty or Stable.
+    pub state: String,
+    /// The group epoch.
+    pub epoch: i32,
+    /// member id, client id, assigned "topic-partition" list.
+    pub members: Vec<(String, String, Vec<String>)>,
+    /// Each share-partition's window and counts.
+    pub partitions: Vec<DescribedSharePartition>,
+}
+
 /// A group as `groups describe` prints it.
 #[derive(Debug)]
 #[allow(missing_docs)] // names as DescribeGroups spells them
@@ -262,9 +277,9 @@ impl AdminClient {
         Ok(resp)
     }
 
-    /// Every group: (group id, protocol type, state).
-    pub fn list_groups(&mut self) -> Result<Vec<(String, String, String)>, AdminError> {
-        let resp = self.call(4, &ListGroupsRequest::default())?;
+    /// Every group: (group id, protocol type, state, group type: Classic, Consumer, Share).
+    pub fn list_groups(&mut self) -> Result<Vec<(String, String, String, String)>, AdminError> {
+        let resp = self.call(5, &ListGroupsRequest::default())?;
         if resp.error_code != code::NONE {
             return Err(AdminError::kafka("ListGroups failed", resp.error_code));
         }
@@ -276,11 +291,132 @@ impl AdminClient {
                     g.group_id.to_string(),
                     g.protocol_type.to_string(),
                     g.group_state.to_string(),
+                    g.group_type.to_string(),
                 )
             })
             .collect();
         out.sort();
         Ok(out)
+    }
+
+    /// The type of `group` ("Classic", "Consumer", "Share"), or `None` when no group has it.
+    pub fn group_type(&mut self, group: &str) -> Result<Option<String>, AdminError> {
+        Ok(self
+            .list_groups()?
+            .into_iter()
+            .find(|g| g.0 == group)
+            .map(|g| g.3))
+    }
+
+    /// A share group: its members and assignments (ShareGroupDescribe), and each
+    /// share-partition's window and delivery-state counts (ringlog's DescribeShareState).
+    pub fn describe_share_group(
+        &mut self,
+        group: &str,
+    ) -> Result<ShareGroupDescription, AdminError> {
+        let req = ShareGroupDescribeRequest {
+            group_ids: vec![Str::from(group)],
+            include_authorized_operations: false,
+        };
+        let g = self
+            .call(1, &req)?
+            .groups
+            .into_iter()
+            .next()
+            .ok_or_else(|| AdminError::protocol("ShareGroupDescribe", "empty answer"))?;
+        if g.error_code != code::NONE {
+            return Err(AdminError::kafka(
+                format!("ShareGroupDescribe {group}"),
+                g.error_code,
+            ));
+        }
+        let state = self.call(
+            0,
+            &DescribeShareStateRequest {
+                group_id: Str::from(group),
+            },
+        )?;
+        if state.error_code != code::NONE {
+            return Err(AdminError::kafka(
+                format!("DescribeShareState {group}"),
+                state.error_code,
+            ));
+        }
+        Ok(ShareGroupDescription {
+            group_id: group.to_string(),
+            state: g.group_state.to_string(),
+            epoch: g.group_epoch,
+            members: g
+                .members
+                .iter()
+                .map(|m| {
+                    let parts = m
+                        .assignment
+                        .topic_partitions
+                        .iter()
+                        .flat_map(|t| {
+                            t.partitions
+                                .iter()
+                                .map(move |p| format!("{}-{p}", t.topic_name))
+                        })
+                        .collect();
+                    (m.member_id.to_string(), m.client_id.to_string(), parts)
+                })
+                .collect(),
+            partitions: state.partitions,
+        })
+    }
+
+    /// A KIP-848 consumer group: members with their current assignments
+    /// (ConsumerGroupDescribe) and committed offsets with the partitions' ends.
+    pub fn describe_consumer_group(&mut self, group: &str) -> Result<GroupDescription, AdminError> {
+        let req = ConsumerGroupDescribeRequest {
+            group_ids: vec![Str::from(group)],
+            include_authorized_operations: false,
+        };
+        let g = self
+            .call(1, &req)?
+            .groups
+            .into_iter()
+            .next()
+            .ok_or_else(|| AdminError::protocol("ConsumerGroupDescribe", "empty answer"))?;
+        if g.error_code != code::NONE {
+            return Err(AdminError::kafka(
+                format!("ConsumerGroupDescribe {group}"),
+                g.error_code,
+            ));
+        }
+        let members = g
+            .members
+            .iter()
+            .map(|m| {
+                let parts = m
+                    .assignment
+                    .topic_partitions
+                    .iter()
+                    .flat_map(|t| {
+                        t.partitions
+                            .iter()
+                            .map(move |p| format!("{}-{p}", t.topic_name))
+                    })
+                    .collect();
+                (
+                    m.member_id.to_string(),
+                    m.client_id.to_string(),
+                    m.instance_id.as_deref().map(str::to_string),
+                    parts,
+                )
+            })
+            .collect();
+        let offsets = self.offsets_with_ends(group)?;
+        Ok(GroupDescription {
+            group_id: group.to_string(),
+            state: g.group_state.to_string(),
+            protocol_type: "consumer".to_string(),
+            protocol: g.assignor_name.to_string(),
+            members,
+            offsets,
+        })
     }
 
     fn describe_raw(&mut self, group: &str) -> Result<DescribedGroup, AdminError> {
@@ -419,6 +555,23 @@ impl AdminClient {
                 )
             })
             .collect();
+        let offsets = self.offsets_with_ends(group)?;
+        Ok(GroupDescription {
+            group_id: group.to_string(),
+            state: g.group_state.to_string(),
+            protocol_type: g.protocol_type.to_string(),
+            protocol: g.protocol_data.to_string(),
+            members,
+            offsets,
+        })
+    }
+
+    /// The group's committed offsets with each partition's high watermark: (topic, partition,
+    /// committed, end).
+    fn offsets_with_ends(
+        &mut self,
+        group: &str,
+    ) -> Result<Vec<(String, i32, i64, i64)>, AdminError> {
         let committed = self.committed(group)?;
         let mut offsets = Vec::new();
         let mut topics: Vec<String> = committed.iter().map(|c| c.0.clone()).collect();
@@ -435,14 +588,7 @@ impl AdminClient {
                 offsets.push((c.0.clone(), c.1, c.2, end));
             }
         }
-        Ok(GroupDescription {
-            group_id: group.to_string(),
-            state: g.group_state.to_string(),
-            protocol_type: g.protocol_type.to_string(),
-            protocol: g.protocol_data.to_string(),
-            members,
-            offsets,
-        })
+        Ok(offsets)
     }
 
     /// Commit new positions for every partition of `topic`; refused while the group has members.

@@ -116,7 +116,7 @@ async fn alter_group(
                 .unwrap_or_default();
             for (name, value) in &ops {
                 configs
-                    .set(name, value.as_deref())
+                    .set(name, value.as_deref(), &s.config.share)
                     .map_err(|e| (INVALID_CONFIG, e))?;
             }
             if validate_only {

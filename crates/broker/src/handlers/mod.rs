@@ -45,3 +45,4 @@ pub mod share_group_offsets;
 // KIP-848 consumer groups (state lives in crate::group::consumer).
 pub mod consumer_group_describe;
 pub mod consumer_group_heartbeat;
+pub mod describe_share_state;

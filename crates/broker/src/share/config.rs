@@ -23,6 +23,13 @@ pub const HEARTBEAT_INTERVAL_MS: &str = "share.heartbeat.interval.ms";
 pub const DLQ_TOPIC_NAME: &str = "errors.deadletterqueue.topic.name";
 /// `errors.deadletterqueue.copy.record.enable`: copy key and value into the DLQ record.
 pub const DLQ_COPY_RECORD: &str = "errors.deadletterqueue.copy.record.enable";
+/// `share.partition.max.record.locks`: the in-flight window of each share-partition.
+pub const PARTITION_MAX_RECORD_LOCKS: &str = "share.partition.max.record.locks";
+/// `share.renew.acknowledge.enable`: RENEW acknowledgements (KIP-1222) accepted.
+pub const RENEW_ACKNOWLEDGE_ENABLE: &str = "share.renew.acknowledge.enable";
+/// `share.assignment.interval.ms`: how often Kafka's assignor runs. ringlog assigns at every
+/// heartbeat that changes the group, so any interval is met; kept for Kafka's tools.
+pub const ASSIGNMENT_INTERVAL_MS: &str = "share.assignment.interval.ms";
 /// ringlog's retry backoff: a comma-separated list of delays in ms, by delivery count.
 pub const RETRY_BACKOFF_MS: &str = "ringlog.share.retry.backoff.ms";
 
@@ -63,6 +70,15 @@ pub const TOPIC_NAME_BYTES_MAX: usize = 249;
 pub const RECORD_LOCKS_MIN: i64 = 100;
 /// Largest `group.share.partition.max.record.locks` (Kafka's bound).
 pub const RECORD_LOCKS_MAX: i64 = 10_000;
+/// Kafka's `group.share.min.record.lock.duration.ms` default: the shortest lock a group
+/// config may set.
+pub const GROUP_LOCK_MS_MIN_DEFAULT: i64 = 15_000;
+/// Kafka's `group.share.max.record.lock.duration.ms` default.
+pub const GROUP_LOCK_MS_MAX_DEFAULT: i64 = 60_000;
+/// Kafka's `group.share.max.partition.max.record.locks` default.
+pub const GROUP_RECORD_LOCKS_MAX_DEFAULT: i64 = 4_000;
+/// Kafka's `share.assignment.interval.ms` default.
+pub const ASSIGNMENT_INTERVAL_MS_DEFAULT: i64 = 1_000;
 /// Kafka's `errors.deadletterqueue.topic.name.prefix` default.
 pub const DLQ_PREFIX_DEFAULT: &str = "dlq.";
 
@@ -76,6 +92,12 @@ pub struct BrokerShareConfig {
     pub record_lock_duration_ms: i64,
     /// `group.share.partition.max.record.locks`.
     pub partition_max_record_locks: i64,
+    /// `group.share.max.partition.max.record.locks`: the largest a group may set.
+    pub max_partition_max_record_locks: i64,
+    /// `group.share.min.record.lock.duration.ms`: the shortest lock a group may set.
+    pub min_record_lock_duration_ms: i64,
+    /// `group.share.max.record.lock.duration.ms`: the longest lock a group may set.
+    pub max_record_lock_duration_ms: i64,
     /// `errors.deadletterqueue.topic.name.prefix`.
     pub dlq_topic_name_prefix: String,
     /// `errors.deadletterqueue.auto.create.topics.enable`.
@@ -88,6 +110,9 @@ impl Default for BrokerShareConfig {
             delivery_count_limit: DELIVERY_LIMIT_DEFAULT,
             record_lock_duration_ms: LOCK_MS_DEFAULT,
             partition_max_record_locks: RECORD_LOCKS_DEFAULT,
+            max_partition_max_record_locks: GROUP_RECORD_LOCKS_MAX_DEFAULT,
+            min_record_lock_duration_ms: GROUP_LOCK_MS_MIN_DEFAULT,
+            max_record_lock_duration_ms: GROUP_LOCK_MS_MAX_DEFAULT,
             dlq_topic_name_prefix: DLQ_PREFIX_DEFAULT.to_string(),
             dlq_auto_create_topics: false,
         }
@@ -113,6 +138,21 @@ impl BrokerShareConfig {
             return Err(format!(
                 "group-share-partition-max-record-locks must be in {RECORD_LOCKS_MIN}..={RECORD_LOCKS_MAX}, got {}",
                 self.partition_max_record_locks
+            ));
+        }
+        if !(LOCK_MS_MIN..=self.max_record_lock_duration_ms)
+            .contains(&self.min_record_lock_duration_ms)
+            || self.max_record_lock_duration_ms > LOCK_MS_MAX
+        {
+            return Err(format!(
+                "group-share-min/max-record-lock-duration-ms must satisfy {LOCK_MS_MIN} <= min <= max <= {LOCK_MS_MAX}, got {} and {}",
+                self.min_record_lock_duration_ms, self.max_record_lock_duration_ms
+            ));
+        }
+        if !(RECORD_LOCKS_MIN..=RECORD_LOCKS_MAX).contains(&self.max_partition_max_record_locks) {
+            return Err(format!(
+                "group-share-max-partition-max-record-locks must be in {RECORD_LOCKS_MIN}..={RECORD_LOCKS_MAX}, got {}",
+                self.max_partition_max_record_locks
             ));
         }
         if self.dlq_topic_name_prefix.len() > TOPIC_NAME_BYTES_MAX {
@@ -155,17 +195,24 @@ pub struct GroupConfigs {
     pub dlq_copy_record: Option<bool>,
     /// ringlog.share.retry.backoff.ms.
     pub backoff_ms: Option<Vec<i64>>,
+    /// share.partition.max.record.locks.
+    pub record_locks: Option<i64>,
+    /// share.renew.acknowledge.enable.
+    pub renew_enabled: Option<bool>,
     /// Exactly what was set, as (name, value) (for describe and storage).
     pub raw: Vec<(String, String)>,
 }
 
 /// The names a GROUP resource accepts for share groups, in describe order.
 pub const NAMES: &[&str] = &[
+    ASSIGNMENT_INTERVAL_MS,
     AUTO_OFFSET_RESET,
     DELIVERY_COUNT_LIMIT,
     HEARTBEAT_INTERVAL_MS,
     ISOLATION_LEVEL,
+    PARTITION_MAX_RECORD_LOCKS,
     RECORD_LOCK_DURATION_MS,
+    RENEW_ACKNOWLEDGE_ENABLE,
     SESSION_TIMEOUT_MS,
     DLQ_COPY_RECORD,
     DLQ_TOPIC_NAME,
@@ -178,8 +225,11 @@ impl GroupConfigs {
         ShareSettings {
             lock_ms: self.lock_ms.unwrap_or(broker.record_lock_duration_ms),
             delivery_limit: self.delivery_limit.unwrap_or(broker.delivery_count_limit),
-            record_locks_max: broker.partition_max_record_locks,
+            record_locks_max: self
+                .record_locks
+                .unwrap_or(broker.partition_max_record_locks),
             backoff_ms: self.backoff_ms.clone().unwrap_or_default(),
+            renew_enabled: self.renew_enabled.unwrap_or(true),
         }
     }
 
@@ -210,6 +260,9 @@ impl GroupConfigs {
             DLQ_COPY_RECORD => "false".to_string(),
             DLQ_TOPIC_NAME => String::new(),
             RETRY_BACKOFF_MS => String::new(),
+            PARTITION_MAX_RECORD_LOCKS => RECORD_LOCKS_DEFAULT.to_string(),
+            RENEW_ACKNOWLEDGE_ENABLE => "true".to_string(),
+            ASSIGNMENT_INTERVAL_MS => ASSIGNMENT_INTERVAL_MS_DEFAULT.to_string(),
             _ => return None,
         };
         Some((default, false))
@@ -217,24 +270,31 @@ impl GroupConfigs {
 
     /// Applies one change: `Some(value)` sets, `None` deletes (back to the default). Refused
     /// with Kafka's INVALID_CONFIG wording.
-    pub fn set(&mut self, name: &str, value: Option<&str>) -> Result<(), String> {
+    pub fn set(
+        &mut self,
+        name: &str,
+        value: Option<&str>,
+        broker: &BrokerShareConfig,
+    ) -> Result<(), String> {
         let Some(value) = value else {
             if !NAMES.contains(&name) {
                 return Err(format!("Unknown group config name: {name}"));
             }
             self.raw.retain(|(k, _)| k != name);
-            return self.reparse();
+            return self.reparse(Some(broker));
         };
         let mut next = self.clone();
         next.raw.retain(|(k, _)| k != name);
         next.raw.push((name.to_string(), value.to_string()));
-        next.reparse()?;
+        next.reparse(Some(broker))?;
         *self = next;
         Ok(())
     }
 
-    /// Builds the typed fields from `raw`.
-    pub fn reparse(&mut self) -> Result<(), String> {
+    /// Builds the typed fields from `raw`, checking values against the broker's bounds when
+    /// given (a change), or only against the absolute ones (stored configs, whose bounds may
+    /// have moved since).
+    pub fn reparse(&mut self, broker: Option<&BrokerShareConfig>) -> Result<(), String> {
         let mut out = GroupConfigs {
             raw: std::mem::take(&mut self.raw),
             ..GroupConfigs::default()
@@ -243,7 +303,24 @@ impl GroupConfigs {
             match k.as_str() {
                 AUTO_OFFSET_RESET => out.auto_reset = Some(parse_reset(v)?),
                 RECORD_LOCK_DURATION_MS => {
-                    out.lock_ms = Some(parse_int(k, v, LOCK_MS_MIN, LOCK_MS_MAX)?)
+                    let (min, max) = broker.map_or((LOCK_MS_MIN, LOCK_MS_MAX), |b| {
+                        (b.min_record_lock_duration_ms, b.max_record_lock_duration_ms)
+                    });
+                    let n = parse_int(k, v, i64::MIN, i64::MAX)?;
+                    if n < min || n > max {
+                        return Err(format!(
+                            "{k} must be in the range {min} to {max} inclusive."
+                        ));
+                    }
+                    out.lock_ms = Some(n)
+                }
+                PARTITION_MAX_RECORD_LOCKS => {
+                    let max = broker.map_or(RECORD_LOCKS_MAX, |b| b.max_partition_max_record_locks);
+                    out.record_locks = Some(parse_int(k, v, RECORD_LOCKS_MIN, max)?)
+                }
+                RENEW_ACKNOWLEDGE_ENABLE => out.renew_enabled = Some(parse_bool(k, v)?),
+                ASSIGNMENT_INTERVAL_MS => {
+                    parse_int(k, v, 1, i64::from(i32::MAX))?;
                 }
                 DELIVERY_COUNT_LIMIT => {
                     out.delivery_limit = Some(parse_int(
@@ -278,19 +355,14 @@ impl GroupConfigs {
                     }
                 }
                 DLQ_TOPIC_NAME => {
-                    if v.is_empty() {
-                        out.dlq_topic = None;
-                    } else if v.len() > TOPIC_NAME_BYTES_MAX
-                        || !v
-                            .bytes()
-                            .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
-                    {
+                    // Kafka refuses only internal names here; a missing, unprepared or badly
+                    // named topic is found when a record is archived (logged, no copy).
+                    if v.starts_with("__") {
                         return Err(format!(
-                            "Invalid value {v} for configuration {k}: not a valid topic name"
+                            "Invalid value {v} for configuration {k}: DLQ topic name must not start with '__'"
                         ));
-                    } else {
-                        out.dlq_topic = Some(v.clone());
                     }
+                    out.dlq_topic = (!v.is_empty()).then(|| v.clone());
                 }
                 DLQ_COPY_RECORD => out.dlq_copy_record = Some(parse_bool(k, v)?),
                 RETRY_BACKOFF_MS => out.backoff_ms = Some(parse_backoff(k, v)?),
@@ -323,7 +395,7 @@ impl GroupConfigs {
                 .ok_or_else(|| format!("group config line {line:?} has no '='"))?;
             out.raw.push((k.to_string(), v.to_string()));
         }
-        out.reparse()?;
+        out.reparse(None)?;
         Ok(out)
     }
 }
@@ -332,9 +404,14 @@ fn parse_int(name: &str, value: &str, min: i64, max: i64) -> Result<i64, String>
     let n: i64 = value.trim().parse().map_err(|_| {
         format!("Invalid value {value} for configuration {name}: Not a number of type INT")
     })?;
-    if n < min || n > max {
+    if n < min {
         return Err(format!(
-            "Invalid value {n} for configuration {name}: must be between {min} and {max}"
+            "Invalid value {n} for configuration {name}: Value must be at least {min}"
+        ));
+    }
+    if n > max {
+        return Err(format!(
+            "Invalid value {n} for configuration {name}: Value must be no more than {max}"
         ));
     }
     Ok(n)
@@ -422,14 +499,28 @@ mod tests {
     #[test]
     fn set_validates_and_round_trips() {
         let mut c = GroupConfigs::default();
-        c.set(DELIVERY_COUNT_LIMIT, Some("3")).unwrap();
-        c.set(RETRY_BACKOFF_MS, Some("1000,5000")).unwrap();
-        c.set(AUTO_OFFSET_RESET, Some("earliest")).unwrap();
-        c.set(DLQ_TOPIC_NAME, Some("dlq.orders")).unwrap();
-        assert!(c.set(DELIVERY_COUNT_LIMIT, Some("1")).is_err());
-        assert!(c.set(DELIVERY_COUNT_LIMIT, Some("x")).is_err());
-        assert!(c.set("share.nope", Some("1")).is_err());
-        assert!(c.set(RETRY_BACKOFF_MS, Some("1,-2")).is_err());
+        let b = BrokerShareConfig::default();
+        c.set(DELIVERY_COUNT_LIMIT, Some("3"), &b).unwrap();
+        c.set(RETRY_BACKOFF_MS, Some("1000,5000"), &b).unwrap();
+        c.set(AUTO_OFFSET_RESET, Some("earliest"), &b).unwrap();
+        c.set(DLQ_TOPIC_NAME, Some("dlq.orders"), &b).unwrap();
+        assert_eq!(
+            c.set(DELIVERY_COUNT_LIMIT, Some("1"), &b),
+            Err("Invalid value 1 for configuration share.delivery.count.limit: Value must be at least 2".to_string())
+        );
+        assert!(c.set(DELIVERY_COUNT_LIMIT, Some("x"), &b).is_err());
+        assert!(c.set("share.nope", Some("1"), &b).is_err());
+        assert!(c.set(RETRY_BACKOFF_MS, Some("1,-2"), &b).is_err());
+        assert_eq!(
+            c.set(RECORD_LOCK_DURATION_MS, Some("1000"), &b),
+            Err(
+                "share.record.lock.duration.ms must be in the range 15000 to 60000 inclusive."
+                    .to_string()
+            )
+        );
+        assert!(c.set(DLQ_TOPIC_NAME, Some("__x"), &b).is_err());
+        c.set(PARTITION_MAX_RECORD_LOCKS, Some("150"), &b).unwrap();
+        assert!(c.set(PARTITION_MAX_RECORD_LOCKS, Some("99"), &b).is_err());
         assert_eq!(c.delivery_limit, Some(3));
         let s = c.settings(&BrokerShareConfig::default());
         assert_eq!(
@@ -437,7 +528,7 @@ mod tests {
             (3, vec![1000, 5000])
         );
         assert_eq!(GroupConfigs::decode(&c.encode()).unwrap(), c);
-        c.set(DELIVERY_COUNT_LIMIT, None).unwrap();
+        c.set(DELIVERY_COUNT_LIMIT, None, &b).unwrap();
         assert_eq!(
             c.settings(&BrokerShareConfig::default()).delivery_limit,
             DELIVERY_LIMIT_DEFAULT

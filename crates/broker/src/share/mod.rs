@@ -196,6 +196,23 @@ pub fn prepare(data_dir: &Path, shards: usize, io: IoKind) -> io::Result<()> {
     Ok(())
 }
 
+/// One share-partition as `ringlog groups describe` shows it.
+#[derive(Clone, Debug)]
+pub struct PartitionState {
+    /// The topic.
+    pub topic: Arc<str>,
+    /// The partition.
+    pub partition: i32,
+    /// The share-partition start offset.
+    pub start: i64,
+    /// The first offset never delivered.
+    pub end: i64,
+    /// Records per state in the window.
+    pub counts: partition::Counts,
+    /// Archived records whose dead-letter copy is not written yet.
+    pub dlq_pending: i64,
+}
+
 /// One partition's work in a ShareFetch/ShareAcknowledge, for its owner.
 #[derive(Clone, Debug)]
 pub struct PartWork {
@@ -453,27 +470,29 @@ impl Shares {
         out
     }
 
-    /// Counts of one group's share-partitions on this shard (for describe).
-    pub fn describe_partitions(
-        &self,
-        group: &str,
-    ) -> Vec<(Arc<str>, i32, i64, i64, partition::Counts)> {
-        let mut out: Vec<_> = self
+    /// One group's share-partitions on this shard: (topic, partition, start, end, counts,
+    /// dead-letter copies pending), sorted.
+    pub fn describe_partitions(&self, group: &str) -> Vec<PartitionState> {
+        let mut out: Vec<PartitionState> = self
             .parts
             .borrow()
             .iter()
             .filter(|((g, _, _), _)| g == group)
-            .map(|((_, t, p), s)| {
-                (
-                    t.clone(),
-                    *p,
-                    s.part.start_offset(),
-                    s.part.end_offset(),
-                    s.part.counts(),
-                )
+            .map(|((_, t, p), s)| PartitionState {
+                topic: t.clone(),
+                partition: *p,
+                start: s.part.start_offset(),
+                end: s.part.end_offset(),
+                counts: s.part.counts(),
+                dlq_pending: s
+                    .part
+                    .pending_dlq()
+                    .iter()
+                    .map(|d| d.last - d.first + 1)
+                    .sum(),
             })
             .collect();
-        out.sort_by(|a, b| (&a.0, a.1).cmp(&(&b.0, b.1)));
+        out.sort_by(|a, b| (&a.topic, a.partition).cmp(&(&b.topic, b.partition)));
         out
     }
 

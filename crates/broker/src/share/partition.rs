@@ -53,6 +53,8 @@ pub struct ShareSettings {
     /// `ringlog.share.retry.backoff.ms`: the delay before redelivery, by delivery count (the
     /// last entry repeats); empty = redeliver at once (Kafka's behaviour).
     pub backoff_ms: Vec<i64>,
+    /// `share.renew.acknowledge.enable`: RENEW acknowledgements are accepted.
+    pub renew_enabled: bool,
 }
 
 impl ShareSettings {
@@ -395,7 +397,23 @@ impl SharePartition {
     ) -> Result<Vec<Archived>, AckError> {
         for b in batches {
             validate_batch(b)?;
-            let mut offset = b.first;
+            if b.types.contains(&ACK_RENEW) && !settings.renew_enabled {
+                return Err(AckError::Invalid {
+                    reason: "Renew acknowledgements are disabled for this group \
+                             (share.renew.acknowledge.enable=false)"
+                        .to_string(),
+                });
+            }
+            if b.last >= self.end {
+                // Kafka's answer for offsets it never handed out.
+                return Err(AckError::Invalid {
+                    reason: "Batch record not found. The request batch offsets are not found \
+                             in the cache."
+                        .to_string(),
+                });
+            }
+            // Offsets below the start are done already: skipped, as Kafka does.
+            let mut offset = b.first.max(self.spso);
             while offset <= b.last {
                 let Some(r) = self.run_of(offset) else {
                     return Err(AckError::InvalidState { offset });
@@ -405,7 +423,9 @@ impl SharePartition {
                         member: holder,
                         deadline_ms,
                     } if &**holder == member && *deadline_ms > now_ms => {}
-                    _ if type_at(b, offset) == ACK_GAP => {}
+                    // Acknowledging a record already acknowledged or archived changes nothing
+                    // (no error, as in Kafka).
+                    RecordState::Acknowledged | RecordState::Archived => {}
                     _ => return Err(AckError::InvalidState { offset }),
                 }
                 offset = r.last.min(b.last) + 1;
@@ -509,6 +529,10 @@ impl SharePartition {
         for r in &mut self.runs[start..] {
             if r.first > hi {
                 break;
+            }
+            // Only what the member holds changes (validated: the rest is already done).
+            if !matches!(r.state, RecordState::Acquired { .. }) {
+                continue;
             }
             match ack {
                 ACK_GAP => r.state = RecordState::Archived,
@@ -834,6 +858,7 @@ mod tests {
             delivery_limit: 3,
             record_locks_max: 100,
             backoff_ms: Vec::new(),
+            renew_enabled: true,
         }
     }
 
@@ -885,11 +910,11 @@ mod tests {
             p.acknowledge("a", &[ack(0, 0, ACK_ACCEPT)], 30_000, &s),
             Err(AckError::InvalidState { offset: 0 })
         );
-        // Past the window end.
-        assert_eq!(
+        // Past the window end: never handed out (Kafka's INVALID_REQUEST).
+        assert!(matches!(
             p.acknowledge("a", &[ack(5, 12, ACK_ACCEPT)], 1, &s),
-            Err(AckError::InvalidState { offset: 10 })
-        );
+            Err(AckError::Invalid { .. })
+        ));
         // All or none: the failed batches changed nothing.
         assert_eq!(p.counts().acquired, 10);
     }
@@ -1046,7 +1071,7 @@ mod tests {
         assert_eq!(q.counts().available, 11);
         assert_eq!(q.counts().acknowledged, 1);
         assert_eq!(q.counts().archived, 2);
-        let mut q = q;
+
         let a = q.acquire(&m("b"), 7, 8, 500, 2, &s);
         assert_eq!(
             a,
@@ -1097,6 +1122,25 @@ mod tests {
             }]
         );
         assert!(q.acquire(&m("b"), 0, 1, 500, 3, &s).is_empty());
+    }
+
+    #[test]
+    fn done_records_and_offsets_below_the_start_acknowledge_as_no_ops() {
+        let s = settings();
+        let mut p = SharePartition::new(0);
+        p.acquire(&m("a"), 0, 9, 500, 0, &s);
+        p.acknowledge("a", &[ack(0, 4, ACK_ACCEPT)], 1, &s).unwrap();
+        // 0..=4 are below the start now; 5 is accepted, then accepted again: no error.
+        p.acknowledge("a", &[ack(0, 5, ACK_ACCEPT)], 2, &s).unwrap();
+        p.acknowledge("a", &[ack(5, 5, ACK_REJECT)], 3, &s).unwrap();
+        assert_eq!(p.start_offset(), 6);
+        assert_eq!(p.counts().archived, 0, "a done record stays as it was");
+        let mut off = settings();
+        off.renew_enabled = false;
+        assert!(matches!(
+            p.acknowledge("a", &[ack(6, 6, ACK_RENEW)], 4, &off),
+            Err(AckError::Invalid { .. })
+        ));
     }
 
     #[test]

@@ -30,6 +30,7 @@ pub mod describe_configs;
 pub mod describe_delays;
 pub mod describe_groups;
 pub mod describe_share_group_offsets;
+pub mod describe_share_state;
 pub mod fetch;
 pub mod find_coordinator;
 pub mod heartbeat;
@@ -61,6 +62,7 @@ pub use describe_configs::*;
 pub use describe_delays::*;
 pub use describe_groups::*;
 pub use describe_share_group_offsets::*;
+pub use describe_share_state::*;
 pub use fetch::*;
 pub use find_coordinator::*;
 pub use heartbeat::*;
@@ -254,6 +256,7 @@ apis! {
     ConsumerGroupDescribe => ConsumerGroupDescribeRequest, ConsumerGroupDescribeResponse;
     // ringlog-private, never advertised (versions::PRIVATE_APIS).
     DescribeDelays => DescribeDelaysRequest, DescribeDelaysResponse;
+    DescribeShareState => DescribeShareStateRequest, DescribeShareStateResponse;
 }
 
 /// Generates [`ApiRequest`] and the header-version facts for APIs defined here but not served:
