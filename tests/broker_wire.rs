@@ -159,4 +159,5 @@ both_drivers!(
     share::share_state_and_group_configs_survive_a_restart,
     share::share_restart_never_delivers_past_the_delivery_limit,
     share::share_admin_alters_and_deletes_offsets_and_groups,
+    share::share_groups_through_the_cli,
 );

@@ -938,6 +938,19 @@ enum GroupsCommand {
         /// Group id.
         group: String,
     },
+    /// A group's configs (share groups: share.*, errors.deadletterqueue.*,
+    /// ringlog.share.retry.backoff.ms), and changes to them (all or none; refused with the
+    /// broker's reason). Kafka's `kafka-configs --entity-type groups` does the same.
+    Configs {
+        /// Group id.
+        group: String,
+        /// Set a config: KEY=VALUE (repeatable).
+        #[arg(long, value_name = "KEY=VALUE")]
+        set: Vec<String>,
+        /// Back to the default: KEY (repeatable).
+        #[arg(long, value_name = "KEY")]
+        delete: Vec<String>,
+    },
     /// Move a group's committed offsets on every partition of a topic (refused while the group
     /// has live members).
     ResetOffsets {
@@ -1045,6 +1058,26 @@ fn run_groups(args: GroupsArgs) -> Result<(), ringlog::broker::group::admin::Adm
                     "-".into()
                 };
                 println!("{t:<30} {p:>9} {committed:>14} {end:>14} {lag:>10}");
+            }
+        }
+        GroupsCommand::Configs { group, set, delete } => {
+            let mut changes = Vec::new();
+            for kv in &set {
+                let Some((k, v)) = kv.split_once('=') else {
+                    return Err(AdminError::InvalidArgument(format!(
+                        "--set {kv:?}: expected KEY=VALUE"
+                    )));
+                };
+                changes.push((k.to_string(), Some(v.to_string())));
+            }
+            changes.extend(delete.iter().map(|k| (k.clone(), None)));
+            if !changes.is_empty() {
+                admin.alter_group_configs(&group, &changes)?;
+            }
+            println!("{:<45} {:<30} SOURCE", "CONFIG", "VALUE");
+            for (name, value, set) in admin.group_configs(&group)? {
+                let source = if set { "group" } else { "default" };
+                println!("{name:<45} {value:<30} {source}");
             }
         }
         GroupsCommand::ResetOffsets {

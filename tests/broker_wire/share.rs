@@ -1982,3 +1982,100 @@ pub fn share_admin_alters_and_deletes_offsets_and_groups(io: IoKind) {
         "ShareGroupDescribe after delete"
     );
 }
+
+/// `ringlog groups configs` sets, refuses (with the broker's reason) and deletes group configs;
+/// `ringlog groups list` shows the group's type and `ringlog groups describe` each
+/// share-partition's window and records per state.
+pub fn share_groups_through_the_cli(io: IoKind) {
+    let broker = TestBroker::start(io);
+    let addr = broker.addr.to_string();
+    let cli = |args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_ringlog"))
+            .arg("groups")
+            .args(args)
+            .args(["--broker", &addr])
+            .output()
+            .expect("run ringlog groups");
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).to_string(),
+            String::from_utf8_lossy(&out.stderr).to_string(),
+        )
+    };
+    let mut c = broker.connect();
+    let t = create_topic(&mut c, "cli-t", 1);
+    produce_values(&mut c, "cli-t", 0, 10, 5);
+    let (ok, out, err) = cli(&[
+        "configs",
+        "cg",
+        "--set",
+        "share.auto.offset.reset=earliest",
+        "--set",
+        "share.delivery.count.limit=3",
+    ]);
+    assert!(ok, "set: {err}");
+    let line = |out: &str, name: &str| {
+        out.lines()
+            .find(|l| l.split_whitespace().next() == Some(name))
+            .map(|l| l.split_whitespace().map(str::to_string).collect::<Vec<_>>())
+    };
+    assert_eq!(
+        line(&out, DELIVERY_COUNT_LIMIT),
+        Some(vec![
+            DELIVERY_COUNT_LIMIT.to_string(),
+            "3".into(),
+            "group".into()
+        ]),
+        "{out}"
+    );
+    assert_eq!(
+        line(&out, LOCK_DURATION_MS),
+        Some(vec![
+            LOCK_DURATION_MS.to_string(),
+            "30000".into(),
+            "default".into()
+        ]),
+        "{out}"
+    );
+    // A bad value: refused with the broker's words, nothing changed.
+    let (ok, _, err) = cli(&["configs", "cg", "--set", "share.delivery.count.limit=1"]);
+    assert!(!ok);
+    assert!(err.contains("Value must be at least 2"), "{err}");
+    let (ok, _, err) = cli(&["configs", "cg", "--set", "nokeyvalue"]);
+    assert!(!ok && err.contains("KEY=VALUE"), "{err}");
+    let (_, out, _) = cli(&["configs", "cg"]);
+    assert_eq!(line(&out, DELIVERY_COUNT_LIMIT).unwrap()[1], "3");
+
+    let (mut a, _) = Member::join(broker.addr, "cg", "member-a", &["cli-t"]);
+    let part: &[PartAcks<'_>] = &[(t, 0, &[])];
+    assert_eq!(
+        got(&a.fetch(part, ARRIVE_WAIT_MS), t, 0).acquired,
+        vec![(0, 9, 1)]
+    );
+    assert_eq!(
+        a.ack(t, &[(0, 3, ACCEPT), (4, 4, REJECT), (5, 6, RELEASE)]),
+        0
+    );
+    let (ok, out, err) = cli(&["list"]);
+    assert!(ok, "{err}");
+    let listed = line(&out, "cg").expect("cg listed");
+    assert_eq!(listed[1..], ["Share", "Stable", "share"], "{out}");
+    let (ok, out, err) = cli(&["describe", "cg"]);
+    assert!(ok, "{err}");
+    assert!(out.contains("share group cg  state Stable"), "{out}");
+    assert!(
+        out.contains("member-a") && out.contains("partitions=[cli-t-0]"),
+        "{out}"
+    );
+    // 0..3 accepted and 4 archived: the start moved past them to 5; end 10; 5..6 available
+    // again, 7..9 in flight.
+    let row = line(&out, "cli-t").expect("a row for cli-t");
+    assert_eq!(row[1..], ["0", "5", "10", "2", "3", "0", "0", "0"], "{out}");
+    let (ok, out, _) = cli(&["configs", "cg", "--delete", "share.delivery.count.limit"]);
+    assert!(ok);
+    assert_eq!(
+        line(&out, DELIVERY_COUNT_LIMIT).unwrap()[1..],
+        ["5", "default"]
+    );
+    a.leave();
+}

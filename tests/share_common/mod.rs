@@ -33,7 +33,7 @@ pub fn java_classpath() -> Option<&'static str> {
     static CP: OnceLock<Result<String, String>> = OnceLock::new();
     let cp = CP.get_or_init(|| {
         let target = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target");
-        let out = run_draining(
+        let out = crate::support::run_bounded(
             Command::new("bash")
                 .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/java/setup.sh"))
                 .arg(&target),
@@ -59,41 +59,6 @@ pub fn java_classpath() -> Option<&'static str> {
             eprintln!("SKIPPED: the Java share-group driver cannot be built: {why}");
             None
         }
-    }
-}
-
-/// Runs `cmd` to its end or until `limit` passes (then kills it), collecting its stdout and
-/// stderr while it runs: a child blocked on a full pipe would never end (the driver writes far
-/// more than a pipe holds; `support::run_bounded` reads only after the child exited).
-pub fn run_draining(cmd: &mut Command, limit: Duration) -> Output {
-    use std::io::Read;
-    let mut child = cmd
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn");
-    let drain = |mut from: Box<dyn Read + Send>| {
-        std::thread::spawn(move || {
-            let mut bytes = Vec::new();
-            let _ = from.read_to_end(&mut bytes);
-            bytes
-        })
-    };
-    let stdout = drain(Box::new(child.stdout.take().expect("piped stdout")));
-    let stderr = drain(Box::new(child.stderr.take().expect("piped stderr")));
-    let deadline = Instant::now() + limit;
-    while child.try_wait().expect("wait").is_none() {
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let status = child.wait().expect("wait");
-    Output {
-        status,
-        stdout: stdout.join().expect("stdout reader"),
-        stderr: stderr.join().expect("stderr reader"),
     }
 }
 
@@ -158,7 +123,7 @@ pub fn driver(
     for (k, v) in params {
         cmd.arg(format!("{k}={v}"));
     }
-    let output = run_draining(cmd.stdin(Stdio::null()), limit);
+    let output = crate::support::run_bounded(cmd.stdin(Stdio::null()), limit);
     let events = String::from_utf8_lossy(&output.stdout)
         .lines()
         .filter(|l| l.starts_with('{'))

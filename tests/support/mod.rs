@@ -100,12 +100,24 @@ pub fn free_port() -> u16 {
 }
 
 /// Runs `cmd` with piped output, killed at `limit` (a client under test never hangs the suite).
+/// Its output is read while it runs (by a thread per pipe), so a child that writes more than a
+/// pipe holds is not blocked until the limit kills it.
 pub fn run_bounded(cmd: &mut Command, limit: std::time::Duration) -> std::process::Output {
+    use std::io::Read;
     let mut child = cmd
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .expect("spawn");
+    let drain = |mut from: Box<dyn Read + Send>| {
+        std::thread::spawn(move || {
+            let mut bytes = Vec::new();
+            let _ = from.read_to_end(&mut bytes);
+            bytes
+        })
+    };
+    let stdout = drain(Box::new(child.stdout.take().expect("piped stdout")));
+    let stderr = drain(Box::new(child.stderr.take().expect("piped stderr")));
     let deadline = std::time::Instant::now() + limit;
     while child.try_wait().expect("wait").is_none() {
         if std::time::Instant::now() > deadline {
@@ -114,5 +126,10 @@ pub fn run_bounded(cmd: &mut Command, limit: std::time::Duration) -> std::proces
         }
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
-    child.wait_with_output().expect("output")
+    let status = child.wait().expect("wait");
+    std::process::Output {
+        status,
+        stdout: stdout.join().expect("stdout reader"),
+        stderr: stderr.join().expect("stderr reader"),
+    }
 }

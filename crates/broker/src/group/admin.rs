@@ -115,6 +115,15 @@ pub enum AdminError {
         /// What the user may do about it, if anything specific.
         hint: Option<&'static str>,
     },
+    /// The broker refused with a Kafka error code and said why.
+    Refused {
+        /// What was asked.
+        context: String,
+        /// The error code.
+        code: i16,
+        /// The broker's message.
+        message: String,
+    },
     /// The group has live members: its offsets are not reset (their next commit would win).
     GroupActive {
         /// The group.
@@ -178,6 +187,17 @@ impl fmt::Display for AdminError {
                  first; their next commit would overwrite the reset"
             ),
             AdminError::InvalidArgument(what) => write!(f, "{what}"),
+            AdminError::Refused {
+                context,
+                code,
+                message,
+            } => {
+                write!(f, "{context}: error {code}")?;
+                if let Some(name) = code::name(*code) {
+                    write!(f, " ({name})")?;
+                }
+                write!(f, ": {message}")
+            }
         }
     }
 }
@@ -306,6 +326,88 @@ impl AdminClient {
             .into_iter()
             .find(|g| g.0 == group)
             .map(|g| g.3))
+    }
+
+    /// A group's configs (DescribeConfigs on the GROUP resource): (name, value, whether it
+    /// was set on the group rather than defaulted).
+    pub fn group_configs(
+        &mut self,
+        group: &str,
+    ) -> Result<Vec<(String, String, bool)>, AdminError> {
+        let req = DescribeConfigsRequest {
+            resources: vec![DescribeConfigsResource {
+                resource_type: RESOURCE_TYPE_GROUP,
+                resource_name: Str::from(group),
+                configuration_keys: None,
+            }],
+            include_synonyms: false,
+            include_documentation: false,
+        };
+        let r = self
+            .call(4, &req)?
+            .results
+            .into_iter()
+            .next()
+            .ok_or_else(|| AdminError::protocol("DescribeConfigs", "empty answer"))?;
+        if r.error_code != code::NONE {
+            return Err(AdminError::Refused {
+                context: format!("DescribeConfigs {group}"),
+                code: r.error_code,
+                message: r.error_message.map(|m| m.to_string()).unwrap_or_default(),
+            });
+        }
+        Ok(r.configs
+            .into_iter()
+            .map(|c| {
+                (
+                    c.name.to_string(),
+                    c.value.map(|v| v.to_string()).unwrap_or_default(),
+                    c.config_source == CONFIG_SOURCE_GROUP_CONFIG,
+                )
+            })
+            .collect())
+    }
+
+    /// Sets (`Some`) or deletes (`None`) group configs, all or none
+    /// (IncrementalAlterConfigs on the GROUP resource).
+    pub fn alter_group_configs(
+        &mut self,
+        group: &str,
+        changes: &[(String, Option<String>)],
+    ) -> Result<(), AdminError> {
+        let req = IncrementalAlterConfigsRequest {
+            resources: vec![IncrementalAlterConfigsResource {
+                resource_type: RESOURCE_TYPE_GROUP,
+                resource_name: Str::from(group),
+                configs: changes
+                    .iter()
+                    .map(|(name, value)| IncrementalAlterableConfig {
+                        name: Str::from(name.as_str()),
+                        config_operation: if value.is_some() {
+                            CONFIG_OPERATION_SET
+                        } else {
+                            CONFIG_OPERATION_DELETE
+                        },
+                        value: value.as_deref().map(Str::from),
+                    })
+                    .collect(),
+            }],
+            validate_only: false,
+        };
+        let r = self
+            .call(1, &req)?
+            .responses
+            .into_iter()
+            .next()
+            .ok_or_else(|| AdminError::protocol("IncrementalAlterConfigs", "empty answer"))?;
+        if r.error_code != code::NONE {
+            return Err(AdminError::Refused {
+                context: format!("IncrementalAlterConfigs {group}"),
+                code: r.error_code,
+                message: r.error_message.map(|m| m.to_string()).unwrap_or_default(),
+            });
+        }
+        Ok(())
     }
 
     /// A share group: its members and assignments (ShareGroupDescribe), and each
