@@ -11,7 +11,7 @@
 //!   its partitions move the same way, and it rejoins when it polls again;
 //! - ConsumerGroupDescribe (raw protocol: the `rdkafka` crate has no describe_consumer_groups)
 //!   shows the group, its members, their epochs and their assignments as the clients hold them,
-//!   and refuses unknown and classic groups.
+//!   refuses unknown and classic groups, and still describes a group whose members all left.
 //!
 //! Every scenario was also run against a Kafka 4.4 broker (with the ringlog-admin check left
 //! out) and passed there.
@@ -68,6 +68,7 @@ both_drivers!(
     records_are_consumed_once_and_committed_offsets_match,
     a_member_that_stops_polling_loses_its_partitions_and_rejoins,
     consumer_group_describe_answers_unknown_and_classic_groups,
+    a_group_whose_members_all_left_is_described_empty,
 );
 
 /// Longest any one wait (a rebalance, a consume, a close) may take. KIP-848 members learn of a
@@ -909,5 +910,45 @@ fn describe_unknown_and_classic(addr: &str) {
             );
             assert!(g.members.is_empty(), "{group} v{version}: {g:?}");
         }
+    }
+}
+
+fn a_group_whose_members_all_left_is_described_empty(io: IoKind) {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = start(io, dir.path());
+    let addr = broker.local_addr().to_string();
+    join_leave_describe(&addr, "kip848-left", "kip848-left");
+    broker.shutdown();
+    broker.join().unwrap();
+}
+
+/// Kafka 4.4 keeps a consumer group whose last member left (its offsets, its epochs):
+/// ConsumerGroupDescribe answers it without error, state Empty, no members.
+fn join_leave_describe(addr: &str, group: &str, topic: &str) {
+    delay_common::create_topics(addr, &[(topic, PARTITIONS, false)]);
+    let mut g = Group::join(addr, group, topic, 1);
+    g.settle("one member", |s| split_evenly(s, PARTITIONS as usize));
+    let stable = describe(addr, group, 1);
+    assert_eq!(stable.group_state.as_str(), "Stable", "{stable:?}");
+    g.close_all();
+    for version in [0, 1] {
+        let left = describe(addr, group, version);
+        assert_eq!(
+            (
+                left.error_code,
+                left.group_state.as_str(),
+                left.members.len()
+            ),
+            (0, "Empty", 0),
+            "v{version}: {left:?}"
+        );
+        assert!(
+            left.group_epoch > stable.group_epoch,
+            "v{version}: {left:?}"
+        );
+        assert_eq!(
+            left.assignment_epoch, left.group_epoch,
+            "v{version}: {left:?}"
+        );
     }
 }
