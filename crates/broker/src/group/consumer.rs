@@ -193,6 +193,11 @@ impl ConsumerGroup {
         }
         if !gone.is_empty() {
             self.epoch += 1;
+            if self.members.is_empty() {
+                // Nobody left to assign to: the (empty) target is current.
+                self.target.clear();
+                self.assignment_epoch = self.epoch;
+            }
         }
         gone
     }
@@ -225,6 +230,8 @@ impl ConsumerGroup {
             if self.members.remove(&beat.member_id).is_some() {
                 self.target.remove(&beat.member_id);
                 self.epoch += 1;
+                // The others' target follows at once (Kafka's assignment epoch moves too).
+                self.retarget(topics);
             }
             return Ok(CReply {
                 member_epoch: beat.member_epoch,

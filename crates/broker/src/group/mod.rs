@@ -301,11 +301,11 @@ impl Coordinator {
     pub fn tick(&self) {
         let now = Instant::now();
         {
-            let mut consumers = self.consumers.borrow_mut();
-            for c in consumers.values_mut() {
+            // Empty consumer groups stay (Kafka keeps them, Empty, with their epochs) until
+            // DeleteGroups removes them or a classic member takes the id over.
+            for c in self.consumers.borrow_mut().values_mut() {
                 c.expire(now);
             }
-            consumers.retain(|_, c| !c.members.is_empty());
         }
         let mut groups = self.groups.borrow_mut();
         for g in groups.values_mut() {
@@ -343,8 +343,18 @@ impl Coordinator {
                 client_id,
                 req,
             } => {
-                if self.consumers.borrow().contains_key(&*req.group_id) {
-                    // A KIP-848 group: a classic member may not join it.
+                let consumer_live = self
+                    .consumers
+                    .borrow()
+                    .get(&*req.group_id)
+                    .map(|c| !c.members.is_empty());
+                if consumer_live == Some(false) {
+                    // An empty KIP-848 group: a classic member takes the id over (its offsets
+                    // carry over, as in Kafka's group conversion).
+                    self.consumers.borrow_mut().remove(&*req.group_id);
+                }
+                if consumer_live == Some(true) {
+                    // A KIP-848 group with members: a classic member may not join it.
                     let e = BrokerError::InconsistentGroupProtocol {
                         group: req.group_id.to_string(),
                         member_id: req.member_id.to_string(),
@@ -470,9 +480,6 @@ impl Coordinator {
             .as_ref()
             .map(|a| consumer::by_topic_id(a, |t| catalog.get(t).map(|m| m.id)))
             .unwrap_or_default();
-        if g.members.is_empty() {
-            consumers.remove(group);
-        }
         Ok((reply, by_id))
     }
 
@@ -802,6 +809,12 @@ impl Coordinator {
             .is_some_and(|c| !c.members.is_empty())
         {
             return Err(BrokerError::NonEmptyGroup { group: named() });
+        }
+        if self.consumers.borrow_mut().remove(group).is_some()
+            && !self.groups.borrow().contains_key(group)
+        {
+            // An empty consumer group without committed offsets: nothing more to delete.
+            return Ok(());
         }
         {
             let groups = self.groups.borrow();
