@@ -421,7 +421,7 @@ async fn shard_main(info: ShardInfo, start: ShardStart) -> io::Result<()> {
     });
     state
         .shares
-        .open(&config.data_dir, id, count, &config.share)
+        .open(&config.data_dir, id, count, &config.share, config.flush)
         .await?;
     let timer = delay::Timer::open(
         &config.data_dir,

@@ -154,6 +154,9 @@ pub struct ReadReq {
     pub offset: i64,
     /// Most bytes wanted (at least one batch is returned anyway).
     pub max_bytes: u64,
+    /// Stop after the batch holding this offset (`i64::MAX`: no such bound; share groups read
+    /// only what they may acquire).
+    pub last_wanted: i64,
 }
 
 /// File ranges that can cross to another shard (descriptors are `dup`s).
@@ -617,7 +620,7 @@ impl ShardState {
             Ok(log) => log,
             Err(e) => return PartitionRead::failed(BrokerError::Storage(e)),
         };
-        match log.read(r.offset, r.max_bytes).await {
+        match log.read_through(r.offset, r.max_bytes, r.last_wanted).await {
             Ok(res) => {
                 // Every range holds a descriptor until its response is sent: within the
                 // broker's budget, or the partition answers without data this time (the client

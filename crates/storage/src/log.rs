@@ -1257,6 +1257,17 @@ impl Log {
     /// least one batch (KIP-74), never beyond the high watermark. `offset == high_watermark`
     /// gives no slices; outside `[log_start_offset, high_watermark]` is `OffsetOutOfRange`.
     pub async fn read(&self, offset: i64, max_bytes: u64) -> Result<ReadResult> {
+        self.read_through(offset, max_bytes, i64::MAX).await
+    }
+
+    /// [`Log::read`] that also stops after the batch holding `last_wanted` (share groups read
+    /// only as many records as they may acquire).
+    pub async fn read_through(
+        &self,
+        offset: i64,
+        max_bytes: u64,
+        last_wanted: i64,
+    ) -> Result<ReadResult> {
         let hw = self.high_watermark();
         let start = self.log_start_offset();
         if offset < start || offset > hw {
@@ -1317,7 +1328,7 @@ impl Log {
                 result.next_offset = h.last_offset() + 1;
                 total += size;
                 pos += size;
-                if total >= max_bytes {
+                if total >= max_bytes || h.last_offset() >= last_wanted {
                     break 'segments;
                 }
             }

@@ -192,6 +192,10 @@ pub struct StateLogConfig {
     pub compact_ratio: u64,
     /// Appends that would grow the live set past this are refused ([`Error::StateFull`]).
     pub live_bytes_max: u64,
+    /// When an append resolves: after its fdatasync ([`FlushPolicy::Always`], the default), or
+    /// after its write (the data then survives a crash of the process, not of the machine,
+    /// until the log syncs).
+    pub flush: FlushPolicy,
 }
 
 impl Default for StateLogConfig {
@@ -201,6 +205,7 @@ impl Default for StateLogConfig {
             compact_bytes_min: COMPACT_BYTES_MIN_DEFAULT,
             compact_ratio: COMPACT_RATIO_DEFAULT,
             live_bytes_max: LIVE_BYTES_MAX_DEFAULT,
+            flush: FlushPolicy::Always,
         }
     }
 }
@@ -408,7 +413,7 @@ impl StateLog {
         if recover_swap(&dir).await? {
             tracing::info!("{name}: finished a compaction interrupted by a crash");
         }
-        let log = open_log(&dir, family, shard, &config, FlushPolicy::Always).await?;
+        let log = open_log(&dir, family, shard, &config, config.flush).await?;
         let keys = scan_live(&log, |e| {
             let value = e.value.expect("live records have values");
             replay(&e.key, &value).map_err(|reason| Error::CorruptSegment {
@@ -687,7 +692,7 @@ impl Inner {
                 &self.family,
                 self.shard,
                 &self.config,
-                FlushPolicy::Always,
+                self.config.flush,
             )
             .await
         }

@@ -72,6 +72,7 @@ pub async fn handle(
             partition: w.partition,
             offset: w.offset,
             max_bytes: w.max_bytes.clamp(1, max_bytes),
+            last_wanted: i64::MAX,
         })
         .collect();
     let min_bytes = req.min_bytes.max(0) as u64;

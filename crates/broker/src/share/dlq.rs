@@ -179,6 +179,7 @@ pub async fn plan(
                 topic: target.topic.clone(),
                 partition,
                 base_sequence: seq,
+                copy_record: target.copy_record,
             });
             seq = seq_add(seq, last - first + 1);
             first = last + 1;
@@ -362,11 +363,13 @@ pub async fn run_writer(shard: Rc<ShardState>) {
         if shard.shutting_down.get() {
             return;
         }
+        // Registered before the drain: a copy planned while it runs wakes the next pass at
+        // once (a notification only reaches waiters that exist when it fires).
+        let woken = shard.shares.dlq_wake.notified();
         let pending = shard.shares.all_pending();
         if !pending.is_empty() {
             drain(&shard, pending).await;
         }
-        let woken = shard.shares.dlq_wake.notified();
         let wait = if shard.shares.all_pending().is_empty() {
             u64::MAX / 4
         } else {

@@ -75,6 +75,9 @@ struct Slot {
     part: SharePartition,
     persisted: Vec<u8>,
     settings: ShareSettings,
+    /// The dead-letter copies planned in writes that completed (the writer only takes these: a
+    /// copy planned in memory but not yet durable could be planned again after a crash).
+    durable_pending: Vec<partition::PendingDlq>,
     /// The group's settings were seen since the broker started (by a ShareFetch or
     /// ShareAcknowledge): until then the sweep leaves the share-partition alone, so records held
     /// before a restart are judged by the group's own delivery limit, not the broker default.
@@ -271,12 +274,21 @@ impl Shares {
         shard: usize,
         shards: usize,
         broker: &config::BrokerShareConfig,
+        flush: crate::storage::log::FlushPolicy,
     ) -> io::Result<()> {
         let root = state_log::state_root(data_dir);
         let mut parts = HashMap::new();
         let mut configs = HashMap::new();
         let mut groups = HashMap::new();
-        let log = StateLog::open(&root, FAMILY, shard, StateLogConfig::default(), |k, v| {
+        // The share state follows the broker's --flush policy (as the partitions and the timer
+        // log do): with `always` an acknowledgement or acquisition is answered after its
+        // fdatasync; otherwise after its write (it survives a crash of the broker, not of the
+        // machine, until the log syncs).
+        let config = StateLogConfig {
+            flush,
+            ..StateLogConfig::default()
+        };
+        let log = StateLog::open(&root, FAMILY, shard, config, |k, v| {
             match decode_key(k).ok_or("not a share state key")? {
                 Key::Part(group, topic, partition) => {
                     let owner = crate::routing::owner(&topic, partition, shards);
@@ -287,6 +299,7 @@ impl Shares {
                     parts.insert(
                         (group, Arc::from(topic.as_str()), partition),
                         Slot {
+                            durable_pending: part.pending_dlq().to_vec(),
                             part,
                             persisted: v.to_vec(),
                             settings: GroupConfigs::default().settings(broker),
@@ -436,6 +449,7 @@ impl Shares {
                             settings: GroupConfigs::default()
                                 .settings(&config::BrokerShareConfig::default()),
                             dlq: None,
+                            durable_pending: Vec::new(),
                             live: false,
                         },
                     );
@@ -531,10 +545,9 @@ impl Shares {
             .borrow()
             .iter()
             .flat_map(|(k, s)| {
-                s.part.pending_dlq().iter().map(move |p| {
-                    let copy = s.dlq.as_ref().is_some_and(|t| t.copy_record);
-                    (k.clone(), p.clone(), copy)
-                })
+                s.durable_pending
+                    .iter()
+                    .map(move |p| (k.clone(), p.clone(), p.copy_record))
             })
             .collect()
     }
@@ -547,6 +560,7 @@ impl Shares {
             for (k, p) in done {
                 if let Some(slot) = parts.get_mut(k) {
                     slot.part.remove_pending_dlq(|x| x == p);
+                    slot.durable_pending.retain(|x| x != p);
                     if !keys.contains(k) {
                         keys.push(k.clone());
                     }
@@ -561,6 +575,8 @@ impl Shares {
     /// Persists every slot whose encoding changed; one append.
     async fn persist(&self, keys: &[PartKey]) -> Result<(), BrokerError> {
         let mut updates = Vec::new();
+        // The dead-letter copies each written value plans: durable once the append resolves.
+        let mut planned: Vec<(PartKey, Vec<partition::PendingDlq>)> = Vec::new();
         {
             let mut parts = self.parts.borrow_mut();
             for k in keys {
@@ -569,6 +585,7 @@ impl Shares {
                     if bytes != slot.persisted {
                         updates.push(Update::put(part_key(&k.0, &k.1, k.2), bytes.clone()));
                         slot.persisted = bytes;
+                        planned.push((k.clone(), slot.part.pending_dlq().to_vec()));
                     }
                 }
             }
@@ -581,7 +598,19 @@ impl Shares {
             .await
             .map_err(|e| BrokerError::ShareState {
                 reason: e.to_string(),
-            })
+            })?;
+        // Appends resolve in order, so the last one to resolve wrote the latest plans; copies
+        // the writer forgot meanwhile are not brought back.
+        let mut parts = self.parts.borrow_mut();
+        for (k, pending) in planned {
+            if let Some(slot) = parts.get_mut(&k) {
+                slot.durable_pending = pending
+                    .into_iter()
+                    .filter(|p| slot.part.pending_dlq().contains(p))
+                    .collect();
+            }
+        }
+        Ok(())
     }
 }
 
@@ -667,11 +696,14 @@ pub async fn on_owner(
             };
             if let Some(from) = from {
                 if from < log.high_watermark() {
+                    // Only as many records as may be acquired: up to `max_records` past the
+                    // first acquirable one (whole batches), not the whole byte budget.
                     let req = ReadReq {
                         topic: w.topic.clone(),
                         partition: w.partition,
                         offset: from,
                         max_bytes: args.max_bytes.max(1),
+                        last_wanted: from.saturating_add(args.max_records.max(1) - 1),
                     };
                     let read = shard.read_one(&req).await;
                     if let Some(e) = read.error {
@@ -787,6 +819,7 @@ async fn ensure_slot(
             persisted: Vec::new(),
             settings: args.settings.clone(),
             dlq: None,
+            durable_pending: Vec::new(),
             live: false,
         });
     Ok(())
@@ -1024,7 +1057,8 @@ pub async fn serve(
         member,
         settings: settings.clone(),
         reset: configs.auto_reset.unwrap_or_default(),
-        max_records: fetch.map_or(0, |f| f.max_records),
+        // `max_records` bounds the whole request (as in Kafka): shared by its partitions.
+        max_records: fetch.map_or(0, |f| (f.max_records / todo.len().max(1) as i64).max(1)),
         // The response's bytes shared by its partitions (each still returns at least a batch).
         max_bytes: fetch.map_or(0, |f| f.max_bytes / todo.len().max(1) as u64),
         release: view.closed,

@@ -160,6 +160,9 @@ pub struct PendingDlq {
     pub partition: i32,
     /// The sequence of the copy's first record.
     pub base_sequence: i32,
+    /// Copy the records' keys and values (`errors.deadletterqueue.copy.record.enable` when they
+    /// were archived).
+    pub copy_record: bool,
 }
 
 /// Why an acknowledgement was refused (the partition's `acknowledge_error_code`).
@@ -619,7 +622,8 @@ impl SharePartition {
     ///   state u8 (0 available, 1 acknowledged, 2 archived, 3 acquired), delivery_count u16,
     ///   available_at_ms i64
     /// pending u32 | per dead-letter copy: first i64, last i64, delivery_count u16,
-    ///   reason u8 (0 rejected, 1 delivery limit), topic (len u16 + UTF-8), partition i32,
+    ///   reason u8 (0 rejected, 1 delivery limit; | 0x80: copy key and value), topic (len u16
+    ///   + UTF-8), partition i32,
     ///   base_sequence i32                                     (all big-endian)
     /// ```
     pub fn encode(&self) -> Vec<u8> {
@@ -646,10 +650,12 @@ impl SharePartition {
             out.extend_from_slice(&p.first.to_be_bytes());
             out.extend_from_slice(&p.last.to_be_bytes());
             out.extend_from_slice(&p.delivery_count.to_be_bytes());
-            out.push(match p.reason {
-                ArchiveReason::Rejected => 0,
-                ArchiveReason::DeliveryLimit => 1,
-            });
+            out.push(
+                match p.reason {
+                    ArchiveReason::Rejected => 0,
+                    ArchiveReason::DeliveryLimit => 1,
+                } | if p.copy_record { COPY_RECORD_BIT } else { 0 },
+            );
             let topic = p.topic.as_bytes();
             out.extend_from_slice(&(topic.len() as u16).to_be_bytes());
             out.extend_from_slice(topic);
@@ -719,7 +725,9 @@ impl SharePartition {
             let first = i64::from_be_bytes(take::<8>(&mut r)?);
             let last = i64::from_be_bytes(take::<8>(&mut r)?);
             let delivery_count = u16::from_be_bytes(take::<2>(&mut r)?);
-            let reason = match take::<1>(&mut r)?[0] {
+            let flags = take::<1>(&mut r)?[0];
+            let copy_record = flags & COPY_RECORD_BIT != 0;
+            let reason = match flags & !COPY_RECORD_BIT {
                 0 => ArchiveReason::Rejected,
                 1 => ArchiveReason::DeliveryLimit,
                 x => return Err(format!("share state: archive reason {x} is unknown")),
@@ -745,6 +753,7 @@ impl SharePartition {
                 topic,
                 partition,
                 base_sequence,
+                copy_record,
             });
         }
         if !r.is_empty() {
@@ -763,6 +772,8 @@ impl SharePartition {
 }
 
 const ENCODING_VERSION: u8 = 0;
+/// In a pending copy's reason byte: copy the records' keys and values.
+const COPY_RECORD_BIT: u8 = 0x80;
 const RUN_BYTES: usize = 8 + 8 + 1 + 2 + 8;
 
 fn take<const N: usize>(r: &mut &[u8]) -> Result<[u8; N], String> {
@@ -1089,6 +1100,7 @@ mod tests {
             topic: "dlq.t".to_string(),
             partition: 0,
             base_sequence: 7,
+            copy_record: true,
         }]);
         let r = SharePartition::decode(&p.encode()).unwrap();
         assert_eq!(r.pending_dlq(), p.pending_dlq());

@@ -28,6 +28,7 @@ fn small() -> StateLogConfig {
         compact_bytes_min: 8 << 10,
         compact_ratio: 2,
         live_bytes_max: 1 << 20,
+        ..StateLogConfig::default()
     }
 }
 
