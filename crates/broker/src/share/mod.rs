@@ -690,43 +690,61 @@ pub async fn on_owner(
             }
         }
         if w.fetch {
-            let from = {
-                let parts = shares.parts.borrow();
-                parts[&key].part.next_acquirable(now, &args.settings)
+            // Acquire first, from what the log holds (every offset below the high watermark
+            // exists, or is a gap the client acknowledges as one), then read exactly that:
+            // concurrent fetches of one partition never read the same records for nothing.
+            let hw = log.high_watermark();
+            let now = crate::storage::log::now_ms();
+            let deadline = now.saturating_add(args.settings.lock_ms);
+            let acquired = {
+                let mut parts = shares.parts.borrow_mut();
+                let slot = parts.get_mut(&key).expect("ensured");
+                match slot.part.next_acquirable(now, &args.settings) {
+                    Some(from) if from < hw => slot.part.acquire(
+                        &member,
+                        from,
+                        hw - 1,
+                        args.max_records,
+                        now,
+                        &args.settings,
+                    ),
+                    _ => Vec::new(),
+                }
             };
-            if let Some(from) = from {
-                if from < log.high_watermark() {
-                    // Only as many records as may be acquired: up to `max_records` past the
-                    // first acquirable one (whole batches), not the whole byte budget.
-                    let req = ReadReq {
-                        topic: w.topic.clone(),
-                        partition: w.partition,
-                        offset: from,
-                        max_bytes: args.max_bytes.max(1),
-                        last_wanted: from.saturating_add(args.max_records.max(1) - 1),
-                    };
-                    let read = shard.read_one(&req).await;
-                    if let Some(e) = read.error {
-                        outcome.fetch_error = Some(e);
-                    } else if read.next_offset > from {
-                        let now = crate::storage::log::now_ms();
-                        let acquired = {
-                            let mut parts = shares.parts.borrow_mut();
-                            let slot = parts.get_mut(&key).expect("ensured");
-                            slot.part.acquire(
-                                &member,
-                                from,
-                                read.next_offset - 1,
-                                args.max_records,
-                                now,
-                                &args.settings,
-                            )
-                        };
-                        if !acquired.is_empty() {
-                            outcome.acquired = acquired;
-                            outcome.read = Some(shard.sendable(&req, read));
-                        }
-                    }
+            if let (Some(first), Some(last)) = (acquired.first(), acquired.last()) {
+                let req = ReadReq {
+                    topic: w.topic.clone(),
+                    partition: w.partition,
+                    offset: first.first,
+                    max_bytes: args.max_bytes.max(1),
+                    last_wanted: last.last,
+                };
+                let read = shard.read_one(&req).await;
+                // What the read did not reach (an error, or the byte budget ended it) is given
+                // back undelivered.
+                let reached = if read.error.is_some() {
+                    first.first
+                } else {
+                    read.next_offset
+                };
+                if reached <= last.last {
+                    let mut parts = shares.parts.borrow_mut();
+                    let slot = parts.get_mut(&key).expect("ensured");
+                    slot.part.unacquire(&args.member, deadline, reached);
+                }
+                let sent: Vec<Acquired> = acquired
+                    .iter()
+                    .filter(|a| a.first < reached)
+                    .map(|a| Acquired {
+                        last: a.last.min(reached - 1),
+                        ..*a
+                    })
+                    .collect();
+                if let Some(e) = read.error {
+                    outcome.fetch_error = Some(e);
+                } else if !sent.is_empty() {
+                    outcome.acquired = sent;
+                    outcome.read = Some(shard.sendable(&req, read));
                 }
             }
             let parts = shares.parts.borrow();

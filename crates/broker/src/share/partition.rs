@@ -388,6 +388,25 @@ impl SharePartition {
         out
     }
 
+    /// Gives back what `member` acquired at `deadline_ms` from `offset` on, as if it had never
+    /// been delivered (its delivery count goes back down): the records could not be read to
+    /// be sent (a read error, or a byte budget that ended the read before them).
+    pub fn unacquire(&mut self, member: &str, deadline_ms: i64, offset: i64) {
+        self.split_at(offset);
+        for r in &mut self.runs {
+            if r.first < offset {
+                continue;
+            }
+            let held = matches!(&r.state, RecordState::Acquired { member: m, deadline_ms: d }
+                if &**m == member && *d == deadline_ms);
+            if held {
+                r.state = RecordState::Available { available_at_ms: 0 };
+                r.delivery_count = r.delivery_count.saturating_sub(1);
+            }
+        }
+        self.merge();
+    }
+
     /// Applies one member's acknowledgements, all or none: every offset must be in the window
     /// and acquired by `member` with its lock not expired. Returns the archived ranges that
     /// must go to the dead-letter topic.
@@ -1153,6 +1172,25 @@ mod tests {
             p.acknowledge("a", &[ack(6, 6, ACK_RENEW)], 4, &off),
             Err(AckError::Invalid { .. })
         ));
+    }
+
+    #[test]
+    fn unacquired_records_come_back_undelivered() {
+        let s = settings();
+        let mut p = SharePartition::new(0);
+        p.acquire(&m("a"), 0, 9, 500, 0, &s);
+        p.unacquire("a", s.lock_ms, 6);
+        assert_eq!(p.counts().acquired, 6);
+        assert_eq!(p.counts().available, 4);
+        let a = p.acquire(&m("b"), 0, 9, 500, 1, &s);
+        assert_eq!(
+            a,
+            vec![Acquired {
+                first: 6,
+                last: 9,
+                delivery_count: 1
+            }]
+        );
     }
 
     #[test]
