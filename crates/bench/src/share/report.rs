@@ -27,6 +27,15 @@ fn cell(s: Option<Summary>, digits: usize) -> String {
     }
 }
 
+/// A count of records: whole, thousands grouped.
+fn count(v: f64) -> String {
+    if v.abs() < 1_000.0 {
+        format!("{v:.0}")
+    } else {
+        human(v)
+    }
+}
+
 fn summary_json(s: Option<Summary>) -> String {
     match s {
         Some(s) => JsonObject::new()
@@ -141,7 +150,7 @@ impl ShareReport {
                     self.share_summary(k, |r| Some(r.per_member_min as f64)),
                     self.share_summary(k, |r| Some(r.per_member_max as f64)),
                 ) {
-                    (Some(lo), Some(hi)) => format!("{}..{}", human(lo.median), human(hi.median)),
+                    (Some(lo), Some(hi)) => format!("{}..{}", count(lo.median), count(hi.median)),
                     _ => "n/a".into(),
                 },
             );
@@ -432,6 +441,13 @@ mod tests {
         );
         assert!(json.contains("\"p99_us\":{\"median\":900"), "{json}");
         assert!(json.contains("\"failures\":[]"), "{json}");
+    }
+
+    #[test]
+    fn counts_are_whole() {
+        assert_eq!(count(0.0), "0");
+        assert_eq!(count(512.0), "512");
+        assert_eq!(count(4_608.0), "4,608");
     }
 
     #[test]
