@@ -39,7 +39,7 @@ use std::time::Duration;
 
 use ringlog::broker::Broker;
 use ringlog::runtime::IoKind;
-use share_common::{driver, java_classpath, serve, Event, Report, Run};
+use share_common::{driver, java_classpath, serve, Event, Json, Report, Run};
 use support::free_port;
 
 both_drivers!(
@@ -53,6 +53,7 @@ both_drivers!(
     killed_consumer_records_are_redelivered,
     unacknowledged_records_come_back_when_the_lock_expires,
     acknowledgements_survive_a_broker_sigkill,
+    admin_calls_of_share_groups,
 );
 
 /// A driver run is killed after this long (its own deadline is 20 s shorter).
@@ -939,4 +940,87 @@ fn acknowledgements_survive_a_broker_sigkill(io: IoKind) {
         || format!("{held_wrong:?}"),
     );
     report.finish(&[&produce, &first, &last]);
+}
+
+/// The Java Admin client's share-group calls (the driver's `admin` scenario): listGroups with the
+/// Share type, describeShareGroups, listShareGroupOffsets (start offset and lag),
+/// alterShareGroupOffsets refused while a member is in the group and done after it left,
+/// deleteShareGroupOffsets, deleteShareGroups (then not listed any more).
+fn admin_calls_of_share_groups(io: IoKind) {
+    let Some(s) = Setup::start(io) else { return };
+    let run = s.run("admin", "admin", &[p("records", RECORDS)]);
+    let mut report = Report::default();
+    check_completed(&mut report, &run);
+    let ops: Vec<&Event> = run.all("admin");
+    fn nth_op<'a>(ops: &[&'a Event], name: &str, n: usize) -> Option<&'a Event> {
+        ops.iter()
+            .filter(|e| e.str("op") == Some(name))
+            .nth(n)
+            .copied()
+    }
+    let first_ok = |name: &str| nth_op(&ops, name, 0).is_some_and(|e| e.is_null("error"));
+    let listed = nth_op(&ops, "listGroups", 0)
+        .and_then(|e| e.get("result"))
+        .cloned();
+    report.check(
+        "admin: listGroups shows the group with type Share, protocol share",
+        listed.as_ref().and_then(Json::as_array).is_some_and(|a| {
+            a.iter().any(|g| {
+                g.get("type").and_then(Json::as_str) == Some("Share")
+                    && g.get("protocol").and_then(Json::as_str) == Some("share")
+            })
+        }),
+        || format!("{listed:?}"),
+    );
+    let described = nth_op(&ops, "describeShareGroups", 0)
+        .and_then(|e| e.get("result"))
+        .cloned();
+    report.check(
+        "admin: describeShareGroups is Stable with one member holding the partition",
+        described.as_ref().is_some_and(|d| {
+            d.get("state").and_then(Json::as_str) == Some("Stable")
+                && d.get("members").and_then(Json::as_array).map(<[Json]>::len) == Some(1)
+        }),
+        || format!("{described:?}"),
+    );
+    let offsets = nth_op(&ops, "listShareGroupOffsets", 0)
+        .and_then(|e| e.get("result"))
+        .cloned();
+    report.check(
+        "admin: listShareGroupOffsets gives start offset 0 and a lag of every record",
+        offsets.as_ref().is_some_and(|o| {
+            o.get("start_offset").and_then(Json::as_i64) == Some(0)
+                && o.get("lag").and_then(Json::as_i64) == Some(RECORDS as i64)
+        }),
+        || format!("{offsets:?}"),
+    );
+    let refused = nth_op(&ops, "alterShareGroupOffsets(member present)", 0);
+    report.check(
+        "admin: alterShareGroupOffsets with a member present fails with GroupNotEmptyException",
+        refused
+            .and_then(|e| e.str("error"))
+            .is_some_and(|e| e.contains("GroupNotEmpty")),
+        || format!("{refused:?}"),
+    );
+    for name in [
+        "alterShareGroupOffsets",
+        "deleteShareGroupOffsets",
+        "deleteShareGroups",
+    ] {
+        report.check(format!("admin: {name} succeeds"), first_ok(name), || {
+            format!("{:?}", nth_op(&ops, name, 0))
+        });
+    }
+    let after = nth_op(&ops, "listGroups", 1)
+        .and_then(|e| e.get("result"))
+        .cloned();
+    report.check(
+        "admin: the deleted group is not listed any more",
+        after
+            .as_ref()
+            .and_then(Json::as_array)
+            .is_some_and(<[Json]>::is_empty),
+        || format!("{after:?}"),
+    );
+    report.finish(&[&run]);
 }
