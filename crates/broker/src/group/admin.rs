@@ -47,6 +47,12 @@ pub enum ResetTo {
     Time(i64),
 }
 
+/// "topic-partition" names of an assignment given as (topic, partitions) pairs.
+fn partition_names<'a>(tps: impl Iterator<Item = (&'a Str, &'a [i32])>) -> Vec<String> {
+    tps.flat_map(|(t, ps)| ps.iter().map(move |p| format!("{t}-{p}")))
+        .collect()
+}
+
 /// A share group as `groups describe` prints it.
 #[derive(Debug)]
 pub struct ShareGroupDescription {
@@ -452,16 +458,8 @@ impl AdminClient {
                 .members
                 .iter()
                 .map(|m| {
-                    let parts = m
-                        .assignment
-                        .topic_partitions
-                        .iter()
-                        .flat_map(|t| {
-                            t.partitions
-                                .iter()
-                                .map(move |p| format!("{}-{p}", t.topic_name))
-                        })
-                        .collect();
+                    let tps = m.assignment.topic_partitions.iter();
+                    let parts = partition_names(tps.map(|t| (&t.topic_name, &t.partitions[..])));
                     (m.member_id.to_string(), m.client_id.to_string(), parts)
                 })
                 .collect(),
@@ -492,16 +490,8 @@ impl AdminClient {
             .members
             .iter()
             .map(|m| {
-                let parts = m
-                    .assignment
-                    .topic_partitions
-                    .iter()
-                    .flat_map(|t| {
-                        t.partitions
-                            .iter()
-                            .map(move |p| format!("{}-{p}", t.topic_name))
-                    })
-                    .collect();
+                let tps = m.assignment.topic_partitions.iter();
+                let parts = partition_names(tps.map(|t| (&t.topic_name, &t.partitions[..])));
                 (
                     m.member_id.to_string(),
                     m.client_id.to_string(),

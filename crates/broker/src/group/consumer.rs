@@ -47,16 +47,12 @@ pub const ASSIGNORS: &[&str] = &["uniform", "range"];
 /// The assignor ringlog runs.
 pub const ASSIGNOR_NAME: &str = "uniform";
 
-/// Kafka error codes of this module.
-#[allow(missing_docs)]
+/// The Kafka error codes this module answers with (the protocol crate's table).
 pub mod codes {
-    pub const UNKNOWN_MEMBER_ID: i16 = 25;
-    pub const INVALID_REQUEST: i16 = 42;
-    pub const GROUP_MAX_SIZE_REACHED: i16 = 81;
-    pub const FENCED_MEMBER_EPOCH: i16 = 110;
-    pub const UNSUPPORTED_ASSIGNOR: i16 = 112;
-    pub const STALE_MEMBER_EPOCH: i16 = 113;
-    pub const INVALID_REGULAR_EXPRESSION: i16 = 128;
+    pub use crate::protocol::error::{
+        FENCED_MEMBER_EPOCH, GROUP_MAX_SIZE_REACHED, INVALID_REGULAR_EXPRESSION, INVALID_REQUEST,
+        STALE_MEMBER_EPOCH, UNKNOWN_MEMBER_ID, UNSUPPORTED_ASSIGNOR,
+    };
 }
 
 /// A partition: (topic name, partition).

@@ -42,7 +42,6 @@ pub async fn handle(shard: &Rc<ShardState>, req: DeleteGroupsRequest) -> DeleteG
 /// Deletes `group_id` if it is a share group: refused with NON_EMPTY_GROUP while it has members;
 /// else its configs, marker and every share-partition go. `None`: not a share group.
 async fn delete_share_group(shard: &Rc<ShardState>, group_id: &str) -> Option<i16> {
-    const NON_EMPTY_GROUP: i16 = 68;
     let target = crate::routing::group_coordinator(group_id, shard.count);
     let g = group_id.to_string();
     let members = shard
@@ -52,7 +51,7 @@ async fn delete_share_group(shard: &Rc<ShardState>, group_id: &str) -> Option<i1
         .await
         .flatten()?;
     if members > 0 {
-        return Some(NON_EMPTY_GROUP);
+        return Some(crate::protocol::error::NON_EMPTY_GROUP);
     }
     for shard_id in 0..shard.count {
         let g = group_id.to_string();

@@ -4,6 +4,7 @@
 
 use std::rc::Rc;
 
+use crate::protocol::error::{INVALID_REQUEST, UNKNOWN_TOPIC_OR_PARTITION};
 use crate::protocol::messages::{
     DescribeConfigsRequest, DescribeConfigsResourceResult, DescribeConfigsResponse,
     DescribeConfigsResult, CONFIG_SOURCE_DEFAULT_CONFIG, CONFIG_SOURCE_GROUP_CONFIG,
@@ -16,10 +17,6 @@ use crate::shard::ShardState;
 use crate::share::config::{self, GroupConfigs};
 use crate::topic_config::Source;
 
-/// Kafka's INVALID_REQUEST.
-const INVALID_REQUEST: i16 = 42;
-/// Kafka's UNKNOWN_TOPIC_OR_PARTITION.
-const UNKNOWN_TOPIC_OR_PARTITION: i16 = 3;
 /// Resources per request.
 pub const RESOURCES_MAX: usize = 1_000;
 

@@ -5,6 +5,7 @@
 
 use std::rc::Rc;
 
+use crate::protocol::error::{INVALID_CONFIG, INVALID_GROUP_ID, INVALID_REQUEST};
 use crate::protocol::messages::{
     IncrementalAlterConfigsRequest, IncrementalAlterConfigsResourceResponse,
     IncrementalAlterConfigsResponse, CONFIG_OPERATION_DELETE, CONFIG_OPERATION_SET,
@@ -15,12 +16,6 @@ use crate::routing;
 use crate::shard::ShardState;
 use crate::share::config::GroupConfigs;
 
-/// Kafka's INVALID_CONFIG.
-const INVALID_CONFIG: i16 = 40;
-/// Kafka's INVALID_REQUEST.
-const INVALID_REQUEST: i16 = 42;
-/// Kafka's INVALID_GROUP_ID.
-const INVALID_GROUP_ID: i16 = 24;
 /// Resources per request (each group costs a coordinator round trip).
 pub const RESOURCES_MAX: usize = 1_000;
 /// Configs per resource.

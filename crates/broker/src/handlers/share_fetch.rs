@@ -22,7 +22,6 @@ use crate::protocol::wire::Str;
 use crate::protocol::RequestHeader;
 use crate::shard::ShardState;
 use crate::share::group::codes;
-use crate::share::partition::AckBatch;
 use crate::share::{self, FetchLimits, Wanted};
 use crate::transfer::{FileRange, Piece};
 
@@ -80,18 +79,8 @@ async fn serve(
         .topics
         .iter()
         .flat_map(|t| {
-            t.partitions.iter().map(move |p| Wanted {
-                topic_id: t.topic_id,
-                partition: p.partition_index,
-                acks: p
-                    .acknowledgement_batches
-                    .iter()
-                    .map(|b| AckBatch {
-                        first: b.first_offset,
-                        last: b.last_offset,
-                        types: b.acknowledge_types.clone(),
-                    })
-                    .collect(),
+            t.partitions.iter().map(move |p| {
+                Wanted::new(t.topic_id, p.partition_index, &p.acknowledgement_batches)
             })
         })
         .collect();

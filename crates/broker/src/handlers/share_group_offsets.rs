@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use uuid::Uuid;
 
+use crate::protocol::error::{NON_EMPTY_GROUP, UNKNOWN_TOPIC_OR_PARTITION};
 use crate::protocol::messages::{
     AlterShareGroupOffsetsRequest, AlterShareGroupOffsetsResponse,
     AlterShareGroupOffsetsResponsePartition, AlterShareGroupOffsetsResponseTopic,
@@ -22,10 +23,6 @@ use crate::routing;
 use crate::shard::ShardState;
 use crate::share::group::codes;
 
-/// Kafka's NON_EMPTY_GROUP.
-const NON_EMPTY_GROUP: i16 = 68;
-/// Kafka's UNKNOWN_TOPIC_OR_PARTITION.
-const UNKNOWN_TOPIC_OR_PARTITION: i16 = 3;
 /// Groups per DescribeShareGroupOffsets request.
 pub const GROUPS_MAX: usize = 1_000;
 

@@ -45,20 +45,13 @@ pub const MEMBER_ID_BYTES_MAX: usize = 256;
 /// The assignor's name in ShareGroupDescribe.
 pub const ASSIGNOR_NAME: &str = "simple";
 
-/// Kafka error codes share groups answer with (Kafka's names, values from its protocol guide).
-#[allow(missing_docs)]
+/// The Kafka error codes share groups answer with (the protocol crate's table).
 pub mod codes {
-    pub const INVALID_REQUEST: i16 = 42;
-    pub const UNKNOWN_MEMBER_ID: i16 = 25;
-    pub const GROUP_MAX_SIZE_REACHED: i16 = 81;
-    pub const FENCED_MEMBER_EPOCH: i16 = 110;
-    pub const SHARE_SESSION_NOT_FOUND: i16 = 122;
-    pub const INVALID_SHARE_SESSION_EPOCH: i16 = 123;
-    pub const SHARE_SESSION_LIMIT_REACHED: i16 = 133;
-    pub const COORDINATOR_NOT_AVAILABLE: i16 = 15;
-    pub const GROUP_ID_NOT_FOUND: i16 = 69;
-    pub const INVALID_GROUP_ID: i16 = 24;
-    pub const INVALID_RECORD_STATE: i16 = 121;
+    pub use crate::protocol::error::{
+        COORDINATOR_NOT_AVAILABLE, FENCED_MEMBER_EPOCH, GROUP_ID_NOT_FOUND, GROUP_MAX_SIZE_REACHED,
+        INVALID_GROUP_ID, INVALID_RECORD_STATE, INVALID_REQUEST, INVALID_SHARE_SESSION_EPOCH,
+        SHARE_SESSION_LIMIT_REACHED, SHARE_SESSION_NOT_FOUND, UNKNOWN_MEMBER_ID,
+    };
 }
 
 /// A coded refusal with its message.

@@ -87,6 +87,20 @@ struct Slot {
     dlq: Option<dlq::Target>,
 }
 
+impl Slot {
+    /// A share-partition as read back (`persisted` its stored bytes) or just created (empty).
+    fn new(part: SharePartition, persisted: Vec<u8>, settings: ShareSettings) -> Slot {
+        Slot {
+            durable_pending: part.pending_dlq().to_vec(),
+            part,
+            persisted,
+            settings,
+            dlq: None,
+            live: false,
+        }
+    }
+}
+
 /// The share-group state of one shard.
 #[derive(Default)]
 pub struct Shares {
@@ -298,14 +312,7 @@ impl Shares {
                     let part = SharePartition::decode(v)?;
                     parts.insert(
                         (group, Arc::from(topic.as_str()), partition),
-                        Slot {
-                            durable_pending: part.pending_dlq().to_vec(),
-                            part,
-                            persisted: v.to_vec(),
-                            settings: GroupConfigs::default().settings(broker),
-                            dlq: None,
-                            live: false,
-                        },
+                        Slot::new(part, v.to_vec(), GroupConfigs::default().settings(broker)),
                     );
                 }
                 Key::Configs(group) => {
@@ -443,15 +450,11 @@ impl Shares {
                 None => {
                     parts.insert(
                         key.clone(),
-                        Slot {
-                            part: SharePartition::new(offset),
-                            persisted: Vec::new(),
-                            settings: GroupConfigs::default()
-                                .settings(&config::BrokerShareConfig::default()),
-                            dlq: None,
-                            durable_pending: Vec::new(),
-                            live: false,
-                        },
+                        Slot::new(
+                            SharePartition::new(offset),
+                            Vec::new(),
+                            GroupConfigs::default().settings(&config::BrokerShareConfig::default()),
+                        ),
                     );
                 }
             }
@@ -832,13 +835,12 @@ async fn ensure_slot(
         .parts
         .borrow_mut()
         .entry(key.clone())
-        .or_insert_with(|| Slot {
-            part: SharePartition::new(start),
-            persisted: Vec::new(),
-            settings: args.settings.clone(),
-            dlq: None,
-            durable_pending: Vec::new(),
-            live: false,
+        .or_insert_with(|| {
+            Slot::new(
+                SharePartition::new(start),
+                Vec::new(),
+                args.settings.clone(),
+            )
         });
     Ok(())
 }
@@ -974,6 +976,28 @@ pub struct Wanted {
     pub partition: i32,
     /// Its acknowledgements in this request.
     pub acks: Vec<AckBatch>,
+}
+
+impl Wanted {
+    /// A named partition with the acknowledgement batches a request carries for it.
+    pub fn new(
+        topic_id: uuid::Uuid,
+        partition: i32,
+        batches: &[crate::protocol::messages::ShareAcknowledgementBatch],
+    ) -> Wanted {
+        Wanted {
+            topic_id,
+            partition,
+            acks: batches
+                .iter()
+                .map(|b| AckBatch {
+                    first: b.first_offset,
+                    last: b.last_offset,
+                    types: b.acknowledge_types.clone(),
+                })
+                .collect(),
+        }
+    }
 }
 
 /// A served share request: per partition, what its owner did (or why it could not).
