@@ -63,13 +63,18 @@ pub fn topic_configs_are_validated_and_listed_at_creation(io: IoKind) {
                     )
                 })
                 .collect();
+            // Every topic config ringlog acts on, set (source 1, DYNAMIC_TOPIC_CONFIG) or not
+            // (5, DEFAULT_CONFIG).
             assert_eq!(
                 listed,
-                vec![(
-                    DELIVERY_DELAY_ENABLE.to_string(),
-                    Some("true".to_string()),
-                    1
-                )],
+                vec![
+                    (DELIVERY_DELAY_ENABLE.to_string(), Some("true".to_string()), 1),
+                    (
+                        "errors.deadletterqueue.group.enable".to_string(),
+                        Some("false".to_string()),
+                        5
+                    ),
+                ],
                 "v{v}"
             );
         }
