@@ -68,7 +68,11 @@ pub fn topic_configs_are_validated_and_listed_at_creation(io: IoKind) {
             assert_eq!(
                 listed,
                 vec![
-                    (DELIVERY_DELAY_ENABLE.to_string(), Some("true".to_string()), 1),
+                    (
+                        DELIVERY_DELAY_ENABLE.to_string(),
+                        Some("true".to_string()),
+                        1
+                    ),
                     (
                         "errors.deadletterqueue.group.enable".to_string(),
                         Some("false".to_string()),
