@@ -45,6 +45,8 @@ pub struct TopicMeta {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Catalog {
     topics: BTreeMap<String, TopicMeta>,
+    /// Topics written with a filter index (kept with `topics`: asked on every append).
+    indexed: std::collections::BTreeSet<String>,
 }
 
 impl Catalog {
@@ -59,6 +61,46 @@ impl Catalog {
             .iter()
             .find(|(_, m)| m.id == id)
             .map(|(n, _)| n.as_str())
+    }
+
+    /// The topic whose partitions hold `name`'s records and decide its owner shard: a view's
+    /// source (issue #17), any other topic itself. A view of a view is refused at creation, so
+    /// one step is enough.
+    pub fn routing_name<'a>(&'a self, name: &'a str) -> &'a str {
+        match self.topics.get(name).and_then(|m| m.configs.view.as_ref()) {
+            Some(view) => &view.source,
+            None => name,
+        }
+    }
+
+    /// The views of `source`, in name order.
+    pub fn views_of(&self, source: &str) -> Vec<&str> {
+        self.topics
+            .iter()
+            .filter(|(_, m)| m.configs.view.as_ref().is_some_and(|v| v.source == source))
+            .map(|(n, _)| n.as_str())
+            .collect()
+    }
+
+    /// The topic is written with a filter index: it has views or `ringlog.filter.index=true`.
+    pub fn is_indexed(&self, name: &str) -> bool {
+        self.indexed.contains(name)
+    }
+
+    /// Recomputes `indexed` after a change.
+    fn reindex(&mut self) {
+        self.indexed =
+            self.topics
+                .iter()
+                .filter(|(name, m)| {
+                    m.configs.view.is_none()
+                        && (m.configs.filter_index
+                            || self.topics.values().any(|v| {
+                                v.configs.view.as_ref().is_some_and(|v| &v.source == *name)
+                            }))
+                })
+                .map(|(name, _)| name.clone())
+                .collect();
     }
 
     /// All topics in name order.
@@ -76,10 +118,12 @@ impl Catalog {
         self.topics.is_empty()
     }
 
-    /// Partitions of all topics together (what `max.partitions` bounds).
+    /// Partitions of all topics together (what `max.partitions` bounds); a view's partitions
+    /// are its source's and count once.
     pub fn partition_count(&self) -> u64 {
         self.topics
             .values()
+            .filter(|m| m.configs.view.is_none())
             .map(|m| u64::from(m.partitions.unsigned_abs()))
             .sum()
     }
@@ -87,11 +131,14 @@ impl Catalog {
     /// Add or replace a topic.
     pub fn insert(&mut self, name: String, meta: TopicMeta) {
         self.topics.insert(name, meta);
+        self.reindex();
     }
 
     /// Remove a topic.
     pub fn remove(&mut self, name: &str) -> Option<TopicMeta> {
-        self.topics.remove(name)
+        let removed = self.topics.remove(name);
+        self.reindex();
+        removed
     }
 
     fn path(dir: &Path) -> PathBuf {
@@ -127,7 +174,7 @@ impl Catalog {
                 return Err(bad("invalid topic entry"));
             }
             let configs = TopicConfigs::from_catalog(words).map_err(|e| bad(&e))?;
-            catalog.insert(
+            catalog.topics.insert(
                 name.to_string(),
                 TopicMeta {
                     partitions,
@@ -136,6 +183,7 @@ impl Catalog {
                 },
             );
         }
+        catalog.reindex();
         Ok(catalog)
     }
 

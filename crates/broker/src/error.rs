@@ -168,6 +168,32 @@ pub enum BrokerError {
         topic: String,
     },
 
+    /// Produce to a view (issue #17): views are read-only.
+    ViewNotWritable {
+        /// The view.
+        view: String,
+        /// Its source topic (where records go).
+        source: String,
+    },
+    /// DeleteTopics of a topic that views read from: they would serve nothing.
+    TopicHasViews {
+        /// The topic.
+        topic: String,
+        /// Its views.
+        views: Vec<String>,
+    },
+    /// A batch of a view's source that could not be read or decoded to filter it.
+    CorruptBatch {
+        /// The view.
+        topic: String,
+        /// The partition.
+        partition: i32,
+        /// The batch's base offset.
+        offset: i64,
+        /// What failed.
+        reason: String,
+    },
+
     // Produce, Fetch, ListOffsets, InitProducerId.
     /// Produce `acks` other than -1, 0 or 1.
     InvalidRequiredAcks {
@@ -361,6 +387,10 @@ impl BrokerError {
             E::PartitionLimit { .. } => code::POLICY_VIOLATION,
             E::InvalidReplicationFactor { .. } => code::INVALID_REPLICATION_FACTOR,
             E::InvalidConfig { .. } => code::INVALID_CONFIG,
+            // As Kafka answers a produce to an internal topic.
+            E::ViewNotWritable { .. } => code::INVALID_TOPIC_EXCEPTION,
+            E::TopicHasViews { .. } => code::POLICY_VIOLATION,
+            E::CorruptBatch { .. } => code::CORRUPT_MESSAGE,
             E::InvalidDelay { .. } => code::INVALID_RECORD,
             E::TimerFailed { .. } => code::KAFKA_STORAGE_ERROR,
             E::ShareState { .. } => code::KAFKA_STORAGE_ERROR,
@@ -560,6 +590,26 @@ impl fmt::Display for BrokerError {
                 "topic {topic:?}: replication factor {replication_factor} (one broker: must be 1)"
             ),
             E::InvalidConfig { reason, .. } => write!(f, "{reason}"),
+            E::ViewNotWritable { view, source } => write!(
+                f,
+                "Cannot append to view {view}: a view is read-only (produce to its source \
+                 topic {source})"
+            ),
+            E::TopicHasViews { topic, views } => write!(
+                f,
+                "Topic {topic} has views ({}); delete them first",
+                views.join(", ")
+            ),
+            E::CorruptBatch {
+                topic,
+                partition,
+                offset,
+                reason,
+            } => write!(
+                f,
+                "view {topic}-{partition}: the batch at offset {offset} cannot be filtered: \
+                 {reason}"
+            ),
             E::InvalidDelay {
                 topic,
                 partition,
@@ -943,6 +993,29 @@ mod tests {
             ),
             (E::UnknownTopicId { id: Uuid::nil() }, 100),
             (E::TopicExists { topic: t() }, 36),
+            (
+                E::ViewNotWritable {
+                    view: t(),
+                    source: t(),
+                },
+                17,
+            ),
+            (
+                E::TopicHasViews {
+                    topic: t(),
+                    views: vec![t()],
+                },
+                44,
+            ),
+            (
+                E::CorruptBatch {
+                    topic: t(),
+                    partition: 0,
+                    offset: 5,
+                    reason: "bad".into(),
+                },
+                2,
+            ),
             (
                 E::InvalidPartitions {
                     topic: t(),

@@ -44,6 +44,7 @@ pub mod topic_config;
 // The file->socket paths need `unsafe` (mmap, `IoBuf` over mappings); nothing else here does.
 #[allow(unsafe_code)]
 pub mod transfer;
+pub mod view;
 
 use std::cell::{Cell, RefCell};
 use std::io;
@@ -126,7 +127,7 @@ impl Broker {
         // Committed offsets: migrate an old offsets directory, re-route the logs if the shard
         // count changed (blocking, once).
         group::offsets_log::prepare(&config.data_dir, config.cores, io_kind)?;
-        share::prepare(&config.data_dir, config.cores, io_kind)?;
+        share::prepare(&config.data_dir, config.cores, io_kind, &catalog)?;
         // Loaded here so a damaged file stops startup with a clear message; shard 0 reloads it.
         let producer_id_bound = producer_ids::ProducerIdAllocator::load(&config.data_dir)?.bound();
         let cores = config.cores;
@@ -418,10 +419,19 @@ async fn shard_main(info: ShardInfo, start: ShardStart) -> io::Result<()> {
         fetch_files: limits.fetch_files.clone(),
         timer: std::cell::OnceCell::new(),
         shares: share::Shares::default(),
+        views: view::Views::default(),
     });
+    let catalog_now = state.catalog.borrow().clone();
     state
         .shares
-        .open(&config.data_dir, id, count, &config.share, config.flush)
+        .open(
+            &config.data_dir,
+            id,
+            count,
+            &config.share,
+            config.flush,
+            &catalog_now,
+        )
         .await?;
     let timer = delay::Timer::open(
         &config.data_dir,
@@ -439,6 +449,7 @@ async fn shard_main(info: ShardInfo, start: ShardStart) -> io::Result<()> {
     rt::spawn(group::run_timers(state.clone()));
     rt::spawn(share::run_sweeper(state.clone()));
     rt::spawn(share::dlq::run_writer(state.clone()));
+    rt::spawn(view::run_upkeep(state.clone()));
     let inbox_state = state.clone();
     let inbox_task = rt::spawn(async move {
         while let Some(msg) = inbox.recv().await {

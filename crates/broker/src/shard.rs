@@ -31,7 +31,7 @@ use crate::runtime::mesh::{self, OneshotSender};
 use crate::runtime::sync::Notify;
 use crate::storage::validate::AppendOrigin;
 use crate::storage::{AppendTurn, CheckedAppend, Engine, Error as StorageError};
-use crate::transfer::FileRange;
+use crate::transfer::{FileRange, Piece};
 
 /// Messages between shards (field names say it all; every request carries its reply channel).
 #[allow(missing_docs)]
@@ -129,6 +129,21 @@ pub enum AppendPayload {
     /// Records of a delay-enabled topic of which some are delayed: taken in by the owner's
     /// timer ([`crate::delay`]).
     Held(Box<crate::delay::HeldBatch>),
+    /// Records of an indexed topic (issue #17) with each batch's summary, computed where they
+    /// were validated; the owner records them in the filter index after the append.
+    Indexed(
+        CheckedAppend,
+        Vec<Option<crate::view::summary::BatchSummary>>,
+    ),
+}
+
+/// What the catalog says about a topic that an append needs to know.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct AppendFlags {
+    /// Delay-enabled: records are looked into for delivery times.
+    pub delays: bool,
+    /// Written with a filter index: every batch is summarized.
+    pub indexed: bool,
 }
 
 /// Outcome of an append.
@@ -159,12 +174,31 @@ pub struct ReadReq {
     pub last_wanted: i64,
 }
 
-/// File ranges that can cross to another shard (descriptors are `dup`s).
-pub struct SendRange {
-    fd: OwnedFd,
-    position: u64,
-    len: u64,
-    hold: Option<std::sync::Arc<crate::limits::Reservation>>,
+/// Record bytes that can cross to another shard: file ranges (descriptors are `dup`s), or
+/// bytes a filtered view rewrote.
+pub enum SendRange {
+    /// A range of a segment file.
+    File {
+        /// The `dup`ed descriptor.
+        fd: OwnedFd,
+        /// Where the range starts.
+        position: u64,
+        /// Its length.
+        len: u64,
+        /// Its share of the in-flight fetch file budget.
+        hold: Option<std::sync::Arc<crate::limits::Reservation>>,
+    },
+    /// Bytes in memory.
+    Bytes(Bytes),
+}
+
+impl SendRange {
+    fn len(&self) -> u64 {
+        match self {
+            SendRange::File { len, .. } => *len,
+            SendRange::Bytes(b) => b.len() as u64,
+        }
+    }
 }
 
 /// Result of one partition read, as sent across shards.
@@ -193,13 +227,14 @@ pub struct PartitionRead {
     pub log_start_offset: i64,
     /// The offset after the last record of `ranges` (the offset asked for when they are empty).
     pub next_offset: i64,
-    /// The record bytes.
-    pub ranges: Vec<FileRange>,
+    /// The record bytes: segment file ranges, and (on a filtered view) batches rewritten in
+    /// memory.
+    pub ranges: Vec<Piece>,
 }
 
 impl PartitionRead {
     /// A read that failed before reaching the partition's log.
-    fn failed(error: BrokerError) -> PartitionRead {
+    pub(crate) fn failed(error: BrokerError) -> PartitionRead {
         PartitionRead {
             error: Some(error),
             high_watermark: -1,
@@ -211,14 +246,14 @@ impl PartitionRead {
 
     /// Total record bytes.
     pub fn bytes(&self) -> u64 {
-        self.ranges.iter().map(|r| r.len).sum()
+        self.ranges.iter().map(Piece::len).sum()
     }
 }
 
 impl ReadResultMsg {
     /// Total record bytes.
     pub fn bytes(&self) -> u64 {
-        self.ranges.iter().map(|r| r.len).sum()
+        self.ranges.iter().map(SendRange::len).sum()
     }
 
     /// The read on the receiving shard (descriptors become files again).
@@ -231,11 +266,19 @@ impl ReadResultMsg {
             ranges: self
                 .ranges
                 .into_iter()
-                .map(|r| FileRange {
-                    file: File::from_std(std::fs::File::from(r.fd)),
-                    position: r.position,
-                    len: r.len,
-                    hold: r.hold,
+                .map(|r| match r {
+                    SendRange::File {
+                        fd,
+                        position,
+                        len,
+                        hold,
+                    } => Piece::File(FileRange {
+                        file: File::from_std(std::fs::File::from(fd)),
+                        position,
+                        len,
+                        hold,
+                    }),
+                    SendRange::Bytes(b) => Piece::Bytes(b),
                 })
                 .collect(),
         }
@@ -302,6 +345,8 @@ pub struct ShardState {
     pub fd_plan: super::config::FdPlan,
     /// The broker-wide budget of segment file ranges held by Fetch responses in flight.
     pub fetch_files: Arc<super::limits::MemoryBudget>,
+    /// Filtered views served here and the filter indexes of the partitions this shard owns.
+    pub views: crate::view::Views,
     /// This shard's timer of delayed records (set once at start, before serving).
     pub timer: std::cell::OnceCell<Rc<crate::delay::Timer>>,
     /// Share groups: share-partitions this shard owns, and membership, sessions and configs
@@ -330,7 +375,15 @@ impl Drop for ControllerTurn<'_> {
 impl ShardState {
     /// Owner shard of a partition.
     pub fn owner(&self, topic: &str, partition: i32) -> usize {
-        routing::owner(topic, partition, self.count)
+        // A view's partitions live with its source's (issue #17): one shard reads, filters and
+        // keeps share state for both.
+        let catalog = self.catalog.borrow();
+        routing::owner(catalog.routing_name(topic), partition, self.count)
+    }
+
+    /// The topic whose log holds `topic`'s records: a view's source, any other topic itself.
+    pub fn log_topic(&self, topic: &str) -> String {
+        self.catalog.borrow().routing_name(topic).to_string()
     }
 
     /// Send a message to `shard` (waits while its inbox is full).
@@ -347,14 +400,15 @@ impl ShardState {
     /// connection's shard (the CPU-heavy part: every batch's CRC, every record, decompression),
     /// and handed over checked, so the owner only stamps offsets, checks idempotence and writes:
     /// one hot partition's produce work is split over the connection's shard and the owner's.
-    /// `delays`: the topic is delay-enabled (its records are looked into for delivery times
-    /// here too; the caller read it from the catalog with the partition count).
+    /// `flags.delays`: the topic is delay-enabled (its records are looked into for delivery
+    /// times here too); `flags.indexed`: every batch is summarized here for the filter index
+    /// (the caller read both from the catalog with the partition count).
     pub async fn start_append(
         self: &Rc<Self>,
         topic: Arc<str>,
         partition: i32,
         records: Bytes,
-        delays: bool,
+        flags: AppendFlags,
     ) -> Result<PendingAppend, BrokerError> {
         let owner = self.owner(&topic, partition);
         let checked = CheckedAppend::check(
@@ -365,7 +419,7 @@ impl ShardState {
             AppendOrigin::Client,
         )
         .map_err(|e| append_failed(&topic, partition, e))?;
-        let payload = if delays {
+        let payload = if flags.delays {
             // Only delay-enabled topics have their records looked into; on this shard, so the
             // owner only writes.
             match crate::delay::header::split(
@@ -385,6 +439,12 @@ impl ShardState {
                     })
                 }
             }
+        } else if flags.indexed {
+            let summaries = crate::view::summarize_append(
+                &checked,
+                self.engine.log_config().validation.decompressed_bytes_max,
+            );
+            AppendPayload::Indexed(checked, summaries)
         } else {
             AppendPayload::Checked(checked)
         };
@@ -445,6 +505,16 @@ impl ShardState {
                 .append_checked_in_turn(turn, checked)
                 .await
                 .map_err(|e| append_failed(topic, partition, e))?,
+            AppendPayload::Indexed(checked, summaries) => {
+                let headers: Vec<crate::storage::batch::BatchHeader> =
+                    checked.batches().iter().map(|b| b.header).collect();
+                let base = log
+                    .append_checked_in_turn(turn, checked)
+                    .await
+                    .map_err(|e| append_failed(topic, partition, e))?;
+                crate::view::record_append(self, topic, partition, base, &headers, summaries).await;
+                base
+            }
             AppendPayload::Held(held) => {
                 let Some(timer) = self.timer.get() else {
                     return Err(BrokerError::TimerFailed {
@@ -584,9 +654,16 @@ impl ShardState {
     pub fn sendable(&self, r: &ReadReq, local: PartitionRead) -> ReadResultMsg {
         let mut ranges = Vec::with_capacity(local.ranges.len());
         let mut error = local.error;
-        for range in local.ranges {
+        for piece in local.ranges {
+            let range = match piece {
+                Piece::Bytes(b) => {
+                    ranges.push(SendRange::Bytes(b));
+                    continue;
+                }
+                Piece::File(range) => range,
+            };
             match range.file.dup_fd() {
-                Ok(fd) => ranges.push(SendRange {
+                Ok(fd) => ranges.push(SendRange::File {
                     fd,
                     position: range.position,
                     len: range.len,
@@ -616,6 +693,13 @@ impl ShardState {
 
     /// Reads one partition this shard owns.
     pub async fn read_one(&self, r: &ReadReq) -> PartitionRead {
+        let view = {
+            let catalog = self.catalog.borrow();
+            self.views.get(&catalog, &r.topic)
+        };
+        if let Some(view) = view {
+            return crate::view::read::read(self, &view, r).await;
+        }
         let log = match self.engine.log(&r.topic, r.partition) {
             Ok(log) => log,
             Err(e) => return PartitionRead::failed(BrokerError::Storage(e)),
@@ -635,11 +719,13 @@ impl ShardState {
                         .slices
                         .into_iter()
                         .zip(holds)
-                        .map(|(s, hold)| FileRange {
-                            file: (*s.file).clone(),
-                            position: s.position,
-                            len: s.length,
-                            hold: Some(hold),
+                        .map(|(s, hold)| {
+                            Piece::File(FileRange {
+                                file: (*s.file).clone(),
+                                position: s.position,
+                                len: s.length,
+                                hold: Some(hold),
+                            })
                         })
                         .collect(),
                     None => {
@@ -728,6 +814,7 @@ impl ShardState {
         let mut futures: Vec<std::pin::Pin<Box<dyn std::future::Future<Output = ()> + '_>>> =
             Vec::new();
         for (topic, partition, offset) in parts {
+            let topic = self.log_topic(&topic);
             futures.push(Box::pin(async move {
                 // An error (deleted or broken partition) also ends the wait: the fetch that
                 // follows reports it.
@@ -794,18 +881,20 @@ impl ShardState {
     async fn offsets_local(&self, reqs: Vec<OffsetReq>) -> Vec<OffsetResult> {
         let mut out = Vec::with_capacity(reqs.len());
         for r in reqs {
+            // A view answers with its source's offsets (they are the view's offsets too).
+            let log_topic = self.log_topic(&r.topic);
             let res = match r.timestamp {
                 -1 | -3 => self
                     .engine
-                    .latest_offset(&r.topic, r.partition)
+                    .latest_offset(&log_topic, r.partition)
                     .map(|o| (o, -1)),
                 -2 | -4 => self
                     .engine
-                    .earliest_offset(&r.topic, r.partition)
+                    .earliest_offset(&log_topic, r.partition)
                     .map(|o| (o, -1)),
                 t if t >= 0 => self
                     .engine
-                    .record_for_timestamp(&r.topic, r.partition, t)
+                    .record_for_timestamp(&log_topic, r.partition, t)
                     .await
                     .map(|o| o.unwrap_or((-1, -1))),
                 timestamp => {
@@ -947,7 +1036,9 @@ impl ShardState {
             }
             ShardMsg::Group { op, reply } => reply.send(self.groups.handle(&self, op).await),
             ShardMsg::TopicDeleted { name, reply } => {
-                self.catalog.borrow_mut().remove(&name);
+                let removed = self.catalog.borrow_mut().remove(&name);
+                let partitions = removed.map_or(0, |m| m.partitions);
+                self.views.topic_deleted(&name, partitions);
                 self.shares.topic_deleted(&name).await;
                 if let Err(e) = self.engine.delete_topic(&name).await {
                     if !matches!(e, StorageError::UnknownTopicOrPartition { .. }) {
@@ -998,6 +1089,10 @@ impl ShardState {
     ) -> Result<(), BrokerError> {
         crate::storage::names::validate_topic(&name)?;
         let _turn = self.controller_turn().await;
+        let partitions = match &configs.view {
+            Some(view) => self.check_view(&name, partitions, view)?,
+            None => partitions,
+        };
         if !(1..=crate::storage::names::PARTITIONS_PER_TOPIC_MAX).contains(&partitions) {
             return Err(BrokerError::InvalidPartitions {
                 topic: name,
@@ -1020,13 +1115,21 @@ impl ShardState {
         if validate_only {
             return Ok(());
         }
+        let is_view = configs.view.is_some();
         let meta = TopicMeta {
             partitions,
             id: super::catalog::new_topic_id(),
             configs,
         };
-        self.create_partition_dirs(&name, partitions).await?;
-        let opened = self.open_everywhere(&name, partitions).await;
+        // A view has no partitions of its own: its records are its source's.
+        if !is_view {
+            self.create_partition_dirs(&name, partitions).await?;
+        }
+        let opened = if is_view {
+            Ok(())
+        } else {
+            self.open_everywhere(&name, partitions).await
+        };
         let committed = match opened {
             Ok(()) => {
                 let mut next = self.catalog.borrow().clone();
@@ -1120,11 +1223,58 @@ impl ShardState {
         }
     }
 
+    /// A view's source must be a topic (not a view), and its partition count is the source's
+    /// (`-1`, the default, or the same number); returns that count.
+    fn check_view(
+        &self,
+        name: &str,
+        partitions: i32,
+        view: &crate::topic_config::ViewSpec,
+    ) -> Result<i32, BrokerError> {
+        let invalid = |reason: String| BrokerError::InvalidConfig {
+            topic: name.to_string(),
+            reason,
+        };
+        let catalog = self.catalog.borrow();
+        let Some(source) = catalog.get(&view.source) else {
+            return Err(invalid(format!(
+                "The source topic {} of view {name} does not exist",
+                view.source
+            )));
+        };
+        if source.configs.view.is_some() {
+            return Err(invalid(format!(
+                "The source {} of view {name} is a view itself; a view reads a topic",
+                view.source
+            )));
+        }
+        if view.source == name {
+            return Err(invalid(format!("View {name} cannot read itself")));
+        }
+        if partitions != -1 && partitions != source.partitions {
+            return Err(BrokerError::InvalidPartitions {
+                topic: name.to_string(),
+                partitions,
+            });
+        }
+        Ok(source.partitions)
+    }
+
     async fn controller_delete(&self, name: String) -> Result<(), BrokerError> {
         crate::storage::names::validate_topic(&name)?;
         let _turn = self.controller_turn().await;
         if self.catalog.borrow().get(&name).is_none() {
             return Err(BrokerError::UnknownTopic { topic: name });
+        }
+        let views: Vec<String> = self
+            .catalog
+            .borrow()
+            .views_of(&name)
+            .into_iter()
+            .map(str::to_string)
+            .collect();
+        if !views.is_empty() {
+            return Err(BrokerError::TopicHasViews { topic: name, views });
         }
         let mut next = self.catalog.borrow().clone();
         next.remove(&name);

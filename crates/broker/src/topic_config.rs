@@ -19,6 +19,16 @@ pub const DELIVERY_DELAY_ENABLE: &str = "ringlog.delivery.delay.enable";
 /// kept and acted on (the other Kafka topic configs are accepted and not applied yet).
 pub const DLQ_GROUP_ENABLE: &str = "errors.deadletterqueue.group.enable";
 
+/// A view's source topic (issue #17): the topic is a read-only filtered view of that topic.
+pub const VIEW_SOURCE: &str = "ringlog.view.source";
+
+/// A view's filter (issue #17, the language of [`crate::view::filter`]).
+pub const VIEW_FILTER: &str = "ringlog.view.filter";
+
+/// The broker writes a filter index for this topic at append time even without views (it
+/// always does for a topic that has views).
+pub const FILTER_INDEX: &str = "ringlog.filter.index";
+
 /// Prefix of ringlog's own topic configs.
 pub const RINGLOG_PREFIX: &str = "ringlog.";
 
@@ -29,6 +39,20 @@ pub struct TopicConfigs {
     pub delivery_delay: bool,
     /// [`DLQ_GROUP_ENABLE`].
     pub dlq_enable: bool,
+    /// [`FILTER_INDEX`].
+    pub filter_index: bool,
+    /// [`VIEW_SOURCE`] and [`VIEW_FILTER`]: the topic is a view (both are given, or neither).
+    pub view: Option<ViewSpec>,
+}
+
+/// What defines a view: its source topic and its filter's text (parsed where it is used; the
+/// text was checked to parse when the view was created).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ViewSpec {
+    /// The source topic.
+    pub source: String,
+    /// The filter, as given.
+    pub filter: String,
 }
 
 /// Where a config value comes from, as DescribeConfigs' `ConfigSource` (CreateTopics v5+).
@@ -64,6 +88,7 @@ impl TopicConfigs {
         };
         let mut out = TopicConfigs::default();
         let mut seen: Vec<&str> = Vec::new();
+        let (mut source, mut filter) = (None, None);
         for (key, value) in pairs {
             if seen.contains(&key) {
                 return Err(invalid(format!("Duplicate resource config names: {key}")));
@@ -87,8 +112,36 @@ impl TopicConfigs {
                 DELIVERY_DELAY_ENABLE => {
                     out.delivery_delay = parse_bool(key, value).map_err(invalid)?
                 }
+                FILTER_INDEX => out.filter_index = parse_bool(key, value).map_err(invalid)?,
+                VIEW_SOURCE => source = Some(value.to_string()),
+                VIEW_FILTER => {
+                    crate::view::filter::Filter::parse(value).map_err(|e| {
+                        invalid(format!("Invalid value for configuration {key}: {e}"))
+                    })?;
+                    filter = Some(value.to_string());
+                }
                 _ => return Err(invalid(format!("Unknown topic config name: {key}"))),
             }
+        }
+        out.view = match (source, filter) {
+            (Some(source), Some(filter)) => Some(ViewSpec { source, filter }),
+            (None, None) => None,
+            (Some(_), None) => {
+                return Err(invalid(format!(
+                    "A view needs a filter: {VIEW_SOURCE} is set, {VIEW_FILTER} is not"
+                )))
+            }
+            (None, Some(_)) => {
+                return Err(invalid(format!(
+                    "A view needs a source topic: {VIEW_FILTER} is set, {VIEW_SOURCE} is not"
+                )))
+            }
+        };
+        if out.view.is_some() && (out.delivery_delay || out.dlq_enable || out.filter_index) {
+            return Err(invalid(format!(
+                "A view is read-only: {DELIVERY_DELAY_ENABLE}, {DLQ_GROUP_ENABLE} and \
+                 {FILTER_INDEX} apply to its source topic"
+            )));
         }
         Ok(out)
     }
@@ -96,7 +149,7 @@ impl TopicConfigs {
     /// Every config ringlog acts on with its value and source (CreateTopics v5+ `configs`).
     pub fn describe(&self) -> Vec<(&'static str, String, Source)> {
         let source = |set: bool| if set { Source::Topic } else { Source::Default };
-        vec![
+        let mut out = vec![
             (
                 DELIVERY_DELAY_ENABLE,
                 self.delivery_delay.to_string(),
@@ -107,7 +160,17 @@ impl TopicConfigs {
                 self.dlq_enable.to_string(),
                 source(self.dlq_enable),
             ),
-        ]
+            (
+                FILTER_INDEX,
+                self.filter_index.to_string(),
+                source(self.filter_index),
+            ),
+        ];
+        if let Some(view) = &self.view {
+            out.push((VIEW_SOURCE, view.source.clone(), Source::Topic));
+            out.push((VIEW_FILTER, view.filter.clone(), Source::Topic));
+        }
+        out
     }
 
     /// The catalog form: the non-default configs as `key=value` words.
@@ -118,6 +181,13 @@ impl TopicConfigs {
         }
         if self.dlq_enable {
             out.push(format!("{DLQ_GROUP_ENABLE}=true"));
+        }
+        if self.filter_index {
+            out.push(format!("{FILTER_INDEX}=true"));
+        }
+        if let Some(view) = &self.view {
+            out.push(format!("{VIEW_SOURCE}={}", escape(&view.source)));
+            out.push(format!("{VIEW_FILTER}={}", escape(&view.filter)));
         }
         out
     }
@@ -131,10 +201,50 @@ impl TopicConfigs {
             let (key, value) = word
                 .split_once('=')
                 .ok_or_else(|| format!("config {word:?} is not key=value"))?;
-            pairs.push((key, Some(value)));
+            pairs.push((key, unescape(value)?));
         }
-        TopicConfigs::from_request("(catalog)", pairs).map_err(|e| e.to_string())
+        TopicConfigs::from_request(
+            "(catalog)",
+            pairs.iter().map(|(k, v)| (*k, Some(v.as_str()))),
+        )
+        .map_err(|e| e.to_string())
     }
+}
+
+/// A value in the catalog form: backslash, tab, newline and carriage return escaped (a filter
+/// may hold them; the catalog separates words with tabs and topics with newlines).
+fn escape(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for c in value.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '\t' => out.push_str("\\t"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// The inverse of [`escape`].
+fn unescape(value: &str) -> Result<String, String> {
+    let mut out = String::with_capacity(value.len());
+    let mut chars = value.chars();
+    while let Some(c) = chars.next() {
+        if c != '\\' {
+            out.push(c);
+            continue;
+        }
+        out.push(match chars.next() {
+            Some('\\') => '\\',
+            Some('t') => '\t',
+            Some('n') => '\n',
+            Some('r') => '\r',
+            other => return Err(format!("bad escape \\{other:?} in config value {value:?}")),
+        });
+    }
+    Ok(out)
 }
 
 /// Kafka's boolean config values: `true` or `false`, any case.
@@ -196,11 +306,20 @@ mod tests {
             TopicConfigs::default(),
             TopicConfigs {
                 delivery_delay: true,
-                dlq_enable: false,
+                ..Default::default()
             },
             TopicConfigs {
                 delivery_delay: true,
                 dlq_enable: true,
+                filter_index: true,
+                view: None,
+            },
+            TopicConfigs {
+                view: Some(ViewSpec {
+                    source: "orders".to_string(),
+                    filter: "tag = 'a\tb\\c'\nAND\r\nx = '='".to_string(),
+                }),
+                ..Default::default()
             },
         ] {
             let words = c.to_catalog();
@@ -208,5 +327,43 @@ mod tests {
             assert_eq!(back, c);
         }
         assert!(TopicConfigs::from_catalog(["novalue"]).is_err());
+        assert!(TopicConfigs::from_catalog(["ringlog.view.filter=a\\q"]).is_err());
+    }
+
+    #[test]
+    fn a_view_needs_source_and_filter_and_a_parsable_filter() {
+        let view = TopicConfigs::from_request(
+            "v",
+            [
+                (VIEW_SOURCE, Some("orders")),
+                (VIEW_FILTER, Some("tag = 'red'")),
+            ],
+        )
+        .expect("a view");
+        assert_eq!(
+            view.view,
+            Some(ViewSpec {
+                source: "orders".to_string(),
+                filter: "tag = 'red'".to_string()
+            })
+        );
+        let refused = |pairs: Vec<(&str, Option<&str>)>| {
+            TopicConfigs::from_request("v", pairs)
+                .expect_err("refused")
+                .to_string()
+        };
+        assert!(refused(vec![(VIEW_SOURCE, Some("orders"))]).contains("needs a filter"));
+        assert!(refused(vec![(VIEW_FILTER, Some("tag = 'red'"))]).contains("needs a source"));
+        assert!(refused(vec![
+            (VIEW_SOURCE, Some("orders")),
+            (VIEW_FILTER, Some("tag = "))
+        ])
+        .contains("position"));
+        assert!(refused(vec![
+            (VIEW_SOURCE, Some("orders")),
+            (VIEW_FILTER, Some("tag = 'red'")),
+            (FILTER_INDEX, Some("true"))
+        ])
+        .contains("read-only"));
     }
 }

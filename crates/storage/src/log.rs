@@ -169,6 +169,26 @@ impl FileSlice {
     }
 }
 
+/// One batch of a [`Log::read_batches`]: its header (as read from the segment) and where it is.
+#[derive(Debug, Clone)]
+pub struct BatchRef {
+    /// The segment's `.log` (stays readable even if the segment is deleted meanwhile).
+    pub file: Rc<File>,
+    /// Byte position of the batch in the file.
+    pub position: u64,
+    /// The batch's header.
+    pub header: BatchHeader,
+}
+
+impl BatchRef {
+    /// The whole batch's bytes.
+    pub async fn read(&self) -> std::io::Result<Vec<u8>> {
+        let len = self.header.size_bytes() as usize;
+        let (r, buf) = self.file.read_exact_at(vec![0u8; len], self.position).await;
+        r.map(|()| buf)
+    }
+}
+
 /// Result of [`Log::read`].
 #[derive(Debug, Clone)]
 pub struct ReadResult {
@@ -1268,6 +1288,31 @@ impl Log {
         max_bytes: u64,
         last_wanted: i64,
     ) -> Result<ReadResult> {
+        self.read_inner(offset, max_bytes, last_wanted, None).await
+    }
+
+    /// [`Log::read_through`] that also lists every batch of the slices with its header and
+    /// place (filtered views decide per batch what to send; the headers were read anyway).
+    pub async fn read_batches(
+        &self,
+        offset: i64,
+        max_bytes: u64,
+        last_wanted: i64,
+    ) -> Result<(ReadResult, Vec<BatchRef>)> {
+        let mut batches = Vec::new();
+        let read = self
+            .read_inner(offset, max_bytes, last_wanted, Some(&mut batches))
+            .await?;
+        Ok((read, batches))
+    }
+
+    async fn read_inner(
+        &self,
+        offset: i64,
+        max_bytes: u64,
+        last_wanted: i64,
+        mut batches: Option<&mut Vec<BatchRef>>,
+    ) -> Result<ReadResult> {
         let hw = self.high_watermark();
         let start = self.log_start_offset();
         if offset < start || offset > hw {
@@ -1325,6 +1370,13 @@ impl Log {
                     break 'segments;
                 }
                 push_batch(&mut result.slices, &file, pos, &h);
+                if let Some(batches) = batches.as_deref_mut() {
+                    batches.push(BatchRef {
+                        file: file.clone(),
+                        position: pos,
+                        header: h,
+                    });
+                }
                 result.next_offset = h.last_offset() + 1;
                 total += size;
                 pos += size;

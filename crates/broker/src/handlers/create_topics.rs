@@ -38,17 +38,20 @@ pub async fn handle(shard: &Rc<ShardState>, req: CreateTopicsRequest) -> CreateT
     let mut resp = CreateTopicsResponse::default();
     for t in req.topics {
         let name = t.name.to_string();
-        let partitions = if t.num_partitions == -1 {
-            shard.config.default_partitions()
-        } else {
-            t.num_partitions
-        };
         let (configs, config_error) = match TopicConfigs::from_request(
             &name,
             t.configs.iter().map(|c| (&*c.name, c.value.as_deref())),
         ) {
             Ok(configs) => (configs, None),
             Err(e) => (TopicConfigs::default(), Some(e)),
+        };
+        // A view (issue #17) has its source's partition count: -1 (the default) is passed on
+        // for the controller to resolve.
+        let is_view = configs.view.is_some();
+        let mut partitions = if t.num_partitions == -1 && !is_view {
+            shard.config.default_partitions()
+        } else {
+            t.num_partitions
         };
         let outcome = if !matches!(t.replication_factor, -1 | 1) {
             Err(BrokerError::InvalidReplicationFactor {
@@ -59,7 +62,7 @@ pub async fn handle(shard: &Rc<ShardState>, req: CreateTopicsRequest) -> CreateT
             Err(BrokerError::ReplicaAssignment {
                 topic: name.clone(),
             })
-        } else if partitions < 1 {
+        } else if partitions < 1 && !(is_view && partitions == -1) {
             Err(BrokerError::InvalidPartitions {
                 topic: name.clone(),
                 partitions,
@@ -76,6 +79,16 @@ pub async fn handle(shard: &Rc<ShardState>, req: CreateTopicsRequest) -> CreateT
         };
         let error = outcome.as_ref().err();
         let created = error.is_none();
+        if created && is_view {
+            let catalog = shard.catalog.borrow();
+            let source = configs.view.as_ref().map(|v| v.source.as_str());
+            if let Some(m) = catalog
+                .get(&name)
+                .or_else(|| catalog.get(source.unwrap_or("")))
+            {
+                partitions = m.partitions;
+            }
+        }
         let topic_id = if created && !req.validate_only {
             shard.catalog.borrow().get(&name).map(|m| m.id)
         } else {

@@ -26,7 +26,7 @@ use crate::protocol::messages::{FetchRequest, FetchTopic};
 use crate::protocol::wire::Str;
 use crate::protocol::RequestHeader;
 use crate::shard::{PartitionRead, ReadReq, ShardState};
-use crate::transfer::{FileRange, Piece};
+use crate::transfer::Piece;
 
 /// One partition asked for, checked against the catalog.
 struct Wanted {
@@ -83,12 +83,12 @@ pub async fn handle(
     let mut head = BytesMut::with_capacity(256);
     let parts = frame_fetch_response(header.correlation_id, version, &reply, &mut head)?;
     let head = head.freeze();
-    let mut ranges: Vec<Option<FileRange>> = ranges.into_iter().map(Some).collect();
+    let mut ranges: Vec<Option<Piece>> = ranges.into_iter().map(Some).collect();
     Ok(parts
         .into_iter()
         .map(|part| match part {
             Part::Header(r) => Piece::Bytes(head.slice(r)),
-            Part::Slice(id) => Piece::File(ranges[id].take().expect("each slice sent once")),
+            Part::Slice(id) => ranges[id].take().expect("each slice sent once"),
         })
         .collect())
 }
@@ -249,7 +249,7 @@ fn assemble(
     topics: Vec<WantedTopic>,
     results: Vec<PartitionRead>,
     max_bytes: u64,
-) -> (FetchReply, Vec<FileRange>) {
+) -> (FetchReply, Vec<Piece>) {
     let mut reply = FetchReply::default();
     let mut ranges = Vec::new();
     let mut used = 0u64;
@@ -279,15 +279,16 @@ fn assemble(
                 if used == 0 || used + bytes <= max_bytes {
                     used += bytes;
                     for range in r.ranges {
-                        // Ranges lie inside one segment, whose positions are u32.
+                        // Ranges lie inside one segment, whose positions are u32; a rewritten
+                        // batch is smaller than the one it came from.
                         debug_assert!(
-                            u32::try_from(range.len).is_ok(),
+                            u32::try_from(range.len()).is_ok(),
                             "fetch range of {} bytes",
-                            range.len
+                            range.len()
                         );
                         p.records.push(RecordSlice {
                             slice_id: ranges.len(),
-                            len: range.len as u32,
+                            len: range.len() as u32,
                         });
                         ranges.push(range);
                     }

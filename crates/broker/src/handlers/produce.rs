@@ -16,7 +16,7 @@ use crate::protocol::messages::{
 };
 use crate::protocol::wire::Str;
 use crate::runtime::future::join_all;
-use crate::shard::{AppendResult, PendingAppend, ShardState};
+use crate::shard::{AppendFlags, AppendResult, PendingAppend, ShardState};
 
 /// A topic's name as received (answered as is, no copy) and its partitions with the error each
 /// got before appending (`Ok`: append it).
@@ -40,21 +40,33 @@ pub async fn dispatch(shard: &Rc<ShardState>, req: ProduceRequest) -> Dispatched
         // Once per topic, not per partition; the owner shard looks the log up without
         // validating the name again.
         let name_valid = crate::storage::names::validate_topic(&name).is_ok();
-        let (known, delays) = shard
-            .catalog
-            .borrow()
-            .get(&name)
-            .map_or((None, false), |m| {
-                (Some(m.partitions), m.configs.delivery_delay)
-            });
+        let (known, flags, view_of) = {
+            let catalog = shard.catalog.borrow();
+            catalog
+                .get(&name)
+                .map_or((None, AppendFlags::default(), None), |m| {
+                    let flags = AppendFlags {
+                        delays: m.configs.delivery_delay,
+                        indexed: catalog.is_indexed(&name),
+                    };
+                    let view_of = m.configs.view.as_ref().map(|v| v.source.clone());
+                    (Some(m.partitions), flags, view_of)
+                })
+        };
         let mut partitions = Vec::with_capacity(topic.partition_data.len());
         for p in topic.partition_data {
             let records = p.records.as_deref();
             let mut checked = check(shard, req.acks, &name, name_valid, known, p.index, records);
+            if let (Ok(()), Some(source)) = (&checked, &view_of) {
+                checked = Err(BrokerError::ViewNotWritable {
+                    view: name.to_string(),
+                    source: source.clone(),
+                });
+            }
             if checked.is_ok() {
                 let records = p.records.expect("checked above");
                 match shard
-                    .start_append(name.clone(), p.index, records, delays)
+                    .start_append(name.clone(), p.index, records, flags)
                     .await
                 {
                     Ok(append) => pending.push(append),

@@ -23,7 +23,7 @@ use crate::protocol::RequestHeader;
 use crate::shard::ShardState;
 use crate::share::group::codes;
 use crate::share::{self, FetchLimits, Wanted};
-use crate::transfer::{FileRange, Piece};
+use crate::transfer::Piece;
 
 /// `max_records` when the request has none (v0 had none; every served version has it).
 pub const MAX_RECORDS_DEFAULT: i64 = 500;
@@ -51,12 +51,12 @@ pub async fn handle(
     let parts =
         frame_share_fetch_response(header.correlation_id, header.api_version, &reply, &mut head)?;
     let head = head.freeze();
-    let mut ranges: Vec<Option<FileRange>> = ranges.into_iter().map(Some).collect();
+    let mut ranges: Vec<Option<Piece>> = ranges.into_iter().map(Some).collect();
     Ok(parts
         .into_iter()
         .map(|part| match part {
             Part::Header(r) => Piece::Bytes(head.slice(r)),
-            Part::Slice(id) => Piece::File(ranges[id].take().expect("each slice sent once")),
+            Part::Slice(id) => ranges[id].take().expect("each slice sent once"),
         })
         .collect())
 }
@@ -74,7 +74,7 @@ async fn serve(
     group: String,
     member: String,
     req: &ShareFetchRequest,
-) -> Result<(ShareFetchReply, Vec<FileRange>), ShareFetchReply> {
+) -> Result<(ShareFetchReply, Vec<Piece>), ShareFetchReply> {
     let wanted: Vec<Wanted> = req
         .topics
         .iter()
@@ -123,7 +123,7 @@ async fn serve(
         acquisition_lock_timeout_ms: served.lock_ms as i32,
         ..Default::default()
     };
-    let mut ranges: Vec<FileRange> = Vec::new();
+    let mut ranges: Vec<Piece> = Vec::new();
     for (topic_id, partition, outcome) in served.parts {
         let mut p = ShareFetchReplyPartition {
             partition_index: partition,
@@ -158,7 +158,7 @@ async fn serve(
                     for range in read.ranges {
                         p.records.push(RecordSlice {
                             slice_id: ranges.len(),
-                            len: range.len as u32,
+                            len: range.len() as u32,
                         });
                         ranges.push(range);
                     }

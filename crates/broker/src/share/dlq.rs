@@ -319,7 +319,8 @@ async fn source_records(
     last: i64,
 ) -> HashMap<i64, (Option<Bytes>, Option<Bytes>)> {
     let mut out = HashMap::new();
-    let Ok(log) = shard.engine.log(topic, partition) else {
+    // A share group on a view (issue #17) reads the view's source.
+    let Ok(log) = shard.engine.log(&shard.log_topic(topic), partition) else {
         return out;
     };
     let Ok(read) = log
@@ -431,7 +432,7 @@ async fn drain(shard: &Rc<ShardState>, pending: Vec<PendingCopy>) {
                     Arc::from(topic.as_str()),
                     partition,
                     Bytes::from(batch),
-                    false,
+                    crate::shard::AppendFlags::default(),
                 )
                 .await
             {

@@ -43,6 +43,7 @@ use std::path::Path;
 use std::rc::Rc;
 use std::sync::Arc;
 
+use crate::catalog::Catalog;
 use crate::error::BrokerError;
 use crate::runtime::{IoKind, RuntimeConfig};
 use crate::shard::{ReadReq, ReadResultMsg, ShardState};
@@ -172,9 +173,15 @@ fn decode_key(bytes: &[u8]) -> Option<Key> {
     (consumed == bytes.len()).then_some(key)
 }
 
-fn route(key: &[u8], shards: usize) -> Option<usize> {
+/// The shard a share-state key belongs to: a share-partition's is its partition's owner (a
+/// view's partitions are owned with its source's, issue #17), a group's its coordinator.
+fn route(key: &[u8], shards: usize, catalog: &Catalog) -> Option<usize> {
     match decode_key(key)? {
-        Key::Part(_, topic, partition) => Some(crate::routing::owner(&topic, partition, shards)),
+        Key::Part(_, topic, partition) => Some(crate::routing::owner(
+            catalog.routing_name(&topic),
+            partition,
+            shards,
+        )),
         Key::Configs(group) | Key::Group(group) => {
             Some(crate::routing::group_coordinator(&group, shards))
         }
@@ -182,7 +189,7 @@ fn route(key: &[u8], shards: usize) -> Option<usize> {
 }
 
 /// Re-routes the family when the shard count changed (once, before the shards start).
-pub fn prepare(data_dir: &Path, shards: usize, io: IoKind) -> io::Result<()> {
+pub fn prepare(data_dir: &Path, shards: usize, io: IoKind, catalog: &Catalog) -> io::Result<()> {
     let root = state_log::state_root(data_dir);
     let config = RuntimeConfig {
         cores: 1,
@@ -190,7 +197,7 @@ pub fn prepare(data_dir: &Path, shards: usize, io: IoKind) -> io::Result<()> {
         pin: false,
         ..RuntimeConfig::default()
     };
-    let route = move |key: &[u8]| route(key, shards);
+    let route = move |key: &[u8]| route(key, shards, catalog);
     std::thread::scope(|s| {
         s.spawn(|| {
             crate::runtime::block_on(&config, async {
@@ -289,6 +296,7 @@ impl Shares {
         shards: usize,
         broker: &config::BrokerShareConfig,
         flush: crate::storage::log::FlushPolicy,
+        catalog: &Catalog,
     ) -> io::Result<()> {
         let root = state_log::state_root(data_dir);
         let mut parts = HashMap::new();
@@ -305,7 +313,8 @@ impl Shares {
         let log = StateLog::open(&root, FAMILY, shard, config, |k, v| {
             match decode_key(k).ok_or("not a share state key")? {
                 Key::Part(group, topic, partition) => {
-                    let owner = crate::routing::owner(&topic, partition, shards);
+                    let owner =
+                        crate::routing::owner(catalog.routing_name(&topic), partition, shards);
                     if owner != shard {
                         return Err(format!("{topic}-{partition} belongs to shard {owner}"));
                     }
@@ -640,7 +649,8 @@ pub async fn on_owner(
             wait_offset: None,
             wakeup_ms: None,
         };
-        let log = match shard.engine.log(&w.topic, w.partition) {
+        // A view's records are its source's (issue #17); the view's read filters them.
+        let log = match shard.engine.log(&shard.log_topic(&w.topic), w.partition) {
             Ok(log) => log,
             Err(e) => {
                 let e = BrokerError::Storage(e);

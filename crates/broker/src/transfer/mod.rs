@@ -175,6 +175,21 @@ pub enum Piece {
     File(FileRange),
 }
 
+impl Piece {
+    /// Bytes the piece sends.
+    pub fn len(&self) -> u64 {
+        match self {
+            Piece::Bytes(b) => b.len() as u64,
+            Piece::File(r) => r.len,
+        }
+    }
+
+    /// The piece sends nothing.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
 /// Per-connection transfer state (the pipe of the splice paths, created on first use).
 pub struct Transfer {
     path: TransferPath,
