@@ -65,6 +65,25 @@ const SIDECAR_BYTES_MAX: u64 = (FILE_HEADER_BYTES
     + ENTRIES_PER_SEGMENT_MAX * (8 + ENTRY_FIXED_BYTES + SUMMARY_BYTES_MAX))
     as u64;
 
+/// A batch's summary, with the last decision a view made from it (views re-read the same
+/// batches; a filter's decision can cost thousands of small evaluations).
+#[derive(Debug)]
+pub struct Summarized {
+    /// The summary.
+    pub summary: BatchSummary,
+    /// `(view id, decision)` of the last view that decided this batch (id 0: none).
+    pub decided: Cell<(u64, crate::view::filter::Decision)>,
+}
+
+impl Summarized {
+    fn new(summary: BatchSummary) -> Rc<Summarized> {
+        Rc::new(Summarized {
+            summary,
+            decided: Cell::new((0, crate::view::filter::Decision::Mixed)),
+        })
+    }
+}
+
 /// What the index knows about one batch.
 #[derive(Clone, Debug)]
 pub struct Entry {
@@ -73,7 +92,7 @@ pub struct Entry {
     /// The batch's CRC, as stored in its header.
     pub crc: u32,
     /// The summary.
-    pub summary: Rc<BatchSummary>,
+    pub summary: Rc<Summarized>,
     /// Its encoded size (for the memory estimate).
     encoded_bytes: usize,
 }
@@ -192,7 +211,7 @@ fn decode_sidecar(base: i64, bytes: &[u8]) -> (Vec<(i64, Entry)>, u64) {
             Entry {
                 last_offset,
                 crc: batch_crc,
-                summary: Rc::new(summary),
+                summary: Summarized::new(summary),
                 encoded_bytes: body.len() - 20,
             },
         ));
@@ -386,7 +405,7 @@ impl Indexes {
         partition: i32,
         bases: &[i64],
         h: &BatchHeader,
-    ) -> Option<Rc<BatchSummary>> {
+    ) -> Option<Rc<Summarized>> {
         let seg_base = segment_of(bases, h.base_offset)?;
         let now = self.tick();
         let mut parts = self.parts.borrow_mut();
@@ -462,7 +481,7 @@ impl Indexes {
                 Entry {
                     last_offset: h.last_offset(),
                     crc: h.crc,
-                    summary: Rc::new(summary),
+                    summary: Summarized::new(summary),
                     encoded_bytes,
                 },
             );

@@ -58,12 +58,16 @@ pub struct View {
     pub filter: Filter,
     /// Its counters on this shard.
     pub stats: ViewStats,
+    /// Unique on this shard (never 0): tags the decisions cached with the index's summaries.
+    pub id: u64,
 }
 
 /// This shard's views and filter indexes.
 #[derive(Default)]
 pub struct Views {
     views: RefCell<HashMap<String, Rc<View>>>,
+    /// The last view id given out.
+    last_id: Cell<u64>,
     /// The filter indexes of the indexed partitions this shard owns.
     pub indexes: index::Indexes,
 }
@@ -91,7 +95,9 @@ impl Views {
             source: Arc::from(spec.source.as_str()),
             filter,
             stats: ViewStats::default(),
+            id: self.last_id.get() + 1,
         });
+        self.last_id.set(view.id);
         self.views
             .borrow_mut()
             .insert(name.to_string(), view.clone());

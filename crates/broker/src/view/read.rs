@@ -243,7 +243,15 @@ fn decide(
         .indexes
         .lookup(&view.source, partition, bases, h)
     {
-        Some(summary) => view.filter.decide(&summary),
+        Some(s) => {
+            let (id, decision) = s.decided.get();
+            if id == view.id {
+                return decision;
+            }
+            let decision = view.filter.decide(&s.summary);
+            s.decided.set((view.id, decision));
+            decision
+        }
         None => {
             view.stats
                 .batches_unindexed
