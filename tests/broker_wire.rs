@@ -19,6 +19,10 @@
 //!   the broker's RSS measured, and a broker out of file descriptors.
 //! - `delays_api`: DescribeDelays (key 32000, ringlog-private, behind `ringlog delays`) answered
 //!   and checked, refused outside its version, never listed by ApiVersions.
+//! - `views_api`: filtered views (issue 17) as an operator meets them: created through
+//!   CreateTopics with their two configs, refused with Kafka's codes, read-only, their source kept
+//!   while they exist, and DescribeViews (key 32002, ringlog-private, behind `ringlog views`)
+//!   with counters summed over both shards.
 //! - `share`: share groups (issue 16): membership and assignment, share sessions, acquisition,
 //!   ACCEPT/RELEASE/REJECT, locks, the delivery limit, retry backoff, dead-letter topics, group
 //!   configs, the share state across restarts, and the share-group admin APIs.
@@ -48,6 +52,8 @@ mod share;
 mod topic_configs;
 #[path = "broker_wire/versions.rs"]
 mod versions;
+#[path = "broker_wire/views_api.rs"]
+mod views_api;
 
 use ringlog::runtime::IoKind;
 
@@ -145,6 +151,8 @@ both_drivers!(
     limits::out_of_file_descriptors_keeps_serving_with_one_log_line,
     delays_api::describe_delays_is_answered_and_never_advertised,
     delays_api::describe_delays_outside_its_version_closes_the_connection,
+    views_api::views_are_created_refused_and_described,
+    views_api::describe_views_outside_its_version_closes_the_connection,
     share::share_members_join_get_partitions_are_fenced_and_leave,
     share::share_sessions_follow_kafkas_epoch_rules,
     share::share_records_are_acquired_once_accepted_and_released,

@@ -423,3 +423,188 @@ fn client_helpers_and_kafka_errors() {
         assert!(start.elapsed() < Duration::from_secs(5));
     });
 }
+
+/// Produces one batch to `topic`-`partition`, record `i` with value `{tag}-{i}` and the header
+/// `tag = tags[i]` (`ringlog produce` sets no headers).
+fn produce_tagged(addr: &str, topic: &str, partition: i32, tags: &[&str]) {
+    use ringlog::storage::records::{encode_batch, BatchMeta, Record};
+    let records: Vec<Record> = tags
+        .iter()
+        .enumerate()
+        .map(|(i, tag)| Record {
+            offset_delta: i as i32,
+            timestamp_delta: 0,
+            key: None,
+            value: Some(Bytes::from(format!("{tag}-{i}"))),
+            headers: vec![(
+                Bytes::from_static(b"tag"),
+                Some(Bytes::from(tag.to_string())),
+            )],
+        })
+        .collect();
+    let meta = BatchMeta {
+        base_timestamp: now_ms(),
+        ..BatchMeta::default()
+    };
+    let mut batch = Vec::new();
+    encode_batch(&meta, &records, Compression::None, &mut batch).expect("encode");
+    let addr = addr.parse().unwrap();
+    ringlog::runtime::block_on(&cli::runtime_config(), async move {
+        let mut conn = Connection::connect(addr).await.expect("connect");
+        conn.produce(topic, partition, Bytes::from(batch), -1)
+            .await
+            .expect("produce")
+    })
+    .expect("runtime");
+}
+
+#[test]
+fn views_create_list_describe_consume_delete() {
+    // The client's config names are the broker's.
+    assert_eq!(
+        api::VIEW_SOURCE_CONFIG,
+        ringlog::broker::topic_config::VIEW_SOURCE
+    );
+    assert_eq!(
+        api::VIEW_FILTER_CONFIG,
+        ringlog::broker::topic_config::VIEW_FILTER
+    );
+    let b = TestBroker::start();
+    ok(b.cli(&["topics", "create", "orders", "--partitions", "2"], ""));
+    let created = ok(b.cli(
+        &[
+            "views",
+            "create",
+            "red",
+            "--source",
+            "orders",
+            "--filter",
+            "tag = 'red'",
+        ],
+        "",
+    ));
+    assert!(
+        stderr(&created).contains("created view red of orders"),
+        "{}",
+        stderr(&created)
+    );
+    // `--bootstrap` names the broker too.
+    let list = stdout(&ok(run_cli(&["views", "list", "--bootstrap", &b.addr], "")));
+    assert_eq!(list, "red\torders\t2\ttag = 'red'\n");
+
+    // Refusals print the broker's reason and exit 1.
+    let refused = fails(
+        b.cli(
+            &[
+                "views", "create", "bad", "--source", "orders", "--filter", "tag = ",
+            ],
+            "",
+        ),
+        "position",
+    );
+    assert!(
+        stderr(&refused).contains("create view bad of orders: broker error INVALID_CONFIG (40)"),
+        "{}",
+        stderr(&refused)
+    );
+    fails(
+        b.cli(
+            &[
+                "views",
+                "create",
+                "lost",
+                "--source",
+                "nope",
+                "--filter",
+                "tag = 'red'",
+            ],
+            "",
+        ),
+        "INVALID_CONFIG",
+    );
+    fails(b.cli(&["views", "describe", "orders"], ""), "not a view");
+    fails(b.cli(&["views", "describe", "nope"], ""), "nope");
+    // `views delete` deletes views only: the source and its view stay.
+    fails(b.cli(&["views", "delete", "orders"], ""), "not a view");
+    fails(
+        b.cli(&["topics", "delete", "orders"], ""),
+        "POLICY_VIOLATION",
+    );
+    let list = stdout(&ok(b.cli(&["views", "list"], "")));
+    assert_eq!(list, "red\torders\t2\ttag = 'red'\n");
+
+    // Nothing delivered yet: no zero-copy share.
+    let described = stdout(&ok(b.cli(&["views", "describe", "red"], "")));
+    assert!(described.starts_with("view red\n"), "{described}");
+    for line in [
+        "  source             orders\n",
+        "  filter             tag = 'red'\n",
+        "  partitions         2\n",
+        "  delivered bytes    0\n",
+        "  zero-copy share    -\n",
+    ] {
+        assert!(described.contains(line), "{line:?} missing:\n{described}");
+    }
+
+    // Batches of one tag each (as RocketMQ producers send): the view's consumer gets the red
+    // records only, and every delivered byte went zero-copy.
+    // (Each partition ends with a match: see the ignored test below for a skipped tail.)
+    produce_tagged(&b.addr, "orders", 0, &["blue", "blue", "blue"]);
+    produce_tagged(&b.addr, "orders", 0, &["red", "red"]);
+    produce_tagged(&b.addr, "orders", 1, &["blue"]);
+    produce_tagged(&b.addr, "orders", 1, &["red"]);
+    let consumed = stdout(&ok(b.cli(&["consume", "red", "--from-beginning", "-e"], "")));
+    let mut values: Vec<&str> = consumed.lines().collect();
+    values.sort_unstable();
+    assert_eq!(values, ["red-0", "red-0", "red-1"], "{consumed}");
+    let described = stdout(&ok(b.cli(&["views", "describe"], "")));
+    for line in [
+        "  zero-copy share    100.0%\n",
+        "  bytes rewritten    0\n",
+        "  batches whole      2\n",
+        "  batches skipped    2\n",
+        "  batches rewritten  0\n",
+    ] {
+        assert!(described.contains(line), "{line:?} missing:\n{described}");
+    }
+    let json = stdout(&ok(b.cli(&["views", "describe", "red", "--json"], "")));
+    assert!(json.starts_with("{\"views\":[{\"name\":\"red\""), "{json}");
+    assert!(json.contains("\"zero_copy_percent\":100.0,"), "{json}");
+    assert_eq!(json.lines().count(), 1, "{json}");
+
+    // Deleted: the view goes, its source stays (and can go now).
+    let deleted = ok(b.cli(&["views", "delete", "red"], ""));
+    assert!(stderr(&deleted).contains("deleted view red"));
+    assert_eq!(stdout(&ok(b.cli(&["views", "list"], ""))), "");
+    assert_eq!(stdout(&ok(b.cli(&["views", "describe"], ""))), "");
+    fails(b.cli(&["views", "delete", "red"], ""), "red");
+    let topics = stdout(&ok(b.cli(&["topics", "list"], "")));
+    assert!(topics.lines().any(|l| l == "orders\t2"), "{topics}");
+    ok(b.cli(&["topics", "delete", "orders"], ""));
+}
+
+#[test]
+#[ignore = "ringlog's consumer refuses the empty batch (records_count 0) a view's Fetch ends \
+            with after batches that match nothing: client::records::decode_batches validates \
+            fetched batches with the produce-side batch::validate_one, which Kafka's compacted \
+            topics' empty batches fail too"]
+fn views_consume_past_a_skipped_tail() {
+    let b = TestBroker::start();
+    ok(b.cli(&["topics", "create", "orders", "--partitions", "1"], ""));
+    ok(b.cli(
+        &[
+            "views",
+            "create",
+            "red",
+            "--source",
+            "orders",
+            "--filter",
+            "tag = 'red'",
+        ],
+        "",
+    ));
+    produce_tagged(&b.addr, "orders", 0, &["red", "red"]);
+    produce_tagged(&b.addr, "orders", 0, &["blue", "blue", "blue"]);
+    let consumed = stdout(&ok(b.cli(&["consume", "red", "--from-beginning", "-e"], "")));
+    assert_eq!(consumed, "red-0\nred-1\n");
+}

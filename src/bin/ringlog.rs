@@ -42,6 +42,9 @@ enum Command {
     /// Scheduled delivery per topic: records pending, when the next is due, how late the oldest
     /// overdue one is, records delivered (a ringlog broker only: Kafka has no such API).
     Delays(DelaysArgs),
+    /// Filtered views: read-only topics of a source topic's records that match a filter
+    /// (create, list, describe with zero-copy counters, delete; a ringlog broker only).
+    Views(ViewsArgs),
     /// Dump and check the batches of a segment `.log` file (exit 1 if it is damaged).
     Inspect {
         /// Path of a segment file, e.g. data/orders-0/00000000000000000000.log.
@@ -145,6 +148,49 @@ struct DelaysArgs {
     /// Print one JSON object instead of the table.
     #[arg(long)]
     json: bool,
+}
+
+#[derive(clap::Args)]
+struct ViewsArgs {
+    /// Broker HOST:PORT.
+    #[arg(long, global = true, visible_alias = "bootstrap", default_value = client::cli::BROKER_DEFAULT)]
+    broker: String,
+    #[command(subcommand)]
+    action: ViewsAction,
+}
+
+#[derive(Subcommand)]
+enum ViewsAction {
+    /// Create a view: a read-only topic holding the records of --source that match --filter,
+    /// at their source offsets (partitions: the source's).
+    Create {
+        /// View name.
+        name: String,
+        /// The topic whose records the view filters.
+        #[arg(long)]
+        source: String,
+        /// The filter, RocketMQ's SQL92 subset over record headers, `__key` and `tag`, e.g.
+        /// "tag = 'red' AND amount > 100".
+        #[arg(long, allow_hyphen_values = true)]
+        filter: String,
+    },
+    /// One line per view: name<TAB>source<TAB>partitions<TAB>filter.
+    List,
+    /// Views (default: all) with their source, filter, partitions and what serving them cost
+    /// since the broker started: bytes sent zero-copy and rewritten, batches sent whole,
+    /// skipped, rewritten, read unindexed.
+    Describe {
+        /// View names.
+        names: Vec<String>,
+        /// Print one JSON object instead of the text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Delete a view (its source and the source's records stay).
+    Delete {
+        /// View name.
+        name: String,
+    },
 }
 
 /// The benchmark kinds, one subcommand each.
@@ -546,6 +592,7 @@ fn main() {
         Command::Consume(args) => exit_on_error("consume", consume(args)),
         Command::Topics(args) => exit_on_error("topics", topics(args)),
         Command::Delays(args) => exit_on_error("delays", delays(args)),
+        Command::Views(args) => exit_on_error("views", views(args)),
         Command::Inspect { path } => exit_on_error("inspect", inspect(&path)),
     }
 }
@@ -645,6 +692,35 @@ fn delays(args: DelaysArgs) -> Result<(), client::cli::CliError> {
         cli::delays(&mut conn, &args.topics, args.json, &mut out).await
     })?;
     Ok(())
+}
+
+fn views(args: ViewsArgs) -> Result<(), client::cli::CliError> {
+    use client::cli;
+    let addr = cli::resolve_broker(&args.broker)?;
+    cli::run(async {
+        let mut conn = client::Connection::connect(addr).await?;
+        match &args.action {
+            ViewsAction::Create {
+                name,
+                source,
+                filter,
+            } => {
+                cli::views_create(&mut conn, name, source, filter).await?;
+                eprintln!("created view {name} of {source}");
+            }
+            ViewsAction::List => {
+                cli::views_list(&mut conn, &mut std::io::stdout().lock()).await?;
+            }
+            ViewsAction::Describe { names, json } => {
+                cli::views_describe(&mut conn, names, *json, &mut std::io::stdout().lock()).await?;
+            }
+            ViewsAction::Delete { name } => {
+                cli::views_delete(&mut conn, name).await?;
+                eprintln!("deleted view {name}");
+            }
+        }
+        Ok(())
+    })
 }
 
 fn inspect(path: &std::path::Path) -> Result<(), client::cli::CliError> {

@@ -529,6 +529,7 @@ async fn handle(shard: &Rc<ShardState>, header: &RequestHeader, request: Request
         Request::DescribeShareState(r) => {
             respond(handlers::describe_share_state::handle(shard, r).await)
         }
+        Request::DescribeViews(r) => respond(handlers::describe_views::handle(shard, r).await),
         Request::DescribeConfigs(r) => respond(handlers::describe_configs::handle(shard, r).await),
         Request::IncrementalAlterConfigs(r) => {
             respond(handlers::incremental_alter_configs::handle(shard, r).await)

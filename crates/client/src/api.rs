@@ -19,12 +19,12 @@ use super::error::{ClientError, Result};
 use ringlog_protocol::error;
 use ringlog_protocol::messages::{
     CreatableTopic, CreatableTopicConfig, CreateTopicsRequest, DeleteTopicState,
-    DeleteTopicsRequest, DescribeDelaysRequest, DescribeDelaysResponse, FetchPartition,
-    FetchRequest, FetchTopic, FindCoordinatorRequest, FindCoordinatorResponse,
-    IncrementalAlterConfigsRequest, IncrementalAlterConfigsResource, IncrementalAlterableConfig,
-    ListOffsetsPartition, ListOffsetsRequest, ListOffsetsTopic, MetadataRequest,
-    MetadataRequestTopic, MetadataResponse, PartitionProduceData, ProduceRequest, ProduceResponse,
-    TopicProduceData,
+    DeleteTopicsRequest, DescribeDelaysRequest, DescribeDelaysResponse, DescribeViewsRequest,
+    DescribeViewsResponse, FetchPartition, FetchRequest, FetchTopic, FindCoordinatorRequest,
+    FindCoordinatorResponse, IncrementalAlterConfigsRequest, IncrementalAlterConfigsResource,
+    IncrementalAlterableConfig, ListOffsetsPartition, ListOffsetsRequest, ListOffsetsTopic,
+    MetadataRequest, MetadataRequestTopic, MetadataResponse, PartitionProduceData, ProduceRequest,
+    ProduceResponse, TopicProduceData,
 };
 use ringlog_protocol::wire::Str;
 use ringlog_protocol::ApiKey;
@@ -46,6 +46,14 @@ pub const FETCH_WAIT_MAX: Duration = Duration::from_secs(30);
 /// The version DescribeDelays is sent at: ringlog-private APIs are never advertised by
 /// ApiVersions, so there is nothing to negotiate; each has the versions its definition covers.
 pub const DESCRIBE_DELAYS_VERSION: i16 = 0;
+/// The version DescribeViews is sent at (ringlog-private, like DescribeDelays).
+pub const DESCRIBE_VIEWS_VERSION: i16 = 0;
+/// The topic config naming a view's source topic (issue #17); the broker's
+/// `topic_config::VIEW_SOURCE` (this crate does not depend on the broker; a test checks both
+/// agree).
+pub const VIEW_SOURCE_CONFIG: &str = "ringlog.view.source";
+/// The topic config holding a view's filter; the broker's `topic_config::VIEW_FILTER`.
+pub const VIEW_FILTER_CONFIG: &str = "ringlog.view.filter";
 /// The first Metadata version whose response carries topic ids (KIP-516), which the share
 /// APIs name topics by.
 pub const METADATA_TOPIC_ID_VERSION: i16 = 10;
@@ -138,6 +146,101 @@ pub fn describe_delays_result(
     }
     out.sort_by(|a, b| a.topic.cmp(&b.topic));
     Ok(out)
+}
+
+/// One filtered view (issue #17), as DescribeViews reports it: its definition, and what serving
+/// it has cost since the broker started, summed over the broker's shards.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ViewInfo {
+    /// View name.
+    pub name: String,
+    /// The topic whose records it filters.
+    pub source: String,
+    /// The filter, as given at creation.
+    pub filter: String,
+    /// Partitions (its source's).
+    pub partitions: i32,
+    /// Bytes of batches in which every record matched, sent as stored (zero-copy).
+    pub bytes_zero_copy: u64,
+    /// Bytes of batches rewritten to their matching records.
+    pub bytes_rewritten: u64,
+    /// Batches sent whole.
+    pub batches_whole: u64,
+    /// Batches in which no record matched, skipped unread.
+    pub batches_skipped: u64,
+    /// Batches read and cut down to their matching records.
+    pub batches_rewritten: u64,
+    /// Batches read because the filter index had no summary for them.
+    pub batches_unindexed: u64,
+    /// Offsets of the source the broker's index builder has not looked at yet.
+    pub index_backlog_offsets: u64,
+}
+
+impl ViewInfo {
+    /// Bytes delivered: zero-copy plus rewritten.
+    pub fn bytes_delivered(&self) -> u64 {
+        self.bytes_zero_copy.saturating_add(self.bytes_rewritten)
+    }
+
+    /// The share of delivered bytes sent zero-copy, in tenths of a percent, truncated (so
+    /// 999 of 1000 bytes reads 99.9%, never 100.0%); `None` when nothing was delivered.
+    pub fn zero_copy_per_mille(&self) -> Option<u64> {
+        let total = u128::from(self.bytes_delivered());
+        if total == 0 {
+            return None;
+        }
+        let share = u128::from(self.bytes_zero_copy) * 1000 / total;
+        Some(u64::try_from(share).unwrap_or(1000))
+    }
+}
+
+/// The views of a DescribeViews response, sorted by name; a negative count, a partition count
+/// below 1, or a view not asked for is a malformed response (named in the error), never a
+/// default.
+pub fn describe_views_result(
+    response: &DescribeViewsResponse,
+    asked: &[&str],
+) -> std::result::Result<Vec<ViewInfo>, String> {
+    let mut out = Vec::with_capacity(response.views.len());
+    for v in &response.views {
+        let count = |field: &str, n: i64| {
+            u64::try_from(n).map_err(|_| format!("view {}: negative {field} {n}", v.name))
+        };
+        if v.partitions < 1 {
+            return Err(format!("view {}: {} partitions", v.name, v.partitions));
+        }
+        if !asked.is_empty() && !asked.contains(&&*v.name) {
+            return Err(format!("view {} was not asked for", v.name));
+        }
+        out.push(ViewInfo {
+            name: v.name.to_string(),
+            source: v.source.to_string(),
+            filter: v.filter.to_string(),
+            partitions: v.partitions,
+            bytes_zero_copy: count("zero-copy byte count", v.bytes_zero_copy)?,
+            bytes_rewritten: count("rewritten byte count", v.bytes_rewritten)?,
+            batches_whole: count("whole batch count", v.batches_whole)?,
+            batches_skipped: count("skipped batch count", v.batches_skipped)?,
+            batches_rewritten: count("rewritten batch count", v.batches_rewritten)?,
+            batches_unindexed: count("unindexed batch count", v.batches_unindexed)?,
+            index_backlog_offsets: count("index backlog", v.index_backlog_offsets)?,
+        });
+    }
+    out.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(out)
+}
+
+/// `e` with `op` as what was asked when it is a broker's error code (a view's creation is a
+/// CreateTopics underneath, but the operator asked for a view); other failures unchanged.
+fn kafka_op(e: ClientError, op: impl FnOnce() -> String) -> ClientError {
+    match e {
+        ClientError::Kafka { code, message, .. } => ClientError::Kafka {
+            op: op(),
+            code,
+            message,
+        },
+        other => other,
+    }
 }
 
 /// Builds a Produce request for one partition.
@@ -601,6 +704,66 @@ impl Connection {
         })
     }
 
+    /// The filtered views `views` (when empty: every view), sorted by name. A name that is
+    /// not a view (no such topic, or a plain topic) is an error (UNKNOWN_TOPIC_OR_PARTITION,
+    /// with the broker's message naming it).
+    ///
+    /// DescribeViews is ringlog-private: ApiVersions never lists it, so it is sent at
+    /// [`DESCRIBE_VIEWS_VERSION`] without negotiating. A Kafka broker, or a ringlog broker
+    /// without views, closes the connection on it; the error says so.
+    pub async fn describe_views(&mut self, views: &[&str]) -> Result<Vec<ViewInfo>> {
+        let request = DescribeViewsRequest {
+            views: (!views.is_empty()).then(|| views.iter().map(|&v| Str::from(v)).collect()),
+        };
+        let op = || match views {
+            [] => "describe views".to_string(),
+            _ => format!("describe views {}", views.join(", ")),
+        };
+        let response = match self.request(&request, DESCRIBE_VIEWS_VERSION).await {
+            Err(ClientError::Closed { addr, .. }) => {
+                return Err(ClientError::Closed {
+                    addr,
+                    op: format!(
+                        "{} (DescribeViews is ringlog-private: a Kafka broker, or a ringlog \
+                         broker without views, closes the connection on it)",
+                        op()
+                    ),
+                })
+            }
+            other => other?,
+        };
+        ClientError::check(response.error_code, response.error_message.as_deref(), op)?;
+        describe_views_result(&response, views).map_err(|reason| ClientError::Protocol {
+            addr: self.addr(),
+            api_key: ApiKey::DescribeViews,
+            api_version: DESCRIBE_VIEWS_VERSION,
+            reason,
+        })
+    }
+
+    /// Creates the view `name` of `source` through `filter` (CreateTopics with
+    /// [`VIEW_SOURCE_CONFIG`] and [`VIEW_FILTER_CONFIG`], partitions -1: the source's count),
+    /// as any Kafka admin client can. A filter that does not parse comes back as
+    /// INVALID_CONFIG with the broker's message giving the position of the error.
+    pub async fn create_view(&mut self, name: &str, source: &str, filter: &str) -> Result<()> {
+        let configs = [(VIEW_SOURCE_CONFIG, source), (VIEW_FILTER_CONFIG, filter)];
+        self.create_topics_with_configs(&[(name, -1, &configs[..])])
+            .await
+            .map_err(|e| kafka_op(e, || format!("create view {name} of {source}")))
+    }
+
+    /// Deletes the view `name`, after checking that it is one (DescribeViews): DeleteTopics
+    /// alone would as well delete a plain topic of that name with all its records.
+    pub async fn delete_view(&mut self, name: &str) -> Result<()> {
+        let op = || format!("delete view {name}");
+        self.describe_views(&[name])
+            .await
+            .map_err(|e| kafka_op(e, op))?;
+        self.delete_topics(&[name])
+            .await
+            .map_err(|e| kafka_op(e, op))
+    }
+
     /// Fetches from one partition: up to `max_bytes` of record batches starting at the batch
     /// holding `offset`, waiting up to `max_wait` for at least one byte.
     pub async fn fetch(
@@ -737,6 +900,98 @@ mod tests {
         response.topics = vec![topic("a", 0, -2)];
         let e = describe_delays_result(&response, &[]).unwrap_err();
         assert!(e.contains("next due time -2"), "{e}");
+    }
+
+    #[test]
+    fn describe_views_result_sorts_and_refuses_impossible_values() {
+        use ringlog_protocol::messages::DescribedView;
+        let view = |name: &str, partitions, skipped| DescribedView {
+            name: Str::from(name),
+            source: Str::from("orders"),
+            filter: Str::from("tag = 'red'"),
+            partitions,
+            bytes_zero_copy: 900,
+            bytes_rewritten: 100,
+            batches_whole: 3,
+            batches_skipped: skipped,
+            batches_rewritten: 1,
+            batches_unindexed: 0,
+            index_backlog_offsets: 5,
+        };
+        let mut response = DescribeViewsResponse {
+            views: vec![view("red", 2, 4), view("blue", 2, 0)],
+            ..Default::default()
+        };
+        let got = describe_views_result(&response, &[]).unwrap();
+        assert_eq!(
+            got.iter().map(|v| v.name.as_str()).collect::<Vec<_>>(),
+            ["blue", "red"]
+        );
+        assert_eq!(
+            got[1],
+            ViewInfo {
+                name: "red".into(),
+                source: "orders".into(),
+                filter: "tag = 'red'".into(),
+                partitions: 2,
+                bytes_zero_copy: 900,
+                bytes_rewritten: 100,
+                batches_whole: 3,
+                batches_skipped: 4,
+                batches_rewritten: 1,
+                batches_unindexed: 0,
+                index_backlog_offsets: 5,
+            }
+        );
+        assert_eq!(
+            describe_views_result(&response, &["red", "blue"]).unwrap(),
+            got
+        );
+        let e = describe_views_result(&response, &["red"]).unwrap_err();
+        assert!(e.contains("view blue was not asked for"), "{e}");
+        response.views = vec![view("red", 2, -1)];
+        let e = describe_views_result(&response, &[]).unwrap_err();
+        assert!(e.contains("negative skipped batch count -1"), "{e}");
+        response.views = vec![view("red", 0, 0)];
+        let e = describe_views_result(&response, &[]).unwrap_err();
+        assert!(e.contains("view red: 0 partitions"), "{e}");
+    }
+
+    #[test]
+    fn kafka_op_renames_only_broker_errors() {
+        let e = ClientError::Kafka {
+            op: "create topic red".into(),
+            code: error::INVALID_CONFIG,
+            message: Some("at position 4: ...".into()),
+        };
+        let e = kafka_op(e, || "create view red of orders".into());
+        assert_eq!(
+            e.to_string(),
+            "create view red of orders: broker error INVALID_CONFIG (40): at position 4: ..."
+        );
+        let other = kafka_op(ClientError::NothingInFlight, || unreachable!("not asked"));
+        assert!(matches!(other, ClientError::NothingInFlight));
+    }
+
+    #[test]
+    fn zero_copy_share_is_truncated_and_absent_when_nothing_was_delivered() {
+        let share = |zero_copy, rewritten| {
+            ViewInfo {
+                bytes_zero_copy: zero_copy,
+                bytes_rewritten: rewritten,
+                ..Default::default()
+            }
+            .zero_copy_per_mille()
+        };
+        assert_eq!(share(0, 0), None);
+        assert_eq!(share(5, 0), Some(1000));
+        assert_eq!(share(0, 5), Some(0));
+        assert_eq!(share(999, 1), Some(999));
+        assert_eq!(share(9_999, 1), Some(999), "99.99% reads 99.9%");
+        assert_eq!(share(1, 2), Some(333));
+        // Sums past u64::MAX saturate; the share stays within 0..=1000.
+        assert_eq!(share(u64::MAX, u64::MAX), Some(1000));
+        assert_eq!(share(u64::MAX, 0), Some(1000));
     }
 
     #[test]

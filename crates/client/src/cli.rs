@@ -1,4 +1,4 @@
-//! What `ringlog produce`, `consume`, `topics`, `delays` and `inspect` do, as library functions
+//! What `ringlog produce`, `consume`, `topics`, `delays`, `views` and `inspect` do, as library functions
 //! over readers and writers, so the binary only parses arguments and tests need no process.
 //!
 //! # Invariants
@@ -17,7 +17,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 
-use super::api::{self, TopicDelays, EARLIEST_TIMESTAMP, LATEST_TIMESTAMP};
+use super::api::{self, TopicDelays, ViewInfo, EARLIEST_TIMESTAMP, LATEST_TIMESTAMP};
 use super::connection::Connection;
 use super::error::ClientError;
 use super::records::{self, Compression, ProducerRecord};
@@ -634,6 +634,168 @@ pub fn delays_json(rows: &[TopicDelays]) -> String {
     format!("{{\"topics\":[{}]}}\n", topics.join(","))
 }
 
+// ---------------------------------------------------------------------------------------------
+// views
+
+/// `ringlog views create`: the view `name` of `source` through `filter`. A filter the broker
+/// cannot parse is refused with its message (which gives the position of the error).
+pub async fn views_create(
+    conn: &mut Connection,
+    name: &str,
+    source: &str,
+    filter: &str,
+) -> Result<(), CliError> {
+    conn.create_view(name, source, filter).await?;
+    Ok(())
+}
+
+/// `ringlog views delete`: deletes the view `name`, refusing a name that is not a view (a plain
+/// topic is deleted with `ringlog topics delete`).
+pub async fn views_delete(conn: &mut Connection, name: &str) -> Result<(), CliError> {
+    conn.delete_view(name).await?;
+    Ok(())
+}
+
+/// `ringlog views list`: lines `name<TAB>source<TAB>partitions<TAB>filter` for every view,
+/// by name (control characters of a filter written as escapes, so each view is one line).
+/// Returns the number of views.
+pub async fn views_list(conn: &mut Connection, out: &mut impl Write) -> Result<usize, CliError> {
+    let views = conn.describe_views(&[]).await?;
+    let mut text = String::new();
+    for v in &views {
+        text.push_str(&format!(
+            "{}\t{}\t{}\t{}\n",
+            v.name,
+            v.source,
+            v.partitions,
+            one_line(&v.filter)
+        ));
+    }
+    output_ok(out.write_all(text.as_bytes()).and_then(|()| out.flush()))?;
+    Ok(views.len())
+}
+
+/// `ringlog views describe`: `names` (every view when empty), each as a block
+/// ([`views_describe_text`]), or one JSON object with `json` ([`views_json`]). Returns the
+/// number of views written.
+pub async fn views_describe(
+    conn: &mut Connection,
+    names: &[String],
+    json: bool,
+    out: &mut impl Write,
+) -> Result<usize, CliError> {
+    let names: Vec<&str> = names.iter().map(String::as_str).collect();
+    let views = conn.describe_views(&names).await?;
+    let text = if json {
+        views_json(&views)
+    } else {
+        views_describe_text(&views)
+    };
+    output_ok(out.write_all(text.as_bytes()).and_then(|()| out.flush()))?;
+    Ok(views.len())
+}
+
+/// Labels of the `ringlog views describe` block, in order (the first line is `view NAME`).
+pub const VIEW_LABELS: [&str; 12] = [
+    "source",
+    "filter",
+    "partitions",
+    "delivered bytes",
+    "zero-copy share",
+    "bytes zero-copy",
+    "bytes rewritten",
+    "batches whole",
+    "batches skipped",
+    "batches rewritten",
+    "batches unindexed",
+    "index backlog",
+];
+
+/// The `ringlog views describe` text: per view a line `view NAME`, then one indented
+/// `label  value` line per [`VIEW_LABELS`] entry, values aligned; views separated by an empty
+/// line. The zero-copy share is of the delivered bytes, truncated to a tenth of a percent
+/// ("-" when nothing was delivered yet); the counters are since the broker started.
+pub fn views_describe_text(views: &[ViewInfo]) -> String {
+    let width = VIEW_LABELS.iter().map(|l| l.len()).max().unwrap_or(0);
+    let mut out = String::new();
+    for (i, v) in views.iter().enumerate() {
+        if i > 0 {
+            out.push('\n');
+        }
+        let values = [
+            v.source.clone(),
+            one_line(&v.filter),
+            v.partitions.to_string(),
+            v.bytes_delivered().to_string(),
+            zero_copy_percent(v).map_or("-".to_string(), |p| format!("{p}%")),
+            v.bytes_zero_copy.to_string(),
+            v.bytes_rewritten.to_string(),
+            v.batches_whole.to_string(),
+            v.batches_skipped.to_string(),
+            v.batches_rewritten.to_string(),
+            v.batches_unindexed.to_string(),
+            format!("{} offsets", v.index_backlog_offsets),
+        ];
+        out.push_str(&format!("view {}\n", v.name));
+        for (label, value) in VIEW_LABELS.iter().zip(values) {
+            out.push_str(&format!("  {label:<width$}  {value}\n"));
+        }
+    }
+    out
+}
+
+/// The share of `v`'s delivered bytes sent zero-copy as `98.2` (truncated), `None` when
+/// nothing was delivered.
+fn zero_copy_percent(v: &ViewInfo) -> Option<String> {
+    v.zero_copy_per_mille()
+        .map(|pm| format!("{}.{}", pm / 10, pm % 10))
+}
+
+/// The `ringlog views describe --json` object (one line): `{"views":[{"name", "source",
+/// "filter", "partitions", "bytes_zero_copy", "bytes_rewritten", "zero_copy_percent" (null
+/// when nothing was delivered), "batches_whole", "batches_skipped", "batches_rewritten",
+/// "batches_unindexed", "index_backlog_offsets"}]}`.
+pub fn views_json(views: &[ViewInfo]) -> String {
+    let items: Vec<String> = views
+        .iter()
+        .map(|v| {
+            format!(
+                "{{\"name\":{},\"source\":{},\"filter\":{},\"partitions\":{},\
+                 \"bytes_zero_copy\":{},\"bytes_rewritten\":{},\"zero_copy_percent\":{},\
+                 \"batches_whole\":{},\"batches_skipped\":{},\"batches_rewritten\":{},\
+                 \"batches_unindexed\":{},\"index_backlog_offsets\":{}}}",
+                json_string(&v.name),
+                json_string(&v.source),
+                json_string(&v.filter),
+                v.partitions,
+                v.bytes_zero_copy,
+                v.bytes_rewritten,
+                zero_copy_percent(v).unwrap_or_else(|| "null".to_string()),
+                v.batches_whole,
+                v.batches_skipped,
+                v.batches_rewritten,
+                v.batches_unindexed,
+                v.index_backlog_offsets
+            )
+        })
+        .collect();
+    format!("{{\"views\":[{}]}}\n", items.join(","))
+}
+
+/// `s` on one line: control characters (a filter may span lines) written as Rust-style
+/// escapes (`\n`, `\t`, `\u{1}`), everything else as is.
+fn one_line(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 /// A JSON string with the escapes RFC 8259 requires (also `ringlog-bench`'s reports).
 pub fn json_string(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + 2);
@@ -837,6 +999,83 @@ impl fmt::Display for InspectReport {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn view(name: &str, zero_copy: u64, rewritten: u64) -> ViewInfo {
+        ViewInfo {
+            name: name.into(),
+            source: "orders".into(),
+            filter: "tag = 'red'\nAND amount > 100".into(),
+            partitions: 3,
+            bytes_zero_copy: zero_copy,
+            bytes_rewritten: rewritten,
+            batches_whole: 4,
+            batches_skipped: 12,
+            batches_rewritten: 1,
+            batches_unindexed: 0,
+            index_backlog_offsets: 7,
+        }
+    }
+
+    #[test]
+    fn views_describe_text_aligns_blocks_and_shows_the_zero_copy_share() {
+        let text = views_describe_text(&[view("red", 9_999, 1), view("idle", 0, 0)]);
+        let expected = "\
+view red
+  source             orders
+  filter             tag = 'red'\\nAND amount > 100
+  partitions         3
+  delivered bytes    10000
+  zero-copy share    99.9%
+  bytes zero-copy    9999
+  bytes rewritten    1
+  batches whole      4
+  batches skipped    12
+  batches rewritten  1
+  batches unindexed  0
+  index backlog      7 offsets
+
+view idle
+  source             orders
+  filter             tag = 'red'\\nAND amount > 100
+  partitions         3
+  delivered bytes    0
+  zero-copy share    -
+  bytes zero-copy    0
+  bytes rewritten    0
+  batches whole      4
+  batches skipped    12
+  batches rewritten  1
+  batches unindexed  0
+  index backlog      7 offsets
+";
+        assert_eq!(text, expected);
+        assert_eq!(views_describe_text(&[]), "");
+    }
+
+    #[test]
+    fn views_json_is_one_line_with_null_share_when_nothing_was_delivered() {
+        let json = views_json(&[view("r\"ed", 1, 3), view("idle", 0, 0)]);
+        assert_eq!(
+            json,
+            "{\"views\":[{\"name\":\"r\\\"ed\",\"source\":\"orders\",\
+             \"filter\":\"tag = 'red'\\nAND amount > 100\",\"partitions\":3,\
+             \"bytes_zero_copy\":1,\"bytes_rewritten\":3,\"zero_copy_percent\":25.0,\
+             \"batches_whole\":4,\"batches_skipped\":12,\"batches_rewritten\":1,\
+             \"batches_unindexed\":0,\"index_backlog_offsets\":7},\
+             {\"name\":\"idle\",\"source\":\"orders\",\
+             \"filter\":\"tag = 'red'\\nAND amount > 100\",\"partitions\":3,\
+             \"bytes_zero_copy\":0,\"bytes_rewritten\":0,\"zero_copy_percent\":null,\
+             \"batches_whole\":4,\"batches_skipped\":12,\"batches_rewritten\":1,\
+             \"batches_unindexed\":0,\"index_backlog_offsets\":7}]}\n"
+        );
+        assert_eq!(views_json(&[]), "{\"views\":[]}\n");
+    }
+
+    #[test]
+    fn one_line_escapes_only_control_characters() {
+        assert_eq!(one_line("a = 'x\ty'\r\nb\u{1}"), "a = 'x\\ty'\\r\\nb\\u{1}");
+        assert_eq!(one_line("tag = 'é\\'"), "tag = 'é\\'");
+    }
 
     #[test]
     fn times() {

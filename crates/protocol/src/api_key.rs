@@ -104,6 +104,8 @@ pub enum ApiKey {
     /// Share groups: each share-partition's window and delivery-state counts (`ringlog groups
     /// describe`).
     DescribeShareState = 32_001,
+    /// Filtered views: definition and zero-copy/rewrite counters per view (`ringlog views`).
+    DescribeViews = 32_002,
 }
 
 /// The first api key of ringlog's private APIs. Kafka allocates its keys one by one from 0 (92
@@ -114,7 +116,11 @@ pub const RINGLOG_PRIVATE_KEY_MIN: i16 = 32_000;
 /// ringlog's private APIs, in key order. They are decoded and answered like any served API but
 /// never listed in ApiVersions ([`super::versions::PRIVATE_APIS`]), so Kafka clients see exactly
 /// the APIs a Kafka broker would offer them.
-pub const RINGLOG_PRIVATE: &[ApiKey] = &[ApiKey::DescribeDelays, ApiKey::DescribeShareState];
+pub const RINGLOG_PRIVATE: &[ApiKey] = &[
+    ApiKey::DescribeDelays,
+    ApiKey::DescribeShareState,
+    ApiKey::DescribeViews,
+];
 
 impl ApiKey {
     /// Every key Kafka defines, in key order (ringlog's own are [`RINGLOG_PRIVATE`]).
@@ -262,5 +268,6 @@ mod tests {
         }
         assert_eq!(ApiKey::DescribeDelays as i16, 32_000);
         assert_eq!(ApiKey::DescribeShareState as i16, 32_001);
+        assert_eq!(ApiKey::DescribeViews as i16, 32_002);
     }
 }

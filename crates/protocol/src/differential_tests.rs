@@ -159,7 +159,8 @@ differential_tests! {
     describe_configs_response => messages::DescribeConfigsResponse, kp::DescribeConfigsResponse;
     incremental_alter_configs_request => messages::IncrementalAlterConfigsRequest, kp::IncrementalAlterConfigsRequest;
     incremental_alter_configs_response => messages::IncrementalAlterConfigsResponse, kp::IncrementalAlterConfigsResponse;
-    // Not here: the ringlog-private APIs (versions::PRIVATE_APIS, e.g. DescribeDelays, key 32000).
+    // Not here: the ringlog-private APIs (versions::PRIVATE_APIS: DescribeDelays 32000,
+    // DescribeShareState 32001, DescribeViews 32002).
     // Kafka's schemas, and so kafka-protocol, do not know them: there is no oracle to compare
     // with. roundtrip_tests checks them with hand-written byte vectors instead.
 }

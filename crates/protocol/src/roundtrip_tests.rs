@@ -30,9 +30,10 @@ use super::fetch::{self, FetchReply, FetchReplyPartition, FetchReplyTopic, Part,
 use super::header::{response_header_version, RequestHeader};
 use super::messages::{
     self, ApiVersionsRequest, DescribeDelaysRequest, DescribeDelaysResponse,
-    DescribeShareStateRequest, DescribeShareStateResponse, DescribedSharePartition,
-    DescribedTopicDelays, FetchRequest, FetchResponse, FetchableTopicResponse, MetadataRequest,
-    MetadataResponse, PartitionData, PartitionProduceData, ProduceRequest, TopicProduceData,
+    DescribeShareStateRequest, DescribeShareStateResponse, DescribeViewsRequest,
+    DescribeViewsResponse, DescribedSharePartition, DescribedTopicDelays, DescribedView,
+    FetchRequest, FetchResponse, FetchableTopicResponse, MetadataRequest, MetadataResponse,
+    PartitionData, PartitionProduceData, ProduceRequest, TopicProduceData,
 };
 use super::random::{Random, Rng};
 use super::versions;
@@ -107,6 +108,7 @@ fn first_flexible_version(api_key: ApiKey) -> i16 {
         // ringlog-private: flexible from its first version, by design (describe_delays.rs).
         ApiKey::DescribeDelays => 0,
         ApiKey::DescribeShareState => 0,
+        ApiKey::DescribeViews => 0,
         other => panic!("{other:?} is served but missing from this test's header table"),
     }
 }
@@ -160,6 +162,7 @@ macro_rules! with_request_type {
             ApiKey::DescribeShareState => {
                 $f::<messages::DescribeShareStateRequest>($($arg),*)
             }
+            ApiKey::DescribeViews => $f::<messages::DescribeViewsRequest>($($arg),*),
             other => panic!("{other:?} is served but missing from this test's api table"),
         }
     };
@@ -311,8 +314,8 @@ fn every_served_request_version_decodes_from_whole_frames() {
     // ShareGroupHeartbeat 1, ShareGroupDescribe 1, ShareFetch 2, ShareAcknowledge 2,
     // DescribeShareGroupOffsets 2, AlterShareGroupOffsets 1, DeleteShareGroupOffsets 1,
     // ConsumerGroupHeartbeat 2, ConsumerGroupDescribe 2; private: DescribeDelays 1,
-    // DescribeShareState 1.
-    assert_eq!(count, 151);
+    // DescribeShareState 1, DescribeViews 1.
+    assert_eq!(count, 152);
 }
 
 fn response_frames_round_trip<R: TestedRequest>(api_key: ApiKey, v: i16) {
@@ -772,6 +775,99 @@ fn describe_share_state_vectors() {
     assert_eq!((corr, back), (header.correlation_id, resp));
 }
 
+// DescribeViews (ringlog-private, key 32002 = 0x7d02): vectors from the layout in
+// messages/describe_views.rs.
+
+#[test]
+fn describe_views_request_vectors() {
+    let cases = [
+        // header v2: key 0x7d02, version 0, correlation 3, client_id "ringlog", no tagged
+        // fields; body: views null (compact array length 0), no tagged fields.
+        (
+            "7d02 0000 00000003 0007 72696e676c6f67 00  00 00",
+            Some("ringlog"),
+            None,
+        ),
+        // null client_id; views [] (compact length 1: not null, empty).
+        ("7d02 0000 00000004 ffff 00  01 00", None, Some(vec![])),
+        // views ["red", "v-2"] (compact length 3; compact strings 04 "red", 04 "v-2").
+        (
+            "7d02 0000 00000005 ffff 00  03 04 726564 04 762d32 00",
+            None,
+            Some(vec![Str::from("red"), Str::from("v-2")]),
+        ),
+    ];
+    for (corr, (bytes, client_id, views)) in (3..).zip(cases) {
+        let body = hex(bytes);
+        let (h, r) = decode_request(Bytes::from(body.clone())).unwrap();
+        assert_eq!(h.api_key, ApiKey::DescribeViews);
+        assert_eq!((h.api_version, h.correlation_id), (0, corr));
+        assert_eq!(h.client_id.as_deref(), client_id);
+        let want = DescribeViewsRequest { views };
+        assert_eq!(r, Request::DescribeViews(want.clone()));
+        // The client side writes the same bytes.
+        let mut out = BytesMut::new();
+        encode_request(&want, 0, corr, client_id, &mut out).unwrap();
+        assert_eq!(&out[4..], &body[..], "{bytes}");
+    }
+}
+
+#[test]
+fn describe_views_response_vectors() {
+    let header = header_for(ApiKey::DescribeViews, 0);
+    let resp = DescribeViewsResponse {
+        throttle_time_ms: 0,
+        error_code: 0,
+        error_message: None,
+        views: vec![DescribedView {
+            name: Str::from("red"),
+            source: Str::from("o"),
+            filter: Str::from("tag='r'"),
+            partitions: 3,
+            bytes_zero_copy: 4096,
+            bytes_rewritten: 100,
+            batches_whole: 2,
+            batches_skipped: 7,
+            batches_rewritten: 1,
+            batches_unindexed: 0,
+            index_backlog_offsets: 12,
+        }],
+    };
+    // header v1: correlation, no tagged fields; throttle 0, error 0, error_message null (00),
+    // compact array of 1: compact "red", "o", "tag='r'", partitions i32, seven i64, no tagged
+    // fields; none at the end.
+    let body = format!(
+        "{:08x} 00  00000000 0000 00 02
+         04 726564 02 6f 08 7461673d277227 00000003
+         0000000000001000 0000000000000064 0000000000000002 0000000000000007
+         0000000000000001 0000000000000000 000000000000000c 00
+         00",
+        header.correlation_id
+    );
+    // A refusal: the error and its message, no views.
+    let refused = DescribeViewsResponse {
+        throttle_time_ms: 0,
+        error_code: crate::error::UNKNOWN_TOPIC_OR_PARTITION,
+        error_message: Some(Str::from("no")),
+        views: vec![],
+    };
+    let refused_body = format!(
+        "{:08x} 00  00000000 0003 03 6e6f 01 00",
+        header.correlation_id
+    );
+    for (resp, body) in [(resp, body), (refused, refused_body)] {
+        let mut expected = hex(&body);
+        let mut framed = (expected.len() as u32).to_be_bytes().to_vec();
+        framed.append(&mut expected);
+        let mut out = BytesMut::new();
+        encode_response(&header, &resp.clone().into(), &mut out).unwrap();
+        assert_eq!(&out[..], &framed[..]);
+        let (corr, back) =
+            decode_response::<DescribeViewsRequest>(Bytes::from(framed).slice(4..), 0).unwrap();
+        assert_eq!((corr, back), (header.correlation_id, resp));
+    }
+}
+
 #[test]
 fn unsupported_versions_and_unknown_keys() {
     // ApiVersions v6 (header v2) from a future client: reported with its correlation id.
@@ -818,6 +914,8 @@ fn unsupported_versions_and_unknown_keys() {
         (ApiKey::DescribeDelays as i16, -1),
         (ApiKey::DescribeShareState as i16, 1),
         (ApiKey::DescribeShareState as i16, -1),
+        (ApiKey::DescribeViews as i16, 1),
+        (ApiKey::DescribeViews as i16, -1),
     ] {
         let mut b = BytesMut::new();
         b.put_i16(key);
@@ -833,9 +931,9 @@ fn unsupported_versions_and_unknown_keys() {
         );
     }
     // OffsetForLeaderEpoch (23), ShareGroup state APIs (84): real Kafka APIs we do not serve
-    // (no definition here); 999: not a Kafka API at all; 32002: in ringlog's private range, but
+    // (no definition here); 999: not a Kafka API at all; 32003: in ringlog's private range, but
     // not one of its APIs.
-    for key in [23i16, 84, 999, -1, 32_002] {
+    for key in [23i16, 84, 999, -1, 32_003] {
         let mut b = BytesMut::new();
         b.put_i16(key);
         b.put_i16(0);

@@ -52,6 +52,7 @@
 //! |----------------|-------|--------|-----------------------------------------------------------|
 //! | DescribeDelays | 32000 | 0..=0  | `ringlog delays`: scheduled delivery per topic (issue #15) |
 //! | DescribeShareState | 32001 | 0..=0 | `ringlog groups describe`: share-partitions' windows and counts (issue #16) |
+//! | DescribeViews  | 32002 | 0..=0  | `ringlog views list/describe`: filtered views and their zero-copy counters (issue #17) |
 //!
 //! # Invariants
 //! - Every range lies inside the versions its message definition covers (tested: in
@@ -122,6 +123,7 @@ pub const SUPPORTED_APIS: &[ApiRange] = &[
 pub const PRIVATE_APIS: &[ApiRange] = &[
     ApiRange { api_key: ApiKey::DescribeDelays, min_version: 0, max_version: 0 },
     ApiRange { api_key: ApiKey::DescribeShareState, min_version: 0, max_version: 0 },
+    ApiRange { api_key: ApiKey::DescribeViews, min_version: 0, max_version: 0 },
 ];
 
 /// Every API served, advertised first, then the private ones.

@@ -33,6 +33,7 @@ pub mod offset_fetch;
 pub mod sync_group;
 // ringlog-private APIs (served, never advertised: protocol::versions::PRIVATE_APIS).
 pub mod describe_delays;
+pub mod describe_views;
 // Share groups (state lives in crate::share).
 pub mod share_acknowledge;
 pub mod share_fetch;

@@ -31,6 +31,7 @@ pub mod describe_delays;
 pub mod describe_groups;
 pub mod describe_share_group_offsets;
 pub mod describe_share_state;
+pub mod describe_views;
 pub mod fetch;
 pub mod find_coordinator;
 pub mod heartbeat;
@@ -63,6 +64,7 @@ pub use describe_delays::*;
 pub use describe_groups::*;
 pub use describe_share_group_offsets::*;
 pub use describe_share_state::*;
+pub use describe_views::*;
 pub use fetch::*;
 pub use find_coordinator::*;
 pub use heartbeat::*;
@@ -257,6 +259,7 @@ apis! {
     // ringlog-private, never advertised (versions::PRIVATE_APIS).
     DescribeDelays => DescribeDelaysRequest, DescribeDelaysResponse;
     DescribeShareState => DescribeShareStateRequest, DescribeShareStateResponse;
+    DescribeViews => DescribeViewsRequest, DescribeViewsResponse;
 }
 
 /// Generates [`ApiRequest`] and the header-version facts for APIs defined here but not served:
