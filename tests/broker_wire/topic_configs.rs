@@ -78,6 +78,11 @@ pub fn topic_configs_are_validated_and_listed_at_creation(io: IoKind) {
                         Some("false".to_string()),
                         5
                     ),
+                    (
+                        "ringlog.filter.index".to_string(),
+                        Some("false".to_string()),
+                        5
+                    ),
                 ],
                 "v{v}"
             );

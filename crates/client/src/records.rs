@@ -3,8 +3,9 @@
 //!
 //! The layout, the record encoding and the codecs are [`ringlog_storage::batch`] and
 //! [`ringlog_storage::records`]; this module adds the client's view. Decoding trusts nothing:
-//! 1. the header is validated by [`ringlog_storage::batch::validate_one`] (magic, lengths, CRC32C,
-//!    `records_count == last_offset_delta + 1`);
+//! 1. the header is validated by [`ringlog_storage::batch::validate_fetched`] (magic, lengths,
+//!    CRC32C, `0 <= records_count <= last_offset_delta + 1`: compacted topics and filtered views
+//!    send batches with fewer records than offsets, and empty ones);
 //! 2. the records are decompressed once, into at most [`DECOMPRESSED_BATCH_BYTES_MAX`] bytes (a
 //!    batch that inflates beyond is an error, not an allocation);
 //! 3. exactly `records_count` records are decoded, every length and count checked against the
@@ -174,7 +175,7 @@ pub fn decode_batches_where(
             break;
         }
         let header =
-            batch::validate_one(&rest[..size], u64::MAX).map_err(|e| bad(e.to_string()))?;
+            batch::validate_fetched(&rest[..size], u64::MAX).map_err(|e| bad(e.to_string()))?;
         let batch_bytes = bytes.slice(position..position + size);
         position += size;
         let Some(next_offset) = header.next_offset().filter(|_| header.base_offset >= 0) else {

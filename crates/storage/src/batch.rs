@@ -151,6 +151,50 @@ impl BatchHeader {
     /// structure (magic, `batch_length` lower bound, record count). Does not check the CRC or
     /// that the whole batch is present.
     pub fn parse(bytes: &[u8]) -> Result<BatchHeader, BatchError> {
+        let h = BatchHeader::parse_fields(bytes)?;
+        // Kafka's LogValidator: a v2 batch from a client must have count > 0 and
+        // count == lastOffsetDelta + 1. Empty batches only arise from compaction.
+        // An uncompressed batch cannot hold more records than its bytes allow; this stops a
+        // hostile count from claiming billions of offsets in a few bytes.
+        let uncompressed = h.attributes & ATTR_COMPRESSION_MASK == 0;
+        let records_bytes = i64::from(h.batch_length) - i64::from(BATCH_LENGTH_MIN);
+        if h.records_count <= 0
+            || h.last_offset_delta < 0
+            || i64::from(h.records_count) != i64::from(h.last_offset_delta) + 1
+            || (uncompressed
+                && i64::from(h.records_count) * RECORD_BYTES_MIN as i64 > records_bytes)
+        {
+            return Err(BatchError::BadRecordCount {
+                records_count: h.records_count,
+                last_offset_delta: h.last_offset_delta,
+            });
+        }
+        Ok(h)
+    }
+
+    /// [`BatchHeader::parse`] for a batch a broker sent in a Fetch response: such a batch may
+    /// hold fewer records than its offset span (`0 <= records_count <= last_offset_delta + 1`:
+    /// a compacted batch, an empty batch the cleaner kept, a filtered view's batch).
+    pub fn parse_fetched(bytes: &[u8]) -> Result<BatchHeader, BatchError> {
+        let h = BatchHeader::parse_fields(bytes)?;
+        let uncompressed = h.attributes & ATTR_COMPRESSION_MASK == 0;
+        let records_bytes = i64::from(h.batch_length) - i64::from(BATCH_LENGTH_MIN);
+        if h.records_count < 0
+            || h.last_offset_delta < 0
+            || i64::from(h.records_count) > i64::from(h.last_offset_delta) + 1
+            || (uncompressed
+                && i64::from(h.records_count) * RECORD_BYTES_MIN as i64 > records_bytes)
+        {
+            return Err(BatchError::BadRecordCount {
+                records_count: h.records_count,
+                last_offset_delta: h.last_offset_delta,
+            });
+        }
+        Ok(h)
+    }
+
+    /// The fixed fields, magic and length checked.
+    fn parse_fields(bytes: &[u8]) -> Result<BatchHeader, BatchError> {
         if bytes.len() < HEADER_BYTES {
             return Err(BatchError::Truncated {
                 needed_bytes: HEADER_BYTES as u64,
@@ -178,23 +222,6 @@ impl BatchHeader {
         if h.batch_length < BATCH_LENGTH_MIN {
             return Err(BatchError::BadLength {
                 batch_length: h.batch_length,
-            });
-        }
-        // Kafka's LogValidator: a v2 batch from a client must have count > 0 and
-        // count == lastOffsetDelta + 1. Empty batches only arise from compaction.
-        // An uncompressed batch cannot hold more records than its bytes allow; this stops a
-        // hostile count from claiming billions of offsets in a few bytes.
-        let uncompressed = h.attributes & ATTR_COMPRESSION_MASK == 0;
-        let records_bytes = i64::from(h.batch_length) - i64::from(BATCH_LENGTH_MIN);
-        if h.records_count <= 0
-            || h.last_offset_delta < 0
-            || i64::from(h.records_count) != i64::from(h.last_offset_delta) + 1
-            || (uncompressed
-                && i64::from(h.records_count) * RECORD_BYTES_MIN as i64 > records_bytes)
-        {
-            return Err(BatchError::BadRecordCount {
-                records_count: h.records_count,
-                last_offset_delta: h.last_offset_delta,
             });
         }
         Ok(h)
@@ -328,6 +355,15 @@ pub struct BufferError {
 /// than the batch.
 pub fn validate_one(bytes: &[u8], batch_bytes_max: u64) -> Result<BatchHeader, BatchError> {
     let h = BatchHeader::parse(bytes)?;
+    check_whole(bytes, h, batch_bytes_max)
+}
+
+/// The batch `h` heads is within the size limit, wholly in `bytes`, and its CRC holds.
+fn check_whole(
+    bytes: &[u8],
+    h: BatchHeader,
+    batch_bytes_max: u64,
+) -> Result<BatchHeader, BatchError> {
     let size = h.size_bytes();
     if size > batch_bytes_max {
         return Err(BatchError::TooLarge {
@@ -349,6 +385,13 @@ pub fn validate_one(bytes: &[u8], batch_bytes_max: u64) -> Result<BatchHeader, B
         });
     }
     Ok(h)
+}
+
+/// [`validate_one`] for a batch a broker sent in a Fetch response ([`BatchHeader::parse_fetched`]:
+/// it may hold fewer records than its offset span).
+pub fn validate_fetched(bytes: &[u8], batch_bytes_max: u64) -> Result<BatchHeader, BatchError> {
+    let h = BatchHeader::parse_fetched(bytes)?;
+    check_whole(bytes, h, batch_bytes_max)
 }
 
 /// Splits a buffer of concatenated batches (a Produce request's `records`) and validates each.
@@ -958,5 +1001,54 @@ mod tests {
             validate_buffer(&tail, MAX).expect_err("tail").batch_index,
             2
         );
+    }
+}
+
+#[cfg(test)]
+mod fetched_tests {
+    use super::*;
+
+    fn framed(records_count: i32, last_offset_delta: i32) -> Vec<u8> {
+        let h = BatchHeader {
+            base_offset: 10,
+            batch_length: 0,
+            partition_leader_epoch: 0,
+            magic: MAGIC_V2,
+            crc: 0,
+            attributes: 0,
+            last_offset_delta,
+            base_timestamp: 0,
+            max_timestamp: 0,
+            producer_id: NO_PRODUCER_ID,
+            producer_epoch: NO_PRODUCER_EPOCH,
+            base_sequence: NO_SEQUENCE,
+            records_count,
+        };
+        let mut out = Vec::new();
+        // Room for the claimed records (RECORD_BYTES_MIN each), so only the count rule decides.
+        write_batch(&h, &vec![0u8; 7 * records_count.max(0) as usize], &mut out).unwrap();
+        out
+    }
+
+    #[test]
+    fn fetched_batches_may_hold_fewer_records_than_offsets() {
+        // An empty batch spanning 5 offsets (a compacted or filtered tail).
+        let empty = framed(0, 4);
+        assert!(
+            validate_one(&empty, u64::MAX).is_err(),
+            "a producer may not send it"
+        );
+        let h = validate_fetched(&empty, u64::MAX).expect("a broker may");
+        assert_eq!((h.records_count, h.last_offset()), (0, 14));
+        // Fewer records than offsets: fetched only.
+        assert!(validate_one(&framed(2, 4), u64::MAX).is_err());
+        assert!(validate_fetched(&framed(2, 4), u64::MAX).is_ok());
+        // More records than offsets, or a negative count: never.
+        assert!(validate_fetched(&framed(6, 4), u64::MAX).is_err());
+        assert!(validate_fetched(&framed(-1, 4), u64::MAX).is_err());
+        // The CRC is still checked.
+        let mut bad = framed(0, 4);
+        bad[HEADER_BYTES - 1] ^= 1;
+        assert!(validate_fetched(&bad, u64::MAX).is_err());
     }
 }

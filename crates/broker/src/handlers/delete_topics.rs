@@ -35,10 +35,16 @@ pub async fn handle(shard: &Rc<ShardState>, req: DeleteTopicsRequest) -> DeleteT
             crate::group::topic_deleted(shard, n).await;
         }
         let error_code = code_of(deleted.as_ref().err());
+        // v5+: why a topic with views stays (Kafka sets a message only for such refusals).
+        let error_message = match deleted.as_ref().err() {
+            Some(e @ BrokerError::TopicHasViews { .. }) => Some(Str::from(e.to_string())),
+            _ => None,
+        };
         resp.responses.push(DeletableTopicResult {
             name: resolved.map(Str::from),
             topic_id: id,
             error_code,
+            error_message,
             ..Default::default()
         });
     }
