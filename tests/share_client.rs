@@ -23,7 +23,9 @@
 //! - the broker restarted (shut down and started again on its data directory) or SIGKILLed
 //!   (`ringlog serve`, `--flush always`) while a consumer holds records: accepted records never
 //!   come back, released ones come back with their persisted delivery count (2), acquired but
-//!   unacknowledged ones come back (delivery count 1 or 2).
+//!   unacknowledged ones come back (delivery count 1 or 2);
+//! - a share group on a filtered view (issue #17): exactly the matching records, at the source's
+//!   offsets, the offsets between them acknowledged as gaps.
 //!
 //! Each test runs its client code under [`TEST_LIMIT`], collects every check in a [`Report`] and
 //! fails listing all that did not hold. Loopback only.
@@ -63,6 +65,7 @@ both_drivers!(
     unacknowledged_records_come_back_when_the_lock_expires,
     acknowledgements_survive_a_broker_restart,
     acknowledgements_survive_a_broker_sigkill,
+    share_group_on_a_view,
 );
 
 /// The client code of one test runs at most this long (the broker's start and stop aside).
@@ -1538,4 +1541,95 @@ async fn across_a_restart(
         || format!("{held_wrong:?}"),
     );
     check_no_problems(report, scenario, &after);
+}
+
+/// A share group on a filtered view (issue #17): three batches of the source, one whose records
+/// all match, one whose records none match, one with two matches; the consumer gets exactly the
+/// matching records at the source's offsets (the acquired offsets without a record are gaps it
+/// acknowledges as such), and a new member of the group then gets only a later matching record.
+fn share_group_on_a_view(io: IoKind) {
+    let s = Setup::start(io);
+    let (topic, view, group) = ("share-view-source", "share-view", "g-view");
+    let mut report = Report::default();
+    client(io, async || {
+        let mut conn = Connection::connect(s.addr).await.expect("connect");
+        conn.create_topics(&[(topic, 1)])
+            .await
+            .expect("create topic");
+        // String comparison: 't100'..'t119' (and the marker 't1000000000') are between
+        // 't100' and 't119'; 't20'..'t59' are not.
+        let filter =
+            format!("trace BETWEEN 't100' AND 't119' OR trace IN ('t45', 't47', 't{MARKER}')");
+        conn.create_view(view, topic, &filter)
+            .await
+            .expect("create view");
+        set_group_configs(s.addr, group, &[]);
+        let mut sent = BTreeMap::new();
+        for batch in [100..120, 20..40, 40..60] {
+            sent.extend(produce(&mut conn, topic, 1, batch).await);
+        }
+        let want: BTreeSet<At> = sent
+            .iter()
+            .filter(|(_, i)| (100..120).contains(*i) || [45, 47].contains(*i))
+            .map(|(at, _)| *at)
+            .collect();
+        let mut c0 = Member::join(
+            s.addr,
+            "c0",
+            group,
+            view,
+            AcknowledgementMode::Implicit,
+            None,
+        )
+        .await;
+        c0.poll_until(ARRIVE_WAIT, |m| m.distinct().len() >= want.len())
+            .await;
+        c0.poll_for(QUIET).await;
+        c0.commit().await;
+        c0.close().await;
+        let got = c0.distinct();
+        report.check(
+            "view: exactly the matching records, at the source's offsets",
+            got == want,
+            || format!("want {want:?}, got {got:?}"),
+        );
+        let damaged: Vec<String> = c0
+            .got
+            .iter()
+            .filter(|d| !intact(&d.record.record, sent.get(&d.at).copied().unwrap_or(-1)))
+            .map(|d| format!("{:?}", d.record))
+            .collect();
+        report.check("view: records intact", damaged.is_empty(), || {
+            damaged.join("; ")
+        });
+        check_no_problems(&mut report, "view", &c0);
+        let marker = produce(&mut conn, topic, 1, [MARKER]).await;
+        let marker_at = *marker.keys().next().expect("the marker's offset");
+        let mut v = Member::join(
+            s.addr,
+            "verify",
+            group,
+            view,
+            AcknowledgementMode::Implicit,
+            None,
+        )
+        .await;
+        let seen = v
+            .poll_until(ARRIVE_WAIT, |m| m.distinct().contains(&marker_at))
+            .await;
+        v.poll_for(QUIET).await;
+        v.close().await;
+        let again: Vec<At> = v
+            .distinct()
+            .into_iter()
+            .filter(|at| *at != marker_at)
+            .collect();
+        report.check(
+            "view: a new member gets only the later matching record",
+            seen && again.is_empty(),
+            || format!("again {again:?}; marker {marker_at:?} seen: {seen}"),
+        );
+        check_no_problems(&mut report, "view verify", &v);
+    });
+    report.finish(&[]);
 }
