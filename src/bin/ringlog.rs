@@ -221,6 +221,66 @@ enum BenchCommand {
     /// against a ringlog started here or --bootstrap (Kafka 4.4 too); writes
     /// bench-results/share-<date>.{md,json}.
     Share(ShareBenchArgs),
+    /// Filtered views (issue 17): consuming a view (`tag = 'red'`, 10% of 1 KiB records)
+    /// against consuming the whole topic and filtering in the client, and against the
+    /// unfiltered consume, on homogeneous and mixed batches, with the share sent zero-copy;
+    /// against a ringlog started here or --bootstrap; writes bench-results/views-<date>.{md,json}.
+    Views(ViewsBenchArgs),
+}
+
+#[derive(clap::Args)]
+struct ViewsBenchArgs {
+    /// A running ringlog HOST:PORT instead of one started here.
+    #[arg(long)]
+    bootstrap: Option<String>,
+    /// Pid of the --bootstrap broker, for its CPU seconds.
+    #[arg(long)]
+    broker_pid: Option<u32>,
+    /// What the report calls the broker (default: ringlog, or the --bootstrap address).
+    #[arg(long)]
+    label: Option<String>,
+    /// Rounds (medians are taken over them).
+    #[arg(long, default_value_t = bench::views::ROUNDS_DEFAULT)]
+    rounds: usize,
+    /// Records per topic (one topic per layout and round).
+    #[arg(long, default_value_t = bench::views::RECORDS_DEFAULT)]
+    records: u64,
+    /// Value bytes per record.
+    #[arg(long, default_value_t = bench::views::RECORD_BYTES_DEFAULT)]
+    record_bytes: usize,
+    /// Records that match the view's filter, percent.
+    #[arg(long, default_value_t = bench::views::MATCH_PERCENT_DEFAULT)]
+    match_percent: u32,
+    /// Bytes of one Fetch.
+    #[arg(long, default_value_t = bench::views::FETCH_BYTES_DEFAULT)]
+    fetch_bytes: i32,
+    /// Long-poll wait of every Fetch, ms.
+    #[arg(long, default_value_t = bench::views::MAX_WAIT_MS_DEFAULT)]
+    max_wait_ms: u64,
+    /// Shards of the broker started here.
+    #[arg(long, default_value_t = bench::views::CORES_DEFAULT)]
+    cores: usize,
+    /// I/O driver of the broker started here: uring or epoll.
+    #[arg(long, default_value = "uring")]
+    io: ringlog::runtime::IoKind,
+    /// --flush of the broker started here.
+    #[arg(long, default_value = "always")]
+    flush: String,
+    /// The ringlog binary started as the broker (default: this one).
+    #[arg(long)]
+    exe: Option<std::path::PathBuf>,
+    /// Smoke test: 1 round, 20,000 records.
+    #[arg(long)]
+    quick: bool,
+    /// Where fresh data directories go (a disk, not tmpfs; default: the temp dir).
+    #[arg(long)]
+    dir: Option<std::path::PathBuf>,
+    /// Output directory of views-<date>.md and .json.
+    #[arg(long, default_value = "bench-results")]
+    out: std::path::PathBuf,
+    /// Print JSON instead of the Markdown report.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(clap::Args)]
@@ -828,6 +888,14 @@ fn run_bench(kind: BenchCommand) -> Result<(), Box<dyn std::error::Error>> {
                 print!("{report}");
             }
         }
+        BenchCommand::Views(args) => {
+            let report = bench::views::run(&views_config(&args)?)?;
+            if args.json {
+                println!("{}", report.to_json());
+            } else {
+                print!("{report}");
+            }
+        }
         BenchCommand::Limits(args) => {
             use bench::load::{self as load, limits::Limits};
             let write_bytes = match args.write_bytes {
@@ -934,6 +1002,54 @@ fn share_config(
         c.consumers = k.clone();
     }
     c.max_records = args.max_records;
+    c.fetch_bytes = args.fetch_bytes;
+    c.max_wait = Duration::from_millis(args.max_wait_ms);
+    if let Some(dir) = &args.dir {
+        c.base_dir = dir.clone();
+    }
+    c.out_dir = Some(args.out.clone());
+    c.progress = true;
+    c.command = std::env::args()
+        .skip(1)
+        .fold("ringlog".to_string(), |acc, a| acc + " " + &a);
+    c.validate()?;
+    Ok(c)
+}
+
+fn views_config(
+    args: &ViewsBenchArgs,
+) -> Result<bench::views::ViewsBenchConfig, Box<dyn std::error::Error>> {
+    use bench::views::{Target, ViewsBenchConfig};
+    let (target, label) = match &args.bootstrap {
+        Some(b) => {
+            let addr = client::cli::resolve_broker(b)?;
+            (Target::Bootstrap(addr), b.clone())
+        }
+        None => {
+            let exe = match &args.exe {
+                Some(exe) => exe.clone(),
+                None => std::env::current_exe()?,
+            };
+            let target = Target::Own {
+                exe,
+                cores: args.cores,
+                io: args.io,
+                flush: args.flush.clone(),
+            };
+            (target, "ringlog".to_string())
+        }
+    };
+    let mut c = ViewsBenchConfig::new(target);
+    if args.quick {
+        c = c.quick();
+    } else {
+        c.rounds = args.rounds;
+        c.records = args.records;
+    }
+    c.label = args.label.clone().unwrap_or(label);
+    c.broker_pid = args.broker_pid;
+    c.record_bytes = args.record_bytes;
+    c.match_percent = args.match_percent;
     c.fetch_bytes = args.fetch_bytes;
     c.max_wait = Duration::from_millis(args.max_wait_ms);
     if let Some(dir) = &args.dir {

@@ -23,6 +23,9 @@
 //!   millions pending, and the cost on topics without delay against the build before it.
 //! - [`share`]: share groups (issue 16): share consume throughput with 1, 4 and 16 members
 //!   against a classic consumer of the same topic, and acknowledgement round trips.
+//! - [`views`]: filtered views (issue 17): consuming a view against consuming the whole topic
+//!   and filtering in the client, and against the unfiltered consume, on homogeneous and mixed
+//!   batches; the zero-copy share of what the view sends.
 //!
 //! # Invariants
 //! - Every benchmark is bounded: fixed counts and durations, each limit a named constant, and
@@ -44,6 +47,7 @@ pub mod runtime;
 pub mod share;
 pub mod summary;
 pub mod transfer;
+pub mod views;
 
 pub use format::human;
 pub use machine::Machine;
