@@ -212,8 +212,9 @@ impl ViewsReport {
              index is written at append time. Consumers: ringlog's own client, one connection, \
              Fetch from offset 0 until past the source's log end ({} bytes per fetch, long-poll \
              wait {} ms), every record received decoded; the three consumes of a layout run in \
-             an order rotated every round, each right after the topic's files were read into \
-             the page cache. Delivered bytes: the values of the records handed to the \
+             an order rotated every round, each right after the topic was read into the page \
+             cache (its files, for a broker started here; an unmeasured consume through the \
+             broker at `--bootstrap`). Delivered bytes: the values of the records handed to the \
              application (the matching ones for the view and the client-side filter, all for the \
              unfiltered consume); MB/s to the log end; wire: record-batch bytes of the Fetch \
              responses; all matches after: from the first Fetch to the receipt of the last \
