@@ -30,6 +30,7 @@ macro_rules! both_drivers {
 both_drivers!(
     every_path_delivers_identical_bytes_for_every_range,
     header_and_several_pieces_arrive_in_order,
+    runs_of_slices_arrive_in_order,
     a_consumer_that_disconnects_mid_transfer_leaks_nothing,
     a_range_past_the_end_of_file_is_an_error_not_a_crash,
 );
@@ -196,6 +197,33 @@ fn header_and_several_pieces_arrive_in_order(io: IoKind) {
         vec![(0, 0)],
     ];
     send_and_check(io, &path, &cases, true);
+}
+
+/// Many consecutive file pieces with no bytes between them (a filtered view's response: runs
+/// of whole batches of one segment), more than one vectored send gathers, in sizes the `auto`
+/// path maps; in total well past a socket buffer, so gathered sends come back short and finish
+/// piece by piece.
+fn runs_of_slices_arrive_in_order(io: IoKind) {
+    let (_dir, path) = temp_file(&content(FILE_BYTES));
+    let sizes = [16 * 1024, 20_000, 65_536, 100_003, 131_072];
+    let many: Vec<(usize, usize)> = (0..150)
+        .map(|i: usize| {
+            let len = sizes[i % sizes.len()];
+            ((i * 7_919) % (FILE_BYTES - len), len)
+        })
+        .collect();
+    send_and_check(
+        io,
+        &path,
+        &[many, vec![(0, 16 * 1024), (1, 16 * 1024)]],
+        false,
+    );
+    send_and_check(
+        io,
+        &path,
+        &[(0..70).map(|i| (i * 1_000, 17_000)).collect()],
+        true,
+    );
 }
 
 /// Descriptors of this process, with what they point at.

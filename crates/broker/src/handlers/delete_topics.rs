@@ -45,7 +45,6 @@ pub async fn handle(shard: &Rc<ShardState>, req: DeleteTopicsRequest) -> DeleteT
             topic_id: id,
             error_code,
             error_message,
-            ..Default::default()
         });
     }
     resp

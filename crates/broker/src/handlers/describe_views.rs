@@ -182,6 +182,7 @@ fn shard_counters(shard: &ShardState, views: &[Defined]) -> Vec<Counters> {
 /// at yet (from where it has got to, or the log start before it has started, to the high
 /// watermark).
 fn index_backlog(shard: &ShardState, source: &str, partitions: i32) -> u64 {
+    let source_arc: std::sync::Arc<str> = std::sync::Arc::from(source);
     (0..partitions.max(0))
         .filter(|&p| shard.owner(source, p) == shard.id)
         .filter_map(|p| {
@@ -190,7 +191,7 @@ fn index_backlog(shard: &ShardState, source: &str, partitions: i32) -> u64 {
             let built = shard
                 .views
                 .indexes
-                .built_to(source, p)
+                .built_to(&source_arc, p)
                 .unwrap_or(start)
                 .max(start);
             u64::try_from(log.high_watermark().saturating_sub(built)).ok()

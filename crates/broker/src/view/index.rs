@@ -8,20 +8,28 @@
 //! file header (16 bytes): magic "RLFI" | version u16 BE = 1 | reserved u16 = 0 | segment base i64 BE
 //! entry: length u32 BE (bytes after this field) | crc32c u32 BE (of the bytes after it)
 //!        | batch base offset i64 BE | batch last offset i64 BE | batch CRC u32 BE (as stored in
-//!        the batch header) | summary (BatchSummary::encode, the rest of the entry)
+//!        the batch header) | batch size u32 BE | summary (BatchSummary::encode, the rest)
 //! ```
 //! Entries are appended in no particular order (an append's entries, a batch summarized when a
 //! fetch or the builder read it); the file is read until its first damaged entry.
 //!
 //! # Never trusted
-//! The sidecar is written without fsync and may be stale, torn or damaged. An entry is used for
-//! a batch only when its base offset, last offset and batch CRC equal those of the header the
-//! read found in the segment (the read path reads every header anyway): a damaged, stale or
-//! missing entry makes the batch *unindexed*, and an unindexed batch is read and filtered
-//! record by record (and its summary recorded again). So the index can make a fetch cheaper,
-//! never wrong. The per-shard builder ([`crate::view::run_builder`]) walks every indexed
-//! partition from its start after each start of the broker and summarizes what is missing, so a
-//! damaged index is rebuilt in the background.
+//! The sidecar is written without fsync and may be stale, torn or damaged, so an entry read from
+//! it is *unverified*: it is used for a batch only when its base offset, last offset and batch
+//! CRC equal those of the header a read found in the segment, which makes it *verified* (with
+//! the header's size). Entries made in this process from the batch itself (at append, or when a
+//! read or the builder summarized it) are verified. A damaged, stale or missing entry makes the
+//! batch *unindexed*: it is read and filtered record by record (and its summary recorded
+//! again). The per-shard builder ([`crate::view::run_upkeep`]) walks every indexed partition
+//! from its start after each start of the broker, reading only batch headers, which verifies
+//! the entries that hold and summarizes what is missing, so a damaged index is rebuilt in the
+//! background.
+//!
+//! Verified entries let a view's read walk a segment without reading it
+//! ([`Indexes::next_verified`]): from a batch whose place it knows, the next batch of the
+//! segment starts where that one ends (a segment's batches are contiguous in offsets and
+//! bytes), so a run of batches that no record of which matches costs a few map lookups, not a
+//! header read each.
 //!
 //! # Bounds
 //! Summaries held in memory are bounded per shard ([`LOADED_BYTES_MAX`]; least recently used
@@ -47,7 +55,9 @@ const VERSION: u16 = 1;
 /// Bytes of the file header.
 const FILE_HEADER_BYTES: usize = 16;
 /// Bytes of an entry before its summary, after its length field.
-const ENTRY_FIXED_BYTES: usize = 4 + 8 + 8 + 4;
+const ENTRY_FIXED_BYTES: usize = 4 + 8 + 8 + 4 + 4;
+/// Bytes of an entry's body (after the crc) before its summary.
+const BODY_FIXED_BYTES: usize = ENTRY_FIXED_BYTES - 4;
 /// Summaries a shard keeps in memory at most, in bytes (estimated): 64 MiB holds the summaries
 /// of some 500,000 batches, the batches of ~8 GiB of 16 KiB batches; more is read back from the
 /// sidecars as fetches need it.
@@ -91,6 +101,10 @@ pub struct Entry {
     pub last_offset: i64,
     /// The batch's CRC, as stored in its header.
     pub crc: u32,
+    /// The batch's size in bytes.
+    pub size: u32,
+    /// Checked against the batch's header (or made from the batch) in this process.
+    pub verified: bool,
     /// The summary.
     pub summary: Rc<Summarized>,
     /// Its encoded size (for the memory estimate).
@@ -157,6 +171,7 @@ fn encode_entry(h: &BatchHeader, summary: &BatchSummary, out: &mut Vec<u8>) {
     out.extend_from_slice(&h.base_offset.to_be_bytes());
     out.extend_from_slice(&h.last_offset().to_be_bytes());
     out.extend_from_slice(&h.crc.to_be_bytes());
+    out.extend_from_slice(&(h.size_bytes() as u32).to_be_bytes());
     summary.encode(out);
     let len = (out.len() - at - 4) as u32;
     let crc = crc32c::crc32c(&out[at + 8..]);
@@ -200,7 +215,8 @@ fn decode_sidecar(base: i64, bytes: &[u8]) -> (Vec<(i64, Entry)>, u64) {
         let base_offset = i64::from_be_bytes(body[..8].try_into().expect("8 bytes"));
         let last_offset = i64::from_be_bytes(body[8..16].try_into().expect("8 bytes"));
         let batch_crc = u32::from_be_bytes(body[16..20].try_into().expect("4 bytes"));
-        let Ok(summary) = BatchSummary::decode(&body[20..]) else {
+        let size = u32::from_be_bytes(body[20..24].try_into().expect("4 bytes"));
+        let Ok(summary) = BatchSummary::decode(&body[BODY_FIXED_BYTES..]) else {
             break;
         };
         if base_offset < base || last_offset < base_offset {
@@ -211,8 +227,10 @@ fn decode_sidecar(base: i64, bytes: &[u8]) -> (Vec<(i64, Entry)>, u64) {
             Entry {
                 last_offset,
                 crc: batch_crc,
+                size,
+                verified: false,
                 summary: Summarized::new(summary),
-                encoded_bytes: body.len() - 20,
+                encoded_bytes: body.len() - BODY_FIXED_BYTES,
             },
         ));
         at += 4 + len;
@@ -270,8 +288,8 @@ impl Indexes {
 
     /// Stops indexing a partition (its topic was deleted, or has no views left); its entries
     /// leave memory (the sidecars stay with the log).
-    pub fn close(&self, topic: &str, partition: i32) {
-        let key = (Arc::<str>::from(topic), partition);
+    pub fn close(&self, topic: &Arc<str>, partition: i32) {
+        let key = (topic.clone(), partition);
         if let Some(part) = self.parts.borrow_mut().remove(&key) {
             let freed: usize = part.segs.values().map(|s| s.bytes).sum();
             self.loaded_bytes
@@ -285,35 +303,31 @@ impl Indexes {
     }
 
     /// True when the partition is indexed here.
-    pub fn is_open(&self, topic: &str, partition: i32) -> bool {
+    pub fn is_open(&self, topic: &Arc<str>, partition: i32) -> bool {
         self.parts
             .borrow()
-            .contains_key(&(Arc::<str>::from(topic), partition))
+            .contains_key(&(topic.clone(), partition))
     }
 
     /// Where the builder goes on in this partition.
-    pub fn built_to(&self, topic: &str, partition: i32) -> Option<i64> {
+    pub fn built_to(&self, topic: &Arc<str>, partition: i32) -> Option<i64> {
         self.parts
             .borrow()
-            .get(&(Arc::<str>::from(topic), partition))
+            .get(&(topic.clone(), partition))
             .map(|p| p.built_to)
     }
 
     /// Records the builder's progress.
-    pub fn set_built_to(&self, topic: &str, partition: i32, offset: i64) {
-        if let Some(p) = self
-            .parts
-            .borrow_mut()
-            .get_mut(&(Arc::<str>::from(topic), partition))
-        {
+    pub fn set_built_to(&self, topic: &Arc<str>, partition: i32, offset: i64) {
+        if let Some(p) = self.parts.borrow_mut().get_mut(&(topic.clone(), partition)) {
             p.built_to = offset;
         }
     }
 
     /// Reads into memory the entries of the segments (of `bases`, the log's segments) that
     /// hold offsets `from..=to`, within the memory budget.
-    pub async fn load(&self, topic: &str, partition: i32, bases: &[i64], from: i64, to: i64) {
-        let key = (Arc::<str>::from(topic), partition);
+    pub async fn load(&self, topic: &Arc<str>, partition: i32, bases: &[i64], from: i64, to: i64) {
+        let key = (topic.clone(), partition);
         let wanted: Vec<(i64, PathBuf, u64)> = {
             let parts = self.parts.borrow();
             let Some(part) = parts.get(&key) else {
@@ -401,7 +415,7 @@ impl Indexes {
     /// offsets and CRC) in memory.
     pub fn lookup(
         &self,
-        topic: &str,
+        topic: &Arc<str>,
         partition: i32,
         bases: &[i64],
         h: &BatchHeader,
@@ -410,17 +424,45 @@ impl Indexes {
         let now = self.tick();
         let mut parts = self.parts.borrow_mut();
         let seg = parts
-            .get_mut(&(Arc::<str>::from(topic), partition))?
+            .get_mut(&(topic.clone(), partition))?
             .segs
             .get_mut(&seg_base)?;
         seg.last_used = now;
-        let e = seg.entries.as_ref()?.get(&h.base_offset)?;
-        (e.last_offset == h.last_offset() && e.crc == h.crc).then(|| e.summary.clone())
+        let e = seg.entries.as_mut()?.get_mut(&h.base_offset)?;
+        if e.last_offset != h.last_offset() || e.crc != h.crc {
+            return None;
+        }
+        // The header the read found vouches for the entry from now on.
+        e.verified = true;
+        e.size = h.size_bytes() as u32;
+        Some(e.summary.clone())
+    }
+
+    /// The verified entry of the batch at `offset` of segment `seg_base` (in memory): its last
+    /// offset, size and summary. A verified entry describes the batch the segment holds there,
+    /// so a read that knows where the batch before it ended knows where this one is.
+    pub fn next_verified(
+        &self,
+        topic: &Arc<str>,
+        partition: i32,
+        seg_base: i64,
+        offset: i64,
+    ) -> Option<(i64, u64, Rc<Summarized>)> {
+        let now = self.tick();
+        let mut parts = self.parts.borrow_mut();
+        let seg = parts
+            .get_mut(&(topic.clone(), partition))?
+            .segs
+            .get_mut(&seg_base)?;
+        seg.last_used = now;
+        let e = seg.entries.as_ref()?.get(&offset)?;
+        e.verified
+            .then(|| (e.last_offset, u64::from(e.size), e.summary.clone()))
     }
 
     /// True when the index has an entry for the batch `h` (in memory, matching), or cannot
     /// take one (its segment is full of entries).
-    pub fn covers(&self, topic: &str, partition: i32, bases: &[i64], h: &BatchHeader) -> bool {
+    pub fn covers(&self, topic: &Arc<str>, partition: i32, bases: &[i64], h: &BatchHeader) -> bool {
         if self.lookup(topic, partition, bases, h).is_some() {
             return true;
         }
@@ -429,7 +471,7 @@ impl Indexes {
         };
         let parts = self.parts.borrow();
         parts
-            .get(&(Arc::<str>::from(topic), partition))
+            .get(&(topic.clone(), partition))
             .and_then(|p| p.segs.get(&seg_base))
             .is_some_and(|s| s.count >= ENTRIES_PER_SEGMENT_MAX)
     }
@@ -439,7 +481,7 @@ impl Indexes {
     /// a flush is due now.
     pub fn record(
         &self,
-        topic: &str,
+        topic: &Arc<str>,
         partition: i32,
         bases: &[i64],
         h: &BatchHeader,
@@ -450,7 +492,7 @@ impl Indexes {
         };
         let now = self.tick();
         let mut parts = self.parts.borrow_mut();
-        let Some(part) = parts.get_mut(&(Arc::<str>::from(topic), partition)) else {
+        let Some(part) = parts.get_mut(&(topic.clone(), partition)) else {
             return false;
         };
         let seg = part.segs.entry(seg_base).or_insert_with(|| Seg {
@@ -481,6 +523,8 @@ impl Indexes {
                 Entry {
                     last_offset: h.last_offset(),
                     crc: h.crc,
+                    size: h.size_bytes() as u32,
+                    verified: true,
                     summary: Summarized::new(summary),
                     encoded_bytes,
                 },
@@ -507,10 +551,10 @@ impl Indexes {
 
     /// Drops the entries and sidecars of segments below the log's first segment (retention
     /// deleted them).
-    fn forget_deleted(&self, topic: &str, partition: i32, bases: &[i64]) {
+    fn forget_deleted(&self, topic: &Arc<str>, partition: i32, bases: &[i64]) {
         let first = bases.first().copied().unwrap_or(i64::MAX);
         let mut parts = self.parts.borrow_mut();
-        let Some(part) = parts.get_mut(&(Arc::<str>::from(topic), partition)) else {
+        let Some(part) = parts.get_mut(&(topic.clone(), partition)) else {
             return;
         };
         let gone: Vec<i64> = part.segs.range(..first).map(|(b, _)| *b).collect();
@@ -529,10 +573,10 @@ impl Indexes {
     }
 
     /// Writes one partition's unwritten entries.
-    pub async fn flush_partition(&self, topic: &str, partition: i32) {
+    pub async fn flush_partition(&self, topic: &Arc<str>, partition: i32) {
         let writes: Vec<(PathBuf, u64, Vec<u8>)> = {
             let mut parts = self.parts.borrow_mut();
-            let Some(part) = parts.get_mut(&(Arc::<str>::from(topic), partition)) else {
+            let Some(part) = parts.get_mut(&(topic.clone(), partition)) else {
                 return;
             };
             let dir = part.dir.clone();
@@ -649,15 +693,60 @@ mod tests {
         let t: Arc<str> = Arc::from("t");
         ix.open(&t, 0, dir.path(), 0);
         let bases = [0, 50];
-        assert!(!ix.record("t", 0, &bases, &header(10, 19, 7), summary()));
-        assert!(ix.lookup("t", 0, &bases, &header(10, 19, 7)).is_some());
-        assert!(ix.lookup("t", 0, &bases, &header(10, 19, 8)).is_none());
-        assert!(ix.lookup("t", 0, &bases, &header(10, 18, 7)).is_none());
-        assert!(ix.lookup("t", 0, &bases, &header(20, 29, 7)).is_none());
-        assert!(ix.lookup("t", 1, &bases, &header(10, 19, 7)).is_none());
-        assert_eq!(segment_of(&bases, 49), Some(0));
-        assert_eq!(segment_of(&bases, 50), Some(50));
-        assert_eq!(segment_of(&bases, -1), None);
+        assert!(!ix.record(&t, 0, &bases, &header(10, 19, 7), summary()));
+        assert!(ix.lookup(&t, 0, &bases, &header(10, 19, 7)).is_some());
+        assert!(ix.lookup(&t, 0, &bases, &header(10, 19, 8)).is_none());
+        assert!(ix.lookup(&t, 0, &bases, &header(10, 18, 7)).is_none());
+        assert!(ix.lookup(&t, 0, &bases, &header(20, 29, 7)).is_none());
+        assert!(ix.lookup(&t, 1, &bases, &header(10, 19, 7)).is_none());
+        // Made from the batch: verified, with its size.
+        let (last, size, _) = ix.next_verified(&t, 0, 0, 10).expect("verified");
+        assert_eq!((last, size), (19, header(10, 19, 7).size_bytes()));
+        assert!(ix.next_verified(&t, 0, 0, 11).is_none());
+        assert!(ix.next_verified(&t, 0, 50, 10).is_none());
+    }
+
+    #[test]
+    fn entries_read_back_are_verified_only_by_a_matching_header() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let t: Arc<str> = Arc::from("t");
+        let bases = [0];
+        let mut h = header(0, 9, 7);
+        h.batch_length = 100;
+        {
+            let ix = Indexes::default();
+            ix.open(&t, 0, dir.path(), 0);
+            ix.record(&t, 0, &bases, &h, summary());
+            crate::runtime::block_on(
+                &crate::runtime::RuntimeConfig::single(crate::runtime::IoKind::Epoll),
+                ix.flush_partition(&t, 0),
+            )
+            .expect("runtime");
+        }
+        let ix = Indexes::default();
+        ix.open(&t, 0, dir.path(), 0);
+        crate::runtime::block_on(
+            &crate::runtime::RuntimeConfig::single(crate::runtime::IoKind::Epoll),
+            ix.load(&t, 0, &bases, 0, 9),
+        )
+        .expect("runtime");
+        assert!(
+            ix.next_verified(&t, 0, 0, 0).is_none(),
+            "read back: unverified"
+        );
+        assert!(
+            ix.lookup(&t, 0, &bases, &header(0, 9, 8)).is_none(),
+            "another CRC"
+        );
+        assert!(ix.next_verified(&t, 0, 0, 0).is_none());
+        assert!(ix.lookup(&t, 0, &bases, &h).is_some());
+        let (last, size, _) = ix
+            .next_verified(&t, 0, 0, 0)
+            .expect("verified by its header");
+        assert_eq!((last, size), (9, h.size_bytes()));
+        assert_eq!(segment_of(&[0, 50], 49), Some(0));
+        assert_eq!(segment_of(&[0, 50], 50), Some(50));
+        assert_eq!(segment_of(&[0, 50], -1), None);
     }
 
     #[test]

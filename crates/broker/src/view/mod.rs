@@ -107,8 +107,9 @@ impl Views {
     /// Forgets a deleted view's state (or a deleted topic's index).
     pub fn topic_deleted(&self, name: &str, partitions: i32) {
         self.views.borrow_mut().remove(name);
+        let topic: Arc<str> = Arc::from(name);
         for p in 0..partitions.max(0) {
-            self.indexes.close(name, p);
+            self.indexes.close(&topic, p);
         }
     }
 

@@ -21,12 +21,13 @@ use std::rc::Rc;
 use bytes::Bytes;
 
 use crate::error::BrokerError;
+use crate::runtime::fs::File;
 use crate::shard::{PartitionRead, ReadReq, ShardState};
 use crate::storage::batch::{self, BatchHeader, MAGIC_V2};
-use crate::storage::log::BatchRef;
 use crate::storage::records::{self, Compression, Record};
 use crate::transfer::{FileRange, Piece};
 use crate::view::filter::Decision;
+use crate::view::index::Summarized;
 use crate::view::summary::BatchSummary;
 use crate::view::View;
 
@@ -34,14 +35,115 @@ use crate::view::View;
 /// still answers a fetch quickly (the client asks again from where the read stopped, which an
 /// empty batch tells it); skipped batches cost a header read each.
 pub const SCAN_BYTES_MAX: u64 = 64 << 20;
-/// Source bytes read per step of a view read.
+/// Source bytes read per step of a view read where the index does not cover the batches.
 const STEP_BYTES: u64 = 4 << 20;
+/// Source bytes read per step where it does: the index walk goes on from the last batch read.
+const INDEXED_STEP_BYTES: u64 = 1;
 
 /// What was decided for one batch.
 enum Sent {
     Whole,
     Skipped,
     Rewritten(Bytes),
+}
+
+/// One batch as the read walks it: where it is, its offsets, and (when the read found it) its
+/// header; a batch walked through the index alone has none.
+struct At<'a> {
+    file: &'a Rc<File>,
+    position: u64,
+    base_offset: i64,
+    last_offset: i64,
+    size: u64,
+    header: Option<BatchHeader>,
+}
+
+/// Where the walk through the index goes on: the batch at `offset` starts at `position` of
+/// `file`, the segment whose base offset is `segment`.
+struct Anchor {
+    file: Rc<File>,
+    segment: i64,
+    position: u64,
+    offset: i64,
+}
+
+/// The read's result so far.
+struct Gather<'v> {
+    view: &'v View,
+    out: PartitionRead,
+    delivered: u64,
+    scanned: u64,
+    /// The run of whole batches being gathered into one file range.
+    run: Option<FileRange>,
+    /// The batches skipped since the last one sent: first offset, last offset.
+    skipped: Option<(i64, i64)>,
+    /// The leader epoch of the last header seen (for the closing empty batch).
+    epoch: i32,
+}
+
+impl Gather<'_> {
+    /// Takes the decision for batch `at`; true when the read has enough.
+    fn take(&mut self, at: &At<'_>, sent: Sent, r: &ReadReq) -> bool {
+        let stats = &self.view.stats;
+        self.scanned += at.size;
+        match sent {
+            Sent::Skipped => {
+                stats.batches_skipped.set(stats.batches_skipped.get() + 1);
+                let from = self.skipped.map_or(at.base_offset, |(from, _)| from);
+                self.skipped = Some((from, at.last_offset));
+            }
+            Sent::Whole => {
+                self.skipped = None;
+                stats.batches_whole.set(stats.batches_whole.get() + 1);
+                stats
+                    .bytes_zero_copy
+                    .set(stats.bytes_zero_copy.get() + at.size);
+                self.delivered += at.size;
+                match self.run.as_mut() {
+                    Some(range)
+                        if range.position + range.len == at.position
+                            && range.file.raw_fd() == at.file.raw_fd() =>
+                    {
+                        range.len += at.size
+                    }
+                    _ => {
+                        if let Some(done) = self.run.take() {
+                            self.out.ranges.push(Piece::File(done));
+                        }
+                        self.run = Some(FileRange {
+                            file: (**at.file).clone(),
+                            position: at.position,
+                            len: at.size,
+                            hold: None,
+                        });
+                    }
+                }
+            }
+            Sent::Rewritten(bytes) => {
+                self.skipped = None;
+                if let Some(done) = self.run.take() {
+                    self.out.ranges.push(Piece::File(done));
+                }
+                stats
+                    .batches_rewritten
+                    .set(stats.batches_rewritten.get() + 1);
+                stats
+                    .bytes_rewritten
+                    .set(stats.bytes_rewritten.get() + bytes.len() as u64);
+                self.delivered += bytes.len() as u64;
+                self.out.ranges.push(Piece::Bytes(bytes));
+            }
+        }
+        self.out.next_offset = at.last_offset + 1;
+        self.delivered >= r.max_bytes
+            || at.last_offset >= r.last_wanted
+            || self.scanned >= SCAN_BYTES_MAX
+    }
+
+    /// Nothing was gathered yet (an error now is the read's answer).
+    fn is_empty(&self) -> bool {
+        self.out.ranges.is_empty() && self.run.is_none()
+    }
 }
 
 /// Reads partition `r.partition` of `view` (on the source partition's owner).
@@ -55,36 +157,90 @@ pub async fn read(shard: &ShardState, view: &Rc<View>, r: &ReadReq) -> Partition
         indexes.open(&view.source, r.partition, log.dir(), log.log_start_offset());
     }
     let decompressed_max = shard.engine.log_config().validation.decompressed_bytes_max;
-    let mut out = PartitionRead {
-        error: None,
-        high_watermark: log.high_watermark(),
-        log_start_offset: log.log_start_offset(),
-        next_offset: r.offset,
-        ranges: Vec::new(),
+    let mut g = Gather {
+        view,
+        out: PartitionRead {
+            error: None,
+            high_watermark: log.high_watermark(),
+            log_start_offset: log.log_start_offset(),
+            next_offset: r.offset,
+            ranges: Vec::new(),
+        },
+        delivered: 0,
+        scanned: 0,
+        run: None,
+        skipped: None,
+        epoch: -1,
     };
-    let mut delivered = 0u64;
-    let mut scanned = 0u64;
+    let mut anchor: Option<Anchor> = None;
     let mut offset = r.offset;
-    // The run of whole batches being gathered into one file range, and the skipped batches
-    // since the last batch sent (first offset, last header).
-    let mut run: Option<FileRange> = None;
-    let mut skipped: Option<(i64, BatchHeader)> = None;
+    // The first read finds the batch holding `r.offset`; later ones go on where the index
+    // walk stopped, reading more at once while the index does not cover the batches.
+    let mut step = INDEXED_STEP_BYTES;
     'read: loop {
-        let step = STEP_BYTES.min(SCAN_BYTES_MAX - scanned).max(1);
-        let (res, batches) = match log.read_batches(offset, step, r.last_wanted).await {
+        // Through the index: no segment read for batches it has verified entries of.
+        while let Some(a) = anchor.as_mut() {
+            let hw = g.out.high_watermark;
+            let Some((last, size, summary)) =
+                indexes.next_verified(&view.source, r.partition, a.segment, a.offset)
+            else {
+                break;
+            };
+            if last >= hw {
+                break 'read;
+            }
+            let decision = decide_summary(view, &summary);
+            let at = At {
+                file: &a.file,
+                position: a.position,
+                base_offset: a.offset,
+                last_offset: last,
+                size,
+                header: None,
+            };
+            let sent = match decision {
+                Decision::All => Sent::Whole,
+                Decision::None => Sent::Skipped,
+                Decision::Mixed => match rewrite(shard, view, r, &log, &at, decompressed_max).await
+                {
+                    Ok(Some(bytes)) => Sent::Rewritten(bytes),
+                    Ok(None) => Sent::Skipped,
+                    Err(e) => {
+                        // The index and the segment disagree (or the batch does not decode):
+                        // read it the slow way, through its header.
+                        tracing::debug!("view {}: {e}; read through its header", view.name);
+                        break;
+                    }
+                },
+            };
+            let (next_position, next_offset) = (a.position + size, last + 1);
+            let done = g.take(&at, sent, r);
+            a.position = next_position;
+            a.offset = next_offset;
+            offset = next_offset;
+            if done || next_offset >= hw {
+                break 'read;
+            }
+        }
+        // Through the segment: the batches' headers, from `offset`.
+        let budget = SCAN_BYTES_MAX.saturating_sub(g.scanned).max(1);
+        let (res, batches) = match log
+            .read_batches(offset, step.min(budget), r.last_wanted)
+            .await
+        {
             Ok(x) => x,
             Err(e) => {
-                if out.ranges.is_empty() && run.is_none() {
-                    out.error = Some(BrokerError::Storage(e));
-                    out.high_watermark = log.high_watermark();
-                    out.log_start_offset = log.log_start_offset();
-                    return out;
+                if g.is_empty() {
+                    g.out.error = Some(BrokerError::Storage(e));
+                    g.out.high_watermark = log.high_watermark();
+                    g.out.log_start_offset = log.log_start_offset();
+                    return g.out;
                 }
                 break;
             }
         };
-        out.high_watermark = res.high_watermark;
-        out.log_start_offset = res.log_start_offset;
+        g.out.high_watermark = res.high_watermark;
+        g.out.log_start_offset = res.log_start_offset;
         let (Some(first), Some(last)) = (batches.first(), batches.last()) else {
             break;
         };
@@ -98,13 +254,25 @@ pub async fn read(shard: &ShardState, view: &Rc<View>, r: &ReadReq) -> Partition
                 last.header.last_offset(),
             )
             .await;
+        let mut indexed = true;
         for b in &batches {
             let h = b.header;
-            let sent = match decide(shard, view, r.partition, &bases, &h) {
+            g.epoch = h.partition_leader_epoch;
+            let at = At {
+                file: &b.file,
+                position: b.position,
+                base_offset: h.base_offset,
+                last_offset: h.last_offset(),
+                size: h.size_bytes(),
+                header: Some(h),
+            };
+            let decision = decide(shard, view, r.partition, &bases, &h);
+            indexed &= decision.is_some();
+            let sent = match decision.unwrap_or(Decision::Mixed) {
                 Decision::All => Sent::Whole,
                 Decision::None => Sent::Skipped,
                 Decision::Mixed => {
-                    match rewrite(shard, view, r, &bases, b, decompressed_max).await {
+                    match rewrite(shard, view, r, &log, &at, decompressed_max).await {
                         Ok(Some(bytes)) => Sent::Rewritten(bytes),
                         Ok(None) => Sent::Skipped,
                         Err(e) => {
@@ -118,8 +286,8 @@ pub async fn read(shard: &ShardState, view: &Rc<View>, r: &ReadReq) -> Partition
                                 view.source,
                                 r.partition
                             );
-                            if out.ranges.is_empty() && run.is_none() {
-                                out.error = Some(BrokerError::CorruptBatch {
+                            if g.is_empty() {
+                                g.out.error = Some(BrokerError::CorruptBatch {
                                     topic: view.name.clone(),
                                     partition: r.partition,
                                     offset: h.base_offset,
@@ -131,76 +299,39 @@ pub async fn read(shard: &ShardState, view: &Rc<View>, r: &ReadReq) -> Partition
                     }
                 }
             };
-            match sent {
-                Sent::Skipped => {
-                    view.stats
-                        .batches_skipped
-                        .set(view.stats.batches_skipped.get() + 1);
-                    let from = skipped.map_or(h.base_offset, |(from, _)| from);
-                    skipped = Some((from, h));
-                }
-                Sent::Whole => {
-                    skipped = None;
-                    let len = h.size_bytes();
-                    view.stats
-                        .batches_whole
-                        .set(view.stats.batches_whole.get() + 1);
-                    view.stats
-                        .bytes_zero_copy
-                        .set(view.stats.bytes_zero_copy.get() + len);
-                    delivered += len;
-                    match run.as_mut() {
-                        Some(range)
-                            if range.position + range.len == b.position
-                                && range.file.raw_fd() == b.file.raw_fd() =>
-                        {
-                            range.len += len
-                        }
-                        _ => {
-                            if let Some(done) = run.take() {
-                                out.ranges.push(Piece::File(done));
-                            }
-                            run = Some(FileRange {
-                                file: (*b.file).clone(),
-                                position: b.position,
-                                len,
-                                hold: None,
-                            });
-                        }
-                    }
-                }
-                Sent::Rewritten(bytes) => {
-                    skipped = None;
-                    if let Some(done) = run.take() {
-                        out.ranges.push(Piece::File(done));
-                    }
-                    view.stats
-                        .batches_rewritten
-                        .set(view.stats.batches_rewritten.get() + 1);
-                    view.stats
-                        .bytes_rewritten
-                        .set(view.stats.bytes_rewritten.get() + bytes.len() as u64);
-                    delivered += bytes.len() as u64;
-                    out.ranges.push(Piece::Bytes(bytes));
-                }
-            }
-            out.next_offset = h.last_offset() + 1;
-            if delivered >= r.max_bytes || h.last_offset() >= r.last_wanted {
+            if g.take(&at, sent, r) {
                 break 'read;
             }
         }
-        scanned += res.size_bytes();
         offset = res.next_offset;
-        if offset >= res.high_watermark || scanned >= SCAN_BYTES_MAX {
+        if offset >= res.high_watermark {
             break;
         }
+        // Go on through the index from the batch after the last one read, if it is in the
+        // same segment (the next segment's first batch is found by a read).
+        anchor = segment_of(&bases, last.header.base_offset)
+            .filter(|seg| segment_of(&bases, offset) == Some(*seg))
+            .map(|segment| Anchor {
+                file: last.file.clone(),
+                segment,
+                position: last.position + last.header.size_bytes(),
+                offset,
+            });
+        step = if indexed {
+            INDEXED_STEP_BYTES
+        } else {
+            STEP_BYTES
+        };
     }
-    if let Some(done) = run.take() {
-        out.ranges.push(Piece::File(done));
+    if let Some(done) = g.run.take() {
+        g.out.ranges.push(Piece::File(done));
     }
-    if let Some((from, last)) = skipped {
-        out.ranges.push(Piece::Bytes(empty_batch(from, &last)));
+    if let Some((from, last)) = g.skipped {
+        g.out
+            .ranges
+            .push(Piece::Bytes(empty_batch(from, last, g.epoch)));
     }
+    let mut out = g.out;
     if !hold_files(shard, &mut out) {
         tracing::debug!(
             "fetch of view {}-{}: the in-flight fetch file budget is spent; answered without data",
@@ -211,6 +342,12 @@ pub async fn read(shard: &ShardState, view: &Rc<View>, r: &ReadReq) -> Partition
         out.next_offset = r.offset;
     }
     out
+}
+
+/// The segment holding `offset`: the greatest of `bases` not above it.
+fn segment_of(bases: &[i64], offset: i64) -> Option<i64> {
+    let i = bases.partition_point(|b| *b <= offset);
+    (i > 0).then(|| bases[i - 1])
 }
 
 /// Gives every file range its share of the in-flight fetch file budget; false when it is spent.
@@ -226,60 +363,91 @@ fn hold_files(shard: &ShardState, out: &mut PartitionRead) -> bool {
     true
 }
 
-/// The filter's decision for batch `h`: from its summary when the index has a matching one,
-/// `Mixed` (read it) when not. Control batches go out as they are.
+/// The filter's decision for batch `h` from its summary when the index has a matching one
+/// (`None` when not: the batch is read). Control batches go out as they are.
 fn decide(
     shard: &ShardState,
     view: &View,
     partition: i32,
     bases: &[i64],
     h: &BatchHeader,
-) -> Decision {
+) -> Option<Decision> {
     if h.is_control() {
-        return Decision::All;
+        return Some(Decision::All);
     }
     match shard
         .views
         .indexes
         .lookup(&view.source, partition, bases, h)
     {
-        Some(s) => {
-            let (id, decision) = s.decided.get();
-            if id == view.id {
-                return decision;
-            }
-            let decision = view.filter.decide(&s.summary);
-            s.decided.set((view.id, decision));
-            decision
-        }
+        Some(s) => Some(decide_summary(view, &s)),
         None => {
             view.stats
                 .batches_unindexed
                 .set(view.stats.batches_unindexed.get() + 1);
-            Decision::Mixed
+            None
         }
     }
 }
 
-/// Reads batch `b`, records its summary if the index lacks it, and returns the batch cut down
+/// The view's decision from a summary (kept with it for the next read of the same batch).
+fn decide_summary(view: &View, s: &Summarized) -> Decision {
+    let (id, decision) = s.decided.get();
+    if id == view.id {
+        return decision;
+    }
+    let decision = view.filter.decide(&s.summary);
+    s.decided.set((view.id, decision));
+    decision
+}
+
+/// Reads batch `at`, records its summary if the index lacks it, and returns the batch cut down
 /// to its matching records at or after the offset asked for (`None` when there are none; the
-/// whole batch, unchanged, when every record matches).
+/// whole batch, unchanged, when every record matches). A batch walked through the index is
+/// checked against the header its bytes start with.
 async fn rewrite(
     shard: &ShardState,
     view: &View,
     r: &ReadReq,
-    bases: &[i64],
-    b: &BatchRef,
+    log: &crate::storage::Log,
+    at: &At<'_>,
     decompressed_max: usize,
 ) -> Result<Option<Bytes>, String> {
-    let h = b.header;
-    let bytes = Bytes::from(b.read().await.map_err(|e| format!("reading it: {e}"))?);
+    let (r_io, buf) = at
+        .file
+        .read_exact_at(vec![0u8; at.size as usize], at.position)
+        .await;
+    r_io.map_err(|e| format!("reading the batch at {}: {e}", at.base_offset))?;
+    let bytes = Bytes::from(buf);
+    let h = match at.header {
+        Some(h) => h,
+        None => {
+            let h = BatchHeader::parse(&bytes).map_err(|e| format!("its header: {e}"))?;
+            if h.base_offset != at.base_offset
+                || h.last_offset() != at.last_offset
+                || h.size_bytes() != at.size
+            {
+                return Err(format!(
+                    "the index says batch {}..={} ({} bytes), the segment holds {}..={} ({} \
+                     bytes) there",
+                    at.base_offset,
+                    at.last_offset,
+                    at.size,
+                    h.base_offset,
+                    h.last_offset(),
+                    h.size_bytes()
+                ));
+            }
+            h
+        }
+    };
     let recs = records::decode_batch_records(&bytes, &h, decompressed_max)
         .map_err(|e| format!("decoding its records: {e}"))?;
     let indexes = &shard.views.indexes;
-    if !indexes.covers(&view.source, r.partition, bases, &h) {
+    let bases = log.segment_base_offsets();
+    if !indexes.covers(&view.source, r.partition, &bases, &h) {
         let summary = BatchSummary::of_records(&recs);
-        if indexes.record(&view.source, r.partition, bases, &h, summary) {
+        if indexes.record(&view.source, r.partition, &bases, &h, summary) {
             indexes.flush_partition(&view.source, r.partition).await;
         }
     }
@@ -323,19 +491,19 @@ pub fn cut_batch(h: &BatchHeader, kept: &[Record]) -> Result<Bytes, String> {
     Ok(Bytes::from(out))
 }
 
-/// A batch without records spanning offsets `from..=last.last_offset()`: a consumer moves its
-/// position past it (as past the empty batches Kafka's log cleaner keeps).
-pub fn empty_batch(from: i64, last: &BatchHeader) -> Bytes {
+/// A batch without records spanning offsets `from..=last`: a consumer moves its position past
+/// it (as past the empty batches Kafka's log cleaner keeps).
+pub fn empty_batch(from: i64, last: i64, partition_leader_epoch: i32) -> Bytes {
     let header = BatchHeader {
         base_offset: from,
         batch_length: 0,
-        partition_leader_epoch: last.partition_leader_epoch,
+        partition_leader_epoch,
         magic: MAGIC_V2,
         crc: 0,
         attributes: 0,
-        last_offset_delta: (last.last_offset() - from) as i32,
-        base_timestamp: last.max_timestamp,
-        max_timestamp: last.max_timestamp,
+        last_offset_delta: (last - from) as i32,
+        base_timestamp: NO_TIMESTAMP,
+        max_timestamp: NO_TIMESTAMP,
         producer_id: batch::NO_PRODUCER_ID,
         producer_epoch: batch::NO_PRODUCER_EPOCH,
         base_sequence: batch::NO_SEQUENCE,
@@ -345,6 +513,9 @@ pub fn empty_batch(from: i64, last: &BatchHeader) -> Bytes {
     batch::write_batch(&header, &[], &mut out).expect("an empty batch fits");
     Bytes::from(out)
 }
+
+/// Kafka's "no timestamp".
+const NO_TIMESTAMP: i64 = -1;
 
 #[cfg(test)]
 mod tests {
@@ -444,11 +615,12 @@ mod tests {
         )
         .expect("encode");
         let last = batch::validate_one(&whole, u64::MAX).expect("valid");
-        let empty = empty_batch(20, &last);
+        let empty = empty_batch(20, last.last_offset(), 3);
         let h = raw_header(&empty);
         assert_eq!(h.base_offset, 20);
         assert_eq!(h.last_offset(), 54);
         assert_eq!(h.records_count, 0);
+        assert_eq!(h.partition_leader_epoch, 3);
         assert_eq!(empty.len(), batch::HEADER_BYTES);
     }
 }
