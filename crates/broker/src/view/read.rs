@@ -441,38 +441,81 @@ async fn rewrite(
             h
         }
     };
-    let recs = records::decode_batch_records(&bytes, &h, decompressed_max)
-        .map_err(|e| format!("decoding its records: {e}"))?;
     let indexes = &shard.views.indexes;
     let bases = log.segment_base_offsets();
     if !indexes.covers(&view.source, r.partition, &bases, &h) {
+        // Not indexed yet: summarize it on the way (the builder would read it again).
+        let recs = records::decode_batch_records(&bytes, &h, decompressed_max)
+            .map_err(|e| format!("decoding its records: {e}"))?;
         let summary = BatchSummary::of_records(&recs);
         if indexes.record(&view.source, r.partition, &bases, &h, summary) {
             indexes.flush_partition(&view.source, r.partition).await;
         }
     }
-    let total = recs.len();
-    let kept: Vec<Record> = recs
-        .into_iter()
-        .filter(|rec| h.base_offset + i64::from(rec.offset_delta) >= r.offset)
-        .filter(|rec| view.filter.matches(rec))
-        .collect();
-    if kept.is_empty() {
-        return Ok(None);
-    }
-    if kept.len() == total {
-        return Ok(Some(bytes));
-    }
-    cut_batch(&h, &kept).map(Some)
-}
-
-/// A batch with `h`'s header fields (offset span, timestamps, producer, codec) holding only
-/// `kept`, with its own length, record count and CRC.
-pub fn cut_batch(h: &BatchHeader, kept: &[Record]) -> Result<Bytes, String> {
-    let mut plain = Vec::new();
-    records::encode_records(kept, &mut plain).map_err(|e| format!("encoding: {e}"))?;
     let compression =
         Compression::from_attributes(h.attributes).map_err(|e| format!("its codec: {e}"))?;
+    let size = h.size_bytes() as usize;
+    let region = bytes.slice(batch::RECORDS_AT..size.min(bytes.len()));
+    let plain = if compression == Compression::None {
+        region
+    } else {
+        let mut out = Vec::new();
+        compression
+            .decompress(&region, &mut out, decompressed_max)
+            .map_err(|e| format!("decompressing it: {e}"))?;
+        Bytes::from(out)
+    };
+    // Each record is read into one reused `Record` (its fields share `plain`), tested, and if
+    // kept its encoded bytes are copied as they are: nothing is encoded again.
+    let mut kept_region = Vec::new();
+    let (mut kept, mut total) = (0i32, 0i32);
+    let mut rec = Record::default();
+    let mut pos = 0usize;
+    while pos < plain.len() && total < h.records_count {
+        let start = pos;
+        rec.headers.clear();
+        let headers = &mut rec.headers;
+        let v = records::read_record(&plain, &mut pos, &mut |k, v| {
+            headers.push((plain.slice_ref(k), v.map(|v| plain.slice_ref(v))));
+        })
+        .map_err(|e| format!("record {total}: {e}"))?;
+        total += 1;
+        if h.base_offset + i64::from(v.offset_delta) < r.offset {
+            continue;
+        }
+        rec.offset_delta = v.offset_delta;
+        rec.timestamp_delta = v.timestamp_delta;
+        rec.key = v.key.map(|k| plain.slice_ref(k));
+        rec.value = None; // a filter reads headers and the key only
+        if view.filter.matches(&rec) {
+            kept_region.extend_from_slice(&plain[start..pos]);
+            kept += 1;
+        }
+    }
+    if total != h.records_count || pos != plain.len() {
+        return Err(format!(
+            "{total} records in {pos} bytes where the header says {} in {}",
+            h.records_count,
+            plain.len()
+        ));
+    }
+    if kept == 0 {
+        return Ok(None);
+    }
+    if kept == total {
+        return Ok(Some(bytes.slice(..size)));
+    }
+    frame_kept(&h, kept, kept_region, compression).map(Some)
+}
+
+/// The batch `h` cut to `kept` records whose encoded bytes are `plain`: `h`'s header fields
+/// (offset span, timestamps, producer, codec) with its own length, record count and CRC.
+fn frame_kept(
+    h: &BatchHeader,
+    kept: i32,
+    plain: Vec<u8>,
+    compression: Compression,
+) -> Result<Bytes, String> {
     let region = if compression == Compression::None {
         plain
     } else {
@@ -483,12 +526,22 @@ pub fn cut_batch(h: &BatchHeader, kept: &[Record]) -> Result<Bytes, String> {
         out
     };
     let header = BatchHeader {
-        records_count: kept.len() as i32,
+        records_count: kept,
         ..*h
     };
     let mut out = Vec::with_capacity(batch::HEADER_BYTES + region.len());
     batch::write_batch(&header, &region, &mut out).map_err(|e| format!("framing: {e}"))?;
     Ok(Bytes::from(out))
+}
+
+/// A batch with `h`'s header fields (offset span, timestamps, producer, codec) holding only
+/// `kept`, with its own length, record count and CRC.
+pub fn cut_batch(h: &BatchHeader, kept: &[Record]) -> Result<Bytes, String> {
+    let mut plain = Vec::new();
+    records::encode_records(kept, &mut plain).map_err(|e| format!("encoding: {e}"))?;
+    let compression =
+        Compression::from_attributes(h.attributes).map_err(|e| format!("its codec: {e}"))?;
+    frame_kept(h, kept.len() as i32, plain, compression)
 }
 
 /// A batch without records spanning offsets `from..=last`: a consumer moves its position past
