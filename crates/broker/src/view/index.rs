@@ -5,7 +5,7 @@
 //! One sidecar file per segment, next to it in the partition's directory,
 //! `{segment base offset:020}.filter`:
 //! ```text
-//! file header (16 bytes): magic "RLFI" | version u16 BE = 1 | reserved u16 = 0 | segment base i64 BE
+//! file header (16 bytes): magic "RLFI" | version u16 BE = 2 | reserved u16 = 0 | segment base i64 BE
 //! entry: length u32 BE (bytes after this field) | crc32c u32 BE (of the bytes after it)
 //!        | batch base offset i64 BE | batch last offset i64 BE | batch CRC u32 BE (as stored in
 //!        the batch header) | batch size u32 BE | summary (BatchSummary::encode, the rest)
@@ -50,8 +50,9 @@ use crate::view::summary::{BatchSummary, SUMMARY_BYTES_MAX};
 pub const SIDECAR_EXT: &str = "filter";
 /// Magic bytes at the start of a sidecar.
 const MAGIC: &[u8; 4] = b"RLFI";
-/// Format version.
-const VERSION: u16 = 1;
+/// Format version (2: entries carry the batch size; a sidecar of another version is not read,
+/// and its segment is indexed again).
+const VERSION: u16 = 2;
 /// Bytes of the file header.
 const FILE_HEADER_BYTES: usize = 16;
 /// Bytes of an entry before its summary, after its length field.
