@@ -144,11 +144,20 @@ struct Part {
 }
 
 /// Every indexed partition of one shard.
-#[derive(Default)]
 pub struct Indexes {
     parts: RefCell<HashMap<(Arc<str>, i32), Part>>,
     loaded_bytes: Cell<usize>,
     clock: Cell<u64>,
+    /// [`LOADED_BYTES_MAX`] (smaller in tests).
+    loaded_bytes_max: usize,
+    /// [`ENTRIES_PER_SEGMENT_MAX`] (smaller in tests).
+    entries_per_segment_max: usize,
+}
+
+impl Default for Indexes {
+    fn default() -> Indexes {
+        Indexes::with_bounds(LOADED_BYTES_MAX, ENTRIES_PER_SEGMENT_MAX)
+    }
 }
 
 /// The sidecar of segment `base` in `dir`.
@@ -246,6 +255,22 @@ fn segment_of(bases: &[i64], offset: i64) -> Option<i64> {
 }
 
 impl Indexes {
+    /// Indexes with other bounds than the broker's (tests reach them with a few entries).
+    pub fn with_bounds(loaded_bytes_max: usize, entries_per_segment_max: usize) -> Indexes {
+        Indexes {
+            parts: RefCell::default(),
+            loaded_bytes: Cell::new(0),
+            clock: Cell::new(0),
+            loaded_bytes_max,
+            entries_per_segment_max: entries_per_segment_max.min(ENTRIES_PER_SEGMENT_MAX),
+        }
+    }
+
+    /// Estimated bytes of the summaries in memory.
+    pub fn loaded_bytes(&self) -> usize {
+        self.loaded_bytes.get()
+    }
+
     fn tick(&self) -> u64 {
         let t = self.clock.get() + 1;
         self.clock.set(t);
@@ -362,6 +387,16 @@ impl Indexes {
                 .map(|(_, e)| entry_cost(e.encoded_bytes))
                 .sum();
             self.make_room(cost);
+            if self.loaded_bytes.get() + cost > self.loaded_bytes_max {
+                // Nothing more can leave memory: this segment's batches are read and filtered
+                // record by record until it can be loaded.
+                tracing::debug!(
+                    "filter index {}: {cost} bytes do not fit the budget of {} now",
+                    path.display(),
+                    self.loaded_bytes_max
+                );
+                continue;
+            }
             let now = self.tick();
             let mut parts = self.parts.borrow_mut();
             let Some(seg) = parts.get_mut(&key).and_then(|p| p.segs.get_mut(&base)) else {
@@ -392,7 +427,7 @@ impl Indexes {
     /// Drops least recently used segments' entries from memory until `cost` more fits the
     /// budget (segments with unwritten entries stay).
     fn make_room(&self, cost: usize) {
-        while self.loaded_bytes.get() + cost > LOADED_BYTES_MAX {
+        while self.loaded_bytes.get() + cost > self.loaded_bytes_max {
             let mut parts = self.parts.borrow_mut();
             let victim = parts
                 .iter()
@@ -474,7 +509,7 @@ impl Indexes {
         parts
             .get(&(topic.clone(), partition))
             .and_then(|p| p.segs.get(&seg_base))
-            .is_some_and(|s| s.count >= ENTRIES_PER_SEGMENT_MAX)
+            .is_some_and(|s| s.count >= self.entries_per_segment_max)
     }
 
     /// Records the summary of batch `h` (of the segment of `bases` that holds it); written to
@@ -501,7 +536,7 @@ impl Indexes {
             entries: Some(BTreeMap::new()),
             ..Seg::default()
         });
-        if seg.count >= ENTRIES_PER_SEGMENT_MAX {
+        if seg.count >= self.entries_per_segment_max {
             return false;
         }
         if let Some(entries) = seg.entries.as_ref() {
@@ -533,7 +568,12 @@ impl Indexes {
             seg.bytes += cost;
             self.loaded_bytes.set(self.loaded_bytes.get() + cost);
         }
-        seg.pending.len() >= PENDING_BYTES_MAX
+        let flush_now = seg.pending.len() >= PENDING_BYTES_MAX;
+        drop(parts);
+        if self.loaded_bytes.get() > self.loaded_bytes_max {
+            self.make_room(0);
+        }
+        flush_now
     }
 
     /// Writes every partition's unwritten entries, and forgets the sidecars of segments the
@@ -748,6 +788,67 @@ mod tests {
         assert_eq!(segment_of(&[0, 50], 49), Some(0));
         assert_eq!(segment_of(&[0, 50], 50), Some(50));
         assert_eq!(segment_of(&[0, 50], -1), None);
+    }
+
+    fn run<F: std::future::Future>(f: F) -> F::Output {
+        crate::runtime::block_on(
+            &crate::runtime::RuntimeConfig::single(crate::runtime::IoKind::Epoll),
+            f,
+        )
+        .expect("runtime")
+    }
+
+    #[test]
+    fn memory_stays_within_the_budget_and_evicted_segments_come_back_from_their_sidecar() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let t: Arc<str> = Arc::from("t");
+        // Room for about 10 entries.
+        let budget = 10 * entry_cost(BatchSummary::of_records(&[]).encoded_len());
+        let ix = Indexes::with_bounds(budget, ENTRIES_PER_SEGMENT_MAX);
+        ix.open(&t, 0, dir.path(), 0);
+        let bases = [0, 100, 200];
+        for base in bases {
+            for k in 0..8 {
+                let h = header(base + k * 10, base + k * 10 + 9, k as u32);
+                ix.record(&t, 0, &bases, &h, summary());
+            }
+            // Written: only segments without unwritten entries may leave memory.
+            run(ix.flush_partition(&t, 0));
+        }
+        assert!(
+            ix.loaded_bytes() <= budget,
+            "{} bytes loaded, budget {budget}",
+            ix.loaded_bytes()
+        );
+        // The oldest segment left memory; its batches are unindexed until loaded again.
+        assert!(ix.next_verified(&t, 0, 0, 0).is_none());
+        assert!(ix.next_verified(&t, 0, 200, 200).is_some());
+        run(ix.load(&t, 0, &bases, 0, 79));
+        assert!(ix.loaded_bytes() <= budget);
+        assert!(
+            ix.lookup(&t, 0, &bases, &header(0, 9, 0)).is_some(),
+            "read back"
+        );
+        assert!(
+            ix.next_verified(&t, 0, 0, 10).is_none(),
+            "read back: unverified"
+        );
+    }
+
+    #[test]
+    fn a_segment_takes_at_most_its_entry_bound() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let t: Arc<str> = Arc::from("t");
+        let ix = Indexes::with_bounds(LOADED_BYTES_MAX, 3);
+        ix.open(&t, 0, dir.path(), 0);
+        let bases = [0];
+        for k in 0..5 {
+            ix.record(&t, 0, &bases, &header(k * 10, k * 10 + 9, 1), summary());
+        }
+        assert!(ix.next_verified(&t, 0, 0, 20).is_some());
+        assert!(ix.next_verified(&t, 0, 0, 30).is_none(), "past the bound");
+        // A full segment counts as covered: nobody reads its other batches to index them.
+        assert!(ix.covers(&t, 0, &bases, &header(40, 49, 1)));
     }
 
     #[test]
