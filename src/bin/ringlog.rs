@@ -228,17 +228,73 @@ enum BenchCommand {
     Views(ViewsBenchArgs),
 }
 
+/// What `bench share` and `bench views` know of a broker at `--bootstrap` and what their reports
+/// call the broker under test.
 #[derive(clap::Args)]
-struct ViewsBenchArgs {
-    /// A running ringlog HOST:PORT instead of one started here.
-    #[arg(long)]
-    bootstrap: Option<String>,
+struct ReportedBrokerArgs {
     /// Pid of the --bootstrap broker, for its CPU seconds.
     #[arg(long)]
     broker_pid: Option<u32>,
     /// What the report calls the broker (default: ringlog, or the --bootstrap address).
     #[arg(long)]
     label: Option<String>,
+}
+
+/// The broker `bench share` and `bench views` start per round when there is no `--bootstrap`.
+#[derive(clap::Args)]
+struct OwnBrokerArgs {
+    /// Shards of the broker started here.
+    // One constant: `bench::views::CORES_DEFAULT` is this one.
+    #[arg(long, default_value_t = bench::share::CORES_DEFAULT)]
+    cores: usize,
+    /// I/O driver of the broker started here: uring or epoll.
+    #[arg(long, default_value = "uring")]
+    io: ringlog::runtime::IoKind,
+    /// --flush of the broker started here.
+    #[arg(long, default_value = "always")]
+    flush: String,
+    /// The ringlog binary started as the broker (default: this one).
+    #[arg(long)]
+    exe: Option<std::path::PathBuf>,
+}
+
+impl OwnBrokerArgs {
+    /// The broker under test (the one at `bootstrap`, else one started here) and what the
+    /// report calls it unless `--label` says otherwise.
+    fn target(
+        &self,
+        bootstrap: Option<&str>,
+    ) -> Result<(bench::share::Target, String), Box<dyn std::error::Error>> {
+        use bench::share::Target;
+        Ok(match bootstrap {
+            Some(b) => {
+                let addr = client::cli::resolve_broker(b)?;
+                (Target::Bootstrap(addr), b.to_string())
+            }
+            None => {
+                let exe = match &self.exe {
+                    Some(exe) => exe.clone(),
+                    None => std::env::current_exe()?,
+                };
+                let target = Target::Own {
+                    exe,
+                    cores: self.cores,
+                    io: self.io,
+                    flush: self.flush.clone(),
+                };
+                (target, "ringlog".to_string())
+            }
+        })
+    }
+}
+
+#[derive(clap::Args)]
+struct ViewsBenchArgs {
+    /// A running ringlog HOST:PORT instead of one started here.
+    #[arg(long)]
+    bootstrap: Option<String>,
+    #[command(flatten)]
+    reported: ReportedBrokerArgs,
     /// Rounds (medians are taken over them).
     #[arg(long, default_value_t = bench::views::ROUNDS_DEFAULT)]
     rounds: usize,
@@ -257,18 +313,8 @@ struct ViewsBenchArgs {
     /// Long-poll wait of every Fetch, ms.
     #[arg(long, default_value_t = bench::views::MAX_WAIT_MS_DEFAULT)]
     max_wait_ms: u64,
-    /// Shards of the broker started here.
-    #[arg(long, default_value_t = bench::views::CORES_DEFAULT)]
-    cores: usize,
-    /// I/O driver of the broker started here: uring or epoll.
-    #[arg(long, default_value = "uring")]
-    io: ringlog::runtime::IoKind,
-    /// --flush of the broker started here.
-    #[arg(long, default_value = "always")]
-    flush: String,
-    /// The ringlog binary started as the broker (default: this one).
-    #[arg(long)]
-    exe: Option<std::path::PathBuf>,
+    #[command(flatten)]
+    own: OwnBrokerArgs,
     /// Smoke test: 1 round, 20,000 records.
     #[arg(long)]
     quick: bool,
@@ -288,12 +334,8 @@ struct ShareBenchArgs {
     /// A running broker HOST:PORT (ringlog or Kafka) instead of a ringlog started here.
     #[arg(long)]
     bootstrap: Option<String>,
-    /// Pid of the --bootstrap broker, for its CPU seconds.
-    #[arg(long)]
-    broker_pid: Option<u32>,
-    /// What the report calls the broker (default: ringlog, or the --bootstrap address).
-    #[arg(long)]
-    label: Option<String>,
+    #[command(flatten)]
+    reported: ReportedBrokerArgs,
     /// Rounds (medians are taken over them).
     #[arg(long, default_value_t = bench::share::ROUNDS_DEFAULT)]
     rounds: usize,
@@ -321,18 +363,8 @@ struct ShareBenchArgs {
     /// Records read by each round's warm-up (0: none).
     #[arg(long, default_value_t = bench::share::WARMUP_RECORDS_DEFAULT)]
     warmup_records: u64,
-    /// Shards of the broker started here.
-    #[arg(long, default_value_t = bench::share::CORES_DEFAULT)]
-    cores: usize,
-    /// I/O driver of the broker started here: uring or epoll.
-    #[arg(long, default_value = "uring")]
-    io: ringlog::runtime::IoKind,
-    /// --flush of the broker started here.
-    #[arg(long, default_value = "always")]
-    flush: String,
-    /// The ringlog binary started as the broker (default: this one).
-    #[arg(long)]
-    exe: Option<std::path::PathBuf>,
+    #[command(flatten)]
+    own: OwnBrokerArgs,
     /// Smoke test: 1 round, 20,000 records, 500 acknowledgements.
     #[arg(long)]
     quick: bool,
@@ -862,9 +894,7 @@ fn run_bench(kind: BenchCommand) -> Result<(), Box<dyn std::error::Error>> {
                 config.workloads = w;
             }
             config.progress = true;
-            config.command = std::env::args()
-                .skip(1)
-                .fold("ringlog".to_string(), |acc, a| acc + " " + &a);
+            config.command = command_line();
             let report = compare::run(&config)?;
             if args.json {
                 println!("{}", report.to_json());
@@ -923,6 +953,13 @@ fn run_bench(kind: BenchCommand) -> Result<(), Box<dyn std::error::Error>> {
     Ok(())
 }
 
+/// The command line that reproduces this run, as the reports record it.
+fn command_line() -> String {
+    std::env::args()
+        .skip(1)
+        .fold("ringlog".to_string(), |acc, a| acc + " " + &a)
+}
+
 fn delay_config(
     args: &DelayBenchArgs,
 ) -> Result<bench::delay::DelayBenchConfig, Box<dyn std::error::Error>> {
@@ -956,9 +993,7 @@ fn delay_config(
     }
     c.out_dir = Some(args.out.clone());
     c.progress = true;
-    c.command = std::env::args()
-        .skip(1)
-        .fold("ringlog".to_string(), |acc, a| acc + " " + &a);
+    c.command = command_line();
     c.validate()?;
     Ok(c)
 }
@@ -966,26 +1001,8 @@ fn delay_config(
 fn share_config(
     args: &ShareBenchArgs,
 ) -> Result<bench::share::ShareBenchConfig, Box<dyn std::error::Error>> {
-    use bench::share::{ShareBenchConfig, Target};
-    let (target, label) = match &args.bootstrap {
-        Some(b) => {
-            let addr = client::cli::resolve_broker(b)?;
-            (Target::Bootstrap(addr), b.clone())
-        }
-        None => {
-            let exe = match &args.exe {
-                Some(exe) => exe.clone(),
-                None => std::env::current_exe()?,
-            };
-            let target = Target::Own {
-                exe,
-                cores: args.cores,
-                io: args.io,
-                flush: args.flush.clone(),
-            };
-            (target, "ringlog".to_string())
-        }
-    };
+    use bench::share::ShareBenchConfig;
+    let (target, label) = args.own.target(args.bootstrap.as_deref())?;
     let mut c = ShareBenchConfig::new(target);
     if args.quick {
         c = c.quick();
@@ -995,8 +1012,8 @@ fn share_config(
         c.ack_samples = args.ack_samples;
         c.warmup_records = args.warmup_records;
     }
-    c.label = args.label.clone().unwrap_or(label);
-    c.broker_pid = args.broker_pid;
+    c.label = args.reported.label.clone().unwrap_or(label);
+    c.broker_pid = args.reported.broker_pid;
     c.record_bytes = args.record_bytes;
     if let Some(k) = &args.consumers {
         c.consumers = k.clone();
@@ -1009,9 +1026,7 @@ fn share_config(
     }
     c.out_dir = Some(args.out.clone());
     c.progress = true;
-    c.command = std::env::args()
-        .skip(1)
-        .fold("ringlog".to_string(), |acc, a| acc + " " + &a);
+    c.command = command_line();
     c.validate()?;
     Ok(c)
 }
@@ -1019,26 +1034,8 @@ fn share_config(
 fn views_config(
     args: &ViewsBenchArgs,
 ) -> Result<bench::views::ViewsBenchConfig, Box<dyn std::error::Error>> {
-    use bench::views::{Target, ViewsBenchConfig};
-    let (target, label) = match &args.bootstrap {
-        Some(b) => {
-            let addr = client::cli::resolve_broker(b)?;
-            (Target::Bootstrap(addr), b.clone())
-        }
-        None => {
-            let exe = match &args.exe {
-                Some(exe) => exe.clone(),
-                None => std::env::current_exe()?,
-            };
-            let target = Target::Own {
-                exe,
-                cores: args.cores,
-                io: args.io,
-                flush: args.flush.clone(),
-            };
-            (target, "ringlog".to_string())
-        }
-    };
+    use bench::views::ViewsBenchConfig;
+    let (target, label) = args.own.target(args.bootstrap.as_deref())?;
     let mut c = ViewsBenchConfig::new(target);
     if args.quick {
         c = c.quick();
@@ -1046,8 +1043,8 @@ fn views_config(
         c.rounds = args.rounds;
         c.records = args.records;
     }
-    c.label = args.label.clone().unwrap_or(label);
-    c.broker_pid = args.broker_pid;
+    c.label = args.reported.label.clone().unwrap_or(label);
+    c.broker_pid = args.reported.broker_pid;
     c.record_bytes = args.record_bytes;
     c.match_percent = args.match_percent;
     c.fetch_bytes = args.fetch_bytes;
@@ -1057,9 +1054,7 @@ fn views_config(
     }
     c.out_dir = Some(args.out.clone());
     c.progress = true;
-    c.command = std::env::args()
-        .skip(1)
-        .fold("ringlog".to_string(), |acc, a| acc + " " + &a);
+    c.command = command_line();
     c.validate()?;
     Ok(c)
 }

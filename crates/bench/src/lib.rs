@@ -10,7 +10,10 @@
 //! - [`summary`]: median and spread of repeated rounds.
 //! - [`cpu`]: CPU accounting from /proc (process, thread, every thread, machine), the one place
 //!   that parses `stat` and `schedstat`.
-//! - `format`: the JSON writer of `--json` output and human-readable numbers.
+//! - `format`: the JSON writer of `--json` output, human-readable numbers and table cells, the
+//!   dated report files.
+//! - `round_broker`: the broker under test of `share` and `views` (started here per round, or
+//!   at `--bootstrap`) and their loop over rounds.
 //! - `batches`: the walk over the whole record batches of a Fetch response.
 //!
 //! The benchmarks:
@@ -43,6 +46,7 @@ pub mod delay;
 mod format;
 pub mod load;
 pub mod machine;
+mod round_broker;
 pub mod runtime;
 pub mod share;
 pub mod summary;
@@ -54,4 +58,4 @@ pub use machine::Machine;
 pub use summary::Summary;
 
 pub(crate) use batches::{whole_batches, WholeBatches};
-pub(crate) use format::{json_array, json_number, xml, JsonObject};
+pub(crate) use format::{cell, json_array, json_number, summary_json, xml, JsonObject};

@@ -24,6 +24,23 @@ impl Machine {
             cpus: ringlog_runtime::online_cpus(),
         }
     }
+
+    /// `{"kernel":..,"cpu_model":..,"cpus":..}`, as every report's JSON names the machine.
+    pub(crate) fn to_json(&self) -> String {
+        crate::JsonObject::new()
+            .str("kernel", &self.kernel)
+            .str("cpu_model", &self.cpu_model)
+            .num("cpus", self.cpus as f64)
+            .finish()
+    }
+}
+
+/// The machine's load averages (1, 5, 15 min) from /proc/loadavg, empty when unreadable: other
+/// work on a shared machine shows here.
+pub(crate) fn loadavg() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_default()
 }
 
 /// The first "model name" value of a /proc/cpuinfo text.
@@ -44,5 +61,18 @@ mod tests {
                        model name\t: other\n";
         assert_eq!(cpu_model_of(cpuinfo).as_deref(), Some("AMD EPYC 7B13"));
         assert_eq!(cpu_model_of("processor\t: 0\n"), None);
+    }
+
+    #[test]
+    fn json_names_kernel_cpu_and_count() {
+        let m = Machine {
+            kernel: "6.18.44".into(),
+            cpu_model: "AMD \"EPYC\"".into(),
+            cpus: 2,
+        };
+        assert_eq!(
+            m.to_json(),
+            r#"{"kernel":"6.18.44","cpu_model":"AMD \"EPYC\"","cpus":2}"#
+        );
     }
 }

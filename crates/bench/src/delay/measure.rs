@@ -9,17 +9,9 @@
 
 use super::config::{DelayBenchConfig, RSS_GOAL_BYTES};
 use super::stats::{Memory, Percentiles};
+use crate::format::count;
 use crate::load::LoadReport;
 use crate::{Machine, Summary};
-
-/// A count with thousands grouped (`human` keeps decimals below 100).
-pub(super) fn count(n: u64) -> String {
-    if n < 100 {
-        n.to_string()
-    } else {
-        crate::human(n as f64)
-    }
-}
 
 /// Issue 15's precision goal: p99 lateness at most this many ms.
 pub const LATENESS_P99_GOAL_MS: f64 = 10.0;

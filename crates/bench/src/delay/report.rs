@@ -8,41 +8,14 @@ use super::config::{
     ENQUEUE_BATCH_RECORDS, ENQUEUE_CONNECTIONS, ENQUEUE_IN_FLIGHT, PARTITIONS, PENDING_AHEAD_MS,
     PENDING_SPREAD_SLOTS, RECORD_BYTES, STREAM_LEAD_MS, STREAM_TICK_MS,
 };
-use super::measure::{count, DelayReport, Variant};
+use super::measure::{DelayReport, Variant};
 use super::run::LOAD_SHAPE;
 use super::stats::Percentiles;
+use crate::format::{count, failures_markdown, json_strings, write_dated};
 use crate::load::LoadError;
-use crate::{human, json_array, JsonObject, Summary};
+use crate::{cell, human, json_array, summary_json, JsonObject};
 
 const MIB: f64 = (1u64 << 20) as f64;
-
-/// `median (min..max)` with `digits` decimals, or `n/a`.
-fn cell(s: Option<Summary>, digits: usize) -> String {
-    match s {
-        Some(s) if digits == 0 => {
-            format!("{} ({}..{})", human(s.median), human(s.min), human(s.max))
-        }
-        Some(s) => format!(
-            "{:.d$} ({:.d$}..{:.d$})",
-            s.median,
-            s.min,
-            s.max,
-            d = digits
-        ),
-        None => "n/a".into(),
-    }
-}
-
-fn summary_json(s: Option<Summary>) -> String {
-    match s {
-        Some(s) => JsonObject::new()
-            .num("median", s.median)
-            .num("min", s.min)
-            .num("max", s.max)
-            .finish(),
-        None => "null".into(),
-    }
-}
 
 fn percentiles_json(p: Option<Percentiles>) -> String {
     match p {
@@ -93,12 +66,7 @@ impl DelayReport {
                 if g.met { "yes" } else { "**no**" }
             );
         }
-        if !self.failures.is_empty() {
-            let _ = writeln!(s, "\n## Failed rounds\n");
-            for f in &self.failures {
-                let _ = writeln!(s, "- {f}");
-            }
-        }
+        failures_markdown(&mut s, &self.failures);
         self.markdown_precision(&mut s);
         self.markdown_throughput(&mut s);
         self.markdown_capacity(&mut s);
@@ -341,11 +309,7 @@ impl DelayReport {
     /// The report as one JSON object.
     pub fn to_json(&self) -> String {
         let c = &self.config;
-        let machine = JsonObject::new()
-            .str("kernel", &self.machine.kernel)
-            .str("cpu_model", &self.machine.cpu_model)
-            .num("cpus", self.machine.cpus as f64)
-            .finish();
+        let machine = self.machine.to_json();
         let config = JsonObject::new()
             .str("command", &c.command)
             .num("rounds", c.rounds as f64)
@@ -463,10 +427,7 @@ impl DelayReport {
             .raw("capacity", &capacity)
             .raw("cost_runs", &cost)
             .raw("goals", &goals)
-            .raw(
-                "failures",
-                &json_array(self.failures.iter().map(|f| crate::format::json_string(f))),
-            )
+            .raw("failures", &json_strings(&self.failures))
             .num("json_version", 1.0)
             .finish()
             .replace(":NaN", ":null")
@@ -475,31 +436,8 @@ impl DelayReport {
     /// Writes `delay-<stamp>.md` and `.json` into `dir`; returns the Markdown path.
     pub fn write_files(&self, dir: &Path) -> Result<std::path::PathBuf, LoadError> {
         std::fs::create_dir_all(dir)?;
-        let stamp = file_stamp(&ringlog_client::cli::format_rfc3339_ms(
-            super::wire::now_ms(),
-        ));
-        let write = |name: String, text: String| {
-            let path = dir.join(name);
-            std::fs::write(&path, text)
-                .map_err(|e| LoadError(format!("{}: {e}", path.display())))
-                .map(|()| path)
-        };
-        let md = write(format!("delay-{stamp}.md"), self.markdown())?;
-        write(format!("delay-{stamp}.json"), self.to_json() + "\n")?;
-        Ok(md)
-    }
-}
-
-/// `2026-12-01T23:10:05.123Z` -> `20261201-231005`.
-fn file_stamp(rfc3339: &str) -> String {
-    let digits: String = rfc3339
-        .chars()
-        .take_while(|&ch| ch != '.')
-        .filter(char::is_ascii_digit)
-        .collect();
-    match digits.len() {
-        14 => format!("{}-{}", &digits[..8], &digits[8..]),
-        _ => digits,
+        let now_ms = super::wire::now_ms();
+        write_dated(dir, "delay", now_ms, self.markdown(), self.to_json())
     }
 }
 
@@ -646,11 +584,5 @@ mod tests {
             "{json}"
         );
         assert_eq!(r.capacity.unwrap().bytes_per_record(), 221.0);
-    }
-
-    #[test]
-    fn file_stamps_are_date_dash_time() {
-        assert_eq!(file_stamp("2026-12-01T23:10:05.123Z"), "20261201-231005");
-        assert_eq!(file_stamp("garbage"), "");
     }
 }

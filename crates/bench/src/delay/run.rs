@@ -18,6 +18,7 @@ use super::stats::{memory_of, Memory, Percentiles, Watchdog};
 use super::wire::{self, now_ms};
 use crate::load::compare::{data_root_in, BrokerUnderTest, CompareConfig, DirGuard, Launcher};
 use crate::load::{self, LoadConfig, LoadError, Mode};
+use crate::machine::loadavg;
 use crate::Machine;
 use ringlog_runtime::{IoKind, RuntimeConfig};
 
@@ -110,14 +111,6 @@ pub fn run(config: &DelayBenchConfig) -> Result<DelayReport, LoadError> {
         report.write_files(out)?;
     }
     Ok(report)
-}
-
-/// The machine's load averages (1, 5, 15 min) from /proc/loadavg: other work on a shared
-/// machine shows here.
-fn loadavg() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
-        .unwrap_or_default()
 }
 
 /// Bytes of the files under `dir`: (length, allocated on disk).

@@ -10,11 +10,7 @@ use crate::{human, json_array, JsonObject, Summary};
 impl RuntimeBenchReport {
     /// The report as one JSON object.
     pub fn to_json(&self) -> String {
-        let machine = JsonObject::new()
-            .str("kernel", &self.machine.kernel)
-            .str("cpu_model", &self.machine.cpu_model)
-            .num("cpus", self.machine.cpus as f64)
-            .finish();
+        let machine = self.machine.to_json();
         let config = self.config_json();
         let ring = self.ring_json();
         let metrics = self.metrics_json();

@@ -2,11 +2,11 @@
 //! records, the consumer counts, the acknowledgement samples, rounds; and the limit of every
 //! knob.
 
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use ringlog_runtime::IoKind;
+use crate::round_broker::TARGET_INVALID;
+pub use crate::round_broker::{Target, CORES_DEFAULT};
 
 /// Default rounds (medians are taken over them).
 pub const ROUNDS_DEFAULT: usize = 3;
@@ -52,26 +52,6 @@ pub const JOIN_WAIT_MS: u64 = 30_000;
 /// A measured run that has not ended after this long fails (a lost acknowledgement would
 /// otherwise wait for its 30 s lock, or forever for a broker that stopped answering).
 pub const RUN_TIMEOUT_MS: u64 = 300_000;
-/// Broker shards of the broker this benchmark starts.
-pub const CORES_DEFAULT: usize = 1;
-
-/// Where the broker under test comes from.
-#[derive(Clone, Debug)]
-pub enum Target {
-    /// `exe serve` as a child process, a fresh data directory per round.
-    Own {
-        /// The `ringlog` binary.
-        exe: PathBuf,
-        /// Its `--cores`.
-        cores: usize,
-        /// Its `--io`.
-        io: IoKind,
-        /// Its `--flush`.
-        flush: String,
-    },
-    /// A running broker (ringlog or Kafka); each round uses a new topic and new groups.
-    Bootstrap(SocketAddr),
-}
 
 /// What to run.
 #[derive(Clone, Debug)]
@@ -150,14 +130,6 @@ impl ShareBenchConfig {
 
     /// Check every field against its limit.
     pub fn validate(&self) -> Result<(), String> {
-        let own_ok = match &self.target {
-            Target::Own { cores, flush, .. } => {
-                *cores >= 1
-                    && (matches!(flush.as_str(), "always" | "never")
-                        || flush.starts_with("interval:"))
-            }
-            Target::Bootstrap(_) => true,
-        };
         let checks = [
             (
                 (1..=ROUNDS_MAX).contains(&self.rounds),
@@ -200,11 +172,7 @@ impl ShareBenchConfig {
                 self.warmup_records <= self.records,
                 "warm-up records must be at most the records".to_string(),
             ),
-            (
-                own_ok,
-                "the broker needs at least 1 core and flush always, never or interval:<ms>"
-                    .to_string(),
-            ),
+            (self.target.is_valid(), TARGET_INVALID.to_string()),
             (!self.label.is_empty(), "the label is empty".to_string()),
         ];
         match checks.into_iter().find(|(ok, _)| !ok) {
@@ -219,7 +187,10 @@ const FETCH_OVERHEAD_BYTES: usize = 128;
 
 #[cfg(test)]
 mod tests {
+    use std::net::SocketAddr;
+
     use super::*;
+    use ringlog_runtime::IoKind;
 
     #[test]
     fn config_limits_are_enforced() {

@@ -5,27 +5,10 @@ use std::fmt::{self, Write as _};
 use std::path::{Path, PathBuf};
 
 use super::clients::now_ms;
-use super::config::Target;
 use super::measure::{ShareReport, Throughput, SHARE_GOAL_RATIO};
+use crate::format::{failures_markdown, json_strings, write_dated};
 use crate::load::LoadError;
-use crate::{human, json_array, JsonObject, Summary};
-
-/// `median (min..max)` with `digits` decimals, or `n/a`.
-fn cell(s: Option<Summary>, digits: usize) -> String {
-    match s {
-        Some(s) if digits == 0 => {
-            format!("{} ({}..{})", human(s.median), human(s.min), human(s.max))
-        }
-        Some(s) => format!(
-            "{:.d$} ({:.d$}..{:.d$})",
-            s.median,
-            s.min,
-            s.max,
-            d = digits
-        ),
-        None => "n/a".into(),
-    }
-}
+use crate::{cell, human, json_array, summary_json, JsonObject};
 
 /// A count of records: whole, thousands grouped.
 fn count(v: f64) -> String {
@@ -33,17 +16,6 @@ fn count(v: f64) -> String {
         format!("{v:.0}")
     } else {
         human(v)
-    }
-}
-
-fn summary_json(s: Option<Summary>) -> String {
-    match s {
-        Some(s) => JsonObject::new()
-            .num("median", s.median)
-            .num("min", s.min)
-            .num("max", s.max)
-            .finish(),
-        None => "null".into(),
     }
 }
 
@@ -58,19 +30,6 @@ fn throughput_json(t: &Throughput) -> String {
         o.num("broker_cpu_s", cpu);
     }
     o.finish()
-}
-
-/// A sentence naming the broker under test.
-pub fn broker_sentence(target: &Target, label: &str) -> String {
-    match target {
-        Target::Own {
-            cores, io, flush, ..
-        } => format!(
-            "{label}: `ringlog serve --cores {cores} --io {io} --flush {flush}` started by the \
-             benchmark as a child process, a fresh data directory per round"
-        ),
-        Target::Bootstrap(addr) => format!("{label}: the broker at {addr} (`--bootstrap`)"),
-    }
 }
 
 impl ShareReport {
@@ -176,12 +135,7 @@ impl ShareReport {
                 if g.met { "met" } else { "**not met**" }
             );
         }
-        if !self.failures.is_empty() {
-            let _ = writeln!(s, "\n## Failed rounds\n");
-            for f in &self.failures {
-                let _ = writeln!(s, "- {f}");
-            }
-        }
+        failures_markdown(&mut s, &self.failures);
         let _ = writeln!(
             s,
             "\n## Rounds\n\n| round | fill s | classic MB/s | {} | ack p50/p99 µs |\n|---|---|---|{}---|",
@@ -236,12 +190,7 @@ impl ShareReport {
     /// The report as one JSON object.
     pub fn to_json(&self) -> String {
         let c = &self.config;
-        let m = &self.machine;
-        let machine = JsonObject::new()
-            .str("kernel", &m.kernel)
-            .str("cpu_model", &m.cpu_model)
-            .num("cpus", m.cpus as f64)
-            .finish();
+        let machine = self.machine.to_json();
         let config = JsonObject::new()
             .num("rounds", c.rounds as f64)
             .num("records", c.records as f64)
@@ -354,39 +303,14 @@ impl ShareReport {
             .raw("summary", &summary)
             .raw("goals", &goals)
             .raw("rounds", &rounds)
-            .raw(
-                "failures",
-                &json_array(self.failures.iter().map(|f| crate::format::json_string(f))),
-            )
+            .raw("failures", &json_strings(&self.failures))
             .finish()
     }
 
     /// Writes `share-<date>.md` and `.json` into `dir`; returns the Markdown file's path.
     pub fn write_files(&self, dir: &Path) -> Result<PathBuf, LoadError> {
         std::fs::create_dir_all(dir)?;
-        let stamp = file_stamp(&ringlog_client::cli::format_rfc3339_ms(now_ms()));
-        let write = |name: String, text: String| {
-            let path = dir.join(name);
-            std::fs::write(&path, text)
-                .map_err(|e| LoadError(format!("{}: {e}", path.display())))
-                .map(|()| path)
-        };
-        let md = write(format!("share-{stamp}.md"), self.markdown())?;
-        write(format!("share-{stamp}.json"), self.to_json() + "\n")?;
-        Ok(md)
-    }
-}
-
-/// `2026-12-01T23:10:05.123Z` -> `20261201-231005`.
-fn file_stamp(rfc3339: &str) -> String {
-    let digits: String = rfc3339
-        .chars()
-        .take_while(|&ch| ch != '.')
-        .filter(char::is_ascii_digit)
-        .collect();
-    match digits.len() {
-        14 => format!("{}-{}", &digits[..8], &digits[8..]),
-        _ => digits,
+        write_dated(dir, "share", now_ms(), self.markdown(), self.to_json())
     }
 }
 
@@ -448,10 +372,5 @@ mod tests {
         assert_eq!(count(0.0), "0");
         assert_eq!(count(512.0), "512");
         assert_eq!(count(4_608.0), "4,608");
-    }
-
-    #[test]
-    fn file_stamps_are_date_dash_time() {
-        assert_eq!(file_stamp("2026-12-01T23:10:05.123Z"), "20261201-231005");
     }
 }

@@ -11,15 +11,14 @@
 //! - A failed round is recorded and the run goes on with the next one.
 
 use std::net::SocketAddr;
-use std::path::Path;
 use std::time::Instant;
 
 use super::clients::{self, now_ms};
 use super::config::*;
 use super::measure::{RoundRun, ShareReport};
-use super::report::broker_sentence;
-use crate::load::compare::{data_root_in, BrokerUnderTest, CompareConfig, DirGuard, Launcher};
 use crate::load::LoadError;
+use crate::machine::loadavg;
+use crate::round_broker::{broker_sentence, RoundBrokers};
 use crate::Machine;
 use ringlog_runtime::{IoKind, RuntimeConfig};
 
@@ -27,11 +26,7 @@ use ringlog_runtime::{IoKind, RuntimeConfig};
 pub fn run(config: &ShareBenchConfig) -> Result<ShareReport, LoadError> {
     config.validate().map_err(LoadError)?;
     let started = Instant::now();
-    let root = match &config.target {
-        Target::Own { .. } => Some(data_root_in(&config.base_dir, "share")?),
-        Target::Bootstrap(_) => None,
-    };
-    let _guard = root.clone().map(DirGuard);
+    let brokers = RoundBrokers::new(&config.target, config.broker_pid, &config.base_dir, "share")?;
     let mut report = ShareReport {
         machine: Machine::current(),
         loadavg: [loadavg(), String::new()],
@@ -42,16 +37,11 @@ pub fn run(config: &ShareBenchConfig) -> Result<ShareReport, LoadError> {
         wall_seconds: 0.0,
     };
     let stamp = now_ms();
-    for round in 1..=config.rounds {
-        say(config, &format!("round {round}/{}", config.rounds));
-        match one_round(config, round, stamp, root.as_deref()) {
-            Ok(r) => report.rounds.push(r),
-            Err(e) => {
-                say(config, &format!("round {round} failed: {e}"));
-                report.failures.push(format!("round {round}: {e}"));
-            }
-        }
-    }
+    (report.rounds, report.failures) = brokers.run(
+        config.rounds,
+        |what| say(config, what),
+        |round, addr, pid, _| measure_round(config, round, stamp, addr, pid),
+    );
     report.wall_seconds = started.elapsed().as_secs_f64();
     report.loadavg[1] = loadavg();
     if let Some(out) = &config.out_dir {
@@ -64,46 +54,6 @@ pub fn run(config: &ShareBenchConfig) -> Result<ShareReport, LoadError> {
 fn say(c: &ShareBenchConfig, what: &str) {
     if c.progress {
         eprintln!("bench share: {what}");
-    }
-}
-
-/// The machine's load averages (1, 5, 15 min) from /proc/loadavg.
-fn loadavg() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
-        .unwrap_or_default()
-}
-
-/// One round on its broker.
-fn one_round(
-    c: &ShareBenchConfig,
-    round: usize,
-    stamp: i64,
-    root: Option<&Path>,
-) -> Result<RoundRun, LoadError> {
-    match (&c.target, root) {
-        (
-            Target::Own {
-                exe,
-                cores,
-                io,
-                flush,
-            },
-            Some(root),
-        ) => {
-            let compare = CompareConfig {
-                broker_cores: *cores,
-                launcher: Launcher::Child(exe.clone()),
-                ..CompareConfig::new(exe.clone())
-            };
-            let broker =
-                BrokerUnderTest::start(&compare, *io, flush, root.join(format!("round-{round}")))?;
-            let r = measure_round(c, round, stamp, broker.addr, Some(broker.pid));
-            broker.stop()?;
-            r
-        }
-        (Target::Bootstrap(addr), _) => measure_round(c, round, stamp, *addr, c.broker_pid),
-        (Target::Own { .. }, None) => Err(LoadError("no data directory for the broker".into())),
     }
 }
 

@@ -4,7 +4,8 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-pub use crate::share::Target;
+use crate::round_broker::TARGET_INVALID;
+pub use crate::round_broker::{Target, CORES_DEFAULT};
 
 /// Default rounds (medians are taken over them): a round takes about 10 s at the default
 /// records on 2 cores; three keep one disturbed consume out of the median.
@@ -43,8 +44,6 @@ pub const RUN_TIMEOUT_MS: u64 = 120_000;
 pub const INDEX_WAIT_MS: u64 = 10_000;
 /// How often the index backlog is asked while waiting for it.
 pub const INDEX_POLL_MS: u64 = 50;
-/// Broker shards of the broker this benchmark starts.
-pub const CORES_DEFAULT: usize = 1;
 /// The header the filter reads (RocketMQ's TAGS, as the issue defines `tag`).
 pub const TAG_HEADER: &str = "tag";
 /// The tag of matching records.
@@ -143,14 +142,6 @@ impl ViewsBenchConfig {
 
     /// Check every field against its limit.
     pub fn validate(&self) -> Result<(), String> {
-        let own_ok = match &self.target {
-            Target::Own { cores, flush, .. } => {
-                *cores >= 1
-                    && (matches!(flush.as_str(), "always" | "never")
-                        || flush.starts_with("interval:"))
-            }
-            Target::Bootstrap(_) => true,
-        };
         let checks = [
             (
                 (1..=ROUNDS_MAX).contains(&self.rounds),
@@ -177,11 +168,7 @@ impl ViewsBenchConfig {
                 self.max_wait <= Duration::from_millis(MAX_WAIT_MS_MAX),
                 format!("the fetch wait must be at most {MAX_WAIT_MS_MAX} ms"),
             ),
-            (
-                own_ok,
-                "the broker needs at least 1 core and flush always, never or interval:<ms>"
-                    .to_string(),
-            ),
+            (self.target.is_valid(), TARGET_INVALID.to_string()),
             (!self.label.is_empty(), "the label is empty".to_string()),
         ];
         match checks.into_iter().find(|(ok, _)| !ok) {

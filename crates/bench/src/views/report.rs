@@ -5,30 +5,14 @@ use std::fmt::{self, Write as _};
 use std::path::{Path, PathBuf};
 
 use super::clients::now_ms;
-use super::config::{Layout, Target, FILTER, MATCH_TAG, TAG_HEADER};
+use super::config::{Layout, FILTER, MATCH_TAG, TAG_HEADER};
 use super::measure::{
     Consume, LayoutRun, ViewsReport, DELIVERED_GOAL_RATIO, TIME_GOAL_RATIO, WIRE_GOAL_RATIO,
     ZERO_COPY_GOAL_SHARE,
 };
+use crate::format::{count, failures_markdown, json_strings, write_dated};
 use crate::load::LoadError;
-use crate::{human, json_array, JsonObject, Summary};
-
-/// `median (min..max)` with `digits` decimals (0: thousands grouped), or `n/a`.
-fn cell(s: Option<Summary>, digits: usize) -> String {
-    match s {
-        Some(s) if digits == 0 => {
-            format!("{} ({}..{})", human(s.median), human(s.min), human(s.max))
-        }
-        Some(s) => format!(
-            "{:.d$} ({:.d$}..{:.d$})",
-            s.median,
-            s.min,
-            s.max,
-            d = digits
-        ),
-        None => "n/a".into(),
-    }
-}
+use crate::{cell, human, json_array, summary_json, JsonObject, Summary};
 
 /// A ratio with two decimals, or `n/a`.
 fn times(r: Option<f64>) -> String {
@@ -38,17 +22,6 @@ fn times(r: Option<f64>) -> String {
 /// A share (0..=1) as a percentage with one decimal, or `n/a`.
 fn percent(s: Option<f64>) -> String {
     s.map_or("n/a".into(), |s| format!("{:.1}%", s * 100.0))
-}
-
-fn summary_json(s: Option<Summary>) -> String {
-    match s {
-        Some(s) => JsonObject::new()
-            .num("median", s.median)
-            .num("min", s.min)
-            .num("max", s.max)
-            .finish(),
-        None => "null".into(),
-    }
 }
 
 fn option_json(v: Option<f64>) -> String {
@@ -69,19 +42,6 @@ fn consume_json(t: &Consume) -> String {
         .raw("client_cpu_s", &option_json(t.client_cpu_s))
         .num("foreign", t.foreign as f64);
     o.finish()
-}
-
-/// A sentence naming the broker under test.
-pub fn broker_sentence(target: &Target, label: &str) -> String {
-    match target {
-        Target::Own {
-            cores, io, flush, ..
-        } => format!(
-            "{label}: `ringlog serve --cores {cores} --io {io} --flush {flush}` started by the \
-             benchmark as a child process, a fresh data directory per round"
-        ),
-        Target::Bootstrap(addr) => format!("{label}: the broker at {addr} (`--bootstrap`)"),
-    }
 }
 
 fn heading(layout: Layout) -> &'static str {
@@ -151,14 +111,14 @@ impl ViewsReport {
              (zero-copy), {} skipped unread, {} read and rewritten, {} read unindexed; zero-copy \
              share of the delivered bytes {} (min {}, max {}); records delivered by the view that \
              do not match: {}.",
-            human_count(self.total(layout, |l| l.counters.map_or(0, |c| c.batches_whole))),
-            human_count(self.total(layout, |l| l.counters.map_or(0, |c| c.batches_skipped))),
-            human_count(self.total(layout, |l| l.counters.map_or(0, |c| c.batches_rewritten))),
-            human_count(self.total(layout, |l| l.counters.map_or(0, |c| c.batches_unindexed))),
+            count(self.total(layout, |l| l.counters.map_or(0, |c| c.batches_whole))),
+            count(self.total(layout, |l| l.counters.map_or(0, |c| c.batches_skipped))),
+            count(self.total(layout, |l| l.counters.map_or(0, |c| c.batches_rewritten))),
+            count(self.total(layout, |l| l.counters.map_or(0, |c| c.batches_unindexed))),
             percent(zc.map(|z| z.median)),
             percent(zc.map(|z| z.min)),
             percent(zc.map(|z| z.max)),
-            human_count(self.total(layout, |l| l.view.foreign)),
+            count(self.total(layout, |l| l.view.foreign)),
         );
     }
 
@@ -258,12 +218,7 @@ impl ViewsReport {
             );
             self.ratios_markdown(&mut s, Layout::Mixed, false);
         }
-        if !self.failures.is_empty() {
-            let _ = writeln!(s, "\n## Failed rounds\n");
-            for f in &self.failures {
-                let _ = writeln!(s, "- {f}");
-            }
-        }
+        failures_markdown(&mut s, &self.failures);
         let _ = writeln!(
             s,
             "\n## Rounds\n\n| round | layout | fill s | index backlog | view MB/s (fetches) | \
@@ -311,12 +266,7 @@ impl ViewsReport {
     /// The report as one JSON object.
     pub fn to_json(&self) -> String {
         let c = &self.config;
-        let m = &self.machine;
-        let machine = JsonObject::new()
-            .str("kernel", &m.kernel)
-            .str("cpu_model", &m.cpu_model)
-            .num("cpus", m.cpus as f64)
-            .finish();
+        let machine = self.machine.to_json();
         let config = JsonObject::new()
             .num("rounds", c.rounds as f64)
             .num("records", c.records as f64)
@@ -452,10 +402,7 @@ impl ViewsReport {
             )
             .raw("layouts", &layouts)
             .raw("rounds", &rounds)
-            .raw(
-                "failures",
-                &json_array(self.failures.iter().map(|f| crate::format::json_string(f))),
-            )
+            .raw("failures", &json_strings(&self.failures))
             .finish()
     }
 
@@ -463,44 +410,13 @@ impl ViewsReport {
     pub fn write_files(&self, dir: &Path) -> Result<PathBuf, LoadError> {
         std::fs::create_dir_all(dir)
             .map_err(|e| LoadError(format!("creating {}: {e}", dir.display())))?;
-        let stamp = file_stamp(&ringlog_client::cli::format_rfc3339_ms(now_ms()));
-        let write = |name: String, text: String| {
-            let path = dir.join(name);
-            std::fs::write(&path, text)
-                .map_err(|e| LoadError(format!("{}: {e}", path.display())))
-                .map(|()| path)
-        };
-        let md = write(format!("views-{stamp}.md"), self.markdown())?;
-        write(format!("views-{stamp}.json"), self.to_json() + "\n")?;
-        Ok(md)
+        write_dated(dir, "views", now_ms(), self.markdown(), self.to_json())
     }
 }
 
 /// `a / b`, `None` unless `b` is positive.
 fn ratio(a: f64, b: f64) -> Option<f64> {
     (b > 0.0).then(|| a / b)
-}
-
-/// A count, thousands grouped, whole.
-fn human_count(n: u64) -> String {
-    if n < 1_000 {
-        n.to_string()
-    } else {
-        human(n as f64)
-    }
-}
-
-/// `2026-12-01T23:10:05.123Z` -> `20261201-231005`.
-fn file_stamp(rfc3339: &str) -> String {
-    let digits: String = rfc3339
-        .chars()
-        .take_while(|&ch| ch != '.')
-        .filter(char::is_ascii_digit)
-        .collect();
-    match digits.len() {
-        14 => format!("{}-{}", &digits[..8], &digits[8..]),
-        _ => digits,
-    }
 }
 
 impl fmt::Display for ViewsReport {
@@ -586,10 +502,9 @@ mod tests {
     }
 
     #[test]
-    fn stamps_counts_and_shares_print_as_said() {
-        assert_eq!(file_stamp("2026-12-01T23:10:05.123Z"), "20261201-231005");
-        assert_eq!(human_count(999), "999");
-        assert_eq!(human_count(4_608), "4,608");
+    fn counts_and_shares_print_as_said() {
+        assert_eq!(count(999), "999");
+        assert_eq!(count(4_608), "4,608");
         assert_eq!(percent(Some(0.9567)), "95.7%");
         assert_eq!(percent(None), "n/a");
         assert_eq!(times(None), "n/a");

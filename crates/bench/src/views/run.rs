@@ -19,9 +19,9 @@ use std::time::Instant;
 use super::clients::{self, now_ms, Reader, TagPlan, Warm};
 use super::config::*;
 use super::measure::{Consume, LayoutRun, RoundRun, ViewsReport};
-use super::report::broker_sentence;
-use crate::load::compare::{data_root_in, BrokerUnderTest, CompareConfig, DirGuard, Launcher};
 use crate::load::LoadError;
+use crate::machine::loadavg;
+use crate::round_broker::{broker_sentence, RoundBrokers};
 use crate::Machine;
 use ringlog_runtime::{IoKind, RuntimeConfig};
 
@@ -32,11 +32,7 @@ const READERS: [Reader; 3] = [Reader::View, Reader::ClientFilter, Reader::Unfilt
 pub fn run(config: &ViewsBenchConfig) -> Result<ViewsReport, LoadError> {
     config.validate().map_err(LoadError)?;
     let started = Instant::now();
-    let root = match &config.target {
-        Target::Own { .. } => Some(data_root_in(&config.base_dir, "views")?),
-        Target::Bootstrap(_) => None,
-    };
-    let _guard = root.clone().map(DirGuard);
+    let brokers = RoundBrokers::new(&config.target, config.broker_pid, &config.base_dir, "views")?;
     let machine = Machine::current();
     say(
         config,
@@ -55,16 +51,11 @@ pub fn run(config: &ViewsBenchConfig) -> Result<ViewsReport, LoadError> {
         wall_seconds: 0.0,
     };
     let stamp = now_ms();
-    for round in 1..=config.rounds {
-        say(config, &format!("round {round}/{}", config.rounds));
-        match one_round(config, round, stamp, root.as_deref()) {
-            Ok(r) => report.rounds.push(r),
-            Err(e) => {
-                say(config, &format!("round {round} failed: {e}"));
-                report.failures.push(format!("round {round}: {e}"));
-            }
-        }
-    }
+    (report.rounds, report.failures) = brokers.run(
+        config.rounds,
+        |what| say(config, what),
+        |round, addr, pid, data_dir| measure_round(config, round, stamp, addr, pid, data_dir),
+    );
     report.wall_seconds = started.elapsed().as_secs_f64();
     report.loadavg[1] = loadavg();
     if let Some(out) = &config.out_dir {
@@ -77,46 +68,6 @@ pub fn run(config: &ViewsBenchConfig) -> Result<ViewsReport, LoadError> {
 fn say(c: &ViewsBenchConfig, what: &str) {
     if c.progress {
         eprintln!("bench views: {what}");
-    }
-}
-
-/// The machine's load averages (1, 5, 15 min) from /proc/loadavg.
-fn loadavg() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
-        .unwrap_or_default()
-}
-
-/// One round on its broker.
-fn one_round(
-    c: &ViewsBenchConfig,
-    round: usize,
-    stamp: i64,
-    root: Option<&Path>,
-) -> Result<RoundRun, LoadError> {
-    match (&c.target, root) {
-        (
-            Target::Own {
-                exe,
-                cores,
-                io,
-                flush,
-            },
-            Some(root),
-        ) => {
-            let compare = CompareConfig {
-                broker_cores: *cores,
-                launcher: Launcher::Child(exe.clone()),
-                ..CompareConfig::new(exe.clone())
-            };
-            let dir = root.join(format!("round-{round}"));
-            let broker = BrokerUnderTest::start(&compare, *io, flush, dir.clone())?;
-            let r = measure_round(c, round, stamp, broker.addr, Some(broker.pid), Some(&dir));
-            broker.stop()?;
-            r
-        }
-        (Target::Bootstrap(addr), _) => measure_round(c, round, stamp, *addr, c.broker_pid, None),
-        (Target::Own { .. }, None) => Err(LoadError("no data directory for the broker".into())),
     }
 }
 

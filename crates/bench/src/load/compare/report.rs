@@ -249,11 +249,7 @@ impl CompareReport {
 
     /// The report as JSON.
     pub fn to_json(&self) -> String {
-        let machine = JsonObject::new()
-            .str("kernel", &self.machine.kernel)
-            .str("cpu_model", &self.machine.cpu_model)
-            .num("cpus", self.machine.cpus as f64)
-            .finish();
+        let machine = self.machine.to_json();
         let workloads = json_array(self.workloads.iter().map(|w| {
             let runs = json_array(w.rounds.iter().enumerate().flat_map(|(i, pair)| {
                 pair.iter()
