@@ -1757,15 +1757,15 @@ fn numbered_files(dir: &Path, ext: &str) -> BTreeMap<i64, PathBuf> {
 
 /// The entries of a filter index sidecar up to its first damaged one, as (batch base offset,
 /// last offset, batch CRC), read by the layout in `crates/broker/src/view/index.rs`: a 16-byte
-/// file header (magic `RLFI`, version 1, reserved 0, segment base), then entries of length,
-/// CRC-32C of the rest, base offset, last offset, batch CRC, summary.
+/// file header (magic `RLFI`, version 2, reserved 0, segment base), then entries of length,
+/// CRC-32C of the rest, base offset, last offset, batch CRC, batch size, summary.
 fn sidecar_entries(path: &Path, segment_base: i64) -> BTreeSet<(i64, i64, u32)> {
     let mut out = BTreeSet::new();
     let Ok(bytes) = std::fs::read(path) else {
         return out;
     };
     let mut header = b"RLFI".to_vec();
-    header.extend_from_slice(&1u16.to_be_bytes());
+    header.extend_from_slice(&2u16.to_be_bytes());
     header.extend_from_slice(&0u16.to_be_bytes());
     header.extend_from_slice(&segment_base.to_be_bytes());
     if !bytes.starts_with(&header) {
@@ -1778,7 +1778,7 @@ fn sidecar_entries(path: &Path, segment_base: i64) -> BTreeSet<(i64, i64, u32)> 
         let Some(body) = bytes.get(at + 8..at + 4 + len) else {
             break;
         };
-        if len < 24 || crc32c::crc32c(body) != crc {
+        if len < 28 || crc32c::crc32c(body) != crc {
             break;
         }
         out.insert((be_i64(body, 0), be_i64(body, 8), be_i32(body, 16) as u32));
