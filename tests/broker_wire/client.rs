@@ -65,6 +65,11 @@ impl TestBroker {
         }
     }
 
+    /// The broker's data directory.
+    pub fn data_dir(&self) -> &std::path::Path {
+        self._dir.path()
+    }
+
     pub fn connect(&self) -> Client {
         Client::connect(self.addr)
     }

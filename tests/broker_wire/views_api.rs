@@ -500,3 +500,60 @@ pub fn describe_views_outside_its_version_closes_the_connection(io: IoKind) {
     let mut c = broker.connect();
     assert_eq!(describe_views(&mut c, None), (0, None, vec![]));
 }
+
+/// A topic created with `ringlog.filter.index=true` is summarized at append before it has any
+/// view, so a view created later serves its batches from the index at once: the first read
+/// sends the all-match batch whole, skips the no-match one and reads only the mixed one, none
+/// of them for want of a summary; its sidecar is on disk.
+pub fn a_topic_indexed_before_its_views_serves_them_from_the_index(io: IoKind) {
+    let broker = TestBroker::start(io);
+    let mut c = broker.connect();
+    let source = "indexed-early";
+    let v = *versions(ApiKey::CreateTopics).end();
+    let resp = c.call(
+        v,
+        &create_request(source, 1, &[("ringlog.filter.index", "true")]),
+    );
+    assert_eq!(resp.topics[0].error_code, 0, "{resp:?}");
+    for b in [
+        tagged_batch(&["red", "red"]),
+        tagged_batch(&["blue", "blue", "blue"]),
+        tagged_batch(&["blue", "red"]),
+    ] {
+        produce_one(&mut c, source, 0, &b);
+    }
+    let resp = c.call(
+        v,
+        &create_request("early-red", -1, &view_configs(source, "tag = 'red'")),
+    );
+    let t = &resp.topics[0];
+    assert_eq!((t.error_code, t.num_partitions), (0, 1), "{resp:?}");
+    let (error, high_watermark, records) = fetch_one(&mut c, "early-red", t.topic_id, 0, 0);
+    assert_eq!((error, high_watermark), (0, 7), "fetch of the view");
+    assert!(!records.is_empty(), "the view delivered nothing");
+    let (code, _, views) = describe_views(&mut c, Some(&["early-red"]));
+    assert_eq!(code, 0);
+    let d = &views[0];
+    assert_eq!(
+        (
+            d.batches_whole,
+            d.batches_skipped,
+            d.batches_rewritten,
+            d.batches_unindexed
+        ),
+        (1, 1, 1, 0),
+        "whole, skipped, rewritten, unindexed: {d:?}"
+    );
+    // The sidecar reaches the disk within the index's flush interval.
+    let dir = broker.data_dir().join(format!("{source}-0"));
+    let sidecar = dir.join("00000000000000000000.filter");
+    let deadline = Instant::now() + BUILDER_CATCH_UP;
+    while std::fs::metadata(&sidecar).map_or(0, |m| m.len()) == 0 {
+        assert!(
+            Instant::now() < deadline,
+            "no filter index in {}",
+            dir.display()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
