@@ -154,6 +154,7 @@ both_drivers!(
     views_api::views_are_created_refused_and_described,
     views_api::describe_views_outside_its_version_closes_the_connection,
     views_api::a_topic_indexed_before_its_views_serves_them_from_the_index,
+    views_api::a_view_read_looks_at_a_bounded_span_of_its_source,
     share::share_members_join_get_partitions_are_fenced_and_leave,
     share::share_sessions_follow_kafkas_epoch_rules,
     share::share_records_are_acquired_once_accepted_and_released,

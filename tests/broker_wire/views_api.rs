@@ -557,3 +557,65 @@ pub fn a_topic_indexed_before_its_views_serves_them_from_the_index(io: IoKind) {
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+/// One read of a view looks at a bounded amount of its source (`view::read::SCAN_BYTES_MAX`,
+/// 64 MiB): past 70 MiB of records none of which match, the first fetch answers with one empty
+/// batch that ends before the high watermark, and the next fetch, from where it ended, reaches
+/// the high watermark. So a view whose records are rare answers at once and moves on.
+pub fn a_view_read_looks_at_a_bounded_span_of_its_source(io: IoKind) {
+    let broker = TestBroker::start(io);
+    let mut c = broker.connect();
+    let source = "rarely-red";
+    create_topic(&mut c, source, 1);
+    let v = *versions(ApiKey::CreateTopics).end();
+    let resp = c.call(
+        v,
+        &create_request("rare-red", -1, &view_configs(source, "tag = 'red'")),
+    );
+    let view_id = resp.topics[0].topic_id;
+    assert_eq!(resp.topics[0].error_code, 0, "{resp:?}");
+    // 140 batches of 32 records of 16 KiB: ~70 MiB, every record blue.
+    let value = vec![b'b'; 16 * 1024];
+    let mut b = build_batch_with(&BatchSpec {
+        base_timestamp_ms: 1_700_000_000_000,
+        records: (0..32)
+            .map(|_| TestRecord {
+                value: Some(value.clone()),
+                headers: vec![("tag".to_string(), Some(b"blue".to_vec()))],
+                ..TestRecord::default()
+            })
+            .collect(),
+        ..BatchSpec::default()
+    });
+    ringlog::storage::batch::stamp(&mut b, 0, 0);
+    for _ in 0..140 {
+        produce_one(&mut c, source, 0, &b);
+    }
+    // One empty batch (61 bytes): base offset, last offset delta at 23, record count at 57.
+    let empty_span = |records: &[u8]| -> (i64, i64, i32) {
+        assert_eq!(
+            records.len(),
+            61,
+            "one empty batch: {} bytes",
+            records.len()
+        );
+        let base = i64::from_be_bytes(records[0..8].try_into().unwrap());
+        let delta = i32::from_be_bytes(records[23..27].try_into().unwrap());
+        let count = i32::from_be_bytes(records[57..61].try_into().unwrap());
+        (base, base + i64::from(delta), count)
+    };
+    let (error, high_watermark, records) = fetch_one(&mut c, "rare-red", view_id, 0, 0);
+    assert_eq!((error, high_watermark), (0, 140 * 32));
+    let (base, last, count) = empty_span(&records);
+    assert_eq!((base, count), (0, 0));
+    let batch_bytes = b.len() as i64;
+    let scanned = (last + 1) / 32 * batch_bytes;
+    assert!(
+        last + 1 < high_watermark && (64 << 20..(64 << 20) + 2 * batch_bytes).contains(&scanned),
+        "the first read ended at offset {last} of {high_watermark} ({scanned} bytes looked at)"
+    );
+    let (error, _, records) = fetch_one(&mut c, "rare-red", view_id, 0, last + 1);
+    assert_eq!(error, 0);
+    let (base, end, count) = empty_span(&records);
+    assert_eq!((base, end, count), (last + 1, high_watermark - 1, 0));
+}
