@@ -89,18 +89,21 @@ impl Catalog {
 
     /// Recomputes `indexed` after a change.
     fn reindex(&mut self) {
-        self.indexed =
-            self.topics
-                .iter()
-                .filter(|(name, m)| {
-                    m.configs.view.is_none()
-                        && (m.configs.filter_index
-                            || self.topics.values().any(|v| {
-                                v.configs.view.as_ref().is_some_and(|v| &v.source == *name)
-                            }))
-                })
-                .map(|(name, _)| name.clone())
-                .collect();
+        // One pass for the sources views read, one for the topics: linear in the catalog.
+        let sources: std::collections::BTreeSet<&str> = self
+            .topics
+            .values()
+            .filter_map(|m| m.configs.view.as_ref().map(|v| v.source.as_str()))
+            .collect();
+        self.indexed = self
+            .topics
+            .iter()
+            .filter(|(name, m)| {
+                m.configs.view.is_none()
+                    && (m.configs.filter_index || sources.contains(name.as_str()))
+            })
+            .map(|(name, _)| name.clone())
+            .collect();
     }
 
     /// All topics in name order.

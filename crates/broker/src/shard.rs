@@ -386,6 +386,17 @@ impl ShardState {
         self.catalog.borrow().routing_name(topic).to_string()
     }
 
+    /// The log holding `topic`'s records on this shard (a view's: its source's), looked up
+    /// under the catalog's borrow, without copying the name.
+    pub fn log_of(
+        &self,
+        topic: &str,
+        partition: i32,
+    ) -> Result<Rc<crate::storage::Log>, StorageError> {
+        let catalog = self.catalog.borrow();
+        self.engine.log(catalog.routing_name(topic), partition)
+    }
+
     /// Send a message to `shard` (waits while its inbox is full).
     pub async fn send(&self, shard: usize, msg: ShardMsg) -> bool {
         self.peers[shard].send(msg).await.is_ok()

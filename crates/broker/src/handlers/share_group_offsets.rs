@@ -34,10 +34,7 @@ async fn all_offsets(shard: &Rc<ShardState>, group: &str) -> Vec<(Arc<str>, i32,
         let found = shard
             .call(target, move |s| async move {
                 s.shares.offsets_of(&g, |t, p| {
-                    s.engine
-                        .log(&s.log_topic(t), p)
-                        .ok()
-                        .map(|log| log.high_watermark())
+                    s.log_of(t, p).ok().map(|log| log.high_watermark())
                 })
             })
             .await

@@ -320,7 +320,7 @@ async fn source_records(
 ) -> HashMap<i64, (Option<Bytes>, Option<Bytes>)> {
     let mut out = HashMap::new();
     // A share group on a view (issue #17) reads the view's source.
-    let Ok(log) = shard.engine.log(&shard.log_topic(topic), partition) else {
+    let Ok(log) = shard.log_of(topic, partition) else {
         return out;
     };
     let Ok(read) = log

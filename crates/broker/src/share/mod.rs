@@ -650,7 +650,7 @@ pub async fn on_owner(
             wakeup_ms: None,
         };
         // A view's records are its source's (issue #17); the view's read filters them.
-        let log = match shard.engine.log(&shard.log_topic(&w.topic), w.partition) {
+        let log = match shard.log_of(&w.topic, w.partition) {
             Ok(log) => log,
             Err(e) => {
                 let e = BrokerError::Storage(e);

@@ -249,7 +249,7 @@ fn decode_sidecar(base: i64, bytes: &[u8]) -> (Vec<(i64, Entry)>, u64) {
 }
 
 /// The segment holding `offset`: the greatest of `bases` not above it.
-fn segment_of(bases: &[i64], offset: i64) -> Option<i64> {
+pub fn segment_of(bases: &[i64], offset: i64) -> Option<i64> {
     let i = bases.partition_point(|b| *b <= offset);
     (i > 0).then(|| bases[i - 1])
 }
@@ -326,13 +326,6 @@ impl Indexes {
     /// The partitions indexed on this shard.
     pub fn partitions(&self) -> Vec<(Arc<str>, i32)> {
         self.parts.borrow().keys().cloned().collect()
-    }
-
-    /// True when the partition is indexed here.
-    pub fn is_open(&self, topic: &Arc<str>, partition: i32) -> bool {
-        self.parts
-            .borrow()
-            .contains_key(&(topic.clone(), partition))
     }
 
     /// Where the builder goes on in this partition.

@@ -154,9 +154,7 @@ pub async fn record_append(
         return;
     };
     let indexes = &shard.views.indexes;
-    if !indexes.is_open(topic, partition) {
-        indexes.open(topic, partition, log.dir(), log.log_start_offset());
-    }
+    indexes.open(topic, partition, log.dir(), log.log_start_offset());
     let bases = log.segment_base_offsets();
     let mut offset = base_offset;
     let mut flush = false;
@@ -183,12 +181,7 @@ pub async fn record_append(
 pub async fn run_upkeep(shard: Rc<ShardState>) {
     let mut since_build = u64::MAX / 2;
     while !shard.shutting_down.get() {
-        let engine = &shard.engine;
-        shard
-            .views
-            .indexes
-            .flush(|t, p| engine.log(t, p).ok().map(|l| l.segment_base_offsets()))
-            .await;
+        flush_indexes(&shard).await;
         // While the builder has work it goes on after a short pause (the shard serves requests
         // meanwhile); once caught up it looks again every BUILD_INTERVAL_MS.
         let pause_ms = if since_build >= BUILD_INTERVAL_MS {
@@ -205,6 +198,11 @@ pub async fn run_upkeep(shard: Rc<ShardState>) {
         since_build += pause_ms;
         crate::runtime::time::sleep(Duration::from_millis(pause_ms)).await;
     }
+    flush_indexes(&shard).await;
+}
+
+/// Writes the shard's unwritten index entries (and forgets deleted segments' sidecars).
+async fn flush_indexes(shard: &ShardState) {
     let engine = &shard.engine;
     shard
         .views
@@ -238,9 +236,7 @@ async fn build_step(shard: &Rc<ShardState>) -> bool {
         let Ok(log) = shard.engine.log(&topic, partition) else {
             continue;
         };
-        if !indexes.is_open(&topic, partition) {
-            indexes.open(&topic, partition, log.dir(), log.log_start_offset());
-        }
+        indexes.open(&topic, partition, log.dir(), log.log_start_offset());
         let from = indexes
             .built_to(&topic, partition)
             .unwrap_or(0)

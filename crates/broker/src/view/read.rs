@@ -27,7 +27,7 @@ use crate::storage::batch::{self, BatchHeader, MAGIC_V2};
 use crate::storage::records::{self, Compression, Record};
 use crate::transfer::{FileRange, Piece};
 use crate::view::filter::Decision;
-use crate::view::index::Summarized;
+use crate::view::index::{segment_of, Summarized};
 use crate::view::summary::BatchSummary;
 use crate::view::View;
 
@@ -153,9 +153,7 @@ pub async fn read(shard: &ShardState, view: &Rc<View>, r: &ReadReq) -> Partition
         Err(e) => return PartitionRead::failed(BrokerError::Storage(e)),
     };
     let indexes = &shard.views.indexes;
-    if !indexes.is_open(&view.source, r.partition) {
-        indexes.open(&view.source, r.partition, log.dir(), log.log_start_offset());
-    }
+    indexes.open(&view.source, r.partition, log.dir(), log.log_start_offset());
     let decompressed_max = shard.engine.log_config().validation.decompressed_bytes_max;
     let mut g = Gather {
         view,
@@ -173,6 +171,9 @@ pub async fn read(shard: &ShardState, view: &Rc<View>, r: &ReadReq) -> Partition
         epoch: -1,
     };
     let mut anchor: Option<Anchor> = None;
+    // The log's segments as of the last read through them (a mixed batch's summary is
+    // recorded under its segment).
+    let mut bases = log.segment_base_offsets();
     let mut offset = r.offset;
     // The first read finds the batch holding `r.offset`; later ones go on where the index
     // walk stopped, reading more at once while the index does not cover the batches.
@@ -201,17 +202,18 @@ pub async fn read(shard: &ShardState, view: &Rc<View>, r: &ReadReq) -> Partition
             let sent = match decision {
                 Decision::All => Sent::Whole,
                 Decision::None => Sent::Skipped,
-                Decision::Mixed => match rewrite(shard, view, r, &log, &at, decompressed_max).await
-                {
-                    Ok(Some(bytes)) => Sent::Rewritten(bytes),
-                    Ok(None) => Sent::Skipped,
-                    Err(e) => {
-                        // The index and the segment disagree (or the batch does not decode):
-                        // read it the slow way, through its header.
-                        tracing::debug!("view {}: {e}; read through its header", view.name);
-                        break;
+                Decision::Mixed => {
+                    match rewrite(shard, view, r, &bases, &at, decompressed_max).await {
+                        Ok(Some(bytes)) => Sent::Rewritten(bytes),
+                        Ok(None) => Sent::Skipped,
+                        Err(e) => {
+                            // The index and the segment disagree (or the batch does not decode):
+                            // read it the slow way, through its header.
+                            tracing::debug!("view {}: {e}; read through its header", view.name);
+                            break;
+                        }
                     }
-                },
+                }
             };
             let (next_position, next_offset) = (a.position + size, last + 1);
             let done = g.take(&at, sent, r);
@@ -244,7 +246,7 @@ pub async fn read(shard: &ShardState, view: &Rc<View>, r: &ReadReq) -> Partition
         let (Some(first), Some(last)) = (batches.first(), batches.last()) else {
             break;
         };
-        let bases = log.segment_base_offsets();
+        bases = log.segment_base_offsets();
         indexes
             .load(
                 &view.source,
@@ -272,7 +274,7 @@ pub async fn read(shard: &ShardState, view: &Rc<View>, r: &ReadReq) -> Partition
                 Decision::All => Sent::Whole,
                 Decision::None => Sent::Skipped,
                 Decision::Mixed => {
-                    match rewrite(shard, view, r, &log, &at, decompressed_max).await {
+                    match rewrite(shard, view, r, &bases, &at, decompressed_max).await {
                         Ok(Some(bytes)) => Sent::Rewritten(bytes),
                         Ok(None) => Sent::Skipped,
                         Err(e) => {
@@ -344,12 +346,6 @@ pub async fn read(shard: &ShardState, view: &Rc<View>, r: &ReadReq) -> Partition
     out
 }
 
-/// The segment holding `offset`: the greatest of `bases` not above it.
-fn segment_of(bases: &[i64], offset: i64) -> Option<i64> {
-    let i = bases.partition_point(|b| *b <= offset);
-    (i > 0).then(|| bases[i - 1])
-}
-
 /// Gives every file range its share of the in-flight fetch file budget; false when it is spent.
 fn hold_files(shard: &ShardState, out: &mut PartitionRead) -> bool {
     for piece in &mut out.ranges {
@@ -409,7 +405,7 @@ async fn rewrite(
     shard: &ShardState,
     view: &View,
     r: &ReadReq,
-    log: &crate::storage::Log,
+    bases: &[i64],
     at: &At<'_>,
     decompressed_max: usize,
 ) -> Result<Option<Bytes>, String> {
@@ -442,13 +438,12 @@ async fn rewrite(
         }
     };
     let indexes = &shard.views.indexes;
-    let bases = log.segment_base_offsets();
-    if !indexes.covers(&view.source, r.partition, &bases, &h) {
+    if !indexes.covers(&view.source, r.partition, bases, &h) {
         // Not indexed yet: summarize it on the way (the builder would read it again).
         let recs = records::decode_batch_records(&bytes, &h, decompressed_max)
             .map_err(|e| format!("decoding its records: {e}"))?;
         let summary = BatchSummary::of_records(&recs);
-        if indexes.record(&view.source, r.partition, &bases, &h, summary) {
+        if indexes.record(&view.source, r.partition, bases, &h, summary) {
             indexes.flush_partition(&view.source, r.partition).await;
         }
     }
