@@ -919,13 +919,17 @@ fn acknowledgements_survive_a_broker_sigkill(io: IoKind) {
         !want.is_empty() && not_once.is_empty(),
         || format!("{not_once:?}"),
     );
+    // Count 2 (released once, delivered again after the restart), or 3 when the first
+    // consumer's background fetch acquired them again between its commit and the kill (the
+    // KafkaShareConsumer prefetches; that acquisition is durable, so the restart counts it:
+    // seen once in a fresh-clone CI run). Never less than 2: a crash does not under-count.
     let released_wrong: Vec<_> = released
         .iter()
-        .filter(|k| after.get(k).map(Vec::as_slice) != Some(&[2]))
+        .filter(|k| !matches!(after.get(k).map(Vec::as_slice), Some([2]) | Some([3])))
         .map(|k| (k, after.get(k)))
         .collect();
     report.check(
-        "after the restart: released records come back with delivery count 2",
+        "after the restart: released records come back with delivery count 2 (3 if prefetched)",
         released_wrong.is_empty(),
         || format!("{released_wrong:?}"),
     );
