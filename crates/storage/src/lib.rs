@@ -21,6 +21,8 @@
 //! - [`state_log`]: internal state logs: a durable, compacted, keyed state log per shard on top
 //!   of [`log`] (group commit, replay, compaction by key, re-sharding); the broker's committed
 //!   offsets live there.
+//! - [`txn`]: transactions in a partition: commit/abort marker batches, the per-segment
+//!   aborted-transactions index, and what the last stable offset is made of.
 //! - [`names`]: Kafka topic-name rules and every path built from names.
 //! - [`error`]: errors with context (the broker maps them to Kafka error codes).
 //! - [`codec`]: the bounds-checked big-endian reader of the on-disk formats ringlog decodes
@@ -73,6 +75,7 @@ pub mod records;
 pub mod recovery;
 pub mod segment;
 pub mod state_log;
+pub mod txn;
 pub mod validate;
 
 pub use engine::{Engine, EngineConfig, OwnsFn};

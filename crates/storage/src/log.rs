@@ -20,6 +20,13 @@
 //! In every mode recovery truncates a torn tail, so what survives is a prefix of what was written.
 //! A process crash without a machine crash loses nothing written (it is in the page cache).
 //!
+//! # Transactions ([`crate::txn`])
+//! - `last_stable_offset`: the first offset of the oldest open transaction, or the high
+//!   watermark when none is open (never above it). read_committed readers stop there.
+//! - Every abort marker written adds an [`AbortedTxn`] to the log's ordered list and to its
+//!   segment's `.txnindex`; retention keeps every segment at or after the oldest open
+//!   transaction's first offset.
+//!
 //! # Invariants
 //! - `log_start_offset <= durable <= dirty` after open and after every completed append, and
 //!   `high_watermark <= dirty`.
@@ -50,6 +57,7 @@ use super::rt::fs::File;
 use super::rt::sync::Notify;
 use super::rt::time::Instant;
 use super::segment::{HeaderScan, Segment, WrittenBatch, SEGMENT_BYTES_MAX};
+use super::txn::{self, AbortedTxn};
 use super::validate::{with_thread_validator, AppendOrigin, ValidationConfig};
 
 /// Durability policy of appends.
@@ -398,8 +406,10 @@ pub struct Log {
     /// A flush finished (successfully or not).
     flushed: Notify,
     recovery: RecoveryReport,
-    /// Idempotent-producer state (sequence checks, duplicate detection).
+    /// Idempotent-producer state (sequence checks, duplicate detection, open transactions).
     producers: RefCell<ProducerStateTable>,
+    /// Aborted transactions of the retained segments, ordered by marker offset.
+    aborted: RefCell<Vec<AbortedTxn>>,
 }
 
 impl std::fmt::Debug for Log {
@@ -464,7 +474,7 @@ impl Log {
             .await
             .map_err(|e| Error::io("fdatasync", active.log_path(), e))?;
         files.sync_dir(dir).await?;
-        let producers = rebuild_producers(dir, &segments, config.producers_max).await?;
+        let (producers, aborted) = rebuild_producers(dir, &segments, config.producers_max).await?;
         // Opening keeps nothing open: a broker starting with thousands of partitions holds no
         // segment file until a partition is used (its files are opened again then).
         for seg in &segments {
@@ -493,6 +503,7 @@ impl Log {
             flushed: Notify::new(),
             recovery: report,
             producers: RefCell::new(producers),
+            aborted: RefCell::new(aborted),
         };
         log.state.borrow().assert_offsets(&log.name);
         Ok(log)
@@ -527,6 +538,88 @@ impl Log {
             _ => st.dirty,
         }
     }
+    /// The last stable offset: the first offset of the oldest open transaction, or the high
+    /// watermark when none is open (read_committed reads stop here).
+    pub fn last_stable_offset(&self) -> i64 {
+        let hw = self.high_watermark();
+        self.producers
+            .borrow()
+            .first_unstable_offset()
+            .map_or(hw, |first| first.min(hw))
+    }
+
+    /// The aborted transactions a read_committed fetch of `[from, to)` must list: every one
+    /// whose marker is at or after `from` and whose first offset is below `to`, as (producer
+    /// id, first offset), in marker order.
+    pub fn aborted_between(&self, from: i64, to: i64) -> Vec<(i64, i64)> {
+        let aborted = self.aborted.borrow();
+        let at = aborted.partition_point(|a| a.last_offset < from);
+        aborted[at..]
+            .iter()
+            .filter(|a| a.first_offset < to)
+            .map(|a| (a.producer_id, a.first_offset))
+            .collect()
+    }
+
+    /// Aborted transactions the log remembers (those of its retained segments).
+    pub fn aborted_count(&self) -> usize {
+        self.aborted.borrow().len()
+    }
+
+    /// Open transactions in this log: (first offset, producer id), oldest first.
+    pub fn open_transactions(&self) -> Vec<(i64, i64)> {
+        self.producers.borrow().open_transactions().collect()
+    }
+
+    /// Writes `producer_id`'s transaction marker (commit or abort) with `producer_epoch` (the
+    /// producer's, or the newer one its coordinator bumped to) and returns its offset. Under
+    /// `FlushPolicy::Always` it resolves once the marker is durable. A marker for a producer with
+    /// no open transaction here is written anyway (the coordinator completing a transaction
+    /// again after a restart) and changes nothing.
+    pub async fn append_marker(
+        &self,
+        producer_id: i64,
+        producer_epoch: i16,
+        commit: bool,
+        coordinator_epoch: i32,
+    ) -> Result<i64> {
+        let batch = txn::marker_batch(
+            producer_id,
+            producer_epoch,
+            commit,
+            coordinator_epoch,
+            now_ms(),
+        );
+        self.append_as(batch, AppendOrigin::Internal).await
+    }
+
+    /// After a control batch `h` was written at `offset` (under the write lock): ends its
+    /// producer's transaction, and indexes it when it was aborted.
+    fn end_txn_locked(&self, h: &BatchHeader, offset: i64, batch: &[u8], now: i64) -> Result<()> {
+        let Some(commit) = txn::marker_kind(h, batch) else {
+            return Ok(());
+        };
+        let mut producers = self.producers.borrow_mut();
+        let Some(first_offset) = producers.end_txn(h.producer_id, h.producer_epoch, now) else {
+            return Ok(());
+        };
+        if commit {
+            return Ok(());
+        }
+        let lso = producers.first_unstable_offset().unwrap_or(offset + 1);
+        drop(producers);
+        let entry = AbortedTxn {
+            producer_id: h.producer_id,
+            first_offset,
+            last_offset: offset,
+            last_stable_offset: lso.min(offset + 1),
+        };
+        self.aborted.borrow_mut().push(entry);
+        let base = self.active().base_offset;
+        let r = txn::append_entry(&txn::index_path(&self.dir, base), &entry);
+        self.poison_on_err(r)
+    }
+
     /// The earliest offset (Kafka ListOffsets `earliest`).
     pub fn log_start_offset(&self) -> i64 {
         self.state.borrow().log_start
@@ -859,11 +952,16 @@ impl Log {
     fn delete_first_segment(&self, first: &Segment) -> Result<()> {
         let r = first.delete_files();
         self.poison_on_err(r)?;
+        let r = txn::remove(&txn::index_path(&self.dir, first.base_offset));
+        self.poison_on_err(r)?;
         let next_start = {
             let mut segs = self.segments.borrow_mut();
             segs.remove(0);
             segs[0].base_offset
         };
+        self.aborted
+            .borrow_mut()
+            .retain(|a| a.last_offset >= next_start);
         let mut st = self.state.borrow_mut();
         st.log_start = next_start;
         st.assert_offsets(&self.name);
@@ -1000,9 +1098,22 @@ impl Log {
         // Expiry runs on the broker's clock, not the producer's timestamps (which may be old or
         // skewed).
         let now = now_ms();
-        let mut producers = self.producers.borrow_mut();
-        for (info, w) in infos.iter().zip(&written) {
-            producers.update(&info.header, w.base_offset, now);
+        let mut markers = false;
+        {
+            let mut producers = self.producers.borrow_mut();
+            for (info, w) in infos.iter().zip(&written) {
+                producers.update(&info.header, w.base_offset, now);
+                markers |= info.header.is_control();
+            }
+        }
+        if markers {
+            for (info, w) in infos.iter().zip(&written) {
+                if info.header.is_control() {
+                    let at = info.position as usize;
+                    let batch = records.get(at..).unwrap_or_default();
+                    self.end_txn_locked(&info.header, w.base_offset, batch, now)?;
+                }
+            }
         }
         Ok(Written::Appended { next })
     }
@@ -1134,6 +1245,8 @@ impl Log {
         if !active.state.borrow().sealed {
             active.seal().await?;
         }
+        // Its aborted transactions are not rebuilt from the log after the snapshot below.
+        txn::sync(&txn::index_path(&self.dir, active.base_offset))?;
         let dirty = self.state.borrow().dirty;
         let seg = Segment::create(
             &self.dir,
@@ -1549,6 +1662,19 @@ impl Log {
             segs.truncate(n);
         }
         self.producers.borrow_mut().truncate_to(new_end);
+        for s in &drop_after {
+            txn::remove(&txn::index_path(&self.dir, s.base_offset))?;
+        }
+        {
+            let mut aborted = self.aborted.borrow_mut();
+            aborted.retain(|a| a.last_offset < new_end);
+            let kept: Vec<AbortedTxn> = aborted
+                .iter()
+                .filter(|a| a.last_offset >= keep.base_offset)
+                .copied()
+                .collect();
+            txn::rewrite(&txn::index_path(&self.dir, keep.base_offset), &kept)?;
+        }
         remove_snapshots(&self.dir, |base| base > new_end);
         let mut st = self.state.borrow_mut();
         st.dirty = new_end;
@@ -1571,6 +1697,16 @@ impl Log {
                 }
                 segs[0].clone()
             };
+            // A segment holding (or after) an open transaction's first record stays: its
+            // marker will need the records, and the LSO must not pass the log start.
+            if self
+                .producers
+                .borrow()
+                .first_unstable_offset()
+                .is_some_and(|f| f < first.next_offset())
+            {
+                break;
+            }
             let total = self.size_bytes();
             let by_size = self
                 .config
@@ -1722,12 +1858,15 @@ fn remove_snapshots(dir: &Path, remove: impl Fn(i64) -> bool) {
 }
 
 /// Producer state on open: the newest readable snapshot at a segment boundary, then every batch
-/// header after it (the headers carry producer id, epoch and sequences).
+/// header after it (the headers carry producer id, epoch and sequences; a marker's control
+/// record says commit or abort). The aborted transactions: the `.txnindex` of every segment
+/// before the snapshot, and those of the replayed segments rebuilt from the log (their index
+/// files rewritten).
 async fn rebuild_producers(
     dir: &Path,
     segments: &[Rc<Segment>],
     producers_max: usize,
-) -> Result<ProducerStateTable> {
+) -> Result<(ProducerStateTable, Vec<AbortedTxn>)> {
     let end = segments.last().map_or(0, |s| s.next_offset());
     let mut table = ProducerStateTable::new(producers_max);
     let mut from = segments.first().map_or(0, |s| s.base_offset);
@@ -1745,19 +1884,52 @@ async fn rebuild_producers(
             break;
         }
     }
+    let mut aborted = Vec::new();
+    for seg in segments.iter().filter(|s| s.base_offset < from) {
+        aborted.extend(txn::load(&txn::index_path(dir, seg.base_offset))?);
+    }
     // Replayed producers count as seen now: the broker just came back, they get a full window.
     let now = now_ms();
     for seg in segments.iter().filter(|s| s.base_offset >= from) {
         let mut pos = 0u64;
         let size = seg.size_bytes();
         let mut scan = HeaderScan::new(seg);
+        let mut seg_aborted = Vec::new();
         while pos < size {
             let h = scan.header_at(pos, size).await?;
             table.update(&h, h.base_offset, now);
+            if h.is_control() && h.producer_id >= 0 {
+                let want = (h.size_bytes() as usize)
+                    .min(crate::batch::HEADER_BYTES + txn::MARKER_PEEK_BYTES);
+                let file = seg.log_file()?;
+                let (r, bytes) = file.read_exact_at(vec![0u8; want], pos).await;
+                r.map_err(|e| Error::io("read", seg.log_path(), e))?;
+                if let Some(commit) = txn::marker_kind(&h, &bytes) {
+                    if let Some(first_offset) = table.end_txn(h.producer_id, h.producer_epoch, now)
+                    {
+                        if !commit {
+                            seg_aborted.push(AbortedTxn {
+                                producer_id: h.producer_id,
+                                first_offset,
+                                last_offset: h.base_offset,
+                                last_stable_offset: table
+                                    .first_unstable_offset()
+                                    .unwrap_or(h.base_offset + 1)
+                                    .min(h.base_offset + 1),
+                            });
+                        }
+                    }
+                }
+            }
             pos += h.size_bytes();
         }
+        txn::rewrite(&txn::index_path(dir, seg.base_offset), &seg_aborted)?;
+        aborted.extend(seg_aborted);
     }
-    Ok(table)
+    // Indexes of segments that no longer exist (a crash between unlinks) are stray files.
+    let start = segments.first().map_or(0, |s| s.base_offset);
+    aborted.retain(|a| a.last_offset >= start);
+    Ok((table, aborted))
 }
 
 /// An append buffer whose batches and records passed validation ([`crate::validate`]) and
@@ -2240,6 +2412,121 @@ mod tests {
                 .expect("reopen recovers a consistent log");
             assert_eq!(log.log_end_offset(), end);
             check_acknowledged(&log, &acknowledged).await;
+        });
+    }
+
+    /// A transactional batch of producer `pid` (epoch `epoch`) from sequence `seq`, `n` records.
+    fn txn_batch(pid: i64, epoch: i16, seq: i32, n: usize) -> Vec<u8> {
+        use super::super::batch::testing::{build_batch_with, BatchSpec, TestRecord};
+        build_batch_with(&BatchSpec {
+            base_timestamp_ms: now_ms(),
+            attributes: super::super::batch::ATTR_TRANSACTIONAL,
+            producer_id: pid,
+            producer_epoch: epoch,
+            base_sequence: seq,
+            records: (0..n)
+                .map(|i| TestRecord {
+                    value: Some(format!("t{i}").into_bytes()),
+                    ..TestRecord::default()
+                })
+                .collect(),
+            ..BatchSpec::default()
+        })
+    }
+
+    /// The LSO stops at the oldest open transaction; markers end transactions; aborted ones are
+    /// listed for the ranges they overlap; a reopen (with and without a snapshot in between)
+    /// rebuilds both; retention keeps an open transaction's segment; a client cannot write a
+    /// marker, and a non-transactional batch of a producer in a transaction is refused.
+    #[test]
+    fn transactions_bound_the_lso_and_aborts_are_indexed_across_reopens() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = LogConfig {
+            segment_bytes: 400,
+            retention_bytes: Some(1),
+            ..rolling_config()
+        };
+        block_on(async {
+            let log = Log::open(dir.path(), "t", 0, config.clone(), false)
+                .await
+                .unwrap();
+            assert_eq!(log.append(batch(1)).await.unwrap(), 0);
+            // Producer 7 opens at 1, producer 8 at 3.
+            assert_eq!(log.append(txn_batch(7, 0, 0, 2)).await.unwrap(), 1);
+            assert_eq!(log.append(txn_batch(8, 0, 0, 1)).await.unwrap(), 3);
+            assert_eq!(log.append(batch(2)).await.unwrap(), 4);
+            assert_eq!((log.high_watermark(), log.last_stable_offset()), (5, 1));
+            assert!(matches!(
+                log.append(producer_batch(7, 2, 1)).await,
+                Err(Error::Producer {
+                    source: ProducerError::TransactionOpen { producer_id: 7 },
+                    ..
+                })
+            ));
+            let forged = txn::marker_batch(7, 0, true, 0, now_ms());
+            assert!(
+                log.append(forged).await.is_err(),
+                "clients write no markers"
+            );
+            // Abort 7 (with a bumped epoch): the LSO moves to 8's first offset.
+            assert_eq!(log.append_marker(7, 1, false, 0).await.unwrap(), 5);
+            assert_eq!(log.last_stable_offset(), 3);
+            assert_eq!(log.aborted_between(0, 6), vec![(7, 1)]);
+            assert_eq!(
+                log.aborted_between(6, 100),
+                vec![],
+                "marker before the range"
+            );
+            assert_eq!(
+                log.aborted_between(0, 1),
+                vec![],
+                "first offset at the range end"
+            );
+            assert!(
+                log.append(txn_batch(7, 0, 2, 1)).await.is_err(),
+                "the zombie's old epoch is fenced by the marker's"
+            );
+            // A marker again (a coordinator's retry after a restart) changes nothing.
+            assert_eq!(log.append_marker(7, 1, false, 0).await.unwrap(), 6);
+            assert_eq!(log.aborted_count(), 1);
+            // Retention: the segment of 8's open transaction stays.
+            log.apply_retention(now_ms()).await.unwrap();
+            assert!(log.log_start_offset() <= 3, "open transaction kept");
+            log.append_marker(8, 0, true, 0).await.unwrap();
+            assert_eq!(log.last_stable_offset(), log.high_watermark());
+            assert_eq!(log.aborted_between(0, 100), vec![(7, 1)]);
+            // Producer 9: open at reopen time.
+            let open9 = log.append(txn_batch(9, 0, 0, 3)).await.unwrap();
+            let aborted = log.aborted_between(0, i64::MAX);
+            drop(log);
+
+            let log = Log::open(dir.path(), "t", 0, config.clone(), false)
+                .await
+                .unwrap();
+            assert_eq!(log.aborted_between(0, i64::MAX), aborted, "rebuilt");
+            assert_eq!(log.last_stable_offset(), open9, "open transaction rebuilt");
+            assert_eq!(log.open_transactions(), vec![(open9, 9)]);
+            // Roll past it (snapshots at every roll) and abort 9 in a later segment.
+            for i in 0..6 {
+                log.append(batch(10 + i)).await.unwrap();
+            }
+            let marker = log.append_marker(9, 0, false, 0).await.unwrap();
+            assert_eq!(log.last_stable_offset(), log.high_watermark());
+            for i in 0..6 {
+                log.append(batch(20 + i)).await.unwrap();
+            }
+            let aborted = log.aborted_between(0, i64::MAX);
+            assert_eq!(aborted.last(), Some(&(9, open9)));
+            drop(log);
+            let log = Log::open(dir.path(), "t", 0, config.clone(), false)
+                .await
+                .unwrap();
+            assert_eq!(log.aborted_between(0, i64::MAX), aborted);
+            assert_eq!(log.last_stable_offset(), log.high_watermark());
+            // Retention drops segments and their aborted transactions with them.
+            log.apply_retention(now_ms()).await.unwrap();
+            assert!(log.log_start_offset() > marker);
+            assert_eq!(log.aborted_count(), 0);
         });
     }
 }

@@ -11,6 +11,12 @@
 //! - an unknown producer (never seen, or expired) must start at sequence 0, else
 //!   `UNKNOWN_PRODUCER_ID`.
 //!
+//! Transactions ([`crate::txn`]): a producer's first transactional batch opens its transaction
+//! in this partition (its offset is kept: the last stable offset cannot pass it), and the
+//! producer's marker ([`ProducerStateTable::end_txn`]) closes it. A control batch is checked
+//! for its epoch only (a marker may carry the epoch the coordinator bumped to fence a zombie),
+//! and a non-transactional batch of a producer with an open transaction is refused.
+//!
 //! The state is rebuilt on open from the last snapshot plus the batch headers after it (the
 //! headers carry producer id, epoch and sequences), and snapshotted when a segment rolls.
 //!
@@ -18,11 +24,13 @@
 //! ```text
 //! +--------+---------+-------+------------------------------------------------+--------+
 //! | "RLPS" | version | count | count x entry                                  | crc32c |
-//! | 4 B    | u16 = 1 | u32   | producer_id i64, epoch i16, last_seen_ms i64,  | u32 of |
-//! |        |         |       | batches u8, batches x (first_seq i32,           | all    |
-//! |        |         |       |   last_seq i32, base_offset i64, last_offset i64) | before |
+//! | 4 B    | u16 = 2 | u32   | producer_id i64, epoch i16, last_seen_ms i64,  | u32 of |
+//! |        |         |       | txn_first_offset i64 (-1: none; absent in v1), | all    |
+//! |        |         |       | batches u8, batches x (first_seq i32,           | before |
+//! |        |         |       |   last_seq i32, base_offset i64, last_offset i64) |        |
 //! +--------+---------+-------+------------------------------------------------+--------+
 //! ```
+//! Version 1 snapshots (before transactions) are read as having no open transaction.
 //!
 //! # Invariants
 //! - At most [`PRODUCER_BATCHES_RETAINED`] batches per producer and `producers_max` producers
@@ -30,7 +38,7 @@
 //! - `check` never mutates; `update` is called only for batches that were really appended (or
 //!   replayed from the log), in offset order.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeSet, HashMap, VecDeque};
 
 use super::batch::BatchHeader;
 use crate::codec::BeReader;
@@ -45,7 +53,8 @@ pub const PRODUCERS_PER_PARTITION_MAX_DEFAULT: usize = 10_000;
 pub const PRODUCER_ID_EXPIRATION_MS_DEFAULT: u64 = 24 * 3600 * 1000;
 
 const SNAPSHOT_MAGIC: &[u8; 4] = b"RLPS";
-const SNAPSHOT_VERSION: u16 = 1;
+const SNAPSHOT_VERSION: u16 = 2;
+const SNAPSHOT_VERSION_V1: u16 = 1;
 
 /// One remembered batch of a producer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -70,6 +79,8 @@ pub struct ProducerEntry {
     /// Broker wall-clock time (ms) the producer was last seen (appended, or replayed on open),
     /// for expiry.
     pub last_seen_ms: i64,
+    /// First offset of the producer's open transaction in this partition, if one is open.
+    pub txn_first_offset: Option<i64>,
 }
 
 /// The verdict on a batch before it is appended.
@@ -107,6 +118,12 @@ pub enum ProducerError {
         /// The producer id.
         producer_id: i64,
     },
+    /// A non-transactional batch from a producer whose transaction is open here (Kafka:
+    /// INVALID_TXN_STATE).
+    TransactionOpen {
+        /// The producer id.
+        producer_id: i64,
+    },
 }
 
 impl std::fmt::Display for ProducerError {
@@ -121,6 +138,11 @@ impl std::fmt::Display for ProducerError {
             ProducerError::UnknownProducer { producer_id } => {
                 write!(f, "unknown producer {producer_id} must start at sequence 0")
             }
+            ProducerError::TransactionOpen { producer_id } => write!(
+                f,
+                "producer {producer_id} sent a non-transactional batch while its transaction \
+                 is open in this partition"
+            ),
         }
     }
 }
@@ -139,6 +161,8 @@ fn last_seq(h: &BatchHeader) -> i32 {
 pub struct ProducerStateTable {
     entries: HashMap<i64, ProducerEntry>,
     producers_max: usize,
+    /// (first offset, producer id) of every open transaction: the smallest bounds the LSO.
+    open_txns: BTreeSet<(i64, i64)>,
 }
 
 impl Default for ProducerStateTable {
@@ -153,7 +177,41 @@ impl ProducerStateTable {
         ProducerStateTable {
             entries: HashMap::new(),
             producers_max: producers_max.max(1),
+            open_txns: BTreeSet::new(),
         }
+    }
+
+    /// First offset of the oldest open transaction (the LSO cannot pass it).
+    pub fn first_unstable_offset(&self) -> Option<i64> {
+        self.open_txns.first().map(|&(offset, _)| offset)
+    }
+
+    /// Open transactions here: (first offset, producer id), oldest first.
+    pub fn open_transactions(&self) -> impl Iterator<Item = (i64, i64)> + '_ {
+        self.open_txns.iter().copied()
+    }
+
+    /// Closes `producer_id`'s transaction here (its marker was written at `marker_offset` with
+    /// `epoch`); returns the transaction's first offset, or `None` when none was open (a marker
+    /// written again after a restart). The producer's epoch becomes `epoch` if that is newer.
+    pub fn end_txn(&mut self, producer_id: i64, epoch: i16, now_ms: i64) -> Option<i64> {
+        let entry = self
+            .entries
+            .entry(producer_id)
+            .or_insert_with(|| ProducerEntry {
+                epoch,
+                batches: VecDeque::new(),
+                last_seen_ms: now_ms,
+                txn_first_offset: None,
+            });
+        if epoch > entry.epoch {
+            entry.epoch = epoch;
+            entry.batches.clear();
+        }
+        entry.last_seen_ms = entry.last_seen_ms.max(now_ms);
+        let first = entry.txn_first_offset.take()?;
+        self.open_txns.remove(&(first, producer_id));
+        Some(first)
     }
 
     /// Producers tracked.
@@ -176,6 +234,16 @@ impl ProducerStateTable {
         if h.producer_id < 0 {
             return Ok(Verdict::Append);
         }
+        if h.is_control() {
+            // A marker: written by the broker with the producer's epoch or a newer one.
+            return match self.entries.get(&h.producer_id) {
+                Some(e) if h.producer_epoch < e.epoch => Err(ProducerError::InvalidEpoch {
+                    got: h.producer_epoch,
+                    current: e.epoch,
+                }),
+                _ => Ok(Verdict::Append),
+            };
+        }
         let Some(entry) = self.entries.get(&h.producer_id) else {
             return if h.base_sequence == 0 {
                 Ok(Verdict::Append)
@@ -189,6 +257,11 @@ impl ProducerStateTable {
             return Err(ProducerError::InvalidEpoch {
                 got: h.producer_epoch,
                 current: entry.epoch,
+            });
+        }
+        if entry.txn_first_offset.is_some() && !h.is_transactional() {
+            return Err(ProducerError::TransactionOpen {
+                producer_id: h.producer_id,
             });
         }
         if h.producer_epoch > entry.epoch {
@@ -229,12 +302,19 @@ impl ProducerStateTable {
 
     /// Record a batch that was appended at `base_offset` (or replayed from the log).
     pub fn update(&mut self, h: &BatchHeader, base_offset: i64, now_ms: i64) {
-        if h.producer_id < 0 {
+        if h.producer_id < 0 || h.is_control() {
+            // Markers change the state through `end_txn`.
             return;
         }
         if !self.entries.contains_key(&h.producer_id) && self.entries.len() >= self.producers_max {
-            // Evict the least recently seen producer; it can come back starting at sequence 0.
-            if let Some((&oldest, _)) = self.entries.iter().min_by_key(|(_, e)| e.last_seen_ms) {
+            // Evict the least recently seen producer without an open transaction; it can come
+            // back starting at sequence 0.
+            if let Some((&oldest, _)) = self
+                .entries
+                .iter()
+                .filter(|(_, e)| e.txn_first_offset.is_none())
+                .min_by_key(|(_, e)| e.last_seen_ms)
+            {
                 self.entries.remove(&oldest);
             }
         }
@@ -245,7 +325,12 @@ impl ProducerStateTable {
                 epoch: h.producer_epoch,
                 batches: VecDeque::with_capacity(PRODUCER_BATCHES_RETAINED),
                 last_seen_ms: now_ms,
+                txn_first_offset: None,
             });
+        if h.is_transactional() && entry.txn_first_offset.is_none() {
+            entry.txn_first_offset = Some(base_offset);
+            self.open_txns.insert((base_offset, h.producer_id));
+        }
         if h.producer_epoch != entry.epoch {
             entry.epoch = h.producer_epoch;
             entry.batches.clear();
@@ -266,17 +351,24 @@ impl ProducerStateTable {
     pub fn expire(&mut self, now_ms: i64, expiration_ms: u64) -> usize {
         let before = self.entries.len();
         let horizon = now_ms.saturating_sub(expiration_ms.min(i64::MAX as u64) as i64);
-        self.entries.retain(|_, e| e.last_seen_ms >= horizon);
+        // A producer with an open transaction is kept: the transaction's end needs it.
+        self.entries
+            .retain(|_, e| e.last_seen_ms >= horizon || e.txn_first_offset.is_some());
         before - self.entries.len()
     }
 
     /// Forget batches at or after `offset` (log truncation); producers left without batches are
     /// dropped (they restart at sequence 0 or are rebuilt from the log by the caller).
     pub fn truncate_to(&mut self, offset: i64) {
-        for e in self.entries.values_mut() {
+        for (id, e) in self.entries.iter_mut() {
             e.batches.retain(|b| b.base_offset < offset);
+            if e.txn_first_offset.is_some_and(|first| first >= offset) {
+                self.open_txns
+                    .remove(&(e.txn_first_offset.take().unwrap_or(0), *id));
+            }
         }
-        self.entries.retain(|_, e| !e.batches.is_empty());
+        self.entries
+            .retain(|_, e| !e.batches.is_empty() || e.txn_first_offset.is_some());
     }
 
     /// Encode a snapshot (format in the module docs).
@@ -292,6 +384,7 @@ impl ProducerStateTable {
             out.extend_from_slice(&id.to_be_bytes());
             out.extend_from_slice(&e.epoch.to_be_bytes());
             out.extend_from_slice(&e.last_seen_ms.to_be_bytes());
+            out.extend_from_slice(&e.txn_first_offset.unwrap_or(-1).to_be_bytes());
             out.push(e.batches.len() as u8);
             for b in &e.batches {
                 out.extend_from_slice(&b.first_seq.to_be_bytes());
@@ -313,7 +406,11 @@ impl ProducerStateTable {
             return None;
         }
         let mut r = BeReader::new(body);
-        if r.take(4)? != SNAPSHOT_MAGIC || r.u16()? != SNAPSHOT_VERSION {
+        if r.take(4)? != SNAPSHOT_MAGIC {
+            return None;
+        }
+        let version = r.u16()?;
+        if version != SNAPSHOT_VERSION && version != SNAPSHOT_VERSION_V1 {
             return None;
         }
         let count = r.u32()? as usize;
@@ -322,6 +419,11 @@ impl ProducerStateTable {
             let id = r.i64()?;
             let epoch = r.i16()?;
             let last_seen_ms = r.i64()?;
+            let txn_first_offset = if version == SNAPSHOT_VERSION {
+                Some(r.i64()?).filter(|&o| o >= 0)
+            } else {
+                None
+            };
             let n = r.take(1)?[0] as usize;
             if n > PRODUCER_BATCHES_RETAINED {
                 return None;
@@ -335,12 +437,16 @@ impl ProducerStateTable {
                     last_offset: r.i64()?,
                 });
             }
+            if let Some(first) = txn_first_offset {
+                table.open_txns.insert((first, id));
+            }
             table.entries.insert(
                 id,
                 ProducerEntry {
                     epoch,
                     batches,
                     last_seen_ms,
+                    txn_first_offset,
                 },
             );
         }
