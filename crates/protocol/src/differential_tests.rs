@@ -159,6 +159,20 @@ differential_tests! {
     describe_configs_response => messages::DescribeConfigsResponse, kp::DescribeConfigsResponse;
     incremental_alter_configs_request => messages::IncrementalAlterConfigsRequest, kp::IncrementalAlterConfigsRequest;
     incremental_alter_configs_response => messages::IncrementalAlterConfigsResponse, kp::IncrementalAlterConfigsResponse;
+    // Transactions (issue #18), defined ahead of their handlers: every version of the
+    // definitions (Kafka 4.4's), all of which kafka-protocol 0.18 knows.
+    add_partitions_to_txn_request => messages::AddPartitionsToTxnRequest, kp::AddPartitionsToTxnRequest;
+    add_partitions_to_txn_response => messages::AddPartitionsToTxnResponse, kp::AddPartitionsToTxnResponse;
+    add_offsets_to_txn_request => messages::AddOffsetsToTxnRequest, kp::AddOffsetsToTxnRequest;
+    add_offsets_to_txn_response => messages::AddOffsetsToTxnResponse, kp::AddOffsetsToTxnResponse;
+    end_txn_request => messages::EndTxnRequest, kp::EndTxnRequest;
+    end_txn_response => messages::EndTxnResponse, kp::EndTxnResponse;
+    txn_offset_commit_request => messages::TxnOffsetCommitRequest, kp::TxnOffsetCommitRequest;
+    txn_offset_commit_response => messages::TxnOffsetCommitResponse, kp::TxnOffsetCommitResponse;
+    describe_transactions_request => messages::DescribeTransactionsRequest, kp::DescribeTransactionsRequest;
+    describe_transactions_response => messages::DescribeTransactionsResponse, kp::DescribeTransactionsResponse;
+    list_transactions_request => messages::ListTransactionsRequest, kp::ListTransactionsRequest;
+    list_transactions_response => messages::ListTransactionsResponse, kp::ListTransactionsResponse;
     // Not here: the ringlog-private APIs (versions::PRIVATE_APIS: DescribeDelays 32000,
     // DescribeShareState 32001, DescribeViews 32002).
     // Kafka's schemas, and so kafka-protocol, do not know them: there is no oracle to compare

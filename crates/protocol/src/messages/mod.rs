@@ -9,15 +9,18 @@
 //! tests' oracle) gets a row in [`super::versions::PRIVATE_APIS`] instead, and byte vectors of its
 //! own in the round-trip tests.
 //!
-//! An API may be defined ahead of its handler: listed in `unserved_apis!` (at the end, empty
-//! today) it gets [`ApiRequest`] and the header versions, so a client can send it, but no
-//! [`Request`] variant, so the broker's dispatch and ApiVersions are unchanged. Serving it means
-//! moving it into `apis!` and adding its [`super::versions::SUPPORTED_APIS`] row.
+//! An API may be defined ahead of its handler: listed in `unserved_apis!` (at the end) it gets
+//! [`ApiRequest`] and the header versions, so a client can send it, but no [`Request`] variant,
+//! so the broker's dispatch and ApiVersions are unchanged. Serving it means moving it into
+//! `apis!`, adding its [`super::versions::SUPPORTED_APIS`] row, and its rows in the round-trip
+//! tests' tables (`first_flexible_version`, `with_request_type!`).
 //!
 //! # Invariants
 //! - Each definition covers at least every version the broker advertises (tested).
 //! - Handlers see these types only; which field exists at which version is decided here.
 
+pub mod add_offsets_to_txn;
+pub mod add_partitions_to_txn;
 pub mod alter_share_group_offsets;
 pub mod api_versions;
 pub mod consumer_group_describe;
@@ -31,7 +34,9 @@ pub mod describe_delays;
 pub mod describe_groups;
 pub mod describe_share_group_offsets;
 pub mod describe_share_state;
+pub mod describe_transactions;
 pub mod describe_views;
+pub mod end_txn;
 pub mod fetch;
 pub mod find_coordinator;
 pub mod heartbeat;
@@ -41,6 +46,7 @@ pub mod join_group;
 pub mod leave_group;
 pub mod list_groups;
 pub mod list_offsets;
+pub mod list_transactions;
 pub mod metadata;
 pub mod offset_commit;
 pub mod offset_fetch;
@@ -50,7 +56,10 @@ pub mod share_fetch;
 pub mod share_group_describe;
 pub mod share_group_heartbeat;
 pub mod sync_group;
+pub mod txn_offset_commit;
 
+pub use add_offsets_to_txn::*;
+pub use add_partitions_to_txn::*;
 pub use alter_share_group_offsets::*;
 pub use api_versions::*;
 pub use consumer_group_describe::*;
@@ -64,7 +73,9 @@ pub use describe_delays::*;
 pub use describe_groups::*;
 pub use describe_share_group_offsets::*;
 pub use describe_share_state::*;
+pub use describe_transactions::*;
 pub use describe_views::*;
+pub use end_txn::*;
 pub use fetch::*;
 pub use find_coordinator::*;
 pub use heartbeat::*;
@@ -74,6 +85,7 @@ pub use join_group::*;
 pub use leave_group::*;
 pub use list_groups::*;
 pub use list_offsets::*;
+pub use list_transactions::*;
 pub use metadata::*;
 pub use offset_commit::*;
 pub use offset_fetch::*;
@@ -83,6 +95,7 @@ pub use share_fetch::*;
 pub use share_group_describe::*;
 pub use share_group_heartbeat::*;
 pub use sync_group::*;
+pub use txn_offset_commit::*;
 
 use bytes::BytesMut;
 
@@ -287,6 +300,12 @@ macro_rules! unserved_apis {
     };
 }
 
-// Every defined API is served today; the list stays for the next one defined ahead of its
-// handler.
-unserved_apis! {}
+// Defined ahead of their handlers (issue #18, transactions).
+unserved_apis! {
+    AddPartitionsToTxn => AddPartitionsToTxnRequest, AddPartitionsToTxnResponse;
+    AddOffsetsToTxn => AddOffsetsToTxnRequest, AddOffsetsToTxnResponse;
+    EndTxn => EndTxnRequest, EndTxnResponse;
+    TxnOffsetCommit => TxnOffsetCommitRequest, TxnOffsetCommitResponse;
+    DescribeTransactions => DescribeTransactionsRequest, DescribeTransactionsResponse;
+    ListTransactions => ListTransactionsRequest, ListTransactionsResponse;
+}
