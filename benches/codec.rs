@@ -179,6 +179,7 @@ fn fetch_response_encode(c: &mut Criterion) {
                     high_watermark: hw,
                     last_stable_offset: hw,
                     log_start_offset: 0,
+                    aborted_transactions: None,
                     records: vec![RecordSlice {
                         slice_id: p as usize,
                         len: batch.len() as u32,

@@ -151,6 +151,13 @@ pub struct BrokerConfig {
     /// Sizes of each shard's timer of delayed records (wheel slots, loaded records); the
     /// defaults suit every broker, tests shrink them.
     pub delay_timer: crate::delay::timer::TimerConfig,
+    /// Longest `transaction.timeout.ms` a transactional producer may ask for
+    /// (`transaction.max.timeout.ms`); longer is refused with INVALID_TRANSACTION_TIMEOUT.
+    pub transaction_max_timeout_ms: i32,
+    /// How often each coordinator shard looks for transactions open past their timeout (and
+    /// prepared ones to finish): Kafka's
+    /// `transaction.abort.timed.out.transaction.cleanup.interval.ms`.
+    pub transaction_abort_check_ms: u64,
     /// How far ahead of the broker's clock a client record's timestamp may be
     /// (`message.timestamp.after.max.ms`).
     pub message_timestamp_after_max_ms: i64,
@@ -196,6 +203,8 @@ impl Default for BrokerConfig {
             message_timestamp_before_max_ms: i64::MAX,
             delivery_delay_max_ms: crate::delay::DELAY_MAX_MS_DEFAULT,
             delay_timer: crate::delay::timer::TimerConfig::default(),
+            transaction_max_timeout_ms: crate::txn::TRANSACTION_MAX_TIMEOUT_MS_DEFAULT,
+            transaction_abort_check_ms: crate::txn::ABORT_CHECK_MS_DEFAULT,
             message_timestamp_after_max_ms: MESSAGE_TIMESTAMP_AFTER_MAX_MS_DEFAULT,
             group_initial_rebalance_delay_ms: crate::group::INITIAL_REBALANCE_DELAY_MS_DEFAULT,
             share: crate::share::config::BrokerShareConfig::default(),
@@ -330,6 +339,19 @@ impl BrokerConfig {
                 self.delivery_delay_max_ms
             ));
         }
+        if self.transaction_max_timeout_ms < 1 {
+            return Err(format!(
+                "transaction-max-timeout-ms must be at least 1, got {}",
+                self.transaction_max_timeout_ms
+            ));
+        }
+        if !(1..=crate::txn::ABORT_CHECK_MS_MAX).contains(&self.transaction_abort_check_ms) {
+            return Err(format!(
+                "transaction-abort-check-ms must be in 1..={}, got {}",
+                crate::txn::ABORT_CHECK_MS_MAX,
+                self.transaction_abort_check_ms
+            ));
+        }
         if self.message_timestamp_before_max_ms < 0 || self.message_timestamp_after_max_ms < 0 {
             return Err("message-timestamp-before-max-ms and -after-max-ms must be >= 0".into());
         }
@@ -455,6 +477,12 @@ impl BrokerConfig {
         if let Some(v) = file.delivery_delay_max_ms {
             self.delivery_delay_max_ms = v;
         }
+        if let Some(v) = file.transaction_max_timeout_ms {
+            self.transaction_max_timeout_ms = v;
+        }
+        if let Some(v) = file.transaction_abort_check_ms {
+            self.transaction_abort_check_ms = v;
+        }
         if let Some(v) = file.group_initial_rebalance_delay_ms {
             self.group_initial_rebalance_delay_ms = v;
         }
@@ -568,6 +596,15 @@ pub struct ConfigOverrides {
     /// INVALID_RECORD.
     #[arg(long)]
     pub delivery_delay_max_ms: Option<i64>,
+    /// Longest transaction timeout a transactional producer may ask for, ms (Kafka's
+    /// transaction.max.timeout.ms; default 900,000). Longer is refused with
+    /// INVALID_TRANSACTION_TIMEOUT.
+    #[arg(long)]
+    pub transaction_max_timeout_ms: Option<i32>,
+    /// How often transactions open past their timeout are aborted, ms (Kafka's
+    /// transaction.abort.timed.out.transaction.cleanup.interval.ms; default 10,000).
+    #[arg(long)]
+    pub transaction_abort_check_ms: Option<u64>,
     /// How long a new consumer group's first rebalance waits for more members, ms (Kafka's
     /// group.initial.rebalance.delay.ms; default 0: a lone consumer joins at once).
     #[arg(long)]

@@ -524,7 +524,21 @@ async fn handle(shard: &Rc<ShardState>, header: &RequestHeader, request: Request
         Request::DescribeGroups(r) => respond(handlers::describe_groups::handle(shard, r).await),
         Request::ListGroups(r) => respond(handlers::list_groups::handle(shard, r).await),
         Request::DeleteGroups(r) => respond(handlers::delete_groups::handle(shard, r).await),
-        Request::InitProducerId(r) => respond(handlers::init_producer_id::handle(shard, r).await),
+        Request::InitProducerId(r) => {
+            respond(handlers::init_producer_id::handle(shard, v, r).await)
+        }
+        Request::AddPartitionsToTxn(r) => {
+            respond(handlers::txn::add_partitions_to_txn(shard, v, *r).await)
+        }
+        Request::AddOffsetsToTxn(r) => {
+            respond(handlers::txn::add_offsets_to_txn(shard, v, *r).await)
+        }
+        Request::EndTxn(r) => respond(handlers::txn::end_txn(shard, v, r).await),
+        Request::TxnOffsetCommit(r) => respond(handlers::txn::txn_offset_commit(shard, *r).await),
+        Request::DescribeTransactions(r) => {
+            respond(handlers::txn::describe_transactions(shard, r).await)
+        }
+        Request::ListTransactions(r) => respond(handlers::txn::list_transactions(shard, r).await),
         Request::DescribeDelays(r) => respond(handlers::describe_delays::handle(shard, r).await),
         Request::DescribeShareState(r) => {
             respond(handlers::describe_share_state::handle(shard, r).await)

@@ -235,15 +235,21 @@ pub enum BrokerError {
         /// The shard that was asked.
         shard: usize,
     },
-    /// InitProducerId with a transactional id: transactions are not supported.
-    TransactionalId {
-        /// The transactional id asked for.
+    /// A transaction coordinator's refusal (issue #18): the Kafka code it answers with
+    /// (INVALID_PRODUCER_EPOCH, PRODUCER_FENCED, INVALID_TXN_STATE, CONCURRENT_TRANSACTIONS,
+    /// ...) and why.
+    Txn {
+        /// The Kafka error code.
+        code: i16,
+        /// The transactional id.
         transactional_id: String,
+        /// What was refused and why.
+        reason: String,
     },
 
     // Coordinators and groups.
-    /// FindCoordinator for a transaction coordinator: transactions are not supported.
-    NoTransactionCoordinator {
+    /// FindCoordinator for a transaction coordinator with an empty transactional id.
+    InvalidTransactionalId {
         /// The transactional id asked for.
         key: String,
     },
@@ -404,9 +410,8 @@ impl BrokerError {
             E::NoRecords { .. } => code::CORRUPT_MESSAGE,
             E::UnknownProducerId { .. } => code::UNKNOWN_PRODUCER_ID,
             E::InvalidFetchSize { .. } => code::INVALID_FETCH_SIZE,
-            E::TransactionalId { .. } => code::UNSUPPORTED_VERSION,
-            // Kafka's answer when no transaction coordinator can be found.
-            E::NoTransactionCoordinator { .. } => code::COORDINATOR_NOT_AVAILABLE,
+            E::Txn { code, .. } => *code,
+            E::InvalidTransactionalId { .. } => code::INVALID_REQUEST,
             E::InvalidGroupId { .. } => code::INVALID_GROUP_ID,
             E::InvalidSessionTimeout { .. } => code::INVALID_SESSION_TIMEOUT,
             E::UnknownMember { .. } => code::UNKNOWN_MEMBER_ID,
@@ -444,7 +449,7 @@ impl BrokerError {
             }
             E::InvalidReplicationFactor { .. } => "replication factor must be 1 (single broker)",
             E::InvalidGroupId { .. } => "invalid group id",
-            E::NoTransactionCoordinator { .. } => "ringlog does not support transactions",
+            E::InvalidTransactionalId { .. } => "the transactional id is empty",
             E::UnknownCoordinatorKeyType { .. } => "unknown coordinator key type",
             _ => return None,
         })
@@ -652,12 +657,13 @@ impl fmt::Display for BrokerError {
             E::NotController { shard } => {
                 write!(f, "shard {shard} is not the controller: no producer ids here")
             }
-            E::TransactionalId { transactional_id } => write!(
-                f,
-                "transactional id {transactional_id:?}: transactions are not supported"
-            ),
-            E::NoTransactionCoordinator { key } => {
-                write!(f, "transaction coordinator for {key:?}: transactions are not supported")
+            E::Txn {
+                transactional_id,
+                reason,
+                ..
+            } => write!(f, "transaction {transactional_id:?}: {reason}"),
+            E::InvalidTransactionalId { key } => {
+                write!(f, "transaction coordinator for {key:?}: empty transactional id")
             }
             E::UnknownCoordinatorKeyType { key_type } => {
                 write!(f, "unknown coordinator key type {key_type}")
@@ -765,6 +771,7 @@ pub fn kafka_code(e: &Error) -> i16 {
             ProducerError::InvalidEpoch { .. } => code::INVALID_PRODUCER_EPOCH,
             ProducerError::OutOfOrder { .. } => code::OUT_OF_ORDER_SEQUENCE_NUMBER,
             ProducerError::UnknownProducer { .. } => code::UNKNOWN_PRODUCER_ID,
+            ProducerError::TransactionOpen { .. } => code::INVALID_TXN_STATE,
         },
         Error::OffsetOutOfRange { .. } => code::OFFSET_OUT_OF_RANGE,
         // The client should retry elsewhere or later.
@@ -1074,12 +1081,14 @@ mod tests {
             ),
             (E::NotController { shard: 1 }, 16),
             (
-                E::TransactionalId {
+                E::Txn {
+                    code: 90,
                     transactional_id: "tx".into(),
+                    reason: "fenced".into(),
                 },
-                35,
+                90,
             ),
-            (E::NoTransactionCoordinator { key: "tx".into() }, 15),
+            (E::InvalidTransactionalId { key: "".into() }, 42),
             (E::UnknownCoordinatorKeyType { key_type: 7 }, 42),
             (
                 E::InvalidGroupId {
@@ -1234,8 +1243,8 @@ mod tests {
                 Some("invalid group id"),
             ),
             (
-                BrokerError::NoTransactionCoordinator { key: "tx".into() },
-                Some("ringlog does not support transactions"),
+                BrokerError::InvalidTransactionalId { key: "".into() },
+                Some("the transactional id is empty"),
             ),
             (
                 BrokerError::UnknownCoordinatorKeyType { key_type: 7 },

@@ -41,6 +41,7 @@ pub mod routing;
 pub mod shard;
 pub mod share;
 pub mod topic_config;
+pub mod txn;
 // The file->socket paths need `unsafe` (mmap, `IoBuf` over mappings); nothing else here does.
 #[allow(unsafe_code)]
 pub mod transfer;
@@ -128,6 +129,7 @@ impl Broker {
         // count changed (blocking, once).
         group::offsets_log::prepare(&config.data_dir, config.cores, io_kind)?;
         share::prepare(&config.data_dir, config.cores, io_kind, &catalog)?;
+        txn::prepare(&config.data_dir, config.cores, io_kind)?;
         // Loaded here so a damaged file stops startup with a clear message; shard 0 reloads it.
         let producer_id_bound = producer_ids::ProducerIdAllocator::load(&config.data_dir)?.bound();
         let cores = config.cores;
@@ -420,6 +422,7 @@ async fn shard_main(info: ShardInfo, start: ShardStart) -> io::Result<()> {
         timer: std::cell::OnceCell::new(),
         shares: share::Shares::default(),
         views: view::Views::default(),
+        txns: txn::Txns::default(),
     });
     let catalog_now = state.catalog.borrow().clone();
     state
@@ -432,6 +435,10 @@ async fn shard_main(info: ShardInfo, start: ShardStart) -> io::Result<()> {
             config.flush,
             &catalog_now,
         )
+        .await?;
+    state
+        .txns
+        .open(&config.data_dir, id, count, config.flush)
         .await?;
     let timer = delay::Timer::open(
         &config.data_dir,
@@ -450,6 +457,7 @@ async fn shard_main(info: ShardInfo, start: ShardStart) -> io::Result<()> {
     rt::spawn(share::run_sweeper(state.clone()));
     rt::spawn(share::dlq::run_writer(state.clone()));
     rt::spawn(view::run_upkeep(state.clone()));
+    rt::spawn(txn::run_upkeep(state.clone()));
     let inbox_state = state.clone();
     let inbox_task = rt::spawn(async move {
         while let Some(msg) = inbox.recv().await {

@@ -172,6 +172,9 @@ pub struct ReadReq {
     /// Stop after the batch holding this offset (`i64::MAX`: no such bound; share groups read
     /// only what they may acquire).
     pub last_wanted: i64,
+    /// READ_COMMITTED (issue #18): read below the last stable offset only, and list the aborted
+    /// transactions of what was read.
+    pub read_committed: bool,
 }
 
 /// Record bytes that can cross to another shard: file ranges (descriptors are `dup`s), or
@@ -209,6 +212,10 @@ pub struct ReadResultMsg {
     pub high_watermark: i64,
     /// Log start offset.
     pub log_start_offset: i64,
+    /// Last stable offset.
+    pub last_stable_offset: i64,
+    /// READ_COMMITTED reads: the aborted transactions of the range read.
+    pub aborted: Option<Vec<(i64, i64)>>,
     /// The offset after the last record read.
     pub next_offset: i64,
     /// The record bytes.
@@ -225,6 +232,11 @@ pub struct PartitionRead {
     pub high_watermark: i64,
     /// Log start offset.
     pub log_start_offset: i64,
+    /// Last stable offset (the high watermark where no transaction is open; -1 unknown).
+    pub last_stable_offset: i64,
+    /// READ_COMMITTED reads: the aborted transactions (producer id, first offset) of the range
+    /// read; `None` for READ_UNCOMMITTED.
+    pub aborted: Option<Vec<(i64, i64)>>,
     /// The offset after the last record of `ranges` (the offset asked for when they are empty).
     pub next_offset: i64,
     /// The record bytes: segment file ranges, and (on a filtered view) batches rewritten in
@@ -239,6 +251,8 @@ impl PartitionRead {
             error: Some(error),
             high_watermark: -1,
             log_start_offset: -1,
+            last_stable_offset: -1,
+            aborted: None,
             next_offset: -1,
             ranges: Vec::new(),
         }
@@ -262,6 +276,8 @@ impl ReadResultMsg {
             error: self.error,
             high_watermark: self.high_watermark,
             log_start_offset: self.log_start_offset,
+            last_stable_offset: self.last_stable_offset,
+            aborted: self.aborted,
             next_offset: self.next_offset,
             ranges: self
                 .ranges
@@ -294,6 +310,8 @@ pub struct OffsetReq {
     pub partition: i32,
     /// -1 latest, -2 earliest, -3 max timestamp, -4 earliest local, or a timestamp in ms.
     pub timestamp: i64,
+    /// READ_COMMITTED (isolation level 1): "latest" is the last stable offset.
+    pub read_committed: bool,
 }
 
 /// A ListOffsets answer.
@@ -352,6 +370,8 @@ pub struct ShardState {
     /// Share groups: share-partitions this shard owns, and membership, sessions and configs
     /// of the share groups it coordinates.
     pub shares: crate::share::Shares,
+    /// The transactions this shard coordinates (issue #18).
+    pub txns: crate::txn::Txns,
 }
 
 /// This shard's share of the broker's budget of open segment files (the fd plan's
@@ -697,6 +717,8 @@ impl ShardState {
             error,
             high_watermark: local.high_watermark,
             log_start_offset: local.log_start_offset,
+            last_stable_offset: local.last_stable_offset,
+            aborted: local.aborted,
             next_offset: local.next_offset,
             ranges,
         }
@@ -715,7 +737,31 @@ impl ShardState {
             Ok(log) => log,
             Err(e) => return PartitionRead::failed(BrokerError::Storage(e)),
         };
-        match log.read_through(r.offset, r.max_bytes, r.last_wanted).await {
+        // Transactions (issue #18): READ_COMMITTED reads whole batches below the last stable
+        // offset (a transaction's first batch starts there, so the bound is a batch boundary)
+        // and lists the aborted transactions of what it read; the bytes still go out as they
+        // are stored.
+        let lso = log.last_stable_offset();
+        let mut last_wanted = r.last_wanted;
+        if r.read_committed {
+            if r.offset >= lso && r.offset <= log.high_watermark() {
+                return PartitionRead {
+                    error: None,
+                    high_watermark: log.high_watermark(),
+                    log_start_offset: log.log_start_offset(),
+                    last_stable_offset: lso,
+                    aborted: Some(Vec::new()),
+                    next_offset: r.offset,
+                    ranges: Vec::new(),
+                };
+            }
+            last_wanted = last_wanted.min(lso - 1);
+        }
+        let aborted_of = |from: i64, to: i64| {
+            r.read_committed
+                .then(|| log.aborted_between(from, to.max(from)))
+        };
+        match log.read_through(r.offset, r.max_bytes, last_wanted).await {
             Ok(res) => {
                 // Every range holds a descriptor until its response is sent: within the
                 // broker's budget, or the partition answers without data this time (the client
@@ -750,16 +796,19 @@ impl ShardState {
                         Vec::new()
                     }
                 };
+                // Without data (the budget is spent), nothing was read.
+                let next_offset = if ranges.is_empty() {
+                    r.offset
+                } else {
+                    res.next_offset
+                };
                 PartitionRead {
                     error: None,
                     high_watermark: res.high_watermark,
                     log_start_offset: res.log_start_offset,
-                    // Without data (the budget is spent), nothing was read.
-                    next_offset: if ranges.is_empty() {
-                        r.offset
-                    } else {
-                        res.next_offset
-                    },
+                    last_stable_offset: lso.min(res.high_watermark),
+                    aborted: aborted_of(r.offset, next_offset),
+                    next_offset,
                     ranges,
                 }
             }
@@ -767,6 +816,8 @@ impl ShardState {
                 error: Some(BrokerError::Storage(e)),
                 high_watermark: log.high_watermark(),
                 log_start_offset: log.log_start_offset(),
+                last_stable_offset: lso,
+                aborted: None,
                 next_offset: r.offset,
                 ranges: Vec::new(),
             },
@@ -895,6 +946,10 @@ impl ShardState {
             // A view answers with its source's offsets (they are the view's offsets too).
             let log_topic = self.log_topic(&r.topic);
             let res = match r.timestamp {
+                -1 if r.read_committed => self
+                    .engine
+                    .log(&log_topic, r.partition)
+                    .map(|log| (log.last_stable_offset(), -1)),
                 -1 | -3 => self
                     .engine
                     .latest_offset(&log_topic, r.partition)

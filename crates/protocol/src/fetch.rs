@@ -24,8 +24,9 @@
 //! | | high_watermark       i64
 //! | | last_stable_offset   i64
 //! | | log_start_offset     i64                                         [5]
-//! | | aborted_transactions nullable array, always null:
-//! | |                      i32 -1 / uvarint 0 [12]
+//! | | aborted_transactions nullable array: null (i32 -1 / uvarint 0 [12]) for
+//! | |                      READ_UNCOMMITTED, else count and entries of
+//! | |                      producer_id i64, first_offset i64, tagged fields uvarint 0 [12]
 //! | | preferred_read_replica i32, always -1                            [11]
 //! | | records              bytes: i32 len / uvarint len+1 [12], then the slices, in order
 //! | | partition tagged fields uvarint 0                                [12]
@@ -58,8 +59,8 @@ use super::header;
 use super::versions;
 use super::wire::{self, Str};
 
-/// `aborted_transactions` is always null: ringlog has no transactions, and Kafka itself sends null
-/// (not an empty array) to READ_UNCOMMITTED consumers, so every client handles it.
+/// `aborted_transactions` of a READ_UNCOMMITTED fetch: null (not an empty array), as Kafka
+/// sends.
 const ABORTED_TRANSACTIONS_NULL: i32 = -1;
 /// No follower fetching: always read from the leader.
 const PREFERRED_READ_REPLICA_NONE: i32 = -1;
@@ -94,6 +95,9 @@ pub struct FetchReplyPartition {
     pub last_stable_offset: i64,
     /// Written for v5+.
     pub log_start_offset: i64,
+    /// READ_COMMITTED fetches: the aborted transactions of the returned range, as (producer id,
+    /// first offset); `None` (null) for READ_UNCOMMITTED.
+    pub aborted_transactions: Option<Vec<(i64, i64)>>,
     /// The record bytes, in order; empty means an empty (not null) records field.
     pub records: Vec<RecordSlice>,
 }
@@ -239,10 +243,17 @@ fn write_fetch_partition(
     if v >= 5 {
         w.out.put_i64(p.log_start_offset);
     }
-    if w.flexible {
-        w.uvarint(0); // compact nullable array: 0 = null
-    } else {
-        w.out.put_i32(ABORTED_TRANSACTIONS_NULL);
+    match &p.aborted_transactions {
+        None if w.flexible => w.uvarint(0), // compact nullable array: 0 = null
+        None => w.out.put_i32(ABORTED_TRANSACTIONS_NULL),
+        Some(list) => {
+            w.array_len(list.len());
+            for &(producer_id, first_offset) in list {
+                w.out.put_i64(producer_id);
+                w.out.put_i64(first_offset);
+                w.no_tagged_fields();
+            }
+        }
     }
     if v >= 11 {
         w.out.put_i32(PREFERRED_READ_REPLICA_NONE);

@@ -29,7 +29,7 @@ use super::api_key::ApiKey;
 use super::fetch::{self, FetchReply, FetchReplyPartition, FetchReplyTopic, Part, RecordSlice};
 use super::header::{response_header_version, RequestHeader};
 use super::messages::{
-    self, ApiVersionsRequest, DescribeDelaysRequest, DescribeDelaysResponse,
+    self, AbortedTransaction, ApiVersionsRequest, DescribeDelaysRequest, DescribeDelaysResponse,
     DescribeShareStateRequest, DescribeShareStateResponse, DescribeViewsRequest,
     DescribeViewsResponse, DescribedSharePartition, DescribedTopicDelays, DescribedView,
     FetchRequest, FetchResponse, FetchableTopicResponse, MetadataRequest, MetadataResponse,
@@ -142,6 +142,12 @@ macro_rules! with_request_type {
             ApiKey::CreateTopics => $f::<messages::CreateTopicsRequest>($($arg),*),
             ApiKey::DeleteTopics => $f::<messages::DeleteTopicsRequest>($($arg),*),
             ApiKey::InitProducerId => $f::<messages::InitProducerIdRequest>($($arg),*),
+            ApiKey::AddPartitionsToTxn => $f::<messages::AddPartitionsToTxnRequest>($($arg),*),
+            ApiKey::AddOffsetsToTxn => $f::<messages::AddOffsetsToTxnRequest>($($arg),*),
+            ApiKey::EndTxn => $f::<messages::EndTxnRequest>($($arg),*),
+            ApiKey::TxnOffsetCommit => $f::<messages::TxnOffsetCommitRequest>($($arg),*),
+            ApiKey::DescribeTransactions => $f::<messages::DescribeTransactionsRequest>($($arg),*),
+            ApiKey::ListTransactions => $f::<messages::ListTransactionsRequest>($($arg),*),
             ApiKey::DescribeConfigs => $f::<messages::DescribeConfigsRequest>($($arg),*),
             ApiKey::DeleteGroups => $f::<messages::DeleteGroupsRequest>($($arg),*),
             ApiKey::IncrementalAlterConfigs => {
@@ -321,9 +327,10 @@ fn every_served_request_version_decodes_from_whole_frames() {
     // InitProducerId 6, DescribeConfigs 4, DeleteGroups 3, IncrementalAlterConfigs 2,
     // ShareGroupHeartbeat 1, ShareGroupDescribe 1, ShareFetch 2, ShareAcknowledge 2,
     // DescribeShareGroupOffsets 2, AlterShareGroupOffsets 1, DeleteShareGroupOffsets 1,
-    // ConsumerGroupHeartbeat 2, ConsumerGroupDescribe 2; private: DescribeDelays 1,
-    // DescribeShareState 1, DescribeViews 1.
-    assert_eq!(count, 152);
+    // ConsumerGroupHeartbeat 2, ConsumerGroupDescribe 2, AddPartitionsToTxn 6,
+    // AddOffsetsToTxn 5, EndTxn 6, TxnOffsetCommit 6, DescribeTransactions 1,
+    // ListTransactions 3; private: DescribeDelays 1, DescribeShareState 1, DescribeViews 1.
+    assert_eq!(count, 179);
 }
 
 fn response_frames_round_trip<R: TestedRequest>(api_key: ApiKey, v: i16) {
@@ -544,13 +551,16 @@ fn hex(s: &str) -> Vec<u8> {
 /// issue #16 added, DescribeConfigs (0020), IncrementalAlterConfigs (002c), KIP-848's
 /// ConsumerGroupHeartbeat and ConsumerGroupDescribe (0044, 0045), the share-group APIs
 /// (004c-004f) and their Admin offset APIs (005a-005c), are byte for byte what a Kafka 4.4
-/// broker lists for them (read from its ApiVersions v0 and v3 responses).
+/// broker lists for them (read from its ApiVersions v0 and v3 responses). The transaction APIs
+/// of issue #18 (0018-001c, 0041, 0042) have the ranges of Kafka 4.4's message schemas.
 const TABLE_V0: &str = "0000 0003 000a  0001 0004 0010  0002 0001 0008  0003 0001 000c
                         0008 0002 0009  0009 0001 0009  000a 0000 0004  000b 0000 0009
                         000c 0000 0004  000d 0000 0005  000e 0000 0005  000f 0000 0005
                         0010 0000 0005
                         0012 0000 0005  0013 0002 0007  0014 0001 0006  0016 0000 0005
+                        0018 0000 0005  0019 0000 0004  001a 0000 0005  001c 0000 0005
                         0020 0001 0004  002a 0000 0002  002c 0000 0001
+                        0041 0000 0000  0042 0000 0002
                         0044 0000 0001  0045 0000 0001
                         004c 0001 0001  004d 0001 0001  004e 0001 0002  004f 0001 0002
                         005a 0000 0001  005b 0000 0000  005c 0000 0000";
@@ -992,7 +1002,14 @@ fn fetch_response_of(reply: &FetchReply, slices: &[Bytes]) -> FetchResponse {
                             high_watermark: p.high_watermark,
                             last_stable_offset: p.last_stable_offset,
                             log_start_offset: p.log_start_offset,
-                            aborted_transactions: None,
+                            aborted_transactions: p.aborted_transactions.as_ref().map(|list| {
+                                list.iter()
+                                    .map(|&(producer_id, first_offset)| AbortedTransaction {
+                                        producer_id,
+                                        first_offset,
+                                    })
+                                    .collect()
+                            }),
                             preferred_read_replica: -1,
                             records: Some(records.freeze()),
                             ..Default::default()
@@ -1090,8 +1107,10 @@ fn fetch_framer_matches_the_definition_for_every_advertised_version() {
                         partition_index: 0,
                         error_code: 0,
                         high_watermark: 5,
-                        last_stable_offset: 5,
+                        last_stable_offset: 3,
                         log_start_offset: 0,
+                        // A READ_COMMITTED answer.
+                        aborted_transactions: Some(vec![(9, 0), (11, 2)]),
                         records: vec![slice(0), slice(1)],
                     },
                     FetchReplyPartition {
@@ -1100,6 +1119,7 @@ fn fetch_framer_matches_the_definition_for_every_advertised_version() {
                         high_watermark: 0,
                         last_stable_offset: 0,
                         log_start_offset: 0,
+                        aborted_transactions: Some(Vec::new()),
                         records: vec![],
                     },
                 ],
@@ -1113,6 +1133,7 @@ fn fetch_framer_matches_the_definition_for_every_advertised_version() {
                     high_watermark: 45,
                     last_stable_offset: 45,
                     log_start_offset: 40,
+                    aborted_transactions: None,
                     records: vec![slice(2)],
                 }],
             },
@@ -1176,6 +1197,11 @@ fn random_fetch_reply(g: &mut Rng) -> (FetchReply, Vec<Bytes>) {
                 high_watermark: i64::random(g, cx),
                 last_stable_offset: i64::random(g, cx),
                 log_start_offset: i64::random(g, cx),
+                aborted_transactions: bool::random(g, cx).then(|| {
+                    (0..g.below(3))
+                        .map(|_| (i64::random(g, cx), i64::random(g, cx)))
+                        .collect()
+                }),
                 records,
             });
         }

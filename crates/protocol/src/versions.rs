@@ -33,7 +33,13 @@
 //! | ApiVersions  | 18  | 0..=5  | aiokafka sends v0, kafkajs v2, librdkafka/kafka-python v3/v4           |
 //! | CreateTopics | 19  | 2..=7  |                                          |
 //! | DeleteTopics | 20  | 1..=6  | v6 deletes by name or topic id         |
-//! | InitProducerId | 22 | 0..=5 | idempotent (non-transactional) producers |
+//! | InitProducerId | 22 | 0..=5 | idempotent and transactional producers |
+//! | AddPartitionsToTxn | 24 | 0..=5 | v4+ batched (the broker-to-broker form, served too) |
+//! | AddOffsetsToTxn | 25 | 0..=4 |                                         |
+//! | EndTxn       | 26  | 0..=5  | v5 answers the producer id and epoch      |
+//! | TxnOffsetCommit | 28 | 0..=5 | v3+ carry the member and generation (KIP-447) |
+//! | DescribeTransactions | 65 | 0..=0 | `kafka-transactions.sh describe`   |
+//! | ListTransactions | 66 | 0..=2 | v1 duration filter, v2 transactional id pattern |
 //! | DescribeConfigs | 32 | 1..=4 | GROUP configs and ringlog's TOPIC configs (v0 left out, as Kafka 4 does) |
 //! | IncrementalAlterConfigs | 44 | 0..=1 | GROUP configs (share groups); TOPIC/BROKER refused until #19 |
 //! | ConsumerGroupHeartbeat | 68 | 0..=1 | KIP-848 consumer groups; v1 adds the topic regex (refused) |
@@ -103,9 +109,15 @@ pub const SUPPORTED_APIS: &[ApiRange] = &[
     ApiRange { api_key: ApiKey::CreateTopics, min_version: 2, max_version: 7 },
     ApiRange { api_key: ApiKey::DeleteTopics, min_version: 1, max_version: 6 },
     ApiRange { api_key: ApiKey::InitProducerId, min_version: 0, max_version: 5 },
+    ApiRange { api_key: ApiKey::AddPartitionsToTxn, min_version: 0, max_version: 5 },
+    ApiRange { api_key: ApiKey::AddOffsetsToTxn, min_version: 0, max_version: 4 },
+    ApiRange { api_key: ApiKey::EndTxn, min_version: 0, max_version: 5 },
+    ApiRange { api_key: ApiKey::TxnOffsetCommit, min_version: 0, max_version: 5 },
     ApiRange { api_key: ApiKey::DescribeConfigs, min_version: 1, max_version: 4 },
     ApiRange { api_key: ApiKey::DeleteGroups, min_version: 0, max_version: 2 },
     ApiRange { api_key: ApiKey::IncrementalAlterConfigs, min_version: 0, max_version: 1 },
+    ApiRange { api_key: ApiKey::DescribeTransactions, min_version: 0, max_version: 0 },
+    ApiRange { api_key: ApiKey::ListTransactions, min_version: 0, max_version: 2 },
     ApiRange { api_key: ApiKey::ConsumerGroupHeartbeat, min_version: 0, max_version: 1 },
     ApiRange { api_key: ApiKey::ConsumerGroupDescribe, min_version: 0, max_version: 1 },
     ApiRange { api_key: ApiKey::ShareGroupHeartbeat, min_version: 1, max_version: 1 },

@@ -135,6 +135,17 @@ pub enum GroupOp {
     Commit {
         req: OffsetCommitRequest,
     },
+    /// TxnOffsetCommit: offsets pending until the producer's transaction ends.
+    TxnCommit {
+        req: Box<crate::protocol::messages::TxnOffsetCommitRequest>,
+    },
+    /// From a transaction coordinator: `producer_id`'s transaction ended; its pending offsets
+    /// of `group` become committed (`commit`) or are dropped.
+    TxnComplete {
+        group: String,
+        producer_id: i64,
+        commit: bool,
+    },
     /// Committed offsets of one group: all of them (`None`) or these partitions.
     FetchOffsets {
         group: String,
@@ -197,6 +208,9 @@ pub struct FetchedOffset {
     pub offset: i64,
     pub leader_epoch: i32,
     pub metadata: Option<String>,
+    /// A transaction's commit for this partition is pending (OffsetFetch with require_stable
+    /// answers UNSTABLE_OFFSET_COMMIT).
+    pub pending: bool,
 }
 
 /// Per topic, each partition's commit outcome, in request order.
@@ -262,11 +276,17 @@ impl Coordinator {
     /// Open shard `shard`'s offsets log and rebuild the groups that have committed offsets.
     /// Call [`offsets_log::prepare`] once before any shard opens.
     pub async fn open(data_dir: &Path, shard: usize, shards: usize) -> io::Result<Coordinator> {
-        let (log, offsets) = OffsetsLog::open(data_dir, shard, shards).await?;
+        let (log, offsets, mut pending) = OffsetsLog::open(data_dir, shard, shards).await?;
         let mut groups = HashMap::new();
         for (id, offsets) in offsets {
             let mut g = Group::new(id.clone());
             g.offsets = offsets;
+            g.txn_offsets = pending.remove(&id).unwrap_or_default();
+            groups.insert(id, g);
+        }
+        for (id, txn_offsets) in pending {
+            let mut g = Group::new(id.clone());
+            g.txn_offsets = txn_offsets;
             groups.insert(id, g);
         }
         if !groups.is_empty() {
@@ -400,6 +420,12 @@ impl Coordinator {
             }
             GroupOp::Leave { version, req } => GroupReply::Leave(self.leave(version, req)),
             GroupOp::Commit { req } => self.commit(shard, req).await,
+            GroupOp::TxnCommit { req } => self.txn_commit(shard, *req).await,
+            GroupOp::TxnComplete {
+                group,
+                producer_id,
+                commit,
+            } => GroupReply::Delete(self.txn_complete(&group, producer_id, commit).await),
             GroupOp::FetchOffsets { group, partitions } => self.fetch_offsets(&group, partitions),
             GroupOp::Describe { group } => GroupReply::Describe(
                 self.groups
@@ -702,6 +728,154 @@ impl Coordinator {
         GroupReply::Commit(Ok(results))
     }
 
+    /// TxnOffsetCommit: the offsets are stored as pending under the producer id (durable, so a
+    /// prepared commit completes them after a restart) and become the group's only when the
+    /// transaction commits ([`Coordinator::txn_complete`]). The member and generation (v3+,
+    /// KIP-447) are checked like an OffsetCommit's when given.
+    async fn txn_commit(
+        &self,
+        shard: &ShardState,
+        req: crate::protocol::messages::TxnOffsetCommitRequest,
+    ) -> GroupReply {
+        let group = req.group_id.to_string();
+        let as_commit = OffsetCommitRequest {
+            group_id: req.group_id.clone(),
+            generation_id_or_member_epoch: req.generation_id,
+            member_id: req.member_id.clone(),
+            group_instance_id: req.group_instance_id.clone(),
+            ..Default::default()
+        };
+        // Without a member (v0-2, or a producer that passed only the group id) Kafka checks
+        // nothing more than the group id.
+        let anonymous = req.generation_id < 0 && req.member_id.is_empty();
+        let checked = if anonymous {
+            if valid_group_id(&group) {
+                Ok(())
+            } else {
+                Err(BrokerError::InvalidGroupId {
+                    group: group.clone(),
+                })
+            }
+        } else {
+            self.may_commit(&group, &as_commit)
+        };
+        if let Err(e) = checked {
+            return GroupReply::Commit(Err(e));
+        }
+        let ts = now_ms();
+        let mut results = Vec::with_capacity(req.topics.len());
+        let mut entries = Vec::new();
+        for t in &req.topics {
+            let topic = t.name.to_string();
+            let partitions = shard.catalog.borrow().get(&topic).map(|m| m.partitions);
+            let mut rs = Vec::with_capacity(t.partitions.len());
+            for p in &t.partitions {
+                let metadata_bytes = p.committed_metadata.as_ref().map_or(0, |m| m.len());
+                let outcome = if !partitions
+                    .is_some_and(|n| p.partition_index >= 0 && p.partition_index < n)
+                {
+                    Err(BrokerError::UnknownPartition {
+                        topic: topic.clone(),
+                        partition: p.partition_index,
+                    })
+                } else if metadata_bytes > OFFSET_METADATA_BYTES_MAX {
+                    Err(BrokerError::OffsetMetadataTooLarge {
+                        group: group.clone(),
+                        metadata_bytes,
+                    })
+                } else {
+                    entries.push((
+                        topic.clone(),
+                        p.partition_index,
+                        StoredOffset {
+                            offset: p.committed_offset,
+                            leader_epoch: p.committed_leader_epoch,
+                            commit_timestamp_ms: ts,
+                            metadata: p.committed_metadata.as_deref().map(str::to_string),
+                        },
+                    ));
+                    Ok(())
+                };
+                rs.push((p.partition_index, outcome));
+            }
+            results.push((topic, rs));
+        }
+        if entries.is_empty() {
+            return GroupReply::Commit(Ok(results));
+        }
+        let groups = self.groups.clone();
+        let (id, stored, pid) = (group.clone(), entries.clone(), req.producer_id);
+        let apply = move || {
+            let mut groups = groups.borrow_mut();
+            let g = groups.entry(id.clone()).or_insert_with(|| Group::new(id));
+            let pending = g.txn_offsets.entry(pid).or_default();
+            for (t, p, o) in stored {
+                pending.insert((t, p), o);
+            }
+        };
+        if let Err(e) = self
+            .log
+            .commit_pending(&group, req.producer_id, &entries, apply)
+            .await
+        {
+            tracing::error!("transactional offset commit not stored: {e}");
+            for (_, rs) in &mut results {
+                for (_, outcome) in rs.iter_mut().filter(|(_, o)| o.is_ok()) {
+                    *outcome = Err(BrokerError::OffsetsNotStored {
+                        group: group.clone(),
+                    });
+                }
+            }
+        }
+        GroupReply::Commit(Ok(results))
+    }
+
+    /// The end of `producer_id`'s transaction for `group`: its pending offsets become the
+    /// group's (`commit`) or are dropped. Nothing pending: nothing to do (a transaction
+    /// completed again after a restart).
+    pub async fn txn_complete(
+        &self,
+        group: &str,
+        producer_id: i64,
+        commit: bool,
+    ) -> Result<(), BrokerError> {
+        let entries: Vec<(String, i32, StoredOffset)> = {
+            let groups = self.groups.borrow();
+            let Some(pending) = groups
+                .get(group)
+                .and_then(|g| g.txn_offsets.get(&producer_id))
+            else {
+                return Ok(());
+            };
+            pending
+                .iter()
+                .map(|((t, p), o)| (t.clone(), *p, o.clone()))
+                .collect()
+        };
+        let groups = self.groups.clone();
+        let (id, stored) = (group.to_string(), entries.clone());
+        let apply = move || {
+            let mut groups = groups.borrow_mut();
+            if let Some(g) = groups.get_mut(&id) {
+                g.txn_offsets.remove(&producer_id);
+                if commit {
+                    for (t, p, o) in stored {
+                        g.offsets.insert((t, p), o);
+                    }
+                }
+            }
+        };
+        self.log
+            .complete_pending(group, producer_id, &entries, commit, apply)
+            .await
+            .map_err(|e| {
+                tracing::error!("transaction end of group {group} not stored: {e}");
+                BrokerError::OffsetsNotStored {
+                    group: group.to_string(),
+                }
+            })
+    }
+
     /// Kafka's doCommitOffsets checks, in its order: may this member commit for `group` now?
     /// A "simple" commit (negative generation) to an unknown group creates it.
     fn may_commit(&self, group: &str, req: &OffsetCommitRequest) -> Result<(), BrokerError> {
@@ -774,12 +948,21 @@ impl Coordinator {
         }
         let groups = self.groups.borrow();
         let offsets = groups.get(group).map(|g| &g.offsets);
+        let txn_offsets = groups.get(group).map(|g| &g.txn_offsets);
+        let pending = |t: &str, p: i32| {
+            txn_offsets.is_some_and(|by_producer| {
+                by_producer
+                    .values()
+                    .any(|m| m.contains_key(&(t.to_string(), p)))
+            })
+        };
         let fetched = |t: &str, p: i32, o: Option<&StoredOffset>| FetchedOffset {
             topic: t.to_string(),
             partition: p,
             offset: o.map_or(-1, |o| o.offset),
             leader_epoch: o.map_or(-1, |o| o.leader_epoch),
             metadata: o.map_or(Some(String::new()), |o| o.metadata.clone()),
+            pending: pending(t, p),
         };
         let out = match partitions {
             Some(list) => list

@@ -17,6 +17,16 @@
 //!         |         |           |              |                     | + UTF-8 bytes          |
 //!         +---------+-----------+--------------+---------------------+------------------------+
 //! tombstone: the key with a null value (group deleted, topic deleted)
+//!
+//! A transactional offset commit (TxnOffsetCommit, issue #18) is pending until its transaction
+//! ends: kept under its own key, with the same value layout, until the coordinator's commit
+//! moves it to the offset key (one append: puts, then the pending keys' tombstones) or its
+//! abort deletes it.
+//!
+//! pending key: +------+-------------------------+-------------+-----------+-----------+
+//!              | kind | group                   | producer_id | topic     | partition |
+//!              | u8=2 | len u16 BE + UTF-8      | i64 BE      | as above  | i32 BE    |
+//!              +------+-------------------------+-------------+-----------+-----------+
 //! ```
 //! All integers are big-endian, fixed width. Group ids are at most
 //! [`super::GROUP_ID_BYTES_MAX`] bytes and metadata at most [`super::OFFSET_METADATA_BYTES_MAX`],
@@ -55,6 +65,8 @@ use crate::storage::Error;
 pub const FAMILY: &str = "consumer_offsets";
 /// First byte of a key: what kind of record it is (room for group metadata later).
 pub const KEY_KIND_OFFSET: u8 = 1;
+/// First byte of a pending transactional offset's key.
+pub const KEY_KIND_PENDING: u8 = 2;
 /// First byte of a value: its layout version.
 pub const VALUE_VERSION: u8 = 0;
 /// Tombstones per append when a group or topic is deleted: a deletion of many partitions is
@@ -73,6 +85,10 @@ pub struct StoredOffset {
 
 /// Offsets by group, then (topic, partition): what replay produces.
 pub type OffsetsByGroup = HashMap<String, BTreeMap<(String, i32), StoredOffset>>;
+/// A group's pending transactional offsets: by producer id, then (topic, partition).
+pub type PendingOffsets = BTreeMap<i64, BTreeMap<(String, i32), StoredOffset>>;
+/// Pending transactional offsets by group: what replay produces.
+pub type PendingByGroup = HashMap<String, PendingOffsets>;
 
 /// (group, topic, partition): what a key names.
 pub type OffsetKey = (String, String, i32);
@@ -91,6 +107,34 @@ pub fn encode_key(group: &str, topic: &str, partition: i32) -> Vec<u8> {
     put_str16(&mut out, topic);
     out.extend_from_slice(&partition.to_be_bytes());
     out
+}
+
+/// The key of `group`'s pending offset of `topic`-`partition` in `producer_id`'s transaction.
+pub fn encode_pending_key(group: &str, producer_id: i64, topic: &str, partition: i32) -> Vec<u8> {
+    let mut out = Vec::with_capacity(1 + 2 + group.len() + 8 + 2 + topic.len() + 4);
+    out.push(KEY_KIND_PENDING);
+    put_str16(&mut out, group);
+    out.extend_from_slice(&producer_id.to_be_bytes());
+    put_str16(&mut out, topic);
+    out.extend_from_slice(&partition.to_be_bytes());
+    out
+}
+
+/// The (group, producer id, topic, partition) of a pending key; `None` for anything else.
+pub fn decode_pending_key(bytes: &[u8]) -> Option<(String, i64, String, i32)> {
+    let mut r = BeReader::new(bytes);
+    if r.u8()? != KEY_KIND_PENDING {
+        return None;
+    }
+    let key = (r.str16()?, r.i64()?, r.str16()?, r.i32()?);
+    r.rest.is_empty().then_some(key)
+}
+
+/// The group a key of either kind belongs to.
+fn group_of(key: &[u8]) -> Option<String> {
+    decode_key(key)
+        .map(|(g, _, _)| g)
+        .or_else(|| decode_pending_key(key).map(|(g, _, _, _)| g))
 }
 
 /// The (group, topic, partition) of a key; `None` for anything else.
@@ -158,7 +202,7 @@ fn commit_updates(group: &str, entries: &[(String, i32, StoredOffset)]) -> Vec<U
 
 /// The coordinator shard a key belongs to under `shards` shards.
 fn route(key: &[u8], shards: usize) -> Option<usize> {
-    decode_key(key).map(|(group, _, _)| crate::routing::group_coordinator(&group, shards))
+    group_of(key).map(|group| crate::routing::group_coordinator(&group, shards))
 }
 
 /// One shard's committed offsets (`!Send`: lives on its shard).
@@ -174,25 +218,78 @@ impl OffsetsLog {
         data_dir: &Path,
         shard: usize,
         shards: usize,
-    ) -> io::Result<(OffsetsLog, OffsetsByGroup)> {
+    ) -> io::Result<(OffsetsLog, OffsetsByGroup, PendingByGroup)> {
         let mut offsets = OffsetsByGroup::new();
+        let mut pending = PendingByGroup::new();
         let root = state_log::state_root(data_dir);
         let log = StateLog::open(&root, FAMILY, shard, StateLogConfig::default(), |k, v| {
-            let (group, topic, partition) = decode_key(k).ok_or("not a committed-offset key")?;
-            let o = decode_value(v).ok_or("not a committed-offset value")?;
+            let group = group_of(k).ok_or("not a committed-offset key")?;
             let owner = crate::routing::group_coordinator(&group, shards);
             if owner != shard {
                 return Err(format!("group {group:?} belongs to shard {owner}"));
             }
-            offsets
-                .entry(group)
-                .or_default()
-                .insert((topic, partition), o);
+            let o = decode_value(v).ok_or("not a committed-offset value")?;
+            if let Some((_, topic, partition)) = decode_key(k) {
+                offsets
+                    .entry(group)
+                    .or_default()
+                    .insert((topic, partition), o);
+            } else if let Some((_, producer_id, topic, partition)) = decode_pending_key(k) {
+                pending
+                    .entry(group)
+                    .or_default()
+                    .entry(producer_id)
+                    .or_default()
+                    .insert((topic, partition), o);
+            }
             Ok(())
         })
         .await
         .map_err(|e| io::Error::other(format!("shard {shard}: committed offsets: {e}")))?;
-        Ok((OffsetsLog { log }, offsets))
+        Ok((OffsetsLog { log }, offsets, pending))
+    }
+
+    /// Stores `group`'s pending offsets of `producer_id`'s transaction; resolves once durable
+    /// and `apply` has run.
+    pub async fn commit_pending(
+        &self,
+        group: &str,
+        producer_id: i64,
+        entries: &[(String, i32, StoredOffset)],
+        apply: impl FnOnce() + 'static,
+    ) -> Result<(), Error> {
+        let updates = entries
+            .iter()
+            .map(|(topic, partition, o)| {
+                Update::put(
+                    encode_pending_key(group, producer_id, topic, *partition),
+                    encode_value(o),
+                )
+            })
+            .collect();
+        self.log.append(updates, apply).await
+    }
+
+    /// Ends `producer_id`'s pending offsets of `group`: on commit they become the group's
+    /// offsets (written first), then the pending keys are deleted, in one append (a crash
+    /// keeps a prefix: the coordinator completes the transaction again after a restart).
+    pub async fn complete_pending(
+        &self,
+        group: &str,
+        producer_id: i64,
+        entries: &[(String, i32, StoredOffset)],
+        commit: bool,
+        apply: impl FnOnce() + 'static,
+    ) -> Result<(), Error> {
+        let mut updates = if commit {
+            commit_updates(group, entries)
+        } else {
+            Vec::new()
+        };
+        updates.extend(entries.iter().map(|(topic, partition, _)| {
+            Update::delete(encode_pending_key(group, producer_id, topic, *partition))
+        }));
+        self.log.append(updates, apply).await
     }
 
     /// Stores `group`'s offsets; resolves once they are durable and `apply` has run.
@@ -299,8 +396,22 @@ mod tests {
         longer.push(0);
         assert_eq!(decode_key(&longer), None);
         let mut other_kind = key.clone();
-        other_kind[0] = 2;
+        other_kind[0] = 3;
         assert_eq!(decode_key(&other_kind), None);
+        let pending = encode_pending_key("group", 77, "topic", 7);
+        assert_eq!(
+            decode_pending_key(&pending),
+            Some(("group".into(), 77, "topic".into(), 7))
+        );
+        assert_eq!(decode_key(&pending), None, "kinds are told apart");
+        assert_eq!(decode_pending_key(&key), None);
+        assert_eq!(decode_pending_key(&pending[..pending.len() - 1]), None);
+        assert_eq!(group_of(&pending).as_deref(), Some("group"));
+        assert_eq!(
+            route(&pending, 4),
+            route(&key, 4),
+            "both kinds follow the group"
+        );
         for metadata in [None, Some(String::new()), Some("m".repeat(4096))] {
             let o = StoredOffset {
                 offset: 42,

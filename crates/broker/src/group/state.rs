@@ -184,6 +184,9 @@ pub struct Group {
     join_not_before: Option<Instant>,
     /// Committed offsets: (topic, partition) -> offset.
     pub offsets: std::collections::BTreeMap<(String, i32), StoredOffset>,
+    /// Transactional offset commits whose transaction has not ended: by producer id (issue
+    /// #18). They become `offsets` on the transaction's commit, and are dropped on its abort.
+    pub txn_offsets: super::offsets_log::PendingOffsets,
 }
 
 impl Group {
@@ -201,6 +204,7 @@ impl Group {
             deadline: None,
             join_not_before: None,
             offsets: Default::default(),
+            txn_offsets: Default::default(),
         }
     }
 
@@ -214,7 +218,10 @@ impl Group {
 
     /// Whether this group may be forgotten (no members, nothing committed, nobody pending).
     pub fn is_disposable(&self) -> bool {
-        self.members.is_empty() && self.pending.is_empty() && self.offsets.is_empty()
+        self.members.is_empty()
+            && self.pending.is_empty()
+            && self.offsets.is_empty()
+            && self.txn_offsets.is_empty()
     }
 
     /// The member's protocol type, as the group reports it (from members when present).

@@ -63,6 +63,8 @@ pub async fn handle(
         i32::MAX as u64
     }
     .min(u64::from(shard.config.fetch_max_bytes));
+    // READ_COMMITTED (v4+): below the last stable offset, with the aborted transactions.
+    let read_committed = req.isolation_level == 1;
     let reads: Vec<ReadReq> = topics
         .iter()
         .flat_map(|t| t.partitions.iter())
@@ -73,6 +75,7 @@ pub async fn handle(
             offset: w.offset,
             max_bytes: w.max_bytes.clamp(1, max_bytes),
             last_wanted: i64::MAX,
+            read_committed,
         })
         .collect();
     let min_bytes = req.min_bytes.max(0) as u64;
@@ -230,12 +233,22 @@ async fn read_until_ready(
             return results;
         }
         // Not enough yet: let go of the files this pass holds while waiting (they count in the
-        // broker's budget of files held by fetches).
-        drop(results);
+        // broker's budget of files held by fetches). A READ_COMMITTED read waits for the next
+        // append past the high watermark it saw (the marker that moves its last stable offset
+        // is one), not for data it may not read yet.
         let parts = reads
             .iter()
-            .map(|r| (r.topic.clone(), r.partition, r.offset))
+            .zip(&results)
+            .map(|(r, res)| {
+                let offset = if r.read_committed && res.error.is_none() {
+                    r.offset.max(res.high_watermark)
+                } else {
+                    r.offset
+                };
+                (r.topic.clone(), r.partition, offset)
+            })
             .collect();
+        drop(results);
         shard.wait_for_data(parts, deadline - now).await;
         if Instant::now() >= deadline {
             return shard.read(reads).await;
@@ -267,17 +280,19 @@ fn assemble(
                 high_watermark: -1,
                 last_stable_offset: -1,
                 log_start_offset: -1,
+                aborted_transactions: None,
                 records: Vec::new(),
             };
             if w.topic.is_ok() {
                 let r = results.next().expect("one result per read");
                 p.error_code = code_of(r.error.as_ref());
                 p.high_watermark = r.high_watermark;
-                p.last_stable_offset = r.high_watermark;
+                p.last_stable_offset = r.last_stable_offset;
                 p.log_start_offset = r.log_start_offset;
                 let bytes = r.bytes();
                 if used == 0 || used + bytes <= max_bytes {
                     used += bytes;
+                    p.aborted_transactions = r.aborted;
                     for range in r.ranges {
                         // Ranges lie inside one segment, whose positions are u32; a rewritten
                         // batch is smaller than the one it came from.

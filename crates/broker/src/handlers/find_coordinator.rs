@@ -1,7 +1,8 @@
 //! FindCoordinator (key 10): ringlog is a single broker (node 0), so the coordinator of every
 //! group is this broker; which *shard* coordinates it is internal
 //! ([`crate::routing::group_coordinator`]). v0-3 ask for one key, v4+ for a batch.
-//! Transaction coordinators (key type 1) are not served: COORDINATOR_NOT_AVAILABLE.
+//! Transaction coordinators (key type 1, issue #18) are this broker too
+//! ([`crate::txn::coordinator_of`] picks the shard).
 
 use std::rc::Rc;
 
@@ -25,7 +26,8 @@ fn check(key_type: i8, key: &str) -> Result<(), BrokerError> {
         KEY_TYPE_GROUP => Err(BrokerError::InvalidGroupId {
             group: key.to_string(),
         }),
-        KEY_TYPE_TRANSACTION => Err(BrokerError::NoTransactionCoordinator {
+        KEY_TYPE_TRANSACTION if crate::txn::valid_transactional_id(key) => Ok(()),
+        KEY_TYPE_TRANSACTION => Err(BrokerError::InvalidTransactionalId {
             key: key.to_string(),
         }),
         _ => Err(BrokerError::UnknownCoordinatorKeyType { key_type }),

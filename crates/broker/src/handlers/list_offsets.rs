@@ -1,6 +1,7 @@
 //! ListOffsets (key 2): earliest (-2), latest (-1), max timestamp (-3, answered with the latest
 //! offset: ringlog does not track the max-timestamp record separately), earliest local (-4), or
-//! the first offset whose batch max timestamp is at or after a time.
+//! the first offset whose batch max timestamp is at or after a time. Under READ_COMMITTED
+//! (isolation level 1, v2+) "latest" is the last stable offset (issue #18).
 
 use std::rc::Rc;
 use std::sync::Arc;
@@ -28,6 +29,7 @@ pub async fn handle(shard: &Rc<ShardState>, req: ListOffsetsRequest) -> ListOffs
                     topic: name.clone(),
                     partition: p.partition_index,
                     timestamp: p.timestamp,
+                    read_committed: req.isolation_level == 1,
                 });
             }
             parts.push((p.partition_index, known));

@@ -31,6 +31,7 @@ pub mod list_groups;
 pub mod offset_commit;
 pub mod offset_fetch;
 pub mod sync_group;
+pub mod txn;
 // ringlog-private APIs (served, never advertised: protocol::versions::PRIVATE_APIS).
 pub mod describe_delays;
 pub mod describe_views;

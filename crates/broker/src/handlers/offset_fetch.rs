@@ -1,5 +1,7 @@
 //! OffsetFetch (key 9): committed offsets of a group (v0-7) or of several groups (v8+, each asked
 //! of its own coordinator shard). A partition without a commit answers offset -1, no error.
+//! With `require_stable` (v7+, KIP-447), a partition whose group has a transactional commit
+//! pending answers UNSTABLE_OFFSET_COMMIT (the client retries once the transaction ended).
 
 use std::rc::Rc;
 
@@ -60,6 +62,16 @@ fn partitions<'a>(topics: impl Iterator<Item = (&'a Str, &'a [i32])>) -> Vec<(St
         .collect()
 }
 
+/// The offset and the partition's error: a pending transactional commit is unstable when the
+/// client requires stable offsets.
+fn stable(o: &FetchedOffset, require_stable: bool) -> (i64, i16) {
+    if require_stable && o.pending {
+        (-1, code::UNSTABLE_OFFSET_COMMIT)
+    } else {
+        (o.offset, code::NONE)
+    }
+}
+
 /// Answer an OffsetFetch request.
 pub async fn handle(
     shard: &Rc<ShardState>,
@@ -70,6 +82,7 @@ pub async fn handle(
         return one_group(shard, version, req).await;
     }
     let mut resp = OffsetFetchResponse::default();
+    let require_stable = req.require_stable;
     for g in req.groups {
         let wanted = g
             .topics
@@ -82,12 +95,15 @@ pub async fn handle(
                 name: Str::from(topic),
                 partitions: parts
                     .into_iter()
-                    .map(|o| OffsetFetchResponsePartitions {
-                        partition_index: o.partition,
-                        committed_offset: o.offset,
-                        committed_leader_epoch: o.leader_epoch,
-                        metadata: o.metadata.map(Str::from),
-                        error_code: code::NONE,
+                    .map(|o| {
+                        let (committed_offset, error_code) = stable(&o, require_stable);
+                        OffsetFetchResponsePartitions {
+                            partition_index: o.partition,
+                            committed_offset,
+                            committed_leader_epoch: o.leader_epoch,
+                            metadata: o.metadata.map(Str::from),
+                            error_code,
+                        }
                     })
                     .collect(),
             })
@@ -121,16 +137,19 @@ async fn one_group(
             name: Str::from(topic),
             partitions: parts
                 .into_iter()
-                .map(|o| OffsetFetchResponsePartition {
-                    partition_index: o.partition,
-                    committed_offset: o.offset,
-                    committed_leader_epoch: o.leader_epoch,
-                    metadata: o.metadata.map(Str::from),
-                    error_code: if group_error_on_partitions {
-                        error
-                    } else {
-                        code::NONE
-                    },
+                .map(|o| {
+                    let (committed_offset, unstable) = stable(&o, req.require_stable);
+                    OffsetFetchResponsePartition {
+                        partition_index: o.partition,
+                        committed_offset,
+                        committed_leader_epoch: o.leader_epoch,
+                        metadata: o.metadata.map(Str::from),
+                        error_code: if group_error_on_partitions {
+                            error
+                        } else {
+                            unstable
+                        },
+                    }
                 })
                 .collect(),
         })

@@ -731,6 +731,7 @@ pub async fn on_owner(
                     offset: first.first,
                     max_bytes: args.max_bytes.max(1),
                     last_wanted: last.last,
+                    read_committed: false,
                 };
                 let read = shard.read_one(&req).await;
                 // What the read did not reach (an error, or the byte budget ended it) is given

@@ -161,6 +161,9 @@ pub async fn read(shard: &ShardState, view: &Rc<View>, r: &ReadReq) -> Partition
             error: None,
             high_watermark: log.high_watermark(),
             log_start_offset: log.log_start_offset(),
+            // Views read their source READ_UNCOMMITTED (issue #18 notes).
+            last_stable_offset: log.last_stable_offset(),
+            aborted: None,
             next_offset: r.offset,
             ranges: Vec::new(),
         },

@@ -269,6 +269,12 @@ apis! {
     DeleteShareGroupOffsets => DeleteShareGroupOffsetsRequest, DeleteShareGroupOffsetsResponse;
     ConsumerGroupHeartbeat => ConsumerGroupHeartbeatRequest [boxed], ConsumerGroupHeartbeatResponse;
     ConsumerGroupDescribe => ConsumerGroupDescribeRequest, ConsumerGroupDescribeResponse;
+    AddPartitionsToTxn => AddPartitionsToTxnRequest [boxed], AddPartitionsToTxnResponse;
+    AddOffsetsToTxn => AddOffsetsToTxnRequest [boxed], AddOffsetsToTxnResponse;
+    EndTxn => EndTxnRequest, EndTxnResponse;
+    TxnOffsetCommit => TxnOffsetCommitRequest [boxed], TxnOffsetCommitResponse;
+    DescribeTransactions => DescribeTransactionsRequest, DescribeTransactionsResponse;
+    ListTransactions => ListTransactionsRequest, ListTransactionsResponse;
     // ringlog-private, never advertised (versions::PRIVATE_APIS).
     DescribeDelays => DescribeDelaysRequest, DescribeDelaysResponse;
     DescribeShareState => DescribeShareStateRequest, DescribeShareStateResponse;
@@ -301,11 +307,4 @@ macro_rules! unserved_apis {
 }
 
 // Defined ahead of their handlers (issue #18, transactions).
-unserved_apis! {
-    AddPartitionsToTxn => AddPartitionsToTxnRequest, AddPartitionsToTxnResponse;
-    AddOffsetsToTxn => AddOffsetsToTxnRequest, AddOffsetsToTxnResponse;
-    EndTxn => EndTxnRequest, EndTxnResponse;
-    TxnOffsetCommit => TxnOffsetCommitRequest, TxnOffsetCommitResponse;
-    DescribeTransactions => DescribeTransactionsRequest, DescribeTransactionsResponse;
-    ListTransactions => ListTransactionsRequest, ListTransactionsResponse;
-}
+unserved_apis! {}

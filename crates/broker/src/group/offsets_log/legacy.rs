@@ -391,7 +391,7 @@ mod tests {
         crate::runtime::block_on(&config, async {
             let mut all = OffsetsByGroup::new();
             for shard in 0..shards {
-                let (_log, offsets) = OffsetsLog::open(dir, shard, shards).await.unwrap();
+                let (_log, offsets, _) = OffsetsLog::open(dir, shard, shards).await.unwrap();
                 for (group, o) in offsets {
                     assert!(all.insert(group, o).is_none());
                 }
