@@ -136,6 +136,9 @@ const EXTERNAL_BROKER_ENV: &str = "RINGLOG_TXN_JAVA_BOOTSTRAP";
 /// `ringlog serve` kills itself at this point when the env var says so (the broker's test hook).
 const CRASH_ENV: &str = "RINGLOG_TEST_CRASH_AT";
 const CRASH_AT_PREPARED: &str = "txn-prepared";
+/// How the hook may end the process: SIGKILL, or SIGABRT (`std::process::abort`, which the broker
+/// uses): either way without any cleanup.
+const CRASH_SIGNALS: [i32; 2] = [9, 6];
 
 /// Exceptions Kafka's client may throw at a fenced zombie (InvalidProducerEpoch from a
 /// partition, ProducerFenced from the coordinator).
@@ -1115,7 +1118,7 @@ fn sigkill_between_add_partitions_and_end_txn(io: IoKind) {
     report.finish(&[&first, &open, &after, &reads]);
 }
 
-/// `ringlog serve` with `RINGLOG_TEST_CRASH_AT=txn-prepared` kills itself right after the
+/// `ringlog serve` with `RINGLOG_TEST_CRASH_AT=txn-prepared` kills (or aborts) itself right after the
 /// PrepareCommit of a transaction (p*) is durable; restarted without it, the broker completes the
 /// commit: read_committed sees p* and the transaction committed before (c*, on an earlier
 /// serve). The client's commitTransaction, which retries EndTxn across the restart, succeeds
@@ -1182,8 +1185,11 @@ fn sigkill_after_prepare_commit_completes_it(io: IoKind) {
     {
         use std::os::unix::process::ExitStatusExt;
         report.check(
-            format!("{CRASH_ENV}={CRASH_AT_PREPARED}: ringlog serve killed itself (SIGKILL) during the commit"),
-            crashed.is_some_and(|s| s.signal() == Some(9)),
+            format!(
+                "{CRASH_ENV}={CRASH_AT_PREPARED}: ringlog serve killed itself (SIGKILL or \
+                 SIGABRT) during the commit"
+            ),
+            crashed.is_some_and(|s| s.signal().is_some_and(|sig| CRASH_SIGNALS.contains(&sig))),
             || format!("exit status {crashed:?} (None: still running after {CRASH_WAIT:?})"),
         );
     }
