@@ -23,6 +23,9 @@
 //!   CreateTopics with their two configs, refused with Kafka's codes, read-only, their source kept
 //!   while they exist, and DescribeViews (key 32002, ringlog-private, behind `ringlog views`)
 //!   with counters summed over both shards.
+//! - `txn`: transactions (issue 18): the coordinator's codes (fencing, states, unknown
+//!   partitions, timeouts), markers, the LSO and the aborted list under both isolation levels,
+//!   transactional offset commits, and all of it across a restart.
 //! - `share`: share groups (issue 16): membership and assignment, share sessions, acquisition,
 //!   ACCEPT/RELEASE/REJECT, locks, the delivery limit, retry backoff, dead-letter topics, group
 //!   configs, the share state across restarts, and the share-group admin APIs.
@@ -50,6 +53,8 @@ mod shards;
 mod share;
 #[path = "broker_wire/topic_configs.rs"]
 mod topic_configs;
+#[path = "broker_wire/txn.rs"]
+mod txn;
 #[path = "broker_wire/versions.rs"]
 mod versions;
 #[path = "broker_wire/views_api.rs"]
@@ -151,6 +156,9 @@ both_drivers!(
     limits::out_of_file_descriptors_keeps_serving_with_one_log_line,
     delays_api::describe_delays_is_answered_and_never_advertised,
     delays_api::describe_delays_outside_its_version_closes_the_connection,
+    txn::transactions_at_the_wire,
+    txn::offsets_and_timeouts,
+    txn::transactions_survive_a_restart,
     views_api::views_are_created_refused_and_described,
     views_api::describe_views_outside_its_version_closes_the_connection,
     views_api::a_topic_indexed_before_its_views_serves_them_from_the_index,
