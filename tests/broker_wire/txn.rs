@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use kafka_protocol::messages::{
-    add_partitions_to_txn_request, fetch_request, list_offsets_request, offset_fetch_request,
+    add_partitions_to_txn_request, list_offsets_request, offset_fetch_request,
     txn_offset_commit_request, AddOffsetsToTxnRequest, AddPartitionsToTxnRequest, ApiKey,
     DescribeTransactionsRequest, EndTxnRequest, FetchRequest, FindCoordinatorRequest, GroupId,
     InitProducerIdRequest, ListOffsetsRequest, ListTransactionsRequest, OffsetFetchRequest,
@@ -214,8 +214,11 @@ fn latest(c: &mut Client, topic: &str, isolation: i8) -> i64 {
     p.offset
 }
 
-/// (state, producer id, epoch, partitions) of a transactional id, or its error code.
-fn describe(c: &mut Client, id: &str) -> Result<(String, i64, i16, Vec<(String, i32)>), i16> {
+/// (state, producer id, epoch, partitions) of a transactional id.
+type DescribedTxn = (String, i64, i16, Vec<(String, i32)>);
+
+/// A transactional id as DescribeTransactions shows it, or its error code.
+fn describe(c: &mut Client, id: &str) -> Result<DescribedTxn, i16> {
     let r = c.call(
         v(ApiKey::DescribeTransactions),
         &DescribeTransactionsRequest::default().with_transactional_ids(vec![txn_id(id)]),
