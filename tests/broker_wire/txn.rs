@@ -476,6 +476,11 @@ pub fn offsets_and_timeouts(io: IoKind) {
     let id = create_topic(&mut c, t, 1);
     let (_, pid, _) = init(&mut c, "to", 60_000);
     let p = (pid, 0);
+    assert_eq!(
+        txn_commit(&mut c, "to", "g", p, t, 1),
+        INVALID_TXN_STATE,
+        "the group was not added to a transaction"
+    );
     for (commit, offset) in [(true, 5), (false, 9)] {
         assert_eq!(add_offsets(&mut c, "to", p, "g"), NONE);
         assert_eq!(txn_commit(&mut c, "to", "g", p, t, offset), NONE);
@@ -492,6 +497,16 @@ pub fn offsets_and_timeouts(io: IoKind) {
             "commit {commit}"
         );
     }
+    // A zombie's offsets (its epoch is older than the transactional id's) are fenced.
+    let (_, _, epoch) = init(&mut c, "to", 60_000);
+    assert_eq!(add_offsets(&mut c, "to", (pid, epoch), "g"), NONE);
+    assert_eq!(txn_commit(&mut c, "to", "g", p, t, 7), PRODUCER_FENCED);
+    assert_eq!(end(&mut c, "to", (pid, epoch), true), NONE);
+    assert_eq!(
+        committed(&mut c, "g", t, true),
+        (NONE, 5),
+        "nothing of the zombie's"
+    );
 
     let (_, pid, _) = init(&mut c, "slow", 500);
     let p = (pid, 0);

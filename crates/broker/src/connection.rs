@@ -534,7 +534,9 @@ async fn handle(shard: &Rc<ShardState>, header: &RequestHeader, request: Request
             respond(handlers::txn::add_offsets_to_txn(shard, v, *r).await)
         }
         Request::EndTxn(r) => respond(handlers::txn::end_txn(shard, v, r).await),
-        Request::TxnOffsetCommit(r) => respond(handlers::txn::txn_offset_commit(shard, *r).await),
+        Request::TxnOffsetCommit(r) => {
+            respond(handlers::txn::txn_offset_commit(shard, v, *r).await)
+        }
         Request::DescribeTransactions(r) => {
             respond(handlers::txn::describe_transactions(shard, r).await)
         }

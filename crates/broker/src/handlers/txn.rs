@@ -27,6 +27,7 @@ use crate::txn::{self, TxnMeta, TxnState};
 const ADD_PARTITIONS_FENCED_VERSION: i16 = 2;
 const ADD_OFFSETS_FENCED_VERSION: i16 = 2;
 const END_TXN_FENCED_VERSION: i16 = 2;
+const TXN_OFFSET_COMMIT_FENCED_VERSION: i16 = 3;
 
 /// Runs `f` on `id`'s coordinator shard.
 async fn on_coordinator<T, F, Fut>(shard: &Rc<ShardState>, id: &str, f: F) -> Result<T, BrokerError>
@@ -236,10 +237,12 @@ pub async fn end_txn(shard: &Rc<ShardState>, version: i16, req: EndTxnRequest) -
     }
 }
 
-/// Answer a TxnOffsetCommit request: the offsets wait, pending, on the group's coordinator
-/// until the transaction ends.
+/// Answer a TxnOffsetCommit request: the transaction coordinator checks the producer and that
+/// the group is in its open transaction, then the offsets wait, pending, on the group's
+/// coordinator until the transaction ends.
 pub async fn txn_offset_commit(
     shard: &Rc<ShardState>,
+    version: i16,
     req: TxnOffsetCommitRequest,
 ) -> TxnOffsetCommitResponse {
     let group_id = req.group_id.to_string();
@@ -253,7 +256,18 @@ pub async fn txn_offset_commit(
             )
         })
         .collect();
-    let committed = if let Some(e) = invalid_id(&req.transactional_id) {
+    let id = req.transactional_id.to_string();
+    let verified = if let Some(e) = invalid_id(&id) {
+        Err(e)
+    } else {
+        let fenced = txn::fenced_code(version, TXN_OFFSET_COMMIT_FENCED_VERSION);
+        let (pid, epoch, group) = (req.producer_id, req.producer_epoch, group_id.clone());
+        on_coordinator(shard, &id.clone(), move |s| async move {
+            txn::verify_offsets(&s, &id, pid, epoch, &group, fenced)
+        })
+        .await
+    };
+    let committed = if let Err(e) = verified {
         Err(e)
     } else {
         let op = GroupOp::TxnCommit { req: Box::new(req) };

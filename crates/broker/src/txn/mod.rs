@@ -418,6 +418,36 @@ pub async fn add_to_txn(
     txns.store(id, meta).await
 }
 
+/// TxnOffsetCommit's check on the coordinator shard (the group coordinator asks before it stores
+/// pending offsets): the producer must be the transaction's current one, the transaction open,
+/// and the group added to it (AddOffsetsToTxn), else a zombie's or a stray commit would wait
+/// pending and be committed by a later transaction of the same producer id.
+pub fn verify_offsets(
+    shard: &ShardState,
+    id: &str,
+    producer_id: i64,
+    epoch: i16,
+    group: &str,
+    fenced: i16,
+) -> Result<(), BrokerError> {
+    let Some(meta) = shard.txns.get(id) else {
+        return Err(refuse(
+            code::INVALID_PRODUCER_ID_MAPPING,
+            id,
+            "unknown transactional id",
+        ));
+    };
+    check_producer(id, &meta, producer_id, epoch, fenced)?;
+    if meta.state != TxnState::Ongoing || !meta.groups.contains(group) {
+        return Err(refuse(
+            code::INVALID_TXN_STATE,
+            id,
+            format!("group {group:?} is not part of an open transaction (AddOffsetsToTxn first)"),
+        ));
+    }
+    Ok(())
+}
+
 /// EndTxn on the coordinator shard: prepare, write the markers and end the group offsets,
 /// complete. A retry of the transaction's completed end answers success again. Returns the
 /// producer id and epoch (EndTxn v5 carries them).
