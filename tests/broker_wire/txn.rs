@@ -32,6 +32,7 @@ const INVALID_PRODUCER_ID_MAPPING: i16 = 49;
 const INVALID_TRANSACTION_TIMEOUT: i16 = 50;
 const OPERATION_NOT_ATTEMPTED: i16 = 55;
 const UNSTABLE_OFFSET_COMMIT: i16 = 88;
+const TRANSACTIONAL_ID_AUTHORIZATION_FAILED: i16 = 53;
 const PRODUCER_FENCED: i16 = 90;
 const TRANSACTIONAL_ID_NOT_FOUND: i16 = 105;
 
@@ -139,11 +140,22 @@ fn txn_batch((pid, epoch): (i64, i16), seq: i32, n: usize, transactional: bool) 
     b
 }
 
-/// Produce one batch; (error, base offset).
+/// Produce one batch as transactional id "tx"'s producer; (error, base offset).
 fn produce(c: &mut Client, topic: &str, partition: i32, records: Vec<u8>) -> (i16, i64) {
+    produce_as(c, Some("tx"), topic, partition, records)
+}
+
+/// Produce one batch with the request's transactional id `id`; (error, base offset).
+fn produce_as(
+    c: &mut Client,
+    id: Option<&str>,
+    topic: &str,
+    partition: i32,
+    records: Vec<u8>,
+) -> (i16, i64) {
     let resp = c.call(
         v(ApiKey::Produce),
-        &produce_request(topic, -1, &[(partition, records)]),
+        &produce_request(topic, -1, &[(partition, records)]).with_transactional_id(id.map(txn_id)),
     );
     let p = &resp.responses[0].partition_responses[0];
     (p.error_code, p.base_offset)
@@ -356,6 +368,17 @@ pub fn transactions_at_the_wire(io: IoKind) {
         ("Ongoing", vec![(t.to_string(), 0)])
     );
 
+    // Produce is checked with the coordinator (KIP-890 part 1): a partition not added, and
+    // transactional records without a transactional id, are refused; nothing is stored.
+    assert_eq!(
+        produce(&mut c, t, 1, txn_batch(p, 0, 1, true)).0,
+        INVALID_TXN_STATE,
+        "partition 1 was not added"
+    );
+    assert_eq!(
+        produce_as(&mut c, None, t, 0, txn_batch(p, 0, 1, true)).0,
+        TRANSACTIONAL_ID_AUTHORIZATION_FAILED
+    );
     // An open transaction: read_committed stops at its first offset.
     assert_eq!(produce(&mut c, t, 0, txn_batch(p, 0, 3, true)), (NONE, 0));
     assert_eq!(
@@ -430,6 +453,13 @@ pub fn transactions_at_the_wire(io: IoKind) {
         INVALID_PRODUCER_EPOCH,
         "the zombie's records: the abort marker carried the new epoch"
     );
+    assert_eq!(
+        produce(&mut c, t, 1, txn_batch(p, 0, 1, true)).0,
+        INVALID_PRODUCER_EPOCH,
+        "nor where its transaction never was (no marker would end it there)"
+    );
+    let f = fetch(&mut c, t, id, 0, true);
+    assert_eq!(f.last_stable_offset, f.high_watermark);
     let f = fetch(&mut c, t, id, 7, true);
     assert_eq!(f.aborted, Some(vec![(pid, 7)]));
     assert_eq!(f.last_stable_offset, f.high_watermark);
@@ -511,7 +541,10 @@ pub fn offsets_and_timeouts(io: IoKind) {
     let (_, pid, _) = init(&mut c, "slow", 500);
     let p = (pid, 0);
     assert_eq!(add(&mut c, "slow", p, &[(t, 0)]), NONE);
-    assert_eq!(produce(&mut c, t, 0, txn_batch(p, 0, 2, true)), (NONE, 0));
+    assert_eq!(
+        produce_as(&mut c, Some("slow"), t, 0, txn_batch(p, 0, 2, true)),
+        (NONE, 0)
+    );
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         let (state, _, epoch, _) = describe(&mut c, "slow").unwrap();
@@ -566,11 +599,17 @@ pub fn transactions_survive_a_restart(io: IoKind) {
     let (_, pid, _) = init(&mut c, "tr", 60_000);
     let p = (pid, 0);
     assert_eq!(add(&mut c, "tr", p, &[(t, 0)]), NONE);
-    assert_eq!(produce(&mut c, t, 0, txn_batch(p, 0, 2, true)), (NONE, 0));
+    assert_eq!(
+        produce_as(&mut c, Some("tr"), t, 0, txn_batch(p, 0, 2, true)),
+        (NONE, 0)
+    );
     assert_eq!(end(&mut c, "tr", p, false), NONE);
     assert_eq!(add(&mut c, "tr", p, &[(t, 0)]), NONE);
     assert_eq!(add_offsets(&mut c, "tr", p, "gr"), NONE);
-    assert_eq!(produce(&mut c, t, 0, txn_batch(p, 2, 2, true)), (NONE, 3));
+    assert_eq!(
+        produce_as(&mut c, Some("tr"), t, 0, txn_batch(p, 2, 2, true)),
+        (NONE, 3)
+    );
     assert_eq!(txn_commit(&mut c, "tr", "gr", p, t, 5), NONE);
     drop(c);
     stop(broker);

@@ -35,6 +35,7 @@ pub struct Dispatched {
 pub async fn dispatch(shard: &Rc<ShardState>, req: ProduceRequest) -> Dispatched {
     let mut plan: Vec<TopicPlan> = Vec::with_capacity(req.topic_data.len());
     let mut pending = Vec::new();
+    let txn_refused = verify_transactional(shard, &req).await;
     for topic in req.topic_data {
         let name: Arc<str> = Arc::from(&*topic.name);
         // Once per topic, not per partition; the owner shard looks the log up without
@@ -63,6 +64,19 @@ pub async fn dispatch(shard: &Rc<ShardState>, req: ProduceRequest) -> Dispatched
                     source: source.clone(),
                 });
             }
+            if let (Ok(()), Some((code, reason))) = (&checked, &txn_refused) {
+                if records.is_some_and(is_transactional) {
+                    checked = Err(BrokerError::Txn {
+                        code: *code,
+                        transactional_id: req
+                            .transactional_id
+                            .as_deref()
+                            .unwrap_or_default()
+                            .to_string(),
+                        reason: reason.clone(),
+                    });
+                }
+            }
             if checked.is_ok() {
                 let records = p.records.expect("checked above");
                 match shard
@@ -78,6 +92,75 @@ pub async fn dispatch(shard: &Rc<ShardState>, req: ProduceRequest) -> Dispatched
         plan.push((topic.name, partitions));
     }
     Dispatched { plan, pending }
+}
+
+/// Whether the first batch of `records` is transactional (a Produce's batches come from one
+/// producer: its first batch says).
+fn is_transactional(records: &[u8]) -> bool {
+    use crate::storage::batch::{ATTRIBUTES_AT, ATTR_TRANSACTIONAL};
+    records
+        .get(ATTRIBUTES_AT..ATTRIBUTES_AT + 2)
+        .is_some_and(|a| i16::from_be_bytes([a[0], a[1]]) & ATTR_TRANSACTIONAL != 0)
+}
+
+/// Transactional batches are checked with their transaction's coordinator, once per request
+/// ([`crate::txn::verify_produce`]): the refusal (code, reason) every transactional partition
+/// gets, or `None`. A request without transactional batches is not checked; transactional
+/// batches without a transactional id are refused (TRANSACTIONAL_ID_AUTHORIZATION_FAILED, as
+/// Kafka answers).
+async fn verify_transactional(
+    shard: &Rc<ShardState>,
+    req: &ProduceRequest,
+) -> Option<(i16, String)> {
+    let id = req.transactional_id.as_deref().filter(|id| !id.is_empty());
+    let Some(id) = id else {
+        // Kafka refuses transactional records without a transactional id as unauthorized.
+        let any = req
+            .topic_data
+            .iter()
+            .flat_map(|t| &t.partition_data)
+            .any(|p| p.records.as_deref().is_some_and(is_transactional));
+        return any.then(|| {
+            (
+                crate::protocol::error::TRANSACTIONAL_ID_AUTHORIZATION_FAILED,
+                "transactional records without a transactional id".to_string(),
+            )
+        });
+    };
+    let mut producer = None;
+    let mut partitions = Vec::new();
+    for t in &req.topic_data {
+        for p in &t.partition_data {
+            let Some(records) = p.records.as_deref().filter(|r| is_transactional(r)) else {
+                continue;
+            };
+            if producer.is_none() {
+                let pid = crate::storage::batch::peek_producer_id(records)?;
+                let at = crate::storage::batch::PRODUCER_EPOCH_AT;
+                let epoch = records
+                    .get(at..at + 2)
+                    .map(|e| i16::from_be_bytes([e[0], e[1]]))?;
+                producer = Some((pid, epoch));
+            }
+            partitions.push((t.name.to_string(), p.index));
+        }
+    }
+    let (pid, epoch) = producer?;
+    let id = id.to_string();
+    let target = crate::txn::coordinator_of(&id, shard.count);
+    let verdict = shard
+        .call(target, move |s| async move {
+            crate::txn::verify_produce(&s, &id, pid, epoch, &partitions)
+                .map_err(|e| (e.kafka_code(), e.to_string()))
+        })
+        .await
+        .unwrap_or_else(|| {
+            Err((
+                crate::protocol::error::COORDINATOR_NOT_AVAILABLE,
+                format!("shard {target} is not available"),
+            ))
+        });
+    verdict.err()
 }
 
 impl Dispatched {
