@@ -202,6 +202,9 @@ def ctp(addr, in_topic, out_topic, partitions, group, txn_id, plan, batch):
                 p.commit_transaction()
                 committed.update(sent)
             else:
+                # Sent before the abort, so the log holds the aborted records (kafka-python's
+                # abort drops what it has not sent yet; read_uncommitted must see them).
+                p.flush(timeout=MAX_BLOCK_MS / 1000)
                 p.abort_transaction()
             out("K", rounds, letter, ",".join(f"{part}={o}" for part, o in sorted(sent.items())))
             now = committed_offsets(c, tps)
