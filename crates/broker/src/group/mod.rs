@@ -272,6 +272,64 @@ pub fn valid_group_id(id: &str) -> bool {
     !id.is_empty() && id.len() <= GROUP_ID_BYTES_MAX
 }
 
+/// One partition's offset in an OffsetCommit or TxnOffsetCommit request.
+struct OffsetToStore<'a> {
+    partition: i32,
+    offset: i64,
+    leader_epoch: i32,
+    metadata: Option<&'a str>,
+}
+
+/// The checks every committed offset passes (the partition exists, the metadata fits), shared by
+/// OffsetCommit and TxnOffsetCommit: each partition's outcome, per topic in request order, and
+/// the offsets to store.
+fn checked_offsets<'a, P>(
+    shard: &ShardState,
+    group: &str,
+    topics: impl Iterator<Item = (&'a str, P)>,
+) -> (CommitResults, Vec<(String, i32, StoredOffset)>)
+where
+    P: Iterator<Item = OffsetToStore<'a>>,
+{
+    let ts = now_ms();
+    let mut results = Vec::new();
+    let mut entries = Vec::new();
+    for (name, parts) in topics {
+        let topic = name.to_string();
+        let partitions = shard.catalog.borrow().get(&topic).map(|m| m.partitions);
+        let mut rs = Vec::new();
+        for p in parts {
+            let metadata_bytes = p.metadata.map_or(0, str::len);
+            let outcome = if !partitions.is_some_and(|n| p.partition >= 0 && p.partition < n) {
+                Err(BrokerError::UnknownPartition {
+                    topic: topic.clone(),
+                    partition: p.partition,
+                })
+            } else if metadata_bytes > OFFSET_METADATA_BYTES_MAX {
+                Err(BrokerError::OffsetMetadataTooLarge {
+                    group: group.to_string(),
+                    metadata_bytes,
+                })
+            } else {
+                entries.push((
+                    topic.clone(),
+                    p.partition,
+                    StoredOffset {
+                        offset: p.offset,
+                        leader_epoch: p.leader_epoch,
+                        commit_timestamp_ms: ts,
+                        metadata: p.metadata.map(str::to_string),
+                    },
+                ));
+                Ok(())
+            };
+            rs.push((p.partition, outcome));
+        }
+        results.push((topic, rs));
+    }
+    (results, entries)
+}
+
 impl Coordinator {
     /// Open shard `shard`'s offsets log and rebuild the groups that have committed offsets.
     /// Call [`offsets_log::prepare`] once before any shard opens.
@@ -665,44 +723,19 @@ impl Coordinator {
         if let Err(e) = self.may_commit(&group, &req) {
             return GroupReply::Commit(Err(e));
         }
-        let ts = now_ms();
-        let mut results = Vec::with_capacity(req.topics.len());
-        let mut entries = Vec::new();
-        for t in &req.topics {
-            let topic = t.name.to_string();
-            let partitions = shard.catalog.borrow().get(&topic).map(|m| m.partitions);
-            let mut rs = Vec::with_capacity(t.partitions.len());
-            for p in &t.partitions {
-                let metadata_bytes = p.committed_metadata.as_ref().map_or(0, |m| m.len());
-                let outcome = if !partitions
-                    .is_some_and(|n| p.partition_index >= 0 && p.partition_index < n)
-                {
-                    Err(BrokerError::UnknownPartition {
-                        topic: topic.clone(),
-                        partition: p.partition_index,
-                    })
-                } else if metadata_bytes > OFFSET_METADATA_BYTES_MAX {
-                    Err(BrokerError::OffsetMetadataTooLarge {
-                        group: group.clone(),
-                        metadata_bytes,
-                    })
-                } else {
-                    entries.push((
-                        topic.clone(),
-                        p.partition_index,
-                        StoredOffset {
-                            offset: p.committed_offset,
-                            leader_epoch: p.committed_leader_epoch,
-                            commit_timestamp_ms: ts,
-                            metadata: p.committed_metadata.as_deref().map(str::to_string),
-                        },
-                    ));
-                    Ok(())
-                };
-                rs.push((p.partition_index, outcome));
-            }
-            results.push((topic, rs));
-        }
+        let (mut results, entries) = checked_offsets(
+            shard,
+            &group,
+            req.topics.iter().map(|t| {
+                let parts = t.partitions.iter().map(|p| OffsetToStore {
+                    partition: p.partition_index,
+                    offset: p.committed_offset,
+                    leader_epoch: p.committed_leader_epoch,
+                    metadata: p.committed_metadata.as_deref(),
+                });
+                (&*t.name, parts)
+            }),
+        );
         if entries.is_empty() {
             return GroupReply::Commit(Ok(results));
         }
@@ -762,44 +795,19 @@ impl Coordinator {
         if let Err(e) = checked {
             return GroupReply::Commit(Err(e));
         }
-        let ts = now_ms();
-        let mut results = Vec::with_capacity(req.topics.len());
-        let mut entries = Vec::new();
-        for t in &req.topics {
-            let topic = t.name.to_string();
-            let partitions = shard.catalog.borrow().get(&topic).map(|m| m.partitions);
-            let mut rs = Vec::with_capacity(t.partitions.len());
-            for p in &t.partitions {
-                let metadata_bytes = p.committed_metadata.as_ref().map_or(0, |m| m.len());
-                let outcome = if !partitions
-                    .is_some_and(|n| p.partition_index >= 0 && p.partition_index < n)
-                {
-                    Err(BrokerError::UnknownPartition {
-                        topic: topic.clone(),
-                        partition: p.partition_index,
-                    })
-                } else if metadata_bytes > OFFSET_METADATA_BYTES_MAX {
-                    Err(BrokerError::OffsetMetadataTooLarge {
-                        group: group.clone(),
-                        metadata_bytes,
-                    })
-                } else {
-                    entries.push((
-                        topic.clone(),
-                        p.partition_index,
-                        StoredOffset {
-                            offset: p.committed_offset,
-                            leader_epoch: p.committed_leader_epoch,
-                            commit_timestamp_ms: ts,
-                            metadata: p.committed_metadata.as_deref().map(str::to_string),
-                        },
-                    ));
-                    Ok(())
-                };
-                rs.push((p.partition_index, outcome));
-            }
-            results.push((topic, rs));
-        }
+        let (mut results, entries) = checked_offsets(
+            shard,
+            &group,
+            req.topics.iter().map(|t| {
+                let parts = t.partitions.iter().map(|p| OffsetToStore {
+                    partition: p.partition_index,
+                    offset: p.committed_offset,
+                    leader_epoch: p.committed_leader_epoch,
+                    metadata: p.committed_metadata.as_deref(),
+                });
+                (&*t.name, parts)
+            }),
+        );
         if entries.is_empty() {
             return GroupReply::Commit(Ok(results));
         }
