@@ -40,6 +40,7 @@ pub mod reserve;
 pub mod routing;
 pub mod shard;
 pub mod share;
+pub mod state;
 pub mod topic_config;
 pub mod txn;
 // The file->socket paths need `unsafe` (mmap, `IoBuf` over mappings); nothing else here does.

@@ -56,7 +56,7 @@ use std::io;
 use std::path::Path;
 use std::rc::Rc;
 
-use crate::runtime::{IoKind, RuntimeConfig};
+use crate::runtime::IoKind;
 use crate::storage::codec::BeReader;
 use crate::storage::state_log::{self, StateLog, StateLogConfig, Update};
 use crate::storage::Error;
@@ -342,33 +342,8 @@ pub fn prepare(data_dir: &Path, shards: usize, io: IoKind) -> io::Result<()> {
                 .collect()
         })
         .unwrap_or_default();
-    let root = state_log::state_root(data_dir);
-    let config = RuntimeConfig {
-        cores: 1,
-        io,
-        pin: false,
-        ..RuntimeConfig::default()
-    };
     let route = move |key: &[u8]| route(key, shards);
-    // On a thread of its own: the caller may itself be running a runtime.
-    let rewritten = std::thread::scope(|s| {
-        s.spawn(|| {
-            crate::runtime::block_on(&config, async {
-                state_log::prepare_family(
-                    &root,
-                    FAMILY,
-                    shards,
-                    &StateLogConfig::default(),
-                    &route,
-                    seed,
-                )
-                .await
-            })
-        })
-        .join()
-        .map_err(|_| io::Error::other("preparing the committed offsets panicked"))
-    })??
-    .map_err(|e| io::Error::other(format!("preparing the committed offsets: {e}")))?;
+    let rewritten = crate::state::prepare_family(data_dir, FAMILY, shards, io, &route, seed)?;
     if rewritten {
         tracing::info!("committed offsets laid out for {shards} shard(s)");
     }

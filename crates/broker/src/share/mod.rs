@@ -45,7 +45,7 @@ use std::sync::Arc;
 
 use crate::catalog::Catalog;
 use crate::error::BrokerError;
-use crate::runtime::{IoKind, RuntimeConfig};
+use crate::runtime::IoKind;
 use crate::shard::{ReadReq, ReadResultMsg, ShardState};
 use crate::storage::codec::BeReader;
 use crate::storage::state_log::{self, StateLog, StateLogConfig, Update};
@@ -190,34 +190,8 @@ fn route(key: &[u8], shards: usize, catalog: &Catalog) -> Option<usize> {
 
 /// Re-routes the family when the shard count changed (once, before the shards start).
 pub fn prepare(data_dir: &Path, shards: usize, io: IoKind, catalog: &Catalog) -> io::Result<()> {
-    let root = state_log::state_root(data_dir);
-    let config = RuntimeConfig {
-        cores: 1,
-        io,
-        pin: false,
-        ..RuntimeConfig::default()
-    };
     let route = move |key: &[u8]| route(key, shards, catalog);
-    std::thread::scope(|s| {
-        s.spawn(|| {
-            crate::runtime::block_on(&config, async {
-                state_log::prepare_family(
-                    &root,
-                    FAMILY,
-                    shards,
-                    &StateLogConfig::default(),
-                    &route,
-                    Vec::new(),
-                )
-                .await
-            })
-        })
-        .join()
-        .expect("share state preparation thread")
-    })
-    .map_err(|e| io::Error::other(format!("share state: {e}")))?
-    .map_err(|e| io::Error::other(format!("share state: {e}")))?;
-    Ok(())
+    crate::state::prepare_family(data_dir, FAMILY, shards, io, &route, Vec::new()).map(drop)
 }
 
 /// One share-partition as `ringlog groups describe` shows it.

@@ -711,34 +711,8 @@ pub async fn upkeep_once(shard: &Rc<ShardState>) {
 /// Before the shards start (blocking, once): re-route the transaction state when the shard
 /// count changed.
 pub fn prepare(data_dir: &Path, shards: usize, io: IoKind) -> io::Result<()> {
-    let root = crate::storage::state_log::state_root(data_dir);
-    let config = crate::runtime::RuntimeConfig {
-        cores: 1,
-        io,
-        pin: false,
-        ..crate::runtime::RuntimeConfig::default()
-    };
     let route = move |key: &[u8]| log::decode_key(key).map(|id| coordinator_of(&id, shards));
-    std::thread::scope(|s| {
-        s.spawn(|| {
-            crate::runtime::block_on(&config, async {
-                crate::storage::state_log::prepare_family(
-                    &root,
-                    FAMILY,
-                    shards,
-                    &StateLogConfig::default(),
-                    &route,
-                    Vec::new(),
-                )
-                .await
-            })
-        })
-        .join()
-        .map_err(|_| io::Error::other("preparing the transaction state panicked"))
-    })?
-    .map_err(|e| io::Error::other(format!("transaction state: {e}")))?
-    .map_err(|e| io::Error::other(format!("transaction state: {e}")))?;
-    Ok(())
+    crate::state::prepare_family(data_dir, FAMILY, shards, io, &route, Vec::new()).map(drop)
 }
 
 /// Transactions as ListTransactions and DescribeTransactions show them, from every shard.
