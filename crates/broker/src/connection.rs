@@ -541,6 +541,9 @@ async fn handle(shard: &Rc<ShardState>, header: &RequestHeader, request: Request
             respond(handlers::txn::describe_transactions(shard, r).await)
         }
         Request::ListTransactions(r) => respond(handlers::txn::list_transactions(shard, r).await),
+        Request::DescribeProducers(r) => {
+            respond(handlers::describe_producers::handle(shard, r).await)
+        }
         Request::DescribeDelays(r) => respond(handlers::describe_delays::handle(shard, r).await),
         Request::DescribeShareState(r) => {
             respond(handlers::describe_share_state::handle(shard, r).await)

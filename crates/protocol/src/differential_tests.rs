@@ -173,6 +173,8 @@ differential_tests! {
     describe_transactions_response => messages::DescribeTransactionsResponse, kp::DescribeTransactionsResponse;
     list_transactions_request => messages::ListTransactionsRequest, kp::ListTransactionsRequest;
     list_transactions_response => messages::ListTransactionsResponse, kp::ListTransactionsResponse;
+    describe_producers_request => messages::DescribeProducersRequest, kp::DescribeProducersRequest;
+    describe_producers_response => messages::DescribeProducersResponse, kp::DescribeProducersResponse;
     // Not here: the ringlog-private APIs (versions::PRIVATE_APIS: DescribeDelays 32000,
     // DescribeShareState 32001, DescribeViews 32002).
     // Kafka's schemas, and so kafka-protocol, do not know them: there is no oracle to compare

@@ -49,8 +49,8 @@ use super::error::{BatchError, Error, Result};
 use super::files::FileCache;
 use super::names::partition_name;
 use super::producer::{
-    ProducerError, ProducerStateTable, Verdict, PRODUCERS_PER_PARTITION_MAX_DEFAULT,
-    PRODUCER_ID_EXPIRATION_MS_DEFAULT,
+    DescribedProducer, ProducerError, ProducerStateTable, Verdict,
+    PRODUCERS_PER_PARTITION_MAX_DEFAULT, PRODUCER_ID_EXPIRATION_MS_DEFAULT,
 };
 use super::recovery::{self, RecoverOptions, RecoveryReport};
 use super::rt::fs::File;
@@ -564,6 +564,13 @@ impl Log {
     /// Aborted transactions the log remembers (those of its retained segments).
     pub fn aborted_count(&self) -> usize {
         self.aborted.borrow().len()
+    }
+
+    /// The producers this log tracks (at most `producers_max`), by producer id: epoch, last
+    /// sequence, when last seen and the first offset of an open transaction
+    /// (DescribeProducers).
+    pub fn producers(&self) -> Vec<DescribedProducer> {
+        self.producers.borrow().describe()
     }
 
     /// Open transactions in this log: (first offset, producer id), oldest first.

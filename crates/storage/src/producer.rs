@@ -83,6 +83,22 @@ pub struct ProducerEntry {
     pub txn_first_offset: Option<i64>,
 }
 
+/// One tracked producer as [`ProducerStateTable::describe`] reports it (DescribeProducers).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DescribedProducer {
+    /// The producer id.
+    pub producer_id: i64,
+    /// Its current epoch.
+    pub epoch: i16,
+    /// The last sequence of its last remembered batch; `None` when none is remembered (only a
+    /// marker seen, or batches cleared by an epoch bump).
+    pub last_sequence: Option<i32>,
+    /// Broker wall-clock time (ms since the epoch) it was last seen.
+    pub last_seen_ms: i64,
+    /// First offset of its open transaction in this partition, if one is open.
+    pub txn_first_offset: Option<i64>,
+}
+
 /// The verdict on a batch before it is appended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Verdict {
@@ -227,6 +243,23 @@ impl ProducerStateTable {
     /// The entry of a producer.
     pub fn get(&self, producer_id: i64) -> Option<&ProducerEntry> {
         self.entries.get(&producer_id)
+    }
+
+    /// Every tracked producer, by producer id (read-only; for DescribeProducers).
+    pub fn describe(&self) -> Vec<DescribedProducer> {
+        let mut described: Vec<DescribedProducer> = self
+            .entries
+            .iter()
+            .map(|(&producer_id, e)| DescribedProducer {
+                producer_id,
+                epoch: e.epoch,
+                last_sequence: e.batches.back().map(|b| b.last_seq),
+                last_seen_ms: e.last_seen_ms,
+                txn_first_offset: e.txn_first_offset,
+            })
+            .collect();
+        described.sort_unstable_by_key(|d| d.producer_id);
+        described
     }
 
     /// Decide what to do with a batch (does not change the table).
@@ -586,5 +619,50 @@ mod tests {
         );
         t.truncate_to(40);
         assert!(t.get(4).is_none() && t.get(3).is_some());
+    }
+
+    #[test]
+    fn describe_lists_every_producer_by_id() {
+        let mut t = ProducerStateTable::default();
+        assert!(t.describe().is_empty());
+        t.update(&batch(9, 2, 0, 3), 0, 100);
+        let mut txn = batch(4, 0, 0, 2);
+        txn.attributes = crate::batch::ATTR_TRANSACTIONAL;
+        t.update(&txn, 3, 200);
+        // Only a marker seen: no sequence remembered.
+        t.end_txn(7, 1, 300);
+        let described = t.describe();
+        assert_eq!(
+            described,
+            vec![
+                DescribedProducer {
+                    producer_id: 4,
+                    epoch: 0,
+                    last_sequence: Some(1),
+                    last_seen_ms: 200,
+                    txn_first_offset: Some(3),
+                },
+                DescribedProducer {
+                    producer_id: 7,
+                    epoch: 1,
+                    last_sequence: None,
+                    last_seen_ms: 300,
+                    txn_first_offset: None,
+                },
+                DescribedProducer {
+                    producer_id: 9,
+                    epoch: 2,
+                    last_sequence: Some(2),
+                    last_seen_ms: 100,
+                    txn_first_offset: None,
+                },
+            ]
+        );
+        t.end_txn(4, 0, 400);
+        assert_eq!(
+            t.describe()[0].txn_first_offset,
+            None,
+            "the marker closed it"
+        );
     }
 }

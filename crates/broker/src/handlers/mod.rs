@@ -32,6 +32,8 @@ pub mod offset_commit;
 pub mod offset_fetch;
 pub mod sync_group;
 pub mod txn;
+// Transactions' partition side (the producer state each log keeps).
+pub mod describe_producers;
 // ringlog-private APIs (served, never advertised: protocol::versions::PRIVATE_APIS).
 pub mod describe_delays;
 pub mod describe_views;

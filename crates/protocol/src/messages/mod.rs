@@ -32,6 +32,7 @@ pub mod delete_topics;
 pub mod describe_configs;
 pub mod describe_delays;
 pub mod describe_groups;
+pub mod describe_producers;
 pub mod describe_share_group_offsets;
 pub mod describe_share_state;
 pub mod describe_transactions;
@@ -71,6 +72,7 @@ pub use delete_topics::*;
 pub use describe_configs::*;
 pub use describe_delays::*;
 pub use describe_groups::*;
+pub use describe_producers::*;
 pub use describe_share_group_offsets::*;
 pub use describe_share_state::*;
 pub use describe_transactions::*;
@@ -273,6 +275,7 @@ apis! {
     AddOffsetsToTxn => AddOffsetsToTxnRequest [boxed], AddOffsetsToTxnResponse;
     EndTxn => EndTxnRequest, EndTxnResponse;
     TxnOffsetCommit => TxnOffsetCommitRequest [boxed], TxnOffsetCommitResponse;
+    DescribeProducers => DescribeProducersRequest, DescribeProducersResponse;
     DescribeTransactions => DescribeTransactionsRequest, DescribeTransactionsResponse;
     ListTransactions => ListTransactionsRequest, ListTransactionsResponse;
     // ringlog-private, never advertised (versions::PRIVATE_APIS).
