@@ -233,14 +233,17 @@ async fn read_until_ready(
             return results;
         }
         // Not enough yet: let go of the files this pass holds while waiting (they count in the
-        // broker's budget of files held by fetches). A READ_COMMITTED read waits for the next
-        // append past the high watermark it saw (the marker that moves its last stable offset
-        // is one), not for data it may not read yet.
+        // broker's budget of files held by fetches), and wait for the next append past the high
+        // watermark each read saw: what lies below it was read (or, READ_COMMITTED, is not
+        // readable until a marker, itself an append, moves the last stable offset). Waiting
+        // only past the fetch offset ended at once while the data there fell short of
+        // `min_bytes`, and the loop re-read the same bytes until the deadline, holding its shard
+        // (found by the chaos test: a fresh connection went unanswered for 10 s on epoll).
         let parts = reads
             .iter()
             .zip(&results)
             .map(|(r, res)| {
-                let offset = if r.read_committed && res.error.is_none() {
+                let offset = if res.error.is_none() {
                     r.offset.max(res.high_watermark)
                 } else {
                     r.offset
