@@ -356,10 +356,9 @@ pub fn garbage_from_many_connections_then_a_normal_round_trip(io: IoKind) {
     broker.stop();
 }
 
-/// The stall test on both drivers. It is registered here, not in `both_drivers!`, while its
-/// epoll run waits for the fix in `handlers/fetch.rs` (the long poll waits past the high
-/// watermark it saw): without it the epoll run fails every time. With the fix in, drop the
-/// `ignore` and move the pair into `both_drivers!`.
+/// The stall test on both drivers (registered here rather than in `both_drivers!`, whose list
+/// lives in the crate root). Without the long poll waiting past the high watermark it saw
+/// (`handlers::fetch::read_until_ready`), the epoll run fails every time.
 mod unsatisfiable_long_poll {
     use ringlog::runtime::IoKind;
 
@@ -373,7 +372,6 @@ mod unsatisfiable_long_poll {
     }
 
     #[test]
-    #[ignore = "stalls its shard until handlers/fetch.rs waits past the high watermark"]
     fn epoll() {
         crate::run(
             IoKind::Epoll,
