@@ -32,7 +32,7 @@
 mod support;
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -486,22 +486,6 @@ fn concat(a: &Values, b: &Values) -> Values {
 // ---------------------------------------------------------------------------------------------
 // kafka-python
 
-/// The virtualenv's python, or `None` (said loudly) when it cannot be set up here.
-fn python_or_skip(what: &str) -> Option<PathBuf> {
-    match std::panic::catch_unwind(support::python) {
-        Ok(p) => Some(p.clone()),
-        Err(e) => {
-            let why = e
-                .downcast_ref::<String>()
-                .cloned()
-                .or_else(|| e.downcast_ref::<&str>().map(|s| s.to_string()))
-                .unwrap_or_default();
-            eprintln!("SKIPPED: {what}: the Python clients cannot be set up: {why}");
-            None
-        }
-    }
-}
-
 /// What one run of the script printed.
 #[derive(Default)]
 struct Script {
@@ -647,7 +631,7 @@ fn transactions_read_by_both_clients(io: IoKind, producer: Client) {
         Client::Rdkafka => "librdkafka transactions",
         Client::KafkaPython => "kafka-python transactions",
     };
-    let py = python_or_skip(what);
+    let py = support::python_or_skip(what);
     if producer == Client::KafkaPython && py.is_none() {
         return;
     }
@@ -850,7 +834,7 @@ fn read_committed_steps(
 // Consume-transform-produce with offsets in the transaction
 
 fn rdkafka_consume_transform_produce_with_offsets(io: IoKind) {
-    let py = python_or_skip("kafka-python consumers of the output");
+    let py = support::python_or_skip("kafka-python consumers of the output");
     let t = Target::new(io, "rdctp");
     let mut c = Checks::default();
     let r = ctp_steps(&t, &mut c, Client::Rdkafka, py.as_deref());
@@ -859,7 +843,7 @@ fn rdkafka_consume_transform_produce_with_offsets(io: IoKind) {
 }
 
 fn kafka_python_consume_transform_produce_with_offsets(io: IoKind) {
-    let Some(py) = python_or_skip("kafka-python consume-transform-produce") else {
+    let Some(py) = support::python_or_skip("kafka-python consume-transform-produce") else {
         return;
     };
     let t = Target::new(io, "pyctp");
@@ -1086,7 +1070,7 @@ fn group_committed(consumer: &BaseConsumer, topic: &str) -> Result<BTreeMap<i32,
 // Zombie fencing
 
 fn rdkafka_zombie_producer_is_fenced(io: IoKind) {
-    let py = python_or_skip("kafka-python consumers of the fenced topic");
+    let py = support::python_or_skip("kafka-python consumers of the fenced topic");
     let t = Target::new(io, "zombie");
     let mut c = Checks::default();
     let r = zombie_steps(&t, &mut c, py.as_deref());

@@ -1958,24 +1958,6 @@ fn want_of(placed: &Placed, views: &[(String, Expr, Style)]) -> Want {
 // ---------------------------------------------------------------------------------------------
 // kafka-python
 
-/// The virtualenv's python, or `None` (said loudly) when it cannot be set up here.
-fn python_or_skip() -> Option<PathBuf> {
-    match std::panic::catch_unwind(support::python) {
-        Ok(p) => Some(p.clone()),
-        Err(e) => {
-            let why = e
-                .downcast_ref::<String>()
-                .cloned()
-                .or_else(|| e.downcast_ref::<&str>().map(|s| s.to_string()))
-                .unwrap_or_default();
-            eprintln!(
-                "SKIPPED: kafka-python view tests: the Python clients cannot be set up: {why}"
-            );
-            None
-        }
-    }
-}
-
 /// What one run of the script printed.
 #[derive(Default)]
 struct PyOut {
@@ -2149,7 +2131,7 @@ fn group_checks(
 }
 
 fn kafka_python_reads_views(io: IoKind) {
-    let Some(py) = python_or_skip() else {
+    let Some(py) = support::python_or_skip("kafka-python view tests") else {
         return;
     };
     let dir = tempfile::tempdir().unwrap();

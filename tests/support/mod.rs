@@ -37,6 +37,23 @@ pub fn start_broker(
 }
 
 /// The virtualenv's python with the pinned clients, created once per test process by
+/// [`python`], or `None` after saying loudly on stderr that `what` is skipped because the Python
+/// clients cannot be set up (a test that needs them skips, it never passes silently).
+pub fn python_or_skip(what: &str) -> Option<PathBuf> {
+    match std::panic::catch_unwind(python) {
+        Ok(p) => Some(p.clone()),
+        Err(e) => {
+            let why = e
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| e.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_default();
+            eprintln!("SKIPPED: {what}: the Python clients cannot be set up: {why}");
+            None
+        }
+    }
+}
+
 /// `tests/python/setup.sh` under the target directory.
 pub fn python() -> &'static PathBuf {
     static PY: OnceLock<PathBuf> = OnceLock::new();
