@@ -26,6 +26,8 @@
 //! - `txn`: transactions (issue 18): the coordinator's codes (fencing, states, unknown
 //!   partitions, timeouts), markers, the LSO and the aborted list under both isolation levels,
 //!   transactional offset commits, and all of it across a restart.
+//! - `describe_cluster`: DescribeCluster (key 60): this broker, Metadata's cluster id and
+//!   controller, authorized operations when asked, Kafka's endpoint-type errors.
 //! - `describe_producers`: DescribeProducers (key 61): idempotent and transactional producers
 //!   with their open transactions' first offsets, unknown partitions, repeated asks.
 //! - `share`: share groups (issue 16): membership and assignment, share sessions, acquisition,
@@ -41,6 +43,8 @@ mod client;
 mod delay;
 #[path = "broker_wire/delays_api.rs"]
 mod delays_api;
+#[path = "broker_wire/describe_cluster.rs"]
+mod describe_cluster;
 #[path = "broker_wire/describe_producers.rs"]
 mod describe_producers;
 #[path = "broker_wire/errors.rs"]
@@ -164,6 +168,7 @@ both_drivers!(
     txn::offsets_and_timeouts,
     txn::transactions_survive_a_restart,
     describe_producers::describe_producers_shows_idempotent_and_open_transactions,
+    describe_cluster::describe_cluster_every_version_answers_this_broker,
     views_api::views_are_created_refused_and_described,
     views_api::describe_views_outside_its_version_closes_the_connection,
     views_api::a_topic_indexed_before_its_views_serves_them_from_the_index,

@@ -541,6 +541,7 @@ async fn handle(shard: &Rc<ShardState>, header: &RequestHeader, request: Request
             respond(handlers::txn::describe_transactions(shard, r).await)
         }
         Request::ListTransactions(r) => respond(handlers::txn::list_transactions(shard, r).await),
+        Request::DescribeCluster(r) => respond(handlers::describe_cluster::handle(shard, r)),
         Request::DescribeProducers(r) => {
             respond(handlers::describe_producers::handle(shard, r).await)
         }

@@ -173,6 +173,8 @@ differential_tests! {
     describe_transactions_response => messages::DescribeTransactionsResponse, kp::DescribeTransactionsResponse;
     list_transactions_request => messages::ListTransactionsRequest, kp::ListTransactionsRequest;
     list_transactions_response => messages::ListTransactionsResponse, kp::ListTransactionsResponse;
+    describe_cluster_request => messages::DescribeClusterRequest, kp::DescribeClusterRequest;
+    describe_cluster_response => messages::DescribeClusterResponse, kp::DescribeClusterResponse;
     describe_producers_request => messages::DescribeProducersRequest, kp::DescribeProducersRequest;
     describe_producers_response => messages::DescribeProducersResponse, kp::DescribeProducersResponse;
     // Not here: the ringlog-private APIs (versions::PRIVATE_APIS: DescribeDelays 32000,

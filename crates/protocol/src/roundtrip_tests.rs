@@ -117,6 +117,7 @@ fn first_flexible_version(api_key: ApiKey) -> i16 {
         ApiKey::TxnOffsetCommit => 3,
         ApiKey::DescribeTransactions => 0,
         ApiKey::ListTransactions => 0,
+        ApiKey::DescribeCluster => 0, // flexibleVersions "0+" in Kafka 4.4's schema
         // flexibleVersions "0+" in Kafka 4.4's schema.
         ApiKey::DescribeProducers => 0,
         other => panic!("{other:?} is served but missing from this test's header table"),
@@ -148,6 +149,7 @@ macro_rules! with_request_type {
             ApiKey::AddOffsetsToTxn => $f::<messages::AddOffsetsToTxnRequest>($($arg),*),
             ApiKey::EndTxn => $f::<messages::EndTxnRequest>($($arg),*),
             ApiKey::TxnOffsetCommit => $f::<messages::TxnOffsetCommitRequest>($($arg),*),
+            ApiKey::DescribeCluster => $f::<messages::DescribeClusterRequest>($($arg),*),
             ApiKey::DescribeProducers => $f::<messages::DescribeProducersRequest>($($arg),*),
             ApiKey::DescribeTransactions => $f::<messages::DescribeTransactionsRequest>($($arg),*),
             ApiKey::ListTransactions => $f::<messages::ListTransactionsRequest>($($arg),*),
@@ -333,8 +335,8 @@ fn every_served_request_version_decodes_from_whole_frames() {
     // ConsumerGroupHeartbeat 2, ConsumerGroupDescribe 2, AddPartitionsToTxn 6,
     // AddOffsetsToTxn 5, EndTxn 6, TxnOffsetCommit 6, DescribeTransactions 1,
     // ListTransactions 3, DescribeProducers 1; private: DescribeDelays 1, DescribeShareState 1,
-    // DescribeViews 1.
-    assert_eq!(count, 180);
+    // DescribeViews 1; DescribeCluster 3.
+    assert_eq!(count, 183);
 }
 
 fn response_frames_round_trip<R: TestedRequest>(api_key: ApiKey, v: i16) {
@@ -564,6 +566,7 @@ const TABLE_V0: &str = "0000 0003 000a  0001 0004 0010  0002 0001 0008  0003 000
                         0012 0000 0005  0013 0002 0007  0014 0001 0006  0016 0000 0005
                         0018 0000 0005  0019 0000 0004  001a 0000 0005  001c 0000 0005
                         0020 0001 0004  002a 0000 0002  002c 0000 0001
+                        003c 0000 0002
                         003d 0000 0000  0041 0000 0000  0042 0000 0002
                         0044 0000 0001  0045 0000 0001
                         004c 0001 0001  004d 0001 0001  004e 0001 0002  004f 0001 0002

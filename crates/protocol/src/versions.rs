@@ -38,6 +38,7 @@
 //! | AddOffsetsToTxn | 25 | 0..=4 |                                         |
 //! | EndTxn       | 26  | 0..=5  | v5 answers the producer id and epoch      |
 //! | TxnOffsetCommit | 28 | 0..=5 | v3+ carry the member and generation (KIP-447) |
+//! | DescribeCluster | 60 | 0..=2 | `kafka-cluster.sh cluster-id`, Admin.describeCluster(); v1 endpoint type, v2 fenced brokers |
 //! | DescribeProducers | 61 | 0..=0 | `kafka-transactions.sh describe-producers`, `find-hanging` |
 //! | DescribeTransactions | 65 | 0..=0 | `kafka-transactions.sh describe`   |
 //! | ListTransactions | 66 | 0..=2 | v1 duration filter, v2 transactional id pattern |
@@ -117,6 +118,7 @@ pub const SUPPORTED_APIS: &[ApiRange] = &[
     ApiRange { api_key: ApiKey::DescribeConfigs, min_version: 1, max_version: 4 },
     ApiRange { api_key: ApiKey::DeleteGroups, min_version: 0, max_version: 2 },
     ApiRange { api_key: ApiKey::IncrementalAlterConfigs, min_version: 0, max_version: 1 },
+    ApiRange { api_key: ApiKey::DescribeCluster, min_version: 0, max_version: 2 },
     ApiRange { api_key: ApiKey::DescribeProducers, min_version: 0, max_version: 0 },
     ApiRange { api_key: ApiKey::DescribeTransactions, min_version: 0, max_version: 0 },
     ApiRange { api_key: ApiKey::ListTransactions, min_version: 0, max_version: 2 },

@@ -43,6 +43,7 @@ pub mod share_fetch;
 pub mod share_group_describe;
 pub mod share_group_heartbeat;
 // Configs (group configs now; topic and broker configs with issue #19).
+pub mod describe_cluster;
 pub mod describe_configs;
 pub mod incremental_alter_configs;
 pub mod share_group_offsets;
