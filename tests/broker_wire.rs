@@ -28,6 +28,8 @@
 //!   transactional offset commits, and all of it across a restart.
 //! - `describe_cluster`: DescribeCluster (key 60): this broker, Metadata's cluster id and
 //!   controller, authorized operations when asked, Kafka's endpoint-type errors.
+//! - `offset_delete`: OffsetDelete (key 47): Kafka's group rules (empty, unknown, subscribed
+//!   topics, other protocol types) and the deletion across a restart.
 //! - `describe_producers`: DescribeProducers (key 61): idempotent and transactional producers
 //!   with their open transactions' first offsets, unknown partitions, repeated asks.
 //! - `share`: share groups (issue 16): membership and assignment, share sessions, acquisition,
@@ -53,6 +55,8 @@ mod errors;
 mod hostile;
 #[path = "broker_wire/limits.rs"]
 mod limits;
+#[path = "broker_wire/offset_delete.rs"]
+mod offset_delete;
 #[path = "broker_wire/poison.rs"]
 mod poison;
 #[path = "broker_wire/shards.rs"]
@@ -168,6 +172,8 @@ both_drivers!(
     txn::offsets_and_timeouts,
     txn::transactions_survive_a_restart,
     describe_producers::describe_producers_shows_idempotent_and_open_transactions,
+    offset_delete::offset_delete_follows_kafkas_rules,
+    offset_delete::offset_delete_survives_a_restart,
     describe_cluster::describe_cluster_every_version_answers_this_broker,
     views_api::views_are_created_refused_and_described,
     views_api::describe_views_outside_its_version_closes_the_connection,

@@ -524,6 +524,7 @@ async fn handle(shard: &Rc<ShardState>, header: &RequestHeader, request: Request
         Request::DescribeGroups(r) => respond(handlers::describe_groups::handle(shard, r).await),
         Request::ListGroups(r) => respond(handlers::list_groups::handle(shard, r).await),
         Request::DeleteGroups(r) => respond(handlers::delete_groups::handle(shard, r).await),
+        Request::OffsetDelete(r) => respond(handlers::offset_delete::handle(shard, r).await),
         Request::InitProducerId(r) => {
             respond(handlers::init_producer_id::handle(shard, v, r).await)
         }

@@ -129,6 +129,8 @@ differential_tests! {
     list_groups_response => messages::ListGroupsResponse, kp::ListGroupsResponse;
     delete_groups_request => messages::DeleteGroupsRequest, kp::DeleteGroupsRequest;
     delete_groups_response => messages::DeleteGroupsResponse, kp::DeleteGroupsResponse;
+    offset_delete_request => messages::OffsetDeleteRequest, kp::OffsetDeleteRequest;
+    offset_delete_response => messages::OffsetDeleteResponse, kp::OffsetDeleteResponse;
     // Share groups (KIP-932), served: heartbeat and describe at v1, fetch and acknowledge at
     // v1-2. kafka-protocol 0.18 knows v1 only, so ShareFetch and ShareAcknowledge v2 (Kafka 4.4)
     // are checked by share_roundtrip_tests' byte vectors instead.

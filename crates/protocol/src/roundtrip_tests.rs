@@ -93,6 +93,7 @@ fn first_flexible_version(api_key: ApiKey) -> i16 {
         ApiKey::DescribeConfigs => 4,
         ApiKey::DeleteGroups => 2,
         ApiKey::IncrementalAlterConfigs => 1,
+        ApiKey::OffsetDelete => i16::MAX, // flexibleVersions "none" in Kafka 4.4's schema
         // flexibleVersions "0+" in Kafka 4.4's share-group schemas: every valid version (1 up).
         ApiKey::ShareGroupHeartbeat => 0,
         ApiKey::ShareGroupDescribe => 0,
@@ -155,6 +156,7 @@ macro_rules! with_request_type {
             ApiKey::ListTransactions => $f::<messages::ListTransactionsRequest>($($arg),*),
             ApiKey::DescribeConfigs => $f::<messages::DescribeConfigsRequest>($($arg),*),
             ApiKey::DeleteGroups => $f::<messages::DeleteGroupsRequest>($($arg),*),
+            ApiKey::OffsetDelete => $f::<messages::OffsetDeleteRequest>($($arg),*),
             ApiKey::IncrementalAlterConfigs => {
                 $f::<messages::IncrementalAlterConfigsRequest>($($arg),*)
             }
@@ -329,14 +331,14 @@ fn every_served_request_version_decodes_from_whole_frames() {
     // Produce 8, Fetch 13, ListOffsets 8, Metadata 12, OffsetCommit 8, OffsetFetch 9,
     // FindCoordinator 5, JoinGroup 10, Heartbeat 5, LeaveGroup 6, SyncGroup 6,
     // DescribeGroups 6, ListGroups 6, ApiVersions 6, CreateTopics 6, DeleteTopics 6,
-    // InitProducerId 6, DescribeConfigs 4, DeleteGroups 3, IncrementalAlterConfigs 2,
+    // InitProducerId 6, DescribeConfigs 4, DeleteGroups 3, OffsetDelete 1, IncrementalAlterConfigs 2,
     // ShareGroupHeartbeat 1, ShareGroupDescribe 1, ShareFetch 2, ShareAcknowledge 2,
     // DescribeShareGroupOffsets 2, AlterShareGroupOffsets 1, DeleteShareGroupOffsets 1,
     // ConsumerGroupHeartbeat 2, ConsumerGroupDescribe 2, AddPartitionsToTxn 6,
     // AddOffsetsToTxn 5, EndTxn 6, TxnOffsetCommit 6, DescribeTransactions 1,
     // ListTransactions 3, DescribeProducers 1; private: DescribeDelays 1, DescribeShareState 1,
     // DescribeViews 1; DescribeCluster 3.
-    assert_eq!(count, 183);
+    assert_eq!(count, 184);
 }
 
 fn response_frames_round_trip<R: TestedRequest>(api_key: ApiKey, v: i16) {
@@ -565,7 +567,7 @@ const TABLE_V0: &str = "0000 0003 000a  0001 0004 0010  0002 0001 0008  0003 000
                         0010 0000 0005
                         0012 0000 0005  0013 0002 0007  0014 0001 0006  0016 0000 0005
                         0018 0000 0005  0019 0000 0004  001a 0000 0005  001c 0000 0005
-                        0020 0001 0004  002a 0000 0002  002c 0000 0001
+                        0020 0001 0004  002a 0000 0002  002c 0000 0001  002f 0000 0000
                         003c 0000 0002
                         003d 0000 0000  0041 0000 0000  0042 0000 0002
                         0044 0000 0001  0045 0000 0001

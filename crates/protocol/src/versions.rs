@@ -44,6 +44,7 @@
 //! | ListTransactions | 66 | 0..=2 | v1 duration filter, v2 transactional id pattern |
 //! | DescribeConfigs | 32 | 1..=4 | GROUP configs and ringlog's TOPIC configs (v0 left out, as Kafka 4 does) |
 //! | IncrementalAlterConfigs | 44 | 0..=1 | GROUP configs (share groups); TOPIC/BROKER refused until #19 |
+//! | OffsetDelete | 47 | 0..=0 | `kafka-consumer-groups.sh --delete-offsets`; Kafka 4.4's only version |
 //! | ConsumerGroupHeartbeat | 68 | 0..=1 | KIP-848 consumer groups; v1 adds the topic regex (refused) |
 //! | ConsumerGroupDescribe  | 69 | 0..=1 | v1 adds member_type                                  |
 //! | ShareGroupHeartbeat | 76 | 1..=1 | KIP-932 share groups; v1 = Kafka 4.4's only version   |
@@ -118,6 +119,7 @@ pub const SUPPORTED_APIS: &[ApiRange] = &[
     ApiRange { api_key: ApiKey::DescribeConfigs, min_version: 1, max_version: 4 },
     ApiRange { api_key: ApiKey::DeleteGroups, min_version: 0, max_version: 2 },
     ApiRange { api_key: ApiKey::IncrementalAlterConfigs, min_version: 0, max_version: 1 },
+    ApiRange { api_key: ApiKey::OffsetDelete, min_version: 0, max_version: 0 },
     ApiRange { api_key: ApiKey::DescribeCluster, min_version: 0, max_version: 2 },
     ApiRange { api_key: ApiKey::DescribeProducers, min_version: 0, max_version: 0 },
     ApiRange { api_key: ApiKey::DescribeTransactions, min_version: 0, max_version: 0 },

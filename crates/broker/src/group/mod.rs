@@ -62,6 +62,7 @@ use super::shard::{ShardMsg, ShardState};
 use crate::protocol::messages::{
     HeartbeatRequest, JoinGroupRequest, LeaveGroupRequest, OffsetCommitRequest, SyncGroupRequest,
 };
+use crate::protocol::wire::{Cx, Reader, Str, Wire, WireError};
 use crate::runtime::future::{select, Either};
 use crate::runtime::mesh;
 use crate::runtime::sync::Notify;
@@ -159,6 +160,11 @@ pub enum GroupOp {
     Delete {
         group: String,
     },
+    /// OffsetDelete: forget the group's committed offsets of these partitions, by topic.
+    DeleteOffsets {
+        group: String,
+        topics: Vec<(String, Vec<i32>)>,
+    },
     /// A topic was deleted: forget its committed offsets in every group.
     TopicDeleted {
         topic: String,
@@ -213,6 +219,17 @@ pub struct FetchedOffset {
     pub pending: bool,
 }
 
+/// One topic's outcome in an OffsetDelete: the group consumes it (`subscribed`, its offsets
+/// kept: GROUP_SUBSCRIBED_TO_TOPIC for each partition), or the partitions' offsets are gone
+/// (those that had none included: deleting nothing is no error, as in Kafka).
+#[derive(Clone, Debug)]
+#[allow(missing_docs)]
+pub struct TopicOffsetsDeleted {
+    pub topic: String,
+    pub subscribed: bool,
+    pub partitions: Vec<i32>,
+}
+
 /// Per topic, each partition's commit outcome, in request order.
 pub type CommitResults = Vec<(String, Vec<(i32, Result<(), BrokerError>)>)>;
 
@@ -238,6 +255,8 @@ pub enum GroupReply {
     Describe(GroupSummary),
     List(Vec<GroupSummary>),
     Delete(Result<(), BrokerError>),
+    /// A group-level refusal, or each topic's outcome in request order.
+    DeleteOffsets(Result<Vec<TopicOffsetsDeleted>, BrokerError>),
     /// KIP-848 heartbeat: the answer with the assignment by topic id, or a refusal.
     ConsumerHeartbeat(ConsumerBeatResult),
     /// KIP-848 describe: the group, if it is a consumer group.
@@ -512,6 +531,9 @@ impl Coordinator {
                 GroupReply::List(list)
             }
             GroupOp::Delete { group } => GroupReply::Delete(self.delete(&group).await),
+            GroupOp::DeleteOffsets { group, topics } => {
+                GroupReply::DeleteOffsets(self.delete_offsets(&group, topics).await)
+            }
             GroupOp::TopicDeleted { topic } => {
                 self.topic_deleted(&topic).await;
                 GroupReply::Done
@@ -1042,6 +1064,96 @@ impl Coordinator {
         }
     }
 
+    /// OffsetDelete (KIP-496), as Kafka 4.4's coordinator decides it: an unknown group is
+    /// GROUP_ID_NOT_FOUND; a classic group with members that does not use the "consumer"
+    /// protocol type is NON_EMPTY_GROUP (its topics cannot be known); otherwise the offsets of
+    /// each topic the group is subscribed to are kept (GROUP_SUBSCRIBED_TO_TOPIC) and the others
+    /// go, through a durable tombstone each. An Empty group is subscribed to nothing.
+    async fn delete_offsets(
+        &self,
+        group: &str,
+        topics: Vec<(String, Vec<i32>)>,
+    ) -> Result<Vec<TopicOffsetsDeleted>, BrokerError> {
+        let named = || group.to_string();
+        if !valid_group_id(group) {
+            return Err(BrokerError::InvalidGroupId { group: named() });
+        }
+        let subscribed = self.subscribed_topics(group)?;
+        let results: Vec<TopicOffsetsDeleted> = topics
+            .into_iter()
+            .map(|(topic, partitions)| TopicOffsetsDeleted {
+                subscribed: subscribed.as_ref().is_none_or(|s| s.contains(&topic)),
+                topic,
+                partitions,
+            })
+            .collect();
+        // A tombstone for each committed offset asked for (a partition listed twice: once).
+        let keys: Vec<OffsetKey> = {
+            let groups = self.groups.borrow();
+            let offsets = groups.get(group).map(|g| &g.offsets);
+            let mut keys = std::collections::BTreeSet::new();
+            for t in results.iter().filter(|t| !t.subscribed) {
+                for &p in &t.partitions {
+                    if offsets.is_some_and(|o| o.contains_key(&(t.topic.clone(), p))) {
+                        keys.insert((named(), t.topic.clone(), p));
+                    }
+                }
+            }
+            keys.into_iter().collect()
+        };
+        if keys.is_empty() {
+            return Ok(results);
+        }
+        match self.log.delete(keys, forget_offsets(&self.groups)).await {
+            Ok(()) => Ok(results),
+            Err(e) => {
+                tracing::error!("deleting offsets of group {group}: {e}");
+                Err(BrokerError::OffsetsNotStored { group: named() })
+            }
+        }
+    }
+
+    /// The topics `group` consumes, for OffsetDelete: `None` when they cannot be known (every
+    /// topic counts as subscribed), a refusal when the group is unknown or is a non-empty
+    /// classic group of another protocol type than "consumer".
+    fn subscribed_topics(
+        &self,
+        group: &str,
+    ) -> Result<Option<std::collections::BTreeSet<String>>, BrokerError> {
+        if let Some(c) = self.consumers.borrow().get(group) {
+            // KIP-848: the members' subscriptions (an Empty group has none).
+            let topics = c.members.values().flat_map(|m| m.topics.iter().cloned());
+            return Ok(Some(topics.collect()));
+        }
+        let groups = self.groups.borrow();
+        let Some(g) = groups.get(group) else {
+            return Err(BrokerError::GroupNotFound {
+                group: group.to_string(),
+            });
+        };
+        if g.state == GroupState::Empty && g.members.is_empty() {
+            return Ok(Some(Default::default()));
+        }
+        if g.protocol_type.as_deref() != Some(CONSUMER_PROTOCOL_TYPE) {
+            return Err(BrokerError::NonEmptyGroup {
+                group: group.to_string(),
+            });
+        }
+        let Some(protocol) = g.protocol_name.as_deref() else {
+            return Ok(None);
+        };
+        let mut topics = std::collections::BTreeSet::new();
+        for m in &g.members {
+            let metadata = m.protocols.iter().find(|(n, _)| n == protocol);
+            match metadata.map(|(_, b)| subscription_topics(b.clone())) {
+                Some(Ok(ts)) => topics.extend(ts),
+                // Unreadable metadata: Kafka then treats every topic as subscribed.
+                Some(Err(_)) | None => return Ok(None),
+            }
+        }
+        Ok(Some(topics))
+    }
+
     async fn topic_deleted(&self, topic: &str) {
         let keys: Vec<OffsetKey> = self
             .groups
@@ -1061,6 +1173,24 @@ impl Coordinator {
             tracing::error!("forgetting offsets of deleted topic {topic}: {e}");
         }
     }
+}
+
+/// The protocol type of Kafka consumers' classic groups, whose member metadata is a
+/// ConsumerProtocolSubscription.
+const CONSUMER_PROTOCOL_TYPE: &str = "consumer";
+
+/// The topics of a classic consumer's JoinGroup metadata (Kafka's ConsumerProtocolSubscription):
+/// an i16 version, then the topic names as v0 lays them out, a prefix every later version keeps.
+fn subscription_topics(metadata: Bytes) -> Result<Vec<String>, WireError> {
+    let mut r = Reader::new(metadata);
+    r.i16()?;
+    let cx = Cx {
+        version: 0,
+        flexible: false,
+        nullable: false,
+    };
+    let topics = Vec::<Str>::read(&mut r, cx)?;
+    Ok(topics.iter().map(|t| t.to_string()).collect())
 }
 
 /// Forgets committed offsets in memory, once their tombstones are durable.

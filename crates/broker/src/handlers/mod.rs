@@ -29,6 +29,7 @@ pub mod join_group;
 pub mod leave_group;
 pub mod list_groups;
 pub mod offset_commit;
+pub mod offset_delete;
 pub mod offset_fetch;
 pub mod sync_group;
 pub mod txn;
