@@ -48,15 +48,7 @@ impl TestBroker {
 
     pub fn start_with(io: IoKind, edit: impl FnOnce(&mut BrokerConfig)) -> TestBroker {
         let dir = tempfile::tempdir().expect("temp dir");
-        let mut config = BrokerConfig {
-            listen: "127.0.0.1:0".parse().unwrap(),
-            data_dir: dir.path().to_path_buf(),
-            cores: CORES,
-            io,
-            ..Default::default()
-        };
-        edit(&mut config);
-        let broker = Broker::start(config).expect("broker starts");
+        let broker = start_in(dir.path(), io, edit);
         let addr = broker.local_addr();
         TestBroker {
             broker: Some(broker),
@@ -79,16 +71,36 @@ impl TestBroker {
     pub fn stop(mut self) -> Duration {
         let broker = self.broker.take().expect("running");
         let started = std::time::Instant::now();
-        broker.shutdown();
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let _ = tx.send(broker.join());
-        });
-        match rx.recv_timeout(JOIN_TIMEOUT) {
-            Ok(res) => res.expect("broker stops cleanly"),
-            Err(_) => panic!("broker did not stop within {JOIN_TIMEOUT:?}"),
-        }
+        stop(broker);
         started.elapsed()
+    }
+}
+
+/// A two-shard broker on a free loopback port over `dir` (a test that restarts a broker on the
+/// same data keeps the directory itself), its config edited by `edit`.
+pub fn start_in(dir: &std::path::Path, io: IoKind, edit: impl FnOnce(&mut BrokerConfig)) -> Broker {
+    let mut config = BrokerConfig {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        data_dir: dir.to_path_buf(),
+        cores: CORES,
+        io,
+        ..Default::default()
+    };
+    edit(&mut config);
+    Broker::start(config).expect("broker starts")
+}
+
+/// Shuts a broker down and joins it, failing the test if it does not stop within
+/// [`JOIN_TIMEOUT`].
+pub fn stop(broker: Broker) {
+    broker.shutdown();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(broker.join());
+    });
+    match rx.recv_timeout(JOIN_TIMEOUT) {
+        Ok(res) => res.expect("broker stops cleanly"),
+        Err(_) => panic!("broker did not stop within {JOIN_TIMEOUT:?}"),
     }
 }
 

@@ -357,11 +357,6 @@ fn start(io: IoKind, dir: &std::path::Path, timer: TimerConfig) -> Broker {
     .expect("broker starts")
 }
 
-fn stop(b: Broker) {
-    b.shutdown();
-    b.join().expect("broker stops");
-}
-
 /// An idempotent producer's delayed batches survive a restart: every acknowledged record is
 /// delivered once (also those due while the broker was down), a retry of an acknowledged
 /// batch after the restart is answered as a duplicate, and the producer's next batch is taken.

@@ -5,8 +5,6 @@
 //! (GROUP_SUBSCRIBED_TO_TOPIC) and loses the others; a group of another protocol type with
 //! members is NON_EMPTY_GROUP; and a deletion survives a restart.
 
-use std::path::Path;
-
 use bytes::Bytes;
 use kafka_protocol::messages::{
     join_group_request, offset_commit_request, offset_delete_request, offset_fetch_request, ApiKey,
@@ -14,7 +12,6 @@ use kafka_protocol::messages::{
     OffsetFetchRequest,
 };
 use kafka_protocol::protocol::StrBytes;
-use ringlog::broker::{Broker, BrokerConfig};
 use ringlog::runtime::IoKind;
 
 use super::client::*;
@@ -209,32 +206,10 @@ pub fn offset_delete_follows_kafkas_rules(io: IoKind) {
     broker.stop();
 }
 
-fn start_in(dir: &Path, io: IoKind) -> Broker {
-    Broker::start(BrokerConfig {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        data_dir: dir.to_path_buf(),
-        cores: CORES,
-        io,
-        ..Default::default()
-    })
-    .expect("broker starts")
-}
-
-fn stop(broker: Broker) {
-    broker.shutdown();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let _ = tx.send(broker.join());
-    });
-    rx.recv_timeout(JOIN_TIMEOUT)
-        .expect("broker stops in time")
-        .expect("broker stops cleanly");
-}
-
 /// A deletion is durable: after a restart the deleted offset stays gone, the others stay.
 pub fn offset_delete_survives_a_restart(io: IoKind) {
     let dir = tempfile::tempdir().expect("temp dir");
-    let broker = start_in(dir.path(), io);
+    let broker = start_in(dir.path(), io, |_| {});
     let mut c = Client::connect(broker.local_addr());
     create_topic(&mut c, "odr", 2);
     commit(&mut c, "gr", &[("odr", &[0, 1])], 11);
@@ -243,7 +218,7 @@ pub fn offset_delete_survives_a_restart(io: IoKind) {
     drop(c);
     stop(broker);
 
-    let broker = start_in(dir.path(), io);
+    let broker = start_in(dir.path(), io, |_| {});
     let mut c = connect_retry(broker.local_addr());
     assert_eq!(committed(&mut c, "gr", "odr", 0), 11);
     assert_eq!(committed(&mut c, "gr", "odr", 1), -1);

@@ -17,7 +17,6 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
@@ -33,7 +32,6 @@ use kafka_protocol::messages::{
 };
 use kafka_protocol::protocol::{Encodable, StrBytes};
 use kafka_protocol::records::RecordBatchDecoder;
-use ringlog::broker::{Broker, BrokerConfig};
 use ringlog::runtime::IoKind;
 use uuid::Uuid;
 
@@ -700,32 +698,6 @@ impl Reader<'_> {
             let size = self.uvarint() as usize;
             self.take(size);
         }
-    }
-}
-
-/// Starts a broker on `dir` (left in place for a restart).
-fn start_in(dir: &Path, io: IoKind, edit: impl FnOnce(&mut BrokerConfig)) -> Broker {
-    let mut config = BrokerConfig {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        data_dir: dir.to_path_buf(),
-        cores: CORES,
-        io,
-        ..Default::default()
-    };
-    edit(&mut config);
-    Broker::start(config).expect("broker starts")
-}
-
-/// Shuts a broker down and joins it within [`JOIN_TIMEOUT`].
-fn stop(broker: Broker) {
-    broker.shutdown();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let _ = tx.send(broker.join());
-    });
-    match rx.recv_timeout(JOIN_TIMEOUT) {
-        Ok(res) => res.expect("broker stops cleanly"),
-        Err(_) => panic!("broker did not stop within {JOIN_TIMEOUT:?}"),
     }
 }
 

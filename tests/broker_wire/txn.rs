@@ -3,7 +3,6 @@
 //! and ListOffsets show them under both isolation levels, the aborted-transactions list,
 //! transactional offset commits visible only on commit, and all of it across a restart.
 
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -15,7 +14,6 @@ use kafka_protocol::messages::{
     ProducerId, TransactionalId, TxnOffsetCommitRequest,
 };
 use kafka_protocol::protocol::StrBytes;
-use ringlog::broker::{Broker, BrokerConfig};
 use ringlog::runtime::IoKind;
 use ringlog::storage::batch::testing::{build_batch_with, BatchSpec, TestRecord};
 use ringlog::storage::batch::ATTR_TRANSACTIONAL;
@@ -566,33 +564,11 @@ pub fn offsets_and_timeouts(io: IoKind) {
     broker.stop();
 }
 
-fn start_in(dir: &Path, io: IoKind) -> Broker {
-    Broker::start(BrokerConfig {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        data_dir: dir.to_path_buf(),
-        cores: CORES,
-        io,
-        ..Default::default()
-    })
-    .expect("broker starts")
-}
-
-fn stop(broker: Broker) {
-    broker.shutdown();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let _ = tx.send(broker.join());
-    });
-    rx.recv_timeout(JOIN_TIMEOUT)
-        .expect("broker stops in time")
-        .expect("broker stops cleanly");
-}
-
 /// An open transaction, its pending offsets and an aborted one survive a restart: the LSO is
 /// rebuilt, the coordinator still knows the producer, and the commit after the restart lands.
 pub fn transactions_survive_a_restart(io: IoKind) {
     let dir = tempfile::tempdir().expect("temp dir");
-    let broker = start_in(dir.path(), io);
+    let broker = start_in(dir.path(), io, |_| {});
     let mut c = Client::connect(broker.local_addr());
     let t = "txr";
     let id = create_topic(&mut c, t, 1);
@@ -614,7 +590,7 @@ pub fn transactions_survive_a_restart(io: IoKind) {
     drop(c);
     stop(broker);
 
-    let broker = start_in(dir.path(), io);
+    let broker = start_in(dir.path(), io, |_| {});
     let mut c = Client::connect(broker.local_addr());
     let f = fetch(&mut c, t, id, 0, true);
     assert_eq!(

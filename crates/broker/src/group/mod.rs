@@ -291,6 +291,18 @@ pub fn valid_group_id(id: &str) -> bool {
     !id.is_empty() && id.len() <= GROUP_ID_BYTES_MAX
 }
 
+/// After a failed write of a commit: every partition that passed the checks answers that its
+/// offset was not stored.
+fn not_stored(results: &mut CommitResults, group: &str) {
+    for (_, rs) in results {
+        for (_, outcome) in rs.iter_mut().filter(|(_, o)| o.is_ok()) {
+            *outcome = Err(BrokerError::OffsetsNotStored {
+                group: group.to_string(),
+            });
+        }
+    }
+}
+
 /// One partition's offset in an OffsetCommit or TxnOffsetCommit request.
 struct OffsetToStore<'a> {
     partition: i32,
@@ -772,13 +784,7 @@ impl Coordinator {
         };
         if let Err(e) = self.log.commit(&group, &entries, apply).await {
             tracing::error!("offset commit not stored: {e}");
-            for (_, rs) in &mut results {
-                for (_, outcome) in rs.iter_mut().filter(|(_, o)| o.is_ok()) {
-                    *outcome = Err(BrokerError::OffsetsNotStored {
-                        group: req.group_id.to_string(),
-                    });
-                }
-            }
+            not_stored(&mut results, &group);
         }
         GroupReply::Commit(Ok(results))
     }
@@ -849,13 +855,7 @@ impl Coordinator {
             .await
         {
             tracing::error!("transactional offset commit not stored: {e}");
-            for (_, rs) in &mut results {
-                for (_, outcome) in rs.iter_mut().filter(|(_, o)| o.is_ok()) {
-                    *outcome = Err(BrokerError::OffsetsNotStored {
-                        group: group.clone(),
-                    });
-                }
-            }
+            not_stored(&mut results, &group);
         }
         GroupReply::Commit(Ok(results))
     }
