@@ -209,6 +209,25 @@ impl Engine {
         &self.config.log
     }
 
+    /// Applies `config` to every open partition of `topic` in this engine ([`Log::set_config`]:
+    /// a topic's configs changed, or its logs were just opened). Validated once before any log
+    /// changes; returns how many logs took it. Partitions opened later start with the engine's
+    /// [`Engine::log_config`]: the caller sets theirs again after opening them.
+    pub fn set_topic_config(&self, topic: &str, config: LogConfig) -> Result<usize> {
+        config.validate()?;
+        let logs: Vec<Rc<Log>> = self
+            .logs
+            .borrow()
+            .iter()
+            .filter(|((t, _), _)| t == topic)
+            .map(|(_, log)| log.clone())
+            .collect();
+        for log in &logs {
+            log.set_config(config.clone())?;
+        }
+        Ok(logs.len())
+    }
+
     fn owns(&self, topic: &str, partition: i32) -> bool {
         self.config
             .owns

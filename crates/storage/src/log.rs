@@ -111,7 +111,36 @@ pub struct LogConfig {
     pub producers_max: usize,
     /// Bounds of append validation (decompressed size, client timestamps).
     pub validation: ValidationConfig,
+    /// `cleanup.policy` contains `delete`: `retention_bytes` and `retention_ms` delete whole
+    /// sealed segments. Without it (`compact` alone) retention deletes nothing.
+    pub cleanup_delete: bool,
+    /// `cleanup.policy` contains `compact`: the cleaner ([`crate::compact`]) keeps the latest
+    /// record of each key in the sealed segments, and records without a key are refused at
+    /// append (Kafka's INVALID_RECORD).
+    pub cleanup_compact: bool,
+    /// A record stays uncompacted at least this long after it was written (by its segment's
+    /// newest batch timestamp; Kafka's `min.compaction.lag.ms`).
+    pub min_compaction_lag_ms: u64,
+    /// A dirty record is compacted at the latest this long after it was written, whatever the
+    /// dirty ratio (Kafka's `max.compaction.lag.ms`); the active segment rolls this often too.
+    pub max_compaction_lag_ms: u64,
+    /// Tombstones (records with a null value) and transaction markers stay this long before
+    /// the cleaner may drop them (Kafka's `delete.retention.ms`; see [`crate::compact`] for the
+    /// clock it is measured on).
+    pub delete_retention_ms: u64,
+    /// A log is worth cleaning once its dirty (not yet cleaned) bytes are at least this share
+    /// of its cleanable bytes (Kafka's `min.cleanable.dirty.ratio`, `0.0..=1.0`).
+    pub min_cleanable_dirty_ratio: f64,
 }
+
+/// Default `delete_retention_ms`: 1 day, Kafka's `delete.retention.ms` default.
+pub const DELETE_RETENTION_MS_DEFAULT: u64 = 86_400_000;
+/// Default `max_compaction_lag_ms`: unbounded (`i64::MAX`), Kafka's default.
+pub const MAX_COMPACTION_LAG_MS_DEFAULT: u64 = i64::MAX as u64;
+/// Default `min_cleanable_dirty_ratio`: Kafka's `min.cleanable.dirty.ratio` default.
+pub const MIN_CLEANABLE_DIRTY_RATIO_DEFAULT: f64 = 0.5;
+/// Largest millisecond setting: the cleaner adds them to i64 timestamps (Kafka's are longs).
+pub const CONFIG_MS_MAX: u64 = i64::MAX as u64;
 
 impl Default for LogConfig {
     fn default() -> Self {
@@ -127,6 +156,12 @@ impl Default for LogConfig {
             producer_id_expiration_ms: PRODUCER_ID_EXPIRATION_MS_DEFAULT,
             producers_max: PRODUCERS_PER_PARTITION_MAX_DEFAULT,
             validation: ValidationConfig::default(),
+            cleanup_delete: true,
+            cleanup_compact: false,
+            min_compaction_lag_ms: 0,
+            max_compaction_lag_ms: MAX_COMPACTION_LAG_MS_DEFAULT,
+            delete_retention_ms: DELETE_RETENTION_MS_DEFAULT,
+            min_cleanable_dirty_ratio: MIN_CLEANABLE_DIRTY_RATIO_DEFAULT,
         }
     }
 }
@@ -145,6 +180,31 @@ impl LogConfig {
             return bad(format!(
                 "batch_bytes_max {} out of range",
                 self.batch_bytes_max
+            ));
+        }
+        for (name, ms) in [
+            ("min_compaction_lag_ms", self.min_compaction_lag_ms),
+            ("max_compaction_lag_ms", self.max_compaction_lag_ms),
+            ("delete_retention_ms", self.delete_retention_ms),
+        ] {
+            if ms > CONFIG_MS_MAX {
+                return bad(format!("{name} {ms} above {CONFIG_MS_MAX}"));
+            }
+        }
+        // Kafka: max.compaction.lag.ms is at least 1 and not below min.compaction.lag.ms.
+        if self.max_compaction_lag_ms == 0 {
+            return bad("max_compaction_lag_ms must be at least 1".to_string());
+        }
+        if self.min_compaction_lag_ms > self.max_compaction_lag_ms {
+            return bad(format!(
+                "min_compaction_lag_ms {} above max_compaction_lag_ms {}",
+                self.min_compaction_lag_ms, self.max_compaction_lag_ms
+            ));
+        }
+        if !(0.0..=1.0).contains(&self.min_cleanable_dirty_ratio) {
+            return bad(format!(
+                "min_cleanable_dirty_ratio {} not in 0.0..=1.0",
+                self.min_cleanable_dirty_ratio
             ));
         }
         Ok(())
@@ -395,7 +455,9 @@ pub struct Log {
     partition: i32,
     name: String,
     dir: PathBuf,
-    config: LogConfig,
+    /// The configuration now ([`Log::set_config`] replaces it). An `Rc`, so an append takes
+    /// it with one reference count, never a copy of the config.
+    config: RefCell<Rc<LogConfig>>,
     /// Where segment files are opened: the engine's cache (shared by its logs) or the log's own.
     files: Rc<FileCache>,
     segments: RefCell<Vec<Rc<Segment>>>,
@@ -485,7 +547,7 @@ impl Log {
             partition,
             name: partition_name(topic, partition),
             dir: dir.to_path_buf(),
-            config,
+            config: RefCell::new(Rc::new(config)),
             files,
             segments: RefCell::new(segments),
             state: RefCell::new(LogState {
@@ -521,9 +583,43 @@ impl Log {
     pub fn dir(&self) -> &Path {
         &self.dir
     }
-    /// The configuration the log was opened with.
-    pub fn config(&self) -> &LogConfig {
-        &self.config
+    /// The configuration now (the one the log was opened with, or the last
+    /// [`Log::set_config`]). Cheap: a shared handle, not a copy.
+    pub fn config(&self) -> Rc<LogConfig> {
+        self.config.borrow().clone()
+    }
+
+    /// Replaces the configuration (a topic's configs changed; the broker also calls it right
+    /// after opening a topic's logs). Validated first; on error nothing changes. Takes effect
+    /// at once for what is decided per operation (appends' validation and roll, retention,
+    /// cleanup policy, compaction); settings only read when a log opens
+    /// (`verify_sealed_on_open`, `producers_max` of the already built producer table) or when
+    /// a segment is created (`index_interval_bytes`) apply from then on. The flush policy may
+    /// change only while everything written is durable when the new policy is
+    /// [`FlushPolicy::Always`], since its high watermark is the durable offset and must not
+    /// go back below what readers saw ([`Log::flush`] first).
+    pub fn set_config(&self, config: LogConfig) -> Result<()> {
+        config.validate()?;
+        let old_flush = self.flush_policy();
+        if config.flush == FlushPolicy::Always && old_flush != FlushPolicy::Always {
+            let st = self.state.borrow();
+            if st.durable < st.dirty {
+                return Err(Error::InvalidArgument {
+                    what: format!(
+                        "{}: flush policy Always while offsets {}..{} are visible but not \
+                         durable; flush the log first",
+                        self.name, st.durable, st.dirty
+                    ),
+                });
+            }
+        }
+        *self.config.borrow_mut() = Rc::new(config);
+        Ok(())
+    }
+
+    /// The flush policy now (read on every append and read: no handle cloned).
+    fn flush_policy(&self) -> FlushPolicy {
+        self.config.borrow().flush
     }
     /// What recovery did when this log was opened.
     pub fn recovery_report(&self) -> &RecoveryReport {
@@ -533,7 +629,7 @@ impl Log {
     /// Offsets visible to readers end here (exclusive).
     pub fn high_watermark(&self) -> i64 {
         let st = self.state.borrow();
-        match self.config.flush {
+        match self.flush_policy() {
             FlushPolicy::Always => st.durable,
             _ => st.dirty,
         }
@@ -758,7 +854,7 @@ impl Log {
     /// [`Log::append_bytes`] for an explicit origin (see [`Log::append_as`]).
     pub async fn append_bytes_as(&self, records: Bytes, origin: AppendOrigin) -> Result<i64> {
         let checked =
-            CheckedAppend::check(&self.config, &self.topic, self.partition, records, origin)?;
+            CheckedAppend::check(&self.config(), &self.topic, self.partition, records, origin)?;
         self.append_checked(checked).await
     }
 
@@ -841,7 +937,7 @@ impl Log {
         } = self.check_producers(&infos)?
         {
             drop(guard);
-            if self.config.flush == FlushPolicy::Always && base_offset >= 0 {
+            if self.flush_policy() == FlushPolicy::Always && base_offset >= 0 {
                 self.wait_durable(next_offset).await?;
             }
             return Ok(HeldAppend::Duplicate { base_offset });
@@ -849,11 +945,11 @@ impl Log {
         let now_batches = stage().await?;
         let mut written = None;
         if let Some(checked) = now_batches {
-            let checked = if checked.bounds_match(&self.config) {
+            let checked = if checked.bounds_match(&self.config()) {
                 checked
             } else {
                 CheckedAppend::check(
-                    &self.config,
+                    &self.config(),
                     &self.topic,
                     self.partition,
                     checked.records,
@@ -986,11 +1082,11 @@ impl Log {
 
     /// The append in ticket `number` of the write lock (given up if refused before its turn).
     async fn append_checked_at(&self, number: u64, checked: CheckedAppend) -> Result<i64> {
-        let checked = if checked.bounds_match(&self.config) {
+        let checked = if checked.bounds_match(&self.config()) {
             checked
         } else {
             match CheckedAppend::check(
-                &self.config,
+                &self.config(),
                 &self.topic,
                 self.partition,
                 checked.records,
@@ -1017,7 +1113,7 @@ impl Log {
                 next_offset,
             } => {
                 drop(guard);
-                if self.config.flush == FlushPolicy::Always {
+                if self.flush_policy() == FlushPolicy::Always {
                     self.wait_durable(next_offset).await?;
                 }
                 return Ok(base_offset);
@@ -1033,7 +1129,7 @@ impl Log {
     /// wait until it is durable (group commit); under `Interval` sync if one is due; wake
     /// readers of what is visible now.
     async fn after_write(&self, next: i64) -> Result<()> {
-        match self.config.flush {
+        match self.flush_policy() {
             FlushPolicy::Always => self.wait_durable(next).await?,
             FlushPolicy::Interval(d) => {
                 self.appended.notify_waiters();
@@ -1203,7 +1299,7 @@ impl Log {
     /// Under `FlushPolicy::Interval(d)`: flushes if `d` has passed since the last flush and there
     /// is unsynced data. Call it from a timer so idle partitions also get synced.
     pub async fn flush_if_due(&self) -> Result<()> {
-        if let FlushPolicy::Interval(d) = self.config.flush {
+        if let FlushPolicy::Interval(d) = self.flush_policy() {
             let (due, target) = {
                 let st = self.state.borrow();
                 (
@@ -1229,11 +1325,10 @@ impl Log {
             return Ok(());
         }
         let dirty = self.state.borrow().dirty;
-        let too_big = active.size_bytes() + incoming_bytes > self.config.segment_bytes;
+        let config = self.config();
+        let too_big = active.size_bytes() + incoming_bytes > config.segment_bytes;
         let rel_overflow = dirty + incoming_offsets - 1 - active.base_offset > i64::from(u32::MAX);
-        let too_old = self
-            .config
-            .segment_ms
+        let too_old = roll_after_ms(&config)
             .is_some_and(|ms| active.created.elapsed() >= Duration::from_millis(ms));
         if too_big || rel_overflow || too_old {
             self.roll_locked().await?;
@@ -1258,7 +1353,7 @@ impl Log {
         let seg = Segment::create(
             &self.dir,
             dirty,
-            u64::from(self.config.index_interval_bytes),
+            u64::from(self.config().index_interval_bytes),
             &self.files,
         )?;
         if let Err(e) = self.files.sync_dir(&self.dir).await {
@@ -1575,7 +1670,7 @@ impl Log {
         let (res, bytes) = slice
             .file
             .read_at(
-                vec![0u8; slice.length.min(u64::from(self.config.batch_bytes_max)) as usize],
+                vec![0u8; slice.length.min(u64::from(self.config().batch_bytes_max)) as usize],
                 slice.position,
             )
             .await;
@@ -1656,7 +1751,7 @@ impl Log {
         keep_file
             .set_len(pos)
             .map_err(|e| Error::io("truncate", keep.log_path(), e))?;
-        recovery::rebuild_indexes(&keep, u64::from(self.config.index_interval_bytes), false)
+        recovery::rebuild_indexes(&keep, u64::from(self.config().index_interval_bytes), false)
             .await?;
         keep_file
             .fdatasync()
@@ -1691,7 +1786,8 @@ impl Log {
     }
 
     /// Deletes whole sealed segments by `retention_bytes` and `retention_ms` (measured against
-    /// `now_ms`, wall-clock milliseconds since the epoch). Returns how many were deleted.
+    /// `now_ms`, wall-clock milliseconds since the epoch) when the cleanup policy includes
+    /// `delete` ([`LogConfig::cleanup_delete`]). Returns how many were deleted.
     pub async fn apply_retention(&self, now_ms: i64) -> Result<usize> {
         let _guard = self.write_lock.lock().await;
         self.check_writable()?;
@@ -1715,14 +1811,16 @@ impl Log {
                 break;
             }
             let total = self.size_bytes();
-            let by_size = self
-                .config
-                .retention_bytes
-                .is_some_and(|r| total - first.size_bytes() >= r);
-            let by_age = self
-                .config
-                .retention_ms
-                .is_some_and(|r| first.max_timestamp() < now_ms.saturating_sub(r as i64));
+            let config = self.config();
+            // `cleanup.policy=compact` alone: the cleaner bounds the log, retention does not.
+            let by_size = config.cleanup_delete
+                && config
+                    .retention_bytes
+                    .is_some_and(|r| total - first.size_bytes() >= r);
+            let by_age = config.cleanup_delete
+                && config
+                    .retention_ms
+                    .is_some_and(|r| first.max_timestamp() < now_ms.saturating_sub(r as i64));
             if !(by_size || by_age) {
                 break;
             }
@@ -1731,7 +1829,7 @@ impl Log {
         }
         self.producers
             .borrow_mut()
-            .expire(now_ms, self.config.producer_id_expiration_ms);
+            .expire(now_ms, self.config().producer_id_expiration_ms);
         if deleted > 0 {
             self.after_deleting_segments().await?;
         }
@@ -1952,6 +2050,8 @@ pub struct CheckedAppend {
     origin: AppendOrigin,
     batch_bytes_max: u32,
     validation: ValidationConfig,
+    /// Checked for a compacted log: every data record has a key.
+    keys_required: bool,
 }
 
 impl CheckedAppend {
@@ -1967,12 +2067,13 @@ impl CheckedAppend {
         // Named only on an error: a name per append would be an allocation on the hot path.
         let name = || partition_name(topic, partition);
         let infos = with_thread_validator(|v| {
-            v.validate_buffer(
+            v.validate_buffer_keyed(
                 &records,
                 u64::from(config.batch_bytes_max),
                 origin,
                 &config.validation,
                 now_ms(),
+                config.cleanup_compact,
             )
         })
         .map_err(|e| Error::InvalidBatch {
@@ -2011,6 +2112,7 @@ impl CheckedAppend {
             origin,
             batch_bytes_max: config.batch_bytes_max,
             validation: config.validation.clone(),
+            keys_required: config.cleanup_compact,
         })
     }
 
@@ -2041,7 +2143,25 @@ impl CheckedAppend {
 
     /// Whether this buffer was checked under `config`'s bounds.
     fn bounds_match(&self, config: &LogConfig) -> bool {
-        self.batch_bytes_max == config.batch_bytes_max && self.validation == config.validation
+        self.batch_bytes_max == config.batch_bytes_max
+            && self.validation == config.validation
+            // A buffer checked without the key rule is checked again for a compacted log (the
+            // other way round the stricter check already passed).
+            && (self.keys_required || !config.cleanup_compact)
+    }
+}
+
+/// Age at which the active segment rolls: `segment_ms`, or sooner on a compacted log whose
+/// `max_compaction_lag_ms` is shorter (the cleaner never cleans the active segment, so a record
+/// could otherwise stay uncompacted longer than that; Kafka's `LogConfig.maxSegmentMs`).
+fn roll_after_ms(config: &LogConfig) -> Option<u64> {
+    let lag = config
+        .cleanup_compact
+        .then_some(config.max_compaction_lag_ms)
+        .filter(|&lag| lag < MAX_COMPACTION_LAG_MS_DEFAULT);
+    match (config.segment_ms, lag) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
     }
 }
 
@@ -2159,7 +2279,7 @@ mod tests {
             assert!(r.is_err());
             // Batches staged for now are written, as another producer's.
             let now = CheckedAppend::check(
-                log.config(),
+                &log.config(),
                 "t",
                 0,
                 Bytes::from(producer_batch(99, 0, 4)),
@@ -2285,7 +2405,7 @@ mod tests {
             );
             let check = |seed: usize| {
                 CheckedAppend::check(
-                    log.config(),
+                    &log.config(),
                     "t",
                     0,
                     batch(seed).into(),

@@ -421,6 +421,10 @@ pub enum RecordFault {
         /// The record's index in its batch.
         expected: i32,
     },
+    /// A record with a null key appended to a compacted topic (Kafka's
+    /// `LogValidator.validateKey`): the cleaner keeps the latest record per key, so a record
+    /// without one could never be kept. Found by the produce validator, not by [`read_record`].
+    NullKey,
 }
 
 impl fmt::Display for RecordFault {
@@ -450,6 +454,10 @@ impl fmt::Display for RecordFault {
             RecordFault::OffsetDelta { found, expected } => write!(
                 f,
                 "offset delta {found}, expected {expected} (deltas must be 0, 1, 2, ...)"
+            ),
+            RecordFault::NullKey => write!(
+                f,
+                "a record without a key (a compacted topic cannot accept records without keys)"
             ),
         }
     }

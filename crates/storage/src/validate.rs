@@ -147,11 +147,28 @@ impl Validator {
         config: &ValidationConfig,
         now_ms: i64,
     ) -> Result<Vec<BatchInfo>, BufferError> {
+        self.validate_buffer_keyed(buf, batch_bytes_max, origin, config, now_ms, false)
+    }
+
+    /// [`Validator::validate_buffer`] for a log that may also require every record to have a
+    /// key (`keys_required`: a compacted topic, Kafka's `LogValidator.validateKey`); a record
+    /// with a null key in a data batch is then [`RecordFault::NullKey`] (INVALID_RECORD).
+    /// Control batches (markers) are not held to it.
+    pub fn validate_buffer_keyed(
+        &mut self,
+        buf: &[u8],
+        batch_bytes_max: u64,
+        origin: AppendOrigin,
+        config: &ValidationConfig,
+        now_ms: i64,
+        keys_required: bool,
+    ) -> Result<Vec<BatchInfo>, BufferError> {
         let infos = batch::validate_buffer(buf, batch_bytes_max)?;
         for (batch_index, info) in infos.iter().enumerate() {
             let at = info.position as usize;
             let bytes = &buf[at..at + info.header.size_bytes() as usize];
-            self.validate_batch(bytes, &info.header, origin, config, now_ms)
+            let keys_required = keys_required && !info.header.is_control();
+            self.validate_batch_keyed(bytes, &info.header, origin, config, now_ms, keys_required)
                 .map_err(|error| BufferError {
                     batch_index,
                     position: info.position,
@@ -170,6 +187,19 @@ impl Validator {
         origin: AppendOrigin,
         config: &ValidationConfig,
         now_ms: i64,
+    ) -> Result<(), BatchError> {
+        self.validate_batch_keyed(batch, header, origin, config, now_ms, false)
+    }
+
+    /// [`Validator::validate_batch`], refusing records with a null key when `keys_required`.
+    fn validate_batch_keyed(
+        &mut self,
+        batch: &[u8],
+        header: &BatchHeader,
+        origin: AppendOrigin,
+        config: &ValidationConfig,
+        now_ms: i64,
+        keys_required: bool,
     ) -> Result<(), BatchError> {
         assert_eq!(
             batch.len() as u64,
@@ -191,13 +221,13 @@ impl Validator {
         };
         let region = &batch[RECORDS_AT..];
         if codec == Compression::None {
-            return check_records(region, header, window);
+            return check_records(region, header, window, keys_required);
         }
         self.scratch.clear();
         let limit = config.decompressed_bytes_max;
         let result =
             match codec.decompress_with(region, &mut self.scratch, limit, &mut self.decoders) {
-                Ok(()) => check_records(&self.scratch, header, window),
+                Ok(()) => check_records(&self.scratch, header, window, keys_required),
                 Err(RecordsError::LimitExceeded { limit_bytes, .. }) => {
                     Err(BatchError::InflatedTooLarge { codec, limit_bytes })
                 }
@@ -241,11 +271,13 @@ fn client_rules(header: &BatchHeader) -> Result<(), BatchError> {
 /// Reads exactly `header.records_count` records of the uncompressed region `plain`: each well
 /// formed, record `i` with offset delta `i`, nothing after the last; with a `window`, every
 /// timestamp but [`NO_TIMESTAMP`] inside it. A malformed record stops the check at once; refused
-/// timestamps are gathered over the whole batch, as Kafka does.
+/// timestamps are gathered over the whole batch, as Kafka does. With `keys_required` a record
+/// with a null key is refused.
 fn check_records(
     plain: &[u8],
     header: &BatchHeader,
     window: Option<(i64, i64)>,
+    keys_required: bool,
 ) -> Result<(), BatchError> {
     let records_count = header.records_count;
     // Positive: BatchHeader::parse refuses anything else.
@@ -271,6 +303,9 @@ fn check_records(
                 found: record.offset_delta,
                 expected: index as i32,
             }));
+        }
+        if keys_required && record.key.is_none() {
+            return Err(invalid(RecordFault::NullKey));
         }
         if let Some((min, max)) = window {
             // Java's long addition, as Kafka computes a record's timestamp.

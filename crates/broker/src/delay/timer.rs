@@ -740,7 +740,7 @@ impl Timer {
             direct,
         } = staged;
         let result = match CheckedAppend::check(
-            self.log.config(),
+            &self.log.config(),
             FAMILY,
             self.shard as i32,
             Bytes::from(bytes),
@@ -864,7 +864,7 @@ impl Timer {
                 let buf = delivery_batches(&now, pid, epoch, seq)
                     .map_err(|what| StorageError::InvalidArgument { what })?;
                 CheckedAppend::check(
-                    log.config(),
+                    &log.config(),
                     topic,
                     partition,
                     Bytes::from(buf),
