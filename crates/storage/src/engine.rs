@@ -300,6 +300,15 @@ impl Engine {
         Ok(out)
     }
 
+    /// Calls `f` with every open log, in (topic, partition) order, without copying names or
+    /// handles (the metrics endpoint reads each log's offsets and sizes). `f` must not open or
+    /// close logs of this engine.
+    pub fn for_each_log(&self, mut f: impl FnMut(&Log)) {
+        for log in self.logs.borrow().values() {
+            f(log);
+        }
+    }
+
     /// Partitions open in this engine.
     pub fn partitions(&self) -> Vec<(String, i32)> {
         self.logs.borrow().keys().cloned().collect()

@@ -23,6 +23,8 @@
 //!   offsets live there.
 //! - [`txn`]: transactions in a partition: commit/abort marker batches, the per-segment
 //!   aborted-transactions index, and what the last stable offset is made of.
+//! - [`stats`]: per-shard (thread-local) counters for the broker's metrics: fdatasync latency,
+//!   group-commit batch sizes, compaction passes.
 //! - [`names`]: Kafka topic-name rules and every path built from names.
 //! - [`error`]: errors with context (the broker maps them to Kafka error codes).
 //! - [`codec`]: the bounds-checked big-endian reader of the on-disk formats ringlog decodes
@@ -75,6 +77,7 @@ pub mod records;
 pub mod recovery;
 pub mod segment;
 pub mod state_log;
+pub mod stats;
 pub mod txn;
 pub mod validate;
 

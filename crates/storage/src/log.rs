@@ -1258,11 +1258,17 @@ impl Log {
         // Out of descriptors: no sync ran, nothing is lost; the log stays writable and the next
         // flush covers this data.
         let log_file = active.log_file()?;
-        let covered = self.state.borrow().dirty;
+        let (covered, durable_before) = {
+            let st = self.state.borrow();
+            (st.dirty, st.durable)
+        };
+        let sync_started = Instant::now();
         let r = log_file
             .fdatasync()
             .await
             .map_err(|e| Error::io("fdatasync", active.log_path(), e));
+        let records = u64::try_from(covered - durable_before).unwrap_or(0);
+        super::stats::record_fsync(sync_started.elapsed(), records, r.is_ok());
         drop((log_file, permit));
         match r {
             Ok(()) => {
