@@ -73,6 +73,14 @@ pub fn ring_setup() -> Option<uring::RingSetup> {
     }
 }
 
+/// This shard's io_uring counters (`None` on an epoll shard or outside a runtime).
+pub fn driver_stats() -> Option<uring::DriverStats> {
+    match &context::try_current()?.driver {
+        driver::Driver::Uring(u) => Some(u.stats()),
+        driver::Driver::Epoll(_) => None,
+    }
+}
+
 /// Number of ops (or helper jobs) in flight on this shard.
 pub fn in_flight() -> usize {
     context::current().driver.in_flight()

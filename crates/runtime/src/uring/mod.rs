@@ -110,6 +110,31 @@ pub(crate) struct Completion {
     pub notif: Option<i32>,
 }
 
+/// The ring's counters (see [`DriverStats`]).
+#[derive(Default)]
+struct DriverStatsCells {
+    sqes: Cell<u64>,
+    cqes: Cell<u64>,
+    enters: Cell<u64>,
+}
+
+/// What a shard's ring has done since it was created (read by the broker's metrics endpoint).
+///
+/// io-wq punts (an op the kernel could not complete inline, handed to an `iou-wrk` worker
+/// thread) are not reported by the kernel per op; the closest observable is the number of
+/// `iou-wrk-*` threads of the process, which the broker reads from `/proc/self/task`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct DriverStats {
+    /// SQEs queued for the kernel (every op, cancel and linked timeout).
+    pub sqes_submitted: u64,
+    /// CQEs reaped (results, send_zc notifications, eventfd wakeups).
+    pub cqes_reaped: u64,
+    /// `io_uring_enter` calls made by the shard's turns.
+    pub enters: u64,
+    /// CQEs whose op slot had been reused (ignored).
+    pub stale_completions: u64,
+}
+
 pub(crate) struct OpSlot {
     pub lifecycle: Lifecycle,
     pub completion: Completion,
@@ -126,6 +151,8 @@ pub(crate) struct Uring {
     remote: Arc<Remote>,
     setup: RingSetup,
     stale_completions: Cell<u64>,
+    /// Counters for the broker's metrics (plain cells: the ring is this shard's alone).
+    stats: DriverStatsCells,
     /// Index of the registered ring fd (`IORING_REGISTER_RING_FDS`), used with
     /// `IORING_ENTER_REGISTERED_RING` to skip the fd lookup on every enter.
     ring_index: Option<u32>,
@@ -149,6 +176,7 @@ impl Uring {
             remote,
             setup,
             stale_completions: Cell::new(0),
+            stats: DriverStatsCells::default(),
             ring_index,
             inline_writes: opts.inline_buffered_writes,
         };
@@ -215,6 +243,8 @@ impl Uring {
             if room >= chain.len() {
                 // SAFETY: forwarded from the caller; there is room for the whole chain.
                 let pushed = unsafe { ring.submission().push_multiple(chain) };
+                let sqes = &self.stats.sqes;
+                sqes.set(sqes.get() + chain.len() as u64);
                 debug_assert!(
                     pushed.is_ok(),
                     "SQ push of {} entries failed with room checked",
@@ -383,6 +413,7 @@ impl Uring {
                 0usize,
             )
         };
+        self.stats.enters.set(self.stats.enters.get() + 1);
         if rc < 0 {
             return Err(io::Error::last_os_error());
         }
@@ -415,6 +446,8 @@ impl Uring {
                 reaped.push((cqe.user_data(), cqe.result(), cqe.flags()));
             }
         }
+        let cqes = &self.stats.cqes;
+        cqes.set(cqes.get() + reaped.len() as u64);
         let mut freed = false;
         let mut eventfd = false;
         for &(user_data, result, flags) in reaped.iter() {
@@ -476,6 +509,16 @@ impl Uring {
                 false
             }
             Lifecycle::Submitted | Lifecycle::Completed => false,
+        }
+    }
+
+    /// The ring's counters so far.
+    pub(crate) fn stats(&self) -> DriverStats {
+        DriverStats {
+            sqes_submitted: self.stats.sqes.get(),
+            cqes_reaped: self.stats.cqes.get(),
+            enters: self.stats.enters.get(),
+            stale_completions: self.stale_completions.get(),
         }
     }
 
