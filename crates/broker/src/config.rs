@@ -23,6 +23,8 @@
 //! queued-max-request-bytes = 268435456
 //! message-timestamp-after-max-ms = 3600000
 //! group-initial-rebalance-delay-ms = 0   # Kafka's code default is 3000
+//! metrics = "127.0.0.1:9644"          # Prometheus text on GET /metrics (default: off)
+//! log-format = "text"                 # or "json"
 //! ```
 
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
@@ -168,6 +170,10 @@ pub struct BrokerConfig {
     /// Share groups' broker-wide settings (Kafka's `group.share.*` and
     /// `errors.deadletterqueue.*` broker configs); group configs override some of them.
     pub share: crate::share::config::BrokerShareConfig,
+    /// Where the Prometheus metrics endpoint listens (`None`: no endpoint).
+    pub metrics: Option<SocketAddr>,
+    /// How log lines are written (read by the binary that sets up logging).
+    pub log_format: LogFormat,
     /// Test-only fault: the next N Produce requests are appended and then the connection is
     /// dropped instead of answered (the client must retry; idempotence must catch it).
     pub fault_drop_after_append: std::sync::Arc<std::sync::atomic::AtomicU32>,
@@ -208,6 +214,8 @@ impl Default for BrokerConfig {
             message_timestamp_after_max_ms: MESSAGE_TIMESTAMP_AFTER_MAX_MS_DEFAULT,
             group_initial_rebalance_delay_ms: crate::group::INITIAL_REBALANCE_DELAY_MS_DEFAULT,
             share: crate::share::config::BrokerShareConfig::default(),
+            metrics: None,
+            log_format: LogFormat::Text,
             fault_drop_after_append: Default::default(),
             fault_hold_appends: Default::default(),
         }
@@ -486,6 +494,12 @@ impl BrokerConfig {
         if let Some(v) = file.group_initial_rebalance_delay_ms {
             self.group_initial_rebalance_delay_ms = v;
         }
+        if let Some(v) = file.metrics {
+            self.metrics = Some(v.parse().map_err(|e| format!("metrics {v:?}: {e}"))?);
+        }
+        if let Some(v) = file.log_format {
+            self.log_format = v.parse()?;
+        }
         if let Some(v) = file.group_share_delivery_count_limit {
             self.share.delivery_count_limit = v;
         }
@@ -609,6 +623,12 @@ pub struct ConfigOverrides {
     /// group.initial.rebalance.delay.ms; default 0: a lone consumer joins at once).
     #[arg(long)]
     pub group_initial_rebalance_delay_ms: Option<u64>,
+    /// Serve Prometheus metrics over HTTP on this HOST:PORT (GET /metrics; default: off).
+    #[arg(long)]
+    pub metrics: Option<String>,
+    /// Log line format: text or json (one JSON object per line).
+    #[arg(long)]
+    pub log_format: Option<String>,
     /// Share groups: deliveries of a record before it is archived (Kafka's
     /// group.share.delivery.count.limit, 2..=10, default 5); a group's
     /// share.delivery.count.limit overrides it.
@@ -642,6 +662,29 @@ pub struct ConfigOverrides {
     /// (Kafka's errors.deadletterqueue.auto.create.topics.enable, default false).
     #[arg(long)]
     pub errors_deadletterqueue_auto_create_topics_enable: Option<bool>,
+}
+
+/// How log lines are written.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum LogFormat {
+    /// Human-readable lines (tracing's default format).
+    #[default]
+    Text,
+    /// One JSON object per line (tracing-subscriber's JSON format), with the connection's span.
+    Json,
+}
+
+impl std::str::FromStr for LogFormat {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "text" => Ok(LogFormat::Text),
+            "json" => Ok(LogFormat::Json),
+            other => Err(format!(
+                "unknown log format {other:?}: expected text or json"
+            )),
+        }
+    }
 }
 
 /// Parse `always`, `never` or `interval:<ms>`.
@@ -779,6 +822,20 @@ mod tests {
         let bad = <Cli as clap::Parser>::try_parse_from(["serve", "--listen", "nowhere"]).unwrap();
         let err = BrokerConfig::default().apply(bad.settings).unwrap_err();
         assert!(err.contains("listen"), "{err}");
+    }
+
+    #[test]
+    fn metrics_and_log_format_are_flags_and_toml_keys() {
+        let mut c = BrokerConfig::default();
+        assert_eq!((c.metrics, c.log_format), (None, LogFormat::Text));
+        c.merge_toml("metrics = \"127.0.0.1:9644\"\nlog-format = \"json\"\n")
+            .unwrap();
+        assert_eq!(c.metrics, Some("127.0.0.1:9644".parse().unwrap()));
+        assert_eq!(c.log_format, LogFormat::Json);
+        let e = c.merge_toml("metrics = \"nowhere\"\n").unwrap_err();
+        assert!(e.contains("metrics"), "{e}");
+        let e = c.merge_toml("log-format = \"xml\"\n").unwrap_err();
+        assert!(e.contains("log format"), "{e}");
     }
 
     #[test]

@@ -25,8 +25,11 @@
 //!   frame-read while a started frame arrives, none while a request is handled or waits for the
 //!   budget, idle-since-progress while a response is written.
 //! - A request that cannot be decoded gets the answer Kafka gives (ApiVersions: the v0
-//!   UNSUPPORTED_VERSION reply) or closes the connection with one log line; other connections
-//!   are unaffected.
+//!   UNSUPPORTED_VERSION reply) or closes the connection; either way it is counted in
+//!   `ringlog_requests_rejected_total` and logged by the shard's rate-limited rejection log
+//!   ([`crate::metrics::reject_log`]); other connections are unaffected.
+//! - Everything the connection logs is inside its `conn` span (shard, connection number, peer,
+//!   client id once a request named one).
 
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
@@ -38,6 +41,7 @@ use bytes::{Bytes, BytesMut};
 use super::handlers;
 use super::shard::ShardState;
 use crate::limits::{Conn, Phase, Reservation, ShardLimits, UNBUDGETED_BYTES_MAX};
+use crate::metrics::{RejectLog, RejectReason};
 use crate::protocol::frame::{check_frame, split_frame, FrameLimits, FrameStatus};
 use crate::protocol::{
     decode_request, encode_response, error, versions, ApiKey, DecodeError, Request, RequestHeader,
@@ -80,6 +84,8 @@ pub const PIPELINED_PRODUCES_MAX: usize = 5;
 /// A request read and accepted, waiting for its response to be written.
 struct Job {
     work: Work,
+    /// When its frame was read whole (the start of its latency).
+    started: Instant,
     /// The frame's budget reservation, released once the response was written.
     _budget: Option<Reservation>,
 }
@@ -161,12 +167,32 @@ impl Pipeline {
 /// reaper shuts the socket down), or the broker shuts down. Requests already accepted are
 /// answered before the connection ends (unless writing fails).
 pub async fn serve(shard: Rc<ShardState>, limits: Rc<ShardLimits>, conn: Rc<Conn>) {
+    use tracing::Instrument;
+    let number = shard.metrics.connection_opened();
+    let peer = conn
+        .peer
+        .map_or_else(|| "unknown".to_string(), |p| p.to_string());
+    let span = tracing::info_span!(
+        "conn",
+        shard = shard.id,
+        number,
+        peer = %peer,
+        client_id = tracing::field::Empty
+    );
+    serve_in_span(shard.clone(), limits, conn)
+        .instrument(span)
+        .await;
+    shard.metrics.connection_closed();
+}
+
+async fn serve_in_span(shard: Rc<ShardState>, limits: Rc<ShardLimits>, conn: Rc<Conn>) {
     // Responses go out in pieces (a header, file ranges, a tail): Nagle would hold a small tail
     // back until the client's delayed ACK (~40 ms).
     let _ = conn.stream.set_nodelay(true);
     let pipeline = Pipeline::default();
-    let transfer =
-        Transfer::new(shard.config.transfer, conn.peer).with_limits(limits.clone(), conn.clone());
+    let transfer = Transfer::new(shard.config.transfer, conn.peer)
+        .with_limits(limits.clone(), conn.clone())
+        .with_metrics(shard.clone());
     let reader = std::pin::pin!(read_requests(&shard, &limits, &conn, &pipeline));
     let mut writer = std::pin::pin!(write_responses(&shard, &conn, &pipeline, transfer));
     // The writer is polled first: answers that are ready go out before the reader asks the
@@ -184,18 +210,28 @@ async fn read_requests(
     conn: &Conn,
     pipeline: &Pipeline,
 ) {
-    let peer = conn.peer;
     let frame_limits = FrameLimits {
         body_bytes_max: shard.config.request_bytes_max,
     };
     let mut reader = FrameReader::new();
+    let span = tracing::Span::current();
+    let mut client_id_known = false;
     loop {
         let Some(frame) = reader.read_frame(shard, limits, conn, frame_limits).await else {
             return;
         };
+        let started = Instant::now();
         let Frame { body, _budget } = frame;
         let frame_bytes = body.len();
-        let work = match decode_request(body) {
+        shard.metrics.bytes_in(frame_bytes + 4);
+        let decoded = decode_request(body);
+        if let (false, Ok((header, _))) = (client_id_known, &decoded) {
+            if let Some(id) = &header.client_id {
+                span.record("client_id", &**id);
+                client_id_known = true;
+            }
+        }
+        let work = match decoded {
             Ok((header, Request::Produce(r))) => {
                 // Behind other Produce requests only with a reservation for this frame.
                 let mut budget = _budget;
@@ -215,6 +251,7 @@ async fn read_requests(
                         acks,
                         dispatched,
                     },
+                    started,
                     _budget: budget,
                 });
                 if pipeline.in_progress() >= PIPELINED_PRODUCES_MAX {
@@ -236,22 +273,39 @@ async fn read_requests(
                 api_version,
                 correlation_id,
             }) => {
-                tracing::debug!(
-                    ?peer,
-                    api_version,
-                    "ApiVersions version unsupported: answering with v0"
+                RejectLog::reject(
+                    &shard.metrics,
+                    RejectReason::UnsupportedVersion,
+                    &format_args!(
+                        "ApiVersions v{api_version} is not served; answered with the v0 \
+                         UNSUPPORTED_VERSION reply"
+                    ),
                 );
                 Work::ApiVersionsUnsupported { correlation_id }
             }
             Err(e) => {
-                tracing::warn!(?peer, "closing connection: {e}");
+                let reason = match &e {
+                    DecodeError::HeaderTooShort { .. } => RejectReason::HeaderTooShort,
+                    DecodeError::UnknownApiKey { .. } => RejectReason::UnknownApi,
+                    DecodeError::UnsupportedVersion { .. } => RejectReason::UnsupportedVersion,
+                    DecodeError::Malformed { .. } => RejectReason::Malformed,
+                };
+                RejectLog::reject(
+                    &shard.metrics,
+                    reason,
+                    &format_args!("{e}; closing the connection"),
+                );
                 return;
             }
         };
         // Alone: after everything before it, and the next frame only after its response.
         conn.enter(Phase::Sending, Instant::now());
         pipeline.wait_until_at_most(0).await;
-        pipeline.push(Job { work, _budget });
+        pipeline.push(Job {
+            work,
+            started,
+            _budget,
+        });
         pipeline.wait_until_at_most(0).await;
     }
 }
@@ -267,6 +321,7 @@ async fn write_responses(
     let stream = &conn.stream;
     let peer = conn.peer;
     let mut out = BytesMut::with_capacity(4096);
+    let metrics = &shard.metrics;
     while let Some(job) = pipeline.next().await {
         let (header, outcome) = match job.work {
             Work::Produce {
@@ -285,24 +340,31 @@ async fn write_responses(
             }
             Work::ApiVersionsUnsupported { correlation_id } => {
                 versions::encode_api_versions_unsupported(correlation_id, &mut out);
+                metrics.bytes_out(out.len() as u64);
                 if !send_out(stream, &mut out).await {
                     return;
                 }
+                metrics.error(ApiKey::ApiVersions as i16, error::UNSUPPORTED_VERSION);
+                metrics.request_done(ApiKey::ApiVersions as i16, job.started);
                 pipeline.finished();
                 continue;
             }
         };
+        let api = header.api_key as i16;
         match outcome {
             Outcome::Respond(resp) => {
                 if let Err(e) = encode_response(&header, &resp, &mut out) {
                     tracing::error!(?peer, "closing connection: {e}");
                     return;
                 }
+                metrics.bytes_out(out.len() as u64);
+                crate::metrics::response_errors(&resp, |code| metrics.error(api, code));
                 if !send_out(stream, &mut out).await {
                     return;
                 }
             }
             Outcome::Pieces(pieces) => {
+                metrics.bytes_out(pieces.iter().map(Piece::len).sum());
                 if let Err(e) = transfer.send(stream, pieces).await {
                     if conn.expired().is_none() {
                         tracing::debug!(?peer, "fetch transfer failed: {e}");
@@ -316,6 +378,7 @@ async fn write_responses(
                 return;
             }
         }
+        metrics.request_done(api, job.started);
         // The frame's budget reservation (`job._budget`) is released here, after the response.
         drop(job._budget);
         pipeline.finished();
@@ -353,7 +416,11 @@ impl FrameReader {
             let status = match check_frame(self.buffered(), frame_limits) {
                 Ok(status) => status,
                 Err(e) => {
-                    tracing::warn!(?peer, "closing connection: {e}");
+                    RejectLog::reject(
+                        &shard.metrics,
+                        RejectReason::FrameSize,
+                        &format_args!("{e}; closing the connection"),
+                    );
                     return None;
                 }
             };

@@ -35,6 +35,7 @@ pub mod error;
 pub mod group;
 pub mod handlers;
 pub mod limits;
+pub mod metrics;
 pub mod producer_ids;
 pub mod reserve;
 pub mod routing;
@@ -77,6 +78,7 @@ pub const HOUSEKEEPING_INTERVAL_MS: u64 = 1_000;
 pub struct Broker {
     thread: Option<std::thread::JoinHandle<io::Result<()>>>,
     addr: SocketAddr,
+    metrics_addr: Option<SocketAddr>,
     senders: Vec<mesh::Sender<Control>>,
 }
 
@@ -141,6 +143,19 @@ impl Broker {
         for _ in 1..cores {
             listeners.push(TcpListener::bind_std_reuseport(addr)?);
         }
+        // Bound here so a taken port stops startup with a clear message; served by shard 0.
+        let metrics_listener = config
+            .metrics
+            .map(|at| {
+                TcpListener::bind_std_reuseport(at)
+                    .map_err(|e| io::Error::new(e.kind(), format!("metrics endpoint on {at}: {e}")))
+            })
+            .transpose()?;
+        let metrics_addr = match &metrics_listener {
+            Some(l) => Some(l.local_addr()?),
+            None => None,
+        };
+        let metrics_listener = std::sync::Mutex::new(metrics_listener);
         let mut config = config;
         if config.advertise.is_none() {
             config.advertise = Some(addr.to_string());
@@ -193,6 +208,14 @@ impl Broker {
                         .unwrap_or_else(|e| e.into_inner())
                         .take()
                         .expect("once");
+                    let metrics_listener = if info.id == routing::CONTROLLER_SHARD {
+                        metrics_listener
+                            .lock()
+                            .unwrap_or_else(|e| e.into_inner())
+                            .take()
+                    } else {
+                        None
+                    };
                     let shard = shard_main(
                         info,
                         ShardStart {
@@ -206,6 +229,7 @@ impl Broker {
                             fd_plan,
                             limits: limits.clone(),
                             gate: gate.clone(),
+                            metrics_listener,
                         },
                     );
                     let stop_all = &stop_all;
@@ -231,6 +255,7 @@ impl Broker {
         Ok(Broker {
             thread: Some(thread),
             addr,
+            metrics_addr,
             senders: control_senders,
         })
     }
@@ -238,6 +263,11 @@ impl Broker {
     /// The address the broker listens on.
     pub fn local_addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// The address of the metrics endpoint (`--metrics`), if it serves one.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_addr
     }
 
     /// Ask every shard to shut down (returns at once; [`Broker::join`] waits).
@@ -319,6 +349,8 @@ struct ShardStart {
     fd_plan: config::FdPlan,
     limits: Arc<limits::BrokerLimits>,
     gate: Arc<StartGate>,
+    /// The metrics endpoint's listener (the controller shard's, with `--metrics`).
+    metrics_listener: Option<std::net::TcpListener>,
 }
 
 /// Shards accept connections only once every shard has opened its partitions and set aside its
@@ -364,6 +396,7 @@ async fn shard_main(info: ShardInfo, start: ShardStart) -> io::Result<()> {
         fd_plan,
         limits,
         gate,
+        metrics_listener,
     } = start;
     let (id, count) = (info.id, info.count);
     let log = LogConfig {
@@ -424,6 +457,7 @@ async fn shard_main(info: ShardInfo, start: ShardStart) -> io::Result<()> {
         shares: share::Shares::default(),
         views: view::Views::default(),
         txns: txn::Txns::default(),
+        metrics: metrics::ShardMetrics::new(),
     });
     let catalog_now = state.catalog.borrow().clone();
     state
@@ -505,6 +539,11 @@ async fn shard_main(info: ShardInfo, start: ShardStart) -> io::Result<()> {
     let shard_limits = Rc::new(limits::ShardLimits::new(limits.clone(), &config));
     rt::spawn(shard_limits.clone().run_reaper(state.clone()));
     rt::spawn(shard_limits.clone().run_budget_pump(state.clone()));
+    rt::spawn(metrics::reject_log::run_summary(state.clone()));
+    if let Some(l) = metrics_listener {
+        let l = TcpListener::from_std(l)?;
+        rt::spawn(metrics::http::run(state.clone(), l, limits.clone()));
+    }
     gate.arrive_and_wait(count, &state.shutting_down).await;
     let live = Rc::new(Cell::new(0usize));
     let drained = Rc::new(Notify::new());

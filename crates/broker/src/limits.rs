@@ -664,6 +664,18 @@ impl ShardLimits {
                 if conn.expired.get().is_none() {
                     if let Some(why) = conn.due(now, self.idle, self.frame) {
                         conn.expire(why, self.idle, self.frame);
+                        if why == Expiry::FrameTimeout {
+                            crate::metrics::RejectLog::reject(
+                                &shard.metrics,
+                                crate::metrics::RejectReason::FrameTimeout,
+                                &format_args!(
+                                    "a request frame from {:?} took over {} ms to arrive \
+                                     (frame-read-timeout-ms); closing the connection",
+                                    conn.peer,
+                                    self.frame.as_millis()
+                                ),
+                            );
+                        }
                     }
                 }
                 true

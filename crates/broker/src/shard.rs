@@ -372,6 +372,8 @@ pub struct ShardState {
     pub shares: crate::share::Shares,
     /// The transactions this shard coordinates (issue #18).
     pub txns: crate::txn::Txns,
+    /// This shard's request counters for the metrics endpoint (plain cells, this shard's only).
+    pub metrics: crate::metrics::ShardMetrics,
 }
 
 /// This shard's share of the broker's budget of open segment files (the fd plan's

@@ -406,6 +406,17 @@ impl Coordinator {
         self.groups.borrow().len()
     }
 
+    /// Calls `f(group, topic, partition, offset)` for every committed offset of the groups this
+    /// shard coordinates (the metrics endpoint's consumer lag). `f` must not call back into the
+    /// coordinator.
+    pub fn for_each_committed(&self, mut f: impl FnMut(&str, &str, i32, i64)) {
+        for (id, group) in self.groups.borrow().iter() {
+            for ((topic, partition), stored) in &group.offsets {
+                f(id, topic, *partition, stored.offset);
+            }
+        }
+    }
+
     /// One timer tick: expire members, finish overdue phases, forget empty groups.
     pub fn tick(&self) {
         let now = Instant::now();

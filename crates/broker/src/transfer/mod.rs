@@ -205,6 +205,9 @@ pub struct Transfer {
     /// The broker's budget to reserve buffers from and the connection whose send progress is
     /// reported (none in benchmarks and tests of the paths alone).
     limits: Option<(Rc<ShardLimits>, Rc<Conn>)>,
+    /// The shard whose metrics count the bytes sent per path (none in benchmarks and tests of
+    /// the paths alone).
+    shard: Option<Rc<crate::shard::ShardState>>,
 }
 
 impl Transfer {
@@ -216,6 +219,7 @@ impl Transfer {
             pipe: None,
             mapped: None,
             limits: None,
+            shard: None,
         }
     }
 
@@ -224,6 +228,19 @@ impl Transfer {
     pub fn with_limits(mut self, limits: Rc<ShardLimits>, conn: Rc<Conn>) -> Transfer {
         self.limits = Some((limits, conn));
         self
+    }
+
+    /// Count the record bytes sent per path in `shard`'s metrics.
+    pub fn with_metrics(mut self, shard: Rc<crate::shard::ShardState>) -> Transfer {
+        self.shard = Some(shard);
+        self
+    }
+
+    /// Record bytes of `len` went out by `path`.
+    fn sent(&self, path: TransferPath, len: u64) {
+        if let Some(shard) = &self.shard {
+            shard.metrics.transferred(path, len);
+        }
     }
 
     /// Take `bytes` from the budget for a buffer (none without limits, or for a small buffer).
@@ -328,6 +345,7 @@ impl Transfer {
                             }
                         }
                     }
+                    let len = range.len + gathered.iter().map(|r| r.len).sum::<u64>();
                     let result = if gathered.is_empty() {
                         self.send_range(stream, head, &range, path, last).await
                     } else {
@@ -335,6 +353,15 @@ impl Transfer {
                         gathered.insert(0, range);
                         self.send_mapped(stream, head, &gathered, last).await
                     };
+                    if result.is_ok() {
+                        // `Copy` also stands for `Auto`'s fallback (send_range copies it).
+                        let path = if path == TransferPath::Auto {
+                            TransferPath::Copy
+                        } else {
+                            path
+                        };
+                        self.sent(path, len);
+                    }
                     if let Err(e) = result {
                         // The pipe's content is unknown after an error: never reuse it.
                         self.pipe = None;
