@@ -629,6 +629,7 @@ fn serve(args: ServeArgs) -> Result<(), String> {
         config.merge_toml(&text)?;
     }
     config.apply(args.settings)?;
+    init_logging(config.log_format);
     ringlog::runtime::signal::block_termination_signals().map_err(|e| e.to_string())?;
     let broker = Broker::start(config).map_err(|e| e.to_string())?;
     let stop = broker.shutdown_handle();
@@ -650,14 +651,28 @@ fn serve(args: ServeArgs) -> Result<(), String> {
     Ok(())
 }
 
+/// Log lines to stderr, filtered by `RUST_LOG` (default `info`), as text or one JSON object per
+/// line. Set once per process: `serve` after reading its config (the format may come from the
+/// TOML file), every other command at start.
+fn init_logging(format: ringlog::broker::config::LogFormat) {
+    use ringlog::broker::config::LogFormat;
+    let filter =
+        tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Text => builder.try_init(),
+        // Spans (the connection's shard, number, peer and client id) as a list on every line.
+        LogFormat::Json => builder.json().with_span_list(true).try_init(),
+    };
+}
+
 fn main() {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
     let cli = Cli::parse();
+    if !matches!(cli.command, Command::Serve(_)) {
+        init_logging(ringlog::broker::config::LogFormat::Text);
+    }
     match cli.command {
         Command::Serve(args) => {
             if let Err(e) = serve(*args) {
