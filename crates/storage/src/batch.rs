@@ -176,6 +176,18 @@ impl BatchHeader {
     /// hold fewer records than its offset span (`0 <= records_count <= last_offset_delta + 1`:
     /// a compacted batch, an empty batch the cleaner kept, a filtered view's batch).
     pub fn parse_fetched(bytes: &[u8]) -> Result<BatchHeader, BatchError> {
+        Self::parse_compacted(bytes)
+    }
+
+    /// [`BatchHeader::parse`] for a batch read back from a segment: the same rules as
+    /// [`BatchHeader::parse_fetched`], since the cleaner ([`crate::compact`]) rewrites batches
+    /// with fewer records than their offset span, or none.
+    pub fn parse_stored(bytes: &[u8]) -> Result<BatchHeader, BatchError> {
+        Self::parse_compacted(bytes)
+    }
+
+    /// The checks of a batch that may have been compacted.
+    fn parse_compacted(bytes: &[u8]) -> Result<BatchHeader, BatchError> {
         let h = BatchHeader::parse_fields(bytes)?;
         let uncompressed = h.attributes & ATTR_COMPRESSION_MASK == 0;
         let records_bytes = i64::from(h.batch_length) - i64::from(BATCH_LENGTH_MIN);
@@ -433,7 +445,7 @@ pub fn stamp(batch: &mut [u8], base_offset: i64, partition_leader_epoch: i32) {
 /// `(offset_delta, timestamp)`. `None` for a compressed batch (the records are not readable
 /// without decompressing), when no record qualifies, or when the records do not parse.
 pub fn first_record_at_or_after(batch: &[u8], timestamp_ms: i64) -> Option<(i32, i64)> {
-    let h = BatchHeader::parse(batch).ok()?;
+    let h = BatchHeader::parse_stored(batch).ok()?;
     if h.compression_bits() != 0 {
         return None;
     }

@@ -1,18 +1,24 @@
 //! Opening a partition's segments after a clean stop or a crash.
 //!
 //! - Sealed segments: their `.index`/`.timeindex` files are decoded and checked; the batches after
-//!   the last index entry are walked (header checks, offset continuity) and must end exactly at
+//!   the last index entry are walked (header checks, increasing offsets) and must end exactly at
 //!   the file's end. Damaged or missing index files are rebuilt from the log. With
-//!   `verify_sealed_on_open` every batch's CRC is checked too. A damaged sealed segment, or a gap
-//!   or overlap between segments, is [`Error::CorruptSegment`] unless `repair` is set; then the
+//!   `verify_sealed_on_open` every batch's CRC is checked too. A damaged sealed segment, or an
+//!   overlap between segments, is [`Error::CorruptSegment`] unless `repair` is set; then the
 //!   log is truncated at the first bad byte and every later segment is deleted.
+//! - Offsets are contiguous from batch to batch and segment to segment, except in and after a
+//!   segment the cleaner ([`crate::compact`]) wrote (its `.compacted` marker): it removes
+//!   batches and keeps the offsets of the rest, so there offsets only increase.
+//! - A compaction interrupted by a crash is finished or undone first ([`crate::compact`]'s
+//!   crash protocol): `.cleaned` files are removed, a `.swap` completes its swap.
 //! - The active (last) segment: every batch is verified (header, offsets, CRC32C); the segment is
 //!   truncated at the first bad byte (a torn or corrupt tail never becomes visible) and its
 //!   indexes are rebuilt and rewritten.
 //!
 //! # Invariants
-//! - After recovery the segments' offsets are contiguous from the first base offset to the
-//!   active segment's `next_offset`, and every byte of every `.log` belongs to a whole batch.
+//! - After recovery the segments' offsets increase from the first base offset to the active
+//!   segment's `next_offset` (contiguous unless compacted), and every byte of every `.log`
+//!   belongs to a whole batch.
 //! - Recovery never deletes data before the first damaged byte.
 //! - Recovery opens files only through the engine's [`FileCache`] (within its budget); a sealed
 //!   segment's index files are released once its indexes are in memory.
@@ -76,6 +82,8 @@ pub async fn scan(
     let mut pos = start_position;
     let mut expected = start_offset;
     let mut buf: Vec<u8> = Vec::new();
+    // Only a segment the cleaner wrote may skip offsets.
+    let gaps = seg.is_compacted();
     // Held for the whole walk: one cache lookup, and an eviction meanwhile cannot close it.
     let log = seg.log_file()?;
     let stop = |position: u64, next_offset: i64, reason: String| ScanOutcome {
@@ -91,14 +99,14 @@ pub async fn scan(
         let (r, b) = log.read_exact_at(buf, pos).await;
         buf = b;
         r.map_err(|e| Error::io("read", seg.log_path(), e))?;
-        let h = match BatchHeader::parse(&buf) {
+        let h = match BatchHeader::parse_stored(&buf) {
             Ok(h) => h,
             Err(e) => return Ok(stop(pos, expected, e.to_string())),
         };
         let size = h.size_bytes();
         let index_gap =
             index_gap_bytes.is_some_and(|g| pos > start_position && pos - start_position >= g);
-        if let Some(reason) = header_problem(seg, &h, pos, file_len, expected, index_gap) {
+        if let Some(reason) = header_problem(seg, &h, pos, file_len, expected, index_gap, gaps) {
             return Ok(stop(pos, expected, reason));
         }
         if verify_crc {
@@ -131,7 +139,8 @@ pub async fn scan(
 
 /// What is wrong with the batch whose header `h` was read at `pos`, judged without its body:
 /// the sparse index skipped it (`index_gap`), it runs past `file_len`, it is larger than any
-/// segment, it does not start at `expected`, or its offsets do not fit the segment.
+/// segment, it does not start at `expected` (or, in a segment the cleaner wrote, `gaps`,
+/// before it), or its offsets do not fit the segment.
 fn header_problem(
     seg: &Segment,
     h: &BatchHeader,
@@ -139,6 +148,7 @@ fn header_problem(
     file_len: u64,
     expected: i64,
     index_gap: bool,
+    gaps: bool,
 ) -> Option<String> {
     let size = h.size_bytes();
     if index_gap {
@@ -150,10 +160,11 @@ fn header_problem(
         ))
     } else if size > SEGMENT_BYTES_MAX {
         Some(format!("batch of {size} bytes larger than any segment"))
-    } else if h.base_offset != expected {
+    } else if h.base_offset < expected || (h.base_offset > expected && !gaps) {
         Some(format!(
-            "base offset {} where {expected} was expected",
-            h.base_offset
+            "base offset {} where {expected}{} was expected",
+            h.base_offset,
+            if gaps { " or later" } else { "" }
         ))
     } else if u32::try_from(h.last_offset() - seg.base_offset).is_err() {
         Some(format!(
@@ -209,6 +220,8 @@ pub async fn recover(
     files: &Rc<FileCache>,
 ) -> Result<(Vec<Rc<Segment>>, RecoveryReport)> {
     let mut report = RecoveryReport::default();
+    // A compaction a crash interrupted is undone or completed before the segments are listed.
+    crate::compact::finish_interrupted(dir).await?;
     let mut bases = Vec::new();
     let rd = std::fs::read_dir(dir).map_err(|e| Error::io("readdir", dir, e))?;
     for entry in rd {
@@ -225,14 +238,18 @@ pub async fn recover(
     let mut segments: Vec<Rc<Segment>> = Vec::with_capacity(bases.len());
     let last = bases.len() - 1;
     let mut i = 0;
+    let mut prev_compacted = false;
     while i < bases.len() {
         let seg = Segment::open(dir, bases[i], files);
         let expected_base = segments.last().map(|s| s.next_offset());
         let file_len = seg.log_file_len()?;
-        let chain_break = expected_base.is_some_and(|b| b != seg.base_offset);
+        // A segment may start after the previous one's end only if the cleaner wrote the
+        // previous one (it removed its last batches); never inside it.
+        let chain_break = expected_base
+            .is_some_and(|b| b > seg.base_offset || (b < seg.base_offset && !prev_compacted));
         if chain_break {
             let reason = format!(
-                "segment base offset {} does not continue the previous segment (next offset {})",
+                "segment base offset {} overlaps the previous segment (next offset {})",
                 seg.base_offset,
                 expected_base.unwrap_or_default()
             );
@@ -255,6 +272,7 @@ pub async fn recover(
         match recover_sealed(&seg, file_len, opts, &mut report).await? {
             None => {
                 seg.state.borrow_mut().sealed = true;
+                prev_compacted = seg.is_compacted();
                 segments.push(Rc::new(seg));
             }
             Some(d) => {
@@ -286,7 +304,7 @@ pub async fn recover(
 }
 
 /// The module invariants on the recovered chain (once per open, so always checked): offsets
-/// contiguous from segment to segment, only the last segment active, and every index entry
+/// increasing from segment to segment, only the last segment active, and every index entry
 /// inside its segment's bytes.
 fn assert_recovered(segments: &[Rc<Segment>]) {
     for (k, seg) in segments.iter().enumerate() {
@@ -310,11 +328,12 @@ fn assert_recovered(segments: &[Rc<Segment>]) {
             st.size_bytes
         );
         if let Some(next) = segments.get(k + 1) {
-            assert_eq!(
+            assert!(
+                next.base_offset >= st.next_offset,
+                "recovered segment {} starts at {}, inside {path} (next offset {})",
+                next.log_path().display(),
                 next.base_offset,
-                st.next_offset,
-                "recovered segment {} does not continue {path}",
-                next.log_path().display()
+                st.next_offset
             );
         }
     }
@@ -470,6 +489,46 @@ mod tests {
             .await
             .expect("scan");
             assert_eq!((out.end_position, out.next_offset), (3 * one as u64, 6));
+            assert!(out.damage.expect("damage").reason.contains("torn"));
+        });
+    }
+
+    #[test]
+    fn scan_of_a_compacted_segment_passes_gaps_and_stops_at_an_offset_going_back() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut bytes = Vec::new();
+        // 0, 1, then a gap a clean may leave (2..=4 removed), then 3: going back.
+        for base in [0i64, 1, 5, 3] {
+            let mut b = build_batch(0, &[b"x"]);
+            stamp(&mut b, base, 0);
+            bytes.extend(b);
+        }
+        let one = bytes.len() / 4;
+        bytes.extend_from_slice(&[0u8; 10]);
+        let path = dir.path().join(format!("{:020}.log", 0));
+        std::fs::write(&path, &bytes).expect("write");
+        let seg = Segment::open(dir.path(), 0, &FileCache::new(4));
+        // Written by the cleaner: gaps are allowed, going back is not.
+        std::fs::write(seg.compacted_path(), b"").expect("marker");
+        block_on(async {
+            let out = scan(&seg, 0, 0, bytes.len() as u64, true, None, None)
+                .await
+                .expect("scan");
+            assert_eq!((out.end_position, out.next_offset), (3 * one as u64, 6));
+            assert!(out.damage.expect("damage").reason.contains("base offset 3"));
+            // starting after the offset going back: the only problem is the torn 10-byte tail
+            let out = scan(
+                &seg,
+                3 * one as u64,
+                3,
+                bytes.len() as u64,
+                true,
+                None,
+                None,
+            )
+            .await
+            .expect("scan");
+            assert_eq!((out.end_position, out.next_offset), (4 * one as u64, 4));
             assert!(out.damage.expect("damage").reason.contains("torn"));
         });
     }

@@ -1,7 +1,9 @@
 //! One segment: `{base_offset:020}.log` plus its `.index` and `.timeindex` (see [`super::index`]).
 //!
 //! The `.log` file is a plain concatenation of RecordBatch v2 batches (layout in
-//! [`super::batch`]), with strictly contiguous offsets:
+//! [`super::batch`]), with increasing offsets, contiguous until the cleaner
+//! ([`super::compact`]) removes batches of a sealed segment (it keeps every kept batch's
+//! offsets, so what it leaves are gaps):
 //! ```text
 //! position 0                      p1                      p2
 //!          +----------------------+-----------------------+------ ... ---+
@@ -18,8 +20,9 @@
 //! a sealed segment is read through its in-memory indexes and its `.log`.
 //!
 //! # Invariants
-//! - The first batch's base offset equals the segment's base offset; each next batch starts at
-//!   the previous batch's `last_offset + 1`; `next_offset` is one past the last batch.
+//! - The first batch's base offset is at least the segment's base offset (equal until a clean);
+//!   each next batch starts after the previous batch's `last_offset` (at `last_offset + 1` until
+//!   a clean); `next_offset` is one past the last batch.
 //! - `size_bytes` (every written byte) fits in a `u32` position and relative offsets fit in a `u32`.
 //! - Only the log's writer (holding the log's write lock) changes segment state; state borrows
 //!   are never held across an `.await`.
@@ -41,6 +44,11 @@ use super::rt::time::Instant;
 
 /// Largest segment: positions in `.index` are u32, and Kafka caps `segment.bytes` at i32::MAX.
 pub const SEGMENT_BYTES_MAX: u64 = i32::MAX as u64;
+/// Extension of the empty marker file `{base_offset:020}.compacted` of a segment the cleaner
+/// wrote ([`super::compact`]): its batches may leave gaps in the offsets (before its first
+/// batch, between batches, after its last one), which recovery then accepts; in any other
+/// segment a gap is damage.
+pub const COMPACTED_EXT: &str = "compacted";
 
 /// Mutable state of a segment.
 #[derive(Debug)]
@@ -185,7 +193,16 @@ impl Segment {
 
     /// The `.log` file, opened if the cache does not hold it. Readers keep the `Rc` while they
     /// use it (a [`super::log::FileSlice`] in flight), so eviction never closes it under them.
+    /// A deleted or retired segment opens nothing: its path may name another segment's file now
+    /// (the cleaner renames a cleaned segment over the one it replaces).
     pub fn log_file(&self) -> Result<Rc<File>> {
+        if self.deleted.get() {
+            return Err(Error::io(
+                "open",
+                self.log_path(),
+                std::io::Error::from(std::io::ErrorKind::NotFound),
+            ));
+        }
         self.files.get(&self.log_file)
     }
 
@@ -208,9 +225,28 @@ impl Segment {
         self.release_index_files();
     }
 
-    /// True once [`Segment::delete_files`] ran.
+    /// Path of the segment's compacted marker ([`COMPACTED_EXT`]).
+    pub fn compacted_path(&self) -> std::path::PathBuf {
+        self.log_path().with_extension(COMPACTED_EXT)
+    }
+
+    /// Whether the cleaner wrote this segment (its compacted marker exists): offsets may have
+    /// gaps.
+    pub fn is_compacted(&self) -> bool {
+        self.compacted_path().exists()
+    }
+
+    /// True once [`Segment::delete_files`] or [`Segment::retire`] ran.
     pub fn is_deleted(&self) -> bool {
         self.deleted.get()
+    }
+
+    /// The segment was replaced by a cleaned one of the same base offset whose files took its
+    /// paths ([`crate::compact`]): stop holding its files and never open them again by path
+    /// (a reader holding its `.log` keeps reading the old file until it drops it).
+    pub fn retire(&self) {
+        self.deleted.set(true);
+        self.release_files();
     }
 
     /// Current length of the `.log` file (fstat), whole batches or not.
@@ -475,7 +511,7 @@ impl Segment {
         let log = self.log_file()?;
         let (r, buf) = log.read_exact_at(vec![0u8; HEADER_BYTES], position).await;
         r.map_err(|e| Error::io("read", self.log_path(), e))?;
-        BatchHeader::parse(&buf).map_err(|e| Error::CorruptSegment {
+        BatchHeader::parse_stored(&buf).map_err(|e| Error::CorruptSegment {
             path: self.log_path().to_path_buf(),
             position,
             reason: e.to_string(),
@@ -531,7 +567,13 @@ impl Segment {
     pub fn delete_files(&self) -> Result<()> {
         self.deleted.set(true);
         self.release_files();
-        for p in [self.log_path(), self.index_path(), self.time_path()] {
+        let compacted = self.compacted_path();
+        for p in [
+            self.log_path(),
+            self.index_path(),
+            self.time_path(),
+            compacted.as_path(),
+        ] {
             match std::fs::remove_file(p) {
                 Ok(()) => {}
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
@@ -551,9 +593,12 @@ pub const HEADER_WINDOW_BYTES: usize = 32 * 1024;
 /// Reads the batch headers of one segment front to back. While batches are small it reads a
 /// window of the file at a time and parses every header inside it (one read for many batches);
 /// once a batch is large it reads just the next header (a window would mostly copy record bytes
-/// nobody looks at). One reused buffer.
+/// nobody looks at). One reused buffer. The `.log` is taken once, at the first read, and held
+/// for the scan: a scan that started keeps reading the same file even if the cleaner replaces
+/// the segment meanwhile (the segment's in-memory state describes that file).
 pub struct HeaderScan<'a> {
     seg: &'a Segment,
+    file: Option<Rc<File>>,
     buf: Vec<u8>,
     /// File position of `buf[0]`.
     buf_at: u64,
@@ -567,6 +612,7 @@ impl<'a> HeaderScan<'a> {
     pub fn new(seg: &'a Segment) -> HeaderScan<'a> {
         HeaderScan {
             seg,
+            file: None,
             buf: Vec::new(),
             buf_at: 0,
             small: true,
@@ -592,7 +638,14 @@ impl<'a> HeaderScan<'a> {
                 header
             };
             let len = want.min(end_position.saturating_sub(position)).max(header) as usize;
-            let log = self.seg.log_file()?;
+            let log = match &self.file {
+                Some(f) => f.clone(),
+                None => {
+                    let f = self.seg.log_file()?;
+                    self.file = Some(f.clone());
+                    f
+                }
+            };
             let mut buf = std::mem::take(&mut self.buf);
             buf.resize(len, 0);
             let (r, buf) = log.read_exact_at(buf, position).await;
@@ -605,7 +658,7 @@ impl<'a> HeaderScan<'a> {
             self.buf_at = position;
         }
         let at = (position - self.buf_at) as usize;
-        let h = BatchHeader::parse(&self.buf[at..at + HEADER_BYTES]).map_err(|e| {
+        let h = BatchHeader::parse_stored(&self.buf[at..at + HEADER_BYTES]).map_err(|e| {
             Error::CorruptSegment {
                 path: self.seg.log_path().to_path_buf(),
                 position,

@@ -143,6 +143,15 @@ fn encode_entry(e: &AbortedTxn) -> [u8; TXN_INDEX_ENTRY_BYTES] {
     out
 }
 
+/// The bytes of an index holding `entries` (the cleaner writes a cleaned segment's index).
+pub fn encode_entries(entries: &[AbortedTxn]) -> Vec<u8> {
+    let mut bytes = Vec::with_capacity(entries.len() * TXN_INDEX_ENTRY_BYTES);
+    for e in entries {
+        bytes.extend_from_slice(&encode_entry(e));
+    }
+    bytes
+}
+
 /// Appends `entry` to the index at `path` (created if missing). Not synced: see the module docs.
 pub fn append_entry(path: &Path, entry: &AbortedTxn) -> Result<()> {
     let mut f = std::fs::OpenOptions::new()
@@ -163,11 +172,7 @@ pub fn rewrite(path: &Path, entries: &[AbortedTxn]) -> Result<()> {
             Err(e) => Err(Error::io("unlink", path, e)),
         };
     }
-    let mut bytes = Vec::with_capacity(entries.len() * TXN_INDEX_ENTRY_BYTES);
-    for e in entries {
-        bytes.extend_from_slice(&encode_entry(e));
-    }
-    std::fs::write(path, bytes).map_err(|e| Error::io("write", path, e))
+    std::fs::write(path, encode_entries(entries)).map_err(|e| Error::io("write", path, e))
 }
 
 /// fsyncs the index at `path` if it exists.
