@@ -5,6 +5,8 @@ const IO: ringlog::runtime::IoKind = ringlog::runtime::IoKind::Epoll;
 
 #[path = "storage/common.rs"]
 mod common;
+#[path = "storage/compact.rs"]
+mod compact;
 #[path = "storage/engine.rs"]
 mod engine;
 #[path = "storage/fuzz_decoders.rs"]
