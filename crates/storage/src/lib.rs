@@ -17,6 +17,8 @@
 //! - [`log`]: one partition: append with group commit, read as file slices, roll, retention,
 //!   truncate, high-watermark notification; durability per [`FlushPolicy`].
 //! - [`recovery`]: verify the tail on open, truncate torn writes, rebuild indexes.
+//! - [`compact`]: log compaction (`cleanup.policy=compact`): the cleaner keeps the latest
+//!   record per key in sealed segments, in bounded steps on the log's shard, crash-safe swaps.
 //! - [`engine`]: many logs under one directory; the embedding API.
 //! - [`state_log`]: internal state logs: a durable, compacted, keyed state log per shard on top
 //!   of [`log`] (group commit, replay, compaction by key, re-sharding); the broker's committed
@@ -65,6 +67,7 @@ use crate::runtime as rt;
 
 pub mod batch;
 pub mod codec;
+pub mod compact;
 pub mod engine;
 pub mod error;
 pub mod files;
@@ -81,6 +84,7 @@ pub mod stats;
 pub mod txn;
 pub mod validate;
 
+pub use compact::{CompactBudget, CompactProgress, CompactStats};
 pub use engine::{Engine, EngineConfig, OwnsFn};
 pub use error::{BatchError, Error, Result};
 pub use log::{

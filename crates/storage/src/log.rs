@@ -453,14 +453,14 @@ impl Drop for FlushLeader<'_> {
 pub struct Log {
     topic: String,
     partition: i32,
-    name: String,
+    pub(crate) name: String,
     dir: PathBuf,
     /// The configuration now ([`Log::set_config`] replaces it). An `Rc`, so an append takes
     /// it with one reference count, never a copy of the config.
     config: RefCell<Rc<LogConfig>>,
     /// Where segment files are opened: the engine's cache (shared by its logs) or the log's own.
-    files: Rc<FileCache>,
-    segments: RefCell<Vec<Rc<Segment>>>,
+    pub(crate) files: Rc<FileCache>,
+    pub(crate) segments: RefCell<Vec<Rc<Segment>>>,
     state: RefCell<LogState>,
     write_lock: WriteLock,
     /// High watermark moved (or the log was poisoned, deleted or truncated).
@@ -469,9 +469,15 @@ pub struct Log {
     flushed: Notify,
     recovery: RecoveryReport,
     /// Idempotent-producer state (sequence checks, duplicate detection, open transactions).
-    producers: RefCell<ProducerStateTable>,
+    pub(crate) producers: RefCell<ProducerStateTable>,
     /// Aborted transactions of the retained segments, ordered by marker offset.
-    aborted: RefCell<Vec<AbortedTxn>>,
+    pub(crate) aborted: RefCell<Vec<AbortedTxn>>,
+    /// The cleaner's state of this log: where the clean part ends, a pass in progress
+    /// ([`crate::compact`]).
+    pub(crate) cleaner: RefCell<crate::compact::CleanerState>,
+    /// Segments the cleaner swapped in so far: a read that found a segment gone while this
+    /// moved reads again instead of failing.
+    pub(crate) segment_swaps: Cell<u64>,
 }
 
 impl std::fmt::Debug for Log {
@@ -566,6 +572,8 @@ impl Log {
             recovery: report,
             producers: RefCell::new(producers),
             aborted: RefCell::new(aborted),
+            cleaner: RefCell::new(crate::compact::CleanerState::load(dir, start, end)),
+            segment_swaps: Cell::new(0),
         };
         log.state.borrow().assert_offsets(&log.name);
         Ok(log)
@@ -760,7 +768,7 @@ impl Log {
         self.state.borrow().poisoned.clone()
     }
 
-    fn check_writable(&self) -> Result<()> {
+    pub(crate) fn check_writable(&self) -> Result<()> {
         let st = self.state.borrow();
         if st.deleted {
             return Err(Error::Deleted {
@@ -776,7 +784,17 @@ impl Log {
         Ok(())
     }
 
-    fn poison(&self, e: &Error) {
+    /// Runs `f` holding the write lock: no append, roll, retention or truncation runs
+    /// meanwhile (the cleaner's segment swap).
+    pub(crate) async fn under_write_lock<T, Fut>(&self, f: impl FnOnce() -> Fut) -> T
+    where
+        Fut: std::future::Future<Output = T>,
+    {
+        let _guard = self.write_lock.lock().await;
+        f().await
+    }
+
+    pub(crate) fn poison(&self, e: &Error) {
         {
             let mut st = self.state.borrow_mut();
             if st.poisoned.is_none() {
@@ -1527,7 +1545,37 @@ impl Log {
         Ok((read, batches))
     }
 
+    /// A read that found a segment the cleaner replaced meanwhile reads again (from the new
+    /// segments), at most [`crate::compact::READ_ATTEMPTS_MAX`] times.
     async fn read_inner(
+        &self,
+        offset: i64,
+        max_bytes: u64,
+        last_wanted: i64,
+        mut batches: Option<&mut Vec<BatchRef>>,
+    ) -> Result<ReadResult> {
+        let mut attempts = 1;
+        loop {
+            let swaps = self.segment_swaps.get();
+            if let Some(b) = batches.as_deref_mut() {
+                b.clear();
+            }
+            let r = self
+                .read_once(offset, max_bytes, last_wanted, batches.as_deref_mut())
+                .await;
+            match r {
+                Err(_)
+                    if self.segment_swaps.get() != swaps
+                        && attempts < crate::compact::READ_ATTEMPTS_MAX =>
+                {
+                    attempts += 1
+                }
+                r => return r,
+            }
+        }
+    }
+
+    async fn read_once(
         &self,
         offset: i64,
         max_bytes: u64,
@@ -1556,7 +1604,8 @@ impl Log {
             segs[i..].to_vec()
         };
         let mut total = 0u64;
-        // Offsets are contiguous across batches and segments; read-back checks it again.
+        // Offsets increase across batches and segments (contiguous but where a clean removed
+        // batches); read-back checks it again.
         let mut expected = offset;
         'segments: for (k, seg) in segments.iter().enumerate() {
             let end = seg.size_bytes();
@@ -1578,8 +1627,9 @@ impl Log {
                     break 'segments;
                 }
                 debug_assert!(
-                    h.base_offset <= expected && expected <= h.last_offset(),
-                    "{}: batch {}..={} at {pos} of segment {} where offset {expected} was expected",
+                    expected <= h.last_offset(),
+                    "{}: batch {}..={} at {pos} of segment {} where offset {expected} or later \
+                     was expected",
                     self.name,
                     h.base_offset,
                     h.last_offset(),
@@ -1629,6 +1679,23 @@ impl Log {
     /// Kafka ListOffsets by timestamp: base offset of the first batch whose max timestamp is
     /// `>= timestamp_ms`, below the high watermark; `None` if there is none.
     pub async fn offset_for_timestamp(&self, timestamp_ms: i64) -> Result<Option<i64>> {
+        // As a read: a segment the cleaner replaced meanwhile is looked up again.
+        let mut attempts = 1;
+        loop {
+            let swaps = self.segment_swaps.get();
+            match self.offset_for_timestamp_once(timestamp_ms).await {
+                Err(_)
+                    if self.segment_swaps.get() != swaps
+                        && attempts < crate::compact::READ_ATTEMPTS_MAX =>
+                {
+                    attempts += 1
+                }
+                r => return r,
+            }
+        }
+    }
+
+    async fn offset_for_timestamp_once(&self, timestamp_ms: i64) -> Result<Option<i64>> {
         let hw = self.high_watermark();
         let segments: Vec<Rc<Segment>> = self.segments.borrow().clone();
         for seg in segments {
@@ -1763,6 +1830,8 @@ impl Log {
             .fdatasync()
             .await
             .map_err(|e| Error::io("fdatasync", keep.log_path(), e))?;
+        // The clean part of a compacted log cannot extend past the new end.
+        crate::compact::on_truncate(self, new_end)?;
         self.files.sync_dir(&self.dir).await?;
         {
             let mut segs = self.segments.borrow_mut();
