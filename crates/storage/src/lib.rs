@@ -20,6 +20,8 @@
 //! - [`compact`]: log compaction (`cleanup.policy=compact`): the cleaner keeps the latest
 //!   record per key in sealed segments, in bounded steps on the log's shard, crash-safe swaps.
 //! - [`engine`]: many logs under one directory; the embedding API.
+//! - [`log_start`]: the durable log start offset of a partition, where DeleteRecords moved it
+//!   (inside a segment if need be).
 //! - [`state_log`]: internal state logs: a durable, compacted, keyed state log per shard on top
 //!   of [`log`] (group commit, replay, compaction by key, re-sharding); the broker's committed
 //!   offsets live there.
@@ -74,6 +76,7 @@ pub mod files;
 pub mod fsutil;
 pub mod index;
 pub mod log;
+pub mod log_start;
 pub mod names;
 pub mod producer;
 pub mod records;

@@ -2,7 +2,8 @@
 //! retention, truncation, and the high-watermark notification for long-poll fetch.
 //!
 //! # Offsets
-//! - `log_start_offset`: base offset of the first segment (moves up with retention).
+//! - `log_start_offset`: base offset of the first segment (moves up with retention), or past
+//!   it, inside the segment, where DeleteRecords moved it ([`crate::log_start`], durable).
 //! - `dirty`: one past the last batch written to the page cache (the log end offset).
 //! - `durable`: one past the last batch known fdatasynced.
 //! - `high_watermark`: what reads and `latest` see. Under [`FlushPolicy::Always`] it is
@@ -84,6 +85,9 @@ pub const SEGMENT_MS_DEFAULT: u64 = 7 * 24 * 3600 * 1000;
 /// Files a log opened on its own ([`Log::open`], outside an engine) keeps open: its active
 /// segment's three files plus a few sealed `.log`s for readers. More would only save reopens.
 pub const LOG_OPEN_FILES_MAX_DEFAULT: usize = 8;
+
+/// The offset [`Log::delete_records`] reads as "the high watermark" (Kafka's DeleteRecords -1).
+pub const DELETE_TO_HIGH_WATERMARK: i64 = -1;
 
 /// Per-partition configuration.
 #[derive(Debug, Clone)]
@@ -535,6 +539,8 @@ impl Log {
                 .expect("recover returns at least one segment");
             (first.base_offset, last.next_offset(), last.clone())
         };
+        // DeleteRecords may have moved the start inside the first segment (crate::log_start).
+        let start = super::log_start::effective(super::log_start::load(dir)?, start, end);
         // What we recovered is in the page cache; make it durable so `durable == dirty` is true.
         active
             .log_file()?
@@ -646,10 +652,13 @@ impl Log {
     /// watermark when none is open (read_committed reads stop here).
     pub fn last_stable_offset(&self) -> i64 {
         let hw = self.high_watermark();
+        // Never below the log start, as Kafka's first unstable offset (DeleteRecords may pass an
+        // open transaction's first record).
+        let start = self.log_start_offset();
         self.producers
             .borrow()
             .first_unstable_offset()
-            .map_or(hw, |first| first.min(hw))
+            .map_or(hw, |first| first.max(start).min(hw))
     }
 
     /// The aborted transactions a read_committed fetch of `[from, to)` must list: every one
@@ -1068,6 +1077,67 @@ impl Log {
         Ok(deleted)
     }
 
+    /// DeleteRecords (KIP-107): moves the log start up to `offset` (may be inside a segment,
+    /// [`DELETE_TO_HIGH_WATERMARK`] for the high watermark), durably, then deletes the whole
+    /// sealed segments below it, except from the one holding an open transaction's first record
+    /// on (the producer state is rebuilt from them, as retention keeps them). Returns the new
+    /// log start (Kafka's low watermark); a start already past `offset` is kept, never moved
+    /// back. `OffsetOutOfRange` when `offset` is negative (other than -1) or past the high
+    /// watermark.
+    pub async fn delete_records(&self, offset: i64) -> Result<i64> {
+        let hw = self.high_watermark();
+        let target = if offset == DELETE_TO_HIGH_WATERMARK {
+            hw
+        } else {
+            offset
+        };
+        if target < 0 || target > hw {
+            return Err(self.out_of_range(offset, self.log_start_offset(), hw));
+        }
+        // The stored start must not pass the durable end (FlushPolicy::Interval/Never read up to
+        // the page cache): sync first, so a crash cannot keep a start past the data it lost.
+        if target > self.durable_offset() {
+            self.flush().await?;
+        }
+        let _guard = self.write_lock.lock().await;
+        self.check_writable()?;
+        let start = self.log_start_offset();
+        if target <= start {
+            return Ok(start);
+        }
+        let r = super::log_start::store(&self.dir, target).await;
+        self.poison_on_err(r)?;
+        {
+            let mut st = self.state.borrow_mut();
+            st.log_start = target;
+            st.assert_offsets(&self.name);
+        }
+        let mut deleted = 0;
+        loop {
+            let first = {
+                let segs = self.segments.borrow();
+                if segs.len() <= 1 || segs[1].base_offset > target {
+                    break;
+                }
+                segs[0].clone()
+            };
+            if self
+                .producers
+                .borrow()
+                .first_unstable_offset()
+                .is_some_and(|f| f < first.next_offset())
+            {
+                break;
+            }
+            self.delete_first_segment(&first)?;
+            deleted += 1;
+        }
+        if deleted > 0 {
+            self.after_deleting_segments().await?;
+        }
+        Ok(self.log_start_offset())
+    }
+
     /// Deletes the first (sealed) segment `first` and moves the log start to the next one; under
     /// the write lock (retention and `delete_below`).
     fn delete_first_segment(&self, first: &Segment) -> Result<()> {
@@ -1084,7 +1154,8 @@ impl Log {
             .borrow_mut()
             .retain(|a| a.last_offset >= next_start);
         let mut st = self.state.borrow_mut();
-        st.log_start = next_start;
+        // A start DeleteRecords moved past this segment stays where it is.
+        st.log_start = st.log_start.max(next_start);
         st.assert_offsets(&self.name);
         Ok(())
     }
@@ -1697,6 +1768,7 @@ impl Log {
 
     async fn offset_for_timestamp_once(&self, timestamp_ms: i64) -> Result<Option<i64>> {
         let hw = self.high_watermark();
+        let start = self.log_start_offset();
         let segments: Vec<Rc<Segment>> = self.segments.borrow().clone();
         for seg in segments {
             if seg.base_offset >= hw {
@@ -1719,7 +1791,8 @@ impl Log {
                 if h.base_offset >= hw {
                     return Ok(None);
                 }
-                if h.max_timestamp >= timestamp_ms {
+                // Batches wholly below the log start (DeleteRecords) are gone.
+                if h.max_timestamp >= timestamp_ms && h.last_offset() >= start {
                     return Ok(Some(h.base_offset));
                 }
                 pos += h.size_bytes();
@@ -1736,7 +1809,9 @@ impl Log {
         let Some(base) = self.offset_for_timestamp(timestamp_ms).await? else {
             return Ok(None);
         };
-        let read = self.read(base, 1).await?;
+        // A batch the log start cut (DeleteRecords) answers from the start on.
+        let start = self.log_start_offset();
+        let read = self.read(base.max(start), 1).await?;
         let Some(slice) = read.slices.first() else {
             return Ok(None);
         };
@@ -1754,10 +1829,11 @@ impl Log {
             position: slice.position,
             reason: e.to_string(),
         })?;
-        Ok(Some(match first_record_at_or_after(batch, timestamp_ms) {
+        let (offset, ts) = match first_record_at_or_after(batch, timestamp_ms) {
             Some((delta, ts)) => (header.base_offset + i64::from(delta), ts),
             None => (header.base_offset, header.max_timestamp),
-        }))
+        };
+        Ok(Some((offset.max(start), ts)))
     }
 
     /// Resolves once the high watermark is above `past_offset` (returns it), or fails if the log
@@ -1856,6 +1932,9 @@ impl Log {
         let mut st = self.state.borrow_mut();
         st.dirty = new_end;
         st.durable = st.durable.min(new_end);
+        // A start inside the batch cut off (DeleteRecords) comes down to its base: the stored one
+        // is capped at the log end when the log is opened again (crate::log_start::effective).
+        st.log_start = st.log_start.min(new_end);
         st.assert_offsets(&self.name);
         Ok(new_end)
     }
