@@ -26,6 +26,8 @@
 //! - `txn`: transactions (issue 18): the coordinator's codes (fencing, states, unknown
 //!   partitions, timeouts), markers, the LSO and the aborted list under both isolation levels,
 //!   transactional offset commits, and all of it across a restart.
+//! - `admin_apis`: DescribeTopicPartitions (key 75), DescribeLogDirs (key 35) and DeleteRecords
+//!   (key 21): pagination and errors as Kafka 4.4, log sizes, a durable mid-segment log start.
 //! - `describe_cluster`: DescribeCluster (key 60): this broker, Metadata's cluster id and
 //!   controller, authorized operations when asked, Kafka's endpoint-type errors.
 //! - `offset_delete`: OffsetDelete (key 47): Kafka's group rules (empty, unknown, subscribed
@@ -37,6 +39,8 @@
 //!   configs, the share state across restarts, and the share-group admin APIs.
 //!
 
+#[path = "broker_wire/admin_apis.rs"]
+mod admin_apis;
 #[path = "broker_wire/chaos.rs"]
 mod chaos;
 #[path = "broker_wire/client.rs"]
@@ -175,6 +179,10 @@ both_drivers!(
     offset_delete::offset_delete_follows_kafkas_rules,
     offset_delete::offset_delete_survives_a_restart,
     describe_cluster::describe_cluster_every_version_answers_this_broker,
+    admin_apis::describe_topic_partitions_pages_like_kafka,
+    admin_apis::describe_topic_partitions_caps_the_limit,
+    admin_apis::describe_log_dirs_sizes_every_partition,
+    admin_apis::delete_records_moves_the_log_start,
     views_api::views_are_created_refused_and_described,
     views_api::describe_views_outside_its_version_closes_the_connection,
     views_api::a_topic_indexed_before_its_views_serves_them_from_the_index,

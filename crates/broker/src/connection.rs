@@ -610,6 +610,11 @@ async fn handle(shard: &Rc<ShardState>, header: &RequestHeader, request: Request
         }
         Request::ListTransactions(r) => respond(handlers::txn::list_transactions(shard, r).await),
         Request::DescribeCluster(r) => respond(handlers::describe_cluster::handle(shard, r)),
+        Request::DescribeTopicPartitions(r) => {
+            respond(handlers::describe_topic_partitions::handle(shard, r))
+        }
+        Request::DescribeLogDirs(r) => respond(handlers::describe_log_dirs::handle(shard, r).await),
+        Request::DeleteRecords(r) => respond(handlers::delete_records::handle(shard, r).await),
         Request::DescribeProducers(r) => {
             respond(handlers::describe_producers::handle(shard, r).await)
         }

@@ -179,6 +179,12 @@ differential_tests! {
     describe_cluster_response => messages::DescribeClusterResponse, kp::DescribeClusterResponse;
     describe_producers_request => messages::DescribeProducersRequest, kp::DescribeProducersRequest;
     describe_producers_response => messages::DescribeProducersResponse, kp::DescribeProducersResponse;
+    delete_records_request => messages::DeleteRecordsRequest, kp::DeleteRecordsRequest;
+    delete_records_response => messages::DeleteRecordsResponse, kp::DeleteRecordsResponse;
+    describe_log_dirs_request => messages::DescribeLogDirsRequest, kp::DescribeLogDirsRequest;
+    describe_log_dirs_response => messages::DescribeLogDirsResponse, kp::DescribeLogDirsResponse;
+    describe_topic_partitions_request => messages::DescribeTopicPartitionsRequest, kp::DescribeTopicPartitionsRequest;
+    describe_topic_partitions_response => messages::DescribeTopicPartitionsResponse, kp::DescribeTopicPartitionsResponse;
     // Not here: the ringlog-private APIs (versions::PRIVATE_APIS: DescribeDelays 32000,
     // DescribeShareState 32001, DescribeViews 32002).
     // Kafka's schemas, and so kafka-protocol, do not know them: there is no oracle to compare

@@ -121,6 +121,10 @@ fn first_flexible_version(api_key: ApiKey) -> i16 {
         ApiKey::DescribeCluster => 0, // flexibleVersions "0+" in Kafka 4.4's schema
         // flexibleVersions "0+" in Kafka 4.4's schema.
         ApiKey::DescribeProducers => 0,
+        // From Kafka 4.4's schemas (issue #19's admin APIs).
+        ApiKey::DeleteRecords => 2,
+        ApiKey::DescribeLogDirs => 2,
+        ApiKey::DescribeTopicPartitions => 0,
         other => panic!("{other:?} is served but missing from this test's header table"),
     }
 }
@@ -151,6 +155,9 @@ macro_rules! with_request_type {
             ApiKey::EndTxn => $f::<messages::EndTxnRequest>($($arg),*),
             ApiKey::TxnOffsetCommit => $f::<messages::TxnOffsetCommitRequest>($($arg),*),
             ApiKey::DescribeCluster => $f::<messages::DescribeClusterRequest>($($arg),*),
+            ApiKey::DeleteRecords => $f::<messages::DeleteRecordsRequest>($($arg),*),
+            ApiKey::DescribeLogDirs => $f::<messages::DescribeLogDirsRequest>($($arg),*),
+            ApiKey::DescribeTopicPartitions => $f::<messages::DescribeTopicPartitionsRequest>($($arg),*),
             ApiKey::DescribeProducers => $f::<messages::DescribeProducersRequest>($($arg),*),
             ApiKey::DescribeTransactions => $f::<messages::DescribeTransactionsRequest>($($arg),*),
             ApiKey::ListTransactions => $f::<messages::ListTransactionsRequest>($($arg),*),
@@ -337,8 +344,9 @@ fn every_served_request_version_decodes_from_whole_frames() {
     // ConsumerGroupHeartbeat 2, ConsumerGroupDescribe 2, AddPartitionsToTxn 6,
     // AddOffsetsToTxn 5, EndTxn 6, TxnOffsetCommit 6, DescribeTransactions 1,
     // ListTransactions 3, DescribeProducers 1; private: DescribeDelays 1, DescribeShareState 1,
-    // DescribeViews 1; DescribeCluster 3.
-    assert_eq!(count, 184);
+    // DescribeViews 1; DescribeCluster 3; DeleteRecords 3, DescribeLogDirs 5,
+    // DescribeTopicPartitions 1.
+    assert_eq!(count, 193);
 }
 
 fn response_frames_round_trip<R: TestedRequest>(api_key: ApiKey, v: i16) {
@@ -565,12 +573,12 @@ const TABLE_V0: &str = "0000 0003 000a  0001 0004 0010  0002 0001 0008  0003 000
                         0008 0002 0009  0009 0001 0009  000a 0000 0004  000b 0000 0009
                         000c 0000 0004  000d 0000 0005  000e 0000 0005  000f 0000 0005
                         0010 0000 0005
-                        0012 0000 0005  0013 0002 0007  0014 0001 0006  0016 0000 0005
+                        0012 0000 0005  0013 0002 0007  0014 0001 0006  0015 0000 0002  0016 0000 0005
                         0018 0000 0005  0019 0000 0004  001a 0000 0005  001c 0000 0005
-                        0020 0001 0004  002a 0000 0002  002c 0000 0001  002f 0000 0000
+                        0020 0001 0004  0023 0001 0005  002a 0000 0002  002c 0000 0001  002f 0000 0000
                         003c 0000 0002
                         003d 0000 0000  0041 0000 0000  0042 0000 0002
-                        0044 0000 0001  0045 0000 0001
+                        0044 0000 0001  0045 0000 0001  004b 0000 0000
                         004c 0001 0001  004d 0001 0001  004e 0001 0002  004f 0001 0002
                         005a 0000 0001  005b 0000 0000  005c 0000 0000";
 /// The same in v3 layout: each entry followed by an empty tagged-field section (00).
@@ -1768,4 +1776,45 @@ fn list_transactions_request_vectors() {
         (v0.duration_filter, v0.transactional_id_pattern),
         (-1, None)
     );
+}
+
+/// DescribeLogDirs v5 (KIP-1066's `is_cordoned`) is newer than the differential tests' oracle
+/// knows: its bytes here, from Kafka 4.4's schema (the v4 layout plus one boolean after the
+/// usable bytes of each directory), and v4 without it.
+#[test]
+fn describe_log_dirs_response_v5_vector() {
+    use messages::{
+        DescribeLogDirsPartition, DescribeLogDirsResponse, DescribeLogDirsResult,
+        DescribeLogDirsTopic,
+    };
+    let response = DescribeLogDirsResponse {
+        throttle_time_ms: 0,
+        error_code: 0,
+        results: vec![DescribeLogDirsResult {
+            error_code: 0,
+            log_dir: Str::from("/d"),
+            topics: vec![DescribeLogDirsTopic {
+                name: Str::from("t"),
+                partitions: vec![DescribeLogDirsPartition {
+                    partition_index: 0,
+                    partition_size: 100,
+                    offset_lag: 0,
+                    is_future_key: false,
+                }],
+            }],
+            total_bytes: 1000,
+            usable_bytes: 500,
+            is_cordoned: true,
+        }],
+    };
+    let head = "00000000 0000 02 0000 03 2f64 02 02 74 02
+                00000000 0000000000000064 0000000000000000 00 00 00
+                00000000000003e8 00000000000001f4";
+    let v5 = hex(&format!("{head} 01 00 00"));
+    assert_eq!(encoded(&response, 5), v5);
+    assert_eq!(
+        DescribeLogDirsResponse::decode(Bytes::from(v5), 5).unwrap(),
+        response
+    );
+    assert_eq!(encoded(&response, 4), hex(&format!("{head} 00 00")));
 }

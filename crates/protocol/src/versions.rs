@@ -33,6 +33,7 @@
 //! | ApiVersions  | 18  | 0..=5  | aiokafka sends v0, kafkajs v2, librdkafka/kafka-python v3/v4           |
 //! | CreateTopics | 19  | 2..=7  |                                          |
 //! | DeleteTopics | 20  | 1..=6  | v6 deletes by name or topic id         |
+//! | DeleteRecords | 21 | 0..=2  | `kafka-delete-records.sh`, Admin.deleteRecords(); Kafka 4.4's range |
 //! | InitProducerId | 22 | 0..=5 | idempotent and transactional producers |
 //! | AddPartitionsToTxn | 24 | 0..=5 | v4+ batched (the broker-to-broker form, served too) |
 //! | AddOffsetsToTxn | 25 | 0..=4 |                                         |
@@ -43,10 +44,12 @@
 //! | DescribeTransactions | 65 | 0..=0 | `kafka-transactions.sh describe`   |
 //! | ListTransactions | 66 | 0..=2 | v1 duration filter, v2 transactional id pattern |
 //! | DescribeConfigs | 32 | 1..=4 | GROUP configs and ringlog's TOPIC configs (v0 left out, as Kafka 4 does) |
+//! | DescribeLogDirs | 35 | 1..=5 | `kafka-log-dirs.sh --describe`; v3 top-level error, v4 volume bytes, v5 cordoned (Kafka 4.4's range) |
 //! | IncrementalAlterConfigs | 44 | 0..=1 | GROUP configs (share groups); TOPIC/BROKER refused until #19 |
 //! | OffsetDelete | 47 | 0..=0 | `kafka-consumer-groups.sh --delete-offsets`; Kafka 4.4's only version |
 //! | ConsumerGroupHeartbeat | 68 | 0..=1 | KIP-848 consumer groups; v1 adds the topic regex (refused) |
 //! | ConsumerGroupDescribe  | 69 | 0..=1 | v1 adds member_type                                  |
+//! | DescribeTopicPartitions | 75 | 0..=0 | `kafka-topics.sh --describe` in 4.x (Metadata is its fallback); paginated |
 //! | ShareGroupHeartbeat | 76 | 1..=1 | KIP-932 share groups; v1 = Kafka 4.4's only version   |
 //! | ShareGroupDescribe  | 77 | 1..=1 | (v0 was the early-access protocol, gone from 4.4)    |
 //! | ShareFetch          | 78 | 1..=2 | v2: share_acquire_mode (KIP-1206), renew acks (KIP-1222) |
@@ -111,12 +114,14 @@ pub const SUPPORTED_APIS: &[ApiRange] = &[
     ApiRange { api_key: ApiKey::ApiVersions, min_version: 0, max_version: 5 },
     ApiRange { api_key: ApiKey::CreateTopics, min_version: 2, max_version: 7 },
     ApiRange { api_key: ApiKey::DeleteTopics, min_version: 1, max_version: 6 },
+    ApiRange { api_key: ApiKey::DeleteRecords, min_version: 0, max_version: 2 },
     ApiRange { api_key: ApiKey::InitProducerId, min_version: 0, max_version: 5 },
     ApiRange { api_key: ApiKey::AddPartitionsToTxn, min_version: 0, max_version: 5 },
     ApiRange { api_key: ApiKey::AddOffsetsToTxn, min_version: 0, max_version: 4 },
     ApiRange { api_key: ApiKey::EndTxn, min_version: 0, max_version: 5 },
     ApiRange { api_key: ApiKey::TxnOffsetCommit, min_version: 0, max_version: 5 },
     ApiRange { api_key: ApiKey::DescribeConfigs, min_version: 1, max_version: 4 },
+    ApiRange { api_key: ApiKey::DescribeLogDirs, min_version: 1, max_version: 5 },
     ApiRange { api_key: ApiKey::DeleteGroups, min_version: 0, max_version: 2 },
     ApiRange { api_key: ApiKey::IncrementalAlterConfigs, min_version: 0, max_version: 1 },
     ApiRange { api_key: ApiKey::OffsetDelete, min_version: 0, max_version: 0 },
@@ -126,6 +131,7 @@ pub const SUPPORTED_APIS: &[ApiRange] = &[
     ApiRange { api_key: ApiKey::ListTransactions, min_version: 0, max_version: 2 },
     ApiRange { api_key: ApiKey::ConsumerGroupHeartbeat, min_version: 0, max_version: 1 },
     ApiRange { api_key: ApiKey::ConsumerGroupDescribe, min_version: 0, max_version: 1 },
+    ApiRange { api_key: ApiKey::DescribeTopicPartitions, min_version: 0, max_version: 0 },
     ApiRange { api_key: ApiKey::ShareGroupHeartbeat, min_version: 1, max_version: 1 },
     ApiRange { api_key: ApiKey::ShareGroupDescribe, min_version: 1, max_version: 1 },
     ApiRange { api_key: ApiKey::ShareFetch, min_version: 1, max_version: 2 },
