@@ -1684,9 +1684,129 @@ pub async fn finish_interrupted(dir: &Path) -> Result<usize> {
     Ok(swaps.len())
 }
 
+/// A measurement for `ringlog bench` (or a criterion bench): the cleaner's rate in MB/s of
+/// input on the calling shard's core.
+pub mod measure {
+    use super::*;
+    use crate::log::FlushPolicy;
+    use crate::records::{encode_batch, BatchMeta, Record};
+
+    /// Records per batch of the generated log.
+    pub const RECORDS_PER_BATCH: usize = 100;
+
+    /// What [`compaction_rate`] measured.
+    #[derive(Debug, Clone)]
+    pub struct RateReport {
+        /// Bytes of log cleaned (the input).
+        pub input_bytes: u64,
+        /// Bytes of log left.
+        pub output_bytes: u64,
+        /// The pass's numbers.
+        pub stats: CompactStats,
+        /// Input megabytes (10^6 bytes) per second of busy time: the rate per core.
+        pub input_mb_per_s: f64,
+    }
+
+    /// Writes a compacted log of about `input_bytes` in `dir` (`distinct_keys` keys written
+    /// round-robin, `value_bytes` values, batches of [`RECORDS_PER_BATCH`] records compressed
+    /// with `codec`, 64 MiB segments, no fsync), then cleans it in default-sized steps and
+    /// reports the rate. Run it on a shard ([`crate::runtime::block_on`]).
+    pub async fn compaction_rate(
+        dir: &Path,
+        input_bytes: u64,
+        distinct_keys: u64,
+        value_bytes: usize,
+        codec: Compression,
+    ) -> Result<RateReport> {
+        let config = LogConfig {
+            segment_bytes: 64 << 20,
+            segment_ms: None,
+            flush: FlushPolicy::Never,
+            cleanup_compact: true,
+            cleanup_delete: false,
+            ..LogConfig::default()
+        };
+        let log = Log::open(dir, "compaction-rate", 0, config, false).await?;
+        let value = vec![b'v'; value_bytes];
+        let mut key = 0u64;
+        while log.size_bytes() < input_bytes {
+            let records: Vec<Record> = (0..RECORDS_PER_BATCH)
+                .map(|i| {
+                    key = (key + 1) % distinct_keys.max(1);
+                    Record {
+                        offset_delta: i as i32,
+                        key: Some(bytes::Bytes::from(format!("key-{key:012}"))),
+                        value: Some(bytes::Bytes::from(value.clone())),
+                        ..Record::default()
+                    }
+                })
+                .collect();
+            let mut batch = Vec::new();
+            let meta = BatchMeta {
+                base_timestamp: crate::log::now_ms(),
+                ..BatchMeta::default()
+            };
+            encode_batch(&meta, &records, codec, &mut batch).map_err(|e| {
+                Error::InvalidArgument {
+                    what: format!("encoding a benchmark batch: {e}"),
+                }
+            })?;
+            log.append(batch).await?;
+        }
+        log.roll().await?;
+        let input = log.size_bytes();
+        let stats = log
+            .compact(crate::log::now_ms(), OFFSET_MAP_KEYS_MAX_DEFAULT)
+            .await?
+            .unwrap_or_default();
+        let secs = stats.busy.as_secs_f64().max(1e-9);
+        Ok(RateReport {
+            input_bytes: input,
+            output_bytes: log.size_bytes(),
+            input_mb_per_s: input as f64 / 1e6 / secs,
+            stats,
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The measurement runs and cleans (a small log; `cargo test --release -- --ignored
+    /// compaction_rate` prints a rate worth reading).
+    #[test]
+    fn compaction_rate_measures_a_pass() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = crate::runtime::RuntimeConfig::single(crate::runtime::IoKind::Uring);
+        let report = crate::runtime::block_on(
+            &cfg,
+            measure::compaction_rate(dir.path(), 2 << 20, 1000, 100, Compression::Lz4),
+        )
+        .unwrap()
+        .unwrap();
+        assert!(report.output_bytes < report.input_bytes / 10, "{report:?}");
+        assert!(report.input_mb_per_s > 0.0);
+    }
+
+    #[test]
+    #[ignore = "a measurement: run in release"]
+    fn compaction_rate() {
+        for codec in [Compression::None, Compression::Lz4, Compression::Zstd] {
+            let dir = tempfile::tempdir().unwrap();
+            let cfg = crate::runtime::RuntimeConfig::single(crate::runtime::IoKind::Uring);
+            let r = crate::runtime::block_on(
+                &cfg,
+                measure::compaction_rate(dir.path(), 256 << 20, 100_000, 100, codec),
+            )
+            .unwrap()
+            .unwrap();
+            println!(
+                "compaction {codec}: {:.0} MB/s of input per core ({} -> {} bytes, {:?} busy)",
+                r.input_mb_per_s, r.input_bytes, r.output_bytes, r.stats.busy
+            );
+        }
+    }
 
     #[test]
     fn checkpoint_round_trips_and_damage_is_refused() {
