@@ -147,7 +147,8 @@ impl Broker {
         let metrics_listener = config
             .metrics
             .map(|at| {
-                TcpListener::bind_std_reuseport(at)
+                // No SO_REUSEPORT: a second broker on the same port must fail, not share it.
+                std::net::TcpListener::bind(at)
                     .map_err(|e| io::Error::new(e.kind(), format!("metrics endpoint on {at}: {e}")))
             })
             .transpose()?;
