@@ -41,6 +41,8 @@
 
 #[path = "broker_wire/admin_apis.rs"]
 mod admin_apis;
+#[path = "broker_wire/alter_configs.rs"]
+mod alter_configs;
 #[path = "broker_wire/chaos.rs"]
 mod chaos;
 #[path = "broker_wire/client.rs"]
@@ -157,6 +159,9 @@ both_drivers!(
     errors::api_versions_v5_checks_the_cluster_and_node_the_client_means,
     topic_configs::topic_configs_are_validated_and_listed_at_creation,
     topic_configs::topic_configs_survive_a_restart,
+    alter_configs::topic_configs_are_described_and_altered_as_kafka_does,
+    alter_configs::create_partitions_grows_topics_and_their_views,
+    alter_configs::topic_configs_act_on_the_partition_logs,
     delay::delayed_records_arrive_when_due_in_due_order,
     delay::bad_delays_are_refused_and_topics_without_the_config_ignore_them,
     delay::a_restart_delivers_pending_records_once_and_keeps_idempotence,

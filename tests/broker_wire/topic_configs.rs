@@ -1,6 +1,6 @@
-//! Topic configs at creation (issue 15's opt-in): ringlog's own keys validated and kept with the
-//! topic (also across a restart), Kafka's accepted, bad ones refused with INVALID_CONFIG (40) and
-//! Kafka's wording; from CreateTopics v5 the response lists the configs ringlog acts on.
+//! Topic configs at creation: ringlog's own keys and Kafka's validated and kept with the topic
+//! (also across a restart), bad ones refused with INVALID_CONFIG (40) and Kafka's wording; from
+//! CreateTopics v5 the response lists every config of the topic.
 
 use kafka_protocol::messages::{create_topics_request, ApiKey, CreateTopicsRequest};
 use kafka_protocol::protocol::StrBytes;
@@ -63,31 +63,40 @@ pub fn topic_configs_are_validated_and_listed_at_creation(io: IoKind) {
                     )
                 })
                 .collect();
-            // Every topic config ringlog acts on, set (source 1, DYNAMIC_TOPIC_CONFIG) or not
-            // (5, DEFAULT_CONFIG).
+            // Every topic config, Kafka's and ringlog's, set (source 1, DYNAMIC_TOPIC_CONFIG) or
+            // not (5, DEFAULT_CONFIG), as Kafka 4.4 lists them.
+            let get = |n: &str| listed.iter().find(|c| c.0 == n).cloned();
             assert_eq!(
-                listed,
-                vec![
-                    (
-                        DELIVERY_DELAY_ENABLE.to_string(),
-                        Some("true".to_string()),
-                        1
-                    ),
-                    (
-                        "errors.deadletterqueue.group.enable".to_string(),
-                        Some("false".to_string()),
-                        5
-                    ),
-                    (
-                        "ringlog.filter.index".to_string(),
-                        Some("false".to_string()),
-                        5
-                    ),
-                ],
+                get(DELIVERY_DELAY_ENABLE),
+                Some((
+                    DELIVERY_DELAY_ENABLE.to_string(),
+                    Some("true".to_string()),
+                    1
+                )),
                 "v{v}"
             );
+            assert_eq!(
+                get("retention.ms"),
+                Some(("retention.ms".to_string(), Some("60000".to_string()), 1)),
+                "v{v}"
+            );
+            assert_eq!(
+                get("errors.deadletterqueue.group.enable"),
+                Some((
+                    "errors.deadletterqueue.group.enable".to_string(),
+                    Some("false".to_string()),
+                    5
+                )),
+                "v{v}"
+            );
+            assert_eq!(
+                get("cleanup.policy"),
+                Some(("cleanup.policy".to_string(), Some("delete".to_string()), 5)),
+                "v{v}"
+            );
+            assert!(listed.len() >= 37, "v{v}: {} configs", listed.len());
         }
-        let refusals: [(&[Config], &str); 4] = [
+        let refusals: [(&[Config], &str); 6] = [
             (
                 &[("ringlog.nope", Some("1"))],
                 "Unknown topic config name: ringlog.nope",
@@ -97,6 +106,11 @@ pub fn topic_configs_are_validated_and_listed_at_creation(io: IoKind) {
                 "Expected value to be either true or false",
             ),
             (&[(DELIVERY_DELAY_ENABLE, None)], "Null value not supported"),
+            (&[("nope", Some("1"))], "Unknown topic config name: nope"),
+            (
+                &[("segment.bytes", Some("100"))],
+                "Invalid value 100 for configuration segment.bytes: Value must be at least 1048576",
+            ),
             (
                 &[
                     (DELIVERY_DELAY_ENABLE, Some("true")),

@@ -170,6 +170,9 @@ pub struct BrokerConfig {
     /// Share groups' broker-wide settings (Kafka's `group.share.*` and
     /// `errors.deadletterqueue.*` broker configs); group configs override some of them.
     pub share: crate::share::config::BrokerShareConfig,
+    /// Broker defaults of Kafka's topic configs (`--topic-default KEY=VALUE`): what a topic
+    /// that does not set a config gets, ahead of ringlog's own defaults.
+    pub topic_defaults: crate::topic_config::TopicConfigs,
     /// Where the Prometheus metrics endpoint listens (`None`: no endpoint).
     pub metrics: Option<SocketAddr>,
     /// How log lines are written (read by the binary that sets up logging).
@@ -214,6 +217,7 @@ impl Default for BrokerConfig {
             message_timestamp_after_max_ms: MESSAGE_TIMESTAMP_AFTER_MAX_MS_DEFAULT,
             group_initial_rebalance_delay_ms: crate::group::INITIAL_REBALANCE_DELAY_MS_DEFAULT,
             share: crate::share::config::BrokerShareConfig::default(),
+            topic_defaults: Default::default(),
             metrics: None,
             log_format: LogFormat::Text,
             fault_drop_after_append: Default::default(),
@@ -364,6 +368,13 @@ impl BrokerConfig {
             return Err("message-timestamp-before-max-ms and -after-max-ms must be >= 0".into());
         }
         self.share.validate()?;
+        self.topic_defaults
+            .log_config(&crate::storage::log::LogConfig {
+                segment_bytes: self.segment_bytes,
+                ..Default::default()
+            })
+            .validate()
+            .map_err(|e| format!("topic-default: {e}"))?;
         if self.group_initial_rebalance_delay_ms > crate::group::INITIAL_REBALANCE_DELAY_MS_MAX {
             return Err(format!(
                 "group-initial-rebalance-delay-ms must be at most {} (Kafka's int), got {}",
@@ -524,6 +535,27 @@ impl BrokerConfig {
         if let Some(v) = file.errors_deadletterqueue_auto_create_topics_enable {
             self.share.dlq_auto_create_topics = v;
         }
+        if !file.topic_default.is_empty() {
+            let mut pairs = Vec::with_capacity(file.topic_default.len());
+            for kv in &file.topic_default {
+                let (k, v) = kv
+                    .split_once('=')
+                    .ok_or_else(|| format!("topic-default {kv:?}: expected KEY=VALUE"))?;
+                if k.starts_with(crate::topic_config::RINGLOG_PREFIX) {
+                    return Err(format!(
+                        "topic-default {kv:?}: only Kafka's topic configs have broker defaults"
+                    ));
+                }
+                pairs.push((k.trim(), Some(v)));
+            }
+            // Later settings (flags after the file) win over earlier ones for the same key.
+            let mut merged = self.topic_defaults.kafka.clone();
+            let given = crate::topic_config::TopicConfigs::from_request("(topic-default)", pairs)
+                .map_err(|e| format!("topic-default: {e}"))?;
+            merged.extend(given.kafka);
+            self.topic_defaults.dlq_enable |= given.dlq_enable;
+            self.topic_defaults.kafka = merged;
+        }
         Ok(())
     }
 }
@@ -662,6 +694,12 @@ pub struct ConfigOverrides {
     /// (Kafka's errors.deadletterqueue.auto.create.topics.enable, default false).
     #[arg(long)]
     pub errors_deadletterqueue_auto_create_topics_enable: Option<bool>,
+    /// The default of a Kafka topic config for every topic that does not set it, by its topic
+    /// config name: `--topic-default cleanup.policy=compact --topic-default retention.ms=60000`
+    /// (TOML: `topic-default = ["retention.ms=60000"]`). Checked as the topic config is.
+    #[arg(long = "topic-default", value_name = "KEY=VALUE")]
+    #[serde(default)]
+    pub topic_default: Vec<String>,
 }
 
 /// How log lines are written.

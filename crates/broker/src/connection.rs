@@ -627,6 +627,10 @@ async fn handle(shard: &Rc<ShardState>, header: &RequestHeader, request: Request
         Request::IncrementalAlterConfigs(r) => {
             respond(handlers::incremental_alter_configs::handle(shard, r).await)
         }
+        Request::AlterConfigs(r) => respond(handlers::alter_configs::handle(shard, r).await),
+        Request::CreatePartitions(r) => {
+            respond(handlers::create_partitions::handle(shard, r).await)
+        }
         // KIP-848 consumer groups.
         Request::ConsumerGroupHeartbeat(r) => respond(
             handlers::consumer_group_heartbeat::handle(shard, header.client_id.as_deref(), *r)

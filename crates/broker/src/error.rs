@@ -200,6 +200,15 @@ pub enum BrokerError {
         /// The refused value.
         acks: i16,
     },
+    /// acks=all to a topic whose `min.insync.replicas` is above 1: one broker is one replica.
+    NotEnoughReplicas {
+        /// The topic.
+        topic: String,
+        /// The partition.
+        partition: i32,
+        /// The topic's `min.insync.replicas`.
+        min_isr: i32,
+    },
     /// Produce for a partition with null or empty records.
     NoRecords {
         /// Topic produced to.
@@ -407,6 +416,7 @@ impl BrokerError {
             | E::JoinMetadataTooLarge { .. }
             | E::AssignmentTooLarge { .. } => code::INVALID_REQUEST,
             E::InvalidRequiredAcks { .. } => code::INVALID_REQUIRED_ACKS,
+            E::NotEnoughReplicas { .. } => code::NOT_ENOUGH_REPLICAS,
             E::NoRecords { .. } => code::CORRUPT_MESSAGE,
             E::UnknownProducerId { .. } => code::UNKNOWN_PRODUCER_ID,
             E::InvalidFetchSize { .. } => code::INVALID_FETCH_SIZE,
@@ -531,9 +541,9 @@ impl BrokerError {
                 | Error::Poisoned { .. }
                 | Error::Io { .. }),
             ) => Some(e.to_string()),
-            e @ (BrokerError::InvalidDelay { .. } | BrokerError::TimerFailed { .. }) => {
-                Some(e.to_string())
-            }
+            e @ (BrokerError::InvalidDelay { .. }
+            | BrokerError::TimerFailed { .. }
+            | BrokerError::NotEnoughReplicas { .. }) => Some(e.to_string()),
             _ => None,
         }
     }
@@ -638,6 +648,16 @@ impl fmt::Display for BrokerError {
                 write!(f, "topic {topic:?}: explicit replica assignments are not supported")
             }
             E::InvalidRequiredAcks { acks } => write!(f, "acks {acks} (must be -1, 0 or 1)"),
+            // Kafka's words (Partition.appendRecordsToLeader).
+            E::NotEnoughReplicas {
+                topic,
+                partition,
+                min_isr,
+            } => write!(
+                f,
+                "The size of the current ISR : 1 is insufficient to satisfy the min.isr \
+                 requirement of {min_isr} for partition {topic}-{partition}"
+            ),
             E::NoRecords { topic, partition } => {
                 write!(f, "produce to {topic}-{partition} without records")
             }

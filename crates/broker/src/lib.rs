@@ -400,6 +400,8 @@ async fn shard_main(info: ShardInfo, start: ShardStart) -> io::Result<()> {
         metrics_listener,
     } = start;
     let (id, count) = (info.id, info.count);
+    // The broker's defaults of Kafka's topic configs (`--topic-default`) shape every log; a
+    // topic's own configs go over them (`ShardState::apply_topic_configs`).
     let log = LogConfig {
         flush: config.flush,
         segment_bytes: config.segment_bytes,
@@ -412,6 +414,7 @@ async fn shard_main(info: ShardInfo, start: ShardStart) -> io::Result<()> {
         },
         ..LogConfig::default()
     };
+    let log = config.topic_defaults.log_config(&log);
     let owns: crate::storage::OwnsFn =
         Arc::new(move |t: &str, p: i32| routing::owner(t, p, count) == id);
     // A partition directory the catalog does not name (a creation interrupted by a crash) is
@@ -461,6 +464,10 @@ async fn shard_main(info: ShardInfo, start: ShardStart) -> io::Result<()> {
         metrics: metrics::ShardMetrics::new(),
     });
     let catalog_now = state.catalog.borrow().clone();
+    // Every topic's logs take its configs before anything is served.
+    for (name, meta) in catalog_now.iter() {
+        state.apply_topic_configs(name, &meta.configs);
+    }
     state
         .shares
         .open(

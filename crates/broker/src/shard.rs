@@ -95,6 +95,7 @@ pub enum ShardMsg {
     OpenTopic {
         name: String,
         partitions: i32,
+        configs: crate::topic_config::TopicConfigs,
         reply: OneshotSender<Result<(), BrokerError>>,
     },
     /// From the controller, the roll-back of a failed creation: close this shard's partitions
@@ -1086,9 +1087,15 @@ impl ShardState {
             ShardMsg::OpenTopic {
                 name,
                 partitions,
+                configs,
                 reply,
             } => {
                 let opened = self.engine.open_topic(&name, partitions).await;
+                // Before the topic is in the catalog (and so before any append can reach
+                // these logs): they start with the topic's configs.
+                if opened.is_ok() {
+                    self.apply_topic_configs(&name, &configs);
+                }
                 reply.send(opened.map(drop).map_err(|e| {
                     tracing::error!("shard {}: opening the partitions of {name}: {e}", self.id);
                     BrokerError::Storage(e)
@@ -1099,6 +1106,7 @@ impl ShardState {
                 reply.send(());
             }
             ShardMsg::TopicCreated { name, meta, reply } => {
+                self.apply_topic_configs(&name, &meta.configs);
                 self.catalog.borrow_mut().insert(name, meta);
                 reply.send(());
             }
@@ -1196,7 +1204,7 @@ impl ShardState {
         let opened = if is_view {
             Ok(())
         } else {
-            self.open_everywhere(&name, partitions).await
+            self.open_everywhere(&name, partitions, &meta.configs).await
         };
         let committed = match opened {
             Ok(()) => {
@@ -1243,13 +1251,19 @@ impl ShardState {
 
     /// Asks every shard to open its partitions of a topic being created; the first failure
     /// (every one is logged where it happened).
-    async fn open_everywhere(&self, name: &str, partitions: i32) -> Result<(), BrokerError> {
+    async fn open_everywhere(
+        &self,
+        name: &str,
+        partitions: i32,
+        configs: &crate::topic_config::TopicConfigs,
+    ) -> Result<(), BrokerError> {
         let mut answers = Vec::with_capacity(self.count);
         for shard in 0..self.count {
             let (tx, rx) = mesh::oneshot();
             let msg = ShardMsg::OpenTopic {
                 name: name.to_string(),
                 partitions,
+                configs: configs.clone(),
                 reply: tx,
             };
             answers.push((shard, self.send(shard, msg).await.then_some(rx)));
@@ -1353,6 +1367,209 @@ impl ShardState {
         })
         .await;
         tracing::info!(topic = %name, "topic deleted");
+        Ok(())
+    }
+
+    /// Gives this shard's partition logs of `name` the topic's configs (the broker's
+    /// [`crate::storage::log::LogConfig`] with the topic's overrides). A config the storage
+    /// refuses was checked when it was set, so this only logs.
+    pub fn apply_topic_configs(&self, name: &str, configs: &crate::topic_config::TopicConfigs) {
+        if configs.view.is_some() {
+            return;
+        }
+        let log = configs.log_config(self.engine.log_config());
+        if let Err(e) = self.engine.set_topic_config(name, log) {
+            tracing::error!("shard {}: applying the configs of {name}: {e}", self.id);
+        }
+    }
+
+    /// On the controller: changes a topic's configs (IncrementalAlterConfigs, AlterConfigs).
+    /// `change` computes the new configs from the current ones; they are stored with the
+    /// catalog, then every shard applies them. `validate_only` stops after the check.
+    pub async fn controller_alter_configs(
+        &self,
+        name: &str,
+        change: impl FnOnce(
+            &crate::topic_config::TopicConfigs,
+        )
+            -> Result<crate::topic_config::TopicConfigs, crate::topic_config::Refusal>,
+        validate_only: bool,
+    ) -> Result<(), crate::topic_config::Refusal> {
+        use crate::protocol::error::UNKNOWN_TOPIC_OR_PARTITION;
+        let _turn = self.controller_turn().await;
+        let Some(meta) = self.catalog.borrow().get(name).cloned() else {
+            return Err((
+                UNKNOWN_TOPIC_OR_PARTITION,
+                format!("The topic '{name}' does not exist."),
+            ));
+        };
+        let configs = change(&meta.configs)?;
+        // The storage's own bounds (a topic's segment.bytes against the broker's batch size,
+        // say) are checked before anything is stored.
+        if configs.view.is_none() {
+            configs
+                .log_config(self.engine.log_config())
+                .validate()
+                .map_err(|e| (crate::protocol::error::INVALID_CONFIG, e.to_string()))?;
+        }
+        if validate_only || configs == meta.configs {
+            return Ok(());
+        }
+        let meta = TopicMeta { configs, ..meta };
+        let mut next = self.catalog.borrow().clone();
+        next.insert(name.to_string(), meta.clone());
+        self.store_catalog(&next)
+            .await
+            .map_err(|e| (e.kafka_code(), e.to_string()))?;
+        self.broadcast(|tx| ShardMsg::TopicCreated {
+            name: name.to_string(),
+            meta: meta.clone(),
+            reply: tx,
+        })
+        .await;
+        tracing::info!(topic = %name, "topic configs changed");
+        Ok(())
+    }
+
+    /// On the controller: grows a topic to `count` partitions (CreatePartitions), all or
+    /// nothing, as a creation does: directories, every shard opens its new partitions with the
+    /// topic's configs, the catalog is stored (the commit point), every shard learns the new
+    /// count (and so do the topic's views, whose partitions are their source's).
+    pub async fn controller_add_partitions(
+        self: &Rc<Self>,
+        name: &str,
+        count: i32,
+        validate_only: bool,
+    ) -> Result<(), crate::topic_config::Refusal> {
+        use crate::protocol::error::{
+            INVALID_PARTITIONS, INVALID_REQUEST, POLICY_VIOLATION, UNKNOWN_TOPIC_OR_PARTITION,
+        };
+        let _turn = self.controller_turn().await;
+        let Some(meta) = self.catalog.borrow().get(name).cloned() else {
+            return Err((
+                UNKNOWN_TOPIC_OR_PARTITION,
+                "This server does not host this topic-partition.".to_string(),
+            ));
+        };
+        if meta.configs.view.is_some() {
+            return Err((
+                INVALID_REQUEST,
+                format!(
+                    "{name} is a view: its partitions are its source's; add partitions to the \
+                     source topic"
+                ),
+            ));
+        }
+        let current = meta.partitions;
+        if count == current {
+            return Err((
+                INVALID_PARTITIONS,
+                format!("Topic already has {current} partition(s)."),
+            ));
+        }
+        if count < current {
+            return Err((
+                INVALID_PARTITIONS,
+                format!(
+                    "The topic {name} currently has {current} partition(s); {count} would not \
+                     be an increase."
+                ),
+            ));
+        }
+        if count > crate::storage::names::PARTITIONS_PER_TOPIC_MAX {
+            return Err((
+                INVALID_PARTITIONS,
+                format!(
+                    "Topic {name} cannot have {count} partitions: at most {} per topic",
+                    crate::storage::names::PARTITIONS_PER_TOPIC_MAX
+                ),
+            ));
+        }
+        let hosted = self.catalog.borrow().partition_count();
+        let added = u64::from((count - current).unsigned_abs());
+        let max = self.config.max_partitions;
+        if hosted + added > u64::from(max) {
+            return Err((
+                POLICY_VIOLATION,
+                format!(
+                    "Adding {added} partitions to {name} would make {} partitions, above \
+                     max.partitions = {max}",
+                    hosted + added
+                ),
+            ));
+        }
+        if validate_only {
+            return Ok(());
+        }
+        let storage = |e: BrokerError| (e.kafka_code(), e.to_string());
+        let made = match self.engine.add_partition_dirs(name, current, count).await {
+            Err(StorageError::TopicAlreadyExists { .. }) => {
+                // Leftovers of an addition that did not commit: nothing serves them.
+                crate::storage::engine::set_aside_unclaimed(&self.config.data_dir, |t, p| {
+                    t != name || p < current
+                })
+                .map_err(|e| storage(e.into()))?;
+                self.engine.add_partition_dirs(name, current, count).await
+            }
+            other => other,
+        };
+        made.map_err(|e| storage(BrokerError::Storage(e)))?;
+        let opened = self.open_everywhere(name, count, &meta.configs).await;
+        let mut next = self.catalog.borrow().clone();
+        let grown = TopicMeta {
+            partitions: count,
+            ..meta.clone()
+        };
+        next.insert(name.to_string(), grown.clone());
+        let views: Vec<(String, TopicMeta)> = next
+            .views_of(name)
+            .into_iter()
+            .filter_map(|v| {
+                let m = next.get(v)?.clone();
+                Some((
+                    v.to_string(),
+                    TopicMeta {
+                        partitions: count,
+                        ..m
+                    },
+                ))
+            })
+            .collect();
+        for (v, m) in &views {
+            next.insert(v.clone(), m.clone());
+        }
+        let committed = match opened {
+            Ok(()) => self.store_catalog(&next).await,
+            Err(e) => Err(e),
+        };
+        if let Err(e) = committed {
+            // Undo: close the new partitions everywhere, then set their directories aside.
+            for shard in 0..self.count {
+                let topic = name.to_string();
+                self.call(shard, move |s| async move {
+                    s.engine.close_partitions_from(&topic, current);
+                })
+                .await;
+            }
+            if let Err(e) =
+                crate::storage::engine::set_aside_unclaimed(&self.config.data_dir, |t, p| {
+                    t != name || p < current
+                })
+            {
+                tracing::error!("setting aside the new partitions of {name}: {e}");
+            }
+            tracing::error!("adding partitions to {name} failed, nothing of it is left: {e}");
+            return Err(storage(e));
+        }
+        for (topic, m) in std::iter::once((name.to_string(), grown)).chain(views) {
+            self.broadcast(|tx| ShardMsg::TopicCreated {
+                name: topic.clone(),
+                meta: m.clone(),
+                reply: tx,
+            })
+            .await;
+        }
+        tracing::info!(topic = %name, from = current, to = count, "partitions added");
         Ok(())
     }
 

@@ -161,6 +161,10 @@ differential_tests! {
     describe_configs_response => messages::DescribeConfigsResponse, kp::DescribeConfigsResponse;
     incremental_alter_configs_request => messages::IncrementalAlterConfigsRequest, kp::IncrementalAlterConfigsRequest;
     incremental_alter_configs_response => messages::IncrementalAlterConfigsResponse, kp::IncrementalAlterConfigsResponse;
+    alter_configs_request => messages::AlterConfigsRequest, kp::AlterConfigsRequest;
+    alter_configs_response => messages::AlterConfigsResponse, kp::AlterConfigsResponse;
+    create_partitions_request => messages::CreatePartitionsRequest, kp::CreatePartitionsRequest;
+    create_partitions_response => messages::CreatePartitionsResponse, kp::CreatePartitionsResponse;
     // Transactions (issue #18), defined ahead of their handlers: every version of the
     // definitions (Kafka 4.4's), all of which kafka-protocol 0.18 knows.
     add_partitions_to_txn_request => messages::AddPartitionsToTxnRequest, kp::AddPartitionsToTxnRequest;

@@ -93,6 +93,8 @@ fn first_flexible_version(api_key: ApiKey) -> i16 {
         ApiKey::DescribeConfigs => 4,
         ApiKey::DeleteGroups => 2,
         ApiKey::IncrementalAlterConfigs => 1,
+        ApiKey::AlterConfigs => 2,
+        ApiKey::CreatePartitions => 2,
         ApiKey::OffsetDelete => i16::MAX, // flexibleVersions "none" in Kafka 4.4's schema
         // flexibleVersions "0+" in Kafka 4.4's share-group schemas: every valid version (1 up).
         ApiKey::ShareGroupHeartbeat => 0,
@@ -167,6 +169,8 @@ macro_rules! with_request_type {
             ApiKey::IncrementalAlterConfigs => {
                 $f::<messages::IncrementalAlterConfigsRequest>($($arg),*)
             }
+            ApiKey::AlterConfigs => $f::<messages::AlterConfigsRequest>($($arg),*),
+            ApiKey::CreatePartitions => $f::<messages::CreatePartitionsRequest>($($arg),*),
             ApiKey::ShareGroupHeartbeat => $f::<messages::ShareGroupHeartbeatRequest>($($arg),*),
             ApiKey::ShareGroupDescribe => $f::<messages::ShareGroupDescribeRequest>($($arg),*),
             ApiKey::ShareFetch => $f::<messages::ShareFetchRequest>($($arg),*),
@@ -345,8 +349,8 @@ fn every_served_request_version_decodes_from_whole_frames() {
     // AddOffsetsToTxn 5, EndTxn 6, TxnOffsetCommit 6, DescribeTransactions 1,
     // ListTransactions 3, DescribeProducers 1; private: DescribeDelays 1, DescribeShareState 1,
     // DescribeViews 1; DescribeCluster 3; DeleteRecords 3, DescribeLogDirs 5,
-    // DescribeTopicPartitions 1.
-    assert_eq!(count, 193);
+    // DescribeTopicPartitions 1; AlterConfigs 3, CreatePartitions 4.
+    assert_eq!(count, 200);
 }
 
 fn response_frames_round_trip<R: TestedRequest>(api_key: ApiKey, v: i16) {
@@ -568,14 +572,15 @@ fn hex(s: &str) -> Vec<u8> {
 /// ConsumerGroupHeartbeat and ConsumerGroupDescribe (0044, 0045), the share-group APIs
 /// (004c-004f) and their Admin offset APIs (005a-005c), are byte for byte what a Kafka 4.4
 /// broker lists for them (read from its ApiVersions v0 and v3 responses). The transaction APIs
-/// of issue #18 (0018-001c, 003d, 0041, 0042) have the ranges of Kafka 4.4's message schemas.
+/// of issue #18 (0018-001c, 003d, 0041, 0042) and the admin APIs of issue #19 (0015, 0021, 0023,
+/// 0025, 004b) have the ranges of Kafka 4.4's message schemas.
 const TABLE_V0: &str = "0000 0003 000a  0001 0004 0010  0002 0001 0008  0003 0001 000c
                         0008 0002 0009  0009 0001 0009  000a 0000 0004  000b 0000 0009
                         000c 0000 0004  000d 0000 0005  000e 0000 0005  000f 0000 0005
                         0010 0000 0005
                         0012 0000 0005  0013 0002 0007  0014 0001 0006  0015 0000 0002  0016 0000 0005
                         0018 0000 0005  0019 0000 0004  001a 0000 0005  001c 0000 0005
-                        0020 0001 0004  0023 0001 0005  002a 0000 0002  002c 0000 0001  002f 0000 0000
+                        0020 0001 0004  0021 0000 0002  0023 0001 0005  0025 0000 0003  002a 0000 0002  002c 0000 0001  002f 0000 0000
                         003c 0000 0002
                         003d 0000 0000  0041 0000 0000  0042 0000 0002
                         0044 0000 0001  0045 0000 0001  004b 0000 0000

@@ -43,9 +43,11 @@
 //! | DescribeProducers | 61 | 0..=0 | `kafka-transactions.sh describe-producers`, `find-hanging` |
 //! | DescribeTransactions | 65 | 0..=0 | `kafka-transactions.sh describe`   |
 //! | ListTransactions | 66 | 0..=2 | v1 duration filter, v2 transactional id pattern |
-//! | DescribeConfigs | 32 | 1..=4 | GROUP configs and ringlog's TOPIC configs (v0 left out, as Kafka 4 does) |
+//! | DescribeConfigs | 32 | 1..=4 | GROUP, TOPIC and BROKER (read-only) configs (v0 left out, as Kafka 4 does) |
+//! | AlterConfigs | 33 | 0..=2 | the legacy replace-all form: TOPIC; BROKER refused (read-only) |
+//! | CreatePartitions | 37 | 0..=3 | `kafka-topics.sh --alter --partitions`, Admin.createPartitions() |
 //! | DescribeLogDirs | 35 | 1..=5 | `kafka-log-dirs.sh --describe`; v3 top-level error, v4 volume bytes, v5 cordoned (Kafka 4.4's range) |
-//! | IncrementalAlterConfigs | 44 | 0..=1 | GROUP configs (share groups); TOPIC/BROKER refused until #19 |
+//! | IncrementalAlterConfigs | 44 | 0..=1 | GROUP and TOPIC configs; BROKER refused (read-only) |
 //! | OffsetDelete | 47 | 0..=0 | `kafka-consumer-groups.sh --delete-offsets`; Kafka 4.4's only version |
 //! | ConsumerGroupHeartbeat | 68 | 0..=1 | KIP-848 consumer groups; v1 adds the topic regex (refused) |
 //! | ConsumerGroupDescribe  | 69 | 0..=1 | v1 adds member_type                                  |
@@ -121,7 +123,9 @@ pub const SUPPORTED_APIS: &[ApiRange] = &[
     ApiRange { api_key: ApiKey::EndTxn, min_version: 0, max_version: 5 },
     ApiRange { api_key: ApiKey::TxnOffsetCommit, min_version: 0, max_version: 5 },
     ApiRange { api_key: ApiKey::DescribeConfigs, min_version: 1, max_version: 4 },
+    ApiRange { api_key: ApiKey::AlterConfigs, min_version: 0, max_version: 2 },
     ApiRange { api_key: ApiKey::DescribeLogDirs, min_version: 1, max_version: 5 },
+    ApiRange { api_key: ApiKey::CreatePartitions, min_version: 0, max_version: 3 },
     ApiRange { api_key: ApiKey::DeleteGroups, min_version: 0, max_version: 2 },
     ApiRange { api_key: ApiKey::IncrementalAlterConfigs, min_version: 0, max_version: 1 },
     ApiRange { api_key: ApiKey::OffsetDelete, min_version: 0, max_version: 0 },

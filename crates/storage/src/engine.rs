@@ -348,9 +348,37 @@ impl Engine {
                 topic: name.to_string(),
             });
         }
-        let mut made: Vec<PathBuf> = Vec::with_capacity(partitions as usize);
+        self.make_partition_dirs(name, 0..partitions).await
+    }
+
+    /// Creates the directories of partitions `from..to` of an existing topic `name` (more
+    /// partitions for it: Kafka's CreatePartitions), all or none, durably. A directory of one of
+    /// them that is already there is refused with [`Error::TopicAlreadyExists`] (leftovers of an
+    /// addition that did not commit: the caller sets them aside).
+    pub async fn add_partition_dirs(&self, name: &str, from: i32, to: i32) -> Result<()> {
+        validate_topic(name)?;
+        if !(0..=to).contains(&from) || !(1..=PARTITIONS_PER_TOPIC_MAX).contains(&to) {
+            return Err(Error::InvalidPartition {
+                topic: name.to_string(),
+                partition: to.into(),
+            });
+        }
+        if self
+            .scan_dir()?
+            .iter()
+            .any(|(t, p, _)| t == name && (from..to).contains(p))
+        {
+            return Err(Error::TopicAlreadyExists {
+                topic: name.to_string(),
+            });
+        }
+        self.make_partition_dirs(name, from..to).await
+    }
+
+    async fn make_partition_dirs(&self, name: &str, range: std::ops::Range<i32>) -> Result<()> {
+        let mut made: Vec<PathBuf> = Vec::with_capacity(range.len());
         let mut failed = None;
-        for p in 0..partitions {
+        for p in range {
             let path = partition_dir(&self.dir, name, p)?;
             match std::fs::create_dir(&path) {
                 Ok(()) => made.push(path),
@@ -430,11 +458,17 @@ impl Engine {
     /// Closes this engine's open partitions of topic `name` without touching the disk (handles
     /// still held elsewhere fail with `Deleted`). Returns how many were closed.
     pub fn close_topic(&self, name: &str) -> usize {
+        self.close_partitions_from(name, 0)
+    }
+
+    /// Closes this engine's open partitions `from..` of topic `name` without touching the disk
+    /// (the roll-back of partitions being added). Returns how many were closed.
+    pub fn close_partitions_from(&self, name: &str, from: i32) -> usize {
         let doomed: Vec<(String, i32)> = self
             .logs
             .borrow()
             .keys()
-            .filter(|(t, _)| t == name)
+            .filter(|(t, p)| t == name && *p >= from)
             .cloned()
             .collect();
         for key in &doomed {

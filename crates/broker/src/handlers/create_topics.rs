@@ -1,8 +1,8 @@
 //! CreateTopics (key 19): create through the controller shard. Replication factor must be -1 or
-//! 1 (one broker); explicit replica assignments are refused. Topic configs: ringlog's own keys
-//! are validated and kept with the topic, Kafka's are accepted and not applied yet (retention and
-//! segment size are broker-wide settings for now); see [`crate::topic_config`]. From v5 the
-//! response lists the configs ringlog acts on, with their values and sources.
+//! 1 (one broker); explicit replica assignments are refused. Topic configs (Kafka's and
+//! ringlog's) are checked with Kafka's words and kept with the topic; see
+//! [`crate::topic_config`]. From v5 the response lists every config of the new topic with its
+//! value and source, as Kafka's does.
 //!
 //! As Kafka's controller: each topic gets its own error code and message; `validate_only` runs
 //! every check (including `max.partitions`, answered POLICY_VIOLATION as a create-topic policy
@@ -105,13 +105,13 @@ pub async fn handle(shard: &Rc<ShardState>, req: CreateTopicsRequest) -> CreateT
             replication_factor: if created { 1 } else { -1 },
             configs: Some(match created {
                 true => configs
-                    .describe()
+                    .describe_all(&shard.config)
                     .into_iter()
-                    .map(|(name, value, source)| CreatableTopicConfigs {
-                        name: Str::from_static(name),
-                        value: Some(Str::from(value)),
+                    .map(|d| CreatableTopicConfigs {
+                        name: Str::from_static(d.name),
+                        value: Some(Str::from(d.value)),
                         read_only: false,
-                        config_source: source.id(),
+                        config_source: d.source.id(),
                         is_sensitive: false,
                     })
                     .collect(),

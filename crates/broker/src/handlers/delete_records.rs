@@ -11,6 +11,7 @@
 //! - an offset past the high watermark, or negative other than -1: OFFSET_OUT_OF_RANGE;
 //! - a view (issue #17): INVALID_TOPIC_EXCEPTION, as Produce to a view (a view is read-only;
 //!   Kafka refuses internal topics the same way);
+//! - a topic whose `cleanup.policy` compacts without deleting: POLICY_VIOLATION, as Kafka;
 //! - any error: `low_watermark` -1.
 //!
 //! # Invariants
@@ -62,14 +63,15 @@ pub async fn handle(shard: &Rc<ShardState>, req: DeleteRecordsRequest) -> Delete
     let mut by_shard: Vec<Vec<(String, i32, i64)>> = (0..shard.count).map(|_| Vec::new()).collect();
     let mut answers: Vec<Vec<Result<Deleted, (usize, usize)>>> = Vec::with_capacity(plan.len());
     for (name, parts) in &plan {
-        let (partitions, view_of) = {
+        let (partitions, view_of, compact_only) = {
             let catalog = shard.catalog.borrow();
             match catalog.get(name) {
                 Some(m) => (
                     Some(m.partitions),
                     m.configs.view.as_ref().map(|v| v.source.clone()),
+                    m.configs.compact_only(&shard.config),
                 ),
-                None => (None, None),
+                None => (None, None, false),
             }
         };
         let mut topic_answers = Vec::with_capacity(parts.len());
@@ -86,6 +88,8 @@ pub async fn handle(shard: &Rc<ShardState>, req: DeleteRecordsRequest) -> Delete
                     source: source.clone(),
                 }
                 .kafka_code()))
+            } else if compact_only {
+                Ok(Err(crate::protocol::error::POLICY_VIOLATION))
             } else {
                 let owner = shard.owner(name, p);
                 by_shard[owner].push((name.to_string(), p, offset));

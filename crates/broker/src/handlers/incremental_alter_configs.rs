@@ -1,20 +1,25 @@
 //! IncrementalAlterConfigs (key 44): group configs (the GROUP resource: share groups'
 //! `share.*`, `errors.deadletterqueue.*` and ringlog's retry backoff), stored durably by the
-//! group's coordinator shard. Topic and broker configs are not alterable yet (issue #19): such
-//! resources are refused with INVALID_REQUEST and a message saying so.
+//! group's coordinator shard; topic configs (TOPIC: SET, DELETE, and APPEND/SUBTRACT for list
+//! configs), changed by the controller, stored with the catalog and applied to the partition
+//! logs at once ([`crate::topic_config`]). The broker's settings are read-only (they come from
+//! `serve` flags and the TOML file): BROKER changes are refused with INVALID_REQUEST, Kafka's
+//! answer for a config that cannot change dynamically. Other resource types: INVALID_REQUEST.
 
 use std::rc::Rc;
 
 use crate::protocol::error::{INVALID_CONFIG, INVALID_GROUP_ID, INVALID_REQUEST};
 use crate::protocol::messages::{
     IncrementalAlterConfigsRequest, IncrementalAlterConfigsResourceResponse,
-    IncrementalAlterConfigsResponse, CONFIG_OPERATION_DELETE, CONFIG_OPERATION_SET,
-    RESOURCE_TYPE_GROUP,
+    IncrementalAlterConfigsResponse, CONFIG_OPERATION_APPEND, CONFIG_OPERATION_DELETE,
+    CONFIG_OPERATION_SET, CONFIG_OPERATION_SUBTRACT, RESOURCE_TYPE_BROKER, RESOURCE_TYPE_GROUP,
+    RESOURCE_TYPE_TOPIC,
 };
 use crate::protocol::wire::Str;
 use crate::routing;
 use crate::shard::ShardState;
 use crate::share::config::GroupConfigs;
+use crate::topic_config::Op;
 
 /// Resources per request (each group costs a coordinator round trip).
 pub const RESOURCES_MAX: usize = 1_000;
@@ -33,16 +38,18 @@ pub async fn handle(
                 INVALID_REQUEST,
                 format!("at most {RESOURCES_MAX} resources per request"),
             ))
-        } else if r.resource_type != RESOURCE_TYPE_GROUP {
-            Err((
-                INVALID_REQUEST,
-                format!(
-                    "ringlog alters only GROUP configs for now (resource type {} given)",
-                    r.resource_type
-                ),
-            ))
         } else {
-            alter_group(shard, r, req.validate_only).await
+            match r.resource_type {
+                RESOURCE_TYPE_GROUP => alter_group(shard, r, req.validate_only).await,
+                RESOURCE_TYPE_TOPIC => alter_topic(shard, r, req.validate_only).await,
+                RESOURCE_TYPE_BROKER => {
+                    refuse_broker(&r.resource_name, r.configs.iter().map(|c| &*c.name))
+                }
+                t => Err((
+                    INVALID_REQUEST,
+                    format!("ringlog alters GROUP and TOPIC configs (resource type {t} given)"),
+                )),
+            }
         };
         let (error_code, error_message) = match outcome {
             Ok(()) => (0, None),
@@ -129,4 +136,100 @@ async fn alter_group(
                 "the group coordinator shard is not available".to_string(),
             ))
         })
+}
+
+/// Changes a topic's configs on the controller.
+async fn alter_topic(
+    shard: &Rc<ShardState>,
+    r: &crate::protocol::messages::IncrementalAlterConfigsResource,
+    validate_only: bool,
+) -> Result<(), (i16, String)> {
+    if r.configs.len() > CONFIGS_PER_RESOURCE_MAX {
+        return Err((
+            INVALID_REQUEST,
+            format!("at most {CONFIGS_PER_RESOURCE_MAX} configs per resource"),
+        ));
+    }
+    let mut ops: Vec<(String, i8, Option<String>)> = Vec::with_capacity(r.configs.len());
+    for c in &r.configs {
+        if ops.iter().any(|(n, ..)| **n == *c.name) {
+            // Kafka's words, without the name.
+            return Err((
+                INVALID_REQUEST,
+                "Error due to duplicate config keys".to_string(),
+            ));
+        }
+        match (c.config_operation, &c.value) {
+            (CONFIG_OPERATION_DELETE, _) => {}
+            (CONFIG_OPERATION_SET | CONFIG_OPERATION_APPEND | CONFIG_OPERATION_SUBTRACT, None) => {
+                return Err((
+                    INVALID_REQUEST,
+                    format!("Null value not supported for : {}", c.name),
+                ))
+            }
+            (CONFIG_OPERATION_SET | CONFIG_OPERATION_APPEND | CONFIG_OPERATION_SUBTRACT, _) => {}
+            (op, _) => {
+                return Err((
+                    INVALID_REQUEST,
+                    format!("Unknown config operation {op} for {}", c.name),
+                ))
+            }
+        }
+        ops.push((
+            c.name.to_string(),
+            c.config_operation,
+            c.value.as_ref().map(|v| v.to_string()),
+        ));
+    }
+    let topic = r.resource_name.to_string();
+    shard
+        .call(routing::CONTROLLER_SHARD, move |s| async move {
+            let broker = s.config.clone();
+            s.controller_alter_configs(
+                &topic,
+                |current| {
+                    let ops: Vec<(&str, Op<'_>)> = ops
+                        .iter()
+                        .map(|(name, op, value)| {
+                            let v = value.as_deref().unwrap_or_default();
+                            let op = match *op {
+                                CONFIG_OPERATION_SET => Op::Set(v),
+                                CONFIG_OPERATION_APPEND => Op::Append(v),
+                                CONFIG_OPERATION_SUBTRACT => Op::Subtract(v),
+                                _ => Op::Delete,
+                            };
+                            (name.as_str(), op)
+                        })
+                        .collect();
+                    current.altered(&topic, &ops, &broker)
+                },
+                validate_only,
+            )
+            .await
+        })
+        .await
+        .unwrap_or_else(|| {
+            Err((
+                crate::protocol::error::NOT_CONTROLLER,
+                "the controller shard is not available".to_string(),
+            ))
+        })
+}
+
+/// The broker's settings come from its flags and TOML file: none changes at run time (Kafka
+/// answers INVALID_REQUEST for a config that cannot change dynamically).
+pub fn refuse_broker<'a>(
+    name: &str,
+    configs: impl Iterator<Item = &'a str>,
+) -> Result<(), (i16, String)> {
+    crate::handlers::describe_configs::check_broker_name(name)?;
+    let names: Vec<&str> = configs.collect();
+    Err((
+        INVALID_REQUEST,
+        format!(
+            "Cannot update these configs dynamically: [{}] (ringlog's broker settings are \
+             read-only: set them with serve flags or the TOML file)",
+            names.join(", ")
+        ),
+    ))
 }

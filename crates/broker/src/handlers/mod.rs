@@ -46,7 +46,9 @@ pub mod share_acknowledge;
 pub mod share_fetch;
 pub mod share_group_describe;
 pub mod share_group_heartbeat;
-// Configs (group configs now; topic and broker configs with issue #19).
+// Configs (group, topic and broker) and partitions (issue #19).
+pub mod alter_configs;
+pub mod create_partitions;
 pub mod describe_cluster;
 pub mod describe_configs;
 pub mod incremental_alter_configs;

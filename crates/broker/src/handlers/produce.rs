@@ -20,7 +20,8 @@ use crate::shard::{AppendFlags, AppendResult, PendingAppend, ShardState};
 
 /// A topic's name as received (answered as is, no copy) and its partitions with the error each
 /// got before appending (`Ok`: append it).
-type TopicPlan = (Str, Vec<(i32, Result<(), BrokerError>)>);
+/// A topic's partitions and their checks, and whether the topic stamps log-append time.
+type TopicPlan = (Str, Vec<(i32, Result<(), BrokerError>)>, bool);
 
 /// A Produce whose appends are under way: its plan and the appends to wait for.
 pub struct Dispatched {
@@ -41,17 +42,19 @@ pub async fn dispatch(shard: &Rc<ShardState>, req: ProduceRequest) -> Dispatched
         // Once per topic, not per partition; the owner shard looks the log up without
         // validating the name again.
         let name_valid = crate::storage::names::validate_topic(&name).is_ok();
-        let (known, flags, view_of) = {
+        let (known, flags, view_of, min_isr, append_time) = {
             let catalog = shard.catalog.borrow();
             catalog
                 .get(&name)
-                .map_or((None, AppendFlags::default(), None), |m| {
+                .map_or((None, AppendFlags::default(), None, 1, false), |m| {
                     let flags = AppendFlags {
                         delays: m.configs.delivery_delay,
                         indexed: catalog.is_indexed(&name),
                     };
                     let view_of = m.configs.view.as_ref().map(|v| v.source.clone());
-                    (Some(m.partitions), flags, view_of)
+                    let min_isr = m.configs.min_insync_replicas(&shard.config);
+                    let append_time = m.configs.log_append_time(&shard.config);
+                    (Some(m.partitions), flags, view_of, min_isr, append_time)
                 })
         };
         let mut partitions = Vec::with_capacity(topic.partition_data.len());
@@ -62,6 +65,14 @@ pub async fn dispatch(shard: &Rc<ShardState>, req: ProduceRequest) -> Dispatched
                 checked = Err(BrokerError::ViewNotWritable {
                     view: name.to_string(),
                     source: source.clone(),
+                });
+            }
+            // One broker is one in-sync replica: acks=all cannot meet a higher minimum.
+            if checked.is_ok() && req.acks == -1 && min_isr > 1 {
+                checked = Err(BrokerError::NotEnoughReplicas {
+                    topic: name.to_string(),
+                    partition: p.index,
+                    min_isr,
                 });
             }
             if let (Ok(()), Some((code, reason))) = (&checked, &txn_refused) {
@@ -89,7 +100,7 @@ pub async fn dispatch(shard: &Rc<ShardState>, req: ProduceRequest) -> Dispatched
             }
             partitions.push((p.index, checked));
         }
-        plan.push((topic.name, partitions));
+        plan.push((topic.name, partitions, append_time));
     }
     Dispatched { plan, pending }
 }
@@ -171,13 +182,19 @@ impl Dispatched {
             .await
             .into_iter();
         let mut out = ProduceResponse::default();
-        for (name, partitions) in plan {
+        for (name, partitions, append_time) in plan {
             let partition_responses = partitions
                 .into_iter()
                 .map(|(index, checked)| {
                     let appended = checked
                         .and_then(|()| results.next().expect("one result per appended partition"));
-                    partition_response(index, appended)
+                    let mut r = partition_response(index, appended);
+                    // The broker's clock when the answer is made, at most milliseconds after
+                    // the one the batches were stamped with (Kafka answers the exact stamp).
+                    if append_time && r.error_code == 0 {
+                        r.log_append_time_ms = crate::storage::log::now_ms();
+                    }
+                    r
                 })
                 .collect();
             out.responses.push(TopicProduceResponse {

@@ -21,10 +21,12 @@
 
 pub mod add_offsets_to_txn;
 pub mod add_partitions_to_txn;
+pub mod alter_configs;
 pub mod alter_share_group_offsets;
 pub mod api_versions;
 pub mod consumer_group_describe;
 pub mod consumer_group_heartbeat;
+pub mod create_partitions;
 pub mod create_topics;
 pub mod delete_groups;
 pub mod delete_records;
@@ -66,10 +68,12 @@ pub mod txn_offset_commit;
 
 pub use add_offsets_to_txn::*;
 pub use add_partitions_to_txn::*;
+pub use alter_configs::*;
 pub use alter_share_group_offsets::*;
 pub use api_versions::*;
 pub use consumer_group_describe::*;
 pub use consumer_group_heartbeat::*;
+pub use create_partitions::*;
 pub use create_topics::*;
 pub use delete_groups::*;
 pub use delete_records::*;
@@ -277,6 +281,8 @@ apis! {
     ShareAcknowledge => ShareAcknowledgeRequest [boxed], ShareAcknowledgeResponse;
     DescribeConfigs => DescribeConfigsRequest, DescribeConfigsResponse;
     IncrementalAlterConfigs => IncrementalAlterConfigsRequest, IncrementalAlterConfigsResponse;
+    AlterConfigs => AlterConfigsRequest, AlterConfigsResponse;
+    CreatePartitions => CreatePartitionsRequest, CreatePartitionsResponse;
     DescribeShareGroupOffsets => DescribeShareGroupOffsetsRequest, DescribeShareGroupOffsetsResponse;
     AlterShareGroupOffsets => AlterShareGroupOffsetsRequest, AlterShareGroupOffsetsResponse;
     DeleteShareGroupOffsets => DeleteShareGroupOffsetsRequest, DeleteShareGroupOffsetsResponse;
