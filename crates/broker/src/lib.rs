@@ -28,6 +28,7 @@ use ringlog_runtime as runtime;
 use ringlog_storage as storage;
 
 pub mod catalog;
+pub mod cleaner;
 pub mod config;
 pub mod connection;
 pub mod delay;
@@ -501,6 +502,7 @@ async fn shard_main(info: ShardInfo, start: ShardStart) -> io::Result<()> {
     rt::spawn(share::dlq::run_writer(state.clone()));
     rt::spawn(view::run_upkeep(state.clone()));
     rt::spawn(txn::run_upkeep(state.clone()));
+    rt::spawn(cleaner::run(state.clone()));
     let inbox_state = state.clone();
     let inbox_task = rt::spawn(async move {
         while let Some(msg) = inbox.recv().await {

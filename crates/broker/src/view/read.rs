@@ -421,7 +421,7 @@ async fn rewrite(
     let h = match at.header {
         Some(h) => h,
         None => {
-            let h = BatchHeader::parse(&bytes).map_err(|e| format!("its header: {e}"))?;
+            let h = BatchHeader::parse_stored(&bytes).map_err(|e| format!("its header: {e}"))?;
             if h.base_offset != at.base_offset
                 || h.last_offset() != at.last_offset
                 || h.size_bytes() != at.size
