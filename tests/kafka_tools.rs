@@ -420,8 +420,8 @@ fn topics_create_list_describe() {
             && fields.get(3) == Some(&"ReplicationFactor: 1"),
         "topic line: Topic, TopicId (22 characters of base64), PartitionCount 3, ReplicationFactor 1",
     );
-    // TODO(issue #19, integrator): the Kafka configs given at creation are listed once
-    // DescribeConfigs reports them as topic configs (the topic-config work in progress).
+    // The Kafka configs given at creation are listed (DescribeConfigs reports them as topic
+    // configs).
     let configs = described_configs(&head);
     for want in ["retention.ms=3600000", "cleanup.policy=delete"] {
         t.check(
@@ -455,8 +455,7 @@ fn topics_create_list_describe() {
 
 #[test]
 fn topics_alter_partitions() {
-    // TODO(issue #19, integrator): needs CreatePartitions (key 37), being built; until it is
-    // served the tool fails with an UnsupportedVersionException.
+    // CreatePartitions (key 37).
     let test = "kafka-topics --alter --partitions";
     let Some(mut t) = Tools::start(test) else {
         return;
@@ -520,8 +519,7 @@ fn configs_of_topics_and_brokers() {
     let header = format!("Dynamic configs for topic {topic} are:");
 
     // Brokers: no dynamic configs, no cluster defaults.
-    // TODO(issue #19, integrator): needs DescribeConfigs for BROKER (read-only, in progress);
-    // until then ringlog answers INVALID_REQUEST and the tool exits 1 after the header.
+    // DescribeConfigs for BROKER (the broker's settings are read-only: no dynamic ones).
     let id = BROKER_ID.to_string();
     let ran = t.ok(
         CONFIG_COMMAND,
@@ -546,8 +544,8 @@ fn configs_of_topics_and_brokers() {
         ],
     );
 
-    // TODO(issue #19, integrator): the topic's Kafka configs are listed once DescribeConfigs
-    // reports them, and --alter needs IncrementalAlterConfigs for TOPIC (both in progress).
+    // The topic's Kafka configs are listed, and --alter goes through IncrementalAlterConfigs
+    // for TOPIC.
     let ran = t.ok(CONFIG_COMMAND, &describe);
     let lines = ran.lines();
     t.check(
