@@ -188,6 +188,7 @@ both_drivers!(
     admin_apis::describe_topic_partitions_caps_the_limit,
     admin_apis::describe_log_dirs_sizes_every_partition,
     admin_apis::delete_records_moves_the_log_start,
+    admin_apis::list_offsets_max_timestamp_finds_the_newest_record,
     views_api::views_are_created_refused_and_described,
     views_api::describe_views_outside_its_version_closes_the_connection,
     views_api::a_topic_indexed_before_its_views_serves_them_from_the_index,

@@ -523,3 +523,38 @@ pub fn delete_records_moves_the_log_start(io: IoKind) {
     drop(c);
     stop(broker);
 }
+
+/// ListOffsets MAX_TIMESTAMP (-3, `kafka-get-offsets --time max-timestamp`): the first record
+/// with the partition's largest timestamp, and that timestamp; -1/-1 for a partition without
+/// records, as Kafka 4.4 answers.
+pub fn list_offsets_max_timestamp_finds_the_newest_record(io: IoKind) {
+    let broker = TestBroker::start(io);
+    let mut c = broker.connect();
+    create_topic(&mut c, "maxts", 2);
+    // Record i of a batch has timestamp base + i: the newest is the second record of the
+    // middle batch (offset 3, 5001), not the last record written.
+    produce_one(&mut c, "maxts", 0, &batch(1_000, &[b"a", b"b"]));
+    produce_one(&mut c, "maxts", 0, &batch(5_000, &[b"c", b"d"]));
+    produce_one(&mut c, "maxts", 0, &batch(3_000, &[b"e"]));
+    let v = *versions(ApiKey::ListOffsets).end();
+    let ask = |c: &mut Client, partition: i32| {
+        let r = c.call(
+            v,
+            &ListOffsetsRequest::default()
+                .with_replica_id(BrokerId(-1))
+                .with_topics(vec![list_offsets_request::ListOffsetsTopic::default()
+                    .with_name(topic_name("maxts"))
+                    .with_partitions(vec![
+                        list_offsets_request::ListOffsetsPartition::default()
+                            .with_partition_index(partition)
+                            .with_timestamp(-3),
+                    ])]),
+        );
+        let p = &r.topics[0].partitions[0];
+        (p.error_code, p.offset, p.timestamp)
+    };
+    assert_eq!(ask(&mut c, 0), (0, 3, 5_001));
+    assert_eq!(ask(&mut c, 1), (0, -1, -1), "an empty partition");
+    drop(c);
+    broker.stop();
+}

@@ -953,10 +953,17 @@ impl ShardState {
                     .engine
                     .log(&log_topic, r.partition)
                     .map(|log| (log.last_stable_offset(), -1)),
-                -1 | -3 => self
+                -1 => self
                     .engine
                     .latest_offset(&log_topic, r.partition)
                     .map(|o| (o, -1)),
+                -3 => match self.engine.log(&log_topic, r.partition) {
+                    Ok(log) => log
+                        .max_timestamp_record()
+                        .await
+                        .map(|o| o.unwrap_or((-1, -1))),
+                    Err(e) => Err(e),
+                },
                 -2 | -4 => self
                     .engine
                     .earliest_offset(&log_topic, r.partition)

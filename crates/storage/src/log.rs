@@ -1812,6 +1812,29 @@ impl Log {
     /// found; for a compressed batch the answer is the batch's base offset with its max
     /// timestamp (records are not decompressed on the broker).
     pub async fn record_for_timestamp(&self, timestamp_ms: i64) -> Result<Option<(i64, i64)>> {
+        self.record_at_or_after(timestamp_ms).await
+    }
+
+    /// The record with the largest timestamp in the log and that timestamp (Kafka's
+    /// ListOffsets MAX_TIMESTAMP, -3): the first record that reaches the largest batch max
+    /// timestamp of the visible log (exact inside uncompressed batches; the batch's first
+    /// offset for compressed ones, as [`Log::record_for_timestamp`]). `None` when the log has
+    /// no timestamped record.
+    pub async fn max_timestamp_record(&self) -> Result<Option<(i64, i64)>> {
+        let max = self
+            .segments
+            .borrow()
+            .iter()
+            .map(|s| s.max_timestamp())
+            .max()
+            .unwrap_or(-1);
+        if max < 0 {
+            return Ok(None);
+        }
+        self.record_at_or_after(max).await
+    }
+
+    async fn record_at_or_after(&self, timestamp_ms: i64) -> Result<Option<(i64, i64)>> {
         let Some(base) = self.offset_for_timestamp(timestamp_ms).await? else {
             return Ok(None);
         };
@@ -1830,7 +1853,8 @@ impl Log {
             .await;
         let n = res.map_err(|e| Error::io("read", &self.dir, e))?;
         let batch = &bytes[..n];
-        let header = BatchHeader::parse(batch).map_err(|e| Error::CorruptSegment {
+        // A stored batch may be one the cleaner rewrote (fewer records than offsets, or none).
+        let header = BatchHeader::parse_stored(batch).map_err(|e| Error::CorruptSegment {
             path: self.dir.clone(),
             position: slice.position,
             reason: e.to_string(),

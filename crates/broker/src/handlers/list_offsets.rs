@@ -1,5 +1,5 @@
-//! ListOffsets (key 2): earliest (-2), latest (-1), max timestamp (-3, answered with the latest
-//! offset: ringlog does not track the max-timestamp record separately), earliest local (-4), or
+//! ListOffsets (key 2): earliest (-2), latest (-1), max timestamp (-3: the first record with the
+//! log's largest timestamp and that timestamp, -1/-1 for a log without one), earliest local (-4), or
 //! the first offset whose batch max timestamp is at or after a time. Under READ_COMMITTED
 //! (isolation level 1, v2+) "latest" is the last stable offset (issue #18).
 
