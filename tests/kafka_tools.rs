@@ -909,3 +909,45 @@ fn support_now_ms() -> i64 {
         .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
         .unwrap_or(0)
 }
+
+/// A tool whose API ringlog does not serve (ApiVersions does not list it) fails at once with
+/// Kafka's UnsupportedVersionException and a message naming the API, never a hang:
+/// `kafka-reassign-partitions --list` (ListPartitionReassignments) and `kafka-leader-election`
+/// (ElectLeaders), which a single broker has no use for.
+#[test]
+fn unserved_apis_fail_fast_with_a_message() {
+    let test = "tools whose API is not served";
+    let Some(mut t) = Tools::start(test) else {
+        return;
+    };
+    let cases: [(&str, &[&str], &str); 2] = [
+        (
+            "org.apache.kafka.tools.reassign.ReassignPartitionsCommand",
+            &["--list"],
+            "The node does not support LIST_PARTITION_REASSIGNMENTS",
+        ),
+        (
+            "org.apache.kafka.tools.LeaderElectionCommand",
+            &["--election-type", "preferred", "--all-topic-partitions"],
+            "The node does not support ELECT_LEADERS",
+        ),
+    ];
+    for (class, args, words) in cases {
+        let started = std::time::Instant::now();
+        let ran = t.run(class, args, None);
+        let all = format!(
+            "{}{}",
+            ran.stdout(),
+            String::from_utf8_lossy(&ran.out.stderr)
+        );
+        t.check(&ran, !ran.out.status.success(), "a failure exit status");
+        t.check(&ran, all.contains(words), words);
+        // Well inside the tool's own timeouts (a refused API is answered by ApiVersions).
+        t.check(
+            &ran,
+            started.elapsed() < Duration::from_secs(30),
+            "it fails within 30 s",
+        );
+    }
+    t.finish(test);
+}
