@@ -25,7 +25,7 @@
 //! - `kafka-get-offsets --time max-timestamp` is checked for its shape only (partitions with
 //!   records, an offset below their end): which record has the largest timestamp depends on the
 //!   console producer's clock; tests/broker_wire/admin_apis.rs checks the exact answer.
-
+//!
 //! What Kafka 4.4 printed, per command (ids and sizes aside):
 //! - `TopicCommand --create --topic T --partitions 3 --config retention.ms=3600000 --config
 //!   cleanup.policy=delete`: `Created topic T.`; `--list`: one name per line;
