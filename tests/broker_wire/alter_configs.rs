@@ -533,6 +533,8 @@ pub fn topic_configs_act_on_the_partition_logs(io: IoKind) {
             let policy = |p| [("cleanup.policy", SET, Some(p))];
             assert_eq!(alter(&mut c, TOPIC, "small", &policy("compact")), ok);
             assert_eq!(delete(&mut c), 44);
+            // A compacted topic refuses records without a key (INVALID_RECORD, 87).
+            assert_eq!(produce(&mut c, "small", 1, batch(1_000, &[b"x"])).0, 87);
             assert_eq!(alter(&mut c, TOPIC, "small", &policy("compact,delete")), ok);
             assert_eq!(delete(&mut c), 0);
         }

@@ -436,23 +436,23 @@ impl ShardState {
     /// one hot partition's produce work is split over the connection's shard and the owner's.
     /// `flags.delays`: the topic is delay-enabled (its records are looked into for delivery
     /// times here too); `flags.indexed`: every batch is summarized here for the filter index
-    /// (the caller read both from the catalog with the partition count).
+    /// (the caller read both from the catalog with the partition count). `topic_config`: the
+    /// topic's own log configuration when its configs change the checks (max.message.bytes,
+    /// the timestamp bounds, compaction's key rule), so the owner need not check again; `None`
+    /// checks with the broker's.
     pub async fn start_append(
         self: &Rc<Self>,
         topic: Arc<str>,
         partition: i32,
         records: Bytes,
         flags: AppendFlags,
+        topic_config: Option<&crate::storage::LogConfig>,
     ) -> Result<PendingAppend, BrokerError> {
         let owner = self.owner(&topic, partition);
-        let checked = CheckedAppend::check(
-            self.engine.log_config(),
-            &topic,
-            partition,
-            records,
-            AppendOrigin::Client,
-        )
-        .map_err(|e| append_failed(&topic, partition, e))?;
+        let config = topic_config.unwrap_or(self.engine.log_config());
+        let checked =
+            CheckedAppend::check(config, &topic, partition, records, AppendOrigin::Client)
+                .map_err(|e| append_failed(&topic, partition, e))?;
         let payload = if flags.delays {
             // Only delay-enabled topics have their records looked into; on this shard, so the
             // owner only writes.
@@ -460,7 +460,7 @@ impl ShardState {
                 &checked,
                 crate::storage::log::now_ms(),
                 self.config.delivery_delay_max_ms,
-                self.engine.log_config().validation.decompressed_bytes_max,
+                config.validation.decompressed_bytes_max,
             ) {
                 Ok(None) => AppendPayload::Checked(checked),
                 Ok(Some(held)) => AppendPayload::Held(Box::new(held)),
@@ -474,10 +474,8 @@ impl ShardState {
                 }
             }
         } else if flags.indexed {
-            let summaries = crate::view::summarize_append(
-                &checked,
-                self.engine.log_config().validation.decompressed_bytes_max,
-            );
+            let summaries =
+                crate::view::summarize_append(&checked, config.validation.decompressed_bytes_max);
             AppendPayload::Indexed(checked, summaries)
         } else {
             AppendPayload::Checked(checked)

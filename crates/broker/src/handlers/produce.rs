@@ -42,11 +42,11 @@ pub async fn dispatch(shard: &Rc<ShardState>, req: ProduceRequest) -> Dispatched
         // Once per topic, not per partition; the owner shard looks the log up without
         // validating the name again.
         let name_valid = crate::storage::names::validate_topic(&name).is_ok();
-        let (known, flags, view_of, min_isr, append_time) = {
+        let (known, flags, view_of, min_isr, append_time, topic_config) = {
             let catalog = shard.catalog.borrow();
             catalog
                 .get(&name)
-                .map_or((None, AppendFlags::default(), None, 1, false), |m| {
+                .map_or((None, AppendFlags::default(), None, 1, false, None), |m| {
                     let flags = AppendFlags {
                         delays: m.configs.delivery_delay,
                         indexed: catalog.is_indexed(&name),
@@ -54,7 +54,17 @@ pub async fn dispatch(shard: &Rc<ShardState>, req: ProduceRequest) -> Dispatched
                     let view_of = m.configs.view.as_ref().map(|v| v.source.clone());
                     let min_isr = m.configs.min_insync_replicas(&shard.config);
                     let append_time = m.configs.log_append_time(&shard.config);
-                    (Some(m.partitions), flags, view_of, min_isr, append_time)
+                    // Checked here with the topic's bounds, so its owner need not check again.
+                    let topic_config = (!m.configs.kafka.is_empty())
+                        .then(|| m.configs.log_config(shard.engine.log_config()));
+                    (
+                        Some(m.partitions),
+                        flags,
+                        view_of,
+                        min_isr,
+                        append_time,
+                        topic_config,
+                    )
                 })
         };
         let mut partitions = Vec::with_capacity(topic.partition_data.len());
@@ -91,7 +101,7 @@ pub async fn dispatch(shard: &Rc<ShardState>, req: ProduceRequest) -> Dispatched
             if checked.is_ok() {
                 let records = p.records.expect("checked above");
                 match shard
-                    .start_append(name.clone(), p.index, records, flags)
+                    .start_append(name.clone(), p.index, records, flags, topic_config.as_ref())
                     .await
                 {
                     Ok(append) => pending.push(append),

@@ -433,6 +433,7 @@ async fn drain(shard: &Rc<ShardState>, pending: Vec<PendingCopy>) {
                     partition,
                     Bytes::from(batch),
                     crate::shard::AppendFlags::default(),
+                    None,
                 )
                 .await
             {
