@@ -32,12 +32,7 @@ pub const CLUSTER_AUTHORIZED_OPERATIONS: i32 =
     (1 << 5) | (1 << 7) | (1 << 8) | (1 << 9) | (1 << 10) | (1 << 11) | (1 << 12);
 
 /// Answer a DescribeCluster request.
-/// `advertised` is the `(host, port)` of the listener the client connected to.
-pub fn handle(
-    _shard: &Rc<ShardState>,
-    advertised: (&str, i32),
-    req: DescribeClusterRequest,
-) -> DescribeClusterResponse {
+pub fn handle(shard: &Rc<ShardState>, req: DescribeClusterRequest) -> DescribeClusterResponse {
     if req.endpoint_type != ENDPOINT_TYPE_BROKERS {
         let (error_code, message) = if req.endpoint_type == ENDPOINT_TYPE_CONTROLLERS {
             (
@@ -58,7 +53,7 @@ pub fn handle(
             ..Default::default()
         };
     }
-    let (host, port) = advertised;
+    let (host, port) = shard.config.advertised();
     DescribeClusterResponse {
         endpoint_type: ENDPOINT_TYPE_BROKERS,
         cluster_id: Str::from_static(CLUSTER_ID),

@@ -13,9 +13,12 @@
 //!   have sent or expects, through the definitions (`carries`, or a named rule next to them).
 
 pub mod api_versions;
+pub mod create_acls; // ACLs (issue #20): the model and store live in crate::acl
 pub mod create_topics;
+pub mod delete_acls;
 pub mod delete_records;
 pub mod delete_topics;
+pub mod describe_acls;
 pub mod describe_log_dirs;
 pub mod describe_topic_partitions;
 pub mod fetch;
@@ -34,8 +37,6 @@ pub mod list_groups;
 pub mod offset_commit;
 pub mod offset_delete;
 pub mod offset_fetch;
-// SCRAM credentials (issue #20; the store lives in crate::auth).
-pub mod scram_credentials;
 pub mod sync_group;
 pub mod txn;
 // Transactions' partition side (the producer state each log keeps).
