@@ -1,6 +1,7 @@
 //! Kafka 4.4's own command-line tools against a live ringlog (issue #19): the main classes
 //! behind `kafka-topics.sh`, `kafka-configs.sh`, `kafka-consumer-groups.sh`,
-//! `kafka-get-offsets.sh`, `kafka-delete-records.sh` and `kafka-log-dirs.sh` (all in the
+//! `kafka-get-offsets.sh`, `kafka-delete-records.sh`, `kafka-log-dirs.sh` and (issue #20)
+//! `kafka-acls.sh` (all in the
 //! `kafka-tools` 4.4.0 jar, fetched from Maven Central by `tests/java/setup.sh TARGET_DIR tools`),
 //! run as `java -cp <classpath> <MainClass> --bootstrap-server 127.0.0.1:<port> ...` with a
 //! deadline, against an in-process broker (two shards, io_uring) over a temporary directory.
@@ -949,5 +950,190 @@ fn unserved_apis_fail_fast_with_a_message() {
             "it fails within 30 s",
         );
     }
+    t.finish(test);
+}
+
+const ACL_COMMAND: &str = "org.apache.kafka.tools.AclCommand";
+
+/// The lines `kafka-acls.sh` prints for one resource and its ACLs (`what` is `Adding ACLs for`
+/// or `Current ACLs for`), as Kafka 4.4 printed them.
+fn acl_block(what: &str, resource: &str, acls: &[&str]) -> Vec<String> {
+    let colon = if what.starts_with("Adding") {
+        ": "
+    } else {
+        ":"
+    };
+    let mut out = vec![format!(
+        "{what} resource `ResourcePattern({resource})`{colon}"
+    )];
+    out.extend(acls.iter().map(|a| format!("\t({a})")));
+    out
+}
+
+/// The lines of stdout, sorted, trimmed of the tool's leading space on the first ACL line and
+/// without blank lines: Kafka's tool prints resources and ACLs in its hash sets' order.
+fn acl_lines(ran: &Ran) -> Vec<String> {
+    let mut lines: Vec<String> = ran
+        .lines()
+        .into_iter()
+        .map(|l| l.strip_prefix(' ').map(str::to_string).unwrap_or(l))
+        .filter(|l| !l.trim().is_empty())
+        .collect();
+    lines.sort();
+    lines
+}
+
+/// `kafka-acls.sh --add/--list/--remove` (issue #20), checked against what Kafka 4.4 with its
+/// StandardAuthorizer printed for the same commands (as sets of lines: the tool's order is its
+/// hash sets'): `--add` prints `Adding ACLs for resource ...` and the ACLs; `--list` prints
+/// `Current ACLs for resource ...` per resource (with `--resource-pattern-type match`, the
+/// literal, wildcard and prefixed ACLs that apply to the topic); `--remove --force` prints
+/// nothing; the ACLs survive a restart of the broker.
+#[test]
+fn acls_add_list_remove() {
+    let test = "kafka-acls";
+    let Some(mut t) = Tools::start(test) else {
+        return;
+    };
+    let alice_read = "principal=User:alice, host=*, operation=READ, permissionType=ALLOW";
+    let alice_write = "principal=User:alice, host=*, operation=WRITE, permissionType=ALLOW";
+    let bob_all = "principal=User:bob, host=*, operation=ALL, permissionType=ALLOW";
+    let deny_describe = "principal=User:*, host=*, operation=DESCRIBE, permissionType=DENY";
+    let orders = "resourceType=TOPIC, name=orders, patternType=LITERAL";
+    let ord = "resourceType=TOPIC, name=ord, patternType=PREFIXED";
+    let star = "resourceType=TOPIC, name=*, patternType=LITERAL";
+    let sorted = |mut v: Vec<String>| {
+        v.sort();
+        v
+    };
+
+    let ran = t.ok(
+        ACL_COMMAND,
+        &[
+            "--add",
+            "--allow-principal",
+            "User:alice",
+            "--operation",
+            "Read",
+            "--operation",
+            "Write",
+            "--topic",
+            "orders",
+        ],
+    );
+    let want = sorted(acl_block(
+        "Adding ACLs for",
+        orders,
+        &[alice_write, alice_read],
+    ));
+    t.check(&ran, acl_lines(&ran) == want, "--add prints the ACLs added");
+    let ran = t.ok(
+        ACL_COMMAND,
+        &[
+            "--add",
+            "--allow-principal",
+            "User:bob",
+            "--operation",
+            "All",
+            "--topic",
+            "ord",
+            "--resource-pattern-type",
+            "prefixed",
+        ],
+    );
+    let want = sorted(acl_block("Adding ACLs for", ord, &[bob_all]));
+    t.check(&ran, acl_lines(&ran) == want, "--add of a prefix");
+    t.ok(
+        ACL_COMMAND,
+        &[
+            "--add",
+            "--deny-principal",
+            "User:*",
+            "--operation",
+            "Describe",
+            "--topic",
+            "*",
+        ],
+    );
+
+    let all_three = |with_write: bool| {
+        let mut v = acl_block("Current ACLs for", star, &[deny_describe]);
+        let alice: Vec<&str> = if with_write {
+            vec![alice_read, alice_write]
+        } else {
+            vec![alice_read]
+        };
+        v.extend(acl_block("Current ACLs for", orders, &alice));
+        v.extend(acl_block("Current ACLs for", ord, &[bob_all]));
+        sorted(v)
+    };
+    let ran = t.ok(
+        ACL_COMMAND,
+        &[
+            "--list",
+            "--topic",
+            "orders",
+            "--resource-pattern-type",
+            "match",
+        ],
+    );
+    t.check(&ran, acl_lines(&ran) == all_three(true), "--list match");
+    let ran = t.ok(
+        ACL_COMMAND,
+        &[
+            "--remove",
+            "--force",
+            "--allow-principal",
+            "User:alice",
+            "--operation",
+            "Write",
+            "--topic",
+            "orders",
+        ],
+    );
+    t.check(&ran, ran.lines().is_empty(), "--remove prints nothing");
+    let ran = t.ok(ACL_COMMAND, &["--list"]);
+    t.check(
+        &ran,
+        acl_lines(&ran) == all_three(false),
+        "--list after --remove",
+    );
+
+    // Across a restart.
+    if let Some(b) = t.broker.take() {
+        b.shutdown();
+        let _ = b.join();
+    }
+    let broker = start_broker(IoKind::Uring, t.data_dir(), CORES, |_| {});
+    t.bootstrap = broker.local_addr().to_string();
+    t.broker = Some(broker);
+    let ran = t.ok(ACL_COMMAND, &["--list"]);
+    t.check(
+        &ran,
+        acl_lines(&ran) == all_three(false),
+        "--list after a restart",
+    );
+
+    for args in [
+        &[
+            "--remove",
+            "--force",
+            "--topic",
+            "ord",
+            "--resource-pattern-type",
+            "prefixed",
+        ][..],
+        &["--remove", "--force", "--topic", "*"][..],
+        &["--remove", "--force", "--topic", "orders"][..],
+    ] {
+        let ran = t.ok(ACL_COMMAND, args);
+        t.check(&ran, ran.lines().is_empty(), "--remove prints nothing");
+    }
+    let ran = t.ok(ACL_COMMAND, &["--list"]);
+    t.check(
+        &ran,
+        ran.lines().is_empty(),
+        "--list of no ACLs prints nothing",
+    );
     t.finish(test);
 }
