@@ -34,6 +34,9 @@
 //!   answers them: messages, filters (MATCH), unknown codes, every shard at once, restarts.
 //! - `offset_delete`: OffsetDelete (key 47): Kafka's group rules (empty, unknown, subscribed
 //!   topics, other protocol types) and the deletion across a restart.
+//! - `sasl`: listeners with security protocols and SASL (issue #20): Kafka's rules before
+//!   authentication, PLAIN and SCRAM logins, bad logins within a second, per-listener
+//!   advertised addresses, the SCRAM admin APIs across a restart, TLS listeners refused.
 //! - `describe_producers`: DescribeProducers (key 61): idempotent and transactional producers
 //!   with their open transactions' first offsets, unknown partitions, repeated asks.
 //! - `share`: share groups (issue 16): membership and assignment, share sessions, acquisition,
@@ -69,6 +72,8 @@ mod limits;
 mod offset_delete;
 #[path = "broker_wire/poison.rs"]
 mod poison;
+#[path = "broker_wire/sasl.rs"]
+mod sasl;
 #[path = "broker_wire/shards.rs"]
 mod shards;
 #[path = "broker_wire/share.rs"]
@@ -189,6 +194,9 @@ both_drivers!(
     acls::acls_reach_every_shard_and_survive_a_restart,
     offset_delete::offset_delete_follows_kafkas_rules,
     offset_delete::offset_delete_survives_a_restart,
+    sasl::sasl_listener_follows_kafkas_rules,
+    sasl::scram_admin_apis_follow_kafka_and_survive_a_restart,
+    sasl::tls_listeners_are_refused_until_built,
     describe_cluster::describe_cluster_every_version_answers_this_broker,
     admin_apis::describe_topic_partitions_pages_like_kafka,
     admin_apis::describe_topic_partitions_caps_the_limit,

@@ -45,10 +45,55 @@ enum Command {
     /// Filtered views: read-only topics of a source topic's records that match a filter
     /// (create, list, describe with zero-copy counters, delete; a ringlog broker only).
     Views(ViewsArgs),
+    /// SCRAM users of a data directory, offline (before the broker starts; a running broker's
+    /// users are changed with AlterUserScramCredentials, e.g. kafka-configs.sh).
+    Users {
+        #[command(subcommand)]
+        command: UsersCommand,
+    },
     /// Dump and check the batches of a segment `.log` file (exit 1 if it is damaged).
     Inspect {
         /// Path of a segment file, e.g. data/orders-0/00000000000000000000.log.
         path: std::path::PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum UsersCommand {
+    /// Add or replace a user's SCRAM credential (salted and hashed; the password is read from
+    /// standard input, its first line).
+    Set {
+        /// User name (the principal is User:NAME).
+        name: String,
+        /// SCRAM-SHA-256 or SCRAM-SHA-512.
+        #[arg(long)]
+        mechanism: String,
+        /// PBKDF2 iterations, 4096..=16384 (Kafka's range).
+        #[arg(long, default_value_t = ringlog::broker::auth::scram::ITERATIONS_DEFAULT)]
+        iterations: i32,
+        /// Read the password from standard input (required: never on the command line).
+        #[arg(long, required = true)]
+        password_stdin: bool,
+        /// Data directory of the broker.
+        #[arg(long)]
+        data_dir: std::path::PathBuf,
+    },
+    /// List users with their mechanisms and iterations.
+    List {
+        /// Data directory of the broker.
+        #[arg(long)]
+        data_dir: std::path::PathBuf,
+    },
+    /// Delete a user's credential of one mechanism, or all of them.
+    Delete {
+        /// User name.
+        name: String,
+        /// SCRAM-SHA-256 or SCRAM-SHA-512 (default: both).
+        #[arg(long)]
+        mechanism: Option<String>,
+        /// Data directory of the broker.
+        #[arg(long)]
+        data_dir: std::path::PathBuf,
     },
 }
 
@@ -701,7 +746,44 @@ fn main() {
         Command::Delays(args) => exit_on_error("delays", delays(args)),
         Command::Views(args) => exit_on_error("views", views(args)),
         Command::Inspect { path } => exit_on_error("inspect", inspect(&path)),
+        Command::Users { command } => {
+            if let Err(e) = users(command) {
+                eprintln!("ringlog users: {e}");
+                std::process::exit(1);
+            }
+        }
     }
+}
+
+fn users(command: UsersCommand) -> Result<(), String> {
+    use ringlog::broker::auth::credentials::offline;
+    match command {
+        UsersCommand::Set {
+            name,
+            mechanism,
+            iterations,
+            password_stdin: _,
+            data_dir,
+        } => {
+            let mut line = String::new();
+            std::io::stdin()
+                .read_line(&mut line)
+                .map_err(|e| format!("reading the password from standard input: {e}"))?;
+            let password = line.trim_end_matches(['\n', '\r']);
+            offline::set(&data_dir, &name, &mechanism, iterations, password)?;
+            eprintln!("user {name}: {mechanism} credential stored (iterations={iterations})");
+        }
+        UsersCommand::List { data_dir } => print!("{}", offline::list(&data_dir)?),
+        UsersCommand::Delete {
+            name,
+            mechanism,
+            data_dir,
+        } => {
+            offline::delete(&data_dir, &name, mechanism.as_deref())?;
+            eprintln!("user {name}: deleted");
+        }
+    }
+    Ok(())
 }
 
 fn exit_on_error(command: &str, result: Result<(), client::cli::CliError>) {

@@ -2,8 +2,9 @@
 //! TOML file with the same keys (flags win over the file).
 //!
 //! ```toml
-//! listen = "127.0.0.1:9092"
-//! advertise = "127.0.0.1:9092"
+//! listen = "127.0.0.1:9092"   # or ["SASL_PLAINTEXT://127.0.0.1:9093", "PLAINTEXT://127.0.0.1:9092"]
+//! advertise = "127.0.0.1:9092" # or "SASL_PLAINTEXT://broker.example:9093,PLAINTEXT://..."
+//! sasl-mechanisms = "SCRAM-SHA-256,SCRAM-SHA-512,PLAIN"
 //! data-dir = "./data"
 //! cores = 2
 //! io = "uring"              # or "epoll"
@@ -100,10 +101,17 @@ pub const FETCH_WAIT_MS_MAX: u64 = 30_000;
 /// Everything `ringlog serve` needs.
 #[derive(Clone, Debug)]
 pub struct BrokerConfig {
-    /// Address to listen on (every shard binds it with SO_REUSEPORT).
+    /// Address to listen on (every shard binds it with SO_REUSEPORT): the one PLAINTEXT
+    /// listener when `listeners` is empty, else the first listener's address.
     pub listen: SocketAddr,
-    /// Address given to clients in Metadata (default: the listen address).
+    /// Every listener with its security protocol (`--listen PROTOCOL://host:port,...`); empty
+    /// means one PLAINTEXT listener on `listen` (see [`BrokerConfig::listeners`]).
+    pub listeners: Vec<crate::auth::ListenerSpec>,
+    /// Addresses given to clients in Metadata: Kafka's `advertised.listeners` form, or one
+    /// `host:port` for the first listener (default: each listener's bound address).
     pub advertise: Option<String>,
+    /// SASL mechanisms offered on SASL listeners (`sasl.enabled.mechanisms`).
+    pub sasl_mechanisms: Vec<crate::auth::SaslMechanism>,
     /// Data directory.
     pub data_dir: PathBuf,
     /// Shards (default: online cores).
@@ -196,7 +204,9 @@ impl Default for BrokerConfig {
     fn default() -> Self {
         BrokerConfig {
             listen: LISTEN_DEFAULT.parse().expect("valid default"),
+            listeners: Vec::new(),
             advertise: None,
+            sasl_mechanisms: crate::auth::SaslMechanism::ALL.to_vec(),
             data_dir: PathBuf::from("./data"),
             cores: crate::runtime::online_cpus(),
             io: IoKind::Uring,
@@ -236,7 +246,29 @@ impl Default for BrokerConfig {
 }
 
 impl BrokerConfig {
-    /// The `host:port` clients are told to connect to.
+    /// Every listener to bind, in order: `listeners`, or one PLAINTEXT listener on `listen`.
+    pub fn listeners(&self) -> Vec<crate::auth::ListenerSpec> {
+        if self.listeners.is_empty() {
+            vec![crate::auth::ListenerSpec {
+                protocol: crate::auth::SecurityProtocol::Plaintext,
+                addr: self.listen,
+            }]
+        } else {
+            self.listeners.clone()
+        }
+    }
+
+    /// The advertised addresses `advertise` names, by listener (checked against the listeners).
+    pub fn advertised_listeners(&self) -> Result<Vec<crate::auth::listener::Advertised>, String> {
+        match &self.advertise {
+            Some(text) => crate::auth::listener::parse_advertised(text, &self.listeners()),
+            None => Ok(Vec::new()),
+        }
+    }
+
+    /// The `host:port` clients of the first listener are told to connect to, before the
+    /// broker bound it (a connection's own listener says where its clients go:
+    /// [`crate::auth::ListenerInfo::advertised`]).
     pub fn advertised(&self) -> (String, i32) {
         let text = self
             .advertise
@@ -416,11 +448,18 @@ impl BrokerConfig {
                 self.queued_max_request_bytes, self.request_bytes_max
             ));
         }
-        if let Some(adv) = &self.advertise {
-            if !adv.contains(':') {
-                return Err(format!("advertise must be HOST:PORT, got {adv:?}"));
-            }
+        let listeners = self.listeners();
+        if let Some(l) = listeners.iter().find(|l| !l.protocol.is_built()) {
+            return Err(format!(
+                "listener {l}: {} listeners are not built yet (TLS comes later); use \
+                 PLAINTEXT or SASL_PLAINTEXT",
+                l.protocol
+            ));
         }
+        if self.sasl_mechanisms.is_empty() {
+            return Err("sasl-mechanisms: no mechanism given".into());
+        }
+        self.advertised_listeners()?;
         Ok(())
     }
 
@@ -433,11 +472,24 @@ impl BrokerConfig {
 
     /// Apply every setting `file` gives over `self` (from a TOML file or the command line).
     pub fn apply(&mut self, file: ConfigOverrides) -> Result<(), String> {
-        if let Some(v) = file.listen {
-            self.listen = v.parse().map_err(|e| format!("listen {v:?}: {e}"))?;
+        if !file.listen.is_empty() {
+            let listeners =
+                crate::auth::listener::parse_listeners(file.listen.iter().map(String::as_str))?;
+            self.listen = listeners[0].addr;
+            // One bare PLAINTEXT address stays the classic form (`listeners` empty).
+            self.listeners = if listeners.len() == 1
+                && listeners[0].protocol == crate::auth::SecurityProtocol::Plaintext
+            {
+                Vec::new()
+            } else {
+                listeners
+            };
         }
         if let Some(v) = file.advertise {
             self.advertise = Some(v);
+        }
+        if let Some(v) = file.sasl_mechanisms {
+            self.sasl_mechanisms = crate::auth::parse_mechanisms(&v)?;
         }
         if let Some(v) = file.data_dir {
             self.data_dir = v;
@@ -581,12 +633,21 @@ impl BrokerConfig {
 #[derive(Debug, Default, Deserialize, clap::Args)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct ConfigOverrides {
-    /// Address to listen on.
-    #[arg(long)]
-    pub listen: Option<String>,
-    /// HOST:PORT given to clients in Metadata (default: the listen address).
+    /// Listeners: `PROTOCOL://host:port` (PLAINTEXT or SASL_PLAINTEXT; SSL and SASL_SSL are
+    /// not built yet) or a bare `host:port` (PLAINTEXT); comma-separated or repeated (TOML: a
+    /// string or a list).
+    #[arg(long, value_name = "[PROTOCOL://]HOST:PORT")]
+    #[serde(default, deserialize_with = "one_or_many")]
+    pub listen: Vec<String>,
+    /// Addresses given to clients in Metadata, Kafka's advertised.listeners form
+    /// (`PROTOCOL://host:port,...`), or one HOST:PORT for the first listener (default: each
+    /// listener's bound address).
     #[arg(long)]
     pub advertise: Option<String>,
+    /// SASL mechanisms offered on SASL listeners, comma-separated (default
+    /// SCRAM-SHA-256,SCRAM-SHA-512,PLAIN).
+    #[arg(long)]
+    pub sasl_mechanisms: Option<String>,
     /// Data directory.
     #[arg(long)]
     pub data_dir: Option<PathBuf>,
@@ -724,6 +785,20 @@ pub struct ConfigOverrides {
     /// are all PLAINTEXT are not checked at all (see the README's "Authorization: ACLs").
     #[arg(long)]
     pub allow_everyone_if_no_acl_found: Option<bool>,
+}
+
+/// A TOML value that is one string or a list of strings (`listen`).
+fn one_or_many<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum OneOrMany {
+        One(String),
+        Many(Vec<String>),
+    }
+    Ok(match OneOrMany::deserialize(d)? {
+        OneOrMany::One(s) => vec![s],
+        OneOrMany::Many(v) => v,
+    })
 }
 
 /// How log lines are written.
@@ -898,6 +973,45 @@ mod tests {
         assert!(e.contains("metrics"), "{e}");
         let e = c.merge_toml("log-format = \"xml\"\n").unwrap_err();
         assert!(e.contains("log format"), "{e}");
+    }
+
+    #[test]
+    fn listeners_are_flags_and_toml_keys() {
+        use crate::auth::SecurityProtocol;
+        let mut c = BrokerConfig::default();
+        assert_eq!(c.listeners().len(), 1);
+        assert_eq!(c.listeners()[0].protocol, SecurityProtocol::Plaintext);
+        c.merge_toml(
+            "listen = [\"SASL_PLAINTEXT://127.0.0.1:9093\", \"PLAINTEXT://127.0.0.1:9092\"]\n\
+             advertise = \"SASL_PLAINTEXT://broker.example:19093\"\n\
+             sasl-mechanisms = \"SCRAM-SHA-512\"\n",
+        )
+        .unwrap();
+        c.validate().unwrap();
+        let l = c.listeners();
+        assert_eq!(l.len(), 2);
+        assert_eq!(l[0].protocol, SecurityProtocol::SaslPlaintext);
+        assert_eq!(c.listen.port(), 9093);
+        assert_eq!(c.sasl_mechanisms.len(), 1);
+        // A bare address is the classic PLAINTEXT listener.
+        c.merge_toml("listen = \"127.0.0.1:7\"\nadvertise = \"h:8\"\n")
+            .unwrap();
+        assert!(c.listeners.is_empty());
+        assert_eq!(c.listeners()[0].addr.port(), 7);
+        c.validate().unwrap();
+        // TLS listeners parse and are refused until TLS exists.
+        c.merge_toml("listen = \"SSL://127.0.0.1:9094\"\n").unwrap();
+        let e = c.validate().unwrap_err();
+        assert!(e.contains("not built yet"), "{e}");
+        c.merge_toml(
+            "listen = \"PLAINTEXT://127.0.0.1:1\"\nadvertise = \"SASL_PLAINTEXT://h:1\"\n",
+        )
+        .unwrap();
+        assert!(c
+            .validate()
+            .unwrap_err()
+            .contains("no SASL_PLAINTEXT listener"));
+        assert!(c.merge_toml("sasl-mechanisms = \"GSSAPI\"\n").is_err());
     }
 
     #[test]

@@ -40,6 +40,7 @@ use bytes::{Bytes, BytesMut};
 
 use super::handlers;
 use super::shard::ShardState;
+use crate::auth::{Principal, Session};
 use crate::limits::{Conn, Phase, Reservation, ShardLimits, UNBUDGETED_BYTES_MAX};
 use crate::metrics::{RejectLog, RejectReason};
 use crate::protocol::frame::{check_frame, split_frame, FrameLimits, FrameStatus};
@@ -70,8 +71,11 @@ fn respond_or_close<R: Into<Response>>(resp: Result<R, String>) -> Outcome {
     }
 }
 
+/// The response, or (`Err`) close the connection, saying why in the log.
 enum Outcome {
     Respond(Box<Response>),
+    /// Respond, then close the connection (a failed login), saying why in the log.
+    RespondThenClose(Box<Response>, String),
     Pieces(Vec<Piece>),
     NoResponse,
     Close(String),
@@ -174,7 +178,12 @@ impl Pipeline {
 /// Serve one connection until the peer closes, an error occurs, a deadline passes (the shard's
 /// reaper shuts the socket down), or the broker shuts down. Requests already accepted are
 /// answered before the connection ends (unless writing fails).
-pub async fn serve(shard: Rc<ShardState>, limits: Rc<ShardLimits>, conn: Rc<Conn>) {
+pub async fn serve(
+    shard: Rc<ShardState>,
+    limits: Rc<ShardLimits>,
+    conn: Rc<Conn>,
+    listener: std::sync::Arc<crate::auth::ListenerInfo>,
+) {
     use tracing::Instrument;
     let number = shard.metrics.connection_opened();
     let peer = conn
@@ -187,13 +196,19 @@ pub async fn serve(shard: Rc<ShardState>, limits: Rc<ShardLimits>, conn: Rc<Conn
         peer = %peer,
         client_id = tracing::field::Empty
     );
-    serve_in_span(shard.clone(), limits, conn)
+    let session = Session::new(listener);
+    serve_in_span(shard.clone(), limits, conn, &session)
         .instrument(span)
         .await;
     shard.metrics.connection_closed();
 }
 
-async fn serve_in_span(shard: Rc<ShardState>, limits: Rc<ShardLimits>, conn: Rc<Conn>) {
+async fn serve_in_span(
+    shard: Rc<ShardState>,
+    limits: Rc<ShardLimits>,
+    conn: Rc<Conn>,
+    session: &Session,
+) {
     // Responses go out in pieces (a header, file ranges, a tail): Nagle would hold a small tail
     // back until the client's delayed ACK (~40 ms).
     let _ = conn.stream.set_nodelay(true);
@@ -201,8 +216,8 @@ async fn serve_in_span(shard: Rc<ShardState>, limits: Rc<ShardLimits>, conn: Rc<
     let transfer = Transfer::new(shard.config.transfer, conn.peer)
         .with_limits(limits.clone(), conn.clone())
         .with_metrics(shard.clone());
-    let reader = std::pin::pin!(read_requests(&shard, &limits, &conn, &pipeline));
-    let mut writer = std::pin::pin!(write_responses(&shard, &conn, &pipeline, transfer));
+    let reader = std::pin::pin!(read_requests(&shard, &limits, &conn, &pipeline, session));
+    let mut writer = std::pin::pin!(write_responses(&shard, &conn, &pipeline, transfer, session));
     // The writer is polled first: answers that are ready go out before the reader asks the
     // socket for more (a receive issued first mostly finds half a request, or nothing yet).
     if let Either::Right(()) = select(writer.as_mut(), reader).await {
@@ -217,6 +232,7 @@ async fn read_requests(
     limits: &ShardLimits,
     conn: &Conn,
     pipeline: &Pipeline,
+    session: &Session,
 ) {
     let frame_limits = FrameLimits {
         body_bytes_max: shard.config.request_bytes_max,
@@ -237,6 +253,15 @@ async fn read_requests(
             if let Some(id) = &header.client_id {
                 span.record("client_id", &**id);
                 client_id_known = true;
+            }
+        }
+        // Before authentication, only the SASL exchange's requests (Kafka closes the
+        // connection on anything else). Responses before this one were all written, so the
+        // session is up to date.
+        if let Ok((header, _)) = &decoded {
+            if let Err(why) = session.admit(header.api_key) {
+                tracing::debug!("closing the connection: {why}");
+                return;
             }
         }
         let work = match decoded {
@@ -325,6 +350,7 @@ async fn write_responses(
     conn: &Conn,
     pipeline: &Pipeline,
     mut transfer: Transfer,
+    session: &Session,
 ) {
     let stream = &conn.stream;
     let peer = conn.peer;
@@ -342,7 +368,7 @@ async fn write_responses(
             }
             Work::Alone(header, request) => {
                 conn.enter(Phase::Busy, Instant::now());
-                let outcome = handle(shard, &header, request).await;
+                let outcome = handle(shard, session, &header, request).await;
                 conn.enter(Phase::Sending, Instant::now());
                 (header, outcome)
             }
@@ -379,6 +405,18 @@ async fn write_responses(
                     }
                     return;
                 }
+            }
+            Outcome::RespondThenClose(resp, why) => {
+                if let Err(e) = encode_response(&header, &resp, &mut out) {
+                    tracing::error!(?peer, "closing connection: {e}");
+                    return;
+                }
+                metrics.bytes_out(out.len() as u64);
+                crate::metrics::response_errors(&resp, |code| metrics.error(api, code));
+                let _ = send_out(stream, &mut out).await;
+                metrics.request_done(api, job.started);
+                tracing::debug!(?peer, "closing connection: {why}");
+                return;
             }
             Outcome::NoResponse => {}
             Outcome::Close(why) => {
@@ -567,11 +605,22 @@ async fn send_out(stream: &TcpStream, out: &mut BytesMut) -> bool {
     res.is_ok()
 }
 
-async fn handle(shard: &Rc<ShardState>, header: &RequestHeader, request: Request) -> Outcome {
+/// Handles one request of the connection whose authentication is `session`: its principal
+/// ([`Session::principal`], `User:ANONYMOUS` on PLAINTEXT listeners) is who the authorizer
+/// decides for, and its listener says which address Metadata and friends advertise.
+async fn handle(
+    shard: &Rc<ShardState>,
+    session: &Session,
+    header: &RequestHeader,
+    request: Request,
+) -> Outcome {
     let v = header.api_version;
+    let advertised = session.listener().advertised();
+    // `admit` let nothing else through before authentication.
+    let principal = session.principal().unwrap_or_else(Principal::anonymous);
     match request {
         Request::ApiVersions(r) => respond(handlers::api_versions::handle(v, &r)),
-        Request::Metadata(r) => respond(handlers::metadata::handle(shard, r).await),
+        Request::Metadata(r) => respond(handlers::metadata::handle(shard, advertised, r).await),
         // The reader dispatches Produce requests itself (pipelined); this arm keeps `handle`
         // an answer to every request.
         Request::Produce(r) => {
@@ -587,7 +636,9 @@ async fn handle(shard: &Rc<ShardState>, header: &RequestHeader, request: Request
         Request::CreateTopics(r) => respond(handlers::create_topics::handle(shard, r).await),
         Request::DeleteTopics(r) => respond(handlers::delete_topics::handle(shard, r).await),
         // Consumer groups.
-        Request::FindCoordinator(r) => respond(handlers::find_coordinator::handle(shard, v, r)),
+        Request::FindCoordinator(r) => {
+            respond(handlers::find_coordinator::handle(shard, advertised, v, r))
+        }
         Request::JoinGroup(r) => {
             respond(handlers::join_group::handle(shard, v, header.client_id.as_deref(), *r).await)
         }
@@ -617,7 +668,9 @@ async fn handle(shard: &Rc<ShardState>, header: &RequestHeader, request: Request
             respond(handlers::txn::describe_transactions(shard, r).await)
         }
         Request::ListTransactions(r) => respond(handlers::txn::list_transactions(shard, r).await),
-        Request::DescribeCluster(r) => respond(handlers::describe_cluster::handle(shard, r)),
+        Request::DescribeCluster(r) => {
+            respond(handlers::describe_cluster::handle(shard, advertised, r))
+        }
         Request::DescribeTopicPartitions(r) => {
             respond(handlers::describe_topic_partitions::handle(shard, r))
         }
@@ -625,6 +678,16 @@ async fn handle(shard: &Rc<ShardState>, header: &RequestHeader, request: Request
         Request::DescribeAcls(r) => respond_or_close(handlers::describe_acls::handle(shard, &r)),
         Request::CreateAcls(r) => respond_or_close(handlers::create_acls::handle(shard, r).await),
         Request::DeleteAcls(r) => respond_or_close(handlers::delete_acls::handle(shard, r).await),
+        // SASL (issue #20): the session answers; a failed login closes the connection.
+        Request::SaslHandshake(r) => sasl_outcome(session.handshake(shard, r)),
+        Request::SaslAuthenticate(r) => sasl_outcome(session.authenticate(shard, r).await),
+        // SCRAM credentials. Authorization hook: Kafka needs CLUSTER DESCRIBE / ALTER here.
+        Request::DescribeUserScramCredentials(r) => {
+            respond(handlers::scram_credentials::describe(shard, &principal, r))
+        }
+        Request::AlterUserScramCredentials(r) => {
+            respond(handlers::scram_credentials::alter(shard, &principal, r))
+        }
         Request::DescribeLogDirs(r) => respond(handlers::describe_log_dirs::handle(shard, r).await),
         Request::DeleteRecords(r) => respond(handlers::delete_records::handle(shard, r).await),
         Request::DescribeProducers(r) => {
@@ -673,6 +736,16 @@ async fn handle(shard: &Rc<ShardState>, header: &RequestHeader, request: Request
         }
         Request::DeleteShareGroupOffsets(r) => {
             respond(handlers::share_group_offsets::delete(shard, r).await)
+        }
+    }
+}
+
+/// A SASL answer, and whether the connection closes after it.
+fn sasl_outcome<R: Into<Response>>((resp, after): (R, crate::auth::sasl::After)) -> Outcome {
+    match after {
+        crate::auth::sasl::After::Continue => respond(resp),
+        crate::auth::sasl::After::Close(why) => {
+            Outcome::RespondThenClose(Box::new(resp.into()), why)
         }
     }
 }

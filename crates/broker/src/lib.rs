@@ -27,6 +27,7 @@ use ringlog_protocol as protocol;
 use ringlog_runtime as runtime;
 use ringlog_storage as storage;
 
+pub mod auth;
 pub mod acl;
 pub mod catalog;
 pub mod cleaner;
@@ -80,6 +81,7 @@ pub const HOUSEKEEPING_INTERVAL_MS: u64 = 1_000;
 pub struct Broker {
     thread: Option<std::thread::JoinHandle<io::Result<()>>>,
     addr: SocketAddr,
+    listeners: Vec<Arc<auth::ListenerInfo>>,
     metrics_addr: Option<SocketAddr>,
     senders: Vec<mesh::Sender<Control>>,
 }
@@ -138,14 +140,43 @@ impl Broker {
         acl::store::prepare(&config.data_dir, config.cores, io_kind)?;
         // Loaded here so a damaged file stops startup with a clear message; shard 0 reloads it.
         let producer_id_bound = producer_ids::ProducerIdAllocator::load(&config.data_dir)?.bound();
+        // Loaded here so a damaged store stops startup with a clear message.
+        let credentials = Arc::new(auth::CredentialStore::open(&config.data_dir)?);
         let cores = config.cores;
-        let first = TcpListener::bind_std_reuseport(config.listen)
-            .map_err(|e| io::Error::new(e.kind(), format!("listen on {}: {e}", config.listen)))?;
-        let addr = first.local_addr()?;
-        let mut listeners = vec![first];
-        for _ in 1..cores {
-            listeners.push(TcpListener::bind_std_reuseport(addr)?);
+        // Every listener, bound once per shard (SO_REUSEPORT): each shard accepts on all.
+        let specs = config.listeners();
+        let advertised = config
+            .advertised_listeners()
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+        let mut per_shard: Vec<Vec<std::net::TcpListener>> =
+            (0..cores).map(|_| Vec::new()).collect();
+        let mut bound = Vec::with_capacity(specs.len());
+        for spec in &specs {
+            let first = TcpListener::bind_std_reuseport(spec.addr)
+                .map_err(|e| io::Error::new(e.kind(), format!("listen on {spec}: {e}")))?;
+            let at = first.local_addr()?;
+            per_shard[0].push(first);
+            for shard in per_shard.iter_mut().skip(1) {
+                shard.push(TcpListener::bind_std_reuseport(at).map_err(|e| {
+                    io::Error::new(e.kind(), format!("listen on {}://{at}: {e}", spec.protocol))
+                })?);
+            }
+            bound.push(at);
         }
+        let listener_infos: Vec<Arc<auth::ListenerInfo>> =
+            auth::listener::listener_infos(&specs, &bound, &advertised)
+                .into_iter()
+                .map(Arc::new)
+                .collect();
+        if specs.iter().any(|l| l.protocol.uses_sasl()) && credentials.current().is_empty() {
+            tracing::warn!(
+                "a SASL listener is configured but no SCRAM credential exists: no client can \
+                 log in there until one is added (`ringlog users set`, or \
+                 AlterUserScramCredentials on another listener)"
+            );
+        }
+        let addr = bound[0];
+        let listeners = per_shard;
         // Bound here so a taken port stops startup with a clear message; served by shard 0.
         let metrics_listener = config
             .metrics
@@ -165,11 +196,27 @@ impl Broker {
             config.advertise = Some(addr.to_string());
         }
         // Said once every shard is ready to accept (the start gate), so "serving" is true.
+        let listening: Vec<String> = listener_infos
+            .iter()
+            .map(|l| {
+                format!(
+                    "{}://{} (advertised {}:{})",
+                    l.protocol, l.local_addr, l.advertised_host, l.advertised_port
+                )
+            })
+            .collect();
         let serving = format!(
-            "ringlog serving: cores={cores} io={io_kind} transfer={} flush={:?} listen={addr} advertise={} data={}",
+            "ringlog serving: cores={cores} io={io_kind} transfer={} flush={:?} listen={addr} advertise={} listeners=[{}] sasl-mechanisms={} data={}",
             config.transfer,
             config.flush,
             config.advertise.as_deref().unwrap_or("?"),
+            listening.join(", "),
+            config
+                .sasl_mechanisms
+                .iter()
+                .map(|m| m.name())
+                .collect::<Vec<_>>()
+                .join(","),
             config.data_dir.display()
         );
         tracing::info!(
@@ -187,6 +234,7 @@ impl Broker {
             senders: control.senders.clone(),
         };
         let config = Arc::new(config);
+        let shard_listener_infos = listener_infos.clone();
         let thread = std::thread::Builder::new()
             .name("ringlog-broker".into())
             .spawn(move || {
@@ -225,7 +273,11 @@ impl Broker {
                         ShardStart {
                             config: config.clone(),
                             catalog: catalog.clone(),
-                            listener,
+                            listeners: listener
+                                .into_iter()
+                                .zip(shard_listener_infos.iter().cloned())
+                                .collect(),
+                            credentials: credentials.clone(),
                             inbox,
                             control: ctl,
                             peers: peers.clone(),
@@ -259,14 +311,28 @@ impl Broker {
         Ok(Broker {
             thread: Some(thread),
             addr,
+            listeners: listener_infos,
             metrics_addr,
             senders: control_senders,
         })
     }
 
-    /// The address the broker listens on.
+    /// The address the broker listens on (its first listener's).
     pub fn local_addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// Every listener, bound, in configuration order.
+    pub fn listeners(&self) -> &[Arc<auth::ListenerInfo>] {
+        &self.listeners
+    }
+
+    /// The bound address of the listener of `protocol`, if there is one.
+    pub fn listener_addr(&self, protocol: auth::SecurityProtocol) -> Option<SocketAddr> {
+        self.listeners
+            .iter()
+            .find(|l| l.protocol == protocol)
+            .map(|l| l.local_addr)
     }
 
     /// The address of the metrics endpoint (`--metrics`), if it serves one.
@@ -345,7 +411,10 @@ fn effective_io(config: &BrokerConfig) -> io::Result<IoKind> {
 struct ShardStart {
     config: Arc<BrokerConfig>,
     catalog: Catalog,
-    listener: std::net::TcpListener,
+    /// This shard's socket of every listener, with what connections accepted on it need.
+    listeners: Vec<(std::net::TcpListener, Arc<auth::ListenerInfo>)>,
+    /// The SCRAM credential store (shared).
+    credentials: Arc<auth::CredentialStore>,
     inbox: mesh::Receiver<ShardMsg>,
     control: mesh::Receiver<Control>,
     peers: Vec<mesh::Sender<ShardMsg>>,
@@ -392,7 +461,8 @@ async fn shard_main(info: ShardInfo, start: ShardStart) -> io::Result<()> {
     let ShardStart {
         config,
         catalog,
-        listener,
+        listeners,
+        credentials,
         inbox,
         control,
         peers,
@@ -465,6 +535,7 @@ async fn shard_main(info: ShardInfo, start: ShardStart) -> io::Result<()> {
         views: view::Views::default(),
         txns: txn::Txns::default(),
         metrics: metrics::ShardMetrics::new(),
+        credentials,
         acls: acl::ShardAcls::new(acl::AuthorizerConfig::of(&config)),
     });
     let catalog_now = state.catalog.borrow().clone();
@@ -550,7 +621,6 @@ async fn shard_main(info: ShardInfo, start: ShardStart) -> io::Result<()> {
         }
     });
 
-    let listener = TcpListener::from_std(listener)?;
     let shard_limits = Rc::new(limits::ShardLimits::new(limits.clone(), &config));
     rt::spawn(shard_limits.clone().run_reaper(state.clone()));
     rt::spawn(shard_limits.clone().run_budget_pump(state.clone()));
@@ -559,9 +629,75 @@ async fn shard_main(info: ShardInfo, start: ShardStart) -> io::Result<()> {
         let l = TcpListener::from_std(l)?;
         rt::spawn(metrics::http::run(state.clone(), l, limits.clone()));
     }
+    let listeners = listeners
+        .into_iter()
+        .map(|(l, info)| Ok((TcpListener::from_std(l)?, info)))
+        .collect::<io::Result<Vec<_>>>()?;
     gate.arrive_and_wait(count, &state.shutting_down).await;
     let live = Rc::new(Cell::new(0usize));
     let drained = Rc::new(Notify::new());
+    // One accept loop per listener; they share the connection count and the drain signal.
+    let accepting: Vec<_> = listeners
+        .into_iter()
+        .map(|(listener, info)| {
+            rt::spawn(accept_loop(AcceptLoop {
+                listener,
+                info,
+                state: state.clone(),
+                limits: limits.clone(),
+                shard_limits: shard_limits.clone(),
+                live: live.clone(),
+                drained: drained.clone(),
+            }))
+        })
+        .collect();
+    for task in accepting {
+        task.await;
+    }
+    let grace = rt::time::timeout(Duration::from_millis(SHUTDOWN_GRACE_MS), async {
+        while live.get() > 0 {
+            drained.notified().await;
+        }
+    });
+    if grace.await.is_err() {
+        tracing::warn!(
+            "shard {id}: {} connection(s) still busy after the grace period; closing them",
+            live.get()
+        );
+    }
+    if let Err(e) = state.engine.flush_all().await {
+        tracing::error!("shard {id}: final flush failed: {e}");
+    }
+    inbox_task.cancel().await;
+    Ok(())
+}
+
+/// One listener's accept loop on one shard.
+struct AcceptLoop {
+    listener: TcpListener,
+    info: Arc<auth::ListenerInfo>,
+    state: Rc<ShardState>,
+    limits: Arc<limits::BrokerLimits>,
+    shard_limits: Rc<limits::ShardLimits>,
+    /// Connections open on this shard (all listeners).
+    live: Rc<Cell<usize>>,
+    /// Fires when a connection of this shard closes.
+    drained: Rc<Notify>,
+}
+
+/// Accepts connections on one listener until shutdown; each is served on this shard with its
+/// listener's protocol.
+async fn accept_loop(accept: AcceptLoop) {
+    let AcceptLoop {
+        listener,
+        info,
+        state,
+        limits,
+        shard_limits,
+        live,
+        drained,
+    } = accept;
+    let id = state.id;
     let mut backoff = limits::AcceptBackoff::default();
     loop {
         if state.shutting_down.get() {
@@ -650,33 +786,17 @@ async fn shard_main(info: ShardInfo, start: ShardStart) -> io::Result<()> {
         };
         let conn = shard_limits.register(stream, peer, permit);
         live.set(live.get() + 1);
-        let (state, shard_limits, live, drained) = (
+        let (state, shard_limits, live, drained, info) = (
             state.clone(),
             shard_limits.clone(),
             live.clone(),
             drained.clone(),
+            info.clone(),
         );
         rt::spawn(async move {
-            connection::serve(state, shard_limits, conn).await;
+            connection::serve(state, shard_limits, conn, info).await;
             live.set(live.get() - 1);
             drained.notify_waiters();
         });
     }
-    drop(listener);
-    let grace = rt::time::timeout(Duration::from_millis(SHUTDOWN_GRACE_MS), async {
-        while live.get() > 0 {
-            drained.notified().await;
-        }
-    });
-    if grace.await.is_err() {
-        tracing::warn!(
-            "shard {id}: {} connection(s) still busy after the grace period; closing them",
-            live.get()
-        );
-    }
-    if let Err(e) = state.engine.flush_all().await {
-        tracing::error!("shard {id}: final flush failed: {e}");
-    }
-    inbox_task.cancel().await;
-    Ok(())
 }

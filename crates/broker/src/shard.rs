@@ -375,6 +375,8 @@ pub struct ShardState {
     pub txns: crate::txn::Txns,
     /// This shard's request counters for the metrics endpoint (plain cells, this shard's only).
     pub metrics: crate::metrics::ShardMetrics,
+    /// The SCRAM credential store, shared by every shard (read once per login).
+    pub credentials: Arc<crate::auth::CredentialStore>,
     /// This shard's copy of the ACLs and the decision function (the controller: their store).
     pub acls: crate::acl::ShardAcls,
 }

@@ -196,6 +196,15 @@ differential_tests! {
     describe_log_dirs_response => messages::DescribeLogDirsResponse, kp::DescribeLogDirsResponse;
     describe_topic_partitions_request => messages::DescribeTopicPartitionsRequest, kp::DescribeTopicPartitionsRequest;
     describe_topic_partitions_response => messages::DescribeTopicPartitionsResponse, kp::DescribeTopicPartitionsResponse;
+    // SASL and SCRAM credentials (issue #20).
+    sasl_handshake_request => messages::SaslHandshakeRequest, kp::SaslHandshakeRequest;
+    sasl_handshake_response => messages::SaslHandshakeResponse, kp::SaslHandshakeResponse;
+    sasl_authenticate_request => messages::SaslAuthenticateRequest, kp::SaslAuthenticateRequest;
+    sasl_authenticate_response => messages::SaslAuthenticateResponse, kp::SaslAuthenticateResponse;
+    describe_user_scram_credentials_request => messages::DescribeUserScramCredentialsRequest, kp::DescribeUserScramCredentialsRequest;
+    describe_user_scram_credentials_response => messages::DescribeUserScramCredentialsResponse, kp::DescribeUserScramCredentialsResponse;
+    alter_user_scram_credentials_request => messages::AlterUserScramCredentialsRequest, kp::AlterUserScramCredentialsRequest;
+    alter_user_scram_credentials_response => messages::AlterUserScramCredentialsResponse, kp::AlterUserScramCredentialsResponse;
     // Not here: the ringlog-private APIs (versions::PRIVATE_APIS: DescribeDelays 32000,
     // DescribeShareState 32001, DescribeViews 32002).
     // Kafka's schemas, and so kafka-protocol, do not know them: there is no oracle to compare

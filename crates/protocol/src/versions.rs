@@ -29,6 +29,7 @@
 //! | SyncGroup    | 14  | 0..=5  | v5 checks protocol type and name       |
 //! | DescribeGroups | 15 | 0..=5 | v6 (KIP-1043 error messages) left out                                 |
 //! | ListGroups   | 16  | 0..=5  | v4 state filter, v5 type filter ("classic" only)                      |
+//! | SaslHandshake | 17 | 0..=1  | SASL listeners; v1 = tokens in SaslAuthenticate (v0's raw tokens refused, as Kafka 4) |
 //! | DeleteGroups | 42  | 0..=2  |                                           |
 //! | ApiVersions  | 18  | 0..=5  | aiokafka sends v0, kafkajs v2, librdkafka/kafka-python v3/v4           |
 //! | CreateTopics | 19  | 2..=7  |                                          |
@@ -50,8 +51,11 @@
 //! | AlterConfigs | 33 | 0..=2 | the legacy replace-all form: TOPIC; BROKER refused (read-only) |
 //! | CreatePartitions | 37 | 0..=3 | `kafka-topics.sh --alter --partitions`, Admin.createPartitions() |
 //! | DescribeLogDirs | 35 | 1..=5 | `kafka-log-dirs.sh --describe`; v3 top-level error, v4 volume bytes, v5 cordoned (Kafka 4.4's range) |
+//! | SaslAuthenticate | 36 | 0..=2 | PLAIN, SCRAM-SHA-256/512; v1 session lifetime (0: no re-authentication), v2 flexible |
 //! | IncrementalAlterConfigs | 44 | 0..=1 | GROUP and TOPIC configs; BROKER refused (read-only) |
 //! | OffsetDelete | 47 | 0..=0 | `kafka-consumer-groups.sh --delete-offsets`; Kafka 4.4's only version |
+//! | DescribeUserScramCredentials | 50 | 0..=0 | `kafka-configs.sh --describe --entity-type users`; Kafka 4.4's only version |
+//! | AlterUserScramCredentials | 51 | 0..=0 | `kafka-configs.sh --alter --add-config 'SCRAM-SHA-256=[...]'`; Kafka 4.4's only version |
 //! | ConsumerGroupHeartbeat | 68 | 0..=1 | KIP-848 consumer groups; v1 adds the topic regex (refused) |
 //! | ConsumerGroupDescribe  | 69 | 0..=1 | v1 adds member_type                                  |
 //! | DescribeTopicPartitions | 75 | 0..=0 | `kafka-topics.sh --describe` in 4.x (Metadata is its fallback); paginated |
@@ -116,6 +120,7 @@ pub const SUPPORTED_APIS: &[ApiRange] = &[
     ApiRange { api_key: ApiKey::SyncGroup, min_version: 0, max_version: 5 },
     ApiRange { api_key: ApiKey::DescribeGroups, min_version: 0, max_version: 5 },
     ApiRange { api_key: ApiKey::ListGroups, min_version: 0, max_version: 5 },
+    ApiRange { api_key: ApiKey::SaslHandshake, min_version: 0, max_version: 1 },
     ApiRange { api_key: ApiKey::ApiVersions, min_version: 0, max_version: 5 },
     ApiRange { api_key: ApiKey::CreateTopics, min_version: 2, max_version: 7 },
     ApiRange { api_key: ApiKey::DeleteTopics, min_version: 1, max_version: 6 },
@@ -131,10 +136,13 @@ pub const SUPPORTED_APIS: &[ApiRange] = &[
     ApiRange { api_key: ApiKey::DescribeConfigs, min_version: 1, max_version: 4 },
     ApiRange { api_key: ApiKey::AlterConfigs, min_version: 0, max_version: 2 },
     ApiRange { api_key: ApiKey::DescribeLogDirs, min_version: 1, max_version: 5 },
+    ApiRange { api_key: ApiKey::SaslAuthenticate, min_version: 0, max_version: 2 },
     ApiRange { api_key: ApiKey::CreatePartitions, min_version: 0, max_version: 3 },
     ApiRange { api_key: ApiKey::DeleteGroups, min_version: 0, max_version: 2 },
     ApiRange { api_key: ApiKey::IncrementalAlterConfigs, min_version: 0, max_version: 1 },
     ApiRange { api_key: ApiKey::OffsetDelete, min_version: 0, max_version: 0 },
+    ApiRange { api_key: ApiKey::DescribeUserScramCredentials, min_version: 0, max_version: 0 },
+    ApiRange { api_key: ApiKey::AlterUserScramCredentials, min_version: 0, max_version: 0 },
     ApiRange { api_key: ApiKey::DescribeCluster, min_version: 0, max_version: 2 },
     ApiRange { api_key: ApiKey::DescribeProducers, min_version: 0, max_version: 0 },
     ApiRange { api_key: ApiKey::DescribeTransactions, min_version: 0, max_version: 0 },

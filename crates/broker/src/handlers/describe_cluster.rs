@@ -32,7 +32,12 @@ pub const CLUSTER_AUTHORIZED_OPERATIONS: i32 =
     (1 << 5) | (1 << 7) | (1 << 8) | (1 << 9) | (1 << 10) | (1 << 11) | (1 << 12);
 
 /// Answer a DescribeCluster request.
-pub fn handle(shard: &Rc<ShardState>, req: DescribeClusterRequest) -> DescribeClusterResponse {
+/// `advertised` is the `(host, port)` of the listener the client connected to.
+pub fn handle(
+    _shard: &Rc<ShardState>,
+    advertised: (&str, i32),
+    req: DescribeClusterRequest,
+) -> DescribeClusterResponse {
     if req.endpoint_type != ENDPOINT_TYPE_BROKERS {
         let (error_code, message) = if req.endpoint_type == ENDPOINT_TYPE_CONTROLLERS {
             (
@@ -53,7 +58,7 @@ pub fn handle(shard: &Rc<ShardState>, req: DescribeClusterRequest) -> DescribeCl
             ..Default::default()
         };
     }
-    let (host, port) = shard.config.advertised();
+    let (host, port) = advertised;
     DescribeClusterResponse {
         endpoint_type: ENDPOINT_TYPE_BROKERS,
         cluster_id: Str::from_static(CLUSTER_ID),

@@ -35,12 +35,14 @@ fn check(key_type: i8, key: &str) -> Result<(), BrokerError> {
 }
 
 /// Answer a FindCoordinator request.
+/// `advertised` is the `(host, port)` of the listener the client connected to.
 pub fn handle(
-    shard: &Rc<ShardState>,
+    _shard: &Rc<ShardState>,
+    advertised: (&str, i32),
     version: i16,
     req: FindCoordinatorRequest,
 ) -> FindCoordinatorResponse {
-    let (host, port) = shard.config.advertised();
+    let (host, port) = advertised;
     let host = Str::from(host);
     if !FindCoordinatorRequest::carries("coordinator_keys", version) {
         // One key, answered in the top-level fields.

@@ -17,8 +17,13 @@ pub const NODE_ID: i32 = 0;
 pub const CLUSTER_ID: &str = "ringlog";
 
 /// Answer a Metadata request.
-pub async fn handle(shard: &Rc<ShardState>, req: MetadataRequest) -> MetadataResponse {
-    let (host, port) = shard.config.advertised();
+/// `advertised` is the `(host, port)` of the listener the client connected to.
+pub async fn handle(
+    shard: &Rc<ShardState>,
+    advertised: (&str, i32),
+    req: MetadataRequest,
+) -> MetadataResponse {
+    let (host, port) = advertised;
     let mut resp = MetadataResponse {
         brokers: vec![MetadataResponseBroker {
             node_id: NODE_ID,

@@ -37,6 +37,8 @@ pub mod list_groups;
 pub mod offset_commit;
 pub mod offset_delete;
 pub mod offset_fetch;
+// SCRAM credentials (issue #20; the store lives in crate::auth).
+pub mod scram_credentials;
 pub mod sync_group;
 pub mod txn;
 // Transactions' partition side (the producer state each log keeps).

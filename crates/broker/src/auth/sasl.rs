@@ -1,0 +1,342 @@
+//! One connection's authentication: its listener, where it is in the SASL exchange, and the
+//! principal it authenticated as. SaslHandshake (key 17) and SaslAuthenticate (key 36) are
+//! answered here, as Kafka 4.4's `SaslServerAuthenticator` answers them.
+//!
+//! ```text
+//!  Handshake ──SaslHandshake(enabled)──> Authenticate(m) ──SaslAuthenticate ok──> Done
+//!     │ ApiVersions: stays                   │ SCRAM: first round ──> ScramFinal ──┘
+//!     │ anything else: close                 │ anything else, a failed login: close
+//!  PLAINTEXT listeners start in Done (User:ANONYMOUS); in Done, SaslHandshake and
+//!  SaslAuthenticate are answered ILLEGAL_SASL_STATE (Kafka's KafkaApis does the same).
+//! ```
+//!
+//! # Invariants
+//! - [`Session::principal`] is `Some` exactly in `Done`.
+//! - Every failure of a login is answered with SASL_AUTHENTICATION_FAILED and the same
+//!   message after [`super::AUTH_FAILURE_DELAY_MS`], and the connection closes.
+
+use std::cell::RefCell;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+
+use super::listener::ListenerInfo;
+use super::scram::{ScramMechanism, ScramServer};
+use super::{Principal, AUTH_FAILURE_DELAY_MS};
+use crate::protocol::error;
+use crate::protocol::messages::{
+    SaslAuthenticateRequest, SaslAuthenticateResponse, SaslHandshakeRequest, SaslHandshakeResponse,
+};
+use crate::protocol::wire::Str;
+use crate::protocol::ApiKey;
+use crate::shard::ShardState;
+
+/// Longest PLAIN token accepted (authzid, user name and password with two NULs).
+pub const PLAIN_TOKEN_BYTES_MAX: usize = 4096;
+
+/// A SASL mechanism ringlog serves.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum SaslMechanism {
+    /// PLAIN (RFC 4616), checked against the user's SCRAM credential.
+    Plain,
+    /// SCRAM-SHA-256 or SCRAM-SHA-512.
+    Scram(ScramMechanism),
+}
+
+impl SaslMechanism {
+    /// Every mechanism, in the default `--sasl-mechanisms` order.
+    pub const ALL: [SaslMechanism; 3] = [
+        SaslMechanism::Scram(ScramMechanism::Sha256),
+        SaslMechanism::Scram(ScramMechanism::Sha512),
+        SaslMechanism::Plain,
+    ];
+
+    /// The SASL name.
+    pub fn name(self) -> &'static str {
+        match self {
+            SaslMechanism::Plain => "PLAIN",
+            SaslMechanism::Scram(m) => m.name(),
+        }
+    }
+
+    /// The mechanism named `name` (exactly: SASL names are case-sensitive in Kafka).
+    pub fn from_name(name: &str) -> Option<SaslMechanism> {
+        Self::ALL.into_iter().find(|m| m.name() == name)
+    }
+}
+
+impl std::fmt::Display for SaslMechanism {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+enum State {
+    /// Waiting for SaslHandshake (ApiVersions allowed).
+    Handshake,
+    /// The mechanism is chosen; waiting for its first token.
+    Authenticate(SaslMechanism),
+    /// SCRAM: the server-first message went out; waiting for the client-final one.
+    ScramFinal(ScramServer),
+    /// Authenticated (or a PLAINTEXT listener).
+    Done(Principal),
+    /// A login failed; the connection is closing.
+    Failed,
+}
+
+/// What the connection does after a SASL request was answered.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum After {
+    /// Keep serving.
+    Continue,
+    /// Close the connection (after writing the response), saying why in the log.
+    Close(String),
+}
+
+/// A connection's authentication state.
+pub struct Session {
+    listener: Arc<ListenerInfo>,
+    state: RefCell<State>,
+}
+
+impl Session {
+    /// The session of a connection accepted on `listener`: authenticated as `User:ANONYMOUS`
+    /// at once unless the listener uses SASL.
+    pub fn new(listener: Arc<ListenerInfo>) -> Session {
+        let state = if listener.protocol.uses_sasl() {
+            State::Handshake
+        } else {
+            State::Done(Principal::anonymous())
+        };
+        Session {
+            listener,
+            state: RefCell::new(state),
+        }
+    }
+
+    /// The listener the connection came in on.
+    pub fn listener(&self) -> &ListenerInfo {
+        &self.listener
+    }
+
+    /// The authenticated principal (`User:ANONYMOUS` on PLAINTEXT listeners); `None` until a
+    /// SASL connection authenticated. The authorizer decides on this.
+    pub fn principal(&self) -> Option<Principal> {
+        match &*self.state.borrow() {
+            State::Done(p) => Some(p.clone()),
+            _ => None,
+        }
+    }
+
+    /// Whether a request of `api` may be handled now. Before authentication only the SASL
+    /// exchange's requests are, in Kafka's order; `Err` says why the connection must close.
+    pub fn admit(&self, api: ApiKey) -> Result<(), String> {
+        match (&*self.state.borrow(), api) {
+            (State::Done(_), _) => Ok(()),
+            (State::Handshake, ApiKey::ApiVersions | ApiKey::SaslHandshake) => Ok(()),
+            (State::Authenticate(_) | State::ScramFinal(_), ApiKey::SaslAuthenticate) => Ok(()),
+            (State::Handshake, _) => Err(format!(
+                "unexpected {api:?} request during SASL handshake (before authentication)"
+            )),
+            (State::Failed, _) => Err("authentication failed".into()),
+            (_, _) => Err(format!(
+                "unexpected {api:?} request during SASL authentication"
+            )),
+        }
+    }
+
+    /// Answers SaslHandshake.
+    pub fn handshake(
+        &self,
+        shard: &ShardState,
+        req: SaslHandshakeRequest,
+    ) -> (SaslHandshakeResponse, After) {
+        let enabled = &shard.config.sasl_mechanisms;
+        let mut state = self.state.borrow_mut();
+        if !matches!(*state, State::Handshake) {
+            // Authenticated, or a PLAINTEXT listener: Kafka's KafkaApis answer.
+            return (
+                SaslHandshakeResponse {
+                    error_code: error::ILLEGAL_SASL_STATE,
+                    mechanisms: Vec::new(),
+                },
+                After::Continue,
+            );
+        }
+        let mechanisms = enabled.iter().map(|m| Str::from_static(m.name())).collect();
+        match SaslMechanism::from_name(&req.mechanism).filter(|m| enabled.contains(m)) {
+            Some(m) => {
+                *state = State::Authenticate(m);
+                (
+                    SaslHandshakeResponse {
+                        error_code: error::NONE,
+                        mechanisms,
+                    },
+                    After::Continue,
+                )
+            }
+            None => {
+                *state = State::Failed;
+                (
+                    SaslHandshakeResponse {
+                        error_code: error::UNSUPPORTED_SASL_MECHANISM,
+                        mechanisms,
+                    },
+                    After::Close(format!("unsupported SASL mechanism {:?}", &*req.mechanism)),
+                )
+            }
+        }
+    }
+
+    /// Answers SaslAuthenticate: one round of the chosen mechanism.
+    pub async fn authenticate(
+        &self,
+        shard: &ShardState,
+        req: SaslAuthenticateRequest,
+    ) -> (SaslAuthenticateResponse, After) {
+        let state = std::mem::replace(&mut *self.state.borrow_mut(), State::Failed);
+        let (mechanism, outcome) = match state {
+            State::Done(p) => {
+                *self.state.borrow_mut() = State::Done(p);
+                return (
+                    SaslAuthenticateResponse {
+                        error_code: error::ILLEGAL_SASL_STATE,
+                        error_message: Some(Str::from_static(
+                            "SaslAuthenticate request received after successful authentication",
+                        )),
+                        ..Default::default()
+                    },
+                    After::Continue,
+                );
+            }
+            State::Authenticate(SaslMechanism::Plain) => {
+                (SaslMechanism::Plain, plain(shard, &req.auth_bytes))
+            }
+            State::Authenticate(SaslMechanism::Scram(m)) => {
+                let mut server = ScramServer::new(m);
+                let credentials = shard.credentials.current();
+                match server.client_first(&req.auth_bytes, |user| credentials.get(user, m).cloned())
+                {
+                    Ok(server_first) => {
+                        *self.state.borrow_mut() = State::ScramFinal(server);
+                        return (
+                            SaslAuthenticateResponse {
+                                auth_bytes: Bytes::from(server_first),
+                                ..Default::default()
+                            },
+                            After::Continue,
+                        );
+                    }
+                    Err(e) => (SaslMechanism::Scram(m), Err(e.to_string())),
+                }
+            }
+            State::ScramFinal(mut server) => {
+                let m = server.mechanism();
+                match server.client_final(&req.auth_bytes) {
+                    Ok((user, server_final)) => (
+                        SaslMechanism::Scram(m),
+                        Ok((user, Bytes::from(server_final))),
+                    ),
+                    Err(e) => (SaslMechanism::Scram(m), Err(e.to_string())),
+                }
+            }
+            // `admit` lets SaslAuthenticate through only in the states above.
+            State::Handshake | State::Failed => {
+                return (
+                    SaslAuthenticateResponse {
+                        error_code: error::ILLEGAL_SASL_STATE,
+                        error_message: Some(Str::from_static(
+                            "Unexpected SaslAuthenticate request",
+                        )),
+                        ..Default::default()
+                    },
+                    After::Close("SaslAuthenticate outside the SASL exchange".into()),
+                );
+            }
+        };
+        match outcome {
+            Ok((user, auth_bytes)) => {
+                tracing::debug!(principal = %Principal::user(&user), %mechanism, "authenticated");
+                *self.state.borrow_mut() = State::Done(Principal::user(&user));
+                (
+                    SaslAuthenticateResponse {
+                        auth_bytes,
+                        // No re-authentication asked for (KIP-368 is optional).
+                        session_lifetime_ms: 0,
+                        ..Default::default()
+                    },
+                    After::Continue,
+                )
+            }
+            Err(why) => {
+                crate::runtime::time::sleep(Duration::from_millis(AUTH_FAILURE_DELAY_MS)).await;
+                let message = failure_message(mechanism);
+                tracing::info!(
+                    listener = %self.listener.protocol,
+                    "failed authentication ({message}): {why}"
+                );
+                (
+                    SaslAuthenticateResponse {
+                        error_code: error::SASL_AUTHENTICATION_FAILED,
+                        error_message: Some(Str::from(message.as_str())),
+                        ..Default::default()
+                    },
+                    After::Close(format!("authentication failed: {why}")),
+                )
+            }
+        }
+    }
+}
+
+/// Kafka 4.4's message for every failed login.
+pub fn failure_message(mechanism: SaslMechanism) -> String {
+    format!(
+        "Authentication failed during authentication due to invalid credentials with SASL \
+         mechanism {mechanism}"
+    )
+}
+
+/// Checks a PLAIN token (`authzid NUL authcid NUL password`, RFC 4616) against the user's SCRAM
+/// credential; the user name and an empty server token on success.
+fn plain(shard: &ShardState, token: &[u8]) -> Result<(String, Bytes), String> {
+    if token.len() > PLAIN_TOKEN_BYTES_MAX {
+        return Err("PLAIN token too long".into());
+    }
+    let mut parts = token.split(|&b| b == 0);
+    let (Some(authzid), Some(user), Some(password), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err("the PLAIN token is not authzid NUL user NUL password".into());
+    };
+    let user = std::str::from_utf8(user).map_err(|_| "user name is not UTF-8".to_string())?;
+    if user.is_empty() {
+        return Err("username not specified".into());
+    }
+    if password.is_empty() {
+        return Err("password not specified".into());
+    }
+    if !authzid.is_empty() && authzid != user.as_bytes() {
+        return Err("an authorization id different from the user name".into());
+    }
+    let credentials = shard.credentials.current();
+    let known = credentials.user(user).and_then(|by_mechanism| {
+        // Any of the user's SCRAM credentials proves the password.
+        by_mechanism.iter().next().map(|(m, c)| (*m, c.clone()))
+    });
+    match known {
+        Some((m, c)) if c.matches_password(m, password) => Ok((user.to_string(), Bytes::new())),
+        Some(_) => Err("invalid password".into()),
+        None => {
+            // The same work for an unknown user as for a known one, so the time taken does not
+            // tell them apart.
+            let decoy = [0u8; 1];
+            let _ = ScramMechanism::Sha256.salted_password(
+                password,
+                &decoy,
+                super::scram::ITERATIONS_DEFAULT as u32,
+            );
+            Err("unknown user".into())
+        }
+    }
+}
