@@ -380,6 +380,8 @@ struct Inner {
 /// once the queue is empty.
 pub struct StateLog {
     inner: Rc<Inner>,
+    /// The writer task, awaited by [`StateLog::close`].
+    writer: Option<crate::rt::JoinHandle<()>>,
 }
 
 impl std::fmt::Debug for StateLog {
@@ -441,8 +443,8 @@ impl StateLog {
             compact_retry_bytes: Cell::new(0),
             compactions: Cell::new(0),
         });
-        crate::rt::spawn(run_writer(inner.clone()));
-        Ok(StateLog { inner })
+        let writer = Some(crate::rt::spawn(run_writer(inner.clone())));
+        Ok(StateLog { inner, writer })
     }
 
     /// Appends `updates` (in order, as one unit of group commit). Resolves once they are durable
@@ -550,6 +552,21 @@ impl StateLog {
     /// The log's directory.
     pub fn dir(&self) -> &Path {
         &self.inner.dir
+    }
+}
+
+impl StateLog {
+    /// Closes the log and waits until its writer task has stopped: the queued appends are
+    /// written, and a compaction the last append started has finished (or failed). Reopen the
+    /// same directory in this process only after this: a writer still running would race the
+    /// new log's recovery of an interrupted swap. Dropping the handle instead stops the writer
+    /// in the background.
+    pub async fn close(mut self) {
+        self.inner.closed.set(true);
+        self.inner.work.notify_waiters();
+        if let Some(writer) = self.writer.take() {
+            writer.await;
+        }
     }
 }
 

@@ -175,7 +175,7 @@ fn replay_matches_a_hashmap_model_through_appends_compactions_and_reopens() {
                     1 => {
                         auto += log.compactions() - manual_since_open;
                         manual_since_open = 0;
-                        drop(log);
+                        log.close().await;
                         let (reopened, replayed) = open(root, small()).await;
                         model.check_replay(&replayed);
                         *memory.borrow_mut() = as_map(&replayed);
@@ -207,7 +207,7 @@ fn replay_matches_a_hashmap_model_through_appends_compactions_and_reopens() {
                 assert_eq!(log.live_keys(), model.values.len());
             }
             auto += log.compactions() - manual_since_open;
-            drop(log);
+            log.close().await;
             let (_log, replayed) = open(root, small()).await;
             model.check_replay(&replayed);
             auto
@@ -326,7 +326,7 @@ fn a_crash_at_any_compaction_step_leaves_the_old_or_the_new_log() {
             if refused.is_ok() {
                 model.apply(&[put("late", "1")]);
             }
-            drop(log);
+            log.close().await;
             let (log, replayed) = open(root, manual()).await;
             model.check_replay(&replayed);
             assert!(siblings_left(&live).is_empty(), "{step:?}");
@@ -337,7 +337,7 @@ fn a_crash_at_any_compaction_step_leaves_the_old_or_the_new_log() {
                 .unwrap();
             log.compact().await.unwrap();
             model.apply(&[put("after", "crash")]);
-            drop(log);
+            log.close().await;
             let (_log, replayed) = open(root, manual()).await;
             model.check_replay(&replayed);
         });
@@ -388,7 +388,7 @@ fn a_failed_write_or_fdatasync_refuses_every_later_append_until_reopened() {
             assert!(matches!(r, Err(Error::Poisoned { .. })), "{r:?}");
             assert!(log.compact().await.is_err());
             assert_eq!(fault::sync_calls(), syncs);
-            drop(log);
+            log.close().await;
             let (log, replayed) = open(dir.path(), manual()).await;
             let replayed = as_map(&replayed);
             assert_eq!(replayed.get(&b"a"[..]), Some(&b"1".to_vec()));
@@ -526,7 +526,7 @@ fn the_state_dir_is_never_taken_for_a_topic() {
         let root = state_root(dir.path());
         let (log, _) = open_shard(&root, "consumer_offsets", 0, manual()).await;
         log.append(vec![put("k", "v")], || {}).await.unwrap();
-        drop(log);
+        log.close().await;
         let engine = crate::Engine::open(dir.path(), crate::EngineConfig::default())
             .await
             .unwrap();
@@ -551,7 +551,7 @@ fn family_names_and_shard_counts_are_bounded() {
         // A record the caller cannot decode fails the open (never silently dropped).
         let (log, _) = open(dir.path(), manual()).await;
         log.append(vec![put("k", "v")], || {}).await.unwrap();
-        drop(log);
+        log.close().await;
         let r = StateLog::open(dir.path(), FAMILY, 0, manual(), |_, _| Err("bad".into())).await;
         assert!(matches!(r, Err(Error::CorruptSegment { .. })), "{r:?}");
     });
