@@ -3,7 +3,8 @@
 //! ApiVersions, SaslHandshake, SaslAuthenticate; anything else closes the connection), its
 //! handshake and failure answers, PLAIN and SCRAM-SHA-256/512 logins, bad logins refused within
 //! a second, each listener advertising itself, and the SCRAM admin APIs with Kafka's errors,
-//! durable across a restart.
+//! durable across a restart. The expected answers (codes, messages, which connections close)
+//! are what a Kafka 4.4 broker with a SASL_PLAINTEXT listener answered to the same requests.
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -110,11 +111,25 @@ fn scram_login(
     (code, message)
 }
 
+/// Kafka's answer to a wrong password or an unknown user: PLAIN's own message, SCRAM's generic.
 fn failure(mechanism: &str) -> Option<String> {
-    Some(format!(
-        "Authentication failed during authentication due to invalid credentials with SASL \
-         mechanism {mechanism}"
-    ))
+    Some(if mechanism == "PLAIN" {
+        "Authentication failed: Invalid username or password".to_string()
+    } else {
+        format!(
+            "Authentication failed during authentication due to invalid credentials with SASL \
+             mechanism {mechanism}"
+        )
+    })
+}
+
+/// Kafka's (PLAIN's and SCRAM's) answer to another authorization id than the user.
+const AUTHZID_MISMATCH: &str =
+    "Authentication failed: Client requested an authorization id that is different from username";
+
+/// Kafka answers a successful SaslAuthenticate with an empty message, not a null one.
+fn ok() -> (i16, Option<String>) {
+    (NONE, Some(String::new()))
 }
 
 fn metadata_broker(c: &mut Client) -> (String, i32) {
@@ -166,6 +181,31 @@ pub fn sasl_listener_follows_kafkas_rules(io: IoKind) {
     assert_eq!(handshake(&mut c, "PLAIN").0, NONE);
     c.send(mv, &metadata_request(mv, Some(&[]), false));
     c.assert_closed("Metadata between handshake and authentication");
+    // One ApiVersions before the handshake; Kafka closes on a second one.
+    let mut c = Client::connect(sasl);
+    assert_eq!(c.call(3, &v).error_code, NONE);
+    c.send(3, &v);
+    c.assert_closed("a second ApiVersions before the handshake");
+    // ApiVersions or SaslHandshake during the exchange (PLAIN before its token, SCRAM between
+    // its rounds): ILLEGAL_SASL_STATE, then closed.
+    for mechanism in ["PLAIN", "SCRAM-SHA-256"] {
+        let start = |c: &mut Client| {
+            assert_eq!(handshake(c, mechanism).0, NONE);
+            if mechanism != "PLAIN" {
+                let (code, _, first, _) = authenticate(c, 2, b"n,,n=alice,r=abc");
+                assert!(code == NONE && !first.is_empty());
+            }
+        };
+        let mut c = Client::connect(sasl);
+        start(&mut c);
+        let r = c.call(3, &v);
+        assert_eq!((r.error_code, r.api_keys.len()), (ILLEGAL_SASL_STATE, 0));
+        c.assert_closed("ApiVersions during the SASL exchange");
+        let mut c = Client::connect(sasl);
+        start(&mut c);
+        assert_eq!(handshake(&mut c, "PLAIN"), (ILLEGAL_SASL_STATE, vec![]));
+        c.assert_closed("a second SaslHandshake during the SASL exchange");
+    }
 
     // Bad logins: SASL_AUTHENTICATION_FAILED with Kafka's message, within a second, closed.
     for (mechanism, user, password) in [
@@ -201,13 +241,71 @@ pub fn sasl_listener_follows_kafkas_rules(io: IoKind) {
         c.assert_closed(&what);
     }
 
+    // PLAIN tokens Kafka refuses with a message of their own (checked in its order: the token
+    // count, at most 4 counted; the user name; the password; the credential; the authorization
+    // id), and SCRAM's one message of its own: another authorization id of a known user.
+    let tokens = |n: usize| {
+        Some(format!(
+            "Invalid SASL/PLAIN response: expected 3 tokens, got {n}"
+        ))
+    };
+    let s = |t: &str| Some(t.to_string());
+    for (token, message) in [
+        (&b""[..], tokens(1)),
+        (b"alice", tokens(1)),
+        (b"\0alice", tokens(2)),
+        (b"\0alice\0alice-secret\0", tokens(4)),
+        (b"\0a\0b\0c\0d\0e", tokens(4)),
+        (b"\0\0", s("Authentication failed: username not specified")),
+        (b"\0\0x", s("Authentication failed: username not specified")),
+        (
+            b"\0alice\0",
+            s("Authentication failed: password not specified"),
+        ),
+        (b"zed\0alice\0alice-secret", s(AUTHZID_MISMATCH)),
+        // The password is checked before the authorization id.
+        (b"zed\0alice\0wrong", failure("PLAIN")),
+        (b"\0\xff\0alice-secret", failure("PLAIN")),
+    ] {
+        let mut c = Client::connect(sasl);
+        assert_eq!(handshake(&mut c, "PLAIN").0, NONE);
+        let (code, got, _, _) = authenticate(&mut c, 2, token);
+        assert_eq!(
+            (code, got),
+            (SASL_AUTHENTICATION_FAILED, message),
+            "{token:?}"
+        );
+        c.assert_closed(&format!("PLAIN token {token:?}"));
+    }
+    let mut c = Client::connect(sasl);
+    assert_eq!(handshake(&mut c, "PLAIN").0, NONE);
+    let (code, message, _, _) = authenticate(&mut c, 2, b"alice\0alice\0alice-secret");
+    assert_eq!((code, message), ok(), "the user's own authorization id");
+    for (first, message) in [
+        (&b"n,a=zed,n=alice,r=abc"[..], s(AUTHZID_MISMATCH)),
+        (b"n,a=zed,n=nobody,r=abc", failure("SCRAM-SHA-256")),
+        (b"p=tls-unique,,n=alice,r=abc", failure("SCRAM-SHA-256")),
+        (b"n,,n=alice,r=abc,tokenauth=true", failure("SCRAM-SHA-256")),
+        (b"garbage", failure("SCRAM-SHA-256")),
+    ] {
+        let mut c = Client::connect(sasl);
+        assert_eq!(handshake(&mut c, "SCRAM-SHA-256").0, NONE);
+        let (code, got, _, _) = authenticate(&mut c, 2, first);
+        assert_eq!(
+            (code, got),
+            (SASL_AUTHENTICATION_FAILED, message),
+            "{first:?}"
+        );
+        c.assert_closed(&format!("SCRAM client-first {first:?}"));
+    }
+
     // Good logins, every SaslAuthenticate version; then the connection is served and its
     // listener advertised.
     for v in versions(ApiKey::SaslAuthenticate) {
         let mut c = Client::connect(sasl);
         assert_eq!(handshake(&mut c, "PLAIN").0, NONE);
         let (code, message, _, _) = authenticate(&mut c, v, &plain_token("alice", "alice-secret"));
-        assert_eq!((code, message), (NONE, None), "PLAIN v{v}");
+        assert_eq!((code, message), ok(), "PLAIN v{v}");
         assert_eq!(
             metadata_broker(&mut c),
             ("127.0.0.1".into(), i32::from(sasl.port()))
@@ -218,7 +316,7 @@ pub fn sasl_listener_follows_kafkas_rules(io: IoKind) {
         (ScramMechanism::Sha512, "bob", "bob-secret"),
     ] {
         let mut c = Client::connect(sasl);
-        assert_eq!(scram_login(&mut c, m, user, password), (NONE, None), "{m}");
+        assert_eq!(scram_login(&mut c, m, user, password), ok(), "{m}");
         let port = i32::from(sasl.port());
         assert_eq!(metadata_broker(&mut c), ("127.0.0.1".into(), port));
         let fc = c.call(
@@ -230,7 +328,14 @@ pub fn sasl_listener_follows_kafkas_rules(io: IoKind) {
         assert_eq!(dc.brokers[0].port, port);
         // After authentication the SASL requests are answered ILLEGAL_SASL_STATE (KafkaApis).
         assert_eq!(handshake(&mut c, "PLAIN").0, ILLEGAL_SASL_STATE);
-        assert_eq!(authenticate(&mut c, 1, b"x").0, ILLEGAL_SASL_STATE);
+        let (code, message, _, _) = authenticate(&mut c, 1, b"x");
+        assert_eq!(
+            (code, message.as_deref()),
+            (
+                ILLEGAL_SASL_STATE,
+                Some("SaslAuthenticate request received after successful authentication")
+            )
+        );
         assert_eq!(metadata_broker(&mut c).1, port, "still served");
     }
 
@@ -321,7 +426,7 @@ pub fn scram_admin_apis_follow_kafka_and_survive_a_restart(io: IoKind) {
     let mut c = Client::connect(sasl);
     assert_eq!(
         scram_login(&mut c, ScramMechanism::Sha256, "alice", "alice-secret"),
-        (NONE, None)
+        ok()
     );
     assert_eq!(
         alter(
@@ -411,11 +516,38 @@ pub fn scram_admin_apis_follow_kafka_and_survive_a_restart(io: IoKind) {
             ("alice".into(), DUPLICATE_RESOURCE, vec![]),
         ]
     );
+    // Kafka's messages: empty (not null) on success, the user named on errors.
+    let r = c.call(
+        0,
+        &DescribeUserScramCredentialsRequest::default().with_users(Some(
+            ["carol", "nobody", "alice", "alice"]
+                .iter()
+                .map(|n| UserName::default().with_name(StrBytes::from_string(n.to_string())))
+                .collect(),
+        )),
+    );
+    let messages: Vec<_> = r
+        .results
+        .iter()
+        .map(|r| r.error_message.as_ref().map(|m| m.to_string()))
+        .collect();
+    assert_eq!(r.error_message.as_deref(), Some(""));
+    assert_eq!(
+        messages,
+        vec![
+            s(""),
+            s("Attempt to describe a user credential that does not exist: nobody"),
+            s(
+                "Cannot describe SCRAM credentials for the same user twice in a single request: \
+               alice"
+            ),
+        ]
+    );
     // The new credential logs in at once, on a new connection.
     let mut carol = Client::connect(sasl);
     assert_eq!(
         scram_login(&mut carol, ScramMechanism::Sha512, "carol", "carol-secret"),
-        (NONE, None)
+        ok()
     );
     stop(broker);
 

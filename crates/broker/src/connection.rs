@@ -619,7 +619,11 @@ async fn handle(
     // `admit` let nothing else through before authentication.
     let principal = session.principal().unwrap_or_else(Principal::anonymous);
     match request {
-        Request::ApiVersions(r) => respond(handlers::api_versions::handle(v, &r)),
+        // Between SaslHandshake and the end of the SASL exchange Kafka refuses it and closes.
+        Request::ApiVersions(r) => match session.refuse_api_versions() {
+            Some(refusal) => sasl_outcome(refusal),
+            None => respond(handlers::api_versions::handle(v, &r)),
+        },
         Request::Metadata(r) => respond(handlers::metadata::handle(shard, advertised, r).await),
         // The reader dispatches Produce requests itself (pipelined); this arm keeps `handle`
         // an answer to every request.

@@ -4,16 +4,22 @@
 //!
 //! ```text
 //!  Handshake ──SaslHandshake(enabled)──> Authenticate(m) ──SaslAuthenticate ok──> Done
-//!     │ ApiVersions: stays                   │ SCRAM: first round ──> ScramFinal ──┘
-//!     │ anything else: close                 │ anything else, a failed login: close
+//!     │ one ApiVersions: stays               │ SCRAM: first round ──> ScramFinal ──┘
+//!     │ anything else: close, unanswered     │ ApiVersions, SaslHandshake: ILLEGAL_SASL_STATE,
+//!                                            │   close; a failed login: its answer, close;
+//!                                            │   anything else: close, unanswered
 //!  PLAINTEXT listeners start in Done (User:ANONYMOUS); in Done, SaslHandshake and
 //!  SaslAuthenticate are answered ILLEGAL_SASL_STATE (Kafka's KafkaApis does the same).
 //! ```
+//! (Kafka 4.4 answers any request between the handshake and the end of the exchange with
+//! that request's ILLEGAL_SASL_STATE error response before it closes; ringlog answers the two
+//! requests a client may plausibly send there and closes on the others without an answer.)
 //!
 //! # Invariants
 //! - [`Session::principal`] is `Some` exactly in `Done`.
-//! - Every failure of a login is answered with SASL_AUTHENTICATION_FAILED and the same
-//!   message after [`super::AUTH_FAILURE_DELAY_MS`], and the connection closes.
+//! - Every failure of a login is answered with SASL_AUTHENTICATION_FAILED and Kafka 4.4's
+//!   message for that failure ([`plain`], [`scram_refusal`]) after
+//!   [`super::AUTH_FAILURE_DELAY_MS`], and the connection closes.
 
 use std::cell::RefCell;
 use std::sync::Arc;
@@ -22,11 +28,13 @@ use std::time::Duration;
 use bytes::Bytes;
 
 use super::listener::ListenerInfo;
+use super::scram::ScramError;
 use super::scram::{ScramMechanism, ScramServer};
 use super::{Principal, AUTH_FAILURE_DELAY_MS};
 use crate::protocol::error;
 use crate::protocol::messages::{
-    SaslAuthenticateRequest, SaslAuthenticateResponse, SaslHandshakeRequest, SaslHandshakeResponse,
+    ApiVersionsResponse, SaslAuthenticateRequest, SaslAuthenticateResponse, SaslHandshakeRequest,
+    SaslHandshakeResponse,
 };
 use crate::protocol::wire::Str;
 use crate::protocol::ApiKey;
@@ -73,8 +81,9 @@ impl std::fmt::Display for SaslMechanism {
 }
 
 enum State {
-    /// Waiting for SaslHandshake (ApiVersions allowed).
-    Handshake,
+    /// Waiting for SaslHandshake; one ApiVersions may come first (Kafka closes the connection
+    /// on a second one).
+    Handshake { versions_answered: bool },
     /// The mechanism is chosen; waiting for its first token.
     Authenticate(SaslMechanism),
     /// SCRAM: the server-first message went out; waiting for the client-final one.
@@ -105,7 +114,9 @@ impl Session {
     /// at once unless the listener uses SASL.
     pub fn new(listener: Arc<ListenerInfo>) -> Session {
         let state = if listener.protocol.uses_sasl() {
-            State::Handshake
+            State::Handshake {
+                versions_answered: false,
+            }
         } else {
             State::Done(Principal::anonymous())
         };
@@ -130,13 +141,26 @@ impl Session {
     }
 
     /// Whether a request of `api` may be handled now. Before authentication only the SASL
-    /// exchange's requests are, in Kafka's order; `Err` says why the connection must close.
+    /// exchange's requests are, in Kafka's order (one ApiVersions before the handshake);
+    /// ApiVersions and SaslHandshake during the exchange are let through to be answered
+    /// ILLEGAL_SASL_STATE ([`Session::refuse_api_versions`], [`Session::handshake`]). `Err`
+    /// says why the connection must close without an answer. Records an admitted ApiVersions.
     pub fn admit(&self, api: ApiKey) -> Result<(), String> {
-        match (&*self.state.borrow(), api) {
+        match (&mut *self.state.borrow_mut(), api) {
             (State::Done(_), _) => Ok(()),
-            (State::Handshake, ApiKey::ApiVersions | ApiKey::SaslHandshake) => Ok(()),
-            (State::Authenticate(_) | State::ScramFinal(_), ApiKey::SaslAuthenticate) => Ok(()),
-            (State::Handshake, _) => Err(format!(
+            (State::Handshake { versions_answered }, ApiKey::ApiVersions) => {
+                if *versions_answered {
+                    return Err("a second ApiVersions request during SASL handshake".into());
+                }
+                *versions_answered = true;
+                Ok(())
+            }
+            (State::Handshake { .. }, ApiKey::SaslHandshake) => Ok(()),
+            (
+                State::Authenticate(_) | State::ScramFinal(_),
+                ApiKey::SaslAuthenticate | ApiKey::ApiVersions | ApiKey::SaslHandshake,
+            ) => Ok(()),
+            (State::Handshake { .. }, _) => Err(format!(
                 "unexpected {api:?} request during SASL handshake (before authentication)"
             )),
             (State::Failed, _) => Err("authentication failed".into()),
@@ -144,6 +168,24 @@ impl Session {
                 "unexpected {api:?} request during SASL authentication"
             )),
         }
+    }
+
+    /// Kafka's answer to ApiVersions between SaslHandshake and the end of the SASL exchange:
+    /// ILLEGAL_SASL_STATE without versions, and the connection closes. `None` when ApiVersions
+    /// is served as usual.
+    pub fn refuse_api_versions(&self) -> Option<(ApiVersionsResponse, After)> {
+        let mut state = self.state.borrow_mut();
+        if !matches!(*state, State::Authenticate(_) | State::ScramFinal(_)) {
+            return None;
+        }
+        *state = State::Failed;
+        Some((
+            ApiVersionsResponse {
+                error_code: error::ILLEGAL_SASL_STATE,
+                ..Default::default()
+            },
+            After::Close("ApiVersions request during SASL authentication".into()),
+        ))
     }
 
     /// Answers SaslHandshake.
@@ -154,15 +196,22 @@ impl Session {
     ) -> (SaslHandshakeResponse, After) {
         let enabled = &shard.config.sasl_mechanisms;
         let mut state = self.state.borrow_mut();
-        if !matches!(*state, State::Handshake) {
+        let illegal = SaslHandshakeResponse {
+            error_code: error::ILLEGAL_SASL_STATE,
+            mechanisms: Vec::new(),
+        };
+        match *state {
+            State::Handshake { .. } => {}
             // Authenticated, or a PLAINTEXT listener: Kafka's KafkaApis answer.
-            return (
-                SaslHandshakeResponse {
-                    error_code: error::ILLEGAL_SASL_STATE,
-                    mechanisms: Vec::new(),
-                },
-                After::Continue,
-            );
+            State::Done(_) => return (illegal, After::Continue),
+            // A second handshake during the exchange: Kafka answers and closes.
+            State::Authenticate(_) | State::ScramFinal(_) | State::Failed => {
+                *state = State::Failed;
+                return (
+                    illegal,
+                    After::Close("SaslHandshake request during SASL authentication".into()),
+                );
+            }
         }
         let mechanisms = enabled.iter().map(|m| Str::from_static(m.name())).collect();
         match SaslMechanism::from_name(&req.mechanism).filter(|m| enabled.contains(m)) {
@@ -223,12 +272,13 @@ impl Session {
                         return (
                             SaslAuthenticateResponse {
                                 auth_bytes: Bytes::from(server_first),
+                                error_message: Some(Str::from_static("")),
                                 ..Default::default()
                             },
                             After::Continue,
                         );
                     }
-                    Err(e) => (SaslMechanism::Scram(m), Err(e.to_string())),
+                    Err(e) => (SaslMechanism::Scram(m), Err(scram_refusal(m, e))),
                 }
             }
             State::ScramFinal(mut server) => {
@@ -238,11 +288,11 @@ impl Session {
                         SaslMechanism::Scram(m),
                         Ok((user, Bytes::from(server_final))),
                     ),
-                    Err(e) => (SaslMechanism::Scram(m), Err(e.to_string())),
+                    Err(e) => (SaslMechanism::Scram(m), Err(scram_refusal(m, e))),
                 }
             }
             // `admit` lets SaslAuthenticate through only in the states above.
-            State::Handshake | State::Failed => {
+            State::Handshake { .. } | State::Failed => {
                 return (
                     SaslAuthenticateResponse {
                         error_code: error::ILLEGAL_SASL_STATE,
@@ -262,6 +312,8 @@ impl Session {
                 (
                     SaslAuthenticateResponse {
                         auth_bytes,
+                        // Kafka answers a success with an empty message, not a null one.
+                        error_message: Some(Str::from_static("")),
                         // No re-authentication asked for (KIP-368 is optional).
                         session_lifetime_ms: 0,
                         ..Default::default()
@@ -269,17 +321,17 @@ impl Session {
                     After::Continue,
                 )
             }
-            Err(why) => {
+            Err(Refusal { answer, why }) => {
                 crate::runtime::time::sleep(Duration::from_millis(AUTH_FAILURE_DELAY_MS)).await;
-                let message = failure_message(mechanism);
                 tracing::info!(
                     listener = %self.listener.protocol,
-                    "failed authentication ({message}): {why}"
+                    %mechanism,
+                    "failed authentication ({answer}): {why}"
                 );
                 (
                     SaslAuthenticateResponse {
                         error_code: error::SASL_AUTHENTICATION_FAILED,
-                        error_message: Some(Str::from(message.as_str())),
+                        error_message: Some(Str::from(answer.as_str())),
                         ..Default::default()
                     },
                     After::Close(format!("authentication failed: {why}")),
@@ -289,7 +341,24 @@ impl Session {
     }
 }
 
-/// Kafka 4.4's message for every failed login.
+/// A refused login: what the client is told (Kafka 4.4's message for that failure) and what
+/// the broker's log says.
+#[derive(Debug, PartialEq, Eq)]
+struct Refusal {
+    answer: String,
+    why: String,
+}
+
+impl Refusal {
+    fn new(answer: impl Into<String>, why: impl Into<String>) -> Refusal {
+        Refusal {
+            answer: answer.into(),
+            why: why.into(),
+        }
+    }
+}
+
+/// Kafka 4.4's generic message for a failed login (every SCRAM failure but one).
 pub fn failure_message(mechanism: SaslMechanism) -> String {
     format!(
         "Authentication failed during authentication due to invalid credentials with SASL \
@@ -297,36 +366,67 @@ pub fn failure_message(mechanism: SaslMechanism) -> String {
     )
 }
 
-/// Checks a PLAIN token (`authzid NUL authcid NUL password`, RFC 4616) against the user's SCRAM
-/// credential; the user name and an empty server token on success.
-fn plain(shard: &ShardState, token: &[u8]) -> Result<(String, Bytes), String> {
-    if token.len() > PLAIN_TOKEN_BYTES_MAX {
-        return Err("PLAIN token too long".into());
-    }
-    let mut parts = token.split(|&b| b == 0);
-    let (Some(authzid), Some(user), Some(password), None) =
-        (parts.next(), parts.next(), parts.next(), parts.next())
-    else {
-        return Err("the PLAIN token is not authzid NUL user NUL password".into());
+/// Kafka's (PLAIN's and SCRAM's) message for a known user asking for another authorization id.
+pub const AUTHZID_MISMATCH_MESSAGE: &str =
+    "Authentication failed: Client requested an authorization id that is different from username";
+/// Kafka's PLAIN message for a wrong password or an unknown user (the same for both).
+pub const PLAIN_INVALID_MESSAGE: &str = "Authentication failed: Invalid username or password";
+/// Kafka's PLAIN message for an empty user name.
+pub const PLAIN_NO_USER_MESSAGE: &str = "Authentication failed: username not specified";
+/// Kafka's PLAIN message for an empty password.
+pub const PLAIN_NO_PASSWORD_MESSAGE: &str = "Authentication failed: password not specified";
+
+/// Kafka's answer to a refused SCRAM message: the generic one, but for a known user asking
+/// for another authorization id.
+fn scram_refusal(m: ScramMechanism, e: ScramError) -> Refusal {
+    let answer = match e {
+        ScramError::AuthzidMismatch => AUTHZID_MISMATCH_MESSAGE.to_string(),
+        _ => failure_message(SaslMechanism::Scram(m)),
     };
-    let user = std::str::from_utf8(user).map_err(|_| "user name is not UTF-8".to_string())?;
+    Refusal::new(answer, e.to_string())
+}
+
+/// Checks a PLAIN token (`authzid NUL authcid NUL password`, RFC 4616) against the user's SCRAM
+/// credential; the user name and an empty server token on success. Checked in Kafka 4.4's
+/// order (`PlainSaslServer`) with its messages: the token count (Kafka counts at most 4), an
+/// empty user name, an empty password, the credential, then the authorization id.
+fn plain(shard: &ShardState, token: &[u8]) -> Result<(String, Bytes), Refusal> {
+    if token.len() > PLAIN_TOKEN_BYTES_MAX {
+        // Kafka has no limit of its own (only the frame's); refused as a bad login.
+        return Err(Refusal::new(PLAIN_INVALID_MESSAGE, "PLAIN token too long"));
+    }
+    let tokens = (token.iter().filter(|&&b| b == 0).count() + 1).min(4);
+    let mut parts = token.splitn(3, |&b| b == 0);
+    let (3, Some(authzid), Some(user), Some(password)) =
+        (tokens, parts.next(), parts.next(), parts.next())
+    else {
+        return Err(Refusal::new(
+            format!("Invalid SASL/PLAIN response: expected 3 tokens, got {tokens}"),
+            "the PLAIN token is not authzid NUL user NUL password",
+        ));
+    };
     if user.is_empty() {
-        return Err("username not specified".into());
+        return Err(Refusal::new(
+            PLAIN_NO_USER_MESSAGE,
+            "username not specified",
+        ));
     }
     if password.is_empty() {
-        return Err("password not specified".into());
+        return Err(Refusal::new(
+            PLAIN_NO_PASSWORD_MESSAGE,
+            "password not specified",
+        ));
     }
-    if !authzid.is_empty() && authzid != user.as_bytes() {
-        return Err("an authorization id different from the user name".into());
-    }
+    // Kafka decodes the token leniently; a name that is not UTF-8 names no user.
+    let user = String::from_utf8_lossy(user);
     let credentials = shard.credentials.current();
-    let known = credentials.user(user).and_then(|by_mechanism| {
+    let known = credentials.user(&user).and_then(|by_mechanism| {
         // Any of the user's SCRAM credentials proves the password.
         by_mechanism.iter().next().map(|(m, c)| (*m, c.clone()))
     });
     match known {
-        Some((m, c)) if c.matches_password(m, password) => Ok((user.to_string(), Bytes::new())),
-        Some(_) => Err("invalid password".into()),
+        Some((m, c)) if c.matches_password(m, password) => {}
+        Some(_) => return Err(Refusal::new(PLAIN_INVALID_MESSAGE, "invalid password")),
         None => {
             // The same work for an unknown user as for a known one, so the time taken does not
             // tell them apart.
@@ -336,7 +436,14 @@ fn plain(shard: &ShardState, token: &[u8]) -> Result<(String, Bytes), String> {
                 &decoy,
                 super::scram::ITERATIONS_DEFAULT as u32,
             );
-            Err("unknown user".into())
+            return Err(Refusal::new(PLAIN_INVALID_MESSAGE, "unknown user"));
         }
     }
+    if !authzid.is_empty() && authzid != user.as_bytes() {
+        return Err(Refusal::new(
+            AUTHZID_MISMATCH_MESSAGE,
+            "an authorization id different from the user name",
+        ));
+    }
+    Ok((user.into_owned(), Bytes::new()))
 }

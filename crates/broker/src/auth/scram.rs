@@ -268,8 +268,9 @@ fn ct_eq(a: &[u8], b: &[u8]) -> bool {
     std::hint::black_box(diff) == 0
 }
 
-/// Why a SCRAM exchange failed. Every one of them is answered to the client alike (Kafka's
-/// SASL_AUTHENTICATION_FAILED message); the detail is for the broker's log.
+/// Why a SCRAM exchange failed. All but [`ScramError::AuthzidMismatch`] are answered to the
+/// client alike (Kafka's generic SASL_AUTHENTICATION_FAILED message); the detail is for the
+/// broker's log.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ScramError {
     /// A message that does not follow RFC 5802's grammar.
@@ -284,6 +285,10 @@ pub enum ScramError {
     Finished,
     /// The client asked for delegation-token authentication, which ringlog has not.
     TokenAuth,
+    /// A known user asked for an authorization id other than its own name (Kafka answers this
+    /// one with its own message; checked after the credential lookup, as Kafka does, so an
+    /// unknown user gets the generic answer).
+    AuthzidMismatch,
     /// The OS random generator failed.
     Random(String),
 }
@@ -297,6 +302,9 @@ impl std::fmt::Display for ScramError {
             ScramError::BadNonce => f.write_str("invalid nonce or channel binding"),
             ScramError::Finished => f.write_str("the SCRAM exchange already ended"),
             ScramError::TokenAuth => f.write_str("delegation tokens are not supported"),
+            ScramError::AuthzidMismatch => {
+                f.write_str("an authorization id different from the user name")
+            }
             ScramError::Random(e) => write!(f, "server nonce: {e}"),
         }
     }
@@ -344,6 +352,8 @@ struct ClientFirst<'a> {
     /// `client-first-message-bare` (part of the AuthMessage).
     bare: &'a str,
     user: String,
+    /// The decoded authorization id (empty when the client named none).
+    authzid: String,
     nonce: &'a str,
 }
 
@@ -372,15 +382,13 @@ fn parse_client_first(msg: &str) -> Result<ClientFirst<'_>, ScramError> {
     if user.is_empty() || nonce.is_empty() {
         return Err(ScramError::Malformed("empty user name or nonce"));
     }
-    if !authzid.is_empty() {
-        // Kafka: an authorization id other than the user is refused.
-        let authz = decode_saslname(attr(Some(authzid), 'a')?)?;
-        if authz != user {
-            return Err(ScramError::Malformed(
-                "an authorization id different from the user name",
-            ));
-        }
-    }
+    // Kafka refuses an authorization id other than the user, after the credential lookup
+    // ([`ScramServer::client_first`]).
+    let authzid = if authzid.is_empty() {
+        String::new()
+    } else {
+        decode_saslname(attr(Some(authzid), 'a')?)?
+    };
     // Extensions (Kafka's `tokenauth=true` for delegation tokens) follow the nonce.
     for ext in parts {
         if ext == "tokenauth=true" {
@@ -391,6 +399,7 @@ fn parse_client_first(msg: &str) -> Result<ClientFirst<'_>, ScramError> {
         gs2_header: &msg[..gs2_len],
         bare,
         user,
+        authzid,
         nonce,
     })
 }
@@ -458,6 +467,9 @@ impl ScramServer {
         let msg = std::str::from_utf8(msg).map_err(|_| ScramError::Malformed("not UTF-8"))?;
         let first = parse_client_first(msg)?;
         let credential = lookup(&first.user).ok_or(ScramError::UnknownUser)?;
+        if !first.authzid.is_empty() && first.authzid != first.user {
+            return Err(ScramError::AuthzidMismatch);
+        }
         let nonce = format!("{}{server_nonce}", first.nonce);
         let server_first = format!(
             "r={nonce},s={},i={}",
@@ -665,7 +677,7 @@ mod tests {
             b"n,,n=u",
             b"n,,n=,r=x",
             b"n,,n=u=,r=x",
-            b"n,a=other,n=u,r=x",
+            b"n,a=other=,n=u,r=x",
             b"n,,n=u,r=x,tokenauth=true",
             b"n,,r=x,n=u",
             &[0xff, 0xfe],
@@ -678,6 +690,20 @@ mod tests {
         assert!(ScramServer::new(m)
             .client_first(&vec![b'a'; MESSAGE_BYTES_MAX + 1], lookup)
             .is_err());
+        // Another authorization id: its own error for a known user, after the lookup (an
+        // unknown user is just unknown, as in Kafka).
+        assert_eq!(
+            ScramServer::new(m)
+                .client_first(b"n,a=other,n=u,r=x", lookup)
+                .unwrap_err(),
+            ScramError::AuthzidMismatch
+        );
+        assert_eq!(
+            ScramServer::new(m)
+                .client_first(b"n,a=other,n=u,r=x", |_| None)
+                .unwrap_err(),
+            ScramError::UnknownUser
+        );
         // A final message with another nonce or channel binding.
         let mut s = ScramServer::new(m);
         let first = s.client_first(b"n,a=u,n=u,r=abc", lookup).unwrap();

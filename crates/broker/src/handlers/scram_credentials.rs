@@ -2,6 +2,12 @@
 //! answers them (its `ScramControlManager` rules and messages), on the broker's credential
 //! store ([`crate::auth::credentials`]).
 //!
+//! The order of the results differs on purpose: Kafka's is a Java hash map's iteration order
+//! (and in AlterUserScramCredentials successful deletions, then successful upsertions, then
+//! errors), which its protocol does not promise and its clients do not use (they key results by
+//! user). ringlog answers in request order (each user where it first appears; every user: by
+//! name).
+//!
 //! Authorization hook: Kafka needs CLUSTER DESCRIBE (describe) and CLUSTER ALTER (alter);
 //! until the authorizer is wired, any authenticated principal may call them. The check belongs
 //! at the top of [`describe`] and [`alter`], where `principal` is in hand.
@@ -37,12 +43,15 @@ pub fn describe(
             })
             .collect()
     };
+    // Kafka answers success with empty messages, not null ones.
+    let no_message = || Some(Str::from_static(""));
     let mut results = Vec::new();
     match req.users.filter(|u| !u.is_empty()) {
         None => {
             for (user, by_mechanism) in credentials.users() {
                 results.push(DescribeUserScramCredentialsResult {
                     user: Str::from(user),
+                    error_message: no_message(),
                     credential_infos: infos(by_mechanism),
                     ..Default::default()
                 });
@@ -76,6 +85,7 @@ pub fn describe(
                     match credentials.user(name) {
                         Some(by_mechanism) => DescribeUserScramCredentialsResult {
                             user: u.name.clone(),
+                            error_message: no_message(),
                             credential_infos: infos(by_mechanism),
                             ..Default::default()
                         },
@@ -98,6 +108,7 @@ pub fn describe(
         }
     }
     DescribeUserScramCredentialsResponse {
+        error_message: no_message(),
         results,
         ..Default::default()
     }
