@@ -1,7 +1,8 @@
 //! SaslHandshake (key 17): the client names the SASL mechanism it wants; the broker answers
 //! which ones it enables. Defined at v0-1 as in Kafka 4.4 (never flexible). v1 means the SASL
-//! tokens that follow travel in SaslAuthenticate requests (KIP-152); v0 clients sent raw
-//! tokens, which Kafka 4 no longer accepts, and neither does ringlog.
+//! tokens that follow travel in SaslAuthenticate requests (KIP-152); v0 clients sent raw,
+//! unframed tokens, which Kafka 4.4 still accepts after a v0 handshake and ringlog does not (it
+//! closes the connection).
 
 use crate::api_message;
 use crate::wire::Str;
