@@ -727,6 +727,7 @@ fn main() {
         }
         Command::Probe => {
             println!("{}", ringlog::runtime::probe());
+            println!("{}", ringlog::broker::tls::ktls::available());
         }
         Command::Groups(args) => {
             if let Err(e) = run_groups(args) {

@@ -28,6 +28,10 @@
 //! log-format = "text"                 # or "json"
 //! super-users = "User:admin;User:ops"   # Kafka's super.users: allowed everything
 //! allow-everyone-if-no-acl-found = false   # Kafka's allow.everyone.if.no.acl.found
+//! tls-cert = "server.pem"             # TLS (SSL, SASL_SSL listeners): chain, leaf first
+//! tls-key = "server.key"
+//! tls-ca = "ca.pem"                   # CA for client certificates (mTLS)
+//! tls-client-auth = "none"            # or "requested" / "required" (ssl.client.auth)
 //! ```
 
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
@@ -192,6 +196,9 @@ pub struct BrokerConfig {
     /// Whether a resource no ACL names is open to every principal (Kafka's
     /// `allow.everyone.if.no.acl.found`, default false); see [`crate::acl`].
     pub allow_everyone_if_no_acl_found: bool,
+    /// TLS certificate, key, CA and client authentication (`--tls-*`), checked and loaded by
+    /// [`BrokerConfig::validate`] ([`crate::tls`]).
+    pub tls: crate::tls::TlsOptions,
     /// Test-only fault: the next N Produce requests are appended and then the connection is
     /// dropped instead of answered (the client must retry; idempotence must catch it).
     pub fault_drop_after_append: std::sync::Arc<std::sync::atomic::AtomicU32>,
@@ -239,6 +246,7 @@ impl Default for BrokerConfig {
             log_format: LogFormat::Text,
             super_users: Vec::new(),
             allow_everyone_if_no_acl_found: false,
+            tls: Default::default(),
             fault_drop_after_append: Default::default(),
             fault_hold_appends: Default::default(),
         }
@@ -449,6 +457,18 @@ impl BrokerConfig {
             ));
         }
         let listeners = self.listeners();
+        let tls = self.tls.settings()?;
+        if let Some(settings) = &tls {
+            // Missing files, bad PEM, a key that is not the certificate's: refused at start.
+            settings.load().map_err(|e| e.to_string())?;
+        }
+        if let Some(l) = listeners.iter().find(|l| l.protocol.uses_tls()) {
+            if tls.is_none() {
+                return Err(format!(
+                    "listener {l}: TLS listeners need --tls-cert and --tls-key"
+                ));
+            }
+        }
         if let Some(l) = listeners.iter().find(|l| !l.protocol.is_built()) {
             return Err(format!(
                 "listener {l}: {} listeners are not built yet (TLS comes later); use \
@@ -577,6 +597,18 @@ impl BrokerConfig {
         }
         if let Some(v) = file.allow_everyone_if_no_acl_found {
             self.allow_everyone_if_no_acl_found = v;
+        }
+        if let Some(v) = file.tls_cert {
+            self.tls.cert = Some(v);
+        }
+        if let Some(v) = file.tls_key {
+            self.tls.key = Some(v);
+        }
+        if let Some(v) = file.tls_ca {
+            self.tls.ca = Some(v);
+        }
+        if let Some(v) = file.tls_client_auth {
+            self.tls.client_auth = Some(v.parse()?);
         }
         if let Some(v) = file.group_share_delivery_count_limit {
             self.share.delivery_count_limit = v;
@@ -785,6 +817,20 @@ pub struct ConfigOverrides {
     /// are all PLAINTEXT are not checked at all (see the README's "Authorization: ACLs").
     #[arg(long)]
     pub allow_everyone_if_no_acl_found: Option<bool>,
+    /// TLS: PEM file with the server's certificate chain, leaf first (SSL and SASL_SSL
+    /// listeners).
+    #[arg(long, value_name = "FILE")]
+    pub tls_cert: Option<PathBuf>,
+    /// TLS: PEM file with the certificate's private key (PKCS#8, RSA or EC).
+    #[arg(long, value_name = "FILE")]
+    pub tls_key: Option<PathBuf>,
+    /// TLS: PEM file with the CA certificates client certificates are checked against.
+    #[arg(long, value_name = "FILE")]
+    pub tls_ca: Option<PathBuf>,
+    /// TLS client certificates (Kafka's ssl.client.auth): none (default), requested or
+    /// required; requested and required need --tls-ca.
+    #[arg(long, value_name = "none|requested|required")]
+    pub tls_client_auth: Option<String>,
 }
 
 /// A TOML value that is one string or a list of strings (`listen`).
@@ -1020,5 +1066,37 @@ mod tests {
         assert_eq!(c.advertised(), ("127.0.0.1".to_string(), 9092));
         c.advertise = Some("[::1]:19092".into());
         assert_eq!(c.advertised(), ("::1".to_string(), 19092));
+    }
+
+    #[test]
+    fn tls_flags_from_toml_are_checked_at_start() {
+        let pki = crate::tls::test_certs::TestPki::new();
+        let d = pki.dir().display();
+        let mut c = BrokerConfig::default();
+        c.merge_toml(&format!(
+            "tls-cert = \"{d}/server.pem\"\ntls-key = \"{d}/server.key\"\n\
+             tls-ca = \"{d}/ca.pem\"\ntls-client-auth = \"required\"\n"
+        ))
+        .unwrap();
+        let s = c.tls.settings().unwrap().unwrap();
+        assert_eq!(s.client_auth, crate::tls::ClientAuth::Required);
+        c.validate().unwrap();
+
+        let mut bad = c.clone();
+        bad.tls.key = Some(pki.dir().join("nope.key"));
+        let e = bad.validate().unwrap_err();
+        assert!(e.contains("tls-key") && e.contains("nope.key"), "{e}");
+        let mut bad = c.clone();
+        bad.tls.ca = None;
+        assert!(bad.validate().unwrap_err().contains("needs tls-ca"));
+        assert!(c.merge_toml("tls-client-auth = \"maybe\"").is_err());
+
+        // An SSL listener without a certificate says what is missing; with one, it is still
+        // refused until the connection layer speaks TLS.
+        let mut l = BrokerConfig::default();
+        l.merge_toml("listen = \"SSL://127.0.0.1:9093\"").unwrap();
+        assert!(l.validate().unwrap_err().contains("--tls-cert"));
+        l.tls = c.tls.clone();
+        assert!(l.validate().unwrap_err().contains("not built yet"));
     }
 }

@@ -45,6 +45,7 @@ pub mod routing;
 pub mod shard;
 pub mod share;
 pub mod state;
+pub mod tls;
 pub mod topic_config;
 pub mod txn;
 // The file->socket paths need `unsafe` (mmap, `IoBuf` over mappings); nothing else here does.

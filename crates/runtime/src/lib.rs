@@ -32,6 +32,7 @@ pub mod epoll;
 pub mod executor;
 pub mod fs;
 pub mod future;
+pub mod ktls;
 pub mod limits;
 pub mod mesh;
 pub mod net;

@@ -296,6 +296,13 @@ pub struct TcpStream {
     socket: Socket,
 }
 
+/// The descriptor, borrowed (for socket options such as kernel TLS's, [`crate::ktls`]).
+impl std::os::fd::AsFd for TcpStream {
+    fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        self.socket.fd.as_fd()
+    }
+}
+
 impl TcpStream {
     fn from_fd(fd: OwnedFd) -> io::Result<TcpStream> {
         Ok(TcpStream {
