@@ -383,4 +383,107 @@ mod tests {
             }
         }
     }
+
+    /// A real kTLS round trip over loopback TCP: handshake in user space (reading record by
+    /// record), keys to the kernel, then plain read/write on the socket while a rustls client
+    /// on the other end encrypts and decrypts. Skips loudly where the kernel has no kTLS (run
+    /// it on one with scripts/ktls-qemu.sh).
+    #[test]
+    fn ktls_round_trip_when_available() {
+        use super::super::test_certs::TestPki;
+        use super::super::ClientAuth;
+        use rustls::pki_types::ServerName;
+        use std::io::{Read, Write};
+        use std::time::Duration;
+
+        let support = available();
+        let KtlsSupport::Available { ciphers } = &support else {
+            eprintln!("SKIPPED ktls_round_trip_when_available: {support}");
+            return;
+        };
+        let pki = TestPki::new();
+        for (suite, version) in [
+            (
+                rustls::CipherSuite::TLS13_AES_128_GCM_SHA256,
+                &rustls::version::TLS13,
+            ),
+            (
+                rustls::CipherSuite::TLS13_AES_256_GCM_SHA384,
+                &rustls::version::TLS13,
+            ),
+            (
+                rustls::CipherSuite::TLS13_CHACHA20_POLY1305_SHA256,
+                &rustls::version::TLS13,
+            ),
+            (
+                rustls::CipherSuite::TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
+                &rustls::version::TLS12,
+            ),
+        ] {
+            let cipher = super::super::ktls_cipher_of(suite).unwrap();
+            if !ciphers.contains(&cipher) {
+                eprintln!(
+                    "SKIPPED {suite:?}: this kernel's TLS lacks {}",
+                    cipher.name()
+                );
+                continue;
+            }
+            let (client_sock, mut sock) = loopback_pair().unwrap();
+            for s in [&client_sock, &sock] {
+                s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+                s.set_write_timeout(Some(Duration::from_secs(10))).unwrap();
+            }
+            let config = pki.client_config(false, &[suite], &[version]);
+            let client = std::thread::spawn(move || {
+                let conn = rustls::ClientConnection::new(
+                    config,
+                    ServerName::try_from("localhost").unwrap(),
+                )
+                .unwrap();
+                let mut tls = rustls::StreamOwned::new(conn, client_sock);
+                tls.write_all(b"request").unwrap();
+                tls.flush().unwrap();
+                let mut got = [0u8; 8];
+                tls.read_exact(&mut got).unwrap();
+                got
+            });
+
+            let mut server = pki
+                .settings(ClientAuth::None)
+                .load()
+                .unwrap()
+                .session()
+                .unwrap();
+            let mut buf = vec![0u8; 1 << 16];
+            // Bounded: a handshake is a handful of records.
+            for _ in 0..64 {
+                let mut out = Vec::new();
+                server.write_ciphertext(&mut out);
+                sock.write_all(&out).unwrap();
+                if !server.is_handshaking() {
+                    break;
+                }
+                let want = server.record_bytes_wanted();
+                let n = sock.read(&mut buf[..want]).unwrap();
+                assert!(n > 0, "client closed during the handshake");
+                assert_eq!(server.receive(&buf[..n]).unwrap(), n);
+            }
+            assert!(!server.is_handshaking());
+            let handoff = server.into_ktls().unwrap();
+            assert_eq!(handoff.keys.cipher(), cipher);
+            install(&sock, &handoff.keys).unwrap();
+
+            // Now the kernel decrypts and encrypts.
+            let mut got = handoff.plaintext.clone();
+            while got.len() < 7 {
+                let n = sock.read(&mut buf).unwrap();
+                assert!(n > 0, "connection closed before the request");
+                got.extend_from_slice(&buf[..n]);
+            }
+            assert_eq!(&got, b"request", "{suite:?}");
+            sock.write_all(b"response").unwrap();
+            assert_eq!(&client.join().unwrap(), b"response", "{suite:?}");
+            eprintln!("kTLS round trip ok: {suite:?}");
+        }
+    }
 }
