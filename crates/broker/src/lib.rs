@@ -27,8 +27,8 @@ use ringlog_protocol as protocol;
 use ringlog_runtime as runtime;
 use ringlog_storage as storage;
 
-pub mod auth;
 pub mod acl;
+pub mod auth;
 pub mod catalog;
 pub mod cleaner;
 pub mod config;
