@@ -29,6 +29,8 @@
 //! - [`views`]: filtered views (issue 17): consuming a view against consuming the whole topic
 //!   and filtering in the client, and against the unfiltered consume, on homogeneous and mixed
 //!   batches; the zero-copy share of what the view sends.
+//! - [`compaction`]: log compaction (issue 19): the cleaning rate per core by codec, and the
+//!   produce p99 of a topic on the core a cleaner works on against the same load without it.
 //!
 //! # Invariants
 //! - Every benchmark is bounded: fixed counts and durations, each limit a named constant, and
@@ -41,6 +43,7 @@
 #![warn(missing_docs)]
 
 mod batches;
+pub mod compaction;
 pub mod cpu;
 pub mod delay;
 mod format;
