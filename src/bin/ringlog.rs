@@ -271,6 +271,11 @@ enum BenchCommand {
     /// unfiltered consume, on homogeneous and mixed batches, with the share sent zero-copy;
     /// against a ringlog started here or --bootstrap; writes bench-results/views-<date>.{md,json}.
     Views(ViewsBenchArgs),
+    /// Log compaction (issue 19): the cleaning rate in MB/s of input per core for codecs none,
+    /// lz4 and zstd, and the produce p50/p99 of a topic on a one-shard broker (started here)
+    /// while its cleaner compacts another topic, against the same load without cleaning;
+    /// writes bench-results/compaction-<date>.{md,json}.
+    Compaction(CompactionBenchArgs),
 }
 
 /// What `bench share` and `bench views` know of a broker at `--bootstrap` and what their reports
@@ -367,6 +372,72 @@ struct ViewsBenchArgs {
     #[arg(long)]
     dir: Option<std::path::PathBuf>,
     /// Output directory of views-<date>.md and .json.
+    #[arg(long, default_value = "bench-results")]
+    out: std::path::PathBuf,
+    /// Print JSON instead of the Markdown report.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(clap::Args)]
+struct CompactionBenchArgs {
+    /// Parts, comma-separated: 1|rate, 2|latency (default: both).
+    #[arg(long, default_value = "1,2")]
+    parts: String,
+    /// Rounds: part 1 cleans per codec, part 2 baseline + compaction window pairs (medians
+    /// are taken over them).
+    #[arg(long, default_value_t = bench::compaction::ROUNDS_DEFAULT)]
+    rounds: usize,
+    /// Part 1: codecs, comma-separated (default none,lz4,zstd).
+    #[arg(long, value_delimiter = ',')]
+    codecs: Option<Vec<String>>,
+    /// Part 1: MiB of log each clean starts from.
+    #[arg(long, default_value_t = bench::compaction::INPUT_BYTES_DEFAULT >> 20)]
+    input_mib: u64,
+    /// Part 1: distinct keys (round-robin).
+    #[arg(long, default_value_t = bench::compaction::RATE_KEYS_DEFAULT)]
+    keys: u64,
+    /// Part 1: value bytes per record.
+    #[arg(long, default_value_t = bench::compaction::RATE_VALUE_BYTES_DEFAULT)]
+    value_bytes: usize,
+    /// Part 2: I/O driver of the broker: uring or epoll.
+    #[arg(long, default_value = "uring")]
+    io: ringlog::runtime::IoKind,
+    /// Part 2: --flush of the broker.
+    #[arg(long, default_value = "always")]
+    flush: String,
+    /// Part 2: the broker's segment size, MiB.
+    #[arg(long, default_value_t = bench::compaction::SEGMENT_BYTES_DEFAULT >> 20)]
+    segment_mib: u64,
+    /// Part 2: MiB of keyed records written to the dirty topic before each compaction window.
+    #[arg(long, default_value_t = bench::compaction::DIRTY_BYTES_DEFAULT >> 20)]
+    dirty_mib: u64,
+    /// Part 2: codec of the dirty topic's batches: none, gzip, snappy, lz4, zstd.
+    #[arg(long, default_value = "lz4")]
+    dirty_codec: String,
+    /// Part 2: distinct keys of the dirty topic.
+    #[arg(long, default_value_t = bench::compaction::DIRTY_KEYS_DEFAULT)]
+    dirty_keys: u64,
+    /// Part 2: the measured produce load, records/s.
+    #[arg(long, default_value_t = bench::compaction::LIVE_RATE_DEFAULT)]
+    rate: u64,
+    /// Part 2: records per measured Produce request.
+    #[arg(long, default_value_t = bench::compaction::LIVE_BATCH_RECORDS_DEFAULT)]
+    batch_records: usize,
+    /// Part 2: seconds of each baseline window.
+    #[arg(long, default_value_t = bench::compaction::BASELINE_MS_DEFAULT as f64 / 1000.0)]
+    baseline_seconds: f64,
+    /// Part 2: longest a compaction window waits for the cleaner's pass, seconds.
+    #[arg(long, default_value_t = bench::compaction::PASS_WAIT_MS_DEFAULT as f64 / 1000.0)]
+    pass_wait_seconds: f64,
+    /// Smoke test: 1 round, logs of a few MiB, 1 MiB segments, 1 s baseline windows (other
+    /// sizes given are ignored).
+    #[arg(long)]
+    quick: bool,
+    /// Where fresh data directories go (a disk, not tmpfs; default: the temp dir).
+    #[arg(long)]
+    dir: Option<std::path::PathBuf>,
+    /// Output directory of compaction-<date>.md and .json.
     #[arg(long, default_value = "bench-results")]
     out: std::path::PathBuf,
     /// Print JSON instead of the Markdown report.
@@ -1024,6 +1095,14 @@ fn run_bench(kind: BenchCommand) -> Result<(), Box<dyn std::error::Error>> {
                 print!("{report}");
             }
         }
+        BenchCommand::Compaction(args) => {
+            let report = bench::compaction::run(&compaction_config(&args)?)?;
+            if args.json {
+                println!("{}", report.to_json());
+            } else {
+                print!("{report}");
+            }
+        }
         BenchCommand::Limits(args) => {
             use bench::load::{self as load, limits::Limits};
             let write_bytes = match args.write_bytes {
@@ -1147,6 +1226,46 @@ fn views_config(
     c.match_percent = args.match_percent;
     c.fetch_bytes = args.fetch_bytes;
     c.max_wait = Duration::from_millis(args.max_wait_ms);
+    if let Some(dir) = &args.dir {
+        c.base_dir = dir.clone();
+    }
+    c.out_dir = Some(args.out.clone());
+    c.progress = true;
+    c.command = command_line();
+    c.validate()?;
+    Ok(c)
+}
+
+fn compaction_config(
+    args: &CompactionBenchArgs,
+) -> Result<bench::compaction::CompactionBenchConfig, Box<dyn std::error::Error>> {
+    use bench::compaction::{CompactionBenchConfig, Part};
+    let mut c = CompactionBenchConfig::default();
+    if args.quick {
+        c = c.quick();
+    } else {
+        c.rounds = args.rounds;
+        c.input_bytes = args.input_mib.saturating_mul(1 << 20);
+        c.segment_bytes = args.segment_mib.saturating_mul(1 << 20);
+        c.dirty_bytes = args.dirty_mib.saturating_mul(1 << 20);
+        c.baseline = Duration::try_from_secs_f64(args.baseline_seconds)?;
+    }
+    c.parts = Part::parse_list(&args.parts)?;
+    if let Some(codecs) = &args.codecs {
+        c.codecs = codecs
+            .iter()
+            .map(|s| client::cli::parse_compression(s))
+            .collect::<Result<_, _>>()?;
+    }
+    c.rate_keys = args.keys;
+    c.rate_value_bytes = args.value_bytes;
+    c.io = args.io;
+    c.flush = args.flush.clone();
+    c.dirty_codec = client::cli::parse_compression(&args.dirty_codec)?;
+    c.dirty_keys = args.dirty_keys;
+    c.live_rate = args.rate;
+    c.live_batch_records = args.batch_records;
+    c.pass_wait = Duration::try_from_secs_f64(args.pass_wait_seconds)?;
     if let Some(dir) = &args.dir {
         c.base_dir = dir.clone();
     }
