@@ -101,6 +101,9 @@ fn start_sasl(dir: &Path, io: IoKind) -> (Broker, SocketAddr, SocketAddr) {
             ..Default::default()
         })
         .expect("listeners");
+        // The SCRAM admin APIs need CLUSTER ALTER/DESCRIBE: the test's admin connection is
+        // ANONYMOUS on the PLAINTEXT listener, and bob runs kafka-configs over SASL.
+        c.super_users = vec!["User:ANONYMOUS".to_string(), "User:bob".to_string()];
     });
     let sasl = broker
         .listener_addr(SecurityProtocol::SaslPlaintext)

@@ -40,6 +40,7 @@ use bytes::{Bytes, BytesMut};
 
 use super::handlers;
 use super::shard::ShardState;
+use crate::acl::Operation;
 use crate::auth::{Principal, Session};
 use crate::limits::{Conn, Phase, Reservation, ShardLimits, UNBUDGETED_BYTES_MAX};
 use crate::metrics::{RejectLog, RejectReason};
@@ -196,7 +197,7 @@ pub async fn serve(
         peer = %peer,
         client_id = tracing::field::Empty
     );
-    let session = Session::new(listener);
+    let session = Session::new(listener, conn.peer);
     serve_in_span(shard.clone(), limits, conn, &session)
         .instrument(span)
         .await;
@@ -679,18 +680,35 @@ async fn handle(
             respond(handlers::describe_topic_partitions::handle(shard, r))
         }
         // ACLs (issue #20): a request Kafka cannot parse closes the connection, as in Kafka.
-        Request::DescribeAcls(r) => respond_or_close(handlers::describe_acls::handle(shard, &r)),
-        Request::CreateAcls(r) => respond_or_close(handlers::create_acls::handle(shard, r).await),
-        Request::DeleteAcls(r) => respond_or_close(handlers::delete_acls::handle(shard, r).await),
+        // The ACL and SCRAM admin APIs need CLUSTER DESCRIBE / ALTER, as in Kafka (every
+        // caller may on a broker whose listeners are all PLAINTEXT: see crate::acl).
+        Request::DescribeAcls(r) => match session.cluster_allowed(shard, Operation::Describe) {
+            true => respond_or_close(handlers::describe_acls::handle(shard, &r)),
+            false => respond(handlers::describe_acls::refused()),
+        },
+        Request::CreateAcls(r) => match session.cluster_allowed(shard, Operation::Alter) {
+            true => respond_or_close(handlers::create_acls::handle(shard, r).await),
+            false => respond(handlers::create_acls::refused(&r)),
+        },
+        Request::DeleteAcls(r) => match session.cluster_allowed(shard, Operation::Alter) {
+            true => respond_or_close(handlers::delete_acls::handle(shard, r).await),
+            false => respond(handlers::delete_acls::refused(&r)),
+        },
         // SASL (issue #20): the session answers; a failed login closes the connection.
         Request::SaslHandshake(r) => sasl_outcome(session.handshake(shard, r)),
         Request::SaslAuthenticate(r) => sasl_outcome(session.authenticate(shard, r).await),
         // SCRAM credentials. Authorization hook: Kafka needs CLUSTER DESCRIBE / ALTER here.
         Request::DescribeUserScramCredentials(r) => {
-            respond(handlers::scram_credentials::describe(shard, &principal, r))
+            match session.cluster_allowed(shard, Operation::Describe) {
+                true => respond(handlers::scram_credentials::describe(shard, &principal, r)),
+                false => respond(handlers::scram_credentials::describe_refused()),
+            }
         }
         Request::AlterUserScramCredentials(r) => {
-            respond(handlers::scram_credentials::alter(shard, &principal, r))
+            match session.cluster_allowed(shard, Operation::Alter) {
+                true => respond(handlers::scram_credentials::alter(shard, &principal, r)),
+                false => respond(handlers::scram_credentials::alter_refused(&r)),
+            }
         }
         Request::DescribeLogDirs(r) => respond(handlers::describe_log_dirs::handle(shard, r).await),
         Request::DeleteRecords(r) => respond(handlers::delete_records::handle(shard, r).await),

@@ -71,9 +71,11 @@ impl AuthorizerConfig {
         AuthorizerConfig {
             super_users: config.super_users.iter().cloned().collect(),
             allow_everyone_if_no_acl_found: config.allow_everyone_if_no_acl_found,
-            // Integration hook (issue #20): false once the broker has an authenticating
-            // listener; every listener is PLAINTEXT until then.
-            open_to_anonymous: true,
+            // A broker with an authenticating listener checks everyone, ANONYMOUS included.
+            open_to_anonymous: !config
+                .listeners()
+                .iter()
+                .any(|l| l.protocol.uses_sasl() || l.protocol.uses_tls()),
         }
     }
 }

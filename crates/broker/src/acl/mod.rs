@@ -34,6 +34,8 @@ pub use store::ShardAcls;
 
 /// Kafka's name of the cluster resource: the only valid name of a CLUSTER ACL.
 pub const CLUSTER_NAME: &str = "kafka-cluster";
+/// The message of CLUSTER_AUTHORIZATION_FAILED (Kafka's default for the code).
+pub const CLUSTER_AUTHORIZATION_MESSAGE: &str = "Cluster authorization failed.";
 /// The resource name (LITERAL) that matches every resource of its type.
 pub const WILDCARD_RESOURCE: &str = "*";
 /// The principal that matches every user.

@@ -31,6 +31,7 @@ use super::listener::ListenerInfo;
 use super::scram::ScramError;
 use super::scram::{ScramMechanism, ScramServer};
 use super::{Principal, AUTH_FAILURE_DELAY_MS};
+use crate::acl::Operation;
 use crate::protocol::error;
 use crate::protocol::messages::{
     ApiVersionsResponse, SaslAuthenticateRequest, SaslAuthenticateResponse, SaslHandshakeRequest,
@@ -107,12 +108,14 @@ pub enum After {
 pub struct Session {
     listener: Arc<ListenerInfo>,
     state: RefCell<State>,
+    /// The client's address (for ACLs' host rules; unspecified when the accept did not say).
+    peer: std::net::IpAddr,
 }
 
 impl Session {
     /// The session of a connection accepted on `listener`: authenticated as `User:ANONYMOUS`
     /// at once unless the listener uses SASL.
-    pub fn new(listener: Arc<ListenerInfo>) -> Session {
+    pub fn new(listener: Arc<ListenerInfo>, peer: Option<std::net::SocketAddr>) -> Session {
         let state = if listener.protocol.uses_sasl() {
             State::Handshake {
                 versions_answered: false,
@@ -123,7 +126,33 @@ impl Session {
         Session {
             listener,
             state: RefCell::new(state),
+            peer: peer.map_or(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED), |p| {
+                p.ip()
+            }),
         }
+    }
+
+    /// Whether the authorizer lets this connection do `operation` on the CLUSTER resource
+    /// (the admin APIs of ACLs and SCRAM credentials: Kafka's CLUSTER ALTER / DESCRIBE).
+    pub fn cluster_allowed(&self, shard: &crate::shard::ShardState, operation: Operation) -> bool {
+        let (principal, authenticated) = match &*self.state.borrow() {
+            State::Done(p) => (
+                format!("{}:{}", p.kind, p.name),
+                self.listener.protocol.uses_sasl(),
+            ),
+            _ => (crate::acl::ANONYMOUS.to_string(), false),
+        };
+        let caller = crate::acl::Caller {
+            principal: &principal,
+            host: self.peer,
+            authenticated,
+        };
+        shard.acls.authorize(
+            &caller,
+            operation,
+            crate::acl::ResourceType::Cluster,
+            crate::acl::CLUSTER_NAME,
+        )
     }
 
     /// The listener the connection came in on.

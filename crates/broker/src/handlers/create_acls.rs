@@ -4,8 +4,8 @@
 //! already is no error. As Kafka 4.4: a code 0 (UNKNOWN) in any creation closes the connection
 //! (Kafka cannot parse the request), and a created ACL's error_message is "".
 //!
-//! Authorization hook (issue #20, for the integrator): Kafka answers every creation
-//! CLUSTER_AUTHORIZATION_FAILED unless the caller may ALTER the CLUSTER; no check here yet.
+//! A caller who may not ALTER the CLUSTER gets CLUSTER_AUTHORIZATION_FAILED for every creation
+//! ([`refused`], checked by the connection), as in Kafka.
 
 use std::rc::Rc;
 
@@ -70,4 +70,19 @@ pub async fn handle(
         results,
         ..Default::default()
     })
+}
+
+/// The answer to a caller who may not ALTER the CLUSTER: every creation refused.
+pub fn refused(req: &CreateAclsRequest) -> CreateAclsResponse {
+    CreateAclsResponse {
+        results: req
+            .creations
+            .iter()
+            .map(|_| AclCreationResult {
+                error_code: code::CLUSTER_AUTHORIZATION_FAILED,
+                error_message: Some(acl::CLUSTER_AUTHORIZATION_MESSAGE.into()),
+            })
+            .collect(),
+        ..Default::default()
+    }
 }

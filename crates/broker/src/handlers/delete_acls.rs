@@ -83,3 +83,20 @@ pub async fn handle(
         ..Default::default()
     })
 }
+
+/// The answer to a caller who may not ALTER the CLUSTER: every filter refused, nothing
+/// deleted.
+pub fn refused(req: &DeleteAclsRequest) -> DeleteAclsResponse {
+    DeleteAclsResponse {
+        filter_results: req
+            .filters
+            .iter()
+            .map(|_| DeleteAclsFilterResult {
+                error_code: code::CLUSTER_AUTHORIZATION_FAILED,
+                error_message: Some(acl::CLUSTER_AUTHORIZATION_MESSAGE.into()),
+                matching_acls: Vec::new(),
+            })
+            .collect(),
+        ..Default::default()
+    }
+}

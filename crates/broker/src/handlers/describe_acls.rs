@@ -4,8 +4,8 @@
 //! cannot parse the request); another code Kafka does not know finds nothing; the answer's
 //! error_message is "" on success.
 //!
-//! Authorization hook (issue #20, for the integrator): Kafka answers
-//! CLUSTER_AUTHORIZATION_FAILED unless the caller may DESCRIBE the CLUSTER; no check here yet.
+//! A caller who may not DESCRIBE the CLUSTER gets CLUSTER_AUTHORIZATION_FAILED ([`refused`],
+//! checked by the connection), as in Kafka.
 
 use std::rc::Rc;
 
@@ -65,4 +65,13 @@ fn group_by_resource<'a>(acls: impl Iterator<Item = &'a AclBinding>) -> Vec<Desc
         }
     }
     out
+}
+
+/// The answer to a caller who may not DESCRIBE the CLUSTER.
+pub fn refused() -> DescribeAclsResponse {
+    DescribeAclsResponse {
+        error_code: crate::protocol::error::CLUSTER_AUTHORIZATION_FAILED,
+        error_message: Some(crate::acl::CLUSTER_AUTHORIZATION_MESSAGE.into()),
+        ..Default::default()
+    }
 }

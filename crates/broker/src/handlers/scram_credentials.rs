@@ -273,3 +273,39 @@ fn mechanism(t: i8) -> Result<ScramMechanism, (i16, String)> {
         )
     })
 }
+
+/// The answer to a caller who may not DESCRIBE the CLUSTER (Kafka's top-level error).
+pub fn describe_refused() -> DescribeUserScramCredentialsResponse {
+    DescribeUserScramCredentialsResponse {
+        error_code: error::CLUSTER_AUTHORIZATION_FAILED,
+        error_message: Some(Str::from_static(crate::acl::CLUSTER_AUTHORIZATION_MESSAGE)),
+        ..Default::default()
+    }
+}
+
+/// The answer to a caller who may not ALTER the CLUSTER: every user named refused, nothing
+/// changed.
+pub fn alter_refused(req: &AlterUserScramCredentialsRequest) -> AlterUserScramCredentialsResponse {
+    let mut users: Vec<Str> = Vec::new();
+    for name in req
+        .deletions
+        .iter()
+        .map(|d| &d.name)
+        .chain(req.upsertions.iter().map(|u| &u.name))
+    {
+        if !users.contains(name) {
+            users.push(name.clone());
+        }
+    }
+    AlterUserScramCredentialsResponse {
+        results: users
+            .into_iter()
+            .map(|user| AlterUserScramCredentialsResult {
+                user,
+                error_code: error::CLUSTER_AUTHORIZATION_FAILED,
+                error_message: Some(Str::from_static(crate::acl::CLUSTER_AUTHORIZATION_MESSAGE)),
+            })
+            .collect(),
+        ..Default::default()
+    }
+}
