@@ -92,12 +92,15 @@
 //! lock:
 //! 1. the index files are renamed `.cleaned` -> `.swap`, then the log; the directory is fsynced.
 //!    The log's `.swap` name is the commit point: from here the swap is completed, never undone;
-//! 2. the other sources (bases in `(B, end)`) are unlinked with their index files; directory
-//!    fsync;
+//! 2. the other sources (bases in `(B, end)`) and their index files are renamed to trash names
+//!    (`*.deleted`); directory fsync; a short-lived thread unlinks them afterwards, so the shard
+//!    never waits while the file system frees their blocks (5-10 ms per 16 MiB file, measured:
+//!    a swap of 32 sources held the shard for ~0.4 s before);
 //! 3. each `.swap` is renamed over its final name (the log last), and the new segment replaces
 //!    its sources in memory; after the lock, a directory fsync.
 //!
-//! On open ([`finish_interrupted`], before recovery): every `.cleaned` file is removed (a pass
+//! On open ([`finish_interrupted`], before recovery): every `.cleaned` and `.deleted` file is
+//! removed (a `.cleaned` one belongs to a pass
 //! that had not committed: its sources are intact). For every `{B}.log.swap`, the segments with
 //! a base offset in `(B, E)`, `E` one past the swap's last batch, are removed, then the swap's
 //! files take their final names. Segments of the group at or after `E` may survive a crash in
@@ -571,6 +574,43 @@ fn remove_group_files(dir: &Path, base: i64, suffix: &str) {
 
 fn rename(from: &Path, to: &Path) -> Result<()> {
     std::fs::rename(from, to).map_err(|e| Error::io("rename", from, e))
+}
+
+/// Suffix of a swapped-out source file waiting to be unlinked (removed at the next open if a
+/// crash came first).
+pub const TRASH_SUFFIX: &str = "deleted";
+
+fn trashed(path: &Path) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(".");
+    name.push(TRASH_SUFFIX);
+    PathBuf::from(name)
+}
+
+/// Unlinks `paths` on a short-lived thread of its own, so the shard does not wait while the
+/// file system frees their blocks. A failure is logged; the next open removes what is left.
+fn unlink_off_shard(paths: Vec<PathBuf>) {
+    if paths.is_empty() {
+        return;
+    }
+    let work = move || {
+        for p in &paths {
+            if let Err(e) = std::fs::remove_file(p) {
+                if e.kind() != std::io::ErrorKind::NotFound {
+                    tracing::warn!("unlinking {}: {e} (removed at the next open)", p.display());
+                }
+            }
+        }
+    };
+    if let Err(e) = std::thread::Builder::new()
+        .name("ringlog-unlink".to_string())
+        .spawn(work)
+    {
+        // No thread to be had: the files wait for the next open.
+        tracing::warn!(
+            "no thread to unlink swapped-out segment files ({e}); removed at the next open"
+        );
+    }
 }
 
 fn unlink_if_present(path: &Path) -> Result<()> {
@@ -1235,14 +1275,34 @@ impl Log {
         group_end: i64,
     ) -> Result<()> {
         crash_point("compact-swap")?;
-        // 2. The other sources go, durably, before the cleaned segment takes its name.
+        // 2. The other sources go, durably, before the cleaned segment takes its name: renamed
+        // to trash names (a rename frees nothing, so it is quick), unlinked off the shard
+        // afterwards (freeing a 16 MiB file's extents takes the file system 5-10 ms, which a
+        // swap of many sources would otherwise spend on the shard under the write lock).
+        let mut trash = Vec::new();
         for s in &group[1..] {
-            s.delete_files()?;
-            unlink_if_present(&txn::index_path(dir, s.base_offset))?;
+            s.retire();
+            let txn_index = txn::index_path(dir, s.base_offset);
+            let compacted = s.compacted_path();
+            for p in [
+                s.log_path(),
+                s.index_path(),
+                s.time_path(),
+                compacted.as_path(),
+                txn_index.as_path(),
+            ] {
+                let to = trashed(p);
+                match std::fs::rename(p, &to) {
+                    Ok(()) => trash.push(to),
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(e) => return Err(Error::io("rename", p, e)),
+                }
+            }
         }
         if group.len() > 1 {
             self.files.sync_dir(dir).await?;
         }
+        unlink_off_shard(trash);
         crash_point("compact-delete")?;
         // 3. Final names, the log last.
         for ext in GROUP_EXTS {
@@ -1626,9 +1686,10 @@ pub async fn finish_interrupted(dir: &Path) -> Result<usize> {
     let mut changed = false;
     let cleaned = format!(".{CLEANED_SUFFIX}");
     let swap = format!(".{SWAP_SUFFIX}");
+    let trash = format!(".{TRASH_SUFFIX}");
     let mut swaps = Vec::new();
     for name in &names {
-        if name.ends_with(&cleaned) {
+        if name.ends_with(&cleaned) || name.ends_with(&trash) {
             unlink_if_present(&dir.join(name))?;
             changed = true;
         } else if let Some(base) = name.strip_suffix(&swap).and_then(parse_segment_file) {
