@@ -66,19 +66,15 @@
 
 mod support;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output, Stdio};
-use std::sync::{Mutex, OnceLock};
+use std::sync::Mutex;
 use std::time::Duration;
 
 use ringlog::broker::Broker;
 use ringlog::runtime::IoKind;
 use support::{run_bounded, start_broker};
 
-/// `tests/java/setup.sh` exits with this when Java or Maven is missing (automake's "skip").
-const SKIP_EXIT: i32 = 77;
-/// The setup (a first Maven download) may take this long.
-const SETUP_WAIT: Duration = Duration::from_secs(600);
 /// One tool run is killed after this long (a JVM start takes about a second; the Admin client's
 /// own timeouts are longer, so a hang shows as a kill, with its output).
 const TOOL_RUN_LIMIT: Duration = Duration::from_secs(60);
@@ -108,41 +104,6 @@ const CONSOLE_CONSUMER: &str = "org.apache.kafka.tools.consumer.ConsoleConsumer"
 
 /// One test at a time: see the module doc.
 static SERIAL: Mutex<()> = Mutex::new(());
-
-/// The tools' classpath, or `None` after saying on stderr why every test is skipped.
-fn tools_classpath() -> Option<&'static str> {
-    static CP: OnceLock<Result<String, String>> = OnceLock::new();
-    let cp = CP.get_or_init(|| {
-        let target = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target");
-        let out = run_bounded(
-            Command::new("bash")
-                .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/java/setup.sh"))
-                .arg(&target)
-                .arg("tools"),
-            SETUP_WAIT,
-        );
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        if out.status.code() == Some(SKIP_EXIT) {
-            return Err(stderr.trim().to_string());
-        }
-        assert!(
-            out.status.success(),
-            "tests/java/setup.sh tools failed ({:?}):\n{stderr}",
-            out.status
-        );
-        Ok(String::from_utf8(out.stdout)
-            .expect("utf-8 classpath")
-            .trim()
-            .to_string())
-    });
-    match cp {
-        Ok(cp) => Some(cp),
-        Err(why) => {
-            eprintln!("SKIPPED: Kafka's command-line tools cannot be set up: {why}");
-            None
-        }
-    }
-}
 
 /// A broker under test and the tools pointed at it; collects every failed check.
 struct Tools {
@@ -183,7 +144,7 @@ impl Tools {
     /// The broker and the tools, or `None` when the tools cannot run here (skipped, loudly).
     fn start(test: &str) -> Option<Tools> {
         let serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-        let Some(cp) = tools_classpath() else {
+        let Some(cp) = support::kafka_tools_classpath("Kafka's command-line tools") else {
             eprintln!("SKIPPED: {test}");
             return None;
         };

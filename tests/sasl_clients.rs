@@ -32,7 +32,6 @@ mod client;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
-use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -69,10 +68,6 @@ const BAD_LOGIN_MAX: Duration = Duration::from_secs(1);
 const TOOL_RUN_LIMIT: Duration = Duration::from_secs(60);
 /// A Java client refused at login must have exited within this (a JVM start included).
 const JAVA_BAD_LOGIN_MAX: Duration = Duration::from_secs(20);
-/// The tools' setup (a first Maven download) may take this long.
-const SETUP_WAIT: Duration = Duration::from_secs(600);
-/// `tests/java/setup.sh` exits with this when Java or Maven is missing.
-const SKIP_EXIT: i32 = 77;
 /// The console consumer gives up after this long without a record.
 const CONSUME_IDLE_MS: &str = "20000";
 /// The JVM flags of every tool run: small heap, quick start, warnings only.
@@ -323,41 +318,6 @@ fn kafka_python_plain_and_scram(io: IoKind) {
     report.finish("kafka_python_plain_and_scram");
 }
 
-/// The tools' classpath, or `None` after saying on stderr why the Java test is skipped.
-fn tools_classpath() -> Option<&'static str> {
-    static CP: OnceLock<Result<String, String>> = OnceLock::new();
-    let cp = CP.get_or_init(|| {
-        let target = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target");
-        let out = run_bounded(
-            Command::new("bash")
-                .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/java/setup.sh"))
-                .arg(&target)
-                .arg("tools"),
-            SETUP_WAIT,
-        );
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        if out.status.code() == Some(SKIP_EXIT) {
-            return Err(stderr.trim().to_string());
-        }
-        assert!(
-            out.status.success(),
-            "tests/java/setup.sh tools failed ({:?}):\n{stderr}",
-            out.status
-        );
-        Ok(String::from_utf8(out.stdout)
-            .expect("utf-8 classpath")
-            .trim()
-            .to_string())
-    });
-    match cp {
-        Ok(cp) => Some(cp),
-        Err(why) => {
-            eprintln!("SKIPPED: sasl_clients Java: Kafka's tools cannot be set up: {why}");
-            None
-        }
-    }
-}
-
 /// A client properties file for SASL_PLAINTEXT with `mechanism` as `user`.
 fn client_properties(
     dir: &Path,
@@ -407,7 +367,7 @@ const CONSOLE_CONSUMER: &str = "org.apache.kafka.tools.consumer.ConsoleConsumer"
 const CONFIG_COMMAND: &str = "org.apache.kafka.tools.ConfigCommand";
 
 fn java_client_scram_and_config_command(io: IoKind) {
-    let Some(cp) = tools_classpath() else {
+    let Some(cp) = support::kafka_tools_classpath("sasl_clients Java") else {
         return;
     };
     let dir = tempfile::tempdir().expect("temp dir");

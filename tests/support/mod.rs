@@ -150,3 +150,45 @@ pub fn run_bounded(cmd: &mut Command, limit: std::time::Duration) -> std::proces
         stderr: stderr.join().expect("stderr reader"),
     }
 }
+
+/// Exit status of `tests/java/setup.sh` when Java or Maven is missing (the tests skip).
+pub const JAVA_SETUP_SKIP_EXIT: i32 = 77;
+/// Longest `tests/java/setup.sh` may take (a first run downloads the jars).
+pub const JAVA_SETUP_WAIT: std::time::Duration = std::time::Duration::from_secs(600);
+
+/// The classpath of Kafka 4.4's command-line tools (`tests/java/setup.sh TARGET tools`, once
+/// per test process), or `None` after saying loudly on stderr that `what` is skipped because
+/// Java or Maven is missing.
+pub fn kafka_tools_classpath(what: &str) -> Option<&'static str> {
+    static CP: OnceLock<Result<String, String>> = OnceLock::new();
+    let cp = CP.get_or_init(|| {
+        let target = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target");
+        let out = run_bounded(
+            Command::new("bash")
+                .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/java/setup.sh"))
+                .arg(&target)
+                .arg("tools"),
+            JAVA_SETUP_WAIT,
+        );
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        if out.status.code() == Some(JAVA_SETUP_SKIP_EXIT) {
+            return Err(stderr.trim().to_string());
+        }
+        assert!(
+            out.status.success(),
+            "tests/java/setup.sh tools failed ({:?}):\n{stderr}",
+            out.status
+        );
+        Ok(String::from_utf8(out.stdout)
+            .expect("utf-8 classpath")
+            .trim()
+            .to_string())
+    });
+    match cp {
+        Ok(cp) => Some(cp),
+        Err(why) => {
+            eprintln!("SKIPPED: {what}: Kafka's command-line tools cannot be set up: {why}");
+            None
+        }
+    }
+}
