@@ -6,52 +6,47 @@
 
 use std::rc::Rc;
 
-use crate::protocol::error::{INVALID_REQUEST, NOT_CONTROLLER};
+use crate::protocol::error::INVALID_REQUEST;
 use crate::protocol::messages::{
     AlterConfigsRequest, AlterConfigsResource, AlterConfigsResourceResponse, AlterConfigsResponse,
     RESOURCE_TYPE_BROKER, RESOURCE_TYPE_TOPIC,
 };
-use crate::protocol::wire::Str;
-use crate::routing;
 use crate::shard::ShardState;
 
-use super::incremental_alter_configs::{refuse_broker, CONFIGS_PER_RESOURCE_MAX, RESOURCES_MAX};
+use super::incremental_alter_configs::{
+    each_resource, on_controller, refuse_broker, CONFIGS_PER_RESOURCE_MAX,
+};
 
 /// Answer an AlterConfigs request.
 pub async fn handle(shard: &Rc<ShardState>, req: AlterConfigsRequest) -> AlterConfigsResponse {
-    let mut responses = Vec::with_capacity(req.resources.len().min(RESOURCES_MAX));
-    for (i, r) in req.resources.iter().enumerate() {
-        let outcome = if i >= RESOURCES_MAX {
-            Err((
-                INVALID_REQUEST,
-                format!("at most {RESOURCES_MAX} resources per request"),
-            ))
-        } else {
-            match r.resource_type {
-                RESOURCE_TYPE_TOPIC => replace_topic(shard, r, req.validate_only).await,
-                RESOURCE_TYPE_BROKER => {
-                    refuse_broker(&r.resource_name, r.configs.iter().map(|c| &*c.name))
-                }
-                t => Err((
-                    INVALID_REQUEST,
-                    format!("AlterConfigs changes TOPIC configs (resource type {t} given)"),
-                )),
+    let outcomes = each_resource(&req.resources, |r| async move {
+        match r.resource_type {
+            RESOURCE_TYPE_TOPIC => replace_topic(shard, r, req.validate_only).await,
+            RESOURCE_TYPE_BROKER => {
+                refuse_broker(&r.resource_name, r.configs.iter().map(|c| &*c.name))
             }
-        };
-        let (error_code, error_message) = match outcome {
-            Ok(()) => (0, None),
-            Err((code, message)) => (code, Some(Str::from(message))),
-        };
-        responses.push(AlterConfigsResourceResponse {
-            error_code,
-            error_message,
-            resource_type: r.resource_type,
-            resource_name: r.resource_name.clone(),
-        });
-    }
+            t => Err((
+                INVALID_REQUEST,
+                format!("AlterConfigs changes TOPIC configs (resource type {t} given)"),
+            )),
+        }
+    })
+    .await;
     AlterConfigsResponse {
         throttle_time_ms: 0,
-        responses,
+        responses: req
+            .resources
+            .iter()
+            .zip(outcomes)
+            .map(
+                |(r, (error_code, error_message))| AlterConfigsResourceResponse {
+                    error_code,
+                    error_message,
+                    resource_type: r.resource_type,
+                    resource_name: r.resource_name.clone(),
+                },
+            )
+            .collect(),
     }
 }
 
@@ -83,26 +78,19 @@ async fn replace_topic(
         pairs.push((c.name.to_string(), value.to_string()));
     }
     let topic = r.resource_name.to_string();
-    shard
-        .call(routing::CONTROLLER_SHARD, move |s| async move {
-            s.controller_alter_configs(
-                &topic,
-                |current| {
-                    let pairs: Vec<(&str, &str)> = pairs
-                        .iter()
-                        .map(|(k, v)| (k.as_str(), v.as_str()))
-                        .collect();
-                    current.replaced(&pairs)
-                },
-                validate_only,
-            )
-            .await
-        })
+    on_controller(shard, move |s| async move {
+        s.controller_alter_configs(
+            &topic,
+            |current| {
+                let pairs: Vec<(&str, &str)> = pairs
+                    .iter()
+                    .map(|(k, v)| (k.as_str(), v.as_str()))
+                    .collect();
+                current.replaced(&pairs)
+            },
+            validate_only,
+        )
         .await
-        .unwrap_or_else(|| {
-            Err((
-                NOT_CONTROLLER,
-                "the controller shard is not available".to_string(),
-            ))
-        })
+    })
+    .await
 }

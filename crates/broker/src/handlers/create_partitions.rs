@@ -12,14 +12,13 @@
 use std::rc::Rc;
 
 use crate::protocol::error::{
-    INVALID_REPLICA_ASSIGNMENT, INVALID_REQUEST, NOT_CONTROLLER, UNKNOWN_TOPIC_OR_PARTITION,
+    INVALID_REPLICA_ASSIGNMENT, INVALID_REQUEST, UNKNOWN_TOPIC_OR_PARTITION,
 };
 use crate::protocol::messages::{
     CreatePartitionsRequest, CreatePartitionsResponse, CreatePartitionsTopic,
     CreatePartitionsTopicResult,
 };
 use crate::protocol::wire::Str;
-use crate::routing;
 use crate::shard::ShardState;
 
 /// Topics per request.
@@ -88,16 +87,9 @@ async fn grow(
         }
     }
     let count = t.count;
-    shard
-        .call(routing::CONTROLLER_SHARD, move |s| async move {
-            s.controller_add_partitions(&name, count, validate_only)
-                .await
-        })
-        .await
-        .unwrap_or_else(|| {
-            Err((
-                NOT_CONTROLLER,
-                "the controller shard is not available".to_string(),
-            ))
-        })
+    super::incremental_alter_configs::on_controller(shard, move |s| async move {
+        s.controller_add_partitions(&name, count, validate_only)
+            .await
+    })
+    .await
 }

@@ -31,41 +31,82 @@ pub async fn handle(
     shard: &Rc<ShardState>,
     req: IncrementalAlterConfigsRequest,
 ) -> IncrementalAlterConfigsResponse {
-    let mut responses = Vec::with_capacity(req.resources.len().min(RESOURCES_MAX));
-    for (i, r) in req.resources.iter().enumerate() {
+    let outcomes = each_resource(&req.resources, |r| async move {
+        match r.resource_type {
+            RESOURCE_TYPE_GROUP => alter_group(shard, r, req.validate_only).await,
+            RESOURCE_TYPE_TOPIC => alter_topic(shard, r, req.validate_only).await,
+            RESOURCE_TYPE_BROKER => {
+                refuse_broker(&r.resource_name, r.configs.iter().map(|c| &*c.name))
+            }
+            t => Err((
+                INVALID_REQUEST,
+                format!("ringlog alters GROUP and TOPIC configs (resource type {t} given)"),
+            )),
+        }
+    })
+    .await;
+    IncrementalAlterConfigsResponse {
+        throttle_time_ms: 0,
+        responses: req
+            .resources
+            .iter()
+            .zip(outcomes)
+            .map(
+                |(r, (error_code, error_message))| IncrementalAlterConfigsResourceResponse {
+                    error_code,
+                    error_message,
+                    resource_type: r.resource_type,
+                    resource_name: r.resource_name.clone(),
+                },
+            )
+            .collect(),
+    }
+}
+
+/// Each resource's outcome, in order, as (error code, message; null on success): `alter` for
+/// the first [`RESOURCES_MAX`], INVALID_REQUEST for the rest. One resource at a time (each may
+/// wait for its coordinator or the controller).
+pub async fn each_resource<'a, R, F, Fut>(
+    resources: &'a [R],
+    mut alter: F,
+) -> Vec<(i16, Option<Str>)>
+where
+    F: FnMut(&'a R) -> Fut,
+    Fut: std::future::Future<Output = Result<(), (i16, String)>>,
+{
+    let mut out = Vec::with_capacity(resources.len().min(RESOURCES_MAX));
+    for (i, r) in resources.iter().enumerate() {
         let outcome = if i >= RESOURCES_MAX {
             Err((
                 INVALID_REQUEST,
                 format!("at most {RESOURCES_MAX} resources per request"),
             ))
         } else {
-            match r.resource_type {
-                RESOURCE_TYPE_GROUP => alter_group(shard, r, req.validate_only).await,
-                RESOURCE_TYPE_TOPIC => alter_topic(shard, r, req.validate_only).await,
-                RESOURCE_TYPE_BROKER => {
-                    refuse_broker(&r.resource_name, r.configs.iter().map(|c| &*c.name))
-                }
-                t => Err((
-                    INVALID_REQUEST,
-                    format!("ringlog alters GROUP and TOPIC configs (resource type {t} given)"),
-                )),
-            }
+            alter(r).await
         };
-        let (error_code, error_message) = match outcome {
+        out.push(match outcome {
             Ok(()) => (0, None),
             Err((code, message)) => (code, Some(Str::from(message))),
-        };
-        responses.push(IncrementalAlterConfigsResourceResponse {
-            error_code,
-            error_message,
-            resource_type: r.resource_type,
-            resource_name: r.resource_name.clone(),
         });
     }
-    IncrementalAlterConfigsResponse {
-        throttle_time_ms: 0,
-        responses,
-    }
+    out
+}
+
+/// Runs `f` on the controller shard: its answer, or NOT_CONTROLLER when the shard is gone.
+pub async fn on_controller<F, Fut>(shard: &Rc<ShardState>, f: F) -> Result<(), (i16, String)>
+where
+    F: FnOnce(Rc<ShardState>) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = Result<(), (i16, String)>> + 'static,
+{
+    shard
+        .call(routing::CONTROLLER_SHARD, f)
+        .await
+        .unwrap_or_else(|| {
+            Err((
+                crate::protocol::error::NOT_CONTROLLER,
+                "the controller shard is not available".to_string(),
+            ))
+        })
 }
 
 async fn alter_group(
@@ -182,38 +223,31 @@ async fn alter_topic(
         ));
     }
     let topic = r.resource_name.to_string();
-    shard
-        .call(routing::CONTROLLER_SHARD, move |s| async move {
-            let broker = s.config.clone();
-            s.controller_alter_configs(
-                &topic,
-                |current| {
-                    let ops: Vec<(&str, Op<'_>)> = ops
-                        .iter()
-                        .map(|(name, op, value)| {
-                            let v = value.as_deref().unwrap_or_default();
-                            let op = match *op {
-                                CONFIG_OPERATION_SET => Op::Set(v),
-                                CONFIG_OPERATION_APPEND => Op::Append(v),
-                                CONFIG_OPERATION_SUBTRACT => Op::Subtract(v),
-                                _ => Op::Delete,
-                            };
-                            (name.as_str(), op)
-                        })
-                        .collect();
-                    current.altered(&topic, &ops, &broker)
-                },
-                validate_only,
-            )
-            .await
-        })
+    on_controller(shard, move |s| async move {
+        let broker = s.config.clone();
+        s.controller_alter_configs(
+            &topic,
+            |current| {
+                let ops: Vec<(&str, Op<'_>)> = ops
+                    .iter()
+                    .map(|(name, op, value)| {
+                        let v = value.as_deref().unwrap_or_default();
+                        let op = match *op {
+                            CONFIG_OPERATION_SET => Op::Set(v),
+                            CONFIG_OPERATION_APPEND => Op::Append(v),
+                            CONFIG_OPERATION_SUBTRACT => Op::Subtract(v),
+                            _ => Op::Delete,
+                        };
+                        (name.as_str(), op)
+                    })
+                    .collect();
+                current.altered(&topic, &ops, &broker)
+            },
+            validate_only,
+        )
         .await
-        .unwrap_or_else(|| {
-            Err((
-                crate::protocol::error::NOT_CONTROLLER,
-                "the controller shard is not available".to_string(),
-            ))
-        })
+    })
+    .await
 }
 
 /// The broker's settings come from its flags and TOML file: none changes at run time (Kafka
