@@ -473,36 +473,41 @@ impl TopicConfigs {
         c
     }
 
+    /// A Kafka config's value set on the topic, else the broker's `--topic-default` for it
+    /// (`None`: Kafka's default applies). Two map lookups, no allocation: Produce asks it per
+    /// topic of every request.
+    fn effective<'a>(
+        &'a self,
+        key: &str,
+        broker: &'a crate::config::BrokerConfig,
+    ) -> Option<&'a str> {
+        self.kafka
+            .get(key)
+            .or_else(|| broker.topic_defaults.kafka.get(key))
+            .map(String::as_str)
+    }
+
     /// `message.timestamp.type=LogAppendTime` (the topic's, or the broker's default): the
     /// broker stamps appended batches.
     pub fn log_append_time(&self, broker: &crate::config::BrokerConfig) -> bool {
-        defs::broker_default(defs::TIMESTAMP_TYPE, broker).0 == "LogAppendTime"
-            && !self.kafka.contains_key(defs::TIMESTAMP_TYPE)
-            || self
-                .kafka
-                .get(defs::TIMESTAMP_TYPE)
-                .is_some_and(|v| v == "LogAppendTime")
+        self.effective(defs::TIMESTAMP_TYPE, broker) == Some("LogAppendTime")
     }
 
     /// `cleanup.policy` (the topic's or the broker's default) compacts and does not delete:
     /// DeleteRecords is refused on such a topic, as in Kafka.
     pub fn compact_only(&self, broker: &crate::config::BrokerConfig) -> bool {
-        let policy = match self.kafka.get(defs::CLEANUP_POLICY) {
-            Some(v) => v.clone(),
-            None => defs::broker_default(defs::CLEANUP_POLICY, broker).0,
-        };
-        defs::list_items(&policy).any(|p| p == "compact")
-            && !defs::list_items(&policy).any(|p| p == "delete")
+        let policy = self
+            .effective(defs::CLEANUP_POLICY, broker)
+            .unwrap_or("delete");
+        defs::list_items(policy).any(|p| p == "compact")
+            && !defs::list_items(policy).any(|p| p == "delete")
     }
 
     /// `min.insync.replicas` of the topic (the topic's, or the broker's default, or 1).
     pub fn min_insync_replicas(&self, broker: &crate::config::BrokerConfig) -> i32 {
-        self.num(defs::MIN_INSYNC_REPLICAS).unwrap_or_else(|| {
-            defs::broker_default(defs::MIN_INSYNC_REPLICAS, broker)
-                .0
-                .parse()
-                .unwrap_or(1)
-        })
+        self.effective(defs::MIN_INSYNC_REPLICAS, broker)
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(1)
     }
 
     /// The catalog form: the non-default configs as `key=value` words.
@@ -688,6 +693,36 @@ mod tests {
         let none = TopicConfigs::from_request("t", [("cleanup.policy", Some(""))]).unwrap();
         let l = none.log_config(&base);
         assert!(!l.cleanup_delete && !l.cleanup_compact);
+    }
+
+    #[test]
+    fn produce_settings_come_from_the_topic_then_the_broker_default() {
+        let mut broker = crate::config::BrokerConfig::default();
+        let plain = TopicConfigs::default();
+        assert!(!plain.log_append_time(&broker) && !plain.compact_only(&broker));
+        assert_eq!(plain.min_insync_replicas(&broker), 1);
+        broker.topic_defaults = TopicConfigs::from_request(
+            "(topic-default)",
+            [
+                ("message.timestamp.type", Some("LogAppendTime")),
+                ("min.insync.replicas", Some("2")),
+                ("cleanup.policy", Some("compact")),
+            ],
+        )
+        .unwrap();
+        assert!(plain.log_append_time(&broker) && plain.compact_only(&broker));
+        assert_eq!(plain.min_insync_replicas(&broker), 2);
+        let own = TopicConfigs::from_request(
+            "t",
+            [
+                ("message.timestamp.type", Some("CreateTime")),
+                ("min.insync.replicas", Some("3")),
+                ("cleanup.policy", Some("compact,delete")),
+            ],
+        )
+        .unwrap();
+        assert!(!own.log_append_time(&broker) && !own.compact_only(&broker));
+        assert_eq!(own.min_insync_replicas(&broker), 3);
     }
 
     #[test]
