@@ -37,9 +37,10 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use client::{create_topics_request, Client};
 use kafka_protocol::messages::alter_user_scram_credentials_request::ScramCredentialUpsertion;
+use kafka_protocol::messages::create_acls_request::AclCreation;
 use kafka_protocol::messages::describe_user_scram_credentials_request::UserName;
 use kafka_protocol::messages::{
-    AlterUserScramCredentialsRequest, DescribeUserScramCredentialsRequest,
+    AlterUserScramCredentialsRequest, CreateAclsRequest, DescribeUserScramCredentialsRequest,
 };
 use kafka_protocol::protocol::StrBytes;
 use ringlog::broker::auth::credentials::offline;
@@ -151,11 +152,33 @@ fn described(c: &mut Client, user: &str) -> (i16, Vec<(i8, i32)>) {
     )
 }
 
+/// Creates the topics and lets every user (`User:*`) do everything on them and on every group
+/// (CreateAcls as the super user): with a SASL listener the broker denies what no ACL allows.
 fn create_topics(c: &mut Client, names: &[&str]) {
     let topics: Vec<(&str, i32, i16)> = names.iter().map(|n| (*n, 1, 1)).collect();
     let r = c.call(5, &create_topics_request(&topics));
     for t in &r.topics {
         assert_eq!(t.error_code, 0, "create {}", t.name.as_str());
+    }
+    // (resource type, name): TOPIC 2 and GROUP 3, LITERAL 3, ALL 2, ALLOW 3.
+    let grants = names
+        .iter()
+        .map(|n| (2, *n))
+        .chain([(3, "*")])
+        .map(|(t, n)| {
+            AclCreation::default()
+                .with_resource_type(t)
+                .with_resource_name(s(n))
+                .with_resource_pattern_type(3)
+                .with_principal(s("User:*"))
+                .with_host(s("*"))
+                .with_operation(2)
+                .with_permission_type(3)
+        })
+        .collect();
+    let r = c.call(3, &CreateAclsRequest::default().with_creations(grants));
+    for a in &r.results {
+        assert_eq!(a.error_code, 0, "grant: {:?}", a.error_message);
     }
 }
 
