@@ -7,7 +7,10 @@
 //!   AlterUserScramCredentials over the wire. Wrong passwords and unknown users are refused:
 //!   kafka-python's first bootstrap attempt fails within a second and its constructor gives up at
 //!   its bootstrap timeout (it retries a refused login until then and raises KafkaTimeoutError,
-//!   against Kafka 4.4 as well; the broker's message, where it logs one, is Kafka's).
+//!   against Kafka 4.4 as well; the broker's message, where it logs one, is Kafka's). Every
+//!   user is granted its topics with CreateAcls (a SASL listener makes the broker deny what no
+//!   ACL allows); a topic without a grant is left out of kafka-python's topic list, and reading
+//!   or writing it raises TopicAuthorizationFailedError.
 //! - the Java client (kafka-clients 4.4, as Kafka's console producer and consumer, from the
 //!   tools' classpath `tests/java/setup.sh TARGET_DIR tools` fetches) produces and consumes with
 //!   SCRAM-SHA-512, and a wrong password fails at once with SaslAuthenticationException and
@@ -337,6 +340,37 @@ fn kafka_python_plain_and_scram(io: IoKind) {
             },
         );
     }
+    // A topic without an ACL for alice (created and written by the super user, not granted):
+    // Metadata leaves it out, her producer gets TopicAuthorizationFailedError, and her consumer
+    // never receives its record (kafka-python, seeing the topic unauthorized in Metadata, does
+    // not fetch it; the Fetch refusal itself is tested at the wire).
+    let secret = "sasl-secret";
+    let r = admin.call(5, &create_topics_request(&[(secret, 1, 1)]));
+    assert_eq!(r.topics[0].error_code, 0, "create {secret}");
+    client::produce_one(&mut admin, secret, 0, &client::batch(0, &[b"hidden"]));
+    let out = script(
+        &py,
+        &["denied", &addr, "PLAIN", "alice", "alice-secret", secret],
+    );
+    let listed: Vec<String> = tagged(&out, "T").into_iter().flatten().collect();
+    let mut granted: Vec<String> = runs.iter().map(|r| r.3.to_string()).collect();
+    granted.sort();
+    report.check(listed == granted, || {
+        format!(
+            "alice's Metadata lists only the granted topics\n{}",
+            shown(&out)
+        )
+    });
+    report.check(
+        tagged(&out, "D").contains(&vec![
+            "send".to_string(),
+            "TopicAuthorizationFailedError".to_string(),
+        ]),
+        || format!("the send to {secret} is refused\n{}", shown(&out)),
+    );
+    report.check(tagged(&out, "N") == vec![vec!["0".to_string()]], || {
+        format!("nothing of {secret} is received\n{}", shown(&out))
+    });
     client::stop(broker);
     report.finish("kafka_python_plain_and_scram");
 }
