@@ -30,7 +30,7 @@ use client::{
 };
 use kafka_protocol::messages::{
     create_topics_request, offset_commit_request, ApiKey, CreateTopicsRequest, GroupId,
-    OffsetCommitRequest, TopicName,
+    OffsetCommitRequest, SaslAuthenticateRequest, SaslHandshakeRequest, TopicName,
 };
 use kafka_protocol::protocol::StrBytes;
 use ringlog::broker::metrics::http::{
@@ -933,12 +933,58 @@ fn rejection_log_is_bounded() {
     }
 }
 
+/// Refused SASL logins go through the rejection bucket (a password-guessing client cannot
+/// flood the log) and are counted: `ringlog_requests_rejected_total{reason="authentication_failed"}`.
+fn failed_logins_are_counted(io: IoKind) {
+    const BAD_LOGINS: usize = 12;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let broker = client::start_in(dir.path(), io, |c| {
+        c.metrics = Some("127.0.0.1:0".parse().unwrap());
+        c.apply(ringlog::broker::config::ConfigOverrides {
+            listen: vec!["SASL_PLAINTEXT://127.0.0.1:0".into()],
+            ..Default::default()
+        })
+        .unwrap();
+    });
+    let metrics = broker.metrics_addr().expect("a metrics endpoint");
+    for _ in 0..BAD_LOGINS {
+        let mut c = Client::connect(broker.local_addr());
+        let h = c.call(
+            1,
+            &SaslHandshakeRequest::default().with_mechanism(StrBytes::from_static_str("PLAIN")),
+        );
+        assert_eq!(h.error_code, 0);
+        let a = c.call(
+            2,
+            &SaslAuthenticateRequest::default()
+                .with_auth_bytes(bytes::Bytes::from_static(b"\0nobody\0wrong")),
+        );
+        assert_eq!(a.error_code, 58, "SASL_AUTHENTICATION_FAILED");
+    }
+    scrape_until(metrics, |e| {
+        eq(
+            "refused logins",
+            e.sum(
+                "ringlog_requests_rejected_total",
+                &[("reason", "authentication_failed")],
+            ),
+            BAD_LOGINS as f64,
+        )
+    });
+    client::stop(broker);
+}
+
 mod uring {
     use super::*;
 
     #[test]
     fn load() {
         load_counts_agree(IoKind::Uring);
+    }
+
+    #[test]
+    fn failed_logins() {
+        failed_logins_are_counted(IoKind::Uring);
     }
 
     #[test]
@@ -954,6 +1000,11 @@ mod uring {
 
 mod epoll {
     use super::*;
+
+    #[test]
+    fn failed_logins() {
+        failed_logins_are_counted(IoKind::Epoll);
+    }
 
     #[test]
     fn load() {

@@ -363,10 +363,13 @@ impl Session {
             }
             Err(Refusal { answer, why }) => {
                 crate::runtime::time::sleep(Duration::from_millis(AUTH_FAILURE_DELAY_MS)).await;
-                tracing::info!(
-                    listener = %self.listener.protocol,
-                    %mechanism,
-                    "failed authentication ({answer}): {why}"
+                crate::metrics::RejectLog::reject(
+                    &shard.metrics,
+                    crate::metrics::RejectReason::AuthenticationFailed,
+                    &format_args!(
+                        "failed authentication on a {} listener with {mechanism} ({answer}): {why}",
+                        self.listener.protocol
+                    ),
                 );
                 (
                     SaslAuthenticateResponse {
