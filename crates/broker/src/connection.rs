@@ -256,18 +256,20 @@ async fn read_requests(
     let span = tracing::Span::current();
     let mut client_id_known = false;
     loop {
+        let Some(frame) = reader.read_frame(shard, limits, conn, frame_limits).await else {
+            return;
+        };
         if let Some(until) = pipeline.muted_until.take() {
-            // Muted (Kafka's throttled channel): the next request waits, with no deadline
-            // (the mute is at most quota::rate::THROTTLE_MS_MAX).
+            // Muted (Kafka's throttled channel): a request that arrives within the throttle
+            // time waits for its end before it is handled, with no deadline meanwhile (the
+            // mute is at most quota::rate::THROTTLE_MS_MAX). Held here rather than left in the
+            // socket because a Produce's next frame is often being received already.
             conn.enter(Phase::Busy, Instant::now());
             let mute = crate::runtime::time::sleep_until(until);
             if let Either::Right(()) = select(mute, shard.shutdown.notified()).await {
                 return;
             }
         }
-        let Some(frame) = reader.read_frame(shard, limits, conn, frame_limits).await else {
-            return;
-        };
         let started = Instant::now();
         let Frame { body, _budget } = frame;
         let frame_bytes = body.len();

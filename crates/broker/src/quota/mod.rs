@@ -614,9 +614,9 @@ mod tests {
 
     #[test]
     fn precedence_is_kafkas_per_key() {
-        let mut entries = BTreeMap::new();
+        let mut entries: BTreeMap<Entity, BTreeMap<QuotaKey, f64>> = BTreeMap::new();
         let mut put = |e: Entity, k: QuotaKey, v: f64| {
-            entries.entry(e).or_insert_with(BTreeMap::new).insert(k, v);
+            entries.entry(e).or_default().insert(k, v);
         };
         use QuotaKey::*;
         put(entity(None, D), ProducerByteRate, 8.0);
@@ -660,11 +660,11 @@ mod tests {
 
     #[test]
     fn lower_levels_apply_when_higher_ones_are_absent() {
-        let mut entries = BTreeMap::new();
+        let mut entries: BTreeMap<Entity, BTreeMap<QuotaKey, f64>> = BTreeMap::new();
         let put = |entries: &mut BTreeMap<Entity, BTreeMap<QuotaKey, f64>>, e: Entity, v: f64| {
             entries
                 .entry(e)
-                .or_insert_with(BTreeMap::new)
+                .or_default()
                 .insert(QuotaKey::ProducerByteRate, v);
         };
         put(&mut entries, entity(None, D), 8.0);

@@ -4,8 +4,8 @@
 //! The quotas are the state log family [`FAMILY`] (`{data_dir}/__ringlog_state/quotas/shard-0`),
 //! written by the controller shard only, one record per (entity, key); removing a value is its
 //! tombstone. Every shard holds the whole set as an immutable [`QuotaIndex`]; an alteration runs
-//! on the controller, one at a time: records appended and durable, then the next index (version
-//! + 1) handed to every shard, and only then answered. At start the controller replays the log
+//! on the controller, one at a time: records appended and durable, then the next index
+//! (version plus one) handed to every shard, and only then answered. At start the controller replays the log
 //! and hands the index to every shard before any accepts a connection.
 //!
 //! ```text
