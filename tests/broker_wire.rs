@@ -208,6 +208,7 @@ both_drivers!(
     quotas::quotas_reach_every_shard_and_survive_a_restart,
     quotas::quotas_throttle_a_greedy_producer_while_another_keeps_its_latency,
     quotas::quotas_throttle_a_greedy_consumer_while_another_keeps_its_latency,
+    quotas::a_client_spread_over_shards_has_one_quota,
     admin_apis::describe_topic_partitions_pages_like_kafka,
     admin_apis::describe_topic_partitions_caps_the_limit,
     admin_apis::describe_log_dirs_sizes_every_partition,

@@ -180,7 +180,10 @@ fn quota_throttles(io: IoKind) {
     };
     let (bytes, elapsed, throttle) = (field("bytes"), field("elapsed"), field("throttle_max_ms"));
     eprintln!("kafka-python: {bytes} bytes in {elapsed:.1} s, throttle-time-max {throttle} ms");
-    assert!(throttle > 0.0, "kafka-python saw no throttle time: {stdout}");
+    assert!(
+        throttle > 0.0,
+        "kafka-python saw no throttle time: {stdout}"
+    );
     let most = quota * (elapsed + 11.0) + 64.0 * 1024.0;
     assert!(
         bytes <= most,

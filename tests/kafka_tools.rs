@@ -1250,7 +1250,13 @@ fn configs_client_quotas() {
     );
     let ran = t.ok(
         CONFIG_COMMAND,
-        &["--describe", "--entity-type", "users", "--entity-name", "alice"],
+        &[
+            "--describe",
+            "--entity-type",
+            "users",
+            "--entity-name",
+            "alice",
+        ],
     );
     t.check_lines(
         &ran,
@@ -1269,7 +1275,11 @@ fn configs_client_quotas() {
         ],
         None,
     );
-    t.check(&ran, !ran.out.status.success(), "a fractional byte rate fails");
+    t.check(
+        &ran,
+        !ran.out.status.success(),
+        "a fractional byte rate fails",
+    );
     let said = format!(
         "{}{}",
         ran.stdout(),

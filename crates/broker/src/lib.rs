@@ -627,6 +627,10 @@ async fn shard_main(info: ShardInfo, start: ShardStart) -> io::Result<()> {
         }
     });
 
+    // Quota usage is handed between shards, so a user spread over them has one quota.
+    if count > 1 {
+        rt::spawn(quota::rate::share_usage(state.clone()));
+    }
     let shard_limits = Rc::new(limits::ShardLimits::new(limits.clone(), &config));
     rt::spawn(shard_limits.clone().run_reaper(state.clone()));
     rt::spawn(shard_limits.clone().run_budget_pump(state.clone()));

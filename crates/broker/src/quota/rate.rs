@@ -5,10 +5,12 @@
 //! sensors ([`Tracker`]) and a connection's cached view of which quotas apply to it
 //! ([`ConnQuotas`]).
 //!
-//! Per shard: a shard measures the requests of the connections it serves, against the whole
-//! quota. A client whose connections are all on one shard (a Kafka client keeps one connection
-//! per broker) is held to its quota exactly; a user whose connections the kernel spread over k
-//! shards can reach up to k times it (the README's "Quotas" says so).
+//! Across shards ([`share_usage`]): a shard measures the requests of the connections it serves
+//! and, every [`SHARE_INTERVAL_MS`], hands what it recorded since the last time to every other
+//! shard, which adds it to its own sensors (never throttling on it). So each shard's rate of a
+//! sensor is the whole broker's, at most one interval stale: a user whose connections the
+//! kernel spread over several shards is held to one quota, as on one Kafka broker, give or take
+//! what the other shards recorded in the last interval (the README's "Quotas").
 //!
 //! # Invariants
 //! - A rate's samples are at most [`SAMPLES`], each [`SAMPLE_WINDOW_MS`] long; a throttle time
@@ -32,6 +34,9 @@ pub const SAMPLES: usize = 11;
 pub const SAMPLE_WINDOW_MS: u64 = 1_000;
 /// Longest throttle time: the whole window (Kafka bounds it so).
 pub const THROTTLE_MS_MAX: u64 = SAMPLES as u64 * SAMPLE_WINDOW_MS;
+/// How often a shard hands its recorded usage to the other shards (ms): small next to the 1 s
+/// samples, so a rate is at most a tenth of a sample stale; an idle broker sends nothing.
+pub const SHARE_INTERVAL_MS: u64 = 100;
 /// Most sensors a shard tracks: one per (rate, user, client id) with a quota that is in use.
 /// 10,000 x ~300 bytes is a few MiB at most, whatever clients send as client ids.
 pub const SENSORS_MAX: usize = 10_000;
@@ -135,6 +140,14 @@ struct Sensor {
 pub struct Tracker {
     epoch: Instant,
     sensors: HashMap<SensorKey, Sensor>,
+    /// Recorded here since the last hand-off to the other shards (only while
+    /// [`share_usage`] runs; at most [`SENSORS_MAX`] keys).
+    unshared: HashMap<SensorKey, f64>,
+    shared: bool,
+    /// A sensor's unshared usage reached what its quota allows in one interval: hand it over
+    /// now rather than at the next tick (a burst would otherwise get a whole window's
+    /// allowance on every shard before they hear of each other).
+    urgent: bool,
 }
 
 impl Default for Tracker {
@@ -142,6 +155,9 @@ impl Default for Tracker {
         Tracker {
             epoch: Instant::now(),
             sensors: HashMap::new(),
+            unshared: HashMap::new(),
+            shared: false,
+            urgent: false,
         }
     }
 }
@@ -154,29 +170,75 @@ impl Tracker {
 
     /// Records `value` against the quota `resolved` at `now_ms`; the throttle time (ms).
     pub fn record(&mut self, resolved: &Resolved, value: f64, now_ms: u64) -> u64 {
-        if !self.sensors.contains_key(&resolved.sensor) {
+        let unshared = self.to_share(&resolved.sensor, value);
+        if unshared >= resolved.bound * SHARE_INTERVAL_MS as f64 / 1_000.0 {
+            self.urgent = true;
+        }
+        self.sensor(&resolved.sensor, now_ms)
+            .rate
+            .record(value, now_ms);
+        let sensor = self
+            .sensors
+            .get_mut(&resolved.sensor)
+            .expect("sensor() inserted it");
+        sensor.rate.throttle_ms(resolved.bound, now_ms)
+    }
+
+    /// Adds what another shard recorded (no throttle: that shard throttles its connections).
+    pub fn record_remote(&mut self, usage: &[(SensorKey, f64)], now_ms: u64) {
+        for (key, value) in usage {
+            self.sensor(key, now_ms).rate.record(*value, now_ms);
+        }
+    }
+
+    /// What was recorded here since the last call, to hand to the other shards.
+    pub fn take_unshared(&mut self) -> Vec<(SensorKey, f64)> {
+        self.unshared.drain().filter(|(_, v)| *v != 0.0).collect()
+    }
+
+    /// Whether usage should be handed over before the next tick (and clears the flag).
+    pub fn take_urgent(&mut self) -> bool {
+        std::mem::take(&mut self.urgent)
+    }
+
+    /// Adds `value` to what is handed over next; the key's total so far.
+    fn to_share(&mut self, key: &SensorKey, value: f64) -> f64 {
+        if !self.shared {
+            return 0.0;
+        }
+        if let Some(v) = self.unshared.get_mut(key) {
+            *v += value;
+            *v
+        } else if self.unshared.len() < SENSORS_MAX {
+            self.unshared.insert(key.clone(), value);
+            value
+        } else {
+            0.0
+        }
+    }
+
+    /// The sensor of `key` (made, within the bound, if it is new), marked used at `now_ms`.
+    fn sensor(&mut self, key: &SensorKey, now_ms: u64) -> &mut Sensor {
+        if !self.sensors.contains_key(key) {
             self.make_room(now_ms);
             self.sensors.insert(
-                resolved.sensor.clone(),
+                key.clone(),
                 Sensor {
                     rate: Rate::default(),
                     last_ms: now_ms,
                 },
             );
         }
-        let sensor = self
-            .sensors
-            .get_mut(&resolved.sensor)
-            .expect("inserted above");
+        let sensor = self.sensors.get_mut(key).expect("inserted above");
         sensor.last_ms = now_ms;
-        sensor.rate.record(value, now_ms);
-        sensor.rate.throttle_ms(resolved.bound, now_ms)
+        sensor
     }
 
     /// Takes back `value` recorded for a response that was not sent (a throttled Fetch's).
     pub fn unrecord(&mut self, resolved: &Resolved, value: f64, now_ms: u64) {
         if let Some(sensor) = self.sensors.get_mut(&resolved.sensor) {
             sensor.rate.record(-value, now_ms);
+            self.to_share(&resolved.sensor, -value);
         }
     }
 
@@ -309,6 +371,9 @@ impl<'a> Enforcer<'a> {
         let mut tracker = self.shard.quotas.tracker.borrow_mut();
         let now = tracker.now_ms();
         let ms = tracker.record(&resolved, value, now);
+        if tracker.take_urgent() {
+            self.shard.quotas.share_now.notify_waiters();
+        }
         self.throttled.set(self.throttled.get().max(ms));
         ms
     }
@@ -411,6 +476,42 @@ pub fn request_quota_applies(api: crate::protocol::ApiKey) -> bool {
     )
 }
 
+/// Runs on every shard of a broker with more than one (until shutdown): every
+/// [`SHARE_INTERVAL_MS`], or at once when a sensor's usage reached what its quota allows in
+/// one interval, hands what this shard recorded since the last time to every other shard
+/// (nothing when nothing was recorded). One hand-off at a time.
+pub async fn share_usage(shard: std::rc::Rc<crate::shard::ShardState>) {
+    use crate::runtime::future::{select, Either};
+    shard.quotas.tracker.borrow_mut().shared = true;
+    loop {
+        let tick = crate::runtime::time::sleep(Duration::from_millis(SHARE_INTERVAL_MS));
+        let woken = select(tick, shard.quotas.share_now.notified());
+        if let Either::Right(()) = select(woken, shard.shutdown.notified()).await {
+            return;
+        }
+        if shard.shutting_down.get() {
+            return;
+        }
+        let usage = shard.quotas.tracker.borrow_mut().take_unshared();
+        if usage.is_empty() {
+            continue;
+        }
+        let usage = std::sync::Arc::new(usage);
+        let deliveries: Vec<_> = (0..shard.count)
+            .filter(|target| *target != shard.id)
+            .map(|target| {
+                let usage = usage.clone();
+                shard.call(target, move |s| async move {
+                    let mut tracker = s.quotas.tracker.borrow_mut();
+                    let now = tracker.now_ms();
+                    tracker.record_remote(&usage, now);
+                })
+            })
+            .collect();
+        crate::runtime::future::join_all(deliveries).await;
+    }
+}
+
 /// Whether a client of `api` at `version` holds off by itself after a response with a throttle
 /// time (KIP-219): then the broker answers at once and mutes the connection; for older versions
 /// it delays the response instead (Kafka's `shouldClientThrottle`).
@@ -498,6 +599,32 @@ mod tests {
                 client_id: "".into(),
             },
         }
+    }
+
+    #[test]
+    fn usage_handed_over_counts_on_the_other_shard() {
+        let (mut a, mut b) = (Tracker::default(), Tracker::default());
+        a.shared = true;
+        b.shared = true;
+        let q = Resolved {
+            bound: 1_000.0,
+            ..key(0)
+        };
+        // Each shard alone stays under the quota: 6,000 over the 10 s window is 600/s.
+        assert_eq!(a.record(&q, 6_000.0, 0), 0);
+        assert_eq!(b.record(&q, 6_000.0, 0), 0);
+        let from_a = a.take_unshared();
+        assert_eq!(from_a, vec![(q.sensor.clone(), 6_000.0)]);
+        assert!(a.take_unshared().is_empty(), "handed over once");
+        b.record_remote(&from_a, 50);
+        // Together they are over it: b throttles its next request.
+        assert!(b.record(&q, 1.0, 60) > 0);
+        // What was handed over is not handed back.
+        assert_eq!(b.take_unshared(), vec![(q.sensor.clone(), 6_001.0)]);
+        // Without sharing, nothing is kept for the others.
+        let mut lone = Tracker::default();
+        lone.record(&q, 1.0, 0);
+        assert!(lone.take_unshared().is_empty());
     }
 
     #[test]

@@ -134,6 +134,8 @@ pub struct ShardQuotas {
     index: RefCell<Arc<QuotaIndex>>,
     /// The sensors of the connections this shard serves.
     pub tracker: RefCell<Tracker>,
+    /// Wakes [`super::rate::share_usage`] before its next tick.
+    pub share_now: Notify,
     log: OnceCell<StateLog>,
     busy: Cell<bool>,
     idle: Notify,
@@ -154,6 +156,7 @@ impl Default for ShardQuotas {
         ShardQuotas {
             index: RefCell::new(Arc::new(QuotaIndex::default())),
             tracker: RefCell::new(Tracker::default()),
+            share_now: Notify::new(),
             log: OnceCell::new(),
             busy: Cell::new(false),
             idle: Notify::new(),
