@@ -170,7 +170,7 @@ impl Tracker {
 
     /// Records `value` against the quota `resolved` at `now_ms`; the throttle time (ms).
     pub fn record(&mut self, resolved: &Resolved, value: f64, now_ms: u64) -> u64 {
-        let unshared = self.to_share(&resolved.sensor, value);
+        let unshared = self.note_unshared(&resolved.sensor, value);
         if unshared >= resolved.bound * SHARE_INTERVAL_MS as f64 / 1_000.0 {
             self.urgent = true;
         }
@@ -202,7 +202,7 @@ impl Tracker {
     }
 
     /// Adds `value` to what is handed over next; the key's total so far.
-    fn to_share(&mut self, key: &SensorKey, value: f64) -> f64 {
+    fn note_unshared(&mut self, key: &SensorKey, value: f64) -> f64 {
         if !self.shared {
             return 0.0;
         }
@@ -238,7 +238,7 @@ impl Tracker {
     pub fn unrecord(&mut self, resolved: &Resolved, value: f64, now_ms: u64) {
         if let Some(sensor) = self.sensors.get_mut(&resolved.sensor) {
             sensor.rate.record(-value, now_ms);
-            self.to_share(&resolved.sensor, -value);
+            self.note_unshared(&resolved.sensor, -value);
         }
     }
 
