@@ -209,6 +209,7 @@ both_drivers!(
     quotas::quotas_throttle_a_greedy_producer_while_another_keeps_its_latency,
     quotas::quotas_throttle_a_greedy_consumer_while_another_keeps_its_latency,
     quotas::a_client_spread_over_shards_has_one_quota,
+    quotas::request_percentage_throttles_a_busy_client,
     admin_apis::describe_topic_partitions_pages_like_kafka,
     admin_apis::describe_topic_partitions_caps_the_limit,
     admin_apis::describe_log_dirs_sizes_every_partition,

@@ -999,3 +999,43 @@ pub fn a_client_spread_over_shards_has_one_quota(io: IoKind) {
     assert!(results.iter().any(|r| r.1), "none was throttled");
     broker.stop();
 }
+
+/// `request_percentage` bounds the time a client's requests take on the shard's thread: with a
+/// tiny quota (0.01 % of a thread: 1 ms over the 10 s window) a client sending Metadata
+/// requests is throttled within a bounded number of them, the answer carrying the throttle time;
+/// ApiVersions is exempt (a client needs it before anything else), and another client id is not
+/// throttled at all.
+pub fn request_percentage_throttles_a_busy_client(io: IoKind) {
+    let broker = TestBroker::start(io);
+    let mut admin = broker.connect();
+    create_topic(&mut admin, "r", 2);
+    assert_eq!(
+        alter_one(
+            &mut admin,
+            &[("user", None), ("client-id", Some("busy"))],
+            &[set("request_percentage", 0.01)],
+            false
+        ),
+        (0, None)
+    );
+    let mut busy = Client::connect_as(broker.addr, "busy");
+    let v = *versions(ApiKey::Metadata).end();
+    let mut throttled = None;
+    for i in 0..2_000 {
+        let resp = busy.call(v, &metadata_request(v, Some(&["r"]), false));
+        if resp.throttle_time_ms > 0 {
+            throttled = Some((i, resp.throttle_time_ms));
+            break;
+        }
+    }
+    let (after, ms) = throttled.expect("a busy client is throttled within 2,000 requests");
+    eprintln!("request_percentage 0.01: throttled after {after} Metadata requests, {ms} ms");
+    assert!(ms as u64 <= 11_000, "at most the window");
+    // Exempt: ApiVersions is answered without a throttle time even now.
+    let resp = busy.call(3, &api_versions_request(3));
+    assert_eq!(resp.throttle_time_ms, 0);
+    // Another client id has no quota.
+    let resp = admin.call(v, &metadata_request(v, Some(&["r"]), false));
+    assert_eq!(resp.throttle_time_ms, 0);
+    broker.stop();
+}
