@@ -753,13 +753,51 @@ fn percentile(mut v: Vec<Duration>, p: f64) -> Duration {
 /// one's throttle times.
 pub fn quotas_throttle_a_greedy_producer_while_another_keeps_its_latency(io: IoKind) {
     let broker = TestBroker::start(io);
-    let addr = broker.addr;
-    let mut admin = broker.connect();
-    create_topic(&mut admin, "q", 2);
+    greedy_producer(broker.addr, "q", "greedy");
+    broker.stop();
+}
+
+/// The same against a Kafka 4.4 broker named by `RINGLOG_QUOTA_PEER=host:port`: its answers
+/// hold to the same bounds (skips loudly without one). `RINGLOG_QUOTA_TRACE=1` prints each
+/// answer's throttle time, to compare the two brokers' throttling.
+#[test]
+#[ignore = "needs a Kafka 4.4 broker: RINGLOG_QUOTA_PEER=host:port"]
+fn kafka_peer_throttles_a_greedy_producer_the_same() {
+    let Ok(peer) = std::env::var("RINGLOG_QUOTA_PEER") else {
+        eprintln!("SKIPPED: RINGLOG_QUOTA_PEER is not set");
+        return;
+    };
+    // Names of their own each run: Kafka keeps topics and quotas.
+    let unique = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_millis();
+    let topic: &'static str = Box::leak(format!("q-{unique}").into_boxed_str());
+    let client: &'static str = Box::leak(format!("greedy-{unique}").into_boxed_str());
+    greedy_producer(peer.parse().expect("host:port"), topic, client);
+}
+
+fn greedy_producer(addr: SocketAddr, topic: &'static str, client: &'static str) {
+    let mut admin = Client::connect(addr);
+    create_topic(&mut admin, topic, 2);
+    // Kafka's partitions take a moment to have a leader after CreateTopics answered.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    for p in 0..2 {
+        loop {
+            let resp = admin.call(9, &produce_request(topic, 1, &[(p, batch(0, &[b"x"]))]));
+            let code = resp.responses[0].partition_responses[0].error_code;
+            if code == 0 || Instant::now() >= deadline {
+                assert_eq!(code, 0, "produce to {topic}-{p}");
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+    let entity: Ent = Box::leak(Box::new([("client-id", Some(client))]));
     assert_eq!(
         alter_one(
             &mut admin,
-            &[("client-id", Some("greedy"))],
+            entity,
             &[set("producer_byte_rate", QUOTA_BYTES_PER_S)],
             false
         ),
@@ -768,11 +806,13 @@ pub fn quotas_throttle_a_greedy_producer_while_another_keeps_its_latency(io: IoK
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let polite = {
         let stop = stop.clone();
-        std::thread::spawn(move || polite_round_trips(addr, "q", stop, None))
+        std::thread::spawn(move || polite_round_trips(addr, topic, stop, None))
     };
-    let mut greedy = Client::connect_as(addr, "greedy");
+    // Kafka's broker applies the quota a moment after AlterClientQuotas answered.
+    std::thread::sleep(Duration::from_millis(500));
+    let mut greedy = Client::connect_as(addr, client);
     let value = vec![b'g'; 16 * 1024];
-    let request = produce_request("q", 1, &[(0, batch(0, &[&value]))]);
+    let request = produce_request(topic, 1, &[(0, batch(0, &[&value]))]);
     let request_bytes = encode_frame(9, 1, &request).len() as f64;
     let started = Instant::now();
     let mut sent = 0.0;
@@ -792,6 +832,9 @@ pub fn quotas_throttle_a_greedy_producer_while_another_keeps_its_latency(io: IoK
         sent += request_bytes;
         last_answer = now;
         last_throttle = resp.throttle_time_ms as u64;
+        if std::env::var_os("RINGLOG_QUOTA_TRACE").is_some() {
+            eprintln!("{:?}: throttle {last_throttle} ms", started.elapsed());
+        }
         if last_throttle > 0 {
             throttles.push(last_throttle);
         }
@@ -841,7 +884,6 @@ pub fn quotas_throttle_a_greedy_producer_while_another_keeps_its_latency(io: IoK
         p90 * 4 < Duration::from_millis(mean_throttle),
         "polite p90 {p90:?} against the greedy producer's mean throttle {mean_throttle} ms"
     );
-    broker.stop();
 }
 
 /// A greedy consumer with a 256 KiB/s quota fetching 64 KiB at a time: throttled fetches come

@@ -262,7 +262,7 @@ async fn read_requests(
         if let Some(until) = pipeline.muted_until.take() {
             // Muted (Kafka's throttled channel): a request that arrives within the throttle
             // time waits for its end before it is handled, with no deadline meanwhile (the
-            // mute is at most quota::rate::THROTTLE_MS_MAX). Held here rather than left in the
+            // client holds off as long; shutdown ends the wait). Held here rather than left in the
             // socket because a Produce's next frame is often being received already.
             conn.enter(Phase::Busy, Instant::now());
             let mute = crate::runtime::time::sleep_until(until);
@@ -448,7 +448,9 @@ async fn write_responses(
             // Older clients do not hold off by themselves: the answer waits instead.
             if !crate::quota::rate::client_throttles(header.api_key, header.api_version) {
                 conn.enter(Phase::Busy, Instant::now());
-                crate::runtime::time::sleep(Duration::from_millis(throttle_ms)).await;
+                let wait = crate::runtime::time::sleep(Duration::from_millis(throttle_ms));
+                // Shutdown cuts the wait short: the answer goes out at once.
+                let _ = select(wait, shard.shutdown.notified()).await;
                 conn.enter(Phase::Sending, Instant::now());
             }
         }

@@ -1,7 +1,7 @@
 //! Quota enforcement on one shard: Kafka's windowed rate ([`Rate`], its `Rate` over a
 //! `SampledStat` with `quota.window.num` = 11 samples of `quota.window.size.seconds` = 1), the
 //! throttle time of a rate over its bound (KIP-13/KIP-219:
-//! `(rate - bound) / bound * window`, at most the whole window), the shard's bounded set of
+//! `(rate - bound) / bound * window`, not bounded by the window, as in Kafka 4.4), the shard's bounded set of
 //! sensors ([`Tracker`]) and a connection's cached view of which quotas apply to it
 //! ([`ConnQuotas`]).
 //!
@@ -14,7 +14,7 @@
 //!
 //! # Invariants
 //! - A rate's samples are at most [`SAMPLES`], each [`SAMPLE_WINDOW_MS`] long; a throttle time
-//!   is at most [`THROTTLE_MS_MAX`].
+//!   is at most [`THROTTLE_MS_MAX`] (the wire's i32).
 //! - A tracker holds at most [`SENSORS_MAX`] sensors: a new one first evicts the idle ones (no
 //!   record for a whole window: they would measure 0 anyway), else the least recently used
 //!   eighth.
@@ -32,8 +32,13 @@ use super::{Measured, QuotaIndex, Resolved, SensorKey};
 pub const SAMPLES: usize = 11;
 /// Length of one sample (Kafka's `quota.window.size.seconds` default, in ms).
 pub const SAMPLE_WINDOW_MS: u64 = 1_000;
-/// Longest throttle time: the whole window (Kafka bounds it so).
-pub const THROTTLE_MS_MAX: u64 = SAMPLES as u64 * SAMPLE_WINDOW_MS;
+/// The whole window a rate is taken over (ms): a sample older than this is gone, and a sensor
+/// idle for this long measures 0.
+pub const WINDOW_MS: u64 = SAMPLES as u64 * SAMPLE_WINDOW_MS;
+/// Longest throttle time: what the wire's i32 holds. Kafka 4.4 does not bound a client quota's
+/// throttle time by the window (measured: with a 100 B/s quota it answered a 16 KiB Produce
+/// with 165,072 ms), so neither does ringlog.
+pub const THROTTLE_MS_MAX: u64 = i32::MAX as u64;
 /// How often a shard hands its recorded usage to the other shards (ms): small next to the 1 s
 /// samples, so a rate is at most a tenth of a sample stale; an idle broker sends nothing.
 pub const SHARE_INTERVAL_MS: u64 = 100;
@@ -85,7 +90,7 @@ impl Rate {
     /// Resets the samples that ended a whole window ago.
     fn purge(&mut self, now_ms: u64) {
         for s in &mut self.samples[..self.used] {
-            if now_ms.saturating_sub(s.start_ms) >= THROTTLE_MS_MAX {
+            if now_ms.saturating_sub(s.start_ms) >= WINDOW_MS {
                 *s = Sample {
                     start_ms: now_ms,
                     value: 0.0,
@@ -257,7 +262,7 @@ impl Tracker {
             return;
         }
         self.sensors
-            .retain(|_, s| now_ms.saturating_sub(s.last_ms) < THROTTLE_MS_MAX);
+            .retain(|_, s| now_ms.saturating_sub(s.last_ms) < WINDOW_MS);
         if self.sensors.len() < SENSORS_MAX {
             return;
         }
@@ -581,12 +586,16 @@ mod tests {
         assert_eq!(r.window_ms(29_000), 10_000);
         assert_eq!(r.measure(29_000), 1_100.0);
         // A whole window later every sample is gone.
-        assert_eq!(r.measure(29_000 + THROTTLE_MS_MAX), 0.0);
+        assert_eq!(r.measure(29_000 + WINDOW_MS), 0.0);
     }
 
     #[test]
-    fn throttle_is_bounded_by_the_window() {
+    fn throttle_is_not_bounded_by_the_window_but_by_the_wire() {
         let mut r = Rate::default();
+        // A 100 B/s quota and one 16,513-byte request: 155 s (Kafka 4.4 answered 165,072 ms to
+        // such a request, its sensor also holding a few other small requests).
+        r.record(16_513.0, 0);
+        assert_eq!(r.throttle_ms(100.0, 0), 155_130);
         r.record(1e12, 0);
         assert_eq!(r.throttle_ms(1.0, 0), THROTTLE_MS_MAX);
     }
