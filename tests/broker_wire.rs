@@ -33,6 +33,10 @@
 //! - `authorization`: the ACLs checked on every API with Kafka's codes (issue #20).
 //! - `acls`: CreateAcls, DescribeAcls and DeleteAcls (keys 29-31, issue #20) as Kafka 4.4
 //!   answers them: messages, filters (MATCH), unknown codes, every shard at once, restarts.
+//! - `quotas`: DescribeClientQuotas and AlterClientQuotas (keys 48-49, issue #20) as Kafka 4.4
+//!   answers them, on every shard at once and across restarts; a greedy producer and consumer
+//!   throttled (throttle_time_ms, muted connection) near their quota while another client's
+//!   round trips stay short.
 //! - `offset_delete`: OffsetDelete (key 47): Kafka's group rules (empty, unknown, subscribed
 //!   topics, other protocol types) and the deletion across a restart.
 //! - `sasl`: listeners with security protocols and SASL (issue #20): Kafka's rules before
@@ -75,6 +79,8 @@ mod limits;
 mod offset_delete;
 #[path = "broker_wire/poison.rs"]
 mod poison;
+#[path = "broker_wire/quotas.rs"]
+mod quotas;
 #[path = "broker_wire/sasl.rs"]
 mod sasl;
 #[path = "broker_wire/shards.rs"]
@@ -202,6 +208,12 @@ both_drivers!(
     sasl::scram_admin_apis_follow_kafka_and_survive_a_restart,
     sasl::tls_listeners_are_refused_until_built,
     describe_cluster::describe_cluster_every_version_answers_this_broker,
+    quotas::quota_apis_answer_as_kafka,
+    quotas::quotas_reach_every_shard_and_survive_a_restart,
+    quotas::quotas_throttle_a_greedy_producer_while_another_keeps_its_latency,
+    quotas::quotas_throttle_a_greedy_consumer_while_another_keeps_its_latency,
+    quotas::a_client_spread_over_shards_has_one_quota,
+    quotas::request_percentage_throttles_a_busy_client,
     admin_apis::describe_topic_partitions_pages_like_kafka,
     admin_apis::describe_topic_partitions_caps_the_limit,
     admin_apis::describe_log_dirs_sizes_every_partition,

@@ -12,6 +12,8 @@ use support::python;
 
 use std::process::Command;
 
+use kafka_protocol::protocol::StrBytes;
+
 use ringlog::runtime::IoKind;
 
 fn round_trip(io: IoKind, extra: &[&str]) {
@@ -121,4 +123,81 @@ fn kafka_python_consumer_of_a_poisoned_partition_uring() {
 #[test]
 fn kafka_python_consumer_of_a_poisoned_partition_epoll() {
     poisoned_partition(IoKind::Epoll);
+}
+
+/// A kafka-python producer whose client id has a 256 KiB/s producer quota, producing as fast as
+/// it can for 6 s: its own 'throttle-time-max' metric shows the broker's throttle times, and the
+/// bytes acknowledged stay within the quota over the run plus Kafka's 11 s window (what a
+/// window that has not filled yet lets through).
+fn quota_throttles(io: IoKind) {
+    let py = python();
+    let dir = tempfile::tempdir().unwrap();
+    let broker = support::start_broker(io, dir.path(), 2, |_| {});
+    let addr = broker.local_addr();
+    let mut admin = wire::Client::connect(addr);
+    wire::create_topic(&mut admin, "py-quota", 1);
+    let quota = 256.0 * 1024.0;
+    let req = kafka_protocol::messages::AlterClientQuotasRequest::default().with_entries(vec![
+        kafka_protocol::messages::alter_client_quotas_request::EntryData::default()
+            .with_entity(vec![
+                kafka_protocol::messages::alter_client_quotas_request::EntityData::default()
+                    .with_entity_type(StrBytes::from_static_str("client-id"))
+                    .with_entity_name(Some(StrBytes::from_static_str("py-greedy"))),
+            ])
+            .with_ops(vec![
+                kafka_protocol::messages::alter_client_quotas_request::OpData::default()
+                    .with_key(StrBytes::from_static_str("producer_byte_rate"))
+                    .with_value(quota),
+            ]),
+    ]);
+    let resp = admin.call(1, &req);
+    assert_eq!(resp.entries[0].error_code, 0, "{resp:?}");
+    let out = Command::new(py)
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/python/kafka_python_quota.py"
+        ))
+        .arg(addr.to_string())
+        .arg("py-quota")
+        .arg("6")
+        .output()
+        .expect("run the kafka-python script");
+    broker.shutdown();
+    broker.join().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "kafka-python quota script failed:\nstdout: {stdout}\nstderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let field = |name: &str| -> f64 {
+        let at = stdout
+            .find(&format!("\"{name}\": "))
+            .unwrap_or_else(|| panic!("{name} in {stdout}"));
+        let rest = &stdout[at + name.len() + 4..];
+        let end = rest.find([',', '}']).expect("a JSON number");
+        rest[..end].trim().parse().expect("a number")
+    };
+    let (bytes, elapsed, throttle) = (field("bytes"), field("elapsed"), field("throttle_max_ms"));
+    eprintln!("kafka-python: {bytes} bytes in {elapsed:.1} s, throttle-time-max {throttle} ms");
+    assert!(
+        throttle > 0.0,
+        "kafka-python saw no throttle time: {stdout}"
+    );
+    let most = quota * (elapsed + 11.0) + 64.0 * 1024.0;
+    assert!(
+        bytes <= most,
+        "kafka-python sent {bytes} bytes in {elapsed:.1} s, over what the quota allows ({most})"
+    );
+    assert!(bytes > 0.0);
+}
+
+#[test]
+fn kafka_python_producer_is_throttled_by_its_quota_uring() {
+    quota_throttles(IoKind::Uring);
+}
+
+#[test]
+fn kafka_python_producer_is_throttled_by_its_quota_epoll() {
+    quota_throttles(IoKind::Epoll);
 }

@@ -1,7 +1,7 @@
 //! Kafka 4.4's own command-line tools against a live ringlog (issue #19): the main classes
 //! behind `kafka-topics.sh`, `kafka-configs.sh`, `kafka-consumer-groups.sh`,
 //! `kafka-get-offsets.sh`, `kafka-delete-records.sh`, `kafka-log-dirs.sh` and (issue #20)
-//! `kafka-acls.sh` (all in the
+//! `kafka-acls.sh` and `kafka-configs.sh` for client quotas (all in the
 //! `kafka-tools` 4.4.0 jar, fetched from Maven Central by `tests/java/setup.sh TARGET_DIR tools`),
 //! run as `java -cp <classpath> <MainClass> --bootstrap-server 127.0.0.1:<port> ...` with a
 //! deadline, against an in-process broker (two shards, io_uring) over a temporary directory.
@@ -1095,6 +1095,200 @@ fn acls_add_list_remove() {
         &ran,
         ran.lines().is_empty(),
         "--list of no ACLs prints nothing",
+    );
+    t.finish(test);
+}
+
+/// `kafka-configs.sh` for client quotas (issue #20), each command's output as Kafka 4.4 printed
+/// it: `--alter --add-config producer_byte_rate=...` for a user, the default user, a user and
+/// client id, and a client id (`Completed updating config for user alice.`, `Completed updating
+/// default config for users in the cluster.`, `Completed updating config for client app.`);
+/// `--describe` lines `Quota configs for user-principal 'alice' are k=v, ...` (values as Java
+/// doubles, keys in name order), `the default user-principal`, `client-id 'app'`, and
+/// `user-principal 'alice', client-id 'app'`; `--delete-config`; Kafka's refusal of a
+/// fractional byte rate; the quotas across a restart.
+#[test]
+fn configs_client_quotas() {
+    let test = "kafka-configs client quotas";
+    let Some(mut t) = Tools::start(test) else {
+        return;
+    };
+    let sorted = |mut v: Vec<String>| {
+        v.sort();
+        v
+    };
+    let lines = |v: &[&str]| sorted(v.iter().map(|s| s.to_string()).collect());
+    for (args, said) in [
+        (
+            &[
+                "--alter",
+                "--add-config",
+                "producer_byte_rate=1048576,consumer_byte_rate=2048",
+                "--entity-type",
+                "users",
+                "--entity-name",
+                "alice",
+            ][..],
+            "Completed updating config for user alice.",
+        ),
+        (
+            &[
+                "--alter",
+                "--add-config",
+                "producer_byte_rate=100",
+                "--entity-type",
+                "users",
+                "--entity-default",
+            ][..],
+            "Completed updating default config for users in the cluster.",
+        ),
+        (
+            &[
+                "--alter",
+                "--add-config",
+                "request_percentage=25.5",
+                "--entity-type",
+                "users",
+                "--entity-name",
+                "alice",
+                "--entity-type",
+                "clients",
+                "--entity-name",
+                "app",
+            ][..],
+            "Completed updating config for user alice.",
+        ),
+        (
+            &[
+                "--alter",
+                "--add-config",
+                "consumer_byte_rate=300",
+                "--entity-type",
+                "clients",
+                "--entity-name",
+                "app",
+            ][..],
+            "Completed updating config for client app.",
+        ),
+    ] {
+        let ran = t.ok(CONFIG_COMMAND, args);
+        t.check_lines(&ran, &[said.to_string()]);
+    }
+    let alice = "Quota configs for user-principal 'alice' are consumer_byte_rate=2048.0, \
+                 producer_byte_rate=1048576.0";
+    let default_user = "Quota configs for the default user-principal are producer_byte_rate=100.0";
+    let app = "Quota configs for client-id 'app' are consumer_byte_rate=300.0";
+    let alice_app =
+        "Quota configs for user-principal 'alice', client-id 'app' are request_percentage=25.5";
+    let describes: [(&[&str], Vec<String>); 7] = [
+        (&["--entity-type", "users"], lines(&[default_user, alice])),
+        (
+            &["--entity-type", "users", "--entity-name", "alice"],
+            lines(&[alice]),
+        ),
+        (
+            &["--entity-type", "users", "--entity-default"],
+            lines(&[default_user]),
+        ),
+        (&["--entity-type", "clients"], lines(&[app])),
+        (
+            &["--entity-type", "clients", "--entity-name", "app"],
+            lines(&[app]),
+        ),
+        (
+            &[
+                "--entity-type",
+                "users",
+                "--entity-name",
+                "alice",
+                "--entity-type",
+                "clients",
+            ],
+            lines(&[alice_app]),
+        ),
+        (
+            &["--entity-type", "users", "--entity-type", "clients"],
+            lines(&[alice_app]),
+        ),
+    ];
+    let check_describes = |t: &mut Tools, when: &str| {
+        for (args, want) in &describes {
+            let mut all = vec!["--describe"];
+            all.extend_from_slice(args);
+            let ran = t.ok(CONFIG_COMMAND, &all);
+            let got = sorted(ran.lines());
+            t.check(&ran, got == *want, &format!("{when}: want {want:#?}"));
+        }
+    };
+    check_describes(&mut t, "describe");
+
+    // Across a restart.
+    if let Some(b) = t.broker.take() {
+        b.shutdown();
+        let _ = b.join();
+    }
+    let broker = start_broker(IoKind::Uring, t.data_dir(), CORES, |_| {});
+    t.bootstrap = broker.local_addr().to_string();
+    t.broker = Some(broker);
+    check_describes(&mut t, "after a restart");
+
+    let ran = t.ok(
+        CONFIG_COMMAND,
+        &[
+            "--alter",
+            "--delete-config",
+            "consumer_byte_rate",
+            "--entity-type",
+            "users",
+            "--entity-name",
+            "alice",
+        ],
+    );
+    t.check_lines(
+        &ran,
+        &["Completed updating config for user alice.".to_string()],
+    );
+    let ran = t.ok(
+        CONFIG_COMMAND,
+        &[
+            "--describe",
+            "--entity-type",
+            "users",
+            "--entity-name",
+            "alice",
+        ],
+    );
+    t.check_lines(
+        &ran,
+        &["Quota configs for user-principal 'alice' are producer_byte_rate=1048576.0".to_string()],
+    );
+    let ran = t.run(
+        CONFIG_COMMAND,
+        &[
+            "--alter",
+            "--add-config",
+            "producer_byte_rate=1.5",
+            "--entity-type",
+            "users",
+            "--entity-name",
+            "bob",
+        ],
+        None,
+    );
+    t.check(
+        &ran,
+        !ran.out.status.success(),
+        "a fractional byte rate fails",
+    );
+    let said = format!(
+        "{}{}",
+        ran.stdout(),
+        String::from_utf8_lossy(&ran.out.stderr)
+    );
+    t.check(
+        &ran,
+        said.contains("InvalidRequestException: producer_byte_rate cannot be a fractional value."),
+        "Kafka's message for a fractional byte rate",
     );
     t.finish(test);
 }

@@ -128,13 +128,23 @@ pub fn versions(api_key: ApiKey) -> RangeInclusive<i16> {
 
 /// Encodes a whole request frame (size prefix, header, body).
 pub fn encode_frame<R: Request>(version: i16, correlation_id: i32, req: &R) -> Vec<u8> {
+    encode_frame_as(CLIENT_ID, version, correlation_id, req)
+}
+
+/// [`encode_frame`] with another client id in the header.
+pub fn encode_frame_as<R: Request>(
+    client_id: &'static str,
+    version: i16,
+    correlation_id: i32,
+    req: &R,
+) -> Vec<u8> {
     let mut buf = BytesMut::new();
     buf.extend_from_slice(&[0; 4]);
     RequestHeader::default()
         .with_request_api_key(R::KEY)
         .with_request_api_version(version)
         .with_correlation_id(correlation_id)
-        .with_client_id(Some(StrBytes::from_static_str(CLIENT_ID)))
+        .with_client_id(Some(StrBytes::from_static_str(client_id)))
         .encode(&mut buf, R::header_version(version))
         .expect("header encodes");
     req.encode(&mut buf, version)
@@ -165,9 +175,20 @@ pub fn decode_response<R: Request>(version: i16, frame: &[u8]) -> (i32, R::Respo
 pub struct Client {
     pub stream: TcpStream,
     next_correlation_id: i32,
+    /// The client id of its request headers ([`CLIENT_ID`] unless connected with another).
+    client_id: &'static str,
 }
 
 impl Client {
+    /// A connection whose requests carry `client_id`.
+    #[allow(dead_code)] // used by the quota tests
+    pub fn connect_as(addr: SocketAddr, client_id: &'static str) -> Client {
+        Client {
+            client_id,
+            ..Client::connect(addr)
+        }
+    }
+
     pub fn connect(addr: SocketAddr) -> Client {
         let stream = TcpStream::connect_timeout(&addr, IO_TIMEOUT).expect("connect");
         stream.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
@@ -176,6 +197,7 @@ impl Client {
         Client {
             stream,
             next_correlation_id: 1,
+            client_id: CLIENT_ID,
         }
     }
 
@@ -188,7 +210,7 @@ impl Client {
     /// Sends one request; returns its correlation id.
     pub fn send<R: Request>(&mut self, version: i16, req: &R) -> i32 {
         let id = self.next_correlation_id();
-        let frame = encode_frame(version, id, req);
+        let frame = encode_frame_as(self.client_id, version, id, req);
         self.stream.write_all(&frame).expect("send request");
         id
     }

@@ -586,6 +586,52 @@ pub fn scram_admin_apis_follow_kafka_and_survive_a_restart(io: IoKind) {
                 Some("Cluster authorization failed."),
                 0
             )
+        ); // The client quota APIs likewise (CLUSTER ALTER_CONFIGS / DESCRIBE_CONFIGS).
+        let r = c.call(
+            1,
+            &kafka_protocol::messages::DescribeClientQuotasRequest::default(),
+        );
+        assert_eq!(
+            (
+                r.error_code,
+                r.error_message.as_deref(),
+                r.entries.is_none()
+            ),
+            (
+                CLUSTER_AUTHORIZATION_FAILED,
+                Some("Cluster authorization failed."),
+                true
+            )
+        );
+        use kafka_protocol::messages::alter_client_quotas_request as acq;
+        let r = c.call(
+            1,
+            &kafka_protocol::messages::AlterClientQuotasRequest::default().with_entries(vec![
+                acq::EntryData::default()
+                    .with_entity(vec![acq::EntityData::default()
+                        .with_entity_type(StrBytes::from_static_str("user"))
+                        .with_entity_name(Some(StrBytes::from_static_str("dave")))])
+                    .with_ops(vec![acq::OpData::default()
+                        .with_key(StrBytes::from_static_str("producer_byte_rate"))
+                        .with_value(1024.0)]),
+            ]),
+        );
+        let got: Vec<_> = r
+            .entries
+            .iter()
+            .map(|e| {
+                (
+                    e.error_code,
+                    e.error_message.as_ref().map(|m| m.to_string()),
+                )
+            })
+            .collect();
+        assert_eq!(
+            got,
+            vec![(
+                CLUSTER_AUTHORIZATION_FAILED,
+                s("Cluster authorization failed.")
+            )]
         );
     }
     stop(broker);

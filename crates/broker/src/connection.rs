@@ -28,13 +28,17 @@
 //!   UNSUPPORTED_VERSION reply) or closes the connection; either way it is counted in
 //!   `ringlog_requests_rejected_total` and logged by the shard's rate-limited rejection log
 //!   ([`crate::metrics::reject_log`]); other connections are unaffected.
+//! - A request over a client quota ([`crate::quota`]) is answered with its throttle time (at
+//!   once for clients that hold off themselves, KIP-219; after the throttle time for older
+//!   versions), and the connection reads no further request until the throttle time passed
+//!   (Kafka's muted channel).
 //! - Everything the connection logs is inside its `conn` span (shard, connection number, peer,
 //!   client id once a request named one).
 
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::rc::Rc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 
@@ -56,6 +60,8 @@ use crate::protocol::{
     decode_request, encode_response, error, versions, ApiKey, DecodeError, Request, RequestHeader,
     Response,
 };
+use crate::quota::rate::{ConnQuotas, Enforcer, PollTimed};
+use crate::quota::Measured;
 use crate::runtime::future::{select, Either};
 use crate::runtime::net::TcpStream;
 use crate::runtime::sync::Notify;
@@ -108,6 +114,10 @@ struct Job {
     started: Instant,
     /// The frame's budget reservation, released once the response was written.
     _budget: Option<Reservation>,
+    /// The frame's size (a Produce's bytes against its quota).
+    frame_bytes: usize,
+    /// Time spent on the shard's thread so far (measured only while quotas are enforced).
+    spent: Duration,
 }
 
 enum Work {
@@ -135,6 +145,10 @@ struct Pipeline {
     closed: Cell<bool>,
     /// A job was queued, taken or finished, or the reader closed.
     changed: Notify,
+    /// Throttled over a quota: no request is read before this instant.
+    muted_until: Cell<Option<Instant>>,
+    /// The quotas that apply to this connection's requests.
+    quotas: ConnQuotas,
 }
 
 impl Pipeline {
@@ -254,6 +268,17 @@ async fn read_requests(
         let Some(frame) = reader.read_frame(shard, limits, conn, frame_limits).await else {
             return;
         };
+        if let Some(until) = pipeline.muted_until.take() {
+            // Muted (Kafka's throttled channel): a request that arrives within the throttle
+            // time waits for its end before it is handled, with no deadline meanwhile (the
+            // client holds off as long; shutdown ends the wait). Held here rather than left in the
+            // socket because a Produce's next frame is often being received already.
+            conn.enter(Phase::Busy, Instant::now());
+            let mute = crate::runtime::time::sleep_until(until);
+            if let Either::Right(()) = select(mute, shard.shutdown.notified()).await {
+                return;
+            }
+        }
         let started = Instant::now();
         let Frame { body, _budget } = frame;
         let frame_bytes = body.len();
@@ -289,7 +314,12 @@ async fn read_requests(
                 let acks = r.acks;
                 let mut r = r;
                 let denied = handlers::authorize::produce(&session.access(&shard.acls), &mut r);
-                let dispatched = handlers::produce::dispatch(shard, r).await;
+                let spent = std::cell::Cell::new(Duration::ZERO);
+                let dispatched = if shard.quotas.enforced() {
+                    PollTimed::new(Box::pin(handlers::produce::dispatch(shard, r)), &spent).await
+                } else {
+                    handlers::produce::dispatch(shard, r).await
+                };
                 pipeline.push(Job {
                     work: Work::Produce {
                         header,
@@ -299,6 +329,8 @@ async fn read_requests(
                     },
                     started,
                     _budget: budget,
+                    frame_bytes,
+                    spent: spent.get(),
                 });
                 if pipeline.in_progress() >= PIPELINED_PRODUCES_MAX {
                     conn.enter(Phase::Sending, Instant::now());
@@ -351,6 +383,8 @@ async fn read_requests(
             work,
             started,
             _budget,
+            frame_bytes,
+            spent: Duration::ZERO,
         });
         pipeline.wait_until_at_most(0).await;
     }
@@ -370,7 +404,8 @@ async fn write_responses(
     let mut out = BytesMut::with_capacity(4096);
     let metrics = &shard.metrics;
     while let Some(job) = pipeline.next().await {
-        let (header, outcome) = match job.work {
+        let spent = std::cell::Cell::new(job.spent);
+        let (header, mut outcome, throttle_ms) = match job.work {
             Work::Produce {
                 header,
                 acks,
@@ -380,13 +415,32 @@ async fn write_responses(
                 let mut resp = dispatched.response().await;
                 denied.into(&mut resp);
                 let outcome = produce_outcome(shard, acks, resp);
-                (header, outcome)
+                let quota = enforcer(shard, session, &pipeline.quotas, &header);
+                let throttle_ms = quota.map_or(0, |q| {
+                    q.record(Measured::Produce, job.frame_bytes as f64)
+                        .max(q.record(Measured::Request, time_percent(&spent)))
+                });
+                (header, outcome, throttle_ms)
             }
             Work::Alone(header, request) => {
                 conn.enter(Phase::Busy, Instant::now());
-                let outcome = handle(shard, session, &header, request).await;
+                let quota = enforcer(shard, session, &pipeline.quotas, &header);
+                let outcome = match &quota {
+                    Some(q) => {
+                        let handled = handle(shard, session, &header, request, Some(q));
+                        PollTimed::new(Box::pin(handled), &spent).await
+                    }
+                    None => handle(shard, session, &header, request, None).await,
+                };
+                let throttle_ms = quota.map_or(0, |q| {
+                    let mut ms = q.throttled_ms();
+                    if crate::quota::rate::request_quota_applies(header.api_key) {
+                        ms = ms.max(q.record(Measured::Request, time_percent(&spent)));
+                    }
+                    ms
+                });
                 conn.enter(Phase::Sending, Instant::now());
-                (header, outcome)
+                (header, outcome, throttle_ms)
             }
             Work::ApiVersionsUnsupported { correlation_id } => {
                 versions::encode_api_versions_unsupported(correlation_id, &mut out);
@@ -401,6 +455,20 @@ async fn write_responses(
             }
         };
         let api = header.api_key as i16;
+        if throttle_ms > 0 {
+            if let Outcome::Respond(resp) = &mut outcome {
+                let ms = i32::try_from(throttle_ms).unwrap_or(i32::MAX);
+                crate::quota::rate::set_throttle_time(resp, ms);
+            }
+            // Older clients do not hold off by themselves: the answer waits instead.
+            if !crate::quota::rate::client_throttles(header.api_key, header.api_version) {
+                conn.enter(Phase::Busy, Instant::now());
+                let wait = crate::runtime::time::sleep(Duration::from_millis(throttle_ms));
+                // Shutdown cuts the wait short: the answer goes out at once.
+                let _ = select(wait, shard.shutdown.notified()).await;
+                conn.enter(Phase::Sending, Instant::now());
+            }
+        }
         match outcome {
             Outcome::Respond(resp) => {
                 if let Err(e) = encode_response(&header, &resp, &mut out) {
@@ -441,6 +509,11 @@ async fn write_responses(
             }
         }
         metrics.request_done(api, job.started);
+        if throttle_ms > 0 {
+            pipeline
+                .muted_until
+                .set(Some(Instant::now() + Duration::from_millis(throttle_ms)));
+        }
         // The frame's budget reservation (`job._budget`) is released here, after the response.
         drop(job._budget);
         pipeline.finished();
@@ -615,6 +688,26 @@ impl FrameReader {
     }
 }
 
+/// The quota enforcer of a request of this connection, or `None` while no quota is enforced.
+fn enforcer<'a>(
+    shard: &'a ShardState,
+    session: &Session,
+    quotas: &'a ConnQuotas,
+    header: &'a RequestHeader,
+) -> Option<Enforcer<'a>> {
+    let user = || {
+        session
+            .principal()
+            .unwrap_or_else(Principal::anonymous)
+            .name
+    };
+    Enforcer::of(shard, quotas, user, header.client_id.as_deref())
+}
+
+fn time_percent(spent: &std::cell::Cell<Duration>) -> f64 {
+    crate::quota::rate::time_as_percentage(spent.get())
+}
+
 async fn send_out(stream: &TcpStream, out: &mut BytesMut) -> bool {
     let bytes = out.split().freeze();
     let (res, _) = stream.send_all(bytes).await;
@@ -629,6 +722,7 @@ async fn handle(
     session: &Session,
     header: &RequestHeader,
     request: Request,
+    quota: Option<&Enforcer<'_>>,
 ) -> Outcome {
     let v = header.api_version;
     let advertised = session.listener().advertised();
@@ -654,7 +748,7 @@ async fn handle(
             denied.into(&mut resp);
             produce_outcome(shard, acks, resp)
         }
-        Request::Fetch(r) => match handlers::fetch::handle(shard, az, header, *r).await {
+        Request::Fetch(r) => match handlers::fetch::handle(shard, az, header, *r, quota).await {
             Ok(pieces) => Outcome::Pieces(pieces),
             Err(e) => Outcome::Close(format!("cannot frame fetch response: {e}")),
         },
@@ -829,15 +923,15 @@ async fn handle(
         // ACLs (issue #20): a request Kafka cannot parse closes the connection, as in Kafka.
         // The ACL and SCRAM admin APIs need CLUSTER DESCRIBE / ALTER, as in Kafka (every
         // caller may on a broker whose listeners are all PLAINTEXT: see crate::acl).
-        Request::DescribeAcls(r) => match session.cluster_allowed(shard, Operation::Describe) {
+        Request::DescribeAcls(r) => match az.cluster(Operation::Describe) {
             true => respond_or_close(handlers::describe_acls::handle(shard, &r)),
             false => respond(handlers::describe_acls::refused()),
         },
-        Request::CreateAcls(r) => match session.cluster_allowed(shard, Operation::Alter) {
+        Request::CreateAcls(r) => match az.cluster(Operation::Alter) {
             true => respond_or_close(handlers::create_acls::handle(shard, r).await),
             false => respond(handlers::create_acls::refused(&r)),
         },
-        Request::DeleteAcls(r) => match session.cluster_allowed(shard, Operation::Alter) {
+        Request::DeleteAcls(r) => match az.cluster(Operation::Alter) {
             true => respond_or_close(handlers::delete_acls::handle(shard, r).await),
             false => respond(handlers::delete_acls::refused(&r)),
         },
@@ -845,18 +939,23 @@ async fn handle(
         Request::SaslHandshake(r) => sasl_outcome(session.handshake(shard, r)),
         Request::SaslAuthenticate(r) => sasl_outcome(session.authenticate(shard, r).await),
         // SCRAM credentials: CLUSTER DESCRIBE / ALTER, as Kafka.
-        Request::DescribeUserScramCredentials(r) => {
-            match session.cluster_allowed(shard, Operation::Describe) {
-                true => respond(handlers::scram_credentials::describe(shard, &principal, r)),
-                false => respond(handlers::scram_credentials::describe_refused()),
-            }
-        }
-        Request::AlterUserScramCredentials(r) => {
-            match session.cluster_allowed(shard, Operation::Alter) {
-                true => respond(handlers::scram_credentials::alter(shard, &principal, r)),
-                false => respond(handlers::scram_credentials::alter_refused(&r)),
-            }
-        }
+        Request::DescribeUserScramCredentials(r) => match az.cluster(Operation::Describe) {
+            true => respond(handlers::scram_credentials::describe(shard, &principal, r)),
+            false => respond(handlers::scram_credentials::describe_refused()),
+        },
+        Request::AlterUserScramCredentials(r) => match az.cluster(Operation::Alter) {
+            true => respond(handlers::scram_credentials::alter(shard, &principal, r)),
+            false => respond(handlers::scram_credentials::alter_refused(&r)),
+        },
+        // Client quotas (issue #20): CLUSTER DESCRIBE_CONFIGS / ALTER_CONFIGS, as in Kafka.
+        Request::DescribeClientQuotas(r) => match az.cluster(Operation::DescribeConfigs) {
+            true => respond(handlers::describe_client_quotas::handle(shard, &r)),
+            false => respond(handlers::describe_client_quotas::refused()),
+        },
+        Request::AlterClientQuotas(r) => match az.cluster(Operation::AlterConfigs) {
+            true => respond(handlers::alter_client_quotas::handle(shard, r).await),
+            false => respond(handlers::alter_client_quotas::refused(&r)),
+        },
         Request::DescribeLogDirs(r) => match az.cluster(Operation::Describe) {
             true => respond(handlers::describe_log_dirs::handle(shard, r).await),
             false => respond(DescribeLogDirsResponse {

@@ -40,6 +40,7 @@ pub mod handlers;
 pub mod limits;
 pub mod metrics;
 pub mod producer_ids;
+pub mod quota;
 pub mod reserve;
 pub mod routing;
 pub mod shard;
@@ -139,6 +140,7 @@ impl Broker {
         share::prepare(&config.data_dir, config.cores, io_kind, &catalog)?;
         txn::prepare(&config.data_dir, config.cores, io_kind)?;
         acl::store::prepare(&config.data_dir, config.cores, io_kind)?;
+        quota::store::prepare(&config.data_dir, config.cores, io_kind)?;
         // Loaded here so a damaged file stops startup with a clear message; shard 0 reloads it.
         let producer_id_bound = producer_ids::ProducerIdAllocator::load(&config.data_dir)?.bound();
         // Loaded here so a damaged store stops startup with a clear message.
@@ -538,6 +540,7 @@ async fn shard_main(info: ShardInfo, start: ShardStart) -> io::Result<()> {
         metrics: metrics::ShardMetrics::new(),
         credentials,
         acls: acl::ShardAcls::new(acl::AuthorizerConfig::of(&config)),
+        quotas: quota::ShardQuotas::default(),
     });
     let catalog_now = state.catalog.borrow().clone();
     // Every topic's logs take its configs before anything is served.
@@ -596,6 +599,8 @@ async fn shard_main(info: ShardInfo, start: ShardStart) -> io::Result<()> {
     });
     // The controller hands every shard the stored ACLs before any shard accepts a connection.
     acl::store::open(&state).await?;
+    // And the client quotas, likewise.
+    quota::store::open(&state).await?;
     let house_state = state.clone();
     rt::spawn(async move {
         loop {
@@ -622,6 +627,10 @@ async fn shard_main(info: ShardInfo, start: ShardStart) -> io::Result<()> {
         }
     });
 
+    // Quota usage is handed between shards, so a user spread over them has one quota.
+    if count > 1 {
+        rt::spawn(quota::rate::share_usage(state.clone()));
+    }
     let shard_limits = Rc::new(limits::ShardLimits::new(limits.clone(), &config));
     rt::spawn(shard_limits.clone().run_reaper(state.clone()));
     rt::spawn(shard_limits.clone().run_budget_pump(state.clone()));

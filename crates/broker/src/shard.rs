@@ -379,6 +379,9 @@ pub struct ShardState {
     pub credentials: Arc<crate::auth::CredentialStore>,
     /// This shard's copy of the ACLs and the decision function (the controller: their store).
     pub acls: crate::acl::ShardAcls,
+    /// This shard's copy of the client quotas and the sensors of its connections (the
+    /// controller: their store).
+    pub quotas: crate::quota::ShardQuotas,
 }
 
 /// This shard's share of the broker's budget of open segment files (the fd plan's

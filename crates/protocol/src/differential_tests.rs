@@ -201,6 +201,11 @@ differential_tests! {
     sasl_handshake_response => messages::SaslHandshakeResponse, kp::SaslHandshakeResponse;
     sasl_authenticate_request => messages::SaslAuthenticateRequest, kp::SaslAuthenticateRequest;
     sasl_authenticate_response => messages::SaslAuthenticateResponse, kp::SaslAuthenticateResponse;
+    // Client quotas (issue #20).
+    describe_client_quotas_request => messages::DescribeClientQuotasRequest, kp::DescribeClientQuotasRequest;
+    describe_client_quotas_response => messages::DescribeClientQuotasResponse, kp::DescribeClientQuotasResponse;
+    alter_client_quotas_request => messages::AlterClientQuotasRequest, kp::AlterClientQuotasRequest;
+    alter_client_quotas_response => messages::AlterClientQuotasResponse, kp::AlterClientQuotasResponse;
     describe_user_scram_credentials_request => messages::DescribeUserScramCredentialsRequest, kp::DescribeUserScramCredentialsRequest;
     describe_user_scram_credentials_response => messages::DescribeUserScramCredentialsResponse, kp::DescribeUserScramCredentialsResponse;
     alter_user_scram_credentials_request => messages::AlterUserScramCredentialsRequest, kp::AlterUserScramCredentialsRequest;

@@ -136,6 +136,9 @@ fn first_flexible_version(api_key: ApiKey) -> i16 {
         ApiKey::SaslAuthenticate => 2,
         ApiKey::DescribeUserScramCredentials => 0,
         ApiKey::AlterUserScramCredentials => 0,
+        // Client quotas (issue #20): flexibleVersions "1+" in Kafka 4.4's schemas.
+        ApiKey::DescribeClientQuotas => 1,
+        ApiKey::AlterClientQuotas => 1,
         other => panic!("{other:?} is served but missing from this test's header table"),
     }
 }
@@ -186,6 +189,8 @@ macro_rules! with_request_type {
             ApiKey::AlterUserScramCredentials => {
                 $f::<messages::AlterUserScramCredentialsRequest>($($arg),*)
             }
+            ApiKey::DescribeClientQuotas => $f::<messages::DescribeClientQuotasRequest>($($arg),*),
+            ApiKey::AlterClientQuotas => $f::<messages::AlterClientQuotasRequest>($($arg),*),
             ApiKey::IncrementalAlterConfigs => {
                 $f::<messages::IncrementalAlterConfigsRequest>($($arg),*)
             }
@@ -371,8 +376,9 @@ fn every_served_request_version_decodes_from_whole_frames() {
     // ListTransactions 3, DescribeProducers 1; private: DescribeDelays 1, DescribeShareState 1,
     // DescribeViews 1; DescribeCluster 3; DeleteRecords 3, DescribeLogDirs 5,
     // DescribeTopicPartitions 1; AlterConfigs 3, CreatePartitions 4; SaslHandshake 2,
-    // SaslAuthenticate 3, DescribeUserScramCredentials 1, AlterUserScramCredentials 1.
-    assert_eq!(count, 216);
+    // SaslAuthenticate 3, DescribeUserScramCredentials 1, AlterUserScramCredentials 1;
+    // DescribeClientQuotas 2, AlterClientQuotas 2.
+    assert_eq!(count, 220);
 }
 
 fn response_frames_round_trip<R: TestedRequest>(api_key: ApiKey, v: i16) {
@@ -604,7 +610,7 @@ const TABLE_V0: &str = "0000 0003 000a  0001 0004 0010  0002 0001 0008  0003 000
                         0012 0000 0005  0013 0002 0007  0014 0001 0006  0015 0000 0002  0016 0000 0005
                         0018 0000 0005  0019 0000 0004  001a 0000 0005  001c 0000 0005  001d 0001 0003  001e 0001 0003  001f 0001 0003
                         0020 0001 0004  0021 0000 0002  0023 0001 0005  0024 0000 0002  0025 0000 0003  002a 0000 0002  002c 0000 0001  002f 0000 0000
-                        0032 0000 0000  0033 0000 0000
+                        0030 0000 0001  0031 0000 0001  0032 0000 0000  0033 0000 0000
                         003c 0000 0002
                         003d 0000 0000  0041 0000 0000  0042 0000 0002
                         0044 0000 0001  0045 0000 0001  004b 0000 0000

@@ -54,6 +54,8 @@
 //! | SaslAuthenticate | 36 | 0..=2 | PLAIN, SCRAM-SHA-256/512; v1 session lifetime (0: no re-authentication), v2 flexible |
 //! | IncrementalAlterConfigs | 44 | 0..=1 | GROUP and TOPIC configs; BROKER refused (read-only) |
 //! | OffsetDelete | 47 | 0..=0 | `kafka-consumer-groups.sh --delete-offsets`; Kafka 4.4's only version |
+//! | DescribeClientQuotas | 48 | 0..=1 | `kafka-configs.sh --describe --entity-type users\|clients\|ips`; Kafka 4.4's range |
+//! | AlterClientQuotas | 49 | 0..=1 | `kafka-configs.sh --alter --add-config producer_byte_rate=...`; durable, on every shard at once |
 //! | DescribeUserScramCredentials | 50 | 0..=0 | `kafka-configs.sh --describe --entity-type users`; Kafka 4.4's only version |
 //! | AlterUserScramCredentials | 51 | 0..=0 | `kafka-configs.sh --alter --add-config 'SCRAM-SHA-256=[...]'`; Kafka 4.4's only version |
 //! | ConsumerGroupHeartbeat | 68 | 0..=1 | KIP-848 consumer groups; v1 adds the topic regex (refused) |
@@ -141,6 +143,8 @@ pub const SUPPORTED_APIS: &[ApiRange] = &[
     ApiRange { api_key: ApiKey::DeleteGroups, min_version: 0, max_version: 2 },
     ApiRange { api_key: ApiKey::IncrementalAlterConfigs, min_version: 0, max_version: 1 },
     ApiRange { api_key: ApiKey::OffsetDelete, min_version: 0, max_version: 0 },
+    ApiRange { api_key: ApiKey::DescribeClientQuotas, min_version: 0, max_version: 1 },
+    ApiRange { api_key: ApiKey::AlterClientQuotas, min_version: 0, max_version: 1 },
     ApiRange { api_key: ApiKey::DescribeUserScramCredentials, min_version: 0, max_version: 0 },
     ApiRange { api_key: ApiKey::AlterUserScramCredentials, min_version: 0, max_version: 0 },
     ApiRange { api_key: ApiKey::DescribeCluster, min_version: 0, max_version: 2 },

@@ -31,7 +31,6 @@ use super::listener::ListenerInfo;
 use super::scram::ScramError;
 use super::scram::{ScramMechanism, ScramServer};
 use super::{Principal, AUTH_FAILURE_DELAY_MS};
-use crate::acl::Operation;
 use crate::protocol::error;
 use crate::protocol::messages::{
     ApiVersionsResponse, SaslAuthenticateRequest, SaslAuthenticateResponse, SaslHandshakeRequest,
@@ -142,11 +141,6 @@ impl Session {
     pub fn access(&self, acls: &crate::acl::ShardAcls) -> crate::acl::Access {
         let (principal, authenticated) = self.identity();
         crate::acl::Access::new(&acls.current(), principal, self.peer, authenticated)
-    }
-
-    /// Whether the authorizer lets this connection do `operation` on the CLUSTER resource.
-    pub fn cluster_allowed(&self, shard: &crate::shard::ShardState, operation: Operation) -> bool {
-        self.access(&shard.acls).cluster(operation)
     }
 
     /// The principal's text (`User:alice`, cached once authenticated) and whether the

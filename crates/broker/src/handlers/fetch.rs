@@ -52,6 +52,7 @@ pub async fn handle(
     access: &Access,
     header: &RequestHeader,
     req: FetchRequest,
+    quota: Option<&crate::quota::rate::Enforcer<'_>>,
 ) -> Result<Vec<Piece>, FetchFrameError> {
     let version = header.api_version;
     let by_id = FetchTopic::carries("topic_id", version);
@@ -88,10 +89,27 @@ pub async fn handle(
     let min_bytes = req.min_bytes.max(0) as u64;
     let max_wait = Duration::from_millis((req.max_wait_ms.max(0) as u64).min(FETCH_WAIT_MS_MAX));
     let results = read_until_ready(shard, reads, min_bytes, Instant::now() + max_wait).await;
-    let (reply, ranges) = assemble(topics, results, max_bytes);
+    let (reply, mut ranges) = assemble(topics, results, max_bytes);
 
     let mut head = BytesMut::with_capacity(256);
-    let parts = frame_fetch_response(header.correlation_id, version, &reply, &mut head)?;
+    let mut parts = frame_fetch_response(header.correlation_id, version, &reply, &mut head)?;
+    if let Some(quota) = quota {
+        // Kafka's fetch quota: the response's bytes are recorded; over the quota the client
+        // gets an empty response with the throttle time instead, and the bytes are taken back.
+        let bytes = (head.len() as u64 + ranges.iter().map(Piece::len).sum::<u64>()) as f64;
+        let throttle_ms = quota.record(crate::quota::Measured::Fetch, bytes);
+        if throttle_ms > 0 {
+            quota.unrecord(crate::quota::Measured::Fetch, bytes);
+            let empty = crate::protocol::fetch::FetchReply {
+                throttle_time_ms: i32::try_from(throttle_ms).unwrap_or(i32::MAX),
+                session_id: reply.session_id,
+                ..Default::default()
+            };
+            head.clear();
+            ranges.clear();
+            parts = frame_fetch_response(header.correlation_id, version, &empty, &mut head)?;
+        }
+    }
     let head = head.freeze();
     let mut ranges: Vec<Option<Piece>> = ranges.into_iter().map(Some).collect();
     Ok(parts

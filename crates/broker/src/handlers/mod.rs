@@ -40,6 +40,9 @@ pub mod offset_delete;
 pub mod offset_fetch;
 // SCRAM credentials (issue #20; the store lives in crate::auth).
 pub mod scram_credentials;
+// Client quotas (issue #20; the model, store and enforcement live in crate::quota).
+pub mod alter_client_quotas;
+pub mod describe_client_quotas;
 pub mod sync_group;
 pub mod txn;
 // Transactions' partition side (the producer state each log keeps).

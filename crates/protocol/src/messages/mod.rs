@@ -21,6 +21,7 @@
 
 pub mod add_offsets_to_txn;
 pub mod add_partitions_to_txn;
+pub mod alter_client_quotas;
 pub mod alter_configs;
 pub mod alter_share_group_offsets;
 pub mod alter_user_scram_credentials;
@@ -36,6 +37,7 @@ pub mod delete_records;
 pub mod delete_share_group_offsets;
 pub mod delete_topics;
 pub mod describe_acls;
+pub mod describe_client_quotas;
 pub mod describe_cluster;
 pub mod describe_configs;
 pub mod describe_delays;
@@ -75,6 +77,7 @@ pub mod txn_offset_commit;
 
 pub use add_offsets_to_txn::*;
 pub use add_partitions_to_txn::*;
+pub use alter_client_quotas::*;
 pub use alter_configs::*;
 pub use alter_share_group_offsets::*;
 pub use alter_user_scram_credentials::*;
@@ -90,6 +93,7 @@ pub use delete_records::*;
 pub use delete_share_group_offsets::*;
 pub use delete_topics::*;
 pub use describe_acls::*;
+pub use describe_client_quotas::*;
 pub use describe_cluster::*;
 pub use describe_configs::*;
 pub use describe_delays::*;
@@ -320,6 +324,9 @@ apis! {
     SaslAuthenticate => SaslAuthenticateRequest, SaslAuthenticateResponse;
     DescribeUserScramCredentials => DescribeUserScramCredentialsRequest, DescribeUserScramCredentialsResponse;
     AlterUserScramCredentials => AlterUserScramCredentialsRequest, AlterUserScramCredentialsResponse;
+    // Client quotas (issue #20).
+    DescribeClientQuotas => DescribeClientQuotasRequest, DescribeClientQuotasResponse;
+    AlterClientQuotas => AlterClientQuotasRequest, AlterClientQuotasResponse;
     // ringlog-private, never advertised (versions::PRIVATE_APIS).
     DescribeDelays => DescribeDelaysRequest, DescribeDelaysResponse;
     DescribeShareState => DescribeShareStateRequest, DescribeShareStateResponse;
