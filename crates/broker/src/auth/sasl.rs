@@ -132,13 +132,25 @@ impl Session {
         }
     }
 
+    /// The session of a connection on an SSL listener (no SASL): authenticated as the TLS
+    /// principal (the client certificate's subject, `User:ANONYMOUS` without one). On a
+    /// SASL_SSL listener SASL decides, and this changes nothing.
+    pub fn with_tls_principal(self, principal: Principal) -> Session {
+        if !self.listener.protocol.uses_sasl() {
+            *self.state.borrow_mut() = State::Done(principal);
+        }
+        self
+    }
+
     /// Whether the authorizer lets this connection do `operation` on the CLUSTER resource
     /// (the admin APIs of ACLs and SCRAM credentials: Kafka's CLUSTER ALTER / DESCRIBE).
     pub fn cluster_allowed(&self, shard: &crate::shard::ShardState, operation: Operation) -> bool {
         let (principal, authenticated) = match &*self.state.borrow() {
+            // SASL, or a TLS client certificate (SSL listeners: anything but ANONYMOUS).
             State::Done(p) => (
                 format!("{}:{}", p.kind, p.name),
-                self.listener.protocol.uses_sasl(),
+                self.listener.protocol.uses_sasl()
+                    || (self.listener.protocol.uses_tls() && p.name != crate::auth::ANONYMOUS),
             ),
             _ => (crate::acl::ANONYMOUS.to_string(), false),
         };
