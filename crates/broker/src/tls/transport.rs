@@ -199,6 +199,8 @@ pub struct TlsIo {
     sending: Cell<bool>,
     /// A flush finished.
     sent: Notify,
+    /// The ciphertext buffer between flushes (sized once: records are appended into it).
+    spare: RefCell<Vec<u8>>,
 }
 
 /// Clears [`TlsIo::sending`] however a flush ends (also when its future is dropped).
@@ -218,6 +220,7 @@ impl TlsIo {
             pending: RefCell::new(pending),
             sending: Cell::new(false),
             sent: Notify::new(),
+            spare: RefCell::new(Vec::new()),
         }
     }
 
@@ -331,11 +334,14 @@ impl TlsIo {
         }
         self.sending.set(true);
         let _guard = SendingGuard(self);
-        let mut out = Vec::new();
+        let mut out = std::mem::take(&mut *self.spare.borrow_mut());
+        // Room for a full send buffer of records at once: appending never reallocates.
+        out.reserve(super::SEND_BUFFER_BYTES_MAX + CIPHERTEXT_READ_BYTES);
         loop {
             out.clear();
             self.session.borrow_mut().write_ciphertext(&mut out);
             if out.is_empty() {
+                *self.spare.borrow_mut() = out;
                 return Ok(());
             }
             let (res, back) = stream.send_all(out).await;

@@ -393,6 +393,8 @@ impl Transfer {
         tls: &crate::tls::transport::TlsIo,
         pieces: Vec<Piece>,
     ) -> io::Result<()> {
+        // One read buffer for the whole response, zeroed once.
+        let mut chunk: Vec<u8> = Vec::new();
         for piece in pieces {
             match piece {
                 Piece::Bytes(b) => tls.send(stream, &b).await?,
@@ -403,12 +405,14 @@ impl Transfer {
                     while done < len {
                         let n = (len - done).min(TLS_CHUNK_BYTES);
                         let _budget = self.reserve(n).await;
+                        chunk.resize(n, 0);
                         let (res, data) = range
                             .file
-                            .read_exact_at(vec![0u8; n], range.position + done as u64)
+                            .read_exact_at(std::mem::take(&mut chunk), range.position + done as u64)
                             .await;
+                        chunk = data;
                         res?;
-                        tls.send(stream, &data).await?;
+                        tls.send(stream, &chunk).await?;
                         done += n;
                         self.progress();
                     }
