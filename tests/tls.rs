@@ -2,8 +2,12 @@
 //! on loopback, with a test-only Kafka client over rustls (`tls_common`):
 //! - SSL: the handshake at TLS 1.3 and 1.2, then Kafka over it: Metadata advertises the SSL
 //!   listener, Produce, and Fetch of more than one chunk of the user-space path (every file byte
-//!   read, encrypted and sent: kTLS is not on this kernel; the kTLS path is checked by
-//!   scripts/ktls-qemu.sh), byte for byte what was produced.
+//!   read, encrypted and sent, counted as `copy` in `ringlog_transfer_bytes_total`), byte for
+//!   byte what was produced; where the kernel has kTLS (scripts/ktls-qemu.sh runs this file on
+//!   one) the same bytes must have gone by the zero-copy paths instead.
+//! - ringlog's own client (`ConnectOptions::tls`, what `ringlog bench consume --tls-ca` uses)
+//!   produces and fetches over TLS on the same driver as the broker; a client that trusts
+//!   another CA fails the handshake with a clear error.
 //! - mTLS: with `--tls-client-auth required` a client without a certificate fails the
 //!   handshake; with one it is `User:CN=alice,O=ringlog tests,C=NO`, seen through the authorizer
 //!   (a super user may DescribeUserScramCredentials, ANONYMOUS may not); with `requested` a client
@@ -51,6 +55,7 @@ macro_rules! both_drivers {
 
 both_drivers!(
     ssl_carries_kafka_at_tls13_and_tls12,
+    ringlog_client_over_tls,
     mtls_principal_is_the_certificate_subject,
     sasl_ssl_logins_and_refusals,
     plaintext_bytes_to_a_tls_port_get_an_alert,
@@ -93,7 +98,9 @@ fn start_tls(
 fn ssl_carries_kafka_at_tls13_and_tls12(io: IoKind) {
     let pki = TestPki::new();
     let dir = tempfile::tempdir().unwrap();
-    let broker = start_tls(dir.path(), io, &pki, "SSL://127.0.0.1:0", "none", |_| {});
+    let broker = start_tls(dir.path(), io, &pki, "SSL://127.0.0.1:0", "none", |c| {
+        c.metrics = Some("127.0.0.1:0".parse().unwrap());
+    });
     let ssl = broker.listener_addr(SecurityProtocol::Ssl).unwrap();
     // Records of 1 KiB in a batch of ~700 KiB: the Fetch answer's file range is read and
     // encrypted in more than one chunk (transfer::TLS_CHUNK_BYTES).
@@ -152,6 +159,26 @@ fn ssl_carries_kafka_at_tls13_and_tls12(io: IoKind) {
             got == want,
             "fetched bytes differ from the produced batches"
         );
+    }
+    // Which path the Fetch bytes took: with kTLS the zero-copy ones (auto: sendfile for these
+    // slices), in user space every byte read and encrypted (counted as copy).
+    let fetched: u64 = 2 * 2 * records.len() as u64; // two rounds, two batches each
+    let by_path = transfer_bytes(broker.metrics_addr().unwrap());
+    let copied = by_path.get("copy").copied().unwrap_or(0);
+    let zero_copy: u64 = by_path
+        .iter()
+        .filter(|(p, _)| p.as_str() != "copy")
+        .map(|(_, n)| n)
+        .sum();
+    match ringlog::broker::tls::ktls::available() {
+        ringlog::broker::tls::ktls::KtlsSupport::Available { .. } => {
+            eprintln!("kTLS available: Fetch bytes by path {by_path:?}");
+            assert!(zero_copy >= fetched && copied == 0, "{by_path:?}");
+        }
+        ringlog::broker::tls::ktls::KtlsSupport::Unavailable { reason } => {
+            eprintln!("kTLS unavailable ({reason}): Fetch bytes by path {by_path:?}");
+            assert!(copied >= fetched && zero_copy == 0, "{by_path:?}");
+        }
     }
     // The PLAINTEXT listener is not TLS.
     let mut plain = Client::connect(broker.listener_addr(SecurityProtocol::Plaintext).unwrap());
@@ -400,4 +427,83 @@ fn stalled_handshake_is_closed_at_the_deadline(io: IoKind) {
     std::thread::sleep(deadline * 2);
     assert_eq!(c.call(3, &api_versions_request(3)).error_code, 0);
     stop(broker);
+}
+
+fn ringlog_client_over_tls(io: IoKind) {
+    use ringlog::client::{tls_client_config, ConnectOptions, Connection};
+    let pki = TestPki::new();
+    let other = TestPki::new();
+    let dir = tempfile::tempdir().unwrap();
+    let broker = start_tls(dir.path(), io, &pki, "SSL://127.0.0.1:0", "none", |_| {});
+    let addr = broker.listener_addr(SecurityProtocol::Ssl).unwrap();
+    let options = |ca: &std::path::Path, name: Option<&str>| ConnectOptions {
+        tls: Some((tls_client_config(ca).unwrap(), name.map(str::to_string))),
+        request_timeout: IO_TIMEOUT,
+        ..ConnectOptions::default()
+    };
+    let value = vec![b'y'; 4096];
+    let values: Vec<&[u8]> = (0..100).map(|_| &value[..]).collect();
+    let records = batch(1_700_000_000_000, &values);
+    let want = stamped(&records, 0);
+    let (got, refused) =
+        ringlog::runtime::block_on(&ringlog::runtime::RuntimeConfig::single(io), async {
+            // By IP address (the certificate names 127.0.0.1) and by name.
+            for name in [None, Some("localhost")] {
+                let mut c = Connection::connect_with(addr, options(&pki.path("ca.pem"), name))
+                    .await
+                    .unwrap();
+                c.metadata(&[], false).await.unwrap();
+            }
+            let mut c = Connection::connect_with(addr, options(&pki.path("ca.pem"), None))
+                .await
+                .unwrap();
+            c.create_topics(&[("client-tls", 1)]).await.unwrap();
+            let base = c
+                .produce("client-tls", 0, Bytes::from(records.clone()), -1)
+                .await
+                .unwrap();
+            assert_eq!(base, 0);
+            let fetched = c
+                .fetch("client-tls", 0, 0, 1 << 20, Duration::from_millis(100))
+                .await
+                .unwrap();
+            let refused = Connection::connect_with(addr, options(&other.path("ca.pem"), None))
+                .await
+                .err()
+                .map(|e| e.to_string());
+            (fetched.records.to_vec(), refused)
+        })
+        .unwrap();
+    assert!(
+        got == want,
+        "fetched {} bytes, want {}",
+        got.len(),
+        want.len()
+    );
+    let refused = refused.expect("a client trusting another CA was served");
+    assert!(refused.contains("tls"), "{refused}");
+    stop(broker);
+}
+
+/// `ringlog_transfer_bytes_total` summed over shards, per path, from the metrics endpoint.
+fn transfer_bytes(addr: SocketAddr) -> std::collections::BTreeMap<String, u64> {
+    let mut s = raw(addr);
+    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let text = String::from_utf8(read_to_close(&mut s)).unwrap();
+    let mut out = std::collections::BTreeMap::new();
+    for line in text.lines() {
+        let Some(rest) = line.strip_prefix("ringlog_transfer_bytes_total{") else {
+            continue;
+        };
+        let (labels, value) = rest.split_once("} ").unwrap();
+        let path = labels
+            .split(',')
+            .find_map(|l| l.strip_prefix("path=\""))
+            .map(|p| p.trim_end_matches('"').to_string())
+            .unwrap();
+        *out.entry(path).or_insert(0) += value.trim().parse::<u64>().unwrap();
+    }
+    assert!(!out.is_empty(), "no ringlog_transfer_bytes_total in {text}");
+    out
 }
