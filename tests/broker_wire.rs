@@ -41,7 +41,8 @@
 //!   topics, other protocol types) and the deletion across a restart.
 //! - `sasl`: listeners with security protocols and SASL (issue #20): Kafka's rules before
 //!   authentication, PLAIN and SCRAM logins, bad logins within a second, per-listener
-//!   advertised addresses, the SCRAM admin APIs across a restart, TLS listeners refused.
+//!   advertised addresses, the SCRAM admin APIs across a restart, TLS listeners refused without
+//!   certificates (TLS itself: tests/tls.rs).
 //! - `describe_producers`: DescribeProducers (key 61): idempotent and transactional producers
 //!   with their open transactions' first offsets, unknown partitions, repeated asks.
 //! - `share`: share groups (issue 16): membership and assignment, share sessions, acquisition,
@@ -206,7 +207,7 @@ both_drivers!(
     offset_delete::offset_delete_survives_a_restart,
     sasl::sasl_listener_follows_kafkas_rules,
     sasl::scram_admin_apis_follow_kafka_and_survive_a_restart,
-    sasl::tls_listeners_are_refused_until_built,
+    sasl::tls_listeners_need_certificates,
     describe_cluster::describe_cluster_every_version_answers_this_broker,
     quotas::quota_apis_answer_as_kafka,
     quotas::quotas_reach_every_shard_and_survive_a_restart,

@@ -25,6 +25,8 @@
 #   KAFKA_VERSION [4.4.0]   LOG4J_VERSION [2.24.3]
 #   KAFKA_PORT [29092]   KAFKA_CONTROLLER_PORT [29093]   KAFKA_HEAP [1g, as kafka-server-start.sh]
 #   KAFKA_GROUP_INITIAL_REBALANCE_DELAY_MS [0]   TOOLS_HEAP [512m]   JAVA [java, version 17 or later]
+#   KAFKA_SSL_PORT [none]  with KAFKA_SSL_KEYSTORE (a PEM file: the private key, PKCS#8 unencrypted, then the
+#                  certificate chain): an SSL listener too (ssl.keystore.type=PEM, no client certificates)
 set -euo pipefail
 
 PEERS_HOME=${PEERS_HOME:-${TMPDIR:-/tmp}/ringlog-bench-peers}
@@ -34,6 +36,8 @@ LOG4J_VERSION=${LOG4J_VERSION:-2.24.3}
 KAFKA_PORT=${KAFKA_PORT:-29092}
 KAFKA_CONTROLLER_PORT=${KAFKA_CONTROLLER_PORT:-29093}
 KAFKA_HEAP=${KAFKA_HEAP:-1g}
+KAFKA_SSL_PORT=${KAFKA_SSL_PORT:-}
+KAFKA_SSL_KEYSTORE=${KAFKA_SSL_KEYSTORE:-}
 KAFKA_GROUP_INITIAL_REBALANCE_DELAY_MS=${KAFKA_GROUP_INITIAL_REBALANCE_DELAY_MS:-0}
 TOOLS_HEAP=${TOOLS_HEAP:-512m}
 JAVA=${JAVA:-java}
@@ -133,9 +137,17 @@ CFG
         echo "node.id=1"
         echo "controller.quorum.bootstrap.servers=127.0.0.1:$KAFKA_CONTROLLER_PORT"
         echo "controller.listener.names=CONTROLLER"
-        echo "listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT,CONTROLLER://127.0.0.1:$KAFKA_CONTROLLER_PORT"
-        echo "advertised.listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT,CONTROLLER://127.0.0.1:$KAFKA_CONTROLLER_PORT"
-        echo "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT"
+        local ssl=""
+        if [ -n "$KAFKA_SSL_PORT" ]; then
+            [ -f "$KAFKA_SSL_KEYSTORE" ] || die "KAFKA_SSL_PORT needs KAFKA_SSL_KEYSTORE (a PEM file: key, then certificate chain)"
+            ssl=",SSL://127.0.0.1:$KAFKA_SSL_PORT"
+            echo "ssl.keystore.type=PEM"
+            echo "ssl.keystore.location=$KAFKA_SSL_KEYSTORE"
+            echo "ssl.client.auth=none"
+        fi
+        echo "listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT,CONTROLLER://127.0.0.1:$KAFKA_CONTROLLER_PORT$ssl"
+        echo "advertised.listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT,CONTROLLER://127.0.0.1:$KAFKA_CONTROLLER_PORT$ssl"
+        echo "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT,SSL:SSL"
         echo "inter.broker.listener.name=PLAINTEXT"
         echo "log.dirs=$RUN/data"
         echo "num.partitions=1"

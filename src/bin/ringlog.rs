@@ -617,6 +617,12 @@ struct LoadArgs {
     /// precisely; epoll timers round up to whole ms).
     #[arg(long)]
     client_io: Option<ringlog::runtime::IoKind>,
+    /// TLS to an SSL listener: the PEM file of the CA the broker's certificate chains to.
+    #[arg(long, value_name = "FILE")]
+    tls_ca: Option<std::path::PathBuf>,
+    /// With --tls-ca: the name the broker's certificate must carry (default: its IP address).
+    #[arg(long, requires = "tls_ca")]
+    tls_server_name: Option<String>,
     /// Print one JSON object instead of the text summary.
     #[arg(long)]
     json: bool,
@@ -1307,6 +1313,7 @@ fn run_load(
             Some(_) => ringlog::runtime::IoKind::Uring,
             None => ringlog::runtime::IoKind::Epoll,
         }),
+        tls: args.tls_ca.map(|ca| (ca, args.tls_server_name)),
         ..LoadConfig::new(mode, broker)
     };
     let report = bench::load::run(&config)?;

@@ -469,13 +469,6 @@ impl BrokerConfig {
                 ));
             }
         }
-        if let Some(l) = listeners.iter().find(|l| !l.protocol.is_built()) {
-            return Err(format!(
-                "listener {l}: {} listeners are not built yet (TLS comes later); use \
-                 PLAINTEXT or SASL_PLAINTEXT",
-                l.protocol
-            ));
-        }
         if self.sasl_mechanisms.is_empty() {
             return Err("sasl-mechanisms: no mechanism given".into());
         }
@@ -665,9 +658,9 @@ impl BrokerConfig {
 #[derive(Debug, Default, Deserialize, clap::Args)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct ConfigOverrides {
-    /// Listeners: `PROTOCOL://host:port` (PLAINTEXT or SASL_PLAINTEXT; SSL and SASL_SSL are
-    /// not built yet) or a bare `host:port` (PLAINTEXT); comma-separated or repeated (TOML: a
-    /// string or a list).
+    /// Listeners: `PROTOCOL://host:port` (PLAINTEXT, SASL_PLAINTEXT, SSL or SASL_SSL; the TLS
+    /// ones need --tls-cert and --tls-key) or a bare `host:port` (PLAINTEXT); comma-separated or
+    /// repeated (TOML: a string or a list).
     #[arg(long, value_name = "[PROTOCOL://]HOST:PORT")]
     #[serde(default, deserialize_with = "one_or_many")]
     pub listen: Vec<String>,
@@ -1045,14 +1038,10 @@ mod tests {
         assert!(c.listeners.is_empty());
         assert_eq!(c.listeners()[0].addr.port(), 7);
         c.validate().unwrap();
-        // TLS listeners parse and are refused: without certificate files for the missing TLS
-        // settings, with them until the TLS transport exists.
+        // A TLS listener without certificate files is refused for the missing TLS settings.
         c.merge_toml("listen = \"SSL://127.0.0.1:9094\"\n").unwrap();
         let e = c.validate().unwrap_err();
-        assert!(
-            e.contains("not built yet") || e.contains("need --tls-cert and --tls-key"),
-            "{e}"
-        );
+        assert!(e.contains("need --tls-cert and --tls-key"), "{e}");
         c.merge_toml(
             "listen = \"PLAINTEXT://127.0.0.1:1\"\nadvertise = \"SASL_PLAINTEXT://h:1\"\n",
         )
@@ -1095,12 +1084,11 @@ mod tests {
         assert!(bad.validate().unwrap_err().contains("needs tls-ca"));
         assert!(c.merge_toml("tls-client-auth = \"maybe\"").is_err());
 
-        // An SSL listener without a certificate says what is missing; with one, it is still
-        // refused until the connection layer speaks TLS.
+        // An SSL listener without a certificate says what is missing; with one, it is served.
         let mut l = BrokerConfig::default();
         l.merge_toml("listen = \"SSL://127.0.0.1:9093\"").unwrap();
         assert!(l.validate().unwrap_err().contains("--tls-cert"));
         l.tls = c.tls.clone();
-        assert!(l.validate().unwrap_err().contains("not built yet"));
+        l.validate().unwrap();
     }
 }

@@ -65,6 +65,7 @@ use crate::quota::Measured;
 use crate::runtime::future::{select, Either};
 use crate::runtime::net::TcpStream;
 use crate::runtime::sync::Notify;
+use crate::tls::transport::{Established, TlsContext, TlsIo};
 use crate::transfer::{Piece, Transfer};
 
 /// Size of the standing read buffer, and so the largest frame read without a budget
@@ -207,6 +208,7 @@ pub async fn serve(
     limits: Rc<ShardLimits>,
     conn: Rc<Conn>,
     listener: std::sync::Arc<crate::auth::ListenerInfo>,
+    tls: Option<std::sync::Arc<TlsContext>>,
 ) {
     use tracing::Instrument;
     let number = shard.metrics.connection_opened();
@@ -220,11 +222,84 @@ pub async fn serve(
         peer = %peer,
         client_id = tracing::field::Empty
     );
-    let session = Session::new(listener, conn.peer);
-    serve_in_span(shard.clone(), limits, conn, &session)
-        .instrument(span)
+    async {
+        // TLS listeners: the handshake first, bounded by the frame-read deadline from the
+        // accept (a silent or stalling client is shut down by the reaper).
+        let (transport, principal, first) = match &tls {
+            None => (Transport::Plain, None, Vec::new()),
+            Some(ctx) => {
+                conn.enter(Phase::Frame, Instant::now());
+                match crate::tls::transport::handshake(ctx, &conn.stream).await {
+                    Ok(Established::Kernel {
+                        principal,
+                        plaintext,
+                        ..
+                    }) => (Transport::Plain, Some(principal), plaintext),
+                    Ok(Established::User { principal, io, .. }) => {
+                        (Transport::Tls(io), Some(principal), Vec::new())
+                    }
+                    Err(why) => {
+                        if conn.expired().is_none() {
+                            tracing::debug!("closing the connection: {why}");
+                        } else {
+                            tracing::debug!(
+                                "closing the connection: tls handshake not done \
+                                             within frame-read-timeout-ms ({why})"
+                            );
+                        }
+                        return;
+                    }
+                }
+            }
+        };
+        conn.enter(Phase::Idle, Instant::now());
+        let mut session = Session::new(listener, conn.peer);
+        if let Some(principal) = principal {
+            session = session.with_tls_principal(principal);
+        }
+        serve_in_span(
+            shard.clone(),
+            limits,
+            conn.clone(),
+            &session,
+            &transport,
+            first,
+        )
         .await;
+        if let Transport::Tls(io) = &transport {
+            // close_notify, as Kafka's SslTransportLayer; bounded: the peer may not read.
+            let _ = crate::runtime::time::timeout(
+                std::time::Duration::from_millis(TLS_CLOSE_NOTIFY_MS),
+                io.close(&conn.stream),
+            )
+            .await;
+        }
+    }
+    .instrument(span)
+    .await;
     shard.metrics.connection_closed();
+}
+
+/// How long a closing TLS connection tries to send its close_notify alert.
+pub const TLS_CLOSE_NOTIFY_MS: u64 = 100;
+
+/// How a connection's bytes reach the socket: as they are (PLAINTEXT, SASL_PLAINTEXT, and TLS
+/// listeners whose records the kernel makes after the hand-off), or through the user-space TLS
+/// record layer.
+enum Transport {
+    Plain,
+    /// Boxed: a rustls session is large, and most connections are not TLS.
+    Tls(Box<TlsIo>),
+}
+
+impl Transport {
+    /// As [`TcpStream::recv`]: request bytes into the spare capacity of `buf`.
+    async fn recv(&self, stream: &TcpStream, buf: BytesMut) -> (std::io::Result<usize>, BytesMut) {
+        match self {
+            Transport::Plain => stream.recv(buf).await,
+            Transport::Tls(io) => io.recv(stream, buf).await,
+        }
+    }
 }
 
 async fn serve_in_span(
@@ -232,6 +307,8 @@ async fn serve_in_span(
     limits: Rc<ShardLimits>,
     conn: Rc<Conn>,
     session: &Session,
+    transport: &Transport,
+    first: Vec<u8>,
 ) {
     // Responses go out in pieces (a header, file ranges, a tail): Nagle would hold a small tail
     // back until the client's delayed ACK (~40 ms).
@@ -240,8 +317,12 @@ async fn serve_in_span(
     let transfer = Transfer::new(shard.config.transfer, conn.peer)
         .with_limits(limits.clone(), conn.clone())
         .with_metrics(shard.clone());
-    let reader = std::pin::pin!(read_requests(&shard, &limits, &conn, &pipeline, session));
-    let mut writer = std::pin::pin!(write_responses(&shard, &conn, &pipeline, transfer, session));
+    let reader = std::pin::pin!(read_requests(
+        &shard, &limits, &conn, &pipeline, session, transport, first
+    ));
+    let mut writer = std::pin::pin!(write_responses(
+        &shard, &conn, &pipeline, transfer, session, transport
+    ));
     // The writer is polled first: answers that are ready go out before the reader asks the
     // socket for more (a receive issued first mostly finds half a request, or nothing yet).
     if let Either::Right(()) = select(writer.as_mut(), reader).await {
@@ -257,11 +338,15 @@ async fn read_requests(
     conn: &Conn,
     pipeline: &Pipeline,
     session: &Session,
+    transport: &Transport,
+    first: Vec<u8>,
 ) {
     let frame_limits = FrameLimits {
         body_bytes_max: shard.config.request_bytes_max,
     };
-    let mut reader = FrameReader::new();
+    let mut reader = FrameReader::new(transport);
+    // Request bytes decrypted before a kTLS hand-off come before the socket's.
+    reader.standing.extend_from_slice(&first);
     let span = tracing::Span::current();
     let mut client_id_known = false;
     loop {
@@ -398,6 +483,7 @@ async fn write_responses(
     pipeline: &Pipeline,
     mut transfer: Transfer,
     session: &Session,
+    transport: &Transport,
 ) {
     let stream = &conn.stream;
     let peer = conn.peer;
@@ -445,7 +531,7 @@ async fn write_responses(
             Work::ApiVersionsUnsupported { correlation_id } => {
                 versions::encode_api_versions_unsupported(correlation_id, &mut out);
                 metrics.bytes_out(out.len() as u64);
-                if !send_out(stream, &mut out).await {
+                if !send_out(stream, transport, &mut out).await {
                     return;
                 }
                 metrics.error(ApiKey::ApiVersions as i16, error::UNSUPPORTED_VERSION);
@@ -477,13 +563,17 @@ async fn write_responses(
                 }
                 metrics.bytes_out(out.len() as u64);
                 crate::metrics::response_errors(&resp, |code| metrics.error(api, code));
-                if !send_out(stream, &mut out).await {
+                if !send_out(stream, transport, &mut out).await {
                     return;
                 }
             }
             Outcome::Pieces(pieces) => {
                 metrics.bytes_out(pieces.iter().map(Piece::len).sum());
-                if let Err(e) = transfer.send(stream, pieces).await {
+                let sent = match transport {
+                    Transport::Plain => transfer.send(stream, pieces).await,
+                    Transport::Tls(io) => transfer.send_through(stream, io, pieces).await,
+                };
+                if let Err(e) = sent {
                     if conn.expired().is_none() {
                         tracing::debug!(?peer, "fetch transfer failed: {e}");
                     }
@@ -497,7 +587,7 @@ async fn write_responses(
                 }
                 metrics.bytes_out(out.len() as u64);
                 crate::metrics::response_errors(&resp, |code| metrics.error(api, code));
-                let _ = send_out(stream, &mut out).await;
+                let _ = send_out(stream, transport, &mut out).await;
                 metrics.request_done(api, job.started);
                 tracing::debug!(?peer, "closing connection: {why}");
                 return;
@@ -522,16 +612,18 @@ async fn write_responses(
 
 /// The receive side of a connection: the standing buffer for small frames (and the start of the
 /// next frame, when a client pipelines), and the buffer of one large frame with its reservation.
-struct FrameReader {
+struct FrameReader<'t> {
     standing: BytesMut,
     large: Option<(BytesMut, Reservation)>,
+    transport: &'t Transport,
 }
 
-impl FrameReader {
-    fn new() -> FrameReader {
+impl<'t> FrameReader<'t> {
+    fn new(transport: &'t Transport) -> FrameReader<'t> {
         FrameReader {
             standing: BytesMut::with_capacity(READ_CHUNK_BYTES),
             large: None,
+            transport,
         }
     }
 
@@ -615,7 +707,7 @@ impl FrameReader {
                 Some((buf, _)) => buf,
                 None => &mut self.standing,
             };
-            let recv = conn.stream.recv(std::mem::take(buf));
+            let recv = self.transport.recv(&conn.stream, std::mem::take(buf));
             // Shutdown interrupts only a connection that is between requests.
             let res = if idle {
                 match select(recv, shard.shutdown.notified()).await {
@@ -708,10 +800,19 @@ fn time_percent(spent: &std::cell::Cell<Duration>) -> f64 {
     crate::quota::rate::time_as_percentage(spent.get())
 }
 
-async fn send_out(stream: &TcpStream, out: &mut BytesMut) -> bool {
-    let bytes = out.split().freeze();
-    let (res, _) = stream.send_all(bytes).await;
-    res.is_ok()
+async fn send_out(stream: &TcpStream, transport: &Transport, out: &mut BytesMut) -> bool {
+    match transport {
+        Transport::Plain => {
+            let bytes = out.split().freeze();
+            let (res, _) = stream.send_all(bytes).await;
+            res.is_ok()
+        }
+        Transport::Tls(io) => {
+            let ok = io.send(stream, out).await.is_ok();
+            out.clear();
+            ok
+        }
+    }
 }
 
 /// Handles one request of the connection whose authentication is `session`: its principal

@@ -178,6 +178,21 @@ impl Broker {
                  AlterUserScramCredentials on another listener)"
             );
         }
+        // TLS: certificates loaded and the kernel probed once, for every shard's TLS listeners.
+        let tls = match config.tls.settings() {
+            Ok(Some(settings)) if specs.iter().any(|l| l.protocol.uses_tls()) => {
+                let ctx = tls::transport::TlsContext::start(&settings)
+                    .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.to_string()))?;
+                tracing::info!(
+                    "TLS listeners: {}; client certificates {}",
+                    ctx.ktls,
+                    settings.client_auth.name()
+                );
+                Some(Arc::new(ctx))
+            }
+            Ok(_) => None,
+            Err(e) => return Err(io::Error::new(io::ErrorKind::InvalidInput, e)),
+        };
         let addr = bound[0];
         let listeners = per_shard;
         // Bound here so a taken port stops startup with a clear message; served by shard 0.
@@ -281,6 +296,7 @@ impl Broker {
                                 .zip(shard_listener_infos.iter().cloned())
                                 .collect(),
                             credentials: credentials.clone(),
+                            tls: tls.clone(),
                             inbox,
                             control: ctl,
                             peers: peers.clone(),
@@ -418,6 +434,8 @@ struct ShardStart {
     listeners: Vec<(std::net::TcpListener, Arc<auth::ListenerInfo>)>,
     /// The SCRAM credential store (shared).
     credentials: Arc<auth::CredentialStore>,
+    /// The TLS context of SSL and SASL_SSL listeners (shared; `None` without one).
+    tls: Option<Arc<tls::transport::TlsContext>>,
     inbox: mesh::Receiver<ShardMsg>,
     control: mesh::Receiver<Control>,
     peers: Vec<mesh::Sender<ShardMsg>>,
@@ -466,6 +484,7 @@ async fn shard_main(info: ShardInfo, start: ShardStart) -> io::Result<()> {
         catalog,
         listeners,
         credentials,
+        tls,
         inbox,
         control,
         peers,
@@ -650,9 +669,11 @@ async fn shard_main(info: ShardInfo, start: ShardStart) -> io::Result<()> {
     let accepting: Vec<_> = listeners
         .into_iter()
         .map(|(listener, info)| {
+            let tls = tls.clone().filter(|_| info.protocol.uses_tls());
             rt::spawn(accept_loop(AcceptLoop {
                 listener,
                 info,
+                tls,
                 state: state.clone(),
                 limits: limits.clone(),
                 shard_limits: shard_limits.clone(),
@@ -686,6 +707,8 @@ async fn shard_main(info: ShardInfo, start: ShardStart) -> io::Result<()> {
 struct AcceptLoop {
     listener: TcpListener,
     info: Arc<auth::ListenerInfo>,
+    /// The TLS context on SSL and SASL_SSL listeners.
+    tls: Option<Arc<tls::transport::TlsContext>>,
     state: Rc<ShardState>,
     limits: Arc<limits::BrokerLimits>,
     shard_limits: Rc<limits::ShardLimits>,
@@ -701,6 +724,7 @@ async fn accept_loop(accept: AcceptLoop) {
     let AcceptLoop {
         listener,
         info,
+        tls,
         state,
         limits,
         shard_limits,
@@ -796,15 +820,16 @@ async fn accept_loop(accept: AcceptLoop) {
         };
         let conn = shard_limits.register(stream, peer, permit);
         live.set(live.get() + 1);
-        let (state, shard_limits, live, drained, info) = (
+        let (state, shard_limits, live, drained, info, tls) = (
             state.clone(),
             shard_limits.clone(),
             live.clone(),
             drained.clone(),
             info.clone(),
+            tls.clone(),
         );
         rt::spawn(async move {
-            connection::serve(state, shard_limits, conn, info).await;
+            connection::serve(state, shard_limits, conn, info, tls).await;
             live.set(live.get() - 1);
             drained.notify_waiters();
         });

@@ -19,7 +19,9 @@
 //!   call fails with [`ClientError::Broken`]: the stream can no longer be trusted to be in step.
 
 use std::collections::VecDeque;
+use std::io::{Read as _, Write as _};
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
@@ -82,6 +84,9 @@ pub struct ConnectOptions {
     pub in_flight_max: usize,
     /// Bound on one response frame body in bytes ([`RESPONSE_BYTES_MAX_DEFAULT`]).
     pub response_bytes_max: u32,
+    /// TLS (SSL and SASL_SSL listeners): the rustls configuration and the name the server's
+    /// certificate must carry (`None`: the broker's IP address). No TLS when `None`.
+    pub tls: Option<(Arc<rustls::ClientConfig>, Option<String>)>,
 }
 
 impl Default for ConnectOptions {
@@ -91,6 +96,7 @@ impl Default for ConnectOptions {
             request_timeout: Duration::from_millis(REQUEST_TIMEOUT_MS_DEFAULT),
             in_flight_max: IN_FLIGHT_MAX_DEFAULT,
             response_bytes_max: RESPONSE_BYTES_MAX_DEFAULT,
+            tls: None,
         }
     }
 }
@@ -105,9 +111,20 @@ struct InFlight {
     extra_wait: Duration,
 }
 
+/// A client TLS session over the connection's socket (one task uses it: no sharing).
+struct ClientTls {
+    conn: rustls::ClientConnection,
+    /// Ciphertext received and not yet taken by rustls.
+    pending: BytesMut,
+}
+
+/// Ciphertext asked of the socket per receive on a TLS connection.
+const TLS_READ_BYTES: usize = 64 * 1024;
+
 /// A connection to one broker. Not `Send`: it lives on the shard that opened it.
 pub struct Connection {
     stream: TcpStream,
+    tls: Option<ClientTls>,
     addr: SocketAddr,
     options: ConnectOptions,
     next_correlation_id: i32,
@@ -156,8 +173,26 @@ impl Connection {
             addr,
             source,
         })?;
+        let tls = match &options.tls {
+            None => None,
+            Some((config, name)) => {
+                let name = match name {
+                    Some(n) => rustls::pki_types::ServerName::try_from(n.clone()).map_err(|e| {
+                        ClientError::InvalidArgument(format!("tls server name {n:?}: {e}"))
+                    })?,
+                    None => rustls::pki_types::ServerName::IpAddress(addr.ip().into()),
+                };
+                let conn = rustls::ClientConnection::new(config.clone(), name)
+                    .map_err(|e| ClientError::InvalidArgument(format!("tls: {e}")))?;
+                Some(ClientTls {
+                    conn,
+                    pending: BytesMut::new(),
+                })
+            }
+        };
         let mut conn = Connection {
             stream,
+            tls,
             addr,
             options,
             next_correlation_id: 0,
@@ -166,8 +201,179 @@ impl Connection {
             broker_apis: Vec::new(),
             broken: false,
         };
+        if conn.tls.is_some() {
+            let after = conn.options.request_timeout;
+            match time::timeout(after, conn.tls_handshake()).await {
+                Ok(r) => r?,
+                Err(_) => {
+                    return Err(ClientError::Timeout {
+                        op: "tls handshake".into(),
+                        addr,
+                        after,
+                    })
+                }
+            }
+        }
         conn.negotiate().await?;
         Ok(conn)
+    }
+
+    fn tls_error(&self, op: &'static str, e: impl std::fmt::Display) -> ClientError {
+        ClientError::Io {
+            op,
+            addr: self.addr,
+            source: std::io::Error::other(format!("tls: {e}")),
+        }
+    }
+
+    /// Sends every record rustls has waiting.
+    async fn tls_flush(&mut self) -> std::io::Result<()> {
+        let Some(tls) = &mut self.tls else {
+            return Ok(());
+        };
+        let mut out = Vec::new();
+        while tls.conn.wants_write() {
+            tls.conn.write_tls(&mut out)?;
+        }
+        if out.is_empty() {
+            return Ok(());
+        }
+        let (res, _) = self.stream.send_all(out).await;
+        res
+    }
+
+    /// Gives rustls what was received; errors on a bad record.
+    fn tls_feed(&mut self) -> Result<()> {
+        let Some(tls) = &mut self.tls else {
+            return Ok(());
+        };
+        while !tls.pending.is_empty() {
+            let mut rd: &[u8] = &tls.pending;
+            let n = match tls.conn.read_tls(&mut rd) {
+                Ok(n) => n,
+                // Its plaintext buffer is full: read plaintext first.
+                Err(_) => break,
+            };
+            let _ = tls.pending.split_to(n);
+            let state = tls.conn.process_new_packets();
+            if let Err(e) = state {
+                return Err(self.tls_error("tls record", e));
+            }
+            if n == 0 {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// The TLS handshake right after the connect.
+    async fn tls_handshake(&mut self) -> Result<()> {
+        loop {
+            let flushed = self.tls_flush().await;
+            flushed.map_err(|e| self.tls_error("tls handshake send", e))?;
+            let handshaking = self.tls.as_ref().is_some_and(|t| t.conn.is_handshaking());
+            if !handshaking {
+                return Ok(());
+            }
+            let mut pending = std::mem::take(&mut self.tls.as_mut().expect("tls").pending);
+            pending.reserve(TLS_READ_BYTES);
+            let (res, pending) = self.stream.recv(pending).await;
+            self.tls.as_mut().expect("tls").pending = pending;
+            match res {
+                Ok(0) => {
+                    return Err(ClientError::Closed {
+                        addr: self.addr,
+                        op: "tls handshake".into(),
+                    })
+                }
+                Ok(_) => {}
+                Err(e) => return Err(self.tls_error("tls handshake recv", e)),
+            }
+            if let Err(e) = self.tls_feed() {
+                // The alert, then fail.
+                let _ = self.tls_flush().await;
+                return Err(e);
+            }
+        }
+    }
+
+    /// Writes `frame`, through TLS when the connection has it.
+    async fn write_all(&mut self, frame: Bytes) -> std::io::Result<()> {
+        if self.tls.is_none() {
+            let (res, _) = self.stream.send_all(frame).await;
+            return res;
+        }
+        let mut rest: &[u8] = &frame;
+        while !rest.is_empty() {
+            let n = self.tls.as_mut().expect("tls").conn.writer().write(rest)?;
+            rest = &rest[n..];
+            self.tls_flush().await?;
+            if n == 0 && !self.tls.as_ref().expect("tls").conn.wants_write() {
+                return Err(std::io::ErrorKind::WriteZero.into());
+            }
+        }
+        Ok(())
+    }
+
+    /// As [`TcpStream::recv_timeout`], decrypted on a TLS connection.
+    async fn read_some(
+        &mut self,
+        mut buf: BytesMut,
+        wait: Duration,
+    ) -> (std::io::Result<usize>, BytesMut) {
+        if self.tls.is_none() {
+            return self.stream.recv_timeout(buf, wait).await;
+        }
+        let deadline = Instant::now() + wait;
+        loop {
+            let spare = buf.capacity() - buf.len();
+            let start = buf.len();
+            buf.resize(start + spare.min(TLS_READ_BYTES), 0);
+            let tls = self.tls.as_mut().expect("tls");
+            let read = tls.conn.reader().read(&mut buf[start..]);
+            match read {
+                Ok(n) if n > 0 => {
+                    buf.truncate(start + n);
+                    return (Ok(n), buf);
+                }
+                // A clean close_notify.
+                Ok(_) => {
+                    buf.truncate(start);
+                    return (Ok(0), buf);
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => buf.truncate(start),
+                Err(e) => {
+                    buf.truncate(start);
+                    return (Err(e), buf);
+                }
+            }
+            if !tls.pending.is_empty() {
+                let before = tls.pending.len();
+                if let Err(e) = self.tls_feed() {
+                    return (Err(std::io::Error::other(e.to_string())), buf);
+                }
+                if self.tls.as_ref().expect("tls").pending.len() < before {
+                    continue;
+                }
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return (Err(std::io::ErrorKind::TimedOut.into()), buf);
+            }
+            let tls = self.tls.as_mut().expect("tls");
+            let mut pending = std::mem::take(&mut tls.pending);
+            pending.reserve(TLS_READ_BYTES);
+            let (res, pending) = self.stream.recv_timeout(pending, deadline - now).await;
+            self.tls.as_mut().expect("tls").pending = pending;
+            match res {
+                Ok(0) => return (Ok(0), buf),
+                Ok(_) => {}
+                Err(e) => return (Err(e), buf),
+            }
+            if let Err(e) = self.tls_feed() {
+                return (Err(std::io::Error::other(e.to_string())), buf);
+            }
+        }
     }
 
     /// ApiVersions at our highest version; a broker that does not serve it answers with error 35
@@ -327,12 +533,12 @@ impl Connection {
         // may have written part of it).
         self.broken = true;
         let after = self.options.request_timeout;
-        match time::timeout(after, self.stream.send_all(frame.freeze())).await {
-            Ok((Ok(()), _)) => {
+        match time::timeout(after, self.write_all(frame.freeze())).await {
+            Ok(Ok(())) => {
                 self.broken = false;
                 Ok(())
             }
-            Ok((Err(source), _)) => Err(ClientError::Io {
+            Ok(Err(source)) => Err(ClientError::Io {
                 op: "send",
                 addr: self.addr,
                 source,
@@ -461,7 +667,7 @@ impl Connection {
                 });
             }
             let buf = std::mem::take(&mut self.read_buf);
-            let (res, buf) = self.stream.recv_timeout(buf, deadline - now).await;
+            let (res, buf) = self.read_some(buf, deadline - now).await;
             self.read_buf = buf;
             match res {
                 Ok(0) => {
@@ -502,6 +708,35 @@ impl Connection {
 
 fn encode_error(api_key: ApiKey, version: i16, e: impl std::fmt::Display) -> ClientError {
     ClientError::InvalidArgument(format!("cannot encode {api_key:?} v{version}: {e}"))
+}
+
+/// A rustls client configuration that trusts the CA certificates of the PEM file `ca` (TLS 1.3
+/// and 1.2, ring's cipher suites), without a client certificate: for `ConnectOptions::tls`.
+pub fn tls_client_config(
+    ca: &std::path::Path,
+) -> std::result::Result<Arc<rustls::ClientConfig>, String> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::CertificateDer;
+    let mut roots = rustls::RootCertStore::empty();
+    let certs =
+        CertificateDer::pem_file_iter(ca).map_err(|e| format!("tls ca {}: {e}", ca.display()))?;
+    for cert in certs {
+        let cert = cert.map_err(|e| format!("tls ca {}: {e}", ca.display()))?;
+        roots
+            .add(cert)
+            .map_err(|e| format!("tls ca {}: {e}", ca.display()))?;
+    }
+    if roots.is_empty() {
+        return Err(format!("tls ca {}: no CERTIFICATE in it", ca.display()));
+    }
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
+    .map_err(|e| format!("tls: {e}"))?
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    Ok(Arc::new(config))
 }
 
 /// This client's (api_key, min, max) for `api_key`.

@@ -57,6 +57,6 @@ pub mod records;
 pub mod share;
 
 pub use api::{FetchedPartition, PartitionInfo, TopicDelays, TopicInfo};
-pub use connection::{ConnectOptions, Connection};
+pub use connection::{tls_client_config, ConnectOptions, Connection};
 pub use error::{ClientError, Result};
 pub use share::{ShareConsumer, ShareConsumerConfig, ShareRecord};

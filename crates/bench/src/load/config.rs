@@ -108,6 +108,9 @@ pub struct LoadConfig {
     pub client_io: IoKind,
     /// Draw a progress line on stderr.
     pub progress: bool,
+    /// TLS to the broker (an SSL listener): the PEM file of the CA its certificate chains to,
+    /// and the name the certificate must carry (`None`: the broker's IP address).
+    pub tls: Option<(std::path::PathBuf, Option<String>)>,
 }
 
 impl LoadConfig {
@@ -134,6 +137,7 @@ impl LoadConfig {
             client_cpu: None,
             client_io: IoKind::Epoll,
             progress: std::io::stdout().is_terminal(),
+            tls: None,
         }
     }
 

@@ -8,7 +8,6 @@
 //! - The run returns only after every task has returned; the first task error fails the run.
 
 use std::collections::VecDeque;
-use std::net::SocketAddr;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
@@ -40,12 +39,20 @@ pub fn run(config: &LoadConfig) -> Result<LoadReport, LoadError> {
         .join()
         .map_err(|_| LoadError("the load generator thread panicked".into()))?
 }
-async fn connect(addr: SocketAddr) -> Result<Connection, LoadError> {
+async fn connect(config: &LoadConfig) -> Result<Connection, LoadError> {
+    let tls = match &config.tls {
+        None => None,
+        Some((ca, name)) => Some((
+            ringlog_client::tls_client_config(ca).map_err(LoadError)?,
+            name.clone(),
+        )),
+    };
     let options = ConnectOptions {
         client_id: "ringlog-bench".into(),
+        tls,
         ..ConnectOptions::default()
     };
-    Ok(Connection::connect_with(addr, options).await?)
+    Ok(Connection::connect_with(config.broker, options).await?)
 }
 
 /// Create the topic (an existing one is kept), wait until every partition has a leader (Kafka
@@ -82,7 +89,7 @@ struct Setup {
 /// Create the topic, build the batches, fill the topic (consume), open every connection, and
 /// find where consumers start.
 async fn prepare(config: &LoadConfig) -> Result<Setup, LoadError> {
-    let mut admin = connect(config.broker).await?;
+    let mut admin = connect(config).await?;
     let partitions = ensure_topic(&mut admin, &config.topic, config.partitions).await?;
     let _ = stamp_epoch();
 
@@ -93,7 +100,7 @@ async fn prepare(config: &LoadConfig) -> Result<Setup, LoadError> {
     }
     let mut conns = Vec::with_capacity(config.connections);
     for _ in 0..config.connections {
-        conns.push(connect(config.broker).await?);
+        conns.push(connect(config).await?);
     }
     let all: Vec<i32> = (0..partitions).collect();
     // e2e consumers: one per partition, from the current end.
@@ -103,7 +110,7 @@ async fn prepare(config: &LoadConfig) -> Result<Setup, LoadError> {
             .list_offsets(&config.topic, &all, api::LATEST_TIMESTAMP)
             .await?;
         for (p, end) in ends.into_iter().enumerate() {
-            consumers.push((connect(config.broker).await?, p as i32, end));
+            consumers.push((connect(config).await?, p as i32, end));
         }
     }
     let starts = match config.mode {

@@ -71,11 +71,17 @@ impl AuthorizerConfig {
         AuthorizerConfig {
             super_users: config.super_users.iter().cloned().collect(),
             allow_everyone_if_no_acl_found: config.allow_everyone_if_no_acl_found,
-            // A broker with an authenticating listener checks everyone, ANONYMOUS included.
-            open_to_anonymous: !config
-                .listeners()
-                .iter()
-                .any(|l| l.protocol.uses_sasl() || l.protocol.uses_tls()),
+            // A broker with an authenticating listener checks everyone, ANONYMOUS included:
+            // SASL, or TLS that asks for client certificates (TLS without them only encrypts;
+            // it cannot tell clients apart any more than PLAINTEXT can).
+            open_to_anonymous: !config.listeners().iter().any(|l| {
+                l.protocol.uses_sasl()
+                    || (l.protocol.uses_tls()
+                        && config
+                            .tls
+                            .client_auth
+                            .is_some_and(|a| a != crate::tls::ClientAuth::None))
+            }),
         }
     }
 }

@@ -7,10 +7,9 @@
 //! listeners had protocols). An empty host (`PLAINTEXT://:9092`) binds every interface, as in
 //! Kafka.
 //!
-//! SSL and SASL_SSL parse (so a Kafka `listeners` line is understood) but are refused when the
-//! broker starts until TLS exists ([`SecurityProtocol::is_built`]); they slot in here: the
-//! protocol says whether the connection is TLS ([`SecurityProtocol::uses_tls`]) and whether it
-//! authenticates with SASL ([`SecurityProtocol::uses_sasl`]).
+//! The protocol says whether the connection is TLS ([`SecurityProtocol::uses_tls`], the
+//! handshake in `crate::tls::transport`) and whether it authenticates with SASL
+//! ([`SecurityProtocol::uses_sasl`]).
 //!
 //! # Invariants
 //! - Listener names are unique within a broker ([`parse_listeners`] refuses duplicates).
@@ -28,9 +27,9 @@ pub enum SecurityProtocol {
     Plaintext,
     /// SASL authentication over plain TCP.
     SaslPlaintext,
-    /// TLS (not built yet).
+    /// TLS; the principal is the client certificate's subject (mTLS) or `User:ANONYMOUS`.
     Ssl,
-    /// SASL authentication over TLS (not built yet).
+    /// SASL authentication over TLS.
     SaslSsl,
 }
 
@@ -56,11 +55,6 @@ impl SecurityProtocol {
     /// The connection is TLS.
     pub fn uses_tls(self) -> bool {
         matches!(self, SecurityProtocol::Ssl | SecurityProtocol::SaslSsl)
-    }
-
-    /// Whether this broker can serve the protocol yet (TLS is not built).
-    pub fn is_built(self) -> bool {
-        !self.uses_tls()
     }
 
     /// The protocol named `name` (case-insensitive, as Kafka's `SecurityProtocol.forName`).
@@ -299,7 +293,7 @@ mod tests {
         assert_eq!(l[0].protocol, SecurityProtocol::Plaintext);
         assert_eq!(l[1].addr, "[::1]:2".parse().unwrap());
         assert_eq!(l[2].addr, "0.0.0.0:3".parse().unwrap());
-        assert!(!l[2].protocol.is_built());
+        assert!(l[2].protocol.uses_tls() && !l[2].protocol.uses_sasl());
         for (bad, why) in [
             ("", "no listener"),
             ("FOO://127.0.0.1:1", "unknown security protocol"),

@@ -135,6 +135,16 @@ impl Session {
         }
     }
 
+    /// The session of a connection on an SSL listener (no SASL): authenticated as the TLS
+    /// principal (the client certificate's subject, `User:ANONYMOUS` without one). On a
+    /// SASL_SSL listener SASL decides, and this changes nothing.
+    pub fn with_tls_principal(self, principal: Principal) -> Session {
+        if !self.listener.protocol.uses_sasl() {
+            *self.state.borrow_mut() = State::Done(principal);
+        }
+        self
+    }
+
     /// This request's access under the shard's current ACLs ([`crate::acl::Access`]): the
     /// authenticated principal, or `User:ANONYMOUS` (unauthenticated) before and without
     /// authentication.
@@ -152,7 +162,9 @@ impl Session {
         let identity = match &*self.state.borrow() {
             State::Done(p) => (
                 std::rc::Rc::from(p.to_string()),
-                self.listener.protocol.uses_sasl(),
+                // SASL, or a TLS client certificate (SSL listeners: anything but ANONYMOUS).
+                self.listener.protocol.uses_sasl()
+                    || (self.listener.protocol.uses_tls() && p.name != crate::auth::ANONYMOUS),
             ),
             _ => return (std::rc::Rc::from(crate::acl::ANONYMOUS), false),
         };

@@ -26,6 +26,7 @@
 pub mod ktls;
 pub mod principal;
 pub mod session;
+pub mod transport;
 
 use std::fmt;
 use std::path::{Path, PathBuf};

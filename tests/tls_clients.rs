@@ -1,0 +1,208 @@
+//! TLS (issue #20) through kafka-python (`tests/python/kafka_python_tls.py`, version pinned in
+//! `tests/python/requirements.txt`, over Python's ssl module), on both drivers, against an
+//! in-process broker with SSL, SASL_SSL and PLAINTEXT listeners on free loopback ports and
+//! certificates made by the test (`tls_common`):
+//! - SSL with `ssl_cafile` (server verified, hostname checked), and mTLS with
+//!   `ssl_certfile`/`ssl_keyfile` on a `--tls-client-auth requested` broker: produce then consume.
+//! - SASL_SSL with PLAIN and SCRAM-SHA-256: produce then consume; a wrong password is refused
+//!   (the first bootstrap attempt fails within a second, the constructor gives up at its
+//!   bootstrap timeout with KafkaTimeoutError, as against Kafka 4.4).
+//!
+//! librdkafka (the `rdkafka` crate) is not driven here: the workspace builds it without OpenSSL
+//! (features libz, zstd), so it has no TLS. Skips loudly without the Python clients. Loopback
+//! only; every client run is killed at a bound.
+
+#[macro_use]
+mod support;
+
+#[allow(dead_code)]
+#[path = "broker_wire/client.rs"]
+mod client;
+#[allow(dead_code)]
+mod tls_common;
+
+use std::path::Path;
+use std::process::{Command, Output};
+use std::time::Duration;
+
+use client::{create_topics_request, Client};
+use kafka_protocol::messages::create_acls_request::AclCreation;
+use kafka_protocol::messages::CreateAclsRequest;
+use kafka_protocol::protocol::StrBytes;
+use ringlog::broker::auth::credentials::offline;
+use ringlog::broker::auth::SecurityProtocol;
+use ringlog::runtime::IoKind;
+use support::{python_or_skip, run_bounded, start_broker};
+use tls_common::TestPki;
+
+both_drivers!(kafka_python_ssl_mtls_and_sasl_ssl);
+
+const CORES: usize = 2;
+const RECORDS: usize = 20;
+/// A kafka-python run is killed after this (its own waits are 30 s at most).
+const SCRIPT_LIMIT: Duration = Duration::from_secs(90);
+/// A refused login must show within this (issue #20).
+const BAD_LOGIN_MAX: Duration = Duration::from_secs(1);
+/// kafka-python's bootstrap timeout in the script's badlogin mode, plus slack.
+const BAD_LOGIN_GIVE_UP_MAX: Duration = Duration::from_secs(8);
+
+fn script(py: &Path, args: &[&str]) -> Output {
+    run_bounded(
+        Command::new(py)
+            .arg(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/tests/python/kafka_python_tls.py"
+            ))
+            .args(args),
+        SCRIPT_LIMIT,
+    )
+}
+
+fn shown(out: &Output) -> String {
+    format!(
+        "status {:?}\nstdout:\n{}\nstderr:\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+fn tagged(out: &Output, tag: &str) -> Vec<Vec<String>> {
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| {
+            let mut f = l.split('\t');
+            (f.next() == Some(tag)).then(|| f.map(str::to_string).collect())
+        })
+        .collect()
+}
+
+fn kafka_python_ssl_mtls_and_sasl_ssl(io: IoKind) {
+    let Some(py) = python_or_skip("tls_clients kafka-python") else {
+        return;
+    };
+    let pki = TestPki::new();
+    let dir = tempfile::tempdir().expect("temp dir");
+    offline::set(dir.path(), "alice", "SCRAM-SHA-256", 4096, "alice-secret").expect("offline");
+    let broker = start_broker(io, dir.path(), CORES, |c| {
+        c.apply(ringlog::broker::config::ConfigOverrides {
+            listen: vec!["SSL://127.0.0.1:0,SASL_SSL://127.0.0.1:0,PLAINTEXT://127.0.0.1:0".into()],
+            ..Default::default()
+        })
+        .expect("listeners");
+        c.tls = pki.options("requested");
+        // The test's admin connection (PLAINTEXT, so ANONYMOUS): the broker authenticates
+        // (SASL_SSL, client certificates), so it checks ACLs; the admin grants the others.
+        c.super_users = vec!["User:ANONYMOUS".to_string()];
+    });
+    let ssl = broker
+        .listener_addr(SecurityProtocol::Ssl)
+        .unwrap()
+        .to_string();
+    let sasl_ssl = broker
+        .listener_addr(SecurityProtocol::SaslSsl)
+        .unwrap()
+        .to_string();
+    let mut admin = Client::connect(broker.listener_addr(SecurityProtocol::Plaintext).unwrap());
+    let ca = pki.path("ca.pem").display().to_string();
+    let cert = pki.path("client.pem").display().to_string();
+    let key = pki.path("client.key").display().to_string();
+    let count = RECORDS.to_string();
+    let runs: [(&str, &str, &str, &str, &str, &str, &str); 4] = [
+        (&ssl, "SSL", "-", "-", "-", "-", "tls-ssl"),
+        (&ssl, "SSL", &cert, &key, "-", "-", "tls-mtls"),
+        (
+            &sasl_ssl,
+            "SASL_SSL",
+            "-",
+            "-",
+            "PLAIN",
+            "alice",
+            "tls-sasl-plain",
+        ),
+        (
+            &sasl_ssl,
+            "SASL_SSL",
+            "-",
+            "-",
+            "SCRAM-SHA-256",
+            "alice",
+            "tls-sasl-scram",
+        ),
+    ];
+    let topics: Vec<(&str, i32, i16)> = runs.iter().map(|r| (r.6, 1, 1)).collect();
+    let created = admin.call(5, &create_topics_request(&topics));
+    assert!(created.topics.iter().all(|t| t.error_code == 0));
+    // Every user (the certificate's principal, alice) may use the topics and any group:
+    // TOPIC 2 / GROUP 3, LITERAL 3, ALL 2, ALLOW 3.
+    let grants = topics
+        .iter()
+        .map(|t| (2, t.0))
+        .chain([(3, "*")])
+        .map(|(kind, name)| {
+            AclCreation::default()
+                .with_resource_type(kind)
+                .with_resource_name(StrBytes::from_string(name.to_string()))
+                .with_resource_pattern_type(3)
+                .with_principal(StrBytes::from_static_str("User:*"))
+                .with_host(StrBytes::from_static_str("*"))
+                .with_operation(2)
+                .with_permission_type(3)
+        })
+        .collect();
+    let granted = admin.call(3, &CreateAclsRequest::default().with_creations(grants));
+    assert!(granted.results.iter().all(|r| r.error_code == 0));
+    let mut failed = Vec::new();
+    for (addr, protocol, certfile, keyfile, mechanism, user, topic) in runs {
+        let out = script(
+            &py,
+            &[
+                "roundtrip",
+                addr,
+                protocol,
+                &ca,
+                certfile,
+                keyfile,
+                mechanism,
+                user,
+                "alice-secret",
+                topic,
+                &count,
+            ],
+        );
+        let want: Vec<Vec<String>> = (0..RECORDS)
+            .map(|i| vec![i.to_string(), format!("{topic}-{i}")])
+            .collect();
+        if !(out.status.success() && tagged(&out, "O") == want && tagged(&out, "R") == want) {
+            failed.push(format!("{topic}: produce then consume\n{}", shown(&out)));
+        }
+    }
+    for mechanism in ["PLAIN", "SCRAM-SHA-256"] {
+        let out = script(
+            &py,
+            &["badlogin", &sasl_ssl, &ca, mechanism, "alice", "wrong"],
+        );
+        let secs = |f: Option<&Vec<String>>| f.and_then(|f| f.first()?.parse::<f64>().ok());
+        let first = secs(tagged(&out, "F").first());
+        let gave_up = tagged(&out, "X");
+        let ok = first.is_some_and(|t| t < BAD_LOGIN_MAX.as_secs_f64())
+            && secs(gave_up.first()).is_some_and(|t| t < BAD_LOGIN_GIVE_UP_MAX.as_secs_f64())
+            && gave_up
+                .first()
+                .and_then(|x| x.get(1))
+                .is_some_and(|c| c == "KafkaTimeoutError");
+        if !ok {
+            failed.push(format!(
+                "{mechanism} wrong password refused\n{}",
+                shown(&out)
+            ));
+        }
+    }
+    client::stop(broker);
+    assert!(
+        failed.is_empty(),
+        "{} failed check(s):\n{}",
+        failed.len(),
+        failed.join("\n---\n")
+    );
+}
