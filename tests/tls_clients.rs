@@ -8,9 +8,8 @@
 //!   (the first bootstrap attempt fails within a second, the constructor gives up at its
 //!   bootstrap timeout with KafkaTimeoutError, as against Kafka 4.4).
 //!
-//! librdkafka (the `rdkafka` crate) is not driven here: the workspace builds it without OpenSSL
-//! (features libz, zstd), so it has no TLS. Skips loudly without the Python clients. Loopback
-//! only; every client run is killed at a bound.
+//! librdkafka over TLS is driven by `tests/tls_rdkafka.rs`. Skips loudly without the Python
+//! clients. Loopback only; every client run is killed at a bound.
 
 #[macro_use]
 mod support;
