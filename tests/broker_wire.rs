@@ -30,6 +30,7 @@
 //!   (key 21): pagination and errors as Kafka 4.4, log sizes, a durable mid-segment log start.
 //! - `describe_cluster`: DescribeCluster (key 60): this broker, Metadata's cluster id and
 //!   controller, authorized operations when asked, Kafka's endpoint-type errors.
+//! - `authorization`: the ACLs checked on every API with Kafka's codes (issue #20).
 //! - `acls`: CreateAcls, DescribeAcls and DeleteAcls (keys 29-31, issue #20) as Kafka 4.4
 //!   answers them: messages, filters (MATCH), unknown codes, every shard at once, restarts.
 //! - `quotas`: DescribeClientQuotas and AlterClientQuotas (keys 48-49, issue #20) as Kafka 4.4
@@ -54,6 +55,8 @@ mod acls;
 mod admin_apis;
 #[path = "broker_wire/alter_configs.rs"]
 mod alter_configs;
+#[path = "broker_wire/authorization.rs"]
+mod authorization;
 #[path = "broker_wire/chaos.rs"]
 mod chaos;
 #[path = "broker_wire/client.rs"]
@@ -198,6 +201,7 @@ both_drivers!(
     describe_producers::describe_producers_shows_idempotent_and_open_transactions,
     acls::acl_apis_answer_as_kafka,
     acls::acls_reach_every_shard_and_survive_a_restart,
+    authorization::acls_are_enforced_on_every_api,
     offset_delete::offset_delete_follows_kafkas_rules,
     offset_delete::offset_delete_survives_a_restart,
     sasl::sasl_listener_follows_kafkas_rules,

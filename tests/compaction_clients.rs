@@ -46,12 +46,16 @@ fn s(v: &str) -> StrBytes {
     StrBytes::from_string(v.to_string())
 }
 
+/// One shard: its cleaner takes the two partitions one after the other, so a crash point stops
+/// exactly one pass. With two shards both passes could reach the same point before the abort,
+/// and a swap committed on both leaves nothing for the next run's crash point (the test then
+/// waited for a crash that could not come).
 fn serve(dir: &Path, port: u16, crash_at: Option<&str>) -> Serve {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_ringlog"));
     cmd.args([
         "serve",
         "--cores",
-        "2",
+        "1",
         "--listen",
         &format!("127.0.0.1:{port}"),
     ])

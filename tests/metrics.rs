@@ -29,7 +29,8 @@ use client::{
     batch, create_topic, fetch_request, produce_request, versions, Client, FetchAt, IO_TIMEOUT,
 };
 use kafka_protocol::messages::{
-    offset_commit_request, ApiKey, GroupId, OffsetCommitRequest, TopicName,
+    create_topics_request, offset_commit_request, ApiKey, CreateTopicsRequest, GroupId,
+    OffsetCommitRequest, SaslAuthenticateRequest, SaslHandshakeRequest, TopicName,
 };
 use kafka_protocol::protocol::StrBytes;
 use ringlog::broker::metrics::http::{
@@ -565,6 +566,58 @@ fn load_counts_agree(io: IoKind) {
         assert!(e.sum("ringlog_uring_submissions_total", &[]) > 0.0);
         assert!(e.sum("ringlog_uring_completions_total", &[]) > 0.0);
     }
+
+    // A filtered view over `load` that matches nothing (the records carry no header): its
+    // reads are counted per view and outcome, nothing goes out zero-copy.
+    let cv = *versions(ApiKey::CreateTopics).end();
+    let view = CreateTopicsRequest::default()
+        .with_timeout_ms(5_000)
+        .with_topics(vec![create_topics_request::CreatableTopic::default()
+            .with_name(TopicName(StrBytes::from_static_str("load-red")))
+            .with_num_partitions(-1)
+            .with_replication_factor(-1)
+            .with_configs(
+                [
+                    ("ringlog.view.source", "load"),
+                    ("ringlog.view.filter", "tag = 'red'"),
+                ]
+                .into_iter()
+                .map(|(k, v)| {
+                    create_topics_request::CreatableTopicConfig::default()
+                        .with_name(StrBytes::from_static_str(k))
+                        .with_value(Some(StrBytes::from_static_str(v)))
+                })
+                .collect(),
+            )]);
+    assert_eq!(c.call(cv, &view).topics[0].error_code, 0, "view created");
+    let at = [FetchAt {
+        topic: "load-red",
+        topic_id: Default::default(),
+        partition: 0,
+        offset: 0,
+    }];
+    let resp = c.call(12, &fetch_request(12, &at, 0, 0));
+    assert_eq!(resp.responses[0].partitions[0].error_code, 0);
+    scrape_until(maddr, |e| {
+        let view = [("view", "load-red")];
+        let decided = e.sum("ringlog_view_batches_total", &view);
+        if decided < 1.0 {
+            return Err(format!("view batches decided: {decided}"));
+        }
+        eq(
+            "view bytes sent zero-copy",
+            e.sum("ringlog_view_bytes_zero_copy_total", &view),
+            0.0,
+        )?;
+        eq(
+            "view batches sent whole",
+            e.sum(
+                "ringlog_view_batches_total",
+                &[("view", "load-red"), ("outcome", "whole")],
+            ),
+            0.0,
+        )
+    });
     drop(c);
     broker.stop();
 }
@@ -880,12 +933,58 @@ fn rejection_log_is_bounded() {
     }
 }
 
+/// Refused SASL logins go through the rejection bucket (a password-guessing client cannot
+/// flood the log) and are counted: `ringlog_requests_rejected_total{reason="authentication_failed"}`.
+fn failed_logins_are_counted(io: IoKind) {
+    const BAD_LOGINS: usize = 12;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let broker = client::start_in(dir.path(), io, |c| {
+        c.metrics = Some("127.0.0.1:0".parse().unwrap());
+        c.apply(ringlog::broker::config::ConfigOverrides {
+            listen: vec!["SASL_PLAINTEXT://127.0.0.1:0".into()],
+            ..Default::default()
+        })
+        .unwrap();
+    });
+    let metrics = broker.metrics_addr().expect("a metrics endpoint");
+    for _ in 0..BAD_LOGINS {
+        let mut c = Client::connect(broker.local_addr());
+        let h = c.call(
+            1,
+            &SaslHandshakeRequest::default().with_mechanism(StrBytes::from_static_str("PLAIN")),
+        );
+        assert_eq!(h.error_code, 0);
+        let a = c.call(
+            2,
+            &SaslAuthenticateRequest::default()
+                .with_auth_bytes(bytes::Bytes::from_static(b"\0nobody\0wrong")),
+        );
+        assert_eq!(a.error_code, 58, "SASL_AUTHENTICATION_FAILED");
+    }
+    scrape_until(metrics, |e| {
+        eq(
+            "refused logins",
+            e.sum(
+                "ringlog_requests_rejected_total",
+                &[("reason", "authentication_failed")],
+            ),
+            BAD_LOGINS as f64,
+        )
+    });
+    client::stop(broker);
+}
+
 mod uring {
     use super::*;
 
     #[test]
     fn load() {
         load_counts_agree(IoKind::Uring);
+    }
+
+    #[test]
+    fn failed_logins() {
+        failed_logins_are_counted(IoKind::Uring);
     }
 
     #[test]
@@ -901,6 +1000,11 @@ mod uring {
 
 mod epoll {
     use super::*;
+
+    #[test]
+    fn failed_logins() {
+        failed_logins_are_counted(IoKind::Epoll);
+    }
 
     #[test]
     fn load() {

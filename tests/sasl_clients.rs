@@ -7,7 +7,10 @@
 //!   AlterUserScramCredentials over the wire. Wrong passwords and unknown users are refused:
 //!   kafka-python's first bootstrap attempt fails within a second and its constructor gives up at
 //!   its bootstrap timeout (it retries a refused login until then and raises KafkaTimeoutError,
-//!   against Kafka 4.4 as well; the broker's message, where it logs one, is Kafka's).
+//!   against Kafka 4.4 as well; the broker's message, where it logs one, is Kafka's). Every
+//!   user is granted its topics with CreateAcls (a SASL listener makes the broker deny what no
+//!   ACL allows); a topic without a grant is left out of kafka-python's topic list, and reading
+//!   or writing it raises TopicAuthorizationFailedError.
 //! - the Java client (kafka-clients 4.4, as Kafka's console producer and consumer, from the
 //!   tools' classpath `tests/java/setup.sh TARGET_DIR tools` fetches) produces and consumes with
 //!   SCRAM-SHA-512, and a wrong password fails at once with SaslAuthenticationException and
@@ -16,8 +19,10 @@
 //!   logs in; `--describe --entity-type users` (DescribeClientQuotas, then the SCRAM
 //!   credentials) lists the user's credential as Kafka 4.4 prints it.
 //!
-//! librdkafka (the `rdkafka` crate) is not driven here: the workspace builds it without OpenSSL
-//! (features libz, zstd), and librdkafka's SCRAM needs OpenSSL.
+//! - librdkafka (the `rdkafka` crate, built with OpenSSL: its SCRAM needs it) produces and
+//!   consumes with PLAIN, SCRAM-SHA-256 and SCRAM-SHA-512; a wrong password fails its metadata
+//!   request; as a user without an ACL on a topic it does not see the topic in Metadata, gets
+//!   TOPIC_AUTHORIZATION_FAILED for it, and its delivery there fails.
 //!
 //! Skips loudly without the Python clients or without Java/Maven. Loopback only; every client
 //! run is killed at a bound.
@@ -37,9 +42,10 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use client::{create_topics_request, Client};
 use kafka_protocol::messages::alter_user_scram_credentials_request::ScramCredentialUpsertion;
+use kafka_protocol::messages::create_acls_request::AclCreation;
 use kafka_protocol::messages::describe_user_scram_credentials_request::UserName;
 use kafka_protocol::messages::{
-    AlterUserScramCredentialsRequest, DescribeUserScramCredentialsRequest,
+    AlterUserScramCredentialsRequest, CreateAclsRequest, DescribeUserScramCredentialsRequest,
 };
 use kafka_protocol::protocol::StrBytes;
 use ringlog::broker::auth::credentials::offline;
@@ -51,6 +57,7 @@ use support::{python_or_skip, run_bounded, start_broker};
 
 both_drivers!(
     kafka_python_plain_and_scram,
+    librdkafka_plain_scram_and_acls,
     java_client_scram_and_config_command
 );
 
@@ -151,11 +158,33 @@ fn described(c: &mut Client, user: &str) -> (i16, Vec<(i8, i32)>) {
     )
 }
 
+/// Creates the topics and lets every user (`User:*`) do everything on them and on every group
+/// (CreateAcls as the super user): with a SASL listener the broker denies what no ACL allows.
 fn create_topics(c: &mut Client, names: &[&str]) {
     let topics: Vec<(&str, i32, i16)> = names.iter().map(|n| (*n, 1, 1)).collect();
     let r = c.call(5, &create_topics_request(&topics));
     for t in &r.topics {
         assert_eq!(t.error_code, 0, "create {}", t.name.as_str());
+    }
+    // (resource type, name): TOPIC 2 and GROUP 3, LITERAL 3, ALL 2, ALLOW 3.
+    let grants = names
+        .iter()
+        .map(|n| (2, *n))
+        .chain([(3, "*")])
+        .map(|(t, n)| {
+            AclCreation::default()
+                .with_resource_type(t)
+                .with_resource_name(s(n))
+                .with_resource_pattern_type(3)
+                .with_principal(s("User:*"))
+                .with_host(s("*"))
+                .with_operation(2)
+                .with_permission_type(3)
+        })
+        .collect();
+    let r = c.call(3, &CreateAclsRequest::default().with_creations(grants));
+    for a in &r.results {
+        assert_eq!(a.error_code, 0, "grant: {:?}", a.error_message);
     }
 }
 
@@ -314,6 +343,37 @@ fn kafka_python_plain_and_scram(io: IoKind) {
             },
         );
     }
+    // A topic without an ACL for alice (created and written by the super user, not granted):
+    // Metadata leaves it out, her producer gets TopicAuthorizationFailedError, and her consumer
+    // never receives its record (kafka-python, seeing the topic unauthorized in Metadata, does
+    // not fetch it; the Fetch refusal itself is tested at the wire).
+    let secret = "sasl-secret";
+    let r = admin.call(5, &create_topics_request(&[(secret, 1, 1)]));
+    assert_eq!(r.topics[0].error_code, 0, "create {secret}");
+    client::produce_one(&mut admin, secret, 0, &client::batch(0, &[b"hidden"]));
+    let out = script(
+        &py,
+        &["denied", &addr, "PLAIN", "alice", "alice-secret", secret],
+    );
+    let listed: Vec<String> = tagged(&out, "T").into_iter().flatten().collect();
+    let mut granted: Vec<String> = runs.iter().map(|r| r.3.to_string()).collect();
+    granted.sort();
+    report.check(listed == granted, || {
+        format!(
+            "alice's Metadata lists only the granted topics\n{}",
+            shown(&out)
+        )
+    });
+    report.check(
+        tagged(&out, "D").contains(&vec![
+            "send".to_string(),
+            "TopicAuthorizationFailedError".to_string(),
+        ]),
+        || format!("the send to {secret} is refused\n{}", shown(&out)),
+    );
+    report.check(tagged(&out, "N") == vec![vec!["0".to_string()]], || {
+        format!("nothing of {secret} is received\n{}", shown(&out))
+    });
     client::stop(broker);
     report.finish("kafka_python_plain_and_scram");
 }
@@ -365,6 +425,183 @@ fn tool(
 const CONSOLE_PRODUCER: &str = "org.apache.kafka.tools.ConsoleProducer";
 const CONSOLE_CONSUMER: &str = "org.apache.kafka.tools.consumer.ConsoleConsumer";
 const CONFIG_COMMAND: &str = "org.apache.kafka.tools.ConfigCommand";
+
+/// A librdkafka client configuration for SASL_PLAINTEXT with `mechanism` as `user`.
+fn rdkafka_config(
+    addr: SocketAddr,
+    mechanism: &str,
+    user: &str,
+    password: &str,
+) -> rdkafka::ClientConfig {
+    let mut c = rdkafka::ClientConfig::new();
+    c.set("bootstrap.servers", addr.to_string())
+        .set("security.protocol", "SASL_PLAINTEXT")
+        .set("sasl.mechanisms", mechanism)
+        .set("sasl.username", user)
+        .set("sasl.password", password)
+        .set("socket.timeout.ms", "10000")
+        .set("message.timeout.ms", "10000")
+        .set("log_level", "2");
+    c
+}
+
+fn librdkafka_plain_scram_and_acls(io: IoKind) {
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    use rdkafka::error::RDKafkaErrorCode;
+    use rdkafka::message::Message;
+    use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+    use rdkafka::{Offset, TopicPartitionList};
+    const WAIT: Duration = Duration::from_secs(30);
+
+    let dir = tempfile::tempdir().expect("temp dir");
+    offline::set(dir.path(), "alice", "SCRAM-SHA-256", 4096, "alice-secret").expect("offline");
+    let (broker, sasl, plain) = start_sasl(dir.path(), io);
+    let mut admin = Client::connect(plain);
+    assert_eq!(
+        upsert(
+            &mut admin,
+            "bob",
+            ScramMechanism::Sha512,
+            4096,
+            "bob-secret"
+        ),
+        0
+    );
+    let topic = "rdk-sasl";
+    create_topics(&mut admin, &[topic]);
+    let mut report = Report::default();
+    for (mechanism, user, password) in [
+        ("PLAIN", "alice", "alice-secret"),
+        ("SCRAM-SHA-256", "alice", "alice-secret"),
+        ("SCRAM-SHA-512", "bob", "bob-secret"),
+    ] {
+        let config = rdkafka_config(sasl, mechanism, user, password);
+        let p: BaseProducer = config
+            .clone()
+            .set("acks", "all")
+            .create()
+            .expect("producer");
+        for i in 0..RECORDS {
+            let value = format!("{mechanism}-{i}");
+            p.send(BaseRecord::<(), _>::to(topic).payload(&value).partition(0))
+                .expect("queued");
+        }
+        let flushed = p.flush(WAIT);
+        report.check(flushed.is_ok(), || {
+            format!("{mechanism} {user}: every record acknowledged: {flushed:?}")
+        });
+        let consumer: BaseConsumer = config
+            .clone()
+            .set("group.id", "rdk-sasl-assign")
+            .set("enable.auto.commit", "false")
+            .create()
+            .expect("consumer");
+        let mut tpl = TopicPartitionList::new();
+        tpl.add_partition_offset(topic, 0, Offset::Beginning)
+            .unwrap();
+        consumer.assign(&tpl).expect("assign");
+        let mut mine = 0;
+        let deadline = Instant::now() + WAIT;
+        while mine < RECORDS && Instant::now() < deadline {
+            match consumer.poll(Duration::from_millis(100)) {
+                Some(Ok(m)) => {
+                    let v = String::from_utf8_lossy(m.payload().unwrap_or_default()).to_string();
+                    if v.starts_with(&format!("{mechanism}-")) {
+                        mine += 1;
+                    }
+                }
+                Some(Err(e)) => {
+                    report.check(false, || format!("{mechanism} {user}: consumer error {e}"));
+                    break;
+                }
+                None => {}
+            }
+        }
+        report.check(mine == RECORDS, || {
+            format!("{mechanism} {user}: read back {mine} of {RECORDS}")
+        });
+    }
+    // A wrong password: the metadata request cannot be made (the login is refused).
+    let refused: BaseConsumer = rdkafka_config(sasl, "SCRAM-SHA-512", "bob", "wrong")
+        .create()
+        .expect("consumer");
+    let started = Instant::now();
+    let md = refused.fetch_metadata(None, Duration::from_secs(5));
+    report.check(md.is_err(), || {
+        format!(
+            "a wrong password is refused (after {:?}): {:?}",
+            started.elapsed(),
+            md.map(|m| m.topics().len())
+        )
+    });
+    // A topic alice has no ACL on, with a record the super user wrote: left out of Metadata,
+    // refused by name, and her delivery to it fails with TOPIC_AUTHORIZATION_FAILED.
+    let secret = "rdk-secret";
+    let r = admin.call(5, &create_topics_request(&[(secret, 1, 1)]));
+    assert_eq!(r.topics[0].error_code, 0, "create {secret}");
+    client::produce_one(&mut admin, secret, 0, &client::batch(0, &[b"hidden"]));
+    let config = rdkafka_config(sasl, "SCRAM-SHA-256", "alice", "alice-secret");
+    let consumer: BaseConsumer = config.create().expect("consumer");
+    match consumer.fetch_metadata(None, WAIT) {
+        Ok(md) => {
+            let names: Vec<&str> = md.topics().iter().map(|t| t.name()).collect();
+            report.check(names == [topic], || {
+                format!("alice's Metadata lists only {topic}: {names:?}")
+            });
+        }
+        Err(e) => report.check(false, || format!("alice's metadata: {e}")),
+    }
+    match consumer.fetch_metadata(Some(secret), WAIT) {
+        Ok(md) => {
+            let err = md.topics().first().and_then(|t| t.error());
+            report.check(
+                err.is_some_and(|e| {
+                    RDKafkaErrorCode::from(e) == RDKafkaErrorCode::TopicAuthorizationFailed
+                }),
+                || format!("{secret} by name is refused: {err:?}"),
+            );
+        }
+        Err(e) => report.check(
+            matches!(
+                e.rdkafka_error_code(),
+                Some(RDKafkaErrorCode::TopicAuthorizationFailed)
+            ),
+            || format!("{secret} by name: {e}"),
+        ),
+    }
+    let p: rdkafka::producer::FutureProducer = config
+        .clone()
+        .set("acks", "all")
+        .create()
+        .expect("producer");
+    let delivery = futures_executor::block_on(
+        p.send(
+            rdkafka::producer::FutureRecord::<(), _>::to(secret)
+                .payload("x")
+                .partition(0),
+            WAIT,
+        ),
+    );
+    report.check(
+        matches!(
+            &delivery,
+            Err((
+                rdkafka::error::KafkaError::MessageProduction(
+                    RDKafkaErrorCode::TopicAuthorizationFailed
+                ),
+                _
+            ))
+        ),
+        || {
+            format!(
+                "the delivery to {secret} fails: {:?}",
+                delivery.as_ref().map_err(|e| &e.0)
+            )
+        },
+    );
+    client::stop(broker);
+    report.finish("librdkafka_plain_scram_and_acls");
+}
 
 fn java_client_scram_and_config_command(io: IoKind) {
     let Some(cp) = support::kafka_tools_classpath("sasl_clients Java") else {

@@ -17,12 +17,20 @@ Modes:
       connection's close instead of the answer before it, against Kafka 4.4 too), and what the
       constructor raised, when.
 
+  denied HOST:PORT MECHANISM USER PASSWORD TOPIC
+      USER has no ACL on TOPIC: a KafkaConsumer lists the topics it can see (Metadata), then
+      polls partition 0 of TOPIC from offset 0 for 5 s, and a KafkaProducer sends one record to
+      it; prints what each raised and how many records the polls returned.
+
 Output, one tab-separated line each:
   O OFFSET VALUE                 roundtrip: where a record went
   R OFFSET VALUE                 roundtrip: a record read
   F SECONDS MESSAGE              badlogin: the first failed bootstrap attempt logged
   A SECONDS MESSAGE              badlogin: the first logged authentication failure
   X SECONDS CLASS                badlogin: what the constructor raised (or "none")
+  T TOPIC                        denied: a topic Metadata listed
+  D poll|send CLASS              denied: what the consume and the send raised (or "none")
+  N COUNT                        denied: records the consume received
   E what: error                  anything that raised in a roundtrip
 Exit status non-zero when a roundtrip raised.
 """
@@ -132,6 +140,46 @@ def badlogin(addr, mechanism, user, password):
     out("X", "%.3f" % ended, raised)
 
 
+def denied(addr, mechanism, user, password, topic):
+    creds = sasl(mechanism, user, password)
+    c = KafkaConsumer(
+        bootstrap_servers=addr,
+        enable_auto_commit=False,
+        request_timeout_ms=REQUEST_TIMEOUT_MS,
+        **creds,
+    )
+    for t in sorted(c.topics()):
+        out("T", t)
+    tp = TopicPartition(topic, 0)
+    c.assign([tp])
+    c.seek(tp, 0)
+    raised = "none"
+    received = 0
+    deadline = time.monotonic() + 5
+    try:
+        while time.monotonic() < deadline:
+            for records in c.poll(timeout_ms=500).values():
+                received += len(records)
+    except Exception as e:  # noqa: BLE001 - the class is the result
+        raised = type(e).__name__
+    out("D", "poll", raised)
+    out("N", received)
+    c.close()
+    p = KafkaProducer(
+        bootstrap_servers=addr,
+        request_timeout_ms=REQUEST_TIMEOUT_MS,
+        max_block_ms=5000,
+        **creds,
+    )
+    raised = "none"
+    try:
+        p.send(topic, value=b"x", partition=0).get(timeout=10)
+    except Exception as e:  # noqa: BLE001 - the class is the result
+        raised = type(e).__name__
+    out("D", "send", raised)
+    p.close(timeout=5)
+
+
 def main():
     mode = sys.argv[1]
     if mode == "roundtrip":
@@ -143,6 +191,8 @@ def main():
             sys.exit(1)
     elif mode == "badlogin":
         badlogin(*sys.argv[2:6])
+    elif mode == "denied":
+        denied(*sys.argv[2:7])
     else:
         sys.exit("unknown mode %r" % mode)
 

@@ -49,6 +49,13 @@ use crate::auth::{Principal, Session};
 use crate::limits::{Conn, Phase, Reservation, ShardLimits, UNBUDGETED_BYTES_MAX};
 use crate::metrics::{RejectLog, RejectReason};
 use crate::protocol::frame::{check_frame, split_frame, FrameLimits, FrameStatus};
+use crate::protocol::messages::{
+    AddOffsetsToTxnResponse, AddPartitionsToTxnRequest, AddPartitionsToTxnResponse,
+    AddPartitionsToTxnResult, DescribeDelaysResponse, DescribeLogDirsResponse,
+    DescribeShareStateResponse, DescribeViewsResponse, EndTxnResponse, FindCoordinatorRequest,
+    HeartbeatResponse, InitProducerIdResponse, JoinGroupResponse, LeaveGroupResponse,
+    OffsetCommitResponse, SyncGroupResponse,
+};
 use crate::protocol::{
     decode_request, encode_response, error, versions, ApiKey, DecodeError, Request, RequestHeader,
     Response,
@@ -119,6 +126,8 @@ enum Work {
         header: RequestHeader,
         acks: i16,
         dispatched: handlers::produce::Dispatched,
+        /// The partitions the caller may not write to, answered with the others.
+        denied: handlers::authorize::ProduceDenied,
     },
     /// Any other request, handled by the writer once everything before it was answered.
     Alone(RequestHeader, Request),
@@ -303,6 +312,8 @@ async fn read_requests(
                     }
                 }
                 let acks = r.acks;
+                let mut r = r;
+                let denied = handlers::authorize::produce(&session.access(&shard.acls), &mut r);
                 let spent = std::cell::Cell::new(Duration::ZERO);
                 let dispatched = if shard.quotas.enforced() {
                     PollTimed::new(Box::pin(handlers::produce::dispatch(shard, r)), &spent).await
@@ -314,6 +325,7 @@ async fn read_requests(
                         header,
                         acks,
                         dispatched,
+                        denied,
                     },
                     started,
                     _budget: budget,
@@ -398,8 +410,11 @@ async fn write_responses(
                 header,
                 acks,
                 dispatched,
+                denied,
             } => {
-                let outcome = produce_outcome(shard, acks, dispatched.response().await);
+                let mut resp = dispatched.response().await;
+                denied.into(&mut resp);
+                let outcome = produce_outcome(shard, acks, resp);
                 let quota = enforcer(shard, session, &pipeline.quotas, &header);
                 let throttle_ms = quota.map_or(0, |q| {
                     q.record(Measured::Produce, job.frame_bytes as f64)
@@ -713,160 +728,425 @@ async fn handle(
     let advertised = session.listener().advertised();
     // `admit` let nothing else through before authentication.
     let principal = session.principal().unwrap_or_else(Principal::anonymous);
+    // Every resource a request names is checked with Kafka's operations (handlers::authorize).
+    let access = session.access(&shard.acls);
+    let az = &access;
     match request {
         // Between SaslHandshake and the end of the SASL exchange Kafka refuses it and closes.
         Request::ApiVersions(r) => match session.refuse_api_versions() {
             Some(refusal) => sasl_outcome(refusal),
             None => respond(handlers::api_versions::handle(v, &r)),
         },
-        Request::Metadata(r) => respond(handlers::metadata::handle(shard, advertised, r).await),
+        Request::Metadata(r) => respond(handlers::metadata::handle(shard, az, advertised, r).await),
         // The reader dispatches Produce requests itself (pipelined); this arm keeps `handle`
         // an answer to every request.
-        Request::Produce(r) => {
+        Request::Produce(mut r) => {
             let acks = r.acks;
+            let denied = handlers::authorize::produce(az, &mut r);
             let dispatched = handlers::produce::dispatch(shard, r).await;
-            produce_outcome(shard, acks, dispatched.response().await)
+            let mut resp = dispatched.response().await;
+            denied.into(&mut resp);
+            produce_outcome(shard, acks, resp)
         }
-        Request::Fetch(r) => match handlers::fetch::handle(shard, header, *r, quota).await {
+        Request::Fetch(r) => match handlers::fetch::handle(shard, az, header, *r, quota).await {
             Ok(pieces) => Outcome::Pieces(pieces),
             Err(e) => Outcome::Close(format!("cannot frame fetch response: {e}")),
         },
-        Request::ListOffsets(r) => respond(handlers::list_offsets::handle(shard, r).await),
-        Request::CreateTopics(r) => respond(handlers::create_topics::handle(shard, r).await),
-        Request::DeleteTopics(r) => respond(handlers::delete_topics::handle(shard, r).await),
+        Request::ListOffsets(mut r) => {
+            let denied = handlers::authorize::list_offsets(az, &mut r);
+            let mut resp = handlers::list_offsets::handle(shard, r).await;
+            denied.into(&mut resp);
+            respond(resp)
+        }
+        Request::CreateTopics(mut r) => {
+            let denied = handlers::authorize::create_topics(az, &mut r);
+            let mut resp = handlers::create_topics::handle(shard, r).await;
+            denied.into(&mut resp);
+            respond(resp)
+        }
+        Request::DeleteTopics(mut r) => {
+            let denied = handlers::authorize::delete_topics(shard, az, &mut r);
+            let mut resp = handlers::delete_topics::handle(shard, r).await;
+            denied.into(&mut resp);
+            respond(resp)
+        }
         // Consumer groups.
         Request::FindCoordinator(r) => {
-            respond(handlers::find_coordinator::handle(shard, advertised, v, r))
+            let key_type = r.key_type;
+            if !FindCoordinatorRequest::carries("coordinator_keys", v) {
+                if let Some(refused) =
+                    handlers::authorize::find_coordinator_one(az, key_type, &r.key)
+                {
+                    return respond(refused);
+                }
+            }
+            let mut resp = handlers::find_coordinator::handle(shard, advertised, v, r);
+            handlers::authorize::find_coordinator(az, key_type, &mut resp);
+            respond(resp)
         }
-        Request::JoinGroup(r) => {
-            respond(handlers::join_group::handle(shard, v, header.client_id.as_deref(), *r).await)
+        Request::JoinGroup(r) => match az.group(Operation::Read, &r.group_id) {
+            true => respond(
+                handlers::join_group::handle(shard, v, header.client_id.as_deref(), *r).await,
+            ),
+            false => respond(JoinGroupResponse {
+                error_code: error::GROUP_AUTHORIZATION_FAILED,
+                generation_id: -1,
+                ..Default::default()
+            }),
+        },
+        Request::SyncGroup(r) => match az.group(Operation::Read, &r.group_id) {
+            true => respond(handlers::sync_group::handle(shard, *r).await),
+            false => respond(SyncGroupResponse {
+                error_code: error::GROUP_AUTHORIZATION_FAILED,
+                ..Default::default()
+            }),
+        },
+        Request::Heartbeat(r) => match az.group(Operation::Read, &r.group_id) {
+            true => respond(handlers::heartbeat::handle(shard, *r).await),
+            false => respond(HeartbeatResponse {
+                error_code: error::GROUP_AUTHORIZATION_FAILED,
+                ..Default::default()
+            }),
+        },
+        Request::LeaveGroup(r) => match az.group(Operation::Read, &r.group_id) {
+            true => respond(handlers::leave_group::handle(shard, v, *r).await),
+            false => respond(LeaveGroupResponse {
+                error_code: error::GROUP_AUTHORIZATION_FAILED,
+                ..Default::default()
+            }),
+        },
+        Request::OffsetCommit(mut r) => {
+            let denied = handlers::authorize::offset_commit(az, &mut r);
+            let mut resp = if r.topics.is_empty() && !denied.is_empty() {
+                OffsetCommitResponse::default()
+            } else {
+                handlers::offset_commit::handle(shard, *r).await
+            };
+            denied.into(&mut resp);
+            respond(resp)
         }
-        Request::SyncGroup(r) => respond(handlers::sync_group::handle(shard, *r).await),
-        Request::Heartbeat(r) => respond(handlers::heartbeat::handle(shard, *r).await),
-        Request::LeaveGroup(r) => respond(handlers::leave_group::handle(shard, v, *r).await),
-        Request::OffsetCommit(r) => respond(handlers::offset_commit::handle(shard, *r).await),
-        Request::OffsetFetch(r) => respond(handlers::offset_fetch::handle(shard, v, *r).await),
-        Request::DescribeGroups(r) => respond(handlers::describe_groups::handle(shard, r).await),
-        Request::ListGroups(r) => respond(handlers::list_groups::handle(shard, r).await),
-        Request::DeleteGroups(r) => respond(handlers::delete_groups::handle(shard, r).await),
-        Request::OffsetDelete(r) => respond(handlers::offset_delete::handle(shard, r).await),
-        Request::InitProducerId(r) => {
-            respond(handlers::init_producer_id::handle(shard, v, r).await)
+        Request::OffsetFetch(r) => {
+            let asked = (!az.everything()).then(|| (*r).clone());
+            let mut resp = handlers::offset_fetch::handle(shard, v, *r).await;
+            if let Some(asked) = asked {
+                handlers::authorize::offset_fetch(az, v, &asked, &mut resp);
+            }
+            respond(resp)
         }
+        Request::DescribeGroups(mut r) => {
+            let asked_ops = r.include_authorized_operations;
+            let denied = handlers::authorize::describe_groups(az, &mut r.groups);
+            let mut resp = handlers::describe_groups::handle(shard, r).await;
+            if !az.everything() {
+                denied.into_describe(az, asked_ops, &mut resp);
+            }
+            respond(resp)
+        }
+        Request::ListGroups(r) => {
+            let mut resp = handlers::list_groups::handle(shard, r).await;
+            handlers::authorize::list_groups(az, &mut resp);
+            respond(resp)
+        }
+        Request::DeleteGroups(mut r) => {
+            let denied = handlers::authorize::delete_groups(az, &mut r.groups_names);
+            let mut resp = handlers::delete_groups::handle(shard, r).await;
+            denied.into_delete(&mut resp);
+            respond(resp)
+        }
+        Request::OffsetDelete(mut r) => match handlers::authorize::offset_delete(az, &mut r) {
+            Ok(denied) => {
+                let mut resp = handlers::offset_delete::handle(shard, r).await;
+                resp.topics.extend(denied);
+                respond(resp)
+            }
+            Err(refused) => respond(refused),
+        },
+        Request::InitProducerId(r) => match handlers::authorize::init_producer_id(az, &r) {
+            None => respond(handlers::init_producer_id::handle(shard, v, r).await),
+            Some(code) => respond(InitProducerIdResponse {
+                error_code: code,
+                producer_id: -1,
+                producer_epoch: -1,
+                ..Default::default()
+            }),
+        },
         Request::AddPartitionsToTxn(r) => {
-            respond(handlers::txn::add_partitions_to_txn(shard, v, *r).await)
+            respond(add_partitions_to_txn_authorized(shard, az, v, *r).await)
         }
-        Request::AddOffsetsToTxn(r) => {
-            respond(handlers::txn::add_offsets_to_txn(shard, v, *r).await)
-        }
-        Request::EndTxn(r) => respond(handlers::txn::end_txn(shard, v, r).await),
-        Request::TxnOffsetCommit(r) => {
-            respond(handlers::txn::txn_offset_commit(shard, v, *r).await)
+        Request::AddOffsetsToTxn(r) => match handlers::authorize::add_offsets_to_txn(az, &r) {
+            None => respond(handlers::txn::add_offsets_to_txn(shard, v, *r).await),
+            Some(code) => respond(AddOffsetsToTxnResponse {
+                error_code: code,
+                ..Default::default()
+            }),
+        },
+        Request::EndTxn(r) => match handlers::authorize::end_txn(az, &r) {
+            None => respond(handlers::txn::end_txn(shard, v, r).await),
+            Some(code) => respond(EndTxnResponse {
+                error_code: code,
+                producer_id: -1,
+                producer_epoch: -1,
+                ..Default::default()
+            }),
+        },
+        Request::TxnOffsetCommit(mut r) => {
+            let denied = handlers::authorize::txn_offset_commit(az, &mut r);
+            let mut resp = handlers::txn::txn_offset_commit(shard, v, *r).await;
+            denied.into(&mut resp);
+            respond(resp)
         }
         Request::DescribeTransactions(r) => {
-            respond(handlers::txn::describe_transactions(shard, r).await)
+            let mut resp = handlers::txn::describe_transactions(shard, r).await;
+            handlers::authorize::describe_transactions(az, &mut resp);
+            respond(resp)
         }
-        Request::ListTransactions(r) => respond(handlers::txn::list_transactions(shard, r).await),
+        Request::ListTransactions(r) => {
+            let mut resp = handlers::txn::list_transactions(shard, r).await;
+            handlers::authorize::list_transactions(az, &mut resp);
+            respond(resp)
+        }
         Request::DescribeCluster(r) => {
-            respond(handlers::describe_cluster::handle(shard, advertised, r))
+            let asked_ops = r.include_cluster_authorized_operations;
+            let mut resp = handlers::describe_cluster::handle(shard, advertised, r);
+            if asked_ops && !az.everything() {
+                resp.cluster_authorized_operations =
+                    az.operations(crate::acl::ResourceType::Cluster, crate::acl::CLUSTER_NAME);
+            }
+            respond(resp)
         }
         Request::DescribeTopicPartitions(r) => {
-            respond(handlers::describe_topic_partitions::handle(shard, r))
+            let asked_all = r.topics.is_empty();
+            let mut resp = handlers::describe_topic_partitions::handle(shard, r);
+            handlers::authorize::describe_topic_partitions(az, asked_all, &mut resp);
+            respond(resp)
         }
         // ACLs (issue #20): a request Kafka cannot parse closes the connection, as in Kafka.
         // The ACL and SCRAM admin APIs need CLUSTER DESCRIBE / ALTER, as in Kafka (every
         // caller may on a broker whose listeners are all PLAINTEXT: see crate::acl).
-        Request::DescribeAcls(r) => match session.cluster_allowed(shard, Operation::Describe) {
+        Request::DescribeAcls(r) => match az.cluster(Operation::Describe) {
             true => respond_or_close(handlers::describe_acls::handle(shard, &r)),
             false => respond(handlers::describe_acls::refused()),
         },
-        Request::CreateAcls(r) => match session.cluster_allowed(shard, Operation::Alter) {
+        Request::CreateAcls(r) => match az.cluster(Operation::Alter) {
             true => respond_or_close(handlers::create_acls::handle(shard, r).await),
             false => respond(handlers::create_acls::refused(&r)),
         },
-        Request::DeleteAcls(r) => match session.cluster_allowed(shard, Operation::Alter) {
+        Request::DeleteAcls(r) => match az.cluster(Operation::Alter) {
             true => respond_or_close(handlers::delete_acls::handle(shard, r).await),
             false => respond(handlers::delete_acls::refused(&r)),
         },
         // SASL (issue #20): the session answers; a failed login closes the connection.
         Request::SaslHandshake(r) => sasl_outcome(session.handshake(shard, r)),
         Request::SaslAuthenticate(r) => sasl_outcome(session.authenticate(shard, r).await),
-        // SCRAM credentials. Authorization hook: Kafka needs CLUSTER DESCRIBE / ALTER here.
-        Request::DescribeUserScramCredentials(r) => {
-            match session.cluster_allowed(shard, Operation::Describe) {
-                true => respond(handlers::scram_credentials::describe(shard, &principal, r)),
-                false => respond(handlers::scram_credentials::describe_refused()),
-            }
-        }
-        Request::AlterUserScramCredentials(r) => {
-            match session.cluster_allowed(shard, Operation::Alter) {
-                true => respond(handlers::scram_credentials::alter(shard, &principal, r)),
-                false => respond(handlers::scram_credentials::alter_refused(&r)),
-            }
-        }
+        // SCRAM credentials: CLUSTER DESCRIBE / ALTER, as Kafka.
+        Request::DescribeUserScramCredentials(r) => match az.cluster(Operation::Describe) {
+            true => respond(handlers::scram_credentials::describe(shard, &principal, r)),
+            false => respond(handlers::scram_credentials::describe_refused()),
+        },
+        Request::AlterUserScramCredentials(r) => match az.cluster(Operation::Alter) {
+            true => respond(handlers::scram_credentials::alter(shard, &principal, r)),
+            false => respond(handlers::scram_credentials::alter_refused(&r)),
+        },
         // Client quotas (issue #20): CLUSTER DESCRIBE_CONFIGS / ALTER_CONFIGS, as in Kafka.
-        Request::DescribeClientQuotas(r) => {
-            match session.cluster_allowed(shard, Operation::DescribeConfigs) {
-                true => respond(handlers::describe_client_quotas::handle(shard, &r)),
-                false => respond(handlers::describe_client_quotas::refused()),
-            }
+        Request::DescribeClientQuotas(r) => match az.cluster(Operation::DescribeConfigs) {
+            true => respond(handlers::describe_client_quotas::handle(shard, &r)),
+            false => respond(handlers::describe_client_quotas::refused()),
+        },
+        Request::AlterClientQuotas(r) => match az.cluster(Operation::AlterConfigs) {
+            true => respond(handlers::alter_client_quotas::handle(shard, r).await),
+            false => respond(handlers::alter_client_quotas::refused(&r)),
+        },
+        Request::DescribeLogDirs(r) => match az.cluster(Operation::Describe) {
+            true => respond(handlers::describe_log_dirs::handle(shard, r).await),
+            false => respond(DescribeLogDirsResponse {
+                error_code: error::CLUSTER_AUTHORIZATION_FAILED,
+                ..Default::default()
+            }),
+        },
+        Request::DeleteRecords(mut r) => {
+            let denied = handlers::authorize::delete_records(az, &mut r);
+            let mut resp = handlers::delete_records::handle(shard, r).await;
+            denied.into(&mut resp);
+            respond(resp)
         }
-        Request::AlterClientQuotas(r) => {
-            match session.cluster_allowed(shard, Operation::AlterConfigs) {
-                true => respond(handlers::alter_client_quotas::handle(shard, r).await),
-                false => respond(handlers::alter_client_quotas::refused(&r)),
-            }
+        Request::DescribeProducers(mut r) => {
+            let denied = handlers::authorize::describe_producers(az, &mut r);
+            let mut resp = handlers::describe_producers::handle(shard, r).await;
+            denied.into(&mut resp);
+            respond(resp)
         }
-        Request::DescribeLogDirs(r) => respond(handlers::describe_log_dirs::handle(shard, r).await),
-        Request::DeleteRecords(r) => respond(handlers::delete_records::handle(shard, r).await),
-        Request::DescribeProducers(r) => {
-            respond(handlers::describe_producers::handle(shard, r).await)
+        // ringlog's private views of broker state: CLUSTER DESCRIBE.
+        Request::DescribeDelays(r) => match az.cluster(Operation::Describe) {
+            true => respond(handlers::describe_delays::handle(shard, r).await),
+            false => respond(DescribeDelaysResponse {
+                error_code: error::CLUSTER_AUTHORIZATION_FAILED,
+                ..Default::default()
+            }),
+        },
+        Request::DescribeShareState(r) => match az.cluster(Operation::Describe) {
+            true => respond(handlers::describe_share_state::handle(shard, r).await),
+            false => respond(DescribeShareStateResponse {
+                error_code: error::CLUSTER_AUTHORIZATION_FAILED,
+                ..Default::default()
+            }),
+        },
+        Request::DescribeViews(r) => match az.cluster(Operation::Describe) {
+            true => respond(handlers::describe_views::handle(shard, r).await),
+            false => respond(DescribeViewsResponse {
+                error_code: error::CLUSTER_AUTHORIZATION_FAILED,
+                ..Default::default()
+            }),
+        },
+        Request::DescribeConfigs(mut r) => {
+            let denied = handlers::authorize::describe_configs(az, &mut r);
+            let mut resp = handlers::describe_configs::handle(shard, r).await;
+            denied.into_describe(&mut resp);
+            respond(resp)
         }
-        Request::DescribeDelays(r) => respond(handlers::describe_delays::handle(shard, r).await),
-        Request::DescribeShareState(r) => {
-            respond(handlers::describe_share_state::handle(shard, r).await)
+        Request::IncrementalAlterConfigs(mut r) => {
+            let denied = handlers::authorize::incremental_alter_configs(az, &mut r);
+            let mut resp = handlers::incremental_alter_configs::handle(shard, r).await;
+            denied.into_incremental(&mut resp);
+            respond(resp)
         }
-        Request::DescribeViews(r) => respond(handlers::describe_views::handle(shard, r).await),
-        Request::DescribeConfigs(r) => respond(handlers::describe_configs::handle(shard, r).await),
-        Request::IncrementalAlterConfigs(r) => {
-            respond(handlers::incremental_alter_configs::handle(shard, r).await)
+        Request::AlterConfigs(mut r) => {
+            let denied = handlers::authorize::alter_configs(az, &mut r);
+            let mut resp = handlers::alter_configs::handle(shard, r).await;
+            denied.into_alter(&mut resp);
+            respond(resp)
         }
-        Request::AlterConfigs(r) => respond(handlers::alter_configs::handle(shard, r).await),
-        Request::CreatePartitions(r) => {
-            respond(handlers::create_partitions::handle(shard, r).await)
+        Request::CreatePartitions(mut r) => {
+            let denied = handlers::authorize::create_partitions(az, &mut r);
+            let mut resp = handlers::create_partitions::handle(shard, r).await;
+            denied.into(&mut resp);
+            respond(resp)
         }
         // KIP-848 consumer groups.
-        Request::ConsumerGroupHeartbeat(r) => respond(
-            handlers::consumer_group_heartbeat::handle(shard, header.client_id.as_deref(), *r)
-                .await,
-        ),
-        Request::ConsumerGroupDescribe(r) => {
-            respond(handlers::consumer_group_describe::handle(shard, r).await)
+        Request::ConsumerGroupHeartbeat(r) => {
+            match handlers::authorize::consumer_group_heartbeat(az, &r) {
+                None => respond(
+                    handlers::consumer_group_heartbeat::handle(
+                        shard,
+                        header.client_id.as_deref(),
+                        *r,
+                    )
+                    .await,
+                ),
+                Some(refused) => respond(refused),
+            }
+        }
+        Request::ConsumerGroupDescribe(mut r) => {
+            let asked_ops = r.include_authorized_operations;
+            let denied = handlers::authorize::describe_groups(az, &mut r.group_ids);
+            let mut resp = handlers::consumer_group_describe::handle(shard, r).await;
+            if !az.everything() {
+                denied.into_consumer(az, asked_ops, &mut resp);
+            }
+            respond(resp)
         }
         // Share groups.
-        Request::ShareGroupHeartbeat(r) => respond(
-            handlers::share_group_heartbeat::handle(shard, header.client_id.as_deref(), *r).await,
-        ),
-        Request::ShareGroupDescribe(r) => {
-            respond(handlers::share_group_describe::handle(shard, r).await)
-        }
-        Request::ShareFetch(r) => match handlers::share_fetch::handle(shard, header, *r).await {
-            Ok(pieces) => Outcome::Pieces(pieces),
-            Err(e) => Outcome::Close(format!("cannot frame share fetch response: {e}")),
+        Request::ShareGroupHeartbeat(r) => match handlers::authorize::share_group_heartbeat(az, &r)
+        {
+            None => respond(
+                handlers::share_group_heartbeat::handle(shard, header.client_id.as_deref(), *r)
+                    .await,
+            ),
+            Some(refused) => respond(refused),
         },
-        Request::ShareAcknowledge(r) => {
-            respond(handlers::share_acknowledge::handle(shard, *r).await)
+        Request::ShareGroupDescribe(mut r) => {
+            let asked_ops = r.include_authorized_operations;
+            let denied = handlers::authorize::describe_groups(az, &mut r.group_ids);
+            let mut resp = handlers::share_group_describe::handle(shard, r).await;
+            if !az.everything() {
+                denied.into_share(az, asked_ops, &mut resp);
+            }
+            respond(resp)
+        }
+        Request::ShareFetch(r) => {
+            match handlers::share_fetch::handle(shard, az, header, *r).await {
+                Ok(pieces) => Outcome::Pieces(pieces),
+                Err(e) => Outcome::Close(format!("cannot frame share fetch response: {e}")),
+            }
+        }
+        Request::ShareAcknowledge(mut r) => {
+            match handlers::authorize::share_acknowledge(shard, az, &mut r) {
+                Ok(denied) => {
+                    let mut resp = handlers::share_acknowledge::handle(shard, *r).await;
+                    denied.into(&mut resp);
+                    respond(resp)
+                }
+                Err(refused) => respond(refused),
+            }
         }
         Request::DescribeShareGroupOffsets(r) => {
-            respond(handlers::share_group_offsets::describe(shard, r).await)
+            let mut resp = handlers::share_group_offsets::describe(shard, r).await;
+            handlers::authorize::describe_share_group_offsets(az, &mut resp);
+            respond(resp)
         }
-        Request::AlterShareGroupOffsets(r) => {
-            respond(handlers::share_group_offsets::alter(shard, r).await)
+        Request::AlterShareGroupOffsets(mut r) => {
+            match handlers::authorize::alter_share_group_offsets(az, &mut r) {
+                Ok(denied) => {
+                    let mut resp = handlers::share_group_offsets::alter(shard, r).await;
+                    resp.responses.extend(denied);
+                    respond(resp)
+                }
+                Err(refused) => respond(refused),
+            }
         }
-        Request::DeleteShareGroupOffsets(r) => {
-            respond(handlers::share_group_offsets::delete(shard, r).await)
+        Request::DeleteShareGroupOffsets(mut r) => {
+            match handlers::authorize::delete_share_group_offsets(az, &mut r) {
+                Ok(denied) => {
+                    let mut resp = handlers::share_group_offsets::delete(shard, r).await;
+                    resp.responses.extend(denied);
+                    respond(resp)
+                }
+                Err(refused) => respond(refused),
+            }
         }
     }
+}
+
+/// AddPartitionsToTxn with each transaction checked (handlers::authorize): a transaction the
+/// caller may not write, or with a topic it may not write to, is answered without being run.
+async fn add_partitions_to_txn_authorized(
+    shard: &Rc<ShardState>,
+    az: &crate::acl::Access,
+    v: i16,
+    mut r: AddPartitionsToTxnRequest,
+) -> AddPartitionsToTxnResponse {
+    use handlers::authorize::add_partitions_refusal;
+    if az.everything() {
+        return handlers::txn::add_partitions_to_txn(shard, v, r).await;
+    }
+    if !AddPartitionsToTxnRequest::carries("transactions", v) {
+        return match add_partitions_refusal(
+            az,
+            &r.v3_and_below_transactional_id,
+            &r.v3_and_below_topics,
+        ) {
+            None => handlers::txn::add_partitions_to_txn(shard, v, r).await,
+            Some(results) => AddPartitionsToTxnResponse {
+                results_by_topic_v3_and_below: results,
+                ..Default::default()
+            },
+        };
+    }
+    let mut refused = Vec::new();
+    r.transactions.retain(
+        |t| match add_partitions_refusal(az, &t.transactional_id, &t.topics) {
+            None => true,
+            Some(topic_results) => {
+                refused.push(AddPartitionsToTxnResult {
+                    transactional_id: t.transactional_id.clone(),
+                    topic_results,
+                });
+                false
+            }
+        },
+    );
+    let mut resp = handlers::txn::add_partitions_to_txn(shard, v, r).await;
+    resp.results_by_transaction.extend(refused);
+    resp
 }
 
 /// A SASL answer, and whether the connection closes after it.

@@ -86,6 +86,11 @@ pub enum BrokerError {
         /// The partition asked for.
         partition: i32,
     },
+    /// The caller may not use the topic (its ACLs).
+    TopicAuthorizationFailed {
+        /// The topic asked for.
+        topic: String,
+    },
     /// No topic has this id.
     UnknownTopicId {
         /// The id asked for.
@@ -397,6 +402,7 @@ impl BrokerError {
             E::Io { .. } | E::GroupNotDeleted { .. } => code::KAFKA_STORAGE_ERROR,
             E::UnknownTopic { .. } | E::UnknownPartition { .. } => code::UNKNOWN_TOPIC_OR_PARTITION,
             E::UnknownTopicId { .. } => code::UNKNOWN_TOPIC_ID,
+            E::TopicAuthorizationFailed { .. } => code::TOPIC_AUTHORIZATION_FAILED,
             E::TopicExists { .. } => code::TOPIC_ALREADY_EXISTS,
             E::InvalidPartitions { .. } => code::INVALID_PARTITIONS,
             E::PartitionLimit { .. } => code::POLICY_VIOLATION,
@@ -582,6 +588,9 @@ impl fmt::Display for BrokerError {
                 write!(f, "unknown topic or partition {topic}-{partition}")
             }
             E::UnknownTopicId { id } => write!(f, "unknown topic id {id}"),
+            E::TopicAuthorizationFailed { topic } => {
+                write!(f, "not authorized to access topic {topic}")
+            }
             E::TopicExists { topic } => write!(f, "topic {topic:?} already exists"),
             E::InvalidPartitions { topic, partitions } => {
                 write!(f, "topic {topic:?}: partition count {partitions} out of range")
@@ -1019,6 +1028,7 @@ mod tests {
                 3,
             ),
             (E::UnknownTopicId { id: Uuid::nil() }, 100),
+            (E::TopicAuthorizationFailed { topic: t() }, 29),
             (E::TopicExists { topic: t() }, 36),
             (
                 E::ViewNotWritable {

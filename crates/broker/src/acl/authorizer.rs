@@ -361,6 +361,12 @@ impl Authorizer {
     }
 
     /// The checks before any ACL: `Some(decision)` for open anonymous callers and super users.
+    /// Whether `caller` is let through before any ACL is looked at (an unauthenticated caller
+    /// on a broker open to anonymous callers, or a super user): every check would allow it.
+    pub fn allows_everything(&self, caller: &Caller<'_>) -> bool {
+        self.before_acls(caller) == Some(true)
+    }
+
     fn before_acls(&self, caller: &Caller<'_>) -> Option<bool> {
         if !caller.authenticated && self.config.open_to_anonymous {
             return Some(true);

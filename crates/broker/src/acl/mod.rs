@@ -1,7 +1,7 @@
 //! Authorization: ACLs in Kafka's model (issue #20) — the model, the broker's durable store of
-//! ACLs and the decision function ([`Authorizer::authorize`]). Which API checks which resource
-//! and operation is the handlers' business (not wired yet: see the README's "Authorization:
-//! ACLs"); CreateAcls, DescribeAcls and DeleteAcls manage the ACLs.
+//! ACLs, the decision function ([`Authorizer::authorize`]) and one request's access
+//! ([`Access`]); which API checks which resource and operation is `handlers::authorize`'s table.
+//! CreateAcls, DescribeAcls and DeleteAcls manage the ACLs.
 //!
 //! An ACL ([`AclBinding`]) says: `principal` from `host` is ALLOWed or DENYed `operation` on the
 //! resources of `resource_type` that `pattern` and `name` select — LITERAL: the resource named
@@ -26,9 +26,11 @@
 //! - A shard's index only moves to a newer version ([`store`]); a change is answered only after
 //!   every shard installed an index that has it.
 
+pub mod access;
 pub mod authorizer;
 pub mod store;
 
+pub use access::Access;
 pub use authorizer::{AclIndex, Authorizer, AuthorizerConfig, Caller};
 pub use store::ShardAcls;
 
@@ -236,6 +238,37 @@ impl Operation {
     /// Whether a DENY ACL of `self` denies `asked`.
     pub fn denies(self, asked: Operation) -> bool {
         self == Operation::All || self == asked
+    }
+
+    /// The operations a resource of `resource_type` supports (Kafka's
+    /// `AclEntry.supportedOperations`): the bits of its `authorizedOperations` fields.
+    pub fn supported_by(resource_type: ResourceType) -> &'static [Operation] {
+        use Operation::*;
+        match resource_type {
+            ResourceType::Topic => &[
+                Read,
+                Write,
+                Create,
+                Delete,
+                Alter,
+                Describe,
+                DescribeConfigs,
+                AlterConfigs,
+            ],
+            ResourceType::Group => &[Read, Describe, Delete, DescribeConfigs, AlterConfigs],
+            ResourceType::Cluster => &[
+                Create,
+                ClusterAction,
+                DescribeConfigs,
+                AlterConfigs,
+                IdempotentWrite,
+                Alter,
+                Describe,
+            ],
+            ResourceType::TransactionalId => &[Describe, Write, TwoPhaseCommit],
+            ResourceType::DelegationToken => &[Describe],
+            ResourceType::User => &[CreateTokens, DescribeTokens],
+        }
     }
 }
 

@@ -178,6 +178,12 @@ impl ShardAcls {
         self.authorizer.borrow().clone()
     }
 
+    /// The authorizer as it is now, borrowed (no clone): [`crate::acl::Access::new`] clones
+    /// it only for a caller the ACLs apply to.
+    pub fn current(&self) -> std::cell::Ref<'_, Authorizer> {
+        self.authorizer.borrow()
+    }
+
     /// The ACLs as this shard has them now.
     pub fn index(&self) -> Arc<AclIndex> {
         self.authorizer.borrow().index().clone()

@@ -31,7 +31,6 @@ use super::listener::ListenerInfo;
 use super::scram::ScramError;
 use super::scram::{ScramMechanism, ScramServer};
 use super::{Principal, AUTH_FAILURE_DELAY_MS};
-use crate::acl::Operation;
 use crate::protocol::error;
 use crate::protocol::messages::{
     ApiVersionsResponse, SaslAuthenticateRequest, SaslAuthenticateResponse, SaslHandshakeRequest,
@@ -110,6 +109,9 @@ pub struct Session {
     state: RefCell<State>,
     /// The client's address (for ACLs' host rules; unspecified when the accept did not say).
     peer: std::net::IpAddr,
+    /// The principal's text and whether it authenticated, once the state is `Done` (a
+    /// connection authenticates once: KIP-368 re-authentication is not served).
+    principal_text: RefCell<Option<(std::rc::Rc<str>, bool)>>,
 }
 
 impl Session {
@@ -129,30 +131,33 @@ impl Session {
             peer: peer.map_or(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED), |p| {
                 p.ip()
             }),
+            principal_text: RefCell::new(None),
         }
     }
 
-    /// Whether the authorizer lets this connection do `operation` on the CLUSTER resource
-    /// (the admin APIs of ACLs and SCRAM credentials: Kafka's CLUSTER ALTER / DESCRIBE).
-    pub fn cluster_allowed(&self, shard: &crate::shard::ShardState, operation: Operation) -> bool {
-        let (principal, authenticated) = match &*self.state.borrow() {
+    /// This request's access under the shard's current ACLs ([`crate::acl::Access`]): the
+    /// authenticated principal, or `User:ANONYMOUS` (unauthenticated) before and without
+    /// authentication.
+    pub fn access(&self, acls: &crate::acl::ShardAcls) -> crate::acl::Access {
+        let (principal, authenticated) = self.identity();
+        crate::acl::Access::new(&acls.current(), principal, self.peer, authenticated)
+    }
+
+    /// The principal's text (`User:alice`, cached once authenticated) and whether the
+    /// connection authenticated.
+    fn identity(&self) -> (std::rc::Rc<str>, bool) {
+        if let Some(known) = &*self.principal_text.borrow() {
+            return known.clone();
+        }
+        let identity = match &*self.state.borrow() {
             State::Done(p) => (
-                format!("{}:{}", p.kind, p.name),
+                std::rc::Rc::from(p.to_string()),
                 self.listener.protocol.uses_sasl(),
             ),
-            _ => (crate::acl::ANONYMOUS.to_string(), false),
+            _ => return (std::rc::Rc::from(crate::acl::ANONYMOUS), false),
         };
-        let caller = crate::acl::Caller {
-            principal: &principal,
-            host: self.peer,
-            authenticated,
-        };
-        shard.acls.authorize(
-            &caller,
-            operation,
-            crate::acl::ResourceType::Cluster,
-            crate::acl::CLUSTER_NAME,
-        )
+        *self.principal_text.borrow_mut() = Some(identity.clone());
+        identity
     }
 
     /// The listener the connection came in on.
@@ -352,10 +357,13 @@ impl Session {
             }
             Err(Refusal { answer, why }) => {
                 crate::runtime::time::sleep(Duration::from_millis(AUTH_FAILURE_DELAY_MS)).await;
-                tracing::info!(
-                    listener = %self.listener.protocol,
-                    %mechanism,
-                    "failed authentication ({answer}): {why}"
+                crate::metrics::RejectLog::reject(
+                    &shard.metrics,
+                    crate::metrics::RejectReason::AuthenticationFailed,
+                    &format_args!(
+                        "failed authentication on a {} listener with {mechanism} ({answer}): {why}",
+                        self.listener.protocol
+                    ),
                 );
                 (
                     SaslAuthenticateResponse {

@@ -6,8 +6,8 @@
 //! (Kafka cannot parse the request); another code it does not know is INVALID_REQUEST for that
 //! filter ("Unknown patternFilter." / "Unknown entryFilter."), the others still run.
 //!
-//! Authorization hook (issue #20, for the integrator): Kafka answers every filter
-//! CLUSTER_AUTHORIZATION_FAILED unless the caller may ALTER the CLUSTER; no check here yet.
+//! Authorization: the connection checks CLUSTER ALTER before calling [`handle`] and answers
+//! every filter CLUSTER_AUTHORIZATION_FAILED ([`refused`]) without it, as Kafka.
 
 use std::rc::Rc;
 

@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
 
+use crate::acl::{Access, Operation};
 use crate::config::FETCH_WAIT_MS_MAX;
 use crate::error::{code_of, BrokerError};
 use crate::protocol::fetch::{
@@ -45,15 +46,21 @@ struct WantedTopic {
 }
 
 /// Answer a Fetch request with the pieces of the framed response.
+/// A topic `access` may not READ is answered TOPIC_AUTHORIZATION_FAILED on each partition.
 pub async fn handle(
     shard: &Rc<ShardState>,
+    access: &Access,
     header: &RequestHeader,
     req: FetchRequest,
     quota: Option<&crate::quota::rate::Enforcer<'_>>,
 ) -> Result<Vec<Piece>, FetchFrameError> {
     let version = header.api_version;
     let by_id = FetchTopic::carries("topic_id", version);
-    let mut topics: Vec<WantedTopic> = req.topics.iter().map(|t| wanted(shard, by_id, t)).collect();
+    let mut topics: Vec<WantedTopic> = req
+        .topics
+        .iter()
+        .map(|t| wanted(shard, access, by_id, t))
+        .collect();
     dedupe(&mut topics);
     // `max_bytes` decodes as i32::MAX at versions without it (v0-2); the broker's
     // `fetch.max.bytes` caps it whatever the client asks, as Kafka does. No partition reads more
@@ -173,7 +180,7 @@ fn dedupe(topics: &mut Vec<WantedTopic>) {
 }
 
 /// Checks one requested topic (by id if `by_id`, else by name) and its partitions.
-fn wanted(shard: &ShardState, by_id: bool, t: &FetchTopic) -> WantedTopic {
+fn wanted(shard: &ShardState, access: &Access, by_id: bool, t: &FetchTopic) -> WantedTopic {
     let resolved: Option<(Arc<str>, i32)> = {
         let catalog = shard.catalog.borrow();
         let name = if by_id {
@@ -188,6 +195,17 @@ fn wanted(shard: &ShardState, by_id: bool, t: &FetchTopic) -> WantedTopic {
         .iter()
         .map(|p| {
             let topic = match &resolved {
+                // Checked before existence, so a refused topic's partitions do not leak.
+                Some((name, _)) if !access.topic(Operation::Read, name) => {
+                    Err(BrokerError::TopicAuthorizationFailed {
+                        topic: name.to_string(),
+                    })
+                }
+                None if !by_id && !access.topic(Operation::Read, &t.topic) => {
+                    Err(BrokerError::TopicAuthorizationFailed {
+                        topic: t.topic.to_string(),
+                    })
+                }
                 Some((name, n)) if p.partition >= 0 && p.partition < *n => {
                     if p.partition_max_bytes < 0 {
                         Err(BrokerError::InvalidFetchSize {

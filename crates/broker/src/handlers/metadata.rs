@@ -3,6 +3,7 @@
 
 use std::rc::Rc;
 
+use crate::acl::{Access, Operation, ResourceType};
 use crate::error::BrokerError;
 use crate::protocol::messages::{
     MetadataRequest, MetadataResponse, MetadataResponseBroker, MetadataResponsePartition,
@@ -18,8 +19,13 @@ pub const CLUSTER_ID: &str = "ringlog";
 
 /// Answer a Metadata request.
 /// `advertised` is the `(host, port)` of the listener the client connected to.
+///
+/// Topics `access` may not DESCRIBE are left out when every topic is asked and answered
+/// TOPIC_AUTHORIZATION_FAILED when named; a missing topic is auto-created only for a caller
+/// with CLUSTER CREATE or TOPIC CREATE on it (else TOPIC_AUTHORIZATION_FAILED, as Kafka).
 pub async fn handle(
     shard: &Rc<ShardState>,
+    access: &Access,
     advertised: (&str, i32),
     req: MetadataRequest,
 ) -> MetadataResponse {
@@ -51,6 +57,11 @@ pub async fn handle(
     // Metadata v1-v3 have no flag and Kafka auto-creates for them; the field decodes as its
     // default, `true`, at those versions.
     let auto_create = req.allow_auto_topic_creation && req.topics.is_some();
+    let asked_all = req.topics.is_none();
+    if req.include_cluster_authorized_operations {
+        resp.cluster_authorized_operations =
+            access.operations(ResourceType::Cluster, crate::acl::CLUSTER_NAME);
+    }
     for (name, id) in names {
         let name = match name {
             Some(n) => n,
@@ -68,11 +79,35 @@ pub async fn handle(
                 }
             },
         };
+        if !access.topic(Operation::Describe, &name) {
+            if !asked_all {
+                resp.topics.push(MetadataResponseTopic {
+                    error_code: crate::protocol::error::TOPIC_AUTHORIZATION_FAILED,
+                    // By id, the name stays unknown to the caller (Kafka answers null too).
+                    name: id.is_nil().then(|| Str::from(name.as_str())),
+                    topic_id: id,
+                    ..Default::default()
+                });
+            }
+            continue;
+        }
         let mut t = MetadataResponseTopic {
             name: Some(Str::from(name.as_str())),
             ..Default::default()
         };
+        if req.include_topic_authorized_operations {
+            t.topic_authorized_operations = access.operations(ResourceType::Topic, &name);
+        }
         let mut meta = shard.catalog.borrow().get(&name).cloned();
+        if meta.is_none()
+            && auto_create
+            && !access.cluster(Operation::Create)
+            && !access.topic(Operation::Create, &name)
+        {
+            t.error_code = crate::protocol::error::TOPIC_AUTHORIZATION_FAILED;
+            resp.topics.push(t);
+            continue;
+        }
         if meta.is_none() && auto_create {
             let created = shard
                 .create_topic(

@@ -13,6 +13,7 @@
 //!   have sent or expects, through the definitions (`carries`, or a named rule next to them).
 
 pub mod api_versions;
+pub mod authorize; // ACLs checked on every API (issue #20)
 pub mod create_acls; // ACLs (issue #20): the model and store live in crate::acl
 pub mod create_topics;
 pub mod delete_acls;

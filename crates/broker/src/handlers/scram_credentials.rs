@@ -8,9 +8,8 @@
 //! user). ringlog answers in request order (each user where it first appears; every user: by
 //! name).
 //!
-//! Authorization hook: Kafka needs CLUSTER DESCRIBE (describe) and CLUSTER ALTER (alter);
-//! until the authorizer is wired, any authenticated principal may call them. The check belongs
-//! at the top of [`describe`] and [`alter`], where `principal` is in hand.
+//! Authorization: the connection checks CLUSTER DESCRIBE (describe) and CLUSTER ALTER (alter)
+//! before calling [`describe`] and [`alter`], and answers with the refusals otherwise, as Kafka.
 
 use std::collections::HashMap;
 use std::rc::Rc;

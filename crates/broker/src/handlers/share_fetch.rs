@@ -11,10 +11,14 @@ use std::rc::Rc;
 
 use bytes::BytesMut;
 
+use super::authorize;
+use crate::acl::{Access, Operation};
 use crate::config::FETCH_WAIT_MS_MAX;
 use crate::error::code_of;
 use crate::protocol::fetch::{FetchFrameError, Part, RecordSlice};
-use crate::protocol::messages::{ShareAcquiredRecords, ShareFetchRequest, ShareLeaderIdAndEpoch};
+use crate::protocol::messages::{
+    ShareAcquiredRecords, ShareFetchRequest, ShareFetchTopic, ShareLeaderIdAndEpoch,
+};
 use crate::protocol::share_fetch_frame::{
     frame_share_fetch_response, ShareFetchReply, ShareFetchReplyPartition, ShareFetchReplyTopic,
 };
@@ -29,14 +33,53 @@ use crate::transfer::Piece;
 pub const MAX_RECORDS_DEFAULT: i64 = 500;
 
 /// Answer a ShareFetch request with the pieces of the framed response.
+///
+/// A group `access` may not READ refuses the request (GROUP_AUTHORIZATION_FAILED); the
+/// partitions of a topic it may not READ are answered TOPIC_AUTHORIZATION_FAILED (their
+/// acknowledgements are not applied).
 pub async fn handle(
     shard: &Rc<ShardState>,
+    access: &Access,
     header: &RequestHeader,
-    req: ShareFetchRequest,
+    mut req: ShareFetchRequest,
 ) -> Result<Vec<Piece>, FetchFrameError> {
+    let refused_topics = authorize::share_fetch_refused_topics(shard, access, &req);
+    let refused_topics: Vec<ShareFetchTopic> = if refused_topics.is_empty() {
+        Vec::new()
+    } else {
+        let (refused, kept) = std::mem::take(&mut req.topics)
+            .into_iter()
+            .partition(|t| refused_topics.contains(&t.topic_id));
+        req.topics = kept;
+        refused
+    };
     let reply = match (req.group_id.as_ref(), req.member_id.as_ref()) {
+        (Some(group), _) if !group.is_empty() && !access.group(Operation::Read, group) => {
+            Err(refused(
+                crate::protocol::error::GROUP_AUTHORIZATION_FAILED,
+                "Not authorized to access group",
+            ))
+        }
         (Some(group), Some(member)) if !group.is_empty() && !member.is_empty() => {
-            serve(shard, group.to_string(), member.to_string(), &req).await
+            serve(shard, group.to_string(), member.to_string(), &req)
+                .await
+                .map(|(mut reply, ranges)| {
+                    reply.topics.extend(refused_topics.into_iter().map(|t| {
+                        ShareFetchReplyTopic {
+                            topic_id: t.topic_id,
+                            partitions: t
+                                .partitions
+                                .into_iter()
+                                .map(|p| ShareFetchReplyPartition {
+                                    partition_index: p.partition_index,
+                                    error_code: crate::protocol::error::TOPIC_AUTHORIZATION_FAILED,
+                                    ..Default::default()
+                                })
+                                .collect(),
+                        }
+                    }));
+                    (reply, ranges)
+                })
         }
         _ => Err(refused(
             codes::INVALID_REQUEST,

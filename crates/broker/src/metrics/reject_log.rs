@@ -40,11 +40,14 @@ pub enum RejectReason {
     Malformed,
     /// A started frame did not arrive within `frame-read-timeout-ms` (slowloris).
     FrameTimeout,
+    /// A SASL login was refused (wrong password, unknown user, bad token): logged through the
+    /// same bucket, so a password-guessing client cannot flood the log.
+    AuthenticationFailed,
 }
 
 impl RejectReason {
     /// Number of reasons.
-    pub const COUNT: usize = 6;
+    pub const COUNT: usize = 7;
     /// Every reason, in label order.
     pub const ALL: [RejectReason; Self::COUNT] = [
         RejectReason::FrameSize,
@@ -53,6 +56,7 @@ impl RejectReason {
         RejectReason::UnsupportedVersion,
         RejectReason::Malformed,
         RejectReason::FrameTimeout,
+        RejectReason::AuthenticationFailed,
     ];
 
     /// The label value.
@@ -64,6 +68,7 @@ impl RejectReason {
             RejectReason::UnsupportedVersion => "unsupported_version",
             RejectReason::Malformed => "malformed",
             RejectReason::FrameTimeout => "frame_timeout",
+            RejectReason::AuthenticationFailed => "authentication_failed",
         }
     }
 
@@ -75,6 +80,7 @@ impl RejectReason {
                 "INVALID_REQUEST"
             }
             RejectReason::FrameTimeout => "REQUEST_TIMED_OUT",
+            RejectReason::AuthenticationFailed => "SASL_AUTHENTICATION_FAILED",
         }
     }
 }

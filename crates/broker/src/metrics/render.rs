@@ -143,6 +143,12 @@ families! {
         "Tombstones dropped by compaction after delete.retention.ms, per shard.";
     CleanerSeconds => "ringlog_cleaner_seconds_total", Counter,
         "Time spent compacting, per shard.";
+    ViewBytesZeroCopy => "ringlog_view_bytes_zero_copy_total", Counter,
+        "Bytes of whole-match batches a filtered view sent as they are stored (zero-copy), per shard and view.";
+    ViewBytesRewritten => "ringlog_view_bytes_rewritten_total", Counter,
+        "Bytes of batches a filtered view read and cut to their matching records, per shard and view.";
+    ViewBatches => "ringlog_view_batches_total", Counter,
+        "Source batches a filtered view decided, per shard, view and outcome (whole: sent as stored; skipped: not read; rewritten: read and cut; unindexed: read for want of a summary).";
 }
 
 /// Number of families.
@@ -391,7 +397,7 @@ mod tests {
             );
             assert!(!f.help.contains('\n'), "{}", f.name);
         }
-        assert_eq!(Family::CleanerSeconds as usize, FAMILY_COUNT - 1);
+        assert_eq!(Family::ViewBatches as usize, FAMILY_COUNT - 1);
     }
 
     #[test]

@@ -260,6 +260,32 @@ pub fn render_shard(state: &ShardState, committed: &[Committed]) -> Chunks {
         cl.busy_ns as f64 / 1e9,
     );
 
+    for view in state.views.served() {
+        let labels = [shard[0], ("view", Label::Str(&view.name))];
+        let st = &view.stats;
+        render::uint(
+            c.of(Family::ViewBytesZeroCopy),
+            Family::ViewBytesZeroCopy,
+            &labels,
+            st.bytes_zero_copy.get(),
+        );
+        render::uint(
+            c.of(Family::ViewBytesRewritten),
+            Family::ViewBytesRewritten,
+            &labels,
+            st.bytes_rewritten.get(),
+        );
+        for (outcome, n) in [
+            ("whole", st.batches_whole.get()),
+            ("skipped", st.batches_skipped.get()),
+            ("rewritten", st.batches_rewritten.get()),
+            ("unindexed", st.batches_unindexed.get()),
+        ] {
+            let labels = [labels[0], labels[1], ("outcome", Label::Str(outcome))];
+            render::uint(c.of(Family::ViewBatches), Family::ViewBatches, &labels, n);
+        }
+    }
+
     render_partitions(state, &mut c, committed);
     c
 }
