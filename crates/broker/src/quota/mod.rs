@@ -20,9 +20,10 @@
 //!
 //! Storage ([`store`]) is the ACLs' mechanism: a state log family owned by the controller shard,
 //! one record per (entity, key), and an immutable [`QuotaIndex`] on every shard, replaced on
-//! every shard before an alteration is answered. Enforcement ([`rate`]) is per shard: each shard
-//! measures the traffic of the connections it serves against the whole quota (see the README's
-//! "Quotas" for what that means for a user spread over shards).
+//! every shard before an alteration is answered. Enforcement ([`rate`]): each shard measures the
+//! requests of the connections it serves and hands its usage to the other shards every 100 ms
+//! (at once in a burst), so the whole broker holds a user spread over shards to one quota (the
+//! README's "Quotas" has the measured figures).
 //!
 //! # Invariants
 //! - Every stored entity and value passed the checks of [`Alteration::from_wire`] (known entity
