@@ -5,6 +5,10 @@
 //!   read, encrypted and sent, counted as `copy` in `ringlog_transfer_bytes_total`), byte for
 //!   byte what was produced; where the kernel has kTLS (scripts/ktls-qemu.sh runs this file on
 //!   one) the same bytes must have gone by the zero-copy paths instead.
+//! - Fetch over TLS with every transfer path the driver runs (`--transfer copy, mmap, sendfile,
+//!   splice`, and on io_uring `uring-splice`, `uring-send-zc`): the same bytes back, sent by that
+//!   path under kTLS (uring-send-zc by mmap: MSG_ZEROCOPY is refused on kTLS sockets), through
+//!   user-space encryption (`copy`) without it.
 //! - ringlog's own client (`ConnectOptions::tls`, what `ringlog bench consume --tls-ca` uses)
 //!   produces and fetches over TLS on the same driver as the broker; a client that trusts
 //!   another CA fails the handshake with a clear error.
@@ -55,6 +59,7 @@ macro_rules! both_drivers {
 
 both_drivers!(
     ssl_carries_kafka_at_tls13_and_tls12,
+    fetch_over_tls_by_every_transfer_path,
     ringlog_client_over_tls,
     mtls_principal_is_the_certificate_subject,
     sasl_ssl_logins_and_refusals,
@@ -506,4 +511,65 @@ fn transfer_bytes(addr: SocketAddr) -> std::collections::BTreeMap<String, u64> {
     }
     assert!(!out.is_empty(), "no ringlog_transfer_bytes_total in {text}");
     out
+}
+
+fn fetch_over_tls_by_every_transfer_path(io: IoKind) {
+    use ringlog::broker::tls::ktls::{available, KtlsSupport};
+    use ringlog::transfer::TransferPath;
+    let pki = TestPki::new();
+    let ktls = matches!(available(), KtlsSupport::Available { .. });
+    let value = vec![b'z'; 1024];
+    let values: Vec<&[u8]> = (0..300).map(|_| &value[..]).collect();
+    let records = batch(1_700_000_000_000, &values);
+    let want = stamped(&records, 0);
+    for path in TransferPath::ALL.into_iter().filter(|p| p.runs_on(io)) {
+        let dir = tempfile::tempdir().unwrap();
+        let broker = start_tls(dir.path(), io, &pki, "SSL://127.0.0.1:0", "none", |c| {
+            c.transfer = path;
+            c.metrics = Some("127.0.0.1:0".parse().unwrap());
+        });
+        let ssl = broker.listener_addr(SecurityProtocol::Ssl).unwrap();
+        let mut c =
+            TlsClient::connect(ssl, pki.client_config(false, &[&rustls::version::TLS13])).unwrap();
+        let v = *versions(ApiKey::CreateTopics).end();
+        let created = c.call(v, &create_topics_request(&[("paths", 1, 1)]));
+        assert_eq!(created.topics[0].error_code, 0);
+        let id = created.topics[0].topic_id;
+        let v = *versions(ApiKey::Produce).end();
+        let resp = c.call(v, &produce_request("paths", -1, &[(0, records.clone())]));
+        assert_eq!(resp.responses[0].partition_responses[0].error_code, 0);
+        let v = *versions(ApiKey::Fetch).end();
+        let at = [FetchAt {
+            topic: "paths",
+            topic_id: id,
+            partition: 0,
+            offset: 0,
+        }];
+        let resp = c.call(v, &fetch_request(v, &at, 0, 0));
+        let p = &resp.responses[0].partitions[0];
+        assert_eq!(p.error_code, 0, "{path}");
+        let got = p.records.as_ref().map(|r| r.to_vec()).unwrap_or_default();
+        assert!(
+            got == want,
+            "{path}: fetched {} bytes, want {}",
+            got.len(),
+            want.len()
+        );
+        let by_path = transfer_bytes(broker.metrics_addr().unwrap());
+        // Under kTLS each path as configured, except uring-send-zc: MSG_ZEROCOPY is refused on
+        // a kTLS socket, so those connections send from the mapping (mmap).
+        let expected = match (ktls, path) {
+            (false, _) => "copy".to_string(),
+            (true, TransferPath::UringSendZc) => "mmap".to_string(),
+            (true, p) => p.to_string(),
+        };
+        let sent = by_path.get(&expected).copied().unwrap_or(0);
+        let total: u64 = by_path.values().sum();
+        assert!(
+            sent >= want.len() as u64 && sent == total,
+            "{path} (kTLS {ktls}): by path {by_path:?}"
+        );
+        eprintln!("{path} over TLS (kTLS {ktls}): by path {by_path:?}");
+        stop(broker);
+    }
 }

@@ -8,8 +8,13 @@
 //!   (the first bootstrap attempt fails within a second, the constructor gives up at its
 //!   bootstrap timeout with KafkaTimeoutError, as against Kafka 4.4).
 //!
+//! - the Java client (kafka-clients 4.4: Kafka's console producer and consumer, from the tools'
+//!   classpath `tests/java/setup.sh TARGET_DIR tools` fetches) over SSL with
+//!   `ssl.truststore.type=PEM` (hostname verification on, as Java's default), mTLS with a PEM
+//!   keystore, and SASL_SSL with SCRAM-SHA-256: produce then consume.
+//!
 //! librdkafka over TLS is driven by `tests/tls_rdkafka.rs`. Skips loudly without the Python
-//! clients. Loopback only; every client run is killed at a bound.
+//! clients or without Java/Maven. Loopback only; every client run is killed at a bound.
 
 #[macro_use]
 mod support;
@@ -34,7 +39,10 @@ use ringlog::runtime::IoKind;
 use support::{python_or_skip, run_bounded, start_broker};
 use tls_common::TestPki;
 
-both_drivers!(kafka_python_ssl_mtls_and_sasl_ssl);
+both_drivers!(
+    kafka_python_ssl_mtls_and_sasl_ssl,
+    java_console_tools_over_ssl_mtls_and_sasl_ssl
+);
 
 const CORES: usize = 2;
 const RECORDS: usize = 20;
@@ -74,6 +82,31 @@ fn tagged(out: &Output, tag: &str) -> Vec<Vec<String>> {
             (f.next() == Some(tag)).then(|| f.map(str::to_string).collect())
         })
         .collect()
+}
+
+/// Creates the topics and lets every user (the certificate's principal, alice) use them and any
+/// group: the broker authenticates (SASL_SSL, client certificates), so it checks ACLs.
+/// TOPIC 2 / GROUP 3, LITERAL 3, ALL 2, ALLOW 3.
+fn create_granted(admin: &mut Client, topics: &[(&str, i32, i16)]) {
+    let created = admin.call(5, &create_topics_request(topics));
+    assert!(created.topics.iter().all(|t| t.error_code == 0));
+    let grants = topics
+        .iter()
+        .map(|t| (2, t.0))
+        .chain([(3, "*")])
+        .map(|(kind, name)| {
+            AclCreation::default()
+                .with_resource_type(kind)
+                .with_resource_name(StrBytes::from_string(name.to_string()))
+                .with_resource_pattern_type(3)
+                .with_principal(StrBytes::from_static_str("User:*"))
+                .with_host(StrBytes::from_static_str("*"))
+                .with_operation(2)
+                .with_permission_type(3)
+        })
+        .collect();
+    let granted = admin.call(3, &CreateAclsRequest::default().with_creations(grants));
+    assert!(granted.results.iter().all(|r| r.error_code == 0));
 }
 
 fn kafka_python_ssl_mtls_and_sasl_ssl(io: IoKind) {
@@ -130,27 +163,7 @@ fn kafka_python_ssl_mtls_and_sasl_ssl(io: IoKind) {
         ),
     ];
     let topics: Vec<(&str, i32, i16)> = runs.iter().map(|r| (r.6, 1, 1)).collect();
-    let created = admin.call(5, &create_topics_request(&topics));
-    assert!(created.topics.iter().all(|t| t.error_code == 0));
-    // Every user (the certificate's principal, alice) may use the topics and any group:
-    // TOPIC 2 / GROUP 3, LITERAL 3, ALL 2, ALLOW 3.
-    let grants = topics
-        .iter()
-        .map(|t| (2, t.0))
-        .chain([(3, "*")])
-        .map(|(kind, name)| {
-            AclCreation::default()
-                .with_resource_type(kind)
-                .with_resource_name(StrBytes::from_string(name.to_string()))
-                .with_resource_pattern_type(3)
-                .with_principal(StrBytes::from_static_str("User:*"))
-                .with_host(StrBytes::from_static_str("*"))
-                .with_operation(2)
-                .with_permission_type(3)
-        })
-        .collect();
-    let granted = admin.call(3, &CreateAclsRequest::default().with_creations(grants));
-    assert!(granted.results.iter().all(|r| r.error_code == 0));
+    create_granted(&mut admin, &topics);
     let mut failed = Vec::new();
     for (addr, protocol, certfile, keyfile, mechanism, user, topic) in runs {
         let out = script(
@@ -193,6 +206,156 @@ fn kafka_python_ssl_mtls_and_sasl_ssl(io: IoKind) {
         if !ok {
             failed.push(format!(
                 "{mechanism} wrong password refused\n{}",
+                shown(&out)
+            ));
+        }
+    }
+    client::stop(broker);
+    assert!(
+        failed.is_empty(),
+        "{} failed check(s):\n{}",
+        failed.len(),
+        failed.join("\n---\n")
+    );
+}
+
+/// A Java tool run is killed after this.
+const TOOL_RUN_LIMIT: Duration = Duration::from_secs(60);
+/// The console consumer gives up after this long without a record.
+const CONSUME_IDLE_MS: &str = "20000";
+/// The JVM flags of every tool run: small heap, quick start, warnings only.
+const JVM_FLAGS: &[&str] = &[
+    "-Xmx256m",
+    "-XX:TieredStopAtLevel=1",
+    "-XX:+UseSerialGC",
+    "-Dorg.slf4j.simpleLogger.defaultLogLevel=warn",
+];
+
+fn tool(cp: &str, bootstrap: &str, class: &str, args: &[&str], stdin: Option<&Path>) -> Output {
+    let mut cmd = Command::new("java");
+    cmd.args(JVM_FLAGS)
+        .arg("-cp")
+        .arg(cp)
+        .arg(class)
+        .arg("--bootstrap-server")
+        .arg(bootstrap)
+        .args(args);
+    match stdin {
+        Some(path) => cmd.stdin(std::fs::File::open(path).expect("open the tool's input")),
+        None => cmd.stdin(std::process::Stdio::null()),
+    };
+    run_bounded(&mut cmd, TOOL_RUN_LIMIT)
+}
+
+fn java_console_tools_over_ssl_mtls_and_sasl_ssl(io: IoKind) {
+    let Some(cp) = support::kafka_tools_classpath("tls_clients Java") else {
+        return;
+    };
+    let pki = TestPki::new();
+    let dir = tempfile::tempdir().expect("temp dir");
+    offline::set(dir.path(), "alice", "SCRAM-SHA-256", 4096, "alice-secret").expect("offline");
+    let broker = start_broker(io, dir.path(), CORES, |c| {
+        c.apply(ringlog::broker::config::ConfigOverrides {
+            listen: vec!["SSL://127.0.0.1:0,SASL_SSL://127.0.0.1:0,PLAINTEXT://127.0.0.1:0".into()],
+            ..Default::default()
+        })
+        .expect("listeners");
+        c.tls = pki.options("requested");
+        // The test's admin connection (PLAINTEXT: ANONYMOUS) grants the others.
+        c.super_users = vec!["User:ANONYMOUS".to_string()];
+    });
+    let ssl = broker
+        .listener_addr(SecurityProtocol::Ssl)
+        .unwrap()
+        .to_string();
+    let sasl_ssl = broker
+        .listener_addr(SecurityProtocol::SaslSsl)
+        .unwrap()
+        .to_string();
+    // Kafka's PEM keystore: the PKCS#8 key, then the certificate.
+    let keystore = pki.path("client-keystore.pem");
+    std::fs::write(
+        &keystore,
+        std::fs::read_to_string(pki.path("client.key")).unwrap()
+            + &std::fs::read_to_string(pki.path("client.pem")).unwrap(),
+    )
+    .unwrap();
+    let trust = format!(
+        "ssl.truststore.type=PEM\nssl.truststore.location={}\n",
+        pki.path("ca.pem").display()
+    );
+    let configs = [
+        (
+            "java-ssl",
+            ssl.as_str(),
+            format!("security.protocol=SSL\n{trust}"),
+        ),
+        (
+            "java-mtls",
+            ssl.as_str(),
+            format!(
+                "security.protocol=SSL\n{trust}ssl.keystore.type=PEM\nssl.keystore.location={}\n",
+                keystore.display()
+            ),
+        ),
+        (
+            "java-sasl-ssl",
+            sasl_ssl.as_str(),
+            format!(
+                "security.protocol=SASL_SSL\n{trust}sasl.mechanism=SCRAM-SHA-256\n\
+                 sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule \
+                 required username=\"alice\" password=\"alice-secret\";\n"
+            ),
+        ),
+    ];
+    let mut admin = Client::connect(broker.listener_addr(SecurityProtocol::Plaintext).unwrap());
+    let topics: Vec<(&str, i32, i16)> = configs.iter().map(|c| (c.0, 1, 1)).collect();
+    create_granted(&mut admin, &topics);
+    let files = tempfile::tempdir().expect("temp dir");
+    let mut failed = Vec::new();
+    for (topic, addr, props) in &configs {
+        let props_path = files.path().join(format!("{topic}.properties"));
+        std::fs::write(&props_path, props).unwrap();
+        let props_path = props_path.to_str().expect("utf-8 path");
+        let lines: Vec<String> = (0..RECORDS).map(|i| format!("{topic}-{i}")).collect();
+        let input = files.path().join(format!("{topic}.txt"));
+        std::fs::write(&input, lines.join("\n") + "\n").unwrap();
+        let out = tool(
+            cp,
+            addr,
+            "org.apache.kafka.tools.ConsoleProducer",
+            &["--topic", topic, "--command-config", props_path],
+            Some(&input),
+        );
+        if !out.status.success() {
+            failed.push(format!("{topic}: console producer\n{}", shown(&out)));
+            continue;
+        }
+        let n = RECORDS.to_string();
+        let out = tool(
+            cp,
+            addr,
+            "org.apache.kafka.tools.consumer.ConsoleConsumer",
+            &[
+                "--topic",
+                topic,
+                "--from-beginning",
+                "--max-messages",
+                &n,
+                "--timeout-ms",
+                CONSUME_IDLE_MS,
+                "--command-config",
+                props_path,
+            ],
+            None,
+        );
+        let read: Vec<String> = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(str::to_string)
+            .collect();
+        if !(out.status.success() && read == lines) {
+            failed.push(format!(
+                "{topic}: console consumer reads it back\n{}",
                 shown(&out)
             ));
         }

@@ -225,8 +225,8 @@ pub async fn serve(
     async {
         // TLS listeners: the handshake first, bounded by the frame-read deadline from the
         // accept (a silent or stalling client is shut down by the reaper).
-        let (transport, principal, first) = match &tls {
-            None => (Transport::Plain, None, Vec::new()),
+        let (transport, principal, first, kernel_tls) = match &tls {
+            None => (Transport::Plain, None, Vec::new(), false),
             Some(ctx) => {
                 conn.enter(Phase::Frame, Instant::now());
                 match crate::tls::transport::handshake(ctx, &conn.stream).await {
@@ -234,9 +234,9 @@ pub async fn serve(
                         principal,
                         plaintext,
                         ..
-                    }) => (Transport::Plain, Some(principal), plaintext),
+                    }) => (Transport::Plain, Some(principal), plaintext, true),
                     Ok(Established::User { principal, io, .. }) => {
-                        (Transport::Tls(io), Some(principal), Vec::new())
+                        (Transport::Tls(io), Some(principal), Vec::new(), false)
                     }
                     Err(why) => {
                         if conn.expired().is_none() {
@@ -257,15 +257,12 @@ pub async fn serve(
         if let Some(principal) = principal {
             session = session.with_tls_principal(principal);
         }
-        serve_in_span(
-            shard.clone(),
-            limits,
-            conn.clone(),
-            &session,
-            &transport,
+        let streams = Streams {
+            transport: &transport,
             first,
-        )
-        .await;
+            kernel_tls,
+        };
+        serve_in_span(shard.clone(), limits, conn.clone(), &session, streams).await;
         if let Transport::Tls(io) = &transport {
             // close_notify, as Kafka's SslTransportLayer; bounded: the peer may not read.
             let _ = crate::runtime::time::timeout(
@@ -302,21 +299,35 @@ impl Transport {
     }
 }
 
+/// How a connection's bytes move after the accept (and the TLS handshake).
+struct Streams<'t> {
+    transport: &'t Transport,
+    /// Request bytes already decrypted (before a kTLS hand-off): read before the socket.
+    first: Vec<u8>,
+    /// The socket carries kernel TLS.
+    kernel_tls: bool,
+}
+
 async fn serve_in_span(
     shard: Rc<ShardState>,
     limits: Rc<ShardLimits>,
     conn: Rc<Conn>,
     session: &Session,
-    transport: &Transport,
-    first: Vec<u8>,
+    streams: Streams<'_>,
 ) {
+    let Streams {
+        transport,
+        first,
+        kernel_tls,
+    } = streams;
     // Responses go out in pieces (a header, file ranges, a tail): Nagle would hold a small tail
     // back until the client's delayed ACK (~40 ms).
     let _ = conn.stream.set_nodelay(true);
     let pipeline = Pipeline::default();
     let transfer = Transfer::new(shard.config.transfer, conn.peer)
         .with_limits(limits.clone(), conn.clone())
-        .with_metrics(shard.clone());
+        .with_metrics(shard.clone())
+        .with_kernel_tls(kernel_tls);
     let reader = std::pin::pin!(read_requests(
         &shard, &limits, &conn, &pipeline, session, transport, first
     ));

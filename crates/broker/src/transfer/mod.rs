@@ -213,6 +213,10 @@ pub struct Transfer {
     /// The shard whose metrics count the bytes sent per path (none in benchmarks and tests of
     /// the paths alone).
     shard: Option<Rc<crate::shard::ShardState>>,
+    /// The socket carries kernel TLS: `uring-send-zc` goes by `mmap` (MSG_ZEROCOPY sends are
+    /// refused on a kTLS socket: the wire test under scripts/ktls-qemu.sh saw the connection
+    /// fail on Debian's 6.1 kernel); every other path works unchanged.
+    kernel_tls: bool,
 }
 
 impl Transfer {
@@ -225,7 +229,14 @@ impl Transfer {
             mapped: None,
             limits: None,
             shard: None,
+            kernel_tls: false,
         }
+    }
+
+    /// The connection's socket carries kernel TLS (see [`Transfer::path_for`]).
+    pub fn with_kernel_tls(mut self, on: bool) -> Transfer {
+        self.kernel_tls = on;
+        self
     }
 
     /// Reserve `copy` and `mmap` buffers from the broker's memory budget, and report send
@@ -306,6 +317,7 @@ impl Transfer {
     /// giving up zero-copy").
     fn path_for(&self, len: u64, run: u64) -> TransferPath {
         match self.path {
+            TransferPath::UringSendZc if self.kernel_tls => TransferPath::Mmap,
             TransferPath::Auto if len >= AUTO_COPY_BELOW_BYTES => {
                 TransferPath::auto_for(self.peer, len.max(run))
             }
