@@ -42,10 +42,9 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use client::{create_topics_request, Client};
 use kafka_protocol::messages::alter_user_scram_credentials_request::ScramCredentialUpsertion;
-use kafka_protocol::messages::create_acls_request::AclCreation;
 use kafka_protocol::messages::describe_user_scram_credentials_request::UserName;
 use kafka_protocol::messages::{
-    AlterUserScramCredentialsRequest, CreateAclsRequest, DescribeUserScramCredentialsRequest,
+    AlterUserScramCredentialsRequest, DescribeUserScramCredentialsRequest,
 };
 use kafka_protocol::protocol::StrBytes;
 use ringlog::broker::auth::credentials::offline;
@@ -166,26 +165,7 @@ fn create_topics(c: &mut Client, names: &[&str]) {
     for t in &r.topics {
         assert_eq!(t.error_code, 0, "create {}", t.name.as_str());
     }
-    // (resource type, name): TOPIC 2 and GROUP 3, LITERAL 3, ALL 2, ALLOW 3.
-    let grants = names
-        .iter()
-        .map(|n| (2, *n))
-        .chain([(3, "*")])
-        .map(|(t, n)| {
-            AclCreation::default()
-                .with_resource_type(t)
-                .with_resource_name(s(n))
-                .with_resource_pattern_type(3)
-                .with_principal(s("User:*"))
-                .with_host(s("*"))
-                .with_operation(2)
-                .with_permission_type(3)
-        })
-        .collect();
-    let r = c.call(3, &CreateAclsRequest::default().with_creations(grants));
-    for a in &r.results {
-        assert_eq!(a.error_code, 0, "grant: {:?}", a.error_message);
-    }
+    client::grant_all(c, "User:*", names);
 }
 
 /// Collects every failed check, so a run reports them all.

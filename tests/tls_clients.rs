@@ -30,9 +30,6 @@ use std::process::{Command, Output};
 use std::time::Duration;
 
 use client::{create_topics_request, Client};
-use kafka_protocol::messages::create_acls_request::AclCreation;
-use kafka_protocol::messages::CreateAclsRequest;
-use kafka_protocol::protocol::StrBytes;
 use ringlog::broker::auth::credentials::offline;
 use ringlog::broker::auth::SecurityProtocol;
 use ringlog::runtime::IoKind;
@@ -86,27 +83,11 @@ fn tagged(out: &Output, tag: &str) -> Vec<Vec<String>> {
 
 /// Creates the topics and lets every user (the certificate's principal, alice) use them and any
 /// group: the broker authenticates (SASL_SSL, client certificates), so it checks ACLs.
-/// TOPIC 2 / GROUP 3, LITERAL 3, ALL 2, ALLOW 3.
 fn create_granted(admin: &mut Client, topics: &[(&str, i32, i16)]) {
     let created = admin.call(5, &create_topics_request(topics));
     assert!(created.topics.iter().all(|t| t.error_code == 0));
-    let grants = topics
-        .iter()
-        .map(|t| (2, t.0))
-        .chain([(3, "*")])
-        .map(|(kind, name)| {
-            AclCreation::default()
-                .with_resource_type(kind)
-                .with_resource_name(StrBytes::from_string(name.to_string()))
-                .with_resource_pattern_type(3)
-                .with_principal(StrBytes::from_static_str("User:*"))
-                .with_host(StrBytes::from_static_str("*"))
-                .with_operation(2)
-                .with_permission_type(3)
-        })
-        .collect();
-    let granted = admin.call(3, &CreateAclsRequest::default().with_creations(grants));
-    assert!(granted.results.iter().all(|r| r.error_code == 0));
+    let names: Vec<&str> = topics.iter().map(|t| t.0).collect();
+    client::grant_all(admin, "User:*", &names);
 }
 
 fn kafka_python_ssl_mtls_and_sasl_ssl(io: IoKind) {

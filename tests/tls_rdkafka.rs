@@ -23,10 +23,7 @@ mod tls_common;
 
 use std::time::{Duration, Instant};
 
-use client::{create_topics_request, Client};
-use kafka_protocol::messages::create_acls_request::AclCreation;
-use kafka_protocol::messages::CreateAclsRequest;
-use kafka_protocol::protocol::StrBytes;
+use client::{create_topics_request, grant_all, Client};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::RDKafkaErrorCode;
 use rdkafka::message::Message;
@@ -43,29 +40,6 @@ both_drivers!(librdkafka_ssl_mtls_and_sasl_ssl);
 const CORES: usize = 2;
 const RECORDS: usize = 50;
 const WAIT: Duration = Duration::from_secs(30);
-
-/// Grants `principal` everything on the topic `name` (TOPIC 2, LITERAL 3, ALL 2, ALLOW 3), and
-/// on every group (GROUP 3).
-fn grant(admin: &mut Client, principal: &str, topic: &str) {
-    let grants = [(2, topic), (3, "*")]
-        .into_iter()
-        .map(|(kind, name)| {
-            AclCreation::default()
-                .with_resource_type(kind)
-                .with_resource_name(StrBytes::from_string(name.to_string()))
-                .with_resource_pattern_type(3)
-                .with_principal(StrBytes::from_string(principal.to_string()))
-                .with_host(StrBytes::from_static_str("*"))
-                .with_operation(2)
-                .with_permission_type(3)
-        })
-        .collect();
-    let r = admin.call(3, &CreateAclsRequest::default().with_creations(grants));
-    assert!(
-        r.results.iter().all(|r| r.error_code == 0),
-        "grant {principal}"
-    );
-}
 
 /// Produces `RECORDS` records to partition 0 of `topic` and reads them back from the start;
 /// `Err` says what went wrong.
@@ -133,8 +107,11 @@ fn librdkafka_ssl_mtls_and_sasl_ssl(io: IoKind) {
     let specs: Vec<(&str, i32, i16)> = topics.iter().map(|t| (*t, 1, 1)).collect();
     let created = admin.call(5, &create_topics_request(&specs));
     assert!(created.topics.iter().all(|t| t.error_code == 0));
-    grant(&mut admin, "User:bob", "rdk-sasl-plain");
-    grant(&mut admin, "User:bob", "rdk-sasl-scram");
+    grant_all(
+        &mut admin,
+        "User:bob",
+        &["rdk-sasl-plain", "rdk-sasl-scram"],
+    );
 
     let base = |addr: std::net::SocketAddr, protocol: &str| {
         let mut c = ClientConfig::new();
@@ -180,7 +157,7 @@ fn librdkafka_ssl_mtls_and_sasl_ssl(io: IoKind) {
             .ok_or_else(|| format!("{refused:?}")),
     );
     // Grant the certificate's principal (Kafka's RFC 2253 form of its subject) and go again.
-    grant(&mut admin, tls_common::CLIENT_PRINCIPAL, "rdk-mtls");
+    grant_all(&mut admin, tls_common::CLIENT_PRINCIPAL, &["rdk-mtls"]);
     check("mTLS", round_trip(&mtls, "rdk-mtls", "mtls"));
     for (mechanism, topic) in [
         ("PLAIN", "rdk-sasl-plain"),

@@ -404,6 +404,37 @@ pub fn create_topics_request(topics: &[(&str, i32, i16)]) -> CreateTopicsRequest
         )
 }
 
+/// Lets `principal` do everything (ALL, ALLOW, any host) on each topic of `topics` and on every
+/// group, with CreateAcls (LITERAL names): the grant a test's admin gives its users on a broker
+/// that checks ACLs.
+#[allow(dead_code)] // used by the SASL and TLS client tests
+pub fn grant_all(client: &mut Client, principal: &str, topics: &[&str]) {
+    use kafka_protocol::messages::create_acls_request::AclCreation;
+    // Kafka's codes: TOPIC 2, GROUP 3, LITERAL 3, ALL 2, ALLOW 3.
+    let grants = topics
+        .iter()
+        .map(|t| (2, *t))
+        .chain([(3, "*")])
+        .map(|(kind, name)| {
+            AclCreation::default()
+                .with_resource_type(kind)
+                .with_resource_name(StrBytes::from_string(name.to_string()))
+                .with_resource_pattern_type(3)
+                .with_principal(StrBytes::from_string(principal.to_string()))
+                .with_host(StrBytes::from_static_str("*"))
+                .with_operation(2)
+                .with_permission_type(3)
+        })
+        .collect();
+    let r = client.call(
+        3,
+        &kafka_protocol::messages::CreateAclsRequest::default().with_creations(grants),
+    );
+    for a in &r.results {
+        assert_eq!(a.error_code, 0, "grant {principal}: {:?}", a.error_message);
+    }
+}
+
 /// Creates a topic with CreateTopics (highest version) and returns its id.
 pub fn create_topic(client: &mut Client, name: &str, partitions: i32) -> Uuid {
     let v = *versions(ApiKey::CreateTopics).end();
