@@ -12,8 +12,8 @@ use kafka_protocol::messages::{
     create_acls_request::AclCreation, delete_acls_request::DeleteAclsFilter,
     describe_configs_request::DescribeConfigsResource, list_offsets_request, offset_commit_request,
     ApiKey, CreateAclsRequest, DeleteAclsRequest, DeleteTopicsRequest, DescribeConfigsRequest,
-    FindCoordinatorRequest, InitProducerIdRequest, JoinGroupRequest, ListGroupsRequest,
-    ListOffsetsRequest, OffsetCommitRequest,
+    DescribeGroupsRequest, FindCoordinatorRequest, InitProducerIdRequest, JoinGroupRequest,
+    ListGroupsRequest, ListOffsetsRequest, OffsetCommitRequest,
 };
 use kafka_protocol::protocol::StrBytes;
 use ringlog::broker::auth::credentials::offline;
@@ -266,6 +266,32 @@ pub fn acls_are_enforced_on_every_api(io: IoKind) {
     assert_eq!(
         commit_error(&mut bob, "g2", "orders"),
         GROUP_AUTHORIZATION_FAILED
+    );
+    // DescribeGroups: a group bob may not describe is refused alone; the other reports bob's
+    // operations on it (READ, and DESCRIBE which READ implies: bits 3 and 8).
+    let described = bob.call(
+        5,
+        &DescribeGroupsRequest::default()
+            .with_groups(vec![s("g1").into(), s("g2").into()])
+            .with_include_authorized_operations(true),
+    );
+    let answers: Vec<(String, i16, i32)> = described
+        .groups
+        .iter()
+        .map(|g| {
+            (
+                g.group_id.to_string(),
+                g.error_code,
+                g.authorized_operations,
+            )
+        })
+        .collect();
+    assert_eq!(
+        answers,
+        [
+            ("g1".to_string(), NONE, (1 << 3) | (1 << 8)),
+            ("g2".to_string(), GROUP_AUTHORIZATION_FAILED, i32::MIN),
+        ]
     );
     // ListGroups without CLUSTER DESCRIBE: only the groups bob may describe.
     assert_eq!(commit_error(&mut admin, "g3", "orders"), NONE);

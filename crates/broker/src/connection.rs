@@ -938,20 +938,16 @@ async fn handle(
             respond(resp)
         }
         Request::OffsetFetch(r) => {
-            let asked = (!az.everything()).then(|| (*r).clone());
+            let asked = handlers::authorize::offset_fetch_asked(az, v, &r);
             let mut resp = handlers::offset_fetch::handle(shard, v, *r).await;
-            if let Some(asked) = asked {
-                handlers::authorize::offset_fetch(az, v, &asked, &mut resp);
-            }
+            handlers::authorize::offset_fetch(az, v, &asked, &mut resp);
             respond(resp)
         }
         Request::DescribeGroups(mut r) => {
             let asked_ops = r.include_authorized_operations;
             let denied = handlers::authorize::describe_groups(az, &mut r.groups);
             let mut resp = handlers::describe_groups::handle(shard, r).await;
-            if !az.everything() {
-                denied.into_describe(az, asked_ops, &mut resp);
-            }
+            denied.into_described(az, asked_ops, &mut resp.groups);
             respond(resp)
         }
         Request::ListGroups(r) => {
@@ -1151,9 +1147,7 @@ async fn handle(
             let asked_ops = r.include_authorized_operations;
             let denied = handlers::authorize::describe_groups(az, &mut r.group_ids);
             let mut resp = handlers::consumer_group_describe::handle(shard, r).await;
-            if !az.everything() {
-                denied.into_consumer(az, asked_ops, &mut resp);
-            }
+            denied.into_described(az, asked_ops, &mut resp.groups);
             respond(resp)
         }
         // Share groups.
@@ -1169,9 +1163,7 @@ async fn handle(
             let asked_ops = r.include_authorized_operations;
             let denied = handlers::authorize::describe_groups(az, &mut r.group_ids);
             let mut resp = handlers::share_group_describe::handle(shard, r).await;
-            if !az.everything() {
-                denied.into_share(az, asked_ops, &mut resp);
-            }
+            denied.into_described(az, asked_ops, &mut resp.groups);
             respond(resp)
         }
         Request::ShareFetch(r) => {

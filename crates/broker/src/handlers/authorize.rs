@@ -592,66 +592,53 @@ pub fn delete_groups(access: &Access, groups: &mut Vec<Str>) -> GroupsDenied {
     GroupsDenied(split_off(groups, |g| access.group(Operation::Delete, g)))
 }
 
+/// A group in a describe answer (DescribeGroups, ConsumerGroupDescribe, ShareGroupDescribe).
+pub trait DescribedGroupEntry {
+    /// Its group id.
+    fn group_id(&self) -> &str;
+    /// Sets its `authorized_operations`.
+    fn set_authorized_operations(&mut self, bits: i32);
+    /// The answer for a group the caller may not describe.
+    fn refused(group_id: Str) -> Self;
+}
+
+macro_rules! described_group_entry {
+    ($($ty:ty),*) => {$(
+        impl DescribedGroupEntry for $ty {
+            fn group_id(&self) -> &str {
+                &self.group_id
+            }
+            fn set_authorized_operations(&mut self, bits: i32) {
+                self.authorized_operations = bits;
+            }
+            fn refused(group_id: Str) -> Self {
+                Self {
+                    error_code: codes::GROUP_AUTHORIZATION_FAILED,
+                    group_id,
+                    ..Default::default()
+                }
+            }
+        }
+    )*};
+}
+described_group_entry!(DescribedGroup, ConsumerDescribedGroup, ShareDescribedGroup);
+
 impl GroupsDenied {
-    /// Adds the refused groups' answers to a DescribeGroups response and fills the allowed
-    /// ones' operations when asked.
-    pub fn into_describe(
+    /// Adds the refused groups' answers to a describe answer's groups, and fills the described
+    /// ones' operations when asked (on an open broker too: every operation).
+    pub fn into_described<G: DescribedGroupEntry>(
         self,
         access: &Access,
         asked_ops: bool,
-        resp: &mut DescribeGroupsResponse,
+        groups: &mut Vec<G>,
     ) {
         if asked_ops {
-            for g in &mut resp.groups {
-                g.authorized_operations = access.operations(ResourceType::Group, &g.group_id);
+            for g in groups.iter_mut() {
+                let bits = access.operations(ResourceType::Group, g.group_id());
+                g.set_authorized_operations(bits);
             }
         }
-        resp.groups
-            .extend(self.0.into_iter().map(|group_id| DescribedGroup {
-                error_code: codes::GROUP_AUTHORIZATION_FAILED,
-                group_id,
-                ..Default::default()
-            }));
-    }
-
-    /// The same for ConsumerGroupDescribe.
-    pub fn into_consumer(
-        self,
-        access: &Access,
-        asked_ops: bool,
-        resp: &mut ConsumerGroupDescribeResponse,
-    ) {
-        if asked_ops {
-            for g in &mut resp.groups {
-                g.authorized_operations = access.operations(ResourceType::Group, &g.group_id);
-            }
-        }
-        resp.groups
-            .extend(self.0.into_iter().map(|group_id| ConsumerDescribedGroup {
-                error_code: codes::GROUP_AUTHORIZATION_FAILED,
-                group_id,
-                ..Default::default()
-            }));
-    }
-
-    /// The same for ShareGroupDescribe.
-    pub fn into_share(
-        self,
-        access: &Access,
-        asked_ops: bool,
-        resp: &mut ShareGroupDescribeResponse,
-    ) {
-        if asked_ops {
-            for g in &mut resp.groups {
-                g.authorized_operations = access.operations(ResourceType::Group, &g.group_id);
-            }
-        }
-        resp.groups
-            .extend(self.0.into_iter().map(|group_id| ShareDescribedGroup {
-                error_code: codes::GROUP_AUTHORIZATION_FAILED,
-                group_id,
-                ..Default::default()
-            }));
+        groups.extend(self.0.into_iter().map(G::refused));
     }
 
     /// Adds the refused groups' answers to a DeleteGroups response.
@@ -723,63 +710,79 @@ impl OffsetCommitDenied {
     }
 }
 
-/// OffsetFetch: groups the caller may not DESCRIBE are refused (30), whole; partitions of topics
-/// it may not DESCRIBE are answered 29 when named and left out when every topic is asked.
-/// Applied to the handler's answer (a fetch of offsets changes nothing).
-pub fn offset_fetch(
+/// What OffsetFetch's check needs of the request, taken before the handler consumes it: per
+/// group (one before v8), its id and whether every topic was asked. Empty on an open broker.
+pub fn offset_fetch_asked(
     access: &Access,
     version: i16,
     req: &OffsetFetchRequest,
+) -> Vec<(Str, bool)> {
+    if access.everything() {
+        Vec::new()
+    } else if !OffsetFetchRequest::carries("groups", version) {
+        vec![(req.group_id.clone(), req.topics.is_none())]
+    } else {
+        req.groups
+            .iter()
+            .map(|g| (g.group_id.clone(), g.topics.is_none()))
+            .collect()
+    }
+}
+
+/// Answers 29 on the partitions of every topic the caller may not DESCRIBE, and leaves those
+/// topics out when every topic was asked (OffsetFetch's two response layouts).
+macro_rules! mask_topics {
+    ($access:expr, $all:expr, $topics:expr) => {{
+        if $all {
+            $topics.retain(|t| $access.topic(Operation::Describe, &t.name));
+        }
+        for t in $topics.iter_mut() {
+            if !$access.topic(Operation::Describe, &t.name) {
+                for p in &mut t.partitions {
+                    p.error_code = codes::TOPIC_AUTHORIZATION_FAILED;
+                    p.committed_offset = -1;
+                    p.committed_leader_epoch = -1;
+                    p.metadata = None;
+                }
+            }
+        }
+    }};
+}
+
+/// OffsetFetch: groups the caller may not DESCRIBE are refused (30), whole; partitions of topics
+/// it may not DESCRIBE are answered 29 when named and left out when every topic is asked.
+/// Applied to the handler's answer (a fetch of offsets changes nothing); `asked` is
+/// [`offset_fetch_asked`]'s.
+pub fn offset_fetch(
+    access: &Access,
+    version: i16,
+    asked: &[(Str, bool)],
     resp: &mut OffsetFetchResponse,
 ) {
     if access.everything() {
         return;
     }
     if !OffsetFetchRequest::carries("groups", version) {
-        if !access.group(Operation::Describe, &req.group_id) {
+        let Some((group, all)) = asked.first() else {
+            return;
+        };
+        if !access.group(Operation::Describe, group) {
             *resp = OffsetFetchResponse {
                 error_code: codes::GROUP_AUTHORIZATION_FAILED,
                 ..Default::default()
             };
             return;
         }
-        let all = req.topics.is_none();
-        if all {
-            resp.topics
-                .retain(|t| access.topic(Operation::Describe, &t.name));
-        }
-        for t in &mut resp.topics {
-            if !access.topic(Operation::Describe, &t.name) {
-                for p in &mut t.partitions {
-                    p.error_code = codes::TOPIC_AUTHORIZATION_FAILED;
-                    p.committed_offset = -1;
-                    p.committed_leader_epoch = -1;
-                    p.metadata = None;
-                }
-            }
-        }
+        mask_topics!(access, *all, resp.topics);
         return;
     }
-    for (g, asked) in resp.groups.iter_mut().zip(&req.groups) {
+    for (g, (_, all)) in resp.groups.iter_mut().zip(asked) {
         if !access.group(Operation::Describe, &g.group_id) {
             g.error_code = codes::GROUP_AUTHORIZATION_FAILED;
             g.topics = Vec::new();
             continue;
         }
-        if asked.topics.is_none() {
-            g.topics
-                .retain(|t| access.topic(Operation::Describe, &t.name));
-        }
-        for t in &mut g.topics {
-            if !access.topic(Operation::Describe, &t.name) {
-                for p in &mut t.partitions {
-                    p.error_code = codes::TOPIC_AUTHORIZATION_FAILED;
-                    p.committed_offset = -1;
-                    p.committed_leader_epoch = -1;
-                    p.metadata = None;
-                }
-            }
-        }
+        mask_topics!(access, *all, g.topics);
     }
 }
 
