@@ -79,6 +79,10 @@ pub struct ShareBenchConfig {
     pub fetch_bytes: i32,
     /// Long-poll wait of every Fetch and ShareFetch.
     pub max_wait: Duration,
+    /// Pipelined consumers (the default, as both of Kafka's Java consumers): the next Fetch or
+    /// ShareFetch is sent as soon as an answer arrives, before its records are decoded. Off:
+    /// one request at a time. Applies to the classic consumer and the share members alike.
+    pub pipeline: bool,
     /// Records of each round's warm-up (0: none).
     pub warmup_records: u64,
     /// Where fresh data directories go (a broker started here).
@@ -106,6 +110,7 @@ impl ShareBenchConfig {
             max_records: MAX_RECORDS_DEFAULT,
             fetch_bytes: FETCH_BYTES_DEFAULT,
             max_wait: Duration::from_millis(MAX_WAIT_MS_DEFAULT),
+            pipeline: true,
             warmup_records: WARMUP_RECORDS_DEFAULT,
             base_dir: std::env::temp_dir(),
             out_dir: Some(PathBuf::from("bench-results")),

@@ -25,9 +25,10 @@
 //! # Invariants
 //! - A share-partition is touched only by its partition's owner shard; membership, sessions and
 //!   configs only by the group's coordinator shard.
-//! - Every change to a share-partition is written (one state-log append per request and owner)
-//!   before the request it served is answered; memory may run ahead of the log only while that
-//!   append is in flight.
+//! - Every change to a share-partition is written (one state-log append per request and owner,
+//!   a second one only when a read gave back acquired records) before the request it served is
+//!   answered; memory may run ahead of the log only while that append is in flight. The append
+//!   runs concurrently with the reads of the records it acquires.
 //! - The in-flight window of a share-partition is at most `record_locks_max` offsets
 //!   (`group.share.partition.max.record.locks`), so its state is bounded.
 
@@ -117,6 +118,14 @@ pub struct Shares {
     dlq_next: RefCell<HashMap<(String, i32), i32>>,
     /// Wakes the dead-letter writer.
     dlq_wake: crate::runtime::sync::Notify,
+    /// Changes that can make records acquirable on this shard (acknowledgements, releases,
+    /// ended locks, given-back acquisitions), counted; [`Shares::window`] wakes the long polls
+    /// waiting for one.
+    window_changes: std::cell::Cell<u64>,
+    /// Wakes share long polls whose share-partitions had nothing to acquire (an empty or full
+    /// window): without it a poll waiting on a full window would sleep its whole wait although
+    /// an acknowledgement freed the window.
+    window: crate::runtime::sync::Notify,
 }
 
 fn put_str16(out: &mut Vec<u8>, s: &str) {
@@ -259,9 +268,31 @@ pub struct PartOutcome {
     pub wait_offset: Option<i64>,
     /// When held or backed-off records become available (ms since the epoch).
     pub wakeup_ms: Option<i64>,
+    /// The owner's count of window changes when this outcome was made (a long poll waits for
+    /// the next one).
+    pub window_seen: u64,
+    /// Nothing was acquired because the window is full, and this member holds records of it:
+    /// only its own acknowledgements can free the window, and they come with its next request
+    /// (a pipelined consumer fetches before acknowledging what it holds), so the poll answers
+    /// at once instead of waiting.
+    pub holds_full_window: bool,
 }
 
 impl Shares {
+    /// Something may have become acquirable: wake the share long polls of this shard.
+    fn window_changed(&self) {
+        self.window_changes.set(self.window_changes.get() + 1);
+        self.window.notify_waiters();
+    }
+
+    /// Resolves at the first window change after `seen` (at once if one happened already), or
+    /// after `wait`.
+    pub async fn window_change_after(&self, seen: u64, wait: std::time::Duration) {
+        if self.window_changes.get() == seen {
+            let _ = crate::runtime::time::timeout(wait, self.window.notified()).await;
+        }
+    }
+
     /// Opens this shard's share state log and replays it.
     pub async fn open(
         &self,
@@ -442,7 +473,9 @@ impl Shares {
                 }
             }
         }
-        self.persist(&[key]).await
+        let written = self.persist(&[key]).await;
+        self.window_changed();
+        written
     }
 
     /// `group`'s share-partitions on this shard: (topic, partition, start offset, lag), where
@@ -600,9 +633,60 @@ impl Shares {
     }
 }
 
+/// One partition's acquisition whose records are being read.
+struct PendingRead {
+    /// Its place in the answer.
+    index: usize,
+    key: PartKey,
+    req: ReadReq,
+    acquired: Vec<Acquired>,
+    /// The acquisitions' lock deadline (names them for [`SharePartition::unacquire`]).
+    deadline: i64,
+}
+
+/// Awaits both futures concurrently (shard-local: both are polled on this task).
+async fn both<A: std::future::Future, B: std::future::Future>(
+    a: A,
+    b: B,
+) -> (A::Output, B::Output) {
+    use std::task::Poll;
+    let (mut a, mut b) = (std::pin::pin!(a), std::pin::pin!(b));
+    let (mut ra, mut rb) = (None, None);
+    std::future::poll_fn(|cx| {
+        if ra.is_none() {
+            if let Poll::Ready(v) = a.as_mut().poll(cx) {
+                ra = Some(v);
+            }
+        }
+        if rb.is_none() {
+            if let Poll::Ready(v) = b.as_mut().poll(cx) {
+                rb = Some(v);
+            }
+        }
+        if ra.is_some() && rb.is_some() {
+            Poll::Ready(())
+        } else {
+            Poll::Pending
+        }
+    })
+    .await;
+    (
+        ra.expect("polled to the end"),
+        rb.expect("polled to the end"),
+    )
+}
+
 /// The owner's work for one member's request: for each partition, end expired locks, apply
-/// the acknowledgements, then read and acquire; everything changed is durable before this
+/// the acknowledgements, then acquire and read; everything changed is durable before this
 /// returns.
+///
+/// The state write and the reads run at once: the acquisitions are made (in memory) before
+/// either starts, the write carries them and the acknowledgements, and the reads fetch exactly
+/// the acquired ranges. A read that does not reach all it acquired (a byte budget, an error)
+/// gives the rest back undelivered, and that change gets a second write before the answer. So
+/// a request costs max(read, write) instead of their sum; a crash between the two writes
+/// leaves the given-back records counted as delivered once more, which errs on the side the
+/// delivery limit allows (never under-counting).
 pub async fn on_owner(
     shard: Rc<ShardState>,
     args: OwnerArgs,
@@ -613,6 +697,10 @@ pub async fn on_owner(
     let mut out = Vec::with_capacity(work.len());
     let mut touched = Vec::with_capacity(work.len());
     let mut archived_all: Vec<(PartKey, Vec<Archived>)> = Vec::new();
+    let mut reads: Vec<PendingRead> = Vec::new();
+    // Partitions fetched from (their long-poll hints are computed once the reads are done).
+    let mut fetched: Vec<(usize, PartKey)> = Vec::new();
+    let mut any_freed = false;
     for w in work {
         let key: PartKey = (args.group.clone(), w.topic.clone(), w.partition);
         let mut outcome = PartOutcome {
@@ -622,6 +710,8 @@ pub async fn on_owner(
             read: None,
             wait_offset: None,
             wakeup_ms: None,
+            window_seen: 0,
+            holds_full_window: false,
         };
         // A view's records are its source's (issue #17); the view's read filters them.
         let log = match shard.log_of(&w.topic, w.partition) {
@@ -647,6 +737,9 @@ pub async fn on_owner(
         touched.push(key.clone());
         let now = crate::storage::log::now_ms();
         let mut archived = Vec::new();
+        // Records of the window were archived, released or came back: other members' polls
+        // may acquire now.
+        let mut freed = args.release;
         {
             let mut parts = shares.parts.borrow_mut();
             let slot = parts.get_mut(&key).expect("ensured");
@@ -660,7 +753,10 @@ pub async fn on_owner(
                     .part
                     .acknowledge(&args.member, &w.acks, now, &args.settings)
                 {
-                    Ok(a) => archived.extend(a),
+                    Ok(a) => {
+                        archived.extend(a);
+                        freed = true;
+                    }
                     Err(AckError::InvalidState { offset }) => {
                         outcome.ack_error = Some((
                             group::codes::INVALID_RECORD_STATE,
@@ -707,50 +803,85 @@ pub async fn on_owner(
                     last_wanted: last.last,
                     read_committed: false,
                 };
-                let read = shard.read_one(&req).await;
-                // What the read did not reach (an error, or the byte budget ended it) is given
-                // back undelivered.
-                let reached = if read.error.is_some() {
-                    first.first
-                } else {
-                    read.next_offset
-                };
-                if reached <= last.last {
-                    let mut parts = shares.parts.borrow_mut();
-                    let slot = parts.get_mut(&key).expect("ensured");
-                    slot.part.unacquire(&args.member, deadline, reached);
-                }
-                let sent: Vec<Acquired> = acquired
-                    .iter()
-                    .filter(|a| a.first < reached)
-                    .map(|a| Acquired {
-                        last: a.last.min(reached - 1),
-                        ..*a
-                    })
-                    .collect();
-                if let Some(e) = read.error {
-                    outcome.fetch_error = Some(e);
-                } else if !sent.is_empty() {
-                    outcome.acquired = sent;
-                    outcome.read = Some(shard.sendable(&req, read));
-                }
+                reads.push(PendingRead {
+                    index: out.len(),
+                    key: key.clone(),
+                    req,
+                    acquired,
+                    deadline,
+                });
             }
-            let parts = shares.parts.borrow();
-            let p = &parts[&key].part;
-            let now = crate::storage::log::now_ms();
-            outcome.wait_offset = p
-                .next_acquirable(i64::MAX, &args.settings)
-                .map(|_| p.end_offset());
-            outcome.wakeup_ms = p.next_wakeup(now);
+            fetched.push((out.len(), key.clone()));
         }
         if !archived.is_empty() {
             archived_all.push((key, archived));
         }
+        any_freed |= freed;
         out.push(outcome);
     }
     // Archived records get their dead-letter copies planned, in the same durable write.
     plan_copies(&shard, &archived_all).await;
-    if let Err(e) = shares.persist(&touched).await {
+    let read_all = crate::runtime::future::join_all(
+        reads
+            .iter()
+            .map(|r| shard.read_one(&r.req))
+            .collect::<Vec<_>>(),
+    );
+    let (written, results) = both(shares.persist(&touched), read_all).await;
+    let mut given_back = false;
+    for (r, read) in reads.into_iter().zip(results) {
+        let outcome = &mut out[r.index];
+        let (first, last) = (r.acquired[0].first, r.acquired[r.acquired.len() - 1].last);
+        // What the read did not reach (an error, or the byte budget ended it) is given back
+        // undelivered.
+        let reached = if read.error.is_some() {
+            first
+        } else {
+            read.next_offset
+        };
+        if reached <= last {
+            let mut parts = shares.parts.borrow_mut();
+            let slot = parts.get_mut(&r.key).expect("ensured");
+            slot.part.unacquire(&args.member, r.deadline, reached);
+            given_back = true;
+        }
+        let sent: Vec<Acquired> = r
+            .acquired
+            .iter()
+            .filter(|a| a.first < reached)
+            .map(|a| Acquired {
+                last: a.last.min(reached - 1),
+                ..*a
+            })
+            .collect();
+        if let Some(e) = read.error {
+            outcome.fetch_error = Some(e);
+        } else if !sent.is_empty() {
+            outcome.acquired = sent;
+            outcome.read = Some(shard.sendable(&r.req, read));
+        }
+    }
+    {
+        let parts = shares.parts.borrow();
+        let now = crate::storage::log::now_ms();
+        for (index, key) in &fetched {
+            if let Some(slot) = parts.get(key) {
+                let p = &slot.part;
+                out[*index].wait_offset = p
+                    .next_acquirable(i64::MAX, &args.settings)
+                    .map(|_| p.end_offset());
+                out[*index].wakeup_ms = p.next_wakeup(now);
+                out[*index].holds_full_window = out[*index].acquired.is_empty()
+                    && p.next_acquirable(i64::MAX, &args.settings).is_none()
+                    && p.held_by(&args.member);
+            }
+        }
+    }
+    let written = match written {
+        Ok(()) if given_back => shares.persist(&touched).await,
+        other => other,
+    };
+    if let Err(e) = written {
         tracing::error!("shard {}: share state write failed: {e}", shard.id);
         for o in &mut out {
             o.acquired.clear();
@@ -766,6 +897,13 @@ pub async fn on_owner(
     }
     if !archived_all.is_empty() {
         shares.dlq_wake.notify_waiters();
+    }
+    if any_freed || given_back {
+        shares.window_changed();
+    }
+    let seen = shares.window_changes.get();
+    for o in &mut out {
+        o.window_seen = seen;
     }
     for (key, archived) in archived_all {
         for a in archived {
@@ -868,6 +1006,8 @@ async fn finish_changes(
     if !archived_all.is_empty() {
         shard.shares.dlq_wake.notify_waiters();
     }
+    // Ended locks and released records are available again.
+    shard.shares.window_changed();
 }
 
 /// Adds the planned dead-letter copies of `archived_all` to their share-partitions (not yet
@@ -1119,7 +1259,11 @@ pub async fn serve(
                 .iter()
                 .any(|r| r.as_ref().is_ok_and(|o| !o.acquired.is_empty()));
             let now = std::time::Instant::now();
+            let blocked_by_own = results
+                .iter()
+                .any(|r| r.as_ref().is_ok_and(|o| o.holds_full_window));
             if acquired && bytes >= limits.min_bytes.max(1)
+                || blocked_by_own
                 || now >= deadline
                 || shard.shutting_down.get()
                 || (acquired && limits.min_bytes <= 1)
@@ -1146,11 +1290,25 @@ pub async fn serve(
                     }
                 }
             }
-            if waits.is_empty() {
-                crate::runtime::time::sleep(slice).await;
-            } else {
-                shard.wait_for_data(waits, slice).await;
+            // ... or for an acknowledgement, release or ended lock on an owner, which can free
+            // a full window or make records available again.
+            let mut owners: Vec<(usize, u64)> = Vec::new();
+            for ((w, t), r) in todo.iter().zip(&resolved).zip(&results) {
+                if let (Ok(topic), Ok(o)) = (t, r) {
+                    let owner = shard.owner(topic, w.partition);
+                    if !owners.iter().any(|&(s, _)| s == owner) {
+                        owners.push((owner, o.window_seen));
+                    }
+                }
             }
+            let data = async {
+                if waits.is_empty() {
+                    crate::runtime::time::sleep(slice).await;
+                } else {
+                    shard.wait_for_data(waits, slice).await;
+                }
+            };
+            crate::runtime::future::select(data, window_change(shard, owners, slice)).await;
             if acquired {
                 break;
             }
@@ -1178,6 +1336,32 @@ pub async fn serve(
             .map(|(t, r)| (t.topic_id, t.partition, r))
             .collect(),
     })
+}
+
+/// Resolves at the first window change on any of `owners` after the count seen there, or
+/// after `wait` (each owner's wait is bounded by it too, so none outlives this poll by more).
+async fn window_change(
+    shard: &Rc<ShardState>,
+    owners: Vec<(usize, u64)>,
+    wait: std::time::Duration,
+) {
+    let waits: Vec<std::pin::Pin<Box<dyn std::future::Future<Output = ()> + '_>>> = owners
+        .into_iter()
+        .map(|(owner, seen)| {
+            Box::pin(async move {
+                shard
+                    .call(owner, move |s| async move {
+                        s.shares.window_change_after(seen, wait).await
+                    })
+                    .await;
+            }) as std::pin::Pin<Box<dyn std::future::Future<Output = ()>>>
+        })
+        .collect();
+    if waits.is_empty() {
+        crate::runtime::time::sleep(wait).await;
+        return;
+    }
+    let _ = crate::runtime::time::timeout(wait, crate::runtime::future::select_any(waits)).await;
 }
 
 /// A partition the catalog does not know.
