@@ -65,10 +65,10 @@ impl ShareReport {
             c.record_bytes,
             c.records as f64 * c.record_bytes as f64 / 1e6,
             if c.pipeline {
-                "pipelined (each consumer sends its next Fetch or ShareFetch as soon as an answer \
-                 arrives, before decoding its records, as Kafka's Java consumers do)"
+                "pipelined (`--pipeline`: each consumer sends its next Fetch or ShareFetch as soon \
+                 as an answer arrives, before decoding its records)"
             } else {
-                "one request at a time per consumer (`--no-pipeline`)"
+                "one request at a time per consumer"
             },
             c.fetch_bytes,
             c.max_records,
