@@ -728,6 +728,8 @@ pub async fn on_owner(
     // Partitions fetched from (their long-poll hints are computed once the reads are done).
     let mut fetched: Vec<(usize, PartKey)> = Vec::new();
     let mut any_freed = false;
+    // Each touched share-partition's high watermark (what a woken poll could acquire below).
+    let mut high_watermarks: Vec<i64> = Vec::with_capacity(touched.capacity());
     for w in work {
         let key: PartKey = (args.group.clone(), w.topic.clone(), w.partition);
         let mut outcome = PartOutcome {
@@ -762,6 +764,7 @@ pub async fn on_owner(
             continue;
         }
         touched.push(key.clone());
+        high_watermarks.push(log.high_watermark());
         let now = crate::storage::log::now_ms();
         let mut archived = Vec::new();
         // Records of the window were archived, released or came back: other members' polls
@@ -925,7 +928,13 @@ pub async fn on_owner(
     if !archived_all.is_empty() {
         shares.dlq_wake.notify_waiters();
     }
-    if any_freed || given_back {
+    // Wake the polls waiting on these windows only if something is left for them to acquire:
+    // a fetch that acknowledges usually takes what its acknowledgements freed itself, and
+    // waking every waiting member for nothing cost each of them a look (16 members on a
+    // 2,000-record window: 12 waiting, woken at every acknowledgement).
+    if (any_freed || given_back)
+        && left_to_acquire(shares, &touched, &high_watermarks, &args.settings)
+    {
         shares.window_changed();
     }
     let seen = shares.window_changes.get();
@@ -947,6 +956,25 @@ pub async fn on_owner(
         }
     }
     out
+}
+
+/// Whether any of `keys` has records another member could acquire now (below its high
+/// watermark in `high_watermarks`, the same order).
+fn left_to_acquire(
+    shares: &Shares,
+    keys: &[PartKey],
+    high_watermarks: &[i64],
+    settings: &ShareSettings,
+) -> bool {
+    let parts = shares.parts.borrow();
+    let now = crate::storage::log::now_ms();
+    keys.iter().zip(high_watermarks).any(|(key, &hw)| {
+        parts.get(key).is_some_and(|slot| {
+            slot.part
+                .next_acquirable(now, settings)
+                .is_some_and(|from| from < hw)
+        })
+    })
 }
 
 /// Creates the slot of a share-partition the group reads for the first time, starting where
