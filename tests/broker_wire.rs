@@ -230,6 +230,7 @@ both_drivers!(
     share::share_piggybacked_ack_errors_survive_the_long_poll,
     share::share_session_close_or_leaving_releases_held_records,
     share::share_expired_lock_hands_records_to_another_member,
+    share::share_full_window_answers_its_holder_and_wakes_on_acknowledgement,
     share::share_delivery_limit_archives_records,
     share::share_retry_backoff_delays_redelivery,
     share::share_rejected_and_exhausted_records_reach_the_dead_letter_topic,

@@ -195,6 +195,14 @@ for label in reports:
                               ratio, ratio >= 0.8))
 
 machine = next((rep["machine"] for label in reports for rep in reports[label]), None)
+# The client settings both brokers ran with (BENCH_ARGS applies to both).
+configs = {json.dumps(rep.get("config", {}), sort_keys=True) for label in reports for rep in reports[label]}
+config = json.loads(next(iter(configs))) if len(configs) == 1 else {}
+max_records = config.get("max_records", "?") if config else "differing (see each report)"
+pipelined = config.get("pipeline", False)
+client_mode = ("pipelined (`--pipeline`): each consumer, classic and share, sends its next Fetch or ShareFetch "
+               "as soon as an answer arrives, before decoding its records" if pipelined
+               else "one request at a time per consumer")
 activity = []
 try:
     with open(os.path.join(work, "activity.txt")) as f:
@@ -211,7 +219,8 @@ print(f"Brokers: ringlog `serve --cores {cores} --io uring --flush {flush}` (a f
       f"started once by bench/peers/kafka.sh. Rounds: {rounds}, ringlog and Kafka alternately; each round a new "
       f"1-partition topic of {int(records):,} records of 1 KiB and new groups (`share.auto.offset.reset=earliest` "
       f"by IncrementalAlterConfigs). Client on both: `ringlog bench share` (ringlog's own client, one thread, "
-      f"every record decoded; share members implicit-acknowledge, at most 500 records per ShareFetch; ack round "
+      f"every record decoded; {client_mode}; share members implicit-acknowledge, at most {max_records} records "
+      f"per ShareFetch, {config.get('fetch_bytes', '?')} bytes per classic Fetch; ack round "
       f"trip = one ShareAcknowledge of one ACCEPT). A figure is the median (min..max) of the rounds; ratios are of "
       f"medians.\n")
 if activity:

@@ -476,6 +476,10 @@ struct ShareBenchArgs {
     /// Long-poll wait of every Fetch and ShareFetch, ms.
     #[arg(long, default_value_t = bench::share::MAX_WAIT_MS_DEFAULT)]
     max_wait_ms: u64,
+    /// Pipelined consumers, classic and share alike: the next fetch is sent before the last
+    /// answer's records are decoded (default: one request at a time per consumer).
+    #[arg(long)]
+    pipeline: bool,
     /// Records read by each round's warm-up (0: none).
     #[arg(long, default_value_t = bench::share::WARMUP_RECORDS_DEFAULT)]
     warmup_records: u64,
@@ -1204,6 +1208,7 @@ fn share_config(
     c.max_records = args.max_records;
     c.fetch_bytes = args.fetch_bytes;
     c.max_wait = Duration::from_millis(args.max_wait_ms);
+    c.pipeline = args.pipeline;
     if let Some(dir) = &args.dir {
         c.base_dir = dir.clone();
     }

@@ -1118,6 +1118,60 @@ pub fn share_session_close_or_leaving_releases_held_records(io: IoKind) {
     );
 }
 
+/// Long poll of the full-window test: far longer than anything it should wait.
+const FULL_WINDOW_WAIT_MS: i32 = 20_000;
+
+/// A full window (`group.share.partition.max.record.locks` 100, its minimum): the member that
+/// holds it is answered at once (only its own acknowledgements can free the window; a
+/// pipelined consumer fetches before acknowledging), another member waits and is woken by the
+/// acknowledgement that frees the window, and acquires what follows.
+pub fn share_full_window_answers_its_holder_and_wakes_on_acknowledgement(io: IoKind) {
+    let broker = TestBroker::start_with(io, |c| c.share.partition_max_record_locks = 100);
+    let mut c = broker.connect();
+    let t = create_topic(&mut c, "fw", 1);
+    produce_values(&mut c, "fw", 0, 150, 50);
+    set_group_configs(&mut c, "gw", &[(AUTO_OFFSET_RESET, "earliest")]);
+    let (mut a, _) = Member::join(broker.addr, "gw", "member-a", &["fw"]);
+    let (mut b, _) = Member::join(broker.addr, "gw", "member-b", &["fw"]);
+    let part: &[PartAcks<'_>] = &[(t, 0, &[])];
+
+    assert_eq!(
+        got(&a.fetch(part, ARRIVE_WAIT_MS), t, 0).acquired,
+        vec![(0, 99, 1)],
+        "the whole window"
+    );
+    let asked = Instant::now();
+    let r = a.fetch(part, FULL_WINDOW_WAIT_MS);
+    assert!(got(&r, t, 0).acquired.is_empty(), "{r:?}");
+    let waited = asked.elapsed();
+    assert!(
+        waited < Duration::from_millis(FULL_WINDOW_WAIT_MS as u64 / 2),
+        "the holder of the full window waited {waited:?}"
+    );
+
+    let waiting = std::thread::spawn(move || {
+        let empty: &[Ack] = &[];
+        let r = b.fetch(&[(t, 0, empty)], FULL_WINDOW_WAIT_MS);
+        (got(&r, t, 0).acquired, Instant::now())
+    });
+    // member-b's poll is waiting by now (if not, it finds the freed window at once: the same
+    // answer).
+    std::thread::sleep(Duration::from_millis(QUIET_WAIT_MS as u64));
+    let acked = Instant::now();
+    assert_eq!(a.ack(t, &[(0, 99, ACCEPT)]), 0);
+    let (acquired, answered) = waiting.join().expect("member-b's poll");
+    assert_eq!(
+        acquired,
+        vec![(100, 149, 1)],
+        "the records after the window"
+    );
+    let woken = answered.saturating_duration_since(acked);
+    assert!(
+        woken < Duration::from_millis(FULL_WINDOW_WAIT_MS as u64 / 2),
+        "member-b was answered {woken:?} after the acknowledgement"
+    );
+}
+
 /// A lock that ends (share.record.lock.duration.ms = 1 s, the minimum) hands the records to
 /// another member, not before the lock's end, and the first holder can no longer acknowledge.
 pub fn share_expired_lock_hands_records_to_another_member(io: IoKind) {

@@ -22,7 +22,9 @@ use super::config::*;
 use super::measure::{AckRun, ShareRun, Throughput};
 use crate::delay::Percentiles;
 use crate::load::LoadError;
-use ringlog_client::api::{self, EARLIEST_TIMESTAMP, LATEST_TIMESTAMP, RESOURCE_TYPE_GROUP};
+use ringlog_client::api::{
+    self, FetchedPartition, EARLIEST_TIMESTAMP, LATEST_TIMESTAMP, RESOURCE_TYPE_GROUP,
+};
 use ringlog_client::records::{decode_batches, encode_batch, Compression, ProducerRecord};
 use ringlog_client::share::{
     AcknowledgeType, Acknowledged, AcknowledgementMode, ShareConsumer, ShareConsumerConfig,
@@ -30,7 +32,7 @@ use ringlog_client::share::{
 };
 use ringlog_client::{ConnectOptions, Connection};
 use ringlog_protocol::error::TOPIC_ALREADY_EXISTS;
-use ringlog_protocol::messages::ProduceRequest;
+use ringlog_protocol::messages::{FetchRequest, ProduceRequest};
 use ringlog_protocol::ApiKey;
 use ringlog_runtime::time;
 
@@ -130,7 +132,9 @@ pub fn value(bytes: usize) -> Bytes {
 }
 
 /// One classic consumer: Fetch from offset 0 until `count` records were read (every record
-/// decoded, as the share consumer does); `None` for `count` reads the whole topic.
+/// decoded, as the share consumer does); `None` for `count` reads the whole topic. Pipelined
+/// (`c.pipeline`): the Fetch for the offset after an answer's whole batches is sent before the
+/// answer's records are decoded, so at most one Fetch is in flight while the client decodes.
 pub async fn classic(
     addr: SocketAddr,
     topic: &str,
@@ -140,23 +144,44 @@ pub async fn classic(
 ) -> Result<Throughput, LoadError> {
     let want = count.unwrap_or(c.records).min(c.records);
     let mut conn = connect(addr).await?;
+    let version = conn.version(ApiKey::Fetch)?;
     let cpu0 = broker_cpu(broker_pid);
     let started = Instant::now();
     let deadline = started + Duration::from_millis(RUN_TIMEOUT_MS);
     let (mut offset, mut records, mut bytes) = (0i64, 0u64, 0u64);
+    // The offset of the Fetch in flight, if one is.
+    let mut in_flight: Option<i64> = None;
     while records < want {
         if Instant::now() >= deadline {
             return Err(LoadError(format!(
                 "classic consume of {topic}: {records} of {want} records in {RUN_TIMEOUT_MS} ms"
             )));
         }
-        let p = conn
-            .fetch(topic, 0, offset, c.fetch_bytes, c.max_wait)
-            .await?;
+        if in_flight.is_none() {
+            send_fetch(&mut conn, version, topic, offset, c).await?;
+        }
+        in_flight = None;
+        let p = recv_fetch(&mut conn, topic, offset).await?;
+        let ahead = whole_batches_end(&p.records);
+        if c.pipeline && records < want {
+            if let Some(next) = ahead.filter(|&n| n > offset && n < p.high_watermark) {
+                send_fetch(&mut conn, version, topic, next, c).await?;
+                in_flight = Some(next);
+            }
+        }
         let decoded = decode_batches(&p.records, topic)?;
         for r in decoded.records.iter().filter(|r| r.offset >= offset) {
             records += 1;
             bytes += r.value.as_ref().map_or(0, |v| v.len() as u64);
+        }
+        if let Some(sent) = in_flight {
+            if decoded.next_offset != Some(sent) {
+                return Err(LoadError(format!(
+                    "classic consume of {topic}: the batches at offset {offset} end at {:?}, \
+                     not at {sent} as their headers said",
+                    decoded.next_offset
+                )));
+            }
         }
         match decoded.next_offset {
             Some(next) if next > offset => offset = next,
@@ -176,6 +201,10 @@ pub async fn classic(
             }
         }
     }
+    // A Fetch sent ahead of the last records is answered before the connection closes.
+    if in_flight.is_some() {
+        recv_fetch(&mut conn, topic, offset).await?;
+    }
     let seconds = started.elapsed().as_secs_f64();
     Ok(Throughput {
         records,
@@ -183,6 +212,84 @@ pub async fn classic(
         seconds,
         broker_cpu_s: cpu0.zip(broker_cpu(broker_pid)).map(|(a, b)| b - a),
     })
+}
+
+/// Writes one Fetch of partition 0 of `topic` at `offset`.
+async fn send_fetch(
+    conn: &mut Connection,
+    version: i16,
+    topic: &str,
+    offset: i64,
+    c: &ShareBenchConfig,
+) -> Result<(), LoadError> {
+    let request = api::fetch_request(&[(topic, 0, offset)], c.fetch_bytes, c.max_wait);
+    let wait = c.max_wait.min(api::FETCH_WAIT_MAX);
+    Ok(conn.send_with_wait(&request, version, wait).await?)
+}
+
+/// Reads the answer of a Fetch of partition 0 of `topic` at `offset`.
+async fn recv_fetch(
+    conn: &mut Connection,
+    topic: &str,
+    offset: i64,
+) -> Result<FetchedPartition, LoadError> {
+    let response = conn.recv::<FetchRequest>().await?;
+    let what = || format!("classic fetch of {topic}-0 at offset {offset}");
+    if response.error_code != 0 {
+        return Err(LoadError(format!(
+            "{}: error code {}",
+            what(),
+            response.error_code
+        )));
+    }
+    let p = response
+        .responses
+        .iter()
+        .filter(|t| &*t.topic == topic)
+        .flat_map(|t| t.partitions.iter())
+        .find(|p| p.partition_index == 0)
+        .ok_or_else(|| LoadError(format!("{}: partition missing from the answer", what())))?;
+    if p.error_code != 0 {
+        return Err(LoadError(format!(
+            "{}: error code {}",
+            what(),
+            p.error_code
+        )));
+    }
+    Ok(FetchedPartition {
+        topic: topic.to_string(),
+        partition: 0,
+        records: p.records.clone().unwrap_or_default(),
+        high_watermark: p.high_watermark,
+        log_start_offset: p.log_start_offset,
+    })
+}
+
+/// Record batch v2 header fields (Kafka's message format): base offset (int64) at 0, batch
+/// length (int32, the bytes after it) at 8, last offset delta (int32) at 23.
+const BATCH_LENGTH_AT: usize = 8;
+const LAST_OFFSET_DELTA_AT: usize = 23;
+/// Bytes before the batch length's count starts (base offset and the length itself).
+const LOG_OVERHEAD_BYTES: usize = 12;
+
+/// The offset after the last whole batch of `bytes`, from the batch headers alone (the
+/// pipelined consumer's next fetch offset; the decode that follows checks every batch).
+fn whole_batches_end(bytes: &[u8]) -> Option<i64> {
+    let mut at = 0usize;
+    let mut end = None;
+    while bytes.len() - at > LAST_OFFSET_DELTA_AT + 4 {
+        let field = |from: usize, n: usize| &bytes[at + from..at + from + n];
+        let base = i64::from_be_bytes(field(0, 8).try_into().expect("8 bytes"));
+        let length = i32::from_be_bytes(field(BATCH_LENGTH_AT, 4).try_into().expect("4 bytes"));
+        let delta = i32::from_be_bytes(field(LAST_OFFSET_DELTA_AT, 4).try_into().expect("4 bytes"));
+        let size = usize::try_from(length).ok()? + LOG_OVERHEAD_BYTES;
+        if bytes.len() - at < size || size <= LAST_OFFSET_DELTA_AT + 4 {
+            break;
+        }
+        end = Some(base.checked_add(i64::from(delta))?.checked_add(1)?);
+        at += size;
+    }
+    end
 }
 
 /// One bit per offset.
@@ -312,6 +419,7 @@ fn member_config(group: &str, topic: &str, c: &ShareBenchConfig) -> ShareConsume
         max_records: c.max_records,
         max_wait: c.max_wait,
         connect: options(),
+        prefetch: c.pipeline,
         ..ShareConsumerConfig::new(group, &[topic])
     }
 }
@@ -494,6 +602,8 @@ pub async fn ack_round_trips(
     let config = ShareConsumerConfig {
         mode: AcknowledgementMode::Explicit,
         max_records: c.max_records.min(c.ack_samples.max(1) as i32),
+        // One ShareAcknowledge at a time, nothing else in flight.
+        prefetch: false,
         ..member_config(group, topic, c)
     };
     let mut consumer = ShareConsumer::join(addr, config).await?;

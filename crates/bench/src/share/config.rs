@@ -79,6 +79,13 @@ pub struct ShareBenchConfig {
     pub fetch_bytes: i32,
     /// Long-poll wait of every Fetch and ShareFetch.
     pub max_wait: Duration,
+    /// Pipelined consumers (`--pipeline`): the next Fetch or ShareFetch is sent as soon as an
+    /// answer arrives, before its records are decoded. Off (the default): one request at a
+    /// time. Applies to the classic consumer and the share members alike. Off by default: a
+    /// pipelined share member holds two fetches' records, so with 4 or 16 members the
+    /// share-partition's window (`group.share.partition.max.record.locks`, 2,000) is full most
+    /// of the time (measured: 0.45-0.58 x classic against 0.84-1.2 x unpipelined).
+    pub pipeline: bool,
     /// Records of each round's warm-up (0: none).
     pub warmup_records: u64,
     /// Where fresh data directories go (a broker started here).
@@ -106,6 +113,7 @@ impl ShareBenchConfig {
             max_records: MAX_RECORDS_DEFAULT,
             fetch_bytes: FETCH_BYTES_DEFAULT,
             max_wait: Duration::from_millis(MAX_WAIT_MS_DEFAULT),
+            pipeline: false,
             warmup_records: WARMUP_RECORDS_DEFAULT,
             base_dir: std::env::temp_dir(),
             out_dir: Some(PathBuf::from("bench-results")),

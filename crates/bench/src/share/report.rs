@@ -47,8 +47,8 @@ impl ShareReport {
             "Machine: {} CPUs, {}, kernel {}. Broker {}. Topic: 1 partition, {} records of {} B \
              ({:.0} MB of values), produced before each round's measurements. Consumers: \
              ringlog's own client, one connection each, all on one thread of the benchmark's \
-             process on the same machine; every record decoded. Classic: Fetch from offset 0 to \
-             the end ({} bytes per fetch). Share: a new group per run \
+             process on the same machine; every record decoded; {}. Classic: Fetch from offset \
+             0 to the end ({} bytes per fetch). Share: a new group per run \
              (`share.auto.offset.reset=earliest` set with IncrementalAlterConfigs), implicit \
              acknowledgement (ACCEPT piggybacked on the next ShareFetch; ShareAcknowledge once \
              every record is out), at most {} records per ShareFetch, timed from the moment every \
@@ -64,6 +64,12 @@ impl ShareReport {
             human(c.records as f64),
             c.record_bytes,
             c.records as f64 * c.record_bytes as f64 / 1e6,
+            if c.pipeline {
+                "pipelined (`--pipeline`: each consumer sends its next Fetch or ShareFetch as soon \
+                 as an answer arrives, before decoding its records)"
+            } else {
+                "one request at a time per consumer"
+            },
             c.fetch_bytes,
             c.max_records,
             c.max_wait.as_millis(),
@@ -203,6 +209,7 @@ impl ShareReport {
             .num("max_records", f64::from(c.max_records))
             .num("fetch_bytes", f64::from(c.fetch_bytes))
             .num("max_wait_ms", c.max_wait.as_millis() as f64)
+            .raw("pipeline", if c.pipeline { "true" } else { "false" })
             .num("warmup_records", c.warmup_records as f64)
             .finish();
         let share = json_array(c.consumers.iter().map(|&k| {

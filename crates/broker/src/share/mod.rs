@@ -18,16 +18,19 @@
 //! whose value is the whole share-partition ([`partition::SharePartition::encode`]: start offset
 //! and the runs of the in-flight window, acquired records stored as available with their
 //! delivery counts); on a group's coordinator, one key per group holding its configs. A
-//! ShareFetch is answered only after the acquisitions it made are durable, and an
+//! ShareFetch is answered only after the acquisitions it made are written, and an
 //! acknowledgement only after it is, so after a crash or SIGKILL no acknowledged record is
-//! delivered again and an unacknowledged one comes back with its delivery count kept.
+//! delivered again and an unacknowledged one comes back with its delivery count kept. The
+//! fdatasync that a power loss needs follows within [`STATE_SYNC_INTERVAL_MS`] under `--flush
+//! always` ([`state_flush`] says what a power loss can do).
 //!
 //! # Invariants
 //! - A share-partition is touched only by its partition's owner shard; membership, sessions and
 //!   configs only by the group's coordinator shard.
-//! - Every change to a share-partition is written (one state-log append per request and owner)
-//!   before the request it served is answered; memory may run ahead of the log only while that
-//!   append is in flight.
+//! - Every change to a share-partition is written (one state-log append per request and owner,
+//!   a second one only when a read gave back acquired records) before the request it served is
+//!   answered; memory may run ahead of the log only while that append is in flight. The append
+//!   runs concurrently with the reads of the records it acquires.
 //! - The in-flight window of a share-partition is at most `record_locks_max` offsets
 //!   (`group.share.partition.max.record.locks`), so its state is bounded.
 
@@ -117,6 +120,14 @@ pub struct Shares {
     dlq_next: RefCell<HashMap<(String, i32), i32>>,
     /// Wakes the dead-letter writer.
     dlq_wake: crate::runtime::sync::Notify,
+    /// Changes that can make records acquirable on this shard (acknowledgements, releases,
+    /// ended locks, given-back acquisitions), counted; [`Shares::window`] wakes the long polls
+    /// waiting for one.
+    window_changes: std::cell::Cell<u64>,
+    /// Wakes share long polls whose share-partitions had nothing to acquire (an empty or full
+    /// window): without it a poll waiting on a full window would sleep its whole wait although
+    /// an acknowledgement freed the window.
+    window: crate::runtime::sync::Notify,
 }
 
 fn put_str16(out: &mut Vec<u8>, s: &str) {
@@ -194,6 +205,35 @@ pub fn prepare(data_dir: &Path, shards: usize, io: IoKind, catalog: &Catalog) ->
     crate::state::prepare_family(data_dir, FAMILY, shards, io, &route, Vec::new()).map(drop)
 }
 
+/// Under `--flush always`, how long share-state writes may go without an fdatasync while
+/// writes keep coming (see [`state_flush`]).
+pub const STATE_SYNC_INTERVAL_MS: u64 = 20;
+
+/// The flush policy of the share state log for the broker's `--flush` policy.
+///
+/// A share-state write is answered once it is written (in the page cache): a broker crash,
+/// SIGKILL or restart loses none of it, which is the contract of share groups (no acknowledged
+/// record delivered again, acquired ones delivered again with their counts). Under `--flush
+/// always` the fdatasync follows instead of preceding the answer: the first write at least
+/// [`STATE_SYNC_INTERVAL_MS`] after the last sync waits for one (group commit: the writes
+/// queued meanwhile share it), an idle log is synced by the kernel's writeback. What only a
+/// power loss can do is therefore bounded and at-least-once: records acknowledged in the last
+/// unsynced writes are delivered again (never lost), acquisitions then are not counted (as Kafka
+/// never counts them), and a dead-letter copy planned then may be made twice. Waiting for an
+/// fdatasync per request made every ShareFetch (it carries the last poll's acknowledgements)
+/// cost one device flush: one consumer's throughput was records-per-fetch / fdatasync latency,
+/// 0.15-0.35 x a classic consumer's (measured, kernel-notes.md "Share groups").
+/// `interval` and `never` apply to the share state as they are.
+pub fn state_flush(broker: crate::storage::log::FlushPolicy) -> crate::storage::log::FlushPolicy {
+    use crate::storage::log::FlushPolicy;
+    match broker {
+        FlushPolicy::Always => {
+            FlushPolicy::Interval(std::time::Duration::from_millis(STATE_SYNC_INTERVAL_MS))
+        }
+        other => other,
+    }
+}
+
 /// One share-partition as `ringlog groups describe` shows it.
 #[derive(Clone, Debug)]
 pub struct PartitionState {
@@ -259,9 +299,31 @@ pub struct PartOutcome {
     pub wait_offset: Option<i64>,
     /// When held or backed-off records become available (ms since the epoch).
     pub wakeup_ms: Option<i64>,
+    /// The owner's count of window changes when this outcome was made (a long poll waits for
+    /// the next one).
+    pub window_seen: u64,
+    /// Nothing was acquired because the window is full, and this member holds records of it:
+    /// only its own acknowledgements can free the window, and they come with its next request
+    /// (a pipelined consumer fetches before acknowledging what it holds), so the poll answers
+    /// at once instead of waiting.
+    pub holds_full_window: bool,
 }
 
 impl Shares {
+    /// Something may have become acquirable: wake the share long polls of this shard.
+    fn window_changed(&self) {
+        self.window_changes.set(self.window_changes.get() + 1);
+        self.window.notify_waiters();
+    }
+
+    /// Resolves at the first window change after `seen` (at once if one happened already), or
+    /// after `wait`.
+    pub async fn window_change_after(&self, seen: u64, wait: std::time::Duration) {
+        if self.window_changes.get() == seen {
+            let _ = crate::runtime::time::timeout(wait, self.window.notified()).await;
+        }
+    }
+
     /// Opens this shard's share state log and replays it.
     pub async fn open(
         &self,
@@ -276,12 +338,8 @@ impl Shares {
         let mut parts = HashMap::new();
         let mut configs = HashMap::new();
         let mut groups = HashMap::new();
-        // The share state follows the broker's --flush policy (as the partitions and the timer
-        // log do): with `always` an acknowledgement or acquisition is answered after its
-        // fdatasync; otherwise after its write (it survives a crash of the broker, not of the
-        // machine, until the log syncs).
         let config = StateLogConfig {
-            flush,
+            flush: state_flush(flush),
             ..StateLogConfig::default()
         };
         let log = StateLog::open(&root, FAMILY, shard, config, |k, v| {
@@ -442,7 +500,9 @@ impl Shares {
                 }
             }
         }
-        self.persist(&[key]).await
+        let written = self.persist(&[key]).await;
+        self.window_changed();
+        written
     }
 
     /// `group`'s share-partitions on this shard: (topic, partition, start offset, lag), where
@@ -600,9 +660,60 @@ impl Shares {
     }
 }
 
+/// One partition's acquisition whose records are being read.
+struct PendingRead {
+    /// Its place in the answer.
+    index: usize,
+    key: PartKey,
+    req: ReadReq,
+    acquired: Vec<Acquired>,
+    /// The acquisitions' lock deadline (names them for [`SharePartition::unacquire`]).
+    deadline: i64,
+}
+
+/// Awaits both futures concurrently (shard-local: both are polled on this task).
+async fn both<A: std::future::Future, B: std::future::Future>(
+    a: A,
+    b: B,
+) -> (A::Output, B::Output) {
+    use std::task::Poll;
+    let (mut a, mut b) = (std::pin::pin!(a), std::pin::pin!(b));
+    let (mut ra, mut rb) = (None, None);
+    std::future::poll_fn(|cx| {
+        if ra.is_none() {
+            if let Poll::Ready(v) = a.as_mut().poll(cx) {
+                ra = Some(v);
+            }
+        }
+        if rb.is_none() {
+            if let Poll::Ready(v) = b.as_mut().poll(cx) {
+                rb = Some(v);
+            }
+        }
+        if ra.is_some() && rb.is_some() {
+            Poll::Ready(())
+        } else {
+            Poll::Pending
+        }
+    })
+    .await;
+    (
+        ra.expect("polled to the end"),
+        rb.expect("polled to the end"),
+    )
+}
+
 /// The owner's work for one member's request: for each partition, end expired locks, apply
-/// the acknowledgements, then read and acquire; everything changed is durable before this
+/// the acknowledgements, then acquire and read; everything changed is durable before this
 /// returns.
+///
+/// The state write and the reads run at once: the acquisitions are made (in memory) before
+/// either starts, the write carries them and the acknowledgements, and the reads fetch exactly
+/// the acquired ranges. A read that does not reach all it acquired (a byte budget, an error)
+/// gives the rest back undelivered, and that change gets a second write before the answer. So
+/// a request costs max(read, write) instead of their sum; a crash between the two writes
+/// leaves the given-back records counted as delivered once more, which errs on the side the
+/// delivery limit allows (never under-counting).
 pub async fn on_owner(
     shard: Rc<ShardState>,
     args: OwnerArgs,
@@ -613,6 +724,12 @@ pub async fn on_owner(
     let mut out = Vec::with_capacity(work.len());
     let mut touched = Vec::with_capacity(work.len());
     let mut archived_all: Vec<(PartKey, Vec<Archived>)> = Vec::new();
+    let mut reads: Vec<PendingRead> = Vec::new();
+    // Partitions fetched from (their long-poll hints are computed once the reads are done).
+    let mut fetched: Vec<(usize, PartKey)> = Vec::new();
+    let mut any_freed = false;
+    // Each touched share-partition's high watermark (what a woken poll could acquire below).
+    let mut high_watermarks: Vec<i64> = Vec::with_capacity(touched.capacity());
     for w in work {
         let key: PartKey = (args.group.clone(), w.topic.clone(), w.partition);
         let mut outcome = PartOutcome {
@@ -622,6 +739,8 @@ pub async fn on_owner(
             read: None,
             wait_offset: None,
             wakeup_ms: None,
+            window_seen: 0,
+            holds_full_window: false,
         };
         // A view's records are its source's (issue #17); the view's read filters them.
         let log = match shard.log_of(&w.topic, w.partition) {
@@ -645,8 +764,12 @@ pub async fn on_owner(
             continue;
         }
         touched.push(key.clone());
+        high_watermarks.push(log.high_watermark());
         let now = crate::storage::log::now_ms();
         let mut archived = Vec::new();
+        // Records of the window were archived, released or came back: other members' polls
+        // may acquire now.
+        let mut freed = args.release;
         {
             let mut parts = shares.parts.borrow_mut();
             let slot = parts.get_mut(&key).expect("ensured");
@@ -660,7 +783,10 @@ pub async fn on_owner(
                     .part
                     .acknowledge(&args.member, &w.acks, now, &args.settings)
                 {
-                    Ok(a) => archived.extend(a),
+                    Ok(a) => {
+                        archived.extend(a);
+                        freed = true;
+                    }
                     Err(AckError::InvalidState { offset }) => {
                         outcome.ack_error = Some((
                             group::codes::INVALID_RECORD_STATE,
@@ -707,50 +833,85 @@ pub async fn on_owner(
                     last_wanted: last.last,
                     read_committed: false,
                 };
-                let read = shard.read_one(&req).await;
-                // What the read did not reach (an error, or the byte budget ended it) is given
-                // back undelivered.
-                let reached = if read.error.is_some() {
-                    first.first
-                } else {
-                    read.next_offset
-                };
-                if reached <= last.last {
-                    let mut parts = shares.parts.borrow_mut();
-                    let slot = parts.get_mut(&key).expect("ensured");
-                    slot.part.unacquire(&args.member, deadline, reached);
-                }
-                let sent: Vec<Acquired> = acquired
-                    .iter()
-                    .filter(|a| a.first < reached)
-                    .map(|a| Acquired {
-                        last: a.last.min(reached - 1),
-                        ..*a
-                    })
-                    .collect();
-                if let Some(e) = read.error {
-                    outcome.fetch_error = Some(e);
-                } else if !sent.is_empty() {
-                    outcome.acquired = sent;
-                    outcome.read = Some(shard.sendable(&req, read));
-                }
+                reads.push(PendingRead {
+                    index: out.len(),
+                    key: key.clone(),
+                    req,
+                    acquired,
+                    deadline,
+                });
             }
-            let parts = shares.parts.borrow();
-            let p = &parts[&key].part;
-            let now = crate::storage::log::now_ms();
-            outcome.wait_offset = p
-                .next_acquirable(i64::MAX, &args.settings)
-                .map(|_| p.end_offset());
-            outcome.wakeup_ms = p.next_wakeup(now);
+            fetched.push((out.len(), key.clone()));
         }
         if !archived.is_empty() {
             archived_all.push((key, archived));
         }
+        any_freed |= freed;
         out.push(outcome);
     }
     // Archived records get their dead-letter copies planned, in the same durable write.
     plan_copies(&shard, &archived_all).await;
-    if let Err(e) = shares.persist(&touched).await {
+    let read_all = crate::runtime::future::join_all(
+        reads
+            .iter()
+            .map(|r| shard.read_one(&r.req))
+            .collect::<Vec<_>>(),
+    );
+    let (written, results) = both(shares.persist(&touched), read_all).await;
+    let mut given_back = false;
+    for (r, read) in reads.into_iter().zip(results) {
+        let outcome = &mut out[r.index];
+        let (first, last) = (r.acquired[0].first, r.acquired[r.acquired.len() - 1].last);
+        // What the read did not reach (an error, or the byte budget ended it) is given back
+        // undelivered.
+        let reached = if read.error.is_some() {
+            first
+        } else {
+            read.next_offset
+        };
+        if reached <= last {
+            let mut parts = shares.parts.borrow_mut();
+            let slot = parts.get_mut(&r.key).expect("ensured");
+            slot.part.unacquire(&args.member, r.deadline, reached);
+            given_back = true;
+        }
+        let sent: Vec<Acquired> = r
+            .acquired
+            .iter()
+            .filter(|a| a.first < reached)
+            .map(|a| Acquired {
+                last: a.last.min(reached - 1),
+                ..*a
+            })
+            .collect();
+        if let Some(e) = read.error {
+            outcome.fetch_error = Some(e);
+        } else if !sent.is_empty() {
+            outcome.acquired = sent;
+            outcome.read = Some(shard.sendable(&r.req, read));
+        }
+    }
+    {
+        let parts = shares.parts.borrow();
+        let now = crate::storage::log::now_ms();
+        for (index, key) in &fetched {
+            if let Some(slot) = parts.get(key) {
+                let p = &slot.part;
+                out[*index].wait_offset = p
+                    .next_acquirable(i64::MAX, &args.settings)
+                    .map(|_| p.end_offset());
+                out[*index].wakeup_ms = p.next_wakeup(now);
+                out[*index].holds_full_window = out[*index].acquired.is_empty()
+                    && p.next_acquirable(i64::MAX, &args.settings).is_none()
+                    && p.held_by(&args.member);
+            }
+        }
+    }
+    let written = match written {
+        Ok(()) if given_back => shares.persist(&touched).await,
+        other => other,
+    };
+    if let Err(e) = written {
         tracing::error!("shard {}: share state write failed: {e}", shard.id);
         for o in &mut out {
             o.acquired.clear();
@@ -767,6 +928,19 @@ pub async fn on_owner(
     if !archived_all.is_empty() {
         shares.dlq_wake.notify_waiters();
     }
+    // Wake the polls waiting on these windows only if something is left for them to acquire:
+    // a fetch that acknowledges usually takes what its acknowledgements freed itself, and
+    // waking every waiting member for nothing cost each of them a look (16 members on a
+    // 2,000-record window: 12 waiting, woken at every acknowledgement).
+    if (any_freed || given_back)
+        && left_to_acquire(shares, &touched, &high_watermarks, &args.settings)
+    {
+        shares.window_changed();
+    }
+    let seen = shares.window_changes.get();
+    for o in &mut out {
+        o.window_seen = seen;
+    }
     for (key, archived) in archived_all {
         for a in archived {
             tracing::debug!(
@@ -782,6 +956,25 @@ pub async fn on_owner(
         }
     }
     out
+}
+
+/// Whether any of `keys` has records another member could acquire now (below its high
+/// watermark in `high_watermarks`, the same order).
+fn left_to_acquire(
+    shares: &Shares,
+    keys: &[PartKey],
+    high_watermarks: &[i64],
+    settings: &ShareSettings,
+) -> bool {
+    let parts = shares.parts.borrow();
+    let now = crate::storage::log::now_ms();
+    keys.iter().zip(high_watermarks).any(|(key, &hw)| {
+        parts.get(key).is_some_and(|slot| {
+            slot.part
+                .next_acquirable(now, settings)
+                .is_some_and(|from| from < hw)
+        })
+    })
 }
 
 /// Creates the slot of a share-partition the group reads for the first time, starting where
@@ -868,6 +1061,8 @@ async fn finish_changes(
     if !archived_all.is_empty() {
         shard.shares.dlq_wake.notify_waiters();
     }
+    // Ended locks and released records are available again.
+    shard.shares.window_changed();
 }
 
 /// Adds the planned dead-letter copies of `archived_all` to their share-partitions (not yet
@@ -1119,7 +1314,11 @@ pub async fn serve(
                 .iter()
                 .any(|r| r.as_ref().is_ok_and(|o| !o.acquired.is_empty()));
             let now = std::time::Instant::now();
+            let blocked_by_own = results
+                .iter()
+                .any(|r| r.as_ref().is_ok_and(|o| o.holds_full_window));
             if acquired && bytes >= limits.min_bytes.max(1)
+                || blocked_by_own
                 || now >= deadline
                 || shard.shutting_down.get()
                 || (acquired && limits.min_bytes <= 1)
@@ -1146,11 +1345,25 @@ pub async fn serve(
                     }
                 }
             }
-            if waits.is_empty() {
-                crate::runtime::time::sleep(slice).await;
-            } else {
-                shard.wait_for_data(waits, slice).await;
+            // ... or for an acknowledgement, release or ended lock on an owner, which can free
+            // a full window or make records available again.
+            let mut owners: Vec<(usize, u64)> = Vec::new();
+            for ((w, t), r) in todo.iter().zip(&resolved).zip(&results) {
+                if let (Ok(topic), Ok(o)) = (t, r) {
+                    let owner = shard.owner(topic, w.partition);
+                    if !owners.iter().any(|&(s, _)| s == owner) {
+                        owners.push((owner, o.window_seen));
+                    }
+                }
             }
+            let data = async {
+                if waits.is_empty() {
+                    crate::runtime::time::sleep(slice).await;
+                } else {
+                    shard.wait_for_data(waits, slice).await;
+                }
+            };
+            crate::runtime::future::select(data, window_change(shard, owners, slice)).await;
             if acquired {
                 break;
             }
@@ -1178,6 +1391,32 @@ pub async fn serve(
             .map(|(t, r)| (t.topic_id, t.partition, r))
             .collect(),
     })
+}
+
+/// Resolves at the first window change on any of `owners` after the count seen there, or
+/// after `wait` (each owner's wait is bounded by it too, so none outlives this poll by more).
+async fn window_change(
+    shard: &Rc<ShardState>,
+    owners: Vec<(usize, u64)>,
+    wait: std::time::Duration,
+) {
+    let waits: Vec<std::pin::Pin<Box<dyn std::future::Future<Output = ()> + '_>>> = owners
+        .into_iter()
+        .map(|(owner, seen)| {
+            Box::pin(async move {
+                shard
+                    .call(owner, move |s| async move {
+                        s.shares.window_change_after(seen, wait).await
+                    })
+                    .await;
+            }) as std::pin::Pin<Box<dyn std::future::Future<Output = ()>>>
+        })
+        .collect();
+    if waits.is_empty() {
+        crate::runtime::time::sleep(wait).await;
+        return;
+    }
+    let _ = crate::runtime::time::timeout(wait, crate::runtime::future::select_any(waits)).await;
 }
 
 /// A partition the catalog does not know.
@@ -1258,4 +1497,22 @@ async fn run_owners(
     out.into_iter()
         .map(|o| o.expect("every partition answered"))
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::storage::log::FlushPolicy;
+    use std::time::Duration;
+
+    #[test]
+    fn share_state_syncs_at_an_interval_under_flush_always_and_follows_the_others() {
+        assert_eq!(
+            state_flush(FlushPolicy::Always),
+            FlushPolicy::Interval(Duration::from_millis(STATE_SYNC_INTERVAL_MS))
+        );
+        let every = FlushPolicy::Interval(Duration::from_millis(7));
+        assert_eq!(state_flush(every), every);
+        assert_eq!(state_flush(FlushPolicy::Never), FlushPolicy::Never);
+    }
 }

@@ -295,6 +295,13 @@ impl SharePartition {
         (self.end - self.spso < settings.record_locks_max).then_some(self.end)
     }
 
+    /// Whether `member` holds acquired records of the window.
+    pub fn held_by(&self, member: &str) -> bool {
+        self.runs
+            .iter()
+            .any(|r| matches!(&r.state, RecordState::Acquired { member: m, .. } if &**m == member))
+    }
+
     /// The earliest time something held or backed off becomes available (for the long poll).
     pub fn next_wakeup(&self, now_ms: i64) -> Option<i64> {
         self.runs

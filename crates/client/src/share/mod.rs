@@ -117,6 +117,11 @@ pub struct ShareConsumerConfig {
     pub max_wait: Duration,
     /// The connection's options (client id, timeouts, response bound).
     pub connect: ConnectOptions,
+    /// Send the next ShareFetch as soon as a poll has its answer, before handing its records
+    /// out (the broker acquires and reads the next records while the caller handles these, as
+    /// Kafka's client fetches in the background). The prefetched records are acquired (their
+    /// locks run) while they wait for the next poll; closing releases them undelivered.
+    pub prefetch: bool,
 }
 
 impl ShareConsumerConfig {
@@ -130,6 +135,7 @@ impl ShareConsumerConfig {
             max_bytes: MAX_BYTES_DEFAULT,
             max_wait: Duration::from_millis(MAX_WAIT_MS_DEFAULT),
             connect: ConnectOptions::default(),
+            prefetch: false,
         }
     }
 
@@ -261,6 +267,24 @@ pub struct ShareConsumer {
     session: Option<Session>,
     /// Acknowledgements not sent yet, per partition.
     acks: BTreeMap<(Uuid, i32), AckRanges>,
+    /// A ShareFetch sent ahead by the last poll ([`ShareConsumerConfig::prefetch`]), or its
+    /// answer, received early because another request had to go out first.
+    ahead: Option<Ahead>,
+}
+
+/// A ShareFetch that was written: the acknowledgements it carries, and the session before it
+/// (a refused first request forgets the session it opened).
+struct Started {
+    sent: BTreeMap<(Uuid, i32), AckRanges>,
+    session_before: Option<Session>,
+}
+
+/// A prefetched ShareFetch.
+enum Ahead {
+    /// Written, its answer not read yet.
+    Sent(Started),
+    /// Answered: the response, with the acknowledgements it carried.
+    Received(ShareFetchResponse, BTreeMap<(Uuid, i32), AckRanges>),
 }
 
 impl ShareConsumer {
@@ -308,6 +332,7 @@ impl ShareConsumer {
             assignment: Vec::new(),
             session: None,
             acks: BTreeMap::new(),
+            ahead: None,
         };
         loop {
             match consumer.heartbeat().await {
@@ -358,6 +383,7 @@ impl ShareConsumer {
     /// Heartbeats (every [`UNASSIGNED_HEARTBEAT_MS`]) until the group assigns this member at
     /// least one partition; a timeout error after `wait_max`.
     pub async fn wait_for_assignment(&mut self, wait_max: Duration) -> Result<()> {
+        self.receive_ahead().await?;
         let deadline = Instant::now() + wait_max;
         while self.assignment.is_empty() {
             let now = Instant::now();
@@ -482,19 +508,68 @@ impl ShareConsumer {
     /// Heartbeats if due, then one ShareFetch carrying the pending acknowledgements; the
     /// records it acquired. Waits up to `max_wait` for records; with no assignment yet it only
     /// heartbeats (after a pause of at most `max_wait`).
+    ///
+    /// With [`ShareConsumerConfig::prefetch`] the answer is usually that of the ShareFetch the
+    /// last poll sent ahead, and this poll sends the next one (with the acknowledgements
+    /// pending now: in implicit mode the records of the last poll) before it decodes what it
+    /// hands out. A heartbeat that fails after the answer arrived loses that answer's records
+    /// to their acquisition locks (they come back when the locks end).
     pub async fn poll(&mut self) -> Result<Polled> {
+        let ahead = self.finish_ahead().await?;
         if Instant::now() >= self.next_heartbeat {
             self.heartbeat().await?;
         }
         let mut polled = Polled::default();
+        let (response, sent) = match ahead {
+            Some(answer) => answer,
+            None => match self.start_fetch(&mut polled).await? {
+                Some(started) => self.finish_fetch(started).await?,
+                None => {
+                    let pause = self
+                        .next_heartbeat
+                        .saturating_duration_since(Instant::now())
+                        .min(self.config.max_wait);
+                    ringlog_runtime::time::sleep(pause).await;
+                    polled.acknowledged =
+                        self.drop_acks("the member has no assignment and no session");
+                    return Ok(polled);
+                }
+            },
+        };
+        if self.config.prefetch {
+            self.ahead = self.start_fetch(&mut polled).await?.map(Ahead::Sent);
+        }
+        self.read_fetch_response(response, sent, &mut polled)?;
+        Ok(polled)
+    }
+
+    /// The answer of the prefetched ShareFetch, if one was sent (read now if it was not yet).
+    async fn finish_ahead(
+        &mut self,
+    ) -> Result<Option<(ShareFetchResponse, BTreeMap<(Uuid, i32), AckRanges>)>> {
+        Ok(match self.ahead.take() {
+            None => None,
+            Some(Ahead::Received(response, sent)) => Some((response, sent)),
+            Some(Ahead::Sent(started)) => Some(self.finish_fetch(started).await?),
+        })
+    }
+
+    /// Reads the prefetched ShareFetch's answer, if one is awaited, and keeps it for the next
+    /// poll: the connection answers in order, so any other request waits for it.
+    async fn receive_ahead(&mut self) -> Result<()> {
+        if let Some(Ahead::Sent(started)) = self.ahead.take() {
+            let (response, sent) = self.finish_fetch(started).await?;
+            self.ahead = Some(Ahead::Received(response, sent));
+        }
+        Ok(())
+    }
+
+    /// Writes one ShareFetch carrying the pending acknowledgements (after a ShareAcknowledge
+    /// of those of partitions leaving the session, whose verdicts go to `polled`); `None`
+    /// when the member has neither an assignment nor a session (nothing to fetch).
+    async fn start_fetch(&mut self, polled: &mut Polled) -> Result<Option<Started>> {
         if self.assignment.is_empty() && self.session.is_none() {
-            let pause = self
-                .next_heartbeat
-                .saturating_duration_since(Instant::now())
-                .min(self.config.max_wait);
-            ringlog_runtime::time::sleep(pause).await;
-            polled.acknowledged = self.drop_acks("the member has no assignment and no session");
-            return Ok(polled);
+            return Ok(None);
         }
         // Partitions leaving the session take their acknowledgements with them first.
         let forgotten: Vec<(Uuid, i32)> = match &self.session {
@@ -507,7 +582,8 @@ impl ShareConsumer {
             None => Vec::new(),
         };
         if forgotten.iter().any(|p| self.acks.contains_key(p)) {
-            polled.acknowledged = self.commit().await?;
+            let verdicts = self.commit().await?;
+            polled.acknowledged.extend(verdicts);
         }
         let (epoch, named) = match &mut self.session {
             None => {
@@ -553,21 +629,31 @@ impl ShareConsumer {
         self.conn
             .send_with_wait(&request, self.versions.fetch, wait)
             .await?;
+        Ok(Some(Started {
+            sent,
+            session_before,
+        }))
+    }
+
+    /// Reads the answer of a written ShareFetch; a top-level error is returned (the
+    /// acknowledgements it carried are lost with it).
+    async fn finish_fetch(
+        &mut self,
+        started: Started,
+    ) -> Result<(ShareFetchResponse, BTreeMap<(Uuid, i32), AckRanges>)> {
         let response = self.conn.recv::<ShareFetchRequest>().await?;
         if let Err(e) = self.check_top_level(
             response.error_code,
             response.error_message.as_deref(),
             "share fetch",
         ) {
-            if session_before.is_none() {
+            if started.session_before.is_none() {
                 self.session = None;
             }
             return Err(e);
         }
-        self.read_fetch_response(response, sent, &mut polled)?;
-        Ok(polled)
+        Ok((response, started.sent))
     }
-
     fn fetch_request(
         &self,
         epoch: i32,
@@ -633,6 +719,55 @@ impl ShareConsumer {
         })
     }
 
+    /// The verdicts of a ShareFetch answer on the acknowledgements it carried (`sent`), its
+    /// records left alone.
+    fn fetch_verdicts(
+        &self,
+        response: &ShareFetchResponse,
+        mut sent: BTreeMap<(Uuid, i32), AckRanges>,
+    ) -> Vec<Acknowledged> {
+        let mut out = Vec::with_capacity(sent.len());
+        for t in &response.responses {
+            for p in &t.partitions {
+                let Some(acks) = sent.remove(&(t.topic_id, p.partition_index)) else {
+                    continue;
+                };
+                let topic = self.name_of(t.topic_id);
+                let error = ClientError::check(
+                    p.acknowledge_error_code,
+                    p.acknowledge_error_message.as_deref(),
+                    || format!("acknowledge {topic}-{}", p.partition_index),
+                )
+                .err();
+                out.push(Acknowledged {
+                    topic,
+                    partition: p.partition_index,
+                    acks,
+                    error,
+                });
+            }
+        }
+        out.extend(self.missing_verdicts(sent));
+        out
+    }
+
+    /// Acknowledgements a ShareFetch carried for partitions its answer does not name.
+    fn missing_verdicts(&self, sent: BTreeMap<(Uuid, i32), AckRanges>) -> Vec<Acknowledged> {
+        sent.into_iter()
+            .map(|((topic_id, partition), acks)| Acknowledged {
+                topic: self.name_of(topic_id),
+                partition,
+                acks,
+                error: Some(ClientError::Records {
+                    reason: format!(
+                        "share fetch: partition {partition} of topic {topic_id} carried \
+                         acknowledgements but is missing from the response"
+                    ),
+                }),
+            })
+            .collect()
+    }
+
     fn read_fetch_response(
         &mut self,
         response: ShareFetchResponse,
@@ -695,19 +830,8 @@ impl ShareConsumer {
                 polled.records.extend(got.records);
             }
         }
-        for ((topic_id, partition), acks) in sent {
-            polled.acknowledged.push(Acknowledged {
-                topic: self.name_of(topic_id),
-                partition,
-                acks,
-                error: Some(ClientError::Records {
-                    reason: format!(
-                        "share fetch: partition {partition} of topic {topic_id} carried \
-                         acknowledgements but is missing from the response"
-                    ),
-                }),
-            });
-        }
+        let missing = self.missing_verdicts(sent);
+        polled.acknowledged.extend(missing);
         Ok(())
     }
 
@@ -718,6 +842,7 @@ impl ShareConsumer {
         if self.acks.is_empty() {
             return Ok(Vec::new());
         }
+        self.receive_ahead().await?;
         let Some(session) = &mut self.session else {
             return Ok(self.drop_acks("no share session is open"));
         };
@@ -807,10 +932,21 @@ impl ShareConsumer {
     /// (epoch -1, which also releases what this member still holds), then a heartbeat at
     /// member epoch -1. Both are tried; the first error is returned.
     pub async fn close(mut self) -> Result<Vec<Acknowledged>> {
+        // A prefetched answer's records were never handed out: the closing request releases
+        // them with the rest; only the verdicts on the acknowledgements it carried are kept.
+        let early = match self.finish_ahead().await {
+            Ok(Some((response, sent))) => Ok(self.fetch_verdicts(&response, sent)),
+            Ok(None) => Ok(Vec::new()),
+            Err(e) => Err(e),
+        };
         let acked = match self.session.take() {
             Some(_) => self.send_acknowledgements(FINAL_EPOCH).await,
             None => Ok(self.drop_acks("no share session is open")),
         };
+        let acked = early.and_then(|mut early| {
+            early.extend(acked?);
+            Ok(early)
+        });
         self.member_epoch = LEAVE_EPOCH;
         let left = self.heartbeat_once().await.and_then(|r| {
             ClientError::check(r.error_code, r.error_message.as_deref(), || {

@@ -483,3 +483,86 @@ fn the_coordinator_must_be_the_broker_connected_to() {
     assert!(check_same_broker(&at("10.1.2.3", 9092), addr, "g").is_err());
     assert!(check_same_broker(&at("127.0.0.1", -1), addr, "g").is_err());
 }
+
+/// How long the scripted broker of the prefetch test waits for the consumer's signal.
+const SIGNAL_WAIT: Duration = Duration::from_secs(10);
+
+/// A prefetching member: each poll sends the next ShareFetch before handing its records out,
+/// and closing reads the prefetched answer without accepting its records.
+fn prefetch_broker(listener: TcpListener, handed_out: std::sync::mpsc::Receiver<()>) {
+    let mut s = accept(&listener);
+    let (h, b) = heartbeat(&mut s);
+    let member = b.member_id.clone();
+    reply(&mut s, &h, beat_reply(1, Some(&[0])));
+
+    // Poll 1: the session opens, then the prefetch follows at once with no acknowledgement
+    // (the records of poll 1 are not processed yet).
+    let (h, f) = share_fetch(&mut s);
+    assert_eq!((f.share_session_epoch, named(&f)), (0, vec![(0, vec![])]));
+    reply(&mut s, &h, fetch_reply(batch_at(0, 10), &[(0, 9, 1)], 0));
+    let (h, f) = share_fetch(&mut s);
+    assert_eq!((f.share_session_epoch, named(&f)), (1, vec![]));
+    reply(&mut s, &h, fetch_reply(batch_at(10, 10), &[(10, 19, 1)], 0));
+
+    // Poll 2 hands out 10..=19 from the prefetched answer and sends epoch 2 with 0..=9
+    // accepted; the consumer has its records before this request is answered.
+    let (h, f) = share_fetch(&mut s);
+    assert_eq!(
+        (f.share_session_epoch, named(&f)),
+        (2, vec![(0, vec![(0, 9, vec![1])])])
+    );
+    handed_out
+        .recv_timeout(SIGNAL_WAIT)
+        .expect("poll 2 returned while its prefetch was unanswered");
+    reply(&mut s, &h, fetch_reply(batch_at(20, 5), &[(20, 24, 1)], 0));
+
+    // close: the prefetched answer (20..=24) is read, never handed out nor accepted; the
+    // closing ShareAcknowledge accepts 10..=19 and releases the rest by closing the session.
+    let (h, a) = share_ack(&mut s);
+    assert_eq!(a.share_session_epoch, FINAL_EPOCH);
+    let acks: Vec<_> = a.topics[0].partitions[0]
+        .acknowledgement_batches
+        .iter()
+        .map(|b| (b.first_offset, b.last_offset, b.acknowledge_types.clone()))
+        .collect();
+    assert_eq!(acks, [(10, 19, vec![1])]);
+    reply(&mut s, &h, ack_reply(&[(0, 0)]));
+    let (h, b) = heartbeat(&mut s);
+    assert_eq!((b.member_epoch, &b.member_id), (LEAVE_EPOCH, &member));
+    reply(&mut s, &h, beat_reply(LEAVE_EPOCH, None));
+}
+
+#[test]
+fn prefetch_sends_the_next_fetch_before_handing_records_out() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (signal, handed_out) = std::sync::mpsc::channel();
+    let broker = thread::spawn(move || prefetch_broker(listener, handed_out));
+    ringlog_runtime::block_on(&cli::runtime_config(), async move {
+        let config = ShareConsumerConfig {
+            max_wait: Duration::from_millis(50),
+            prefetch: true,
+            ..ShareConsumerConfig::new("g", &["t"])
+        };
+        let mut c = ShareConsumer::join(addr, config).await.unwrap();
+        c.wait_for_assignment(Duration::from_secs(5)).await.unwrap();
+        let first = c.poll().await.unwrap();
+        let offsets: Vec<i64> = first.records.iter().map(|r| r.record.offset).collect();
+        assert_eq!(offsets, (0..10).collect::<Vec<_>>());
+        let second = c.poll().await.unwrap();
+        let offsets: Vec<i64> = second.records.iter().map(|r| r.record.offset).collect();
+        assert_eq!(offsets, (10..20).collect::<Vec<_>>());
+        signal.send(()).unwrap();
+        // Only the handed-out records wait for acceptance.
+        assert_eq!(c.pending_acknowledgements(), 10);
+        let closed = c.close().await.unwrap();
+        let accepted: Vec<(i64, i64)> = closed
+            .iter()
+            .inspect(|a| assert!(a.error.is_none(), "{:?}", a.error))
+            .flat_map(|a| a.acks.runs().iter().map(|r| (r.first, r.last)))
+            .collect();
+        assert_eq!(accepted, [(0, 9), (10, 19)]);
+    })
+    .unwrap();
+    broker.join().unwrap();
+}
