@@ -1264,8 +1264,10 @@ fn released_record_waits_for_the_retry_backoff(io: IoKind) {
             Member::join_answering(s.addr, "c0", group, topic, Some(AcknowledgeType::Release))
                 .await;
         c0.poll_until(ARRIVE_WAIT, |m| !m.got.is_empty()).await;
-        c0.commit().await;
+        // Timed from the commit's start: the broker starts the backoff while it runs, so a
+        // slow answer on a loaded machine cannot make a correct redelivery look early.
         let mut released_at = Instant::now();
+        c0.commit().await;
         for (n, backoff) in BACKOFF_MS.into_iter().enumerate() {
             let last = n + 1 == BACKOFF_MS.len();
             c0.answer = Some(if last {
@@ -1287,8 +1289,8 @@ fn released_record_waits_for_the_retry_backoff(io: IoKind) {
                 "{scenario}: redelivery {} came {waited:?} ms after the release",
                 n + 1
             );
-            c0.commit().await;
             released_at = Instant::now();
+            c0.commit().await;
             report.check(
                 format!(
                     "{scenario}: redelivery {} (delivery count {}) after {backoff} ms",

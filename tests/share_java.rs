@@ -724,8 +724,9 @@ fn released_record_waits_for_the_retry_backoff(io: IoKind) {
                 && waited <= backoff + BACKOFF_LATE_MS,
             || {
                 format!(
-                    "delivery count {:?}, waited {waited} ms",
-                    r.int("delivery_count")
+                    "delivery count {:?}, waited {waited} ms (the commit took {:?} ms)",
+                    r.int("delivery_count"),
+                    r.int("commit_ms")
                 )
             },
         );

@@ -419,6 +419,7 @@ public final class ShareDriver {
         String id = str("consumer");
         int released = 0;
         long releasedAtMs = 0;
+        long commitMs = 0;
         try (KafkaShareConsumer<byte[], byte[]> c = shareConsumer(id, true)) {
             while (true) {
                 checkDeadline("delivery " + (released + 1) + " of the record");
@@ -431,13 +432,17 @@ public final class ShareDriver {
                     if (released > 0) {
                         Json.event("redelivered").put("consumer", id).put("partition", r.partition())
                                 .put("offset", r.offset()).put("delivery_count", deliveryCount(r))
-                                .put("released_ms", releasedAtMs).put("t_ms", now)
+                                .put("released_ms", releasedAtMs).put("commit_ms", commitMs).put("t_ms", now)
                                 .put("waited_ms", now - releasedAtMs).emit();
                     }
                     acknowledge(c, id, r, released < releases ? AcknowledgeType.RELEASE : AcknowledgeType.ACCEPT);
                 }
-                commit(c, id);
+                // The broker starts the backoff while commitSync runs (after it sent the
+                // acknowledgement): the wait is timed from the call, so a slow commit answer on
+                // a loaded machine cannot make a correct redelivery look early.
                 releasedAtMs = System.currentTimeMillis();
+                commit(c, id);
+                commitMs = System.currentTimeMillis() - releasedAtMs;
                 if (released++ == releases) {
                     break;
                 }

@@ -126,6 +126,9 @@ pub struct BrokerConfig {
     pub transfer: TransferPath,
     /// Durability policy of appends.
     pub flush: FlushPolicy,
+    /// Durability policy of share-group state (`--share-state-flush`); `None`: the default for
+    /// `flush` ([`crate::share::state_flush`]).
+    pub share_state_flush: Option<FlushPolicy>,
     /// Partitions for auto-created topics and CreateTopics with -1 (default: shards).
     pub default_partitions: Option<i32>,
     /// Largest request frame accepted (bytes).
@@ -219,6 +222,7 @@ impl Default for BrokerConfig {
             io: IoKind::Uring,
             transfer: TransferPath::Auto,
             flush: FlushPolicy::Always,
+            share_state_flush: None,
             default_partitions: None,
             request_bytes_max: crate::protocol::frame::REQUEST_BYTES_MAX_DEFAULT,
             fetch_max_bytes: FETCH_MAX_BYTES_DEFAULT,
@@ -254,6 +258,13 @@ impl Default for BrokerConfig {
 }
 
 impl BrokerConfig {
+    /// The flush policy of the share state logs: `--share-state-flush`, else the default for
+    /// `--flush`.
+    pub fn share_state_flush(&self) -> FlushPolicy {
+        self.share_state_flush
+            .unwrap_or_else(|| crate::share::state_flush(self.flush))
+    }
+
     /// Every listener to bind, in order: `listeners`, or one PLAINTEXT listener on `listen`.
     pub fn listeners(&self) -> Vec<crate::auth::ListenerSpec> {
         if self.listeners.is_empty() {
@@ -519,6 +530,9 @@ impl BrokerConfig {
         if let Some(v) = file.flush {
             self.flush = parse_flush(&v)?;
         }
+        if let Some(v) = file.share_state_flush {
+            self.share_state_flush = Some(parse_flush(&v)?);
+        }
         if let Some(v) = file.default_partitions {
             self.default_partitions = Some(v);
         }
@@ -688,6 +702,11 @@ pub struct ConfigOverrides {
     /// Durability: always (group commit), never, or interval:<ms>.
     #[arg(long)]
     pub flush: Option<String>,
+    /// Durability of share-group state (acknowledgements, acquisitions, delivery counts):
+    /// always, never or interval:<ms>. Default: interval:20 under --flush always (answered once
+    /// written, fdatasynced within 20 ms), else as --flush.
+    #[arg(long)]
+    pub share_state_flush: Option<String>,
     /// Partitions of auto-created topics (default: the number of shards).
     #[arg(long)]
     pub default_partitions: Option<i32>,
@@ -895,6 +914,23 @@ mod tests {
         assert!(c.merge_toml("bogus = 1").unwrap_err().contains("bogus"));
         assert!(parse_flush("sometimes").is_err());
         assert!(parse_flush("interval:0").is_err());
+    }
+
+    #[test]
+    fn share_state_flush_defaults_from_flush_and_can_be_set() {
+        let mut c = BrokerConfig::default();
+        assert_eq!(
+            c.share_state_flush(),
+            FlushPolicy::Interval(Duration::from_millis(crate::share::STATE_SYNC_INTERVAL_MS))
+        );
+        c.merge_toml("flush = \"never\"\n").unwrap();
+        assert_eq!(c.share_state_flush(), FlushPolicy::Never);
+        c.merge_toml("share-state-flush = \"always\"\n").unwrap();
+        assert_eq!(c.share_state_flush(), FlushPolicy::Always);
+        assert!(c
+            .merge_toml("share-state-flush = \"later\"\n")
+            .unwrap_err()
+            .contains("later"));
     }
 
     #[test]

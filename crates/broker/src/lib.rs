@@ -573,7 +573,7 @@ async fn shard_main(info: ShardInfo, start: ShardStart) -> io::Result<()> {
             id,
             count,
             &config.share,
-            config.flush,
+            config.share_state_flush(),
             &catalog_now,
         )
         .await?;

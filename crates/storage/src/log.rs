@@ -1397,6 +1397,12 @@ impl Log {
         self.wait_durable(target).await
     }
 
+    /// Whether some written data is not fdatasynced yet.
+    pub fn has_unsynced(&self) -> bool {
+        let st = self.state.borrow();
+        st.durable < st.dirty
+    }
+
     /// Under `FlushPolicy::Interval(d)`: flushes if `d` has passed since the last flush and there
     /// is unsynced data. Call it from a timer so idle partitions also get synced.
     pub async fn flush_if_due(&self) -> Result<()> {

@@ -524,6 +524,12 @@ impl StateLog {
             .unwrap_or_else(|| Err(self.inner.poisoned("the writer task stopped")))
     }
 
+    /// Whether some acknowledged write is not fdatasynced yet (under `FlushPolicy::Interval`
+    /// or `Never`).
+    pub fn has_unsynced(&self) -> bool {
+        self.inner.log.borrow().has_unsynced()
+    }
+
     /// Number of live keys.
     pub fn live_keys(&self) -> usize {
         self.inner.keys.borrow().map.len()
@@ -803,6 +809,29 @@ impl Inner {
 
 /// The writer task: owns every write to the log, so appends are applied in log order and
 /// compaction never races an append.
+impl Inner {
+    /// Waits for `work`. Under `FlushPolicy::Interval(d)` a log left with unsynced writes is
+    /// synced `d` after them if no work comes first, so the interval bounds what a machine crash
+    /// can lose even when the writes stop (the append path syncs only when a later write finds
+    /// one due).
+    async fn idle(&self, work: impl std::future::Future<Output = ()>) {
+        let FlushPolicy::Interval(d) = self.config.flush else {
+            return work.await;
+        };
+        let log = self.log.borrow().clone();
+        if !log.has_unsynced() {
+            return work.await;
+        }
+        if let crate::rt::future::Either::Right(()) =
+            crate::rt::future::select(work, crate::rt::time::sleep(d)).await
+        {
+            if let Err(e) = log.flush().await {
+                tracing::warn!("{}: interval sync failed: {e}", self.name);
+            }
+        }
+    }
+}
+
 async fn run_writer(inner: Rc<Inner>) {
     loop {
         let work = inner.work.notified();
@@ -810,7 +839,7 @@ async fn run_writer(inner: Rc<Inner>) {
             if inner.closed.get() {
                 return;
             }
-            work.await;
+            inner.idle(work).await;
             continue;
         };
         inner.space.notify_waiters();

@@ -209,14 +209,17 @@ pub fn prepare(data_dir: &Path, shards: usize, io: IoKind, catalog: &Catalog) ->
 /// writes keep coming (see [`state_flush`]).
 pub const STATE_SYNC_INTERVAL_MS: u64 = 20;
 
-/// The flush policy of the share state log for the broker's `--flush` policy.
+/// The default flush policy of the share state log for the broker's `--flush` policy
+/// (`--share-state-flush` overrides it; `always` there restores an fdatasync before every
+/// answer).
 ///
 /// A share-state write is answered once it is written (in the page cache): a broker crash,
 /// SIGKILL or restart loses none of it, which is the contract of share groups (no acknowledged
 /// record delivered again, acquired ones delivered again with their counts). Under `--flush
 /// always` the fdatasync follows instead of preceding the answer: the first write at least
 /// [`STATE_SYNC_INTERVAL_MS`] after the last sync waits for one (group commit: the writes
-/// queued meanwhile share it), an idle log is synced by the kernel's writeback. What only a
+/// queued meanwhile share it), and a log whose writes stop is synced that long after the last
+/// one by its writer (`StateLog`'s idle sync). What only a
 /// power loss can do is therefore bounded and at-least-once: records acknowledged in the last
 /// unsynced writes are delivered again (never lost), acquisitions then are not counted (as Kafka
 /// never counts them), and a dead-letter copy planned then may be made twice. Waiting for an
@@ -339,7 +342,7 @@ impl Shares {
         let mut configs = HashMap::new();
         let mut groups = HashMap::new();
         let config = StateLogConfig {
-            flush: state_flush(flush),
+            flush,
             ..StateLogConfig::default()
         };
         let log = StateLog::open(&root, FAMILY, shard, config, |k, v| {

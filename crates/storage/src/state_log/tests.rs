@@ -363,6 +363,34 @@ fn concurrent_appends_share_one_fdatasync() {
 }
 
 #[test]
+fn an_interval_log_syncs_its_last_writes_when_no_more_come() {
+    let dir = tempfile::tempdir().unwrap();
+    run(async {
+        let interval = |ms| StateLogConfig {
+            flush: FlushPolicy::Interval(std::time::Duration::from_millis(ms)),
+            ..manual()
+        };
+        // An hour's interval: the write is answered unsynced and stays so.
+        let (log, _) = open_shard(dir.path(), "hour", 0, interval(3_600_000)).await;
+        log.append(vec![put("k", "v")], || {}).await.unwrap();
+        assert!(log.has_unsynced());
+        crate::runtime::time::sleep(std::time::Duration::from_millis(100)).await;
+        assert!(log.has_unsynced(), "synced before its interval");
+        // 20 ms: synced about then although nothing else is written.
+        let (log, _) = open_shard(dir.path(), "short", 0, interval(20)).await;
+        log.append(vec![put("k", "v")], || {}).await.unwrap();
+        let start = std::time::Instant::now();
+        while log.has_unsynced() {
+            assert!(
+                start.elapsed() < std::time::Duration::from_secs(10),
+                "the last write of an interval log was never synced"
+            );
+            crate::runtime::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+    });
+}
+
+#[test]
 fn a_failed_write_or_fdatasync_refuses_every_later_append_until_reopened() {
     for fail_sync in [true, false] {
         let dir = tempfile::tempdir().unwrap();
