@@ -467,9 +467,11 @@ struct ShareBenchArgs {
     /// ShareAcknowledge round trips sampled per round (0: none).
     #[arg(long, default_value_t = bench::share::ACK_SAMPLES_DEFAULT)]
     ack_samples: usize,
-    /// Records one ShareFetch may acquire.
-    #[arg(long, default_value_t = bench::share::MAX_RECORDS_DEFAULT)]
-    max_records: i32,
+    /// Records one ShareFetch may acquire (default: about --fetch-bytes of records, so share
+    /// and classic consumers move the same bytes per request; the Java share consumer's
+    /// max.poll.records default is 500).
+    #[arg(long)]
+    max_records: Option<i32>,
     /// Bytes of one classic Fetch.
     #[arg(long, default_value_t = bench::share::FETCH_BYTES_DEFAULT)]
     fetch_bytes: i32,
@@ -1205,7 +1207,9 @@ fn share_config(
     if let Some(k) = &args.consumers {
         c.consumers = k.clone();
     }
-    c.max_records = args.max_records;
+    c.max_records = args
+        .max_records
+        .unwrap_or_else(|| bench::share::matched_max_records(args.fetch_bytes, args.record_bytes));
     c.fetch_bytes = args.fetch_bytes;
     c.max_wait = Duration::from_millis(args.max_wait_ms);
     c.pipeline = args.pipeline;

@@ -34,8 +34,20 @@ pub const CONSUMERS_MAX: usize = 64;
 pub const ACK_SAMPLES_DEFAULT: usize = 2_000;
 /// Upper bound on acknowledgement samples per round.
 pub const ACK_SAMPLES_MAX: usize = 1_000_000;
-/// Records one ShareFetch may acquire (the Java client's `max.poll.records` default).
-pub const MAX_RECORDS_DEFAULT: i32 = 500;
+/// The Java share consumer's `max.poll.records` default (`--max-records 500` measures with it).
+pub const JAVA_MAX_POLL_RECORDS: i32 = 500;
+/// Stored bytes per record beyond its value in the fill's batches (record framing and the
+/// batch header's share), for [`matched_max_records`].
+pub const RECORD_OVERHEAD_BYTES: usize = 16;
+
+/// Records per ShareFetch that carry about the bytes of one classic Fetch of `fetch_bytes`
+/// (the default of `--max-records`): share and classic consumers then move the same bytes per
+/// round trip, so the comparison is of the two protocols, not of request sizes.
+pub fn matched_max_records(fetch_bytes: i32, record_bytes: usize) -> i32 {
+    let per = record_bytes.saturating_add(RECORD_OVERHEAD_BYTES).max(1);
+    let n = usize::try_from(fetch_bytes.max(1)).unwrap_or(1) / per;
+    i32::try_from(n.max(1)).unwrap_or(i32::MAX)
+}
 /// Bytes of one classic Fetch (the Java client's `max.partition.fetch.bytes` default).
 pub const FETCH_BYTES_DEFAULT: i32 = 1024 * 1024;
 /// Long-poll wait of every Fetch and ShareFetch: the page-cache consumers' wait of `bench
@@ -110,7 +122,7 @@ impl ShareBenchConfig {
             record_bytes: RECORD_BYTES_DEFAULT,
             consumers: CONSUMERS_DEFAULT.to_vec(),
             ack_samples: ACK_SAMPLES_DEFAULT,
-            max_records: MAX_RECORDS_DEFAULT,
+            max_records: matched_max_records(FETCH_BYTES_DEFAULT, RECORD_BYTES_DEFAULT),
             fetch_bytes: FETCH_BYTES_DEFAULT,
             max_wait: Duration::from_millis(MAX_WAIT_MS_DEFAULT),
             pipeline: false,
@@ -199,6 +211,19 @@ mod tests {
 
     use super::*;
     use ringlog_runtime::IoKind;
+
+    #[test]
+    fn matched_max_records_carry_about_one_classic_fetch() {
+        // 1 KiB records in a 1 MiB Fetch: about a thousand, not the Java client's 500.
+        let n = matched_max_records(FETCH_BYTES_DEFAULT, RECORD_BYTES_DEFAULT);
+        assert_eq!(n, 1_008);
+        let bytes = n as usize * (RECORD_BYTES_DEFAULT + RECORD_OVERHEAD_BYTES);
+        assert!(bytes <= FETCH_BYTES_DEFAULT as usize && bytes * 100 >= 99 * 1_048_576);
+        // Degenerate sizes still ask for a record.
+        assert_eq!(matched_max_records(1, 1 << 20), 1);
+        assert_eq!(matched_max_records(0, 0), 1);
+        assert_eq!(matched_max_records(i32::MAX, 0), i32::MAX / 16);
+    }
 
     #[test]
     fn config_limits_are_enforced() {

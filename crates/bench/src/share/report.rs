@@ -51,7 +51,7 @@ impl ShareReport {
              0 to the end ({} bytes per fetch). Share: a new group per run \
              (`share.auto.offset.reset=earliest` set with IncrementalAlterConfigs), implicit \
              acknowledgement (ACCEPT piggybacked on the next ShareFetch; ShareAcknowledge once \
-             every record is out), at most {} records per ShareFetch, timed from the moment every \
+             every record is out), at most {} records per ShareFetch ({}), timed from the moment every \
              member holds its assignment until the broker confirmed the last acceptance. \
              Long-poll wait {} ms. Acknowledgement round trip: one member, explicit mode, one \
              ShareAcknowledge of one ACCEPT at a time, {} per round. Rounds: {}; a figure is the \
@@ -72,6 +72,11 @@ impl ShareReport {
             },
             c.fetch_bytes,
             c.max_records,
+            if c.max_records == super::matched_max_records(c.fetch_bytes, c.record_bytes) {
+                "about the bytes of one classic Fetch, the default"
+            } else {
+                "set with --max-records"
+            },
             c.max_wait.as_millis(),
             human(c.ack_samples as f64),
             c.rounds,
