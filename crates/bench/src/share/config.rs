@@ -34,15 +34,14 @@ pub const CONSUMERS_MAX: usize = 64;
 pub const ACK_SAMPLES_DEFAULT: usize = 2_000;
 /// Upper bound on acknowledgement samples per round.
 pub const ACK_SAMPLES_MAX: usize = 1_000_000;
-/// The Java share consumer's `max.poll.records` default (`--max-records 500` measures with it).
-pub const JAVA_MAX_POLL_RECORDS: i32 = 500;
 /// Stored bytes per record beyond its value in the fill's batches (record framing and the
 /// batch header's share), for [`matched_max_records`].
 pub const RECORD_OVERHEAD_BYTES: usize = 16;
 
 /// Records per ShareFetch that carry about the bytes of one classic Fetch of `fetch_bytes`
 /// (the default of `--max-records`): share and classic consumers then move the same bytes per
-/// round trip, so the comparison is of the two protocols, not of request sizes.
+/// round trip, so the comparison is of the two protocols, not of request sizes (the Java share
+/// consumer's `max.poll.records` default is 500: `--max-records 500` measures with it).
 pub fn matched_max_records(fetch_bytes: i32, record_bytes: usize) -> i32 {
     let per = record_bytes.saturating_add(RECORD_OVERHEAD_BYTES).max(1);
     let n = usize::try_from(fetch_bytes.max(1)).unwrap_or(1) / per;
