@@ -66,6 +66,7 @@ both_drivers!(
     acknowledgements_survive_a_broker_restart,
     acknowledgements_survive_a_broker_sigkill,
     share_group_on_a_view,
+    acquire_modes_batch_optimized_and_record_limit,
 );
 
 /// The client code of one test runs at most this long (the broker's start and stop aside).
@@ -1632,6 +1633,63 @@ fn share_group_on_a_view(io: IoKind) {
             || format!("again {again:?}; marker {marker_at:?} seen: {seen}"),
         );
         check_no_problems(&mut report, "view verify", &v);
+    });
+    report.finish(&[]);
+}
+
+/// KIP-1206: one 10-record batch and `max_records` 3. batch_optimized (Kafka's default and
+/// ShareFetch v1's behaviour) acquires the whole batch, so no record is sent unacquired and
+/// sent again by the next answer; record_limit acquires exactly 3, then the next 3.
+fn acquire_modes_batch_optimized_and_record_limit(io: IoKind) {
+    let s = Setup::start(io);
+    let mut report = Report::default();
+    client(io, async || {
+        let mut conn = Connection::connect(s.addr).await.expect("connect");
+        for (topic, record_limit) in [
+            ("share-batch-optimized", false),
+            ("share-record-limit", true),
+        ] {
+            conn.create_topics(&[(topic, 1)])
+                .await
+                .expect("create topic");
+            let group = format!("g-{topic}");
+            set_group_configs(s.addr, &group, &[]);
+            produce(&mut conn, topic, 1, 0..10).await;
+            let mut config = ShareConsumerConfig::new(&group, &[topic]);
+            config.max_wait = POLL_WAIT;
+            config.max_records = 3;
+            config.record_limit = record_limit;
+            let mut c = ShareConsumer::join(s.addr, config)
+                .await
+                .unwrap_or_else(|e| panic!("join {group}: {e}"));
+            c.wait_for_assignment(ASSIGN_WAIT)
+                .await
+                .unwrap_or_else(|e| panic!("{group}: {e}"));
+            let mut polls: Vec<Vec<i64>> = Vec::new();
+            let deadline = Instant::now() + ARRIVE_WAIT;
+            while polls.iter().map(Vec::len).sum::<usize>() < 10 && Instant::now() < deadline {
+                let polled = c
+                    .poll()
+                    .await
+                    .unwrap_or_else(|e| panic!("poll {group}: {e}"));
+                if !polled.records.is_empty() {
+                    polls.push(polled.records.iter().map(|r| r.record.offset).collect());
+                }
+            }
+            c.close()
+                .await
+                .unwrap_or_else(|e| panic!("close {group}: {e}"));
+            let want: Vec<Vec<i64>> = if record_limit {
+                vec![vec![0, 1, 2], vec![3, 4, 5], vec![6, 7, 8], vec![9]]
+            } else {
+                vec![(0..10).collect()]
+            };
+            report.check(
+                format!("{topic}: records per poll with max_records 3"),
+                polls == want,
+                || format!("{polls:?}"),
+            );
+        }
     });
     report.finish(&[]);
 }

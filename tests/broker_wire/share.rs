@@ -1029,8 +1029,9 @@ pub fn share_records_are_acquired_once_accepted_and_released(io: IoKind) {
     );
     assert_eq!(share_offset(&mut c, "gq", "q", 0), Some((10, 0)));
 
-    // max_records bounds an acquisition; the rest goes to the next member.
-    produce_values(&mut c, "q", 10, 10, 10);
+    // max_records bounds an acquisition at batch boundaries (one-record batches here); the
+    // rest goes to the next member.
+    produce_values(&mut c, "q", 10, 10, 1);
     let r = a.fetch_max(part, ARRIVE_WAIT_MS, 3);
     assert_eq!(got(&r, t, 0).acquired, vec![(10, 12, 1)], "max_records 3");
     let r = b.fetch(part, ARRIVE_WAIT_MS);
@@ -1046,6 +1047,15 @@ pub fn share_records_are_acquired_once_accepted_and_released(io: IoKind) {
         Some((10, 10)),
         "lag counts acquired records"
     );
+
+    // Inside a batch max_records is a soft limit (ShareFetch v1, and v2's batch_optimized
+    // mode, KIP-1206): the acquisition ends with the batch, so no record of it is sent
+    // unacquired (and again by the next answer).
+    produce_values(&mut c, "q", 20, 10, 10);
+    let r = a.fetch_max(part, ARRIVE_WAIT_MS, 3);
+    let g = got(&r, t, 0);
+    assert_eq!(g.acquired, vec![(20, 29, 1)], "the whole 10-record batch");
+    assert_records_hold_acquired(&g, "member-a");
 }
 
 /// Acknowledgements piggybacked on a ShareFetch that then waits (nothing to acquire) keep

@@ -31,6 +31,11 @@ use crate::transfer::Piece;
 
 /// `max_records` when the request has none (v0 had none; every served version has it).
 pub const MAX_RECORDS_DEFAULT: i64 = 500;
+/// `ShareAcquireMode` BATCH_OPTIMIZED (KIP-1206): `max_records` is a soft limit, acquisition
+/// ends with the last batch read.
+pub const SHARE_ACQUIRE_BATCH_OPTIMIZED: i8 = 0;
+/// `ShareAcquireMode` RECORD_LIMIT: at most `max_records` records are acquired.
+pub const SHARE_ACQUIRE_RECORD_LIMIT: i8 = 1;
 
 /// Answer a ShareFetch request with the pieces of the framed response.
 ///
@@ -118,6 +123,17 @@ async fn serve(
     member: String,
     req: &ShareFetchRequest,
 ) -> Result<(ShareFetchReply, Vec<Piece>), ShareFetchReply> {
+    // KIP-1206: 0 batch_optimized (v1's behaviour and the Java client's default), 1 record_limit.
+    let whole_batches = match req.share_acquire_mode {
+        SHARE_ACQUIRE_BATCH_OPTIMIZED => true,
+        SHARE_ACQUIRE_RECORD_LIMIT => false,
+        other => {
+            return Err(refused(
+                codes::INVALID_REQUEST,
+                &format!("Unknown share acquire mode {other}"),
+            ))
+        }
+    };
     let wanted: Vec<Wanted> = req
         .topics
         .iter()
@@ -146,6 +162,7 @@ async fn serve(
             MAX_RECORDS_DEFAULT
         },
         max_bytes,
+        whole_batches,
         min_bytes: req.min_bytes.max(0) as u64,
         max_wait: std::time::Duration::from_millis(
             (req.max_wait_ms.max(0) as u64).min(FETCH_WAIT_MS_MAX),

@@ -282,6 +282,8 @@ pub struct OwnerArgs {
     pub max_records: i64,
     /// Most bytes to read.
     pub max_bytes: u64,
+    /// Acquire to the end of the last batch read ([`FetchLimits::whole_batches`]).
+    pub whole_batches: bool,
     /// Release everything the member holds on these partitions (session closed).
     pub release: bool,
     /// The group's valid dead-letter topic, if any.
@@ -672,38 +674,8 @@ struct PendingRead {
     acquired: Vec<Acquired>,
     /// The acquisitions' lock deadline (names them for [`SharePartition::unacquire`]).
     deadline: i64,
-}
-
-/// Awaits both futures concurrently (shard-local: both are polled on this task).
-async fn both<A: std::future::Future, B: std::future::Future>(
-    a: A,
-    b: B,
-) -> (A::Output, B::Output) {
-    use std::task::Poll;
-    let (mut a, mut b) = (std::pin::pin!(a), std::pin::pin!(b));
-    let (mut ra, mut rb) = (None, None);
-    std::future::poll_fn(|cx| {
-        if ra.is_none() {
-            if let Poll::Ready(v) = a.as_mut().poll(cx) {
-                ra = Some(v);
-            }
-        }
-        if rb.is_none() {
-            if let Poll::Ready(v) = b.as_mut().poll(cx) {
-                rb = Some(v);
-            }
-        }
-        if ra.is_some() && rb.is_some() {
-            Poll::Ready(())
-        } else {
-            Poll::Pending
-        }
-    })
-    .await;
-    (
-        ra.expect("polled to the end"),
-        rb.expect("polled to the end"),
-    )
+    /// When they were acquired (the deadline's start, shared by a whole-batch extension).
+    acquired_at: i64,
 }
 
 /// The owner's work for one member's request: for each partition, end expired locks, apply
@@ -842,6 +814,7 @@ pub async fn on_owner(
                     req,
                     acquired,
                     deadline,
+                    acquired_at: now,
                 });
             }
             fetched.push((out.len(), key.clone()));
@@ -860,9 +833,16 @@ pub async fn on_owner(
             .map(|r| shard.read_one(&r.req))
             .collect::<Vec<_>>(),
     );
-    let (written, results) = both(shares.persist(&touched), read_all).await;
+    // The read comes first and the state write after it: with whole batches the acquisition
+    // ends where the read's last batch ends, which only the read knows, and one write then
+    // holds all of it (the write beside the read saved less than the batch the next answer
+    // used to send again; kernel-notes.md "Share groups").
+    let results = read_all.await;
     let mut given_back = false;
-    for (r, read) in reads.into_iter().zip(results) {
+    for (mut r, read) in reads.into_iter().zip(results) {
+        if args.whole_batches && read.error.is_none() {
+            extend_to_batch_end(shares, &mut r, &member, read.next_offset, &args.settings);
+        }
         let outcome = &mut out[r.index];
         let (first, last) = (r.acquired[0].first, r.acquired[r.acquired.len() - 1].last);
         // What the read did not reach (an error, or the byte budget ended it) is given back
@@ -910,11 +890,7 @@ pub async fn on_owner(
             }
         }
     }
-    let written = match written {
-        Ok(()) if given_back => shares.persist(&touched).await,
-        other => other,
-    };
-    if let Err(e) = written {
+    if let Err(e) = shares.persist(&touched).await {
         tracing::error!("shard {}: share state write failed: {e}", shard.id);
         for o in &mut out {
             o.acquired.clear();
@@ -959,6 +935,45 @@ pub async fn on_owner(
         }
     }
     out
+}
+
+/// Batch-optimized acquisition (KIP-1206, Kafka's default): the read returned whole batches
+/// up to `next_offset`, so the records after the acquisition up to there are acquired too
+/// (those still available, within the window) instead of being sent unacquired and sent
+/// again by the next answer.
+fn extend_to_batch_end(
+    shares: &Shares,
+    r: &mut PendingRead,
+    member: &Rc<str>,
+    next_offset: i64,
+    settings: &ShareSettings,
+) {
+    let last = r.acquired[r.acquired.len() - 1].last;
+    if next_offset <= last + 1 {
+        return;
+    }
+    let more = {
+        let mut parts = shares.parts.borrow_mut();
+        let Some(slot) = parts.get_mut(&r.key) else {
+            return;
+        };
+        slot.part.acquire(
+            member,
+            last + 1,
+            next_offset - 1,
+            next_offset - 1 - last,
+            r.acquired_at,
+            settings,
+        )
+    };
+    for a in more {
+        match r.acquired.last_mut() {
+            Some(p) if p.last + 1 == a.first && p.delivery_count == a.delivery_count => {
+                p.last = a.last
+            }
+            _ => r.acquired.push(a),
+        }
+    }
 }
 
 /// Whether any of `keys` has records another member could acquire now (below its high
@@ -1198,6 +1213,9 @@ pub struct FetchLimits {
     pub max_records: i64,
     /// Most bytes to read.
     pub max_bytes: u64,
+    /// Acquisition ends with the last batch read (KIP-1206 batch_optimized; `max_records` is
+    /// then a soft limit) instead of at exactly `max_records` (record_limit).
+    pub whole_batches: bool,
     /// Bytes to wait for.
     pub min_bytes: u64,
     /// Longest long poll.
@@ -1286,6 +1304,7 @@ pub async fn serve(
         max_records: fetch.map_or(0, |f| (f.max_records / todo.len().max(1) as i64).max(1)),
         // The response's bytes shared by its partitions (each still returns at least a batch).
         max_bytes: fetch.map_or(0, |f| f.max_bytes / todo.len().max(1) as u64),
+        whole_batches: fetch.is_some_and(|f| f.whole_batches),
         release: view.closed,
         dlq,
     };

@@ -108,8 +108,13 @@ pub struct ShareConsumerConfig {
     pub topics: Vec<String>,
     /// Acknowledgement mode.
     pub mode: AcknowledgementMode,
-    /// Records one ShareFetch may acquire ([`MAX_RECORDS_DEFAULT`]).
+    /// Records one ShareFetch may acquire ([`MAX_RECORDS_DEFAULT`]): a soft limit that the
+    /// broker exceeds to the end of the last batch, unless `record_limit`.
     pub max_records: i32,
+    /// KIP-1206's record_limit acquire mode (Kafka's `share.acquire.mode=record_limit`): at
+    /// most `max_records` records per ShareFetch even inside a batch. Default false:
+    /// batch_optimized, Kafka's default.
+    pub record_limit: bool,
     /// Bytes one ShareFetch may return ([`MAX_BYTES_DEFAULT`]).
     pub max_bytes: i32,
     /// How long one ShareFetch may wait for records ([`MAX_WAIT_MS_DEFAULT`]; at most
@@ -132,6 +137,7 @@ impl ShareConsumerConfig {
             topics: topics.iter().map(|t| t.to_string()).collect(),
             mode: AcknowledgementMode::Implicit,
             max_records: MAX_RECORDS_DEFAULT,
+            record_limit: false,
             max_bytes: MAX_BYTES_DEFAULT,
             max_wait: Duration::from_millis(MAX_WAIT_MS_DEFAULT),
             connect: ConnectOptions::default(),
@@ -698,8 +704,8 @@ impl ShareConsumer {
             max_bytes: c.max_bytes,
             max_records: c.max_records,
             batch_size: c.max_records,
-            // Batch-optimized acquisition (Kafka's default).
-            share_acquire_mode: 0,
+            // KIP-1206: 0 batch_optimized (Kafka's default), 1 record_limit.
+            share_acquire_mode: i8::from(c.record_limit),
             is_renew_ack: acks.values().any(|a| a.count(AcknowledgeType::Renew) > 0),
             topics,
             forgotten_topics_data: forgotten_topics,
