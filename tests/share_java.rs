@@ -54,6 +54,7 @@ both_drivers!(
     unacknowledged_records_come_back_when_the_lock_expires,
     acknowledgements_survive_a_broker_sigkill,
     admin_calls_of_share_groups,
+    read_committed_skips_aborted_transactions,
 );
 
 /// A driver run is killed after this long (its own deadline is 20 s shorter).
@@ -416,6 +417,31 @@ fn check_dead_letters(
 
 // ---------------------------------------------------------------------------------------------
 // Scenarios
+
+/// share.isolation.level=read_committed with Kafka's transactional producer and
+/// KafkaShareConsumer: the committed records once each, none of the aborted transaction's.
+fn read_committed_skips_aborted_transactions(io: IoKind) {
+    let Some(s) = Setup::start(io) else { return };
+    let n = 20;
+    let run = s.run("read-committed", "read-committed", &[p("records", n)]);
+    let mut report = Report::default();
+    check_completed(&mut report, &run);
+    check_configs_accepted(&mut report, &run, &[]);
+    let values: Vec<String> = records(&run, Some("c0"))
+        .iter()
+        .filter_map(|r| r.str("value").map(str::to_string))
+        .collect();
+    let want: Vec<String> = [0, 2]
+        .iter()
+        .flat_map(|round| (0..n).map(move |i| format!("c{round}-{i}")))
+        .collect();
+    report.check(
+        "read-committed: the committed records once each, in order, none aborted",
+        values == want,
+        || format!("{values:?}"),
+    );
+    report.finish(&[&run]);
+}
 
 fn implicit_acknowledgement(io: IoKind) {
     every_record_once(io, "implicit");

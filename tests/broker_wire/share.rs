@@ -375,6 +375,8 @@ fn got(r: &ShareFetchResponse, topic: Uuid, partition: i32) -> Got {
 #[derive(Clone, Debug)]
 struct Rec {
     offset: i64,
+    /// A transaction marker's record.
+    control: bool,
     timestamp: i64,
     key: Option<Bytes>,
     value: Option<Bytes>,
@@ -389,6 +391,7 @@ fn decode(bytes: &[u8]) -> Vec<Rec> {
         .flat_map(|s| s.records)
         .map(|r| Rec {
             offset: r.offset,
+            control: r.control,
             timestamp: r.timestamp,
             key: r.key.clone(),
             value: r.value.clone(),
@@ -1056,6 +1059,81 @@ pub fn share_records_are_acquired_once_accepted_and_released(io: IoKind) {
     let g = got(&r, t, 0);
     assert_eq!(g.acquired, vec![(20, 29, 1)], "the whole 10-record batch");
     assert_records_hold_acquired(&g, "member-a");
+}
+
+/// `share.isolation.level` (KIP-932): read_committed acquires below the last stable offset and
+/// archives the records of aborted transactions undelivered; read_uncommitted gets them all.
+pub fn share_read_committed_skips_aborted_and_open_transactions(io: IoKind) {
+    use super::txn::{add, end, init, produce_as, txn_batch};
+    let broker = TestBroker::start(io);
+    let mut c = broker.connect();
+    let t = create_topic(&mut c, "rc", 1);
+    let part: &[PartAcks<'_>] = &[(t, 0, &[])];
+    // 0..=2 plain; 3..=5 aborted (marker 6); 7..=9 committed (marker 10); 11..=12 open; 13
+    // plain after the open transaction's records.
+    produce_values(&mut c, "rc", 0, 3, 3);
+    let txn = |c: &mut Client, id: &str, n: usize| {
+        let (code, pid, epoch) = init(c, id, 60_000);
+        assert_eq!(code, 0, "InitProducerId {id}");
+        assert_eq!(add(c, id, (pid, epoch), &[("rc", 0)]), 0, "add {id}");
+        let (code, _) = produce_as(c, Some(id), "rc", 0, txn_batch((pid, epoch), 0, n, true));
+        assert_eq!(code, 0, "produce {id}");
+        (pid, epoch)
+    };
+    let aborted = txn(&mut c, "ta", 3);
+    assert_eq!(end(&mut c, "ta", aborted, false), 0);
+    let committed = txn(&mut c, "tb", 3);
+    assert_eq!(end(&mut c, "tb", committed, true), 0);
+    let open = txn(&mut c, "tc", 2);
+    produce_values(&mut c, "rc", 13, 1, 1);
+
+    set_group_configs(
+        &mut c,
+        "g-rc",
+        &[
+            (AUTO_OFFSET_RESET, "earliest"),
+            ("share.isolation.level", "read_committed"),
+        ],
+    );
+    set_group_configs(&mut c, "g-ru", &[(AUTO_OFFSET_RESET, "earliest")]);
+    let (mut rc, _) = Member::join(broker.addr, "g-rc", "member-rc", &["rc"]);
+    let (mut ru, _) = Member::join(broker.addr, "g-ru", "member-ru", &["rc"]);
+
+    let r = rc.fetch(part, ARRIVE_WAIT_MS);
+    let g = got(&r, t, 0);
+    assert_eq!(
+        g.acquired,
+        vec![(0, 2, 1), (6, 10, 1)],
+        "read_committed: the aborted records are not acquired, the open ones not yet"
+    );
+    let data: Vec<i64> = decode(&g.records)
+        .iter()
+        .filter(|r| !r.control)
+        .map(|r| r.offset)
+        .filter(|o| g.acquired.iter().any(|&(a, b, _)| a <= *o && *o <= b))
+        .collect();
+    assert_eq!(data, vec![0, 1, 2, 7, 8, 9], "committed records only");
+    // Nothing more while the transaction is open: the poll waits and ends empty.
+    let accept: &[(i64, i64, i8)] = &[(0, 2, ACCEPT), (6, 10, ACCEPT)];
+    let r = rc.fetch(&[(t, 0, accept)], QUIET_WAIT_MS);
+    let g = got(&r, t, 0);
+    assert_eq!(
+        (g.ack_error, g.acquired.clone()),
+        (0, vec![]),
+        "beyond the stable offset"
+    );
+    // The commit makes the rest stable.
+    assert_eq!(end(&mut c, "tc", open, true), 0);
+    let r = rc.fetch(part, ARRIVE_WAIT_MS);
+    assert_eq!(
+        got(&r, t, 0).acquired,
+        vec![(11, 14, 1)],
+        "after the commit: its records, the plain one and the marker"
+    );
+
+    // read_uncommitted: everything up to the high watermark, the aborted records too.
+    let r = ru.fetch(part, ARRIVE_WAIT_MS);
+    assert_eq!(got(&r, t, 0).acquired, vec![(0, 14, 1)], "read_uncommitted");
 }
 
 /// Acknowledgements piggybacked on a ShareFetch that then waits (nothing to acquire) keep

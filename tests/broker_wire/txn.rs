@@ -42,7 +42,7 @@ fn txn_id(s: &str) -> TransactionalId {
     TransactionalId(StrBytes::from_string(s.to_string()))
 }
 
-fn init(c: &mut Client, id: &str, timeout_ms: i32) -> (i16, i64, i16) {
+pub(crate) fn init(c: &mut Client, id: &str, timeout_ms: i32) -> (i16, i64, i16) {
     let r = c.call(
         v(ApiKey::InitProducerId),
         &InitProducerIdRequest::default()
@@ -92,7 +92,7 @@ fn add_at(
         .collect()
 }
 
-fn add(c: &mut Client, id: &str, producer: (i64, i16), parts: &[(&str, i32)]) -> i16 {
+pub(crate) fn add(c: &mut Client, id: &str, producer: (i64, i16), parts: &[(&str, i32)]) -> i16 {
     let codes = add_at(c, 3, id, producer, parts);
     assert_eq!(codes.len(), parts.len());
     codes
@@ -114,12 +114,17 @@ fn end_at(c: &mut Client, version: i16, id: &str, (pid, epoch): (i64, i16), comm
     .error_code
 }
 
-fn end(c: &mut Client, id: &str, producer: (i64, i16), commit: bool) -> i16 {
+pub(crate) fn end(c: &mut Client, id: &str, producer: (i64, i16), commit: bool) -> i16 {
     end_at(c, v(ApiKey::EndTxn), id, producer, commit)
 }
 
 /// A transactional (or, with `transactional` false, only idempotent) batch of `n` records.
-fn txn_batch((pid, epoch): (i64, i16), seq: i32, n: usize, transactional: bool) -> Vec<u8> {
+pub(crate) fn txn_batch(
+    (pid, epoch): (i64, i16),
+    seq: i32,
+    n: usize,
+    transactional: bool,
+) -> Vec<u8> {
     let mut b = build_batch_with(&BatchSpec {
         base_timestamp_ms: ringlog::storage::log::now_ms(),
         attributes: if transactional { ATTR_TRANSACTIONAL } else { 0 },
@@ -144,7 +149,7 @@ fn produce(c: &mut Client, topic: &str, partition: i32, records: Vec<u8>) -> (i1
 }
 
 /// Produce one batch with the request's transactional id `id`; (error, base offset).
-fn produce_as(
+pub(crate) fn produce_as(
     c: &mut Client,
     id: Option<&str>,
     topic: &str,

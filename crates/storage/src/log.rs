@@ -679,6 +679,18 @@ impl Log {
             .collect()
     }
 
+    /// [`Log::aborted_between`] with each transaction's marker offset: (producer id, first
+    /// offset, marker offset). A batch of that producer between the two is aborted.
+    pub fn aborted_ranges_between(&self, from: i64, to: i64) -> Vec<(i64, i64, i64)> {
+        let aborted = self.aborted.borrow();
+        let at = aborted.partition_point(|a| a.last_offset < from);
+        aborted[at..]
+            .iter()
+            .filter(|a| a.first_offset < to)
+            .map(|a| (a.producer_id, a.first_offset, a.last_offset))
+            .collect()
+    }
+
     /// Aborted transactions the log remembers (those of its retained segments).
     pub fn aborted_count(&self) -> usize {
         self.aborted.borrow().len()

@@ -13,7 +13,8 @@ pub const AUTO_OFFSET_RESET: &str = "share.auto.offset.reset";
 pub const RECORD_LOCK_DURATION_MS: &str = "share.record.lock.duration.ms";
 /// `share.delivery.count.limit`.
 pub const DELIVERY_COUNT_LIMIT: &str = "share.delivery.count.limit";
-/// `share.isolation.level` (read_uncommitted only until transactions exist).
+/// `share.isolation.level`: read_committed acquires below the last stable offset and archives
+/// the records of aborted transactions undelivered.
 pub const ISOLATION_LEVEL: &str = "share.isolation.level";
 /// `share.session.timeout.ms`.
 pub const SESSION_TIMEOUT_MS: &str = "share.session.timeout.ms";
@@ -199,6 +200,8 @@ pub struct GroupConfigs {
     pub record_locks: Option<i64>,
     /// share.renew.acknowledge.enable.
     pub renew_enabled: Option<bool>,
+    /// `share.isolation.level=read_committed`.
+    pub read_committed: Option<bool>,
     /// Exactly what was set, as (name, value) (for describe and storage).
     pub raw: Vec<(String, String)>,
 }
@@ -230,6 +233,7 @@ impl GroupConfigs {
                 .unwrap_or(broker.partition_max_record_locks),
             backoff_ms: self.backoff_ms.clone().unwrap_or_default(),
             renew_enabled: self.renew_enabled.unwrap_or(true),
+            read_committed: self.read_committed.unwrap_or(false),
         }
     }
 
@@ -353,6 +357,7 @@ impl GroupConfigs {
                              read_committed, read_uncommitted"
                         ));
                     }
+                    out.read_committed = Some(v == "read_committed");
                 }
                 DLQ_TOPIC_NAME => {
                     // Kafka refuses only internal names here; a missing, unprepared or badly

@@ -676,6 +676,8 @@ struct PendingRead {
     deadline: i64,
     /// When they were acquired (the deadline's start, shared by a whole-batch extension).
     acquired_at: i64,
+    /// The partition's log (read_committed looks up aborted transactions in it).
+    log: Rc<crate::storage::Log>,
 }
 
 /// The owner's work for one member's request: for each partition, end expired locks, apply
@@ -701,7 +703,7 @@ pub async fn on_owner(
     let mut archived_all: Vec<(PartKey, Vec<Archived>)> = Vec::new();
     let mut reads: Vec<PendingRead> = Vec::new();
     // Partitions fetched from (their long-poll hints are computed once the reads are done).
-    let mut fetched: Vec<(usize, PartKey)> = Vec::new();
+    let mut fetched: Vec<(usize, PartKey, i64)> = Vec::new();
     let mut any_freed = false;
     // Each touched share-partition's high watermark (what a woken poll could acquire below).
     let mut high_watermarks: Vec<i64> = Vec::with_capacity(touched.capacity());
@@ -739,7 +741,14 @@ pub async fn on_owner(
             continue;
         }
         touched.push(key.clone());
-        high_watermarks.push(log.high_watermark());
+        // read_committed acquires below the last stable offset only (KIP-932).
+        let hw = log.high_watermark();
+        let limit = if args.settings.read_committed {
+            log.last_stable_offset()
+        } else {
+            hw
+        };
+        high_watermarks.push(limit);
         let now = crate::storage::log::now_ms();
         let mut archived = Vec::new();
         // Records of the window were archived, released or came back: other members' polls
@@ -781,17 +790,16 @@ pub async fn on_owner(
             // Acquire first, from what the log holds (every offset below the high watermark
             // exists, or is a gap the client acknowledges as one), then read exactly that:
             // concurrent fetches of one partition never read the same records for nothing.
-            let hw = log.high_watermark();
             let now = crate::storage::log::now_ms();
             let deadline = now.saturating_add(args.settings.lock_ms);
             let acquired = {
                 let mut parts = shares.parts.borrow_mut();
                 let slot = parts.get_mut(&key).expect("ensured");
                 match slot.part.next_acquirable(now, &args.settings) {
-                    Some(from) if from < hw => slot.part.acquire(
+                    Some(from) if from < limit => slot.part.acquire(
                         &member,
                         from,
-                        hw - 1,
+                        limit - 1,
                         args.max_records,
                         now,
                         &args.settings,
@@ -815,9 +823,14 @@ pub async fn on_owner(
                     acquired,
                     deadline,
                     acquired_at: now,
+                    log: log.clone(),
                 });
             }
-            fetched.push((out.len(), key.clone()));
+            // Under read_committed with an open transaction the window's end is the last
+            // stable offset, below the high watermark: the long poll waits for the next append
+            // (the transaction's marker among them), not for one past the window's end.
+            let wait_floor = if limit < hw { hw } else { 0 };
+            fetched.push((out.len(), key.clone(), wait_floor));
         }
         if !archived.is_empty() {
             archived_all.push((key, archived));
@@ -842,6 +855,14 @@ pub async fn on_owner(
     for (mut r, read) in reads.into_iter().zip(results) {
         if args.whole_batches && read.error.is_none() {
             extend_to_batch_end(shares, &mut r, &member, read.next_offset, &args.settings);
+        }
+        if args.settings.read_committed && read.error.is_none() {
+            archive_aborted(shares, &mut r, &member).await;
+            if r.acquired.is_empty() {
+                // All aborted: archived, nothing to send; the window moved.
+                given_back = true;
+                continue;
+            }
         }
         let outcome = &mut out[r.index];
         let (first, last) = (r.acquired[0].first, r.acquired[r.acquired.len() - 1].last);
@@ -877,12 +898,12 @@ pub async fn on_owner(
     {
         let parts = shares.parts.borrow();
         let now = crate::storage::log::now_ms();
-        for (index, key) in &fetched {
+        for (index, key, wait_floor) in &fetched {
             if let Some(slot) = parts.get(key) {
                 let p = &slot.part;
                 out[*index].wait_offset = p
                     .next_acquirable(i64::MAX, &args.settings)
-                    .map(|_| p.end_offset());
+                    .map(|_| p.end_offset().max(*wait_floor));
                 out[*index].wakeup_ms = p.next_wakeup(now);
                 out[*index].holds_full_window = out[*index].acquired.is_empty()
                     && p.next_acquirable(i64::MAX, &args.settings).is_none()
@@ -974,6 +995,85 @@ fn extend_to_batch_end(
             _ => r.acquired.push(a),
         }
     }
+}
+
+/// read_committed (KIP-932): the acquired records of aborted transactions are archived
+/// undelivered (no delivery counted, no dead-letter copy) and left out of the acquired ranges,
+/// as Kafka's share-partition does; their bytes may still travel in a batch the answer sends
+/// (the client drops records it did not acquire). Only when an aborted transaction overlaps
+/// the acquisition are the batch headers looked at (read again from the page cache).
+async fn archive_aborted(shares: &Shares, r: &mut PendingRead, member: &Rc<str>) {
+    let (first, last) = (r.acquired[0].first, r.acquired[r.acquired.len() - 1].last);
+    let aborted = r.log.aborted_ranges_between(first, last + 1);
+    if aborted.is_empty() {
+        return;
+    }
+    let batches = match r.log.read_batches(first, u64::MAX, last).await {
+        Ok((_, batches)) => batches,
+        Err(e) => {
+            // The records stay acquired and go out: better delivered than lost; logged.
+            tracing::error!(
+                "share group {}: {}-{}: aborted transactions not filtered: {e}",
+                r.key.0,
+                r.key.1,
+                r.key.2
+            );
+            return;
+        }
+    };
+    let mut cut: Vec<(i64, i64)> = Vec::new();
+    for b in &batches {
+        let h = &b.header;
+        if !h.is_transactional() || h.is_control() {
+            continue;
+        }
+        let is_aborted = aborted.iter().any(|&(pid, from, marker)| {
+            pid == h.producer_id && from <= h.base_offset && h.base_offset < marker
+        });
+        if is_aborted {
+            let (lo, hi) = (h.base_offset.max(first), h.last_offset().min(last));
+            if lo <= hi {
+                cut.push((lo, hi));
+            }
+        }
+    }
+    if cut.is_empty() {
+        return;
+    }
+    {
+        let mut parts = shares.parts.borrow_mut();
+        if let Some(slot) = parts.get_mut(&r.key) {
+            for &(lo, hi) in &cut {
+                slot.part.archive_acquired(member, r.deadline, lo, hi);
+            }
+        }
+    }
+    r.acquired = subtract_ranges(&r.acquired, &cut);
+}
+
+/// `acquired` without the offsets in `cut` (both in offset order).
+fn subtract_ranges(acquired: &[Acquired], cut: &[(i64, i64)]) -> Vec<Acquired> {
+    let mut out = Vec::new();
+    for a in acquired {
+        let mut lo = a.first;
+        for &(c_lo, c_hi) in cut {
+            if c_hi < lo || c_lo > a.last {
+                continue;
+            }
+            if c_lo > lo {
+                out.push(Acquired {
+                    first: lo,
+                    last: c_lo - 1,
+                    ..*a
+                });
+            }
+            lo = lo.max(c_hi + 1);
+        }
+        if lo <= a.last {
+            out.push(Acquired { first: lo, ..*a });
+        }
+    }
+    out
 }
 
 /// Whether any of `keys` has records another member could acquire now (below its high

@@ -55,6 +55,9 @@ pub struct ShareSettings {
     pub backoff_ms: Vec<i64>,
     /// `share.renew.acknowledge.enable`: RENEW acknowledgements are accepted.
     pub renew_enabled: bool,
+    /// `share.isolation.level=read_committed`: acquire below the last stable offset only, and
+    /// archive aborted transactions' records instead of delivering them.
+    pub read_committed: bool,
 }
 
 impl ShareSettings {
@@ -412,6 +415,38 @@ impl SharePartition {
             }
         }
         self.merge();
+    }
+
+    /// Archives, undelivered, what `member` acquired at `deadline_ms` in `first..=last` (the
+    /// records of an aborted transaction under read_committed: never delivered, never sent to
+    /// the dead-letter topic). Returns how many offsets were archived.
+    pub fn archive_acquired(
+        &mut self,
+        member: &str,
+        deadline_ms: i64,
+        first: i64,
+        last: i64,
+    ) -> i64 {
+        if first > last {
+            return 0;
+        }
+        self.split_at(first);
+        self.split_at(last + 1);
+        let mut archived = 0;
+        for r in &mut self.runs {
+            if r.last < first || r.first > last {
+                continue;
+            }
+            let held = matches!(&r.state, RecordState::Acquired { member: m, deadline_ms: d }
+                if &**m == member && *d == deadline_ms);
+            if held {
+                r.state = RecordState::Archived;
+                archived += r.last - r.first + 1;
+            }
+        }
+        self.merge();
+        self.advance();
+        archived
     }
 
     /// Applies one member's acknowledgements, all or none: every offset must be in the window
@@ -896,6 +931,7 @@ mod tests {
             record_locks_max: 100,
             backoff_ms: Vec::new(),
             renew_enabled: true,
+            read_committed: false,
         }
     }
 
@@ -909,6 +945,36 @@ mod tests {
             last,
             types: vec![t],
         }
+    }
+
+    #[test]
+    fn archive_acquired_takes_only_the_members_own_acquisition() {
+        let s = settings();
+        let mut p = SharePartition::new(0);
+        p.acquire(&m("a"), 0, 9, 500, 0, &s);
+        // Another member's records and another acquisition of the same member are kept.
+        assert_eq!(p.archive_acquired("b", s.lock_ms, 0, 9), 0);
+        assert_eq!(p.archive_acquired("a", s.lock_ms + 1, 0, 9), 0);
+        // An aborted transaction's records in the middle: archived, the start stays.
+        assert_eq!(p.archive_acquired("a", s.lock_ms, 3, 5), 3);
+        assert_eq!(p.start_offset(), 0);
+        let archived: Vec<(i64, i64)> = p
+            .runs
+            .iter()
+            .filter(|r| r.state == RecordState::Archived)
+            .map(|r| (r.first, r.last))
+            .collect();
+        assert_eq!(archived, vec![(3, 5)]);
+        // Accepting the rest moves the start past the archived ones.
+        assert_eq!(
+            p.acknowledge("a", &[ack(0, 2, ACK_ACCEPT), ack(6, 9, ACK_ACCEPT)], 1, &s),
+            Ok(vec![])
+        );
+        assert_eq!((p.start_offset(), p.runs.len()), (10, 0));
+        // At the head: the start moves at once.
+        p.acquire(&m("a"), 10, 14, 500, 2, &s);
+        assert_eq!(p.archive_acquired("a", 2 + s.lock_ms, 10, 11), 2);
+        assert_eq!(p.start_offset(), 12);
     }
 
     #[test]
