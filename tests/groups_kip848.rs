@@ -550,8 +550,8 @@ fn check_described(
                 "{ctx}"
             );
             assert_eq!(m.member_epoch, g.assignment_epoch, "{ctx}");
-            // client_host is not checked: ringlog leaves it empty in every describe (Kafka:
-            // "/127.0.0.1").
+            // The member's address as Kafka shows it (the clients connect over loopback).
+            assert_eq!(m.client_host.as_str(), "/127.0.0.1", "{ctx}");
             let names: Vec<&str> = m
                 .subscribed_topic_names
                 .iter()

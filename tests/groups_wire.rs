@@ -276,6 +276,11 @@ fn generations_members_and_static_fencing(io: IoKind) {
         d.groups[0].members[0].group_instance_id.as_deref(),
         Some("inst-1")
     );
+    assert_eq!(
+        d.groups[0].members[0].client_host.as_str(),
+        "/127.0.0.1",
+        "the member's address, as Kafka shows it"
+    );
     assert_eq!(d.groups[1].group_state.as_str(), "Dead");
     let l: ListGroupsResponse = a.call(ApiKey::ListGroups, 4, &ListGroupsRequest::default());
     assert!(l.groups.iter().any(|g| g.group_id.0.as_str() == "static"));

@@ -779,6 +779,12 @@ pub fn share_members_join_get_partitions_are_fenced_and_leave(io: IoKind) {
             .map(|t| (t.topic_id, t.partitions.clone()))
             .collect();
         assert_eq!(parts, vec![(one, vec![0])], "{} in describe", m.member_id);
+        assert_eq!(
+            m.client_host.as_str(),
+            "/127.0.0.1",
+            "{}'s address",
+            m.member_id
+        );
     }
 
     // Fencing.

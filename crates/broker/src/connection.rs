@@ -898,7 +898,14 @@ async fn handle(
         }
         Request::JoinGroup(r) => match az.group(Operation::Read, &r.group_id) {
             true => respond(
-                handlers::join_group::handle(shard, v, header.client_id.as_deref(), *r).await,
+                handlers::join_group::handle(
+                    shard,
+                    v,
+                    header.client_id.as_deref(),
+                    az.client_host(),
+                    *r,
+                )
+                .await,
             ),
             false => respond(JoinGroupResponse {
                 error_code: error::GROUP_AUTHORIZATION_FAILED,
@@ -1136,6 +1143,7 @@ async fn handle(
                     handlers::consumer_group_heartbeat::handle(
                         shard,
                         header.client_id.as_deref(),
+                        az.client_host(),
                         *r,
                     )
                     .await,
@@ -1154,8 +1162,13 @@ async fn handle(
         Request::ShareGroupHeartbeat(r) => match handlers::authorize::share_group_heartbeat(az, &r)
         {
             None => respond(
-                handlers::share_group_heartbeat::handle(shard, header.client_id.as_deref(), *r)
-                    .await,
+                handlers::share_group_heartbeat::handle(
+                    shard,
+                    header.client_id.as_deref(),
+                    az.client_host(),
+                    *r,
+                )
+                .await,
             ),
             Some(refused) => respond(refused),
         },

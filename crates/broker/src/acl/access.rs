@@ -53,6 +53,11 @@ impl Access {
         }
     }
 
+    /// The caller's address as Kafka's describe answers show it (`/127.0.0.1`).
+    pub fn client_host(&self) -> String {
+        format!("/{}", self.host)
+    }
+
     /// Everything allowed (the broker's access before ACLs existed): for internal callers and
     /// tests.
     pub fn unrestricted() -> Access {

@@ -121,6 +121,7 @@ pub enum GroupOp {
     Join {
         version: i16,
         client_id: String,
+        client_host: String,
         req: JoinGroupRequest,
     },
     Sync {
@@ -187,6 +188,8 @@ pub struct MemberSummary {
     pub member_id: String,
     pub instance_id: Option<String>,
     pub client_id: String,
+    /// The member's address as Kafka shows it (`/127.0.0.1`).
+    pub client_host: String,
     pub metadata: Bytes,
     pub assignment: Bytes,
 }
@@ -461,6 +464,7 @@ impl Coordinator {
             GroupOp::Join {
                 version,
                 client_id,
+                client_host,
                 req,
             } => {
                 let consumer_live = self
@@ -482,7 +486,7 @@ impl Coordinator {
                     return GroupReply::Join(JoinOutcome::error(e, &req.member_id));
                 }
                 let delay = Duration::from_millis(shard.config.group_initial_rebalance_delay_ms);
-                let reply = self.join(version, client_id, req, delay);
+                let reply = self.join(version, client_id, client_host, req, delay);
                 GroupReply::Join(match reply {
                     Reply::Now(o) => o,
                     Reply::Later(rx) => match select(rx.recv(), shard.shutdown.notified()).await {
@@ -616,6 +620,7 @@ impl Coordinator {
         &self,
         version: i16,
         client_id: String,
+        client_host: String,
         req: JoinGroupRequest,
         initial_rebalance_delay: Duration,
     ) -> Reply<JoinOutcome> {
@@ -656,6 +661,7 @@ impl Coordinator {
             member_id: member_id.clone(),
             instance_id: req.group_instance_id.as_deref().map(str::to_string),
             client_id,
+            client_host,
             session_timeout: Duration::from_millis(req.session_timeout_ms as u64),
             rebalance_timeout: Duration::from_millis(rebalance_ms as u64),
             protocol_type: req.protocol_type.to_string(),
@@ -1255,6 +1261,7 @@ fn summarize(g: &Group) -> GroupSummary {
                 member_id: m.id.clone(),
                 instance_id: m.instance_id.clone(),
                 client_id: m.client_id.clone(),
+                client_host: m.client_host.clone(),
                 metadata: if settled {
                     m.protocols
                         .iter()

@@ -109,6 +109,7 @@ pub struct JoinArgs {
     pub member_id: String,
     pub instance_id: Option<String>,
     pub client_id: String,
+    pub client_host: String,
     pub session_timeout: Duration,
     pub rebalance_timeout: Duration,
     pub protocol_type: String,
@@ -123,6 +124,7 @@ pub struct Member {
     pub id: String,
     pub instance_id: Option<String>,
     pub client_id: String,
+    pub client_host: String,
     pub session_timeout: Duration,
     pub rebalance_timeout: Duration,
     pub protocol_type: String,
@@ -339,6 +341,7 @@ impl Group {
             m.session_timeout = a.session_timeout;
             m.rebalance_timeout = a.rebalance_timeout;
             m.client_id = a.client_id.clone();
+            m.client_host = a.client_host.clone();
             m.last_heartbeat = now;
         }
         let is_leader = self.leader.as_deref() == Some(a.member_id.as_str());
@@ -405,6 +408,7 @@ impl Group {
             m.session_timeout = a.session_timeout;
             m.rebalance_timeout = a.rebalance_timeout;
             m.client_id = a.client_id.clone();
+            m.client_host = a.client_host.clone();
             m.last_heartbeat = now;
         }
         if let Some(inst) = &a.instance_id {
@@ -434,6 +438,7 @@ impl Group {
             id,
             instance_id: a.instance_id,
             client_id: a.client_id,
+            client_host: a.client_host,
             session_timeout: a.session_timeout,
             rebalance_timeout: a.rebalance_timeout,
             protocol_type: a.protocol_type,
@@ -974,6 +979,7 @@ mod tests {
             member_id: member_id.into(),
             instance_id: None,
             client_id: "c".into(),
+            client_host: "/127.0.0.1".into(),
             session_timeout: Duration::from_secs(10),
             rebalance_timeout: Duration::from_secs(30),
             protocol_type: "consumer".into(),

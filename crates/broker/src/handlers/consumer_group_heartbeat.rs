@@ -17,6 +17,7 @@ use crate::shard::ShardState;
 pub async fn handle(
     shard: &Rc<ShardState>,
     client_id: Option<&str>,
+    client_host: String,
     req: ConsumerGroupHeartbeatRequest,
 ) -> ConsumerGroupHeartbeatResponse {
     let refused = |code: i16, message: String| ConsumerGroupHeartbeatResponse {
@@ -83,7 +84,7 @@ pub async fn handle(
         assignor: req.server_assignor.as_ref().map(|s| s.to_string()),
         owned,
         client_id: client_id.unwrap_or_default().to_string(),
-        client_host: String::new(),
+        client_host,
     };
     let op = GroupOp::ConsumerHeartbeat {
         group: group_id.clone(),

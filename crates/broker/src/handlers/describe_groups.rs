@@ -58,7 +58,7 @@ fn described(g: GroupSummary) -> DescribedGroup {
                 member_id: Str::from(m.member_id),
                 group_instance_id: m.instance_id.map(Str::from),
                 client_id: Str::from(m.client_id),
-                client_host: Str::new(),
+                client_host: Str::from(m.client_host),
                 member_metadata: m.metadata,
                 member_assignment: m.assignment,
             })

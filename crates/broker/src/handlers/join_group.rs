@@ -14,6 +14,7 @@ pub async fn handle(
     shard: &Rc<ShardState>,
     version: i16,
     client_id: Option<&str>,
+    client_host: String,
     req: JoinGroupRequest,
 ) -> JoinGroupResponse {
     let group_id = req.group_id.to_string();
@@ -21,6 +22,7 @@ pub async fn handle(
     let op = GroupOp::Join {
         version,
         client_id: client_id.unwrap_or_default().to_string(),
+        client_host,
         req,
     };
     let outcome = match group::call(shard, &group_id, op).await {

@@ -17,6 +17,7 @@ use crate::share::group::{self, codes, Beat, BeatReply, Refusal};
 pub async fn handle(
     shard: &Rc<ShardState>,
     client_id: Option<&str>,
+    client_host: String,
     req: ShareGroupHeartbeatRequest,
 ) -> ShareGroupHeartbeatResponse {
     let member_id = req.member_id.to_string();
@@ -33,7 +34,7 @@ pub async fn handle(
                     .as_ref()
                     .map(|t| t.iter().map(|s| s.to_string()).collect()),
                 client_id: client_id.unwrap_or_default().to_string(),
-                client_host: String::new(),
+                client_host,
             };
             let target = routing::group_coordinator(&group_id, shard.count);
             shard
