@@ -229,6 +229,7 @@ both_drivers!(
     share::share_records_are_acquired_once_accepted_and_released,
     share::share_piggybacked_ack_errors_survive_the_long_poll,
     share::share_read_committed_skips_aborted_and_open_transactions,
+    share::share_closed_connection_releases_its_sessions_records,
     share::share_session_close_or_leaving_releases_held_records,
     share::share_expired_lock_hands_records_to_another_member,
     share::share_full_window_answers_its_holder_and_wakes_on_acknowledgement,

@@ -1142,6 +1142,55 @@ pub fn share_read_committed_skips_aborted_and_open_transactions(io: IoKind) {
     assert_eq!(got(&r, t, 0).acquired, vec![(0, 14, 1)], "read_uncommitted");
 }
 
+/// A member's connection closes while it holds records: its share session ends and the
+/// records are released at once, as Kafka 4.4 does (not when their 30 s locks end); a session
+/// the member opened again on another connection is not ended by the old connection's close.
+pub fn share_closed_connection_releases_its_sessions_records(io: IoKind) {
+    let broker = TestBroker::start(io);
+    let mut c = broker.connect();
+    let t = create_topic(&mut c, "dc", 1);
+    let part: &[PartAcks<'_>] = &[(t, 0, &[])];
+    produce_values(&mut c, "dc", 0, 5, 5);
+    set_group_configs(&mut c, "g-dc", &[(AUTO_OFFSET_RESET, "earliest")]);
+    let (mut a, _) = Member::join(broker.addr, "g-dc", "member-a", &["dc"]);
+    let (mut b, _) = Member::join(broker.addr, "g-dc", "member-b", &["dc"]);
+    let r = a.fetch(part, ARRIVE_WAIT_MS);
+    assert_eq!(got(&r, t, 0).acquired, vec![(0, 4, 1)]);
+    // member-a opens its session again on a second connection.
+    let mut a2 = Member {
+        c: broker.connect(),
+        group: "g-dc".to_string(),
+        id: "member-a".to_string(),
+        epoch: a.epoch,
+        session: 0,
+    };
+    let r = a2.fetch(part, 0);
+    assert!(
+        got(&r, t, 0).acquired.is_empty(),
+        "member-a holds them already"
+    );
+    drop(a);
+    let r = b.fetch(part, QUIET_WAIT_MS);
+    assert!(
+        got(&r, t, 0).acquired.is_empty(),
+        "the session lives on the second connection: nothing released"
+    );
+    // The connection holding the session closes: released at once.
+    drop(a2);
+    let asked = Instant::now();
+    let r = b.fetch(part, ARRIVE_WAIT_MS);
+    assert_eq!(
+        got(&r, t, 0).acquired,
+        vec![(0, 4, 2)],
+        "released when the connection closed, delivered again"
+    );
+    assert!(
+        asked.elapsed() < Duration::from_secs(10),
+        "long before the 30 s lock ended ({:?})",
+        asked.elapsed()
+    );
+}
+
 /// Acknowledgements piggybacked on a ShareFetch that then waits (nothing to acquire) keep
 /// their result: the acknowledgement error is the answer's `acknowledge_error_code` whether
 /// or not the fetch long-polled.

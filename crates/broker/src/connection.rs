@@ -257,12 +257,15 @@ pub async fn serve(
         if let Some(principal) = principal {
             session = session.with_tls_principal(principal);
         }
+        session.shares().id.set((shard.id, number));
         let streams = Streams {
             transport: &transport,
             first,
             kernel_tls,
         };
         serve_in_span(shard.clone(), limits, conn.clone(), &session, streams).await;
+        // Kafka ends the share sessions of a closed connection and releases their records.
+        session.shares().closed(&shard);
         if let Transport::Tls(io) = &transport {
             // close_notify, as Kafka's SslTransportLayer; bounded: the peer may not read.
             let _ = crate::runtime::time::timeout(
@@ -1180,7 +1183,7 @@ async fn handle(
             respond(resp)
         }
         Request::ShareFetch(r) => {
-            match handlers::share_fetch::handle(shard, az, header, *r).await {
+            match handlers::share_fetch::handle(shard, az, session.shares(), header, *r).await {
                 Ok(pieces) => Outcome::Pieces(pieces),
                 Err(e) => Outcome::Close(format!("cannot frame share fetch response: {e}")),
             }

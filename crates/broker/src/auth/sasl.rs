@@ -112,9 +112,16 @@ pub struct Session {
     /// The principal's text and whether it authenticated, once the state is `Done` (a
     /// connection authenticates once: KIP-368 re-authentication is not served).
     principal_text: RefCell<Option<(std::rc::Rc<str>, bool)>>,
+    /// The share sessions this connection opened (ended when it closes).
+    shares: crate::share::ConnectionShares,
 }
 
 impl Session {
+    /// The share sessions this connection opened.
+    pub fn shares(&self) -> &crate::share::ConnectionShares {
+        &self.shares
+    }
+
     /// The session of a connection accepted on `listener`: authenticated as `User:ANONYMOUS`
     /// at once unless the listener uses SASL.
     pub fn new(listener: Arc<ListenerInfo>, peer: Option<std::net::SocketAddr>) -> Session {
@@ -132,6 +139,7 @@ impl Session {
                 p.ip()
             }),
             principal_text: RefCell::new(None),
+            shares: crate::share::ConnectionShares::default(),
         }
     }
 

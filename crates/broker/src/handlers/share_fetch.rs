@@ -45,6 +45,7 @@ pub const SHARE_ACQUIRE_RECORD_LIMIT: i8 = 1;
 pub async fn handle(
     shard: &Rc<ShardState>,
     access: &Access,
+    connection: &share::ConnectionShares,
     header: &RequestHeader,
     mut req: ShareFetchRequest,
 ) -> Result<Vec<Piece>, FetchFrameError> {
@@ -65,27 +66,31 @@ pub async fn handle(
                 "Not authorized to access group",
             ))
         }
-        (Some(group), Some(member)) if !group.is_empty() && !member.is_empty() => {
-            serve(shard, group.to_string(), member.to_string(), &req)
-                .await
-                .map(|(mut reply, ranges)| {
-                    reply.topics.extend(refused_topics.into_iter().map(|t| {
-                        ShareFetchReplyTopic {
-                            topic_id: t.topic_id,
-                            partitions: t
-                                .partitions
-                                .into_iter()
-                                .map(|p| ShareFetchReplyPartition {
-                                    partition_index: p.partition_index,
-                                    error_code: crate::protocol::error::TOPIC_AUTHORIZATION_FAILED,
-                                    ..Default::default()
-                                })
-                                .collect(),
-                        }
-                    }));
-                    (reply, ranges)
-                })
-        }
+        (Some(group), Some(member)) if !group.is_empty() && !member.is_empty() => serve(
+            shard,
+            connection,
+            group.to_string(),
+            member.to_string(),
+            &req,
+        )
+        .await
+        .map(|(mut reply, ranges)| {
+            reply.topics.extend(refused_topics.into_iter().map(|t| {
+                ShareFetchReplyTopic {
+                    topic_id: t.topic_id,
+                    partitions: t
+                        .partitions
+                        .into_iter()
+                        .map(|p| ShareFetchReplyPartition {
+                            partition_index: p.partition_index,
+                            error_code: crate::protocol::error::TOPIC_AUTHORIZATION_FAILED,
+                            ..Default::default()
+                        })
+                        .collect(),
+                }
+            }));
+            (reply, ranges)
+        }),
         _ => Err(refused(
             codes::INVALID_REQUEST,
             "GroupId and MemberId must be set",
@@ -119,6 +124,7 @@ fn refused(code: i16, message: &str) -> ShareFetchReply {
 
 async fn serve(
     shard: &Rc<ShardState>,
+    connection: &share::ConnectionShares,
     group: String,
     member: String,
     req: &ShareFetchRequest,
@@ -164,10 +170,12 @@ async fn serve(
         max_bytes,
         whole_batches,
         min_bytes: req.min_bytes.max(0) as u64,
+        connection: connection.id.get(),
         max_wait: std::time::Duration::from_millis(
             (req.max_wait_ms.max(0) as u64).min(FETCH_WAIT_MS_MAX),
         ),
     };
+    let (group_id, member_id) = (group.clone(), member.clone());
     let served = share::serve(
         shard,
         group,
@@ -179,6 +187,10 @@ async fn serve(
     )
     .await
     .map_err(|r| refused(r.code, &r.message))?;
+    if req.share_session_epoch == 0 {
+        // Ended, with its member's records released, when this connection closes.
+        connection.opened(&group_id, &member_id);
+    }
     let mut reply = ShareFetchReply {
         acquisition_lock_timeout_ms: served.lock_ms as i32,
         ..Default::default()

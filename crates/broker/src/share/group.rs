@@ -343,6 +343,9 @@ pub struct Session {
     pub next_epoch: i32,
     /// The partitions the member fetches, by topic id.
     pub partitions: Vec<(Uuid, i32)>,
+    /// The connection that opened it (shard, connection number): when that connection
+    /// closes, the session ends and the member's records are released, as Kafka does.
+    pub connection: Option<(usize, u64)>,
 }
 
 /// What a ShareFetch/ShareAcknowledge does to its session.
@@ -358,6 +361,8 @@ pub struct SessionStep {
     pub has_acks: bool,
     /// ShareAcknowledge (no fetching, no partitions added).
     pub ack_only: bool,
+    /// The connection the request came on (recorded by an epoch-0 request).
+    pub connection: Option<(usize, u64)>,
 }
 
 /// The session after a step: the partitions to fetch from, or that it closed.
@@ -408,6 +413,7 @@ pub fn session_step(
                 Session {
                     next_epoch: 1,
                     partitions: partitions.clone(),
+                    connection: step.connection,
                 },
             );
             Ok(SessionView {
@@ -596,6 +602,7 @@ mod tests {
             forgotten: Vec::new(),
             has_acks,
             ack_only: false,
+            connection: None,
         };
         assert_eq!(
             session_step(&mut s, "g", "m", step(1, vec![], false))

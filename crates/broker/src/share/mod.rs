@@ -1246,6 +1246,61 @@ pub async fn run_sweeper(shard: Rc<ShardState>) {
     }
 }
 
+/// The share sessions a connection opened, ended when it closes (Kafka removes a
+/// connection's share sessions and releases their members' records when it disconnects, so
+/// a crashed consumer's records come back at once instead of when their locks end).
+#[derive(Default)]
+pub struct ConnectionShares {
+    /// (shard, connection number).
+    pub id: std::cell::Cell<(usize, u64)>,
+    opened: RefCell<Vec<(String, String)>>,
+}
+
+/// Most (group, member) pairs one connection's close releases; a connection opening more
+/// (a client cycling member ids) leaves the rest to their locks.
+pub const CONNECTION_SESSIONS_MAX: usize = 64;
+
+impl ConnectionShares {
+    /// The connection opened (epoch 0) a share session of `member` in `group`.
+    pub fn opened(&self, group: &str, member: &str) {
+        let mut opened = self.opened.borrow_mut();
+        if opened.len() < CONNECTION_SESSIONS_MAX
+            && !opened.iter().any(|(g, m)| g == group && m == member)
+        {
+            opened.push((group.to_string(), member.to_string()));
+        }
+    }
+
+    /// The connection closed: each session it opened and still holds ends on its group's
+    /// coordinator, and its member's records are released on every shard (in the background).
+    pub fn closed(&self, shard: &Rc<ShardState>) {
+        let id = self.id.get();
+        for (group, member) in self.opened.take() {
+            let target = crate::routing::group_coordinator(&group, shard.count);
+            let shard = shard.clone();
+            crate::runtime::spawn(async move {
+                shard
+                    .call(target, move |s| async move {
+                        let owned = s
+                            .shares
+                            .sessions
+                            .borrow()
+                            .get(&(group.clone(), member.clone()))
+                            .is_some_and(|session| session.connection == Some(id));
+                        if owned {
+                            tracing::debug!(
+                                "share group {group}: member {member}'s connection closed: \
+                                 its session ends and its records are released"
+                            );
+                            release_everywhere(&s, group, member);
+                        }
+                    })
+                    .await;
+            });
+        }
+    }
+}
+
 /// Releases, on every shard, what `member` of `group` holds (it left or timed out); in the
 /// background.
 pub fn release_everywhere(shard: &Rc<ShardState>, group: String, member: String) {
@@ -1318,6 +1373,8 @@ pub struct FetchLimits {
     pub whole_batches: bool,
     /// Bytes to wait for.
     pub min_bytes: u64,
+    /// The connection the ShareFetch came on ([`ConnectionShares::id`]).
+    pub connection: (usize, u64),
     /// Longest long poll.
     pub max_wait: std::time::Duration,
 }
@@ -1345,6 +1402,7 @@ pub async fn serve(
         forgotten,
         has_acks: wanted.iter().any(|w| !w.acks.is_empty()),
         ack_only: fetch.is_none(),
+        connection: fetch.map(|f| f.connection),
     };
     let (g, m) = (group.clone(), member.clone());
     let (view, configs) = shard
