@@ -175,7 +175,8 @@ async fn serve(
             (req.max_wait_ms.max(0) as u64).min(FETCH_WAIT_MS_MAX),
         ),
     };
-    let (group_id, member_id) = (group.clone(), member.clone());
+    // Only a session's first request is remembered by the connection (no copies per fetch).
+    let opening = (req.share_session_epoch == 0).then(|| (group.clone(), member.clone()));
     let served = share::serve(
         shard,
         group,
@@ -187,9 +188,9 @@ async fn serve(
     )
     .await
     .map_err(|r| refused(r.code, &r.message))?;
-    if req.share_session_epoch == 0 {
+    if let Some((group, member)) = &opening {
         // Ended, with its member's records released, when this connection closes.
-        connection.opened(&group_id, &member_id);
+        connection.opened(group, member);
     }
     let mut reply = ShareFetchReply {
         acquisition_lock_timeout_ms: served.lock_ms as i32,
